@@ -1,0 +1,24 @@
+//! Everything that speaks HAProxy: the runtime API client and its typed commands and reply
+//! parsers, the master CLI (process list, verified reloads), and version capabilities.
+//! It knows nothing of Kubernetes.
+//!
+//! Layers, from the wire up:
+//! - [`proto`]: sans-IO; [`proto::Command`] encodes into bytes, [`proto::PromptCodec`] frames
+//!   replies, [`proto::parse_reply`] turns each into a typed [`proto::Reply`] or an error that
+//!   keeps HAProxy's text;
+//! - [`RuntimeClient`]: a persistent prompt-mode session with pipelined batches, timeouts and
+//!   reconnect;
+//! - [`MasterClient`]: one-shot master CLI exchanges and [`MasterClient::reload`].
+
+pub mod client;
+pub mod endpoint;
+pub mod master;
+pub mod names;
+pub mod proto;
+pub mod version;
+
+pub use client::{ClientError, Error, RuntimeClient, RuntimeConfig};
+pub use endpoint::Endpoint;
+pub use master::{MasterClient, MasterError, ReloadError, Reloaded, Worker};
+pub use names::{BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName, ServerRef};
+pub use version::{Capabilities, Version};

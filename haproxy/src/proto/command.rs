@@ -1,0 +1,622 @@
+//! Typed runtime API commands and their encoding into one CLI line (plus payload).
+//!
+//! Callers never assemble command text: every word comes from a validated newtype or a
+//! number, and is escaped here as the CLI's word splitter expects.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use thiserror::Error;
+
+use crate::names::{BackendName, FilePath, MapKey, MapValue, ServerRef, escape_cli_word};
+
+/// HAProxy's default `tune.bufsize`: a command line plus its payload must fit in it.
+pub const DEFAULT_BUFSIZE: usize = 16384;
+
+/// A server weight, 0 to 256 as HAProxy allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Weight(u16);
+
+impl Weight {
+    /// The largest weight HAProxy accepts.
+    pub const MAX: u16 = 256;
+
+    /// Validates a weight.
+    pub fn new(w: u32) -> Result<Self, EncodeError> {
+        if w > u32::from(Self::MAX) {
+            return Err(EncodeError::WeightOutOfRange(w));
+        }
+        Ok(Self(w as u16))
+    }
+
+    /// The weight as a number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// The administrative state `set server … state` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminState {
+    /// Takes traffic.
+    Ready,
+    /// Keeps existing sessions and persistent clients, takes no new ones.
+    Drain,
+    /// Takes nothing; required before `del server`.
+    Maint,
+}
+
+impl AdminState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Ready => "ready",
+            AdminState::Drain => "drain",
+            AdminState::Maint => "maint",
+        }
+    }
+}
+
+/// Health check settings for a dynamic server (`check inter … rise … fall …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HealthCheck {
+    /// Interval between checks.
+    pub inter: Duration,
+    /// Consecutive successes to go up.
+    pub rise: u8,
+    /// Consecutive failures to go down.
+    pub fall: u8,
+}
+
+/// `add server` with the keywords HAProxy 2.6 accepts for dynamic servers. The `enabled`
+/// keyword is deliberately absent: on 2.6.12 it shows the server UP while load balancing
+/// ignores it. A new server starts in maintenance; follow with `SetServerState(Ready)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AddServer {
+    /// Where the server goes.
+    pub server: ServerRef,
+    /// Its address: an IP literal (HAProxy would take `999.1.1.1` as a hostname) and port.
+    pub addr: SocketAddr,
+    /// Initial weight (HAProxy's default is 1; `default-server` is ignored).
+    pub weight: Option<Weight>,
+    /// Per-server connection limit.
+    pub maxconn: Option<u32>,
+    /// Queue limit.
+    pub maxqueue: Option<u32>,
+    /// Health checks (enable them afterwards with `enable health`).
+    pub check: Option<HealthCheck>,
+    /// Slow start ramp.
+    pub slowstart: Option<Duration>,
+    /// Backup server.
+    pub backup: bool,
+}
+
+impl AddServer {
+    /// A server with defaults: no keywords.
+    pub fn new(server: ServerRef, addr: SocketAddr) -> Self {
+        Self {
+            server,
+            addr,
+            weight: None,
+            maxconn: None,
+            maxqueue: None,
+            check: None,
+            slowstart: None,
+            backup: false,
+        }
+    }
+}
+
+/// Which map a map command addresses, and whether a prepared version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapTarget {
+    /// The map file, exactly as the configuration names it.
+    pub file: FilePath,
+    /// A version from `prepare map`, for an atomic swap.
+    pub version: Option<u32>,
+}
+
+impl MapTarget {
+    /// The live version of a map.
+    pub fn live(file: FilePath) -> Self {
+        Self {
+            file,
+            version: None,
+        }
+    }
+}
+
+/// PEM text for `set ssl cert`: certificate(s) and key, no empty line (which would end the
+/// payload early), no control characters but newlines.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PemPayload(String);
+
+impl PemPayload {
+    /// Validates PEM text for use as a CLI payload.
+    pub fn new(pem: impl Into<String>) -> Result<Self, EncodeError> {
+        let pem = pem.into();
+        let pem = pem.replace("\r\n", "\n");
+        let body = pem.trim_end_matches('\n');
+        if body.is_empty()
+            || !body.starts_with("-----BEGIN ")
+            || body.split('\n').any(|l| l.trim().is_empty())
+            || body.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(EncodeError::BadPayload);
+        }
+        Ok(Self(body.to_string()))
+    }
+}
+
+/// A runtime API command.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// `show version`
+    ShowVersion,
+    /// `show info`
+    ShowInfo,
+    /// `show stat`
+    ShowStat,
+    /// `show backend`
+    ShowBackend,
+    /// `show servers state [<backend>]`
+    ShowServersState(Option<BackendName>),
+    /// `show servers conn [<backend>]`
+    ShowServersConn(Option<BackendName>),
+    /// `add server …`
+    AddServer(AddServer),
+    /// `del server <be>/<srv>`
+    DelServer(ServerRef),
+    /// `set server <be>/<srv> state ready|drain|maint`
+    SetServerState(ServerRef, AdminState),
+    /// `set server <be>/<srv> addr <ip> port <port>`
+    SetServerAddr(ServerRef, SocketAddr),
+    /// `set server <be>/<srv> weight <n>`
+    SetServerWeight(ServerRef, Weight),
+    /// `get weight <be>/<srv>`
+    GetWeight(ServerRef),
+    /// `enable health <be>/<srv>`
+    EnableHealth(ServerRef),
+    /// `shutdown sessions server <be>/<srv>`
+    ShutdownSessionsServer(ServerRef),
+    /// `show map`: the list of maps.
+    ShowMaps,
+    /// `show map [@ver] <file>`: one map's entries.
+    ShowMap(MapTarget),
+    /// `add map [@ver] <file> <key> <value>`
+    AddMap(MapTarget, MapKey, MapValue),
+    /// `add map [@ver] <file> <<` with `key value` lines as payload.
+    AddMapBulk(MapTarget, Vec<(MapKey, MapValue)>),
+    /// `set map <file> <key> <value>`
+    SetMap(FilePath, MapKey, MapValue),
+    /// `del map <file> <key>`
+    DelMap(FilePath, MapKey),
+    /// `clear map [@ver] <file>`
+    ClearMap(MapTarget),
+    /// `prepare map <file>`
+    PrepareMap(FilePath),
+    /// `commit map @<ver> <file>`
+    CommitMap(FilePath, u32),
+    /// `set ssl cert <file> <<` + PEM
+    SetSslCert(FilePath, PemPayload),
+    /// `commit ssl cert <file>`
+    CommitSslCert(FilePath),
+    /// `abort ssl cert <file>`
+    AbortSslCert(FilePath),
+}
+
+/// Why a command could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EncodeError {
+    /// The encoded command would not fit HAProxy's buffer; 2.6 would drop it and close.
+    #[error("command is {len} bytes, HAProxy's buffer takes at most {max}")]
+    TooLong {
+        /// Encoded length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A weight above 256.
+    #[error("weight {0} is out of range 0..=256")]
+    WeightOutOfRange(u32),
+    /// The port of a server address is 0.
+    #[error("server address {0} has port 0")]
+    PortZero(SocketAddr),
+    /// An unspecified, multicast or broadcast address for a server.
+    #[error("server address {0} is not a unicast address")]
+    NotUnicast(IpAddr),
+    /// A payload that would end early or carries control characters.
+    #[error("payload is empty, holds an empty line or a control character")]
+    BadPayload,
+    /// A bulk map update without entries.
+    #[error("bulk map update has no entries")]
+    EmptyBulk,
+}
+
+fn check_addr(addr: &SocketAddr) -> Result<(), EncodeError> {
+    if addr.port() == 0 {
+        return Err(EncodeError::PortZero(*addr));
+    }
+    let ip = addr.ip();
+    let bad = ip.is_unspecified()
+        || ip.is_multicast()
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if bad {
+        return Err(EncodeError::NotUnicast(ip));
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis().max(1))
+}
+
+impl Command {
+    /// True for commands that carry a payload after `<<`.
+    pub fn has_payload(&self) -> bool {
+        matches!(self, Command::AddMapBulk(..) | Command::SetSslCert(..))
+    }
+
+    /// True for commands that only read state.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::ShowVersion
+                | Command::ShowInfo
+                | Command::ShowStat
+                | Command::ShowBackend
+                | Command::ShowServersState(_)
+                | Command::ShowServersConn(_)
+                | Command::GetWeight(_)
+                | Command::ShowMaps
+                | Command::ShowMap(_)
+        )
+    }
+
+    /// A short, stable name for metrics and logs (`add server`, `set map`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ShowVersion => "show version",
+            Command::ShowInfo => "show info",
+            Command::ShowStat => "show stat",
+            Command::ShowBackend => "show backend",
+            Command::ShowServersState(_) => "show servers state",
+            Command::ShowServersConn(_) => "show servers conn",
+            Command::AddServer(_) => "add server",
+            Command::DelServer(_) => "del server",
+            Command::SetServerState(..) => "set server state",
+            Command::SetServerAddr(..) => "set server addr",
+            Command::SetServerWeight(..) => "set server weight",
+            Command::GetWeight(_) => "get weight",
+            Command::EnableHealth(_) => "enable health",
+            Command::ShutdownSessionsServer(_) => "shutdown sessions server",
+            Command::ShowMaps | Command::ShowMap(_) => "show map",
+            Command::AddMap(..) | Command::AddMapBulk(..) => "add map",
+            Command::SetMap(..) => "set map",
+            Command::DelMap(..) => "del map",
+            Command::ClearMap(_) => "clear map",
+            Command::PrepareMap(_) => "prepare map",
+            Command::CommitMap(..) => "commit map",
+            Command::SetSslCert(..) => "set ssl cert",
+            Command::CommitSslCert(_) => "commit ssl cert",
+            Command::AbortSslCert(_) => "abort ssl cert",
+        }
+    }
+
+    /// The command as CLI text: one line without its final LF, followed for payload commands
+    /// by the payload lines and the empty line that ends it.
+    pub fn to_text(&self) -> Result<String, EncodeError> {
+        let mut s = String::with_capacity(64);
+        let w = |s: &mut String, word: &str| {
+            s.push(' ');
+            escape_cli_word(word, s);
+        };
+        match self {
+            Command::ShowVersion => s.push_str("show version"),
+            Command::ShowInfo => s.push_str("show info"),
+            Command::ShowStat => s.push_str("show stat"),
+            Command::ShowBackend => s.push_str("show backend"),
+            Command::ShowServersState(be) => {
+                s.push_str("show servers state");
+                if let Some(be) = be {
+                    w(&mut s, be.as_str());
+                }
+            }
+            Command::ShowServersConn(be) => {
+                s.push_str("show servers conn");
+                if let Some(be) = be {
+                    w(&mut s, be.as_str());
+                }
+            }
+            Command::AddServer(a) => {
+                check_addr(&a.addr)?;
+                s.push_str("add server");
+                w(&mut s, &a.server.to_string());
+                w(&mut s, &a.addr.to_string());
+                if let Some(weight) = a.weight {
+                    let _ = write!(s, " weight {}", weight.get());
+                }
+                if let Some(m) = a.maxconn {
+                    let _ = write!(s, " maxconn {m}");
+                }
+                if let Some(m) = a.maxqueue {
+                    let _ = write!(s, " maxqueue {m}");
+                }
+                if let Some(c) = a.check {
+                    let _ = write!(
+                        s,
+                        " check inter {} rise {} fall {}",
+                        ms(c.inter),
+                        c.rise.max(1),
+                        c.fall.max(1)
+                    );
+                }
+                if let Some(d) = a.slowstart {
+                    let _ = write!(s, " slowstart {}", ms(d));
+                }
+                if a.backup {
+                    s.push_str(" backup");
+                }
+            }
+            Command::DelServer(r) => {
+                s.push_str("del server");
+                w(&mut s, &r.to_string());
+            }
+            Command::SetServerState(r, st) => {
+                s.push_str("set server");
+                w(&mut s, &r.to_string());
+                let _ = write!(s, " state {}", st.as_str());
+            }
+            Command::SetServerAddr(r, addr) => {
+                check_addr(addr)?;
+                s.push_str("set server");
+                w(&mut s, &r.to_string());
+                let _ = write!(s, " addr {} port {}", addr.ip(), addr.port());
+            }
+            Command::SetServerWeight(r, weight) => {
+                s.push_str("set server");
+                w(&mut s, &r.to_string());
+                let _ = write!(s, " weight {}", weight.get());
+            }
+            Command::GetWeight(r) => {
+                s.push_str("get weight");
+                w(&mut s, &r.to_string());
+            }
+            Command::EnableHealth(r) => {
+                s.push_str("enable health");
+                w(&mut s, &r.to_string());
+            }
+            Command::ShutdownSessionsServer(r) => {
+                s.push_str("shutdown sessions server");
+                w(&mut s, &r.to_string());
+            }
+            Command::ShowMaps => s.push_str("show map"),
+            Command::ShowMap(t) => {
+                s.push_str("show map");
+                push_target(&mut s, t);
+            }
+            Command::AddMap(t, k, v) => {
+                s.push_str("add map");
+                push_target(&mut s, t);
+                w(&mut s, k.as_str());
+                w(&mut s, v.as_str());
+            }
+            Command::AddMapBulk(t, entries) => {
+                if entries.is_empty() {
+                    return Err(EncodeError::EmptyBulk);
+                }
+                s.push_str("add map");
+                push_target(&mut s, t);
+                s.push_str(" <<");
+                // Payload lines are raw: no escapes. Keys hold no whitespace and values no
+                // control characters, so `key value` splits back exactly.
+                for (k, v) in entries {
+                    let _ = write!(s, "\n{} {}", k.as_str(), v.as_str());
+                }
+                s.push('\n');
+            }
+            Command::SetMap(f, k, v) => {
+                s.push_str("set map");
+                w(&mut s, f.as_str());
+                w(&mut s, k.as_str());
+                w(&mut s, v.as_str());
+            }
+            Command::DelMap(f, k) => {
+                s.push_str("del map");
+                w(&mut s, f.as_str());
+                w(&mut s, k.as_str());
+            }
+            Command::ClearMap(t) => {
+                s.push_str("clear map");
+                push_target(&mut s, t);
+            }
+            Command::PrepareMap(f) => {
+                s.push_str("prepare map");
+                w(&mut s, f.as_str());
+            }
+            Command::CommitMap(f, v) => {
+                let _ = write!(s, "commit map @{v}");
+                w(&mut s, f.as_str());
+            }
+            Command::SetSslCert(f, pem) => {
+                s.push_str("set ssl cert");
+                w(&mut s, f.as_str());
+                s.push_str(" <<\n");
+                s.push_str(&pem.0);
+                s.push('\n');
+            }
+            Command::CommitSslCert(f) => {
+                s.push_str("commit ssl cert");
+                w(&mut s, f.as_str());
+            }
+            Command::AbortSslCert(f) => {
+                s.push_str("abort ssl cert");
+                w(&mut s, f.as_str());
+            }
+        }
+        Ok(s)
+    }
+
+    /// Encodes the command with its final LF into `dst`, refusing anything longer than
+    /// `bufsize` before a byte is written.
+    pub fn encode(&self, bufsize: usize, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let text = self.to_text()?;
+        let len = text.len() + 1;
+        // HAProxy needs room for the line and its own bookkeeping; stay a little below.
+        let max = bufsize.saturating_sub(64);
+        if len > max {
+            return Err(EncodeError::TooLong { len, max });
+        }
+        dst.reserve(len);
+        dst.put_slice(text.as_bytes());
+        dst.put_u8(b'\n');
+        Ok(())
+    }
+}
+
+fn push_target(s: &mut String, t: &MapTarget) {
+    if let Some(v) = t.version {
+        let _ = write!(s, " @{v}");
+    }
+    s.push(' ');
+    escape_cli_word(t.file.as_str(), s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::ServerName;
+
+    fn srv(b: &str, s: &str) -> ServerRef {
+        ServerRef::new(BackendName::new(b).unwrap(), ServerName::new(s).unwrap())
+    }
+
+    #[test]
+    fn encodes_each_command() {
+        let map = FilePath::new("/etc/haproxy/maps/host.map").unwrap();
+        let mut add = AddServer::new(srv("be", "s1"), "10.0.0.1:8080".parse().unwrap());
+        add.weight = Some(Weight::new(50).unwrap());
+        add.check = Some(HealthCheck {
+            inter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+        });
+        let table: Vec<(Command, &str)> = vec![
+            (Command::ShowVersion, "show version"),
+            (Command::ShowServersState(None), "show servers state"),
+            (
+                Command::ShowServersState(Some(BackendName::new("be").unwrap())),
+                "show servers state be",
+            ),
+            (
+                Command::AddServer(add),
+                "add server be/s1 10.0.0.1:8080 weight 50 check inter 2000ms rise 2 fall 3",
+            ),
+            (
+                Command::AddServer(AddServer::new(
+                    srv("be", "s6"),
+                    "[fd00::1]:80".parse().unwrap(),
+                )),
+                "add server be/s6 [fd00::1]:80",
+            ),
+            (
+                Command::SetServerState(srv("be", "s1"), AdminState::Drain),
+                "set server be/s1 state drain",
+            ),
+            (
+                Command::SetServerAddr(srv("be", "s1"), "10.0.0.2:81".parse().unwrap()),
+                "set server be/s1 addr 10.0.0.2 port 81",
+            ),
+            (
+                Command::SetServerWeight(srv("be", "s1"), Weight::new(0).unwrap()),
+                "set server be/s1 weight 0",
+            ),
+            (Command::DelServer(srv("be", "s1")), "del server be/s1"),
+            (
+                Command::ShutdownSessionsServer(srv("be", "s1")),
+                "shutdown sessions server be/s1",
+            ),
+            (
+                Command::AddMap(
+                    MapTarget::live(map.clone()),
+                    MapKey::new("a.test/x;y\\z").unwrap(),
+                    MapValue::new("two words").unwrap(),
+                ),
+                "add map /etc/haproxy/maps/host.map a.test/x\\;y\\\\z two\\ words",
+            ),
+            (
+                Command::AddMap(
+                    MapTarget {
+                        file: map.clone(),
+                        version: Some(3),
+                    },
+                    MapKey::new("k").unwrap(),
+                    MapValue::new("v").unwrap(),
+                ),
+                "add map @3 /etc/haproxy/maps/host.map k v",
+            ),
+            (
+                Command::AddMapBulk(
+                    MapTarget::live(map.clone()),
+                    vec![
+                        (MapKey::new("k1").unwrap(), MapValue::new("v1").unwrap()),
+                        (MapKey::new("k;2").unwrap(), MapValue::new("v 2").unwrap()),
+                    ],
+                ),
+                "add map /etc/haproxy/maps/host.map <<\nk1 v1\nk;2 v 2\n",
+            ),
+            (
+                Command::CommitMap(map.clone(), 3),
+                "commit map @3 /etc/haproxy/maps/host.map",
+            ),
+            (
+                Command::PrepareMap(map.clone()),
+                "prepare map /etc/haproxy/maps/host.map",
+            ),
+        ];
+        for (cmd, want) in table {
+            assert_eq!(cmd.to_text().unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_values_before_sending() {
+        assert!(Weight::new(257).is_err());
+        let zero_port = Command::AddServer(AddServer::new(
+            srv("be", "s"),
+            "10.0.0.1:0".parse().unwrap(),
+        ));
+        assert_eq!(
+            zero_port.to_text(),
+            Err(EncodeError::PortZero("10.0.0.1:0".parse().unwrap()))
+        );
+        let unspecified =
+            Command::AddServer(AddServer::new(srv("be", "s"), "0.0.0.0:80".parse().unwrap()));
+        assert!(matches!(
+            unspecified.to_text(),
+            Err(EncodeError::NotUnicast(_))
+        ));
+        assert!(PemPayload::new("-----BEGIN CERTIFICATE-----\n\nabc").is_err());
+        assert!(PemPayload::new("garbage").is_err());
+    }
+
+    #[test]
+    fn refuses_oversize_command() {
+        let map = FilePath::new("/m").unwrap();
+        let entries: Vec<_> = (0..2000)
+            .map(|i| {
+                (
+                    MapKey::new(format!("host{i}.example.com/path")).unwrap(),
+                    MapValue::new("backend").unwrap(),
+                )
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let err = Command::AddMapBulk(MapTarget::live(map), entries)
+            .encode(DEFAULT_BUFSIZE, &mut buf)
+            .unwrap_err();
+        assert!(matches!(err, EncodeError::TooLong { .. }));
+        assert!(buf.is_empty());
+    }
+}

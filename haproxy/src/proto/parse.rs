@@ -1,0 +1,605 @@
+//! nom parsers for the data replies of the runtime API, on normalized reply text (no prompt,
+//! one trailing LF removed). Each returns `None` when the text is not of the expected shape;
+//! the caller turns that into an error carrying the raw text.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use nom::branch::alt;
+use nom::bytes::complete::{escaped_transform, is_not, tag, take_till, take_till1, take_while1};
+use nom::character::complete::{char, i64 as nom_i64, u32 as nom_u32};
+use nom::combinator::{all_consuming, map, opt, rest, value};
+use nom::multi::separated_list1;
+use nom::sequence::{delimited, preceded, separated_pair};
+use nom::{IResult, Parser};
+
+type Res<'a, T> = IResult<&'a str, T>;
+
+/// Runs a parser on `i` with nom's default error type, keeping only success.
+fn run<'a, O>(
+    mut p: impl Parser<&'a str, Output = O, Error = nom::error::Error<&'a str>>,
+    i: &'a str,
+) -> Option<(&'a str, O)> {
+    p.parse(i).ok()
+}
+
+/// Column names of `show servers state` format 1, identical from 2.6 to 3.2.
+pub const SERVERS_STATE_COLUMNS: [&str; 25] = [
+    "be_id",
+    "be_name",
+    "srv_id",
+    "srv_name",
+    "srv_addr",
+    "srv_op_state",
+    "srv_admin_state",
+    "srv_uweight",
+    "srv_iweight",
+    "srv_time_since_last_change",
+    "srv_check_status",
+    "srv_check_result",
+    "srv_check_health",
+    "srv_check_state",
+    "srv_agent_state",
+    "bk_f_forced_id",
+    "srv_f_forced_id",
+    "srv_fqdn",
+    "srv_port",
+    "srvrecord",
+    "srv_use_ssl",
+    "srv_check_port",
+    "srv_check_addr",
+    "srv_agent_addr",
+    "srv_agent_port",
+];
+
+/// A server's operational state (`srv_op_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpState {
+    /// 0: down.
+    Stopped,
+    /// 1: coming up (slowstart).
+    Starting,
+    /// 2: up.
+    Running,
+    /// 3: going down (soft stop).
+    Stopping,
+}
+
+impl OpState {
+    fn from_code(n: u32) -> Option<Self> {
+        Some(match n {
+            0 => OpState::Stopped,
+            1 => OpState::Starting,
+            2 => OpState::Running,
+            3 => OpState::Stopping,
+            _ => return None,
+        })
+    }
+
+    /// The numeric code HAProxy prints.
+    pub fn code(self) -> u32 {
+        match self {
+            OpState::Stopped => 0,
+            OpState::Starting => 1,
+            OpState::Running => 2,
+            OpState::Stopping => 3,
+        }
+    }
+}
+
+/// A server's administrative state bits (`srv_admin_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServerAdmin(pub u32);
+
+impl ServerAdmin {
+    /// Forced maintenance (`state maint`, and every new dynamic server).
+    pub const FORCED_MAINT: u32 = 0x01;
+    /// Maintenance inherited from a tracked server.
+    pub const INHERITED_MAINT: u32 = 0x02;
+    /// Maintenance from the configuration (`disabled`).
+    pub const CONFIG_MAINT: u32 = 0x04;
+    /// Forced drain (`state drain`).
+    pub const FORCED_DRAIN: u32 = 0x08;
+    /// Drain inherited from a tracked server.
+    pub const INHERITED_DRAIN: u32 = 0x10;
+    /// Maintenance from DNS resolution.
+    pub const RESOLVE_MAINT: u32 = 0x20;
+
+    /// In maintenance, whatever the cause.
+    pub fn is_maint(self) -> bool {
+        self.0
+            & (Self::FORCED_MAINT | Self::INHERITED_MAINT | Self::CONFIG_MAINT | Self::RESOLVE_MAINT)
+            != 0
+    }
+
+    /// Draining (and not in maintenance).
+    pub fn is_drain(self) -> bool {
+        !self.is_maint() && self.0 & (Self::FORCED_DRAIN | Self::INHERITED_DRAIN) != 0
+    }
+
+    /// Ready: neither maintenance nor drain.
+    pub fn is_ready(self) -> bool {
+        !self.is_maint() && !self.is_drain()
+    }
+}
+
+/// One row of `show servers state`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerState {
+    /// Backend id.
+    pub backend_id: u32,
+    /// Backend name.
+    pub backend: String,
+    /// Server id.
+    pub server_id: u32,
+    /// Server name.
+    pub server: String,
+    /// Address; `None` when unresolved (`-`).
+    pub addr: Option<IpAddr>,
+    /// Operational state.
+    pub op_state: OpState,
+    /// Administrative state bits.
+    pub admin: ServerAdmin,
+    /// Current (user) weight.
+    pub weight: u32,
+    /// Initial weight.
+    pub initial_weight: u32,
+    /// Seconds since the last state change.
+    pub last_change: u64,
+    /// Remaining columns from `srv_check_status` to `srv_f_forced_id`, as printed.
+    pub check: [i64; 7],
+    /// FQDN, when the address came from one.
+    pub fqdn: Option<String>,
+    /// Port (0 when none).
+    pub port: u16,
+    /// SRV record.
+    pub srvrecord: Option<String>,
+    /// `srv_use_ssl`.
+    pub use_ssl: i64,
+    /// `srv_check_port`.
+    pub check_port: i64,
+    /// `srv_check_addr`.
+    pub check_addr: Option<String>,
+    /// `srv_agent_addr`.
+    pub agent_addr: Option<String>,
+    /// `srv_agent_port`.
+    pub agent_port: i64,
+}
+
+fn dash(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+impl ServerState {
+    /// Formats the row exactly as HAProxy prints it (used by tests and the debug tools).
+    pub fn to_row(&self) -> String {
+        let c = &self.check;
+        format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.backend_id,
+            self.backend,
+            self.server_id,
+            self.server,
+            self.addr.map_or("-".to_string(), |a| a.to_string()),
+            self.op_state.code(),
+            self.admin.0,
+            self.weight,
+            self.initial_weight,
+            self.last_change,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            dash(&self.fqdn),
+            self.port,
+            dash(&self.srvrecord),
+            self.use_ssl,
+            self.check_port,
+            dash(&self.check_addr),
+            dash(&self.agent_addr),
+            self.agent_port,
+        )
+    }
+}
+
+/// One word: everything up to a space or LF.
+fn word(i: &str) -> Res<'_, &str> {
+    take_till1(|c: char| c == ' ' || c == '\n').parse(i)
+}
+
+/// Words separated by single spaces, up to the end of the line.
+fn words(i: &str) -> Res<'_, Vec<&str>> {
+    separated_list1(char(' '), word).parse(i)
+}
+
+fn opt_str(s: &str) -> Option<String> {
+    (s != "-").then(|| s.to_string())
+}
+
+fn server_state_row(line: &str) -> Option<ServerState> {
+    let (_, f) = all_consuming(words).parse(line).ok()?;
+    if f.len() < SERVERS_STATE_COLUMNS.len() {
+        return None;
+    }
+    let num = |i: usize| f[i].parse::<i64>().ok();
+    let mut check = [0i64; 7];
+    for (k, slot) in check.iter_mut().enumerate() {
+        *slot = num(10 + k)?;
+    }
+    Some(ServerState {
+        backend_id: f[0].parse().ok()?,
+        backend: f[1].to_string(),
+        server_id: f[2].parse().ok()?,
+        server: f[3].to_string(),
+        addr: match f[4] {
+            "-" => None,
+            a => Some(a.parse().ok()?),
+        },
+        op_state: OpState::from_code(f[5].parse().ok()?)?,
+        admin: ServerAdmin(f[6].parse().ok()?),
+        weight: f[7].parse().ok()?,
+        initial_weight: f[8].parse().ok()?,
+        last_change: f[9].parse().ok()?,
+        check,
+        fqdn: opt_str(f[17]),
+        port: f[18].parse().ok()?,
+        srvrecord: opt_str(f[19]),
+        use_ssl: num(20)?,
+        check_port: num(21)?,
+        check_addr: opt_str(f[22]),
+        agent_addr: opt_str(f[23]),
+        agent_port: num(24)?,
+    })
+}
+
+/// `show servers state [<backend>]`: format version 1, a `# ` header naming the columns,
+/// then one row per server.
+pub fn servers_state(text: &str) -> Option<Vec<ServerState>> {
+    let (body, header) = run(preceded(tag("1\n# "), take_till(|c| c == '\n')), text)?;
+    let cols: Vec<&str> = header.split(' ').collect();
+    if cols.len() < SERVERS_STATE_COLUMNS.len()
+        || cols[..SERVERS_STATE_COLUMNS.len()] != SERVERS_STATE_COLUMNS
+    {
+        return None;
+    }
+    let body = match body.strip_prefix('\n') {
+        Some(b) => b,
+        None if body.is_empty() => return Some(Vec::new()),
+        None => return None,
+    };
+    body.split('\n').map(server_state_row).collect()
+}
+
+/// One row of `show servers conn`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerConn {
+    /// Backend name.
+    pub backend: String,
+    /// Server name.
+    pub server: String,
+    /// Address as printed.
+    pub addr: String,
+    /// Port.
+    pub port: u16,
+    /// Connections in use now.
+    pub used_cur: i64,
+    /// Most connections in use at once.
+    pub used_max: i64,
+}
+
+fn server_conn_row(line: &str) -> Option<ServerConn> {
+    let (_, f) = all_consuming(words).parse(line).ok()?;
+    if f.len() < 8 || f[4] != "-" {
+        return None;
+    }
+    let (backend, server) = f[0].split_once('/')?;
+    Some(ServerConn {
+        backend: backend.to_string(),
+        server: server.to_string(),
+        addr: f[2].to_string(),
+        port: f[3].parse().ok()?,
+        used_cur: f[6].parse().ok()?,
+        used_max: f[7].parse().ok()?,
+    })
+}
+
+/// `show servers conn [<backend>]`.
+pub fn servers_conn(text: &str) -> Option<Vec<ServerConn>> {
+    let (body, _) = run(
+        preceded(tag("# bkname/svname "), take_till(|c| c == '\n')),
+        text,
+    )?;
+    match body.strip_prefix('\n') {
+        Some(b) => b.split('\n').map(server_conn_row).collect(),
+        None if body.is_empty() => Some(Vec::new()),
+        None => None,
+    }
+}
+
+/// One `Key: value` line of `show info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InfoField {
+    /// The key (may hold spaces, e.g. `Unstoppable Jobs`).
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+fn info_line(line: &str) -> Option<InfoField> {
+    let (_, (key, value)) = run(
+        all_consuming(separated_pair(
+            is_not(":\n"),
+            alt((tag(": "), tag(":"))),
+            rest,
+        )),
+        line,
+    )?;
+    Some(InfoField {
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// `show info`.
+pub fn info(text: &str) -> Option<Vec<InfoField>> {
+    if text.is_empty() {
+        return None;
+    }
+    text.split('\n').map(info_line).collect()
+}
+
+/// One row of `show stat`, fields by column name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatRow {
+    /// Every column with its value (empty values omitted).
+    pub fields: BTreeMap<String, String>,
+}
+
+impl StatRow {
+    /// A field by column name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// `pxname`
+    pub fn proxy(&self) -> &str {
+        self.get("pxname").unwrap_or("")
+    }
+
+    /// `svname` (`FRONTEND`, `BACKEND` or the server name).
+    pub fn service(&self) -> &str {
+        self.get("svname").unwrap_or("")
+    }
+
+    /// A numeric field.
+    pub fn number(&self, name: &str) -> Option<i64> {
+        self.get(name)?.parse().ok()
+    }
+}
+
+fn csv_field(i: &str) -> Res<'_, String> {
+    alt((
+        delimited(
+            char('"'),
+            map(
+                opt(escaped_transform(
+                    is_not("\"\n"),
+                    '"',
+                    value("\"", char('"')),
+                )),
+                Option::unwrap_or_default,
+            ),
+            char('"'),
+        ),
+        map(take_till(|c| c == ',' || c == '\n'), str::to_string),
+    ))
+    .parse(i)
+}
+
+fn csv_line(i: &str) -> Res<'_, Vec<String>> {
+    separated_list1(char(','), csv_field).parse(i)
+}
+
+/// `show stat`: CSV with a `# ` header; columns mapped by name, so fields added by later
+/// versions do not shift anything.
+pub fn stat_csv(text: &str) -> Option<Vec<StatRow>> {
+    let (body, header) = preceded(tag("# "), csv_line).parse(text).ok()?;
+    let mut rows = Vec::new();
+    let mut rest = body;
+    while let Some(r) = rest.strip_prefix('\n') {
+        let (r, values) = csv_line(r).ok()?;
+        rest = r;
+        if values.len() > header.len() {
+            return None;
+        }
+        let fields = header
+            .iter()
+            .zip(values)
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .map(|(k, v)| (k.clone(), v))
+            .collect::<BTreeMap<_, _>>();
+        if !fields.contains_key("pxname") {
+            return None;
+        }
+        rows.push(StatRow { fields });
+    }
+    rest.is_empty().then_some(rows)
+}
+
+/// `show backend`: `# name`, then one name per line.
+pub fn backends(text: &str) -> Option<Vec<String>> {
+    let body = text.strip_prefix("# name")?;
+    match body.strip_prefix('\n') {
+        Some(b) => b
+            .split('\n')
+            .map(|l| all_consuming(word).parse(l).ok().map(|(_, w)| w.to_string()))
+            .collect(),
+        None if body.is_empty() => Some(Vec::new()),
+        None => None,
+    }
+}
+
+/// One map of `show map`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapInfo {
+    /// The map's numeric id (`#id`).
+    pub id: i64,
+    /// The file it was loaded from (empty for inline patterns).
+    pub file: String,
+    /// HAProxy's description.
+    pub description: String,
+    /// `entry_cnt=`, when printed.
+    pub entries: Option<u64>,
+}
+
+fn map_info_line(line: &str) -> Option<MapInfo> {
+    let (_, (id, file, description)) = run(
+        all_consuming((
+            nom_i64,
+            preceded(
+                tag(" ("),
+                map(opt(is_not(")\n")), Option::unwrap_or_default),
+            ),
+            preceded(char(')'), rest),
+        )),
+        line,
+    )?;
+    let description = description.trim_start().to_string();
+    let entries = description
+        .split(' ')
+        .find_map(|w| w.strip_prefix("entry_cnt="))
+        .and_then(|n| n.parse().ok());
+    Some(MapInfo {
+        id,
+        file: file.to_string(),
+        description,
+        entries,
+    })
+}
+
+/// `show map` (the list).
+pub fn map_list(text: &str) -> Option<Vec<MapInfo>> {
+    let body = text.strip_prefix("# id (file) description")?;
+    match body.strip_prefix('\n') {
+        Some(b) => b.split('\n').map(map_info_line).collect(),
+        None if body.is_empty() => Some(Vec::new()),
+        None => None,
+    }
+}
+
+/// One entry of `show map <file>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapEntry {
+    /// HAProxy's reference (`0x…`), usable as `#<ref>`.
+    pub reference: String,
+    /// The key.
+    pub key: String,
+    /// The value (runs to the end of the line).
+    pub value: String,
+}
+
+fn map_entry_line(line: &str) -> Option<MapEntry> {
+    let (_, (reference, _, key, _, value)) = all_consuming((
+        preceded(tag("0x"), take_while1(|c: char| c.is_ascii_hexdigit())),
+        char(' '),
+        word,
+        char(' '),
+        rest,
+    ))
+    .parse(line)
+    .ok()?;
+    Some(MapEntry {
+        reference: format!("0x{reference}"),
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// `show map <file>`: `<ref> <key> <value>` lines; an empty map prints nothing.
+pub fn map_entries(text: &str) -> Option<Vec<MapEntry>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split('\n').map(map_entry_line).collect()
+}
+
+/// `get weight`: `50 (initial 10)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WeightInfo {
+    /// Current weight.
+    pub current: u32,
+    /// Weight from the configuration or `add server`.
+    pub initial: u32,
+}
+
+/// Parses `get weight`.
+pub fn weight(text: &str) -> Option<WeightInfo> {
+    let (_, (current, initial)) = run(
+        all_consuming(separated_pair(
+            nom_u32,
+            tag(" (initial "),
+            nom::sequence::terminated(nom_u32, char(')')),
+        )),
+        text,
+    )?;
+    Some(WeightInfo { current, initial })
+}
+
+/// What `set server … addr` changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AddrChange {
+    /// `(old, new)` address, when it changed.
+    pub addr: Option<(String, String)>,
+    /// `(old, new)` port, when it changed.
+    pub port: Option<(String, String)>,
+}
+
+fn quoted(i: &str) -> Res<'_, &str> {
+    delimited(
+        char('\''),
+        map(opt(is_not("'")), Option::unwrap_or_default),
+        char('\''),
+    )
+    .parse(i)
+}
+
+fn from_to<'a>(what: &'static str) -> impl Parser<&'a str, Output = (&'a str, &'a str), Error = nom::error::Error<&'a str>> {
+    (preceded(tag(what), quoted), preceded(tag(" to "), quoted))
+}
+
+/// Parses the reply to `set server … addr`. Replies that report a problem (an invalid
+/// address, a port that did not convert) give `None`.
+pub fn addr_change(text: &str) -> Option<AddrChange> {
+    let addr_part = alt((
+        map(from_to("IP changed from "), Some),
+        value(None, tag("no need to change the addr")),
+    ));
+    let port_part = opt(alt((
+        map(preceded(tag(", "), from_to("port changed from ")), Some),
+        value(None, tag(", no need to change the port")),
+    )));
+    let (_, (addr, port, _)) = all_consuming((
+        addr_part,
+        port_part,
+        preceded(tag(" by "), quoted),
+    ))
+    .parse(text)
+    .ok()?;
+    let own = |p: Option<(&str, &str)>| p.map(|(a, b)| (a.to_string(), b.to_string()));
+    Some(AddrChange {
+        addr: own(addr),
+        port: own(port.flatten()),
+    })
+}
+
+/// `prepare map`: `New version created: N`.
+pub fn map_version(text: &str) -> Option<u32> {
+    run(
+        all_consuming(preceded(tag("New version created: "), nom_u32)),
+        text,
+    )
+    .map(|(_, v)| v)
+}
