@@ -1,1 +1,42 @@
-fn main() {}
+//! `haproxy-agent`: keeps HAProxy in step with Kubernetes Ingress objects. This file only
+//! parses the command line, starts logging and hands over to the subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use haproxy_agent::cli::{Cli, Command};
+use haproxy_agent::ctl;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Ctl(args) => ctl::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use thiserror::Error;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::Mutex;
@@ -18,11 +18,11 @@ use tokio_util::codec::FramedRead;
 
 use crate::endpoint::{BoxedIo, Endpoint};
 use crate::names::{BackendName, FilePath};
+use crate::proto::parse::{MapEntry, MapInfo, ServerConn, ServerState};
 use crate::proto::{
     CodecError, Command, DEFAULT_BUFSIZE, EncodeError, MapTarget, PromptCodec, Reply, ReplyError,
     normalize, parse_reply,
 };
-use crate::proto::parse::{MapEntry, MapInfo, ServerConn, ServerState};
 use crate::version::Version;
 
 /// Settings of a [`RuntimeClient`].
@@ -137,6 +137,15 @@ struct Session {
     reader: FramedRead<ReadHalf<BoxedIo>, PromptCodec>,
     writer: WriteHalf<BoxedIo>,
     last_used: Instant,
+}
+
+impl Session {
+    /// Checks, without waiting, that HAProxy has not closed the idle session (its `stats
+    /// timeout`, a restart): nothing is pending to read on a healthy idle session. Reopening
+    /// here is safe because nothing of the next batch was sent yet.
+    fn still_open(&mut self) -> bool {
+        self.reader.next().now_or_never().is_none()
+    }
 }
 
 /// A cheap, clonable handle on the runtime API. Batches from clones are serialized.
@@ -265,8 +274,8 @@ impl RuntimeClient {
         }
         let mut guard = self.session.lock().await;
         let stale = guard
-            .as_ref()
-            .is_some_and(|s| s.last_used.elapsed() > self.config.idle_reconnect);
+            .as_mut()
+            .is_some_and(|s| s.last_used.elapsed() > self.config.idle_reconnect || !s.still_open());
         if guard.is_none() || stale {
             *guard = None;
             *guard = Some(self.open().await?);

@@ -20,5 +20,7 @@ pub mod version;
 pub use client::{ClientError, Error, RuntimeClient, RuntimeConfig};
 pub use endpoint::Endpoint;
 pub use master::{MasterClient, MasterError, ReloadError, Reloaded, Worker};
-pub use names::{BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName, ServerRef};
+pub use names::{
+    BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName, ServerRef,
+};
 pub use version::{Capabilities, Version};

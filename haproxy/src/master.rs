@@ -135,7 +135,11 @@ impl MasterClient {
     }
 
     /// Sends a typed runtime command to a worker through the master and parses its reply.
-    pub async fn worker_command(&self, worker: Worker, command: &Command) -> Result<Reply, MasterError> {
+    pub async fn worker_command(
+        &self,
+        worker: Worker,
+        command: &Command,
+    ) -> Result<Reply, MasterError> {
         let prefix = match worker {
             Worker::Current => "@1".to_string(),
             Worker::Pid(pid) => format!("@!{pid}"),
@@ -172,7 +176,8 @@ impl MasterClient {
             match self.show_proc().await {
                 Ok(now) if now.master.reloads > before.master.reloads => {
                     if now.failed_reloads > before.failed_reloads
-                        || (now.failed_reloads > 0 && now.current_worker() == before.current_worker())
+                        || (now.failed_reloads > 0
+                            && now.current_worker() == before.current_worker())
                     {
                         return Err(ReloadError::Failed {
                             worker: now.current_worker(),

@@ -591,8 +591,10 @@ mod tests {
             zero_port.to_text(),
             Err(EncodeError::PortZero("10.0.0.1:0".parse().unwrap()))
         );
-        let unspecified =
-            Command::AddServer(AddServer::new(srv("be", "s"), "0.0.0.0:80".parse().unwrap()));
+        let unspecified = Command::AddServer(AddServer::new(
+            srv("be", "s"),
+            "0.0.0.0:80".parse().unwrap(),
+        ));
         assert!(matches!(
             unspecified.to_text(),
             Err(EncodeError::NotUnicast(_))

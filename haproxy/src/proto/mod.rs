@@ -14,3 +14,6 @@ pub use command::{
 };
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+
+#[cfg(test)]
+mod fixture_tests;

@@ -108,7 +108,10 @@ impl ServerAdmin {
     /// In maintenance, whatever the cause.
     pub fn is_maint(self) -> bool {
         self.0
-            & (Self::FORCED_MAINT | Self::INHERITED_MAINT | Self::CONFIG_MAINT | Self::RESOLVE_MAINT)
+            & (Self::FORCED_MAINT
+                | Self::INHERITED_MAINT
+                | Self::CONFIG_MAINT
+                | Self::RESOLVE_MAINT)
             != 0
     }
 
@@ -435,7 +438,12 @@ pub fn backends(text: &str) -> Option<Vec<String>> {
     match body.strip_prefix('\n') {
         Some(b) => b
             .split('\n')
-            .map(|l| all_consuming(word).parse(l).ok().map(|(_, w)| w.to_string()))
+            .map(|l| {
+                all_consuming(word)
+                    .parse(l)
+                    .ok()
+                    .map(|(_, w)| w.to_string())
+            })
             .collect(),
         None if body.is_empty() => Some(Vec::new()),
         None => None,
@@ -566,7 +574,9 @@ fn quoted(i: &str) -> Res<'_, &str> {
     .parse(i)
 }
 
-fn from_to<'a>(what: &'static str) -> impl Parser<&'a str, Output = (&'a str, &'a str), Error = nom::error::Error<&'a str>> {
+fn from_to<'a>(
+    what: &'static str,
+) -> impl Parser<&'a str, Output = (&'a str, &'a str), Error = nom::error::Error<&'a str>> {
     (preceded(tag(what), quoted), preceded(tag(" to "), quoted))
 }
 
@@ -581,13 +591,9 @@ pub fn addr_change(text: &str) -> Option<AddrChange> {
         map(preceded(tag(", "), from_to("port changed from ")), Some),
         value(None, tag(", no need to change the port")),
     )));
-    let (_, (addr, port, _)) = all_consuming((
-        addr_part,
-        port_part,
-        preceded(tag(" by "), quoted),
-    ))
-    .parse(text)
-    .ok()?;
+    let (_, (addr, port, _)) = all_consuming((addr_part, port_part, preceded(tag(" by "), quoted)))
+        .parse(text)
+        .ok()?;
     let own = |p: Option<(&str, &str)>| p.map(|(a, b)| (a.to_string(), b.to_string()));
     Some(AddrChange {
         addr: own(addr),

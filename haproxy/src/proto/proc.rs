@@ -122,10 +122,12 @@ pub fn show_proc(text: &str) -> Option<ProcList> {
             l if l.starts_with('#') => section = Section::Other,
             "" => {}
             l => match section {
-                Section::Workers => list.workers.push(all_consuming(worker_line).parse(l).ok()?.1),
-                Section::OldWorkers => {
-                    list.old_workers.push(all_consuming(worker_line).parse(l).ok()?.1)
-                }
+                Section::Workers => list
+                    .workers
+                    .push(all_consuming(worker_line).parse(l).ok()?.1),
+                Section::OldWorkers => list
+                    .old_workers
+                    .push(all_consuming(worker_line).parse(l).ok()?.1),
                 // Programs and sections of later versions are not ours to judge.
                 Section::Other => {}
             },

@@ -126,14 +126,23 @@ pub fn classify(text: &str) -> Option<Refusal> {
         ("Can't find backend.", Refusal::NoSuchBackend),
         ("No such server.", Refusal::NoSuchServer),
         ("Already exists a server", Refusal::ServerExists),
-        ("Only servers in maintenance mode", Refusal::NotInMaintenance),
+        (
+            "Only servers in maintenance mode",
+            Refusal::NotInMaintenance,
+        ),
         ("Server still has connections", Refusal::HasConnections),
         (
             "This server cannot be removed at runtime",
             Refusal::StillReferenced,
         ),
-        ("Backend must use a dynamic load balancing", Refusal::StaticAlgorithm),
-        ("Backend is using a static LB algorithm", Refusal::StaticAlgorithm),
+        (
+            "Backend must use a dynamic load balancing",
+            Refusal::StaticAlgorithm,
+        ),
+        (
+            "Backend is using a static LB algorithm",
+            Refusal::StaticAlgorithm,
+        ),
         ("Permission denied", Refusal::PermissionDenied),
         ("This command is restricted to", Refusal::PermissionDenied),
         ("Unknown command", Refusal::UnknownCommand),
@@ -163,7 +172,10 @@ pub fn classify(text: &str) -> Option<Refusal> {
     {
         return Some(Refusal::InvalidArgument);
     }
-    if text.lines().any(|l| l.starts_with("Can't update ") || l.starts_with("Can't commit ")) {
+    if text
+        .lines()
+        .any(|l| l.starts_with("Can't update ") || l.starts_with("Can't commit "))
+    {
         return Some(Refusal::SslFailed);
     }
     None
@@ -286,7 +298,10 @@ mod tests {
     use crate::proto::command::{AddServer, AdminState};
 
     fn srv() -> ServerRef {
-        ServerRef::new(BackendName::new("be").unwrap(), ServerName::new("s").unwrap())
+        ServerRef::new(
+            BackendName::new("be").unwrap(),
+            ServerName::new("s").unwrap(),
+        )
     }
 
     #[test]

@@ -1,1 +1,155 @@
-fn main() {}
+//! Benchmark: runtime commands per second through `RuntimeClient` against the raw socket
+//! rate, measured side by side in the same run on the same HAProxy.
+//!
+//! Both sides send the same bytes (pipelined `set server … weight` for every server of a
+//! 1,000-server backend, one line per command) on one prompt-mode connection and wait for
+//! every reply. The raw side only counts prompts; the client also parses and checks each
+//! reply. Trials alternate so that machine noise hits both alike; the median is reported.
+//!
+//! Run: `cargo run --release -p integration --bin bench-runtime [SERVERS] [ROUNDS] [TRIALS]`
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use haproxy::proto::{Command, DEFAULT_BUFSIZE, Reply, Weight};
+use haproxy::{BackendName, RuntimeClient, ServerName, ServerRef};
+use integration::HaproxyProcess;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+fn arg(n: usize, default: usize) -> anyhow::Result<usize> {
+    match std::env::args().nth(n) {
+        Some(s) => s
+            .parse()
+            .with_context(|| format!("argument {n} ({s:?}) is not a number")),
+        None => Ok(default),
+    }
+}
+
+fn round_commands(servers: usize, round: usize) -> anyhow::Result<Vec<Command>> {
+    let backend = BackendName::new("be_bench")?;
+    (1..=servers)
+        .map(|i| {
+            let server = ServerRef::new(backend.clone(), ServerName::new(format!("s{i}"))?);
+            let weight = Weight::new(1 + ((round + i) % 200) as u32)?;
+            Ok(Command::SetServerWeight(server, weight))
+        })
+        .collect()
+}
+
+fn encode(cmds: &[Command]) -> anyhow::Result<BytesMut> {
+    let mut buf = BytesMut::new();
+    for c in cmds {
+        c.encode(DEFAULT_BUFSIZE, &mut buf)?;
+    }
+    Ok(buf)
+}
+
+/// The baseline: write the bytes, count `\n> ` prompts until every reply is in.
+async fn raw_rounds(
+    path: &std::path::Path,
+    rounds: &[BytesMut],
+    per_round: usize,
+) -> anyhow::Result<Duration> {
+    let stream = UnixStream::connect(path).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(b"prompt\n").await?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\n> ") {
+        let n = rd.read(&mut buf).await?;
+        if n == 0 {
+            bail!("socket closed during prompt");
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let started = Instant::now();
+    for bytes in rounds {
+        let write = async { wr.write_all(bytes).await };
+        let read = async {
+            let mut prompts = 0usize;
+            let mut tail = [0u8; 2];
+            while prompts < per_round {
+                let n = rd.read(&mut buf).await?;
+                if n == 0 {
+                    bail!("socket closed after {prompts} replies");
+                }
+                // Count `\n> ` across read boundaries using the last two bytes seen.
+                let mut window = Vec::with_capacity(n + 2);
+                window.extend_from_slice(&tail);
+                window.extend_from_slice(&buf[..n]);
+                prompts += window.windows(3).filter(|w| w == b"\n> ").count();
+                tail.copy_from_slice(&window[window.len() - 2..]);
+            }
+            Ok(())
+        };
+        let (w, r) = tokio::join!(write, read);
+        w?;
+        r?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn client_rounds(
+    client: &RuntimeClient,
+    rounds: &[Vec<Command>],
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    for cmds in rounds {
+        let replies = client.batch(cmds).await?;
+        if let Some((i, r)) = replies
+            .iter()
+            .enumerate()
+            .find(|(_, r)| **r != Ok(Reply::Done))
+        {
+            bail!("command {i} got {r:?}");
+        }
+    }
+    Ok(started.elapsed())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let servers = arg(1, 1000)?;
+    let rounds = arg(2, 20)?;
+    let trials = arg(3, 7)?;
+    let body = format!(
+        "backend be_bench\n    balance roundrobin\n    server-template s 1-{servers} 127.0.0.1:9 disabled\n"
+    );
+    let hp = HaproxyProcess::start(&body).await?;
+    let version = hp.runtime_client().version().await?;
+    let cmd_rounds: Vec<Vec<Command>> = (0..rounds)
+        .map(|r| round_commands(servers, r))
+        .collect::<anyhow::Result<_>>()?;
+    let byte_rounds: Vec<BytesMut> = cmd_rounds
+        .iter()
+        .map(|c| encode(c))
+        .collect::<anyhow::Result<_>>()?;
+    let client = hp.runtime_client();
+    // Warm up both paths (connection, HAProxy's caches).
+    client_rounds(&client, &cmd_rounds[..1]).await?;
+    raw_rounds(&hp.admin_socket, &byte_rounds[..1], servers).await?;
+
+    let total = (servers * rounds) as f64;
+    let (mut raw_rates, mut client_rates) = (Vec::new(), Vec::new());
+    for _ in 0..trials {
+        let t = raw_rounds(&hp.admin_socket, &byte_rounds, servers).await?;
+        raw_rates.push(total / t.as_secs_f64());
+        let t = client_rounds(&client, &cmd_rounds).await?;
+        client_rates.push(total / t.as_secs_f64());
+    }
+    let (raw, cli) = (median(raw_rates), median(client_rates));
+    println!(
+        "HAProxy {version}; {servers} servers x {rounds} rounds of pipelined `set server … weight`, median of {trials} trials"
+    );
+    println!("raw socket loop : {raw:>10.0} commands/s");
+    println!("RuntimeClient   : {cli:>10.0} commands/s");
+    println!("client / raw    : {:>10.1} %", 100.0 * cli / raw);
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Problems: what is wrong with one object (or one manifest file), named precisely enough to
+//! fix it. A problem never stops the other objects from being served.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// What kind of thing a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ProblemKind {
+    /// A manifest file that does not parse.
+    ManifestFile,
+    /// An Ingress that is invalid or points at something missing.
+    Ingress,
+    /// A Service.
+    Service,
+    /// An EndpointSlice.
+    EndpointSlice,
+    /// An IngressClass.
+    IngressClass,
+    /// A Secret.
+    Secret,
+    /// HAProxy refused a configuration or command.
+    Haproxy,
+}
+
+impl ProblemKind {
+    /// A stable lower-case label (metrics, logs).
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::ManifestFile => "manifest_file",
+            ProblemKind::Ingress => "ingress",
+            ProblemKind::Service => "service",
+            ProblemKind::EndpointSlice => "endpointslice",
+            ProblemKind::IngressClass => "ingressclass",
+            ProblemKind::Secret => "secret",
+            ProblemKind::Haproxy => "haproxy",
+        }
+    }
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Problem {
+    /// What kind of object.
+    pub kind: ProblemKind,
+    /// Which object: `namespace/name`, a cluster-scoped name, or a file path (with `:line`).
+    pub object: String,
+    /// Which field, when one is to blame (`spec.rules[0].http.paths[1].path`).
+    pub field: Option<String>,
+    /// Why.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem about `object`.
+    pub fn new(kind: ProblemKind, object: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            object: object.into(),
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same problem, blaming a field.
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.label(), self.object)?;
+        if let Some(field) = &self.field {
+            write!(f, " field {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

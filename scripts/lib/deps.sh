@@ -1,0 +1,36 @@
+# Shared by scripts/test and scripts/quickstart: installs the system packages the project
+# needs at run and test time, only when they are missing. Sourced, not executed.
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing $* with apt-get" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+}
+
+find_haproxy() {
+  if [ -n "${HAPROXY_BIN:-}" ] && [ -x "$HAPROXY_BIN" ]; then echo "$HAPROXY_BIN"; return; fi
+  command -v haproxy 2>/dev/null && return
+  [ -x /usr/sbin/haproxy ] && { echo /usr/sbin/haproxy; return; }
+  return 1
+}
+
+ensure_haproxy() {
+  if ! find_haproxy >/dev/null; then
+    apt_install haproxy || { echo "error: could not install haproxy with apt-get" >&2; exit 1; }
+  fi
+  local bin version
+  bin=$(find_haproxy) || { echo "error: haproxy is still not on PATH after installing" >&2; exit 1; }
+  version=$("$bin" -v | head -n1 | awk '{print $3}')
+  case "$version" in
+    1.*|2.[0-5].*|2.[0-5]) echo "error: $bin is HAProxy $version; 2.6 or newer is needed" >&2; exit 1 ;;
+  esac
+  export HAPROXY_BIN="$bin"
+  echo "using HAProxy $version at $bin" >&2
+}
+
+ensure_test_deps() {
+  ensure_haproxy
+  command -v openssl >/dev/null || apt_install openssl
+}
