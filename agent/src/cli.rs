@@ -23,8 +23,106 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Keep HAProxy in step with the objects, until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Print the haproxy.cfg and maps the agent would write, and the problems; change nothing.
+    Render(RenderArgs),
     /// Debugging: talk to HAProxy's sockets.
     Ctl(CtlArgs),
+}
+
+/// Where the objects come from.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Read Kubernetes objects from the YAML files in this directory (and follow edits)
+    /// instead of a cluster.
+    #[arg(long, env = "HAPROXY_AGENT_MANIFESTS")]
+    pub manifests: Option<std::path::PathBuf>,
+}
+
+/// What shapes the rendered configuration.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Where haproxy.cfg, the maps and certificates live.
+    #[arg(long, env = "HAPROXY_AGENT_CONFIG_DIR", default_value = "/etc/haproxy")]
+    pub config_dir: std::path::PathBuf,
+    /// HAProxy's HTTP frontend address.
+    #[arg(long, env = "HAPROXY_AGENT_HTTP_BIND", default_value = "0.0.0.0:80")]
+    pub http_bind: std::net::SocketAddr,
+    /// The IngressClass whose Ingresses are ours.
+    #[arg(long, env = "HAPROXY_AGENT_INGRESS_CLASS", default_value = "haproxy")]
+    pub ingress_class: String,
+    /// Where unmatched requests go when no Ingress has a default backend: `namespace/name`.
+    #[arg(long, env = "HAPROXY_AGENT_DEFAULT_BACKEND_SERVICE", value_parser = parse_object_key)]
+    pub default_backend_service: Option<crate::store::ObjectKey>,
+    /// Only Ingresses of this namespace (default: all).
+    #[arg(long, env = "HAPROXY_AGENT_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// How long an old HAProxy worker may finish its connections after a reload.
+    #[arg(long, env = "HAPROXY_AGENT_HARD_STOP_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub hard_stop_after: std::time::Duration,
+    /// HAProxy's runtime API (stats) socket, declared in the rendered config.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_RUNTIME_SOCKET",
+        default_value = "/var/run/haproxy/admin.sock"
+    )]
+    pub runtime_socket: std::path::PathBuf,
+}
+
+/// `run` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where the objects come from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The rendered configuration.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// HAProxy's master CLI socket.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_MASTER_SOCKET",
+        default_value = "/var/run/haproxy/master.sock"
+    )]
+    pub master_socket: std::path::PathBuf,
+    /// The agent's health and metrics address.
+    #[arg(long, env = "HAPROXY_AGENT_LISTEN", default_value = "0.0.0.0:10254")]
+    pub listen: std::net::SocketAddr,
+    /// How long a removed endpoint may drain before its sessions are cut.
+    #[arg(long, env = "HAPROXY_AGENT_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: std::time::Duration,
+    /// Start and supervise HAProxy (optionally the binary to run) instead of attaching to a
+    /// running one through its sockets.
+    #[arg(long, env = "HAPROXY_AGENT_SPAWN_HAPROXY", num_args = 0..=1, require_equals = true, default_missing_value = "haproxy")]
+    pub spawn_haproxy: Option<std::path::PathBuf>,
+    /// The haproxy binary used for `haproxy -c` validation.
+    #[arg(long, env = "HAPROXY_AGENT_HAPROXY_BIN", default_value = "haproxy")]
+    pub haproxy_bin: std::path::PathBuf,
+    /// Resync with HAProxy at least this often, even without changes.
+    #[arg(long, env = "HAPROXY_AGENT_RESYNC_PERIOD", default_value = "30s", value_parser = parse_duration)]
+    pub resync_period: std::time::Duration,
+}
+
+/// `render` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Where the objects come from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The rendered configuration.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Parses `namespace/name`.
+pub fn parse_object_key(s: &str) -> Result<crate::store::ObjectKey, String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(crate::store::ObjectKey::new(ns, name))
+        }
+        _ => Err(format!("{s:?} is not namespace/name")),
+    }
 }
 
 /// Where HAProxy's sockets are.
@@ -114,6 +212,52 @@ mod tests {
     }
 
     #[test]
+    fn run_flags_and_env() {
+        let cli = Cli::try_parse_from([
+            "haproxy-agent",
+            "run",
+            "--manifests",
+            "/m",
+            "--spawn-haproxy",
+            "--drain-timeout",
+            "500ms",
+            "--default-backend-service",
+            "kube-system/default-http-backend",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.spawn_haproxy.as_deref(),
+            Some(std::path::Path::new("haproxy"))
+        );
+        assert_eq!(args.drain_timeout, std::time::Duration::from_millis(500));
+        assert_eq!(args.listen.port(), 10254);
+        assert_eq!(
+            args.model.default_backend_service,
+            Some(crate::store::ObjectKey::new(
+                "kube-system",
+                "default-http-backend"
+            ))
+        );
+        let cli =
+            Cli::try_parse_from(["haproxy-agent", "run", "--spawn-haproxy=/usr/sbin/haproxy"])
+                .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.spawn_haproxy.as_deref(),
+            Some(std::path::Path::new("/usr/sbin/haproxy"))
+        );
+        assert!(
+            Cli::try_parse_from(["haproxy-agent", "run", "--default-backend-service", "nope"])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn ctl_raw_parses() {
         let cli = Cli::try_parse_from([
             "haproxy-agent",
@@ -124,7 +268,9 @@ mod tests {
             "show version",
         ])
         .unwrap();
-        let Command::Ctl(args) = cli.command;
+        let Command::Ctl(args) = cli.command else {
+            panic!("not ctl")
+        };
         assert_eq!(args.sockets.runtime_socket, "/tmp/a.sock");
         assert!(matches!(args.command, CtlCommand::Raw { command } if command == "show version"));
     }

@@ -4,7 +4,16 @@
 //! -> reconcile -> apply to HAProxy. Translation and planning are pure; only sources and
 //! apply do IO.
 
+pub mod apply;
 pub mod cli;
 pub mod ctl;
+pub mod debug;
+pub mod http;
+pub mod metrics;
 pub mod problem;
+pub mod reconcile;
+pub mod run;
+pub mod source;
+pub mod spawn;
 pub mod store;
+pub mod translate;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use haproxy_agent::cli::{Cli, Command};
-use haproxy_agent::ctl;
+use haproxy_agent::{ctl, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,6 +29,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run_command(args).await,
+            Command::Render(args) => run::render_command(args).await,
             Command::Ctl(args) => ctl::run(args).await,
         }
     });

@@ -8,19 +8,25 @@
 //!   keeps HAProxy's text;
 //! - [`RuntimeClient`]: a persistent prompt-mode session with pipelined batches, timeouts and
 //!   reconnect;
-//! - [`MasterClient`]: one-shot master CLI exchanges and [`MasterClient::reload`].
+//! - [`MasterClient`]: one-shot master CLI exchanges and [`MasterClient::reload`];
+//! - [`config`]: the config model, deterministic haproxy.cfg and map rendering, runtime map
+//!   updates, `haproxy -c` validation and atomic writes ([`ConfigWriter`]).
 
 pub mod client;
+pub mod config;
 pub mod endpoint;
 pub mod master;
 pub mod names;
 pub mod proto;
+pub mod reload;
 pub mod version;
 
 pub use client::{ClientError, Error, RuntimeClient, RuntimeConfig};
+pub use config::{Config, ConfigWriter, Rendered, Structure, render, structure};
 pub use endpoint::Endpoint;
 pub use master::{MasterClient, MasterError, ReloadError, Reloaded, Worker};
 pub use names::{
     BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName, ServerRef,
 };
+pub use reload::{ReloadFailure, Reloader};
 pub use version::{Capabilities, Version};

@@ -45,7 +45,14 @@ impl EchoServer {
     /// Starts a server that waits `delay` before each response (for drain tests). Must be
     /// called within a tokio runtime.
     pub fn start_with_delay(name: &str, delay: Duration) -> anyhow::Result<EchoServer> {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(name, "127.0.0.1:0".parse()?, delay)
+    }
+
+    /// Starts a server on a given address (the quick start's fixed ports). Must be called
+    /// within a tokio runtime.
+    pub fn start_on(name: &str, addr: SocketAddr, delay: Duration) -> anyhow::Result<EchoServer> {
+        let std_listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| anyhow::anyhow!("echo server {name:?} cannot listen on {addr}: {e}"))?;
         std_listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;

@@ -158,6 +158,8 @@ pub enum Command {
     ShowInfo,
     /// `show stat`
     ShowStat,
+    /// `show stat <backend> 4 -1`: the rows of one backend's servers only.
+    ShowStatServers(BackendName),
     /// `show backend`
     ShowBackend,
     /// `show servers state [<backend>]`
@@ -265,6 +267,7 @@ impl Command {
             Command::ShowVersion
                 | Command::ShowInfo
                 | Command::ShowStat
+                | Command::ShowStatServers(_)
                 | Command::ShowBackend
                 | Command::ShowServersState(_)
                 | Command::ShowServersConn(_)
@@ -279,7 +282,7 @@ impl Command {
         match self {
             Command::ShowVersion => "show version",
             Command::ShowInfo => "show info",
-            Command::ShowStat => "show stat",
+            Command::ShowStat | Command::ShowStatServers(_) => "show stat",
             Command::ShowBackend => "show backend",
             Command::ShowServersState(_) => "show servers state",
             Command::ShowServersConn(_) => "show servers conn",
@@ -316,6 +319,11 @@ impl Command {
             Command::ShowVersion => s.push_str("show version"),
             Command::ShowInfo => s.push_str("show info"),
             Command::ShowStat => s.push_str("show stat"),
+            Command::ShowStatServers(be) => {
+                s.push_str("show stat");
+                w(&mut s, be.as_str());
+                s.push_str(" 4 -1");
+            }
             Command::ShowBackend => s.push_str("show backend"),
             Command::ShowServersState(be) => {
                 s.push_str("show servers state");

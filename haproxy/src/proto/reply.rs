@@ -234,7 +234,9 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
     match command {
         Command::ShowVersion => data(Version::parse(text).map(Reply::Version)),
         Command::ShowInfo => data(parse::info(text).map(Reply::Info)),
-        Command::ShowStat => data(parse::stat_csv(text).map(Reply::Stat)),
+        Command::ShowStat | Command::ShowStatServers(_) => {
+            data(parse::stat_csv(text).map(Reply::Stat))
+        }
         Command::ShowBackend => data(parse::backends(text).map(Reply::Backends)),
         Command::ShowServersState(_) => data(parse::servers_state(text).map(Reply::ServersState)),
         Command::ShowServersConn(_) => data(parse::servers_conn(text).map(Reply::ServersConn)),

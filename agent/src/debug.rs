@@ -1,0 +1,61 @@
+//! The `/debug/state` document: the desired model as JSON, for people reading it at 3 a.m.
+
+use haproxy::config::{Config, DefaultBackend, PathKind, RouteHost, ServerMode};
+use serde_json::{Value, json};
+
+/// The desired backends, servers and routes.
+pub fn desired(config: &Config) -> Value {
+    let backends: serde_json::Map<String, Value> = config
+        .backends
+        .values()
+        .map(|b| {
+            let servers: Vec<Value> = b
+                .servers
+                .values()
+                .map(|s| {
+                    json!({
+                        "name": s.name.as_str(),
+                        "address": s.addr.get().to_string(),
+                        "weight": s.weight.get(),
+                        "state": match s.state { ServerMode::Ready => "ready", ServerMode::Drain => "drain" },
+                    })
+                })
+                .collect();
+            (
+                b.name.to_string(),
+                json!({ "balance": b.balance.as_str(), "servers": servers }),
+            )
+        })
+        .collect();
+    let routes: Vec<Value> = config
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "host": match &r.host {
+                    RouteHost::Exact(h) => h.to_string(),
+                    RouteHost::Wildcard(h) => format!("*.{h}"),
+                    RouteHost::Any => String::new(),
+                },
+                "path": r.path.as_str(),
+                "path_type": match r.kind {
+                    PathKind::Exact => "Exact",
+                    PathKind::Prefix => "Prefix",
+                    PathKind::ImplementationSpecific => "ImplementationSpecific",
+                },
+                "backend": r.backend.as_str(),
+            })
+        })
+        .collect();
+    let default_backend = config.frontends.first().map(|f| match &f.default_backend {
+        DefaultBackend::Backend(b) => b.to_string(),
+        DefaultBackend::Builtin404 => "built-in 404".to_string(),
+    });
+    json!({
+        "desired": {
+            "backends": backends,
+            "routes": routes,
+            "default_backend": default_backend,
+        }
+    })
+}

@@ -1,0 +1,217 @@
+//! Prometheus metrics (prefix `haproxy_agent_`), as listed in DESIGN.md "Interfaces".
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Why a reload happened.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The reason (`structure`, `startup`, `resync`, …).
+    pub reason: String,
+}
+
+/// A runtime command and its outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    /// The command's stable name (`add server`, `set map`, …).
+    pub command: String,
+    /// `ok`, `refused` or `error`.
+    pub result: &'static str,
+}
+
+/// The outcome of one runtime command.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CommandResult {
+    /// HAProxy gave the expected reply.
+    Ok,
+    /// HAProxy refused it.
+    Refused,
+    /// The transport failed or the reply was unexpected.
+    Error,
+}
+
+/// Problems by kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The problem kind's label.
+    pub kind: String,
+}
+
+/// Every metric the agent exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Reloads done, by reason.
+    pub reloads: Family<ReasonLabels, Counter>,
+    /// Reloads that failed (invalid config, no new worker).
+    pub reload_failures: Counter,
+    /// Runtime commands sent, by command and result.
+    pub runtime_commands: Family<CommandLabels, Counter>,
+    /// Seconds from a change seen in the store to HAProxy's acknowledgement.
+    pub sync_duration: Histogram,
+    /// Times HAProxy's live state was found to differ from what the agent applied.
+    pub desync: Counter,
+    /// Current problems by kind.
+    pub problems: Family<KindLabels, Gauge>,
+    /// 1 when HAProxy answers on its runtime socket.
+    pub haproxy_up: Gauge,
+    /// Endpoints (servers) in the desired model.
+    pub endpoints: Gauge,
+    /// Backends in the desired model.
+    pub backends: Gauge,
+    /// Routes in the desired model.
+    pub routes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("haproxy_agent");
+        let reloads = Family::<ReasonLabels, Counter>::default();
+        let reload_failures = Counter::default();
+        let runtime_commands = Family::<CommandLabels, Counter>::default();
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let sync_duration = Histogram::new(buckets);
+        let desync = Counter::default();
+        let problems = Family::<KindLabels, Gauge>::default();
+        let haproxy_up = Gauge::default();
+        let endpoints = Gauge::default();
+        let backends = Gauge::default();
+        let routes = Gauge::default();
+        registry.register("reloads", "HAProxy reloads by reason", reloads.clone());
+        registry.register(
+            "reload_failures",
+            "Reloads that failed",
+            reload_failures.clone(),
+        );
+        registry.register(
+            "runtime_commands",
+            "Runtime API commands by command and result",
+            runtime_commands.clone(),
+        );
+        registry.register(
+            "sync_duration_seconds",
+            "Time from a change in the store to HAProxy's acknowledgement",
+            sync_duration.clone(),
+        );
+        registry.register(
+            "desync",
+            "Times HAProxy's state differed from what was applied",
+            desync.clone(),
+        );
+        registry.register("problems", "Current problems by kind", problems.clone());
+        registry.register(
+            "haproxy_up",
+            "1 when HAProxy answers on its runtime socket",
+            haproxy_up.clone(),
+        );
+        registry.register(
+            "endpoints",
+            "Servers in the desired model",
+            endpoints.clone(),
+        );
+        registry.register(
+            "backends",
+            "Backends in the desired model",
+            backends.clone(),
+        );
+        registry.register("routes", "Routes in the desired model", routes.clone());
+        Self {
+            registry,
+            reloads,
+            reload_failures,
+            runtime_commands,
+            sync_duration,
+            desync,
+            problems,
+            haproxy_up,
+            endpoints,
+            backends,
+            routes,
+        }
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, reason: &str) {
+        self.reloads
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a runtime command.
+    pub fn command(&self, command: &str, result: CommandResult) {
+        self.runtime_commands
+            .get_or_create(&CommandLabels {
+                command: command.to_string(),
+                result: match result {
+                    CommandResult::Ok => "ok",
+                    CommandResult::Refused => "refused",
+                    CommandResult::Error => "error",
+                },
+            })
+            .inc();
+    }
+
+    /// Sets the problem gauges from the current problem counts (kinds not listed go to 0).
+    pub fn set_problems<'a>(&self, counts: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.problems.clear();
+        for (kind, n) in counts {
+            self.problems
+                .get_or_create(&KindLabels {
+                    kind: kind.to_string(),
+                })
+                .set(n);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_metric_with_its_prefix() {
+        let m = Metrics::new();
+        m.reload("structure");
+        m.command("add server", CommandResult::Ok);
+        m.sync_duration.observe(0.002);
+        m.set_problems([("ingress", 2)]);
+        let text = m.encode();
+        for name in [
+            "haproxy_agent_reloads_total{reason=\"structure\"} 1",
+            "haproxy_agent_reload_failures_total 0",
+            "haproxy_agent_runtime_commands_total{command=\"add server\",result=\"ok\"} 1",
+            "haproxy_agent_sync_duration_seconds_count 1",
+            "haproxy_agent_desync_total 0",
+            "haproxy_agent_problems{kind=\"ingress\"} 2",
+            "haproxy_agent_haproxy_up 0",
+            "haproxy_agent_endpoints 0",
+            "haproxy_agent_backends 0",
+            "haproxy_agent_routes 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

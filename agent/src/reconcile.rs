@@ -1,0 +1,621 @@
+//! Reconcile, pure: the desired config and what HAProxy was observed to run -> a plan, either
+//! a reload (with its reason) or runtime commands. Never guesses: the plan is made from the
+//! latest desired state and a fresh observation, so replaying it is never needed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use haproxy::config::{
+    Config, MapKind, RouteMapSet, RouteMaps, ServerMode, map_commands, route_maps,
+};
+use haproxy::proto::parse::ServerAdmin;
+use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
+use haproxy::{BackendName, MapKey, ServerName, ServerRef};
+
+/// One server as HAProxy reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveServer {
+    /// Its address (`None` when HAProxy has none).
+    pub addr: Option<SocketAddr>,
+    /// Current weight.
+    pub weight: u32,
+    /// Administrative state bits.
+    pub admin: ServerAdmin,
+    /// Current sessions, when observed (only for servers being removed).
+    pub sessions: Option<u64>,
+}
+
+/// What HAProxy runs, as observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// The structural fingerprint of the config the running worker loaded (tracked by the
+    /// agent: HAProxy cannot report it). `None` when unknown (start-up, after a restart).
+    pub loaded_structure: Option<String>,
+    /// Backends that exist (`show backend`).
+    pub backends: BTreeSet<BackendName>,
+    /// Servers by backend (`show servers state`).
+    pub servers: BTreeMap<BackendName, BTreeMap<ServerName, LiveServer>>,
+    /// Live entries of the exact map, `(key, value)` as listed (duplicates kept).
+    pub exact_map: Vec<(String, String)>,
+    /// Live entries of the prefix map.
+    pub prefix_map: Vec<(String, String)>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Render, validate and reload, for this reason.
+    Reload(String),
+    /// Runtime commands (possibly none: converged).
+    Runtime(RuntimePlan),
+}
+
+/// Runtime commands, and the servers whose removal started (draining) with this plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimePlan {
+    /// Commands, in order.
+    pub commands: Vec<Command>,
+    /// Servers being removed that still have sessions: put in drain, deleted later.
+    pub draining: BTreeSet<ServerRef>,
+    /// Maps that must be swapped whole (duplicate or foreign entries): `prepare map` first.
+    pub swaps: Vec<MapKind>,
+}
+
+impl RuntimePlan {
+    /// True when nothing is left to do now.
+    pub fn is_converged(&self) -> bool {
+        self.commands.is_empty() && self.swaps.is_empty()
+    }
+}
+
+/// Settings of the planner.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanSettings {
+    /// How long a removed server may drain before its sessions are cut.
+    pub drain_timeout: Duration,
+}
+
+/// Plans the next step. `drain_started` holds when each server being removed began to
+/// drain (kept by the caller across plans); `now` is the current time.
+pub fn plan(
+    desired: &Config,
+    desired_structure: &str,
+    observed: &Observed,
+    drain_started: &BTreeMap<ServerRef, Instant>,
+    now: Instant,
+    settings: PlanSettings,
+) -> Plan {
+    match &observed.loaded_structure {
+        None => return Plan::Reload("startup".to_string()),
+        Some(s) if s != desired_structure => return Plan::Reload("structure".to_string()),
+        Some(_) => {}
+    }
+    if let Some(missing) = desired
+        .backends
+        .keys()
+        .find(|b| !observed.backends.contains(*b))
+    {
+        return Plan::Reload(format!("backend {missing} missing"));
+    }
+    let mut out = RuntimePlan::default();
+    let empty = BTreeMap::new();
+    for (name, backend) in &desired.backends {
+        let live = observed.servers.get(name).unwrap_or(&empty);
+        for (sname, want) in &backend.servers {
+            let r = ServerRef::new(name.clone(), sname.clone());
+            let state = match want.state {
+                ServerMode::Ready => AdminState::Ready,
+                ServerMode::Drain => AdminState::Drain,
+            };
+            match live.get(sname) {
+                None => {
+                    out.commands
+                        .push(Command::AddServer(backend.add_server(want)));
+                    if backend.health_check.is_some() {
+                        out.commands.push(Command::EnableHealth(r.clone()));
+                    }
+                    out.commands.push(Command::SetServerState(r, state));
+                }
+                Some(have) => {
+                    if have.addr != Some(want.addr.get()) {
+                        out.commands
+                            .push(Command::SetServerAddr(r.clone(), want.addr.get()));
+                    }
+                    if have.weight != u32::from(want.weight.get()) {
+                        out.commands
+                            .push(Command::SetServerWeight(r.clone(), want.weight));
+                    }
+                    let right = match state {
+                        AdminState::Ready => have.admin.is_ready(),
+                        AdminState::Drain => have.admin.is_drain(),
+                        AdminState::Maint => have.admin.is_maint(),
+                    };
+                    if !right {
+                        out.commands.push(Command::SetServerState(r, state));
+                    }
+                }
+            }
+        }
+        for (sname, have) in live
+            .iter()
+            .filter(|(s, _)| !backend.servers.contains_key(*s))
+        {
+            let r = ServerRef::new(name.clone(), sname.clone());
+            let idle = have.sessions == Some(0) || have.admin.is_maint();
+            let expired = drain_started
+                .get(&r)
+                .is_some_and(|t| now.saturating_duration_since(*t) >= settings.drain_timeout);
+            if idle || expired {
+                if !have.admin.is_maint() {
+                    out.commands
+                        .push(Command::SetServerState(r.clone(), AdminState::Maint));
+                }
+                out.commands
+                    .push(Command::ShutdownSessionsServer(r.clone()));
+                out.commands.push(Command::DelServer(r));
+            } else {
+                if !have.admin.is_drain() {
+                    out.commands
+                        .push(Command::SetServerState(r.clone(), AdminState::Drain));
+                }
+                out.draining.insert(r);
+            }
+        }
+    }
+    let want_maps = route_maps(&desired.routes);
+    if let Some(frontend) = desired.frontends.first() {
+        plan_maps(&frontend.maps, &want_maps, observed, &mut out);
+    }
+    Plan::Runtime(out)
+}
+
+/// Observed map entries as a route map set, or `None` when the live map holds duplicate
+/// keys or values that are not backend names (someone else wrote to it): then only a
+/// whole-map swap makes it right.
+fn clean_entries(live: &[(String, String)]) -> Option<BTreeMap<MapKey, BackendName>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in live {
+        let key = MapKey::new(k.as_str()).ok()?;
+        let value = BackendName::new(v.as_str()).ok()?;
+        if out.insert(key, value).is_some() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn plan_maps(maps: &RouteMaps, want: &RouteMapSet, observed: &Observed, out: &mut RuntimePlan) {
+    let exact = clean_entries(&observed.exact_map);
+    let prefix = clean_entries(&observed.prefix_map);
+    let mut have = RouteMapSet::default();
+    match exact {
+        Some(e) => have.exact = e,
+        None => {
+            out.swaps.push(MapKind::Exact);
+            have.exact = want.exact.clone();
+        }
+    }
+    match prefix {
+        Some(p) => have.prefix = p,
+        None => {
+            out.swaps.push(MapKind::Prefix);
+            have.prefix = want.prefix.clone();
+        }
+    }
+    out.commands.extend(map_commands(maps, &have, want));
+}
+
+/// The bufsize the planner assumes for map swaps.
+pub const BUFSIZE: usize = DEFAULT_BUFSIZE;
+
+/// Keeps `drain_started` in step with a plan: servers that started draining get `now`,
+/// servers no longer draining are forgotten.
+pub fn update_drains(
+    drain_started: &mut BTreeMap<ServerRef, Instant>,
+    plan: &RuntimePlan,
+    now: Instant,
+) {
+    drain_started.retain(|r, _| plan.draining.contains(r));
+    for r in &plan.draining {
+        drain_started.entry(r.clone()).or_insert(now);
+    }
+}
+
+/// A weight as HAProxy reports it.
+pub fn weight_of(w: Weight) -> u32 {
+    u32::from(w.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haproxy::config::{
+        Backend, ConfigPath, DefaultBackend, Frontend, Global, PathKind, Route, RouteHost,
+        RoutePath, Server, ServerAddr,
+    };
+    use haproxy::{FilePath, FrontendName};
+    use proptest::prelude::*;
+
+    const STRUCTURE: &str = "structure";
+
+    fn maps() -> RouteMaps {
+        RouteMaps::in_dir(std::path::Path::new("/etc/haproxy")).unwrap()
+    }
+
+    fn config(backends: Vec<Backend>, routes: Vec<Route>) -> Config {
+        let mut c = Config::new(Global::new(
+            ConfigPath::new("/run/haproxy/admin.sock").unwrap(),
+        ));
+        c.frontends.push(Frontend {
+            name: FrontendName::new("http").unwrap(),
+            binds: vec!["127.0.0.1:80".parse().unwrap()],
+            maps: maps(),
+            default_backend: DefaultBackend::Builtin404,
+        });
+        for b in backends {
+            c.insert_backend(b);
+        }
+        c.routes = routes;
+        c
+    }
+
+    fn be(name: &str) -> BackendName {
+        BackendName::new(name).unwrap()
+    }
+
+    fn server(addr: &str, weight: u32, state: ServerMode) -> Server {
+        let addr: SocketAddr = addr.parse().unwrap();
+        Server {
+            name: ServerName::new(addr.to_string()).unwrap(),
+            addr: ServerAddr::new(addr).unwrap(),
+            weight: Weight::new(weight).unwrap(),
+            state,
+        }
+    }
+
+    /// A simulated HAProxy: applies commands to an observation the way HAProxy 2.6 does,
+    /// refusing what HAProxy refuses.
+    fn apply(o: &mut Observed, commands: &[Command], swaps: &[MapKind], want: &Config) {
+        for kind in swaps {
+            let set = route_maps(&want.routes);
+            let entries: Vec<(String, String)> = set
+                .entries(*kind)
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            match kind {
+                MapKind::Exact => o.exact_map = entries,
+                MapKind::Prefix => o.prefix_map = entries,
+            }
+        }
+        for c in commands {
+            match c {
+                Command::AddServer(a) => {
+                    let srvs = o.servers.entry(a.server.backend.clone()).or_default();
+                    assert!(!srvs.contains_key(&a.server.server), "duplicate add {c:?}");
+                    srvs.insert(
+                        a.server.server.clone(),
+                        LiveServer {
+                            addr: Some(a.addr),
+                            weight: a.weight.map_or(1, |w| u32::from(w.get())),
+                            admin: ServerAdmin(ServerAdmin::FORCED_MAINT),
+                            sessions: Some(0),
+                        },
+                    );
+                }
+                Command::SetServerState(r, st) => {
+                    let s = o
+                        .servers
+                        .get_mut(&r.backend)
+                        .unwrap()
+                        .get_mut(&r.server)
+                        .unwrap();
+                    s.admin = ServerAdmin(match st {
+                        AdminState::Ready => 0,
+                        AdminState::Drain => ServerAdmin::FORCED_DRAIN,
+                        AdminState::Maint => ServerAdmin::FORCED_MAINT,
+                    });
+                }
+                Command::SetServerAddr(r, a) => {
+                    o.servers
+                        .get_mut(&r.backend)
+                        .unwrap()
+                        .get_mut(&r.server)
+                        .unwrap()
+                        .addr = Some(*a);
+                }
+                Command::SetServerWeight(r, w) => {
+                    o.servers
+                        .get_mut(&r.backend)
+                        .unwrap()
+                        .get_mut(&r.server)
+                        .unwrap()
+                        .weight = u32::from(w.get());
+                }
+                Command::ShutdownSessionsServer(r) => {
+                    o.servers
+                        .get_mut(&r.backend)
+                        .unwrap()
+                        .get_mut(&r.server)
+                        .unwrap()
+                        .sessions = Some(0);
+                }
+                Command::DelServer(r) => {
+                    let srvs = o.servers.get_mut(&r.backend).unwrap();
+                    let s = srvs.get(&r.server).unwrap();
+                    assert!(s.admin.is_maint(), "del server not in maintenance: {c:?}");
+                    assert_eq!(s.sessions, Some(0), "del server with sessions: {c:?}");
+                    srvs.remove(&r.server);
+                }
+                Command::EnableHealth(_) => {}
+                Command::AddMap(t, k, v) => {
+                    let map = map_mut(o, &t.file);
+                    map.push((k.to_string(), v.to_string()));
+                }
+                Command::SetMap(f, k, v) => {
+                    let map = map_mut(o, f);
+                    let e = map
+                        .iter_mut()
+                        .find(|(key, _)| key == k.as_str())
+                        .expect("set map of a missing key");
+                    e.1 = v.to_string();
+                }
+                Command::DelMap(f, k) => {
+                    let map = map_mut(o, f);
+                    let before = map.len();
+                    map.retain(|(key, _)| key != k.as_str());
+                    assert!(map.len() < before, "del map of a missing key");
+                }
+                other => panic!("unexpected command in a plan: {other:?}"),
+            }
+        }
+    }
+
+    fn map_mut<'a>(o: &'a mut Observed, f: &FilePath) -> &'a mut Vec<(String, String)> {
+        if *f == maps().exact.to_file_path() {
+            &mut o.exact_map
+        } else {
+            &mut o.prefix_map
+        }
+    }
+
+    fn settings() -> PlanSettings {
+        PlanSettings {
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn observed_for(c: &Config) -> Observed {
+        Observed {
+            loaded_structure: Some(STRUCTURE.to_string()),
+            backends: c.backends.keys().cloned().collect(),
+            ..Default::default()
+        }
+    }
+
+    fn runtime(p: Plan) -> RuntimePlan {
+        match p {
+            Plan::Runtime(r) => r,
+            Plan::Reload(why) => panic!("unexpected reload: {why}"),
+        }
+    }
+
+    #[test]
+    fn reloads_only_for_structure_or_missing_backends() {
+        let c = config(vec![Backend::new(be("ns_web_80"))], vec![]);
+        let now = Instant::now();
+        let mut o = observed_for(&c);
+        o.loaded_structure = None;
+        assert_eq!(
+            plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()),
+            Plan::Reload("startup".into())
+        );
+        o.loaded_structure = Some("old".into());
+        assert_eq!(
+            plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()),
+            Plan::Reload("structure".into())
+        );
+        o.loaded_structure = Some(STRUCTURE.into());
+        o.backends.clear();
+        assert!(
+            matches!(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()), Plan::Reload(r) if r.contains("ns_web_80"))
+        );
+    }
+
+    #[test]
+    fn new_endpoint_is_added_then_made_ready() {
+        let b = Backend::new(be("b")).with_server(server("10.0.0.1:80", 1, ServerMode::Ready));
+        let c = config(vec![b], vec![]);
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &observed_for(&c),
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        let names: Vec<&str> = p.commands.iter().map(Command::name).collect();
+        assert_eq!(names, vec!["add server", "set server state"]);
+        assert_eq!(
+            p.commands[1],
+            Command::SetServerState(
+                ServerRef::new(be("b"), ServerName::new("10.0.0.1:80").unwrap()),
+                AdminState::Ready
+            )
+        );
+    }
+
+    #[test]
+    fn removed_endpoint_drains_while_it_has_sessions_then_goes() {
+        let c = config(vec![Backend::new(be("b"))], vec![]);
+        let mut o = observed_for(&c);
+        let r = ServerRef::new(be("b"), ServerName::new("10.0.0.1:80").unwrap());
+        o.servers.entry(be("b")).or_default().insert(
+            r.server.clone(),
+            LiveServer {
+                addr: Some("10.0.0.1:80".parse().unwrap()),
+                weight: 1,
+                admin: ServerAdmin(0),
+                sessions: Some(3),
+            },
+        );
+        let t0 = Instant::now();
+        let mut drains = BTreeMap::new();
+        let p = runtime(plan(&c, STRUCTURE, &o, &drains, t0, settings()));
+        assert_eq!(
+            p.commands,
+            vec![Command::SetServerState(r.clone(), AdminState::Drain)]
+        );
+        assert!(p.draining.contains(&r));
+        update_drains(&mut drains, &p, t0);
+        // Still busy and draining: nothing to do.
+        o.servers
+            .get_mut(&be("b"))
+            .unwrap()
+            .get_mut(&r.server)
+            .unwrap()
+            .admin = ServerAdmin(ServerAdmin::FORCED_DRAIN);
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &o,
+            &drains,
+            t0 + Duration::from_secs(1),
+            settings(),
+        ));
+        assert!(p.commands.is_empty());
+        // The drain timeout passes: maint, cut sessions, delete.
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &o,
+            &drains,
+            t0 + Duration::from_secs(31),
+            settings(),
+        ));
+        let names: Vec<&str> = p.commands.iter().map(Command::name).collect();
+        assert_eq!(
+            names,
+            vec!["set server state", "shutdown sessions server", "del server"]
+        );
+        // Or it goes idle earlier.
+        o.servers
+            .get_mut(&be("b"))
+            .unwrap()
+            .get_mut(&r.server)
+            .unwrap()
+            .sessions = Some(0);
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &o,
+            &drains,
+            t0 + Duration::from_secs(2),
+            settings(),
+        ));
+        assert_eq!(p.commands.last().map(Command::name), Some("del server"));
+    }
+
+    #[test]
+    fn dirty_maps_are_swapped_whole() {
+        let route = Route {
+            host: RouteHost::parse("a.test").unwrap(),
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: be("b"),
+        };
+        let c = config(vec![Backend::new(be("b"))], vec![route]);
+        let mut o = observed_for(&c);
+        o.prefix_map = vec![
+            ("a.test/".into(), "b".into()),
+            ("a.test/".into(), "b".into()),
+        ];
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &o,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        assert_eq!(p.swaps, vec![MapKind::Prefix]);
+        o.prefix_map = vec![("x".into(), "not a backend name".into())];
+        let p = runtime(plan(
+            &c,
+            STRUCTURE,
+            &o,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        assert_eq!(p.swaps, vec![MapKind::Prefix]);
+    }
+
+    prop_compose! {
+        fn arb_server()(a in 1u8..6, port in 80u16..83, w in 0u32..=256, drain in any::<bool>()) -> Server {
+            server(&format!("10.0.0.{a}:{port}"), w, if drain { ServerMode::Drain } else { ServerMode::Ready })
+        }
+    }
+
+    prop_compose! {
+        fn arb_live()(a in 1u8..6, port in 80u16..83, w in 0u32..=256, admin in prop_oneof![Just(0u32), Just(1), Just(8), Just(5)],
+                      other_addr in any::<bool>()) -> (ServerName, LiveServer) {
+            let addr: SocketAddr = format!("10.0.0.{a}:{port}").parse().unwrap();
+            let live_addr: SocketAddr = if other_addr { "10.9.9.9:9".parse().unwrap() } else { addr };
+            (ServerName::new(addr.to_string()).unwrap(),
+             LiveServer { addr: Some(live_addr), weight: w, admin: ServerAdmin(admin), sessions: Some(0) })
+        }
+    }
+
+    prop_compose! {
+        fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c]{0,3}",
+                       kind in 0u8..3, b in 0usize..3) -> Route {
+            Route {
+                host: RouteHost::parse(host).unwrap(),
+                path: RoutePath::new(&path).unwrap(),
+                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
+                backend: be(&format!("b{b}")),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn plans_converge_on_a_simulated_haproxy(
+            want in proptest::collection::vec(proptest::collection::vec(arb_server(), 0..6), 3),
+            live in proptest::collection::vec(proptest::collection::vec(arb_live(), 0..6), 3),
+            routes in proptest::collection::vec(arb_route(), 0..8),
+            live_routes in proptest::collection::vec(arb_route(), 0..8),
+        ) {
+            let backends: Vec<Backend> = want.into_iter().enumerate().map(|(i, servers)| {
+                servers.into_iter().fold(Backend::new(be(&format!("b{i}"))), Backend::with_server)
+            }).collect();
+            let c = config(backends, routes);
+            let mut o = observed_for(&c);
+            for (i, servers) in live.into_iter().enumerate() {
+                o.servers.insert(be(&format!("b{i}")), servers.into_iter().collect());
+            }
+            let live_set = route_maps(&live_routes);
+            o.exact_map = live_set.exact.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            o.prefix_map = live_set.prefix.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+
+            let now = Instant::now();
+            let p = runtime(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
+            apply(&mut o, &p.commands, &p.swaps, &c);
+            let again = runtime(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
+            prop_assert!(again.is_converged(), "not converged after one plan: {:?}", again);
+            // And the simulated HAProxy holds exactly the desired servers and routes.
+            for (name, b) in &c.backends {
+                let live = o.servers.get(name).cloned().unwrap_or_default();
+                prop_assert_eq!(live.keys().collect::<Vec<_>>(), b.servers.keys().collect::<Vec<_>>());
+            }
+            let want_maps = route_maps(&c.routes);
+            let mut exact: Vec<(String, String)> = want_maps.exact.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let mut got = o.exact_map.clone();
+            exact.sort();
+            got.sort();
+            prop_assert_eq!(got, exact);
+        }
+    }
+}

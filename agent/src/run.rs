@@ -1,0 +1,326 @@
+//! `haproxy-agent run` and `render`: wires a source, the store, translation and the applier
+//! together, serves health and metrics, and (with `--spawn-haproxy`) supervises HAProxy.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use haproxy::config::{ConfigWriter, render};
+use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
+use tokio::sync::watch;
+
+use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
+use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
+use crate::http::{Health, Status};
+use crate::problem::Problem;
+use crate::source::manifests::ManifestsSource;
+use crate::spawn::{SpawnConfig, Supervisor};
+use crate::store::Store;
+use crate::translate::{Settings, Translation, translate};
+
+/// Exit code for a configuration the agent cannot start with (EX_USAGE).
+pub const EXIT_BAD_CONFIG: u8 = 64;
+
+fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
+    let config_dir = absolute(&model.config_dir)?;
+    let runtime_socket = absolute(&model.runtime_socket)?;
+    let s = Settings {
+        ingress_class: model.ingress_class.clone(),
+        default_backend_service: model.default_backend_service.clone(),
+        watch_namespace: model.watch_namespace.clone(),
+        http_bind: model.http_bind,
+        config_dir,
+        runtime_socket,
+        hard_stop_after: model.hard_stop_after,
+    };
+    // Paths and durations HAProxy cannot take are refused now, not at the first sync.
+    translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
+    Ok(s)
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn manifests_dir(source: &SourceArgs) -> anyhow::Result<PathBuf> {
+    match &source.manifests {
+        Some(dir) => absolute(dir),
+        None => bail!(
+            "--manifests DIR is required: this build reads objects from a manifests directory only"
+        ),
+    }
+}
+
+/// `haproxy-agent render`: prints haproxy.cfg and the maps, and the problems on stderr.
+pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let settings = match settings(&args.model) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    let store = Store::new();
+    let mut source = ManifestsSource::new(manifests_dir(&args.source)?, store.clone());
+    source.scan();
+    let source_problems = source.problems().borrow().clone();
+    let t = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
+    let rendered = render(&t.config);
+    println!("{}", rendered.haproxy_cfg);
+    for (path, text) in &rendered.maps {
+        println!("# {path}");
+        print!("{text}");
+    }
+    for p in source_problems.iter().chain(&t.problems) {
+        eprintln!("problem: {p}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `haproxy-agent run`.
+pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = match settings(&args.model) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    let dir = manifests_dir(&args.source)?;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    tokio::spawn(wait_for_signal(shutdown_tx));
+
+    let status = Status::new();
+    let (addr, http_task) =
+        crate::http::serve(args.listen, status.clone(), until(shutdown.clone()))
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(%addr, "health and metrics listening");
+
+    let store = Store::new();
+    let mut source = ManifestsSource::new(dir, store.clone());
+    source.scan();
+    let source_problems = source.problems();
+    let source_task = tokio::spawn(source.run(until(shutdown.clone())));
+
+    let runtime = RuntimeClient::new(
+        Endpoint::Unix(settings.runtime_socket.clone()),
+        RuntimeConfig::default(),
+    );
+    let master_socket = absolute(&args.master_socket)?;
+    let master = MasterClient::new(
+        Endpoint::Unix(master_socket.clone()),
+        Duration::from_secs(5),
+    );
+    let haproxy_bin = args
+        .spawn_haproxy
+        .clone()
+        .unwrap_or_else(|| args.haproxy_bin.clone());
+    let writer = ConfigWriter::new(settings.config_dir.clone(), haproxy_bin.clone());
+    let reloader = Reloader::new(
+        writer.clone(),
+        master.clone(),
+        runtime.clone(),
+        Duration::from_secs(30),
+    );
+    let mut applier = Applier::new(
+        runtime,
+        master.clone(),
+        reloader,
+        status.clone(),
+        ApplySettings {
+            drain_timeout: args.drain_timeout,
+            reload_timeout: Duration::from_secs(30),
+        },
+    );
+
+    let mut supervisor_task = None;
+    if args.spawn_haproxy.is_some() {
+        let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
+        writer
+            .install(&render(&first.config))
+            .await
+            .context("the first config was refused")?;
+        if let Some(parent) = settings.runtime_socket.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        if let Some(parent) = master_socket.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let supervisor = Supervisor::new(SpawnConfig {
+            binary: haproxy_bin.clone(),
+            config: writer.config_path(),
+            master_socket: master_socket.clone(),
+            stop_timeout: settings.hard_stop_after + Duration::from_secs(5),
+        });
+        supervisor_task = Some(tokio::spawn(supervisor.run(shutdown.clone())));
+        wait_for_master(&master, Duration::from_secs(10)).await?;
+        applier.assume_loaded(&first.config).await?;
+        let _ = writer.mark_good().await;
+    } else if let Err(e) = applier.adopt_running().await {
+        tracing::warn!(error = %e, "haproxy not reachable yet");
+    }
+
+    reconcile_loop(
+        &store,
+        source_problems,
+        &settings,
+        &mut applier,
+        &status,
+        args.resync_period,
+        shutdown.clone(),
+    )
+    .await;
+    // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
+    drop(applier);
+
+    if let Some(task) = supervisor_task {
+        let _ = task.await;
+    }
+    let _ = source_task.await;
+    let _ = http_task.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_master(master: &MasterClient, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        match master.show_proc().await {
+            Ok(p) if p.current_worker().is_some() => return Ok(()),
+            Ok(_) => {}
+            Err(e) if Instant::now() >= deadline => {
+                return Err(e).context("haproxy did not start");
+            }
+            Err(_) => {}
+        }
+        if Instant::now() >= deadline {
+            bail!("haproxy started no worker within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn reconcile_loop(
+    store: &Store,
+    mut source_problems: watch::Receiver<Vec<Problem>>,
+    settings: &Settings,
+    applier: &mut Applier,
+    status: &Arc<Status>,
+    resync_period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut rx = store.subscribe();
+    let mut backoff = Duration::from_millis(100);
+    let mut synced_once = false;
+    loop {
+        let woke = Instant::now();
+        let snapshot = rx.borrow_and_update().clone();
+        let extra = source_problems.borrow_and_update().clone();
+        let mut wait = resync_period;
+        if snapshot.synced {
+            let t = match translate(&snapshot, settings) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "translation failed");
+                    return;
+                }
+            };
+            publish(status, &t, &extra);
+            match applier.sync(&t.config).await {
+                Ok(report) => {
+                    synced_once = true;
+                    backoff = Duration::from_millis(100);
+                    if report.commands > 0 || !report.reloads.is_empty() {
+                        status
+                            .metrics
+                            .sync_duration
+                            .observe(woke.elapsed().as_secs_f64());
+                        tracing::debug!(commands = report.commands, reloads = ?report.reloads, "synced");
+                    }
+                    status.set_health(Health {
+                        synced: true,
+                        haproxy_up: true,
+                        detail: None,
+                    });
+                    if report.draining > 0 {
+                        wait = Duration::from_millis(250);
+                    }
+                    set_sync_debug(status, &report);
+                }
+                Err(e) => {
+                    let up = !matches!(e, ApplyError::Runtime(_) | ApplyError::Master(_));
+                    tracing::warn!(error = %e, "sync failed");
+                    status.set_health(Health {
+                        synced: synced_once,
+                        haproxy_up: up,
+                        detail: Some(e.to_string()),
+                    });
+                    if !matches!(e, ApplyError::KnownBad) {
+                        wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = rx.changed() => {}
+            _ = source_problems.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+fn publish(status: &Status, t: &Translation, extra: &[Problem]) {
+    let mut counts = std::collections::BTreeMap::new();
+    for p in t.problems.iter().chain(extra) {
+        *counts.entry(p.kind.label()).or_insert(0i64) += 1;
+    }
+    status.metrics.set_problems(counts);
+    let servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    status.metrics.endpoints.set(servers as i64);
+    status.metrics.backends.set(t.config.backends.len() as i64);
+    status.metrics.routes.set(t.config.routes.len() as i64);
+    let mut doc = crate::debug::desired(&t.config);
+    doc["problems"] = serde_json::to_value(t.problems.iter().chain(extra).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let previous = status.debug();
+    doc["last_sync"] = previous.get("last_sync").cloned().unwrap_or_default();
+    status.set_debug(doc);
+}
+
+fn set_sync_debug(status: &Status, report: &SyncReport) {
+    let mut doc = status.debug();
+    doc["last_sync"] = serde_json::json!({
+        "commands": report.commands,
+        "reloads": report.reloads,
+        "draining": report.draining,
+    });
+    status.set_debug(doc);
+}
+
+async fn until(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+async fn wait_for_signal(tx: watch::Sender<bool>) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = tx.send(true);
+}

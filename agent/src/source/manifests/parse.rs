@@ -1,0 +1,355 @@
+//! Parsing one manifest file into objects; pure, no IO.
+//!
+//! Two passes over the text: the first loads every document as a YAML value (syntax errors)
+//! and decides what each one is from its `apiVersion` and `kind`; the second deserializes
+//! the documents of the kinds we follow straight from the YAML events into k8s-openapi
+//! types, so that schema errors carry the line they are on. Lines are counted in the whole
+//! file, since one parser reads every document.
+
+use std::fmt;
+use std::path::Path;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_yaml_ng::Value;
+use tracing::debug;
+
+use crate::problem::{Problem, ProblemKind};
+use crate::store::Object;
+
+/// Where the move from removed API versions is explained.
+const MIGRATING: &str = "docs/migrating.md";
+
+/// Parses one manifest file (`path` only names it in problems). All or nothing: any bad
+/// document makes the whole file a [`ProblemKind::ManifestFile`] problem whose object is
+/// `<path>:<line>` (1-based, counted in the whole file).
+///
+/// Documents of other kinds than the five the agent follows are skipped (debug log); empty
+/// documents are skipped; `kind: List` documents are expanded. `stringData` of Secrets is
+/// merged into `data`, as the API server does.
+pub fn parse_manifests(path: &Path, text: &str) -> Result<Vec<Object>, Problem> {
+    let problem = |index: usize| {
+        move |err: serde_yaml_ng::Error| yaml_problem(path, &err, || document_line(text, index))
+    };
+
+    // What each document is, and its value when `<<` merge keys changed it.
+    let mut plans = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(document).map_err(problem(index))?;
+        let mut merged = value.clone();
+        merged.apply_merge().map_err(problem(index))?;
+        let plan = plan(&merged);
+        plans.push((plan, (merged != value).then_some(merged)));
+    }
+
+    let mut objects = Vec::new();
+    let documents = serde_yaml_ng::Deserializer::from_str(text);
+    for (index, (document, (plan, merged))) in documents.zip(plans).enumerate() {
+        if matches!(plan, Plan::Skip) {
+            continue;
+        }
+        let seed = PlanSeed {
+            plan: &plan,
+            out: &mut objects,
+        };
+        match merged {
+            // The YAML events do not merge: read the merged value (its errors have no
+            // position, so they are reported at the document's first line).
+            Some(value) => seed.deserialize(value),
+            None => seed.deserialize(document),
+        }
+        .map_err(problem(index))?;
+    }
+    Ok(objects.into_iter().map(normalize).collect())
+}
+
+/// A problem at the error's line (the object names it, the message does not repeat it);
+/// errors without a position are put at `fallback()`, the line their document starts on.
+fn yaml_problem(
+    path: &Path,
+    err: &serde_yaml_ng::Error,
+    fallback: impl FnOnce() -> Option<usize>,
+) -> Problem {
+    let mut message = err.to_string();
+    let line = match err.location() {
+        Some(at) => {
+            let suffix = format!(" at line {} column {}", at.line(), at.column());
+            if let Some(i) = message.find(&suffix) {
+                message.replace_range(i..i + suffix.len(), "");
+            }
+            Some(at.line())
+        }
+        None => fallback(),
+    };
+    let object = match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    };
+    Problem::new(ProblemKind::ManifestFile, object, message)
+}
+
+/// The line on which the `index`th document's content starts (1-based).
+fn document_line(text: &str, index: usize) -> Option<usize> {
+    let document = serde_yaml_ng::Deserializer::from_str(text).nth(index)?;
+    // Fails at the document's first event, whatever it is, which gives its position.
+    let err = serde::Deserializer::deserialize_map(document, RejectVisitor("")).err()?;
+    err.location().map(|at| at.line())
+}
+
+/// What the API server would do to a stored object that a manifest does not.
+fn normalize(object: Object) -> Object {
+    match object {
+        Object::Secret(mut secret) => {
+            if let Some(strings) = secret.string_data.take() {
+                let data = secret.data.get_or_insert_with(Default::default);
+                for (key, value) in strings {
+                    data.insert(key, ByteString(value.into_bytes()));
+                }
+            }
+            Object::Secret(secret)
+        }
+        other => other,
+    }
+}
+
+/// The kinds the agent follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ingress,
+    IngressClass,
+    Service,
+    EndpointSlice,
+    Secret,
+}
+
+impl Kind {
+    fn from_name(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "Ingress" => Kind::Ingress,
+            "IngressClass" => Kind::IngressClass,
+            "Service" => Kind::Service,
+            "EndpointSlice" => Kind::EndpointSlice,
+            "Secret" => Kind::Secret,
+            _ => return None,
+        })
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
+            Kind::Service | Kind::Secret => "v1",
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+        }
+    }
+
+    /// True when `api_version` is another version of this very kind (rather than a kind of
+    /// the same name in another API group, such as a Knative `Service`).
+    fn is_other_version(self, api_version: &str) -> bool {
+        let group = group(api_version);
+        group == self::group(self.api_version()) || (self == Kind::Ingress && group == "extensions")
+    }
+
+    fn unserved(self, kind: &str, api_version: &str) -> String {
+        let mut message = format!(
+            "{kind} {api_version} is no longer served by Kubernetes: move to {}",
+            self.api_version()
+        );
+        if self == Kind::Ingress {
+            message.push_str(
+                " (`service.name`/`service.port` instead of `serviceName`/`servicePort`, \
+                 and a `pathType` on every path)",
+            );
+        }
+        message.push_str(&format!("; see {MIGRATING}"));
+        message
+    }
+
+    fn deserialize<'de, D: de::Deserializer<'de>>(self, d: D) -> Result<Object, D::Error> {
+        Ok(match self {
+            Kind::Ingress => Object::Ingress(Ingress::deserialize(d)?),
+            Kind::IngressClass => Object::IngressClass(IngressClass::deserialize(d)?),
+            Kind::Service => Object::Service(Service::deserialize(d)?),
+            Kind::EndpointSlice => Object::EndpointSlice(EndpointSlice::deserialize(d)?),
+            Kind::Secret => Object::Secret(Secret::deserialize(d)?),
+        })
+    }
+}
+
+/// The API group of an `apiVersion` (empty for the core group).
+fn group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// What to do with one document (or one item of a List), decided from its YAML value.
+#[derive(Debug)]
+enum Plan {
+    /// Empty, or a kind the agent does not follow.
+    Skip,
+    /// An object of a followed kind.
+    Object(Kind),
+    /// A `kind: List`, with a plan per item.
+    List(Vec<Plan>),
+    /// A problem, reported at the object's position.
+    Reject(String),
+}
+
+fn plan(value: &Value) -> Plan {
+    let map = match value {
+        Value::Null => return Plan::Skip,
+        Value::Mapping(map) => map,
+        // Deserializing a mapping from it yields a precise "invalid type" error.
+        _ => return Plan::Reject(String::new()),
+    };
+    let kind = map.get("kind").and_then(Value::as_str);
+    let api_version = map.get("apiVersion").and_then(Value::as_str);
+    let (Some(kind), Some(api_version)) = (kind, api_version) else {
+        let missing = match (kind, api_version) {
+            (None, None) => "apiVersion and kind",
+            (None, _) => "kind",
+            _ => "apiVersion",
+        };
+        return Plan::Reject(format!("not a Kubernetes object: {missing} missing"));
+    };
+    if kind == "List" {
+        return match map.get("items") {
+            None | Some(Value::Null) => Plan::List(Vec::new()),
+            Some(Value::Sequence(items)) => Plan::List(items.iter().map(plan).collect()),
+            Some(_) => Plan::Reject("the items of a List must be a sequence".into()),
+        };
+    }
+    let Some(known) = Kind::from_name(kind) else {
+        debug!(
+            kind,
+            api_version, "ignoring a manifest of a kind the agent does not follow"
+        );
+        return Plan::Skip;
+    };
+    if api_version != known.api_version() {
+        if known.is_other_version(api_version) {
+            return Plan::Reject(known.unserved(kind, api_version));
+        }
+        debug!(
+            kind,
+            api_version, "ignoring a manifest of another API group"
+        );
+        return Plan::Skip;
+    }
+    let name = map.get("metadata").and_then(|meta| meta.get("name"));
+    match name {
+        None | Some(Value::Null) => Plan::Reject(format!("{kind} without metadata.name")),
+        Some(Value::String(name)) if name.is_empty() => {
+            Plan::Reject(format!("{kind} with an empty metadata.name"))
+        }
+        // A name of the wrong type gets the deserializer's own error.
+        Some(_) => Plan::Object(known),
+    }
+}
+
+/// Deserializes one document (or item) as its plan says, appending objects to `out`.
+struct PlanSeed<'p, 'o> {
+    plan: &'p Plan,
+    out: &'o mut Vec<Object>,
+}
+
+impl<'de> DeserializeSeed<'de> for PlanSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.plan {
+            Plan::Skip => {
+                IgnoredAny::deserialize(d)?;
+            }
+            Plan::Object(kind) => self.out.push(kind.deserialize(d)?),
+            Plan::List(items) => d.deserialize_map(ListVisitor {
+                items,
+                out: self.out,
+            })?,
+            Plan::Reject(message) => d.deserialize_map(RejectVisitor(message))?,
+        }
+        Ok(())
+    }
+}
+
+struct ListVisitor<'p, 'o> {
+    items: &'p [Plan],
+    out: &'o mut Vec<Object>,
+}
+
+impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a List")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Value>()? {
+            if key.as_str() == Some("items") && !self.items.is_empty() {
+                map.next_value_seed(ItemsSeed {
+                    items: self.items,
+                    out: self.out,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ItemsSeed<'p, 'o> {
+    items: &'p [Plan],
+    out: &'o mut Vec<Object>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a sequence of {} objects", self.items.len())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for (i, plan) in self.items.iter().enumerate() {
+            let seed = PlanSeed {
+                plan,
+                out: &mut *self.out,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Err(de::Error::invalid_length(i, &self));
+            }
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Fails at the position of the object it is given, with its message.
+struct RejectVisitor<'m>(&'m str);
+
+impl<'de> Visitor<'de> for RejectVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kubernetes object (a mapping with apiVersion, kind and metadata)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

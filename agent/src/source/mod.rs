@@ -1,0 +1,3 @@
+//! Sources fill the object store: a manifests directory (`--manifests DIR`) or the cluster.
+
+pub mod manifests;

@@ -1,0 +1,409 @@
+//! From an Ingress backend (Service + port) to HAProxy servers: Service port by number or
+//! name, its EndpointSlices (label `kubernetes.io/service-name`) and their port of the same
+//! name, pod addresses with their conditions. Pure: reads a snapshot, returns values.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use haproxy::{BackendName, ServerName};
+use k8s_openapi::api::core::v1::ServicePort;
+use k8s_openapi::api::networking::v1::ServiceBackendPort;
+
+use crate::store::{ObjectKey, Snapshot};
+
+/// The label EndpointSlices carry with their Service's name.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Whether an endpoint takes new traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EndpointState {
+    /// Ready: takes traffic.
+    Ready,
+    /// Terminating but still serving: finishes what it has, takes nothing new.
+    Drain,
+}
+
+/// One pod address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResolvedEndpoint {
+    /// Pod IP and target port.
+    pub addr: SocketAddr,
+    /// Ready or draining.
+    pub state: EndpointState,
+}
+
+impl ResolvedEndpoint {
+    /// The server's stable name: a function of address and port only, so neither an agent
+    /// restart nor a reload renames it.
+    pub fn server_name(&self) -> ServerName {
+        ServerName::new(format!("{}:{}", self.addr.ip(), self.addr.port()))
+            .expect("an IP address and a port make a valid server name")
+    }
+}
+
+/// A Service port resolved to its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedService {
+    /// `<namespace>_<service>_<port>`.
+    pub backend: BackendName,
+    /// Endpoints sorted by address, each once.
+    pub endpoints: Vec<ResolvedEndpoint>,
+    /// Endpoints left out, and why (an FQDN address, an unparsable IP).
+    pub skipped: Vec<String>,
+}
+
+fn port_label(port: &ServiceBackendPort) -> Result<String, String> {
+    match (&port.number, &port.name) {
+        (Some(n), _) if (1..=65535).contains(n) => Ok(n.to_string()),
+        (Some(n), _) => Err(format!("port {n} is out of range 1-65535")),
+        (None, Some(name)) if !name.is_empty() => Ok(name.clone()),
+        _ => Err("the backend names neither a port number nor a port name".to_string()),
+    }
+}
+
+fn find_port<'a>(ports: &'a [ServicePort], want: &ServiceBackendPort) -> Option<&'a ServicePort> {
+    match (&want.number, &want.name) {
+        (Some(n), _) => ports.iter().find(|p| p.port == *n),
+        (None, Some(name)) => ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name.as_str())),
+        _ => None,
+    }
+}
+
+/// The backend name of a Service port: `<namespace>_<service>_<port>` (Kubernetes names hold
+/// no `_`, so it is unambiguous).
+pub fn backend_name(
+    namespace: &str,
+    service: &str,
+    port: &ServiceBackendPort,
+) -> Result<BackendName, String> {
+    let label = port_label(port)?;
+    BackendName::new(format!("{namespace}_{service}_{label}")).map_err(|e| e.to_string())
+}
+
+/// Resolves `service` in `namespace` at `port` to its endpoints.
+pub fn resolve(
+    snapshot: &Snapshot,
+    namespace: &str,
+    service: &str,
+    port: &ServiceBackendPort,
+) -> Result<ResolvedService, String> {
+    let backend = backend_name(namespace, service, port)?;
+    let key = ObjectKey::new(namespace, service);
+    let svc = snapshot
+        .services
+        .get(&key)
+        .ok_or_else(|| format!("service {key} does not exist"))?;
+    let spec = svc
+        .spec
+        .as_ref()
+        .ok_or_else(|| format!("service {key} has no spec"))?;
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return Err(format!(
+            "service {key} is of type ExternalName, which has no endpoints to route to"
+        ));
+    }
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    let svc_port = find_port(ports, port).ok_or_else(|| {
+        format!(
+            "service {key} has no port {}",
+            port_label(port).unwrap_or_default()
+        )
+    })?;
+    let mut found: BTreeMap<SocketAddr, EndpointState> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let slices = snapshot.endpoint_slices.iter().filter(|(k, s)| {
+        k.namespace == namespace
+            && s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                .is_some_and(|n| n == service)
+    });
+    for (slice_key, slice) in slices {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            skipped.push(format!(
+                "endpointslice {slice_key} has address type {}",
+                slice.address_type
+            ));
+            continue;
+        }
+        let Some(target) =
+            slice.ports.as_deref().unwrap_or_default().iter().find(|p| {
+                p.name.as_deref().unwrap_or("") == svc_port.name.as_deref().unwrap_or("")
+            })
+        else {
+            continue;
+        };
+        let Some(target_port) = target
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+        else {
+            skipped.push(format!(
+                "endpointslice {slice_key} has no valid port number"
+            ));
+            continue;
+        };
+        for ep in &slice.endpoints {
+            let c = ep.conditions.as_ref();
+            let ready = c.and_then(|c| c.ready).unwrap_or(true);
+            let serving = c.and_then(|c| c.serving).unwrap_or(ready);
+            let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+            let state = if ready && !terminating {
+                EndpointState::Ready
+            } else if serving && terminating {
+                EndpointState::Drain
+            } else {
+                continue;
+            };
+            for a in &ep.addresses {
+                match a.parse::<IpAddr>() {
+                    Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() => {
+                        let addr = SocketAddr::new(ip, target_port);
+                        // The same address in two slices (a pod moving between them): the
+                        // ready view wins.
+                        let e = found.entry(addr).or_insert(state);
+                        *e = (*e).min(state);
+                    }
+                    _ => skipped.push(format!(
+                        "endpointslice {slice_key} address {a:?} is not a usable IP address"
+                    )),
+                }
+            }
+        }
+    }
+    Ok(ResolvedService {
+        backend,
+        endpoints: found
+            .into_iter()
+            .map(|(addr, state)| ResolvedEndpoint { addr, state })
+            .collect(),
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Object, Store};
+    use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+    use k8s_openapi::api::discovery::v1::{
+        Endpoint, EndpointConditions, EndpointPort, EndpointSlice,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    fn meta(ns: &str, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some(ns.into()),
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    fn service(name: &str, ports: &[(Option<&str>, i32, i32)]) -> Object {
+        Object::Service(Service {
+            metadata: meta("ns", name),
+            spec: Some(ServiceSpec {
+                ports: Some(
+                    ports
+                        .iter()
+                        .map(|(n, p, t)| ServicePort {
+                            name: n.map(str::to_string),
+                            port: *p,
+                            target_port: Some(IntOrString::Int(*t)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    type Ep<'a> = (&'a str, Option<bool>, Option<bool>, Option<bool>);
+
+    fn slice(name: &str, svc: &str, port_name: Option<&str>, port: i32, eps: &[Ep<'_>]) -> Object {
+        let mut m = meta("ns", name);
+        m.labels = Some([(SERVICE_NAME_LABEL.to_string(), svc.to_string())].into());
+        Object::EndpointSlice(EndpointSlice {
+            metadata: m,
+            address_type: if eps.iter().any(|e| e.0.contains(':')) {
+                "IPv6".into()
+            } else {
+                "IPv4".into()
+            },
+            ports: Some(vec![EndpointPort {
+                name: port_name.map(str::to_string),
+                port: Some(port),
+                ..Default::default()
+            }]),
+            endpoints: eps
+                .iter()
+                .map(|(a, ready, serving, terminating)| Endpoint {
+                    addresses: vec![a.to_string()],
+                    conditions: Some(EndpointConditions {
+                        ready: *ready,
+                        serving: *serving,
+                        terminating: *terminating,
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    fn by_number(n: i32) -> ServiceBackendPort {
+        ServiceBackendPort {
+            number: Some(n),
+            name: None,
+        }
+    }
+
+    fn by_name(n: &str) -> ServiceBackendPort {
+        ServiceBackendPort {
+            number: None,
+            name: Some(n.into()),
+        }
+    }
+
+    fn snapshot(objects: Vec<Object>) -> std::sync::Arc<Snapshot> {
+        let store = Store::new();
+        store.replace_all(objects);
+        store.snapshot()
+    }
+
+    #[test]
+    fn conditions_map_to_states() {
+        let snap = snapshot(vec![
+            service("web", &[(None, 80, 8080)]),
+            slice(
+                "web-1",
+                "web",
+                None,
+                8080,
+                &[
+                    ("10.0.0.1", Some(true), None, None),
+                    ("10.0.0.2", None, None, None),
+                    ("10.0.0.3", Some(false), Some(true), Some(true)),
+                    ("10.0.0.4", Some(false), Some(false), Some(true)),
+                    ("10.0.0.5", Some(false), None, None),
+                ],
+            ),
+            slice(
+                "other",
+                "api",
+                None,
+                9999,
+                &[("10.9.9.9", Some(true), None, None)],
+            ),
+        ]);
+        let r = resolve(&snap, "ns", "web", &by_number(80)).unwrap();
+        assert_eq!(r.backend.as_str(), "ns_web_80");
+        let got: Vec<(String, EndpointState)> = r
+            .endpoints
+            .iter()
+            .map(|e| (e.addr.to_string(), e.state))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("10.0.0.1:8080".to_string(), EndpointState::Ready),
+                ("10.0.0.2:8080".to_string(), EndpointState::Ready),
+                ("10.0.0.3:8080".to_string(), EndpointState::Drain),
+            ]
+        );
+        assert_eq!(r.endpoints[0].server_name().as_str(), "10.0.0.1:8080");
+    }
+
+    #[test]
+    fn named_ports_follow_the_service_port_name() {
+        let snap = snapshot(vec![
+            service(
+                "web",
+                &[(Some("http"), 80, 8080), (Some("admin"), 81, 9000)],
+            ),
+            slice(
+                "web-http",
+                "web",
+                Some("http"),
+                8080,
+                &[("10.0.0.1", Some(true), None, None)],
+            ),
+            slice(
+                "web-admin",
+                "web",
+                Some("admin"),
+                9000,
+                &[("10.0.0.1", Some(true), None, None)],
+            ),
+        ]);
+        let r = resolve(&snap, "ns", "web", &by_name("admin")).unwrap();
+        assert_eq!(r.backend.as_str(), "ns_web_admin");
+        assert_eq!(r.endpoints[0].addr.port(), 9000);
+        let r = resolve(&snap, "ns", "web", &by_number(80)).unwrap();
+        assert_eq!(r.endpoints[0].addr.port(), 8080);
+    }
+
+    #[test]
+    fn failures_are_named() {
+        let snap = snapshot(vec![service("web", &[(None, 80, 8080)])]);
+        let table: Vec<(&str, ServiceBackendPort, &str)> = vec![
+            (
+                "missing",
+                by_number(80),
+                "service ns/missing does not exist",
+            ),
+            ("web", by_number(81), "service ns/web has no port 81"),
+            ("web", by_number(70000), "port 70000 is out of range"),
+            (
+                "web",
+                ServiceBackendPort::default(),
+                "neither a port number nor a port name",
+            ),
+        ];
+        for (svc, port, want) in table {
+            let err = resolve(&snap, "ns", svc, &port).unwrap_err();
+            assert!(err.contains(want), "{err} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn duplicates_and_bad_addresses() {
+        let snap = snapshot(vec![
+            service("web", &[(None, 80, 8080)]),
+            slice(
+                "a",
+                "web",
+                None,
+                8080,
+                &[("10.0.0.1", Some(false), Some(true), Some(true))],
+            ),
+            slice(
+                "b",
+                "web",
+                None,
+                8080,
+                &[
+                    ("10.0.0.1", Some(true), None, None),
+                    ("not-an-ip", Some(true), None, None),
+                ],
+            ),
+            slice(
+                "c",
+                "web",
+                None,
+                8080,
+                &[("fd00::1", Some(true), None, None)],
+            ),
+        ]);
+        let r = resolve(&snap, "ns", "web", &by_number(80)).unwrap();
+        assert_eq!(r.endpoints.len(), 2);
+        assert_eq!(r.endpoints[0].state, EndpointState::Ready);
+        assert_eq!(r.endpoints[1].server_name().as_str(), "fd00::1:8080");
+        assert_eq!(r.skipped.len(), 1);
+    }
+}

@@ -1,0 +1,32 @@
+//! The config model and its deterministic rendering into haproxy.cfg and route maps, the
+//! runtime map updates between two route sets, `haproxy -c` validation and atomic writes.
+//!
+//! - [`Config`] and its parts are built from validated types only; [`Config::problems`]
+//!   checks them against each other.
+//! - [`render`] gives haproxy.cfg (servers included) and the map files; [`structure`] gives
+//!   the part that needs a reload to change (no servers, weights or route entries).
+//! - [`route_maps`] turns [`Route`]s into exact/prefix map entries, and [`map_commands`] /
+//!   [`map_swap_commands`] into the runtime commands that apply them without a reload.
+//! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
+//!   after HAProxy accepted it, and keeps a last-good copy.
+//!
+//! Model, rendering and routes are pure; only `validate` and `writer` do IO.
+
+mod model;
+mod render;
+mod routes;
+mod validate;
+mod writer;
+
+pub use model::{
+    BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieKey,
+    CookieName, DefaultBackend, Defaults, Frontend, Global, HttpCheck, InvalidValue, RouteMaps,
+    Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
+};
+pub use render::{Rendered, Structure, render, structure};
+pub use routes::{
+    Host, MAX_PATH_LEN, MapKind, PathKind, Route, RouteConflict, RouteHost, RouteMapSet, RoutePath,
+    map_commands, map_swap_commands, render_map, route_maps,
+};
+pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
+pub use writer::{ConfigWriter, WriteError};

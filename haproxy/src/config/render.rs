@@ -1,0 +1,495 @@
+//! Deterministic rendering: a [`Config`] becomes haproxy.cfg text and map files, byte for
+//! byte the same for an equal model, and a [`Structure`] fingerprint that tells whether a
+//! change needs a reload.
+//!
+//! Every word written comes from a validated type whose character set needs no quoting
+//! (see [`super::model`]); the only quoted string is the built-in 404 body, a constant.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use crate::names::FilePath;
+
+use super::model::{
+    BUILTIN_404, Backend, Config, DefaultBackend, Defaults, Frontend, Global, ServerMode,
+    SocketMode,
+};
+use super::routes::{render_map, route_maps};
+
+/// The rendered files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// haproxy.cfg, servers included (a cold start is already right).
+    pub haproxy_cfg: String,
+    /// Map files by path, as the config names them: `key value` lines sorted by key.
+    pub maps: BTreeMap<FilePath, String>,
+}
+
+/// The rendered config without servers, weights and route entries: everything a runtime
+/// command cannot change. A reload is needed exactly when `structure(old) != structure(new)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Structure(String);
+
+impl Structure {
+    /// The structure of a haproxy.cfg this crate rendered (read back from disk): the text
+    /// without its `server` lines. Equal to [`structure`] of the config it was rendered from.
+    pub fn of_rendered(haproxy_cfg: &str) -> Self {
+        let mut out = String::with_capacity(haproxy_cfg.len());
+        for line in haproxy_cfg.split_inclusive('\n') {
+            if !line.starts_with("    server ") {
+                out.push_str(line);
+            }
+        }
+        Self(out)
+    }
+
+    /// The structural config text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Structure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Renders haproxy.cfg and the map files of every frontend (frontends sharing map files
+/// share them). Route conflicts are resolved as [`super::route_maps`] says; call it to
+/// report them. Rendering trusts the config: check [`Config::problems`] first.
+pub fn render(config: &Config) -> Rendered {
+    let set = route_maps(&config.routes);
+    let exact = render_map(&set.exact);
+    let prefix = render_map(&set.prefix);
+    let mut maps = BTreeMap::new();
+    for fe in &config.frontends {
+        maps.insert(fe.maps.exact.to_file_path(), exact.clone());
+        maps.insert(fe.maps.prefix.to_file_path(), prefix.clone());
+    }
+    Rendered {
+        haproxy_cfg: render_cfg(config, true),
+        maps,
+    }
+}
+
+/// The structural part of the config; see [`Structure`].
+pub fn structure(config: &Config) -> Structure {
+    Structure(render_cfg(config, false))
+}
+
+const HEADER: &str = "\
+# haproxy.cfg rendered by haproxy-agent: edits are overwritten.
+# Servers and map entries change at runtime over the admin socket; the rest needs a reload.
+";
+
+fn render_cfg(config: &Config, servers: bool) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push_str(HEADER);
+    render_global(&mut out, &config.global);
+    render_defaults(
+        &mut out,
+        &config.defaults,
+        config.global.server_state.is_some(),
+    );
+    let mut frontends: Vec<&Frontend> = config.frontends.iter().collect();
+    frontends.sort_by(|a, b| a.name.cmp(&b.name));
+    for fe in frontends {
+        render_frontend(&mut out, fe);
+    }
+    if config.uses_builtin_404() {
+        out.push_str("\nbackend ");
+        out.push_str(BUILTIN_404);
+        out.push_str(
+            "\n    http-request return status 404 content-type text/plain \
+             string \"default backend - 404\"\n",
+        );
+    }
+    for be in config.backends.values() {
+        render_backend(&mut out, be, servers);
+    }
+    out
+}
+
+/// Appends one indented line.
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str("    ");
+        let _ = write!($out, $($arg)*);
+        $out.push('\n');
+    }};
+}
+
+fn render_global(out: &mut String, g: &Global) {
+    out.push_str("\nglobal\n");
+    line!(out, "maxconn {}", g.maxconn);
+    if let Some(n) = g.nbthread {
+        line!(out, "nbthread {}", n.get());
+    }
+    let mode = match g.admin_socket_mode {
+        SocketMode::Owner => "600",
+        SocketMode::Group => "660",
+    };
+    line!(
+        out,
+        "stats socket {} mode {mode} level admin expose-fd listeners",
+        g.admin_socket
+    );
+    line!(out, "stats timeout {}", g.stats_timeout);
+    line!(out, "hard-stop-after {}", g.hard_stop_after);
+    if let Some(path) = &g.server_state {
+        line!(out, "server-state-file {path}");
+    }
+}
+
+fn render_defaults(out: &mut String, d: &Defaults, server_state: bool) {
+    out.push_str("\ndefaults\n");
+    line!(out, "mode http");
+    if d.forwardfor {
+        line!(out, "option forwardfor");
+    }
+    if d.redispatch {
+        line!(out, "option redispatch");
+    }
+    line!(out, "retries {}", d.retries);
+    let t = &d.timeouts;
+    line!(out, "timeout connect {}", t.connect);
+    line!(out, "timeout client {}", t.client);
+    line!(out, "timeout server {}", t.server);
+    line!(out, "timeout http-request {}", t.http_request);
+    line!(out, "timeout http-keep-alive {}", t.http_keep_alive);
+    line!(out, "timeout queue {}", t.queue);
+    line!(out, "timeout tunnel {}", t.tunnel);
+    if server_state {
+        line!(out, "load-server-state-from-file global");
+    }
+}
+
+/// The request's host: the Host header, lower case, without a `:port` (`[::1]:80` keeps its
+/// brackets). The `$` is safe unquoted: HAProxy only expands `$` followed by a name.
+const HOST_SAMPLE: &str = "req.fhdr(host),lower,regsub(:[0-9]+$,)";
+
+fn render_frontend(out: &mut String, fe: &Frontend) {
+    let _ = write!(out, "\nfrontend {}\n", fe.name);
+    let mut binds = fe.binds.clone();
+    binds.sort();
+    binds.dedup();
+    for b in &binds {
+        line!(out, "bind {b}");
+    }
+    let exact = &fe.maps.exact;
+    let prefix = &fe.maps.prefix;
+    out.push_str(
+        "    # Route lookup, first hit wins: host+path, then *.<host minus its first label>+path,\n\
+         \x20   # then path alone; each in the exact map, then the prefix map (longest prefix).\n",
+    );
+    line!(out, "http-request set-var(txn.host) {HOST_SAMPLE}");
+    line!(out, "http-request set-var(txn.path) path");
+    line!(
+        out,
+        "http-request set-var(txn.host_path) var(txn.host),concat(,txn.path,)"
+    );
+    line!(
+        out,
+        "http-request set-var(txn.wild_path) var(txn.host),regsub(^[^.]+,*),concat(,txn.path,)"
+    );
+    let mut first = true;
+    for var in ["txn.host_path", "txn.wild_path", "txn.path"] {
+        for (conv, file) in [("map_str", exact), ("map_beg", prefix)] {
+            let guard = if first {
+                ""
+            } else {
+                " unless { var(txn.be) -m found }"
+            };
+            first = false;
+            line!(
+                out,
+                "http-request set-var(txn.be) var({var}),{conv}({file}){guard}"
+            );
+        }
+    }
+    line!(
+        out,
+        "use_backend %[var(txn.be)] if {{ var(txn.be) -m found }}"
+    );
+    match &fe.default_backend {
+        DefaultBackend::Backend(be) => line!(out, "default_backend {be}"),
+        DefaultBackend::Builtin404 => line!(out, "default_backend {BUILTIN_404}"),
+    }
+}
+
+fn render_backend(out: &mut String, be: &Backend, servers: bool) {
+    let _ = write!(out, "\nbackend {}\n", be.name);
+    line!(out, "balance {}", be.balance.as_str());
+    if let Some(sticky) = &be.sticky {
+        line!(
+            out,
+            "cookie {} insert indirect nocache dynamic",
+            sticky.cookie
+        );
+        line!(out, "dynamic-cookie-key {}", sticky.dynamic_key);
+    }
+    if let Some(check) = &be.health_check {
+        line!(out, "option httpchk");
+        line!(out, "http-check send meth GET uri {}", check.path);
+    }
+    if let Some(t) = be.timeout_connect {
+        line!(out, "timeout connect {t}");
+    }
+    if let Some(t) = be.timeout_server {
+        line!(out, "timeout server {t}");
+    }
+    if !servers {
+        return;
+    }
+    for srv in be.servers.values() {
+        let _ = write!(
+            out,
+            "    server {} {} weight {}",
+            srv.name,
+            srv.addr,
+            srv.weight.get()
+        );
+        if let Some(check) = &be.health_check {
+            let hc = check.server_check();
+            let _ = write!(
+                out,
+                " check inter {} rise {} fall {}",
+                check.inter, hc.rise, hc.fall
+            );
+        }
+        if srv.state == ServerMode::Drain {
+            out.push_str(" disabled");
+        }
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::model::{
+        Balance, ConfigPath, HttpCheck, RouteMaps, Server, ServerAddr, Sticky, Timeout,
+    };
+    use crate::config::routes::{PathKind, Route, RouteHost, RoutePath};
+    use crate::config::{CheckPath, CookieKey, CookieName};
+    use crate::names::{BackendName, FrontendName, ServerName};
+    use crate::proto::Weight;
+
+    fn server(name: &str, addr: &str, weight: u32) -> Server {
+        let addr: SocketAddr = addr.parse().unwrap();
+        Server {
+            name: ServerName::new(name).unwrap(),
+            addr: ServerAddr::new(addr).unwrap(),
+            weight: Weight::new(weight).unwrap(),
+            state: ServerMode::Ready,
+        }
+    }
+
+    fn backend(name: &str) -> Backend {
+        Backend::new(BackendName::new(name).unwrap())
+    }
+
+    fn config(backends: Vec<Backend>) -> Config {
+        let mut cfg = Config::new(Global::new(ConfigPath::new("/run/admin.sock").unwrap()));
+        cfg.frontends.push(Frontend {
+            name: FrontendName::new("http").unwrap(),
+            binds: vec!["0.0.0.0:80".parse().unwrap()],
+            maps: RouteMaps::in_dir(Path::new("/etc/haproxy")).unwrap(),
+            default_backend: DefaultBackend::Builtin404,
+        });
+        for be in backends {
+            cfg.routes.push(Route {
+                host: RouteHost::Any,
+                path: RoutePath::new(&format!("/{}", be.name)).unwrap(),
+                kind: PathKind::Prefix,
+                backend: be.name.clone(),
+            });
+            cfg.insert_backend(be);
+        }
+        cfg
+    }
+
+    fn sample() -> Config {
+        let mut a = backend("ns_a_80")
+            .with_server(server("s1", "10.0.0.1:80", 1))
+            .with_server(server("s2", "10.0.0.2:80", 2));
+        a.sticky = Some(Sticky {
+            cookie: CookieName::new("SRV").unwrap(),
+            dynamic_key: CookieKey::new("k").unwrap(),
+        });
+        let b = backend("ns_b_http").with_server(server("s1", "[fd00::1]:8080", 1));
+        config(vec![a, b])
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let cfg = sample();
+        assert_eq!(render(&cfg), render(&cfg.clone()));
+
+        let mut reordered = config(vec![]);
+        let mut backends: Vec<Backend> = cfg.backends.values().cloned().collect();
+        backends.reverse();
+        for be in backends {
+            // Servers inserted in reverse order too.
+            let mut fresh = Backend {
+                servers: BTreeMap::new(),
+                ..be.clone()
+            };
+            for srv in be.servers.values().rev() {
+                fresh = fresh.with_server(srv.clone());
+            }
+            reordered.insert_backend(fresh);
+        }
+        reordered.routes = cfg.routes.clone();
+        reordered.frontends[0].binds =
+            vec!["0.0.0.0:80".parse().unwrap(), "0.0.0.0:80".parse().unwrap()];
+        assert_eq!(render(&cfg), render(&reordered));
+    }
+
+    #[test]
+    fn frontends_render_sorted_by_name() {
+        let mut cfg = sample();
+        let mut b = cfg.frontends[0].clone();
+        b.name = FrontendName::new("a_first").unwrap();
+        b.binds = vec!["127.0.0.1:81".parse().unwrap()];
+        cfg.frontends.push(b);
+        let text = render(&cfg).haproxy_cfg;
+        let a = text.find("frontend a_first").unwrap();
+        let h = text.find("frontend http").unwrap();
+        assert!(a < h);
+        cfg.frontends.reverse();
+        assert_eq!(render(&cfg).haproxy_cfg, text);
+    }
+
+    #[test]
+    fn structure_reads_back_from_the_rendered_file() {
+        let cfg = sample();
+        assert_eq!(
+            Structure::of_rendered(&render(&cfg).haproxy_cfg),
+            structure(&cfg)
+        );
+    }
+
+    #[test]
+    fn structure_ignores_runtime_changes() {
+        let base = sample();
+        let be_a = BackendName::new("ns_a_80").unwrap();
+        type Edit = fn(&mut Config, &BackendName);
+        let runtime: &[(&str, Edit)] = &[
+            ("server added", |c, be| {
+                let b = c.backends.get_mut(be).unwrap();
+                let s = server("s9", "10.0.0.9:80", 1);
+                b.servers.insert(s.name.clone(), s);
+            }),
+            ("server removed", |c, be| {
+                c.backends.get_mut(be).unwrap().servers.clear();
+            }),
+            ("weight changed", |c, be| {
+                for s in c.backends.get_mut(be).unwrap().servers.values_mut() {
+                    s.weight = Weight::new(100).unwrap();
+                }
+            }),
+            ("server drained", |c, be| {
+                for s in c.backends.get_mut(be).unwrap().servers.values_mut() {
+                    s.state = ServerMode::Drain;
+                }
+            }),
+            ("route added", |c, be| {
+                c.routes.push(Route {
+                    host: RouteHost::parse("x.test").unwrap(),
+                    path: RoutePath::new("/x").unwrap(),
+                    kind: PathKind::Exact,
+                    backend: be.clone(),
+                });
+            }),
+            ("routes removed", |c, _| c.routes.clear()),
+        ];
+        for (name, edit) in runtime {
+            let mut changed = base.clone();
+            edit(&mut changed, &be_a);
+            assert_ne!(
+                render(&base),
+                render(&changed),
+                "{name}: the full render changes"
+            );
+            assert_eq!(structure(&base), structure(&changed), "{name}");
+        }
+
+        let structural: &[(&str, Edit)] = &[
+            ("backend added", |c, _| c.insert_backend(backend("ns_c_80"))),
+            ("balance changed", |c, be| {
+                c.backends.get_mut(be).unwrap().balance = Balance::Roundrobin;
+            }),
+            ("health check added", |c, be| {
+                c.backends.get_mut(be).unwrap().health_check = Some(HttpCheck {
+                    path: CheckPath::new("/healthz").unwrap(),
+                    inter: Timeout::secs(2).unwrap(),
+                });
+            }),
+            ("timeout changed", |c, be| {
+                c.backends.get_mut(be).unwrap().timeout_server = Some(Timeout::secs(9).unwrap());
+            }),
+            ("bind added", |c, _| {
+                c.frontends[0].binds.push("0.0.0.0:8080".parse().unwrap());
+            }),
+            ("default backend changed", |c, be| {
+                c.frontends[0].default_backend = DefaultBackend::Backend(be.clone());
+            }),
+            ("global changed", |c, _| c.global.maxconn = 10),
+        ];
+        for (name, edit) in structural {
+            let mut changed = base.clone();
+            edit(&mut changed, &be_a);
+            assert_ne!(structure(&base), structure(&changed), "{name}");
+        }
+    }
+
+    #[test]
+    fn servers_render_with_checks_and_drain() {
+        let mut be = backend("ns_a_80")
+            .with_server(server("s1", "10.0.0.1:80", 5))
+            .with_server(Server {
+                state: ServerMode::Drain,
+                ..server("s2", "[fd00::2]:81", 0)
+            });
+        be.health_check = Some(HttpCheck {
+            path: CheckPath::new("/healthz").unwrap(),
+            inter: Timeout::new(std::time::Duration::from_millis(1500)).unwrap(),
+        });
+        let text = render(&config(vec![be])).haproxy_cfg;
+        let want = "\
+backend ns_a_80
+    balance leastconn
+    option httpchk
+    http-check send meth GET uri /healthz
+    server s1 10.0.0.1:80 weight 5 check inter 1500ms rise 2 fall 3
+    server s2 [fd00::2]:81 weight 0 check inter 1500ms rise 2 fall 3 disabled
+";
+        assert!(text.ends_with(want), "{text}");
+    }
+
+    #[test]
+    fn maps_are_rendered_per_file() {
+        let cfg = sample();
+        let r = render(&cfg);
+        let files: Vec<&str> = r.maps.keys().map(FilePath::as_str).collect();
+        assert_eq!(
+            files,
+            [
+                "/etc/haproxy/maps/exact.map",
+                "/etc/haproxy/maps/prefix.map"
+            ]
+        );
+        assert_eq!(
+            r.maps.values().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
+                "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n"
+            ]
+        );
+    }
+}

@@ -1,0 +1,759 @@
+//! Routes (host, path, path type, backend) and their translation into the exact and prefix
+//! map entries the frontend looks up, plus the runtime commands that move live maps from one
+//! set of entries to another.
+//!
+//! Key scheme (the frontend builds the same strings from the request):
+//! - `Exact` path `/p` → exact map `host/p`;
+//! - `Prefix` path `/p` (element-wise; a trailing `/` is ignored) → exact map `host/p` and
+//!   prefix map `host/p/`; `Prefix /` → prefix map `host/` only;
+//! - `ImplementationSpecific` path `/p` → prefix map `host/p` (a plain string prefix).
+//!
+//! `host` is the lower-case host, `*.suffix` for a wildcard rule, and empty for a rule
+//! without a host. `map_beg` on HAProxy 2.6 returns the longest matching key, which gives
+//! "longest prefix wins".
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::names::{BackendName, FilePath, MapKey, MapValue};
+use crate::proto::command::{Command, MapTarget};
+
+use super::model::{InvalidValue, RouteMaps};
+
+/// Longest route path accepted; a host plus a path stays well below a map key's limit.
+pub const MAX_PATH_LEN: usize = 2048;
+
+/// A DNS host name as a route matches it: lower case, labels of `[a-z0-9-]` (1 to 63 bytes,
+/// not starting or ending with `-`), at most 253 bytes, no trailing dot.
+///
+/// Upper-case ASCII input is lower-cased at construction rather than refused: HTTP host
+/// names are case-insensitive and the frontend lower-cases the request's Host header, so
+/// `Example.COM` in a manifest means the same host. Anything else outside the rule is refused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Host(String);
+
+impl Host {
+    /// Validates (and lower-cases) a host name.
+    pub fn new(s: &str) -> Result<Self, InvalidValue> {
+        let bad = |reason| Err(InvalidValue::new("host", s, reason));
+        if s.is_empty() {
+            return bad("it is empty");
+        }
+        if s.len() > 253 {
+            return bad("it is longer than 253 bytes");
+        }
+        let lower = s.to_ascii_lowercase();
+        for label in lower.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return bad("each label must be 1 to 63 bytes");
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return bad("labels hold only letters, digits and -");
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return bad("a label cannot start or end with -");
+            }
+        }
+        Ok(Self(lower))
+    }
+
+    /// The host as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which requests a route's host part matches.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RouteHost {
+    /// Exactly this host.
+    Exact(Host),
+    /// `*.<suffix>`: exactly one label in front of the suffix, so `*.example.com` matches
+    /// `a.example.com` but neither `example.com` nor `a.b.example.com`.
+    Wildcard(Host),
+    /// Any host (an Ingress rule without a host).
+    Any,
+}
+
+impl RouteHost {
+    /// Parses an Ingress rule host: empty for any host, `*.suffix` for a wildcard, else a host.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.is_empty() {
+            return Ok(RouteHost::Any);
+        }
+        match s.strip_prefix("*.") {
+            Some(suffix) => Host::new(suffix).map(RouteHost::Wildcard),
+            None => Host::new(s).map(RouteHost::Exact),
+        }
+    }
+
+    /// The host part of a map key: `host`, `*.suffix`, or nothing.
+    fn key_prefix(&self) -> String {
+        match self {
+            RouteHost::Exact(h) => h.0.clone(),
+            RouteHost::Wildcard(h) => format!("*.{}", h.0),
+            RouteHost::Any => String::new(),
+        }
+    }
+}
+
+/// A route path: starts with `/`, printable ASCII without whitespace, `#` or `?` (the `path`
+/// sample never holds a query), at most [`MAX_PATH_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoutePath(String);
+
+impl RoutePath {
+    /// Validates a path.
+    pub fn new(s: &str) -> Result<Self, InvalidValue> {
+        let bad = |reason| Err(InvalidValue::new("path", s, reason));
+        if !s.starts_with('/') {
+            return bad("it must start with /");
+        }
+        if s.len() > MAX_PATH_LEN {
+            return bad("it is too long");
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'#' && b != b'?')
+        {
+            return bad("only printable ASCII without whitespace, # or ? is allowed");
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoutePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a route's path matches, as the Ingress `pathType` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathKind {
+    /// The whole path, case-sensitive.
+    Exact,
+    /// Element-wise prefix: `/foo` matches `/foo` and `/foo/bar`, not `/foobar`.
+    Prefix,
+    /// Ours: a plain string prefix (`/foo` matches `/foobar`).
+    ImplementationSpecific,
+}
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Host part.
+    pub host: RouteHost,
+    /// Path.
+    pub path: RoutePath,
+    /// How the path matches.
+    pub kind: PathKind,
+    /// Where matching requests go.
+    pub backend: BackendName,
+}
+
+/// One of the two route maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapKind {
+    /// The exact map (`map_str`).
+    Exact,
+    /// The prefix map (`map_beg`).
+    Prefix,
+}
+
+/// Two routes gave the same key, to different backends, in the same map.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteConflict {
+    /// The map.
+    pub map: MapKind,
+    /// The key.
+    pub key: MapKey,
+    /// Index (in the input) of the route whose entry was kept.
+    pub kept: usize,
+    /// Index of the route whose entry was dropped.
+    pub dropped: usize,
+}
+
+impl fmt::Display for RouteConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "route {} lost the {:?} map key {} to route {}",
+            self.dropped, self.map, self.key, self.kept
+        )
+    }
+}
+
+/// The map entries a set of routes gives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteMapSet {
+    /// Exact map entries.
+    pub exact: BTreeMap<MapKey, BackendName>,
+    /// Prefix map entries.
+    pub prefix: BTreeMap<MapKey, BackendName>,
+    /// Entries lost to another route, in input order of the losing route.
+    pub conflicts: Vec<RouteConflict>,
+}
+
+impl RouteMapSet {
+    /// The entries of one map.
+    pub fn entries(&self, map: MapKind) -> &BTreeMap<MapKey, BackendName> {
+        match map {
+            MapKind::Exact => &self.exact,
+            MapKind::Prefix => &self.prefix,
+        }
+    }
+}
+
+fn key(host: &str, path: &str) -> MapKey {
+    // A host is at most 253 bytes of [a-z0-9.*-] and a path at most MAX_PATH_LEN printable
+    // bytes starting with `/`: no whitespace, no leading `#`, and below MAX_WORD_LEN.
+    MapKey::new(format!("{host}{path}")).expect("host and path are validated map words")
+}
+
+/// A Prefix path without its trailing slashes (`/foo/` is `/foo`); empty for `/`.
+fn element_prefix(path: &RoutePath) -> &str {
+    path.0.trim_end_matches('/')
+}
+
+/// The map entries for `routes`. When two routes give the same key in the same map, an
+/// `Exact` route beats an entry derived from a `Prefix` route; otherwise the first in input
+/// order wins, and the loser is reported in `conflicts` (unless both name the same backend).
+pub fn route_maps(routes: &[Route]) -> RouteMapSet {
+    // (map, key, route index, is the entry from an Exact route)
+    let mut entries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        let host = r.host.key_prefix();
+        match r.kind {
+            PathKind::Exact => entries.push((MapKind::Exact, key(&host, r.path.as_str()), i, true)),
+            PathKind::Prefix => {
+                let p = element_prefix(&r.path);
+                if !p.is_empty() {
+                    entries.push((MapKind::Exact, key(&host, p), i, false));
+                }
+                entries.push((MapKind::Prefix, key(&host, &format!("{p}/")), i, false));
+            }
+            PathKind::ImplementationSpecific => {
+                entries.push((MapKind::Prefix, key(&host, r.path.as_str()), i, false));
+            }
+        }
+    }
+    // Exact-route entries first, then input order: the first insert of a key wins.
+    entries.sort_by_key(|&(_, _, i, from_exact)| (!from_exact, i));
+    let mut set = RouteMapSet::default();
+    let mut owner: BTreeMap<(MapKind, MapKey), usize> = BTreeMap::new();
+    for (map, key, i, _) in entries {
+        match owner.get(&(map, key.clone())) {
+            None => {
+                owner.insert((map, key.clone()), i);
+                let target = match map {
+                    MapKind::Exact => &mut set.exact,
+                    MapKind::Prefix => &mut set.prefix,
+                };
+                target.insert(key, routes[i].backend.clone());
+            }
+            Some(&kept) if routes[kept].backend != routes[i].backend => {
+                set.conflicts.push(RouteConflict {
+                    map,
+                    key,
+                    kept,
+                    dropped: i,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    set.conflicts.sort_by_key(|c| (c.dropped, c.map));
+    set
+}
+
+/// The map file text for `entries`: one `key value` line per entry, sorted by key.
+pub fn render_map(entries: &BTreeMap<MapKey, BackendName>) -> String {
+    let mut out = String::new();
+    for (k, v) in entries {
+        out.push_str(k.as_str());
+        out.push(' ');
+        out.push_str(v.as_str());
+        out.push('\n');
+    }
+    out
+}
+
+fn diff(
+    file: &FilePath,
+    old: &BTreeMap<MapKey, BackendName>,
+    new: &BTreeMap<MapKey, BackendName>,
+    adds: &mut Vec<Command>,
+    sets: &mut Vec<Command>,
+    dels: &mut Vec<Command>,
+) {
+    for (k, v) in new {
+        match old.get(k) {
+            None => adds.push(Command::AddMap(
+                MapTarget::live(file.clone()),
+                k.clone(),
+                MapValue::from(v.clone()),
+            )),
+            Some(was) if was != v => {
+                sets.push(Command::SetMap(
+                    file.clone(),
+                    k.clone(),
+                    MapValue::from(v.clone()),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for k in old.keys().filter(|k| !new.contains_key(*k)) {
+        dels.push(Command::DelMap(file.clone(), k.clone()));
+    }
+}
+
+/// The runtime commands that turn the live maps of a frontend from `old` into `new`:
+/// `add map` for new keys, then `set map` for changed values, then `del map` for removed
+/// keys (each group exact map first, keys sorted). Adding before deleting means a route that
+/// moves from one key to another never leaves a moment where neither matches. The steps are
+/// not atomic as a whole; use [`map_swap_commands`] for that. Every backend named in `new`
+/// must exist in the running config: a route to a new backend is a structural change that
+/// needs a reload first.
+pub fn map_commands(maps: &RouteMaps, old: &RouteMapSet, new: &RouteMapSet) -> Vec<Command> {
+    let (mut adds, mut sets, mut dels) = (Vec::new(), Vec::new(), Vec::new());
+    for (file, kind) in [
+        (&maps.exact, MapKind::Exact),
+        (&maps.prefix, MapKind::Prefix),
+    ] {
+        diff(
+            &file.to_file_path(),
+            old.entries(kind),
+            new.entries(kind),
+            &mut adds,
+            &mut sets,
+            &mut dels,
+        );
+    }
+    adds.append(&mut sets);
+    adds.append(&mut dels);
+    adds
+}
+
+/// The commands of an atomic swap of `file` to exactly `entries`, after `prepare map` gave
+/// `version`: `add map @<version> <file> <<` with the entries (split so that each command
+/// fits `bufsize`, as [`Command::encode`] checks), then `commit map @<version> <file>`.
+/// Without entries only the commit remains, which empties the map.
+pub fn map_swap_commands(
+    file: &FilePath,
+    version: u32,
+    entries: &BTreeMap<MapKey, BackendName>,
+    bufsize: usize,
+) -> Vec<Command> {
+    let target = MapTarget {
+        file: file.clone(),
+        version: Some(version),
+    };
+    // `add map @<ver> <file> k v` is one byte longer than `add map @<ver> <file> <<`; the
+    // payload's final empty line and the LF `Command::encode` adds take two more, and
+    // `encode` keeps a 64-byte margin.
+    let head = Command::AddMap(
+        target.clone(),
+        MapKey::new("k").expect("a valid key"),
+        MapValue::new("v").expect("a valid value"),
+    )
+    .to_text()
+    .map_or(0, |t| t.len());
+    let budget = bufsize.saturating_sub(64 + head + 1);
+    let mut out = Vec::new();
+    let mut chunk: Vec<(MapKey, MapValue)> = Vec::new();
+    let mut used = 0;
+    for (k, v) in entries {
+        let line = k.as_str().len() + v.as_str().len() + 2;
+        if !chunk.is_empty() && used + line > budget {
+            out.push(Command::AddMapBulk(
+                target.clone(),
+                std::mem::take(&mut chunk),
+            ));
+            used = 0;
+        }
+        used += line;
+        chunk.push((k.clone(), MapValue::from(v.clone())));
+    }
+    if !chunk.is_empty() {
+        out.push(Command::AddMapBulk(target, chunk));
+    }
+    out.push(Command::CommitMap(file.clone(), version));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::ConfigPath;
+    use crate::proto::command::DEFAULT_BUFSIZE;
+
+    fn be(s: &str) -> BackendName {
+        BackendName::new(s).unwrap()
+    }
+
+    fn r(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
+        Route {
+            host: RouteHost::parse(host).unwrap(),
+            path: RoutePath::new(path).unwrap(),
+            kind,
+            backend: be(backend),
+        }
+    }
+
+    fn entries(pairs: &[(&str, &str)]) -> BTreeMap<MapKey, BackendName> {
+        pairs
+            .iter()
+            .map(|(k, v)| (MapKey::new(*k).unwrap(), be(v)))
+            .collect()
+    }
+
+    use PathKind::{Exact, ImplementationSpecific as Impl, Prefix};
+
+    struct Case {
+        name: &'static str,
+        routes: Vec<Route>,
+        exact: &'static [(&'static str, &'static str)],
+        prefix: &'static [(&'static str, &'static str)],
+        /// (map, key, kept, dropped)
+        conflicts: &'static [(MapKind, &'static str, usize, usize)],
+    }
+
+    #[test]
+    fn route_maps_table() {
+        let cases = vec![
+            Case {
+                name: "exact beats a prefix-derived exact entry",
+                routes: vec![
+                    r("a.test", "/foo", Exact, "e"),
+                    r("a.test", "/foo", Prefix, "p"),
+                ],
+                exact: &[("a.test/foo", "e")],
+                prefix: &[("a.test/foo/", "p")],
+                conflicts: &[(MapKind::Exact, "a.test/foo", 0, 1)],
+            },
+            Case {
+                name: "exact beats prefix even when listed second",
+                routes: vec![
+                    r("a.test", "/foo", Prefix, "p"),
+                    r("a.test", "/foo", Exact, "e"),
+                ],
+                exact: &[("a.test/foo", "e")],
+                prefix: &[("a.test/foo/", "p")],
+                conflicts: &[(MapKind::Exact, "a.test/foo", 1, 0)],
+            },
+            Case {
+                name: "/foo and /foobar are separate elements",
+                routes: vec![
+                    r("a.test", "/foo", Prefix, "foo"),
+                    r("a.test", "/foobar", Prefix, "foobar"),
+                ],
+                exact: &[("a.test/foo", "foo"), ("a.test/foobar", "foobar")],
+                prefix: &[("a.test/foo/", "foo"), ("a.test/foobar/", "foobar")],
+                conflicts: &[],
+            },
+            Case {
+                name: "a trailing slash on a prefix is ignored",
+                routes: vec![
+                    r("a.test", "/foo/", Prefix, "x"),
+                    r("a.test", "/foo", Prefix, "y"),
+                ],
+                exact: &[("a.test/foo", "x")],
+                prefix: &[("a.test/foo/", "x")],
+                conflicts: &[
+                    (MapKind::Exact, "a.test/foo", 0, 1),
+                    (MapKind::Prefix, "a.test/foo/", 0, 1),
+                ],
+            },
+            Case {
+                name: "an exact path keeps its trailing slash",
+                routes: vec![
+                    r("a.test", "/foo/", Exact, "x"),
+                    r("a.test", "/foo", Exact, "y"),
+                ],
+                exact: &[("a.test/foo", "y"), ("a.test/foo/", "x")],
+                prefix: &[],
+                conflicts: &[],
+            },
+            Case {
+                name: "prefix / goes to the prefix map only",
+                routes: vec![
+                    r("a.test", "/", Prefix, "root"),
+                    r("b.test", "//", Prefix, "b"),
+                ],
+                exact: &[],
+                prefix: &[("a.test/", "root"), ("b.test/", "b")],
+                conflicts: &[],
+            },
+            Case {
+                name: "implementation-specific is a plain string prefix",
+                routes: vec![
+                    r("a.test", "/foo", Impl, "i"),
+                    r("a.test", "/foo/", Impl, "j"),
+                    r("a.test", "/foo", Prefix, "p"),
+                ],
+                exact: &[("a.test/foo", "p")],
+                prefix: &[("a.test/foo", "i"), ("a.test/foo/", "j")],
+                conflicts: &[(MapKind::Prefix, "a.test/foo/", 1, 2)],
+            },
+            Case {
+                name: "wildcard hosts key as *.suffix",
+                routes: vec![
+                    r("*.example.com", "/api", Prefix, "w"),
+                    r("*.example.com", "/x", Exact, "wx"),
+                    r("Example.COM", "/api", Prefix, "h"),
+                ],
+                exact: &[
+                    ("*.example.com/api", "w"),
+                    ("*.example.com/x", "wx"),
+                    ("example.com/api", "h"),
+                ],
+                prefix: &[("*.example.com/api/", "w"), ("example.com/api/", "h")],
+                conflicts: &[],
+            },
+            Case {
+                name: "rules without a host key by path alone",
+                routes: vec![
+                    r("", "/healthz", Exact, "hz"),
+                    r("", "/", Prefix, "all"),
+                    r("", "/static", Impl, "st"),
+                ],
+                exact: &[("/healthz", "hz")],
+                prefix: &[("/", "all"), ("/static", "st")],
+                conflicts: &[],
+            },
+            Case {
+                name: "first route wins between equals; same backend is no conflict",
+                routes: vec![
+                    r("a.test", "/x", Exact, "one"),
+                    r("a.test", "/x", Exact, "two"),
+                    r("a.test", "/x", Exact, "one"),
+                    r("a.test", "/y", Prefix, "y"),
+                    r("a.test", "/y", Prefix, "y"),
+                ],
+                exact: &[("a.test/x", "one"), ("a.test/y", "y")],
+                prefix: &[("a.test/y/", "y")],
+                conflicts: &[(MapKind::Exact, "a.test/x", 0, 1)],
+            },
+        ];
+        for case in cases {
+            let got = route_maps(&case.routes);
+            assert_eq!(got.exact, entries(case.exact), "{}: exact", case.name);
+            assert_eq!(got.prefix, entries(case.prefix), "{}: prefix", case.name);
+            let want: Vec<RouteConflict> = case
+                .conflicts
+                .iter()
+                .map(|&(map, key, kept, dropped)| RouteConflict {
+                    map,
+                    key: MapKey::new(key).unwrap(),
+                    kept,
+                    dropped,
+                })
+                .collect();
+            assert_eq!(got.conflicts, want, "{}: conflicts", case.name);
+        }
+    }
+
+    #[test]
+    fn hosts_and_paths_are_validated() {
+        let hosts: &[(&str, Option<&str>)] = &[
+            ("example.com", Some("example.com")),
+            ("EXAMPLE.com", Some("example.com")),
+            ("a-b.c0", Some("a-b.c0")),
+            ("", None),
+            ("-a.com", None),
+            ("a-.com", None),
+            ("a..com", None),
+            ("a.com.", None),
+            ("a_b.com", None),
+            ("a b.com", None),
+            ("*.com", None),
+            ("exämple.com", None),
+            ("[::1]", None),
+            ("a.com:80", None),
+        ];
+        for (input, want) in hosts {
+            let got = Host::new(input).ok();
+            assert_eq!(got.as_ref().map(Host::as_str), *want, "{input:?}");
+        }
+        assert!(Host::new(&"a".repeat(63)).is_ok());
+        assert!(Host::new(&"a".repeat(64)).is_err());
+        let long = vec!["a".repeat(63); 4].join(".");
+        assert_eq!(long.len(), 255);
+        assert!(Host::new(&long).is_err());
+        assert!(Host::new(&long[..253]).is_ok());
+
+        assert_eq!(RouteHost::parse("").unwrap(), RouteHost::Any);
+        assert_eq!(
+            RouteHost::parse("*.Example.com").unwrap(),
+            RouteHost::Wildcard(Host::new("example.com").unwrap())
+        );
+        assert!(RouteHost::parse("*").is_err());
+        assert!(RouteHost::parse("*.").is_err());
+        assert!(RouteHost::parse("a.*.com").is_err());
+        assert!(RouteHost::parse("**.com").is_err());
+
+        let paths: &[(&str, bool)] = &[
+            ("/", true),
+            ("/a/b;c\\d%20\"'$", true),
+            ("", false),
+            ("a", false),
+            ("/a b", false),
+            ("/a\tb", false),
+            ("/a\nb", false),
+            ("/a#b", false),
+            ("/a?b", false),
+            ("/é", false),
+        ];
+        for (input, ok) in paths {
+            assert_eq!(RoutePath::new(input).is_ok(), *ok, "{input:?}");
+        }
+        assert!(RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN - 1))).is_ok());
+        assert!(RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN))).is_err());
+        // The longest host and path still make a valid map key.
+        let route = Route {
+            host: RouteHost::Wildcard(Host::new(&long[..251]).unwrap()),
+            path: RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN - 1))).unwrap(),
+            kind: Prefix,
+            backend: be("b"),
+        };
+        assert_eq!(route_maps(&[route]).prefix.len(), 1);
+    }
+
+    fn maps() -> RouteMaps {
+        RouteMaps {
+            exact: ConfigPath::new("/m/exact.map").unwrap(),
+            prefix: ConfigPath::new("/m/prefix.map").unwrap(),
+        }
+    }
+
+    #[test]
+    fn map_commands_table() {
+        let set = |exact: &[(&str, &str)], prefix: &[(&str, &str)]| RouteMapSet {
+            exact: entries(exact),
+            prefix: entries(prefix),
+            conflicts: vec![],
+        };
+        let cases: Vec<(&str, RouteMapSet, RouteMapSet, Vec<&str>)> = vec![
+            (
+                "no change",
+                set(&[("a/x", "b")], &[]),
+                set(&[("a/x", "b")], &[]),
+                vec![],
+            ),
+            (
+                "added, changed and removed, adds first and deletes last",
+                set(&[("a/old", "b"), ("a/x", "b")], &[("a/p/", "b")]),
+                set(
+                    &[("a/new", "b"), ("a/x", "c")],
+                    &[("a/p/", "b"), ("a/q/", "d")],
+                ),
+                vec![
+                    "add map /m/exact.map a/new b",
+                    "add map /m/prefix.map a/q/ d",
+                    "set map /m/exact.map a/x c",
+                    "del map /m/exact.map a/old",
+                ],
+            ),
+            (
+                "everything removed",
+                set(&[("a/x", "b")], &[("/", "b")]),
+                set(&[], &[]),
+                vec!["del map /m/exact.map a/x", "del map /m/prefix.map /"],
+            ),
+            (
+                "keys are escaped for the CLI",
+                set(&[], &[]),
+                set(&[("a/x;y\\z", "b")], &[]),
+                vec!["add map /m/exact.map a/x\\;y\\\\z b"],
+            ),
+        ];
+        for (name, old, new, want) in cases {
+            let got: Vec<String> = map_commands(&maps(), &old, &new)
+                .iter()
+                .map(|c| c.to_text().unwrap())
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn map_swap_splits_under_the_buffer_and_commits() {
+        let file = maps().prefix.to_file_path();
+        let big: BTreeMap<MapKey, BackendName> = (0..400)
+            .map(|i| {
+                (
+                    MapKey::new(format!("host{i:03}.example.com/some/path/")).unwrap(),
+                    be("default_service_80"),
+                )
+            })
+            .collect();
+        for bufsize in [1024, 4096, DEFAULT_BUFSIZE] {
+            let cmds = map_swap_commands(&file, 7, &big, bufsize);
+            assert!(cmds.len() > 1, "{bufsize}");
+            assert_eq!(cmds.last(), Some(&Command::CommitMap(file.clone(), 7)));
+            let mut seen = Vec::new();
+            let mut buf = bytes::BytesMut::new();
+            let bulks = &cmds[..cmds.len() - 1];
+            for (i, c) in bulks.iter().enumerate() {
+                let Command::AddMapBulk(t, chunk) = c else {
+                    panic!("not a bulk add: {c:?}")
+                };
+                assert_eq!(t.version, Some(7));
+                c.encode(bufsize, &mut buf).unwrap();
+                // Every chunk but the last is full: the next 50-byte line would not fit.
+                let encoded = c.to_text().unwrap().len() + 1;
+                if i + 1 < bulks.len() {
+                    assert!(
+                        encoded + 50 > bufsize - 64,
+                        "{bufsize}: chunk {i} underfull"
+                    );
+                }
+                seen.extend(chunk.iter().map(|(k, _)| k.clone()));
+            }
+            assert_eq!(seen, big.keys().cloned().collect::<Vec<_>>());
+        }
+        assert_eq!(
+            map_swap_commands(&file, 3, &BTreeMap::new(), DEFAULT_BUFSIZE),
+            vec![Command::CommitMap(file.clone(), 3)]
+        );
+        let small = entries(&[("a/", "b")]);
+        let texts: Vec<String> = map_swap_commands(&file, 3, &small, DEFAULT_BUFSIZE)
+            .iter()
+            .map(|c| c.to_text().unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "add map @3 /m/prefix.map <<\na/ b\n",
+                "commit map @3 /m/prefix.map"
+            ]
+        );
+    }
+
+    #[test]
+    fn map_files_are_sorted_key_value_lines() {
+        let set = route_maps(&[
+            r("b.test", "/", Prefix, "b"),
+            r("a.test", "/z", Impl, "z"),
+            r("", "/", Prefix, "all"),
+        ]);
+        assert_eq!(render_map(&set.prefix), "/ all\na.test/z z\nb.test/ b\n");
+        assert_eq!(render_map(&set.exact), "");
+    }
+}
