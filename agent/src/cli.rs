@@ -27,6 +27,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print the haproxy.cfg and maps the agent would write, and the problems; change nothing.
     Render(RenderArgs),
+    /// Render the first haproxy.cfg and maps from the current objects into --config-dir and
+    /// exit (an initContainer, so HAProxy starts with the current servers).
+    Init(RenderArgs),
     /// Debugging: talk to HAProxy's sockets.
     Ctl(CtlArgs),
 }
@@ -36,8 +39,12 @@ pub enum Command {
 pub struct SourceArgs {
     /// Read Kubernetes objects from the YAML files in this directory (and follow edits)
     /// instead of a cluster.
-    #[arg(long, env = "HAPROXY_AGENT_MANIFESTS")]
+    #[arg(long, env = "HAPROXY_AGENT_MANIFESTS", conflicts_with = "kubeconfig")]
     pub manifests: Option<std::path::PathBuf>,
+    /// A kubeconfig file for the cluster (default: in-cluster config, then the usual
+    /// kubeconfig lookup). Ignored with --manifests.
+    #[arg(long, env = "HAPROXY_AGENT_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
 }
 
 /// What shapes the rendered configuration.
@@ -104,7 +111,7 @@ pub struct RunArgs {
     pub resync_period: std::time::Duration,
 }
 
-/// `render` arguments.
+/// `render` and `init` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     /// Where the objects come from.
@@ -113,6 +120,9 @@ pub struct RenderArgs {
     /// The rendered configuration.
     #[command(flatten)]
     pub model: ModelArgs,
+    /// The haproxy binary used to validate what `init` writes (skipped when absent).
+    #[arg(long, env = "HAPROXY_AGENT_HAPROXY_BIN", default_value = "haproxy")]
+    pub haproxy_bin: std::path::PathBuf,
 }
 
 /// Parses `namespace/name`.

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run_command(args).await,
             Command::Render(args) => run::render_command(args).await,
+            Command::Init(args) => run::init_command(args).await,
             Command::Ctl(args) => ctl::run(args).await,
         }
     });

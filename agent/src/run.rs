@@ -15,6 +15,7 @@ use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
 use crate::http::{Health, Status};
 use crate::problem::Problem;
+use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
 use crate::spawn::{SpawnConfig, Supervisor};
 use crate::store::Store;
@@ -48,13 +49,71 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn manifests_dir(source: &SourceArgs) -> anyhow::Result<PathBuf> {
-    match &source.manifests {
-        Some(dir) => absolute(dir),
-        None => bail!(
-            "--manifests DIR is required: this build reads objects from a manifests directory only"
-        ),
+/// A running source: its task and the problems it reports (files that do not parse).
+struct RunningSource {
+    problems: watch::Receiver<Vec<Problem>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the source the flags name, filling `store` until `shutdown` turns true.
+async fn start_source(
+    args: &SourceArgs,
+    settings: &Settings,
+    store: &Store,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<RunningSource> {
+    match &args.manifests {
+        Some(dir) => {
+            let mut source = ManifestsSource::new(absolute(dir)?, store.clone());
+            source.scan();
+            let problems = source.problems();
+            let task = tokio::spawn(source.run(until(shutdown)));
+            Ok(RunningSource { problems, task })
+        }
+        None => {
+            let cluster = kube_source::ClusterArgs {
+                kubeconfig: args.kubeconfig.clone(),
+                namespace: settings.watch_namespace.clone(),
+            };
+            let client = kube_source::client(&cluster).await.context(
+                "cannot build a Kubernetes client (use --kubeconfig, or --manifests DIR)",
+            )?;
+            let task = tokio::spawn(kube_source::run(
+                client,
+                cluster.namespace,
+                store.clone(),
+                until(shutdown),
+            ));
+            let (_, problems) = watch::channel(Vec::new());
+            Ok(RunningSource { problems, task })
+        }
     }
+}
+
+/// Waits until every source has delivered its initial state.
+async fn wait_synced(store: &Store, within: Duration) -> anyhow::Result<()> {
+    let mut rx = store.subscribe();
+    tokio::time::timeout(within, rx.wait_for(|s| s.synced))
+        .await
+        .with_context(|| format!("the objects were not all listed within {within:?}"))?
+        .context("the store closed")?;
+    Ok(())
+}
+
+/// Lists the objects once (a manifests scan, or every watch's first list) and translates them.
+async fn translate_once(
+    args: &RenderArgs,
+    settings: &Settings,
+) -> anyhow::Result<(Translation, Vec<Problem>)> {
+    let store = Store::new();
+    let (stop, shutdown) = watch::channel(false);
+    let source = start_source(&args.source, settings, &store, shutdown).await?;
+    wait_synced(&store, Duration::from_secs(60)).await?;
+    let problems = source.problems.borrow().clone();
+    let _ = stop.send(true);
+    let _ = source.task.await;
+    let t = translate(&store.snapshot(), settings).map_err(anyhow::Error::msg)?;
+    Ok((t, problems))
 }
 
 /// `haproxy-agent render`: prints haproxy.cfg and the maps, and the problems on stderr.
@@ -66,11 +125,7 @@ pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    let store = Store::new();
-    let mut source = ManifestsSource::new(manifests_dir(&args.source)?, store.clone());
-    source.scan();
-    let source_problems = source.problems().borrow().clone();
-    let t = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
+    let (t, source_problems) = translate_once(&args, &settings).await?;
     let rendered = render(&t.config);
     println!("{}", rendered.haproxy_cfg);
     for (path, text) in &rendered.maps {
@@ -83,6 +138,46 @@ pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `haproxy-agent init`: writes the first haproxy.cfg and maps into --config-dir. Validated
+/// with `haproxy -c` when the binary is there; an initContainer without HAProxy writes it
+/// unchecked (it is built from validated values only, and HAProxy checks it on start).
+pub async fn init_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let settings = match settings(&args.model) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    let (t, source_problems) = translate_once(&args, &settings).await?;
+    for p in source_problems.iter().chain(&t.problems) {
+        tracing::warn!(problem = %p, "problem");
+    }
+    let rendered = render(&t.config);
+    let writer = ConfigWriter::new(settings.config_dir.clone(), args.haproxy_bin.clone());
+    if which(&args.haproxy_bin) {
+        writer
+            .install(&rendered)
+            .await
+            .context("the rendered config was refused")?;
+        let _ = writer.mark_good().await;
+    } else {
+        tracing::warn!(bin = %args.haproxy_bin.display(), "no haproxy binary here: writing the config unchecked");
+        writer.write_runtime_state(&rendered).await?;
+    }
+    tracing::info!(dir = %settings.config_dir.display(), backends = t.config.backends.len(), "config written");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn which(bin: &Path) -> bool {
+    if bin.components().count() > 1 {
+        return bin.is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
 /// `haproxy-agent run`.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = match settings(&args.model) {
@@ -92,7 +187,6 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    let dir = manifests_dir(&args.source)?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(wait_for_signal(shutdown_tx));
 
@@ -104,10 +198,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, "health and metrics listening");
 
     let store = Store::new();
-    let mut source = ManifestsSource::new(dir, store.clone());
-    source.scan();
-    let source_problems = source.problems();
-    let source_task = tokio::spawn(source.run(until(shutdown.clone())));
+    let source = start_source(&args.source, &settings, &store, shutdown.clone()).await?;
+    let source_problems = source.problems.clone();
+    let source_task = source.task;
 
     let runtime = RuntimeClient::new(
         Endpoint::Unix(settings.runtime_socket.clone()),
@@ -140,7 +233,22 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
+    // Nothing is rendered before every source has listed (a Kubernetes API server that does
+    // not answer keeps the agent waiting here, HAProxy untouched).
+    let mut ready = store.subscribe();
+    let synced = tokio::select! {
+        r = ready.wait_for(|s| s.synced) => r.is_ok(),
+        _ = until(shutdown.clone()) => false,
+    };
+    drop(ready);
+    if !synced {
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let mut supervisor_task = None;
+    // HAProxy (re)starts by the supervisor: each one wakes the reconcile loop, which then
+    // notices the new worker and resyncs at once rather than at the next periodic resync.
+    let mut haproxy_starts = None;
     if args.spawn_haproxy.is_some() {
         let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
         writer
@@ -159,6 +267,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             master_socket: master_socket.clone(),
             stop_timeout: settings.hard_stop_after + Duration::from_secs(5),
         });
+        haproxy_starts = Some(supervisor.starts());
         supervisor_task = Some(tokio::spawn(supervisor.run(shutdown.clone())));
         wait_for_master(&master, Duration::from_secs(10)).await?;
         applier.assume_loaded(&first.config).await?;
@@ -174,6 +283,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         &mut applier,
         &status,
         args.resync_period,
+        haproxy_starts,
         shutdown.clone(),
     )
     .await;
@@ -213,6 +323,7 @@ async fn reconcile_loop(
     applier: &mut Applier,
     status: &Arc<Status>,
     resync_period: Duration,
+    mut haproxy_starts: Option<watch::Receiver<u64>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut rx = store.subscribe();
@@ -271,6 +382,7 @@ async fn reconcile_loop(
         tokio::select! {
             _ = rx.changed() => {}
             _ = source_problems.changed() => {}
+            Ok(()) = started(&mut haproxy_starts) => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
@@ -303,6 +415,14 @@ fn set_sync_debug(status: &Status, report: &SyncReport) {
         "draining": report.draining,
     });
     status.set_debug(doc);
+}
+
+/// Resolves when the supervisor started HAProxy again; never without a supervisor.
+async fn started(starts: &mut Option<watch::Receiver<u64>>) -> Result<(), watch::error::RecvError> {
+    match starts {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn until(mut shutdown: watch::Receiver<bool>) {

@@ -152,7 +152,8 @@ impl MasterClient {
         if raw.starts_with("Can't find the target PID") {
             return Err(self.unexpected(&text, &raw));
         }
-        Ok(parse_reply(command, normalize(raw.as_bytes()))?)
+        // A one-shot reply is the body plus the LF that ends each command's output.
+        Ok(parse_reply(command, normalize(normalize(raw.as_bytes())))?)
     }
 
     /// Reloads and waits until the master shows a new worker (success) or a higher failed

@@ -1,14 +1,20 @@
 //! Test support for the integration tests: real HAProxy processes in master-worker mode
 //! ([`HaproxyProcess`]), echo backends that name themselves ([`EchoServer`]), a plain HTTP
-//! client and load loop ([`get`], [`LoadLoop`]), and waiting on conditions with deadlines
+//! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
+//! `kube::Client` lists and watches ([`KubeApi`]), HAProxy started from a rendered config
+//! ([`RenderedHaproxy`]), and waiting on conditions with deadlines
 //! ([`wait_until`]) instead of sleeping.
 
 pub mod echo;
 pub mod haproxy_proc;
 pub mod http;
+pub mod kube_api;
+pub mod rendered;
 pub mod wait;
 
 pub use echo::EchoServer;
 pub use haproxy_proc::{HaproxyProcess, free_port, haproxy_binary, pid_exists};
 pub use http::{HttpReply, LoadLoop, LoadStats, get, get_many};
+pub use kube_api::{KubeApi, RequestLogEntry};
+pub use rendered::{ConfigDir, RenderedHaproxy};
 pub use wait::{wait_for, wait_until};

@@ -1,4 +1,7 @@
 //! Integration tests against real HAProxy processes and real backends, in one test binary.
 
 mod harness;
+mod kube_api;
+mod reload;
+mod routing;
 mod runtime;

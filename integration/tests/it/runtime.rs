@@ -411,8 +411,9 @@ async fn master_reload_is_detected_as_new_worker() {
     assert!(client.version().await.is_ok());
 }
 
-/// CLI sessions open on HAProxy's side, counted from `show sess` (the counting one included).
-async fn cli_sessions(endpoint: &Endpoint) -> usize {
+/// The client addresses of the CLI sessions HAProxy has open (`show sess`), the asking one
+/// included. The stats socket is on TCP here so that each session has its own address.
+async fn cli_sessions(endpoint: &Endpoint) -> std::collections::BTreeSet<String> {
     let raw = endpoint
         .oneshot("show sess", Duration::from_secs(2), 1 << 20)
         .await
@@ -420,19 +421,26 @@ async fn cli_sessions(endpoint: &Endpoint) -> usize {
     String::from_utf8_lossy(&raw)
         .lines()
         .filter(|l| l.contains("fe=GLOBAL"))
-        .count()
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|w| w.strip_prefix("src="))
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_closed_by_haproxy_is_reopened_before_sending() {
     let port = free_port();
+    let cli_port = free_port();
     let cfg = format!(
-        "global\n    stats socket {{dir}}/admin.sock mode 600 level admin\n    stats timeout 300ms\n\n\
+        "global\n    stats socket {{dir}}/admin.sock mode 600 level admin\n    stats socket 127.0.0.1:{cli_port} level admin\n    stats timeout 300ms\n\n\
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
          frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\nbackend be\n    balance roundrobin\n"
     );
-    let hp = HaproxyProcess::start_with_config(&cfg).await.unwrap();
-    let endpoint = Endpoint::Unix(hp.admin_socket.clone());
+    // Kept alive (stopped on drop) for the whole test.
+    let _hp = HaproxyProcess::start_with_config(&cfg).await.unwrap();
+    let endpoint = Endpoint::Tcp(format!("127.0.0.1:{cli_port}").parse().unwrap());
     // A client that would keep an idle session for an hour: HAProxy closes it first.
     let config = RuntimeConfig {
         idle_reconnect: Duration::from_secs(3600),
@@ -440,22 +448,23 @@ async fn session_closed_by_haproxy_is_reopened_before_sending() {
     };
     let client = RuntimeClient::new(endpoint.clone(), config);
     client.version().await.unwrap();
-    assert_eq!(
-        cli_sessions(&endpoint).await,
-        2,
-        "the client's session and the counting one"
-    );
+    // The client's session is the one present in two listings (each listing's own session
+    // is new every time).
+    let first = cli_sessions(&endpoint).await;
+    let second = cli_sessions(&endpoint).await;
+    let mine: Vec<String> = first.intersection(&second).cloned().collect();
+    assert_eq!(mine.len(), 1, "{first:?} {second:?}");
+    let mine = mine[0].clone();
     wait_until(
         "haproxy to close the idle session",
         Duration::from_secs(10),
-        async || cli_sessions(&endpoint).await == 1,
+        async || !cli_sessions(&endpoint).await.contains(&mine),
     )
     .await
     .unwrap();
     // The client notices the closed session before writing and reopens it: no error.
     let v = client.version().await.unwrap();
     assert!(v.major >= 2);
-    assert_eq!(cli_sessions(&endpoint).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

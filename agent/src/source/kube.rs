@@ -1,0 +1,211 @@
+//! The Kubernetes source: one kube-runtime `watcher` per kind (Ingress, IngressClass, Service,
+//! EndpointSlice, and TLS Secrets), each with kube's default backoff, writing into the same
+//! store as the manifests source. The store is marked synced only once every watch has
+//! listed, so HAProxy never starts half-empty. Each watch's state changes (failing,
+//! recovered) are logged once, not per retry.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use futures_util::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::store::{Object, ObjectKey, Store};
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterArgs {
+    /// A kubeconfig file; in-cluster config (or the usual kubeconfig lookup) when `None`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Only this namespace's namespaced objects (all when `None`).
+    pub namespace: Option<String>,
+}
+
+/// Builds a client from a kubeconfig file, or infers one (in-cluster service account, then
+/// `KUBECONFIG` / `~/.kube/config`).
+pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// What one watch reports to the writer task.
+enum Update {
+    Listed(&'static str, Vec<Object>),
+    Apply(Object),
+    Delete(&'static str, ObjectKey),
+}
+
+/// The kinds watched, in the order their first list is awaited.
+pub const KINDS: [&str; 5] = [
+    "IngressClass",
+    "Service",
+    "EndpointSlice",
+    "Secret",
+    "Ingress",
+];
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs one watcher and forwards its events as store updates, until the channel closes.
+async fn watch_kind<K>(
+    kind: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    to_object: fn(K) -> Object,
+    tx: mpsc::Sender<Update>,
+) where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let stream = watcher(api, config).default_backoff();
+    forward(kind, stream, to_object, tx).await;
+}
+
+async fn forward<K>(
+    kind: &'static str,
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    to_object: fn(K) -> Object,
+    tx: mpsc::Sender<Update>,
+) {
+    let mut stream = std::pin::pin!(stream);
+    let mut listing: Vec<Object> = Vec::new();
+    let mut failing = false;
+    while let Some(event) = stream.next().await {
+        let update = match event {
+            Ok(ev) => {
+                // `Init` comes before the list request: only what follows a successful
+                // request shows that the watch works again.
+                if failing && !matches!(ev, watcher::Event::Init) {
+                    tracing::info!(kind, "watch recovered");
+                    failing = false;
+                }
+                match ev {
+                    watcher::Event::Init => {
+                        listing.clear();
+                        continue;
+                    }
+                    watcher::Event::InitApply(o) => {
+                        listing.push(to_object(o));
+                        continue;
+                    }
+                    watcher::Event::InitDone => Update::Listed(kind, std::mem::take(&mut listing)),
+                    watcher::Event::Apply(o) => Update::Apply(to_object(o)),
+                    watcher::Event::Delete(o) => {
+                        let key = to_object(o).key();
+                        Update::Delete(kind, key)
+                    }
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(kind, error = %e, "watch failing; retrying with backoff");
+                    failing = true;
+                } else {
+                    tracing::debug!(kind, error = %e, "watch still failing");
+                }
+                continue;
+            }
+        };
+        if tx.send(update).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Watches every kind until `shutdown` completes, keeping `store` current. The store is
+/// marked synced after the first complete list of every kind.
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    store: Store,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (tx, mut rx) = mpsc::channel::<Update>(1024);
+    let cfg = watcher::Config::default;
+    let tasks = vec![
+        tokio::spawn(watch_kind(
+            "Ingress",
+            api::<Ingress>(&client, &namespace),
+            cfg(),
+            Object::Ingress,
+            tx.clone(),
+        )),
+        tokio::spawn(watch_kind(
+            "IngressClass",
+            Api::<IngressClass>::all(client.clone()),
+            cfg(),
+            Object::IngressClass,
+            tx.clone(),
+        )),
+        tokio::spawn(watch_kind(
+            "Service",
+            api::<Service>(&client, &namespace),
+            cfg(),
+            Object::Service,
+            tx.clone(),
+        )),
+        tokio::spawn(watch_kind(
+            "EndpointSlice",
+            api::<EndpointSlice>(&client, &namespace),
+            cfg(),
+            Object::EndpointSlice,
+            tx.clone(),
+        )),
+        tokio::spawn(watch_kind(
+            "Secret",
+            api::<Secret>(&client, &namespace),
+            cfg().fields("type=kubernetes.io/tls"),
+            Object::Secret,
+            tx.clone(),
+        )),
+    ];
+    drop(tx);
+    let mut listed: std::collections::BTreeSet<&'static str> = Default::default();
+    let mut synced = false;
+    let writer = async {
+        while let Some(update) = rx.recv().await {
+            match update {
+                Update::Listed(kind, objects) => {
+                    tracing::info!(kind, objects = objects.len(), "listed");
+                    store.replace_kind(kind, objects);
+                    listed.insert(kind);
+                    if !synced && KINDS.iter().all(|k| listed.contains(k)) {
+                        synced = true;
+                        store.set_synced();
+                        tracing::info!("every watch has listed: first sync");
+                    }
+                }
+                Update::Apply(o) => store.upsert(o),
+                Update::Delete(kind, key) => store.delete(kind, &key),
+            }
+        }
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = shutdown => {}
+    }
+    for t in tasks {
+        t.abort();
+    }
+}

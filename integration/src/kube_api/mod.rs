@@ -1,0 +1,240 @@
+//! A test Kubernetes API server: list and watch over real TCP for a real `kube::Client`.
+//!
+//! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service and Secret
+//! (`v1`) and EndpointSlice (`discovery.k8s.io/v1`) on `http://127.0.0.1:<ephemeral>`, the
+//! way `kube::runtime::watcher` (kube 5.0) expects of a kube-apiserver, as
+//! `shared/reference/kubernetes-watch-protocol.md` describes:
+//! - paths for all namespaces and for one namespace, and `GET` of a single object;
+//! - `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, exists, `!exists`) and `fieldSelector`
+//!   (`metadata.name`, `metadata.namespace`); unknown parameters are ignored;
+//! - one global resourceVersion, bumped by every write, kept in each object's metadata,
+//!   with a history of changes for watches that resume from an older one;
+//! - lists in pages (`limit`, `continue`), a 410 `Expired` Status for a continue token
+//!   issued before a compaction;
+//! - watches: chunked, one event per line; ADDED for every object first when resuming from
+//!   nothing or `"0"`; a BOOKMARK after [`BOOKMARK_INTERVAL`] of quiet and at the end of
+//!   `timeoutSeconds`; an in-stream ERROR (410 `Expired`) for a compacted resourceVersion;
+//!   streaming lists (`sendInitialEvents=true`) ending their initial events with the
+//!   `k8s.io/initial-events-end` bookmark;
+//! - test controls on the handle: writes, compaction, dropping watches, pausing, a request
+//!   log.
+//!
+//! What a real server does and this one does not:
+//! - no admission, defaulting or validation: objects are stored as given, except that the
+//!   server sets `metadata.resourceVersion`, `metadata.uid` and a namespaced object's
+//!   missing `metadata.namespace` (to `default`); no `creationTimestamp`, `generation` or
+//!   `managedFields`;
+//! - no writes over HTTP (only [`KubeApi::apply`] and [`KubeApi::delete`]), no
+//!   authentication, TLS, discovery, protobuf, table output or `metadata`-only answers;
+//! - continued list pages are served from the current state (each reports the first page's
+//!   resourceVersion), where a real server serves one consistent snapshot; an `Exact` list at
+//!   an older resourceVersion gets a 410;
+//! - a watch from a resourceVersion newer than the server's does not wait: it just starts;
+//! - no watch cache semantics beyond one history: `compact` forgets it all at once.
+//!
+//! Tests that must assert kube's exact request sequence can use `tower_test::mock` with
+//! `Client::new(service, "default")`, as kube's own tests do.
+
+mod resources;
+mod select;
+mod server;
+mod store;
+mod token;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use resources::Kind;
+use select::Query;
+use server::Shared;
+
+/// How long a watch that allowed bookmarks stays quiet before the server sends one.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One request the server received, logged on arrival (before any pause).
+#[derive(Debug, Clone)]
+pub struct RequestLogEntry {
+    /// `GET`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string, without `?`; empty when there was none.
+    pub query: String,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl RequestLogEntry {
+    /// The first non-empty value of a query parameter, decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        Query::parse(&self.query).get(name).map(str::to_string)
+    }
+
+    /// Whether it was a watch (`watch=true` or `watch=1`).
+    pub fn is_watch(&self) -> bool {
+        Query::parse(&self.query).flag("watch")
+    }
+
+    /// Whether it was a `GET` of a collection at `path` that was not a watch: a list page.
+    pub fn is_list_of(&self, path: &str) -> bool {
+        self.method == "GET" && self.path == path && !self.is_watch()
+    }
+
+    /// Whether it was a watch of the collection at `path`.
+    pub fn is_watch_of(&self, path: &str) -> bool {
+        self.method == "GET" && self.path == path && self.is_watch()
+    }
+}
+
+/// A running test API server. Every method is callable from tests while clients use it.
+///
+/// Dropping it stops the server: its accept task and every connection (so every open watch)
+/// are aborted.
+#[derive(Debug)]
+pub struct KubeApi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl KubeApi {
+    /// Starts a server with no objects, listening when this returns.
+    pub async fn start() -> anyhow::Result<KubeApi> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the test api server")?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(BOOKMARK_INTERVAL));
+        let task = tokio::spawn(server::accept_loop(listener, shared.clone()));
+        Ok(KubeApi { addr, shared, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A real client for this server: plain HTTP, no authentication, namespace `default`.
+    pub fn client(&self) -> anyhow::Result<kube::Client> {
+        let config = kube::Config::new(self.url().parse()?);
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Creates or replaces an object by kind, namespace and name; the kind comes from its
+    /// `apiVersion` and `kind` fields. Returns the object's resourceVersion: a new one,
+    /// unless the object was already stored as given (a no-op write, as on a real server).
+    pub fn apply(&self, obj: impl Serialize) -> anyhow::Result<String> {
+        let value = serde_json::to_value(obj).context("serializing the object")?;
+        let rv = self.shared.store().apply(value).map_err(|e| anyhow!(e))?;
+        Ok(rv.to_string())
+    }
+
+    /// [`apply`](Self::apply) with `apiVersion` and `kind` taken from the type.
+    pub fn apply_typed<K>(&self, obj: &K) -> anyhow::Result<String>
+    where
+        K: k8s_openapi::Resource + Serialize,
+    {
+        let mut value = serde_json::to_value(obj).context("serializing the object")?;
+        let map = value
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("{} does not serialize to an object", K::KIND))?;
+        map.insert("apiVersion".into(), K::API_VERSION.into());
+        map.insert("kind".into(), K::KIND.into());
+        self.apply(value)
+    }
+
+    /// Deletes an object; `kind` is a kind (`Service`) or a resource (`services`), and
+    /// `namespace` is ignored for cluster-scoped kinds. Returns the deletion's
+    /// resourceVersion, or `None` when there was no such object.
+    pub fn delete(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let kind = Kind::by_name(kind).ok_or_else(|| anyhow!("kind {kind:?} is not served"))?;
+        Ok(self
+            .shared
+            .store()
+            .delete(kind, namespace, name)
+            .map(|rv| rv.to_string()))
+    }
+
+    /// [`delete`](Self::delete) with the kind taken from the type.
+    pub fn delete_typed<K: k8s_openapi::Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<String>> {
+        self.delete(K::KIND, namespace, name)
+    }
+
+    /// The stored object, as a watch would send it; `None` when absent.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> anyhow::Result<Option<Value>> {
+        let kind = Kind::by_name(kind).ok_or_else(|| anyhow!("kind {kind:?} is not served"))?;
+        Ok(self
+            .shared
+            .store()
+            .get(kind, namespace, name)
+            .map(|obj| (*obj).clone()))
+    }
+
+    /// The newest resourceVersion.
+    pub fn resource_version(&self) -> String {
+        self.shared.store().rv().to_string()
+    }
+
+    /// Forgets the history up to now: a watch from an older resourceVersion gets the
+    /// in-stream 410 `Expired` ERROR, and every continue token issued so far expires.
+    pub fn compact(&self) {
+        self.shared.store().compact();
+    }
+
+    /// Ends every open watch stream abruptly: the connection closes without the body's last
+    /// chunk. Paused watches and watch requests waiting out a pause end too.
+    pub fn drop_watches(&self) {
+        self.shared.drops.send_modify(|n| *n += 1);
+    }
+
+    /// Stops answering: new requests wait, unanswered, and open watches deliver nothing
+    /// (nor end on their timeout) until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.shared.paused.send_replace(true);
+    }
+
+    /// Answers again after [`pause`](Self::pause): waiting requests proceed and watches
+    /// deliver what they held back.
+    pub fn resume(&self) {
+        self.shared.paused.send_replace(false);
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestLogEntry> {
+        self.shared.log().clone()
+    }
+
+    /// How many watch streams are open now.
+    pub fn watch_count(&self) -> usize {
+        self.shared.open_watches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,184 @@
+//! The kinds the test API server serves and the URL paths they live under.
+
+/// One kind of object the server stores, lists and watches.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Kind {
+    /// `Service`, `EndpointSlice`, …
+    pub kind: &'static str,
+    /// The API group; empty for the core group.
+    pub group: &'static str,
+    /// The API version within the group.
+    pub version: &'static str,
+    /// The resource name in paths: `services`, `endpointslices`, …
+    pub plural: &'static str,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+}
+
+/// Every kind served. A kind is identified by its `plural`, unique in this table.
+pub(crate) static KINDS: [Kind; 5] = [
+    Kind {
+        kind: "Ingress",
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "ingresses",
+        namespaced: true,
+    },
+    Kind {
+        kind: "IngressClass",
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "ingressclasses",
+        namespaced: false,
+    },
+    Kind {
+        kind: "Service",
+        group: "",
+        version: "v1",
+        plural: "services",
+        namespaced: true,
+    },
+    Kind {
+        kind: "EndpointSlice",
+        group: "discovery.k8s.io",
+        version: "v1",
+        plural: "endpointslices",
+        namespaced: true,
+    },
+    Kind {
+        kind: "Secret",
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        namespaced: true,
+    },
+];
+
+impl Kind {
+    /// `v1` for the core group, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The kind of a list of these: `ServiceList`, …
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    /// The kind with this `apiVersion` and `kind`, as objects carry them.
+    pub fn by_type(api_version: &str, kind: &str) -> Option<&'static Kind> {
+        KINDS
+            .iter()
+            .find(|k| k.kind == kind && k.api_version() == api_version)
+    }
+
+    /// The kind named by its kind (`Service`) or plural (`services`), ignoring case.
+    pub fn by_name(name: &str) -> Option<&'static Kind> {
+        KINDS
+            .iter()
+            .find(|k| k.kind.eq_ignore_ascii_case(name) || k.plural.eq_ignore_ascii_case(name))
+    }
+}
+
+/// What a request path addresses: a collection (all namespaces or one) or one object.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub kind: &'static Kind,
+    /// `None`: every namespace (or a cluster-scoped kind).
+    pub namespace: Option<String>,
+    /// `Some`: one object rather than the collection.
+    pub name: Option<String>,
+}
+
+/// Parses `/api/v1/…` and `/apis/{group}/{version}/…` paths; `None` for anything not served.
+pub(crate) fn parse_path(path: &str) -> Option<Target> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+        [plural] => (None, *plural, None),
+        [plural, name] => (None, *plural, Some(*name)),
+        _ => return None,
+    };
+    let kind = KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)?;
+    // A cluster-scoped kind has no namespaced paths; a namespaced object is only
+    // addressable inside its namespace.
+    if (namespace.is_some() && !kind.namespaced)
+        || (kind.namespaced && namespace.is_none() && name.is_some())
+    {
+        return None;
+    }
+    Some(Target {
+        kind,
+        namespace: namespace.map(str::to_string),
+        name: name.map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let t = parse_path("/api/v1/services").unwrap();
+        assert_eq!((t.kind.kind, t.namespace, t.name), ("Service", None, None));
+        let t = parse_path("/api/v1/namespaces/ns1/secrets").unwrap();
+        assert_eq!(t.kind.kind, "Secret");
+        assert_eq!(t.namespace.as_deref(), Some("ns1"));
+        let t = parse_path("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/x").unwrap();
+        assert_eq!(
+            (t.namespace.as_deref(), t.name.as_deref()),
+            (Some("a"), Some("x"))
+        );
+        let t = parse_path("/apis/networking.k8s.io/v1/ingressclasses/haproxy").unwrap();
+        assert_eq!(
+            (t.kind.kind, t.name.as_deref()),
+            ("IngressClass", Some("haproxy"))
+        );
+        for bad in [
+            "/",
+            "/api/v1",
+            "/api/v2/services",
+            "/apis/networking.k8s.io/v1/namespaces/a/ingressclasses",
+            "/api/v1/services/x",
+            "/api/v1/pods",
+            "/api//v1/services",
+            "/apis/discovery.k8s.io/v1beta1/endpointslices",
+        ] {
+            assert!(parse_path(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            Kind::by_type("networking.k8s.io/v1", "Ingress").map(|k| k.plural),
+            Some("ingresses")
+        );
+        assert!(Kind::by_type("v1", "Ingress").is_none());
+        assert_eq!(
+            Kind::by_name("endpointslices").map(|k| k.kind),
+            Some("EndpointSlice")
+        );
+        assert_eq!(
+            Kind::by_name("Secret").map(Kind::api_version),
+            Some("v1".into())
+        );
+    }
+}

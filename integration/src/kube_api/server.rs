@@ -1,0 +1,238 @@
+//! The HTTP side: accepting connections, logging and routing requests, lists and errors.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::RequestLogEntry;
+use super::resources::{Target, parse_path};
+use super::select::{Filter, Query};
+use super::store::{ApiError, Store};
+
+/// A response body: a whole JSON document, or a watch's stream of lines.
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// State shared by the handle and every connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub store: Mutex<Store>,
+    pub log: Mutex<Vec<RequestLogEntry>>,
+    /// While `true`, requests wait and watch streams hold their events.
+    pub paused: watch::Sender<bool>,
+    /// Bumped to end every open watch stream.
+    pub drops: watch::Sender<u64>,
+    pub open_watches: AtomicUsize,
+    /// How long a watch stays quiet before it sends a bookmark.
+    pub bookmark_interval: Duration,
+}
+
+impl Shared {
+    pub fn new(bookmark_interval: Duration) -> Shared {
+        Shared {
+            store: Mutex::new(Store::new()),
+            log: Mutex::new(Vec::new()),
+            paused: watch::Sender::new(false),
+            drops: watch::Sender::new(0),
+            open_watches: AtomicUsize::new(0),
+            bookmark_interval,
+        }
+    }
+
+    /// The store; a panic while it was held (in a test) does not poison it for the rest.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn log(&self) -> MutexGuard<'_, Vec<RequestLogEntry>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Accepts connections until aborted; aborting drops the JoinSet, which aborts every
+/// connection and so every open watch.
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "test api server accept failed");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                conns.spawn(async move {
+                    let service = service_fn(move |req| handle(req, shared.clone()));
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "test api server connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_string();
+    let query_string = req.uri().query().unwrap_or("").to_string();
+    let query = Query::parse(&query_string);
+    shared.log().push(RequestLogEntry {
+        method: req.method().to_string(),
+        path: path.clone(),
+        query: query_string,
+        at: Instant::now(),
+    });
+    // Subscribed before waiting, so a drop_watches during a pause ends a waiting watch too:
+    // its connection closes without an answer.
+    let mut drops = shared.drops.subscribe();
+    let mut paused = shared.paused.subscribe();
+    let is_watch = query.flag("watch");
+    tokio::select! {
+        biased;
+        _ = paused.wait_for(|paused| !paused) => {}
+        _ = drops.changed(), if is_watch => {
+            return Err(std::io::Error::other("watch dropped by the test api server"));
+        }
+    }
+    let reply = route(req.method(), &path, &query, &shared, drops);
+    Ok(reply.unwrap_or_else(|e| json_response(e.code, &e.status())))
+}
+
+fn route(
+    method: &Method,
+    path: &str,
+    query: &Query,
+    shared: &Arc<Shared>,
+    drops: watch::Receiver<u64>,
+) -> Result<Response<Body>, ApiError> {
+    let target = parse_path(path).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    })?;
+    if method != Method::GET {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("the test api server serves only GET, not {method}"),
+        ));
+    }
+    let filter = Filter::new(target.namespace.clone(), query)
+        .map_err(|m| ApiError::new(400, "BadRequest", m))?;
+    if query.flag("watch") {
+        return super::watch::serve(target.kind, filter, query, shared, drops);
+    }
+    match &target.name {
+        Some(name) => get(&target, name, shared),
+        None => list(&target, &filter, query, shared),
+    }
+}
+
+fn get(target: &Target, name: &str, shared: &Shared) -> Result<Response<Body>, ApiError> {
+    let namespace = target.namespace.as_deref().unwrap_or("");
+    let obj = shared
+        .store()
+        .get(target.kind, namespace, name)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "NotFound",
+                format!("{} {name:?} not found", target.kind.plural),
+            )
+        })?;
+    Ok(json_response(200, &obj))
+}
+
+fn list(
+    target: &Target,
+    filter: &Filter,
+    query: &Query,
+    shared: &Shared,
+) -> Result<Response<Body>, ApiError> {
+    let limit = match query.get("limit") {
+        None => None,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => {
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!("invalid limit {l:?}"),
+                ));
+            }
+        },
+    };
+    let store = shared.store();
+    // Without snapshots, an exact read is possible only at the current resourceVersion.
+    if query.get("resourceVersionMatch") == Some("Exact")
+        && let Some(rv) = query.get("resourceVersion")
+        && rv != store.rv().to_string()
+    {
+        return Err(ApiError::new(
+            410,
+            "Expired",
+            format!("too old resource version: {rv} ({})", store.rv()),
+        ));
+    }
+    let page = store.list(target.kind, filter, limit, query.get("continue"))?;
+    drop(store);
+    let mut metadata = json!({"resourceVersion": page.rv.to_string()});
+    if let Some(token) = page.continue_token {
+        metadata["continue"] = token.into();
+        metadata["remainingItemCount"] = page.remaining.into();
+    }
+    let body = json!({
+        "kind": target.kind.list_kind(),
+        "apiVersion": target.kind.api_version(),
+        "metadata": metadata,
+        "items": page.items,
+    });
+    Ok(json_response(200, &body))
+}
+
+/// A whole JSON document with this status code.
+pub(crate) fn json_response(code: u16, body: &Value) -> Response<Body> {
+    bytes_response(
+        code,
+        serde_json::to_vec(body).expect("json values serialize"),
+    )
+}
+
+/// A JSON body, already encoded, with this status code.
+pub(crate) fn bytes_response(code: u16, bytes: Vec<u8>) -> Response<Body> {
+    let body = Full::new(Bytes::from(bytes)).map_err(|never| match never {});
+    let mut response = Response::new(body.boxed_unsync());
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("valid header value"),
+    );
+    response
+}

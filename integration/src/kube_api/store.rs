@@ -1,0 +1,482 @@
+//! The object store: current objects, the global resourceVersion, the change history and the
+//! watch subscriptions, all behind one lock so a watch's snapshot and its subscription agree.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use super::resources::Kind;
+use super::select::Filter;
+use super::token;
+
+/// Objects are ordered by kind, then namespace, then name, as etcd orders its keys.
+pub(crate) type Key = (&'static str, String, String);
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One write, as kept in the history and sent to every open watch.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub rv: u64,
+    pub kind: &'static Kind,
+    pub change: ChangeType,
+    /// The new state; for a deletion, the last state with the deletion's resourceVersion.
+    pub object: Arc<Value>,
+    /// The state before a modification, to tell when an object enters or leaves a selector.
+    pub previous: Option<Arc<Value>>,
+}
+
+impl Change {
+    /// The event type a watch of `kind` through `filter` sees for this change, if any: an
+    /// object modified into the selection is ADDED, one modified out of it DELETED.
+    pub fn event_type(&self, kind: &Kind, filter: &Filter) -> Option<&'static str> {
+        if self.kind.plural != kind.plural {
+            return None;
+        }
+        let now = filter.matches(&self.object);
+        let before = self.previous.as_deref().is_some_and(|p| filter.matches(p));
+        match (self.change, before, now) {
+            (ChangeType::Added, _, true) => Some("ADDED"),
+            (ChangeType::Modified, true, true) => Some("MODIFIED"),
+            (ChangeType::Modified, false, true) => Some("ADDED"),
+            (ChangeType::Modified, true, false) => Some("DELETED"),
+            (ChangeType::Deleted, _, true) => Some("DELETED"),
+            _ => None,
+        }
+    }
+}
+
+/// An error answered with a `Status` body.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The `Status` object for this error.
+    pub fn status(&self) -> Value {
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub(crate) struct ListPage {
+    pub items: Vec<Value>,
+    pub rv: u64,
+    pub continue_token: Option<String>,
+    pub remaining: usize,
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WatchFrom {
+    /// resourceVersion unset or "0": ADDED for every object, then changes.
+    Snapshot,
+    /// sendInitialEvents: ADDED for every object, the initial-events-end bookmark, changes.
+    Streaming,
+    /// Changes newer than this resourceVersion.
+    After(u64),
+    /// Only changes from now on (sendInitialEvents=false without a resourceVersion).
+    Now,
+}
+
+/// What a new watch sends before the live changes.
+#[derive(Debug)]
+pub(crate) enum Initial {
+    /// A synthetic ADDED for an existing object.
+    Object(Arc<Value>),
+    /// A change replayed from the history.
+    Change(Arc<Change>),
+    /// The bookmark that ends the initial events of a streaming list.
+    End(u64),
+}
+
+/// A new watch: what to send first, then every later change from `changes`.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub initial: Vec<Initial>,
+    pub changes: mpsc::UnboundedReceiver<Arc<Change>>,
+    /// The resourceVersion everything up to which is covered by `initial`.
+    pub rv: u64,
+}
+
+/// The objects and their history.
+#[derive(Debug)]
+pub(crate) struct Store {
+    rv: u64,
+    objects: BTreeMap<Key, Arc<Value>>,
+    /// Every change newer than `compacted`, oldest first.
+    history: Vec<Arc<Change>>,
+    compacted: u64,
+    /// How many compactions ran; continue tokens from an earlier one have expired.
+    compactions: u64,
+    subscribers: Vec<mpsc::UnboundedSender<Arc<Change>>>,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store {
+            rv: 1,
+            objects: BTreeMap::new(),
+            history: Vec::new(),
+            compacted: 0,
+            compactions: 0,
+            subscribers: Vec::new(),
+        }
+    }
+
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Creates or replaces the object; returns its resourceVersion. Writing an object that
+    /// is unchanged (resourceVersion and uid aside) is a no-op, as on a real server.
+    pub fn apply(&mut self, mut obj: Value) -> Result<u64, String> {
+        let kind = {
+            let api_version = obj["apiVersion"].as_str().unwrap_or("");
+            let kind = obj["kind"].as_str().unwrap_or("");
+            Kind::by_type(api_version, kind).ok_or_else(|| {
+                format!("kind {kind:?} of apiVersion {api_version:?} is not served")
+            })?
+        };
+        let meta = obj
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .ok_or("object has no metadata")?;
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or("object has no metadata.name")?
+            .to_string();
+        let namespace = if kind.namespaced {
+            let ns = meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or("default")
+                .to_string();
+            meta.insert("namespace".into(), ns.clone().into());
+            ns
+        } else {
+            meta.remove("namespace");
+            String::new()
+        };
+        let key = (kind.plural, namespace, name);
+        let previous = self.objects.get(&key).cloned();
+        if let Some(prev) = &previous
+            && content(prev) == content(&obj)
+        {
+            return Ok(resource_version(prev));
+        }
+        self.rv += 1;
+        let uid = previous
+            .as_ref()
+            .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("00000000-0000-4000-8000-{:012x}", self.rv));
+        let meta = obj["metadata"].as_object_mut().expect("checked above");
+        meta.insert("resourceVersion".into(), self.rv.to_string().into());
+        meta.insert("uid".into(), uid.into());
+        let object = Arc::new(obj);
+        self.objects.insert(key, object.clone());
+        let change = if previous.is_some() {
+            ChangeType::Modified
+        } else {
+            ChangeType::Added
+        };
+        self.record(kind, change, object, previous);
+        Ok(self.rv)
+    }
+
+    /// Deletes the object; returns the deletion's resourceVersion, `None` if it did not exist.
+    pub fn delete(&mut self, kind: &'static Kind, namespace: &str, name: &str) -> Option<u64> {
+        let namespace = if kind.namespaced { namespace } else { "" };
+        let key = (kind.plural, namespace.to_string(), name.to_string());
+        let previous = self.objects.remove(&key)?;
+        self.rv += 1;
+        let mut last = (*previous).clone();
+        last["metadata"]["resourceVersion"] = self.rv.to_string().into();
+        self.record(kind, ChangeType::Deleted, Arc::new(last), Some(previous));
+        Some(self.rv)
+    }
+
+    fn record(
+        &mut self,
+        kind: &'static Kind,
+        change: ChangeType,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
+        let change = Arc::new(Change {
+            rv: self.rv,
+            kind,
+            change,
+            object,
+            previous,
+        });
+        self.history.push(change.clone());
+        // A watch whose stream has gone has dropped its receiver.
+        self.subscribers
+            .retain(|tx| tx.send(change.clone()).is_ok());
+    }
+
+    /// Forgets the history up to now: older resourceVersions and continue tokens expire.
+    pub fn compact(&mut self) {
+        self.compacted = self.rv;
+        self.history.clear();
+        self.compactions += 1;
+    }
+
+    pub fn get(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        let namespace = if kind.namespaced { namespace } else { "" };
+        self.objects
+            .get(&(kind.plural, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// One page of at most `limit` objects, after the position in `token` if given. Pages
+    /// come from the current state, each reporting the resourceVersion of the first page.
+    pub fn list(
+        &self,
+        kind: &'static Kind,
+        filter: &Filter,
+        limit: Option<usize>,
+        token: Option<&str>,
+    ) -> Result<ListPage, ApiError> {
+        let (rv, start) = match token {
+            Some(token) => {
+                let (rv, compactions, key) = token::decode(kind, token).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "BadRequest",
+                        format!("invalid continue token {token:?}"),
+                    )
+                })?;
+                if compactions != self.compactions {
+                    return Err(ApiError::new(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent \
+                         list result. You can start a new list without the continue parameter.",
+                    ));
+                }
+                (rv, Bound::Excluded(key))
+            }
+            None => (
+                self.rv,
+                Bound::Included((kind.plural, String::new(), String::new())),
+            ),
+        };
+        let mut selected = self
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.0 == kind.plural)
+            .filter(|(_, v)| filter.matches(v));
+        let mut items = Vec::new();
+        let mut last = None;
+        for (key, obj) in selected.by_ref().take(limit.unwrap_or(usize::MAX)) {
+            items.push(list_item(obj));
+            last = Some(key);
+        }
+        let remaining = selected.count();
+        let continue_token = match last {
+            Some((_, ns, name)) if remaining > 0 => {
+                Some(token::encode(rv, self.compactions, ns, name))
+            }
+            _ => None,
+        };
+        Ok(ListPage {
+            items,
+            rv,
+            continue_token,
+            remaining,
+        })
+    }
+
+    /// Starts a watch: what it sends first and the feed of later changes, under this lock.
+    /// A resourceVersion older than the last compaction is the error message for a 410.
+    pub fn watch(
+        &mut self,
+        kind: &'static Kind,
+        filter: &Filter,
+        from: WatchFrom,
+    ) -> Result<Subscription, String> {
+        let snapshot = || {
+            self.objects
+                .iter()
+                .filter(|(k, v)| k.0 == kind.plural && filter.matches(v))
+                .map(|(_, v)| Initial::Object(v.clone()))
+                .collect::<Vec<_>>()
+        };
+        let initial = match from {
+            WatchFrom::Snapshot => snapshot(),
+            WatchFrom::Streaming => {
+                let mut initial = snapshot();
+                initial.push(Initial::End(self.rv));
+                initial
+            }
+            WatchFrom::After(rv) if rv < self.compacted => {
+                return Err(format!(
+                    "too old resource version: {rv} ({})",
+                    self.compacted
+                ));
+            }
+            WatchFrom::After(rv) => {
+                let from = self.history.partition_point(|c| c.rv <= rv);
+                self.history[from..]
+                    .iter()
+                    .map(|c| Initial::Change(c.clone()))
+                    .collect()
+            }
+            WatchFrom::Now => Vec::new(),
+        };
+        let (tx, changes) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        Ok(Subscription {
+            initial,
+            changes,
+            rv: self.rv,
+        })
+    }
+}
+
+fn resource_version(obj: &Value) -> u64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The object without the fields the server sets, to detect a no-op write.
+fn content(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+        meta.remove("uid");
+    }
+    obj
+}
+
+/// An object as a list item: without apiVersion and kind, as a real server sends them.
+fn list_item(obj: &Value) -> Value {
+    let mut item: Map<String, Value> = obj.as_object().cloned().unwrap_or_default();
+    item.remove("apiVersion");
+    item.remove("kind");
+    Value::Object(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::kube_api::select::Query;
+
+    fn svc(ns: &str, name: &str, label: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "namespace": ns, "labels": {"l": label}}})
+    }
+
+    #[test]
+    fn writes_and_history() {
+        let kind = Kind::by_name("Service").unwrap();
+        let mut store = Store::new();
+        assert_eq!(store.apply(svc("a", "x", "1")), Ok(2));
+        assert_eq!(store.apply(svc("a", "x", "1")), Ok(2), "no-op write");
+        assert_eq!(store.apply(svc("a", "x", "2")), Ok(3));
+        assert_eq!(store.delete(kind, "a", "x"), Some(4));
+        assert_eq!(store.delete(kind, "a", "x"), None);
+        assert!(
+            store
+                .apply(json!({"apiVersion": "v1", "kind": "Pod"}))
+                .is_err()
+        );
+
+        let selected = Filter::new(None, &Query::parse("labelSelector=l%3D2")).unwrap();
+        let sub = store.watch(kind, &selected, WatchFrom::After(1)).unwrap();
+        let types: Vec<_> = sub
+            .initial
+            .iter()
+            .map(|i| match i {
+                Initial::Change(c) => c.event_type(kind, &selected),
+                _ => panic!("not a change"),
+            })
+            .collect();
+        assert_eq!(types, [None, Some("ADDED"), Some("DELETED")]);
+
+        store.compact();
+        assert_eq!(
+            store
+                .watch(kind, &selected, WatchFrom::After(3))
+                .unwrap_err(),
+            "too old resource version: 3 (4)"
+        );
+        assert!(store.watch(kind, &selected, WatchFrom::After(4)).is_ok());
+    }
+
+    #[test]
+    fn pages() {
+        let kind = Kind::by_name("Service").unwrap();
+        let mut store = Store::new();
+        for i in 0..5 {
+            store.apply(svc("b", &format!("s{i}"), "1")).unwrap();
+            store.apply(svc("a", &format!("s{i}"), "1")).unwrap();
+        }
+        let all = Filter::default();
+        let mut token = None;
+        let mut names = Vec::new();
+        loop {
+            let page = store.list(kind, &all, Some(3), token.as_deref()).unwrap();
+            assert_eq!(page.rv, 11);
+            names.extend(page.items.iter().map(|i| {
+                assert!(i.get("kind").is_none());
+                format!("{}/{}", i["metadata"]["namespace"], i["metadata"]["name"])
+            }));
+            token = page.continue_token;
+            if token.is_none() {
+                assert_eq!(page.remaining, 0);
+                break;
+            }
+            store.apply(svc("c", "late", "1")).unwrap();
+        }
+        assert_eq!(names.len(), 11, "{names:?}");
+        assert!(names[0].contains("\"a\"") && names[10].contains("late"));
+
+        let page = store.list(kind, &all, Some(3), None).unwrap();
+        store.compact();
+        let err = store
+            .list(kind, &all, Some(3), page.continue_token.as_deref())
+            .unwrap_err();
+        assert_eq!((err.code, err.reason), (410, "Expired"));
+        let err = store.list(kind, &all, None, Some("1-x")).unwrap_err();
+        assert_eq!(err.code, 400);
+    }
+}
