@@ -276,15 +276,18 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(error = %e, "haproxy not reachable yet");
     }
 
+    let wakers = Wakers {
+        source_problems,
+        haproxy_starts,
+        shutdown: shutdown.clone(),
+    };
     reconcile_loop(
         &store,
-        source_problems,
         &settings,
         &mut applier,
         &status,
         args.resync_period,
-        haproxy_starts,
-        shutdown.clone(),
+        wakers,
     )
     .await;
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
@@ -316,16 +319,29 @@ async fn wait_for_master(master: &MasterClient, within: Duration) -> anyhow::Res
     }
 }
 
+/// What wakes the reconcile loop besides the store.
+struct Wakers {
+    /// The source's problems (a file that stops or starts parsing).
+    source_problems: watch::Receiver<Vec<Problem>>,
+    /// HAProxy starts by the supervisor (with `--spawn-haproxy`).
+    haproxy_starts: Option<watch::Receiver<u64>>,
+    /// Shutdown.
+    shutdown: watch::Receiver<bool>,
+}
+
 async fn reconcile_loop(
     store: &Store,
-    mut source_problems: watch::Receiver<Vec<Problem>>,
     settings: &Settings,
     applier: &mut Applier,
     status: &Arc<Status>,
     resync_period: Duration,
-    mut haproxy_starts: Option<watch::Receiver<u64>>,
-    mut shutdown: watch::Receiver<bool>,
+    wakers: Wakers,
 ) {
+    let Wakers {
+        mut source_problems,
+        mut haproxy_starts,
+        mut shutdown,
+    } = wakers;
     let mut rx = store.subscribe();
     let mut backoff = Duration::from_millis(100);
     let mut synced_once = false;

@@ -43,7 +43,7 @@ pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
 /// What one watch reports to the writer task.
 enum Update {
     Listed(&'static str, Vec<Object>),
-    Apply(Object),
+    Apply(Box<Object>),
     Delete(&'static str, ObjectKey),
 }
 
@@ -110,7 +110,7 @@ async fn forward<K>(
                         continue;
                     }
                     watcher::Event::InitDone => Update::Listed(kind, std::mem::take(&mut listing)),
-                    watcher::Event::Apply(o) => Update::Apply(to_object(o)),
+                    watcher::Event::Apply(o) => Update::Apply(Box::new(to_object(o))),
                     watcher::Event::Delete(o) => {
                         let key = to_object(o).key();
                         Update::Delete(kind, key)
@@ -196,7 +196,7 @@ pub async fn run(
                         tracing::info!("every watch has listed: first sync");
                     }
                 }
-                Update::Apply(o) => store.upsert(o),
+                Update::Apply(o) => store.upsert(*o),
                 Update::Delete(kind, key) => store.delete(kind, &key),
             }
         }

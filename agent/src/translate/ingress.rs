@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use haproxy::BackendName;
 use haproxy::config::{
-    Backend, PathKind, Route, RouteHost, RoutePath, Server, ServerAddr, ServerMode,
+    Backend, Balance, PathKind, Route, RouteHost, RoutePath, Server, ServerAddr, ServerMode,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressServiceBackend};
@@ -112,6 +112,25 @@ impl<'a> Builder<'a> {
                 message.clone(),
             );
         }
+        if parsed.canary.is_some() && parsed.options.balance != Balance::Roundrobin {
+            let explicit = ing
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(annotations::LOAD_BALANCE))
+                .is_some_and(|v| v == parsed.options.balance.as_str());
+            if explicit {
+                self.problem(
+                    key,
+                    format!("metadata.annotations[{}]", annotations::LOAD_BALANCE),
+                    format!(
+                        "ignored: a canary backend balances roundrobin, the only algorithm that \
+                         holds the canary percentage at every load (not {})",
+                        parsed.options.balance.as_str()
+                    ),
+                );
+            }
+        }
         let Some(spec) = ing.spec.as_ref() else {
             self.problem(key, "spec", "the Ingress has no spec");
             return;
@@ -169,6 +188,14 @@ impl<'a> Builder<'a> {
                         continue;
                     }
                 };
+                // `;` passes HAProxy's path rules, but it is the runtime API's command
+                // separator (escaped there) and a classic config-injection attempt
+                // (ingress-nginx refuses it too): no real route needs it, so it is refused.
+                if raw_path.contains(';') {
+                    let msg = format!("invalid path {raw_path:?}: `;` is not allowed in a path");
+                    self.problem(key, format!("{field}.path"), msg);
+                    continue;
+                }
                 let path = match RoutePath::new(raw_path) {
                     Ok(p) => p,
                     Err(e) => {
@@ -301,6 +328,9 @@ fn canary_backend(
     };
     let (wp, wc) = canary::weights(c.percent, ready(primary), ready(canary));
     let mut backend = empty_backend(name, opts);
+    // Weights split the traffic only under roundrobin: leastconn (the default) and random
+    // pick among idle servers regardless of weight, so at low load a 20 % canary got half.
+    backend.balance = Balance::Roundrobin;
     for (resolved, weight) in [(canary, wc), (primary, wp)] {
         for ep in &resolved.endpoints {
             let s = server(ep, weight);
