@@ -255,122 +255,8 @@ impl Applier {
         }
     }
 
-    /// Observes what HAProxy runs: backends, servers, route maps, and the sessions of servers
-    /// that are being removed.
     async fn observe(&self, desired: &Config) -> Result<Observed, ApplyError> {
-        let mut observed = Observed {
-            loaded_structure: self.loaded.as_ref().map(|s| s.as_str().to_string()),
-            ..Default::default()
-        };
-        let mut cmds = vec![Command::ShowBackend, Command::ShowServersState(None)];
-        let maps = desired.frontends.first().map(|f| f.maps.clone());
-        if let Some(m) = &maps {
-            cmds.push(Command::ShowMap(haproxy::proto::MapTarget::live(
-                m.exact.to_file_path(),
-            )));
-            cmds.push(Command::ShowMap(haproxy::proto::MapTarget::live(
-                m.prefix.to_file_path(),
-            )));
-        }
-        let mut replies = self
-            .runtime
-            .batch(&cmds)
-            .await
-            .map_err(haproxy::Error::from)?
-            .into_iter();
-        if let Some(Ok(Reply::Backends(names))) = replies.next() {
-            observed.backends = names
-                .iter()
-                .filter_map(|n| BackendName::new(n.as_str()).ok())
-                .collect();
-        }
-        match replies.next() {
-            Some(Ok(Reply::ServersState(rows))) => {
-                for row in rows {
-                    let (Ok(be), Ok(srv)) = (
-                        BackendName::new(row.backend.as_str()),
-                        haproxy::ServerName::new(row.server.as_str()),
-                    ) else {
-                        continue;
-                    };
-                    observed.servers.entry(be).or_default().insert(
-                        srv,
-                        LiveServer {
-                            addr: row.addr.map(|ip| SocketAddr::new(ip, row.port)),
-                            weight: row.weight,
-                            admin: row.admin,
-                            sessions: None,
-                        },
-                    );
-                }
-            }
-            Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
-            other => {
-                return Err(ApplyError::Diverged(format!(
-                    "show servers state gave {other:?}"
-                )));
-            }
-        }
-        for target in [&mut observed.exact_map, &mut observed.prefix_map] {
-            match replies.next() {
-                Some(Ok(Reply::MapEntries(entries))) => {
-                    *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
-                }
-                // A map the running config does not load: the structure differs anyway.
-                Some(Err(ReplyError::Refused { .. })) | None => {}
-                Some(other) => {
-                    return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
-                }
-            }
-        }
-        self.observe_sessions(desired, &mut observed).await?;
-        Ok(observed)
-    }
-
-    /// Current sessions of servers that are about to be removed (present in HAProxy, absent
-    /// from the desired config, not yet in maintenance).
-    async fn observe_sessions(
-        &self,
-        desired: &Config,
-        observed: &mut Observed,
-    ) -> Result<(), ApplyError> {
-        let busy: Vec<BackendName> = desired
-            .backends
-            .iter()
-            .filter(|(name, be)| {
-                observed.servers.get(*name).is_some_and(|live| {
-                    live.iter()
-                        .any(|(s, l)| !be.servers.contains_key(s) && !l.admin.is_maint())
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        if busy.is_empty() {
-            return Ok(());
-        }
-        let cmds: Vec<Command> = busy.iter().cloned().map(Command::ShowStatServers).collect();
-        let replies = self
-            .runtime
-            .batch(&cmds)
-            .await
-            .map_err(haproxy::Error::from)?;
-        for (be, reply) in busy.iter().zip(replies) {
-            let Ok(Reply::Stat(rows)) = reply else {
-                continue;
-            };
-            let Some(live) = observed.servers.get_mut(be) else {
-                continue;
-            };
-            for row in rows {
-                let Ok(name) = haproxy::ServerName::new(row.service()) else {
-                    continue;
-                };
-                if let (Some(l), Some(scur)) = (live.get_mut(&name), row.number("scur")) {
-                    l.sessions = Some(scur.max(0) as u64);
-                }
-            }
-        }
-        Ok(())
+        observe(&self.runtime, desired, self.loaded.as_ref()).await
     }
 
     /// Runs a runtime plan; returns the refusals (empty when every reply was as expected).
@@ -431,6 +317,123 @@ impl Applier {
             tracing::warn!(error = %e, "cannot write the current config to disk");
         }
     }
+}
+
+/// Observes what HAProxy runs (the structure it loaded is the agent's knowledge, passed in): backends, servers, route maps, and the sessions of servers
+/// that are being removed.
+pub async fn observe(
+    runtime: &RuntimeClient,
+    desired: &Config,
+    loaded: Option<&Structure>,
+) -> Result<Observed, ApplyError> {
+    let mut observed = Observed {
+        loaded_structure: loaded.map(|s| s.as_str().to_string()),
+        ..Default::default()
+    };
+    let mut cmds = vec![Command::ShowBackend, Command::ShowServersState(None)];
+    let maps = desired.frontends.first().map(|f| f.maps.clone());
+    if let Some(m) = &maps {
+        cmds.push(Command::ShowMap(haproxy::proto::MapTarget::live(
+            m.exact.to_file_path(),
+        )));
+        cmds.push(Command::ShowMap(haproxy::proto::MapTarget::live(
+            m.prefix.to_file_path(),
+        )));
+    }
+    let mut replies = runtime
+        .batch(&cmds)
+        .await
+        .map_err(haproxy::Error::from)?
+        .into_iter();
+    if let Some(Ok(Reply::Backends(names))) = replies.next() {
+        observed.backends = names
+            .iter()
+            .filter_map(|n| BackendName::new(n.as_str()).ok())
+            .collect();
+    }
+    match replies.next() {
+        Some(Ok(Reply::ServersState(rows))) => {
+            for row in rows {
+                let (Ok(be), Ok(srv)) = (
+                    BackendName::new(row.backend.as_str()),
+                    haproxy::ServerName::new(row.server.as_str()),
+                ) else {
+                    continue;
+                };
+                observed.servers.entry(be).or_default().insert(
+                    srv,
+                    LiveServer {
+                        addr: row.addr.map(|ip| SocketAddr::new(ip, row.port)),
+                        weight: row.weight,
+                        admin: row.admin,
+                        sessions: None,
+                    },
+                );
+            }
+        }
+        Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show servers state gave {other:?}"
+            )));
+        }
+    }
+    for target in [&mut observed.exact_map, &mut observed.prefix_map] {
+        match replies.next() {
+            Some(Ok(Reply::MapEntries(entries))) => {
+                *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
+            }
+            // A map the running config does not load: the structure differs anyway.
+            Some(Err(ReplyError::Refused { .. })) | None => {}
+            Some(other) => {
+                return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
+            }
+        }
+    }
+    observe_sessions(runtime, desired, &mut observed).await?;
+    Ok(observed)
+}
+
+/// Current sessions of servers that are about to be removed (present in HAProxy, absent
+/// from the desired config, not yet in maintenance).
+async fn observe_sessions(
+    runtime: &RuntimeClient,
+    desired: &Config,
+    observed: &mut Observed,
+) -> Result<(), ApplyError> {
+    let busy: Vec<BackendName> = desired
+        .backends
+        .iter()
+        .filter(|(name, be)| {
+            observed.servers.get(*name).is_some_and(|live| {
+                live.iter()
+                    .any(|(s, l)| !be.servers.contains_key(s) && !l.admin.is_maint())
+            })
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    if busy.is_empty() {
+        return Ok(());
+    }
+    let cmds: Vec<Command> = busy.iter().cloned().map(Command::ShowStatServers).collect();
+    let replies = runtime.batch(&cmds).await.map_err(haproxy::Error::from)?;
+    for (be, reply) in busy.iter().zip(replies) {
+        let Ok(Reply::Stat(rows)) = reply else {
+            continue;
+        };
+        let Some(live) = observed.servers.get_mut(be) else {
+            continue;
+        };
+        for row in rows {
+            let Ok(name) = haproxy::ServerName::new(row.service()) else {
+                continue;
+            };
+            if let (Some(l), Some(scur)) = (live.get_mut(&name), row.number("scur")) {
+                l.sessions = Some(scur.max(0) as u64);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses `show proc`'s uptime, `0d00h02m18s`.

@@ -159,12 +159,33 @@ pub struct CtlArgs {
     /// The sockets.
     #[command(flatten)]
     pub sockets: SocketArgs,
+    /// The agent's HTTP address, for `diff` (its `/debug/state`).
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_URL",
+        default_value = "http://127.0.0.1:10254"
+    )]
+    pub agent: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
     /// The ctl command.
     #[command(subcommand)]
     pub command: CtlCommand,
 }
 
+/// How ctl prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
 /// `ctl` subcommands.
+// Parsed once per process: the size of the `plan` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CtlCommand {
     /// Send one command line verbatim and print HAProxy's reply as it came. Goes to the
@@ -172,6 +193,26 @@ pub enum CtlCommand {
     Raw {
         /// The command line, e.g. 'show servers state'.
         command: String,
+    },
+    /// HAProxy's servers: backend, server, address, admin and operational state, weight,
+    /// current sessions.
+    Servers {
+        /// Only this backend.
+        backend: Option<String>,
+    },
+    /// HAProxy's routing map entries: host+path -> backend.
+    Maps,
+    /// What the agent wants (its /debug/state) against what HAProxy has: missing, extra and
+    /// different servers and map entries. Exit 0 when equal, 1 when they differ.
+    Diff,
+    /// What the agent would do now (runtime commands, or a reload and why), without doing it.
+    Plan {
+        /// Where the objects come from.
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The rendered configuration.
+        #[command(flatten)]
+        model: ModelArgs,
     },
 }
 

@@ -1,6 +1,6 @@
 //! The `/debug/state` document: the desired model as JSON, for people reading it at 3 a.m.
 
-use haproxy::config::{Config, DefaultBackend, PathKind, RouteHost, ServerMode};
+use haproxy::config::{Config, DefaultBackend, PathKind, RouteHost, ServerMode, route_maps};
 use serde_json::{Value, json};
 
 /// The desired backends, servers and routes.
@@ -51,11 +51,23 @@ pub fn desired(config: &Config) -> Value {
         DefaultBackend::Backend(b) => b.to_string(),
         DefaultBackend::Builtin404 => "built-in 404".to_string(),
     });
+    let set = route_maps(&config.routes);
+    let entries = |m: &std::collections::BTreeMap<haproxy::MapKey, haproxy::BackendName>| -> serde_json::Map<String, Value> {
+        m.iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect()
+    };
+    let map_files = config
+        .frontends
+        .first()
+        .map(|f| json!({ "exact": f.maps.exact.to_string(), "prefix": f.maps.prefix.to_string() }));
     json!({
         "desired": {
             "backends": backends,
             "routes": routes,
             "default_backend": default_backend,
+            "maps": { "exact": entries(&set.exact), "prefix": entries(&set.prefix) },
+            "map_files": map_files,
         }
     })
 }

@@ -116,6 +116,12 @@ async fn translate_once(
     Ok((t, problems))
 }
 
+/// Lists the objects once and translates them with the flags' settings (for `ctl plan`).
+pub async fn translate_for(args: &RenderArgs) -> anyhow::Result<(Translation, Vec<Problem>)> {
+    let settings = settings(&args.model)?;
+    translate_once(args, &settings).await
+}
+
 /// `haproxy-agent render`: prints haproxy.cfg and the maps, and the problems on stderr.
 pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let settings = match settings(&args.model) {
