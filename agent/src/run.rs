@@ -365,7 +365,14 @@ async fn reconcile_loop(
                 }
             };
             publish(status, &t, &extra);
-            match applier.sync(&t.config).await {
+            // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
+            // shutdown must not wait for it, least of all with --spawn-haproxy, where HAProxy
+            // is being stopped meanwhile and such a reload can never be verified.
+            let synced = tokio::select! {
+                r = applier.sync(&t.config) => r,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match synced {
                 Ok(report) => {
                     synced_once = true;
                     backoff = Duration::from_millis(100);

@@ -1,4 +1,4 @@
-//! The `haproxy-agent` binary end to end, against real HAProxy processes.
+//! `haproxy-agent ctl`: raw commands to HAProxy's runtime and master sockets.
 
 use std::process::Command;
 

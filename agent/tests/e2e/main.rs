@@ -1,0 +1,10 @@
+//! End-to-end tests of the `haproxy-agent` binary against real HAProxy processes, real
+//! manifest files and echo backends on loopback, in one test binary.
+
+mod canary;
+mod ctl;
+mod endpoints;
+mod problems;
+mod restart;
+mod routes;
+mod support;

@@ -1,0 +1,408 @@
+//! Crashes: the agent killed mid-way and restarted against the HAProxy still running
+//! converges to exactly the desired servers; HAProxy killed under `--spawn-haproxy` is
+//! started again by the agent and resynced.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::support::{
+    Agent, CONVERGE, Ep, Options, backend, echo_group, eventually, ingress, is_live_haproxy,
+    loopback, route, server, service, signal, slice,
+};
+
+const HOST: &str = "crash.example";
+
+/// The backend's live servers, each with whether it is ready.
+async fn live(agent: &Agent, be: &str) -> anyhow::Result<BTreeMap<String, bool>> {
+    Ok(agent
+        .servers(be)
+        .await?
+        .into_iter()
+        .map(|(name, row)| (name, row.admin.is_ready()))
+        .collect())
+}
+
+fn ready(names: &[&String]) -> BTreeMap<String, bool> {
+    names.iter().map(|n| ((*n).clone(), true)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_and_restarted_converges_without_duplicate_or_orphan_servers() {
+    let zero = Duration::ZERO;
+    let (port, echoes) = echo_group(&[("k-1", zero), ("k-2", zero), ("k-3", zero)]).unwrap();
+    let names: Vec<String> = (0..3).map(|i| server(loopback(i, port))).collect();
+    let objects = [
+        service("k", 80, port),
+        ingress("k", &[], &[route("/k", "k", 80)]),
+    ];
+    let slice_12 = slice(
+        "k-1",
+        "k",
+        port,
+        &[Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")],
+    );
+    let mut agent = Agent::start(
+        &[
+            ("k.yaml", &objects.join("---\n")),
+            ("k-slice.yaml", &slice_12),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let be = backend("k", 80);
+    assert_eq!(
+        live(&agent, &be).await.unwrap(),
+        ready(&[&names[0], &names[1]])
+    );
+    let master = agent.haproxy_master_pid().await.unwrap();
+
+    agent.kill().await.unwrap();
+    assert!(is_live_haproxy(master), "HAProxy went down with the agent");
+    assert_eq!(
+        agent.get(HOST, "/k").await.unwrap().status,
+        200,
+        "HAProxy stopped serving"
+    );
+
+    // While the agent is down: 127.0.0.1 goes, 127.0.0.3 comes.
+    let slice_23 = slice(
+        "k-1",
+        "k",
+        port,
+        &[Ep::ready("127.0.0.2"), Ep::ready("127.0.0.3")],
+    );
+    agent.write_manifest("k-slice.yaml", &slice_23).unwrap();
+
+    // Restarted without --spawn-haproxy: it attaches to the running HAProxy by its sockets.
+    agent.restart(false).await.unwrap();
+    let want = ready(&[&names[1], &names[2]]);
+    let mut last = BTreeMap::new();
+    let converged = eventually(
+        "exactly the desired servers",
+        CONVERGE,
+        async || match live(&agent, &be).await {
+            Ok(l) => {
+                last = l;
+                last == want
+            }
+            Err(_) => false,
+        },
+    )
+    .await;
+    if let Err(e) = converged {
+        panic!("{e}; live: {last:?}; {}", agent.log_tail());
+    }
+    // No duplicate, no orphan anywhere: every backend holds exactly its desired servers.
+    let all = agent.all_servers().await.unwrap();
+    let want_all: BTreeMap<String, BTreeSet<String>> =
+        [(be.clone(), [names[1].clone(), names[2].clone()].into())].into();
+    assert_eq!(all, want_all);
+    assert_eq!(
+        agent.haproxy_master_pid().await.unwrap(),
+        master,
+        "HAProxy was replaced"
+    );
+    // At most one reload: the restarted agent cannot tell which config this worker loaded
+    // (haproxy.cfg was written after it started), so it may rebuild it once ("startup").
+    let reloads = agent.reloads().await.unwrap();
+    assert!(reloads <= 1, "{reloads} reloads after the restart");
+    let before_k1 = echoes[0].requests();
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        let r = agent.get(HOST, "/k").await.unwrap();
+        seen.insert(r.echo_name.unwrap_or_default());
+    }
+    assert_eq!(seen, ["k-2".to_string(), "k-3".to_string()].into());
+    assert_eq!(
+        echoes[0].requests(),
+        before_k1,
+        "the removed endpoint got traffic"
+    );
+    assert_eq!(agent.healthz().await.unwrap(), 200);
+
+    // The HAProxy the restarted agent attached to does not outlive the handle.
+    drop(agent);
+    assert!(
+        !is_live_haproxy(master),
+        "HAProxy {master} outlived the agent handle"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_agent_adopts_a_haproxy_running_its_config_and_converges_at_runtime() {
+    let zero = Duration::ZERO;
+    let (port, echoes) = echo_group(&[("a-1", zero), ("a-2", zero), ("a-3", zero)]).unwrap();
+    let names: Vec<String> = (0..3).map(|i| server(loopback(i, port))).collect();
+    let objects = [
+        service("a", 80, port),
+        ingress("a", &[], &[route("/a", "a", 80)]),
+    ];
+    let slice_12 = slice(
+        "a-1",
+        "a",
+        port,
+        &[Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")],
+    );
+    let mut agent = Agent::start(
+        &[
+            ("a.yaml", &objects.join("---\n")),
+            ("a-slice.yaml", &slice_12),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let be = backend("a", 80);
+    let master = agent.haproxy_master_pid().await.unwrap();
+    agent.kill().await.unwrap();
+    let slice_23 = slice(
+        "a-1",
+        "a",
+        port,
+        &[Ep::ready("127.0.0.2"), Ep::ready("127.0.0.3")],
+    );
+    agent.write_manifest("a-slice.yaml", &slice_23).unwrap();
+
+    // Someone else reloads HAProxy from the haproxy.cfg on disk, well after it was written:
+    // the restarted agent can then tell that the running worker loaded that very file (its
+    // uptime is shorter than the file's age), adopts it without a reload, and converges
+    // over the runtime API. The agent adopts only when the file is 2 s older than the
+    // worker's uptime, which `show proc` counts in whole seconds and may overstate by up to
+    // one: 3.5 s clears both.
+    let cfg = agent.config_dir.join("haproxy.cfg");
+    eventually("haproxy.cfg is 3.5 s old", CONVERGE, async || {
+        std::fs::metadata(&cfg)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_millis(3500))
+    })
+    .await
+    .unwrap();
+    agent.master_client().reload(CONVERGE).await.unwrap();
+    assert_eq!(agent.reloads().await.unwrap(), 1);
+    let on_disk = ready(&[&names[0], &names[1]]);
+    assert_eq!(live(&agent, &be).await.unwrap(), on_disk);
+
+    agent.restart(false).await.unwrap();
+    let want = ready(&[&names[1], &names[2]]);
+    let mut last = BTreeMap::new();
+    let converged = eventually(
+        "exactly the desired servers",
+        CONVERGE,
+        async || match live(&agent, &be).await {
+            Ok(l) => {
+                last = l;
+                last == want
+            }
+            Err(_) => false,
+        },
+    )
+    .await;
+    if let Err(e) = converged {
+        panic!("{e}; live: {last:?}; {}", agent.log_tail());
+    }
+    assert!(
+        agent.log().contains("adopting the running haproxy"),
+        "{}",
+        agent.log_tail()
+    );
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        1,
+        "the restarted agent reloaded"
+    );
+    let all = agent.all_servers().await.unwrap();
+    let want_all: BTreeMap<String, BTreeSet<String>> =
+        [(be.clone(), [names[1].clone(), names[2].clone()].into())].into();
+    assert_eq!(all, want_all);
+    let before_a1 = echoes[0].requests();
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        let r = agent.get(HOST, "/a").await.unwrap();
+        seen.insert(r.echo_name.unwrap_or_default());
+    }
+    assert_eq!(seen, ["a-2".to_string(), "a-3".to_string()].into());
+    assert_eq!(
+        echoes[0].requests(),
+        before_a1,
+        "the removed endpoint got traffic"
+    );
+    assert_eq!(agent.haproxy_master_pid().await.unwrap(), master);
+    // And from here on, the adopted HAProxy is kept in step at runtime.
+    agent.write_manifest("a-slice.yaml", &slice_12).unwrap();
+    eventually("back to 127.0.0.1 and .2", CONVERGE, async || {
+        live(&agent, &be)
+            .await
+            .is_ok_and(|l| l == ready(&[&names[0], &names[1]]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(agent.reloads().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_killed_is_restarted_by_the_agent_and_resynced() {
+    let zero = Duration::ZERO;
+    let (port, _echoes) = echo_group(&[("h-1", zero), ("h-2", zero), ("h-3", zero)]).unwrap();
+    let names: Vec<String> = (0..3).map(|i| server(loopback(i, port))).collect();
+    let objects = [
+        service("h", 80, port),
+        ingress("h", &[], &[route("/h", "h", 80)]),
+    ];
+    let mut agent = Agent::start(
+        &[
+            ("h.yaml", &objects.join("---\n")),
+            (
+                "h-slice.yaml",
+                &slice("h-1", "h", port, &[Ep::ready("127.0.0.1")]),
+            ),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let be = backend("h", 80);
+    // A server added at runtime, so HAProxy's restart has to come back with it too.
+    agent
+        .append_manifest("h-slice.yaml", &Ep::ready("127.0.0.2").yaml())
+        .unwrap();
+    eventually("127.0.0.2 is added", CONVERGE, async || {
+        live(&agent, &be).await.is_ok_and(|l| l.len() == 2)
+    })
+    .await
+    .unwrap();
+
+    let old_master = agent.haproxy_master_pid().await.unwrap();
+    signal(old_master, Signal::SIGKILL).unwrap();
+    let mut new_master = 0;
+    eventually(
+        "a new HAProxy master answers",
+        CONVERGE,
+        async || match agent.haproxy_master_pid().await {
+            Ok(pid) if pid != old_master => {
+                new_master = pid;
+                true
+            }
+            _ => false,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(is_live_haproxy(new_master));
+
+    eventually("traffic is served again", CONVERGE, async || {
+        agent.get(HOST, "/h").await.is_ok_and(|r| r.status == 200)
+    })
+    .await
+    .unwrap();
+    let want = ready(&[&names[0], &names[1]]);
+    eventually("the servers are as desired", CONVERGE, async || {
+        live(&agent, &be).await.is_ok_and(|l| l == want)
+    })
+    .await
+    .unwrap();
+    agent.wait_healthy(CONVERGE).await.unwrap();
+    // The agent resynced on its own, with no manifest change to wake it (its periodic resync
+    // is 30 s away): it either found the new worker (desync) or, having found no HAProxy at
+    // all for a moment, rebuilt it from a full config (a "startup" reload).
+    eventually(
+        "the agent resyncs with the new HAProxy",
+        CONVERGE,
+        async || {
+            agent.metrics().await.is_ok_and(|m| {
+                m.lines().any(|l| {
+                    l.starts_with("haproxy_agent_reloads_total{reason=\"startup\"}")
+                        || (l.starts_with("haproxy_agent_desync_total ") && !l.ends_with(" 0"))
+                })
+            })
+        },
+    )
+    .await
+    .unwrap();
+
+    // The agent talks to the new HAProxy: an endpoint change is applied there, at runtime.
+    let reloads = agent.reloads().await.unwrap();
+    agent
+        .append_manifest("h-slice.yaml", &Ep::ready("127.0.0.3").yaml())
+        .unwrap();
+    let want = ready(&[&names[0], &names[1], &names[2]]);
+    eventually(
+        "127.0.0.3 is added to the new HAProxy",
+        CONVERGE,
+        async || live(&agent, &be).await.is_ok_and(|l| l == want),
+    )
+    .await
+    .unwrap();
+    eventually("h-3 serves", CONVERGE, async || {
+        agent
+            .get(HOST, "/h")
+            .await
+            .is_ok_and(|r| r.echo_name.as_deref() == Some("h-3"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "the endpoint change reloaded"
+    );
+    assert_eq!(agent.haproxy_master_pid().await.unwrap(), new_master);
+    assert_eq!(agent.healthz().await.unwrap(), 200);
+    let metrics = agent.metrics().await.unwrap();
+    assert!(metrics.contains("haproxy_agent_haproxy_up 1"), "{metrics}");
+
+    // A clean stop takes the HAProxy it spawned down with it.
+    let status = agent.stop().await.unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !is_live_haproxy(new_master),
+        "HAProxy {new_master} outlived the agent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_reload_stops_the_agent_and_its_haproxy_promptly() {
+    let web = integration::EchoServer::start("web").unwrap();
+    let port = web.addr().port();
+    let objects = [
+        service("web", 80, port),
+        slice("web-1", "web", port, &[Ep::ready("127.0.0.1")]),
+        ingress("web", &[], &[route("/web", "web", 80)]),
+    ];
+    let mut agent = Agent::start(&[("web.yaml", &objects.join("---\n"))], Options::default())
+        .await
+        .unwrap();
+    let master = agent.haproxy_master_pid().await.unwrap();
+    // A new backend: the agent installs a new haproxy.cfg, then reloads and waits for the
+    // new worker. SIGTERM as soon as the new file is in place, i.e. during the reload.
+    let other = [
+        service("other", 80, port),
+        slice("other-1", "other", port, &[Ep::ready("127.0.0.1")]),
+        ingress("other", &[], &[route("/other", "other", 80)]),
+    ];
+    agent
+        .write_manifest("other.yaml", &other.join("---\n"))
+        .unwrap();
+    let cfg = agent.config_dir.join("haproxy.cfg");
+    let new_backend = format!("backend {}", backend("other", 80));
+    eventually("the new haproxy.cfg is installed", CONVERGE, async || {
+        std::fs::read_to_string(&cfg).is_ok_and(|t| t.contains(&new_backend))
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let status = agent.stop().await.unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        !is_live_haproxy(master),
+        "HAProxy {master} outlived the agent"
+    );
+    // HAProxy's soft stop is bounded by hard-stop-after (3 s here) + 5 s.
+    assert!(
+        took < Duration::from_secs(9),
+        "the agent took {took:?} to stop"
+    );
+}
