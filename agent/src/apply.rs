@@ -74,6 +74,9 @@ pub struct Applier {
     /// A structure `haproxy -c` refused (not retried until the desired one changes).
     refused: Option<Structure>,
     drains: BTreeMap<ServerRef, Instant>,
+    /// The config of the last successful sync (for backends no longer routed to, which
+    /// stay until the next reload rather than causing one).
+    last_applied: Option<Config>,
 }
 
 impl Applier {
@@ -95,6 +98,47 @@ impl Applier {
             worker: None,
             refused: None,
             drains: BTreeMap::new(),
+            last_applied: None,
+        }
+    }
+
+    /// Where the pid of the worker that loaded the last good config is kept, so a restarted
+    /// agent knows what the running worker loaded.
+    fn loaded_by_path(&self) -> std::path::PathBuf {
+        self.reloader.writer().dir().join("haproxy.cfg.loaded-by")
+    }
+
+    async fn record_loaded_by(&self, worker: u32) {
+        if let Err(e) = tokio::fs::write(self.loaded_by_path(), format!("{worker}\n")).await {
+            tracing::warn!(error = %e, "cannot record which worker loaded the config");
+        }
+    }
+
+    /// `desired` plus the backends of the last applied config that nothing routes to any
+    /// more, when keeping them avoids a reload: an unrouted backend costs nothing and goes
+    /// with the next reload (DESIGN.md, "Routing with maps").
+    fn retain_unrouted<'a>(&self, desired: &'a Config) -> std::borrow::Cow<'a, Config> {
+        use std::borrow::Cow;
+        let (Some(last), Some(loaded)) = (&self.last_applied, &self.loaded) else {
+            return Cow::Borrowed(desired);
+        };
+        let extra: Vec<_> = last
+            .backends
+            .values()
+            .filter(|b| !desired.backends.contains_key(&b.name))
+            .cloned()
+            .collect();
+        if extra.is_empty() {
+            return Cow::Borrowed(desired);
+        }
+        let mut kept = desired.clone();
+        for b in extra {
+            kept.insert_backend(b);
+        }
+        if structure(&kept) == *loaded {
+            Cow::Owned(kept)
+        } else {
+            Cow::Borrowed(desired)
         }
     }
 
@@ -104,6 +148,9 @@ impl Applier {
         let procs = self.master.show_proc().await?;
         self.worker = procs.current_worker();
         self.loaded = Some(structure(config));
+        if let Some(w) = self.worker {
+            self.record_loaded_by(w).await;
+        }
         Ok(())
     }
 
@@ -115,6 +162,19 @@ impl Applier {
             return Ok(());
         };
         let writer = self.reloader.writer();
+        // The worker the agent saw load the last good config is still the current one.
+        let marker = tokio::fs::read_to_string(self.loaded_by_path()).await.ok();
+        if marker.as_deref().map(str::trim) == Some(worker.pid.to_string().as_str())
+            && let Ok(text) = tokio::fs::read_to_string(writer.last_good_path()).await
+        {
+            self.loaded = Some(Structure::of_rendered(&text));
+            self.worker = Some(worker.pid);
+            tracing::info!(
+                worker = worker.pid,
+                "adopting the running haproxy: it loaded the last good config"
+            );
+            return Ok(());
+        }
         let Ok(meta) = tokio::fs::metadata(writer.config_path()).await else {
             return Ok(());
         };
@@ -139,6 +199,16 @@ impl Applier {
 
     /// Brings HAProxy to `desired`.
     pub async fn sync(&mut self, desired: &Config) -> Result<SyncReport, ApplyError> {
+        let result = self.sync_effective(desired).await;
+        if result.is_err() {
+            self.last_applied = None;
+        }
+        result
+    }
+
+    async fn sync_effective(&mut self, desired: &Config) -> Result<SyncReport, ApplyError> {
+        let effective = self.retain_unrouted(desired);
+        let desired: &Config = &effective;
         let want = structure(desired);
         let mut report = SyncReport::default();
         self.notice_restart().await?;
@@ -170,6 +240,7 @@ impl Applier {
                 Plan::Runtime(p) if p.is_converged() => {
                     reconcile::update_drains(&mut self.drains, &p, now);
                     report.draining = self.drains.len();
+                    self.last_applied = Some(desired.clone());
                     return Ok(report);
                 }
                 Plan::Runtime(p) => {
@@ -179,6 +250,7 @@ impl Applier {
                     report.draining = self.drains.len();
                     if errors.is_empty() {
                         self.write_state(desired).await;
+                        self.last_applied = Some(desired.clone());
                         return Ok(report);
                     }
                     self.status.metrics.desync.inc();
@@ -239,6 +311,7 @@ impl Applier {
                 );
                 self.status.metrics.reload(reason);
                 self.loaded = Some(want.clone());
+                self.record_loaded_by(done.new_worker).await;
                 self.worker = Some(done.new_worker);
                 self.refused = None;
                 self.drains.clear();

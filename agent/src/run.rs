@@ -351,6 +351,7 @@ async fn reconcile_loop(
     let mut rx = store.subscribe();
     let mut backoff = Duration::from_millis(100);
     let mut synced_once = false;
+    let mut logged = std::collections::BTreeSet::new();
     loop {
         let woke = Instant::now();
         let snapshot = rx.borrow_and_update().clone();
@@ -365,6 +366,7 @@ async fn reconcile_loop(
                 }
             };
             publish(status, &t, &extra);
+            log_problem_changes(&mut logged, &t.problems);
             // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
             // shutdown must not wait for it, least of all with --spawn-haproxy, where HAProxy
             // is being stopped meanwhile and such a reload can never be verified.
@@ -434,6 +436,19 @@ fn publish(status: &Status, t: &Translation, extra: &[Problem]) {
     let previous = status.debug();
     doc["last_sync"] = previous.get("last_sync").cloned().unwrap_or_default();
     status.set_debug(doc);
+}
+
+/// Logs each translation problem once when it appears, naming its object, and once when it
+/// is gone (manifest file problems are logged by the manifests source).
+fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[Problem]) {
+    let current: std::collections::BTreeSet<Problem> = now.iter().cloned().collect();
+    for p in current.difference(logged) {
+        tracing::warn!(kind = p.kind.label(), object = %p.object, field = p.field.as_deref().unwrap_or(""), "{}", p.message);
+    }
+    for p in logged.difference(&current) {
+        tracing::info!(kind = p.kind.label(), object = %p.object, "problem resolved");
+    }
+    *logged = current;
 }
 
 fn set_sync_debug(status: &Status, report: &SyncReport) {

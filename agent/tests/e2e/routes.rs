@@ -137,7 +137,8 @@ async fn new_path_is_a_map_entry_and_new_service_is_one_reload() {
     }
     assert_eq!(agent.reloads().await.unwrap(), reloads + 1);
 
-    // Removed again: its routes leave the live maps.
+    // Removed again: its routes leave the live maps, and its backend, now unrouted, stays
+    // until the next reload instead of causing one.
     agent.remove_manifest("other.yaml").unwrap();
     eventually("/c is no longer routed", CONVERGE, async || {
         agent.get(HOST, "/c").await.is_ok_and(|r| r.status == 404)
@@ -154,4 +155,9 @@ async fn new_path_is_a_map_entry_and_new_service_is_one_reload() {
             "{path} after removing /c"
         );
     }
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads + 1,
+        "removing the last route to a backend reloaded"
+    );
 }
