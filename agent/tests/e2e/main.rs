@@ -4,6 +4,7 @@
 mod canary;
 mod ctl;
 mod endpoints;
+mod kube;
 mod problems;
 mod restart;
 mod routes;

@@ -46,6 +46,9 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// More flags.
     pub extra: Vec<String>,
+    /// Watch a (test) Kubernetes API server through this kubeconfig instead of reading the
+    /// manifests directory.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             spawn_haproxy: true,
             drain_timeout: Duration::from_secs(5),
             extra: Vec::new(),
+            kubeconfig: None,
         }
     }
 }
@@ -140,10 +144,12 @@ impl Agent {
         )?;
         let haproxy = haproxy_binary();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_haproxy-agent"));
-        cmd.arg("run")
-            .arg("--manifests")
-            .arg(&self.manifests)
-            .arg("--config-dir")
+        cmd.arg("run");
+        match &self.options.kubeconfig {
+            Some(k) => cmd.arg("--kubeconfig").arg(k),
+            None => cmd.arg("--manifests").arg(&self.manifests),
+        };
+        cmd.arg("--config-dir")
             .arg(&self.config_dir)
             .arg("--runtime-socket")
             .arg(&self.runtime_socket)

@@ -1,0 +1,351 @@
+//! The agent following a Kubernetes API (the test server of `integration::KubeApi`, real
+//! list/watch over TCP to the agent's real `kube::Client`) into a real HAProxy: paged initial
+//! lists, scaling through watch events, dropped watches, compacted history, a paused server,
+//! and Ingresses that are not ours.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use integration::{EchoServer, KubeApi};
+use serde_json::{Value, json};
+
+use crate::support::{Agent, CONVERGE, Options, eventually};
+
+const HOST: &str = "kube.test";
+
+fn service(ns: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"namespace": ns, "name": name},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}]}
+    })
+}
+
+fn slice(ns: &str, name: &str, service: &str, port: u16, addrs: &[String]) -> Value {
+    let endpoints: Vec<Value> = addrs
+        .iter()
+        .map(|a| json!({"addresses": [a], "conditions": {"ready": true}}))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"namespace": ns, "name": name, "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"port": port}],
+        "endpoints": endpoints,
+    })
+}
+
+fn ingress(ns: &str, name: &str, class: &str, host: &str, service: &str) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"namespace": ns, "name": name},
+        "spec": {
+            "ingressClassName": class,
+            "rules": [{"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": service, "port": {"number": 80}}}}
+            ]}}]
+        }
+    })
+}
+
+/// A kubeconfig for the test API server (no TLS, no auth).
+fn kubeconfig(api: &KubeApi, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n",
+        api.url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn agent_for(api: &KubeApi, dir: &tempfile::TempDir) -> Agent {
+    let options = Options {
+        kubeconfig: Some(kubeconfig(api, dir.path())),
+        ..Options::default()
+    };
+    Agent::start(&[], options).await.unwrap()
+}
+
+/// The server names of `backend`, as HAProxy has them.
+async fn live(agent: &Agent, backend: &str) -> BTreeSet<String> {
+    agent
+        .servers(backend)
+        .await
+        .map(|m| m.into_keys().collect())
+        .unwrap_or_default()
+}
+
+fn names(addrs: &[String], port: u16) -> BTreeSet<String> {
+    addrs.iter().map(|a| format!("{a}:{port}")).collect()
+}
+
+/// Addresses 10.1.x.y that nothing needs to answer: these tests watch HAProxy's servers.
+fn pods(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("10.1.{}.{}", i / 250, 1 + i % 250))
+        .collect()
+}
+
+/// Waits until all five watches of the agent are open (kube yields its first list's end
+/// before it sends the watch request).
+async fn watches_open(api: &KubeApi) {
+    eventually(
+        "the agent's five watches to be open",
+        CONVERGE,
+        async || api.watch_count() >= 5,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_list_of_1200_endpoints_over_pages_is_all_served() {
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    let all = pods(1200);
+    for (i, a) in all.iter().enumerate() {
+        api.apply(slice(
+            "shop",
+            &format!("web-{i:04}"),
+            "web",
+            8080,
+            std::slice::from_ref(a),
+        ))
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    eventually("1,200 servers in HAProxy", CONVERGE, async || {
+        live(&agent, "shop_web_80").await.len() == 1200
+    })
+    .await
+    .unwrap();
+    assert_eq!(live(&agent, "shop_web_80").await, names(&all, 8080));
+    assert!(agent.reloads().await.unwrap() <= 1);
+    let pages = api
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.is_list_of("/apis/discovery.k8s.io/v1/endpointslices")
+                && r.param("continue").is_some()
+        })
+        .count();
+    assert!(pages >= 2, "the 1,200 slices came in one page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_through_watch_events_needs_no_reload() {
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(slice("shop", "web-1", "web", 8080, &pods(3)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    for n in [3usize, 10, 2] {
+        api.apply(slice("shop", "web-1", "web", 8080, &pods(n)))
+            .unwrap();
+        let want = names(&pods(n), 8080);
+        eventually(&format!("{n} servers"), CONVERGE, async || {
+            live(&agent, "shop_web_80").await == want
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(agent.reloads().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_watches_and_compacted_history_converge_to_the_latest_state() {
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(slice("shop", "web-1", "web", 8080, &pods(2)))
+        .unwrap();
+    api.apply(slice("shop", "web-2", "web", 8080, &pods(4)[2..]))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    eventually("4 servers", CONVERGE, async || {
+        live(&agent, "shop_web_80").await.len() == 4
+    })
+    .await
+    .unwrap();
+    watches_open(&api).await;
+
+    // Every watch dropped while objects change: kube re-watches from its last version.
+    api.drop_watches();
+    api.apply(slice("shop", "web-1", "web", 8080, &pods(3)))
+        .unwrap();
+    let want: BTreeSet<String> = names(&pods(3), 8080)
+        .union(&names(&pods(4)[2..], 8080))
+        .cloned()
+        .collect();
+    eventually("the changes made across the drop", CONVERGE, async || {
+        live(&agent, "shop_web_80").await == want
+    })
+    .await
+    .unwrap();
+    watches_open(&api).await;
+
+    // History compacted while disconnected: the watch gets a 410 and relists once.
+    let lists_before = count_lists(&api);
+    api.pause();
+    api.drop_watches();
+    api.delete("EndpointSlice", "shop", "web-2").unwrap();
+    api.compact();
+    api.resume();
+    let want = names(&pods(3), 8080);
+    eventually("the deleted slice's servers to go", CONVERGE, async || {
+        live(&agent, "shop_web_80").await == want
+    })
+    .await
+    .unwrap();
+    watches_open(&api).await;
+    let relists = count_lists(&api) - lists_before;
+    assert!(
+        (1..=5).contains(&relists),
+        "{relists} relists after one compaction (at most one per watch)"
+    );
+    let slice_relists = api
+        .requests()
+        .iter()
+        .filter(|r| r.is_list_of("/apis/discovery.k8s.io/v1/endpointslices"))
+        .count();
+    assert_eq!(
+        slice_relists, 2,
+        "the EndpointSlice watch relisted more than once"
+    );
+    assert_eq!(agent.reloads().await.unwrap(), 0);
+}
+
+fn count_lists(api: &KubeApi) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_api_server_keeps_haproxy_serving_and_converges_after() {
+    let echo = EchoServer::start("web").unwrap();
+    let port = echo.addr().port();
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(slice(
+        "shop",
+        "web-1",
+        "web",
+        port,
+        &["127.0.0.1".to_string()],
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    eventually("traffic to web", CONVERGE, async || {
+        agent
+            .get(HOST, "/")
+            .await
+            .is_ok_and(|r| r.echo_name.as_deref() == Some("web"))
+    })
+    .await
+    .unwrap();
+    watches_open(&api).await;
+
+    api.pause();
+    api.drop_watches();
+    let paused = std::time::Instant::now();
+    // Ten seconds without an API server: HAProxy keeps serving the last known state and
+    // the agent stays healthy (it serves; only its view is getting old).
+    while paused.elapsed() < Duration::from_secs(10) {
+        assert_eq!(
+            agent.healthz().await.unwrap(),
+            200,
+            "unhealthy while the API server was paused"
+        );
+        let r = agent.get(HOST, "/").await.unwrap();
+        assert_eq!(r.echo_name.as_deref(), Some("web"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    api.apply(slice(
+        "shop",
+        "web-1",
+        "web",
+        port,
+        &["127.0.0.1".to_string(), "127.0.0.2".to_string()],
+    ))
+    .unwrap();
+    api.resume();
+    let want: BTreeSet<String> = [format!("127.0.0.1:{port}"), format!("127.0.0.2:{port}")].into();
+    eventually(
+        "the change made during the pause",
+        Duration::from_secs(20),
+        async || live(&agent, "shop_web_80").await == want,
+    )
+    .await
+    .unwrap();
+    assert_eq!(agent.healthz().await.unwrap(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_class_is_ignored_and_a_service_of_another_namespace_is_a_problem() {
+    let echo = EchoServer::start("web").unwrap();
+    let port = echo.addr().port();
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(slice(
+        "shop",
+        "web-1",
+        "web",
+        port,
+        &["127.0.0.1".to_string()],
+    ))
+    .unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(ingress("shop", "nginx-one", "nginx", "nginx.test", "web"))
+        .unwrap();
+    // `web` exists in `shop` only: an Ingress in `blog` cannot reach it.
+    api.apply(ingress("blog", "cross", "haproxy", "blog.test", "web"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    eventually("traffic to web", CONVERGE, async || {
+        agent
+            .get(HOST, "/")
+            .await
+            .is_ok_and(|r| r.echo_name.as_deref() == Some("web"))
+    })
+    .await
+    .unwrap();
+    let state = agent.debug_state().await.unwrap();
+    let routes = state["desired"]["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0]["host"], HOST);
+    let problems = state["problems"].as_array().unwrap();
+    let cross: Vec<&Value> = problems
+        .iter()
+        .filter(|p| p["object"] == "blog/cross")
+        .collect();
+    assert_eq!(cross.len(), 1, "{problems:?}");
+    assert!(
+        cross[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("service blog/web does not exist"),
+        "{cross:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p["object"] == "shop/nginx-one"),
+        "an Ingress of another class is not ours to judge: {problems:?}"
+    );
+    assert_eq!(agent.get("nginx.test", "/").await.unwrap().status, 404);
+}
