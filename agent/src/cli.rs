@@ -15,9 +15,27 @@ pub struct Cli {
         default_value = "info"
     )]
     pub log_level: String,
+    /// Log format: `text` for people, `json` (one object per line) for log pipelines.
+    #[arg(
+        long,
+        global = true,
+        env = "HAPROXY_AGENT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How logs are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.

@@ -238,3 +238,32 @@ mod against_an_agent {
         assert_eq!(agent.servers(&be).await.unwrap().len(), 1);
     }
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let out = agent()
+        .args(["--log-format", "json", "render", "--manifests"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/quickstart"
+        ))
+        .args(["--config-dir", "/nonexistent/haproxy-agent-render"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+    // render prints the config on stdout and changes nothing.
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("frontend http")
+    );
+    assert!(!std::path::Path::new("/nonexistent/haproxy-agent-render").exists());
+}
