@@ -349,3 +349,44 @@ async fn other_class_is_ignored_and_a_service_of_another_namespace_is_a_problem(
     );
     assert_eq!(agent.get("nginx.test", "/").await.unwrap().status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_renders_the_current_objects_and_exits() {
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(slice("shop", "web-1", "web", 8080, &pods(3)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("etc");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_haproxy-agent"))
+        .arg("init")
+        .arg("--kubeconfig")
+        .arg(kubeconfig(&api, dir.path()))
+        .arg("--config-dir")
+        .arg(&config_dir)
+        .arg("--runtime-socket")
+        .arg(dir.path().join("admin.sock"))
+        .arg("--haproxy-bin")
+        .arg(integration::haproxy_binary())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = std::fs::read_to_string(config_dir.join("haproxy.cfg")).unwrap();
+    for addr in pods(3) {
+        assert!(
+            cfg.contains(&format!("server {addr}:8080 {addr}:8080")),
+            "{cfg}"
+        );
+    }
+    let exact = std::fs::read_to_string(config_dir.join("maps/prefix.map")).unwrap();
+    assert_eq!(exact, format!("{HOST}/ shop_web_80\n"));
+    // Validated by haproxy -c and recorded as the last good config.
+    assert!(config_dir.join("haproxy.cfg.last-good").exists());
+}
