@@ -53,6 +53,14 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
+/// Annotation prefixes translation reads; every other annotation is dropped on the way in.
+pub const KEPT_ANNOTATIONS: [&str; 4] = [
+    "haproxy-agent.io/",
+    "ingress.kubernetes.io/",
+    "kubernetes.io/ingress.class",
+    "ingressclass.kubernetes.io/",
+];
+
 /// One object of a kind the agent follows.
 // Objects are moved once, from a source into an `Arc` in the store: boxing buys nothing.
 #[allow(clippy::large_enum_variant)]
@@ -103,13 +111,14 @@ impl Object {
         }
     }
 
-    /// Drops what translation never reads (managed fields, last-applied annotations), to
-    /// keep memory low with many objects.
+    /// Drops what translation never reads (managed fields, annotations of other tools,
+    /// owner references), to keep memory low with many objects.
     pub fn strip(mut self) -> Self {
         let meta = self.meta_mut();
         meta.managed_fields = None;
+        meta.owner_references = None;
         if let Some(a) = meta.annotations.as_mut() {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            a.retain(|k, _| KEPT_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
         }
         self
     }
@@ -277,6 +286,13 @@ mod tests {
                 namespace: Some(ns.into()),
                 name: Some(name.into()),
                 managed_fields: Some(vec![Default::default()]),
+                annotations: Some(
+                    [
+                        ("haproxy-agent.io/load-balance".to_string(), "first".to_string()),
+                        ("deployment.kubernetes.io/revision".to_string(), "7".to_string()),
+                    ]
+                    .into(),
+                ),
                 ..Default::default()
             },
             ..Default::default()
@@ -292,6 +308,8 @@ mod tests {
         let snap = rx.borrow_and_update().clone();
         let svc = &snap.services[&ObjectKey::new("a", "web")];
         assert!(svc.metadata.managed_fields.is_none());
+        let kept: Vec<&String> = svc.metadata.annotations.as_ref().unwrap().keys().collect();
+        assert_eq!(kept, vec!["haproxy-agent.io/load-balance"]);
         assert!(!snap.synced);
         store.delete("Service", &ObjectKey::new("a", "web"));
         assert!(store.snapshot().services.is_empty());
