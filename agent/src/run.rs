@@ -41,6 +41,17 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// The settings, or `None` after saying on stderr why the flags cannot work.
+fn settings_or_usage(model: &ModelArgs) -> Option<Settings> {
+    match settings(model) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            None
+        }
+    }
+}
+
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
@@ -124,12 +135,8 @@ pub async fn translate_for(args: &RenderArgs) -> anyhow::Result<(Translation, Ve
 
 /// `haproxy-agent render`: prints haproxy.cfg and the maps, and the problems on stderr.
 pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let settings = match settings(&args.model) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
-        }
+    let Some(settings) = settings_or_usage(&args.model) else {
+        return Ok(ExitCode::from(EXIT_BAD_CONFIG));
     };
     let (t, source_problems) = translate_once(&args, &settings).await?;
     let rendered = render(&t.config);
@@ -148,12 +155,8 @@ pub async fn render_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
 /// with `haproxy -c` when the binary is there; an initContainer without HAProxy writes it
 /// unchecked (it is built from validated values only, and HAProxy checks it on start).
 pub async fn init_command(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let settings = match settings(&args.model) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
-        }
+    let Some(settings) = settings_or_usage(&args.model) else {
+        return Ok(ExitCode::from(EXIT_BAD_CONFIG));
     };
     let (t, source_problems) = translate_once(&args, &settings).await?;
     for p in source_problems.iter().chain(&t.problems) {
@@ -186,12 +189,8 @@ fn which(bin: &Path) -> bool {
 
 /// `haproxy-agent run`.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = match settings(&args.model) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
-        }
+    let Some(settings) = settings_or_usage(&args.model) else {
+        return Ok(ExitCode::from(EXIT_BAD_CONFIG));
     };
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(wait_for_signal(shutdown_tx));

@@ -292,27 +292,33 @@ impl HaproxyProcess {
 
     /// Stops the master by pid: SIGTERM, wait up to [`STOP_DEADLINE`], SIGKILL, reap.
     fn stop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
-        if let Ok(pid) = to_pid(self.pid())
-            && kill(pid, Signal::SIGTERM).is_ok()
-        {
-            let deadline = Instant::now() + STOP_DEADLINE;
-            while Instant::now() < deadline {
-                match self.child.try_wait() {
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                    _ => return,
-                }
-            }
-            eprintln!(
-                "haproxy master {} did not exit within {STOP_DEADLINE:?} of SIGTERM; sending SIGKILL",
-                self.pid()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
+}
+
+/// Stops a HAProxy master we started, by its pid only: SIGTERM (which ends its workers
+/// too), wait up to [`STOP_DEADLINE`], then SIGKILL, and reap it so no zombie is left.
+pub fn stop_child(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    if let Ok(pid) = to_pid(child.id())
+        && kill(pid, Signal::SIGTERM).is_ok()
+    {
+        let deadline = Instant::now() + STOP_DEADLINE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                _ => return,
+            }
+        }
+        eprintln!(
+            "haproxy master {} did not exit within {STOP_DEADLINE:?} of SIGTERM; sending SIGKILL",
+            child.id()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for HaproxyProcess {

@@ -16,11 +16,9 @@ use anyhow::{Context as _, anyhow, bail};
 use haproxy::config::{Config, ConfigPath, ConfigWriter, Global, Rendered, RouteMaps, render};
 use haproxy::proto::ProcList;
 use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use tempfile::TempDir;
 
-use crate::haproxy_proc::{CLIENT_TIMEOUT, START_DEADLINE, STOP_DEADLINE, haproxy_binary};
+use crate::haproxy_proc::{CLIENT_TIMEOUT, START_DEADLINE, haproxy_binary};
 
 /// Time a [`Reloader`] from [`RenderedHaproxy::reloader`] allows for a new worker to show up.
 pub const RELOAD_DEADLINE: Duration = Duration::from_secs(15);
@@ -266,29 +264,9 @@ impl RenderedHaproxy {
             .ok_or_else(|| anyhow!("the master lists no current worker"))
     }
 
-    /// Stops the master by pid: SIGTERM, wait up to [`STOP_DEADLINE`], SIGKILL, reap.
+    /// Stops the master by pid: SIGTERM, wait up to the stop deadline, SIGKILL, reap.
     fn stop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
-        let pid = i32::try_from(self.pid()).map(Pid::from_raw);
-        if let Ok(pid) = pid
-            && kill(pid, Signal::SIGTERM).is_ok()
-        {
-            let deadline = Instant::now() + STOP_DEADLINE;
-            while Instant::now() < deadline {
-                match self.child.try_wait() {
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                    _ => return,
-                }
-            }
-            eprintln!(
-                "haproxy master {} did not exit within {STOP_DEADLINE:?} of SIGTERM; sending SIGKILL",
-                self.pid()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::haproxy_proc::stop_child(&mut self.child);
     }
 }
 
