@@ -288,8 +288,14 @@ mod tests {
                 managed_fields: Some(vec![Default::default()]),
                 annotations: Some(
                     [
-                        ("haproxy-agent.io/load-balance".to_string(), "first".to_string()),
-                        ("deployment.kubernetes.io/revision".to_string(), "7".to_string()),
+                        (
+                            "haproxy-agent.io/load-balance".to_string(),
+                            "first".to_string(),
+                        ),
+                        (
+                            "deployment.kubernetes.io/revision".to_string(),
+                            "7".to_string(),
+                        ),
                     ]
                     .into(),
                 ),
