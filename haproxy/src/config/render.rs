@@ -122,6 +122,9 @@ macro_rules! line {
 
 fn render_global(out: &mut String, g: &Global) {
     out.push_str("\nglobal\n");
+    // The agent reloads through the master CLI: HAProxy must run as master and workers
+    // (the master socket itself comes from `-S` on the command line).
+    line!(out, "master-worker");
     line!(out, "maxconn {}", g.maxconn);
     if let Some(n) = g.nbthread {
         line!(out, "nbthread {}", n.get());

@@ -448,13 +448,24 @@ async fn session_closed_by_haproxy_is_reopened_before_sending() {
     };
     let client = RuntimeClient::new(endpoint.clone(), config);
     client.version().await.unwrap();
-    // The client's session is the one present in two listings (each listing's own session
-    // is new every time).
-    let first = cli_sessions(&endpoint).await;
-    let second = cli_sessions(&endpoint).await;
-    let mine: Vec<String> = first.intersection(&second).cloned().collect();
-    assert_eq!(mine.len(), 1, "{first:?} {second:?}");
-    let mine = mine[0].clone();
+    // The client's session is the one present in two consecutive listings (each listing's
+    // own session is new every time; a previous listing's may linger for a moment).
+    let mut previous = cli_sessions(&endpoint).await;
+    let mine = integration::wait_for(
+        "one CLI session besides the listing's own",
+        Duration::from_secs(10),
+        async || {
+            let now = cli_sessions(&endpoint).await;
+            let both: Vec<String> = previous.intersection(&now).cloned().collect();
+            previous = now;
+            match both.as_slice() {
+                [one] => Ok(one.clone()),
+                other => Err(anyhow::anyhow!("sessions in two listings: {other:?}")),
+            }
+        },
+    )
+    .await
+    .unwrap();
     wait_until(
         "haproxy to close the idle session",
         Duration::from_secs(10),
