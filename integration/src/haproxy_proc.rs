@@ -201,19 +201,12 @@ impl HaproxyProcess {
 
     /// A runtime API client on the admin socket, with [`CLIENT_TIMEOUT`].
     pub fn runtime_client(&self) -> RuntimeClient {
-        RuntimeClient::new(
-            Endpoint::Unix(self.admin_socket.clone()),
-            RuntimeConfig {
-                timeout: CLIENT_TIMEOUT,
-                connect_timeout: CLIENT_TIMEOUT,
-                ..RuntimeConfig::default()
-            },
-        )
+        runtime_client_for(&self.admin_socket)
     }
 
     /// A master CLI client on the master socket, with [`CLIENT_TIMEOUT`].
     pub fn master_client(&self) -> MasterClient {
-        MasterClient::new(Endpoint::Unix(self.master_socket.clone()), CLIENT_TIMEOUT)
+        master_client_for(&self.master_socket)
     }
 
     /// The master's `show proc`.
@@ -294,6 +287,24 @@ impl HaproxyProcess {
     fn stop(&mut self) {
         stop_child(&mut self.child);
     }
+}
+
+/// A runtime API client for tests on the admin socket at `path`, with [`CLIENT_TIMEOUT`];
+/// each call gives a client with its own session.
+pub fn runtime_client_for(path: &Path) -> RuntimeClient {
+    RuntimeClient::new(
+        Endpoint::Unix(path.to_path_buf()),
+        RuntimeConfig {
+            timeout: CLIENT_TIMEOUT,
+            connect_timeout: CLIENT_TIMEOUT,
+            ..RuntimeConfig::default()
+        },
+    )
+}
+
+/// A master CLI client for tests on the socket at `path`, with [`CLIENT_TIMEOUT`].
+pub fn master_client_for(path: &Path) -> MasterClient {
+    MasterClient::new(Endpoint::Unix(path.to_path_buf()), CLIENT_TIMEOUT)
 }
 
 /// Stops a HAProxy master we started, by its pid only: SIGTERM (which ends its workers

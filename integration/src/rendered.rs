@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use haproxy::config::{Config, ConfigPath, ConfigWriter, Global, Rendered, RouteMaps, render};
 use haproxy::proto::ProcList;
-use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
+use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient};
 use tempfile::TempDir;
 
-use crate::haproxy_proc::{CLIENT_TIMEOUT, START_DEADLINE, haproxy_binary};
+use crate::haproxy_proc::{START_DEADLINE, haproxy_binary};
 
 /// Time a [`Reloader`] from [`RenderedHaproxy::reloader`] allows for a new worker to show up.
 pub const RELOAD_DEADLINE: Duration = Duration::from_secs(15);
@@ -217,22 +217,15 @@ impl RenderedHaproxy {
             .unwrap_or_default()
     }
 
-    /// A new runtime API client on the admin socket, with [`CLIENT_TIMEOUT`]. Each call
+    /// A new runtime API client on the admin socket, with [`crate::haproxy_proc::CLIENT_TIMEOUT`]. Each call
     /// gives a client with its own session.
     pub fn runtime_client(&self) -> RuntimeClient {
-        RuntimeClient::new(
-            Endpoint::Unix(self.admin_socket.clone()),
-            RuntimeConfig {
-                timeout: CLIENT_TIMEOUT,
-                connect_timeout: CLIENT_TIMEOUT,
-                ..RuntimeConfig::default()
-            },
-        )
+        crate::haproxy_proc::runtime_client_for(&self.admin_socket)
     }
 
-    /// A master CLI client, with [`CLIENT_TIMEOUT`].
+    /// A master CLI client, with [`crate::haproxy_proc::CLIENT_TIMEOUT`].
     pub fn master_client(&self) -> MasterClient {
-        MasterClient::new(Endpoint::Unix(self.dir.master_socket()), CLIENT_TIMEOUT)
+        crate::haproxy_proc::master_client_for(&self.dir.master_socket())
     }
 
     /// A [`Reloader`] for this HAProxy that disconnects `runtime` after each reload, with

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use haproxy::proto::ProcList;
 use haproxy::proto::parse::ServerState;
-use haproxy::{BackendName, Endpoint, FilePath, MasterClient, RuntimeClient, RuntimeConfig};
+use haproxy::{BackendName, FilePath, MasterClient, RuntimeClient};
 use integration::{EchoServer, HttpReply, free_port, haproxy_binary};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -309,19 +309,12 @@ impl Agent {
 
     /// A runtime API client on HAProxy's admin socket.
     pub fn runtime_client(&self) -> RuntimeClient {
-        RuntimeClient::new(
-            Endpoint::Unix(self.runtime_socket.clone()),
-            RuntimeConfig {
-                timeout: CLIENT_TIMEOUT,
-                connect_timeout: CLIENT_TIMEOUT,
-                ..RuntimeConfig::default()
-            },
-        )
+        integration::haproxy_proc::runtime_client_for(&self.runtime_socket)
     }
 
     /// A master CLI client on HAProxy's master socket.
     pub fn master_client(&self) -> MasterClient {
-        MasterClient::new(Endpoint::Unix(self.master_socket.clone()), CLIENT_TIMEOUT)
+        integration::haproxy_proc::master_client_for(&self.master_socket)
     }
 
     /// The master's `show proc`. Retried for up to [`CLIENT_TIMEOUT`]: while the master
