@@ -8,174 +8,97 @@
 //! - baseline: the same change applied the classic way: render, `haproxy -c`, reload, wait
 //!   for the new worker.
 //!
-//! Run: `cargo bench -p haproxy-agent --bench sync -- [CHANGES] [BASELINE_CHANGES]`
+//! Every change adds or removes exactly one endpoint: the slice grows from 2 to 101
+//! endpoints and shrinks back, again and again (a removal is drained and deleted in the
+//! same sync, as it has no connections). Reloads are counted by HAProxy's master, before
+//! and after the agent's changes and after the baseline's.
+//!
+//! Run: `cargo bench -p haproxy-agent --bench sync -- [CHANGES] [BASELINE_CHANGES] [--json PATH]`
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+mod common;
+
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use haproxy::config::{ConfigWriter, render};
-use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
-use haproxy_agent::apply::{Applier, ApplySettings};
-use haproxy_agent::http::Status;
-use haproxy_agent::source::manifests::{ManifestsSource, parse_manifests};
-use haproxy_agent::spawn::{SpawnConfig, Supervisor};
-use haproxy_agent::store::Store;
-use haproxy_agent::translate::{Settings, translate};
+use haproxy::config::render;
+use haproxy_agent::source::manifests::ManifestsSource;
+use haproxy_agent::store::{Object, Store};
+use haproxy_agent::translate::translate;
+use serde_json::json;
 use tokio::sync::watch;
 
-const SERVICE: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: bench}
-spec:
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: bench}
-spec:
-  ingressClassName: haproxy
-  rules:
-    - http:
-        paths:
-          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-"#;
+use common::{Args, EpState, Harness, Rule, Summary, ingress, ms, service, slice, to_yaml};
 
-/// An EndpointSlice with `n` ready endpoints 127.0.x.y:8080 (nothing needs to listen: the
+/// The most endpoints the slice reaches.
+const TOP: usize = 101;
+
+/// The Service and its Ingress.
+fn web() -> Vec<Object> {
+    vec![
+        service("web", 80, 8080),
+        ingress(
+            "web",
+            None,
+            &[Rule {
+                path: "/",
+                service: "web",
+                port: 80,
+            }],
+        ),
+    ]
+}
+
+/// The slice with `n` ready endpoints 127.0.x.y:8080 (nothing needs to listen: the
 /// benchmark measures HAProxy's acknowledgement, not traffic).
-fn slice(n: usize) -> String {
-    let mut s = String::from(
-        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-1\n  namespace: bench\n  labels: {kubernetes.io/service-name: web}\naddressType: IPv4\nports: [{port: 8080}]\nendpoints:\n",
-    );
-    for i in 0..n {
-        s.push_str(&format!(
-            "  - addresses: [\"127.0.{}.{}\"]\n    conditions: {{ready: true}}\n",
-            1 + i / 250,
-            1 + i % 250
-        ));
-    }
-    s
+fn web_slice(n: usize) -> Object {
+    let eps: Vec<(IpAddr, EpState)> = (0..n)
+        .map(|i| {
+            let ip = IpAddr::from([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8]);
+            (ip, EpState::Ready)
+        })
+        .collect();
+    slice("web-1", "web", 8080, &eps)
 }
 
-fn arg(n: usize, default: usize) -> anyhow::Result<usize> {
-    match std::env::args().skip(1).filter(|a| a != "--bench").nth(n) {
-        Some(s) => s
-            .parse()
-            .with_context(|| format!("argument {s:?} is not a number")),
-        None => Ok(default),
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn summary(name: &str, mut v: Vec<Duration>) -> String {
-    v.sort();
-    let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "{name:<28} n={:<5} p50={:>8.2} ms  p90={:>8.2} ms  p99={:>8.2} ms  max={:>8.2} ms",
-        v.len(),
-        ms(q(0.5)),
-        ms(q(0.9)),
-        ms(q(0.99)),
-        ms(*v.last().unwrap())
-    )
+/// Endpoint count after change `i`: 2, 3, …, 101, 100, …, 3, 2, 3, … (the slice starts
+/// with 1), so every change adds or removes exactly one.
+fn count_after(i: usize) -> usize {
+    let period = 2 * (TOP - 2);
+    let k = i % period;
+    if k < TOP - 2 { 2 + k } else { 2 + period - k }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let changes = arg(0, 1000)?;
-    let baseline_changes = arg(1, 20)?;
-    let dir = tempfile::tempdir()?;
-    let manifests = dir.path().join("manifests");
-    std::fs::create_dir_all(&manifests)?;
-    std::fs::create_dir_all(dir.path().join("run"))?;
-    let haproxy_bin = integration::haproxy_binary();
-    let settings = Settings {
-        ingress_class: "haproxy".into(),
-        default_backend_service: None,
-        watch_namespace: None,
-        http_bind: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-        config_dir: dir.path().join("etc"),
-        runtime_socket: dir.path().join("run/admin.sock"),
-        hard_stop_after: Duration::from_secs(5),
-    };
-    let master_socket = dir.path().join("run/master.sock");
-    let store = Store::new();
-    let base = |n: usize| -> anyhow::Result<Vec<haproxy_agent::store::Object>> {
-        let mut objects = parse_manifests(Path::new("service.yaml"), SERVICE)
-            .map_err(|p| anyhow::anyhow!("{p}"))?;
-        objects.extend(
-            parse_manifests(Path::new("slice.yaml"), &slice(n))
-                .map_err(|p| anyhow::anyhow!("{p}"))?,
-        );
-        Ok(objects)
-    };
-    store.replace_all(base(1)?);
+    let args = Args::parse()?;
+    let changes = args.number(0, 1000)?;
+    let baseline_changes = args.number(1, 20)?;
 
-    // HAProxy, supervised as `run --spawn-haproxy` does.
-    let writer = ConfigWriter::new(settings.config_dir.clone(), haproxy_bin.clone());
-    let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-    writer.install(&render(&first.config)).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let supervisor = Supervisor::new(SpawnConfig {
-        binary: haproxy_bin.clone(),
-        config: writer.config_path(),
-        master_socket: master_socket.clone(),
-        stop_timeout: Duration::from_secs(5),
-    });
-    let supervised = tokio::spawn(supervisor.run(stop_rx));
-    let master = MasterClient::new(Endpoint::Unix(master_socket), Duration::from_secs(5));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while master
-        .show_proc()
-        .await
-        .map(|p| p.current_worker().is_none())
-        .unwrap_or(true)
-    {
-        anyhow::ensure!(Instant::now() < deadline, "haproxy did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let runtime = RuntimeClient::new(
-        Endpoint::Unix(settings.runtime_socket.clone()),
-        RuntimeConfig::default(),
-    );
-    let reloader = Reloader::new(
-        writer.clone(),
-        master.clone(),
-        runtime.clone(),
-        Duration::from_secs(30),
-    );
-    let status = Status::new();
-    let mut applier = Applier::new(
-        runtime,
-        master.clone(),
-        reloader.clone(),
-        Arc::clone(&status),
-        ApplySettings {
-            drain_timeout: Duration::from_secs(1),
-            reload_timeout: Duration::from_secs(30),
-        },
-    );
-    applier.assume_loaded(&first.config).await?;
-    let version = master.show_proc().await?.master.version;
+    // Every state's objects, built before anything is timed.
+    let states: Vec<Vec<Object>> = (0..=TOP)
+        .map(|n| {
+            let mut o = web();
+            o.push(web_slice(n));
+            o
+        })
+        .collect();
+    let slice_files: Vec<String> = (0..=TOP)
+        .map(|n| to_yaml(&[web_slice(n)]))
+        .collect::<anyhow::Result<_>>()?;
 
-    // P1 store: add one endpoint per change (1 -> 2 -> … servers), then measure.
-    let mut store_times = Vec::with_capacity(changes);
+    let mut h = Harness::start(states[1].clone()).await?;
+    let procs = h.show_proc().await?;
+    let version = procs.master.version.clone();
+    let reloads_start = procs.master.reloads;
+
+    // P1 store: one endpoint per change.
+    let mut store_ms = Vec::with_capacity(changes);
     for i in 0..changes {
-        let n = 2 + (i % 200);
-        store.replace_all(base(n)?);
+        let objects = states[count_after(i)].clone();
         let t0 = Instant::now();
-        let t = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-        let report = applier.sync(&t.config).await?;
-        store_times.push(t0.elapsed());
+        h.store.replace_all(objects);
+        let report = h.sync().await?;
+        store_ms.push(ms(t0.elapsed()));
         anyhow::ensure!(
             report.reloads.is_empty(),
             "an endpoint change reloaded: {:?}",
@@ -184,10 +107,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // P1 file: the same through the manifests directory and notify.
-    std::fs::write(manifests.join("service.yaml"), SERVICE)?;
-    std::fs::write(manifests.join("slice.yaml"), slice(1))?;
+    let manifests_dir = tempfile::Builder::new().prefix("bench-p1").tempdir()?;
+    let manifests = manifests_dir.path();
+    std::fs::write(manifests.join("web.yaml"), to_yaml(&web())?)?;
+    std::fs::write(manifests.join("slice.yaml"), &slice_files[1])?;
     let file_store = Store::new();
-    let mut source = ManifestsSource::new(manifests.clone(), file_store.clone());
+    let mut source = ManifestsSource::new(manifests.to_path_buf(), file_store.clone());
     source.scan();
     let (src_stop, src_rx) = watch::channel(false);
     let src_task = tokio::spawn(source.run(async move {
@@ -195,15 +120,14 @@ async fn main() -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     }));
     let mut rx = file_store.subscribe();
-    let t = translate(&file_store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-    applier.sync(&t.config).await?;
-    let file_changes = changes.min(200);
-    let mut file_times = Vec::with_capacity(file_changes);
-    for i in 0..file_changes {
-        let n = 2 + (i % 100);
+    let t = translate(&file_store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
+    h.applier.sync(&t.config).await?;
+    let mut file_ms = Vec::with_capacity(changes);
+    for i in 0..changes {
+        let n = count_after(i);
         rx.borrow_and_update();
         let t0 = Instant::now();
-        std::fs::write(manifests.join("slice.yaml"), slice(n))?;
+        std::fs::write(manifests.join("slice.yaml"), &slice_files[n])?;
         loop {
             tokio::time::timeout(Duration::from_secs(5), rx.changed()).await??;
             let snap = rx.borrow_and_update().clone();
@@ -213,36 +137,57 @@ async fn main() -> anyhow::Result<()> {
                 .map(|s| s.endpoints.len())
                 .sum::<usize>();
             if count == n {
-                let t = translate(&snap, &settings).map_err(anyhow::Error::msg)?;
-                applier.sync(&t.config).await?;
+                let t = translate(&snap, &h.settings).map_err(anyhow::Error::msg)?;
+                let report = h.applier.sync(&t.config).await?;
+                anyhow::ensure!(
+                    report.reloads.is_empty(),
+                    "an endpoint change reloaded: {:?}",
+                    report.reloads
+                );
                 break;
             }
         }
-        file_times.push(t0.elapsed());
+        file_ms.push(ms(t0.elapsed()));
     }
     let _ = src_stop.send(true);
     let _ = src_task.await;
+    let reloads_agent = h.reloads().await? - reloads_start;
 
     // Baseline: reload per change.
-    let mut reload_times = Vec::with_capacity(baseline_changes);
+    let mut reload_ms = Vec::with_capacity(baseline_changes);
     for i in 0..baseline_changes {
-        store.replace_all(base(2 + i % 50)?);
+        let objects = states[count_after(i)].clone();
         let t0 = Instant::now();
-        let t = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-        reloader.reload(&render(&t.config)).await?;
-        reload_times.push(t0.elapsed());
+        h.store.replace_all(objects);
+        let t = translate(&h.store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
+        h.reloader.reload(&render(&t.config)).await?;
+        reload_ms.push(ms(t0.elapsed()));
     }
-    let reloads = master.show_proc().await?.master.reloads;
+    let reloads_baseline = h.reloads().await? - reloads_start - reloads_agent;
+    h.stop().await?;
 
-    println!("HAProxy {version}; one endpoint change at a time; 2-core machine");
-    println!("{}", summary("store -> haproxy ack", store_times));
-    println!("{}", summary("file -> haproxy ack", file_times));
-    println!("{}", summary("baseline: reload per change", reload_times));
-    println!(
-        "reloads counted by the master: {reloads} (all from the baseline's {baseline_changes})"
+    let (s, f, b) = (
+        Summary::of(&store_ms),
+        Summary::of(&file_ms),
+        Summary::of(&reload_ms),
     );
-
-    let _ = stop_tx.send(true);
-    let _ = supervised.await;
+    eprintln!("HAProxy {version}; one endpoint change at a time");
+    eprintln!("{}", s.line("store -> haproxy ack"));
+    eprintln!("{}", f.line("file -> haproxy ack"));
+    eprintln!("{}", b.line("baseline: reload per change"));
+    eprintln!(
+        "reloads counted by the master: {reloads_agent} over the agent's {} changes, \
+         {reloads_baseline} over the baseline's {baseline_changes}",
+        2 * changes
+    );
+    args.write_json(&json!({
+        "haproxy_version": version,
+        "changes": changes,
+        "store": common::summary_with_samples(&store_ms),
+        "file": common::summary_with_samples(&file_ms),
+        "baseline": common::summary_with_samples(&reload_ms),
+        "reloads_agent": reloads_agent,
+        "reloads_baseline": reloads_baseline,
+    }))?;
     Ok(())
 }

@@ -1,0 +1,257 @@
+//! Benchmark P2: 10,000 endpoint changes applied at once, against the raw socket rate
+//! measured in the same run on the same HAProxy.
+//!
+//! HAProxy starts with 100 backends (one Service each, routed by one Ingress) and no
+//! servers. One store update then brings 100 new ready endpoints to every Service's
+//! EndpointSlice: 10,000 endpoint changes. **agent** is the time from that store update
+//! through translate, observe (`show backend`, `show servers state`, `show map`), plan, the
+//! pipelined `add server` + `set server … state ready` batch and its checked replies, to the
+//! config and maps written back to disk. **raw** sends the very same command bytes (the
+//! plan the agent makes for that change, encoded) on one prompt-mode connection of its own
+//! and only counts the prompts: the physical limit of the socket. After each trial the
+//! agent removes the 10,000 servers again (drain, `del server`), which is timed too.
+//! Trials alternate agent / raw; medians are reported.
+//!
+//! Run: `cargo bench -p haproxy-agent --bench bulk -- [BACKENDS] [ENDPOINTS_PER_BACKEND] [TRIALS] [--json PATH]`
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure};
+use haproxy::config::structure;
+use haproxy_agent::apply::observe;
+use haproxy_agent::reconcile::{self, Plan, PlanSettings};
+use haproxy_agent::store::{Object, Store};
+use haproxy_agent::translate::translate;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use common::{Args, EpState, Harness, Rule, ingress, median, ms, r3, round, service, slice};
+
+/// `backends` Services `svc-<b>`, one Ingress routing `/svc-<b>` to each, and their slices
+/// with `per` ready endpoints `10.<b/256>.<b%256>.<e+1>:8080` each.
+fn objects(backends: usize, per: usize) -> Vec<Object> {
+    let names: Vec<String> = (0..backends).map(|b| format!("svc-{b}")).collect();
+    let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
+    let mut out = Vec::with_capacity(2 * backends + 1);
+    let rules: Vec<Rule<'_>> = names
+        .iter()
+        .zip(&paths)
+        .map(|(n, p)| Rule {
+            path: p,
+            service: n,
+            port: 80,
+        })
+        .collect();
+    out.push(ingress("bulk", None, &rules));
+    for (b, name) in names.iter().enumerate() {
+        out.push(service(name, 80, 8080));
+        let eps: Vec<(IpAddr, EpState)> = (0..per)
+            .map(|e| {
+                let ip = IpAddr::from([10, (b / 256) as u8, (b % 256) as u8, (e + 1) as u8]);
+                (ip, EpState::Ready)
+            })
+            .collect();
+        out.push(slice(&format!("{name}-1"), name, 8080, &eps));
+    }
+    out
+}
+
+/// Writes `bytes` on a fresh prompt-mode connection while counting `\n> ` prompts, until
+/// `replies` prompts came back; returns the time from the first byte written.
+async fn raw_exchange(socket: &Path, bytes: &[u8], replies: usize) -> anyhow::Result<Duration> {
+    let stream = UnixStream::connect(socket).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(b"prompt\n").await?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\n> ") {
+        let n = rd.read(&mut buf).await?;
+        if n == 0 {
+            bail!("socket closed during prompt");
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let started = Instant::now();
+    let write = async { wr.write_all(bytes).await };
+    let read = async {
+        let mut prompts = 0usize;
+        let mut tail = [0u8; 2];
+        let mut window = Vec::with_capacity(buf.len() + 2);
+        while prompts < replies {
+            let n = rd.read(&mut buf).await?;
+            if n == 0 {
+                bail!("socket closed after {prompts} replies");
+            }
+            window.clear();
+            window.extend_from_slice(&tail);
+            window.extend_from_slice(&buf[..n]);
+            prompts += window.windows(3).filter(|w| w == b"\n> ").count();
+            tail.copy_from_slice(&window[window.len() - 2..]);
+        }
+        Ok(())
+    };
+    let (w, r) = tokio::join!(write, read);
+    w?;
+    r?;
+    Ok(started.elapsed())
+}
+
+/// Syncs until nothing drains any more; returns the time taken.
+async fn remove_all(h: &mut Harness, empty: &[Object]) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    h.store.replace_all(empty.to_vec());
+    loop {
+        let report = h.sync().await?;
+        ensure!(report.reloads.is_empty(), "removal reloaded: {report:?}");
+        if report.draining == 0 {
+            break;
+        }
+    }
+    let took = t0.elapsed();
+    ensure!(h.server_count().await? == 0, "servers left after removal");
+    Ok(took)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse()?;
+    let backends = args.number(0, 100)?;
+    let per = args.number(1, 100)?;
+    let trials = args.number(2, 3)?;
+    ensure!(
+        backends <= 65_536 && per <= 254,
+        "at most 65536 backends of 254 endpoints"
+    );
+    let total = backends * per;
+    let empty = objects(backends, 0);
+    let full = objects(backends, per);
+
+    let mut h = Harness::start(empty.clone()).await?;
+    let procs = h.show_proc().await?;
+    let version = procs.master.version.clone();
+    let reloads_start = procs.master.reloads;
+
+    // The desired config with every endpoint, for the raw side's plan and for timing
+    // translation alone.
+    let side = Store::new();
+    side.replace_all(full.clone());
+    let mut translate_ms = Vec::new();
+    let mut desired = None;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let t = translate(&side.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
+        translate_ms.push(ms(t0.elapsed()));
+        desired = Some(t.config);
+    }
+    let desired = desired.expect("translated at least once");
+    let want = structure(&desired);
+
+    let (mut agent_s, mut raw_s, mut removal_s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut commands = 0;
+    for trial in 0..trials {
+        // The agent.
+        let t0 = Instant::now();
+        h.store.replace_all(full.clone());
+        let report = h.sync().await?;
+        let took = t0.elapsed();
+        ensure!(
+            report.reloads.is_empty(),
+            "endpoint changes reloaded: {report:?}"
+        );
+        let live = h.server_count().await?;
+        ensure!(live == total, "the agent left {live} servers, not {total}");
+        commands = report.commands;
+        agent_s.push(took.as_secs_f64());
+        removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
+
+        // The raw socket, with the commands the agent plans for the same change.
+        let observed = observe(&h.runtime, &desired, Some(&want)).await?;
+        let plan = reconcile::plan(
+            &desired,
+            want.as_str(),
+            &observed,
+            &BTreeMap::new(),
+            std::time::Instant::now(),
+            PlanSettings {
+                drain_timeout: Duration::from_secs(5),
+            },
+        );
+        let Plan::Runtime(plan) = plan else {
+            bail!("the raw side's plan is a reload: {plan:?}");
+        };
+        ensure!(plan.swaps.is_empty(), "the raw side's plan swaps maps");
+        // What `Command::encode` writes: each command's text and its LF.
+        let mut bytes = Vec::new();
+        for c in &plan.commands {
+            bytes.extend_from_slice(c.to_text()?.as_bytes());
+            bytes.push(b'\n');
+        }
+        let took = raw_exchange(&h.settings.runtime_socket, &bytes, plan.commands.len()).await?;
+        let live = h.server_count().await?;
+        ensure!(
+            live == total,
+            "the raw commands left {live} servers, not {total}"
+        );
+        ensure!(
+            plan.commands.len() == commands,
+            "raw sends {} commands, the agent sent {commands}",
+            plan.commands.len()
+        );
+        raw_s.push(took.as_secs_f64());
+        removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
+        eprintln!(
+            "trial {}: agent {:.3} s, raw {:.3} s",
+            trial + 1,
+            agent_s[trial],
+            raw_s[trial]
+        );
+    }
+    let reloads = h.reloads().await? - reloads_start;
+    h.stop().await?;
+
+    let (agent, raw, removal) = (median(&agent_s), median(&raw_s), median(&removal_s));
+    let ratio = raw / agent;
+    eprintln!(
+        "HAProxy {version}; {total} endpoint changes ({backends} backends x {per}), {commands} runtime commands, median of {trials}"
+    );
+    eprintln!(
+        "agent     : {agent:>8.3} s  {:>9.0} endpoints/s",
+        total as f64 / agent
+    );
+    eprintln!(
+        "raw socket: {raw:>8.3} s  {:>9.0} endpoints/s",
+        total as f64 / raw
+    );
+    eprintln!("agent / raw rate: {:.1} %", 100.0 * ratio);
+    eprintln!("removal of all {total} by the agent: {removal:.3} s");
+    eprintln!(
+        "translate alone: {:.1} ms (median of 5)",
+        median(&translate_ms)
+    );
+    eprintln!("reloads counted by the master: {reloads}");
+    args.write_json(&json!({
+        "haproxy_version": version,
+        "endpoints": total,
+        "backends": backends,
+        "commands": commands,
+        "trials": trials,
+        "agent_s": agent_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "raw_s": raw_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "removal_s": removal_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "agent_wall_s": round(agent, 6),
+        "raw_wall_s": round(raw, 6),
+        "removal_wall_s": round(removal, 6),
+        "agent_rate": (total as f64 / agent).round(),
+        "raw_rate": (total as f64 / raw).round(),
+        "ratio": round(ratio, 4),
+        "translate_ms": r3(median(&translate_ms)),
+        "reloads": reloads,
+    }))?;
+    Ok(())
+}

@@ -1,0 +1,728 @@
+//! Shared by the benchmarks: arguments, percentiles and JSON output; Kubernetes object
+//! builders (typed, and as manifest YAML); an in-process agent ([`Harness`]: store ->
+//! translate -> `Applier::sync` against a HAProxy supervised as `run --spawn-haproxy` does);
+//! and a real `haproxy-agent run` process ([`AgentProcess`]) stopped by pid.
+
+// Each benchmark binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use haproxy::config::{ConfigWriter, render};
+use haproxy::proto::ProcList;
+use haproxy::proto::parse::ServerState;
+use haproxy::{BackendName, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
+use haproxy_agent::apply::{Applier, ApplySettings, SyncReport};
+use haproxy_agent::http::Status;
+use haproxy_agent::spawn::{SpawnConfig, Supervisor};
+use haproxy_agent::store::{Object, Store};
+use haproxy_agent::translate::{Settings, translate};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{
+    Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+// ---- arguments and output ----
+
+/// The command line of a benchmark: positional numbers, `--name value` options, and the
+/// `--bench` flag cargo adds (ignored).
+#[derive(Debug, Default)]
+pub struct Args {
+    positional: Vec<String>,
+    named: BTreeMap<String, String>,
+}
+
+impl Args {
+    /// Parses `std::env::args()`.
+    pub fn parse() -> anyhow::Result<Args> {
+        let mut out = Args::default();
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            if a == "--bench" {
+                continue;
+            }
+            if let Some(name) = a.strip_prefix("--") {
+                let value = it
+                    .next()
+                    .with_context(|| format!("option --{name} needs a value"))?;
+                out.named.insert(name.to_string(), value);
+            } else {
+                out.positional.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Positional argument `n` as a number, or `default`.
+    pub fn number(&self, n: usize, default: usize) -> anyhow::Result<usize> {
+        match self.positional.get(n) {
+            Some(s) => s
+                .parse()
+                .with_context(|| format!("argument {s:?} is not a number")),
+            None => Ok(default),
+        }
+    }
+
+    /// The value of `--name`.
+    pub fn named(&self, name: &str) -> Option<&str> {
+        self.named.get(name).map(String::as_str)
+    }
+
+    /// `--name`'s path, else `default_name` beside the benchmark's own target directory
+    /// (`target/release/deps/<bench>` -> `target/release/<default_name>`).
+    pub fn binary(&self, name: &str, default_name: &str) -> anyhow::Result<PathBuf> {
+        if let Some(p) = self.named(name) {
+            return Ok(PathBuf::from(p));
+        }
+        let exe = std::env::current_exe()?;
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .context("the benchmark is not in target/<profile>/deps")?;
+        let path = profile_dir.join(default_name);
+        if !path.is_file() {
+            bail!(
+                "{} is missing: build it (cargo build --release) or pass --{name} PATH",
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+
+    /// Writes `value` to `--json PATH`, or prints it on stdout without the option.
+    pub fn write_json(&self, value: &Value) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        match self.named("json") {
+            Some(path) => {
+                std::fs::write(path, text + "\n").with_context(|| format!("write {path}"))
+            }
+            None => {
+                println!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Rounds to three decimals (for JSON).
+pub fn r3(x: f64) -> f64 {
+    round(x, 3)
+}
+
+/// Rounds to `decimals` decimals (for JSON: the result prints as its shortest form).
+pub fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
+/// Nearest-rank percentiles of samples in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    /// Number of samples.
+    pub n: usize,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarizes `samples` (milliseconds); all zero when empty.
+    pub fn of(samples: &[f64]) -> Summary {
+        let mut v = samples.to_vec();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return Summary {
+                n: 0,
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+                max: 0.0,
+            };
+        }
+        let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
+        Summary {
+            n: v.len(),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            max: v[v.len() - 1],
+        }
+    }
+
+    /// One line for people.
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<34} n={:<5} p50={:>9.2} ms  p90={:>9.2} ms  p99={:>9.2} ms  max={:>9.2} ms",
+            self.n, self.p50, self.p90, self.p99, self.max
+        )
+    }
+
+    /// `{"n", "p50_ms", "p90_ms", "p99_ms", "max_ms"}`.
+    pub fn json(&self) -> Value {
+        json!({
+            "n": self.n,
+            "p50_ms": r3(self.p50),
+            "p90_ms": r3(self.p90),
+            "p99_ms": r3(self.p99),
+            "max_ms": r3(self.max),
+        })
+    }
+}
+
+/// The summary's JSON plus the samples themselves (rounded to microseconds).
+pub fn summary_with_samples(samples: &[f64]) -> Value {
+    let mut v = Summary::of(samples).json();
+    v["samples_ms"] = samples.iter().map(|s| r3(*s)).collect();
+    v
+}
+
+/// The median of `v` (0 when empty).
+pub fn median(v: &[f64]) -> f64 {
+    Summary::of(v).p50
+}
+
+// ---- objects ----
+
+/// The namespace of every benchmark object.
+pub const NS: &str = "bench";
+
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(NS.to_string()),
+        ..Default::default()
+    }
+}
+
+/// Service `name` with one unnamed port `port` -> `target`.
+pub fn service(name: &str, port: i32, target: i32) -> Object {
+    Object::Service(Service {
+        metadata: meta(name),
+        spec: Some(ServiceSpec {
+            ports: Some(vec![ServicePort {
+                port,
+                target_port: Some(IntOrString::Int(target)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// One Ingress path: `path` (Prefix) -> Service `service` port `port`.
+pub struct Rule<'a> {
+    /// The path.
+    pub path: &'a str,
+    /// The Service.
+    pub service: &'a str,
+    /// Its port number.
+    pub port: i32,
+}
+
+/// Ingress `name` of class `haproxy`: one rule for `host` (any host when `None`) with
+/// `paths`, all `Prefix`.
+pub fn ingress(name: &str, host: Option<&str>, paths: &[Rule<'_>]) -> Object {
+    let paths = paths
+        .iter()
+        .map(|p| HTTPIngressPath {
+            path: Some(p.path.to_string()),
+            path_type: "Prefix".to_string(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: p.service.to_string(),
+                    port: Some(ServiceBackendPort {
+                        number: Some(p.port),
+                        name: None,
+                    }),
+                }),
+                resource: None,
+            },
+        })
+        .collect();
+    Object::Ingress(Ingress {
+        metadata: meta(name),
+        spec: Some(IngressSpec {
+            ingress_class_name: Some("haproxy".to_string()),
+            rules: Some(vec![IngressRule {
+                host: host.map(str::to_string),
+                http: Some(HTTPIngressRuleValue { paths }),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// An endpoint's conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpState {
+    /// Ready.
+    Ready,
+    /// Terminating but still serving (ready: false, serving: true, terminating: true).
+    Terminating,
+}
+
+/// EndpointSlice `name` of Service `service`, port `port`, with `endpoints`.
+pub fn slice(name: &str, service: &str, port: i32, endpoints: &[(IpAddr, EpState)]) -> Object {
+    let endpoints = endpoints
+        .iter()
+        .map(|(ip, state)| SliceEndpoint {
+            addresses: vec![ip.to_string()],
+            conditions: Some(match state {
+                EpState::Ready => EndpointConditions {
+                    ready: Some(true),
+                    serving: Some(true),
+                    terminating: Some(false),
+                },
+                EpState::Terminating => EndpointConditions {
+                    ready: Some(false),
+                    serving: Some(true),
+                    terminating: Some(true),
+                },
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let mut m = meta(name);
+    m.labels = Some(
+        [(
+            "kubernetes.io/service-name".to_string(),
+            service.to_string(),
+        )]
+        .into(),
+    );
+    Object::EndpointSlice(EndpointSlice {
+        metadata: m,
+        address_type: "IPv4".to_string(),
+        ports: Some(vec![EndpointPort {
+            port: Some(port),
+            ..Default::default()
+        }]),
+        endpoints,
+    })
+}
+
+/// The objects as one multi-document manifest file.
+pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
+    let mut docs = Vec::with_capacity(objects.len());
+    for o in objects {
+        docs.push(match o {
+            Object::Ingress(x) => serde_yaml_ng::to_string(x)?,
+            Object::IngressClass(x) => serde_yaml_ng::to_string(x)?,
+            Object::Service(x) => serde_yaml_ng::to_string(x)?,
+            Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
+            Object::Secret(x) => serde_yaml_ng::to_string(x)?,
+        });
+    }
+    Ok(docs.join("---\n"))
+}
+
+/// Writes a file atomically (a temp name the manifests source ignores, then a rename).
+pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    Ok(())
+}
+
+// ---- the in-process agent ----
+
+/// Settings like `run`'s, on a free loopback port, with everything under `dir`.
+pub fn settings(dir: &Path) -> Settings {
+    Settings {
+        ingress_class: "haproxy".into(),
+        default_backend_service: None,
+        watch_namespace: None,
+        http_bind: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
+        config_dir: dir.join("etc"),
+        runtime_socket: dir.join("run/admin.sock"),
+        hard_stop_after: Duration::from_secs(5),
+    }
+}
+
+/// The agent's pipeline in-process: a store, translation and an [`Applier`] against a
+/// HAProxy started and supervised the way `run --spawn-haproxy` does it, from the config
+/// rendered from the initial objects.
+pub struct Harness {
+    _dir: TempDir,
+    /// Translation settings.
+    pub settings: Settings,
+    /// The object store.
+    pub store: Store,
+    /// The applier.
+    pub applier: Applier,
+    /// The master CLI.
+    pub master: MasterClient,
+    /// The applier's runtime client (clones share its session).
+    pub runtime: RuntimeClient,
+    /// Verified reloads (for reload-per-change baselines).
+    pub reloader: Reloader,
+    stop: watch::Sender<bool>,
+    supervised: JoinHandle<std::io::Result<()>>,
+}
+
+impl Harness {
+    /// Starts HAProxy with `objects` rendered, and an applier that knows it loaded them.
+    pub async fn start(objects: Vec<Object>) -> anyhow::Result<Harness> {
+        let dir = tempfile::Builder::new().prefix("bench").tempdir()?;
+        std::fs::create_dir_all(dir.path().join("run"))?;
+        let settings = settings(dir.path());
+        let master_socket = dir.path().join("run/master.sock");
+        let store = Store::new();
+        store.replace_all(objects);
+        let haproxy_bin = integration::haproxy_binary();
+        let writer = ConfigWriter::new(settings.config_dir.clone(), haproxy_bin.clone());
+        let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
+        writer.install(&render(&first.config)).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let supervisor = Supervisor::new(SpawnConfig {
+            binary: haproxy_bin,
+            config: writer.config_path(),
+            master_socket: master_socket.clone(),
+            stop_timeout: Duration::from_secs(10),
+        });
+        let supervised = tokio::spawn(supervisor.run(stop_rx));
+        let master = MasterClient::new(Endpoint::Unix(master_socket), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while master
+            .show_proc()
+            .await
+            .map(|p| p.current_worker().is_none())
+            .unwrap_or(true)
+        {
+            anyhow::ensure!(Instant::now() < deadline, "haproxy did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let runtime = RuntimeClient::new(
+            Endpoint::Unix(settings.runtime_socket.clone()),
+            RuntimeConfig::default(),
+        );
+        let reloader = Reloader::new(
+            writer,
+            master.clone(),
+            runtime.clone(),
+            Duration::from_secs(30),
+        );
+        let mut applier = Applier::new(
+            runtime.clone(),
+            master.clone(),
+            reloader.clone(),
+            Status::new(),
+            ApplySettings {
+                drain_timeout: Duration::from_secs(5),
+                reload_timeout: Duration::from_secs(30),
+            },
+        );
+        applier.assume_loaded(&first.config).await?;
+        Ok(Harness {
+            _dir: dir,
+            settings,
+            store,
+            applier,
+            master,
+            runtime,
+            reloader,
+            stop,
+            supervised,
+        })
+    }
+
+    /// Translates the store's snapshot and syncs HAProxy to it (what the reconcile loop
+    /// does on every wake-up).
+    pub async fn sync(&mut self) -> anyhow::Result<SyncReport> {
+        let t = translate(&self.store.snapshot(), &self.settings).map_err(anyhow::Error::msg)?;
+        Ok(self.applier.sync(&t.config).await?)
+    }
+
+    /// The master's `show proc`, retried while the master re-executes itself.
+    pub async fn show_proc(&self) -> anyhow::Result<ProcList> {
+        show_proc(&self.master).await
+    }
+
+    /// Reloads so far, as the master counts them.
+    pub async fn reloads(&self) -> anyhow::Result<u32> {
+        Ok(self.show_proc().await?.master.reloads)
+    }
+
+    /// Servers HAProxy has, over every backend.
+    pub async fn server_count(&self) -> anyhow::Result<usize> {
+        Ok(self.runtime.servers_state(None).await?.len())
+    }
+
+    /// Closes the runtime session (a soft-stopping worker waits for it) and soft-stops
+    /// HAProxy through the supervisor.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.runtime.disconnect().await;
+        drop(self.applier);
+        let _ = self.stop.send(true);
+        self.supervised.await??;
+        Ok(())
+    }
+}
+
+/// `show proc`, retried for up to 5 s (the master refuses connections while it re-executes
+/// itself for a reload).
+pub async fn show_proc(master: &MasterClient) -> anyhow::Result<ProcList> {
+    integration::wait_for("show proc", Duration::from_secs(5), async || {
+        Ok(master.show_proc().await?)
+    })
+    .await
+}
+
+/// `show servers state <backend>` by server name.
+pub async fn servers_of(
+    runtime: &RuntimeClient,
+    backend: &BackendName,
+) -> anyhow::Result<BTreeMap<String, ServerState>> {
+    let rows = runtime.servers_state(Some(backend.clone())).await?;
+    Ok(rows.into_iter().map(|r| (r.server.clone(), r)).collect())
+}
+
+// ---- a real agent process ----
+
+/// One `haproxy-agent run --manifests <dir>/manifests --spawn-haproxy=<haproxy>` process on
+/// loopback ports, its output in `<dir>/agent.log`. Stopped by pid (SIGTERM, then SIGKILL),
+/// and so is every HAProxy process it was seen with that is still alive.
+pub struct AgentProcess {
+    dir: TempDir,
+    /// The manifests directory.
+    pub manifests: PathBuf,
+    /// HAProxy's runtime socket.
+    pub runtime_socket: PathBuf,
+    /// HAProxy's master socket.
+    pub master_socket: PathBuf,
+    /// HAProxy's HTTP frontend.
+    pub http: SocketAddr,
+    /// The agent's health and metrics address.
+    pub listen: SocketAddr,
+    /// The agent's output.
+    pub log_path: PathBuf,
+    child: Option<Child>,
+    haproxy_pids: BTreeSet<u32>,
+}
+
+impl AgentProcess {
+    /// A temp dir with an empty manifests directory, for the caller to fill before
+    /// [`AgentProcess::spawn`].
+    pub fn prepare() -> anyhow::Result<AgentProcess> {
+        let dir = tempfile::Builder::new().prefix("bench-agent").tempdir()?;
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests)?;
+        Ok(AgentProcess {
+            manifests,
+            runtime_socket: dir.path().join("run/admin.sock"),
+            master_socket: dir.path().join("run/master.sock"),
+            http: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
+            listen: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
+            log_path: dir.path().join("agent.log"),
+            dir,
+            child: None,
+            haproxy_pids: BTreeSet::new(),
+        })
+    }
+
+    /// Starts `agent_bin run` with the given drain timeout.
+    pub fn spawn(&mut self, agent_bin: &Path, drain_timeout: Duration) -> anyhow::Result<()> {
+        let haproxy = integration::haproxy_binary();
+        let log = std::fs::File::create(&self.log_path)?;
+        let mut cmd = Command::new(agent_bin);
+        cmd.arg("run")
+            .arg("--manifests")
+            .arg(&self.manifests)
+            .arg("--config-dir")
+            .arg(self.dir.path().join("etc"))
+            .arg("--runtime-socket")
+            .arg(&self.runtime_socket)
+            .arg("--master-socket")
+            .arg(&self.master_socket)
+            .arg("--http-bind")
+            .arg(self.http.to_string())
+            .arg("--listen")
+            .arg(self.listen.to_string())
+            .arg("--drain-timeout")
+            .arg(format!("{}ms", drain_timeout.as_millis()))
+            .arg("--hard-stop-after")
+            .arg("5s")
+            .arg("--haproxy-bin")
+            .arg(&haproxy)
+            .arg(format!("--spawn-haproxy={}", haproxy.display()));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HAPROXY_AGENT_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        self.child = Some(cmd.spawn().context("spawn haproxy-agent")?);
+        Ok(())
+    }
+
+    /// The agent's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits until `/healthz` answers 200; fails early if the agent exits.
+    pub async fn wait_healthy(&mut self, within: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                bail!("haproxy-agent exited with {status}; {}", self.log_tail());
+            }
+            if let Ok(r) = integration::get(self.listen, "localhost", "/healthz").await
+                && r.status == 200
+            {
+                self.remember_haproxy().await;
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                bail!("/healthz not 200 within {within:?}; {}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last lines of the agent's log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let from = lines.len().saturating_sub(20);
+        format!("agent log, last lines:\n{}", lines[from..].join("\n"))
+    }
+
+    /// A runtime API client on HAProxy's admin socket.
+    pub fn runtime_client(&self) -> RuntimeClient {
+        integration::haproxy_proc::runtime_client_for(&self.runtime_socket)
+    }
+
+    /// A master CLI client.
+    pub fn master_client(&self) -> MasterClient {
+        integration::haproxy_proc::master_client_for(&self.master_socket)
+    }
+
+    /// `show proc` (and remembers the HAProxy pids, to stop them if the agent does not).
+    pub async fn show_proc(&mut self) -> anyhow::Result<ProcList> {
+        let procs = show_proc(&self.master_client()).await?;
+        self.haproxy_pids.insert(procs.master.pid);
+        for w in procs.workers.iter().chain(&procs.old_workers) {
+            self.haproxy_pids.insert(w.pid);
+        }
+        Ok(procs)
+    }
+
+    async fn remember_haproxy(&mut self) {
+        let _ = self.show_proc().await;
+    }
+
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let r = integration::get(self.listen, "localhost", "/metrics").await?;
+        anyhow::ensure!(r.status == 200, "/metrics: status {}", r.status);
+        Ok(r.body)
+    }
+
+    /// Stops the agent by pid (SIGTERM; SIGKILL after 20 s), then any HAProxy process of
+    /// its still alive (SIGTERM; SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = signal(child.id(), Signal::SIGTERM);
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                eprintln!("haproxy-agent {} ignored SIGTERM; SIGKILL", child.id());
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+        let alive = |pids: &BTreeSet<u32>| -> Vec<u32> {
+            pids.iter()
+                .copied()
+                .filter(|p| is_live_haproxy(*p))
+                .collect()
+        };
+        for pid in alive(&self.haproxy_pids) {
+            let _ = signal(pid, Signal::SIGTERM);
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until && !alive(&self.haproxy_pids).is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for pid in alive(&self.haproxy_pids) {
+            let _ = signal(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// True while `pid` is a running (not zombie) process named `haproxy`.
+pub fn is_live_haproxy(pid: u32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    comm.trim_end() == "haproxy" && state.is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: Signal) -> anyhow::Result<()> {
+    let raw = i32::try_from(pid).map_err(|_| anyhow!("pid {pid} out of range"))?;
+    kill(Pid::from_raw(raw), sig).with_context(|| format!("{sig} to pid {pid}"))
+}
+
+/// The KiB fields of `/proc/<pid>/status` (`VmHWM`, `VmRSS`, …), read at once.
+pub fn proc_status_kib(pid: u32) -> anyhow::Result<BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            let kib = value.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some((name.to_string(), kib))
+        })
+        .collect())
+}
