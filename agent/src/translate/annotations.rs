@@ -74,7 +74,9 @@ pub struct Parsed {
     pub problems: Vec<(String, String)>,
 }
 
-fn is_dns_label(s: &str) -> bool {
+/// A DNS label (RFC 1123) as Kubernetes names namespaces and Services: 1 to 63 lower-case
+/// letters, digits and `-`, no `-` at either end.
+pub(super) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
+use haproxy::config::ServerAddr;
 use haproxy::{BackendName, ServerName};
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
+use super::annotations::is_dns_label;
 use crate::store::{ObjectKey, Snapshot};
 
 /// The label EndpointSlices carry with their Service's name.
@@ -49,14 +51,39 @@ pub struct ResolvedService {
     /// Endpoints sorted by address, each once.
     pub endpoints: Vec<ResolvedEndpoint>,
     /// Endpoints left out, and why (an FQDN address, an unparsable IP).
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Part of an EndpointSlice left out of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The EndpointSlice.
+    pub slice: ObjectKey,
+    /// The field to blame (`addressType`, `ports[0].port`, `endpoints[1].addresses[0]`).
+    pub field: String,
+    /// Why.
+    pub message: String,
+}
+
+/// A port name as Kubernetes allows it (IANA_SVC_NAME): 1 to 15 lower-case letters, digits
+/// and `-`, at least one letter, no `-` at either end and no `--`. So a name is never a
+/// number (`80` would read as the port 80 in a backend name) and never holds `_`.
+fn is_port_name(s: &str) -> bool {
+    s.len() <= 15
+        && is_dns_label(s)
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.contains("--")
 }
 
 fn port_label(port: &ServiceBackendPort) -> Result<String, String> {
     match (&port.number, &port.name) {
         (Some(n), _) if (1..=65535).contains(n) => Ok(n.to_string()),
         (Some(n), _) => Err(format!("port {n} is out of range 1-65535")),
-        (None, Some(name)) if !name.is_empty() => Ok(name.clone()),
+        (None, Some(name)) if is_port_name(name) => Ok(name.clone()),
+        (None, Some(name)) if !name.is_empty() => Err(format!(
+            "port name {name:?} is not a Kubernetes port name (1 to 15 lower-case letters, \
+             digits and -, with a letter)"
+        )),
         _ => Err("the backend names neither a port number nor a port name".to_string()),
     }
 }
@@ -71,13 +98,27 @@ fn find_port<'a>(ports: &'a [ServicePort], want: &ServiceBackendPort) -> Option<
     }
 }
 
-/// The backend name of a Service port: `<namespace>_<service>_<port>` (Kubernetes names hold
-/// no `_`, so it is unambiguous).
+/// The backend name of a Service port: `<namespace>_<service>_<port>`. Kubernetes names
+/// hold no `_`, so it is unambiguous; names Kubernetes would refuse (a manifest is not
+/// checked by an API server) are refused here, which also bounds the name's length (a
+/// canary backend adds `_canary_<service>` to it).
 pub fn backend_name(
     namespace: &str,
     service: &str,
     port: &ServiceBackendPort,
 ) -> Result<BackendName, String> {
+    if !is_dns_label(namespace) {
+        return Err(format!(
+            "namespace {namespace:?} is not a Kubernetes namespace name (at most 63 lower-case \
+             letters, digits and -)"
+        ));
+    }
+    if !is_dns_label(service) {
+        return Err(format!(
+            "service name {service:?} is not a Kubernetes Service name (at most 63 lower-case \
+             letters, digits and -)"
+        ));
+    }
     let label = port_label(port)?;
     BackendName::new(format!("{namespace}_{service}_{label}")).map_err(|e| e.to_string())
 }
@@ -111,6 +152,12 @@ pub fn resolve(
             port_label(port).unwrap_or_default()
         )
     })?;
+    if !(1..=65535).contains(&svc_port.port) {
+        return Err(format!(
+            "service {key} port {} is out of range 1-65535",
+            svc_port.port
+        ));
+    }
     let mut found: BTreeMap<SocketAddr, EndpointState> = BTreeMap::new();
     let mut skipped = Vec::new();
     let slices = snapshot.endpoint_slices.iter().filter(|(k, s)| {
@@ -122,15 +169,27 @@ pub fn resolve(
                 .is_some_and(|n| n == service)
     });
     for (slice_key, slice) in slices {
+        let mut skip = |field: String, message: String| {
+            skipped.push(Skipped {
+                slice: slice_key.clone(),
+                field,
+                message: format!("{message}; left out of service {key}"),
+            })
+        };
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-            skipped.push(format!(
-                "endpointslice {slice_key} has address type {}",
-                slice.address_type
-            ));
+            skip(
+                "addressType".into(),
+                format!("address type {:?} is not IPv4 or IPv6", slice.address_type),
+            );
             continue;
         }
-        let Some(target) =
-            slice.ports.as_deref().unwrap_or_default().iter().find(|p| {
+        let Some((port_index, target)) = slice
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .find(|(_, p)| {
                 p.name.as_deref().unwrap_or("") == svc_port.name.as_deref().unwrap_or("")
             })
         else {
@@ -141,12 +200,13 @@ pub fn resolve(
             .and_then(|p| u16::try_from(p).ok())
             .filter(|p| *p > 0)
         else {
-            skipped.push(format!(
-                "endpointslice {slice_key} has no valid port number"
-            ));
+            skip(
+                format!("ports[{port_index}].port"),
+                format!("port {:?} is not a port number 1-65535", target.port),
+            );
             continue;
         };
-        for ep in &slice.endpoints {
+        for (i, ep) in slice.endpoints.iter().enumerate() {
             let c = ep.conditions.as_ref();
             let ready = c.and_then(|c| c.ready).unwrap_or(true);
             let serving = c.and_then(|c| c.serving).unwrap_or(ready);
@@ -158,18 +218,26 @@ pub fn resolve(
             } else {
                 continue;
             };
-            for a in &ep.addresses {
-                match a.parse::<IpAddr>() {
-                    Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() => {
-                        let addr = SocketAddr::new(ip, target_port);
+            for (j, a) in ep.addresses.iter().enumerate() {
+                // Exactly what a server may hold: a unicast IP literal without a zone
+                // (`999.1.1.1` would be a host name to HAProxy, `fe80::1%eth0` has a zone),
+                // not a broadcast address or one mapped from it.
+                let addr = a
+                    .parse::<IpAddr>()
+                    .ok()
+                    .and_then(|ip| ServerAddr::new(SocketAddr::new(ip, target_port)).ok());
+                match addr {
+                    Some(addr) => {
+                        let addr = addr.get();
                         // The same address in two slices (a pod moving between them): the
                         // ready view wins.
                         let e = found.entry(addr).or_insert(state);
                         *e = (*e).min(state);
                     }
-                    _ => skipped.push(format!(
-                        "endpointslice {slice_key} address {a:?} is not a usable IP address"
-                    )),
+                    None => skip(
+                        format!("endpoints[{i}].addresses[{j}]"),
+                        format!("address {a:?} is not a unicast IP address"),
+                    ),
                 }
             }
         }

@@ -73,6 +73,21 @@ fn server(ep: &endpoints::ResolvedEndpoint, weight: u16) -> Server {
     }
 }
 
+/// A DNS subdomain (RFC 1123) as Kubernetes names most objects: at most 253 bytes of
+/// dot-separated parts, each lower-case letters, digits and `-`, not starting or ending
+/// with `-`.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
 /// Collects routes and backends from Ingresses, oldest first.
 pub(super) struct Builder<'a> {
     snapshot: &'a Snapshot,
@@ -104,6 +119,27 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn add_ingress(&mut self, key: &ObjectKey, ing: &Ingress) {
+        // The API server refuses other names; a manifest is not checked by one, and the
+        // name goes into every problem and log line about the Ingress.
+        if !annotations::is_dns_label(&key.namespace) {
+            let msg = format!(
+                "namespace {:?} is not a Kubernetes namespace name (at most 63 lower-case \
+                 letters, digits and -); the Ingress is ignored",
+                key.namespace
+            );
+            self.problem(key, "metadata.namespace", msg);
+            return;
+        }
+        if !is_dns_subdomain(&key.name) {
+            let msg = format!(
+                "name {:?} is not a Kubernetes object name (at most 253 lower-case letters, \
+                 digits, - and ., starting and ending with a letter or digit); the Ingress is \
+                 ignored",
+                key.name
+            );
+            self.problem(key, "metadata.name", msg);
+            return;
+        }
         let parsed = annotations::parse(ing.metadata.annotations.as_ref());
         for (name, message) in &parsed.problems {
             self.problem(
@@ -269,11 +305,14 @@ impl<'a> Builder<'a> {
         match endpoints::resolve(self.snapshot, &key.namespace, &svc.name, &port) {
             Ok(r) => {
                 for s in &r.skipped {
-                    self.problems.push(Problem::new(
-                        ProblemKind::EndpointSlice,
-                        format!("{}/{}", key.namespace, svc.name),
-                        s.clone(),
-                    ));
+                    self.problems.push(
+                        Problem::new(
+                            ProblemKind::EndpointSlice,
+                            s.slice.to_string(),
+                            s.message.clone(),
+                        )
+                        .at(s.field.clone()),
+                    );
                 }
                 Some(r)
             }

@@ -164,3 +164,6 @@ struct Built {
     backends: BTreeMap<haproxy::BackendName, Backend>,
     default_backend: Option<haproxy::BackendName>,
 }
+
+#[cfg(test)]
+mod hostile_tests;

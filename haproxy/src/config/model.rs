@@ -251,7 +251,8 @@ fn secs(s: u32) -> Timeout {
 pub struct ServerAddr(SocketAddr);
 
 impl ServerAddr {
-    /// Validates an address.
+    /// Validates an address. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is judged as
+    /// the IPv4 address it stands for: `::ffff:0.0.0.0` reaches the local host.
     pub fn new(addr: SocketAddr) -> Result<Self, InvalidValue> {
         let bad = |reason| {
             Err(InvalidValue::new(
@@ -263,7 +264,7 @@ impl ServerAddr {
         if addr.port() == 0 {
             return bad("port 0");
         }
-        let ip = addr.ip();
+        let ip = addr.ip().to_canonical();
         if ip.is_unspecified() || ip.is_multicast() {
             return bad("not a unicast address");
         }
@@ -829,6 +830,10 @@ mod tests {
             ("224.0.0.1:80", false),
             ("[ff02::1]:80", false),
             ("[fe80::1%2]:80", false),
+            ("[::ffff:0.0.0.0]:80", false),
+            ("[::ffff:224.0.0.1]:80", false),
+            ("[::ffff:255.255.255.255]:80", false),
+            ("[::ffff:10.0.0.1]:80", true),
         ];
         for (input, ok) in table {
             let addr: SocketAddr = input.parse().unwrap();

@@ -1,0 +1,2290 @@
+//! The hostile-input corpus. Malformed and hostile objects — a table of hostile strings ×
+//! object fields, special values per field (hosts, paths, ports, addresses, names, very long
+//! values), and hand-written manifests under `agent/tests/hostile/` read through the
+//! manifests source — are each put in a snapshot beside valid objects (an Ingress with two
+//! hosts and three paths to a Service with two endpoints) and translated. For every case:
+//!
+//! - translation does not panic, and the hostile object gets a problem naming it (and the
+//!   field), unless the case records why the value is valid or why the object is not ours;
+//! - the valid objects' backends, servers and routes are exactly as when translated alone;
+//! - haproxy.cfg holds only the valid-only render's lines, the section headers of the
+//!   config's own backends and lines built from validated types; the map files hold only
+//!   `key backend` lines; neither holds the hostile value or a control byte;
+//! - the reconcile plan from an empty HAProxy is runtime commands free of the hostile value
+//!   and control bytes, each a single CLI command as HAProxy 2.6 splits it, each encoding
+//!   within `tune.bufsize` (or refused by `encode`);
+//! - `haproxy -c` accepts the rendered config, installed with [`ConfigWriter`].
+//!
+//! Run with `--nocapture` to see the counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use haproxy::config::{CheckPath, CookieKey, CookieName, Rendered, render, route_maps, structure};
+use haproxy::proto::{Command, DEFAULT_BUFSIZE, EncodeError};
+use haproxy::{BackendName, ConfigWriter, MapKey, ServerName};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::annotations::{
+    CANARY_SERVICE, CANARY_WEIGHT, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_PATH, LOAD_BALANCE,
+    STICKY_COOKIE, TIMEOUT_CONNECT, TIMEOUT_SERVER,
+};
+use super::class::LEGACY_CLASS_ANNOTATION;
+use super::endpoints::SERVICE_NAME_LABEL;
+use super::{Settings, Translation, translate};
+use crate::problem::{Problem, ProblemKind};
+use crate::reconcile::{self, Observed, Plan, PlanSettings};
+use crate::source::manifests::{ManifestsSource, parse_manifests};
+use crate::store::{Object, ObjectKey, Snapshot, Store};
+
+/// The valid neighbours: two hosts, three paths (Prefix, Exact, ImplementationSpecific),
+/// two backends (the Service port by number and by name), two endpoints.
+const VALID_YAML: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+spec:
+  ingressClassName: haproxy
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: web
+            port:
+              number: 80
+      - path: /api
+        pathType: Exact
+        backend:
+          service:
+            name: web
+            port:
+              number: 80
+  - host: www.example.com
+    http:
+      paths:
+      - path: /static
+        pathType: ImplementationSpecific
+        backend:
+          service:
+            name: web
+            port:
+              name: http
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc
+  namespace: shop
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: true}
+- addresses: [10.0.0.2]
+ports:
+- name: http
+  port: 8080
+";
+
+/// Services the hand-written manifests may point at (unreferenced, they add nothing).
+const SUPPORT_YAML: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: hsvc, namespace: shop}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: hsvc-1
+  namespace: shop
+  labels: {kubernetes.io/service-name: hsvc}
+addressType: IPv4
+endpoints: [{addresses: [10.0.1.1]}]
+ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hsvc-canary, namespace: shop}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: hsvc-canary-1
+  namespace: shop
+  labels: {kubernetes.io/service-name: hsvc-canary}
+addressType: IPv4
+endpoints: [{addresses: [10.0.2.1]}]
+ports: [{name: http, port: 8080}]
+";
+
+/// The valid objects' keys: no problem may name them.
+const VALID_OBJECTS: [&str; 2] = ["shop/web", "shop/web-abc"];
+
+/// What a case must produce.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// At least one problem of this kind naming this object (and this field, when given).
+    Problem {
+        kind: ProblemKind,
+        object: String,
+        field: Option<String>,
+    },
+    /// The value is valid: no problem; it reaches HAProxy only through validated types.
+    Accepted(&'static str),
+    /// The object is not ours to judge (another class, another kind, a field we never read):
+    /// no problem, and the config is exactly the valid-only one.
+    Ignored(&'static str),
+}
+
+impl Expect {
+    fn ingress(object: impl Into<String>, field: impl Into<String>) -> Self {
+        Expect::Problem {
+            kind: ProblemKind::Ingress,
+            object: object.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+/// A port reference of an Ingress backend.
+#[derive(Debug, Clone)]
+enum PortRef {
+    Number(i32),
+    Name(String),
+}
+
+impl PortRef {
+    fn to_k8s(&self) -> ServiceBackendPort {
+        match self {
+            PortRef::Number(n) => ServiceBackendPort {
+                number: Some(*n),
+                name: None,
+            },
+            PortRef::Name(n) => ServiceBackendPort {
+                number: None,
+                name: Some(n.clone()),
+            },
+        }
+    }
+}
+
+/// The hostile Ingress and what it points at; every field valid until a case changes one.
+#[derive(Debug, Clone)]
+struct World {
+    ns: String,
+    ingress: String,
+    class: Option<String>,
+    annotations: BTreeMap<String, String>,
+    host: Option<String>,
+    path: Option<String>,
+    path_type: String,
+    svc_ref: String,
+    port_ref: PortRef,
+    default_backend: Option<(String, PortRef)>,
+    svc_name: String,
+    svc_port_name: Option<String>,
+    svc_port: i32,
+    svc_type: Option<String>,
+    slice_name: String,
+    address_type: String,
+    slice_port_name: Option<String>,
+    slice_port: Option<i32>,
+    addresses: Vec<String>,
+    /// The name of the second Service, which a canary annotation may name.
+    canary: String,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            ns: "shop".into(),
+            ingress: "hostile".into(),
+            class: Some("haproxy".into()),
+            annotations: BTreeMap::new(),
+            host: Some("hostile.example.com".into()),
+            path: Some("/h".into()),
+            path_type: "Prefix".into(),
+            svc_ref: "hsvc".into(),
+            port_ref: PortRef::Number(80),
+            default_backend: None,
+            svc_name: "hsvc".into(),
+            svc_port_name: Some("http".into()),
+            svc_port: 80,
+            svc_type: None,
+            slice_name: "hsvc-1".into(),
+            address_type: "IPv4".into(),
+            slice_port_name: Some("http".into()),
+            slice_port: Some(8080),
+            addresses: vec!["10.0.1.1".into()],
+            canary: "hsvc-canary".into(),
+        }
+    }
+}
+
+fn meta(ns: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        namespace: Some(ns.into()),
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn service(ns: &str, name: &str, port_name: Option<&str>, port: i32) -> Service {
+    Service {
+        metadata: meta(ns, name),
+        spec: Some(ServiceSpec {
+            ports: Some(vec![ServicePort {
+                name: port_name.map(str::to_string),
+                port,
+                target_port: Some(IntOrString::Int(8080)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn slice(
+    ns: &str,
+    name: &str,
+    svc: &str,
+    address_type: &str,
+    port_name: Option<&str>,
+    port: Option<i32>,
+    addresses: &[String],
+) -> EndpointSlice {
+    let mut m = meta(ns, name);
+    m.labels = Some([(SERVICE_NAME_LABEL.to_string(), svc.to_string())].into());
+    EndpointSlice {
+        metadata: m,
+        address_type: address_type.into(),
+        endpoints: addresses
+            .iter()
+            .map(|a| Endpoint {
+                addresses: vec![a.clone()],
+                conditions: Some(EndpointConditions {
+                    ready: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect(),
+        ports: Some(vec![EndpointPort {
+            name: port_name.map(str::to_string),
+            port,
+            ..Default::default()
+        }]),
+    }
+}
+
+fn backend(svc: &str, port: &PortRef) -> IngressBackend {
+    IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: svc.into(),
+            port: Some(port.to_k8s()),
+        }),
+        resource: None,
+    }
+}
+
+impl World {
+    fn key(&self) -> String {
+        ObjectKey::new(self.ns.clone(), self.ingress.clone()).to_string()
+    }
+
+    fn objects(&self) -> Vec<Object> {
+        let mut m = meta(&self.ns, &self.ingress);
+        m.annotations = (!self.annotations.is_empty()).then(|| self.annotations.clone());
+        let ingress = Ingress {
+            metadata: m,
+            spec: Some(IngressSpec {
+                ingress_class_name: self.class.clone(),
+                default_backend: self
+                    .default_backend
+                    .as_ref()
+                    .map(|(svc, port)| backend(svc, port)),
+                rules: Some(vec![IngressRule {
+                    host: self.host.clone(),
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: self.path.clone(),
+                            path_type: self.path_type.clone(),
+                            backend: backend(&self.svc_ref, &self.port_ref),
+                        }],
+                    }),
+                }]),
+                tls: None,
+            }),
+            ..Default::default()
+        };
+        let mut svc = service(
+            &self.ns,
+            &self.svc_name,
+            self.svc_port_name.as_deref(),
+            self.svc_port,
+        );
+        if let Some(spec) = svc.spec.as_mut() {
+            spec.type_ = self.svc_type.clone();
+        }
+        vec![
+            Object::Ingress(ingress),
+            Object::Service(svc),
+            Object::EndpointSlice(slice(
+                &self.ns,
+                &self.slice_name,
+                &self.svc_name,
+                &self.address_type,
+                self.slice_port_name.as_deref(),
+                self.slice_port,
+                &self.addresses,
+            )),
+            // The canary Service has the primary's port (names included), as a canary must.
+            Object::Service(service(
+                &self.ns,
+                &self.canary,
+                self.svc_port_name.as_deref(),
+                80,
+            )),
+            Object::EndpointSlice(slice(
+                &self.ns,
+                &format!("{}-1", self.canary),
+                &self.canary,
+                "IPv4",
+                self.slice_port_name.as_deref(),
+                Some(8080),
+                &["10.0.2.1".to_string()],
+            )),
+        ]
+    }
+}
+
+/// One hostile object (with what supports it) and what it must produce.
+struct Case {
+    name: String,
+    objects: Vec<Object>,
+    /// Hostile values looked for in everything rendered (refused values only).
+    values: Vec<String>,
+    default_backend_service: Option<ObjectKey>,
+    expect: Expect,
+}
+
+/// Hostile strings: each is put into every field of the table.
+struct Token {
+    label: &'static str,
+    text: &'static str,
+    /// Valid inside a route path: map files and the CLI do not interpret it.
+    path_ok: bool,
+    /// Valid inside a health check path (`http-check send uri`).
+    check_path_ok: bool,
+}
+
+const fn tok(label: &'static str, text: &'static str) -> Token {
+    Token {
+        label,
+        text,
+        path_ok: false,
+        check_path_ok: false,
+    }
+}
+
+const fn path_tok(label: &'static str, text: &'static str) -> Token {
+    Token {
+        label,
+        text,
+        path_ok: true,
+        check_path_ok: false,
+    }
+}
+
+const TOKENS: &[Token] = &[
+    tok("LF", "\n"),
+    tok("CR", "\r"),
+    tok("CRLF", "\r\n"),
+    tok(
+        "LF + config directive",
+        "\n    server evil 6.6.6.6:80\nbackend x",
+    ),
+    tok("LF + map line", "\n/evil ns_evil_80"),
+    Token {
+        label: "semicolon",
+        text: ";",
+        path_ok: false,
+        check_path_ok: true,
+    },
+    tok("semicolon + CLI command", ";del map /x k"),
+    path_tok("backslash", "\\"),
+    tok("backslash + LF", "\\\n"),
+    tok("hash", "#"),
+    tok("space", " "),
+    tok("tab", "\t"),
+    tok("NUL", "\0"),
+    tok("BEL", "\x07"),
+    tok("ESC (ANSI)", "\x1b[31m"),
+    tok("DEL", "\x7f"),
+    tok("C1 NEL", "\u{85}"),
+    path_tok("double quote", "\""),
+    path_tok("single quote", "'"),
+    path_tok("$VAR", "$HOME"),
+    path_tok("${VAR}", "${HOME}"),
+    path_tok("sample expression", "%[src]"),
+    path_tok("log-format", "%{+Q}o"),
+    tok("homoglyph (Cyrillic a)", "\u{430}"),
+    tok("RTL override", "\u{202e}"),
+    tok("zero-width space", "\u{200b}"),
+    tok("line separator", "\u{2028}"),
+    tok("BOM", "\u{feff}"),
+    tok("fullwidth solidus", "\u{ff0f}"),
+    tok("emoji", "\u{1f980}"),
+];
+
+/// Puts a value in a field of the world.
+type SetField = fn(&mut World, &str);
+
+/// A field of the hostile world: how a token goes in, and the problem it must give.
+struct Field {
+    label: &'static str,
+    /// The field's whole value around a token (`ho{token}stile.example.com`).
+    wrap: fn(&str) -> String,
+    /// Puts a whole value in the field (with the settings the field needs to be read).
+    set: SetField,
+    /// The problem, given the world after `set` and the field's label.
+    expect: fn(&World, &str) -> Expect,
+    accepts: fn(&Token) -> Option<&'static str>,
+    /// A number is expected: long values are made of digits.
+    numeric: bool,
+}
+
+const PATH_FIELD: &str = "spec.rules[0].http.paths[0].path";
+const PATH_TYPE_FIELD: &str = "spec.rules[0].http.paths[0].pathType";
+const BACKEND_FIELD: &str = "spec.rules[0].http.paths[0].backend.service";
+const HOST_FIELD: &str = "spec.rules[0].host";
+const PORT_NAME: &str = "port name (Ingress, Service and EndpointSlice)";
+
+fn annotation_field(name: &str) -> String {
+    format!("metadata.annotations[{name}]")
+}
+
+fn refused(_: &Token) -> Option<&'static str> {
+    None
+}
+
+fn path_accepts(t: &Token) -> Option<&'static str> {
+    t.path_ok.then_some(
+        "printable ASCII a route path may hold: map files and the runtime API (escaped) take \
+         it literally, and HAProxy expands neither `$` nor `%[` there",
+    )
+}
+
+fn check_path_accepts(t: &Token) -> Option<&'static str> {
+    t.check_path_ok
+        .then_some("`;` is an RFC 3986 path character and is not special in haproxy.cfg")
+}
+
+/// The problem of an annotation field: its label is the annotation.
+fn annotation(w: &World, label: &str) -> Expect {
+    Expect::ingress(w.key(), annotation_field(label))
+}
+
+fn ingress_at(field: &'static str) -> fn(&World, &str) -> Expect {
+    match field {
+        HOST_FIELD => |w, _| Expect::ingress(w.key(), HOST_FIELD),
+        PATH_FIELD => |w, _| Expect::ingress(w.key(), PATH_FIELD),
+        PATH_TYPE_FIELD => |w, _| Expect::ingress(w.key(), PATH_TYPE_FIELD),
+        BACKEND_FIELD => |w, _| Expect::ingress(w.key(), BACKEND_FIELD),
+        other => panic!("no field {other}"),
+    }
+}
+
+fn slice_at(field: &'static str) -> fn(&World, &str) -> Expect {
+    fn at(w: &World, field: &str) -> Expect {
+        Expect::Problem {
+            kind: ProblemKind::EndpointSlice,
+            object: format!("{}/{}", w.ns, w.slice_name),
+            field: Some(field.into()),
+        }
+    }
+    match field {
+        "addressType" => |w, _| at(w, "addressType"),
+        "endpoints[0].addresses[0]" => |w, _| at(w, "endpoints[0].addresses[0]"),
+        "ports[0].port" => |w, _| at(w, "ports[0].port"),
+        other => panic!("no field {other}"),
+    }
+}
+
+/// The field of an annotation (its label); `set` also sets the annotations it needs to be
+/// read (a canary weight needs a canary Service).
+fn annotation_field_of(
+    label: &'static str,
+    wrap: fn(&str) -> String,
+    set: SetField,
+    accepts: fn(&Token) -> Option<&'static str>,
+    numeric: bool,
+) -> Field {
+    Field {
+        label,
+        wrap,
+        set,
+        expect: annotation,
+        accepts,
+        numeric,
+    }
+}
+
+fn fields() -> Vec<Field> {
+    vec![
+        Field {
+            label: "rules[].host",
+            wrap: |t| format!("ho{t}stile.example.com"),
+            set: |w, v| w.host = Some(v.into()),
+            expect: ingress_at(HOST_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].path (Prefix)",
+            wrap: |t| format!("/h{t}x"),
+            set: |w, v| w.path = Some(v.into()),
+            expect: ingress_at(PATH_FIELD),
+            accepts: path_accepts,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].path (Exact)",
+            wrap: |t| format!("/e{t}x"),
+            set: |w, v| {
+                w.path = Some(v.into());
+                w.path_type = "Exact".into();
+            },
+            expect: ingress_at(PATH_FIELD),
+            accepts: path_accepts,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].path (ImplementationSpecific)",
+            wrap: |t| format!("/i{t}x"),
+            set: |w, v| {
+                w.path = Some(v.into());
+                w.path_type = "ImplementationSpecific".into();
+            },
+            expect: ingress_at(PATH_FIELD),
+            accepts: path_accepts,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].pathType",
+            wrap: |t| format!("Pre{t}fix"),
+            set: |w, v| w.path_type = v.into(),
+            expect: ingress_at(PATH_TYPE_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "Service name",
+            wrap: |t| format!("hs{t}vc"),
+            set: |w, v| {
+                w.svc_ref = v.into();
+                w.svc_name = v.into();
+            },
+            expect: ingress_at(BACKEND_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: PORT_NAME,
+            wrap: |t| format!("ht{t}tp"),
+            set: |w, v| {
+                w.port_ref = PortRef::Name(v.into());
+                w.svc_port_name = Some(v.into());
+                w.slice_port_name = Some(v.into());
+            },
+            expect: ingress_at(BACKEND_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "namespace",
+            wrap: |t| format!("sh{t}op"),
+            set: |w, v| w.ns = v.into(),
+            expect: |w, _| Expect::ingress(w.key(), "metadata.namespace"),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "Ingress name",
+            wrap: |t| format!("hos{t}tile"),
+            set: |w, v| w.ingress = v.into(),
+            expect: |w, _| Expect::ingress(w.key(), "metadata.name"),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "defaultBackend Service name",
+            wrap: |t| format!("de{t}f"),
+            set: |w, v| w.default_backend = Some((v.into(), PortRef::Number(80))),
+            expect: |w, _| Expect::ingress(w.key(), "spec.defaultBackend.service"),
+            accepts: refused,
+            numeric: false,
+        },
+        annotation_field_of(
+            LOAD_BALANCE,
+            |t| format!("round{t}robin"),
+            |w, v| drop(w.annotations.insert(LOAD_BALANCE.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            CANARY_SERVICE,
+            |t| format!("hsvc-{t}canary"),
+            |w, v| {
+                w.annotations.insert(CANARY_SERVICE.into(), v.into());
+                w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            CANARY_WEIGHT,
+            |t| format!("2{t}0"),
+            |w, v| {
+                w.annotations
+                    .insert(CANARY_SERVICE.into(), "hsvc-canary".into());
+                w.annotations.insert(CANARY_WEIGHT.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            TIMEOUT_SERVER,
+            |t| format!("5{t}s"),
+            |w, v| drop(w.annotations.insert(TIMEOUT_SERVER.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            TIMEOUT_CONNECT,
+            |t| format!("5{t}s"),
+            |w, v| drop(w.annotations.insert(TIMEOUT_CONNECT.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            HEALTH_CHECK_PATH,
+            |t| format!("/hea{t}lthz"),
+            |w, v| drop(w.annotations.insert(HEALTH_CHECK_PATH.into(), v.into())),
+            check_path_accepts,
+            false,
+        ),
+        annotation_field_of(
+            HEALTH_CHECK_INTERVAL,
+            |t| format!("2{t}s"),
+            |w, v| {
+                w.annotations
+                    .insert(HEALTH_CHECK_PATH.into(), "/healthz".into());
+                w.annotations.insert(HEALTH_CHECK_INTERVAL.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            STICKY_COOKIE,
+            |t| format!("S{t}RV"),
+            |w, v| drop(w.annotations.insert(STICKY_COOKIE.into(), v.into())),
+            refused,
+            false,
+        ),
+        Field {
+            label: "EndpointSlice address",
+            wrap: |t| format!("10.0.{t}1.1"),
+            set: |w, v| w.addresses = vec![v.into(), "10.9.9.9".into()],
+            expect: slice_at("endpoints[0].addresses[0]"),
+            accepts: refused,
+            numeric: true,
+        },
+        Field {
+            label: "EndpointSlice addressType",
+            wrap: |t| format!("IP{t}v4"),
+            set: |w, v| w.address_type = v.into(),
+            expect: slice_at("addressType"),
+            accepts: refused,
+            numeric: false,
+        },
+    ]
+}
+
+fn field(label: &str) -> Field {
+    fields()
+        .into_iter()
+        .find(|f| f.label == label)
+        .unwrap_or_else(|| panic!("no field {label}"))
+}
+
+/// Fields whose hostile values make the object not ours: nothing of it is read.
+fn not_ours_fields() -> Vec<(&'static str, SetField)> {
+    vec![
+        ("spec.ingressClassName", |w, t| {
+            w.class = Some(format!("hap{t}roxy"))
+        }),
+        (LEGACY_CLASS_ANNOTATION, |w, t| {
+            w.class = None;
+            w.annotations
+                .insert(LEGACY_CLASS_ANNOTATION.into(), format!("hap{t}roxy"));
+        }),
+    ]
+}
+
+/// A case from a world changed by `edit`; `values` are looked for in everything rendered.
+fn world_case(
+    name: impl Into<String>,
+    edit: impl FnOnce(&mut World),
+    values: Vec<String>,
+    expect: impl FnOnce(&World) -> Expect,
+) -> Case {
+    let mut w = World::default();
+    edit(&mut w);
+    Case {
+        name: name.into(),
+        objects: w.objects(),
+        values,
+        default_backend_service: None,
+        expect: expect(&w),
+    }
+}
+
+/// A case putting a whole value in a field of the table, refused as the field says.
+fn field_case(name: String, f: &Field, value: String) -> Case {
+    let expect = f.expect;
+    world_case(
+        name,
+        |w| (f.set)(w, &value),
+        vec![value.clone()],
+        |w| expect(w, f.label),
+    )
+}
+
+fn token_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for f in fields() {
+        for t in TOKENS {
+            let value = (f.wrap)(t.text);
+            let name = format!("{} × {}", f.label, t.label);
+            match (f.accepts)(t) {
+                None => {
+                    let mut case = field_case(name, &f, value);
+                    case.values.push(t.text.to_string());
+                    out.push(case);
+                }
+                Some(why) => out.push(world_case(
+                    name,
+                    |w| (f.set)(w, &value),
+                    Vec::new(),
+                    |_| Expect::Accepted(why),
+                )),
+            }
+        }
+    }
+    for (label, set) in not_ours_fields() {
+        for t in TOKENS {
+            out.push(world_case(
+                format!("{label} × {}", t.label),
+                |w| set(w, t.text),
+                vec![t.text.to_string()],
+                |_| {
+                    Expect::Ignored(
+                        "another class: the Ingress is not ours, as with any other controller's",
+                    )
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Very long values in every field: 10 kB and 1 MB of letters (digits where a number is
+/// expected) in the field's valid context.
+fn long_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for (label, len) in [("10 kB", 10 * 1024), ("1 MB", 1024 * 1024)] {
+        for f in fields() {
+            let long = if f.numeric { "1" } else { "a" }.repeat(len);
+            let value = (f.wrap)(&long);
+            out.push(field_case(format!("{} × {label}", f.label), &f, value));
+        }
+    }
+    out
+}
+
+/// Special values, field by field.
+fn special_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    let key = World::default().key();
+    let ing = |field: &str| Expect::ingress(key.clone(), field);
+
+    // Hosts.
+    let long_label = format!("{}.example.com", "a".repeat(64));
+    let labels = vec!["a".repeat(63); 3].join(".");
+    let host_254 = format!("{labels}.{}.example.com", "b".repeat(50));
+    let host_253 = format!("{labels}.{}.example.com", "b".repeat(49));
+    assert_eq!((host_254.len(), host_253.len()), (254, 253));
+    let mut hosts: Vec<(String, Option<&'static str>)> = [
+        "*.*.example.com",
+        "*example.com",
+        "*x.example.com",
+        "x*.example.com",
+        "a..b.example.com",
+        "*",
+        "*.",
+        "*.*",
+        ".example.com",
+        "example.com.",
+        "[::1]",
+        "::1",
+        "fe80::1%eth0",
+        "example.com:80",
+        "-a.example.com",
+        "a-.example.com",
+        "a_b.example.com",
+        "\u{e9}.example.com",
+        "exa mple.com",
+        "example.com/path",
+        "user@example.com",
+        "*.example.com\n",
+    ]
+    .into_iter()
+    .map(|h| (h.to_string(), None))
+    .collect();
+    hosts.push((long_label, None));
+    hosts.push((host_254, None));
+    hosts.push((
+        host_253,
+        Some("253 bytes, the longest DNS name: valid (boundary)"),
+    ));
+    hosts.push((
+        "xn--e1afmkfd.example.com".into(),
+        Some("punycode is the ASCII form of an IDN host: valid"),
+    ));
+    hosts.push((
+        "HOSTILE.Example.COM".into(),
+        Some("host names are case-insensitive: lower-cased, as the frontend lower-cases Host"),
+    ));
+    hosts.push((
+        "*.hostile.example.com".into(),
+        Some("a wildcard of one label: valid"),
+    ));
+    hosts.push((
+        "1.2.3.4".into(),
+        Some(
+            "an IPv4 literal is DNS-shaped (digits and dots) and matches the Host header \
+             literally; the API server refuses it, manifests mode does not, and no byte is \
+             hostile",
+        ),
+    ));
+    hosts.push((
+        "999.1.1.1".into(),
+        Some("not an IP address but a valid DNS name (the API server accepts it too)"),
+    ));
+    for (h, accepted) in hosts {
+        let values = accepted.is_none().then(|| h.clone()).into_iter().collect();
+        out.push(world_case(
+            format!("host {h:?}"),
+            |w| w.host = Some(h.clone()),
+            values,
+            |_| accepted.map_or_else(|| ing(HOST_FIELD), Expect::Accepted),
+        ));
+    }
+
+    // Paths.
+    let paths: Vec<(&str, String, Option<&'static str>)> = vec![
+        ("Prefix", "h".into(), None),
+        ("Exact", "h/x".into(), None),
+        ("ImplementationSpecific", "h".into(), None),
+        ("Prefix", String::new(), None),
+        ("Prefix", "/a?b=c".into(), None),
+        ("Exact", "/?".into(), None),
+        ("Prefix", "/a#b".into(), None),
+        ("Prefix", "/a b".into(), None),
+        ("Prefix", "/\u{e9}".into(), None),
+        ("Prefix", "/a;b".into(), None),
+        ("Prefix", format!("/{}", "a".repeat(2048)), None),
+        (
+            "Prefix",
+            format!("/{}", "a".repeat(2047)),
+            Some("2048 bytes, the longest route path: valid (boundary)"),
+        ),
+        (
+            "Prefix",
+            "/a//b".into(),
+            Some(
+                "HAProxy matches the raw path: the route matches only requests with this \
+                 exact path; the bytes are plain map-key characters (the API server refuses \
+                 `//` for Prefix and Exact, manifests mode does not)",
+            ),
+        ),
+        (
+            "Exact",
+            "/../etc/passwd".into(),
+            Some(
+                "no file is read: HAProxy does not normalize the path, so the route matches \
+                 only this literal request path (the API server refuses `/../` for Exact)",
+            ),
+        ),
+        (
+            "ImplementationSpecific",
+            "/a/..".into(),
+            Some("valid for ImplementationSpecific (the API server accepts it too)"),
+        ),
+        (
+            "Prefix",
+            "/%2e%2e/%2F".into(),
+            Some("percent-encoded text is printable ASCII, matched literally"),
+        ),
+        (
+            "Prefix",
+            "/a%20b".into(),
+            Some("percent-encoded space: valid"),
+        ),
+        (
+            "Exact",
+            "/%00".into(),
+            Some("percent-encoded NUL is three printable bytes, matched literally"),
+        ),
+        ("Prefix", "/~user/(x)".into(), Some("RFC 3986 characters")),
+    ];
+    for (kind, p, accepted) in paths {
+        let values = accepted.is_none().then(|| p.clone()).into_iter().collect();
+        out.push(world_case(
+            format!("path {kind} {:?}", truncate(&p)),
+            |w| {
+                w.path = Some(p.clone());
+                w.path_type = kind.into();
+            },
+            values,
+            |_| accepted.map_or_else(|| ing(PATH_FIELD), Expect::Accepted),
+        ));
+    }
+    out.push(world_case(
+        "path missing (Prefix)",
+        |w| w.path = None,
+        Vec::new(),
+        |_| ing(PATH_FIELD),
+    ));
+    out.push(world_case(
+        "path missing (ImplementationSpecific)",
+        |w| {
+            w.path = None;
+            w.path_type = "ImplementationSpecific".into();
+        },
+        Vec::new(),
+        |_| Expect::Accepted("ImplementationSpecific without a path means `/`"),
+    ));
+    for pt in ["prefix", "Regex", "", "EXACT"] {
+        out.push(world_case(
+            format!("pathType {pt:?}"),
+            |w| w.path_type = pt.into(),
+            Vec::new(),
+            |_| ing(PATH_TYPE_FIELD),
+        ));
+    }
+
+    // Ingress backend ports.
+    for n in [0, -1, 65536, 70000, i32::MAX, i32::MIN, 81] {
+        out.push(world_case(
+            format!("Ingress backend port number {n}"),
+            |w| w.port_ref = PortRef::Number(n),
+            Vec::new(),
+            |_| ing(BACKEND_FIELD),
+        ));
+    }
+    out.push(world_case(
+        "Ingress backend port name that does not exist",
+        |w| w.port_ref = PortRef::Name("nope".into()),
+        Vec::new(),
+        |_| ing(BACKEND_FIELD),
+    ));
+    out.push(world_case(
+        "Ingress backend port: neither number nor name",
+        |w| w.port_ref = PortRef::Name(String::new()),
+        Vec::new(),
+        |_| ing(BACKEND_FIELD),
+    ));
+    // Service port numbers, referenced by name (by number the Ingress's own check fires).
+    for n in [0, -1, 65536, 70000, i32::MAX] {
+        out.push(world_case(
+            format!("Service port number {n}, referenced by name"),
+            |w| {
+                w.svc_port = n;
+                w.port_ref = PortRef::Name("http".into());
+            },
+            Vec::new(),
+            |_| ing(BACKEND_FIELD),
+        ));
+    }
+    // EndpointSlice ports.
+    for p in [
+        Some(0),
+        Some(-1),
+        Some(65536),
+        Some(70000),
+        Some(i32::MAX),
+        None,
+    ] {
+        out.push(world_case(
+            format!("EndpointSlice port {p:?}"),
+            |w| w.slice_port = p,
+            Vec::new(),
+            |w| Expect::Problem {
+                kind: ProblemKind::EndpointSlice,
+                object: format!("{}/{}", w.ns, w.slice_name),
+                field: Some("ports[0].port".into()),
+            },
+        ));
+    }
+
+    // EndpointSlice addresses.
+    let bad_addresses = [
+        "999.1.1.1",
+        "256.0.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "239.255.255.250",
+        "255.255.255.255",
+        "::",
+        "ff02::1",
+        "fe80::1%eth0",
+        "fe80::1%2",
+        "::ffff:0.0.0.0",
+        "::ffff:255.255.255.255",
+        "::ffff:224.0.0.1",
+        "pod.example.com",
+        "localhost",
+        "10.0.1.1:8080",
+        "[fd00::1]",
+        "010.0.1.1",
+        "10.0.1",
+        "0x0a.0.1.1",
+        "10.0.1.1/32",
+        "",
+        " 10.0.1.1",
+        "10.0.1.1 ",
+        "1.2.3.4.5",
+    ];
+    for a in bad_addresses {
+        out.push(world_case(
+            format!("EndpointSlice address {a:?}"),
+            |w| w.addresses = vec![a.to_string(), "10.9.9.9".into()],
+            vec![a.to_string()],
+            |w| Expect::Problem {
+                kind: ProblemKind::EndpointSlice,
+                object: format!("{}/{}", w.ns, w.slice_name),
+                field: Some("endpoints[0].addresses[0]".into()),
+            },
+        ));
+    }
+    for (a, why) in [
+        (
+            "127.0.0.1",
+            "loopback is a unicast address HAProxy can reach (tests run backends there)",
+        ),
+        ("169.254.1.1", "link-local IPv4 is unicast"),
+        (
+            "::ffff:10.0.1.9",
+            "an IPv4-mapped IPv6 address of a unicast IPv4 address",
+        ),
+    ] {
+        out.push(world_case(
+            format!("EndpointSlice address {a:?}"),
+            |w| w.addresses = vec![a.to_string(), "10.9.9.9".into()],
+            Vec::new(),
+            |_| Expect::Accepted(why),
+        ));
+    }
+    out.push(world_case(
+        "EndpointSlice addressType FQDN",
+        |w| {
+            w.address_type = "FQDN".into();
+            w.addresses = vec!["pod.example.com".into()];
+        },
+        vec!["pod.example.com".into()],
+        |w| Expect::Problem {
+            kind: ProblemKind::EndpointSlice,
+            object: format!("{}/{}", w.ns, w.slice_name),
+            field: Some("addressType".into()),
+        },
+    ));
+
+    // Names.
+    let names: &[(&str, &str)] = &[
+        ("Service name", "Hsvc"),
+        ("Service name", "hs_vc"),
+        ("Service name", "hs.vc"),
+        ("Service name", "hs:vc"),
+        ("Service name", "-hsvc"),
+        ("Service name", "hsvc-"),
+        ("Service name", "shop/web"),
+        ("Service name", "../web"),
+        ("port name (Ingress, Service and EndpointSlice)", "HTTP"),
+        ("port name (Ingress, Service and EndpointSlice)", "ht_tp"),
+        ("port name (Ingress, Service and EndpointSlice)", "80"),
+        ("port name (Ingress, Service and EndpointSlice)", "h--t"),
+        ("port name (Ingress, Service and EndpointSlice)", "-http"),
+        ("port name (Ingress, Service and EndpointSlice)", "http.x"),
+        ("namespace", "Shop"),
+        ("namespace", "sh_op"),
+        ("namespace", "sh.op"),
+        ("namespace", "-shop"),
+        ("Ingress name", "Hostile"),
+        ("Ingress name", "host_ile"),
+        ("Ingress name", ".hostile"),
+        ("Ingress name", "hostile."),
+        ("Ingress name", ""),
+        ("defaultBackend Service name", "Def"),
+    ];
+    for (label, v) in names {
+        let mut case = field_case(format!("{label} {v:?}"), &field(label), v.to_string());
+        if v.len() < 3 {
+            // Too short to tell apart from the valid render's own text.
+            case.values.clear();
+        }
+        out.push(case);
+    }
+    for (label, len) in [
+        ("Service name", 64),
+        ("namespace", 64),
+        (PORT_NAME, 16),
+        ("Ingress name", 254),
+    ] {
+        out.push(field_case(
+            format!("{label} of {len} bytes"),
+            &field(label),
+            "a".repeat(len),
+        ));
+    }
+    // A canary whose backend name (`<primary>_canary_<canary>`) would pass the 255-byte
+    // name limit although both Services' own backend names are within it: refused (the
+    // port name is not an IANA service name) rather than a panic.
+    out.push(world_case(
+        "canary with a 194-byte port name",
+        |w| {
+            let p = "p".repeat(194);
+            w.port_ref = PortRef::Name(p.clone());
+            w.svc_port_name = Some(p.clone());
+            w.slice_port_name = Some(p);
+            w.svc_ref = "s".repeat(50);
+            w.svc_name = w.svc_ref.clone();
+            w.canary = "c".repeat(50);
+            w.annotations
+                .insert(CANARY_SERVICE.into(), w.canary.clone());
+            w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
+        },
+        Vec::new(),
+        |w| Expect::ingress(w.key(), BACKEND_FIELD),
+    ));
+    out.push(world_case(
+        "canary with the longest valid names",
+        |w| {
+            w.ns = format!("n{}", "s".repeat(62));
+            w.svc_ref = format!("s{}", "v".repeat(62));
+            w.svc_name = w.svc_ref.clone();
+            let p = format!("p{}", "o".repeat(14));
+            w.port_ref = PortRef::Name(p.clone());
+            w.svc_port_name = Some(p.clone());
+            w.slice_port_name = Some(p);
+            w.annotations
+                .insert(CANARY_SERVICE.into(), "hsvc-canary".into());
+            w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
+        },
+        Vec::new(),
+        |_| {
+            Expect::Accepted(
+                "63-byte namespace and Service, 15-byte port name: the Kubernetes limits, \
+                 the canary backend name stays below 255 bytes",
+            )
+        },
+    ));
+
+    // References to missing Services and other namespaces.
+    out.push(world_case(
+        "canary to a missing Service",
+        |w| {
+            w.annotations
+                .insert(CANARY_SERVICE.into(), "hsvc-gone".into());
+            w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
+        },
+        Vec::new(),
+        |w| Expect::ingress(w.key(), BACKEND_FIELD),
+    ));
+    out.push(world_case(
+        "defaultBackend to a missing Service",
+        |w| w.default_backend = Some(("gone".into(), PortRef::Number(80))),
+        Vec::new(),
+        |w| Expect::ingress(w.key(), "spec.defaultBackend.service"),
+    ));
+    out.push(world_case(
+        "defaultBackend to a Service in another namespace",
+        |w| w.default_backend = Some(("other/web".into(), PortRef::Number(80))),
+        vec!["other/web".into()],
+        |w| Expect::ingress(w.key(), "spec.defaultBackend.service"),
+    ));
+    out.push(world_case(
+        "backend Service of type ExternalName",
+        |w| w.svc_type = Some("ExternalName".into()),
+        Vec::new(),
+        |w| Expect::ingress(w.key(), BACKEND_FIELD),
+    ));
+    for (key, expect) in [
+        (
+            ObjectKey::new("shop", "missing"),
+            Expect::Problem {
+                kind: ProblemKind::Service,
+                object: "shop/missing".into(),
+                field: None,
+            },
+        ),
+        (
+            ObjectKey::new("other", "web"),
+            Expect::Problem {
+                kind: ProblemKind::Service,
+                object: "other/web".into(),
+                field: None,
+            },
+        ),
+        (
+            ObjectKey::new("sh\nop", "web"),
+            Expect::Problem {
+                kind: ProblemKind::Service,
+                object: "sh\nop/web".into(),
+                field: None,
+            },
+        ),
+        (
+            ObjectKey::new("shop", "we_b"),
+            Expect::Problem {
+                kind: ProblemKind::Service,
+                object: "shop/we_b".into(),
+                field: None,
+            },
+        ),
+    ] {
+        let mut case = world_case(
+            format!("--default-backend-service {key:?}"),
+            |_| {},
+            Vec::new(),
+            |_| expect,
+        );
+        case.default_backend_service = Some(key);
+        out.push(case);
+    }
+    out
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() > 40 {
+        format!("{}…({} bytes)", &s[..20], s.len())
+    } else {
+        s.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a case.
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    settings: Settings,
+    writer: ConfigWriter,
+    rt: tokio::runtime::Runtime,
+    valid: Vec<Object>,
+    support: Vec<Object>,
+    baseline: Translation,
+    baseline_render: Rendered,
+    /// Renders `haproxy -c` accepted (haproxy.cfg, then each map): the same bytes get the
+    /// same verdict, so each distinct render is checked once.
+    checked: BTreeSet<(String, Vec<String>)>,
+    haproxy_checks: usize,
+    haproxy_time: Duration,
+    cases: usize,
+}
+
+fn haproxy_bin() -> PathBuf {
+    let bin = std::env::var_os("HAPROXY_BIN")
+        .map_or_else(|| PathBuf::from("/usr/sbin/haproxy"), PathBuf::from);
+    assert!(
+        bin.exists(),
+        "{} is missing: install the haproxy package (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+fn snapshot(objects: Vec<Object>) -> Arc<Snapshot> {
+    let store = Store::new();
+    store.replace_all(objects);
+    store.snapshot()
+}
+
+impl Env {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cfg");
+        let settings = Settings {
+            ingress_class: "haproxy".into(),
+            default_backend_service: None,
+            watch_namespace: None,
+            http_bind: "127.0.0.1:18080".parse().unwrap(),
+            config_dir: dir.clone(),
+            runtime_socket: tmp.path().join("admin.sock"),
+            hard_stop_after: Duration::from_secs(30),
+        };
+        let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
+        let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
+        let baseline = translate(&snapshot(valid.clone()), &settings).unwrap();
+        assert_eq!(baseline.problems, vec![], "the valid objects are valid");
+        assert_eq!(baseline.config.backends.len(), 2);
+        assert_eq!(baseline.config.routes.len(), 3);
+        assert!(
+            baseline
+                .config
+                .backends
+                .values()
+                .all(|b| b.servers.len() == 2)
+        );
+        let with_support = translate(
+            &snapshot(valid.iter().chain(&support).cloned().collect()),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(with_support.problems, vec![]);
+        assert_eq!(with_support.config, baseline.config);
+        let baseline_render = render(&baseline.config);
+        Self {
+            writer: ConfigWriter::new(dir, haproxy_bin()),
+            _tmp: tmp,
+            settings,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            valid,
+            support,
+            baseline,
+            baseline_render,
+            checked: BTreeSet::new(),
+            haproxy_checks: 0,
+            haproxy_time: Duration::ZERO,
+            cases: 0,
+        }
+    }
+
+    /// Translates the valid (and support) objects plus `objects`, checks everything,
+    /// returns the problems (`source_problems` first).
+    fn check(
+        &mut self,
+        name: &str,
+        objects: Vec<Object>,
+        values: &[String],
+        default_backend_service: Option<ObjectKey>,
+        source_problems: Vec<Problem>,
+        expects: &[Expect],
+    ) -> Vec<Problem> {
+        let mut all = self.valid.clone();
+        all.extend(self.support.iter().cloned());
+        all.extend(objects);
+        let mut settings = self.settings.clone();
+        let default_changes = default_backend_service.is_some();
+        settings.default_backend_service = default_backend_service;
+        let snap = snapshot(all);
+        let t =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| translate(&snap, &settings)))
+                .unwrap_or_else(|_| panic!("{name}: translation panicked"))
+                .unwrap();
+        let mut problems = source_problems;
+        problems.extend(t.problems.iter().cloned());
+        for expect in expects {
+            self.check_problems(name, &problems, expect);
+            self.check_neighbours(name, &t, expect, default_changes);
+        }
+        let rendered = render(&t.config);
+        let values: Vec<&str> = values
+            .iter()
+            .filter(|v| meaningful(v, &self.baseline_render))
+            .map(String::as_str)
+            .collect();
+        check_rendered(name, &t, &rendered, &self.baseline_render, &values);
+        check_plan(name, &t, &values);
+        self.haproxy_check(name, &rendered);
+        problems
+    }
+
+    fn check_problems(&self, name: &str, problems: &[Problem], expect: &Expect) {
+        for p in problems {
+            let named = matches!(expect, Expect::Problem { object, .. } if *object == p.object);
+            assert!(
+                named || !VALID_OBJECTS.contains(&p.object.as_str()),
+                "{name}: a problem names a valid object: {p}"
+            );
+        }
+        match expect {
+            Expect::Problem {
+                kind,
+                object,
+                field,
+            } => {
+                let found = problems.iter().any(|p| {
+                    p.kind == *kind && p.object == *object && (field.is_none() || p.field == *field)
+                });
+                assert!(
+                    found,
+                    "{name}: want a {kind:?} problem on {object:?} field {field:?}, got {}",
+                    show(problems)
+                );
+            }
+            Expect::Accepted(_) | Expect::Ignored(_) => {
+                assert!(problems.is_empty(), "{name}: {}", show(problems));
+            }
+        }
+    }
+
+    fn check_neighbours(
+        &self,
+        name: &str,
+        t: &Translation,
+        expect: &Expect,
+        default_changes: bool,
+    ) {
+        let base = &self.baseline.config;
+        for (bname, b) in &base.backends {
+            assert_eq!(
+                t.config.backends.get(bname),
+                Some(b),
+                "{name}: valid backend {bname} changed"
+            );
+        }
+        for r in &base.routes {
+            assert!(
+                t.config.routes.contains(r),
+                "{name}: valid route {r:?} lost"
+            );
+        }
+        let (want, got) = (route_maps(&base.routes), route_maps(&t.config.routes));
+        for (k, v) in want.exact.iter() {
+            assert_eq!(got.exact.get(k), Some(v), "{name}: exact map key {k}");
+        }
+        for (k, v) in want.prefix.iter() {
+            assert_eq!(got.prefix.get(k), Some(v), "{name}: prefix map key {k}");
+        }
+        if !default_changes && !matches!(expect, Expect::Accepted(_)) {
+            assert_eq!(
+                t.config.frontends[0].default_backend, base.frontends[0].default_backend,
+                "{name}: default backend"
+            );
+        }
+        if let Expect::Ignored(_) = expect {
+            assert_eq!(
+                t.config, *base,
+                "{name}: an ignored object changed the config"
+            );
+        }
+        assert_eq!(t.config.problems(), vec![], "{name}: inconsistent config");
+    }
+
+    fn haproxy_check(&mut self, name: &str, rendered: &Rendered) {
+        self.cases += 1;
+        let key = (
+            rendered.haproxy_cfg.clone(),
+            rendered.maps.values().cloned().collect(),
+        );
+        if self.checked.contains(&key) {
+            return;
+        }
+        let started = Instant::now();
+        if let Err(e) = self.rt.block_on(self.writer.install(rendered)) {
+            panic!("{name}: haproxy -c refused the config: {e}");
+        }
+        self.haproxy_time += started.elapsed();
+        self.haproxy_checks += 1;
+        self.checked.insert(key);
+    }
+}
+
+fn show(problems: &[Problem]) -> String {
+    let all: Vec<String> = problems
+        .iter()
+        .map(|p| truncate_problem(&p.to_string()))
+        .collect();
+    format!("{all:#?}")
+}
+
+fn truncate_problem(s: &str) -> String {
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s.to_string()
+    }
+}
+
+/// True for text HAProxy files may hold: printable ASCII, spaces and line feeds.
+fn clean_text(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n')
+}
+
+/// A timeout as rendered: digits and a unit.
+fn is_timeout(s: &str) -> bool {
+    let unit = s.trim_start_matches(|c: char| c.is_ascii_digit());
+    unit.len() < s.len() && matches!(unit, "ms" | "s" | "m" | "h")
+}
+
+/// A haproxy.cfg line that is not in the valid-only render: one of the backend lines, each
+/// word a validated value.
+fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
+    if line.is_empty() {
+        return true;
+    }
+    if let Some(name) = line.strip_prefix("backend ") {
+        return backends.contains(name);
+    }
+    let Some(body) = line.strip_prefix("    ") else {
+        return false;
+    };
+    let w: Vec<&str> = body.split(' ').collect();
+    match w.as_slice() {
+        ["balance", algo] => matches!(*algo, "leastconn" | "roundrobin" | "random" | "first"),
+        ["timeout", "connect" | "server", t] => is_timeout(t),
+        ["option", "httpchk"] => true,
+        ["http-check", "send", "meth", "GET", "uri", p] => CheckPath::new(*p).is_ok(),
+        ["cookie", c, "insert", "indirect", "nocache", "dynamic"] => CookieName::new(*c).is_ok(),
+        ["dynamic-cookie-key", k] => CookieKey::new(*k).is_ok(),
+        ["default_backend", b] => backends.contains(b) || *b == haproxy::config::BUILTIN_404,
+        ["server", name, addr, "weight", weight, rest @ ..] => {
+            let rest_ok = match rest {
+                [] | ["disabled"] => true,
+                ["check", "inter", t, "rise", "2", "fall", "3", tail @ ..] => {
+                    is_timeout(t) && matches!(tail, [] | ["disabled"])
+                }
+                _ => false,
+            };
+            ServerName::new(*name).is_ok()
+                && addr.parse::<SocketAddr>().is_ok()
+                && weight.parse::<u16>().is_ok_and(|w| w <= 256)
+                && rest_ok
+        }
+        _ => false,
+    }
+}
+
+fn check_rendered(
+    name: &str,
+    t: &Translation,
+    rendered: &Rendered,
+    baseline: &Rendered,
+    values: &[&str],
+) {
+    let cfg = &rendered.haproxy_cfg;
+    assert!(
+        clean_text(cfg),
+        "{name}: a control or non-ASCII byte in haproxy.cfg"
+    );
+    let backends: BTreeSet<&str> = t.config.backends.keys().map(BackendName::as_str).collect();
+    let known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    for line in cfg.lines() {
+        assert!(
+            known.contains(line) || validated_line(line, &backends),
+            "{name}: unexpected haproxy.cfg line {line:?}"
+        );
+    }
+    // Sections: exactly global, defaults, the frontend, the 404 backend when used, and one
+    // per backend of the model. No injected section.
+    let sections: Vec<&str> = cfg
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(' ') && !l.starts_with('#'))
+        .collect();
+    let mut want = vec![
+        "global".to_string(),
+        "defaults".into(),
+        "frontend http".into(),
+    ];
+    if t.config.uses_builtin_404() {
+        want.push(format!("backend {}", haproxy::config::BUILTIN_404));
+    }
+    want.extend(backends.iter().map(|b| format!("backend {b}")));
+    assert_eq!(sections, want, "{name}: sections");
+    let servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    assert_eq!(
+        cfg.lines().filter(|l| l.starts_with("    server ")).count(),
+        servers,
+        "{name}: server lines"
+    );
+    let set = route_maps(&t.config.routes);
+    for (file, text) in &rendered.maps {
+        assert!(clean_text(text), "{name}: a control byte in {file}");
+        let entries = if file.as_str().ends_with("exact.map") {
+            &set.exact
+        } else {
+            &set.prefix
+        };
+        assert_eq!(text.lines().count(), entries.len(), "{name}: {file} lines");
+        for line in text.lines() {
+            let (k, v) = line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{name}: map line {line:?}"));
+            assert!(
+                MapKey::new(k).is_ok() && backends.contains(v),
+                "{name}: map line {line:?}"
+            );
+        }
+    }
+    for v in values {
+        assert!(
+            !cfg.contains(v),
+            "{name}: the hostile value is in haproxy.cfg"
+        );
+        for (file, text) in &rendered.maps {
+            assert!(!text.contains(v), "{name}: the hostile value is in {file}");
+        }
+    }
+}
+
+/// True when finding `v` in a render would mean something: the valid render does not
+/// hold it already.
+fn meaningful(v: &str, baseline: &Rendered) -> bool {
+    !v.is_empty()
+        && !baseline.haproxy_cfg.contains(v)
+        && !baseline.maps.values().any(|m| m.contains(v))
+}
+
+/// Splits a CLI line as HAProxy 2.6 does: commands on an unescaped `;`, words on unescaped
+/// spaces and tabs, `\x` gives `x`.
+fn cli_split(line: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    word.get_or_insert_with(String::new).push(n);
+                }
+            }
+            ';' => {
+                words.extend(word.take());
+                commands.push(std::mem::take(&mut words));
+            }
+            ' ' | '\t' => words.extend(word.take()),
+            _ => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word.take());
+    commands.push(words);
+    commands
+}
+
+/// A buffer for [`Command::encode`]: agent does not depend on `bytes` directly, so it is
+/// made from the `Bytes` axum re-exports (an owned, unique buffer converts to `BytesMut`).
+fn encode(c: &Command) -> Result<usize, EncodeError> {
+    let mut buf = axum::body::Bytes::from(vec![0u8])
+        .try_into_mut()
+        .expect("an owned buffer is unique");
+    buf.clear();
+    c.encode(DEFAULT_BUFSIZE, &mut buf).map(|()| buf.len())
+}
+
+fn check_plan(name: &str, t: &Translation, values: &[&str]) {
+    let desired = structure(&t.config);
+    let observed = Observed {
+        loaded_structure: Some(desired.as_str().to_string()),
+        backends: t.config.backends.keys().cloned().collect(),
+        ..Default::default()
+    };
+    let plan = reconcile::plan(
+        &t.config,
+        desired.as_str(),
+        &observed,
+        &BTreeMap::new(),
+        Instant::now(),
+        PlanSettings {
+            drain_timeout: Duration::from_secs(30),
+        },
+    );
+    let Plan::Runtime(plan) = plan else {
+        panic!("{name}: a reload planned: {plan:?}")
+    };
+    let servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    let set = route_maps(&t.config.routes);
+    let adds = plan
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::AddServer(_)))
+        .count();
+    let maps = plan
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::AddMap(..)))
+        .count();
+    assert_eq!(adds, servers, "{name}: add server commands");
+    assert_eq!(
+        maps,
+        set.exact.len() + set.prefix.len(),
+        "{name}: add map commands"
+    );
+    for c in &plan.commands {
+        let text = c
+            .to_text()
+            .unwrap_or_else(|e| panic!("{name}: {c:?} does not encode: {e}"));
+        assert!(
+            text.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+            "{name}: a control or non-ASCII byte in {text:?}"
+        );
+        for v in values {
+            assert!(
+                !text.contains(v),
+                "{name}: the hostile value is in {text:?}"
+            );
+        }
+        let split = cli_split(&text);
+        assert_eq!(split.len(), 1, "{name}: {text:?} is several CLI commands");
+        if let Command::AddMap(_, k, v) = c {
+            let words = &split[0];
+            assert_eq!(words.len(), 5, "{name}: {text:?}");
+            assert_eq!(
+                (words[3].as_str(), words[4].as_str()),
+                (k.as_str(), v.as_str())
+            );
+        }
+        match encode(c) {
+            Ok(len) => assert_eq!(len, text.len() + 1),
+            Err(EncodeError::TooLong { .. }) => {}
+            Err(e) => panic!("{name}: {text:?} refused by encode: {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests.
+
+/// Counts for the report.
+#[derive(Default)]
+struct Counts {
+    objects: usize,
+    problems: usize,
+    accepted: BTreeMap<&'static str, usize>,
+    ignored: BTreeMap<&'static str, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, expect: &Expect, problems: usize) {
+        self.objects += 1;
+        self.problems += problems;
+        match expect {
+            Expect::Accepted(why) => *self.accepted.entry(why).or_default() += 1,
+            Expect::Ignored(why) => *self.ignored.entry(why).or_default() += 1,
+            Expect::Problem { .. } => {}
+        }
+    }
+
+    fn report(&self, what: &str, env: &Env) {
+        println!(
+            "{what}: {} hostile objects, {} problems, {} accepted as valid, {} ignored; \
+             haproxy -c accepted all {} renders ({} distinct, checked in {:?})",
+            self.objects,
+            self.problems,
+            self.accepted.values().sum::<usize>(),
+            self.ignored.values().sum::<usize>(),
+            env.cases,
+            env.haproxy_checks,
+            env.haproxy_time,
+        );
+        for (why, n) in &self.accepted {
+            println!("  accepted ×{n}: {why}");
+        }
+        for (why, n) in &self.ignored {
+            println!("  ignored ×{n}: {why}");
+        }
+    }
+}
+
+#[test]
+fn hostile_table_corpus() {
+    let mut env = Env::new();
+    // The world unchanged is valid: every problem below comes from the hostile value.
+    let clean = world_case(
+        "clean",
+        |_| {},
+        Vec::new(),
+        |_| Expect::Accepted("the template"),
+    );
+    let t = translate(
+        &snapshot(env.valid.iter().cloned().chain(clean.objects).collect()),
+        &env.settings,
+    )
+    .unwrap();
+    assert_eq!(t.problems, vec![]);
+    assert_eq!(t.config.backends.len(), 3);
+
+    let mut counts = Counts::default();
+    let cases: Vec<Case> = token_cases()
+        .into_iter()
+        .chain(long_cases())
+        .chain(special_cases())
+        .collect();
+    let mut names = BTreeSet::new();
+    let mut failures = Vec::new();
+    for case in cases {
+        assert!(
+            names.insert(case.name.clone()),
+            "duplicate case {}",
+            case.name
+        );
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            env.check(
+                &case.name,
+                case.objects,
+                &case.values,
+                case.default_backend_service,
+                Vec::new(),
+                std::slice::from_ref(&case.expect),
+            )
+        }));
+        match run {
+            Ok(problems) => counts.add(&case.expect, problems.len()),
+            Err(e) => failures.push(panic_message(&case.name, e)),
+        }
+    }
+    counts.report("table corpus", &env);
+    assert!(
+        failures.is_empty(),
+        "{} failed cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(counts.objects >= 200, "{} cases", counts.objects);
+}
+
+/// The message of a caught panic.
+fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
+    let msg = e
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    format!("{name}: {}", truncate_problem(&msg))
+}
+
+/// A hand-written case: its expectations are `# expect:` lines at the top of the file.
+fn yaml_expectations(path: &Path, text: &str) -> Vec<Expect> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# expect: ") else {
+            continue;
+        };
+        let (what, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+        out.push(match what {
+            "accepted" => Expect::Accepted(leak(rest)),
+            "ignored" => Expect::Ignored(leak(rest)),
+            "problem" => {
+                let mut words = rest.split(' ');
+                let kind = match words.next() {
+                    Some("manifest_file") => ProblemKind::ManifestFile,
+                    Some("ingress") => ProblemKind::Ingress,
+                    Some("service") => ProblemKind::Service,
+                    Some("endpointslice") => ProblemKind::EndpointSlice,
+                    other => panic!("{}: unknown kind {other:?}", path.display()),
+                };
+                let object = words.next().expect("an object").to_string();
+                Expect::Problem {
+                    kind,
+                    object,
+                    field: words.next().map(str::to_string),
+                }
+            }
+            other => panic!("{}: unknown expectation {other}", path.display()),
+        });
+    }
+    assert!(!out.is_empty(), "{}: no `# expect:` line", path.display());
+    out
+}
+
+/// Runs a manifest case through the manifests source (`valid.yaml`, `support.yaml` and the
+/// case as `case.yaml` in one directory), then translation and every check.
+fn run_manifest_case(
+    env: &mut Env,
+    counts: &mut Counts,
+    name: &str,
+    bytes: &[u8],
+    expects: &[Expect],
+    values: &[String],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("valid.yaml"), VALID_YAML).unwrap();
+    std::fs::write(dir.path().join("support.yaml"), SUPPORT_YAML).unwrap();
+    let case_path = dir.path().join("case.yaml");
+    std::fs::write(&case_path, bytes).unwrap();
+    let store = Store::new();
+    let mut source = ManifestsSource::new(dir.path().to_path_buf(), store.clone());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.scan()))
+        .unwrap_or_else(|_| panic!("{name}: the manifests scan panicked"));
+    let file = case_path.display().to_string();
+    let snap = store.snapshot();
+    // The objects the scan put in force, without the valid and support ones.
+    let valid_keys: BTreeSet<(&str, ObjectKey)> = env
+        .valid
+        .iter()
+        .chain(&env.support)
+        .map(|o| (o.kind(), o.key()))
+        .collect();
+    let mut objects: Vec<Object> = Vec::new();
+    objects.extend(
+        snap.ingresses
+            .values()
+            .map(|o| Object::Ingress((**o).clone())),
+    );
+    objects.extend(
+        snap.ingress_classes
+            .values()
+            .map(|o| Object::IngressClass((**o).clone())),
+    );
+    objects.extend(
+        snap.services
+            .values()
+            .map(|o| Object::Service((**o).clone())),
+    );
+    objects.extend(
+        snap.endpoint_slices
+            .values()
+            .map(|o| Object::EndpointSlice((**o).clone())),
+    );
+    objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
+    let hostile: Vec<Object> = objects
+        .into_iter()
+        .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))
+        .collect();
+    let expects: Vec<Expect> = expects
+        .iter()
+        .map(|e| match e {
+            Expect::Problem {
+                kind,
+                object,
+                field,
+            } => Expect::Problem {
+                kind: *kind,
+                object: object.replace("{file}", &file),
+                field: field.clone(),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    let problems = env.check(name, hostile, values, None, outcome.problems, &expects);
+    counts.add(&expects[0], problems.len());
+}
+
+/// True when the store holds another version of a valid or support object than ours (a
+/// case redefining it): then it is part of the case.
+fn is_redefined(o: &Object, env: &Env) -> bool {
+    !env.valid.iter().chain(&env.support).any(|v| v == o)
+}
+
+#[test]
+fn hostile_manifest_corpus() {
+    let mut env = Env::new();
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "{} manifest cases", files.len());
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let expects = yaml_expectations(path, &text);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let values: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# value: "))
+            .map(unescape)
+            .collect();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_manifest_case(
+                &mut env,
+                &mut counts,
+                &name,
+                text.as_bytes(),
+                &expects,
+                &values,
+            )
+        }));
+        failures.extend(run.err().map(|e| panic_message(&name, e)));
+    }
+
+    // Cases whose bytes do not belong in a text file.
+    let ingress = |host: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: gen\n  \
+             namespace: shop\nspec:\n  ingressClassName: haproxy\n  rules:\n  - host: {host}\n    \
+             http:\n      paths:\n      - path: /g\n        pathType: Prefix\n        backend:\n          \
+             service:\n            name: hsvc\n            port:\n              number: 80\n"
+        )
+    };
+    let file_problem = |line: usize| Expect::Problem {
+        kind: ProblemKind::ManifestFile,
+        object: format!("{{file}}:{line}"),
+        field: None,
+    };
+    let mut generated: Vec<(&str, Vec<u8>, Expect, Vec<String>)> = vec![
+        (
+            "raw NUL byte in a plain scalar",
+            ingress("ge\0n.example.com").into_bytes(),
+            // The YAML reader reports control characters by byte position only.
+            file_problem(1),
+            vec!["ge\0n".into()],
+        ),
+        (
+            "raw ESC byte in a plain scalar",
+            ingress("ge\x1bn.example.com").into_bytes(),
+            file_problem(1),
+            vec!["ge\x1bn".into()],
+        ),
+        (
+            "invalid UTF-8 in a host",
+            {
+                let mut b = ingress("geXn.example.com").into_bytes();
+                let at = b.iter().position(|&c| c == b'X').unwrap();
+                b[at] = 0xff;
+                b
+            },
+            file_problem(9),
+            Vec::new(),
+        ),
+        (
+            "a raw CR in a host",
+            ingress("\"ge\rn.example.com\"").into_bytes(),
+            Expect::ingress("shop/gen", HOST_FIELD),
+            vec!["ge\rn".into()],
+        ),
+        (
+            "CRLF line breaks everywhere",
+            ingress("gen.example.com")
+                .replace('\n', "\r\n")
+                .into_bytes(),
+            Expect::Accepted("CRLF line breaks are YAML line breaks, not part of any value"),
+            Vec::new(),
+        ),
+        (
+            "a 1 MB host",
+            ingress(&format!("{}.example.com", "a".repeat(1 << 20))).into_bytes(),
+            Expect::ingress("shop/gen", HOST_FIELD),
+            Vec::new(),
+        ),
+        (
+            "a 1 MB line of flow-sequence openers",
+            format!("{}\n", "[".repeat(1 << 20)).into_bytes(),
+            file_problem(1),
+            Vec::new(),
+        ),
+    ];
+    let bomb = {
+        let mut s = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        );
+        for i in 1..10 {
+            let p = i - 1;
+            s.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        s
+    };
+    generated.push((
+        "billion laughs (aliases)",
+        bomb.into_bytes(),
+        file_problem(1),
+        Vec::new(),
+    ));
+    for (name, bytes, expect, values) in generated {
+        let started = Instant::now();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_manifest_case(
+                &mut env,
+                &mut counts,
+                name,
+                &bytes,
+                std::slice::from_ref(&expect),
+                &values,
+            )
+        }));
+        failures.extend(run.err().map(|e| panic_message(name, e)));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+    }
+    counts.report("manifest corpus", &env);
+    assert!(
+        failures.is_empty(),
+        "{} failed cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `# value:` lines are written with Rust-like escapes (`\n`, `\t`, `\0`, `\u{…}`).
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some('u') => {
+                let hex: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
+            }
+            other => panic!("bad escape \\{other:?} in {s:?}"),
+        }
+    }
+    out
+}
+
+/// Removed API versions are refused by `parse_manifests` with the file and line, and a
+/// pointer to the migration notes; kinds of other groups are skipped.
+#[test]
+fn hostile_api_versions() {
+    let ingress_body =
+        "metadata:\n  name: old\n  namespace: shop\nspec:\n  rules:\n  - host: old.example.com\n";
+    for (api, kind, refused) in [
+        ("extensions/v1beta1", "Ingress", true),
+        ("networking.k8s.io/v1beta1", "Ingress", true),
+        ("networking.k8s.io/v2", "Ingress", true),
+        ("discovery.k8s.io/v1beta1", "EndpointSlice", true),
+        ("networking.k8s.io/v1beta1", "IngressClass", true),
+        ("v2", "Service", true),
+        ("serving.knative.dev/v1", "Service", false),
+        ("example.com/v1", "Ingress", false),
+        ("networking.k8s.io/v1", "Ingres", false),
+        ("networking.k8s.io/v1", "ingress", false),
+        ("v1", "ConfigMap", false),
+    ] {
+        let text = format!("# a comment\napiVersion: {api}\nkind: {kind}\n{ingress_body}");
+        let got = parse_manifests(Path::new("m.yaml"), &text);
+        match (refused, got) {
+            (true, Err(p)) => {
+                assert_eq!(p.kind, ProblemKind::ManifestFile, "{api} {kind}");
+                assert_eq!(p.object, "m.yaml:2", "{api} {kind}: {p}");
+                assert!(p.message.contains("docs/migrating.md"), "{api} {kind}: {p}");
+            }
+            (false, Ok(objects)) => assert!(objects.is_empty(), "{api} {kind}"),
+            (refused, got) => panic!("{api} {kind}: refused={refused}, got {got:?}"),
+        }
+    }
+}
+
+/// The checks catch what they are for: a rendered config or map with an injected line,
+/// section, directive or byte fails them, and `;` splits a CLI line unless escaped.
+#[test]
+fn hostile_checks_catch_injections() {
+    let env = Env::new();
+    let (t, good) = (&env.baseline, &env.baseline_render);
+    check_rendered("baseline", t, good, good, &[]);
+    type Tamper = fn(&mut Rendered);
+    let tampered: &[(&str, Tamper)] = &[
+        ("server line", |r| {
+            r.haproxy_cfg
+                .push_str("    server evil 6.6.6.6:80 weight 1\n")
+        }),
+        ("section", |r| r.haproxy_cfg.push_str("\nbackend evil\n")),
+        ("directive", |r| {
+            r.haproxy_cfg
+                .push_str("    http-request set-header X %[src]\n")
+        }),
+        ("carriage return", |r| {
+            r.haproxy_cfg = r
+                .haproxy_cfg
+                .replacen("balance leastconn", "balance leastconn\r", 1)
+        }),
+        ("non-ASCII", |r| {
+            r.haproxy_cfg = r
+                .haproxy_cfg
+                .replacen("backend shop_web_80", "backend shop_wеb_80", 1)
+        }),
+        ("map entry to an unknown backend", |r| {
+            let m = r.maps.values_mut().next().unwrap();
+            m.push_str("/evil ns_evil_80\n");
+        }),
+        ("map line of three words", |r| {
+            let m = r.maps.values_mut().next().unwrap();
+            *m = m.replacen('\n', " extra\n", 1);
+        }),
+    ];
+    for (what, tamper) in tampered {
+        let mut bad = good.clone();
+        tamper(&mut bad);
+        assert_ne!(&bad, good, "{what}: the tamper changed nothing");
+        let caught = std::panic::catch_unwind(|| check_rendered(what, t, &bad, good, &[]));
+        assert!(caught.is_err(), "{what}: not caught");
+    }
+    let mut bad = good.clone();
+    let exact = bad
+        .maps
+        .iter_mut()
+        .find(|(f, _)| f.as_str().ends_with("exact.map"))
+        .map(|(_, m)| m)
+        .expect("an exact map");
+    *exact = exact.replacen("/api ", "/api%[src] ", 1);
+    let caught = std::panic::catch_unwind(|| check_rendered("value", t, &bad, good, &["%[src]"]));
+    assert!(caught.is_err(), "a hostile value in a map: not caught");
+
+    assert_eq!(cli_split("set map /m k\\;del\\ map v").len(), 1);
+    assert_eq!(cli_split("set map /m k;del map /m v").len(), 2);
+    assert_eq!(
+        cli_split("add map /m a\\\\b\\ c v"),
+        vec![vec!["add", "map", "/m", "a\\b c", "v"]]
+    );
+}
