@@ -15,5 +15,6 @@ pub mod reconcile;
 pub mod run;
 pub mod source;
 pub mod spawn;
+pub mod status;
 pub mod store;
 pub mod translate;

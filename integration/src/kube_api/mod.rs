@@ -1,10 +1,17 @@
-//! A test Kubernetes API server: list and watch over real TCP for a real `kube::Client`.
+//! A test Kubernetes API server: list, watch and writes over real TCP for a real
+//! `kube::Client`.
 //!
 //! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service and Secret
-//! (`v1`) and EndpointSlice (`discovery.k8s.io/v1`) on `http://127.0.0.1:<ephemeral>`, the
-//! way `kube::runtime::watcher` (kube 5.0) expects of a kube-apiserver, as
-//! `shared/reference/kubernetes-watch-protocol.md` describes:
-//! - paths for all namespaces and for one namespace, and `GET` of a single object;
+//! (`v1`), EndpointSlice (`discovery.k8s.io/v1`) and Lease (`coordination.k8s.io/v1`) on
+//! `http://127.0.0.1:<ephemeral>`, the way `kube::runtime::watcher` (kube 5.0) expects of a
+//! kube-apiserver, as `shared/reference/kubernetes-watch-protocol.md` describes:
+//! - paths for all namespaces and for one namespace, and `GET` of a single object (and of the
+//!   `status` subresource of Ingresses and Services);
+//! - writes: `POST` (create; 409 `AlreadyExists`), `PUT` (replace; 409 `Conflict` when the
+//!   body's resourceVersion is not the stored one) and `PATCH` (JSON merge patch; strategic
+//!   merge patch and server-side apply are approximated by a merge patch, see `write.rs`) of
+//!   objects and of the `status` subresource, which alone changes the status of a kind that
+//!   has one; each write bumps the resourceVersion and feeds watches like [`KubeApi::apply`];
 //! - `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, exists, `!exists`) and `fieldSelector`
 //!   (`metadata.name`, `metadata.namespace`); unknown parameters are ignored;
 //! - one global resourceVersion, bumped by every write, kept in each object's metadata,
@@ -16,16 +23,18 @@
 //!   `timeoutSeconds`; an in-stream ERROR (410 `Expired`) for a compacted resourceVersion;
 //!   streaming lists (`sendInitialEvents=true`) ending their initial events with the
 //!   `k8s.io/initial-events-end` bookmark;
-//! - test controls on the handle: writes, compaction, dropping watches, pausing, a request
-//!   log.
+//! - test controls on the handle: writes, compaction, dropping watches, pausing, failing
+//!   chosen requests, a request log (with the user of `Authorization: Bearer <user>`, see
+//!   [`KubeApi::client_as`]) and a log of every change with the user who made it.
 //!
 //! What a real server does and this one does not:
 //! - no admission, defaulting or validation: objects are stored as given, except that the
 //!   server sets `metadata.resourceVersion`, `metadata.uid` and a namespaced object's
 //!   missing `metadata.namespace` (to `default`); no `creationTimestamp`, `generation` or
 //!   `managedFields`;
-//! - no writes over HTTP (only [`KubeApi::apply`] and [`KubeApi::delete`]), no
-//!   authentication, TLS, discovery, protobuf, table output or `metadata`-only answers;
+//! - no `DELETE`, `dryRun`, `generateName`, field ownership (`managedFields`) or JSON patch
+//!   over HTTP; no authentication (the bearer token is taken as the user's name), TLS,
+//!   discovery, protobuf, table output or `metadata`-only answers;
 //! - continued list pages are served from the current state (each reports the first page's
 //!   resourceVersion), where a real server serves one consistent snapshot; an `Exact` list at
 //!   an older resourceVersion gets a 410;
@@ -41,6 +50,7 @@ mod server;
 mod store;
 mod token;
 mod watch;
+mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +79,9 @@ pub struct RequestLogEntry {
     pub path: String,
     /// The raw query string, without `?`; empty when there was none.
     pub query: String,
+    /// The bearer token of its `Authorization` header, taken as the user's name (see
+    /// [`KubeApi::client_as`]); `None` without one.
+    pub user: Option<String>,
     /// When it arrived.
     pub at: Instant,
 }
@@ -93,6 +106,29 @@ impl RequestLogEntry {
     pub fn is_watch_of(&self, path: &str) -> bool {
         self.method == "GET" && self.path == path && self.is_watch()
     }
+}
+
+/// One change to the stored objects, by the handle ([`KubeApi::apply`], [`KubeApi::delete`])
+/// or over HTTP; [`KubeApi::writes`] lists them in resourceVersion order.
+#[derive(Debug, Clone)]
+pub struct WriteLogEntry {
+    /// The resourceVersion the change made.
+    pub resource_version: u64,
+    /// `Ingress`, `Lease`, …
+    pub kind: &'static str,
+    /// Empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+    /// `ADDED`, `MODIFIED` or `DELETED`, as a watch reports it.
+    pub change: &'static str,
+    /// Who wrote it over HTTP (see [`RequestLogEntry::user`]); `None` for the handle's
+    /// writes and requests without a user.
+    pub user: Option<String>,
+    /// The object as stored (for a deletion, its last state).
+    pub object: Arc<Value>,
+    /// When it was stored.
+    pub at: Instant,
 }
 
 /// A running test API server. Every method is callable from tests while clients use it.
@@ -131,6 +167,19 @@ impl KubeApi {
     /// A real client for this server: plain HTTP, no authentication, namespace `default`.
     pub fn client(&self) -> anyhow::Result<kube::Client> {
         let config = kube::Config::new(self.url().parse()?);
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A real client that says it is `user` (`Authorization: Bearer <user>` on every
+    /// request): its requests and writes are logged with that user.
+    pub fn client_as(&self, user: &str) -> anyhow::Result<kube::Client> {
+        let mut config = kube::Config::new(self.url().parse()?);
+        config.headers.push((
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {user}")
+                .parse()
+                .context("the user is not a valid header value")?,
+        ));
         Ok(kube::Client::try_from(config)?)
     }
 
@@ -220,6 +269,31 @@ impl KubeApi {
     /// deliver what they held back.
     pub fn resume(&self) {
         self.shared.paused.send_replace(false);
+    }
+
+    /// Answers every request for which `matches` is true (after a pause, before anything
+    /// else) with a `Status` error of this HTTP code, until [`stop_failing`](Self::stop_failing)
+    /// or the next call. The request is still logged. kube 5.0 retries 429, 503 and 504 on
+    /// its own: use another code (500) for a failure its caller must see at once.
+    pub fn fail_requests(
+        &self,
+        code: u16,
+        matches: impl Fn(&RequestLogEntry) -> bool + Send + Sync + 'static,
+    ) {
+        *self.shared.failure() = Some(server::Failure {
+            code,
+            matches: Box::new(matches),
+        });
+    }
+
+    /// Answers every request again after [`fail_requests`](Self::fail_requests).
+    pub fn stop_failing(&self) {
+        *self.shared.failure() = None;
+    }
+
+    /// Every change made so far, oldest first (compaction does not forget them).
+    pub fn writes(&self) -> Vec<WriteLogEntry> {
+        self.shared.store().writes().to_vec()
     }
 
     /// Every request received so far, oldest first.

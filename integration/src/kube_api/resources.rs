@@ -13,16 +13,20 @@ pub(crate) struct Kind {
     pub plural: &'static str,
     /// Whether objects live in namespaces.
     pub namespaced: bool,
+    /// Whether it has a `status` subresource: then writes to the object keep the stored
+    /// status, and writes to `…/status` change only the status.
+    pub status: bool,
 }
 
 /// Every kind served. A kind is identified by its `plural`, unique in this table.
-pub(crate) static KINDS: [Kind; 5] = [
+pub(crate) static KINDS: [Kind; 6] = [
     Kind {
         kind: "Ingress",
         group: "networking.k8s.io",
         version: "v1",
         plural: "ingresses",
         namespaced: true,
+        status: true,
     },
     Kind {
         kind: "IngressClass",
@@ -30,6 +34,7 @@ pub(crate) static KINDS: [Kind; 5] = [
         version: "v1",
         plural: "ingressclasses",
         namespaced: false,
+        status: false,
     },
     Kind {
         kind: "Service",
@@ -37,6 +42,7 @@ pub(crate) static KINDS: [Kind; 5] = [
         version: "v1",
         plural: "services",
         namespaced: true,
+        status: true,
     },
     Kind {
         kind: "EndpointSlice",
@@ -44,6 +50,7 @@ pub(crate) static KINDS: [Kind; 5] = [
         version: "v1",
         plural: "endpointslices",
         namespaced: true,
+        status: false,
     },
     Kind {
         kind: "Secret",
@@ -51,6 +58,15 @@ pub(crate) static KINDS: [Kind; 5] = [
         version: "v1",
         plural: "secrets",
         namespaced: true,
+        status: false,
+    },
+    Kind {
+        kind: "Lease",
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        namespaced: true,
+        status: false,
     },
 ];
 
@@ -69,6 +85,15 @@ impl Kind {
         format!("{}List", self.kind)
     }
 
+    /// The resource as error messages name it: `services`, `leases.coordination.k8s.io`.
+    pub fn resource(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
     /// The kind with this `apiVersion` and `kind`, as objects carry them.
     pub fn by_type(api_version: &str, kind: &str) -> Option<&'static Kind> {
         KINDS
@@ -84,7 +109,8 @@ impl Kind {
     }
 }
 
-/// What a request path addresses: a collection (all namespaces or one) or one object.
+/// What a request path addresses: a collection (all namespaces or one), one object, or one
+/// object's `status` subresource.
 #[derive(Debug)]
 pub(crate) struct Target {
     pub kind: &'static Kind,
@@ -92,9 +118,12 @@ pub(crate) struct Target {
     pub namespace: Option<String>,
     /// `Some`: one object rather than the collection.
     pub name: Option<String>,
+    /// `true`: the object's `status` subresource (`…/{name}/status`).
+    pub status: bool,
 }
 
-/// Parses `/api/v1/…` and `/apis/{group}/{version}/…` paths; `None` for anything not served.
+/// Parses `/api/v1/…` and `/apis/{group}/{version}/…` paths, with an optional `/status`
+/// after an object of a kind that has that subresource; `None` for anything not served.
 pub(crate) fn parse_path(path: &str) -> Option<Target> {
     let path = path.strip_suffix('/').unwrap_or(path);
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
@@ -106,11 +135,13 @@ pub(crate) fn parse_path(path: &str) -> Option<Target> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return None,
     };
-    let (namespace, plural, name) = match rest {
-        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
-        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
-        [plural] => (None, *plural, None),
-        [plural, name] => (None, *plural, Some(*name)),
+    let (namespace, plural, name, status) = match rest {
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None, false),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), false),
+        ["namespaces", ns, plural, name, "status"] => (Some(*ns), *plural, Some(*name), true),
+        [plural] => (None, *plural, None, false),
+        [plural, name] => (None, *plural, Some(*name), false),
+        [plural, name, "status"] => (None, *plural, Some(*name), true),
         _ => return None,
     };
     let kind = KINDS
@@ -120,6 +151,7 @@ pub(crate) fn parse_path(path: &str) -> Option<Target> {
     // addressable inside its namespace.
     if (namespace.is_some() && !kind.namespaced)
         || (kind.namespaced && namespace.is_none() && name.is_some())
+        || (status && !kind.status)
     {
         return None;
     }
@@ -127,6 +159,7 @@ pub(crate) fn parse_path(path: &str) -> Option<Target> {
         kind,
         namespace: namespace.map(str::to_string),
         name: name.map(str::to_string),
+        status,
     })
 }
 
@@ -151,8 +184,18 @@ mod tests {
             (t.kind.kind, t.name.as_deref()),
             ("IngressClass", Some("haproxy"))
         );
+        let t = parse_path("/apis/networking.k8s.io/v1/namespaces/a/ingresses/x/status").unwrap();
+        assert_eq!(
+            (t.kind.kind, t.name.as_deref(), t.status),
+            ("Ingress", Some("x"), true)
+        );
+        let t = parse_path("/apis/coordination.k8s.io/v1/namespaces/a/leases/l").unwrap();
+        assert_eq!((t.kind.kind, t.status), ("Lease", false));
         for bad in [
             "/",
+            "/apis/coordination.k8s.io/v1/namespaces/a/leases/l/status",
+            "/apis/networking.k8s.io/v1/namespaces/a/ingresses/x/scale",
+            "/apis/networking.k8s.io/v1/ingresses/x/status",
             "/api/v1",
             "/api/v2/services",
             "/apis/networking.k8s.io/v1/namespaces/a/ingressclasses",
@@ -179,6 +222,10 @@ mod tests {
         assert_eq!(
             Kind::by_name("Secret").map(Kind::api_version),
             Some("v1".into())
+        );
+        assert_eq!(
+            Kind::by_name("leases").map(Kind::resource),
+            Some("leases.coordination.k8s.io".into())
         );
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -37,6 +37,48 @@ pub(crate) struct Shared {
     pub open_watches: AtomicUsize,
     /// How long a watch stays quiet before it sends a bookmark.
     pub bookmark_interval: Duration,
+    /// Requests that get an error instead of an answer.
+    pub failure: Mutex<Option<Failure>>,
+}
+
+/// Which requests fail, and with what HTTP code.
+pub(crate) struct Failure {
+    pub code: u16,
+    pub matches: Box<dyn Fn(&RequestLogEntry) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failure").field("code", &self.code).finish()
+    }
+}
+
+impl Failure {
+    /// The error for a request that matches, if it does.
+    fn check(&self, request: &RequestLogEntry) -> Option<ApiError> {
+        if !(self.matches)(request) {
+            return None;
+        }
+        let reason = match self.code {
+            400 => "BadRequest",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "NotFound",
+            409 => "Conflict",
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            _ => "InternalError",
+        };
+        Some(ApiError::new(
+            self.code,
+            reason,
+            format!(
+                "{} {} failed on purpose (KubeApi::fail_requests)",
+                request.method, request.path
+            ),
+        ))
+    }
 }
 
 impl Shared {
@@ -48,6 +90,7 @@ impl Shared {
             drops: watch::Sender::new(0),
             open_watches: AtomicUsize::new(0),
             bookmark_interval,
+            failure: Mutex::new(None),
         }
     }
 
@@ -58,6 +101,10 @@ impl Shared {
 
     pub fn log(&self) -> MutexGuard<'_, Vec<RequestLogEntry>> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn failure(&self) -> MutexGuard<'_, Option<Failure>> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -96,15 +143,25 @@ async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, std::io::Error> {
-    let path = req.uri().path().to_string();
-    let query_string = req.uri().query().unwrap_or("").to_string();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query_string = parts.uri.query().unwrap_or("").to_string();
     let query = Query::parse(&query_string);
-    shared.log().push(RequestLogEntry {
-        method: req.method().to_string(),
+    // Who is asking, as a server with token authentication would tell.
+    let user = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let entry = RequestLogEntry {
+        method: parts.method.to_string(),
         path: path.clone(),
         query: query_string,
+        user: user.clone(),
         at: Instant::now(),
-    });
+    };
+    shared.log().push(entry.clone());
     // Subscribed before waiting, so a drop_watches during a pause ends a waiting watch too:
     // its connection closes without an answer.
     let mut drops = shared.drops.subscribe();
@@ -117,12 +174,40 @@ async fn handle(
             return Err(std::io::Error::other("watch dropped by the test api server"));
         }
     }
-    let reply = route(req.method(), &path, &query, &shared, drops);
+    let failure = shared.failure().as_ref().and_then(|f| f.check(&entry));
+    if let Some(e) = failure {
+        return Ok(json_response(e.code, &e.status()));
+    }
+    let reply = if parts.method == Method::GET {
+        route(&path, &query, &shared, drops)
+    } else {
+        match body.collect().await {
+            Ok(bytes) => {
+                let content_type = parts
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                super::write::serve(
+                    &parts.method,
+                    &path,
+                    content_type,
+                    &bytes.to_bytes(),
+                    user.as_deref(),
+                    &shared,
+                )
+            }
+            Err(e) => Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!("reading the body: {e}"),
+            )),
+        }
+    };
     Ok(reply.unwrap_or_else(|e| json_response(e.code, &e.status())))
 }
 
+/// Answers a `GET`: one object (or its status), a list page, or a watch.
 fn route(
-    method: &Method,
     path: &str,
     query: &Query,
     shared: &Arc<Shared>,
@@ -135,12 +220,8 @@ fn route(
             "the server could not find the requested resource",
         )
     })?;
-    if method != Method::GET {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            format!("the test api server serves only GET, not {method}"),
-        ));
+    if let (true, Some(name)) = (target.status, &target.name) {
+        return get(&target, name, shared);
     }
     let filter = Filter::new(target.namespace.clone(), query)
         .map_err(|m| ApiError::new(400, "BadRequest", m))?;

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::WriteLogEntry;
 use super::resources::Kind;
 use super::select::Filter;
 use super::token;
@@ -139,6 +141,8 @@ pub(crate) struct Store {
     /// How many compactions ran; continue tokens from an earlier one have expired.
     compactions: u64,
     subscribers: Vec<mpsc::UnboundedSender<Arc<Change>>>,
+    /// Every change ever made, oldest first; compaction does not touch it.
+    writes: Vec<WriteLogEntry>,
 }
 
 impl Store {
@@ -150,6 +154,7 @@ impl Store {
             compacted: 0,
             compactions: 0,
             subscribers: Vec::new(),
+            writes: Vec::new(),
         }
     }
 
@@ -190,19 +195,69 @@ impl Store {
             meta.remove("namespace");
             String::new()
         };
-        let key = (kind.plural, namespace, name);
+        let stored = self.store(kind, (kind.plural, namespace, name), obj, None);
+        Ok(resource_version(&stored))
+    }
+
+    /// A write over HTTP: `f` makes the new object from the current one (`None` when absent)
+    /// or refuses with an error; the server sets apiVersion, kind, name, namespace,
+    /// resourceVersion and uid. Returns the stored object and whether it was created. An
+    /// unchanged object is not written again (no new resourceVersion, no event).
+    pub fn write(
+        &mut self,
+        kind: &'static Kind,
+        namespace: &str,
+        name: &str,
+        user: Option<&str>,
+        f: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
+    ) -> Result<(Arc<Value>, bool), ApiError> {
+        let namespace = if kind.namespaced { namespace } else { "" };
+        let key = (kind.plural, namespace.to_string(), name.to_string());
+        let current = self.objects.get(&key).cloned();
+        let mut obj = f(current.as_deref())?;
+        let map = obj
+            .as_object_mut()
+            .ok_or_else(|| ApiError::new(400, "BadRequest", "the object is not a JSON object"))?;
+        map.insert("apiVersion".into(), kind.api_version().into());
+        map.insert("kind".into(), kind.kind.into());
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        let meta = meta.as_object_mut().expect("made an object above");
+        meta.insert("name".into(), name.into());
+        if kind.namespaced {
+            meta.insert("namespace".into(), namespace.into());
+        } else {
+            meta.remove("namespace");
+        }
+        let stored = self.store(kind, key, obj, user);
+        Ok((stored, current.is_none()))
+    }
+
+    /// Stores `obj` (whose metadata already names `key`) unless it is unchanged; returns
+    /// the stored object.
+    fn store(
+        &mut self,
+        kind: &'static Kind,
+        key: Key,
+        mut obj: Value,
+        user: Option<&str>,
+    ) -> Arc<Value> {
         let previous = self.objects.get(&key).cloned();
         if let Some(prev) = &previous
             && content(prev) == content(&obj)
         {
-            return Ok(resource_version(prev));
+            return prev.clone();
         }
         self.rv += 1;
         let uid = previous
             .as_ref()
             .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_string))
             .unwrap_or_else(|| format!("00000000-0000-4000-8000-{:012x}", self.rv));
-        let meta = obj["metadata"].as_object_mut().expect("checked above");
+        let meta = obj["metadata"].as_object_mut().expect("checked by callers");
         meta.insert("resourceVersion".into(), self.rv.to_string().into());
         meta.insert("uid".into(), uid.into());
         let object = Arc::new(obj);
@@ -212,8 +267,8 @@ impl Store {
         } else {
             ChangeType::Added
         };
-        self.record(kind, change, object, previous);
-        Ok(self.rv)
+        self.record(kind, change, object.clone(), previous, user);
+        object
     }
 
     /// Deletes the object; returns the deletion's resourceVersion, `None` if it did not exist.
@@ -224,7 +279,13 @@ impl Store {
         self.rv += 1;
         let mut last = (*previous).clone();
         last["metadata"]["resourceVersion"] = self.rv.to_string().into();
-        self.record(kind, ChangeType::Deleted, Arc::new(last), Some(previous));
+        self.record(
+            kind,
+            ChangeType::Deleted,
+            Arc::new(last),
+            Some(previous),
+            None,
+        );
         Some(self.rv)
     }
 
@@ -234,7 +295,28 @@ impl Store {
         change: ChangeType,
         object: Arc<Value>,
         previous: Option<Arc<Value>>,
+        user: Option<&str>,
     ) {
+        self.writes.push(WriteLogEntry {
+            resource_version: self.rv,
+            kind: kind.kind,
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            name: object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            change: match change {
+                ChangeType::Added => "ADDED",
+                ChangeType::Modified => "MODIFIED",
+                ChangeType::Deleted => "DELETED",
+            },
+            user: user.map(str::to_string),
+            object: object.clone(),
+            at: Instant::now(),
+        });
         let change = Arc::new(Change {
             rv: self.rv,
             kind,
@@ -246,6 +328,11 @@ impl Store {
         // A watch whose stream has gone has dropped its receiver.
         self.subscribers
             .retain(|tx| tx.send(change.clone()).is_ok());
+    }
+
+    /// Every change made so far, oldest first.
+    pub fn writes(&self) -> &[WriteLogEntry] {
+        &self.writes
     }
 
     /// Forgets the history up to now: older resourceVersions and continue tokens expire.

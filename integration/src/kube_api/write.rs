@@ -1,0 +1,281 @@
+//! Writes over HTTP: `POST` (create), `PUT` (replace) and `PATCH` of objects and of their
+//! `status` subresource, with the resourceVersion preconditions a real server checks.
+//!
+//! - `PUT` with a `metadata.resourceVersion` other than the stored one: 409 `Conflict`; without
+//!   one, the update is unconditional (as for every kind served here). A missing object: 404.
+//! - `POST` of an existing name: 409 `AlreadyExists`.
+//! - `PATCH`: `application/merge-patch+json` (RFC 7386); `application/strategic-merge-patch+json`
+//!   is applied as a merge patch (lists are replaced, never merged by key); and
+//!   `application/apply-patch+yaml` (JSON bodies only) as a merge patch that creates a missing
+//!   object, without field ownership or conflicts. A `metadata.resourceVersion` in the patch is
+//!   a precondition. JSON patches get 415.
+//! - A kind with a `status` subresource keeps its stored status on writes to the object, and
+//!   `…/status` writes change only the status, as on a real server.
+
+use hyper::Method;
+use serde_json::{Map, Value};
+
+use super::resources::{Kind, parse_path};
+use super::server::{Body, Shared, json_response};
+use super::store::ApiError;
+
+/// Answers a `POST`, `PUT` or `PATCH` at `path`; `user` is recorded with the change.
+pub(crate) fn serve(
+    method: &Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    user: Option<&str>,
+    shared: &Shared,
+) -> Result<Response, ApiError> {
+    let target = parse_path(path).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    })?;
+    let kind = target.kind;
+    let namespace = target.namespace.as_deref().unwrap_or("");
+    match (method, target.name.as_deref()) {
+        (&Method::POST, None) if target.namespace.is_some() || !kind.namespaced => {
+            let obj = parse_object(body)?;
+            check_type(kind, &obj)?;
+            check_namespace(&obj, namespace)?;
+            let name = meta_str(&obj, "name").ok_or_else(|| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    "metadata.name: Required value: name or generateName is required",
+                )
+            })?;
+            let (stored, _) = shared
+                .store()
+                .write(kind, namespace, &name, user, |current| match current {
+                    Some(_) => Err(ApiError::new(
+                        409,
+                        "AlreadyExists",
+                        format!("{} {name:?} already exists", kind.resource()),
+                    )),
+                    None => Ok(without_status_if(kind.status, obj)),
+                })?;
+            Ok(json_response(201, &stored))
+        }
+        (&Method::PUT, Some(name)) => {
+            let obj = parse_object(body)?;
+            check_type(kind, &obj)?;
+            check_namespace(&obj, namespace)?;
+            if let Some(given) = meta_str(&obj, "name")
+                && given != name
+            {
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "the name of the object ({given}) does not match the name on the URL ({name})"
+                    ),
+                ));
+            }
+            let (stored, _) = shared
+                .store()
+                .write(kind, namespace, name, user, |current| {
+                    let current = current.ok_or_else(|| not_found(kind, name))?;
+                    check_version(kind, name, meta_str(&obj, "resourceVersion"), current)?;
+                    Ok(if target.status {
+                        with_status(current.clone(), obj.get("status").cloned())
+                    } else if kind.status {
+                        with_status(obj, current.get("status").cloned())
+                    } else {
+                        obj
+                    })
+                })?;
+            Ok(json_response(200, &stored))
+        }
+        (&Method::PATCH, Some(name)) => {
+            let media = content_type
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim();
+            let apply = match media {
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => false,
+                "application/apply-patch+yaml" => true,
+                other => {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
+                        ),
+                    ));
+                }
+            };
+            let patch = parse_object(body)?;
+            let (stored, created) =
+                shared
+                    .store()
+                    .write(kind, namespace, name, user, |current| {
+                        let base = match current {
+                            Some(c) => c.clone(),
+                            None if apply && !target.status => Value::Object(Map::new()),
+                            None => return Err(not_found(kind, name)),
+                        };
+                        if let Some(current) = current {
+                            check_version(
+                                kind,
+                                name,
+                                meta_str(&patch, "resourceVersion"),
+                                current,
+                            )?;
+                        }
+                        let mut patched = base;
+                        merge_patch(&mut patched, &patch);
+                        Ok(match current {
+                            Some(current) if target.status => {
+                                with_status(current.clone(), patched.get("status").cloned())
+                            }
+                            Some(current) if kind.status => {
+                                with_status(patched, current.get("status").cloned())
+                            }
+                            Some(_) => patched,
+                            None => without_status_if(kind.status, patched),
+                        })
+                    })?;
+            Ok(json_response(if created { 201 } else { 200 }, &stored))
+        }
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("the test api server does not allow {method} on {path}"),
+        )),
+    }
+}
+
+type Response = hyper::Response<Body>;
+
+/// RFC 7386: objects merge key by key, `null` removes a key, anything else replaces.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let target = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            "the body is not a JSON object",
+        )),
+        Err(e) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("the body does not parse as JSON: {e}"),
+        )),
+    }
+}
+
+fn meta_str(obj: &Value, field: &str) -> Option<String> {
+    obj["metadata"][field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// An `apiVersion` and `kind` in the body, when given, must be the path's.
+fn check_type(kind: &Kind, obj: &Value) -> Result<(), ApiError> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("");
+    let obj_kind = obj["kind"].as_str().unwrap_or("");
+    if (!api_version.is_empty() && api_version != kind.api_version())
+        || (!obj_kind.is_empty() && obj_kind != kind.kind)
+    {
+        return Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "the body is a {obj_kind} of {api_version}, not a {} of {}",
+                kind.kind,
+                kind.api_version()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_namespace(obj: &Value, namespace: &str) -> Result<(), ApiError> {
+    match meta_str(obj, "namespace") {
+        Some(ns) if ns != namespace => Err(ApiError::new(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A resourceVersion precondition: absent passes, anything but the stored one conflicts.
+fn check_version(
+    kind: &Kind,
+    name: &str,
+    given: Option<String>,
+    current: &Value,
+) -> Result<(), ApiError> {
+    match given {
+        Some(rv) if Some(rv.as_str()) != current["metadata"]["resourceVersion"].as_str() => {
+            Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} {name:?}: the object has been modified; \
+                     please apply your changes to the latest version and try again",
+                    kind.resource()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn not_found(kind: &Kind, name: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        format!("{} {name:?} not found", kind.resource()),
+    )
+}
+
+fn with_status(mut obj: Value, status: Option<Value>) -> Value {
+    if let Some(map) = obj.as_object_mut() {
+        match status {
+            Some(s) => map.insert("status".into(), s),
+            None => map.remove("status"),
+        };
+    }
+    obj
+}
+
+/// A created object of a kind with a status subresource starts without a status.
+fn without_status_if(has_status: bool, obj: Value) -> Value {
+    if has_status {
+        with_status(obj, None)
+    } else {
+        obj
+    }
+}
+
+#[cfg(test)]
+mod tests;
