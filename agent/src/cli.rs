@@ -127,6 +127,55 @@ pub struct RunArgs {
     /// Resync with HAProxy at least this often, even without changes.
     #[arg(long, env = "HAPROXY_AGENT_RESYNC_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub resync_period: std::time::Duration,
+    /// Ingress status publishing (cluster mode only).
+    #[command(flatten)]
+    pub status: StatusArgs,
+}
+
+/// Where our Ingresses are reachable, written to their `status.loadBalancer` by the replica
+/// holding the election Lease. Without `--publish-service` or `--publish-address` the agent
+/// writes no status and takes no part in the election.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Publish the addresses of this Service (`namespace/name`): its load balancer's
+    /// ingress points, else its external IPs, else its cluster IP.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_PUBLISH_SERVICE",
+        value_parser = parse_object_key,
+        conflicts_with_all = ["publish_address", "manifests"]
+    )]
+    pub publish_service: Option<crate::store::ObjectKey>,
+    /// Publish these addresses: `ADDR[,ADDR...]`, each an IP address or a DNS name.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_PUBLISH_ADDRESS",
+        value_parser = crate::status::parse_publish_address,
+        conflicts_with = "manifests"
+    )]
+    pub publish_address: Option<crate::status::Publish>,
+    /// The namespace of the election Lease (default: the client's namespace, which is the
+    /// pod's own in a cluster).
+    #[arg(long, env = "HAPROXY_AGENT_ELECTION_NAMESPACE")]
+    pub election_namespace: Option<String>,
+    /// The name of the election Lease; replicas with the same Lease elect one writer.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_ELECTION_ID",
+        default_value = "haproxy-agent-leader"
+    )]
+    pub election_id: String,
+}
+
+impl StatusArgs {
+    /// What to publish, if anything.
+    pub fn publish(&self) -> Option<crate::status::Publish> {
+        match (&self.publish_service, &self.publish_address) {
+            (Some(key), _) => Some(crate::status::Publish::Service(key.clone())),
+            (None, Some(addresses)) => Some(addresses.clone()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// `render` and `init` arguments.

@@ -60,10 +60,12 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// A running source: its task and the problems it reports (files that do not parse).
+/// A running source: its task, the problems it reports (files that do not parse), and the
+/// Kubernetes client when it watches a cluster.
 struct RunningSource {
     problems: watch::Receiver<Vec<Problem>>,
     task: tokio::task::JoinHandle<()>,
+    client: Option<kube::Client>,
 }
 
 /// Starts the source the flags name, filling `store` until `shutdown` turns true.
@@ -79,7 +81,11 @@ async fn start_source(
             source.scan();
             let problems = source.problems();
             let task = tokio::spawn(source.run(until(shutdown)));
-            Ok(RunningSource { problems, task })
+            Ok(RunningSource {
+                problems,
+                task,
+                client: None,
+            })
         }
         None => {
             let cluster = kube_source::ClusterArgs {
@@ -90,13 +96,17 @@ async fn start_source(
                 "cannot build a Kubernetes client (use --kubeconfig, or --manifests DIR)",
             )?;
             let task = tokio::spawn(kube_source::run(
-                client,
+                client.clone(),
                 cluster.namespace,
                 store.clone(),
                 until(shutdown),
             ));
             let (_, problems) = watch::channel(Vec::new());
-            Ok(RunningSource { problems, task })
+            Ok(RunningSource {
+                problems,
+                task,
+                client: Some(client),
+            })
         }
     }
 }
@@ -206,6 +216,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = start_source(&args.source, &settings, &store, shutdown.clone()).await?;
     let source_problems = source.problems.clone();
     let source_task = source.task;
+    let status_task = start_status(&args, source.client, &store, shutdown.clone());
 
     let runtime = RuntimeClient::new(
         Endpoint::Unix(settings.runtime_socket.clone()),
@@ -301,9 +312,45 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(task) = supervisor_task {
         let _ = task.await;
     }
+    if let Some(task) = status_task {
+        // Stops writing and releases the Lease, so another replica takes over at once.
+        let _ = task.await;
+    }
     let _ = source_task.await;
     let _ = http_task.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
+/// (cluster mode only: the flags conflict with `--manifests`).
+fn start_status(
+    args: &RunArgs,
+    client: Option<kube::Client>,
+    store: &Store,
+    shutdown: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let publish = args.status.publish()?;
+    let client = client?;
+    let namespace = args
+        .status
+        .election_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let config = crate::status::StatusConfig {
+        publish,
+        lease: crate::status::LeaseConfig::new(
+            namespace,
+            args.status.election_id.clone(),
+            crate::status::default_identity(),
+        ),
+        ingress_class: args.model.ingress_class.clone(),
+    };
+    Some(tokio::spawn(crate::status::run(
+        client,
+        store.clone(),
+        config,
+        until(shutdown),
+    )))
 }
 
 async fn wait_for_master(master: &MasterClient, within: Duration) -> anyhow::Result<()> {

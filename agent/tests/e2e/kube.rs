@@ -390,3 +390,66 @@ async fn init_renders_the_current_objects_and_exits() {
     // Validated by haproxy -c and recorded as the last good config.
     assert!(config_dir.join("haproxy.cfg.last-good").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_address_writes_ingress_status_under_a_lease_released_on_shutdown() {
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(slice("shop", "web-1", "web", 8080, &pods(1)))
+        .unwrap();
+    api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
+        .unwrap();
+    api.apply(ingress("shop", "nginx-one", "nginx", "nginx.test", "web"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        kubeconfig: Some(kubeconfig(&api, dir.path())),
+        extra: vec![
+            "--publish-address=203.0.113.9,lb.example.com".into(),
+            "--election-namespace=ingress".into(),
+            "--election-id=e2e-leader".into(),
+        ],
+        ..Options::default()
+    };
+    let mut agent = Agent::start(&[], options).await.unwrap();
+    let status_of = |name: &str| {
+        api.get("Ingress", "shop", name).unwrap().unwrap()["status"]["loadBalancer"]["ingress"]
+            .clone()
+    };
+    eventually(
+        "the Ingress status to show the address",
+        CONVERGE,
+        async || {
+            let got = status_of("web");
+            let list = got.as_array().cloned().unwrap_or_default();
+            list.len() == 2
+                && list.contains(&json!({"ip": "203.0.113.9"}))
+                && list.contains(&json!({"hostname": "lb.example.com"}))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", status_of("web"), agent.log_tail()));
+    let holder = |api: &KubeApi| {
+        api.get("Lease", "ingress", "e2e-leader")
+            .unwrap()
+            .map(|l| l["spec"]["holderIdentity"].clone())
+    };
+    let held = holder(&api).expect("the election Lease exists");
+    assert!(
+        held.as_str().is_some_and(|h| !h.is_empty()),
+        "the writer holds the Lease: {held:?}"
+    );
+    assert_eq!(
+        status_of("nginx-one"),
+        Value::Null,
+        "an Ingress of another class is not written"
+    );
+
+    let exit = agent.stop().await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let released = holder(&api).expect("the Lease stays");
+    assert!(
+        released.as_str().is_none_or(str::is_empty),
+        "a stopped agent releases the Lease: {released:?}"
+    );
+}

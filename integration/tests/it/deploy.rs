@@ -956,6 +956,36 @@ fn check_agent_pod(docs: &[Doc], cli: &CliFlags, origin: &str) -> AgentPod {
     );
     assert!(targets.contains_key(&443), "{o}: Service has no port 443");
 
+    // Ingress status: --publish-service names that Service, and each replica has its own
+    // election identity (POD_NAME from the downward API).
+    if let Some(publish) = run("--publish-service") {
+        let meta = &front[0].metadata;
+        let front_key = format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or_default()
+        );
+        assert_eq!(
+            publish, front_key,
+            "{o}: --publish-service is not the Service in front of the agent"
+        );
+        let pod_name = pod
+            .agent
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "POD_NAME")
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.clone());
+        assert_eq!(
+            pod_name.as_deref(),
+            Some("metadata.name"),
+            "{o}: with --publish-service the agent needs POD_NAME from metadata.name \
+             (its identity in the leader election)"
+        );
+    }
+
     // Probes: the agent's on --listen's port, /healthz; HAProxy's on one of its ports.
     let listen = i32::from(port_of(
         &run("--listen").expect("--listen has a default"),
