@@ -3,6 +3,7 @@
 #![no_main]
 
 use haproxy::proto::proc::{reload_status, show_proc};
+use haproxy::proto::command::CrtListEntry;
 use haproxy::proto::{AddServer, AdminState, Command, MapTarget, parse_reply};
 use haproxy::{BackendName, FilePath, ServerName, ServerRef};
 use libfuzzer_sys::fuzz_target;
@@ -25,7 +26,15 @@ fn commands() -> Vec<Command> {
         Command::ShowMaps,
         Command::ShowMap(MapTarget::live(file.clone())),
         Command::PrepareMap(file.clone()),
-        Command::CommitSslCert(file),
+        Command::CommitSslCert(file.clone()),
+        Command::AbortSslCert(file.clone()),
+        Command::NewSslCert(file.clone()),
+        Command::DelSslCert(file.clone()),
+        Command::ShowSslCert(None),
+        Command::ShowSslCert(Some(file.clone())),
+        Command::ShowSslCrtList(file.clone()),
+        Command::AddSslCrtList(file.clone(), CrtListEntry::new(file.clone(), []).unwrap()),
+        Command::DelSslCrtList(file.clone(), file),
     ]
 }
 

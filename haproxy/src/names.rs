@@ -282,6 +282,77 @@ impl fmt::Display for FilePath {
     }
 }
 
+/// Longest DNS name an SNI filter may hold.
+pub const MAX_DNS_NAME_LEN: usize = 253;
+/// Longest label of a DNS name.
+pub const MAX_DNS_LABEL_LEN: usize = 63;
+
+/// An SNI filter of a crt-list line: a DNS name of lower-case `[a-z0-9-]` labels (1 to 63
+/// bytes each, at most 253 bytes in all), or `*.` followed by such a name. HAProxy matches a
+/// filter against the client's server name; `!` (negation), `[` (options), `#` (comment),
+/// whitespace and anything outside ASCII never get in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SniFilter(String);
+
+impl SniFilter {
+    /// Validates a filter, lower-casing ASCII upper-case letters first.
+    pub fn new(s: impl Into<String>) -> Result<Self, InvalidName> {
+        const WHAT: &str = "SNI filter";
+        let mut s = s.into();
+        s.make_ascii_lowercase();
+        check_len(WHAT, &s, MAX_DNS_NAME_LEN)?;
+        let bad = |ch: char| InvalidName::BadChar {
+            what: WHAT,
+            value: s.clone(),
+            ch,
+        };
+        let name = s.strip_prefix("*.").unwrap_or(&s);
+        for label in name.split('.') {
+            if let Some(ch) = label
+                .chars()
+                .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+            {
+                return Err(bad(ch));
+            }
+            if label.is_empty() {
+                // An empty label: a leading, trailing or doubled dot (or a lone `*.`).
+                return Err(bad('.'));
+            }
+            if label.len() > MAX_DNS_LABEL_LEN {
+                return Err(InvalidName::TooLong {
+                    what: "SNI filter label",
+                    len: label.len(),
+                    max: MAX_DNS_LABEL_LEN,
+                });
+            }
+        }
+        Ok(Self(s))
+    }
+
+    /// The filter as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for `*.<name>`.
+    pub fn is_wildcard(&self) -> bool {
+        self.0.starts_with("*.")
+    }
+}
+
+impl fmt::Display for SniFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for SniFilter {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
 /// Escapes one word for the runtime API: a backslash before `\`, `;`, space and tab, so the
 /// CLI's word splitter gives back exactly `word`. Words are validated to hold no newline or
 /// other control character before they get here.
@@ -335,6 +406,55 @@ mod tests {
         assert!(MapValue::new(" lead").is_err());
         assert!(MapValue::new("trail ").is_err());
         assert!(MapValue::new("a\rb").is_err());
+    }
+
+    #[test]
+    fn sni_filters_are_lower_case_dns_names() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("example.com", Some("example.com")),
+            ("Example.COM", Some("example.com")),
+            ("*.example.com", Some("*.example.com")),
+            ("*.COM", Some("*.com")),
+            ("a-b.c0", Some("a-b.c0")),
+            ("localhost", Some("localhost")),
+            ("", None),
+            ("*", None),
+            ("*.", None),
+            ("a.*.b", None),
+            ("**.a", None),
+            ("a..b", None),
+            (".a", None),
+            ("a.", None),
+            ("a b", None),
+            ("!a.b", None),
+            ("[a]", None),
+            ("#a", None),
+            ("a\0b", None),
+            ("a_b", None),
+            ("a:1", None),
+            ("éx.com", None),
+            ("xn--x-9fa.com", Some("xn--x-9fa.com")),
+        ];
+        for (input, want) in table {
+            let got = SniFilter::new(*input).ok();
+            assert_eq!(got.as_ref().map(SniFilter::as_str), *want, "{input:?}");
+        }
+        assert!(SniFilter::new("*.a").unwrap().is_wildcard());
+        let label = "a".repeat(MAX_DNS_LABEL_LEN);
+        assert!(SniFilter::new(format!("{label}.com")).is_ok());
+        assert!(matches!(
+            SniFilter::new(format!("{label}a.com")),
+            Err(InvalidName::TooLong { max: 63, .. })
+        ));
+        let long = vec!["abcdefghi"; 26].join(".");
+        assert_eq!(long.len(), 259);
+        assert!(matches!(
+            SniFilter::new(long),
+            Err(InvalidName::TooLong { max: 253, .. })
+        ));
+        let max = format!("{}.{}", vec!["a".repeat(63); 3].join("."), "a".repeat(61));
+        assert_eq!(max.len(), 253);
+        assert!(SniFilter::new(max).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;
 pub mod rendered;
+pub mod tls;
 pub mod wait;
 
 pub use echo::EchoServer;

@@ -30,7 +30,16 @@ ensure_haproxy() {
   echo "using HAProxy $version at $bin" >&2
 }
 
+# The agent links OpenSSL (the library HAProxy uses) to check TLS Secrets: building it needs
+# the headers and pkg-config.
+ensure_build_deps() {
+  if ! { command -v pkg-config >/dev/null && pkg-config --exists openssl; }; then
+    apt_install pkg-config libssl-dev || { echo "error: could not install libssl-dev" >&2; exit 1; }
+  fi
+}
+
 ensure_test_deps() {
+  ensure_build_deps
   ensure_haproxy
   command -v openssl >/dev/null || apt_install openssl
 }

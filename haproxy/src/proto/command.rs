@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 
-use crate::names::{BackendName, FilePath, MapKey, MapValue, ServerRef, escape_cli_word};
+use crate::names::{
+    BackendName, FilePath, InvalidName, MapKey, MapValue, ServerRef, SniFilter, escape_cli_word,
+};
 
 /// HAProxy's default `tune.bufsize`: a command line plus its payload must fit in it.
 pub const DEFAULT_BUFSIZE: usize = 16384;
@@ -147,6 +149,65 @@ impl PemPayload {
         }
         Ok(Self(body.to_string()))
     }
+
+    /// The PEM text, without a final newline.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One crt-list line as the agent writes it into the crt-list file and sends it with `add
+/// ssl crt-list`: a certificate file and its SNI filters, no SSL options. Without filters
+/// HAProxy serves the certificate for the names in its own CN and SANs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CrtListEntry {
+    /// The certificate file, exactly as HAProxy names its store.
+    pub cert: FilePath,
+    /// SNI filters, sorted and without duplicates when built by [`CrtListEntry::new`].
+    pub sni: Vec<SniFilter>,
+}
+
+impl CrtListEntry {
+    /// An entry with `sni` sorted and deduplicated. Refuses a certificate path that a
+    /// crt-list line or `del ssl crt-list` would misread: one holding `:` (taken as
+    /// `<cert>:<line>`), or starting with `#` (a comment) or `[` (options).
+    pub fn new(
+        cert: FilePath,
+        sni: impl IntoIterator<Item = SniFilter>,
+    ) -> Result<Self, InvalidName> {
+        check_crt_list_cert(&cert)?;
+        let mut sni: Vec<SniFilter> = sni.into_iter().collect();
+        sni.sort();
+        sni.dedup();
+        Ok(Self { cert, sni })
+    }
+
+    /// The crt-list line, without a final LF: `<cert> [<sni>...]`.
+    pub fn line(&self) -> String {
+        let mut line = self.cert.as_str().to_string();
+        for sni in &self.sni {
+            line.push(' ');
+            line.push_str(sni.as_str());
+        }
+        line
+    }
+}
+
+/// Checks that a certificate path survives a crt-list line and `del ssl crt-list`.
+pub fn check_crt_list_cert(cert: &FilePath) -> Result<(), InvalidName> {
+    let s = cert.as_str();
+    let bad = s
+        .chars()
+        .find(|&c| c == ':')
+        .or_else(|| s.chars().next().filter(|c| matches!(c, '#' | '[')));
+    match bad {
+        Some(ch) => Err(InvalidName::BadChar {
+            what: "crt-list certificate path",
+            value: s.to_string(),
+            ch,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A runtime API command.
@@ -200,12 +261,50 @@ pub enum Command {
     PrepareMap(FilePath),
     /// `commit map @<ver> <file>`
     CommitMap(FilePath, u32),
-    /// `set ssl cert <file> <<` + PEM
+    /// `set ssl cert <file> <<` + PEM: opens (or updates) the one transaction HAProxy 2.6
+    /// has for all certificates; nothing is served until `commit ssl cert`.
+    ///
+    /// On 2.6.12 the payload is only parsed here: a key that does not match the certificate,
+    /// or a missing key, is refused by the commit, not by this command. While a transaction
+    /// is open for another file, 2.6.12 puts this payload into *that* transaction and replies
+    /// `Transaction updated for certificate <other>!`; the reply is then a
+    /// [`super::Refusal::SslOtherTransaction`] and the caller must `abort ssl cert <other>`.
     SetSslCert(FilePath, PemPayload),
-    /// `commit ssl cert <file>`
+    /// `commit ssl cert <file>`: applies the transaction to every bind using the file. A
+    /// failed commit (key mismatch, no key) leaves the transaction open: abort it.
     CommitSslCert(FilePath),
     /// `abort ssl cert <file>`
     AbortSslCert(FilePath),
+    /// `new ssl cert <file>`: an empty certificate store, to fill with `set ssl cert` +
+    /// `commit ssl cert` and attach with `add ssl crt-list`. On 2.6.12 this brings a
+    /// brand-new certificate online for its SNI names without a reload.
+    NewSslCert(FilePath),
+    /// `del ssl cert <file>`: removes a store no crt-list line or bind uses any more
+    /// (`del ssl crt-list` first).
+    DelSslCert(FilePath),
+    /// `add ssl crt-list <list> <<` + the entry's line: carries the SNI filters (the
+    /// one-argument form `add ssl crt-list <list> <cert>` carries only the path, and the
+    /// line then serves the certificate's own CN/SAN names). The certificate must be loaded
+    /// and committed (an empty store is refused); new TLS handshakes with a matching SNI get
+    /// it at once, on every bind using the list (checked on 2.6.12). The list may start
+    /// empty: 2.6.12 loads an empty crt-list when the bind has a `crt` before it (a bind
+    /// with only an empty crt-list fails `haproxy -c`: no certificate). Adding a cert that
+    /// is already in the list adds a second line; the crt-list file is not written.
+    AddSslCrtList(FilePath, CrtListEntry),
+    /// `del ssl crt-list <list> <cert>`: removes the certificate's line; its SNI names fall
+    /// back to the bind's default certificate, which is the first one on the bind line (its
+    /// `crt`, or the first line of a `crt-list` written before any `crt`). 2.6.12 refuses
+    /// when the cert is on several lines of the list, and when the line holds a bind's
+    /// default certificate (unless `strict-sni`).
+    DelSslCrtList(FilePath, FilePath),
+    /// `del ssl crt-list <list> <cert>:<line>`: one of several lines of the same certificate
+    /// (line numbers as `show ssl crt-list -n` prints them; 2.6.12 refuses the plain form
+    /// when a certificate has more than one line).
+    DelSslCrtListLine(FilePath, FilePath, u32),
+    /// `show ssl cert [<file>]`: the loaded files, or one file's details.
+    ShowSslCert(Option<FilePath>),
+    /// `show ssl crt-list -n <list>`: the lines of a crt-list, with line numbers.
+    ShowSslCrtList(FilePath),
 }
 
 /// Why a command could not be encoded.
@@ -234,6 +333,9 @@ pub enum EncodeError {
     /// A bulk map update without entries.
     #[error("bulk map update has no entries")]
     EmptyBulk,
+    /// A certificate path that a crt-list line or `del ssl crt-list` would misread.
+    #[error(transparent)]
+    CrtListCert(#[from] InvalidName),
 }
 
 fn check_addr(addr: &SocketAddr) -> Result<(), EncodeError> {
@@ -257,7 +359,10 @@ fn ms(d: Duration) -> String {
 impl Command {
     /// True for commands that carry a payload after `<<`.
     pub fn has_payload(&self) -> bool {
-        matches!(self, Command::AddMapBulk(..) | Command::SetSslCert(..))
+        matches!(
+            self,
+            Command::AddMapBulk(..) | Command::SetSslCert(..) | Command::AddSslCrtList(..)
+        )
     }
 
     /// True for commands that only read state.
@@ -274,6 +379,8 @@ impl Command {
                 | Command::GetWeight(_)
                 | Command::ShowMaps
                 | Command::ShowMap(_)
+                | Command::ShowSslCert(_)
+                | Command::ShowSslCrtList(_)
         )
     }
 
@@ -304,6 +411,12 @@ impl Command {
             Command::SetSslCert(..) => "set ssl cert",
             Command::CommitSslCert(_) => "commit ssl cert",
             Command::AbortSslCert(_) => "abort ssl cert",
+            Command::NewSslCert(_) => "new ssl cert",
+            Command::DelSslCert(_) => "del ssl cert",
+            Command::AddSslCrtList(..) => "add ssl crt-list",
+            Command::DelSslCrtList(..) | Command::DelSslCrtListLine(..) => "del ssl crt-list",
+            Command::ShowSslCert(_) => "show ssl cert",
+            Command::ShowSslCrtList(_) => "show ssl crt-list",
         }
     }
 
@@ -462,6 +575,46 @@ impl Command {
                 s.push_str("abort ssl cert");
                 w(&mut s, f.as_str());
             }
+            Command::NewSslCert(f) => {
+                s.push_str("new ssl cert");
+                w(&mut s, f.as_str());
+            }
+            Command::DelSslCert(f) => {
+                s.push_str("del ssl cert");
+                w(&mut s, f.as_str());
+            }
+            Command::AddSslCrtList(list, entry) => {
+                check_crt_list_cert(&entry.cert)?;
+                s.push_str("add ssl crt-list");
+                w(&mut s, list.as_str());
+                // One raw payload line (no escapes): paths hold no whitespace and filters
+                // only `[a-z0-9.*-]`, so HAProxy's crt-list parser reads it back exactly.
+                s.push_str(" <<\n");
+                s.push_str(&entry.line());
+                s.push('\n');
+            }
+            Command::DelSslCrtList(list, cert) => {
+                check_crt_list_cert(cert)?;
+                s.push_str("del ssl crt-list");
+                w(&mut s, list.as_str());
+                w(&mut s, cert.as_str());
+            }
+            Command::DelSslCrtListLine(list, cert, line) => {
+                check_crt_list_cert(cert)?;
+                s.push_str("del ssl crt-list");
+                w(&mut s, list.as_str());
+                w(&mut s, &format!("{}:{line}", cert.as_str()));
+            }
+            Command::ShowSslCert(f) => {
+                s.push_str("show ssl cert");
+                if let Some(f) = f {
+                    w(&mut s, f.as_str());
+                }
+            }
+            Command::ShowSslCrtList(list) => {
+                s.push_str("show ssl crt-list -n");
+                w(&mut s, list.as_str());
+            }
         }
         Ok(s)
     }
@@ -585,6 +738,90 @@ mod tests {
         ];
         for (cmd, want) in table {
             assert_eq!(cmd.to_text().unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn encodes_tls_commands() {
+        let list = FilePath::new("/etc/haproxy/certs/crt-list.txt").unwrap();
+        let cert = FilePath::new("/etc/haproxy/certs/ns_secret.pem").unwrap();
+        let sni = |s: &str| SniFilter::new(s).unwrap();
+        let entry = CrtListEntry::new(
+            cert.clone(),
+            [sni("www.a.test"), sni("*.A.test"), sni("www.a.test")],
+        )
+        .unwrap();
+        assert_eq!(entry.sni, vec![sni("*.a.test"), sni("www.a.test")]);
+        assert_eq!(
+            entry.line(),
+            "/etc/haproxy/certs/ns_secret.pem *.a.test www.a.test"
+        );
+        let table: Vec<(Command, &str)> = vec![
+            (
+                Command::NewSslCert(cert.clone()),
+                "new ssl cert /etc/haproxy/certs/ns_secret.pem",
+            ),
+            (
+                Command::DelSslCert(cert.clone()),
+                "del ssl cert /etc/haproxy/certs/ns_secret.pem",
+            ),
+            (
+                Command::AddSslCrtList(list.clone(), entry.clone()),
+                "add ssl crt-list /etc/haproxy/certs/crt-list.txt <<\n\
+                 /etc/haproxy/certs/ns_secret.pem *.a.test www.a.test\n",
+            ),
+            (
+                Command::AddSslCrtList(list.clone(), CrtListEntry::new(cert.clone(), []).unwrap()),
+                "add ssl crt-list /etc/haproxy/certs/crt-list.txt <<\n\
+                 /etc/haproxy/certs/ns_secret.pem\n",
+            ),
+            (
+                Command::DelSslCrtList(list.clone(), cert.clone()),
+                "del ssl crt-list /etc/haproxy/certs/crt-list.txt /etc/haproxy/certs/ns_secret.pem",
+            ),
+            (
+                Command::DelSslCrtListLine(list.clone(), cert.clone(), 3),
+                "del ssl crt-list /etc/haproxy/certs/crt-list.txt /etc/haproxy/certs/ns_secret.pem:3",
+            ),
+            (Command::ShowSslCert(None), "show ssl cert"),
+            (
+                Command::ShowSslCert(Some(cert.clone())),
+                "show ssl cert /etc/haproxy/certs/ns_secret.pem",
+            ),
+            (
+                Command::ShowSslCrtList(list.clone()),
+                "show ssl crt-list -n /etc/haproxy/certs/crt-list.txt",
+            ),
+            (
+                Command::AbortSslCert(cert.clone()),
+                "abort ssl cert /etc/haproxy/certs/ns_secret.pem",
+            ),
+        ];
+        for (cmd, want) in table {
+            assert_eq!(cmd.to_text().unwrap(), want);
+        }
+        assert!(Command::AddSslCrtList(list.clone(), entry).has_payload());
+        assert!(Command::ShowSslCrtList(list).is_read_only());
+    }
+
+    #[test]
+    fn refuses_crt_list_paths_haproxy_would_misread() {
+        for bad in ["/c/a:1.pem", "#a.pem", "[a.pem"] {
+            let path = FilePath::new(bad).unwrap();
+            assert!(CrtListEntry::new(path.clone(), []).is_err(), "{bad}");
+            let list = FilePath::new("/l").unwrap();
+            let forged = CrtListEntry {
+                cert: path.clone(),
+                sni: vec![],
+            };
+            assert!(matches!(
+                Command::AddSslCrtList(list.clone(), forged).to_text(),
+                Err(EncodeError::CrtListCert(_))
+            ));
+            assert!(matches!(
+                Command::DelSslCrtList(list, path).to_text(),
+                Err(EncodeError::CrtListCert(_))
+            ));
         }
     }
 

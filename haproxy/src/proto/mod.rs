@@ -6,14 +6,18 @@ pub mod command;
 pub mod parse;
 pub mod proc;
 pub mod reply;
+pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
 pub use command::{
-    AddServer, AdminState, Command, DEFAULT_BUFSIZE, EncodeError, HealthCheck, MapTarget,
-    PemPayload, Weight,
+    AddServer, AdminState, Command, CrtListEntry, DEFAULT_BUFSIZE, EncodeError, HealthCheck,
+    MapTarget, PemPayload, Weight,
 };
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod ssl_fixture_tests;

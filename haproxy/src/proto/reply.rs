@@ -13,6 +13,8 @@ pub use super::parse::{
     AddrChange, InfoField, MapEntry, MapInfo, OpState, ServerAdmin, ServerConn, ServerState,
     StatRow, WeightInfo,
 };
+use super::ssl;
+pub use super::ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
 use crate::version::Version;
 
 /// A successful, typed reply.
@@ -46,10 +48,27 @@ pub enum Reply {
     MapEntries(Vec<MapEntry>),
     /// `prepare map`: the new version.
     MapVersion(u32),
-    /// `set ssl cert`: a transaction is open.
+    /// `set ssl cert`: a transaction is open (created, or updated when one was already open
+    /// for the same file) and holds the payload.
     SslTransaction,
     /// `commit ssl cert` succeeded.
     SslCommitted,
+    /// `abort ssl cert`: the transaction was dropped.
+    SslAborted,
+    /// `new ssl cert`: an empty store exists.
+    SslCertCreated,
+    /// `del ssl cert`: the store is gone.
+    SslCertDeleted,
+    /// `show ssl cert`
+    SslCerts(SslCertList),
+    /// `show ssl cert <file>`
+    SslCert(SslCertInfo),
+    /// `add ssl crt-list` inserted the line and serves it.
+    CrtListEntryAdded,
+    /// `del ssl crt-list` removed the line.
+    CrtListEntryDeleted,
+    /// `show ssl crt-list <list>`
+    CrtList(Vec<CrtListLine>),
 }
 
 /// The kinds of refusal HAProxy phrases, so callers can react without matching text.
@@ -79,8 +98,32 @@ pub enum Refusal {
     UnknownMap,
     /// An argument was refused (usage, range, keyword, address).
     InvalidArgument,
-    /// A TLS certificate update failed.
+    /// A TLS certificate update failed (unreadable payload, no key, …).
     SslFailed,
+    /// The certificate's private key does not match it (refused by `commit ssl cert`).
+    SslKeyMismatch,
+    /// No certificate store for that file.
+    SslCertNotFound,
+    /// `new ssl cert` for a file HAProxy already holds.
+    SslCertExists,
+    /// A store still used by a crt-list line or bind cannot be deleted.
+    SslCertInUse,
+    /// A store made by `new ssl cert` and never committed cannot be attached.
+    SslCertEmpty,
+    /// The one transaction of 2.6 is open for another file (abort that one first).
+    SslOtherTransaction,
+    /// `commit`/`abort ssl cert` without an open transaction.
+    SslNoTransaction,
+    /// Another CLI session holds the certificate lock: retry.
+    SslLocked,
+    /// No such crt-list.
+    CrtListNotFound,
+    /// The certificate has no line in that crt-list.
+    CrtListEntryNotFound,
+    /// The line holds the default certificate of a bind and cannot be deleted.
+    CrtListDefaultCert,
+    /// The certificate is on several lines of the crt-list; 2.6 wants `<cert>:<line>`.
+    CrtListAmbiguous,
     /// Some other message.
     Other,
 }
@@ -120,6 +163,9 @@ impl ReplyError {
 
 /// Recognises HAProxy's error messages.
 pub fn classify(text: &str) -> Option<Refusal> {
+    if let Some(kind) = ssl::classify(text) {
+        return Some(kind);
+    }
     let first = text.lines().next().unwrap_or("");
     let table: &[(&str, Refusal)] = &[
         ("No such backend.", Refusal::NoSuchBackend),
@@ -160,15 +206,13 @@ pub fn classify(text: &str) -> Option<Refusal> {
         ("'set server", Refusal::InvalidArgument),
         ("'add map' expects", Refusal::InvalidArgument),
         ("Empty weight string", Refusal::InvalidArgument),
-        ("Can't replace a certificate", Refusal::SslFailed),
-        ("unable to load certificate", Refusal::SslFailed),
-        ("No ongoing transaction", Refusal::SslFailed),
     ];
     if let Some((_, kind)) = table.iter().find(|(p, _)| first.starts_with(p)) {
         return Some(*kind);
     }
     if first.contains("option is not accepted for dynamic server")
         || first.contains("for tracking as it is a dynamic server")
+        || (first.starts_with('\'') && first.contains("' expects "))
     {
         return Some(Refusal::InvalidArgument);
     }
@@ -250,22 +294,37 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         Command::ShowMaps => data(parse::map_list(text).map(Reply::Maps)),
         Command::ShowMap(_) => data(parse::map_entries(text).map(Reply::MapEntries)),
         Command::PrepareMap(_) => data(parse::map_version(text).map(Reply::MapVersion)),
-        Command::SetSslCert(..) => {
-            if text.starts_with("Transaction created for certificate ") && text.ends_with('!') {
-                Ok(Reply::SslTransaction)
-            } else {
-                Err(refused(command, text, Refusal::SslFailed))
-            }
-        }
-        Command::CommitSslCert(_) => {
-            let mut lines = text.lines();
-            let committing = lines.next().is_some_and(|l| l.starts_with("Committing "));
-            if committing && lines.next() == Some("Success!") && lines.next().is_none() {
+        Command::SetSslCert(f, _) => match ssl::set_cert_file(text) {
+            Some(named) if named == f.as_str() => Ok(Reply::SslTransaction),
+            // 2.6.12 put the payload into the transaction open for another file.
+            Some(_) => Err(refused(command, text, Refusal::SslOtherTransaction)),
+            None => Err(refused(command, text, Refusal::SslFailed)),
+        },
+        Command::CommitSslCert(f) => {
+            if ssl::is_committed(text, f.as_str()) {
                 Ok(Reply::SslCommitted)
             } else {
                 Err(refused(command, text, Refusal::SslFailed))
             }
         }
+        Command::AbortSslCert(f) => exact(&ssl::abort_message(f.as_str()), Reply::SslAborted),
+        Command::NewSslCert(f) => exact(&ssl::new_cert_message(f.as_str()), Reply::SslCertCreated),
+        Command::DelSslCert(f) => exact(&ssl::del_cert_message(f.as_str()), Reply::SslCertDeleted),
+        Command::AddSslCrtList(list, entry) => {
+            if ssl::is_inserted(text, list.as_str(), entry.cert.as_str()) {
+                Ok(Reply::CrtListEntryAdded)
+            } else {
+                Err(refused(command, text, Refusal::SslFailed))
+            }
+        }
+        // HAProxy names the certificate without the line number in either form.
+        Command::DelSslCrtList(list, cert) | Command::DelSslCrtListLine(list, cert, _) => exact(
+            &ssl::del_crt_list_message(list.as_str(), cert.as_str()),
+            Reply::CrtListEntryDeleted,
+        ),
+        Command::ShowSslCert(None) => data(ssl::ssl_cert_list(text).map(Reply::SslCerts)),
+        Command::ShowSslCert(Some(_)) => data(ssl::ssl_cert_info(text).map(Reply::SslCert)),
+        Command::ShowSslCrtList(_) => data(ssl::crt_list(text).map(Reply::CrtList)),
         Command::SetServerState(..)
         | Command::SetServerWeight(..)
         | Command::EnableHealth(_)
@@ -275,8 +334,7 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         | Command::SetMap(..)
         | Command::DelMap(..)
         | Command::ClearMap(_)
-        | Command::CommitMap(..)
-        | Command::AbortSslCert(_) => {
+        | Command::CommitMap(..) => {
             if text.is_empty() {
                 Ok(Reply::Done)
             } else {

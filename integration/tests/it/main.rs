@@ -6,3 +6,4 @@ mod kube_api;
 mod reload;
 mod routing;
 mod runtime;
+mod tls;
