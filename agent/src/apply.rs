@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, MapKind, Structure, map_swap_commands, render, route_maps, structure,
+    CertFingerprint, Config, LiveCrtLine, LiveTls, MapKind, Structure, map_swap_commands, render,
+    route_maps, structure,
 };
 use haproxy::proto::{Command, Reply, ReplyError};
-use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
+use haproxy::{
+    BackendName, FilePath, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef,
+};
 use thiserror::Error;
 
 use crate::http::Status;
@@ -354,7 +357,37 @@ impl Applier {
                 errors.extend(self.send_checked(&cmds).await?);
             }
         }
-        errors.extend(self.send_checked(&plan.commands).await?);
+        // A certificate transaction (`set ssl cert` + `commit ssl cert`) goes alone: 2.6
+        // keeps a refused one open, and the next `set ssl cert` of another file would land
+        // in it. A refused transaction is aborted before anything else is sent.
+        let mut rest = plan.commands.as_slice();
+        while !rest.is_empty() {
+            let at = rest
+                .iter()
+                .position(|c| matches!(c, Command::SetSslCert(..)))
+                .unwrap_or(rest.len());
+            let (before, from) = rest.split_at(at);
+            if !before.is_empty() {
+                errors.extend(self.send_checked(before).await?);
+            }
+            let Some(Command::SetSslCert(file, _)) = from.first() else {
+                break;
+            };
+            let ends = from
+                .iter()
+                .position(|c| matches!(c, Command::CommitSslCert(f) if f == file))
+                .map_or(1, |i| i + 1);
+            let refused = self.send_checked(&from[..ends]).await?;
+            if !refused.is_empty() {
+                tracing::warn!(file = %file, errors = ?refused, "certificate update refused; aborting its transaction");
+                errors.extend(refused);
+                errors.extend(
+                    self.send_checked(&[Command::AbortSslCert(file.clone())])
+                        .await?,
+                );
+            }
+            rest = &from[ends..];
+        }
         Ok(errors)
     }
 
@@ -464,7 +497,95 @@ pub async fn observe(
         }
     }
     observe_sessions(runtime, desired, &mut observed).await?;
+    observed.tls = observe_tls(runtime, desired).await?;
     Ok(observed)
+}
+
+/// The certificates HAProxy has loaded (with the fingerprint of each one the agent manages)
+/// and the lines of the crt-list, when the desired config serves TLS; `None` otherwise. A
+/// crt-list the running worker does not know (TLS not loaded yet) reads as empty.
+async fn observe_tls(
+    runtime: &RuntimeClient,
+    desired: &Config,
+) -> Result<Option<LiveTls>, ApplyError> {
+    let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) else {
+        return Ok(None);
+    };
+    let crt_list = bind.crt_list.to_file_path();
+    let certs_dir = std::path::Path::new(crt_list.as_str())
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let cmds = [
+        Command::ShowSslCert(None),
+        Command::ShowSslCrtList(crt_list.clone()),
+    ];
+    let mut replies = runtime
+        .batch(&cmds)
+        .await
+        .map_err(haproxy::Error::from)?
+        .into_iter();
+    let mut live = LiveTls::default();
+    let files = match replies.next() {
+        Some(Ok(Reply::SslCerts(list))) => {
+            live.transactions = list
+                .transactions
+                .iter()
+                .filter_map(|f| FilePath::new(f.as_str()).ok())
+                .collect();
+            list.files
+        }
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show ssl cert gave {other:?}"
+            )));
+        }
+    };
+    match replies.next() {
+        Some(Ok(Reply::CrtList(lines))) => {
+            live.crt_list = lines
+                .iter()
+                .filter_map(|l| {
+                    Some(LiveCrtLine {
+                        cert: FilePath::new(l.cert.as_str()).ok()?,
+                        line: l.line,
+                        entry: l.to_entry(),
+                    })
+                })
+                .collect();
+        }
+        Some(Err(ReplyError::Refused { .. })) | None => {}
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show ssl crt-list gave {other:?}"
+            )));
+        }
+    }
+    // Details only for the files the agent manages: those under the certificates directory.
+    let ours: Vec<FilePath> = files
+        .iter()
+        .filter(|f| std::path::Path::new(f.as_str()).starts_with(&certs_dir))
+        .filter_map(|f| FilePath::new(f.as_str()).ok())
+        .collect();
+    let details: Vec<Command> = ours
+        .iter()
+        .map(|f| Command::ShowSslCert(Some(f.clone())))
+        .collect();
+    let replies = runtime
+        .batch(&details)
+        .await
+        .map_err(haproxy::Error::from)?;
+    for (file, reply) in ours.into_iter().zip(replies) {
+        let sha1 = match reply {
+            Ok(Reply::SslCert(info)) => info
+                .sha1
+                .as_deref()
+                .and_then(|h| CertFingerprint::new(h).ok()),
+            _ => None,
+        };
+        live.certs.insert(file, sha1);
+    }
+    Ok(Some(live))
 }
 
 /// Current sessions of servers that are about to be removed (present in HAProxy, absent

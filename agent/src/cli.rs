@@ -74,6 +74,13 @@ pub struct ModelArgs {
     /// HAProxy's HTTP frontend address.
     #[arg(long, env = "HAPROXY_AGENT_HTTP_BIND", default_value = "0.0.0.0:80")]
     pub http_bind: std::net::SocketAddr,
+    /// HAProxy's HTTPS address, bound only while some Ingress has `spec.tls`.
+    #[arg(long, env = "HAPROXY_AGENT_HTTPS_BIND", default_value = "0.0.0.0:443")]
+    pub https_bind: std::net::SocketAddr,
+    /// A TLS Secret (`namespace/name`) served to clients whose SNI matches no Ingress,
+    /// instead of the generated self-signed certificate.
+    #[arg(long, env = "HAPROXY_AGENT_DEFAULT_SSL_CERTIFICATE", value_parser = parse_object_key)]
+    pub default_ssl_certificate: Option<crate::store::ObjectKey>,
     /// The IngressClass whose Ingresses are ours.
     #[arg(long, env = "HAPROXY_AGENT_INGRESS_CLASS", default_value = "haproxy")]
     pub ingress_class: String,

@@ -216,11 +216,16 @@ async fn maps(client: &RuntimeClient, out: OutputFormat) -> anyhow::Result<ExitC
     for (file, entries) in &live {
         let mut obj = serde_json::Map::new();
         for (k, v) in entries {
+            // `be|https`: plain HTTP to this route is redirected to HTTPS.
+            let shown = match v.strip_suffix(haproxy::config::REDIRECT_SUFFIX) {
+                Some(be) => format!("{be} (plain HTTP redirected to HTTPS)"),
+                None => v.clone(),
+            };
             rows.push(vec![
                 map_kind(file).to_string(),
                 k.clone(),
                 "->".into(),
-                v.clone(),
+                shown,
             ]);
             obj.insert(k.clone(), Value::String(v.clone()));
         }
@@ -335,20 +340,22 @@ async fn diff(client: &RuntimeClient, agent: &str, out: OutputFormat) -> anyhow:
             }
         }
     }
+    diff_tls(client, &desired["tls"], &mut differences).await;
     let mut text = String::new();
     for d in &differences {
         let what = d["kind"].as_str().unwrap_or_default();
-        let target = match (d.get("backend"), d.get("map")) {
-            (Some(b), _) => format!(
+        let target = match (d.get("backend"), d.get("map"), d.get("file")) {
+            (Some(b), _, _) => format!(
                 "{}/{}",
                 b.as_str().unwrap_or_default(),
                 d["server"].as_str().unwrap_or_default()
             ),
-            (_, Some(m)) => format!(
+            (_, Some(m), _) => format!(
                 "{} {}",
                 m.as_str().unwrap_or_default(),
                 d["key"].as_str().unwrap_or_default()
             ),
+            (_, _, Some(f)) => f.as_str().unwrap_or_default().to_string(),
             _ => String::new(),
         };
         let detail = match (d.get("desired"), d.get("live")) {
@@ -372,6 +379,73 @@ async fn diff(client: &RuntimeClient, agent: &str, out: OutputFormat) -> anyhow:
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Certificates (by the SHA-1 fingerprint HAProxy reports) and crt-list lines, desired
+/// (`desired.tls` of `/debug/state`) against live.
+async fn diff_tls(client: &RuntimeClient, want: &Value, differences: &mut Vec<Value>) {
+    let Some(certs) = want["certs"].as_object() else {
+        return;
+    };
+    for (file, c) in certs {
+        let Ok(path) = FilePath::new(file.as_str()) else {
+            continue;
+        };
+        let live = match client.send(Command::ShowSslCert(Some(path))).await {
+            Ok(Reply::SslCert(info)) => info.sha1,
+            _ => None,
+        };
+        match live {
+            None => differences.push(json!({"kind": "missing certificate", "file": file, "desired": c["sha1"]})),
+            Some(h) if Some(h.as_str()) != c["sha1"].as_str() => differences.push(
+                json!({"kind": "different certificate", "file": file, "desired": c["sha1"], "live": h}),
+            ),
+            Some(_) => {}
+        }
+    }
+    let Some(list) = want["crt_list_file"]
+        .as_str()
+        .and_then(|f| FilePath::new(f).ok())
+    else {
+        return;
+    };
+    let live: BTreeMap<String, Vec<String>> = match client.send(Command::ShowSslCrtList(list)).await
+    {
+        Ok(Reply::CrtList(lines)) => lines
+            .into_iter()
+            .map(|l| {
+                let mut sni = l.sni;
+                sni.sort();
+                (l.cert, sni)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let mut wanted = BTreeSet::new();
+    for e in want["crt_list"].as_array().into_iter().flatten() {
+        let cert = e["cert"].as_str().unwrap_or_default().to_string();
+        let mut sni: Vec<String> = e["sni"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        sni.sort();
+        wanted.insert(cert.clone());
+        match live.get(&cert) {
+            None => differences
+                .push(json!({"kind": "missing crt-list line", "file": cert, "desired": sni})),
+            Some(h) if *h != sni => differences.push(
+                json!({"kind": "different crt-list line", "file": cert, "desired": sni, "live": h}),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (cert, sni) in &live {
+        if !wanted.contains(cert) {
+            differences.push(json!({"kind": "extra crt-list line", "file": cert, "live": sni}));
+        }
+    }
 }
 
 async fn plan(

@@ -1,4 +1,5 @@
 //! The `/debug/state` document: the desired model as JSON, for people reading it at 3 a.m.
+//! Certificates appear by file, fingerprint and SNI names only: never their PEM (keys).
 
 use haproxy::config::{Config, DefaultBackend, PathKind, RouteHost, ServerMode, route_maps};
 use serde_json::{Value, json};
@@ -44,6 +45,7 @@ pub fn desired(config: &Config) -> Value {
                     PathKind::ImplementationSpecific => "ImplementationSpecific",
                 },
                 "backend": r.backend.as_str(),
+                "https_redirect": r.https_redirect,
             })
         })
         .collect();
@@ -52,7 +54,11 @@ pub fn desired(config: &Config) -> Value {
         DefaultBackend::Builtin404 => "built-in 404".to_string(),
     });
     let set = route_maps(&config.routes);
-    let entries = |m: &std::collections::BTreeMap<haproxy::MapKey, haproxy::BackendName>| -> serde_json::Map<String, Value> {
+    let entries = |m: &std::collections::BTreeMap<
+        haproxy::MapKey,
+        haproxy::config::RouteTarget,
+    >|
+     -> serde_json::Map<String, Value> {
         m.iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect()
@@ -61,6 +67,27 @@ pub fn desired(config: &Config) -> Value {
         .frontends
         .first()
         .map(|f| json!({ "exact": f.maps.exact.to_string(), "prefix": f.maps.prefix.to_string() }));
+    let tls = config.frontends.first().and_then(|f| f.tls.as_ref()).map(|bind| {
+        let certs: serde_json::Map<String, Value> = config
+            .tls
+            .certs
+            .iter()
+            .map(|(file, c)| (file.to_string(), json!({ "sha1": c.fingerprint.as_str() })))
+            .collect();
+        let crt_list: Vec<Value> = config
+            .tls
+            .crt_list
+            .iter()
+            .map(|e| json!({ "cert": e.cert.as_str(), "sni": e.sni.iter().map(|s| s.as_str()).collect::<Vec<_>>() }))
+            .collect();
+        json!({
+            "binds": bind.binds.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "default_cert": bind.default_cert.to_string(),
+            "crt_list_file": bind.crt_list.to_string(),
+            "certs": certs,
+            "crt_list": crt_list,
+        })
+    });
     json!({
         "desired": {
             "backends": backends,
@@ -68,6 +95,7 @@ pub fn desired(config: &Config) -> Value {
             "default_backend": default_backend,
             "maps": { "exact": entries(&set.exact), "prefix": entries(&set.prefix) },
             "map_files": map_files,
+            "tls": tls,
         }
     })
 }

@@ -5,6 +5,7 @@
 //! apply do IO.
 
 pub mod apply;
+pub mod certs;
 pub mod cli;
 pub mod ctl;
 pub mod debug;

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, MapKind, RouteMapSet, RouteMaps, ServerMode, map_commands, route_maps,
+    Config, LiveTls, MapKind, RouteMapSet, RouteMaps, RouteTarget, ServerMode, map_commands,
+    route_maps, tls_commands,
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
@@ -40,6 +41,8 @@ pub struct Observed {
     pub exact_map: Vec<(String, String)>,
     /// Live entries of the prefix map.
     pub prefix_map: Vec<(String, String)>,
+    /// Certificates and crt-list lines, observed when the desired config serves TLS.
+    pub tls: Option<LiveTls>,
 }
 
 /// What to do.
@@ -163,6 +166,23 @@ pub fn plan(
             }
         }
     }
+    // Certificates before routes: a host that starts redirecting to HTTPS has its
+    // certificate by then.
+    if let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) {
+        let live = observed.tls.clone().unwrap_or_default();
+        let crt_list = bind.crt_list.to_file_path();
+        let certs_dir = std::path::Path::new(crt_list.as_str())
+            .parent()
+            .unwrap_or(std::path::Path::new("/"));
+        let keep = BTreeSet::from([bind.default_cert.to_file_path()]);
+        out.commands.extend(tls_commands(
+            &crt_list,
+            certs_dir,
+            &keep,
+            &live,
+            &desired.tls,
+        ));
+    }
     let want_maps = route_maps(&desired.routes);
     if let Some(frontend) = desired.frontends.first() {
         plan_maps(&frontend.maps, &want_maps, observed, &mut out);
@@ -171,13 +191,13 @@ pub fn plan(
 }
 
 /// Observed map entries as a route map set, or `None` when the live map holds duplicate
-/// keys or values that are not backend names (someone else wrote to it): then only a
+/// keys or values that are not route targets (someone else wrote to it): then only a
 /// whole-map swap makes it right.
-fn clean_entries(live: &[(String, String)]) -> Option<BTreeMap<MapKey, BackendName>> {
+fn clean_entries(live: &[(String, String)]) -> Option<BTreeMap<MapKey, RouteTarget>> {
     let mut out = BTreeMap::new();
     for (k, v) in live {
         let key = MapKey::new(k.as_str()).ok()?;
-        let value = BackendName::new(v.as_str()).ok()?;
+        let value = RouteTarget::parse(v.as_str())?;
         if out.insert(key, value).is_some() {
             return None;
         }
@@ -252,6 +272,7 @@ mod tests {
             binds: vec!["127.0.0.1:80".parse().unwrap()],
             maps: maps(),
             default_backend: DefaultBackend::Builtin404,
+            tls: None,
         });
         for b in backends {
             c.insert_backend(b);
@@ -524,6 +545,7 @@ mod tests {
             path: RoutePath::new("/").unwrap(),
             kind: PathKind::Prefix,
             backend: be("b"),
+            https_redirect: false,
         };
         let c = config(vec![Backend::new(be("b"))], vec![route]);
         let mut o = observed_for(&c);
@@ -570,12 +592,13 @@ mod tests {
 
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c]{0,3}",
-                       kind in 0u8..3, b in 0usize..3) -> Route {
+                       kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>()) -> Route {
             Route {
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
                 kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
                 backend: be(&format!("b{b}")),
+                https_redirect,
             }
         }
     }

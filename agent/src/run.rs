@@ -27,6 +27,16 @@ pub const EXIT_BAD_CONFIG: u8 = 64;
 fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
     let config_dir = absolute(&model.config_dir)?;
     let runtime_socket = absolute(&model.runtime_socket)?;
+    // The default certificate the config directory already has (so that a restart serves
+    // the same one), else a new self-signed one; written there once TLS is in use.
+    let default_path = haproxy::config::default_cert_path(&config_dir)
+        .map_err(|e| anyhow::anyhow!("--config-dir: {e}"))?;
+    let (default_cert, generated) =
+        crate::certs::load_or_generate_default(std::path::Path::new(default_path.as_str()))
+            .context("cannot make the default certificate")?;
+    if generated {
+        tracing::debug!("generated a self-signed default certificate");
+    }
     let s = Settings {
         ingress_class: model.ingress_class.clone(),
         default_backend_service: model.default_backend_service.clone(),
@@ -35,6 +45,9 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         config_dir,
         runtime_socket,
         hard_stop_after: model.hard_stop_after,
+        https_bind: model.https_bind,
+        default_cert,
+        default_ssl_certificate: model.default_ssl_certificate.clone(),
     };
     // Paths and durations HAProxy cannot take are refused now, not at the first sync.
     translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
@@ -398,19 +411,23 @@ async fn reconcile_loop(
     let mut backoff = Duration::from_millis(100);
     let mut synced_once = false;
     let mut logged = std::collections::BTreeSet::new();
+    // The certificates in use: a host whose Secret turns bad keeps its certificate, from
+    // the start on (the files a previous run left, which HAProxy is likely serving).
+    let mut certs = crate::certs::remembered_on_disk(&settings.config_dir);
     loop {
         let woke = Instant::now();
         let snapshot = rx.borrow_and_update().clone();
         let extra = source_problems.borrow_and_update().clone();
         let mut wait = resync_period;
         if snapshot.synced {
-            let t = match translate(&snapshot, settings) {
+            let t = match crate::translate::translate_with(&snapshot, settings, &certs) {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "translation failed");
                     return;
                 }
             };
+            certs = t.certs.clone();
             publish(status, &t, &extra);
             log_problem_changes(&mut logged, &t.problems);
             // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Balance, CheckPath, Config, ConfigPath, ConfigWriter, CookieKey, CookieName,
-    DefaultBackend, Frontend, Global, HttpCheck, PathKind, Route, RouteHost, RouteMaps, RoutePath,
-    Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, map_commands,
-    map_swap_commands, render, route_maps,
+    Backend, Balance, CertFingerprint, CheckPath, Config, ConfigPath, ConfigWriter, CookieKey,
+    CookieName, DefaultBackend, Frontend, Global, HttpCheck, PathKind, Route, RouteHost, RouteMaps,
+    RoutePath, Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, TlsBind,
+    TlsCert, map_commands, map_swap_commands, render, route_maps, secret_cert_path,
 };
-use haproxy::names::{BackendName, FrontendName, ServerName};
-use haproxy::proto::{Command, DEFAULT_BUFSIZE, Weight};
+use haproxy::names::{BackendName, FrontendName, ServerName, SniFilter};
+use haproxy::proto::command::CrtListEntry;
+use haproxy::proto::{Command, DEFAULT_BUFSIZE, PemPayload, Weight};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
@@ -40,6 +41,9 @@ fn golden_dir() -> PathBuf {
 struct Paths {
     config_dir: PathBuf,
     run_dir: PathBuf,
+    /// The PEM of every certificate file: a placeholder for golden files (certificate
+    /// contents are not in haproxy.cfg), a real one for `haproxy -c`.
+    pem: PemPayload,
 }
 
 impl Paths {
@@ -47,6 +51,50 @@ impl Paths {
         Self {
             config_dir: PathBuf::from("/etc/haproxy"),
             run_dir: PathBuf::from("/var/run/haproxy"),
+            pem: PemPayload::new(
+                "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----",
+            )
+            .unwrap(),
+        }
+    }
+
+    /// A temp dir layout with a real self-signed certificate and key (the `openssl` tool,
+    /// which scripts/test installs).
+    fn temp(dir: &Path) -> Self {
+        let pem_path = dir.join("test.pem");
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=golden.test",
+                "-keyout",
+            ])
+            .arg(&pem_path)
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .output()
+            .expect("the openssl tool (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = std::fs::read_to_string(&pem_path).unwrap();
+        let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
+        Self {
+            config_dir: dir.join("etc"),
+            run_dir: dir.join("run"),
+            pem: PemPayload::new(format!("{cert}{key}")).unwrap(),
         }
     }
 
@@ -79,6 +127,7 @@ fn route(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
         path: RoutePath::new(path).unwrap(),
         kind,
         backend: be(backend),
+        https_redirect: false,
     }
 }
 
@@ -88,6 +137,7 @@ fn frontend(name: &str, binds: &[&str], maps: RouteMaps, default: DefaultBackend
         binds: binds.iter().map(|b| b.parse().unwrap()).collect(),
         maps,
         default_backend: default,
+        tls: None,
     }
 }
 
@@ -203,9 +253,45 @@ fn full(p: &Paths) -> Config {
     cfg
 }
 
+/// TLS: an HTTPS bind with the default certificate and a crt-list of one Secret's
+/// certificate for two names; one host redirects plain HTTP to HTTPS.
+fn tls(p: &Paths) -> Config {
+    let mut cfg = seed(p);
+    let bind = TlsBind::in_dir(&p.config_dir, vec!["0.0.0.0:443".parse().unwrap()]).unwrap();
+    let cert = |n: char| TlsCert {
+        pem: p.pem.clone(),
+        fingerprint: CertFingerprint::new(&n.to_string().repeat(40)).unwrap(),
+    };
+    let shop = secret_cert_path(&p.config_dir, "shop", "shop-tls")
+        .unwrap()
+        .to_file_path();
+    cfg.tls
+        .certs
+        .insert(bind.default_cert.to_file_path(), cert('A'));
+    cfg.tls.certs.insert(shop.clone(), cert('B'));
+    let sni = ["shop.example.com", "*.shop.example.com"].map(|s| SniFilter::new(s).unwrap());
+    cfg.tls.crt_list = vec![CrtListEntry::new(shop, sni).unwrap()];
+    cfg.frontends[0].tls = Some(bind);
+    cfg.insert_backend(Backend::new(be("shop_web_80")).with_server(server(
+        "10.3.0.1-80",
+        "10.3.0.1:80",
+        1,
+    )));
+    cfg.routes.push(Route {
+        https_redirect: true,
+        ..route("shop.example.com", "/", PathKind::Prefix, "shop_web_80")
+    });
+    cfg
+}
+
 type Fixture = fn(&Paths) -> Config;
 
-const FIXTURES: &[(&str, Fixture)] = &[("minimal", minimal), ("seed", seed), ("full", full)];
+const FIXTURES: &[(&str, Fixture)] = &[
+    ("minimal", minimal),
+    ("seed", seed),
+    ("full", full),
+    ("tls", tls),
+];
 
 fn check_golden(path: &Path, got: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
@@ -243,6 +329,18 @@ fn golden_files() {
                 .to_string_lossy();
             check_golden(&golden_dir().join(format!("{name}.{base}")), text);
         }
+        // The crt-list (certificates themselves are PEM, not golden).
+        for (file, text) in rendered
+            .tls
+            .iter()
+            .filter(|(f, _)| f.as_str().ends_with(".txt"))
+        {
+            let base = Path::new(file.as_str())
+                .file_name()
+                .unwrap()
+                .to_string_lossy();
+            check_golden(&golden_dir().join(format!("{name}.{base}")), text);
+        }
     }
     let conflicts = route_maps(&full(&Paths::real()).routes).conflicts;
     let lost: Vec<(usize, usize, &str)> = conflicts
@@ -263,10 +361,7 @@ async fn golden_configs_pass_haproxy_check() {
     let bin = haproxy_bin();
     for (name, fixture) in FIXTURES {
         let tmp = tempfile::tempdir().unwrap();
-        let paths = Paths {
-            config_dir: tmp.path().join("etc"),
-            run_dir: tmp.path().join("run"),
-        };
+        let paths = Paths::temp(tmp.path());
         let rendered = render(&fixture(&paths));
         let writer = ConfigWriter::new(&paths.config_dir, &bin);
         if let Err(e) = writer.install(&rendered).await {
@@ -384,6 +479,7 @@ async fn haproxy_routes_as_the_maps_say() {
     let paths = Paths {
         config_dir: tmp.path().to_path_buf(),
         run_dir: tmp.path().to_path_buf(),
+        ..Paths::real()
     };
     let port = free_port();
     let mut cfg = Config::new(paths.global());

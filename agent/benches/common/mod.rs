@@ -365,6 +365,9 @@ pub fn settings(dir: &Path) -> Settings {
         config_dir: dir.join("etc"),
         runtime_socket: dir.join("run/admin.sock"),
         hard_stop_after: Duration::from_secs(5),
+        https_bind: SocketAddr::from(([127, 0, 0, 1], 1)),
+        default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
+        default_ssl_certificate: None,
     }
 }
 

@@ -62,6 +62,12 @@ pub struct Canary {
     pub percent: u8,
 }
 
+/// The classic controller's: redirect plain HTTP to HTTPS for hosts with TLS (default true).
+pub const SSL_REDIRECT: &str = "ingress.kubernetes.io/ssl-redirect";
+/// The classic controller's: redirect plain HTTP to HTTPS even without TLS on the host
+/// (TLS terminated in front of HAProxy); default false.
+pub const FORCE_SSL_REDIRECT: &str = "ingress.kubernetes.io/force-ssl-redirect";
+
 /// What the annotations of one Ingress say, and what was wrong with them
 /// (`(annotation, message)`).
 #[derive(Debug, Clone, Default)]
@@ -70,8 +76,35 @@ pub struct Parsed {
     pub options: BackendOptions,
     /// Canary split.
     pub canary: Option<Canary>,
+    /// How this Ingress's routes redirect plain HTTP.
+    pub redirect: Redirect,
     /// Problems: the annotation and why it was ignored.
     pub problems: Vec<(String, String)>,
+}
+
+/// The HTTP-to-HTTPS redirect annotations of one Ingress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirect {
+    /// `ssl-redirect`: redirect when the route's host has TLS.
+    pub ssl_redirect: bool,
+    /// `force-ssl-redirect`: redirect always.
+    pub force: bool,
+}
+
+impl Default for Redirect {
+    fn default() -> Self {
+        Self {
+            ssl_redirect: true,
+            force: false,
+        }
+    }
+}
+
+impl Redirect {
+    /// Whether a route redirects, given whether its host has TLS.
+    pub fn applies(self, host_has_tls: bool) -> bool {
+        self.force || (self.ssl_redirect && host_has_tls)
+    }
 }
 
 /// A DNS label (RFC 1123) as Kubernetes names namespaces and Services: 1 to 63 lower-case
@@ -90,6 +123,24 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     let mut out = Parsed::default();
     let Some(a) = annotations else { return out };
     let mut bad = |name: &str, msg: String| out.problems.push((name.to_string(), msg));
+    let mut flag = |name: &str, default: bool| -> bool {
+        match a.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => default,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(_) => {
+                bad(
+                    name,
+                    format!("{:?} is not true or false; using {default}", a[name]),
+                );
+                default
+            }
+        }
+    };
+    out.redirect = Redirect {
+        ssl_redirect: flag(SSL_REDIRECT, true),
+        force: flag(FORCE_SSL_REDIRECT, false),
+    };
     if let Some(v) = a.get(LOAD_BALANCE) {
         match v.as_str() {
             "leastconn" => out.options.balance = Balance::Leastconn,
@@ -205,6 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn redirect_flags() {
+        // (ssl-redirect, force-ssl-redirect, host has TLS) -> redirects
+        let table: &[(Option<&str>, Option<&str>, bool, bool)] = &[
+            (None, None, true, true),
+            (None, None, false, false),
+            (Some("false"), None, true, false),
+            (Some("FALSE"), None, true, false),
+            (None, Some("true"), false, true),
+            (Some("false"), Some("true"), false, true),
+            (Some("true"), Some("false"), true, true),
+        ];
+        for (ssl, force, tls, want) in table {
+            let mut pairs = Vec::new();
+            if let Some(v) = ssl {
+                pairs.push((SSL_REDIRECT, *v));
+            }
+            if let Some(v) = force {
+                pairs.push((FORCE_SSL_REDIRECT, *v));
+            }
+            let p = parse(Some(&ann(&pairs)));
+            assert!(p.problems.is_empty(), "{pairs:?}: {:?}", p.problems);
+            assert_eq!(p.redirect.applies(*tls), *want, "{pairs:?} tls={tls}");
+        }
+    }
+
+    #[test]
     fn hostile_or_wrong_values_are_problems() {
         let table: &[(&str, &str)] = &[
             (LOAD_BALANCE, "source"),
@@ -220,6 +297,11 @@ mod tests {
             let p = parse(Some(&ann(&[(k, v)])));
             assert_eq!(p.problems.len(), 1, "{k}={v:?}: {:?}", p.problems);
             assert_eq!(p.options, BackendOptions::default(), "{k}={v:?}");
+        }
+        for (k, v) in [(SSL_REDIRECT, "yes"), (FORCE_SSL_REDIRECT, "1\nx")] {
+            let p = parse(Some(&ann(&[(k, v)])));
+            assert_eq!(p.problems.len(), 1, "{k}={v:?}: {:?}", p.problems);
+            assert_eq!(p.redirect, Redirect::default(), "{k}={v:?}");
         }
         for (svc, w) in [("Bad_Name", "10"), ("ok", "101"), ("ok", "-1"), ("ok", "x")] {
             let p = parse(Some(&ann(&[(CANARY_SERVICE, svc), (CANARY_WEIGHT, w)])));

@@ -1367,6 +1367,9 @@ impl Env {
             config_dir: dir.clone(),
             runtime_socket: tmp.path().join("admin.sock"),
             hard_stop_after: Duration::from_secs(30),
+            https_bind: "127.0.0.1:18443".parse().unwrap(),
+            default_cert: crate::certs::self_signed("default").unwrap(),
+            default_ssl_certificate: None,
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();

@@ -76,7 +76,7 @@ fn server(ep: &endpoints::ResolvedEndpoint, weight: u16) -> Server {
 /// A DNS subdomain (RFC 1123) as Kubernetes names most objects: at most 253 bytes of
 /// dot-separated parts, each lower-case letters, digits and `-`, not starting or ending
 /// with `-`.
-fn is_dns_subdomain(s: &str) -> bool {
+pub(super) fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253
         && s.split('.').all(|part| {
             !part.is_empty()
@@ -254,10 +254,12 @@ impl<'a> Builder<'a> {
                     path,
                     kind,
                     backend,
+                    https_redirect: false,
                 });
                 self.built.origins.push(Origin {
                     ingress: key.clone(),
                     field,
+                    redirect: parsed.redirect,
                 });
             }
         }

@@ -10,6 +10,7 @@ pub mod canary;
 pub mod class;
 pub mod endpoints;
 mod ingress;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use haproxy::FrontendName;
 use haproxy::config::{
     Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, Route, RouteMaps, Timeout,
-    route_maps,
+    TlsBind, TlsCert, default_cert_path, route_maps,
 };
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
@@ -42,6 +43,12 @@ pub struct Settings {
     pub runtime_socket: PathBuf,
     /// `hard-stop-after`: how long an old worker may finish its connections after a reload.
     pub hard_stop_after: std::time::Duration,
+    /// `--https-bind`: the HTTPS address, bound only when some Ingress has TLS.
+    pub https_bind: SocketAddr,
+    /// The certificate for clients whose SNI matches no Ingress (generated at start-up).
+    pub default_cert: TlsCert,
+    /// `--default-ssl-certificate`: a TLS Secret that replaces the generated default.
+    pub default_ssl_certificate: Option<ObjectKey>,
 }
 
 /// The result of a translation.
@@ -51,18 +58,51 @@ pub struct Translation {
     pub config: Config,
     /// Everything that was left out, and why.
     pub problems: Vec<Problem>,
+    /// The certificates in use: pass them to the next [`translate_with`], so that a host
+    /// whose Secret turns bad keeps its certificate.
+    pub certs: tls::CertMemory,
 }
 
-/// Translates a snapshot. Settings that cannot produce a config (a socket or config path
-/// HAProxy cannot take) are an error: they are checked once at start-up.
+/// Translates a snapshot, with no certificates remembered; see [`translate_with`].
 pub fn translate(snapshot: &Snapshot, settings: &Settings) -> Result<Translation, String> {
+    translate_with(snapshot, settings, &tls::CertMemory::default())
+}
+
+/// Translates a snapshot. `certs` are the certificates of the previous translation (its
+/// [`Translation::certs`]). Settings that cannot produce a config (a socket or config path
+/// HAProxy cannot take) are an error: they are checked once at start-up.
+pub fn translate_with(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    certs: &tls::CertMemory,
+) -> Result<Translation, String> {
     let mut config = base_config(settings)?;
     let mut problems = Vec::new();
+    let ours = ingress::ours_oldest_first(snapshot, settings);
     let mut builder = ingress::Builder::new(snapshot, &mut problems);
-    for (key, ing) in ingress::ours_oldest_first(snapshot, settings) {
+    for (key, ing) in &ours {
         builder.add_ingress(key, ing);
     }
-    let built = builder.finish();
+    let mut built = builder.finish();
+    let tls = tls::collect(snapshot, &ours, settings, certs, &mut problems);
+    for (route, origin) in built.routes.iter_mut().zip(&built.origins) {
+        route.https_redirect = origin
+            .redirect
+            .applies(tls::host_has_tls(&route.host, &tls.hosts));
+    }
+    if tls.wanted {
+        let default_path =
+            default_cert_path(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
+        let bind = TlsBind::in_dir(&settings.config_dir, vec![settings.https_bind])
+            .map_err(|e| format!("--config-dir: {e}"))?;
+        config.frontends[0].tls = Some(bind);
+        config.tls = tls.files;
+        let default = tls::default_cert(snapshot, settings, &mut problems);
+        config
+            .tls
+            .certs
+            .insert(default_path.to_file_path(), default);
+    }
     let default_backend = match built.default_backend {
         Some(b) => DefaultBackend::Backend(b),
         None => match &settings.default_backend_service {
@@ -106,7 +146,11 @@ pub fn translate(snapshot: &Snapshot, settings: &Settings) -> Result<Translation
     config.frontends[0].default_backend = default_backend;
     problems.sort();
     problems.dedup();
-    Ok(Translation { config, problems })
+    Ok(Translation {
+        config,
+        problems,
+        certs: tls.memory,
+    })
 }
 
 fn base_config(settings: &Settings) -> Result<Config, String> {
@@ -122,6 +166,7 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
         binds: vec![settings.http_bind],
         maps,
         default_backend: DefaultBackend::Builtin404,
+        tls: None,
     });
     Ok(config)
 }
@@ -154,6 +199,7 @@ fn default_service_backend(snapshot: &Snapshot, key: &ObjectKey) -> Result<Backe
 struct Origin {
     ingress: ObjectKey,
     field: String,
+    redirect: annotations::Redirect,
 }
 
 /// Routes with their origins, backends and the default backend an Ingress asked for.

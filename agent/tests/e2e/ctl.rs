@@ -64,7 +64,7 @@ fn ctl_raw_fails_clearly_when_the_socket_is_unreachable() {
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
 }
 
-mod against_an_agent {
+pub(crate) mod against_an_agent {
     //! `ctl servers`, `maps`, `diff` and `plan` against a running agent and its HAProxy.
 
     use std::process::Command;
@@ -78,7 +78,7 @@ mod against_an_agent {
 
     const HOST: &str = "ctl.test";
 
-    fn ctl(agent: &Agent, args: &[&str]) -> (i32, String) {
+    pub(crate) fn ctl(agent: &Agent, args: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_haproxy-agent"))
             .arg("ctl")
             .arg("--runtime-socket")

@@ -9,3 +9,4 @@ mod problems;
 mod restart;
 mod routes;
 mod support;
+mod tls;

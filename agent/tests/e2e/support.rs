@@ -83,6 +83,8 @@ pub struct Agent {
     pub master_socket: PathBuf,
     /// HAProxy's HTTP frontend.
     pub http: SocketAddr,
+    /// HAProxy's HTTPS bind (`--https-bind`; bound only while some Ingress has TLS).
+    pub https: SocketAddr,
     /// The agent's health, metrics and debug address.
     pub listen: SocketAddr,
     log_path: PathBuf,
@@ -111,6 +113,7 @@ impl Agent {
                 runtime_socket: dir.path().join("run/admin.sock"),
                 master_socket: dir.path().join("run/master.sock"),
                 http: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                https: SocketAddr::from(([127, 0, 0, 1], free_port())),
                 listen: SocketAddr::from(([127, 0, 0, 1], free_port())),
                 log_path: dir.path().join("agent.log"),
                 dir,
@@ -157,6 +160,8 @@ impl Agent {
             .arg(&self.master_socket)
             .arg("--http-bind")
             .arg(self.http.to_string())
+            .arg("--https-bind")
+            .arg(self.https.to_string())
             .arg("--listen")
             .arg(self.listen.to_string())
             .arg("--drain-timeout")

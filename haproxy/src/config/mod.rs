@@ -7,6 +7,8 @@
 //!   the part that needs a reload to change (no servers, weights or route entries).
 //! - [`route_maps`] turns [`Route`]s into exact/prefix map entries, and [`map_commands`] /
 //!   [`map_swap_commands`] into the runtime commands that apply them without a reload.
+//! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
+//!   runtime by [`tls_commands`].
 //! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
 //!   after HAProxy accepted it, and keeps a last-good copy.
 //!
@@ -15,6 +17,7 @@
 mod model;
 mod render;
 mod routes;
+mod tls;
 mod validate;
 mod writer;
 
@@ -25,8 +28,12 @@ pub use model::{
 };
 pub use render::{Rendered, Structure, render, structure};
 pub use routes::{
-    Host, MAX_PATH_LEN, MapKind, PathKind, Route, RouteConflict, RouteHost, RouteMapSet, RoutePath,
-    map_commands, map_swap_commands, render_map, route_maps,
+    Host, MAX_PATH_LEN, MapKind, PathKind, REDIRECT_SUFFIX, Route, RouteConflict, RouteHost,
+    RouteMapSet, RoutePath, RouteTarget, map_commands, map_swap_commands, render_map, route_maps,
+};
+pub use tls::{
+    CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
+    default_cert_path, render_crt_list, secret_cert_path, tls_commands,
 };
 pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
 pub use writer::{ConfigWriter, WriteError};

@@ -16,6 +16,7 @@ use crate::names::{BackendName, FilePath, FrontendName, ServerName, ServerRef};
 use crate::proto::command::{AddServer, HealthCheck, Weight};
 
 use super::routes::Route;
+use super::tls::{TlsBind, TlsFiles};
 
 /// Name of the built-in backend that answers 404. It starts with `_`, which a
 /// `<namespace>_<service>_<port>` name never does, so it cannot collide with a Service.
@@ -462,6 +463,8 @@ pub struct Frontend {
     pub maps: RouteMaps,
     /// Where unmatched requests go.
     pub default_backend: DefaultBackend,
+    /// HTTPS binds, routed by the same maps; `None` for plain HTTP only.
+    pub tls: Option<TlsBind>,
 }
 
 /// A load-balancing algorithm. Only dynamic ones, which `add server` requires.
@@ -618,6 +621,8 @@ pub struct Config {
     pub backends: BTreeMap<BackendName, Backend>,
     /// Routes, in precedence order for conflicts (see [`super::route_maps`]).
     pub routes: Vec<Route>,
+    /// Certificates and crt-list lines (used by frontends with [`Frontend::tls`]).
+    pub tls: TlsFiles,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -672,6 +677,15 @@ pub enum ConfigError {
         /// The missing backend.
         backend: BackendName,
     },
+    /// A certificate file is named (by a bind or a crt-list line) but not in the config.
+    #[error("certificate {0} is used but has no contents in the config")]
+    MissingCert(FilePath),
+    /// Two crt-list lines name one certificate.
+    #[error("certificate {0} has more than one crt-list line")]
+    DuplicateCrtListLine(FilePath),
+    /// Certificates or crt-list lines without a frontend that serves TLS.
+    #[error("certificates are configured but no frontend has TLS binds")]
+    TlsWithoutBind,
 }
 
 impl Config {
@@ -683,6 +697,7 @@ impl Config {
             frontends: Vec::new(),
             backends: BTreeMap::new(),
             routes: Vec::new(),
+            tls: TlsFiles::default(),
         }
     }
 
@@ -732,9 +747,19 @@ impl Config {
             if fe.binds.is_empty() {
                 out.push(ConfigError::NoBind(fe.name.clone()));
             }
-            for b in &fe.binds {
+            let tls_binds = fe.tls.iter().flat_map(|t| &t.binds);
+            for b in fe.binds.iter().chain(tls_binds) {
                 if b.port() == 0 || !binds.insert(*b) {
                     out.push(ConfigError::BadBind(*b));
+                }
+            }
+            if let Some(tls) = &fe.tls {
+                if tls.binds.is_empty() {
+                    out.push(ConfigError::NoBind(fe.name.clone()));
+                }
+                let default = tls.default_cert.to_file_path();
+                if !self.tls.certs.contains_key(&default) {
+                    out.push(ConfigError::MissingCert(default));
                 }
             }
             exact_maps.insert(&fe.maps.exact);
@@ -750,6 +775,18 @@ impl Config {
         }
         for shared in exact_maps.intersection(&prefix_maps) {
             out.push(ConfigError::MapReuse((*shared).clone()));
+        }
+        let mut lines = BTreeSet::new();
+        for e in &self.tls.crt_list {
+            if !self.tls.certs.contains_key(&e.cert) {
+                out.push(ConfigError::MissingCert(e.cert.clone()));
+            }
+            if !lines.insert(&e.cert) {
+                out.push(ConfigError::DuplicateCrtListLine(e.cert.clone()));
+            }
+        }
+        if !self.tls.is_empty() && !self.frontends.iter().any(|f| f.tls.is_some()) {
+            out.push(ConfigError::TlsWithoutBind);
         }
         for (index, route) in self.routes.iter().enumerate() {
             if !self.backends.contains_key(&route.backend) {
@@ -882,6 +919,7 @@ mod tests {
             binds: vec!["0.0.0.0:80".parse().unwrap()],
             maps,
             default_backend: DefaultBackend::Backend(be),
+            tls: None,
         });
         cfg
     }
@@ -906,6 +944,7 @@ mod tests {
             path: super::super::RoutePath::new("/").unwrap(),
             kind: super::super::PathKind::Prefix,
             backend: BackendName::new("ns_gone_80").unwrap(),
+            https_redirect: false,
         });
         let problems = cfg.problems();
         let want = [

@@ -14,7 +14,8 @@ use super::model::{
     BUILTIN_404, Backend, Config, DefaultBackend, Defaults, Frontend, Global, ServerMode,
     SocketMode,
 };
-use super::routes::{render_map, route_maps};
+use super::routes::{REDIRECT_SUFFIX, render_map, route_maps};
+use super::tls::render_crt_list;
 
 /// The rendered files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct Rendered {
     pub haproxy_cfg: String,
     /// Map files by path, as the config names them: `key value` lines sorted by key.
     pub maps: BTreeMap<FilePath, String>,
+    /// Certificate files (PEM: chain and key) and crt-lists by path; written readable by
+    /// the owner only.
+    pub tls: BTreeMap<FilePath, String>,
 }
 
 /// The rendered config without servers, weights and route entries: everything a runtime
@@ -63,13 +67,26 @@ pub fn render(config: &Config) -> Rendered {
     let exact = render_map(&set.exact);
     let prefix = render_map(&set.prefix);
     let mut maps = BTreeMap::new();
+    let mut tls = BTreeMap::new();
     for fe in &config.frontends {
         maps.insert(fe.maps.exact.to_file_path(), exact.clone());
         maps.insert(fe.maps.prefix.to_file_path(), prefix.clone());
+        if let Some(bind) = &fe.tls {
+            tls.insert(
+                bind.crt_list.to_file_path(),
+                render_crt_list(&config.tls.crt_list),
+            );
+        }
+    }
+    for (file, cert) in &config.tls.certs {
+        let mut pem = cert.pem.as_str().to_string();
+        pem.push('\n');
+        tls.insert(file.clone(), pem);
     }
     Rendered {
         haproxy_cfg: render_cfg(config, true),
         maps,
+        tls,
     }
 }
 
@@ -180,11 +197,34 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     for b in &binds {
         line!(out, "bind {b}");
     }
+    if let Some(tls) = &fe.tls {
+        let mut binds = tls.binds.clone();
+        binds.sort();
+        binds.dedup();
+        for b in &binds {
+            line!(
+                out,
+                "bind {b} ssl crt {} crt-list {} ssl-min-ver TLSv1.2 alpn h2,http/1.1",
+                tls.default_cert,
+                tls.crt_list
+            );
+        }
+    }
+    // Backends learn the scheme the client used; a client's own header is replaced.
+    line!(
+        out,
+        "http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}"
+    );
+    line!(
+        out,
+        "http-request set-header X-Forwarded-Proto http unless {{ ssl_fc }}"
+    );
     let exact = &fe.maps.exact;
     let prefix = &fe.maps.prefix;
     out.push_str(
         "    # Route lookup, first hit wins: host+path, then *.<host minus its first label>+path,\n\
-         \x20   # then path alone; each in the exact map, then the prefix map (longest prefix).\n",
+         \x20   # then path alone; each in the exact map, then the prefix map (longest prefix).\n\
+         \x20   # A map value is the backend, with |https when plain HTTP is redirected to HTTPS.\n",
     );
     line!(out, "http-request set-var(txn.host) {HOST_SAMPLE}");
     line!(out, "http-request set-var(txn.path) path");
@@ -202,15 +242,23 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
             let guard = if first {
                 ""
             } else {
-                " unless { var(txn.be) -m found }"
+                " unless { var(txn.route) -m found }"
             };
             first = false;
             line!(
                 out,
-                "http-request set-var(txn.be) var({var}),{conv}({file}){guard}"
+                "http-request set-var(txn.route) var({var}),{conv}({file}){guard}"
             );
         }
     }
+    line!(
+        out,
+        "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route) -m end {REDIRECT_SUFFIX} }}"
+    );
+    line!(
+        out,
+        "http-request set-var(txn.be) var(txn.route),field(1,|) if {{ var(txn.route) -m found }}"
+    );
     line!(
         out,
         "use_backend %[var(txn.be)] if {{ var(txn.be) -m found }}"
@@ -303,6 +351,7 @@ mod tests {
             binds: vec!["0.0.0.0:80".parse().unwrap()],
             maps: RouteMaps::in_dir(Path::new("/etc/haproxy")).unwrap(),
             default_backend: DefaultBackend::Builtin404,
+            tls: None,
         });
         for be in backends {
             cfg.routes.push(Route {
@@ -310,6 +359,7 @@ mod tests {
                 path: RoutePath::new(&format!("/{}", be.name)).unwrap(),
                 kind: PathKind::Prefix,
                 backend: be.name.clone(),
+                https_redirect: false,
             });
             cfg.insert_backend(be);
         }
@@ -407,6 +457,7 @@ mod tests {
                     path: RoutePath::new("/x").unwrap(),
                     kind: PathKind::Exact,
                     backend: be.clone(),
+                    https_redirect: false,
                 });
             }),
             ("routes removed", |c, _| c.routes.clear()),

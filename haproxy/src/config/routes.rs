@@ -164,6 +164,61 @@ pub struct Route {
     pub kind: PathKind,
     /// Where matching requests go.
     pub backend: BackendName,
+    /// Plain-HTTP requests get a `308` redirect to `https://` instead (ssl-redirect).
+    pub https_redirect: bool,
+}
+
+impl Route {
+    /// The map value this route's entries carry.
+    pub fn target(&self) -> RouteTarget {
+        RouteTarget {
+            backend: self.backend.clone(),
+            https_redirect: self.https_redirect,
+        }
+    }
+}
+
+/// What a route map entry says: the backend, and whether plain HTTP is redirected to HTTPS.
+/// In a map file it is the backend name, followed by [`REDIRECT_SUFFIX`] when redirecting;
+/// a backend name never holds `|`, so the frontend splits it with `field(1,|)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteTarget {
+    /// The backend.
+    pub backend: BackendName,
+    /// Redirect plain HTTP to HTTPS.
+    pub https_redirect: bool,
+}
+
+/// The suffix of a map value whose route redirects plain HTTP to HTTPS.
+pub const REDIRECT_SUFFIX: &str = "|https";
+
+impl RouteTarget {
+    /// Reads a map value back; `None` when it is not one this crate writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (name, https_redirect) = match s.strip_suffix(REDIRECT_SUFFIX) {
+            Some(name) => (name, true),
+            None => (s, false),
+        };
+        Some(Self {
+            backend: BackendName::new(name).ok()?,
+            https_redirect,
+        })
+    }
+
+    /// The map value.
+    pub fn map_value(&self) -> MapValue {
+        MapValue::new(self.to_string()).expect("a backend name and a fixed suffix")
+    }
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.backend.as_str())?;
+        if self.https_redirect {
+            f.write_str(REDIRECT_SUFFIX)?;
+        }
+        Ok(())
+    }
 }
 
 /// One of the two route maps.
@@ -175,7 +230,7 @@ pub enum MapKind {
     Prefix,
 }
 
-/// Two routes gave the same key, to different backends, in the same map.
+/// Two routes gave the same key, to different targets, in the same map.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RouteConflict {
     /// The map.
@@ -202,16 +257,16 @@ impl fmt::Display for RouteConflict {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouteMapSet {
     /// Exact map entries.
-    pub exact: BTreeMap<MapKey, BackendName>,
+    pub exact: BTreeMap<MapKey, RouteTarget>,
     /// Prefix map entries.
-    pub prefix: BTreeMap<MapKey, BackendName>,
+    pub prefix: BTreeMap<MapKey, RouteTarget>,
     /// Entries lost to another route, in input order of the losing route.
     pub conflicts: Vec<RouteConflict>,
 }
 
 impl RouteMapSet {
     /// The entries of one map.
-    pub fn entries(&self, map: MapKind) -> &BTreeMap<MapKey, BackendName> {
+    pub fn entries(&self, map: MapKind) -> &BTreeMap<MapKey, RouteTarget> {
         match map {
             MapKind::Exact => &self.exact,
             MapKind::Prefix => &self.prefix,
@@ -232,7 +287,7 @@ fn element_prefix(path: &RoutePath) -> &str {
 
 /// The map entries for `routes`. When two routes give the same key in the same map, an
 /// `Exact` route beats an entry derived from a `Prefix` route; otherwise the first in input
-/// order wins, and the loser is reported in `conflicts` (unless both name the same backend).
+/// order wins, and the loser is reported in `conflicts` (unless both give the same target).
 pub fn route_maps(routes: &[Route]) -> RouteMapSet {
     // (map, key, route index, is the entry from an Exact route)
     let mut entries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
@@ -264,9 +319,9 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
                     MapKind::Exact => &mut set.exact,
                     MapKind::Prefix => &mut set.prefix,
                 };
-                target.insert(key, routes[i].backend.clone());
+                target.insert(key, routes[i].target());
             }
-            Some(&kept) if routes[kept].backend != routes[i].backend => {
+            Some(&kept) if routes[kept].target() != routes[i].target() => {
                 set.conflicts.push(RouteConflict {
                     map,
                     key,
@@ -282,12 +337,12 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
 }
 
 /// The map file text for `entries`: one `key value` line per entry, sorted by key.
-pub fn render_map(entries: &BTreeMap<MapKey, BackendName>) -> String {
+pub fn render_map(entries: &BTreeMap<MapKey, RouteTarget>) -> String {
     let mut out = String::new();
     for (k, v) in entries {
         out.push_str(k.as_str());
         out.push(' ');
-        out.push_str(v.as_str());
+        out.push_str(&v.to_string());
         out.push('\n');
     }
     out
@@ -295,8 +350,8 @@ pub fn render_map(entries: &BTreeMap<MapKey, BackendName>) -> String {
 
 fn diff(
     file: &FilePath,
-    old: &BTreeMap<MapKey, BackendName>,
-    new: &BTreeMap<MapKey, BackendName>,
+    old: &BTreeMap<MapKey, RouteTarget>,
+    new: &BTreeMap<MapKey, RouteTarget>,
     adds: &mut Vec<Command>,
     sets: &mut Vec<Command>,
     dels: &mut Vec<Command>,
@@ -306,14 +361,10 @@ fn diff(
             None => adds.push(Command::AddMap(
                 MapTarget::live(file.clone()),
                 k.clone(),
-                MapValue::from(v.clone()),
+                v.map_value(),
             )),
             Some(was) if was != v => {
-                sets.push(Command::SetMap(
-                    file.clone(),
-                    k.clone(),
-                    MapValue::from(v.clone()),
-                ));
+                sets.push(Command::SetMap(file.clone(), k.clone(), v.map_value()));
             }
             Some(_) => {}
         }
@@ -357,7 +408,7 @@ pub fn map_commands(maps: &RouteMaps, old: &RouteMapSet, new: &RouteMapSet) -> V
 pub fn map_swap_commands(
     file: &FilePath,
     version: u32,
-    entries: &BTreeMap<MapKey, BackendName>,
+    entries: &BTreeMap<MapKey, RouteTarget>,
     bufsize: usize,
 ) -> Vec<Command> {
     let target = MapTarget {
@@ -379,7 +430,8 @@ pub fn map_swap_commands(
     let mut chunk: Vec<(MapKey, MapValue)> = Vec::new();
     let mut used = 0;
     for (k, v) in entries {
-        let line = k.as_str().len() + v.as_str().len() + 2;
+        let value = v.map_value();
+        let line = k.as_str().len() + value.as_str().len() + 2;
         if !chunk.is_empty() && used + line > budget {
             out.push(Command::AddMapBulk(
                 target.clone(),
@@ -388,7 +440,7 @@ pub fn map_swap_commands(
             used = 0;
         }
         used += line;
-        chunk.push((k.clone(), MapValue::from(v.clone())));
+        chunk.push((k.clone(), value));
     }
     if !chunk.is_empty() {
         out.push(Command::AddMapBulk(target, chunk));
@@ -413,13 +465,15 @@ mod tests {
             path: RoutePath::new(path).unwrap(),
             kind,
             backend: be(backend),
+            https_redirect: false,
         }
     }
 
-    fn entries(pairs: &[(&str, &str)]) -> BTreeMap<MapKey, BackendName> {
+    /// Entries from `key value` pairs, the value as a map file holds it (`be` or `be|https`).
+    fn entries(pairs: &[(&str, &str)]) -> BTreeMap<MapKey, RouteTarget> {
         pairs
             .iter()
-            .map(|(k, v)| (MapKey::new(*k).unwrap(), be(v)))
+            .map(|(k, v)| (MapKey::new(*k).unwrap(), RouteTarget::parse(v).unwrap()))
             .collect()
     }
 
@@ -437,6 +491,19 @@ mod tests {
     #[test]
     fn route_maps_table() {
         let cases = vec![
+            Case {
+                name: "same backend, one redirecting: a conflict, the first wins",
+                routes: vec![
+                    Route {
+                        https_redirect: true,
+                        ..r("a.test", "/x", Exact, "b")
+                    },
+                    r("a.test", "/x", Exact, "b"),
+                ],
+                exact: &[("a.test/x", "b|https")],
+                prefix: &[],
+                conflicts: &[(MapKind::Exact, "a.test/x", 0, 1)],
+            },
             Case {
                 name: "exact beats a prefix-derived exact entry",
                 routes: vec![
@@ -631,6 +698,7 @@ mod tests {
             path: RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN - 1))).unwrap(),
             kind: Prefix,
             backend: be("b"),
+            https_redirect: true,
         };
         assert_eq!(route_maps(&[route]).prefix.len(), 1);
     }
@@ -677,6 +745,15 @@ mod tests {
                 vec!["del map /m/exact.map a/x", "del map /m/prefix.map /"],
             ),
             (
+                "turning a redirect on and off is a value change",
+                set(&[("a/x", "b"), ("a/y", "b|https")], &[]),
+                set(&[("a/x", "b|https"), ("a/y", "b")], &[]),
+                vec![
+                    "set map /m/exact.map a/x b|https",
+                    "set map /m/exact.map a/y b",
+                ],
+            ),
+            (
                 "keys are escaped for the CLI",
                 set(&[], &[]),
                 set(&[("a/x;y\\z", "b")], &[]),
@@ -695,11 +772,11 @@ mod tests {
     #[test]
     fn map_swap_splits_under_the_buffer_and_commits() {
         let file = maps().prefix.to_file_path();
-        let big: BTreeMap<MapKey, BackendName> = (0..400)
+        let big: BTreeMap<MapKey, RouteTarget> = (0..400)
             .map(|i| {
                 (
                     MapKey::new(format!("host{i:03}.example.com/some/path/")).unwrap(),
-                    be("default_service_80"),
+                    RouteTarget::parse("default_service_80").unwrap(),
                 )
             })
             .collect();

@@ -128,22 +128,23 @@ impl ConfigWriter {
     /// haproxy.cfg is untouched and the candidate stays at [`Self::candidate_path`].
     pub async fn install(&self, rendered: &Rendered) -> Result<(), WriteError> {
         let targets = self.map_targets(&rendered.maps)?;
+        let secrets = self.map_targets(&rendered.tls)?;
         mkdir(&self.dir).await?;
         let mut previous = Vec::new();
-        for (path, text) in &targets {
+        for (path, text, mode) in with_modes(&targets, &secrets) {
             let old = read_optional(path).await?;
-            write_atomic(path, text.as_bytes()).await?;
-            previous.push((path, old));
+            write_atomic_mode(path, text.as_bytes(), mode).await?;
+            previous.push((path, old, mode));
         }
         let candidate = self.candidate_path();
         write_atomic(&candidate, rendered.haproxy_cfg.as_bytes()).await?;
         if let Err(source) =
             check_config_within(&self.haproxy_bin, &candidate, self.check_timeout).await
         {
-            for (path, old) in previous {
+            for (path, old, mode) in previous {
                 let Some(old) = old else { continue };
-                if let Err(e) = write_atomic(path, &old).await {
-                    tracing::warn!(error = %e, "cannot restore a map file after a refused config");
+                if let Err(e) = write_atomic_mode(path, &old, mode).await {
+                    tracing::warn!(error = %e, "cannot restore a map or certificate file after a refused config");
                 }
             }
             return Err(WriteError::Invalid { candidate, source });
@@ -152,7 +153,32 @@ impl ConfigWriter {
         tokio::fs::rename(&candidate, &live)
             .await
             .map_err(io_err("rename into place", &live))?;
-        sync_dir(&self.dir).await
+        sync_dir(&self.dir).await?;
+        self.prune_certs(&rendered.tls).await
+    }
+
+    /// Removes certificate files under `<dir>/certs/` that the config no longer names (a
+    /// deleted Secret's key does not stay on disk).
+    async fn prune_certs(&self, keep: &BTreeMap<FilePath, String>) -> Result<(), WriteError> {
+        let certs = self.dir.join(super::tls::CERTS_DIR);
+        let mut entries = match tokio::fs::read_dir(&certs).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("list", &certs)(e)),
+        };
+        while let Some(entry) = entries.next_entry().await.map_err(io_err("list", &certs))? {
+            let path = entry.path();
+            let named = path
+                .to_str()
+                .is_some_and(|p| keep.keys().any(|k| k.as_str() == p));
+            let is_pem = path.extension().is_some_and(|e| e == "pem");
+            if is_pem && !named {
+                tokio::fs::remove_file(&path)
+                    .await
+                    .map_err(io_err("remove", &path))?;
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites map files after runtime map updates, so a restart starts current. No
@@ -171,7 +197,11 @@ impl ConfigWriter {
     /// types.
     pub async fn write_runtime_state(&self, rendered: &Rendered) -> Result<(), WriteError> {
         self.write_maps(&rendered.maps).await?;
-        write_atomic(&self.config_path(), rendered.haproxy_cfg.as_bytes()).await
+        for (path, text) in self.map_targets(&rendered.tls)? {
+            write_atomic_mode(&path, text.as_bytes(), SECRET_MODE).await?;
+        }
+        write_atomic(&self.config_path(), rendered.haproxy_cfg.as_bytes()).await?;
+        self.prune_certs(&rendered.tls).await
     }
 
     /// Records the live haproxy.cfg as last-good; call it once a reload (or start) with it
@@ -258,9 +288,29 @@ async fn sync_dir(dir: &Path) -> Result<(), WriteError> {
     d.sync_all().await.map_err(io_err("sync directory", dir))
 }
 
-/// Writes `path` so that readers see the old or the new contents, never a mix: a temporary
-/// file in the same directory, fsync, rename, fsync of the directory.
+/// The mode of map files and haproxy.cfg.
+const PUBLIC_MODE: u32 = 0o644;
+/// The mode of certificate files (they hold private keys) and crt-lists.
+const SECRET_MODE: u32 = 0o600;
+
+/// Map files (public) then TLS files (owner only), each with its mode.
+fn with_modes<'a>(
+    maps: &'a [(PathBuf, &'a String)],
+    tls: &'a [(PathBuf, &'a String)],
+) -> impl Iterator<Item = (&'a PathBuf, &'a String, u32)> {
+    let maps = maps.iter().map(|(p, t)| (p, *t, PUBLIC_MODE));
+    maps.chain(tls.iter().map(|(p, t)| (p, *t, SECRET_MODE)))
+}
+
+/// [`write_atomic_mode`] with [`PUBLIC_MODE`].
 async fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    write_atomic_mode(path, contents, PUBLIC_MODE).await
+}
+
+/// Writes `path` so that readers see the old or the new contents, never a mix: a temporary
+/// file in the same directory (created with `mode`, so a key is never readable by others,
+/// not even briefly), fsync, rename, fsync of the directory.
+async fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     mkdir(dir).await?;
@@ -272,7 +322,11 @@ async fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let result = async {
-        let mut f = tokio::fs::File::create(&tmp)
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
             .await
             .map_err(io_err("create", &tmp))?;
         f.write_all(contents).await.map_err(io_err("write", &tmp))?;
@@ -329,12 +383,14 @@ mod tests {
             binds: vec!["127.0.0.1:1".parse().unwrap()],
             maps: w.route_maps().unwrap(),
             default_backend: DefaultBackend::Builtin404,
+            tls: None,
         });
         cfg.routes.push(Route {
             host: RouteHost::Any,
             path: RoutePath::new(path).unwrap(),
             kind: PathKind::Prefix,
             backend: name,
+            https_redirect: false,
         });
         cfg
     }
@@ -426,6 +482,7 @@ mod tests {
             let rendered = Rendered {
                 haproxy_cfg: String::new(),
                 maps: maps.clone(),
+                tls: BTreeMap::new(),
             };
             let err = w.install(&rendered).await.unwrap_err();
             assert!(

@@ -954,7 +954,19 @@ fn check_agent_pod(docs: &[Doc], cli: &CliFlags, origin: &str) -> AgentPod {
         Some(&http_port),
         "{o}: Service port 80 must reach --http-bind ({http_port})"
     );
-    assert!(targets.contains_key(&443), "{o}: Service has no port 443");
+    let https_port = i32::from(port_of(
+        &run("--https-bind").expect("--https-bind has a default"),
+        "--https-bind",
+    ));
+    assert_eq!(
+        targets.get(&443),
+        Some(&https_port),
+        "{o}: Service port 443 must reach --https-bind ({https_port})"
+    );
+    assert!(
+        https_port >= 1024,
+        "{o}: HAProxy runs without capabilities and cannot bind {https_port}"
+    );
 
     // Ingress status: --publish-service names that Service, and each replica has its own
     // election identity (POD_NAME from the downward API).

@@ -50,6 +50,7 @@ pub(crate) fn route(host: &str, path: &str, kind: PathKind, svc: &str) -> Route 
         path: RoutePath::new(path).unwrap(),
         kind,
         backend: be(svc),
+        https_redirect: false,
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn frontend(
         binds: vec![loopback(port)],
         maps,
         default_backend: default,
+        tls: None,
     }
 }
 

@@ -1,0 +1,697 @@
+//! Ingress `spec.tls` -> certificate files and crt-list lines, and the set of hosts that have
+//! TLS (for `ssl-redirect`).
+//!
+//! Each `spec.tls` entry names a Secret of type `kubernetes.io/tls` and the hosts it covers.
+//! A Secret that is missing, of another type, or whose certificate or key is bad is a
+//! problem naming the Ingress field and the Secret; its hosts keep the certificate the
+//! Secret last had (from [`CertMemory`]), or get the default certificate. A host claimed by
+//! two Secrets goes to the older Ingress. An entry without `secretName` puts its hosts on
+//! the default certificate.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use haproxy::FilePath;
+use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
+use haproxy::names::SniFilter;
+use haproxy::proto::command::CrtListEntry;
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::Settings;
+use crate::certs;
+use crate::problem::{Problem, ProblemKind};
+use crate::store::{ObjectKey, Snapshot};
+
+/// The Secret type TLS Secrets have.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// The last good certificate of each Secret in use: what a host keeps serving when its
+/// Secret turns bad or disappears. Carried from one translation to the next by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertMemory(BTreeMap<ObjectKey, TlsCert>);
+
+impl CertMemory {
+    /// The remembered certificate of a Secret.
+    pub fn get(&self, key: &ObjectKey) -> Option<&TlsCert> {
+        self.0.get(key)
+    }
+
+    /// Remembers a Secret's certificate.
+    pub fn insert(&mut self, key: ObjectKey, cert: TlsCert) {
+        self.0.insert(key, cert);
+    }
+
+    /// How many Secrets are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What `spec.tls` of our Ingresses gives.
+#[derive(Debug, Default)]
+pub(super) struct TlsBuilt {
+    /// Some Ingress asks for TLS: the HTTPS binds are needed.
+    pub wanted: bool,
+    /// Certificates of Secrets and their crt-list lines (the default certificate is added
+    /// by the caller).
+    pub files: TlsFiles,
+    /// Hosts (and `*.suffix` wildcards) with TLS.
+    pub hosts: BTreeSet<SniFilter>,
+    /// The certificates in use, for the next translation.
+    pub memory: CertMemory,
+}
+
+/// One Secret's crt-list line while it is built.
+struct Line {
+    cert: Option<TlsCert>,
+    sni: BTreeSet<SniFilter>,
+}
+
+/// Reads `spec.tls` of `ingresses` (ours, oldest first).
+pub(super) fn collect(
+    snapshot: &Snapshot,
+    ingresses: &[(&ObjectKey, &Ingress)],
+    settings: &Settings,
+    memory: &CertMemory,
+    problems: &mut Vec<Problem>,
+) -> TlsBuilt {
+    let mut out = TlsBuilt::default();
+    // host -> (Ingress, Secret) that claimed it first; `None` for the default certificate.
+    let mut claims: BTreeMap<SniFilter, (ObjectKey, Option<ObjectKey>)> = BTreeMap::new();
+    let mut lines: BTreeMap<ObjectKey, Line> = BTreeMap::new();
+    for (key, ing) in ingresses {
+        let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+        for (i, entry) in tls.into_iter().flatten().enumerate() {
+            out.wanted = true;
+            let field = format!("spec.tls[{i}]");
+            let secret = match entry.secret_name.as_deref() {
+                None | Some("") => None,
+                Some(name) if !super::ingress::is_dns_subdomain(name) => {
+                    problems.push(ingress_problem(
+                        key,
+                        format!("{field}.secretName"),
+                        format!(
+                            "{name:?} is not a Secret name; its hosts get the default certificate"
+                        ),
+                    ));
+                    None
+                }
+                Some(name) => Some(ObjectKey::new(&key.namespace, name)),
+            };
+            if let Some(s) = &secret
+                && !lines.contains_key(s)
+            {
+                let cert = secret_cert(snapshot, memory, key, &field, s, problems);
+                lines.insert(
+                    s.clone(),
+                    Line {
+                        cert,
+                        sni: BTreeSet::new(),
+                    },
+                );
+            }
+            for (j, host) in entry.hosts.iter().flatten().enumerate() {
+                let host_field = format!("{field}.hosts[{j}]");
+                let sni = match SniFilter::new(host) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(ingress_problem(key, host_field, e.to_string()));
+                        continue;
+                    }
+                };
+                match claims.get(&sni) {
+                    Some((_, by)) if *by == secret => {}
+                    Some((owner, by)) => {
+                        let with = by
+                            .as_ref()
+                            .map_or("the default certificate".to_string(), |s| {
+                                format!("secret {s}")
+                            });
+                        problems.push(ingress_problem(
+                            key,
+                            host_field,
+                            format!(
+                                "host {sni} already has TLS from the older ingress {owner} \
+                                 ({with}); ignored here"
+                            ),
+                        ));
+                        continue;
+                    }
+                    None => {
+                        claims.insert(sni.clone(), ((*key).clone(), secret.clone()));
+                    }
+                }
+                out.hosts.insert(sni.clone());
+                if let Some(s) = &secret
+                    && let Some(line) = lines.get_mut(s)
+                {
+                    line.sni.insert(sni);
+                }
+            }
+        }
+    }
+    for (secret, line) in lines {
+        let Some(cert) = line.cert else { continue };
+        let path = match secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name) {
+            Ok(p) => p.to_file_path(),
+            Err(e) => {
+                problems.push(Problem::new(
+                    ProblemKind::Secret,
+                    secret.to_string(),
+                    format!("cannot name its certificate file: {e}"),
+                ));
+                continue;
+            }
+        };
+        match CrtListEntry::new(path.clone(), line.sni) {
+            Ok(entry) => out.files.crt_list.push(entry),
+            Err(e) => {
+                problems.push(Problem::new(
+                    ProblemKind::Secret,
+                    secret.to_string(),
+                    format!("cannot list its certificate file: {e}"),
+                ));
+                continue;
+            }
+        }
+        out.files.certs.insert(path, cert.clone());
+        out.memory.0.insert(secret, cert);
+    }
+    out
+}
+
+/// The certificate of Secret `s` named by Ingress `key`, or what it had before.
+fn secret_cert(
+    snapshot: &Snapshot,
+    memory: &CertMemory,
+    key: &ObjectKey,
+    field: &str,
+    s: &ObjectKey,
+    problems: &mut Vec<Problem>,
+) -> Option<TlsCert> {
+    let why = match read_secret(snapshot, s) {
+        Ok(cert) => return Some(cert),
+        Err(why) => why,
+    };
+    let kept = memory.get(s).cloned();
+    let fallback = if kept.is_some() {
+        "its hosts keep the certificate it had"
+    } else {
+        "its hosts get the default certificate"
+    };
+    problems.push(ingress_problem(
+        key,
+        format!("{field}.secretName"),
+        format!("secret {s}: {why}; {fallback}"),
+    ));
+    kept
+}
+
+/// A TLS Secret's certificate, checked.
+pub(super) fn read_secret(snapshot: &Snapshot, s: &ObjectKey) -> Result<TlsCert, String> {
+    let secret = snapshot
+        .secrets
+        .get(s)
+        .ok_or_else(|| "it does not exist (or is not of type kubernetes.io/tls)".to_string())?;
+    let kind = secret.type_.as_deref().unwrap_or("Opaque");
+    if kind != TLS_SECRET_TYPE {
+        return Err(format!("its type is {kind:?}, not {TLS_SECRET_TYPE:?}"));
+    }
+    let data = secret.data.as_ref();
+    let get = |k: &str| data.and_then(|d| d.get(k)).map(|b| b.0.as_slice());
+    let crt = get("tls.crt").ok_or("it has no tls.crt")?;
+    let key = get("tls.key").ok_or("it has no tls.key")?;
+    certs::from_secret_data(crt, key).map_err(|e| e.to_string())
+}
+
+/// The default certificate: `--default-ssl-certificate`'s Secret when it is good, else the
+/// generated one.
+pub(super) fn default_cert(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    problems: &mut Vec<Problem>,
+) -> TlsCert {
+    let Some(s) = &settings.default_ssl_certificate else {
+        return settings.default_cert.clone();
+    };
+    match read_secret(snapshot, s) {
+        Ok(cert) => cert,
+        Err(why) => {
+            problems.push(Problem::new(
+                ProblemKind::Secret,
+                s.to_string(),
+                format!("--default-ssl-certificate: {why}; using the generated certificate"),
+            ));
+            settings.default_cert.clone()
+        }
+    }
+}
+
+/// Whether requests for `host` arrive on a host with TLS.
+pub(super) fn host_has_tls(host: &RouteHost, tls_hosts: &BTreeSet<SniFilter>) -> bool {
+    let has = |name: String| SniFilter::new(&name).is_ok_and(|s| tls_hosts.contains(&s));
+    match host {
+        RouteHost::Exact(h) => {
+            let h = h.as_str();
+            has(h.to_string())
+                || h.split_once('.')
+                    .is_some_and(|(_, rest)| has(format!("*.{rest}")))
+        }
+        RouteHost::Wildcard(suffix) => has(format!("*.{suffix}")),
+        RouteHost::Any => false,
+    }
+}
+
+fn ingress_problem(key: &ObjectKey, field: String, message: String) -> Problem {
+    Problem::new(ProblemKind::Ingress, key.to_string(), message).at(field)
+}
+
+/// The path of a certificate file, for tests and the applier.
+pub fn cert_file(settings: &Settings, secret: &ObjectKey) -> Option<FilePath> {
+    secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name)
+        .ok()
+        .map(|p| p.to_file_path())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use haproxy::config::RouteHost;
+
+    use super::*;
+    use crate::source::manifests::parse_manifests;
+    use crate::store::Store;
+    use crate::translate::{Translation, translate_with};
+
+    fn settings() -> Settings {
+        Settings {
+            ingress_class: "haproxy".into(),
+            default_backend_service: None,
+            watch_namespace: None,
+            http_bind: "127.0.0.1:8080".parse().unwrap(),
+            config_dir: "/etc/haproxy".into(),
+            runtime_socket: "/run/admin.sock".into(),
+            hard_stop_after: Duration::from_secs(30),
+            https_bind: "127.0.0.1:8443".parse().unwrap(),
+            default_cert: certs::self_signed("default").unwrap(),
+            default_ssl_certificate: None,
+        }
+    }
+
+    /// The PEM halves of a generated certificate.
+    fn pair(cn: &str) -> (String, String, TlsCert) {
+        let c = certs::self_signed(cn).unwrap();
+        let text = c.pem.as_str();
+        let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        (text[..at].to_string(), text[at..].to_string(), c)
+    }
+
+    fn quote(s: &str) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: shop, name: {name}}}\n\
+             type: {kind}\nstringData:\n  tls.crt: {}\n  tls.key: {}\n",
+            quote(crt),
+            quote(key)
+        )
+    }
+
+    /// An Ingress routing each host `/` to `web:80`, with one `spec.tls` entry per
+    /// `(secret, hosts)`, created at `minute` (older wins).
+    fn ingress(
+        name: &str,
+        minute: u32,
+        hosts: &[&str],
+        tls: &[(Option<&str>, &[&str])],
+        annotations: &[(&str, &str)],
+    ) -> String {
+        let mut out = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  namespace: shop\n  \
+             name: {name}\n  creationTimestamp: \"2026-01-01T00:{minute:02}:00Z\"\n  annotations: {{"
+        );
+        for (k, v) in annotations {
+            out.push_str(&format!("{}: {}, ", quote(k), quote(v)));
+        }
+        out.push_str("}\nspec:\n  ingressClassName: haproxy\n  tls:\n");
+        for (secret, hosts) in tls {
+            let hosts: Vec<String> = hosts.iter().map(|h| quote(h)).collect();
+            out.push_str(&format!("    - hosts: [{}]\n", hosts.join(", ")));
+            if let Some(s) = secret {
+                out.push_str(&format!("      secretName: {s}\n"));
+            }
+        }
+        if tls.is_empty() {
+            out.push_str("    []\n");
+        }
+        out.push_str("  rules:\n");
+        for h in hosts {
+            out.push_str(&format!(
+                "    - host: {}\n      http:\n        paths:\n          - path: /\n            \
+                 pathType: Prefix\n            backend:\n              service:\n                \
+                 name: web\n                port: {{number: 80}}\n",
+                quote(h)
+            ));
+        }
+        out
+    }
+
+    const WEB: &str = "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop, name: web}\n\
+                       spec:\n  ports: [{port: 80, targetPort: 8080}]\n";
+
+    fn run(docs: &[String], memory: &CertMemory) -> Translation {
+        let mut objects = Vec::new();
+        for (i, d) in docs.iter().chain([&WEB.to_string()]).enumerate() {
+            objects.extend(parse_manifests(Path::new(&format!("{i}.yaml")), d).unwrap());
+        }
+        let store = Store::new();
+        store.replace_all(objects);
+        translate_with(&store.snapshot(), &settings(), memory).unwrap()
+    }
+
+    fn sni(t: &Translation) -> Vec<String> {
+        t.config
+            .tls
+            .crt_list
+            .iter()
+            .map(|e| e.line().replace("/etc/haproxy/certs/", ""))
+            .collect()
+    }
+
+    fn problems(t: &Translation) -> Vec<String> {
+        t.problems
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} {}",
+                    p.object,
+                    p.field.clone().unwrap_or_default(),
+                    p.message
+                )
+            })
+            .collect()
+    }
+
+    fn redirects(t: &Translation) -> Vec<(String, bool)> {
+        t.config
+            .routes
+            .iter()
+            .map(|r| {
+                let host = match &r.host {
+                    RouteHost::Exact(h) => h.to_string(),
+                    RouteHost::Wildcard(h) => format!("*.{h}"),
+                    RouteHost::Any => String::new(),
+                };
+                (host, r.https_redirect)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn secrets_become_certificates_with_their_hosts_and_redirects() {
+        let (crt, key, cert) = pair("a.test");
+        let t = run(
+            &[
+                secret("a-tls", "kubernetes.io/tls", &crt, &key),
+                ingress(
+                    "a",
+                    1,
+                    &["a.test", "x.wild.test", "plain.test"],
+                    &[(Some("a-tls"), &["a.test", "*.wild.test"])],
+                    &[],
+                ),
+            ],
+            &CertMemory::default(),
+        );
+        assert_eq!(problems(&t), Vec::<String>::new());
+        assert_eq!(sni(&t), ["shop_a-tls.pem *.wild.test a.test"]);
+        let bind = t.config.frontends[0].tls.as_ref().expect("an HTTPS bind");
+        assert_eq!(bind.binds, ["127.0.0.1:8443".parse().unwrap()]);
+        let files: Vec<&str> = t.config.tls.certs.keys().map(|f| f.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "/etc/haproxy/certs/default.pem",
+                "/etc/haproxy/certs/shop_a-tls.pem"
+            ]
+        );
+        assert_eq!(
+            t.config.tls.certs[&FilePath::new("/etc/haproxy/certs/shop_a-tls.pem").unwrap()],
+            cert
+        );
+        let mut r = redirects(&t);
+        r.sort();
+        assert_eq!(
+            r,
+            [
+                ("a.test".to_string(), true),
+                ("plain.test".to_string(), false),
+                ("x.wild.test".to_string(), true),
+            ]
+        );
+        assert!(t.config.problems().is_empty(), "{:?}", t.config.problems());
+    }
+
+    #[test]
+    fn no_tls_no_https_bind_and_no_certificates() {
+        let t = run(
+            &[ingress("a", 1, &["a.test"], &[], &[])],
+            &CertMemory::default(),
+        );
+        assert!(t.config.frontends[0].tls.is_none());
+        assert!(t.config.tls.is_empty());
+        assert_eq!(redirects(&t), [("a.test".to_string(), false)]);
+    }
+
+    #[test]
+    fn redirect_annotations() {
+        let (crt, key, _) = pair("a.test");
+        let t = run(
+            &[
+                secret("a-tls", "kubernetes.io/tls", &crt, &key),
+                ingress(
+                    "off",
+                    1,
+                    &["a.test"],
+                    &[(Some("a-tls"), &["a.test"])],
+                    &[("ingress.kubernetes.io/ssl-redirect", "false")],
+                ),
+                ingress(
+                    "forced",
+                    2,
+                    &["plain.test"],
+                    &[],
+                    &[("ingress.kubernetes.io/force-ssl-redirect", "true")],
+                ),
+            ],
+            &CertMemory::default(),
+        );
+        let mut r = redirects(&t);
+        r.sort();
+        assert_eq!(
+            r,
+            [
+                ("a.test".to_string(), false),
+                ("plain.test".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_secrets_are_problems_and_hosts_keep_what_they_had() {
+        let (a_crt, a_key, a) = pair("a.test");
+        let (_, b_key, _) = pair("b.test");
+        // (name, secret documents, expected piece of the problem)
+        let table: &[(&str, Vec<String>, &str)] = &[
+            ("missing", vec![], "does not exist"),
+            (
+                "wrong type",
+                vec![secret("s", "Opaque", &a_crt, &a_key)],
+                "its type is \"Opaque\"",
+            ),
+            (
+                "no key",
+                vec![format!(
+                    "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: shop, name: s}}\n\
+                     type: kubernetes.io/tls\nstringData:\n  tls.crt: {}\n",
+                    quote(&a_crt)
+                )],
+                "it has no tls.key",
+            ),
+            (
+                "garbage",
+                vec![secret("s", "kubernetes.io/tls", "garbage", "garbage")],
+                "tls.crt holds no PEM certificate",
+            ),
+            (
+                "key mismatch",
+                vec![secret("s", "kubernetes.io/tls", &a_crt, &b_key)],
+                "tls.key does not belong to the certificate",
+            ),
+        ];
+        let ing = ingress("a", 1, &["a.test"], &[(Some("s"), &["a.test"])], &[]);
+        let path = FilePath::new("/etc/haproxy/certs/shop_s.pem").unwrap();
+        let mut memory = CertMemory::default();
+        memory.0.insert(ObjectKey::new("shop", "s"), a.clone());
+        for (name, docs, want) in table {
+            let mut all = docs.clone();
+            all.push(ing.clone());
+            for (remembered, fallback) in [
+                (
+                    CertMemory::default(),
+                    "its hosts get the default certificate",
+                ),
+                (memory.clone(), "its hosts keep the certificate it had"),
+            ] {
+                let t = run(&all, &remembered);
+                let p = problems(&t);
+                assert_eq!(p.len(), 1, "{name}: {p:?}");
+                assert!(
+                    p[0].starts_with("shop/a spec.tls[0].secretName secret shop/s: "),
+                    "{name}: {p:?}"
+                );
+                assert!(
+                    p[0].contains(want) && p[0].contains(fallback),
+                    "{name}: {p:?}"
+                );
+                assert!(!p[0].contains("BEGIN"), "{name}: key material in {p:?}");
+                // The HTTPS bind stays, and so does the redirect: the host has TLS.
+                assert!(t.config.frontends[0].tls.is_some(), "{name}");
+                assert_eq!(redirects(&t), [("a.test".to_string(), true)], "{name}");
+                if remembered.is_empty() {
+                    assert!(sni(&t).is_empty(), "{name}: {:?}", sni(&t));
+                    assert!(!t.config.tls.certs.contains_key(&path), "{name}");
+                } else {
+                    assert_eq!(sni(&t), ["shop_s.pem a.test"], "{name}");
+                    assert_eq!(t.config.tls.certs[&path], a, "{name}");
+                    assert_eq!(t.certs, remembered, "{name}: the memory carries on");
+                }
+                assert!(t.config.problems().is_empty(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_claimed_twice_goes_to_the_older_ingress() {
+        let (a_crt, a_key, _) = pair("a.test");
+        let (b_crt, b_key, _) = pair("b.test");
+        let t = run(
+            &[
+                secret("a-tls", "kubernetes.io/tls", &a_crt, &a_key),
+                secret("b-tls", "kubernetes.io/tls", &b_crt, &b_key),
+                ingress(
+                    "newer",
+                    2,
+                    &["a.test"],
+                    &[(Some("b-tls"), &["a.test", "b.test"])],
+                    &[],
+                ),
+                ingress(
+                    "older",
+                    1,
+                    &["a.test"],
+                    &[(Some("a-tls"), &["a.test"])],
+                    &[],
+                ),
+            ],
+            &CertMemory::default(),
+        );
+        assert_eq!(sni(&t), ["shop_a-tls.pem a.test", "shop_b-tls.pem b.test"]);
+        let p = problems(&t);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("shop/newer spec.tls[0].hosts[0] host a.test already has TLS from the older ingress shop/older (secret shop/a-tls)"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_tls_hosts_and_secret_names_are_problems() {
+        let (crt, key, _) = pair("a.test");
+        let t = run(
+            &[
+                secret("a-tls", "kubernetes.io/tls", &crt, &key),
+                ingress(
+                    "a",
+                    1,
+                    &["a.test"],
+                    &[
+                        (
+                            Some("a-tls"),
+                            &["a.test", "b.test\n[ssl]", "c.test d.test", "!e.test"],
+                        ),
+                        (Some("../../etc/passwd"), &["f.test"]),
+                    ],
+                    &[],
+                ),
+            ],
+            &CertMemory::default(),
+        );
+        assert_eq!(sni(&t), ["shop_a-tls.pem a.test"]);
+        let p = problems(&t);
+        assert_eq!(p.len(), 4, "{p:?}");
+        for (i, field) in [
+            "spec.tls[0].hosts[1]",
+            "spec.tls[0].hosts[2]",
+            "spec.tls[0].hosts[3]",
+            "spec.tls[1].secretName",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(
+                p.iter().any(|m| m.starts_with(&format!("shop/a {field} "))),
+                "{i} {field}: {p:?}"
+            );
+        }
+        // The bad-secret-name entry's host still has TLS, with the default certificate.
+        assert!(
+            t.config
+                .tls
+                .crt_list
+                .iter()
+                .all(|e| !e.line().contains("passwd"))
+        );
+    }
+
+    #[test]
+    fn default_ssl_certificate_replaces_the_generated_one() {
+        let (crt, key, cert) = pair("default.test");
+        let docs = [
+            secret("default-tls", "kubernetes.io/tls", &crt, &key),
+            ingress("a", 1, &["a.test"], &[(None, &["a.test"])], &[]),
+        ];
+        let mut objects = Vec::new();
+        for (i, d) in docs.iter().chain([&WEB.to_string()]).enumerate() {
+            objects.extend(parse_manifests(Path::new(&format!("{i}.yaml")), d).unwrap());
+        }
+        let store = Store::new();
+        store.replace_all(objects);
+        let default = FilePath::new("/etc/haproxy/certs/default.pem").unwrap();
+        let mut s = settings();
+        s.default_ssl_certificate = Some(ObjectKey::new("shop", "default-tls"));
+        let t = translate_with(&store.snapshot(), &s, &CertMemory::default()).unwrap();
+        assert_eq!(t.config.tls.certs[&default], cert);
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        s.default_ssl_certificate = Some(ObjectKey::new("shop", "nope"));
+        let t = translate_with(&store.snapshot(), &s, &CertMemory::default()).unwrap();
+        assert_eq!(t.config.tls.certs[&default], s.default_cert);
+        assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+        assert!(
+            t.problems[0]
+                .message
+                .starts_with("--default-ssl-certificate: ")
+        );
+        // An entry without secretName: its host has TLS on the default certificate.
+        assert!(sni(&t).is_empty());
+        assert_eq!(redirects(&t), [("a.test".to_string(), true)]);
+    }
+}

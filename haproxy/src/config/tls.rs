@@ -1,0 +1,462 @@
+//! TLS in the config model: the HTTPS binds of a frontend, the certificate files (chain and
+//! key in one PEM, written mode 0600), the crt-list that gives each certificate its SNI
+//! names, and the runtime commands that move a running HAProxy from the certificates it has
+//! to the ones wanted, without a reload.
+//!
+//! Layout under the config directory: `certs/default.pem` (the certificate for clients whose
+//! SNI matches nothing), `certs/<namespace>_<secret>.pem` (one per Secret in use; neither a
+//! namespace nor a Secret name can hold `_`, so names never collide), `certs/crt-list.txt`.
+//!
+//! Only the bind line is structure (a reload): certificate contents and crt-list lines
+//! change at runtime (`new/set/commit/del ssl cert`, `add/del ssl crt-list`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::names::FilePath;
+use crate::proto::command::{Command, CrtListEntry, PemPayload};
+
+use super::model::{ConfigPath, InvalidValue};
+
+/// The directory under the config directory that holds certificates and the crt-list.
+pub const CERTS_DIR: &str = "certs";
+
+/// SHA-1 of a certificate's DER encoding in upper-case hex, as `show ssl cert <file>`
+/// prints it ("SHA1 FingerPrint").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CertFingerprint(String);
+
+impl CertFingerprint {
+    /// Validates 40 hex digits (either case; kept upper case).
+    pub fn new(s: &str) -> Result<Self, InvalidValue> {
+        if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidValue::new(
+                "certificate fingerprint",
+                s,
+                "it is not 40 hex digits",
+            ));
+        }
+        Ok(Self(s.to_ascii_uppercase()))
+    }
+
+    /// The fingerprint as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CertFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One certificate file: the PEM HAProxy loads (leaf first, then its chain, then the key)
+/// and the fingerprint of its leaf, to compare with what HAProxy has loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsCert {
+    /// Certificate chain and key, checked and re-encoded by whoever built it.
+    pub pem: PemPayload,
+    /// The leaf certificate's fingerprint.
+    pub fingerprint: CertFingerprint,
+}
+
+/// The HTTPS binds of a frontend: `bind <addr> ssl crt <default> crt-list <list>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsBind {
+    /// Listening addresses (rendered sorted, without duplicates).
+    pub binds: Vec<SocketAddr>,
+    /// The certificate served when no crt-list line matches the client's SNI.
+    pub default_cert: ConfigPath,
+    /// The crt-list file.
+    pub crt_list: ConfigPath,
+}
+
+impl TlsBind {
+    /// Binds on `binds` with `<dir>/certs/default.pem` and `<dir>/certs/crt-list.txt`.
+    pub fn in_dir(dir: &Path, binds: Vec<SocketAddr>) -> Result<Self, InvalidValue> {
+        Ok(Self {
+            binds,
+            default_cert: default_cert_path(dir)?,
+            crt_list: ConfigPath::from_path(&dir.join(CERTS_DIR).join("crt-list.txt"))?,
+        })
+    }
+}
+
+/// `<dir>/certs/default.pem`.
+pub fn default_cert_path(dir: &Path) -> Result<ConfigPath, InvalidValue> {
+    ConfigPath::from_path(&dir.join(CERTS_DIR).join("default.pem"))
+}
+
+/// `<dir>/certs/<namespace>_<name>.pem`: the file of a Secret's certificate.
+pub fn secret_cert_path(
+    dir: &Path,
+    namespace: &str,
+    name: &str,
+) -> Result<ConfigPath, InvalidValue> {
+    ConfigPath::from_path(&dir.join(CERTS_DIR).join(format!("{namespace}_{name}.pem")))
+}
+
+/// The certificates and crt-list lines of a config: what may change without a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsFiles {
+    /// Every certificate file, the default one included, by path.
+    pub certs: BTreeMap<FilePath, TlsCert>,
+    /// The crt-list lines, at most one per certificate.
+    pub crt_list: Vec<CrtListEntry>,
+}
+
+impl TlsFiles {
+    /// True when there is nothing to serve over TLS.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty() && self.crt_list.is_empty()
+    }
+}
+
+/// The crt-list file text: one line per entry, in the given order.
+pub fn render_crt_list(entries: &[CrtListEntry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        out.push_str(&e.line());
+        out.push('\n');
+    }
+    out
+}
+
+/// What a running HAProxy has, as observed over the runtime API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveTls {
+    /// Loaded certificate files and the fingerprint of each (`None` when unknown, e.g. an
+    /// empty certificate made by `new ssl cert` and never committed).
+    pub certs: BTreeMap<FilePath, Option<CertFingerprint>>,
+    /// Files with an open (uncommitted) transaction: 2.6 keeps one open after a refused
+    /// commit, and a `set ssl cert` of another file would then land in it.
+    pub transactions: BTreeSet<FilePath>,
+    /// The lines of the crt-list.
+    pub crt_list: Vec<LiveCrtLine>,
+}
+
+/// One live crt-list line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCrtLine {
+    /// Its certificate file.
+    pub cert: FilePath,
+    /// Its line number (`show ssl crt-list -n`).
+    pub line: Option<u32>,
+    /// The line as an entry the agent writes; `None` when it has SSL options or names the
+    /// agent would not write (someone else added it).
+    pub entry: Option<CrtListEntry>,
+}
+
+/// The runtime commands that turn `live` into `want` for the crt-list `crt_list`:
+///
+/// 0. open transactions are aborted;
+/// 1. certificates: `new ssl cert` for a file HAProxy lacks, then `set ssl cert` + `commit
+///    ssl cert` for every file whose fingerprint differs (rotation);
+/// 2. crt-list lines: a line whose SNI names changed is deleted and added again (2.6 cannot
+///    edit a line), a new one is added, one no longer wanted is deleted (by line number
+///    when a certificate has several);
+/// 3. certificates no longer used by any line nor by the bind (`keep`, the default one) are
+///    deleted, after their lines.
+///
+/// Certificates in `live` outside `certs_dir` are left alone.
+pub fn tls_commands(
+    crt_list: &FilePath,
+    certs_dir: &Path,
+    keep: &BTreeSet<FilePath>,
+    live: &LiveTls,
+    want: &TlsFiles,
+) -> Vec<Command> {
+    let mut out: Vec<Command> = live
+        .transactions
+        .iter()
+        .map(|f| Command::AbortSslCert(f.clone()))
+        .collect();
+    for (file, cert) in &want.certs {
+        match live.certs.get(file) {
+            Some(Some(have)) if *have == cert.fingerprint => continue,
+            Some(_) => {}
+            None => out.push(Command::NewSslCert(file.clone())),
+        }
+        out.push(Command::SetSslCert(file.clone(), cert.pem.clone()));
+        out.push(Command::CommitSslCert(file.clone()));
+    }
+
+    let mut have: BTreeMap<&FilePath, Vec<&LiveCrtLine>> = BTreeMap::new();
+    for l in &live.crt_list {
+        have.entry(&l.cert).or_default().push(l);
+    }
+    let wanted: BTreeMap<&FilePath, &CrtListEntry> =
+        want.crt_list.iter().map(|e| (&e.cert, e)).collect();
+    let mut dels = Vec::new();
+    let mut adds = Vec::new();
+    for (cert, lines) in &have {
+        let same = matches!(wanted.get(cert), Some(w) if is_only_line(lines, w));
+        if same {
+            continue;
+        }
+        match lines.as_slice() {
+            [_] => dels.push(Command::DelSslCrtList(crt_list.clone(), (*cert).clone())),
+            several => {
+                for l in several {
+                    if let Some(n) = l.line {
+                        dels.push(Command::DelSslCrtListLine(
+                            crt_list.clone(),
+                            (*cert).clone(),
+                            n,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (cert, entry) in &wanted {
+        let same = matches!(have.get(cert), Some(lines) if is_only_line(lines, entry));
+        if !same {
+            adds.push(Command::AddSslCrtList(crt_list.clone(), (*entry).clone()));
+        }
+    }
+    out.extend(dels);
+    out.extend(adds);
+
+    for file in live.certs.keys() {
+        let ours = Path::new(file.as_str()).starts_with(certs_dir);
+        if ours && !want.certs.contains_key(file) && !keep.contains(file) {
+            out.push(Command::DelSslCert(file.clone()));
+        }
+    }
+    out
+}
+
+/// `lines` is exactly one line, equal to `want`.
+fn is_only_line(lines: &[&LiveCrtLine], want: &CrtListEntry) -> bool {
+    matches!(lines, [only] if only.entry.as_ref() == Some(want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::SniFilter;
+
+    const LIST: &str = "/etc/haproxy/certs/crt-list.txt";
+
+    /// A file in the certificates directory, or elsewhere when `name` is absolute.
+    fn f(name: &str) -> FilePath {
+        if name.starts_with('/') {
+            return FilePath::new(name).unwrap();
+        }
+        FilePath::new(format!("/etc/haproxy/certs/{name}")).unwrap()
+    }
+
+    fn cert(n: char) -> TlsCert {
+        TlsCert {
+            pem: PemPayload::new(format!(
+                "-----BEGIN CERTIFICATE-----\n{n}\n-----END CERTIFICATE-----"
+            ))
+            .unwrap(),
+            fingerprint: CertFingerprint::new(&n.to_string().repeat(40)).unwrap(),
+        }
+    }
+
+    fn entry(name: &str, sni: &[&str]) -> CrtListEntry {
+        CrtListEntry::new(f(name), sni.iter().map(|s| SniFilter::new(*s).unwrap())).unwrap()
+    }
+
+    fn line(name: &str, n: u32, sni: &[&str]) -> LiveCrtLine {
+        LiveCrtLine {
+            cert: f(name),
+            line: Some(n),
+            entry: Some(entry(name, sni)),
+        }
+    }
+
+    fn texts(cmds: &[Command]) -> Vec<String> {
+        cmds.iter()
+            .map(|c| {
+                let t = c.to_text().unwrap();
+                let first = t.lines().next().unwrap_or_default().to_string();
+                // Payload commands: the first line and the payload's first line.
+                match (c, t.lines().nth(1)) {
+                    (Command::AddSslCrtList(..), Some(p)) => format!("{first} {p}"),
+                    _ => first,
+                }
+                .replace("/etc/haproxy/certs/", "")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tls_commands_table() {
+        let want = |certs: &[(&str, char)], lines: &[CrtListEntry]| TlsFiles {
+            certs: certs.iter().map(|(n, c)| (f(n), cert(*c))).collect(),
+            crt_list: lines.to_vec(),
+        };
+        let live = |certs: &[(&str, Option<char>)], lines: Vec<LiveCrtLine>, tx: &[&str]| LiveTls {
+            certs: certs
+                .iter()
+                .map(|(n, c)| (f(n), c.map(|c| cert(c).fingerprint)))
+                .collect(),
+            transactions: tx.iter().map(|n| f(n)).collect(),
+            crt_list: lines,
+        };
+        let cases: Vec<(&str, LiveTls, TlsFiles, Vec<&str>)> = vec![
+            (
+                "converged",
+                live(
+                    &[("default.pem", Some('D')), ("a.pem", Some('A'))],
+                    vec![line("a.pem", 1, &["a.test"])],
+                    &[],
+                ),
+                want(
+                    &[("default.pem", 'D'), ("a.pem", 'A')],
+                    &[entry("a.pem", &["a.test"])],
+                ),
+                vec![],
+            ),
+            (
+                "rotation: set and commit, nothing else",
+                live(
+                    &[("default.pem", Some('D')), ("a.pem", Some('A'))],
+                    vec![line("a.pem", 1, &["a.test"])],
+                    &[],
+                ),
+                want(
+                    &[("default.pem", 'D'), ("a.pem", 'B')],
+                    &[entry("a.pem", &["a.test"])],
+                ),
+                vec!["set ssl cert a.pem <<", "commit ssl cert a.pem"],
+            ),
+            (
+                "a new host with a new certificate",
+                live(&[("default.pem", Some('D'))], vec![], &[]),
+                want(
+                    &[("default.pem", 'D'), ("b.pem", 'B')],
+                    &[entry("b.pem", &["b.test", "*.b.test"])],
+                ),
+                vec![
+                    "new ssl cert b.pem",
+                    "set ssl cert b.pem <<",
+                    "commit ssl cert b.pem",
+                    "add ssl crt-list crt-list.txt << b.pem *.b.test b.test",
+                ],
+            ),
+            (
+                "an empty store left by new ssl cert is filled",
+                live(&[("default.pem", Some('D')), ("b.pem", None)], vec![], &[]),
+                want(
+                    &[("default.pem", 'D'), ("b.pem", 'B')],
+                    &[entry("b.pem", &["b.test"])],
+                ),
+                vec![
+                    "set ssl cert b.pem <<",
+                    "commit ssl cert b.pem",
+                    "add ssl crt-list crt-list.txt << b.pem b.test",
+                ],
+            ),
+            (
+                "names changed: the line is replaced",
+                live(
+                    &[("default.pem", Some('D')), ("a.pem", Some('A'))],
+                    vec![line("a.pem", 1, &["a.test"])],
+                    &[],
+                ),
+                want(
+                    &[("default.pem", 'D'), ("a.pem", 'A')],
+                    &[entry("a.pem", &["a.test", "c.test"])],
+                ),
+                vec![
+                    "del ssl crt-list crt-list.txt a.pem",
+                    "add ssl crt-list crt-list.txt << a.pem a.test c.test",
+                ],
+            ),
+            (
+                "a certificate no longer used: its line, then the certificate; the default stays",
+                live(
+                    &[
+                        ("default.pem", Some('D')),
+                        ("a.pem", Some('A')),
+                        ("/other/x.pem", Some('E')),
+                    ],
+                    vec![line("a.pem", 4, &["a.test"])],
+                    &[],
+                ),
+                want(&[("default.pem", 'D')], &[]),
+                vec!["del ssl crt-list crt-list.txt a.pem", "del ssl cert a.pem"],
+            ),
+            (
+                "duplicate lines are deleted by number, then the line is added once",
+                live(
+                    &[("default.pem", Some('D')), ("a.pem", Some('A'))],
+                    vec![line("a.pem", 2, &["a.test"]), line("a.pem", 5, &["a.test"])],
+                    &[],
+                ),
+                want(
+                    &[("default.pem", 'D'), ("a.pem", 'A')],
+                    &[entry("a.pem", &["a.test"])],
+                ),
+                vec![
+                    "del ssl crt-list crt-list.txt a.pem:2",
+                    "del ssl crt-list crt-list.txt a.pem:5",
+                    "add ssl crt-list crt-list.txt << a.pem a.test",
+                ],
+            ),
+            (
+                "an open transaction is aborted first",
+                live(
+                    &[("default.pem", Some('D')), ("a.pem", Some('A'))],
+                    vec![line("a.pem", 1, &["a.test"])],
+                    &["a.pem"],
+                ),
+                want(
+                    &[("default.pem", 'D'), ("a.pem", 'A')],
+                    &[entry("a.pem", &["a.test"])],
+                ),
+                vec!["abort ssl cert a.pem"],
+            ),
+        ];
+        let keep = BTreeSet::from([f("default.pem")]);
+        for (name, live, want, expected) in cases {
+            let got = tls_commands(
+                &FilePath::new(LIST).unwrap(),
+                Path::new("/etc/haproxy/certs"),
+                &keep,
+                &live,
+                &want,
+            );
+            assert_eq!(texts(&got), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn foreign_lines_are_replaced() {
+        let live = LiveTls {
+            certs: BTreeMap::from([(f("a.pem"), Some(cert('A').fingerprint))]),
+            transactions: BTreeSet::new(),
+            crt_list: vec![LiveCrtLine {
+                cert: f("a.pem"),
+                line: Some(1),
+                entry: None,
+            }],
+        };
+        let want = TlsFiles {
+            certs: BTreeMap::from([(f("a.pem"), cert('A'))]),
+            crt_list: vec![entry("a.pem", &["a.test"])],
+        };
+        let got = tls_commands(
+            &FilePath::new(LIST).unwrap(),
+            Path::new("/etc/haproxy/certs"),
+            &BTreeSet::new(),
+            &live,
+            &want,
+        );
+        assert_eq!(
+            texts(&got),
+            [
+                "del ssl crt-list crt-list.txt a.pem",
+                "add ssl crt-list crt-list.txt << a.pem a.test"
+            ]
+        );
+    }
+}
