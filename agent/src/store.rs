@@ -2,7 +2,7 @@
 //! (a manifests directory or the cluster). Sources write; the reconcile loop reads immutable
 //! snapshots and is woken on every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -142,9 +142,48 @@ pub struct Snapshot {
     pub synced: bool,
     /// Bumped on every change.
     pub generation: u64,
+    /// EndpointSlice keys by the Service they belong to (their `kubernetes.io/service-name`
+    /// label, in their namespace): translation looks a Service's slices up here instead of
+    /// scanning every slice for every backend.
+    slices_by_service: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+}
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+fn service_of(slice: &EndpointSlice, slice_key: &ObjectKey) -> Option<ObjectKey> {
+    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some(ObjectKey::new(&slice_key.namespace, name))
 }
 
 impl Snapshot {
+    /// The EndpointSlices of Service `namespace/service`, by key.
+    pub fn slices_of<'a>(
+        &'a self,
+        namespace: &str,
+        service: &str,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<EndpointSlice>)> + 'a {
+        self.slices_by_service
+            .get(&ObjectKey::new(namespace, service))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.endpoint_slices.get_key_value(k))
+    }
+
+    fn unindex_slice(&mut self, key: &ObjectKey) {
+        let Some(old) = self.endpoint_slices.get(key) else {
+            return;
+        };
+        if let Some(svc) = service_of(old, key)
+            && let Some(set) = self.slices_by_service.get_mut(&svc)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.slices_by_service.remove(&svc);
+            }
+        }
+    }
+
     fn insert(&mut self, object: Object) {
         let key = object.key();
         match object.strip() {
@@ -158,6 +197,13 @@ impl Snapshot {
                 self.services.insert(key, Arc::new(o));
             }
             Object::EndpointSlice(o) => {
+                self.unindex_slice(&key);
+                if let Some(svc) = service_of(&o, &key) {
+                    self.slices_by_service
+                        .entry(svc)
+                        .or_default()
+                        .insert(key.clone());
+                }
                 self.endpoint_slices.insert(key, Arc::new(o));
             }
             Object::Secret(o) => {
@@ -171,7 +217,10 @@ impl Snapshot {
             "Ingress" => drop(self.ingresses.remove(key)),
             "IngressClass" => drop(self.ingress_classes.remove(key)),
             "Service" => drop(self.services.remove(key)),
-            "EndpointSlice" => drop(self.endpoint_slices.remove(key)),
+            "EndpointSlice" => {
+                self.unindex_slice(key);
+                self.endpoint_slices.remove(key);
+            }
             "Secret" => drop(self.secrets.remove(key)),
             _ => {}
         }
@@ -260,7 +309,10 @@ impl Store {
                 "Ingress" => s.ingresses.clear(),
                 "IngressClass" => s.ingress_classes.clear(),
                 "Service" => s.services.clear(),
-                "EndpointSlice" => s.endpoint_slices.clear(),
+                "EndpointSlice" => {
+                    s.endpoint_slices.clear();
+                    s.slices_by_service.clear();
+                }
                 "Secret" => s.secrets.clear(),
                 _ => {}
             }
@@ -319,6 +371,51 @@ mod tests {
         assert!(!snap.synced);
         store.delete("Service", &ObjectKey::new("a", "web"));
         assert!(store.snapshot().services.is_empty());
+    }
+
+    fn slice(ns: &str, name: &str, service: &str) -> Object {
+        Object::EndpointSlice(EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                labels: Some([(SERVICE_NAME_LABEL.to_string(), service.to_string())].into()),
+                ..Default::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: vec![],
+            ports: None,
+        })
+    }
+
+    fn slices_of(store: &Store, ns: &str, service: &str) -> Vec<String> {
+        store
+            .snapshot()
+            .slices_of(ns, service)
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn slices_are_indexed_by_their_service() {
+        let store = Store::new();
+        store.upsert(slice("a", "web-1", "web"));
+        store.upsert(slice("a", "web-2", "web"));
+        store.upsert(slice("b", "web-1", "web"));
+        store.upsert(slice("a", "api-1", "api"));
+        assert_eq!(slices_of(&store, "a", "web"), ["a/web-1", "a/web-2"]);
+        assert_eq!(slices_of(&store, "b", "web"), ["b/web-1"]);
+        // Relabelled to another Service: it moves.
+        store.upsert(slice("a", "web-2", "api"));
+        assert_eq!(slices_of(&store, "a", "web"), ["a/web-1"]);
+        assert_eq!(slices_of(&store, "a", "api"), ["a/api-1", "a/web-2"]);
+        store.delete("EndpointSlice", &ObjectKey::new("a", "web-1"));
+        assert!(slices_of(&store, "a", "web").is_empty());
+        store.replace_kind("EndpointSlice", [slice("a", "new-1", "web")]);
+        assert_eq!(slices_of(&store, "a", "web"), ["a/new-1"]);
+        assert!(slices_of(&store, "a", "api").is_empty());
+        store.replace_all([slice("c", "x", "y")]);
+        assert_eq!(slices_of(&store, "c", "y"), ["c/x"]);
+        assert!(slices_of(&store, "a", "web").is_empty());
     }
 
     #[test]

@@ -13,8 +13,7 @@ use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use super::annotations::is_dns_label;
 use crate::store::{ObjectKey, Snapshot};
 
-/// The label EndpointSlices carry with their Service's name.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use crate::store::SERVICE_NAME_LABEL;
 
 /// Whether an endpoint takes new traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -160,14 +159,7 @@ pub fn resolve(
     }
     let mut found: BTreeMap<SocketAddr, EndpointState> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let slices = snapshot.endpoint_slices.iter().filter(|(k, s)| {
-        k.namespace == namespace
-            && s.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .is_some_and(|n| n == service)
-    });
+    let slices = snapshot.slices_of(namespace, service);
     for (slice_key, slice) in slices {
         let mut skip = |field: String, message: String| {
             skipped.push(Skipped {
