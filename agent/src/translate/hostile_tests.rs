@@ -1626,9 +1626,18 @@ fn check_rendered(
     );
     let backends: BTreeSet<&str> = t.config.backends.keys().map(BackendName::as_str).collect();
     let known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
+    let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
+        format!(
+            "    bind {} ssl crt {} crt-list {} ssl-min-ver TLSv1.2 alpn h2,http/1.1",
+            b.binds[0], b.default_cert, b.crt_list
+        )
+    });
     for line in cfg.lines() {
         assert!(
-            known.contains(line) || validated_line(line, &backends),
+            known.contains(line)
+                || validated_line(line, &backends)
+                || tls_bind.as_deref() == Some(line),
             "{name}: unexpected haproxy.cfg line {line:?}"
         );
     }
@@ -1667,18 +1676,30 @@ fn check_rendered(
             let (k, v) = line
                 .split_once(' ')
                 .unwrap_or_else(|| panic!("{name}: map line {line:?}"));
+            let target = haproxy::config::RouteTarget::parse(v);
             assert!(
-                MapKey::new(k).is_ok() && backends.contains(v),
+                MapKey::new(k).is_ok()
+                    && target.is_some_and(|t| backends.contains(t.backend.as_str())),
                 "{name}: map line {line:?}"
             );
         }
+    }
+    // The crt-list: one line per certificate the model holds, each a path and SNI names.
+    for (file, text) in rendered
+        .tls
+        .iter()
+        .filter(|(f, _)| f.as_str().ends_with(".txt"))
+    {
+        assert!(clean_text(text), "{name}: a control byte in {file}");
+        let want: Vec<String> = t.config.tls.crt_list.iter().map(|e| e.line()).collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), want, "{name}: {file}");
     }
     for v in values {
         assert!(
             !cfg.contains(v),
             "{name}: the hostile value is in haproxy.cfg"
         );
-        for (file, text) in &rendered.maps {
+        for (file, text) in rendered.maps.iter().chain(&rendered.tls) {
             assert!(!text.contains(v), "{name}: the hostile value is in {file}");
         }
     }
@@ -1771,17 +1792,25 @@ fn check_plan(name: &str, t: &Translation, values: &[&str]) {
         let text = c
             .to_text()
             .unwrap_or_else(|e| panic!("{name}: {c:?} does not encode: {e}"));
-        assert!(
-            text.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
-            "{name}: a control or non-ASCII byte in {text:?}"
-        );
+        // A payload command is its command line, then payload lines (PEM re-encoded by
+        // OpenSSL, or a crt-list line of validated words), each held to the same rule.
+        let (head, payload) = match c.has_payload() {
+            true => text.split_once('\n').unwrap_or((text.as_str(), "")),
+            false => (text.as_str(), ""),
+        };
+        for line in std::iter::once(head).chain(payload.lines()) {
+            assert!(
+                line.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+                "{name}: a control or non-ASCII byte in {line:?} of {c:?}"
+            );
+        }
         for v in values {
             assert!(
                 !text.contains(v),
                 "{name}: the hostile value is in {text:?}"
             );
         }
-        let split = cli_split(&text);
+        let split = cli_split(head);
         assert_eq!(split.len(), 1, "{name}: {text:?} is several CLI commands");
         if let Command::AddMap(_, k, v) = c {
             let words = &split[0];
