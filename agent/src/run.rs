@@ -290,6 +290,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(parent) = master_socket.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
+        // A HAProxy that answers on the master socket already was left by an agent that
+        // did not stop it (killed): the one started here takes its sockets over, then it is
+        // soft-stopped, rather than left running out of step.
+        let leftover = master.show_proc().await.ok().map(|p| p.master.pid);
         let supervisor = Supervisor::new(SpawnConfig {
             binary: haproxy_bin.clone(),
             config: writer.config_path(),
@@ -298,7 +302,14 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
         haproxy_starts = Some(supervisor.starts());
         supervisor_task = Some(tokio::spawn(supervisor.run(shutdown.clone())));
-        wait_for_master(&master, Duration::from_secs(10)).await?;
+        wait_for_master(&master, Duration::from_secs(10), leftover).await?;
+        if let Some(pid) = leftover {
+            let socket = master_socket.clone();
+            let timeout = settings.hard_stop_after + Duration::from_secs(5);
+            tokio::spawn(async move {
+                crate::spawn::retire_leftover(pid, &socket, timeout).await;
+            });
+        }
         applier.assume_loaded(&first.config).await?;
         let _ = writer.mark_good().await;
     } else if let Err(e) = applier.adopt_running().await {
@@ -366,11 +377,16 @@ fn start_status(
     )))
 }
 
-async fn wait_for_master(master: &MasterClient, within: Duration) -> anyhow::Result<()> {
+/// Waits until a master other than `not` answers with a worker.
+async fn wait_for_master(
+    master: &MasterClient,
+    within: Duration,
+    not: Option<u32>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
         match master.show_proc().await {
-            Ok(p) if p.current_worker().is_some() => return Ok(()),
+            Ok(p) if p.current_worker().is_some() && Some(p.master.pid) != not => return Ok(()),
             Ok(_) => {}
             Err(e) if Instant::now() >= deadline => {
                 return Err(e).context("haproxy did not start");

@@ -1,7 +1,8 @@
 //! `--spawn-haproxy`: starts HAProxy in master-worker mode with the rendered config and the
-//! given sockets, restarts it when it dies, and stops it cleanly (soft stop) on shutdown.
+//! given sockets, restarts it when it dies, and stops it cleanly (soft stop) on shutdown;
+//! retires a HAProxy that an agent killed earlier left running on the same sockets.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,6 +10,15 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+
+/// The wait before starting HAProxy again after it exited.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// A HAProxy that exits sooner than this after its start failed to start (a config it
+/// refuses, a port taken): the wait before the next start doubles, up to 5 s. One that ran
+/// longer was running and died (killed, crashed): it is started again after
+/// [`FIRST_BACKOFF`], however often that happens, since every moment without it is an
+/// outage.
+const FAILED_START: Duration = Duration::from_secs(1);
 
 /// How to start HAProxy.
 #[derive(Debug, Clone)]
@@ -58,7 +68,7 @@ impl Supervisor {
     /// (SIGUSR1 to the master, which lets connections finish), and kills it by pid if it is
     /// still there after the stop timeout.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         loop {
             let mut child = match self.spawn() {
                 Ok(c) => c,
@@ -80,8 +90,8 @@ impl Supervisor {
                 return Ok(());
             };
             tracing::warn!(status = %exited, "haproxy exited; restarting");
-            if started.elapsed() > Duration::from_secs(10) {
-                backoff = Duration::from_millis(100);
+            if started.elapsed() >= FAILED_START {
+                backoff = FIRST_BACKOFF;
             }
             let stopping = tokio::select! {
                 _ = tokio::time::sleep(backoff) => false,
@@ -108,4 +118,60 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Soft-stops a HAProxy master that was already answering on `master_socket` when the
+/// agent started its own (left by an agent that was killed, so nothing stops it or keeps it
+/// in step, while it may still take connections): SIGUSR1, then SIGKILL if it is still
+/// there after `timeout`. Called once the new HAProxy answers, so the listening sockets are
+/// handed over without a gap. Only a process whose command line names `master_socket` is
+/// signalled, so a pid reused meanwhile is left alone.
+pub async fn retire_leftover(pid: u32, master_socket: &Path, timeout: Duration) {
+    if !started_on(pid, master_socket) {
+        tracing::warn!(
+            pid,
+            "the haproxy left running is not what it was; leaving it alone"
+        );
+        return;
+    }
+    let target = Pid::from_raw(pid as i32);
+    tracing::warn!(
+        pid,
+        "a haproxy left running by an earlier agent answered on the master socket; soft-stopping it"
+    );
+    let _ = kill(target, Signal::SIGUSR1);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if !running(pid) {
+            tracing::info!(pid, "the haproxy left running has stopped");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if started_on(pid, master_socket) && running(pid) {
+        tracing::warn!(
+            pid,
+            "the haproxy left running did not stop in time; killing it"
+        );
+        let _ = kill(target, Signal::SIGKILL);
+    }
+}
+
+/// Whether `pid`'s command line has an argument starting with `master_socket` (`-S PATH`
+/// or `-S PATH,mode,600`).
+fn started_on(pid: u32, master_socket: &Path) -> bool {
+    let want = master_socket.as_os_str().as_encoded_bytes();
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg.starts_with(want)))
+}
+
+/// Whether `pid` is a process that has not exited (a zombie has).
+fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
 }

@@ -80,6 +80,11 @@ impl Args {
         }
     }
 
+    /// Positional argument `n` as given.
+    pub fn positional(&self, n: usize) -> Option<String> {
+        self.positional.get(n).cloned()
+    }
+
     /// The value of `--name`.
     pub fn named(&self, name: &str) -> Option<&str> {
         self.named.get(name).map(String::as_str)
@@ -554,13 +559,30 @@ impl AgentProcess {
 
     /// Starts `agent_bin run` with the given drain timeout.
     pub fn spawn(&mut self, agent_bin: &Path, drain_timeout: Duration) -> anyhow::Result<()> {
+        self.spawn_with(
+            agent_bin,
+            &AgentOptions {
+                drain_timeout,
+                ..AgentOptions::default()
+            },
+        )
+    }
+
+    /// Starts `agent_bin run` as `options` say; its output is appended to the log, so a
+    /// restarted agent's lines follow its predecessor's.
+    pub fn spawn_with(&mut self, agent_bin: &Path, options: &AgentOptions) -> anyhow::Result<()> {
         let haproxy = integration::haproxy_binary();
-        let log = std::fs::File::create(&self.log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
         let mut cmd = Command::new(agent_bin);
-        cmd.arg("run")
-            .arg("--manifests")
-            .arg(&self.manifests)
-            .arg("--config-dir")
+        cmd.arg("run");
+        match &options.kubeconfig {
+            Some(k) => cmd.arg("--kubeconfig").arg(k),
+            None => cmd.arg("--manifests").arg(&self.manifests),
+        };
+        cmd.arg("--config-dir")
             .arg(self.dir.path().join("etc"))
             .arg("--runtime-socket")
             .arg(&self.runtime_socket)
@@ -571,12 +593,14 @@ impl AgentProcess {
             .arg("--listen")
             .arg(self.listen.to_string())
             .arg("--drain-timeout")
-            .arg(format!("{}ms", drain_timeout.as_millis()))
+            .arg(format!("{}ms", options.drain_timeout.as_millis()))
             .arg("--hard-stop-after")
             .arg("5s")
             .arg("--haproxy-bin")
-            .arg(&haproxy)
-            .arg(format!("--spawn-haproxy={}", haproxy.display()));
+            .arg(&haproxy);
+        if options.spawn_haproxy {
+            cmd.arg(format!("--spawn-haproxy={}", haproxy.display()));
+        }
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("HAPROXY_AGENT_") {
                 cmd.env_remove(key);
@@ -594,6 +618,36 @@ impl AgentProcess {
     /// The agent's pid.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// The temp dir everything lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The agent's `--config-dir`.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// SIGKILLs the agent by pid and reaps it; HAProxy is left as the agent left it.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        let mut child = self.child.take().context("no agent is running")?;
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "haproxy-agent had already exited with {status}; {}",
+                self.log_tail()
+            );
+        }
+        signal(child.id(), Signal::SIGKILL)?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Live (not zombie) HAProxy processes started on this agent's master socket, whoever
+    /// started them and whether or not a master still answers for them.
+    pub fn haproxy_processes(&self) -> Vec<u32> {
+        haproxy_processes_with(&self.master_socket)
     }
 
     /// Waits until `/healthz` answers 200; fails early if the agent exits.
@@ -675,6 +729,9 @@ impl AgentProcess {
             }
             let _ = child.wait();
         }
+        // Also those found by their command line: a HAProxy left by an agent killed
+        // earlier was perhaps never seen through the master socket.
+        self.haproxy_pids.extend(self.haproxy_processes());
         let alive = |pids: &BTreeSet<u32>| -> Vec<u32> {
             pids.iter()
                 .copied()
@@ -698,6 +755,48 @@ impl Drop for AgentProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// How [`AgentProcess::spawn_with`] starts the agent.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// `--drain-timeout`.
+    pub drain_timeout: Duration,
+    /// `--spawn-haproxy`; without it the agent attaches to a HAProxy running on its sockets.
+    pub spawn_haproxy: bool,
+    /// `--kubeconfig FILE` instead of `--manifests <dir>/manifests`.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Default for AgentOptions {
+    /// What [`AgentProcess::spawn`] does: the manifests directory, `--spawn-haproxy`, a 5 s
+    /// drain timeout.
+    fn default() -> Self {
+        AgentOptions {
+            drain_timeout: Duration::from_secs(5),
+            spawn_haproxy: true,
+            kubeconfig: None,
+        }
+    }
+}
+
+/// Live (not zombie) HAProxy processes whose command line names `master_socket` (`-S`).
+pub fn haproxy_processes_with(master_socket: &Path) -> Vec<u32> {
+    let want = master_socket.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<u32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == want))
+        })
+        .filter(|pid| is_live_haproxy(*pid))
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// True while `pid` is a running (not zombie) process named `haproxy`.

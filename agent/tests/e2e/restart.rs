@@ -406,3 +406,132 @@ async fn sigterm_during_a_reload_stops_the_agent_and_its_haproxy_promptly() {
         "the agent took {took:?} to stop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_and_restarted_with_spawn_haproxy_retires_the_haproxy_left_running() {
+    let (port, _echoes) = echo_group(&[("r-1", Duration::ZERO)]).unwrap();
+    let objects = [
+        service("r", 80, port),
+        ingress("r", &[], &[route("/r", "r", 80)]),
+        slice("r-1", "r", port, &[Ep::ready("127.0.0.1")]),
+    ];
+    let mut agent = Agent::start(&[("r.yaml", &objects.join("---\n"))], Options::default())
+        .await
+        .unwrap();
+    let old = agent.haproxy_master_pid().await.unwrap();
+    agent.kill().await.unwrap();
+    assert!(is_live_haproxy(old), "HAProxy went down with the agent");
+
+    // The new agent starts its own HAProxy on the same sockets and ports; the one the killed
+    // agent left must not run on beside it, out of step and still listening.
+    agent.restart(true).await.unwrap();
+    let new = agent.haproxy_master_pid().await.unwrap();
+    assert_ne!(new, old, "the new agent did not start its own HAProxy");
+    eventually("the HAProxy left running is gone", CONVERGE, async || {
+        !is_live_haproxy(old)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; {}", agent.log_tail()));
+    assert!(
+        agent
+            .log()
+            .contains("a haproxy left running by an earlier agent")
+    );
+    let be = backend("r", 80);
+    assert_eq!(
+        live(&agent, &be).await.unwrap(),
+        ready(&[&server(loopback(0, port))])
+    );
+    assert_eq!(agent.get(HOST, "/r").await.unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_endpoint_loaded_from_the_config_is_seen_draining() {
+    // A terminating endpoint is written `disabled` into haproxy.cfg, so a HAProxy started
+    // from it (here: restarted after a kill) has it in maintenance with the config bit (0x04)
+    // set; `state drain` leaves that bit set (admin state 12, which HAProxy shows as DRAIN).
+    // The agent must read that as draining: not send `state drain` again on every sync, and
+    // not take it for a server in maintenance (whose sessions it would cut on removal).
+    let (port, _echoes) = echo_group(&[("t-1", Duration::ZERO), ("t-2", Duration::ZERO)]).unwrap();
+    let objects = [
+        service("t", 80, port),
+        ingress("t", &[], &[route("/t", "t", 80)]),
+    ];
+    let mut agent = Agent::start(
+        &[
+            ("t.yaml", &objects.join("---\n")),
+            (
+                "t-slice.yaml",
+                &slice(
+                    "t-1",
+                    "t",
+                    port,
+                    &[Ep::ready("127.0.0.1"), Ep::terminating("127.0.0.2")],
+                ),
+            ),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let be = backend("t", 80);
+    let old = agent.haproxy_master_pid().await.unwrap();
+    signal(old, Signal::SIGKILL).unwrap();
+    let draining = server(loopback(1, port));
+    eventually(
+        "the restarted HAProxy has the endpoint draining",
+        CONVERGE,
+        async || {
+            agent
+                .servers(&be)
+                .await
+                .is_ok_and(|s| s.get(&draining).is_some_and(|r| r.admin.0 == 12))
+                && agent.haproxy_master_pid().await.is_ok_and(|p| p != old)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; {}", agent.log_tail()));
+    agent.wait_healthy(CONVERGE).await.unwrap();
+
+    // One endpoint added: that sync sends its two commands and nothing for the draining one.
+    let slice_3 = slice(
+        "t-1",
+        "t",
+        port,
+        &[
+            Ep::ready("127.0.0.1"),
+            Ep::terminating("127.0.0.2"),
+            Ep::ready("127.0.0.3"),
+        ],
+    );
+    agent.write_manifest("t-slice.yaml", &slice_3).unwrap();
+    eventually("127.0.0.3 is added", CONVERGE, async || {
+        live(&agent, &be).await.is_ok_and(|l| l.len() == 3)
+    })
+    .await
+    .unwrap();
+    // The sync's report is recorded just after its commands ran: wait for it (the one
+    // before was the restart's, with its reload).
+    let mut state = serde_json::Value::Null;
+    eventually("the sync is recorded", CONVERGE, async || {
+        state = agent.debug_state().await.unwrap_or_default();
+        state["last_sync"]["reloads"]
+            .as_array()
+            .is_some_and(|r| r.is_empty())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        state["last_sync"]["commands"],
+        2,
+        "the last sync: {}; {}",
+        state["last_sync"],
+        agent.log_tail()
+    );
+    assert!(
+        agent.servers(&be).await.unwrap()[&draining]
+            .admin
+            .is_drain(),
+        "the agent does not read admin state 12 as draining"
+    );
+}

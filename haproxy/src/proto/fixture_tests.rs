@@ -33,6 +33,32 @@ fn text(raw: &[u8]) -> &str {
 }
 
 #[test]
+fn admin_states_as_haproxy_2_6_12_shows_them() {
+    // `show servers state` admin bits against `show stat`'s status, from a server
+    // `disabled` in the config (5), then `state drain` (12), then `state ready` (4).
+    let cases = [
+        (5, "maint"),
+        (12, "drain"),
+        (4, "ready"),
+        (1, "maint"),
+        (8, "drain"),
+        (9, "maint"),
+        (0, "ready"),
+        (0x20, "maint"),
+    ];
+    for (bits, want) in cases {
+        let a = ServerAdmin(bits);
+        let got = match (a.is_maint(), a.is_drain(), a.is_ready()) {
+            (true, false, false) => "maint",
+            (false, true, false) => "drain",
+            (false, false, true) => "ready",
+            other => panic!("admin {bits}: inconsistent {other:?}"),
+        };
+        assert_eq!(got, want, "admin state {bits}");
+    }
+}
+
+#[test]
 fn servers_state_recorded() {
     let rows = parse::servers_state(text(fixture!("servers_state_all.txt"))).unwrap();
     assert_eq!(rows.len(), 10);

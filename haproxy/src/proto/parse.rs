@@ -96,7 +96,10 @@ impl ServerAdmin {
     pub const FORCED_MAINT: u32 = 0x01;
     /// Maintenance inherited from a tracked server.
     pub const INHERITED_MAINT: u32 = 0x02;
-    /// Maintenance from the configuration (`disabled`).
+    /// The server was `disabled` in the configuration. It comes with [`Self::FORCED_MAINT`],
+    /// and stays set after `state ready` or `state drain` clear that: a record of the
+    /// configuration, not a maintenance state (HAProxy's `SRV_ADMF_MAINT` mask leaves it
+    /// out; on 2.6.12 `show stat` says DRAIN for admin state 12, `no check` for 4).
     pub const CONFIG_MAINT: u32 = 0x04;
     /// Forced drain (`state drain`).
     pub const FORCED_DRAIN: u32 = 0x08;
@@ -105,14 +108,10 @@ impl ServerAdmin {
     /// Maintenance from DNS resolution.
     pub const RESOLVE_MAINT: u32 = 0x20;
 
-    /// In maintenance, whatever the cause.
+    /// In maintenance, whatever the cause (forced, inherited, DNS; see
+    /// [`Self::CONFIG_MAINT`] for why that bit alone is not maintenance).
     pub fn is_maint(self) -> bool {
-        self.0
-            & (Self::FORCED_MAINT
-                | Self::INHERITED_MAINT
-                | Self::CONFIG_MAINT
-                | Self::RESOLVE_MAINT)
-            != 0
+        self.0 & (Self::FORCED_MAINT | Self::INHERITED_MAINT | Self::RESOLVE_MAINT) != 0
     }
 
     /// Draining (and not in maintenance).

@@ -1,0 +1,249 @@
+//! R2: the agent SIGKILLed while it applies a batch of hundreds of endpoint changes, then
+//! restarted on the same manifests and config directories.
+//!
+//! 20 Services of 20 endpoints (400 servers, and the canary backend's 40), as manifest files.
+//! A batch replaces about half of every Service's endpoints (about 200 removed and 200
+//! added). Five batches without a fault first measure, looking every millisecond, when
+//! HAProxy shows a batch's first change and when it holds all of it. Each round: write a
+//! batch, SIGKILL the agent at a random moment from 5 ms before the earliest first change to
+//! the earliest completion, look at what HAProxy holds then (the batch not started, part of
+//! it, or all of it: commands already sent still run), restart the agent and measure the
+//! time from the restart until HAProxy holds exactly the desired servers and the agent is
+//! healthy (deadline 10 s), then recheck 250 ms later. Restarts alternate between the two
+//! ways to run: **attach** (no `--spawn-haproxy`: the sidecar set-up, HAProxy runs on and
+//! the new agent adopts it) and **spawn** (`--spawn-haproxy`: the new agent starts HAProxy
+//! itself while the one the killed agent started still runs, and must retire that one).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::ensure;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use crate::common::{self, AgentOptions, AgentProcess, Summary};
+use crate::observe::{Probe, diff};
+use crate::world::{Rng, Sink, World};
+use crate::{DEADLINE, RECHECK, Tally, agent_counters};
+
+const SERVICES: usize = 20;
+const ENDPOINTS: usize = 20;
+const MAX_ENDPOINTS: usize = 20;
+const POOL: usize = 60;
+const DRAIN: Duration = Duration::from_secs(1);
+const WARM_UP_BATCHES: usize = 5;
+/// Kills start this long before the earliest first change seen in the warm-up.
+const EARLY: Duration = Duration::from_millis(5);
+
+fn options(spawn_haproxy: bool) -> AgentOptions {
+    AgentOptions {
+        drain_timeout: DRAIN,
+        spawn_haproxy,
+        kubeconfig: None,
+    }
+}
+
+/// Where the batch stood when the agent died.
+#[derive(Debug, Default)]
+struct AtKill {
+    not_started: usize,
+    partial: usize,
+    done: usize,
+    unreadable: usize,
+}
+
+/// Runs `count` kills; returns the figures.
+pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Value> {
+    let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
+    crate::world::cross_check(&world, &mut Rng::new(seed))?;
+    let mut agent = AgentProcess::prepare()?;
+    let sink = Sink::Files(agent.manifests.clone());
+    sink.write_all(&world)?;
+    agent.spawn_with(agent_bin, &options(true))?;
+    let result = kills(&mut agent, agent_bin, world, sink, count, seed).await;
+    let result = match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.context(agent.log_tail())),
+    };
+    agent.stop();
+    result
+}
+
+async fn kills(
+    agent: &mut AgentProcess,
+    agent_bin: &Path,
+    mut world: World,
+    sink: Sink,
+    count: usize,
+    seed: u64,
+) -> anyhow::Result<Value> {
+    agent.wait_healthy(Duration::from_secs(30)).await?;
+    let probe = Probe {
+        runtime_socket: agent.runtime_socket.clone(),
+        master_socket: agent.master_socket.clone(),
+        agent: agent.listen,
+    };
+    let first = probe
+        .converge(&world.desired(), Instant::now(), Duration::from_secs(30))
+        .await;
+    ensure!(
+        first.after.is_some(),
+        "haproxy never held the first objects: {:?} {:?}",
+        first.last,
+        first.error
+    );
+    let version = agent.show_proc().await?.master.version;
+    let mut rng = Rng::new(seed ^ 0x5eed_0002);
+    let batch = |world: &mut World, rng: &mut Rng| -> anyhow::Result<()> {
+        for c in world.replace_half(rng) {
+            sink.write(world, c)?;
+        }
+        Ok(())
+    };
+
+    // The window: from when HAProxy shows the first change of a batch to when it holds all
+    // of it, when nothing goes wrong (looked at every millisecond).
+    let (mut first_ms, mut done_ms) = (Vec::new(), Vec::new());
+    for _ in 0..WARM_UP_BATCHES {
+        let before = world.desired();
+        batch(&mut world, &mut rng)?;
+        let wrote = Instant::now();
+        let desired = world.desired();
+        let mut first = None;
+        loop {
+            let live = probe.servers().await?;
+            if first.is_none() && !diff(&before, &live).is_clean() {
+                first = Some(wrote.elapsed());
+            }
+            if diff(&desired, &live).is_clean() {
+                first_ms.push(common::ms(first.unwrap_or_default()));
+                done_ms.push(common::ms(wrote.elapsed()));
+                break;
+            }
+            ensure!(wrote.elapsed() < DEADLINE, "a batch did not converge");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let lo = Duration::from_secs_f64(min(&first_ms) / 1000.0).saturating_sub(EARLY);
+    let hi = Duration::from_secs_f64(min(&done_ms) / 1000.0);
+    eprintln!(
+        "a batch shows in haproxy from {first_ms:?} ms to {done_ms:?} ms after the write; kills at {lo:?}-{hi:?}"
+    );
+
+    let mut tallies = [Tally::default(), Tally::default()];
+    let mut at_kill = AtKill::default();
+    let mut changes = Vec::new();
+    for round in 0..count {
+        let spawn = round % 2 == 1;
+        let before = world.desired();
+        batch(&mut world, &mut rng)?;
+        let wrote = Instant::now();
+        let desired = world.desired();
+        changes.push(changed_servers(&before, &desired) as f64);
+        let delay = rng.between(lo, hi);
+        sleep_until(wrote + delay).await;
+        agent.kill()?;
+        match probe.servers().await {
+            Ok(live) => {
+                if diff(&before, &live).is_clean() {
+                    at_kill.not_started += 1;
+                } else if diff(&desired, &live).is_clean() {
+                    at_kill.done += 1;
+                } else {
+                    at_kill.partial += 1;
+                }
+            }
+            Err(_) => at_kill.unreadable += 1,
+        }
+        let restarted = Instant::now();
+        agent.spawn_with(agent_bin, &options(spawn))?;
+        let outcome = probe.converge(&desired, restarted, DEADLINE).await;
+        let recheck = match outcome.after {
+            Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+            None => None,
+        };
+        let t = spawn as usize;
+        tallies[t].record(
+            &format!(
+                "round {round} (killed {delay:?} after the write, restarted {})",
+                if spawn {
+                    "with --spawn-haproxy"
+                } else {
+                    "attached"
+                }
+            ),
+            &outcome,
+            Duration::ZERO,
+            recheck.as_ref(),
+        );
+        // Remember the HAProxy pids, to stop them at the end whatever happens.
+        let _ = agent.show_proc().await;
+        if tallies[t].too_many_failures() {
+            eprintln!("too many failures; stopping");
+            break;
+        }
+    }
+    agent.wait_healthy(Duration::from_secs(5)).await?;
+    let counters = agent_counters(agent).await;
+    let [attach, spawn] = &tallies;
+    eprintln!("{}", attach.line("restarted attached"));
+    eprintln!("{}", spawn.line("restarted spawning"));
+    eprintln!("batch state at the kills: {at_kill:?}");
+    Ok(json!({
+        "haproxy_version": version,
+        "seed": seed,
+        "services": SERVICES,
+        "endpoints": ENDPOINTS,
+        "servers": world.endpoint_count(),
+        "deadline_ms": DEADLINE.as_millis() as u64,
+        "recheck_ms": RECHECK.as_millis() as u64,
+        "warm_up_first_change_ms": first_ms.iter().map(|x| common::r3(*x)).collect::<Vec<_>>(),
+        "warm_up_done_ms": done_ms.iter().map(|x| common::r3(*x)).collect::<Vec<_>>(),
+        "kill_after_write_ms": [common::r3(common::ms(lo)), common::r3(common::ms(hi))],
+        "kills": attach.faults + spawn.faults,
+        "servers_changed_per_batch": {
+            "median": common::median(&changes),
+            "max": Summary::of(&changes).max,
+        },
+        "batch_at_kill": {
+            "not_started": at_kill.not_started,
+            "partial": at_kill.partial,
+            "done": at_kill.done,
+            "haproxy_unreadable": at_kill.unreadable,
+        },
+        "attach": attach.json(),
+        "spawn": spawn.json(),
+        "agent_last": counters,
+        "passed": attach.passed() && spawn.passed(),
+    }))
+}
+
+/// Servers added, removed or changed between two desired states.
+fn changed_servers(a: &crate::world::Desired, b: &crate::world::Desired) -> usize {
+    let d = diff(b, &live_of(a));
+    d.stale + d.missing + d.wrong
+}
+
+/// A desired state as if HAProxy held it.
+fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
+    d.iter()
+        .map(|(be, servers)| {
+            let s = servers
+                .iter()
+                .map(|(name, w)| {
+                    (
+                        name.clone(),
+                        crate::observe::Have {
+                            addr: Some(w.addr),
+                            ready: w.ready,
+                            drain: !w.ready,
+                            weight: w.weight,
+                        },
+                    )
+                })
+                .collect();
+            (be.clone(), s)
+        })
+        .collect()
+}

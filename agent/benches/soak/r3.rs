@@ -1,0 +1,331 @@
+//! R3: watch faults, with the agent following the test Kubernetes API server
+//! (`run --kubeconfig FILE --spawn-haproxy`; the server runs in this process, so the faults
+//! are its test controls).
+//!
+//! The objects of R1 (20 Services of 5 endpoints, the Ingress, the canary Ingress) are
+//! written to the API server, and the same churn writes there. Three faults:
+//! - **drop**: after 0.3-0.8 s of churn, every open watch stream is cut (the connection
+//!   closes mid-body); churn goes on for 300 ms, then stops. kube's watcher resumes each
+//!   watch from the last resourceVersion it saw; the watch requests after the drop are
+//!   counted.
+//! - **compaction**: with the server paused, five changes are written (the watches cannot
+//!   deliver them), the history is compacted and the watches cut; on resume every watch
+//!   resumes from a resourceVersion older than the compaction and gets `410 Expired`, so
+//!   the watcher lists again: the list requests after the fault are counted (one per kind
+//!   shows every watch went through the relist), and the changes must arrive through them.
+//! - **pause**: the server stops answering for PAUSE_S seconds (requests wait, watches
+//!   hold their events) while one change is written every 500 ms; HAProxy must keep the
+//!   servers it had all that time (checked every 500 ms), then converge after the resume.
+//!
+//! Each fault is followed by a wait until HAProxy holds exactly the servers the API server's
+//! objects ask for (deadline 10 s from the fault, or from the resume), and a recheck.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::ensure;
+use integration::KubeApi;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use crate::common::{AgentOptions, AgentProcess};
+use crate::observe::Probe;
+use crate::world::{Churn, Rng, Sink, World};
+use crate::{DEADLINE, RECHECK, Tally, agent_counters};
+
+const SERVICES: usize = 20;
+const ENDPOINTS: usize = 5;
+const MAX_ENDPOINTS: usize = 10;
+const POOL: usize = 40;
+const CHURN_INTERVAL: Duration = Duration::from_millis(25);
+const CHURN_AFTER_FAULT: Duration = Duration::from_millis(300);
+const CHANGES_BEHIND_COMPACTION: usize = 5;
+const PAUSE_STEP: Duration = Duration::from_millis(500);
+const DRAIN: Duration = Duration::from_secs(1);
+/// The kinds the agent watches (`source::kube::KINDS`).
+const KINDS: usize = haproxy_agent::source::kube::KINDS.len();
+
+fn kubeconfig(api: &KubeApi) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\nusers:\n- name: test\n  user: {{}}\n",
+        api.url()
+    )
+}
+
+/// Runs the three faults; returns the figures.
+pub async fn run(
+    agent_bin: &Path,
+    drops: usize,
+    compactions: usize,
+    pause: Duration,
+    seed: u64,
+) -> anyhow::Result<Value> {
+    let api = Arc::new(KubeApi::start().await?);
+    let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
+    crate::world::cross_check(&world, &mut Rng::new(seed))?;
+    let sink = Sink::Api(api.clone());
+    sink.write_all(&world)?;
+    let mut agent = AgentProcess::prepare()?;
+    let config = agent.dir().join("kubeconfig");
+    std::fs::write(&config, kubeconfig(&api))?;
+    agent.spawn_with(
+        agent_bin,
+        &AgentOptions {
+            drain_timeout: DRAIN,
+            spawn_haproxy: true,
+            kubeconfig: Some(config),
+        },
+    )?;
+    let faults = Faults {
+        agent: &mut agent,
+        api: &api,
+        sink,
+        seed,
+    };
+    let result = faults.run(world, drops, compactions, pause).await;
+    let result = match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.context(agent.log_tail())),
+    };
+    agent.stop();
+    result
+}
+
+struct Faults<'a> {
+    agent: &'a mut AgentProcess,
+    api: &'a KubeApi,
+    sink: Sink,
+    seed: u64,
+}
+
+impl Faults<'_> {
+    /// Requests the server received from `from` (an index into its log) on.
+    fn requests_since(&self, from: usize) -> Vec<integration::RequestLogEntry> {
+        self.api.requests().into_iter().skip(from).collect()
+    }
+
+    async fn run(
+        self,
+        world: World,
+        drops: usize,
+        compactions: usize,
+        pause: Duration,
+    ) -> anyhow::Result<Value> {
+        self.agent.wait_healthy(Duration::from_secs(30)).await?;
+        let probe = Probe {
+            runtime_socket: self.agent.runtime_socket.clone(),
+            master_socket: self.agent.master_socket.clone(),
+            agent: self.agent.listen,
+        };
+        let first = probe
+            .converge(&world.desired(), Instant::now(), Duration::from_secs(30))
+            .await;
+        ensure!(
+            first.after.is_some(),
+            "haproxy never held the first objects: {:?} {:?}",
+            first.last,
+            first.error
+        );
+        let version = self.agent.show_proc().await?.master.version;
+        let churn = Churn::start(world, self.sink.clone(), CHURN_INTERVAL, self.seed);
+        let mut rng = Rng::new(self.seed ^ 0x5eed_0003);
+
+        // Dropped watches.
+        let mut drop_tally = Tally::default();
+        let mut rewatches = Vec::new();
+        for round in 0..drops {
+            churn.resume();
+            tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
+                .await;
+            let from = self.api.requests().len();
+            let fault = Instant::now();
+            self.api.drop_watches();
+            sleep_until(fault + CHURN_AFTER_FAULT).await;
+            let desired = churn.pause()?.desired();
+            let last_change = fault.elapsed();
+            let outcome = probe.converge(&desired, fault, DEADLINE).await;
+            let recheck = match outcome.after {
+                Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+                None => None,
+            };
+            // Every kind watches again (those whose objects did not change may do so after
+            // HAProxy converged): waited for, then counted.
+            let watches = || {
+                self.requests_since(from)
+                    .iter()
+                    .filter(|r| r.is_watch())
+                    .count()
+            };
+            let _ = integration::wait_until("every kind watches again", DEADLINE, async || {
+                watches() >= KINDS
+            })
+            .await;
+            rewatches.push(watches());
+            drop_tally.record(
+                &format!("drop {round}"),
+                &outcome,
+                last_change,
+                recheck.as_ref(),
+            );
+            if drop_tally.too_many_failures() {
+                break;
+            }
+        }
+
+        // 410 Expired after a compaction.
+        let mut compact_tally = Tally::default();
+        let mut relisted = Vec::new();
+        for round in 0..compactions {
+            churn.resume();
+            tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
+                .await;
+            churn.pause()?;
+            self.api.pause();
+            churn.with_world(|w| -> anyhow::Result<()> {
+                for _ in 0..CHANGES_BEHIND_COMPACTION {
+                    let c = w.step(&mut rng);
+                    self.sink.write(w, c)?;
+                }
+                Ok(())
+            })?;
+            self.api.compact();
+            let from = self.api.requests().len();
+            self.api.drop_watches();
+            let fault = Instant::now();
+            self.api.resume();
+            let desired = churn.pause()?.desired();
+            let outcome = probe.converge(&desired, fault, DEADLINE).await;
+            let recheck = match outcome.after {
+                Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+                None => None,
+            };
+            // Every kind lists again (each after kube's backoff, so those whose objects
+            // did not change may do so after HAProxy converged): waited for, then counted.
+            let lists = || {
+                self.requests_since(from)
+                    .into_iter()
+                    .filter(|r| r.method == "GET" && !r.is_watch())
+                    .map(|r| r.path)
+                    .collect::<BTreeSet<String>>()
+                    .len()
+            };
+            let _ = integration::wait_until("every kind lists again", DEADLINE, async || {
+                lists() >= KINDS
+            })
+            .await;
+            relisted.push(lists());
+            compact_tally.record(
+                &format!("compaction {round}"),
+                &outcome,
+                Duration::ZERO,
+                recheck.as_ref(),
+            );
+            if compact_tally.too_many_failures() {
+                break;
+            }
+        }
+
+        // The server silent for `pause`.
+        let mut pause_tally = Tally::default();
+        let before = churn.pause()?.desired();
+        let settled = probe.converge(&before, Instant::now(), DEADLINE).await;
+        ensure!(
+            settled.after.is_some(),
+            "haproxy did not settle before the pause: {:?}",
+            settled.last
+        );
+        self.api.pause();
+        let paused = Instant::now();
+        let (mut queued, mut looks, mut moved) = (0, 0, 0);
+        let mut healthy_during = true;
+        while paused.elapsed() + PAUSE_STEP <= pause {
+            tokio::time::sleep(PAUSE_STEP).await;
+            churn.with_world(|w| -> anyhow::Result<()> {
+                let c = w.step(&mut rng);
+                self.sink.write(w, c)
+            })?;
+            queued += 1;
+            looks += 1;
+            match probe.check(&before).await {
+                Ok(d) if d.is_clean() => {}
+                Ok(d) => {
+                    moved += 1;
+                    pause_tally.losses.add(&d);
+                    pause_tally
+                        .failures
+                        .push(format!("haproxy changed during the pause: {d:?}"));
+                }
+                Err(e) => {
+                    moved += 1;
+                    pause_tally
+                        .failures
+                        .push(format!("haproxy did not answer during the pause: {e:#}"));
+                }
+            }
+        }
+        sleep_until(paused + pause).await;
+        healthy_during &= matches!(
+            integration::get(self.agent.listen, "localhost", "/healthz").await,
+            Ok(r) if r.status == 200
+        );
+        let resumed = Instant::now();
+        self.api.resume();
+        let desired = churn.pause()?.desired();
+        let outcome = probe.converge(&desired, resumed, DEADLINE).await;
+        let recheck = match outcome.after {
+            Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+            None => None,
+        };
+        pause_tally.record("pause", &outcome, Duration::ZERO, recheck.as_ref());
+        if moved > 0 {
+            pause_tally.regressed += moved;
+        }
+
+        let written = churn.written();
+        churn.stop().await?;
+        self.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.agent).await;
+        eprintln!("{}", drop_tally.line("watches dropped"));
+        eprintln!("{}", compact_tally.line("410 after compaction"));
+        eprintln!("{}", pause_tally.line("api server paused"));
+        let effective_drops = rewatches.iter().all(|n| *n >= KINDS);
+        let effective_compactions = relisted.iter().all(|n| *n >= KINDS);
+        let mut drop_json = drop_tally.json();
+        drop_json["watch_requests_after_each"] = json!(rewatches);
+        drop_json["every_drop_rewatched_all_kinds"] = json!(effective_drops);
+        let mut compact_json = compact_tally.json();
+        compact_json["kinds_relisted_after_each"] = json!(relisted);
+        compact_json["every_compaction_relisted_all_kinds"] = json!(effective_compactions);
+        compact_json["changes_behind_each"] = json!(CHANGES_BEHIND_COMPACTION);
+        let mut pause_json = pause_tally.json();
+        pause_json["pause_ms"] = json!(pause.as_millis() as u64);
+        pause_json["changes_queued"] = json!(queued);
+        pause_json["looks_during_pause"] = json!(looks);
+        pause_json["haproxy_changed_during_pause"] = json!(moved);
+        pause_json["healthz_200_at_end_of_pause"] = json!(healthy_during);
+        pause_json["converged_after_resume_ms"] = json!(outcome.ms());
+        Ok(json!({
+            "haproxy_version": version,
+            "seed": self.seed,
+            "services": SERVICES,
+            "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
+            "churn_after_fault_ms": CHURN_AFTER_FAULT.as_millis() as u64,
+            "deadline_ms": DEADLINE.as_millis() as u64,
+            "recheck_ms": RECHECK.as_millis() as u64,
+            "changes_written": written + (queued + compactions * CHANGES_BEHIND_COMPACTION) as u64,
+            "drop": drop_json,
+            "compaction": compact_json,
+            "pause": pause_json,
+            "agent": counters,
+            "kinds_watched": KINDS,
+            "passed": drop_tally.passed()
+                && compact_tally.passed()
+                && pause_tally.passed()
+                && effective_drops
+                && effective_compactions,
+            "api_writes": self.api.writes().len(),
+        }))
+    }
+}
