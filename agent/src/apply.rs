@@ -74,6 +74,9 @@ pub struct Applier {
     loaded: Option<Structure>,
     /// The worker that loaded it.
     worker: Option<u32>,
+    /// The master stopped answering while a worker was known (HAProxy died): the next
+    /// worker seen was started from the config on disk.
+    lost_worker: bool,
     /// A structure `haproxy -c` refused (not retried until the desired one changes).
     refused: Option<Structure>,
     drains: BTreeMap<ServerRef, Instant>,
@@ -99,6 +102,7 @@ impl Applier {
             settings,
             loaded: None,
             worker: None,
+            lost_worker: false,
             refused: None,
             drains: BTreeMap::new(),
             last_applied: None,
@@ -276,13 +280,18 @@ impl Applier {
         let procs = match self.master.show_proc().await {
             Ok(p) => p,
             Err(e) => {
+                self.lost_worker |= self.worker.is_some();
                 self.loaded = None;
                 self.worker = None;
                 return Err(e.into());
             }
         };
         let now = procs.current_worker();
-        if self.worker.is_some() && now != self.worker {
+        // A worker other than the one known, or the first one after HAProxy was lost (the
+        // supervisor or the container restarted it from the config on disk).
+        let restarted = now.is_some() && (self.lost_worker || self.worker.is_some());
+        if restarted && now != self.worker {
+            self.lost_worker = false;
             tracing::warn!(was = ?self.worker, now = ?now, "haproxy worker changed without the agent; resyncing");
             self.status.metrics.desync.inc();
             self.runtime.disconnect().await;
