@@ -307,9 +307,9 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         let _ = writeln!(
             md,
             "\nChanges written in all: {}; written after a kill, before the churn stopped: \
-             median {} (max {}). The agent's reloads over the run: {} (it reloads each HAProxy \
-             it sees start from a full config, as it cannot know what that one loaded); \
-             desyncs it counted: {}.",
+             median {} (max {}). The agent's reloads over the run: {} (a HAProxy restarted \
+             after a kill runs the config on disk, which the agent keeps current, so it is \
+             resynced at runtime); desyncs it counted (restarts it noticed): {}.",
             int(v, "changes_written"),
             int(v, "changes_after_kill/median"),
             int(v, "changes_after_kill/max"),
