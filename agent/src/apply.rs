@@ -521,10 +521,7 @@ async fn observe_tls(
         return Ok(None);
     };
     let crt_list = bind.crt_list.to_file_path();
-    let certs_dir = std::path::Path::new(crt_list.as_str())
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
+    let certs_dir = bind.certs_dir();
     let cmds = [
         Command::ShowSslCert(None),
         Command::ShowSslCrtList(crt_list.clone()),
@@ -573,7 +570,7 @@ async fn observe_tls(
     // Details only for the files the agent manages: those under the certificates directory.
     let ours: Vec<FilePath> = files
         .iter()
-        .filter(|f| std::path::Path::new(f.as_str()).starts_with(&certs_dir))
+        .filter(|f| std::path::Path::new(f.as_str()).starts_with(certs_dir))
         .filter_map(|f| FilePath::new(f.as_str()).ok())
         .collect();
     let details: Vec<Command> = ours

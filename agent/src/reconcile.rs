@@ -170,14 +170,10 @@ pub fn plan(
     // certificate by then.
     if let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) {
         let live = observed.tls.clone().unwrap_or_default();
-        let crt_list = bind.crt_list.to_file_path();
-        let certs_dir = std::path::Path::new(crt_list.as_str())
-            .parent()
-            .unwrap_or(std::path::Path::new("/"));
         let keep = BTreeSet::from([bind.default_cert.to_file_path()]);
         out.commands.extend(tls_commands(
-            &crt_list,
-            certs_dir,
+            &bind.crt_list.to_file_path(),
+            bind.certs_dir(),
             &keep,
             &live,
             &desired.tls,

@@ -144,6 +144,29 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// The sockets and health address of `agent`.
+    pub fn of(agent: &crate::common::AgentProcess) -> Probe {
+        Probe {
+            runtime_socket: agent.runtime_socket.clone(),
+            master_socket: agent.master_socket.clone(),
+            agent: agent.listen,
+        }
+    }
+
+    /// Waits (up to 30 s) until HAProxy holds what `desired` asks for, before any fault.
+    pub async fn first_converged(&self, desired: &Desired) -> anyhow::Result<()> {
+        let first = self
+            .converge(desired, Instant::now(), Duration::from_secs(30))
+            .await;
+        anyhow::ensure!(
+            first.after.is_some(),
+            "haproxy never held the first objects: {:?} {:?}",
+            first.last,
+            first.error
+        );
+        Ok(())
+    }
+
     /// The servers of every backend, on a session of its own.
     pub async fn servers(&self) -> anyhow::Result<Live> {
         let client = integration::haproxy_proc::runtime_client_for(&self.runtime_socket);

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, ensure};
+use anyhow::Context as _;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
@@ -97,20 +97,8 @@ async fn kills(
     seed: u64,
 ) -> anyhow::Result<Value> {
     agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe {
-        runtime_socket: agent.runtime_socket.clone(),
-        master_socket: agent.master_socket.clone(),
-        agent: agent.listen,
-    };
-    let first = probe
-        .converge(&world.desired(), Instant::now(), Duration::from_secs(30))
-        .await;
-    ensure!(
-        first.after.is_some(),
-        "haproxy never held the first objects: {:?} {:?}",
-        first.last,
-        first.error
-    );
+    let probe = Probe::of(agent);
+    probe.first_converged(&world.desired()).await?;
     let version = agent.show_proc().await?.master.version;
     let endpoints_start = world.endpoint_count();
     let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);

@@ -78,20 +78,8 @@ async fn kills(
     seed: u64,
 ) -> anyhow::Result<Value> {
     agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe {
-        runtime_socket: agent.runtime_socket.clone(),
-        master_socket: agent.master_socket.clone(),
-        agent: agent.listen,
-    };
-    let first = probe
-        .converge(&world.desired(), Instant::now(), Duration::from_secs(30))
-        .await;
-    ensure!(
-        first.after.is_some(),
-        "haproxy never held the first objects: {:?} {:?}",
-        first.last,
-        first.error
-    );
+    let probe = Probe::of(agent);
+    probe.first_converged(&world.desired()).await?;
     let version = agent.show_proc().await?.master.version;
     let mut rng = Rng::new(seed ^ 0x5eed_0002);
     let batch = |world: &mut World, rng: &mut Rng| -> anyhow::Result<()> {

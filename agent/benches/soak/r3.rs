@@ -114,20 +114,8 @@ impl Faults<'_> {
         pause: Duration,
     ) -> anyhow::Result<Value> {
         self.agent.wait_healthy(Duration::from_secs(30)).await?;
-        let probe = Probe {
-            runtime_socket: self.agent.runtime_socket.clone(),
-            master_socket: self.agent.master_socket.clone(),
-            agent: self.agent.listen,
-        };
-        let first = probe
-            .converge(&world.desired(), Instant::now(), Duration::from_secs(30))
-            .await;
-        ensure!(
-            first.after.is_some(),
-            "haproxy never held the first objects: {:?} {:?}",
-            first.last,
-            first.error
-        );
+        let probe = Probe::of(self.agent);
+        probe.first_converged(&world.desired()).await?;
         let version = self.agent.show_proc().await?.master.version;
         let churn = Churn::start(world, self.sink.clone(), CHURN_INTERVAL, self.seed);
         let mut rng = Rng::new(self.seed ^ 0x5eed_0003);

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use haproxy::FilePath;
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
 use haproxy::proto::command::CrtListEntry;
@@ -270,18 +269,12 @@ fn ingress_problem(key: &ObjectKey, field: String, message: String) -> Problem {
     Problem::new(ProblemKind::Ingress, key.to_string(), message).at(field)
 }
 
-/// The path of a certificate file, for tests and the applier.
-pub fn cert_file(settings: &Settings, secret: &ObjectKey) -> Option<FilePath> {
-    secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name)
-        .ok()
-        .map(|p| p.to_file_path())
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use haproxy::FilePath;
     use haproxy::config::RouteHost;
 
     use super::*;

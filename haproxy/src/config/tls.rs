@@ -75,6 +75,13 @@ pub struct TlsBind {
 }
 
 impl TlsBind {
+    /// The directory of the crt-list, where the agent's certificate files live.
+    pub fn certs_dir(&self) -> &Path {
+        Path::new(self.crt_list.as_str())
+            .parent()
+            .unwrap_or(Path::new("/"))
+    }
+
     /// Binds on `binds` with `<dir>/certs/default.pem` and `<dir>/certs/crt-list.txt`.
     pub fn in_dir(dir: &Path, binds: Vec<SocketAddr>) -> Result<Self, InvalidValue> {
         Ok(Self {
