@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/test and scripts/quickstart: installs the system packages the project
 # needs at run and test time, only when they are missing. Sourced, not executed.
 
@@ -16,13 +17,24 @@ find_haproxy() {
   return 1
 }
 
+# haproxy_version BIN: the version HAProxy BIN reports (`2.6.12-1+deb12u4`), from the first
+# line of `BIN -v`. The banner is captured whole before it is read: piping it into something
+# that stops reading after one line (`head -n1`) lets HAProxy die of SIGPIPE on its later
+# writes, which under `set -o pipefail` fails the caller at random (exit 141).
+haproxy_version() {
+  local banner
+  banner=$("$1" -v) || return 1
+  awk 'NR == 1 {print $3}' <<<"$banner"
+}
+
 ensure_haproxy() {
   if ! find_haproxy >/dev/null; then
     apt_install haproxy || { echo "error: could not install haproxy with apt-get" >&2; exit 1; }
   fi
   local bin version
   bin=$(find_haproxy) || { echo "error: haproxy is still not on PATH after installing" >&2; exit 1; }
-  version=$("$bin" -v | head -n1 | awk '{print $3}')
+  version=$(haproxy_version "$bin") || { echo "error: $bin -v failed" >&2; exit 1; }
+  [ -n "$version" ] || { echo "error: $bin -v printed no version" >&2; exit 1; }
   case "$version" in
     1.*|2.[0-5].*|2.[0-5]) echo "error: $bin is HAProxy $version; 2.6 or newer is needed" >&2; exit 1 ;;
   esac
