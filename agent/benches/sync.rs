@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     }));
     let mut rx = file_store.subscribe();
     let t = translate(&file_store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
-    h.applier.sync(&t.config).await?;
+    h.sync_to(t.config).await?;
     let mut file_ms = Vec::with_capacity(changes);
     for i in 0..changes {
         let n = count_after(i);
@@ -138,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 .sum::<usize>();
             if count == n {
                 let t = translate(&snap, &h.settings).map_err(anyhow::Error::msg)?;
-                let report = h.applier.sync(&t.config).await?;
+                let report = h.sync_to(t.config).await?;
                 anyhow::ensure!(
                     report.reloads.is_empty(),
                     "an endpoint change reloaded: {:?}",

@@ -39,6 +39,8 @@ pub enum LogFormat {
 }
 
 /// Subcommands.
+// Parsed once at start-up and moved into its command: boxing the largest buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Keep HAProxy in step with the objects, until SIGINT/SIGTERM.
@@ -134,6 +136,13 @@ pub struct RunArgs {
     /// Resync with HAProxy at least this often, even without changes.
     #[arg(long, env = "HAPROXY_AGENT_RESYNC_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub resync_period: std::time::Duration,
+    /// After a change, wait until no further change came for this long before syncing, so a
+    /// burst (a relist, a rollout's slices) becomes one sync.
+    #[arg(long, env = "HAPROXY_AGENT_SYNC_HOLDOFF", default_value = "2ms", value_parser = parse_duration)]
+    pub sync_holdoff: std::time::Duration,
+    /// The longest a change waits for a burst to end (bounds --sync-holdoff).
+    #[arg(long, env = "HAPROXY_AGENT_SYNC_MAX_DELAY", default_value = "100ms", value_parser = parse_duration)]
+    pub sync_max_delay: std::time::Duration,
     /// Ingress status publishing (cluster mode only).
     #[command(flatten)]
     pub status: StatusArgs,

@@ -12,6 +12,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::problem::Problem;
 
 /// What `/healthz` reports.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -24,13 +25,22 @@ pub struct Health {
     pub detail: Option<String>,
 }
 
+/// What `/debug/state` is made from, kept as the reconcile loop left it; the JSON is built
+/// only when someone asks (building it is proportional to the whole config).
+#[derive(Debug, Default)]
+struct DebugSource {
+    desired: Option<Arc<haproxy::config::Config>>,
+    problems: Arc<Vec<Problem>>,
+    last_sync: serde_json::Value,
+}
+
 /// State shared between the reconcile loop (writer) and the HTTP handlers (readers).
 #[derive(Debug, Default)]
 pub struct Status {
     /// Metrics.
     pub metrics: Metrics,
     health: Mutex<Health>,
-    debug: Mutex<serde_json::Value>,
+    debug: Mutex<DebugSource>,
 }
 
 impl Status {
@@ -50,14 +60,31 @@ impl Status {
         self.health.lock().expect("health lock").clone()
     }
 
-    /// Replaces the `/debug/state` document.
-    pub fn set_debug(&self, value: serde_json::Value) {
-        *self.debug.lock().expect("debug lock") = value;
+    /// Sets the desired config and the problems `/debug/state` shows.
+    pub fn set_desired(&self, desired: Arc<haproxy::config::Config>, problems: Arc<Vec<Problem>>) {
+        let mut d = self.debug.lock().expect("debug lock");
+        d.desired = Some(desired);
+        d.problems = problems;
     }
 
-    /// The `/debug/state` document.
+    /// Sets what `/debug/state` says of the last sync.
+    pub fn set_last_sync(&self, last_sync: serde_json::Value) {
+        self.debug.lock().expect("debug lock").last_sync = last_sync;
+    }
+
+    /// The `/debug/state` document: the desired model, the problems and the last sync.
     pub fn debug(&self) -> serde_json::Value {
-        self.debug.lock().expect("debug lock").clone()
+        let (desired, problems, last_sync) = {
+            let d = self.debug.lock().expect("debug lock");
+            (d.desired.clone(), d.problems.clone(), d.last_sync.clone())
+        };
+        let mut doc = match &desired {
+            Some(config) => crate::debug::desired(config),
+            None => serde_json::json!({}),
+        };
+        doc["problems"] = serde_json::to_value(problems.as_slice()).unwrap_or_default();
+        doc["last_sync"] = last_sync;
+        doc
     }
 }
 

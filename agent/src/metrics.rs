@@ -10,8 +10,16 @@ use prometheus_client::registry::Registry;
 /// Why a reload happened.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// The reason (`structure`, `startup`, `resync`, …).
-    pub reason: String,
+    /// The reason: one of [`crate::reconcile::ReloadReason::LABELS`].
+    pub reason: &'static str,
+}
+
+/// Labels of `observations_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    /// `full` (every backend, map and certificate), `backend` (one backend's servers) or
+    /// `map` (one route map).
+    pub scope: &'static str,
 }
 
 /// A runtime command and its outcome.
@@ -65,6 +73,10 @@ pub struct Metrics {
     pub backends: Gauge,
     /// Routes in the desired model.
     pub routes: Gauge,
+    /// Reads of HAProxy's state, by scope.
+    pub observations: Family<ScopeLabels, Counter>,
+    /// Files written to the config directory after runtime changes.
+    pub file_writes: Counter,
 }
 
 impl Default for Metrics {
@@ -90,6 +102,8 @@ impl Metrics {
         let endpoints = Gauge::default();
         let backends = Gauge::default();
         let routes = Gauge::default();
+        let observations = Family::<ScopeLabels, Counter>::default();
+        let file_writes = Counter::default();
         registry.register("reloads", "HAProxy reloads by reason", reloads.clone());
         registry.register(
             "reload_failures",
@@ -128,6 +142,20 @@ impl Metrics {
             backends.clone(),
         );
         registry.register("routes", "Routes in the desired model", routes.clone());
+        registry.register(
+            "observations",
+            "Reads of HAProxy's state: full, or one backend's servers, or one map",
+            observations.clone(),
+        );
+        registry.register(
+            "file_writes",
+            "Files of the config directory written after runtime changes (unchanged ones are skipped)",
+            file_writes.clone(),
+        );
+        // Every reload reason from the start, so a dashboard sees zeros, not gaps.
+        for reason in crate::reconcile::ReloadReason::LABELS {
+            let _ = reloads.get_or_create(&ReasonLabels { reason });
+        }
         Self {
             registry,
             reloads,
@@ -140,16 +168,25 @@ impl Metrics {
             endpoints,
             backends,
             routes,
+            observations,
+            file_writes,
         }
     }
 
     /// Counts a reload.
-    pub fn reload(&self, reason: &str) {
+    pub fn reload(&self, reason: &crate::reconcile::ReloadReason) {
         self.reloads
             .get_or_create(&ReasonLabels {
-                reason: reason.to_string(),
+                reason: reason.label(),
             })
             .inc();
+    }
+
+    /// Counts one observation of `scope` (`full`, `backend` or `map`).
+    pub fn observed(&self, scope: &'static str, n: u64) {
+        self.observations
+            .get_or_create(&ScopeLabels { scope })
+            .inc_by(n);
     }
 
     /// Counts a runtime command.
@@ -194,7 +231,7 @@ mod tests {
     #[test]
     fn exposes_every_metric_with_its_prefix() {
         let m = Metrics::new();
-        m.reload("structure");
+        m.reload(&crate::reconcile::ReloadReason::Structure);
         m.command("add server", CommandResult::Ok);
         m.sync_duration.observe(0.002);
         m.set_problems([("ingress", 2)]);

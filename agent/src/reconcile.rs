@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, LiveTls, MapKind, RouteMapSet, RouteMaps, RouteTarget, ServerMode, map_commands,
-    route_maps, tls_commands,
+    Backend, Config, LiveTls, MapKind, RouteMapSet, RouteMaps, RouteTarget, Sections, ServerMode,
+    map_commands, route_maps, tls_commands,
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
@@ -45,11 +45,91 @@ pub struct Observed {
     pub tls: Option<LiveTls>,
 }
 
+impl Observed {
+    /// Records that the maps `kinds` were swapped whole to `desired`'s routes.
+    pub fn maps_swapped(&mut self, desired: &Config, kinds: &[MapKind]) {
+        if kinds.is_empty() {
+            return;
+        }
+        let set = route_maps(&desired.routes);
+        for kind in kinds {
+            let entries = set
+                .entries(*kind)
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            match kind {
+                MapKind::Exact => self.exact_map = entries,
+                MapKind::Prefix => self.prefix_map = entries,
+            }
+        }
+    }
+}
+
+/// Why a reload is needed. The metric label is [`ReloadReason::label`], one of a fixed set;
+/// the backend a reason names is for logs and `ctl plan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadReason {
+    /// What the running worker loaded is unknown (start-up, a worker the agent did not see
+    /// load a config it wrote).
+    Startup,
+    /// The structural config text differs (the text comparison of [`plan`]).
+    Structure,
+    /// Global, defaults, a frontend, a bind or the TLS set-up changed.
+    Frontends,
+    /// A backend that must exist does not.
+    NewBackend(BackendName),
+    /// A backend's options (balance, health check, stickiness, timeouts) changed.
+    BackendOptions(BackendName),
+    /// Runtime commands kept being refused after observing again: rebuild from a full config.
+    Diverged,
+}
+
+impl ReloadReason {
+    /// Every label, for metrics.
+    pub const LABELS: [&'static str; 6] = [
+        "startup",
+        "structure",
+        "frontends",
+        "new_backend",
+        "backend_options",
+        "diverged",
+    ];
+
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReloadReason::Startup => "startup",
+            ReloadReason::Structure => "structure",
+            ReloadReason::Frontends => "frontends",
+            ReloadReason::NewBackend(_) => "new_backend",
+            ReloadReason::BackendOptions(_) => "backend_options",
+            ReloadReason::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for ReloadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadReason::NewBackend(b) => write!(f, "new_backend {b}"),
+            ReloadReason::BackendOptions(b) => write!(f, "backend_options {b}"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+impl serde::Serialize for ReloadReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// Render, validate and reload, for this reason.
-    Reload(String),
+    Reload(ReloadReason),
     /// Runtime commands (possibly none: converged).
     Runtime(RuntimePlan),
 }
@@ -79,8 +159,86 @@ pub struct PlanSettings {
     pub drain_timeout: Duration,
 }
 
+/// What a plan looks at: everything, or the backends, maps and certificates a change
+/// touched (the rest is known to be converged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Everything.
+    pub all: bool,
+    /// These backends (added, removed or changed).
+    pub backends: BTreeSet<BackendName>,
+    /// The route maps.
+    pub routes: bool,
+    /// Certificates and the crt-list.
+    pub tls: bool,
+}
+
+impl Scope {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
+    /// True when a plan in this scope has nothing to look at.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.backends.is_empty() && !self.routes && !self.tls
+    }
+
+    /// Widens this scope by `other`.
+    pub fn extend(&mut self, other: &Scope) {
+        self.all |= other.all;
+        self.backends.extend(other.backends.iter().cloned());
+        self.routes |= other.routes;
+        self.tls |= other.tls;
+    }
+
+    /// What differs between two desired configs: the backends added, removed or changed
+    /// (servers included), the routes or default backend, the certificates. Compares every
+    /// backend: for when nothing better says what changed.
+    pub fn between(old: &Config, new: &Config) -> Self {
+        let mut backends: BTreeSet<BackendName> = new
+            .backends
+            .iter()
+            .filter(|(name, b)| old.backends.get(*name) != Some(*b))
+            .map(|(name, _)| name.clone())
+            .collect();
+        backends.extend(
+            old.backends
+                .keys()
+                .filter(|name| !new.backends.contains_key(*name))
+                .cloned(),
+        );
+        let default = |c: &Config| c.frontends.first().map(|f| f.default_backend.clone());
+        let tls_bind = |c: &Config| c.frontends.first().and_then(|f| f.tls.clone());
+        Self {
+            all: false,
+            backends,
+            routes: old.routes != new.routes || default(old) != default(new),
+            tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
+        }
+    }
+
+    /// True when backend `b` is in scope.
+    pub fn has_backend(&self, b: &BackendName) -> bool {
+        self.all || self.backends.contains(b)
+    }
+}
+
+/// The structure HAProxy's worker loaded against the desired one, by section.
+#[derive(Debug, Clone, Copy)]
+pub struct StructureView<'a> {
+    /// What the running worker loaded; `None` when unknown.
+    pub loaded: Option<&'a Sections>,
+    /// The desired config's sections (only those in scope need be current).
+    pub desired: &'a Sections,
+}
+
 /// Plans the next step. `drain_started` holds when each server being removed began to
-/// drain (kept by the caller across plans); `now` is the current time.
+/// drain (kept by the caller across plans); `now` is the current time. Compares the whole
+/// structure as text and plans everything; see [`plan_scoped`] for the applier's form.
 pub fn plan(
     desired: &Config,
     desired_structure: &str,
@@ -90,85 +248,112 @@ pub fn plan(
     settings: PlanSettings,
 ) -> Plan {
     match &observed.loaded_structure {
-        None => return Plan::Reload("startup".to_string()),
-        Some(s) if s != desired_structure => return Plan::Reload("structure".to_string()),
+        None => return Plan::Reload(ReloadReason::Startup),
+        Some(s) if s != desired_structure => return Plan::Reload(ReloadReason::Structure),
         Some(_) => {}
     }
-    if let Some(missing) = desired
-        .backends
-        .keys()
-        .find(|b| !observed.backends.contains(*b))
+    plan_runtime(
+        desired,
+        observed,
+        &Scope::all(),
+        drain_started,
+        now,
+        settings,
+    )
+}
+
+/// Plans the next step for what `scope` names: a reload when the head, or a backend in
+/// scope, differs from what the worker loaded (`structure`), else the runtime commands for
+/// the servers of the backends in scope (and the maps and certificates when in scope).
+/// `observed` must be current for what is in scope.
+pub fn plan_scoped(
+    desired: &Config,
+    structure: StructureView<'_>,
+    observed: &Observed,
+    scope: &Scope,
+    drain_started: &BTreeMap<ServerRef, Instant>,
+    now: Instant,
+    settings: PlanSettings,
+) -> Plan {
+    if let Some(reason) = reload_reason(desired, structure, observed, scope) {
+        return Plan::Reload(reason);
+    }
+    plan_runtime(desired, observed, scope, drain_started, now, settings)
+}
+
+/// Why the desired structure cannot be reached at runtime, if it cannot.
+fn reload_reason(
+    desired: &Config,
+    structure: StructureView<'_>,
+    observed: &Observed,
+    scope: &Scope,
+) -> Option<ReloadReason> {
+    let Some(loaded) = structure.loaded else {
+        return Some(ReloadReason::Startup);
+    };
+    if loaded.head.is_none() || loaded.head != structure.desired.head {
+        return Some(ReloadReason::Frontends);
+    }
+    let in_scope: Box<dyn Iterator<Item = &BackendName>> = if scope.all {
+        Box::new(desired.backends.keys())
+    } else {
+        Box::new(
+            scope
+                .backends
+                .iter()
+                .filter(|b| desired.backends.contains_key(*b)),
+        )
+    };
+    for name in in_scope {
+        let Some(have) = loaded.backends.get(name) else {
+            return Some(ReloadReason::NewBackend(name.clone()));
+        };
+        if !observed.backends.contains(name) {
+            return Some(ReloadReason::NewBackend(name.clone()));
+        }
+        if structure.desired.backends.get(name) != Some(have) {
+            return Some(ReloadReason::BackendOptions(name.clone()));
+        }
+    }
+    None
+}
+
+fn plan_runtime(
+    desired: &Config,
+    observed: &Observed,
+    scope: &Scope,
+    drain_started: &BTreeMap<ServerRef, Instant>,
+    now: Instant,
+    settings: PlanSettings,
+) -> Plan {
+    if scope.all
+        && let Some(missing) = desired
+            .backends
+            .keys()
+            .find(|b| !observed.backends.contains(*b))
     {
-        return Plan::Reload(format!("backend {missing} missing"));
+        return Plan::Reload(ReloadReason::NewBackend(missing.clone()));
     }
     let mut out = RuntimePlan::default();
     let empty = BTreeMap::new();
-    for (name, backend) in &desired.backends {
-        let live = observed.servers.get(name).unwrap_or(&empty);
-        for (sname, want) in &backend.servers {
-            let r = ServerRef::new(name.clone(), sname.clone());
-            let state = match want.state {
-                ServerMode::Ready => AdminState::Ready,
-                ServerMode::Drain => AdminState::Drain,
-            };
-            match live.get(sname) {
-                None => {
-                    out.commands
-                        .push(Command::AddServer(backend.add_server(want)));
-                    if backend.health_check.is_some() {
-                        out.commands.push(Command::EnableHealth(r.clone()));
-                    }
-                    out.commands.push(Command::SetServerState(r, state));
-                }
-                Some(have) => {
-                    if have.addr != Some(want.addr.get()) {
-                        out.commands
-                            .push(Command::SetServerAddr(r.clone(), want.addr.get()));
-                    }
-                    if have.weight != u32::from(want.weight.get()) {
-                        out.commands
-                            .push(Command::SetServerWeight(r.clone(), want.weight));
-                    }
-                    let right = match state {
-                        AdminState::Ready => have.admin.is_ready(),
-                        AdminState::Drain => have.admin.is_drain(),
-                        AdminState::Maint => have.admin.is_maint(),
-                    };
-                    if !right {
-                        out.commands.push(Command::SetServerState(r, state));
-                    }
-                }
-            }
-        }
-        for (sname, have) in live
+    let backends: Vec<(&BackendName, &Backend)> = if scope.all {
+        desired.backends.iter().collect()
+    } else {
+        scope
+            .backends
             .iter()
-            .filter(|(s, _)| !backend.servers.contains_key(*s))
-        {
-            let r = ServerRef::new(name.clone(), sname.clone());
-            let idle = have.sessions == Some(0) || have.admin.is_maint();
-            let expired = drain_started
-                .get(&r)
-                .is_some_and(|t| now.saturating_duration_since(*t) >= settings.drain_timeout);
-            if idle || expired {
-                if !have.admin.is_maint() {
-                    out.commands
-                        .push(Command::SetServerState(r.clone(), AdminState::Maint));
-                }
-                out.commands
-                    .push(Command::ShutdownSessionsServer(r.clone()));
-                out.commands.push(Command::DelServer(r));
-            } else {
-                if !have.admin.is_drain() {
-                    out.commands
-                        .push(Command::SetServerState(r.clone(), AdminState::Drain));
-                }
-                out.draining.insert(r);
-            }
-        }
+            .filter_map(|b| desired.backends.get_key_value(b))
+            .collect()
+    };
+    for (name, backend) in backends {
+        let live = observed.servers.get(name).unwrap_or(&empty);
+        plan_servers(backend, live, drain_started, now, settings, &mut out);
     }
     // Certificates before routes: a host that starts redirecting to HTTPS has its
     // certificate by then.
-    if let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) {
+    if (scope.all || scope.tls)
+        && let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref())
+    {
         let live = observed.tls.clone().unwrap_or_default();
         let keep = BTreeSet::from([bind.default_cert.to_file_path()]);
         out.commands.extend(tls_commands(
@@ -179,11 +364,85 @@ pub fn plan(
             &desired.tls,
         ));
     }
-    let want_maps = route_maps(&desired.routes);
-    if let Some(frontend) = desired.frontends.first() {
+    if (scope.all || scope.routes)
+        && let Some(frontend) = desired.frontends.first()
+    {
+        let want_maps = route_maps(&desired.routes);
         plan_maps(&frontend.maps, &want_maps, observed, &mut out);
     }
     Plan::Runtime(out)
+}
+
+/// The commands that bring one backend's live servers to the desired ones.
+fn plan_servers(
+    backend: &Backend,
+    live: &BTreeMap<ServerName, LiveServer>,
+    drain_started: &BTreeMap<ServerRef, Instant>,
+    now: Instant,
+    settings: PlanSettings,
+    out: &mut RuntimePlan,
+) {
+    let name = &backend.name;
+    for (sname, want) in &backend.servers {
+        let r = ServerRef::new(name.clone(), sname.clone());
+        let state = match want.state {
+            ServerMode::Ready => AdminState::Ready,
+            ServerMode::Drain => AdminState::Drain,
+        };
+        match live.get(sname) {
+            None => {
+                out.commands
+                    .push(Command::AddServer(backend.add_server(want)));
+                if backend.health_check.is_some() {
+                    out.commands.push(Command::EnableHealth(r.clone()));
+                }
+                out.commands.push(Command::SetServerState(r, state));
+            }
+            Some(have) => {
+                if have.addr != Some(want.addr.get()) {
+                    out.commands
+                        .push(Command::SetServerAddr(r.clone(), want.addr.get()));
+                }
+                if have.weight != u32::from(want.weight.get()) {
+                    out.commands
+                        .push(Command::SetServerWeight(r.clone(), want.weight));
+                }
+                let right = match state {
+                    AdminState::Ready => have.admin.is_ready(),
+                    AdminState::Drain => have.admin.is_drain(),
+                    AdminState::Maint => have.admin.is_maint(),
+                };
+                if !right {
+                    out.commands.push(Command::SetServerState(r, state));
+                }
+            }
+        }
+    }
+    for (sname, have) in live
+        .iter()
+        .filter(|(s, _)| !backend.servers.contains_key(*s))
+    {
+        let r = ServerRef::new(name.clone(), sname.clone());
+        let idle = have.sessions == Some(0) || have.admin.is_maint();
+        let expired = drain_started
+            .get(&r)
+            .is_some_and(|t| now.saturating_duration_since(*t) >= settings.drain_timeout);
+        if idle || expired {
+            if !have.admin.is_maint() {
+                out.commands
+                    .push(Command::SetServerState(r.clone(), AdminState::Maint));
+            }
+            out.commands
+                .push(Command::ShutdownSessionsServer(r.clone()));
+            out.commands.push(Command::DelServer(r));
+        } else {
+            if !have.admin.is_drain() {
+                out.commands
+                    .push(Command::SetServerState(r.clone(), AdminState::Drain));
+            }
+            out.draining.insert(r);
+        }
+    }
 }
 
 /// Observed map entries as a route map set, or `None` when the live map holds duplicate
@@ -294,18 +553,7 @@ mod tests {
     /// A simulated HAProxy: applies commands to an observation the way HAProxy 2.6 does,
     /// refusing what HAProxy refuses.
     fn apply(o: &mut Observed, commands: &[Command], swaps: &[MapKind], want: &Config) {
-        for kind in swaps {
-            let set = route_maps(&want.routes);
-            let entries: Vec<(String, String)> = set
-                .entries(*kind)
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            match kind {
-                MapKind::Exact => o.exact_map = entries,
-                MapKind::Prefix => o.prefix_map = entries,
-            }
-        }
+        o.maps_swapped(want, swaps);
         for c in commands {
             match c {
                 Command::AddServer(a) => {
@@ -426,17 +674,17 @@ mod tests {
         o.loaded_structure = None;
         assert_eq!(
             plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()),
-            Plan::Reload("startup".into())
+            Plan::Reload(ReloadReason::Startup)
         );
         o.loaded_structure = Some("old".into());
         assert_eq!(
             plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()),
-            Plan::Reload("structure".into())
+            Plan::Reload(ReloadReason::Structure)
         );
         o.loaded_structure = Some(STRUCTURE.into());
         o.backends.clear();
         assert!(
-            matches!(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()), Plan::Reload(r) if r.contains("ns_web_80"))
+            matches!(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()), Plan::Reload(r) if r.to_string().contains("ns_web_80"))
         );
     }
 
@@ -599,6 +847,117 @@ mod tests {
         }
     }
 
+    fn sections_of(c: &Config) -> Sections {
+        Sections::of_config(c)
+    }
+
+    fn scoped(c: &Config, loaded: &Sections, o: &Observed, scope: &Scope) -> Plan {
+        let desired = sections_of(c);
+        plan_scoped(
+            c,
+            StructureView {
+                loaded: Some(loaded),
+                desired: &desired,
+            },
+            o,
+            scope,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        )
+    }
+
+    #[test]
+    fn scoped_reloads_name_their_reason() {
+        let web = Backend::new(be("ns_web_80"));
+        let c = config(vec![web.clone()], vec![]);
+        let o = observed_for(&c);
+        let loaded = sections_of(&c);
+        let none = Scope::default();
+        let desired = sections_of(&c);
+        let unknown = plan_scoped(
+            &c,
+            StructureView {
+                loaded: None,
+                desired: &desired,
+            },
+            &o,
+            &none,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        );
+        assert_eq!(unknown, Plan::Reload(ReloadReason::Startup));
+        // Nothing in scope, nothing differs: converged without looking.
+        assert!(runtime(scoped(&c, &loaded, &o, &none)).is_converged());
+        // A new backend in scope.
+        let api = Backend::new(be("ns_api_80"));
+        let more = config(vec![web.clone(), api], vec![]);
+        let scope = Scope::between(&c, &more);
+        assert_eq!(scope.backends, BTreeSet::from([be("ns_api_80")]));
+        assert_eq!(
+            scoped(&more, &loaded, &o, &scope),
+            Plan::Reload(ReloadReason::NewBackend(be("ns_api_80")))
+        );
+        // A backend's options.
+        let mut first = web.clone();
+        first.balance = haproxy::config::Balance::First;
+        let changed = config(vec![first], vec![]);
+        let scope = Scope::between(&c, &changed);
+        assert_eq!(
+            scoped(&changed, &loaded, &o, &scope),
+            Plan::Reload(ReloadReason::BackendOptions(be("ns_web_80")))
+        );
+        assert_eq!(
+            ReloadReason::BackendOptions(be("x")).label(),
+            "backend_options"
+        );
+        // The head, whatever the scope.
+        let mut moved = c.clone();
+        moved.frontends[0].binds = vec!["127.0.0.1:81".parse().unwrap()];
+        assert_eq!(
+            scoped(&moved, &loaded, &o, &none),
+            Plan::Reload(ReloadReason::Frontends)
+        );
+        // A backend no longer wanted stays until the next reload: no reload for it.
+        let fewer = config(vec![], vec![]);
+        let scope = Scope::between(&c, &fewer);
+        assert!(runtime(scoped(&fewer, &loaded, &o, &scope)).is_converged());
+    }
+
+    #[test]
+    fn scoped_plans_touch_only_the_backends_in_scope() {
+        let a = Backend::new(be("a")).with_server(server("10.0.0.1:80", 1, ServerMode::Ready));
+        let b = Backend::new(be("b")).with_server(server("10.0.0.2:80", 1, ServerMode::Ready));
+        let c = config(vec![a, b], vec![]);
+        let loaded = sections_of(&c);
+        // HAProxy has neither server; only `b` is in scope.
+        let o = observed_for(&c);
+        let scope = Scope {
+            backends: BTreeSet::from([be("b")]),
+            ..Scope::default()
+        };
+        let p = runtime(scoped(&c, &loaded, &o, &scope));
+        let touched: BTreeSet<&str> = p
+            .commands
+            .iter()
+            .filter_map(|cmd| match cmd {
+                Command::AddServer(add) => Some(add.server.backend.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(touched, BTreeSet::from(["b"]));
+        // Everything in scope: both.
+        let p = runtime(scoped(&c, &loaded, &o, &Scope::all()));
+        assert_eq!(
+            p.commands
+                .iter()
+                .filter(|cmd| matches!(cmd, Command::AddServer(_)))
+                .count(),
+            2
+        );
+    }
+
     proptest! {
         #[test]
         fn plans_converge_on_a_simulated_haproxy(
@@ -635,6 +994,35 @@ mod tests {
             exact.sort();
             got.sort();
             prop_assert_eq!(got, exact);
+        }
+
+        #[test]
+        fn scoped_plans_after_a_change_converge_like_full_ones(
+            before in proptest::collection::vec(proptest::collection::vec(arb_server(), 0..6), 3),
+            after in proptest::collection::vec(proptest::collection::vec(arb_server(), 0..6), 3),
+            routes_before in proptest::collection::vec(arb_route(), 0..8),
+            routes_after in proptest::collection::vec(arb_route(), 0..8),
+        ) {
+            let build = |servers: Vec<Vec<Server>>, routes: Vec<Route>| {
+                let backends: Vec<Backend> = servers.into_iter().enumerate().map(|(i, s)| {
+                    s.into_iter().fold(Backend::new(be(&format!("b{i}"))), Backend::with_server)
+                }).collect();
+                config(backends, routes)
+            };
+            let old = build(before, routes_before);
+            let new = build(after, routes_after);
+            let loaded = sections_of(&old);
+            // HAProxy converged on `old`.
+            let mut o = observed_for(&old);
+            let now = Instant::now();
+            let p = runtime(plan(&old, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
+            apply(&mut o, &p.commands, &p.swaps, &old);
+            // Then only what differs is planned.
+            let scope = Scope::between(&old, &new);
+            let p = runtime(scoped(&new, &loaded, &o, &scope));
+            apply(&mut o, &p.commands, &p.swaps, &new);
+            let full = runtime(plan(&new, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
+            prop_assert!(full.is_converged(), "a full plan still finds work: {:?}", full);
         }
     }
 }

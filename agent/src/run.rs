@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use haproxy::config::{ConfigWriter, render};
+use haproxy::config::{Config, ConfigWriter, render};
 use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use tokio::sync::watch;
 
@@ -15,6 +15,7 @@ use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
 use crate::http::{Health, Status};
 use crate::problem::Problem;
+use crate::reconcile::Scope;
 use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
 use crate::spawn::{SpawnConfig, Supervisor};
@@ -258,7 +259,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         status.clone(),
         ApplySettings {
             drain_timeout: args.drain_timeout,
-            reload_timeout: Duration::from_secs(30),
+            full_observe_every: args.resync_period,
         },
     );
 
@@ -321,15 +322,12 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         haproxy_starts,
         shutdown: shutdown.clone(),
     };
-    reconcile_loop(
-        &store,
-        &settings,
-        &mut applier,
-        &status,
-        args.resync_period,
-        wakers,
-    )
-    .await;
+    let timing = LoopTiming {
+        resync_period: args.resync_period,
+        holdoff: args.sync_holdoff,
+        max_delay: args.sync_max_delay.max(args.sync_holdoff),
+    };
+    reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
     drop(applier);
 
@@ -410,12 +408,28 @@ struct Wakers {
     shutdown: watch::Receiver<bool>,
 }
 
+/// When the reconcile loop syncs.
+#[derive(Debug, Clone, Copy)]
+struct LoopTiming {
+    /// Sync at least this often (and observe everything at least this often).
+    resync_period: Duration,
+    /// A change waits until no further change came for this long...
+    holdoff: Duration,
+    /// ...but no longer than this since the first one.
+    max_delay: Duration,
+}
+
+/// Runtime changes are written to the config directory once no sync came for this long...
+const FLUSH_IDLE: Duration = Duration::from_millis(100);
+/// ...and at the latest this long after the first one not yet written.
+const FLUSH_MAX: Duration = Duration::from_secs(1);
+
 async fn reconcile_loop(
     store: &Store,
     settings: &Settings,
     applier: &mut Applier,
     status: &Arc<Status>,
-    resync_period: Duration,
+    timing: LoopTiming,
     wakers: Wakers,
 ) {
     let Wakers {
@@ -430,91 +444,149 @@ async fn reconcile_loop(
     // The certificates in use: a host whose Secret turns bad keeps its certificate, from
     // the start on (the files a previous run left, which HAProxy is likely serving).
     let mut certs = crate::certs::remembered_on_disk(&settings.config_dir);
+    // The config of the last successful sync: what the next one is compared with.
+    let mut applied: Option<Arc<Config>> = None;
+    let mut woke = Instant::now();
+    let mut sync_now = true;
+    let mut next_sync = Instant::now() + timing.resync_period;
     loop {
-        let woke = Instant::now();
-        let snapshot = rx.borrow_and_update().clone();
-        let extra = source_problems.borrow_and_update().clone();
-        let mut wait = resync_period;
-        if snapshot.synced {
-            let t = match crate::translate::translate_with(&snapshot, settings, &certs) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(error = %e, "translation failed");
-                    return;
-                }
-            };
-            certs = t.certs.clone();
-            publish(status, &t, &extra);
-            log_problem_changes(&mut logged, &t.problems);
-            // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
-            // shutdown must not wait for it, least of all with --spawn-haproxy, where HAProxy
-            // is being stopped meanwhile and such a reload can never be verified.
-            let synced = tokio::select! {
-                r = applier.sync(&t.config) => r,
-                _ = shutdown.wait_for(|s| *s) => return,
-            };
-            match synced {
-                Ok(report) => {
-                    synced_once = true;
-                    backoff = Duration::from_millis(100);
-                    if report.commands > 0 || !report.reloads.is_empty() {
-                        status
-                            .metrics
-                            .sync_duration
-                            .observe(woke.elapsed().as_secs_f64());
-                        tracing::debug!(commands = report.commands, reloads = ?report.reloads, "synced");
+        if sync_now {
+            next_sync = Instant::now() + timing.resync_period;
+            let snapshot = rx.borrow_and_update().clone();
+            let extra = source_problems.borrow_and_update().clone();
+            if snapshot.synced {
+                let t = match crate::translate::translate_with(&snapshot, settings, &certs) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!(error = %e, "translation failed");
+                        return;
                     }
-                    status.set_health(Health {
-                        synced: true,
-                        haproxy_up: true,
-                        detail: None,
-                    });
-                    if report.draining > 0 {
-                        wait = Duration::from_millis(250);
+                };
+                certs = t.certs.clone();
+                let scope = match &applied {
+                    Some(old) => Scope::between(old, &t.config),
+                    None => Scope::all(),
+                };
+                tracing::debug!(
+                    generation = snapshot.generation,
+                    all = scope.all,
+                    backends = scope.backends.len(),
+                    routes = scope.routes,
+                    tls = scope.tls,
+                    "sync"
+                );
+                let desired = Arc::new(t.config);
+                let problems: Vec<Problem> = t.problems.iter().chain(&extra).cloned().collect();
+                publish(status, &desired, problems);
+                log_problem_changes(&mut logged, &t.problems);
+                // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
+                // shutdown must not wait for it, least of all with --spawn-haproxy, where
+                // HAProxy is being stopped meanwhile and such a reload can never be verified.
+                let synced = tokio::select! {
+                    r = applier.sync(&desired, &scope) => r,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                };
+                match synced {
+                    Ok(report) => {
+                        synced_once = true;
+                        backoff = Duration::from_millis(100);
+                        applied = Some(desired);
+                        if report.commands > 0 || !report.reloads.is_empty() {
+                            status
+                                .metrics
+                                .sync_duration
+                                .observe(woke.elapsed().as_secs_f64());
+                            tracing::debug!(commands = report.commands, reloads = ?report.reloads, "synced");
+                        }
+                        status.set_health(Health {
+                            synced: true,
+                            haproxy_up: true,
+                            detail: None,
+                        });
+                        if report.draining > 0 {
+                            next_sync = Instant::now() + Duration::from_millis(250);
+                        }
+                        set_sync_debug(status, &report);
                     }
-                    set_sync_debug(status, &report);
-                }
-                Err(e) => {
-                    let up = !matches!(e, ApplyError::Runtime(_) | ApplyError::Master(_));
-                    tracing::warn!(error = %e, "sync failed");
-                    status.set_health(Health {
-                        synced: synced_once,
-                        haproxy_up: up,
-                        detail: Some(e.to_string()),
-                    });
-                    if !matches!(e, ApplyError::KnownBad) {
-                        wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    Err(e) => {
+                        applied = None;
+                        let up = !matches!(e, ApplyError::Runtime(_) | ApplyError::Master(_));
+                        tracing::warn!(error = %e, "sync failed");
+                        status.set_health(Health {
+                            synced: synced_once,
+                            haproxy_up: up,
+                            detail: Some(e.to_string()),
+                        });
+                        if !matches!(e, ApplyError::KnownBad) {
+                            next_sync = Instant::now() + backoff;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
                     }
                 }
             }
         }
+        // Runtime changes reach the config directory off the path to HAProxy's ack.
+        let flush_at = applier
+            .files_behind_since()
+            .map(|since| (Instant::now() + FLUSH_IDLE).min(since + FLUSH_MAX));
+        sync_now = true;
         tokio::select! {
-            _ = rx.changed() => {}
+            _ = rx.changed() => {
+                woke = Instant::now();
+                settle(&mut rx, timing).await;
+                continue;
+            }
             _ = source_problems.changed() => {}
             Ok(()) = started(&mut haproxy_starts) => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(next_sync.into()) => {}
+            _ = sleep_until_some(flush_at) => {
+                if let Some(desired) = &applied {
+                    applier.flush_files(desired).await;
+                }
+                sync_now = false;
+            }
             _ = shutdown.wait_for(|s| *s) => return,
+        }
+        woke = Instant::now();
+    }
+}
+
+/// After a change: waits until no further change came for the holdoff, or the maximum
+/// delay since the first one passed.
+async fn settle(rx: &mut watch::Receiver<Arc<crate::store::Snapshot>>, timing: LoopTiming) {
+    let limit = tokio::time::Instant::now() + timing.max_delay;
+    loop {
+        let quiet = (tokio::time::Instant::now() + timing.holdoff).min(limit);
+        tokio::select! {
+            r = rx.changed() => {
+                if r.is_err() || tokio::time::Instant::now() >= limit {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(quiet) => return,
         }
     }
 }
 
-fn publish(status: &Status, t: &Translation, extra: &[Problem]) {
+/// Sleeps until `at`; never when `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn publish(status: &Status, desired: &Arc<Config>, problems: Vec<Problem>) {
     let mut counts = std::collections::BTreeMap::new();
-    for p in t.problems.iter().chain(extra) {
+    for p in &problems {
         *counts.entry(p.kind.label()).or_insert(0i64) += 1;
     }
     status.metrics.set_problems(counts);
-    let servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    let servers: usize = desired.backends.values().map(|b| b.servers.len()).sum();
     status.metrics.endpoints.set(servers as i64);
-    status.metrics.backends.set(t.config.backends.len() as i64);
-    status.metrics.routes.set(t.config.routes.len() as i64);
-    let mut doc = crate::debug::desired(&t.config);
-    doc["problems"] = serde_json::to_value(t.problems.iter().chain(extra).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let previous = status.debug();
-    doc["last_sync"] = previous.get("last_sync").cloned().unwrap_or_default();
-    status.set_debug(doc);
+    status.metrics.backends.set(desired.backends.len() as i64);
+    status.metrics.routes.set(desired.routes.len() as i64);
+    status.set_desired(desired.clone(), Arc::new(problems));
 }
 
 /// Logs each translation problem once when it appears, naming its object, and once when it
@@ -531,13 +603,11 @@ fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[
 }
 
 fn set_sync_debug(status: &Status, report: &SyncReport) {
-    let mut doc = status.debug();
-    doc["last_sync"] = serde_json::json!({
+    status.set_last_sync(serde_json::json!({
         "commands": report.commands,
         "reloads": report.reloads,
         "draining": report.draining,
-    });
-    status.set_debug(doc);
+    }));
 }
 
 /// Resolves when the supervisor started HAProxy again; never without a supervisor.

@@ -13,12 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use haproxy::config::{ConfigWriter, render};
+use haproxy::config::{Config, ConfigWriter, render};
 use haproxy::proto::ProcList;
 use haproxy::proto::parse::ServerState;
 use haproxy::{BackendName, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use haproxy_agent::apply::{Applier, ApplySettings, SyncReport};
 use haproxy_agent::http::Status;
+use haproxy_agent::reconcile::Scope;
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
 use haproxy_agent::store::{Object, Store};
 use haproxy_agent::translate::{Settings, translate};
@@ -395,6 +396,8 @@ pub struct Harness {
     pub reloader: Reloader,
     stop: watch::Sender<bool>,
     supervised: JoinHandle<std::io::Result<()>>,
+    /// The config of the last sync, for the scope of the next.
+    applied: Option<Config>,
 }
 
 impl Harness {
@@ -446,11 +449,12 @@ impl Harness {
             Status::new(),
             ApplySettings {
                 drain_timeout: Duration::from_secs(5),
-                reload_timeout: Duration::from_secs(30),
+                full_observe_every: Duration::from_secs(30),
             },
         );
         applier.assume_loaded(&first.config).await?;
         Ok(Harness {
+            applied: Some(first.config),
             _dir: dir,
             settings,
             store,
@@ -467,7 +471,18 @@ impl Harness {
     /// does on every wake-up).
     pub async fn sync(&mut self) -> anyhow::Result<SyncReport> {
         let t = translate(&self.store.snapshot(), &self.settings).map_err(anyhow::Error::msg)?;
-        Ok(self.applier.sync(&t.config).await?)
+        self.sync_to(t.config).await
+    }
+
+    /// Syncs HAProxy to `config`, looking at what differs from the last config synced.
+    pub async fn sync_to(&mut self, config: Config) -> anyhow::Result<SyncReport> {
+        let scope = match &self.applied {
+            Some(old) => Scope::between(old, &config),
+            None => Scope::all(),
+        };
+        let report = self.applier.sync(&config, &scope).await?;
+        self.applied = Some(config);
+        Ok(report)
     }
 
     /// The master's `show proc`, retried while the master re-executes itself.

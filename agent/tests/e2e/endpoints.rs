@@ -221,3 +221,91 @@ async fn terminating_endpoint_drains_and_takes_no_new_requests() {
         "a terminating endpoint reloaded"
     );
 }
+
+const FULL: &str = "haproxy_agent_observations_total{scope=\"full\"}";
+const BACKEND: &str = "haproxy_agent_observations_total{scope=\"backend\"}";
+const WRITES: &str = "haproxy_agent_file_writes_total";
+
+/// One endpoint change reads only its backend from HAProxy (no full observation) and
+/// brings haproxy.cfg up to date afterwards; with nothing changing, the agent reads nothing
+/// whole and writes no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_change_reads_its_backend_only_and_idle_writes_nothing() {
+    let (port, _echoes) =
+        echo_group(&[("web-a", Duration::ZERO), ("web-b", Duration::ZERO)]).unwrap();
+    let objects = [
+        service("web", 80, port),
+        service("api", 80, port),
+        slice("api-1", "api", port, &[Ep::ready("127.0.0.1")]),
+        ingress(
+            "web",
+            &[],
+            &[route("/web", "web", 80), route("/api", "api", 80)],
+        ),
+    ];
+    let agent = Agent::start(
+        &[
+            ("web.yaml", &objects.join("---\n")),
+            (
+                "web-slice.yaml",
+                &slice("web-1", "web", port, &[Ep::ready("127.0.0.1")]),
+            ),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let full = agent.metric(FULL).await.unwrap();
+    let backends = agent.metric(BACKEND).await.unwrap();
+    assert!(full >= 1.0, "the first sync reads everything");
+
+    agent
+        .append_manifest("web-slice.yaml", &Ep::ready("127.0.0.2").yaml())
+        .unwrap();
+    let be = backend("web", 80);
+    let added = server(loopback(1, port));
+    eventually("the new server is in HAProxy", CONVERGE, async || {
+        agent
+            .servers(&be)
+            .await
+            .is_ok_and(|s| s.contains_key(&added))
+    })
+    .await
+    .unwrap();
+    // Then haproxy.cfg on disk carries it too (written off the path to HAProxy's ack).
+    let cfg = agent.config_dir.join("haproxy.cfg");
+    eventually("haproxy.cfg carries the new server", CONVERGE, async || {
+        std::fs::read_to_string(&cfg).is_ok_and(|t| t.contains(&format!("server {added} ")))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.metric(FULL).await.unwrap(),
+        full,
+        "no full observation for one endpoint"
+    );
+    assert!(
+        agent.metric(BACKEND).await.unwrap() > backends,
+        "the changed backend was read"
+    );
+    assert_eq!(agent.reloads().await.unwrap(), reloads);
+
+    // Idle: no change for two seconds (the resync period is 30 s): nothing read whole,
+    // no file written.
+    let (full, writes) = (
+        agent.metric(FULL).await.unwrap(),
+        agent.metric(WRITES).await.unwrap(),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        agent.metric(FULL).await.unwrap(),
+        full,
+        "idle: no full observation"
+    );
+    assert_eq!(
+        agent.metric(WRITES).await.unwrap(),
+        writes,
+        "idle: no file written"
+    );
+}

@@ -425,6 +425,21 @@ impl Agent {
         serde_json::from_str(&reply.body).context("/debug/state is not JSON")
     }
 
+    /// The value of one sample of `/metrics` (`name` with its labels, as exposed, e.g.
+    /// `haproxy_agent_observations_total{scope="full"}`); 0 when absent.
+    pub async fn metric(&self, sample: &str) -> anyhow::Result<f64> {
+        let text = self.metrics().await?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .sum())
+    }
+
     /// `/metrics`, as text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         let reply = self.agent_get("/metrics").await?;

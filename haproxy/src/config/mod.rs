@@ -4,7 +4,8 @@
 //! - [`Config`] and its parts are built from validated types only; [`Config::problems`]
 //!   checks them against each other.
 //! - [`render`] gives haproxy.cfg (servers included) and the map files; [`structure`] gives
-//!   the part that needs a reload to change (no servers, weights or route entries).
+//!   the part that needs a reload to change (no servers, weights or route entries), and
+//!   [`Sections`] the same as fingerprints per section, compared without rendering it all.
 //! - [`route_maps`] turns [`Route`]s into exact/prefix map entries, and [`map_commands`] /
 //!   [`map_swap_commands`] into the runtime commands that apply them without a reload.
 //! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
@@ -17,6 +18,7 @@
 mod model;
 mod render;
 mod routes;
+mod sections;
 mod tls;
 mod validate;
 mod writer;
@@ -31,9 +33,10 @@ pub use routes::{
     Host, MAX_PATH_LEN, MapKind, PathKind, REDIRECT_SUFFIX, Route, RouteConflict, RouteHost,
     RouteMapSet, RoutePath, RouteTarget, map_commands, map_swap_commands, render_map, route_maps,
 };
+pub use sections::{SectionPrint, Sections, backend_print, head_print};
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,
 };
 pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
-pub use writer::{ConfigWriter, WriteError};
+pub use writer::{ConfigWriter, FileDigests, WriteError};

@@ -102,17 +102,23 @@ const HEADER: &str = "\
 
 fn render_cfg(config: &Config, servers: bool) -> String {
     let mut out = String::with_capacity(4096);
+    render_head(&mut out, config);
+    for be in config.backends.values() {
+        render_backend(&mut out, be, servers);
+    }
+    out
+}
+
+/// Everything before the backends: the header, global, defaults, the frontends and the
+/// built-in 404 backend.
+pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
-    render_global(&mut out, &config.global);
-    render_defaults(
-        &mut out,
-        &config.defaults,
-        config.global.server_state.is_some(),
-    );
+    render_global(out, &config.global);
+    render_defaults(out, &config.defaults, config.global.server_state.is_some());
     let mut frontends: Vec<&Frontend> = config.frontends.iter().collect();
     frontends.sort_by(|a, b| a.name.cmp(&b.name));
     for fe in frontends {
-        render_frontend(&mut out, fe);
+        render_frontend(out, fe);
     }
     if config.uses_builtin_404() {
         out.push_str("\nbackend ");
@@ -122,10 +128,6 @@ fn render_cfg(config: &Config, servers: bool) -> String {
              string \"default backend - 404\"\n",
         );
     }
-    for be in config.backends.values() {
-        render_backend(&mut out, be, servers);
-    }
-    out
 }
 
 /// Appends one indented line.
@@ -269,7 +271,7 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     }
 }
 
-fn render_backend(out: &mut String, be: &Backend, servers: bool) {
+pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     let _ = write!(out, "\nbackend {}\n", be.name);
     line!(out, "balance {}", be.balance.as_str());
     if let Some(sticky) = &be.sticky {

@@ -204,6 +204,58 @@ impl ConfigWriter {
         self.prune_certs(&rendered.tls).await
     }
 
+    /// [`Self::write_runtime_state`] for the files whose contents differ from what
+    /// `written` says was last written (haproxy.cfg, maps, certificates); `written` is
+    /// updated. Returns how many files were written. Pass an empty [`FileDigests`] to write
+    /// everything.
+    pub async fn write_changed(
+        &self,
+        rendered: &Rendered,
+        written: &mut FileDigests,
+    ) -> Result<usize, WriteError> {
+        let maps = self.map_targets(&rendered.maps)?;
+        let tls = self.map_targets(&rendered.tls)?;
+        let config = self.config_path();
+        let cfg = [(config, &rendered.haproxy_cfg)];
+        let mut count = 0;
+        let files = with_modes(&maps, &tls).chain(cfg.iter().map(|(p, t)| (p, *t, PUBLIC_MODE)));
+        let mut tls_written = false;
+        for (path, text, mode) in files {
+            let digest = FileDigests::digest(text);
+            if written.0.get(path) == Some(&digest) {
+                continue;
+            }
+            write_atomic_mode(path, text.as_bytes(), mode).await?;
+            written.0.insert(path.clone(), digest);
+            tls_written |= mode == SECRET_MODE;
+            count += 1;
+        }
+        let tls_paths: Vec<&PathBuf> = tls.iter().map(|(p, _)| p).collect();
+        let before = written.0.len();
+        written.0.retain(|p, _| {
+            !p.starts_with(self.dir.join(super::tls::CERTS_DIR)) || tls_paths.contains(&p)
+        });
+        if tls_written || written.0.len() != before {
+            self.prune_certs(&rendered.tls).await?;
+        }
+        Ok(count)
+    }
+
+    /// Records what [`Self::install`] wrote, so that [`Self::write_changed`] skips it.
+    pub fn record_installed(&self, rendered: &Rendered, written: &mut FileDigests) {
+        written.0.clear();
+        let files = rendered.maps.iter().chain(&rendered.tls);
+        for (file, text) in files {
+            written
+                .0
+                .insert(PathBuf::from(file.as_str()), FileDigests::digest(text));
+        }
+        written.0.insert(
+            self.config_path(),
+            FileDigests::digest(&rendered.haproxy_cfg),
+        );
+    }
+
     /// Records the live haproxy.cfg as last-good; call it once a reload (or start) with it
     /// is verified.
     pub async fn mark_good(&self) -> Result<(), WriteError> {
@@ -264,6 +316,27 @@ impl ConfigWriter {
                 }
             })
             .collect()
+    }
+}
+
+/// What was last written to each file of the directory, as digests of the contents.
+#[derive(Debug, Clone, Default)]
+pub struct FileDigests(std::collections::HashMap<PathBuf, (u64, u64)>);
+
+impl FileDigests {
+    fn digest(text: &str) -> (u64, u64) {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+        0u8.hash(&mut a);
+        1u8.hash(&mut b);
+        text.hash(&mut a);
+        text.hash(&mut b);
+        (a.finish(), b.finish())
+    }
+
+    /// Forgets everything: the next write writes every file.
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -464,6 +537,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(read(Path::new(maps.prefix.as_str())), "/three/ ns_web_80\n");
+        assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
+    }
+
+    fn mtime(p: &Path) -> std::time::SystemTime {
+        std::fs::metadata(p).unwrap().modified().unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_changed_files_are_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = writer(tmp.path());
+        let first = render(&config(&w, "/one"));
+        w.install(&first).await.unwrap();
+        let mut written = FileDigests::default();
+        w.record_installed(&first, &mut written);
+        // The same contents: nothing written.
+        assert_eq!(w.write_changed(&first, &mut written).await.unwrap(), 0);
+        // Another route: the maps change, haproxy.cfg does not.
+        let maps = w.route_maps().unwrap();
+        let cfg_before = mtime(&w.config_path());
+        let second = render(&config(&w, "/two"));
+        assert_eq!(second.haproxy_cfg, first.haproxy_cfg);
+        assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 2);
+        assert_eq!(read(Path::new(maps.exact.as_str())), "/two ns_web_80\n");
+        assert_eq!(mtime(&w.config_path()), cfg_before);
+        // A file changed behind the writer's back is written again once digests are cleared.
+        std::fs::write(w.config_path(), "edited").unwrap();
+        assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 0);
+        written.clear();
+        assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 3);
+        assert_eq!(read(&w.config_path()), second.haproxy_cfg);
         assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
     }
 

@@ -1,0 +1,424 @@
+//! Apply, the IO edge: observe HAProxy (only what a change touched, from a cache otherwise),
+//! plan with [`crate::reconcile`], run the plan (pipelined runtime commands, or a verified
+//! reload), check every reply. An unexpected reply means HAProxy is not what we think:
+//! observe everything again and re-plan; still wrong, reload from a full config. Never
+//! guesses.
+//!
+//! Each job has its own owner: [`worker`] knows the live worker and what it loaded,
+//! [`observe`] reads and caches HAProxy's state, [`disk`] writes the config directory after
+//! runtime changes; the [`Applier`] runs the plans.
+
+mod disk;
+mod observe;
+mod worker;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use haproxy::config::{
+    Config, MapKind, Sections, backend_print, head_print, map_swap_commands, render, route_maps,
+};
+use haproxy::proto::{Command, Reply, ReplyError};
+use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
+use thiserror::Error;
+
+use crate::http::Status;
+use crate::metrics::CommandResult;
+use crate::reconcile::{self, Plan, PlanSettings, ReloadReason, RuntimePlan, Scope, StructureView};
+
+pub use observe::observe;
+
+/// Why a sync did not converge.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// HAProxy could not be reached or misbehaved on the wire.
+    #[error("haproxy runtime API: {0}")]
+    Runtime(#[from] haproxy::Error),
+    /// HAProxy's master CLI failed.
+    #[error("haproxy master CLI: {0}")]
+    Master(#[from] haproxy::MasterError),
+    /// A reload was needed and did not happen; HAProxy keeps its last good config.
+    #[error("{0}")]
+    Reload(#[from] ReloadFailure),
+    /// The desired config was already refused by `haproxy -c`; not retried until it changes.
+    #[error("the desired config was refused by haproxy -c earlier; waiting for a change")]
+    KnownBad,
+    /// Plans kept failing after re-observing and a reload.
+    #[error("haproxy did not converge: {0}")]
+    Diverged(String),
+}
+
+/// The result of a successful sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Runtime commands sent.
+    pub commands: usize,
+    /// Reloads done (with their reasons).
+    pub reloads: Vec<ReloadReason>,
+    /// Servers still draining before removal: sync again soon.
+    pub draining: usize,
+}
+
+/// Settings of the applier.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// Drain bound for removed servers.
+    pub drain_timeout: Duration,
+    /// How long an observation of everything is trusted: after it, the next sync reads
+    /// all of HAProxy's state again (the resync period).
+    pub full_observe_every: Duration,
+}
+
+/// Runs plans against one HAProxy, through the owners of its state.
+#[derive(Debug)]
+pub struct Applier {
+    runtime: RuntimeClient,
+    master: MasterClient,
+    reloader: Reloader,
+    status: Arc<Status>,
+    settings: ApplySettings,
+    worker: worker::Worker,
+    cache: observe::ObservedCache,
+    disk: disk::DiskState,
+    /// The desired config's sections, kept current for the backends each sync names.
+    desired: Sections,
+    /// Desired sections `haproxy -c` refused (not retried until the desired ones change).
+    refused: Option<Sections>,
+    drains: BTreeMap<ServerRef, Instant>,
+}
+
+impl Applier {
+    /// An applier; it learns HAProxy's state on the first sync.
+    pub fn new(
+        runtime: RuntimeClient,
+        master: MasterClient,
+        reloader: Reloader,
+        status: Arc<Status>,
+        settings: ApplySettings,
+    ) -> Self {
+        Self {
+            worker: worker::Worker::new(reloader.writer()),
+            cache: observe::ObservedCache::new(settings.full_observe_every),
+            disk: disk::DiskState::default(),
+            desired: Sections::default(),
+            refused: None,
+            drains: BTreeMap::new(),
+            runtime,
+            master,
+            reloader,
+            status,
+            settings,
+        }
+    }
+
+    /// Declares that the running worker loaded exactly `config` (e.g. HAProxy was just
+    /// started from the file rendered from it), so no start-up reload is needed.
+    pub async fn assume_loaded(&mut self, config: &Config) -> Result<(), ApplyError> {
+        let procs = self.master.show_proc().await?;
+        self.worker
+            .loaded_by(procs.current_worker(), Sections::of_config(config))
+            .await;
+        Ok(())
+    }
+
+    /// On start-up: if the running worker started after haproxy.cfg was last written, it
+    /// runs that file's structure, and no reload is needed for it.
+    pub async fn adopt_running(&mut self) -> Result<(), ApplyError> {
+        self.worker
+            .adopt(&self.master, self.reloader.writer())
+            .await
+    }
+
+    /// Since when runtime changes wait to be written to the config directory, if they do.
+    pub fn files_behind_since(&self) -> Option<Instant> {
+        self.disk.dirty_since()
+    }
+
+    /// Writes the config directory's files that runtime changes left behind (only those
+    /// whose contents changed). `desired` is the config of the last successful sync.
+    pub async fn flush_files(&mut self, desired: &Config) {
+        if !self.structure_current(desired) {
+            // Only a config whose structure HAProxy validated and runs is written unchecked.
+            return;
+        }
+        self.disk
+            .flush(self.reloader.writer(), desired, &self.status.metrics)
+            .await;
+    }
+
+    /// True when the loaded structure has every section `desired` needs.
+    fn structure_current(&self, desired: &Config) -> bool {
+        let Some(loaded) = &self.worker.loaded else {
+            return false;
+        };
+        loaded.head == self.desired.head
+            && desired
+                .backends
+                .keys()
+                .all(|b| loaded.backends.get(b) == self.desired.backends.get(b))
+    }
+
+    /// Brings HAProxy to `desired`, looking only at what `scope` names (and at backends with
+    /// servers draining) unless everything must be read again.
+    pub async fn sync(
+        &mut self,
+        desired: &Config,
+        scope: &Scope,
+    ) -> Result<SyncReport, ApplyError> {
+        let result = self.sync_scoped(desired, scope).await;
+        if result.is_err() {
+            self.cache.invalidate();
+        }
+        result
+    }
+
+    /// Keeps the desired sections current for `scope`.
+    fn update_desired(&mut self, desired: &Config, scope: &Scope) {
+        self.desired.head = Some(head_print(desired));
+        if scope.all {
+            self.desired.backends = desired
+                .backends
+                .values()
+                .map(|b| (b.name.clone(), backend_print(b)))
+                .collect();
+            return;
+        }
+        for name in &scope.backends {
+            match desired.backends.get(name) {
+                Some(b) => {
+                    self.desired.backends.insert(name.clone(), backend_print(b));
+                }
+                None => {
+                    self.desired.backends.remove(name);
+                }
+            }
+        }
+    }
+
+    async fn sync_scoped(
+        &mut self,
+        desired: &Config,
+        scope: &Scope,
+    ) -> Result<SyncReport, ApplyError> {
+        self.update_desired(desired, scope);
+        let mut scope = scope.clone();
+        let changed = self
+            .worker
+            .notice_restart(&self.master, self.reloader.writer())
+            .await?;
+        if changed == worker::WorkerChange::Restarted {
+            self.status.metrics.desync.inc();
+            self.runtime.disconnect().await;
+            self.cache.invalidate();
+            self.disk.forget();
+        }
+        if self.cache.needs_full() {
+            scope = Scope::all();
+        }
+        // Servers being removed are watched until they are gone.
+        let draining: BTreeSet<BackendName> =
+            self.drains.keys().map(|r| r.backend.clone()).collect();
+        scope.backends.extend(draining);
+        let mut report = SyncReport::default();
+        if scope.is_empty() {
+            return Ok(report);
+        }
+        let mut failures: Vec<String> = Vec::new();
+        for attempt in 0..4 {
+            let observed = self
+                .cache
+                .observe(&self.runtime, desired, &scope, &self.status.metrics)
+                .await?;
+            let now = Instant::now();
+            let plan = reconcile::plan_scoped(
+                desired,
+                StructureView {
+                    loaded: self.worker.loaded.as_ref(),
+                    desired: &self.desired,
+                },
+                observed,
+                &scope,
+                &self.drains,
+                now,
+                PlanSettings {
+                    drain_timeout: self.settings.drain_timeout,
+                },
+            );
+            match plan {
+                Plan::Reload(reason) => {
+                    if report.reloads.len() >= 2 {
+                        return Err(ApplyError::Diverged(format!(
+                            "still wants a reload ({reason}) after {} reloads",
+                            report.reloads.len()
+                        )));
+                    }
+                    self.reload(desired, &reason).await?;
+                    report.reloads.push(reason);
+                    scope = Scope::all();
+                }
+                Plan::Runtime(p) if p.is_converged() => {
+                    self.update_drains(&p, &scope, now);
+                    report.draining = self.drains.len();
+                    return Ok(report);
+                }
+                Plan::Runtime(p) => {
+                    tracing::debug!(
+                        commands = p.commands.len(),
+                        swaps = p.swaps.len(),
+                        "running a plan"
+                    );
+                    let errors = self.run(desired, &p).await?;
+                    report.commands += p.commands.len();
+                    self.update_drains(&p, &scope, now);
+                    report.draining = self.drains.len();
+                    if errors.is_empty() {
+                        self.cache.record_maps(desired, &p.commands, &p.swaps);
+                        self.disk.mark_dirty();
+                        return Ok(report);
+                    }
+                    self.status.metrics.desync.inc();
+                    tracing::warn!(attempt, errors = ?errors, "haproxy refused part of a plan; observing again");
+                    failures = errors;
+                    self.cache.invalidate();
+                    scope = Scope::all();
+                    if attempt == 2 {
+                        // Re-observing did not help: rebuild HAProxy from a full config.
+                        self.worker.forget_loaded();
+                    }
+                }
+            }
+        }
+        Err(ApplyError::Diverged(failures.join("; ")))
+    }
+
+    /// Keeps the drain timers of the backends in `scope` in step with a plan.
+    fn update_drains(&mut self, plan: &RuntimePlan, scope: &Scope, now: Instant) {
+        if scope.all {
+            reconcile::update_drains(&mut self.drains, plan, now);
+            return;
+        }
+        self.drains
+            .retain(|r, _| !scope.backends.contains(&r.backend) || plan.draining.contains(r));
+        for r in &plan.draining {
+            self.drains.entry(r.clone()).or_insert(now);
+        }
+    }
+
+    async fn reload(&mut self, desired: &Config, reason: &ReloadReason) -> Result<(), ApplyError> {
+        let want = Sections::of_config(desired);
+        if self.refused.as_ref() == Some(&want) {
+            return Err(ApplyError::KnownBad);
+        }
+        let started = Instant::now();
+        let rendered = render(desired);
+        match self.reloader.reload(&rendered).await {
+            Ok(done) => {
+                tracing::info!(
+                    reason = reason.label(),
+                    detail = %reason,
+                    worker = done.new_worker,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "haproxy reloaded"
+                );
+                self.status.metrics.reload(reason);
+                self.desired = want.clone();
+                self.worker.loaded_by(Some(done.new_worker), want).await;
+                self.disk.installed(self.reloader.writer(), &rendered);
+                self.cache.invalidate();
+                self.refused = None;
+                self.drains.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.status.metrics.reload_failures.inc();
+                if e.is_invalid_config() {
+                    self.refused = Some(want);
+                }
+                tracing::error!(reason = %reason, error = %e, "reload failed; haproxy keeps its last good config");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Runs a runtime plan; returns the refusals (empty when every reply was as expected).
+    async fn run(&self, desired: &Config, plan: &RuntimePlan) -> Result<Vec<String>, ApplyError> {
+        let mut errors = Vec::new();
+        if !plan.swaps.is_empty() {
+            let want = route_maps(&desired.routes);
+            let maps = &desired.frontends[0].maps;
+            for kind in &plan.swaps {
+                let file = match kind {
+                    MapKind::Exact => maps.exact.to_file_path(),
+                    MapKind::Prefix => maps.prefix.to_file_path(),
+                };
+                let version = match self.runtime.send(Command::PrepareMap(file.clone())).await? {
+                    Reply::MapVersion(v) => v,
+                    other => {
+                        return Err(ApplyError::Diverged(format!("prepare map gave {other:?}")));
+                    }
+                };
+                let cmds =
+                    map_swap_commands(&file, version, want.entries(*kind), reconcile::BUFSIZE);
+                errors.extend(self.send_checked(&cmds).await?);
+            }
+        }
+        // A certificate transaction (`set ssl cert` + `commit ssl cert`) goes alone: 2.6
+        // keeps a refused one open, and the next `set ssl cert` of another file would land
+        // in it. A refused transaction is aborted before anything else is sent.
+        let mut rest = plan.commands.as_slice();
+        while !rest.is_empty() {
+            let at = rest
+                .iter()
+                .position(|c| matches!(c, Command::SetSslCert(..)))
+                .unwrap_or(rest.len());
+            let (before, from) = rest.split_at(at);
+            if !before.is_empty() {
+                errors.extend(self.send_checked(before).await?);
+            }
+            let Some(Command::SetSslCert(file, _)) = from.first() else {
+                break;
+            };
+            let ends = from
+                .iter()
+                .position(|c| matches!(c, Command::CommitSslCert(f) if f == file))
+                .map_or(1, |i| i + 1);
+            let refused = self.send_checked(&from[..ends]).await?;
+            if !refused.is_empty() {
+                tracing::warn!(file = %file, errors = ?refused, "certificate update refused; aborting its transaction");
+                errors.extend(refused);
+                errors.extend(
+                    self.send_checked(&[Command::AbortSslCert(file.clone())])
+                        .await?,
+                );
+            }
+            rest = &from[ends..];
+        }
+        Ok(errors)
+    }
+
+    async fn send_checked(&self, cmds: &[Command]) -> Result<Vec<String>, ApplyError> {
+        let replies = match self.runtime.batch(cmds).await {
+            Ok(r) => r,
+            Err(e) => {
+                for c in cmds {
+                    self.status.metrics.command(c.name(), CommandResult::Error);
+                }
+                return Err(haproxy::Error::from(e).into());
+            }
+        };
+        let mut errors = Vec::new();
+        for (c, r) in cmds.iter().zip(replies) {
+            let result = match &r {
+                Ok(_) => CommandResult::Ok,
+                Err(ReplyError::Refused { .. }) => CommandResult::Refused,
+                Err(ReplyError::Unexpected { .. }) => CommandResult::Error,
+            };
+            self.status.metrics.command(c.name(), result);
+            if let Err(e) = r {
+                errors.push(e.to_string());
+            }
+        }
+        Ok(errors)
+    }
+}

@@ -1,0 +1,413 @@
+//! Reading HAProxy's state: everything (after a reload, a new worker, a desync, an error and
+//! once per resync period), or only what a change touched (the servers of some backends,
+//! the route maps, the certificates), into a cache that the agent's own acknowledged map
+//! commands keep current in between.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use haproxy::config::{CertFingerprint, Config, LiveCrtLine, LiveTls, MapKind, Structure};
+use haproxy::proto::{Command, MapTarget, Reply, ReplyError};
+use haproxy::{BackendName, FilePath, RuntimeClient, ServerName};
+
+use super::ApplyError;
+use crate::metrics::Metrics;
+use crate::reconcile::{LiveServer, Observed, Scope};
+
+/// The last observation, and when it was last read whole.
+#[derive(Debug)]
+pub(super) struct ObservedCache {
+    observed: Option<Observed>,
+    full_at: Instant,
+    /// How long a full observation stays trusted.
+    full_every: Duration,
+}
+
+impl ObservedCache {
+    pub(super) fn new(full_every: Duration) -> Self {
+        Self {
+            observed: None,
+            full_at: Instant::now(),
+            full_every,
+        }
+    }
+
+    /// Forgets everything: the next observation reads all of HAProxy's state.
+    pub(super) fn invalidate(&mut self) {
+        self.observed = None;
+    }
+
+    /// True when the next observation must be full (nothing cached, or the cache is older
+    /// than the resync period).
+    pub(super) fn needs_full(&self) -> bool {
+        self.observed.is_none() || self.full_at.elapsed() >= self.full_every
+    }
+
+    /// The observation current for `scope`: all of it when `scope.all` (or
+    /// [`Self::needs_full`]), else the cached one with the backends in scope, and the maps
+    /// and certificates when in scope, read again. Counts what it read.
+    pub(super) async fn observe(
+        &mut self,
+        runtime: &RuntimeClient,
+        desired: &Config,
+        scope: &Scope,
+        metrics: &Metrics,
+    ) -> Result<&Observed, ApplyError> {
+        if !scope.all
+            && !self.needs_full()
+            && let Some(mut cached) = self.observed.take()
+        {
+            match refresh(runtime, desired, scope, &mut cached, metrics).await {
+                Ok(true) => return Ok(self.observed.insert(cached)),
+                // A backend in scope could not be read: read everything instead.
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.observed = None;
+        let o = observe(runtime, desired, None).await?;
+        metrics.observed("full", 1);
+        self.full_at = Instant::now();
+        Ok(self.observed.insert(o))
+    }
+
+    /// Applies the map commands of a plan that HAProxy acknowledged in full, so that the
+    /// cached maps stay current without reading them back (a swapped map is `desired`'s).
+    pub(super) fn record_maps(
+        &mut self,
+        desired: &Config,
+        commands: &[Command],
+        swaps: &[MapKind],
+    ) {
+        let (Some(o), Some(fe)) = (self.observed.as_mut(), desired.frontends.first()) else {
+            return;
+        };
+        let exact = fe.maps.exact.to_file_path();
+        o.maps_swapped(desired, swaps);
+        let map_of = |o: &mut Observed, f: &FilePath| {
+            if *f == exact {
+                std::mem::take(&mut o.exact_map)
+            } else {
+                std::mem::take(&mut o.prefix_map)
+            }
+        };
+        let put_back = |o: &mut Observed, f: &FilePath, m: Vec<(String, String)>| {
+            if *f == exact {
+                o.exact_map = m;
+            } else {
+                o.prefix_map = m;
+            }
+        };
+        for c in commands {
+            let (file, key, value) = match c {
+                Command::AddMap(
+                    MapTarget {
+                        file,
+                        version: None,
+                    },
+                    k,
+                    v,
+                ) => (file, k.as_str(), Some(v.as_str())),
+                Command::SetMap(file, k, v) => (file, k.as_str(), Some(v.as_str())),
+                Command::DelMap(file, k) => (file, k.as_str(), None),
+                _ => continue,
+            };
+            let mut m = map_of(o, file);
+            match (c, value) {
+                (Command::AddMap(..), Some(v)) => m.push((key.to_string(), v.to_string())),
+                (_, Some(v)) => {
+                    for e in m.iter_mut().filter(|(k, _)| k == key) {
+                        e.1 = v.to_string();
+                    }
+                }
+                (_, None) => m.retain(|(k, _)| k != key),
+            }
+            put_back(o, file, m);
+        }
+    }
+}
+
+/// Reads the servers of the backends in `scope` (and their sessions where servers are
+/// being removed), the route maps and the certificates when in scope, into `cached`.
+/// Returns false when a backend in scope could not be read (it may not exist): the caller
+/// then observes everything.
+async fn refresh(
+    runtime: &RuntimeClient,
+    desired: &Config,
+    scope: &Scope,
+    cached: &mut Observed,
+    metrics: &Metrics,
+) -> Result<bool, ApplyError> {
+    // Backends HAProxy has; one not yet there needs a reload, which reads everything after.
+    let backends: Vec<BackendName> = scope
+        .backends
+        .iter()
+        .filter(|b| desired.backends.contains_key(*b) && cached.backends.contains(*b))
+        .cloned()
+        .collect();
+    let mut cmds: Vec<Command> = backends
+        .iter()
+        .map(|b| Command::ShowServersState(Some(b.clone())))
+        .collect();
+    let maps = desired
+        .frontends
+        .first()
+        .filter(|_| scope.routes)
+        .map(|f| f.maps.clone());
+    if let Some(m) = &maps {
+        cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
+        cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
+    }
+    if !cmds.is_empty() {
+        let mut replies = runtime
+            .batch(&cmds)
+            .await
+            .map_err(haproxy::Error::from)?
+            .into_iter();
+        for be in &backends {
+            match replies.next() {
+                Some(Ok(Reply::ServersState(rows))) => {
+                    let servers = cached.servers.entry(be.clone()).or_default();
+                    servers.clear();
+                    for row in rows {
+                        if let Some((_, srv, live)) = server_row(&row) {
+                            servers.insert(srv, live);
+                        }
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+        metrics.observed("backend", backends.len() as u64);
+        if maps.is_some() {
+            for target in [&mut cached.exact_map, &mut cached.prefix_map] {
+                match replies.next() {
+                    Some(Ok(Reply::MapEntries(entries))) => {
+                        *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
+                    }
+                    _ => return Ok(false),
+                }
+            }
+            metrics.observed("map", 2);
+        }
+    }
+    observe_sessions(runtime, desired, Some(scope), cached).await?;
+    if scope.tls {
+        cached.tls = observe_tls(runtime, desired).await?;
+    }
+    Ok(true)
+}
+
+/// One row of `show servers state` as a live server, when its names are valid.
+fn server_row(
+    row: &haproxy::proto::parse::ServerState,
+) -> Option<(BackendName, ServerName, LiveServer)> {
+    let be = BackendName::new(row.backend.as_str()).ok()?;
+    let srv = ServerName::new(row.server.as_str()).ok()?;
+    Some((
+        be,
+        srv,
+        LiveServer {
+            addr: row.addr.map(|ip| SocketAddr::new(ip, row.port)),
+            weight: row.weight,
+            admin: row.admin,
+            sessions: None,
+        },
+    ))
+}
+
+/// Observes everything HAProxy runs (the structure it loaded is the agent's knowledge,
+/// passed in): backends, servers, route maps, certificates, and the sessions of servers
+/// that are being removed.
+pub async fn observe(
+    runtime: &RuntimeClient,
+    desired: &Config,
+    loaded: Option<&Structure>,
+) -> Result<Observed, ApplyError> {
+    let mut observed = Observed {
+        loaded_structure: loaded.map(|s| s.as_str().to_string()),
+        ..Default::default()
+    };
+    let mut cmds = vec![Command::ShowBackend, Command::ShowServersState(None)];
+    let maps = desired.frontends.first().map(|f| f.maps.clone());
+    if let Some(m) = &maps {
+        cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
+        cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
+    }
+    let mut replies = runtime
+        .batch(&cmds)
+        .await
+        .map_err(haproxy::Error::from)?
+        .into_iter();
+    if let Some(Ok(Reply::Backends(names))) = replies.next() {
+        observed.backends = names
+            .iter()
+            .filter_map(|n| BackendName::new(n.as_str()).ok())
+            .collect();
+    }
+    match replies.next() {
+        Some(Ok(Reply::ServersState(rows))) => {
+            for row in rows {
+                if let Some((be, srv, live)) = server_row(&row) {
+                    observed.servers.entry(be).or_default().insert(srv, live);
+                }
+            }
+        }
+        Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show servers state gave {other:?}"
+            )));
+        }
+    }
+    for target in [&mut observed.exact_map, &mut observed.prefix_map] {
+        match replies.next() {
+            Some(Ok(Reply::MapEntries(entries))) => {
+                *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
+            }
+            // A map the running config does not load: the structure differs anyway.
+            Some(Err(ReplyError::Refused { .. })) | None => {}
+            Some(other) => {
+                return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
+            }
+        }
+    }
+    observe_sessions(runtime, desired, None, &mut observed).await?;
+    observed.tls = observe_tls(runtime, desired).await?;
+    Ok(observed)
+}
+
+/// The certificates HAProxy has loaded (with the fingerprint of each one the agent manages)
+/// and the lines of the crt-list, when the desired config serves TLS; `None` otherwise. A
+/// crt-list the running worker does not know (TLS not loaded yet) reads as empty.
+async fn observe_tls(
+    runtime: &RuntimeClient,
+    desired: &Config,
+) -> Result<Option<LiveTls>, ApplyError> {
+    let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) else {
+        return Ok(None);
+    };
+    let crt_list = bind.crt_list.to_file_path();
+    let certs_dir = bind.certs_dir();
+    let cmds = [
+        Command::ShowSslCert(None),
+        Command::ShowSslCrtList(crt_list.clone()),
+    ];
+    let mut replies = runtime
+        .batch(&cmds)
+        .await
+        .map_err(haproxy::Error::from)?
+        .into_iter();
+    let mut live = LiveTls::default();
+    let files = match replies.next() {
+        Some(Ok(Reply::SslCerts(list))) => {
+            live.transactions = list
+                .transactions
+                .iter()
+                .filter_map(|f| FilePath::new(f.as_str()).ok())
+                .collect();
+            list.files
+        }
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show ssl cert gave {other:?}"
+            )));
+        }
+    };
+    match replies.next() {
+        Some(Ok(Reply::CrtList(lines))) => {
+            live.crt_list = lines
+                .iter()
+                .filter_map(|l| {
+                    Some(LiveCrtLine {
+                        cert: FilePath::new(l.cert.as_str()).ok()?,
+                        line: l.line,
+                        entry: l.to_entry(),
+                    })
+                })
+                .collect();
+        }
+        Some(Err(ReplyError::Refused { .. })) | None => {}
+        other => {
+            return Err(ApplyError::Diverged(format!(
+                "show ssl crt-list gave {other:?}"
+            )));
+        }
+    }
+    // Details only for the files the agent manages: those under the certificates directory.
+    let ours: Vec<FilePath> = files
+        .iter()
+        .filter(|f| std::path::Path::new(f.as_str()).starts_with(certs_dir))
+        .filter_map(|f| FilePath::new(f.as_str()).ok())
+        .collect();
+    let details: Vec<Command> = ours
+        .iter()
+        .map(|f| Command::ShowSslCert(Some(f.clone())))
+        .collect();
+    let replies = runtime
+        .batch(&details)
+        .await
+        .map_err(haproxy::Error::from)?;
+    for (file, reply) in ours.into_iter().zip(replies) {
+        let sha1 = match reply {
+            Ok(Reply::SslCert(info)) => info
+                .sha1
+                .as_deref()
+                .and_then(|h| CertFingerprint::new(h).ok()),
+            _ => None,
+        };
+        live.certs.insert(file, sha1);
+    }
+    Ok(Some(live))
+}
+
+/// Current sessions of servers that are about to be removed (present in HAProxy, absent
+/// from the desired config, not yet in maintenance), in the backends of `scope` (all when
+/// `None`).
+async fn observe_sessions(
+    runtime: &RuntimeClient,
+    desired: &Config,
+    scope: Option<&Scope>,
+    observed: &mut Observed,
+) -> Result<(), ApplyError> {
+    let candidates: Box<dyn Iterator<Item = (&BackendName, &haproxy::config::Backend)>> =
+        match scope {
+            Some(s) if !s.all => Box::new(
+                s.backends
+                    .iter()
+                    .filter_map(|b| desired.backends.get_key_value(b)),
+            ),
+            _ => Box::new(desired.backends.iter()),
+        };
+    let busy: Vec<BackendName> = candidates
+        .filter(|(name, be)| {
+            observed.servers.get(*name).is_some_and(|live| {
+                live.iter()
+                    .any(|(s, l)| !be.servers.contains_key(s) && !l.admin.is_maint())
+            })
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    if busy.is_empty() {
+        return Ok(());
+    }
+    let cmds: Vec<Command> = busy.iter().cloned().map(Command::ShowStatServers).collect();
+    let replies = runtime.batch(&cmds).await.map_err(haproxy::Error::from)?;
+    for (be, reply) in busy.iter().zip(replies) {
+        let Ok(Reply::Stat(rows)) = reply else {
+            continue;
+        };
+        let Some(live) = observed.servers.get_mut(be) else {
+            continue;
+        };
+        for row in rows {
+            let Ok(name) = ServerName::new(row.service()) else {
+                continue;
+            };
+            if let (Some(l), Some(scur)) = (live.get_mut(&name), row.number("scur")) {
+                l.sessions = Some(scur.max(0) as u64);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Structure by section: fingerprints of the head (global, defaults, frontends, the built-in
+//! 404) and of each backend without its servers, so that "does this change need a reload?"
+//! is answered for the parts a change touched, without rendering the whole config.
+//!
+//! A fingerprint is computed over the section's structural lines (blank lines and `server`
+//! lines left out), so the sections of a config and of the haproxy.cfg rendered from it
+//! (read back from disk) have equal fingerprints.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::names::BackendName;
+
+use super::model::{BUILTIN_404, Backend, Config};
+use super::render::{render_backend, render_head};
+
+/// A 128-bit fingerprint of a section's structural lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SectionPrint(u64, u64);
+
+/// Fingerprints the structural lines of `text`, in order.
+#[derive(Debug)]
+struct Printer {
+    a: DefaultHasher,
+    b: DefaultHasher,
+}
+
+impl Printer {
+    fn new() -> Self {
+        let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+        // Two independent 64-bit hashes of the same lines.
+        0u8.hash(&mut a);
+        1u8.hash(&mut b);
+        Self { a, b }
+    }
+
+    /// Adds one line (without its LF) unless it is blank or a server line.
+    fn line(&mut self, line: &str) {
+        if line.is_empty() || line.starts_with("    server ") {
+            return;
+        }
+        line.hash(&mut self.a);
+        line.hash(&mut self.b);
+    }
+
+    fn text(&mut self, text: &str) {
+        for line in text.lines() {
+            self.line(line);
+        }
+    }
+
+    fn finish(&self) -> SectionPrint {
+        SectionPrint(self.a.finish(), self.b.finish())
+    }
+}
+
+/// The fingerprint of a config's head: everything but the backends (the built-in 404
+/// included). Renders only the head, a few dozen lines whatever the number of backends.
+pub fn head_print(config: &Config) -> SectionPrint {
+    let mut text = String::with_capacity(4096);
+    render_head(&mut text, config);
+    let mut p = Printer::new();
+    p.text(&text);
+    p.finish()
+}
+
+/// The fingerprint of one backend's structure (its options, not its servers).
+pub fn backend_print(backend: &Backend) -> SectionPrint {
+    let mut text = String::with_capacity(256);
+    render_backend(&mut text, backend, false);
+    let mut p = Printer::new();
+    p.text(&text);
+    p.finish()
+}
+
+/// The structure of a config as section fingerprints. A reload is needed when the head
+/// differs, or a backend that must exist is missing or has another fingerprint; a backend
+/// that exists but is no longer wanted needs none (it costs nothing until the next reload).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections {
+    /// The head's fingerprint.
+    pub head: Option<SectionPrint>,
+    /// Each backend's fingerprint.
+    pub backends: HashMap<BackendName, SectionPrint>,
+}
+
+impl Sections {
+    /// The sections of `config`.
+    pub fn of_config(config: &Config) -> Self {
+        Self {
+            head: Some(head_print(config)),
+            backends: config
+                .backends
+                .values()
+                .map(|b| (b.name.clone(), backend_print(b)))
+                .collect(),
+        }
+    }
+
+    /// The sections of a haproxy.cfg this crate rendered (read back from disk): equal to
+    /// [`Sections::of_config`] of the config it was rendered from. Section names that are
+    /// not valid backend names (none this crate writes) make the head differ, so a file
+    /// edited by hand leads to a reload rather than to a wrong guess.
+    pub fn of_rendered(haproxy_cfg: &str) -> Self {
+        let mut head = Printer::new();
+        let mut backends = HashMap::new();
+        let mut current: Option<(BackendName, Printer)> = None;
+        for line in haproxy_cfg.lines() {
+            if let Some(name) = line.strip_prefix("backend ") {
+                if let Some((n, p)) = current.take() {
+                    backends.insert(n, p.finish());
+                }
+                match BackendName::new(name) {
+                    Ok(n) if name != BUILTIN_404 => {
+                        let mut p = Printer::new();
+                        p.line(line);
+                        current = Some((n, p));
+                        continue;
+                    }
+                    _ => {}
+                }
+            } else if let Some((_, p)) = current.as_mut() {
+                p.line(line);
+                continue;
+            }
+            head.line(line);
+        }
+        if let Some((n, p)) = current.take() {
+            backends.insert(n, p.finish());
+        }
+        Self {
+            head: Some(head.finish()),
+            backends,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{
+        Balance, ConfigPath, DefaultBackend, Frontend, Global, RouteMaps, Server, ServerAddr,
+        ServerMode,
+    };
+    use crate::config::render::render;
+    use crate::names::{FrontendName, ServerName};
+    use crate::proto::Weight;
+
+    fn config(backends: &[(&str, Balance, usize)]) -> Config {
+        let mut c = Config::new(Global::new(ConfigPath::new("/run/admin.sock").unwrap()));
+        c.frontends.push(Frontend {
+            name: FrontendName::new("http").unwrap(),
+            binds: vec!["127.0.0.1:80".parse().unwrap()],
+            maps: RouteMaps::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),
+            default_backend: DefaultBackend::Builtin404,
+            tls: None,
+        });
+        for (name, balance, servers) in backends {
+            let mut b = Backend::new(BackendName::new(*name).unwrap());
+            b.balance = *balance;
+            for i in 0..*servers {
+                let addr = format!("10.0.0.{}:80", i + 1).parse().unwrap();
+                b = b.with_server(Server {
+                    name: ServerName::new(format!("s{i}")).unwrap(),
+                    addr: ServerAddr::new(addr).unwrap(),
+                    weight: Weight::new(1).unwrap(),
+                    state: ServerMode::Ready,
+                });
+            }
+            c.insert_backend(b);
+        }
+        c
+    }
+
+    #[test]
+    fn rendered_text_reads_back_as_the_config_sections() {
+        let c = config(&[
+            ("a_web_80", Balance::Leastconn, 3),
+            ("b_api_8080", Balance::Roundrobin, 0),
+        ]);
+        let text = render(&c).haproxy_cfg;
+        assert_eq!(Sections::of_rendered(&text), Sections::of_config(&c));
+    }
+
+    #[test]
+    fn servers_are_not_structure_but_options_and_the_head_are() {
+        let base = Sections::of_config(&config(&[("a_web_80", Balance::Leastconn, 1)]));
+        let more = Sections::of_config(&config(&[("a_web_80", Balance::Leastconn, 5)]));
+        assert_eq!(base, more);
+        let other = Sections::of_config(&config(&[("a_web_80", Balance::Roundrobin, 1)]));
+        assert_eq!(base.head, other.head);
+        assert_ne!(base.backends, other.backends);
+        let mut c = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        c.frontends[0].binds.push("127.0.0.1:81".parse().unwrap());
+        let moved = Sections::of_config(&c);
+        assert_ne!(base.head, moved.head);
+        assert_eq!(base.backends, moved.backends);
+    }
+
+    #[test]
+    fn a_hand_edited_file_differs() {
+        let c = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let text = render(&c).haproxy_cfg;
+        let edited = text.replace("balance leastconn", "balance first");
+        assert_ne!(Sections::of_rendered(&edited), Sections::of_config(&c));
+        let extra = format!("{text}\nbackend x y\n    balance first\n");
+        assert_ne!(
+            Sections::of_rendered(&extra).head,
+            Sections::of_config(&c).head
+        );
+    }
+}
