@@ -474,6 +474,19 @@ impl Harness {
         self.sync_to(t.config).await
     }
 
+    /// Translates `store`'s objects from now on (a manifests source's store).
+    pub fn follow(&mut self, store: Store) {
+        self.store = store;
+    }
+
+    /// Writes the config directory's files that runtime changes left behind, as the
+    /// reconcile loop does once a burst is over.
+    pub async fn flush_files(&mut self) {
+        if let Some(config) = &self.applied {
+            self.applier.flush_files(config).await;
+        }
+    }
+
     /// Syncs HAProxy to `config`, looking at what differs from the last config synced.
     pub async fn sync_to(&mut self, config: Config) -> anyhow::Result<SyncReport> {
         let scope = match &self.applied {
