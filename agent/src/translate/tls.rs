@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
 use haproxy::proto::command::CrtListEntry;
+use imbl::OrdMap;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Settings;
@@ -24,9 +25,10 @@ use crate::store::{ObjectKey, Snapshot};
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
 /// The last good certificate of each Secret in use: what a host keeps serving when its
-/// Secret turns bad or disappears. Carried from one translation to the next by the caller.
+/// Secret turns bad or disappears. Carried from one translation to the next by the caller;
+/// cheap to clone (a persistent map).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CertMemory(BTreeMap<ObjectKey, TlsCert>);
+pub struct CertMemory(OrdMap<ObjectKey, TlsCert>);
 
 impl CertMemory {
     /// The remembered certificate of a Secret.
