@@ -88,6 +88,11 @@ impl Kind {
         Kind::Secret,
     ];
 
+    /// The kind of this name (as in manifests), if it is one the store holds.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The kind's name, as in manifests.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -670,6 +675,51 @@ mod tests {
         assert_eq!(changed(&store, snap.generation - 1), ["Service a/s4105"]);
         // The snapshot held from before is untouched.
         assert!(held.is_empty());
+    }
+
+    #[test]
+    fn strip_keeps_what_translation_and_status_read() {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1", "selector": {"app": "web"},
+                     "ports": [{"name": "http", "port": 80}], "externalIPs": ["192.0.2.1"]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.2"}]}},
+        }))
+        .unwrap();
+        let Object::Service(stripped) = Object::Service(svc.clone()).strip() else {
+            unreachable!()
+        };
+        let (spec, was) = (stripped.spec.unwrap(), svc.spec.unwrap());
+        assert!(spec.selector.is_none() && stripped.metadata.labels.is_none());
+        assert_eq!(
+            (spec.type_, spec.ports, spec.cluster_ip, spec.external_ips),
+            (was.type_, was.ports, was.cluster_ip, was.external_ips)
+        );
+        assert_eq!(stripped.status, svc.status);
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "labels": {SERVICE_NAME_LABEL: "web", "x": "y"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true},
+                           "nodeName": "n1", "targetRef": {"kind": "Pod", "name": "p"}}],
+        }))
+        .unwrap();
+        let Object::EndpointSlice(s) = Object::EndpointSlice(slice).strip() else {
+            unreachable!()
+        };
+        assert_eq!(s.metadata.labels.unwrap().len(), 1);
+        let ep = &s.endpoints[0];
+        assert!(ep.target_ref.is_none() && ep.node_name.is_none());
+        assert_eq!((ep.addresses.len(), ep.conditions.is_some()), (1, true));
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "Yw==", "tls.key": "aw==", "ca.crt": "Yw=="},
+        }))
+        .unwrap();
+        let Object::Secret(s) = Object::Secret(secret).strip() else {
+            unreachable!()
+        };
+        let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
+        assert_eq!(keys, ["tls.crt", "tls.key"]);
     }
 
     #[test]
