@@ -2,8 +2,10 @@
 //! (a manifests directory or the cluster). Sources write; the reconcile loop reads immutable
 //! snapshots and is woken on every change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use imbl::{OrdMap, OrdSet, Vector};
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -61,6 +63,54 @@ pub const KEPT_ANNOTATIONS: [&str; 4] = [
     "ingressclass.kubernetes.io/",
 ];
 
+/// The kinds of objects the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `networking.k8s.io/v1` Ingress.
+    Ingress,
+    /// `networking.k8s.io/v1` IngressClass.
+    IngressClass,
+    /// `v1` Service.
+    Service,
+    /// `discovery.k8s.io/v1` EndpointSlice.
+    EndpointSlice,
+    /// `v1` Secret.
+    Secret,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 5] = [
+        Kind::Ingress,
+        Kind::IngressClass,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Secret,
+    ];
+
+    /// The kind of this name (as in manifests), if it is one the store holds.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The kind's name, as in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ingress => "Ingress",
+            Kind::IngressClass => "IngressClass",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Secret => "Secret",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One object of a kind the agent follows.
 // Objects are moved once, from a source into an `Arc` in the store: boxing buys nothing.
 #[allow(clippy::large_enum_variant)]
@@ -90,14 +140,14 @@ impl Object {
         }
     }
 
-    /// The kind's name, as in manifests.
-    pub fn kind(&self) -> &'static str {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
         match self {
-            Object::Ingress(_) => "Ingress",
-            Object::IngressClass(_) => "IngressClass",
-            Object::Service(_) => "Service",
-            Object::EndpointSlice(_) => "EndpointSlice",
-            Object::Secret(_) => "Secret",
+            Object::Ingress(_) => Kind::Ingress,
+            Object::IngressClass(_) => Kind::IngressClass,
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Secret(_) => Kind::Secret,
         }
     }
 
@@ -111,8 +161,10 @@ impl Object {
         }
     }
 
-    /// Drops what translation never reads (managed fields, annotations of other tools,
-    /// owner references), to keep memory low with many objects.
+    /// Drops what neither translation nor the status writer reads (managed fields,
+    /// annotations of other tools, owner references, labels but an EndpointSlice's Service,
+    /// a Service's selector and traffic policies, an endpoint's target, node and hints,
+    /// Secret keys other than `tls.crt`/`tls.key`), to keep memory low with many objects.
     pub fn strip(mut self) -> Self {
         let meta = self.meta_mut();
         meta.managed_fields = None;
@@ -120,23 +172,89 @@ impl Object {
         if let Some(a) = meta.annotations.as_mut() {
             a.retain(|k, _| KEPT_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
         }
+        match &mut self {
+            Object::Ingress(o) => o.metadata.labels = None,
+            Object::IngressClass(o) => o.metadata.labels = None,
+            Object::Service(o) => {
+                o.metadata.labels = None;
+                if let Some(spec) = o.spec.as_mut() {
+                    // Kept: type, ports, clusterIP, externalIPs, externalName (the status
+                    // writer publishes addresses from them).
+                    spec.selector = None;
+                    spec.session_affinity = None;
+                    spec.session_affinity_config = None;
+                    spec.cluster_ips = None;
+                    spec.ip_families = None;
+                    spec.ip_family_policy = None;
+                    spec.internal_traffic_policy = None;
+                    spec.external_traffic_policy = None;
+                    spec.health_check_node_port = None;
+                    spec.load_balancer_source_ranges = None;
+                    spec.traffic_distribution = None;
+                }
+                if let Some(status) = o.status.as_mut() {
+                    status.conditions = None;
+                }
+            }
+            Object::EndpointSlice(o) => {
+                if let Some(labels) = o.metadata.labels.as_mut() {
+                    labels.retain(|k, _| k == SERVICE_NAME_LABEL);
+                }
+                for ep in &mut o.endpoints {
+                    ep.target_ref = None;
+                    ep.hints = None;
+                    ep.node_name = None;
+                    ep.zone = None;
+                    ep.deprecated_topology = None;
+                    ep.hostname = None;
+                }
+            }
+            Object::Secret(o) => {
+                o.metadata.labels = None;
+                if let Some(data) = o.data.as_mut() {
+                    data.retain(|k, _| k == "tls.crt" || k == "tls.key");
+                }
+            }
+        }
         self
     }
 }
 
-/// An immutable view of every object, as translation reads it.
+/// How many changes a snapshot remembers (see [`Snapshot::changes_since`]).
+pub const CHANGE_LOG_LEN: usize = 4096;
+
+/// What changed in the store after some generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// Anything may have changed: the generation is older than the change log remembers
+    /// (or is not one of this store's).
+    Everything,
+    /// These objects were added, modified or deleted, and nothing else.
+    Some(BTreeSet<(Kind, ObjectKey)>),
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone)]
+struct Change {
+    generation: u64,
+    kind: Kind,
+    key: ObjectKey,
+}
+
+/// An immutable view of every object, as translation reads it. Cheap to clone and to
+/// modify while a clone is held: the maps are persistent and share what did not change.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Ingresses by key.
-    pub ingresses: BTreeMap<ObjectKey, Arc<Ingress>>,
+    pub ingresses: OrdMap<ObjectKey, Arc<Ingress>>,
     /// IngressClasses by name (empty namespace).
-    pub ingress_classes: BTreeMap<ObjectKey, Arc<IngressClass>>,
+    pub ingress_classes: OrdMap<ObjectKey, Arc<IngressClass>>,
     /// Services by key.
-    pub services: BTreeMap<ObjectKey, Arc<Service>>,
+    pub services: OrdMap<ObjectKey, Arc<Service>>,
     /// EndpointSlices by key.
-    pub endpoint_slices: BTreeMap<ObjectKey, Arc<EndpointSlice>>,
+    pub endpoint_slices: OrdMap<ObjectKey, Arc<EndpointSlice>>,
     /// Secrets by key.
-    pub secrets: BTreeMap<ObjectKey, Arc<Secret>>,
+    pub secrets: OrdMap<ObjectKey, Arc<Secret>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
     /// so HAProxy never sees a half-empty world at start-up.
     pub synced: bool,
@@ -145,7 +263,11 @@ pub struct Snapshot {
     /// EndpointSlice keys by the Service they belong to (their `kubernetes.io/service-name`
     /// label, in their namespace): translation looks a Service's slices up here instead of
     /// scanning every slice for every backend.
-    slices_by_service: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    slices_by_service: OrdMap<ObjectKey, OrdSet<ObjectKey>>,
+    /// The last changes, oldest first, at most [`CHANGE_LOG_LEN`].
+    log: Vector<Change>,
+    /// The log holds every change made after this generation.
+    log_from: u64,
 }
 
 /// The label that ties an EndpointSlice to its Service.
@@ -154,6 +276,15 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 fn service_of(slice: &EndpointSlice, slice_key: &ObjectKey) -> Option<ObjectKey> {
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     Some(ObjectKey::new(&slice_key.namespace, name))
+}
+
+/// Inserts `new` at `key` unless an equal object is there; true when it changed the map.
+fn put<T: PartialEq + Clone>(map: &mut OrdMap<ObjectKey, Arc<T>>, key: ObjectKey, new: T) -> bool {
+    if map.get(&key).is_some_and(|old| **old == new) {
+        return false;
+    }
+    map.insert(key, Arc::new(new));
+    true
 }
 
 impl Snapshot {
@@ -168,6 +299,40 @@ impl Snapshot {
             .into_iter()
             .flatten()
             .filter_map(|k| self.endpoint_slices.get_key_value(k))
+    }
+
+    /// The Service an EndpointSlice of this snapshot belongs to (by its label).
+    pub fn service_of_slice(&self, slice: &ObjectKey) -> Option<ObjectKey> {
+        service_of(self.endpoint_slices.get(slice)?, slice)
+    }
+
+    /// What changed after `generation` (a [`Snapshot::generation`] of this store), up to
+    /// this snapshot.
+    pub fn changes_since(&self, generation: u64) -> Changes {
+        if generation < self.log_from || generation > self.generation {
+            return Changes::Everything;
+        }
+        let changed = self
+            .log
+            .iter()
+            .rev()
+            .take_while(|c| c.generation > generation)
+            .map(|c| (c.kind, c.key.clone()))
+            .collect();
+        Changes::Some(changed)
+    }
+
+    fn record(&mut self, kind: Kind, key: ObjectKey) {
+        self.log.push_back(Change {
+            generation: self.generation,
+            kind,
+            key,
+        });
+        while self.log.len() > CHANGE_LOG_LEN {
+            if let Some(dropped) = self.log.pop_front() {
+                self.log_from = self.log_from.max(dropped.generation);
+            }
+        }
     }
 
     fn unindex_slice(&mut self, key: &ObjectKey) {
@@ -186,43 +351,73 @@ impl Snapshot {
 
     fn insert(&mut self, object: Object) {
         let key = object.key();
-        match object.strip() {
-            Object::Ingress(o) => {
-                self.ingresses.insert(key, Arc::new(o));
-            }
-            Object::IngressClass(o) => {
-                self.ingress_classes.insert(key, Arc::new(o));
-            }
-            Object::Service(o) => {
-                self.services.insert(key, Arc::new(o));
-            }
+        let kind = object.kind();
+        let changed = match object.strip() {
+            Object::Ingress(o) => put(&mut self.ingresses, key.clone(), o),
+            Object::IngressClass(o) => put(&mut self.ingress_classes, key.clone(), o),
+            Object::Service(o) => put(&mut self.services, key.clone(), o),
             Object::EndpointSlice(o) => {
-                self.unindex_slice(&key);
-                if let Some(svc) = service_of(&o, &key) {
-                    self.slices_by_service
-                        .entry(svc)
-                        .or_default()
-                        .insert(key.clone());
+                let same = self.endpoint_slices.get(&key).is_some_and(|old| **old == o);
+                if !same {
+                    self.unindex_slice(&key);
+                    if let Some(svc) = service_of(&o, &key) {
+                        self.slices_by_service
+                            .entry(svc)
+                            .or_default()
+                            .insert(key.clone());
+                    }
+                    self.endpoint_slices.insert(key.clone(), Arc::new(o));
                 }
-                self.endpoint_slices.insert(key, Arc::new(o));
+                !same
             }
-            Object::Secret(o) => {
-                self.secrets.insert(key, Arc::new(o));
-            }
+            Object::Secret(o) => put(&mut self.secrets, key.clone(), o),
+        };
+        if changed {
+            self.record(kind, key);
         }
     }
 
-    fn remove(&mut self, kind: &str, key: &ObjectKey) {
-        match kind {
-            "Ingress" => drop(self.ingresses.remove(key)),
-            "IngressClass" => drop(self.ingress_classes.remove(key)),
-            "Service" => drop(self.services.remove(key)),
-            "EndpointSlice" => {
+    fn remove(&mut self, kind: Kind, key: &ObjectKey) {
+        let removed = match kind {
+            Kind::Ingress => self.ingresses.remove(key).is_some(),
+            Kind::IngressClass => self.ingress_classes.remove(key).is_some(),
+            Kind::Service => self.services.remove(key).is_some(),
+            Kind::EndpointSlice => {
                 self.unindex_slice(key);
-                self.endpoint_slices.remove(key);
+                self.endpoint_slices.remove(key).is_some()
             }
-            "Secret" => drop(self.secrets.remove(key)),
-            _ => {}
+            Kind::Secret => self.secrets.remove(key).is_some(),
+        };
+        if removed {
+            self.record(kind, key.clone());
+        }
+    }
+
+    /// The keys of every object of `kind`.
+    fn keys_of(&self, kind: Kind) -> Vec<ObjectKey> {
+        match kind {
+            Kind::Ingress => self.ingresses.keys().cloned().collect(),
+            Kind::IngressClass => self.ingress_classes.keys().cloned().collect(),
+            Kind::Service => self.services.keys().cloned().collect(),
+            Kind::EndpointSlice => self.endpoint_slices.keys().cloned().collect(),
+            Kind::Secret => self.secrets.keys().cloned().collect(),
+        }
+    }
+
+    /// Makes the objects of `kinds` exactly `objects`, recording only what differs (a
+    /// relist that finds what the store has changes nothing).
+    fn replace(&mut self, kinds: &[Kind], objects: impl IntoIterator<Item = Object>) {
+        let mut seen = BTreeSet::new();
+        for o in objects {
+            seen.insert((o.kind(), o.key()));
+            self.insert(o);
+        }
+        for &kind in kinds {
+            for key in self.keys_of(kind) {
+                if !seen.contains(&(kind, key.clone())) {
+                    self.remove(kind, &key);
+                }
+            }
         }
     }
 
@@ -272,9 +467,10 @@ impl Store {
 
     fn modify(&self, f: impl FnOnce(&mut Snapshot)) {
         self.tx.send_modify(|snap| {
+            // Cheap even while a reader holds the previous snapshot: the maps are shared.
             let s = Arc::make_mut(snap);
-            f(s);
             s.generation += 1;
+            f(s);
         });
     }
 
@@ -282,12 +478,7 @@ impl Store {
     /// the store synced.
     pub fn replace_all(&self, objects: impl IntoIterator<Item = Object>) {
         self.modify(|s| {
-            let generation = s.generation;
-            *s = Snapshot::default();
-            s.generation = generation;
-            for o in objects {
-                s.insert(o);
-            }
+            s.replace(&Kind::ALL, objects);
             s.synced = true;
         });
     }
@@ -297,29 +488,14 @@ impl Store {
         self.modify(|s| s.insert(object));
     }
 
-    /// Removes one object of `kind` (`"Ingress"`, `"Service"`, …).
-    pub fn delete(&self, kind: &str, key: &ObjectKey) {
+    /// Removes one object of `kind`.
+    pub fn delete(&self, kind: Kind, key: &ObjectKey) {
         self.modify(|s| s.remove(kind, key));
     }
 
     /// Replaces every object of one kind (a relist) without touching the others.
-    pub fn replace_kind(&self, kind: &str, objects: impl IntoIterator<Item = Object>) {
-        self.modify(|s| {
-            match kind {
-                "Ingress" => s.ingresses.clear(),
-                "IngressClass" => s.ingress_classes.clear(),
-                "Service" => s.services.clear(),
-                "EndpointSlice" => {
-                    s.endpoint_slices.clear();
-                    s.slices_by_service.clear();
-                }
-                "Secret" => s.secrets.clear(),
-                _ => {}
-            }
-            for o in objects {
-                s.insert(o);
-            }
-        });
+    pub fn replace_kind(&self, kind: Kind, objects: impl IntoIterator<Item = Object>) {
+        self.modify(|s| s.replace(&[kind], objects));
     }
 
     /// Marks the initial state complete.
@@ -369,7 +545,7 @@ mod tests {
         let kept: Vec<&String> = svc.metadata.annotations.as_ref().unwrap().keys().collect();
         assert_eq!(kept, vec!["haproxy-agent.io/load-balance"]);
         assert!(!snap.synced);
-        store.delete("Service", &ObjectKey::new("a", "web"));
+        store.delete(Kind::Service, &ObjectKey::new("a", "web"));
         assert!(store.snapshot().services.is_empty());
     }
 
@@ -408,9 +584,9 @@ mod tests {
         store.upsert(slice("a", "web-2", "api"));
         assert_eq!(slices_of(&store, "a", "web"), ["a/web-1"]);
         assert_eq!(slices_of(&store, "a", "api"), ["a/api-1", "a/web-2"]);
-        store.delete("EndpointSlice", &ObjectKey::new("a", "web-1"));
+        store.delete(Kind::EndpointSlice, &ObjectKey::new("a", "web-1"));
         assert!(slices_of(&store, "a", "web").is_empty());
-        store.replace_kind("EndpointSlice", [slice("a", "new-1", "web")]);
+        store.replace_kind(Kind::EndpointSlice, [slice("a", "new-1", "web")]);
         assert_eq!(slices_of(&store, "a", "web"), ["a/new-1"]);
         assert!(slices_of(&store, "a", "api").is_empty());
         store.replace_all([slice("c", "x", "y")]);
@@ -430,6 +606,120 @@ mod tests {
             vec![&ObjectKey::new("a", "new")]
         );
         assert!(snap.generation >= 2);
+    }
+
+    fn changed(store: &Store, since: u64) -> Vec<String> {
+        match store.snapshot().changes_since(since) {
+            Changes::Everything => vec!["everything".to_string()],
+            Changes::Some(set) => set.iter().map(|(k, key)| format!("{k} {key}")).collect(),
+        }
+    }
+
+    #[test]
+    fn each_generation_says_what_changed() {
+        let store = Store::new();
+        store.upsert(service("a", "web"));
+        let g1 = store.snapshot().generation;
+        store.upsert(slice("a", "web-1", "web"));
+        store.upsert(service("a", "web"));
+        assert_eq!(
+            changed(&store, g1),
+            ["EndpointSlice a/web-1"],
+            "an equal upsert"
+        );
+        assert_eq!(
+            changed(&store, 0),
+            ["Service a/web", "EndpointSlice a/web-1"]
+        );
+        let g2 = store.snapshot().generation;
+        store.delete(Kind::Service, &ObjectKey::new("a", "web"));
+        store.delete(Kind::Service, &ObjectKey::new("a", "gone"));
+        assert_eq!(changed(&store, g2), ["Service a/web"]);
+        // A relist records what differs only.
+        let g3 = store.snapshot().generation;
+        store.replace_kind(
+            Kind::EndpointSlice,
+            [slice("a", "web-1", "web"), slice("a", "web-2", "web")],
+        );
+        assert_eq!(changed(&store, g3), ["EndpointSlice a/web-2"]);
+        let g4 = store.snapshot().generation;
+        store.replace_all([service("a", "web")]);
+        assert_eq!(
+            changed(&store, g4),
+            [
+                "Service a/web",
+                "EndpointSlice a/web-1",
+                "EndpointSlice a/web-2"
+            ]
+        );
+        assert_eq!(
+            changed(&store, store.snapshot().generation),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            changed(&store, store.snapshot().generation + 1),
+            ["everything"]
+        );
+    }
+
+    #[test]
+    fn the_change_log_is_bounded() {
+        let store = Store::new();
+        let held = store.snapshot();
+        for i in 0..CHANGE_LOG_LEN + 10 {
+            store.upsert(service("a", &format!("s{i}")));
+        }
+        let snap = store.snapshot();
+        assert!(snap.log.len() <= CHANGE_LOG_LEN);
+        assert_eq!(snap.changes_since(held.generation), Changes::Everything);
+        assert_eq!(changed(&store, snap.generation - 1), ["Service a/s4105"]);
+        // The snapshot held from before is untouched.
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn strip_keeps_what_translation_and_status_read() {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1", "selector": {"app": "web"},
+                     "ports": [{"name": "http", "port": 80}], "externalIPs": ["192.0.2.1"]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.2"}]}},
+        }))
+        .unwrap();
+        let Object::Service(stripped) = Object::Service(svc.clone()).strip() else {
+            unreachable!()
+        };
+        let (spec, was) = (stripped.spec.unwrap(), svc.spec.unwrap());
+        assert!(spec.selector.is_none() && stripped.metadata.labels.is_none());
+        assert_eq!(
+            (spec.type_, spec.ports, spec.cluster_ip, spec.external_ips),
+            (was.type_, was.ports, was.cluster_ip, was.external_ips)
+        );
+        assert_eq!(stripped.status, svc.status);
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "labels": {SERVICE_NAME_LABEL: "web", "x": "y"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true},
+                           "nodeName": "n1", "targetRef": {"kind": "Pod", "name": "p"}}],
+        }))
+        .unwrap();
+        let Object::EndpointSlice(s) = Object::EndpointSlice(slice).strip() else {
+            unreachable!()
+        };
+        assert_eq!(s.metadata.labels.unwrap().len(), 1);
+        let ep = &s.endpoints[0];
+        assert!(ep.target_ref.is_none() && ep.node_name.is_none());
+        assert_eq!((ep.addresses.len(), ep.conditions.is_some()), (1, true));
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "Yw==", "tls.key": "aw==", "ca.crt": "Yw=="},
+        }))
+        .unwrap();
+        let Object::Secret(s) = Object::Secret(secret).strip() else {
+            unreachable!()
+        };
+        let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
+        assert_eq!(keys, ["tls.crt", "tls.key"]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use crate::store::{Object, ObjectKey, Store};
+use crate::store::{Kind, Object, ObjectKey, Store};
 
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]
@@ -42,18 +42,18 @@ pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
 
 /// What one watch reports to the writer task.
 enum Update {
-    Listed(&'static str, Vec<Object>),
+    Listed(Kind, Vec<Object>),
     Apply(Box<Object>),
-    Delete(&'static str, ObjectKey),
+    Delete(Kind, ObjectKey),
 }
 
 /// The kinds watched, in the order their first list is awaited.
-pub const KINDS: [&str; 5] = [
-    "IngressClass",
-    "Service",
-    "EndpointSlice",
-    "Secret",
-    "Ingress",
+pub const KINDS: [Kind; 5] = [
+    Kind::IngressClass,
+    Kind::Service,
+    Kind::EndpointSlice,
+    Kind::Secret,
+    Kind::Ingress,
 ];
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -69,7 +69,7 @@ where
 
 /// Runs one watcher and forwards its events as store updates, until the channel closes.
 async fn watch_kind<K>(
-    kind: &'static str,
+    kind: Kind,
     api: Api<K>,
     config: watcher::Config,
     to_object: fn(K) -> Object,
@@ -83,7 +83,7 @@ async fn watch_kind<K>(
 }
 
 async fn forward<K>(
-    kind: &'static str,
+    kind: Kind,
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     to_object: fn(K) -> Object,
     tx: mpsc::Sender<Update>,
@@ -97,7 +97,7 @@ async fn forward<K>(
                 // `Init` comes before the list request: only what follows a successful
                 // request shows that the watch works again.
                 if failing && !matches!(ev, watcher::Event::Init) {
-                    tracing::info!(kind, "watch recovered");
+                    tracing::info!(kind = kind.as_str(), "watch recovered");
                     failing = false;
                 }
                 match ev {
@@ -119,10 +119,10 @@ async fn forward<K>(
             }
             Err(e) => {
                 if !failing {
-                    tracing::warn!(kind, error = %e, "watch failing; retrying with backoff");
+                    tracing::warn!(kind = kind.as_str(), error = %e, "watch failing; retrying with backoff");
                     failing = true;
                 } else {
-                    tracing::debug!(kind, error = %e, "watch still failing");
+                    tracing::debug!(kind = kind.as_str(), error = %e, "watch still failing");
                 }
                 continue;
             }
@@ -145,35 +145,35 @@ pub async fn run(
     let cfg = watcher::Config::default;
     let tasks = vec![
         tokio::spawn(watch_kind(
-            "Ingress",
+            Kind::Ingress,
             api::<Ingress>(&client, &namespace),
             cfg(),
             Object::Ingress,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            "IngressClass",
+            Kind::IngressClass,
             Api::<IngressClass>::all(client.clone()),
             cfg(),
             Object::IngressClass,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            "Service",
+            Kind::Service,
             api::<Service>(&client, &namespace),
             cfg(),
             Object::Service,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            "EndpointSlice",
+            Kind::EndpointSlice,
             api::<EndpointSlice>(&client, &namespace),
             cfg(),
             Object::EndpointSlice,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            "Secret",
+            Kind::Secret,
             api::<Secret>(&client, &namespace),
             cfg().fields("type=kubernetes.io/tls"),
             Object::Secret,
@@ -181,13 +181,13 @@ pub async fn run(
         )),
     ];
     drop(tx);
-    let mut listed: std::collections::BTreeSet<&'static str> = Default::default();
+    let mut listed: std::collections::BTreeSet<Kind> = Default::default();
     let mut synced = false;
     let writer = async {
         while let Some(update) = rx.recv().await {
             match update {
                 Update::Listed(kind, objects) => {
-                    tracing::info!(kind, objects = objects.len(), "listed");
+                    tracing::info!(kind = kind.as_str(), objects = objects.len(), "listed");
                     store.replace_kind(kind, objects);
                     listed.insert(kind);
                     if !synced && KINDS.iter().all(|k| listed.contains(k)) {

@@ -2,8 +2,9 @@
 //! `kubernetes.io/ingress.class` annotation, or no class at all when our IngressClass is
 //! marked as the cluster default.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -19,7 +20,7 @@ pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-defaul
 /// True when `ingress` belongs to the class `ours`.
 pub fn is_ours(
     ingress: &Ingress,
-    classes: &BTreeMap<ObjectKey, Arc<IngressClass>>,
+    classes: &OrdMap<ObjectKey, Arc<IngressClass>>,
     ours: &str,
 ) -> bool {
     let spec_class = ingress
@@ -39,7 +40,7 @@ pub fn is_ours(
     }
 }
 
-fn our_class_is_default(classes: &BTreeMap<ObjectKey, Arc<IngressClass>>, ours: &str) -> bool {
+fn our_class_is_default(classes: &OrdMap<ObjectKey, Arc<IngressClass>>, ours: &str) -> bool {
     classes.values().any(|c| {
         c.metadata.name.as_deref() == Some(ours)
             && c.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(CONTROLLER_NAME)
@@ -94,11 +95,11 @@ mod tests {
 
     #[test]
     fn class_selection_table() {
-        let none = BTreeMap::new();
-        let default_ours: BTreeMap<_, _> = [class("haproxy", CONTROLLER_NAME, true)].into();
-        let default_other: BTreeMap<_, _> = [class("nginx", "k8s.io/ingress-nginx", true)].into();
-        let not_default: BTreeMap<_, _> = [class("haproxy", CONTROLLER_NAME, false)].into();
-        let table: Vec<(Ingress, &BTreeMap<_, _>, bool)> = vec![
+        let none = OrdMap::new();
+        let default_ours = OrdMap::from_iter([class("haproxy", CONTROLLER_NAME, true)]);
+        let default_other = OrdMap::from_iter([class("nginx", "k8s.io/ingress-nginx", true)]);
+        let not_default = OrdMap::from_iter([class("haproxy", CONTROLLER_NAME, false)]);
+        let table: Vec<(Ingress, &OrdMap<_, _>, bool)> = vec![
             (ingress(Some("haproxy"), None), &none, true),
             (ingress(Some("nginx"), None), &default_ours, false),
             (ingress(Some("haproxy"), Some("nginx")), &none, true),

@@ -45,7 +45,7 @@ use super::{Settings, Translation, translate};
 use crate::problem::{Problem, ProblemKind};
 use crate::reconcile::{self, Observed, Plan, PlanSettings};
 use crate::source::manifests::{ManifestsSource, parse_manifests};
-use crate::store::{Object, ObjectKey, Snapshot, Store};
+use crate::store::{Kind, Object, ObjectKey, Snapshot, Store};
 
 /// The valid neighbours: two hosts, three paths (Prefix, Exact, ImplementationSpecific),
 /// two backends (the Service port by number and by name), two endpoints.
@@ -1996,7 +1996,7 @@ fn run_manifest_case(
     let file = case_path.display().to_string();
     let snap = store.snapshot();
     // The objects the scan put in force, without the valid and support ones.
-    let valid_keys: BTreeSet<(&str, ObjectKey)> = env
+    let valid_keys: BTreeSet<(Kind, ObjectKey)> = env
         .valid
         .iter()
         .chain(&env.support)

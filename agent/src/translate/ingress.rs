@@ -1,18 +1,20 @@
-//! Ingress rules -> routes and backends. Each bad rule, path or reference becomes a problem
-//! naming the Ingress and the field; the rest of the Ingress, and every other one, is kept.
+//! One Ingress -> its fragment: routes and backend recipes. Each bad rule, path or reference
+//! becomes a problem naming the Ingress and the field; the rest of the Ingress, and every
+//! other one, is kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use haproxy::BackendName;
 use haproxy::config::{
     Backend, Balance, PathKind, Route, RouteHost, RoutePath, Server, ServerAddr, ServerMode,
 };
 use haproxy::proto::Weight;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressServiceBackend};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::annotations::{self, BackendOptions, Canary};
 use super::endpoints::{self, EndpointState, ResolvedService};
-use super::{Built, Origin, Settings, canary, class};
+use super::resolutions::{PortRef, Resolutions};
+use super::{Origin, Settings, canary, class};
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
 
@@ -88,37 +90,141 @@ pub(super) fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-/// Collects routes and backends from Ingresses, oldest first.
-pub(super) struct Builder<'a> {
-    snapshot: &'a Snapshot,
-    problems: &'a mut Vec<Problem>,
-    built: Built,
-    /// Which Ingress set each backend's options first.
-    owners: BTreeMap<BackendName, (ObjectKey, BackendOptions)>,
-    default_owner: Option<ObjectKey>,
+/// How a backend is built from resolutions: what an Ingress asked for, not its servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Recipe {
+    /// One Service port.
+    Plain(PortRef),
+    /// A Service port and its canary (same port of another Service).
+    Canary {
+        /// The primary Service port.
+        primary: PortRef,
+        /// The canary Service port.
+        canary: PortRef,
+        /// The canary's share.
+        canary_service: Canary,
+    },
 }
 
-impl<'a> Builder<'a> {
-    pub(super) fn new(snapshot: &'a Snapshot, problems: &'a mut Vec<Problem>) -> Self {
-        Self {
-            snapshot,
-            problems,
-            built: Built::default(),
-            owners: BTreeMap::new(),
-            default_owner: None,
+impl Recipe {
+    /// The backend, from the current resolutions; `None` if one of them fails (it did not
+    /// when the recipe was made, unless the caller forgot to refresh the Ingress).
+    pub(super) fn build(
+        &self,
+        snapshot: &Snapshot,
+        resolutions: &mut Resolutions,
+        opts: &BackendOptions,
+    ) -> Option<Backend> {
+        match self {
+            Recipe::Plain(at) => {
+                let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
+                Some(backend_of(resolved, opts))
+            }
+            Recipe::Canary {
+                primary,
+                canary,
+                canary_service,
+            } => {
+                let canary_resolved = resolutions.get(snapshot, canary).as_ref().ok()?.clone();
+                let resolved = resolutions.get(snapshot, primary).as_ref().ok()?;
+                Some(canary_backend(
+                    resolved,
+                    &canary_resolved,
+                    canary_service,
+                    opts,
+                ))
+            }
         }
     }
+}
 
-    pub(super) fn finish(self) -> Built {
-        self.built
+/// What one Ingress gives on its own, before precedence between Ingresses is applied: a
+/// pure function of the Ingress and the resolutions of the Services it names.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Fragment {
+    /// The Ingress.
+    pub key: ObjectKey,
+    /// Problems found in it alone (fields, annotations, references, skipped endpoints).
+    pub problems: Vec<Problem>,
+    /// The backend options of its annotations.
+    pub options: BackendOptions,
+    /// Its `spec.defaultBackend`, resolved.
+    pub default_backend: Option<BackendName>,
+    /// Every backend it uses, in order, with the field that names it.
+    pub uses: Vec<(String, BackendName)>,
+    /// How each backend it uses is built.
+    pub recipes: BTreeMap<BackendName, Recipe>,
+    /// Its routes, in rule order.
+    pub routes: Vec<(Route, Origin)>,
+    /// The Services it reads.
+    pub services: BTreeSet<ObjectKey>,
+}
+
+impl Fragment {
+    /// True when both give the same routes, backends and defaults (problems aside).
+    pub(super) fn same_shape(&self, other: &Fragment) -> bool {
+        self.key == other.key
+            && self.options == other.options
+            && self.default_backend == other.default_backend
+            && self.uses == other.uses
+            && self.recipes == other.recipes
+            && self.routes == other.routes
     }
 
-    fn problem(&mut self, key: &ObjectKey, field: impl Into<String>, message: impl Into<String>) {
+    /// Backend `name` as this Ingress builds it.
+    pub(super) fn backend(
+        &self,
+        name: &BackendName,
+        snapshot: &Snapshot,
+        resolutions: &mut Resolutions,
+    ) -> Option<Backend> {
+        self.recipes
+            .get(name)?
+            .build(snapshot, resolutions, &self.options)
+    }
+
+    fn problem(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.problems
-            .push(Problem::new(ProblemKind::Ingress, key.to_string(), message).at(field));
+            .push(Problem::new(ProblemKind::Ingress, self.key.to_string(), message).at(field));
     }
+}
 
-    pub(super) fn add_ingress(&mut self, key: &ObjectKey, ing: &Ingress) {
+/// The fragment of Ingress `key`, resolving its Services through `resolutions`.
+pub(super) fn fragment(
+    key: &ObjectKey,
+    ing: &Ingress,
+    snapshot: &Snapshot,
+    resolutions: &mut Resolutions,
+) -> Fragment {
+    let mut f = Fragment {
+        key: key.clone(),
+        problems: Vec::new(),
+        options: BackendOptions::default(),
+        default_backend: None,
+        uses: Vec::new(),
+        recipes: BTreeMap::new(),
+        routes: Vec::new(),
+        services: BTreeSet::new(),
+    };
+    Reader {
+        snapshot,
+        resolutions,
+        f: &mut f,
+    }
+    .read(ing);
+    f
+}
+
+/// Reads one Ingress into its fragment.
+struct Reader<'a> {
+    snapshot: &'a Snapshot,
+    resolutions: &'a mut Resolutions,
+    f: &'a mut Fragment,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, ing: &Ingress) {
+        let key = self.f.key.clone();
         // The API server refuses other names; a manifest is not checked by one, and the
         // name goes into every problem and log line about the Ingress.
         if !annotations::is_dns_label(&key.namespace) {
@@ -127,7 +233,7 @@ impl<'a> Builder<'a> {
                  letters, digits and -); the Ingress is ignored",
                 key.namespace
             );
-            self.problem(key, "metadata.namespace", msg);
+            self.f.problem("metadata.namespace", msg);
             return;
         }
         if !is_dns_subdomain(&key.name) {
@@ -137,16 +243,13 @@ impl<'a> Builder<'a> {
                  ignored",
                 key.name
             );
-            self.problem(key, "metadata.name", msg);
+            self.f.problem("metadata.name", msg);
             return;
         }
         let parsed = annotations::parse(ing.metadata.annotations.as_ref());
         for (name, message) in &parsed.problems {
-            self.problem(
-                key,
-                format!("metadata.annotations[{name}]"),
-                message.clone(),
-            );
+            self.f
+                .problem(format!("metadata.annotations[{name}]"), message.clone());
         }
         if parsed.canary.is_some() && parsed.options.balance != Balance::Roundrobin {
             let explicit = ing
@@ -156,8 +259,7 @@ impl<'a> Builder<'a> {
                 .and_then(|a| a.get(annotations::LOAD_BALANCE))
                 .is_some_and(|v| v == parsed.options.balance.as_str());
             if explicit {
-                self.problem(
-                    key,
+                self.f.problem(
                     format!("metadata.annotations[{}]", annotations::LOAD_BALANCE),
                     format!(
                         "ignored: a canary backend balances roundrobin, the only algorithm that \
@@ -167,33 +269,20 @@ impl<'a> Builder<'a> {
                 );
             }
         }
+        self.f.options = parsed.options.clone();
         let Some(spec) = ing.spec.as_ref() else {
-            self.problem(key, "spec", "the Ingress has no spec");
+            self.f.problem("spec", "the Ingress has no spec");
             return;
         };
         if let Some(b) = &spec.default_backend {
-            let field = "spec.defaultBackend";
-            if let Some(name) = self.backend(key, field, b, &parsed.options, None) {
-                match &self.default_owner {
-                    None => {
-                        self.built.default_backend = Some(name);
-                        self.default_owner = Some(key.clone());
-                    }
-                    Some(owner) => {
-                        let msg = format!(
-                            "ignored: the default backend of the older ingress {owner} is used"
-                        );
-                        self.problem(key, field, msg);
-                    }
-                }
-            }
+            self.f.default_backend = self.backend("spec.defaultBackend", b, None);
         }
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host_field = format!("spec.rules[{i}].host");
             let host = match RouteHost::parse(rule.host.as_deref().unwrap_or("")) {
                 Ok(h) => h,
                 Err(e) => {
-                    self.problem(key, host_field, e.to_string());
+                    self.f.problem(host_field, e.to_string());
                     continue;
                 }
             };
@@ -208,7 +297,7 @@ impl<'a> Builder<'a> {
                         let msg = format!(
                             "pathType {other:?} is not one of Exact, Prefix, ImplementationSpecific"
                         );
-                        self.problem(key, format!("{field}.pathType"), msg);
+                        self.f.problem(format!("{field}.pathType"), msg);
                         continue;
                     }
                 };
@@ -216,8 +305,7 @@ impl<'a> Builder<'a> {
                     (Some(path), _) => path.as_str(),
                     (None, PathKind::ImplementationSpecific) => "/",
                     (None, _) => {
-                        self.problem(
-                            key,
+                        self.f.problem(
                             format!("{field}.path"),
                             "a path is required for this pathType",
                         );
@@ -229,85 +317,81 @@ impl<'a> Builder<'a> {
                 // (ingress-nginx refuses it too): no real route needs it, so it is refused.
                 if raw_path.contains(';') {
                     let msg = format!("invalid path {raw_path:?}: `;` is not allowed in a path");
-                    self.problem(key, format!("{field}.path"), msg);
+                    self.f.problem(format!("{field}.path"), msg);
                     continue;
                 }
                 let path = match RoutePath::new(raw_path) {
                     Ok(p) => p,
                     Err(e) => {
-                        self.problem(key, format!("{field}.path"), e.to_string());
+                        self.f.problem(format!("{field}.path"), e.to_string());
                         continue;
                     }
                 };
                 let backend_field = format!("{field}.backend");
-                let Some(backend) = self.backend(
-                    key,
-                    &backend_field,
-                    &p.backend,
-                    &parsed.options,
-                    parsed.canary.as_ref(),
-                ) else {
+                let Some(backend) =
+                    self.backend(&backend_field, &p.backend, parsed.canary.as_ref())
+                else {
                     continue;
                 };
-                self.built.routes.push(Route {
+                let route = Route {
                     host: host.clone(),
                     path,
                     kind,
                     backend,
                     https_redirect: false,
-                });
-                self.built.origins.push(Origin {
+                };
+                let origin = Origin {
                     ingress: key.clone(),
                     field,
                     redirect: parsed.redirect,
-                });
+                };
+                self.f.routes.push((route, origin));
             }
         }
     }
 
-    /// Resolves an Ingress backend to a config backend (registered once), or reports why not.
+    /// Resolves an Ingress backend to a config backend (used at `field`), or reports why not.
     fn backend(
         &mut self,
-        key: &ObjectKey,
         field: &str,
         b: &IngressBackend,
-        opts: &BackendOptions,
         canary: Option<&Canary>,
     ) -> Option<BackendName> {
         let Some(svc) = &b.service else {
-            self.problem(
-                key,
-                field,
-                "only Service backends are supported, not resources",
-            );
+            self.f
+                .problem(field, "only Service backends are supported, not resources");
             return None;
         };
-        let resolved = self.resolve(key, field, svc)?;
-        let backend = match canary {
-            None => backend_of(&resolved, opts),
+        let port = svc.port.clone().unwrap_or_default();
+        let primary = PortRef::new(&self.f.key.namespace, &svc.name, &port);
+        let resolved = self.resolve(field, &primary)?;
+        let (name, recipe) = match canary {
+            None => (resolved, Recipe::Plain(primary)),
             Some(c) => {
-                let canary_ref = IngressServiceBackend {
-                    name: c.service.clone(),
-                    port: svc.port.clone(),
-                };
-                let canary_resolved = self.resolve(key, field, &canary_ref)?;
-                canary_backend(&resolved, &canary_resolved, c, opts)
+                let canary_ref = PortRef::new(&self.f.key.namespace, &c.service, &port);
+                self.resolve(field, &canary_ref)?;
+                (
+                    canary_name(&resolved, c),
+                    Recipe::Canary {
+                        primary,
+                        canary: canary_ref,
+                        canary_service: c.clone(),
+                    },
+                )
             }
         };
-        Some(self.register(key, field, backend, opts))
+        self.f.uses.push((field.to_string(), name.clone()));
+        self.f.recipes.entry(name.clone()).or_insert(recipe);
+        Some(name)
     }
 
-    fn resolve(
-        &mut self,
-        key: &ObjectKey,
-        field: &str,
-        svc: &IngressServiceBackend,
-    ) -> Option<ResolvedService> {
-        let port = svc.port.clone().unwrap_or_default();
-        match endpoints::resolve(self.snapshot, &key.namespace, &svc.name, &port) {
+    /// The backend name of a Service port, or a problem about it.
+    fn resolve(&mut self, field: &str, at: &PortRef) -> Option<BackendName> {
+        self.f.services.insert(at.service.clone());
+        match self.resolutions.get(self.snapshot, at) {
             Ok(r) => {
                 for s in &r.skipped {
-                    self.problems.push(
+                    self.f.problems.push(
                         Problem::new(
                             ProblemKind::EndpointSlice,
                             s.slice.to_string(),
@@ -316,39 +400,20 @@ impl<'a> Builder<'a> {
                         .at(s.field.clone()),
                     );
                 }
-                Some(r)
+                Some(r.backend.clone())
             }
             Err(message) => {
-                self.problem(key, format!("{field}.service"), message);
+                let message = message.clone();
+                self.f.problem(format!("{field}.service"), message);
                 None
             }
         }
     }
+}
 
-    fn register(
-        &mut self,
-        key: &ObjectKey,
-        field: &str,
-        backend: Backend,
-        opts: &BackendOptions,
-    ) -> BackendName {
-        let name = backend.name.clone();
-        match self.owners.get(&name) {
-            None => {
-                self.owners
-                    .insert(name.clone(), (key.clone(), opts.clone()));
-                self.built.backends.insert(name.clone(), backend);
-            }
-            Some((owner, first)) if first != opts => {
-                let msg = format!(
-                    "backend {name} is also used by the older ingress {owner} with other annotations; its settings are kept"
-                );
-                self.problem(key, field, msg);
-            }
-            Some(_) => {}
-        }
-        name
-    }
+fn canary_name(primary: &BackendName, c: &Canary) -> BackendName {
+    BackendName::new(format!("{}_canary_{}", primary.as_str(), c.service))
+        .expect("backend and service names make a valid name")
 }
 
 /// A backend holding both Services' endpoints, weighted so that the canary side gets its
@@ -359,8 +424,7 @@ fn canary_backend(
     c: &Canary,
     opts: &BackendOptions,
 ) -> Backend {
-    let name = BackendName::new(format!("{}_canary_{}", primary.backend.as_str(), c.service))
-        .expect("backend and service names make a valid name");
+    let name = canary_name(&primary.backend, c);
     let ready = |r: &ResolvedService| {
         r.endpoints
             .iter()

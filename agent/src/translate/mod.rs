@@ -9,22 +9,29 @@ pub mod annotations;
 pub mod canary;
 pub mod class;
 pub mod endpoints;
+mod fold;
+mod incremental;
 mod ingress;
+mod resolutions;
 pub mod tls;
 
-use std::collections::BTreeMap;
+pub use incremental::Incremental;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use haproxy::FrontendName;
 use haproxy::config::{
-    Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, Route, RouteMaps, Timeout,
-    TlsBind, TlsCert, default_cert_path, route_maps,
+    Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, RouteMaps, Timeout, TlsBind,
+    TlsCert, TlsFiles, default_cert_path,
 };
+use haproxy::{BackendName, FrontendName};
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
+use resolutions::{PortRef, Resolutions};
 
 /// What translation needs from the command line.
 #[derive(Debug, Clone)]
@@ -54,13 +61,49 @@ pub struct Settings {
 /// The result of a translation.
 #[derive(Debug, Clone)]
 pub struct Translation {
-    /// The desired HAProxy configuration.
-    pub config: Config,
+    /// The desired HAProxy configuration; shared with the [`Incremental`] that made it,
+    /// which patches it in place for the next translation once this one is dropped.
+    pub config: Arc<Config>,
     /// Everything that was left out, and why.
     pub problems: Vec<Problem>,
     /// The certificates in use: pass them to the next [`translate_with`], so that a host
     /// whose Secret turns bad keeps its certificate.
     pub certs: tls::CertMemory,
+    /// How `config` differs from the previous translation of the same [`Incremental`].
+    pub changed: Changed,
+}
+
+/// How a translation differs from the previous one. Never under-reports: a backend that
+/// differs in any way is listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// Anything may differ (a first or full translation, or the store's change log did not
+    /// reach back far enough): every backend is to be treated as changed, and `routes` and
+    /// `tls` are true.
+    pub all: bool,
+    /// Backends added, removed or modified in any way (servers, weights, options).
+    pub backends: BTreeSet<BackendName>,
+    /// `config.routes` or the frontend's default backend changed.
+    pub routes: bool,
+    /// `config.tls` or the frontend's HTTPS bind changed.
+    pub tls: bool,
+}
+
+impl Changed {
+    /// Everything changed.
+    pub fn everything() -> Self {
+        Self {
+            all: true,
+            backends: BTreeSet::new(),
+            routes: true,
+            tls: true,
+        }
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.backends.is_empty() && !self.routes && !self.tls
+    }
 }
 
 /// Translates a snapshot, with no certificates remembered; see [`translate_with`].
@@ -68,9 +111,10 @@ pub fn translate(snapshot: &Snapshot, settings: &Settings) -> Result<Translation
     translate_with(snapshot, settings, &tls::CertMemory::default())
 }
 
-/// Translates a snapshot. `certs` are the certificates of the previous translation (its
-/// [`Translation::certs`]). Settings that cannot produce a config (a socket or config path
-/// HAProxy cannot take) are an error: they are checked once at start-up.
+/// Translates a snapshot, all of it. `certs` are the certificates of the previous
+/// translation (its [`Translation::certs`]). Settings that cannot produce a config (a socket
+/// or config path HAProxy cannot take) are an error: they are checked once at start-up.
+/// [`Incremental`] gives the same result redoing only what changed.
 pub fn translate_with(
     snapshot: &Snapshot,
     settings: &Settings,
@@ -78,79 +122,108 @@ pub fn translate_with(
 ) -> Result<Translation, String> {
     let mut config = base_config(settings)?;
     let mut problems = Vec::new();
+    let mut resolutions = Resolutions::default();
     let ours = ingress::ours_oldest_first(snapshot, settings);
-    let mut builder = ingress::Builder::new(snapshot, &mut problems);
-    for (key, ing) in &ours {
-        builder.add_ingress(key, ing);
+    let fragments: Vec<ingress::Fragment> = ours
+        .iter()
+        .map(|(key, ing)| ingress::fragment(key, ing, snapshot, &mut resolutions))
+        .collect();
+    let mut read = |s: &ObjectKey| tls::read_secret(snapshot, s);
+    let tls = tls::collect(
+        ours.iter().copied(),
+        settings,
+        certs,
+        &mut read,
+        &mut problems,
+    );
+    let folded = fold::fold(&fragments, &tls.hosts);
+    let (bind, files) = tls_files(tls.wanted, tls.files, settings, &mut read, &mut problems)?;
+    config.frontends[0].tls = bind;
+    config.tls = files;
+    let (default_backend, service_backend) = default_backend(
+        folded.default_backend.clone(),
+        snapshot,
+        settings,
+        &mut resolutions,
+        &mut problems,
+    );
+    let by_key: BTreeMap<&ObjectKey, &ingress::Fragment> =
+        fragments.iter().map(|f| (&f.key, f)).collect();
+    for (name, owner) in &folded.owners {
+        if let Some(b) = by_key
+            .get(owner)
+            .and_then(|f| f.backend(name, snapshot, &mut resolutions))
+        {
+            config.insert_backend(b);
+        }
     }
-    let mut built = builder.finish();
-    let tls = tls::collect(snapshot, &ours, settings, certs, &mut problems);
-    for (route, origin) in built.routes.iter_mut().zip(&built.origins) {
-        route.https_redirect = origin
-            .redirect
-            .applies(tls::host_has_tls(&route.host, &tls.hosts));
+    if let Some(b) = service_backend
+        && !config.backends.contains_key(&b.name)
+    {
+        config.insert_backend(b);
     }
-    if tls.wanted {
-        let default_path =
-            default_cert_path(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
-        let bind = TlsBind::in_dir(&settings.config_dir, vec![settings.https_bind])
-            .map_err(|e| format!("--config-dir: {e}"))?;
-        config.frontends[0].tls = Some(bind);
-        config.tls = tls.files;
-        let default = tls::default_cert(snapshot, settings, &mut problems);
-        config
-            .tls
-            .certs
-            .insert(default_path.to_file_path(), default);
-    }
-    let default_backend = match built.default_backend {
-        Some(b) => DefaultBackend::Backend(b),
-        None => match &settings.default_backend_service {
-            Some(key) => match default_service_backend(snapshot, key) {
-                Ok(backend) => {
-                    let name = backend.name.clone();
-                    config.insert_backend(backend);
-                    DefaultBackend::Backend(name)
-                }
-                Err(message) => {
-                    problems.push(Problem::new(
-                        ProblemKind::Service,
-                        key.to_string(),
-                        format!("--default-backend-service: {message}; using the built-in 404"),
-                    ));
-                    DefaultBackend::Builtin404
-                }
-            },
-            None => DefaultBackend::Builtin404,
-        },
-    };
-    for backend in built.backends.into_values() {
-        config.insert_backend(backend);
-    }
-    let conflicts = route_maps(&built.routes).conflicts;
-    for c in conflicts {
-        let (lost, won) = (&built.origins[c.dropped], &built.origins[c.kept]);
-        problems.push(
-            Problem::new(
-                ProblemKind::Ingress,
-                lost.ingress.to_string(),
-                format!(
-                    "host and path {} are already routed by ingress {} ({}); this rule is ignored",
-                    c.key, won.ingress, won.field
-                ),
-            )
-            .at(lost.field.clone()),
-        );
-    }
-    config.routes = built.routes;
+    problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
+    problems.extend(folded.problems);
+    config.routes = folded.routes;
     config.frontends[0].default_backend = default_backend;
     problems.sort();
     problems.dedup();
     Ok(Translation {
-        config,
+        config: Arc::new(config),
         problems,
         certs: tls.memory,
+        changed: Changed::everything(),
     })
+}
+
+/// The HTTPS bind and the certificate files (the default certificate added) when some
+/// Ingress wants TLS; none otherwise.
+fn tls_files(
+    wanted: bool,
+    mut files: TlsFiles,
+    settings: &Settings,
+    read: &mut tls::ReadSecret<'_>,
+    problems: &mut Vec<Problem>,
+) -> Result<(Option<TlsBind>, TlsFiles), String> {
+    if !wanted {
+        return Ok((None, TlsFiles::default()));
+    }
+    let default_path =
+        default_cert_path(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
+    let bind = TlsBind::in_dir(&settings.config_dir, vec![settings.https_bind])
+        .map_err(|e| format!("--config-dir: {e}"))?;
+    let default = tls::default_cert(read, settings, problems);
+    files.certs.insert(default_path.to_file_path(), default);
+    Ok((Some(bind), files))
+}
+
+/// Where unmatched requests go: the default backend an Ingress asked for (`built`), else
+/// `--default-backend-service` (and its backend, to add unless an Ingress builds one of
+/// the same name), else the built-in 404.
+fn default_backend(
+    built: Option<BackendName>,
+    snapshot: &Snapshot,
+    settings: &Settings,
+    resolutions: &mut Resolutions,
+    problems: &mut Vec<Problem>,
+) -> (DefaultBackend, Option<Backend>) {
+    if let Some(b) = built {
+        return (DefaultBackend::Backend(b), None);
+    }
+    let Some(key) = &settings.default_backend_service else {
+        return (DefaultBackend::Builtin404, None);
+    };
+    match default_service_backend(snapshot, key, resolutions) {
+        Ok(backend) => (DefaultBackend::Backend(backend.name.clone()), Some(backend)),
+        Err(message) => {
+            problems.push(Problem::new(
+                ProblemKind::Service,
+                key.to_string(),
+                format!("--default-backend-service: {message}; using the built-in 404"),
+            ));
+            (DefaultBackend::Builtin404, None)
+        }
+    }
 }
 
 fn base_config(settings: &Settings) -> Result<Config, String> {
@@ -172,7 +245,11 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
 }
 
 /// The backend of `--default-backend-service ns/name`: its first port.
-fn default_service_backend(snapshot: &Snapshot, key: &ObjectKey) -> Result<Backend, String> {
+fn default_service_backend(
+    snapshot: &Snapshot,
+    key: &ObjectKey,
+    resolutions: &mut Resolutions,
+) -> Result<Backend, String> {
     let svc = snapshot
         .services
         .get(key)
@@ -187,28 +264,23 @@ fn default_service_backend(snapshot: &Snapshot, key: &ObjectKey) -> Result<Backe
         number: Some(port.port),
         name: None,
     };
-    let resolved = endpoints::resolve(snapshot, &key.namespace, &key.name, &port)?;
+    let at = PortRef::new(&key.namespace, &key.name, &port);
+    let resolved = resolutions
+        .get(snapshot, &at)
+        .as_ref()
+        .map_err(String::clone)?;
     Ok(ingress::backend_of(
-        &resolved,
+        resolved,
         &annotations::BackendOptions::default(),
     ))
 }
 
 /// Where a route came from, for problems about it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Origin {
     ingress: ObjectKey,
     field: String,
     redirect: annotations::Redirect,
-}
-
-/// Routes with their origins, backends and the default backend an Ingress asked for.
-#[derive(Debug, Default)]
-struct Built {
-    routes: Vec<Route>,
-    origins: Vec<Origin>,
-    backends: BTreeMap<haproxy::BackendName, Backend>,
-    default_backend: Option<haproxy::BackendName>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
 use haproxy::proto::command::CrtListEntry;
+use imbl::OrdMap;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Settings;
@@ -24,9 +25,10 @@ use crate::store::{ObjectKey, Snapshot};
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
 /// The last good certificate of each Secret in use: what a host keeps serving when its
-/// Secret turns bad or disappears. Carried from one translation to the next by the caller.
+/// Secret turns bad or disappears. Carried from one translation to the next by the caller;
+/// cheap to clone (a persistent map).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CertMemory(BTreeMap<ObjectKey, TlsCert>);
+pub struct CertMemory(OrdMap<ObjectKey, TlsCert>);
 
 impl CertMemory {
     /// The remembered certificate of a Secret.
@@ -70,12 +72,15 @@ struct Line {
     sni: BTreeSet<SniFilter>,
 }
 
-/// Reads `spec.tls` of `ingresses` (ours, oldest first).
-pub(super) fn collect(
-    snapshot: &Snapshot,
-    ingresses: &[(&ObjectKey, &Ingress)],
+/// How a Secret's certificate is read ([`read_secret`], or a cache of it).
+pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, String> + 'a;
+
+/// Reads `spec.tls` of `ingresses` (ours, oldest first), their Secrets through `read`.
+pub(super) fn collect<'a>(
+    ingresses: impl IntoIterator<Item = (&'a ObjectKey, &'a Ingress)>,
     settings: &Settings,
     memory: &CertMemory,
+    read: &mut ReadSecret<'_>,
     problems: &mut Vec<Problem>,
 ) -> TlsBuilt {
     let mut out = TlsBuilt::default();
@@ -104,7 +109,7 @@ pub(super) fn collect(
             if let Some(s) = &secret
                 && !lines.contains_key(s)
             {
-                let cert = secret_cert(snapshot, memory, key, &field, s, problems);
+                let cert = secret_cert(read, memory, key, &field, s, problems);
                 lines.insert(
                     s.clone(),
                     Line {
@@ -141,7 +146,7 @@ pub(super) fn collect(
                         continue;
                     }
                     None => {
-                        claims.insert(sni.clone(), ((*key).clone(), secret.clone()));
+                        claims.insert(sni.clone(), (key.clone(), secret.clone()));
                     }
                 }
                 out.hosts.insert(sni.clone());
@@ -185,14 +190,14 @@ pub(super) fn collect(
 
 /// The certificate of Secret `s` named by Ingress `key`, or what it had before.
 fn secret_cert(
-    snapshot: &Snapshot,
+    read: &mut ReadSecret<'_>,
     memory: &CertMemory,
     key: &ObjectKey,
     field: &str,
     s: &ObjectKey,
     problems: &mut Vec<Problem>,
 ) -> Option<TlsCert> {
-    let why = match read_secret(snapshot, s) {
+    let why = match read(s) {
         Ok(cert) => return Some(cert),
         Err(why) => why,
     };
@@ -230,14 +235,14 @@ pub(super) fn read_secret(snapshot: &Snapshot, s: &ObjectKey) -> Result<TlsCert,
 /// The default certificate: `--default-ssl-certificate`'s Secret when it is good, else the
 /// generated one.
 pub(super) fn default_cert(
-    snapshot: &Snapshot,
+    read: &mut ReadSecret<'_>,
     settings: &Settings,
     problems: &mut Vec<Problem>,
 ) -> TlsCert {
     let Some(s) = &settings.default_ssl_certificate else {
         return settings.default_cert.clone();
     };
-    match read_secret(snapshot, s) {
+    match read(s) {
         Ok(cert) => cert,
         Err(why) => {
             problems.push(Problem::new(

@@ -19,7 +19,7 @@ use serde_yaml_ng::Value;
 use tracing::debug;
 
 use crate::problem::{Problem, ProblemKind};
-use crate::store::Object;
+use crate::store::{Kind, Object};
 
 /// Where the move from removed API versions is explained.
 const MIGRATING: &str = "docs/migrating.md";
@@ -116,28 +116,8 @@ fn normalize(object: Object) -> Object {
     }
 }
 
-/// The kinds the agent follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ingress,
-    IngressClass,
-    Service,
-    EndpointSlice,
-    Secret,
-}
-
+/// How manifests spell each kind.
 impl Kind {
-    fn from_name(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "Ingress" => Kind::Ingress,
-            "IngressClass" => Kind::IngressClass,
-            "Service" => Kind::Service,
-            "EndpointSlice" => Kind::EndpointSlice,
-            "Secret" => Kind::Secret,
-            _ => return None,
-        })
-    }
-
     fn api_version(self) -> &'static str {
         match self {
             Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",

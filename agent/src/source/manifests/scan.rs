@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::parse::parse_manifests;
 use crate::problem::{Problem, ProblemKind};
-use crate::store::{Object, ObjectKey, Store};
+use crate::store::{Kind, Object, ObjectKey, Store};
 
 /// The manifests source: the directory, what each of its files last said, and the store it
 /// fills. Drive it with [`ManifestsSource::scan`] or [`ManifestsSource::run`].
@@ -26,7 +26,7 @@ pub struct ManifestsSource {
 }
 
 /// Objects by kind and key.
-type Union = BTreeMap<(&'static str, ObjectKey), Object>;
+type Union = BTreeMap<(Kind, ObjectKey), Object>;
 
 /// What one file last said.
 #[derive(Debug, Default)]
@@ -191,7 +191,7 @@ impl ManifestsSource {
     /// more than once.
     fn union(&self) -> (Union, Vec<Problem>) {
         let mut objects = BTreeMap::new();
-        let mut sources: BTreeMap<(&'static str, ObjectKey), Vec<&str>> = BTreeMap::new();
+        let mut sources: BTreeMap<(Kind, ObjectKey), Vec<&str>> = BTreeMap::new();
         for (name, state) in &self.files {
             for object in &state.objects {
                 let key = (object.kind(), object.key());
@@ -277,14 +277,13 @@ fn is_manifest_name(name: &str) -> bool {
     !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
 }
 
-fn problem_kind(kind: &str) -> ProblemKind {
+fn problem_kind(kind: Kind) -> ProblemKind {
     match kind {
-        "Ingress" => ProblemKind::Ingress,
-        "IngressClass" => ProblemKind::IngressClass,
-        "Service" => ProblemKind::Service,
-        "EndpointSlice" => ProblemKind::EndpointSlice,
-        "Secret" => ProblemKind::Secret,
-        _ => ProblemKind::ManifestFile,
+        Kind::Ingress => ProblemKind::Ingress,
+        Kind::IngressClass => ProblemKind::IngressClass,
+        Kind::Service => ProblemKind::Service,
+        Kind::EndpointSlice => ProblemKind::EndpointSlice,
+        Kind::Secret => ProblemKind::Secret,
     }
 }
 
