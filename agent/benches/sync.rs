@@ -120,8 +120,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     }));
     let mut rx = file_store.subscribe();
-    let t = translate(&file_store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
-    h.sync_to(t.config).await?;
+    h.follow(file_store.clone());
+    h.sync().await?;
     let mut file_ms = Vec::with_capacity(changes);
     for i in 0..changes {
         let n = count_after(i);
@@ -137,8 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 .map(|s| s.endpoints.len())
                 .sum::<usize>();
             if count == n {
-                let t = translate(&snap, &h.settings).map_err(anyhow::Error::msg)?;
-                let report = h.sync_to(t.config).await?;
+                let report = h.sync().await?;
                 anyhow::ensure!(
                     report.reloads.is_empty(),
                     "an endpoint change reloaded: {:?}",

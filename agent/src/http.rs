@@ -25,22 +25,39 @@ pub struct Health {
     pub detail: Option<String>,
 }
 
-/// What `/debug/state` is made from, kept as the reconcile loop left it; the JSON is built
-/// only when someone asks (building it is proportional to the whole config).
+/// What `/debug/state` shows besides the desired model: the problems and the last sync.
 #[derive(Debug, Default)]
 struct DebugSource {
-    desired: Option<Arc<haproxy::config::Config>>,
     problems: Arc<Vec<Problem>>,
     last_sync: serde_json::Value,
 }
 
+/// A request for the desired model as JSON, answered by the reconcile loop, which owns it
+/// (the model is not shared: sharing it would make every incremental change copy it).
+pub type DesiredRequest = tokio::sync::oneshot::Sender<serde_json::Value>;
+
 /// State shared between the reconcile loop (writer) and the HTTP handlers (readers).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Status {
     /// Metrics.
     pub metrics: Metrics,
     health: Mutex<Health>,
     debug: Mutex<DebugSource>,
+    desired_tx: tokio::sync::mpsc::Sender<DesiredRequest>,
+    desired_rx: Mutex<Option<tokio::sync::mpsc::Receiver<DesiredRequest>>>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        let (desired_tx, desired_rx) = tokio::sync::mpsc::channel(16);
+        Self {
+            metrics: Metrics::default(),
+            health: Mutex::default(),
+            debug: Mutex::default(),
+            desired_tx,
+            desired_rx: Mutex::new(Some(desired_rx)),
+        }
+    }
 }
 
 impl Status {
@@ -60,11 +77,15 @@ impl Status {
         self.health.lock().expect("health lock").clone()
     }
 
-    /// Sets the desired config and the problems `/debug/state` shows.
-    pub fn set_desired(&self, desired: Arc<haproxy::config::Config>, problems: Arc<Vec<Problem>>) {
-        let mut d = self.debug.lock().expect("debug lock");
-        d.desired = Some(desired);
-        d.problems = problems;
+    /// Sets the problems `/debug/state` shows.
+    pub fn set_problems(&self, problems: Arc<Vec<Problem>>) {
+        self.debug.lock().expect("debug lock").problems = problems;
+    }
+
+    /// The requests for the desired model, for the one owner that answers them (the
+    /// reconcile loop); `None` after the first call.
+    pub fn desired_requests(&self) -> Option<tokio::sync::mpsc::Receiver<DesiredRequest>> {
+        self.desired_rx.lock().expect("desired lock").take()
     }
 
     /// Sets what `/debug/state` says of the last sync.
@@ -72,16 +93,25 @@ impl Status {
         self.debug.lock().expect("debug lock").last_sync = last_sync;
     }
 
-    /// The `/debug/state` document: the desired model, the problems and the last sync.
-    pub fn debug(&self) -> serde_json::Value {
-        let (desired, problems, last_sync) = {
+    /// The `/debug/state` document: the desired model (asked of the reconcile loop; left
+    /// out when no loop answers within 10 s, e.g. during a long reload), the problems and
+    /// the last sync.
+    pub async fn debug(&self) -> serde_json::Value {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let no_loop = self.desired_rx.lock().expect("desired lock").is_some();
+        let desired = match self.desired_tx.try_send(tx) {
+            Ok(()) if no_loop => None,
+            Ok(()) => tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
+        };
+        let (problems, last_sync) = {
             let d = self.debug.lock().expect("debug lock");
-            (d.desired.clone(), d.problems.clone(), d.last_sync.clone())
+            (d.problems.clone(), d.last_sync.clone())
         };
-        let mut doc = match &desired {
-            Some(config) => crate::debug::desired(config),
-            None => serde_json::json!({}),
-        };
+        let mut doc = desired.unwrap_or_else(|| serde_json::json!({}));
         doc["problems"] = serde_json::to_value(problems.as_slice()).unwrap_or_default();
         doc["last_sync"] = last_sync;
         doc
@@ -110,7 +140,7 @@ async fn metrics(State(status): State<Arc<Status>>) -> Response {
 }
 
 async fn debug_state(State(status): State<Arc<Status>>) -> Response {
-    axum::Json(status.debug()).into_response()
+    axum::Json(status.debug().await).into_response()
 }
 
 /// The router (public for tests).

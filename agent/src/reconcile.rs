@@ -227,6 +227,21 @@ impl Scope {
     }
 }
 
+impl From<&crate::translate::Changed> for Scope {
+    /// What a plan must look at after a translation that changed `changed`.
+    fn from(changed: &crate::translate::Changed) -> Self {
+        if changed.all {
+            return Scope::all();
+        }
+        Scope {
+            all: false,
+            backends: changed.backends.clone(),
+            routes: changed.routes,
+            tls: changed.tls,
+        }
+    }
+}
+
 /// The structure HAProxy's worker loaded against the desired one, by section.
 #[derive(Debug, Clone, Copy)]
 pub struct StructureView<'a> {

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use haproxy::config::{Config, ConfigWriter, render};
 use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
@@ -20,7 +21,7 @@ use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
 use crate::spawn::{SpawnConfig, Supervisor};
 use crate::store::Store;
-use crate::translate::{Settings, Translation, translate};
+use crate::translate::{Incremental, Settings, Translation, translate};
 
 /// Exit code for a configuration the agent cannot start with (EX_USAGE).
 pub const EXIT_BAD_CONFIG: u8 = 64;
@@ -443,9 +444,16 @@ async fn reconcile_loop(
     let mut logged = std::collections::BTreeSet::new();
     // The certificates in use: a host whose Secret turns bad keeps its certificate, from
     // the start on (the files a previous run left, which HAProxy is likely serving).
-    let mut certs = crate::certs::remembered_on_disk(&settings.config_dir);
-    // The config of the last successful sync: what the next one is compared with.
-    let mut applied: Option<Arc<Config>> = None;
+    let mut translator = Incremental::new(
+        settings.clone(),
+        crate::certs::remembered_on_disk(&settings.config_dir),
+    );
+    // The `/debug/state` model is built here, from the translator's config, when asked.
+    let mut desired_requests = status.desired_requests();
+    // What changed since the last successful sync (all of it after a failure).
+    let mut pending = Scope::all();
+    // The translation and source problems last published.
+    let mut published: (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
@@ -455,42 +463,44 @@ async fn reconcile_loop(
             let snapshot = rx.borrow_and_update().clone();
             let extra = source_problems.borrow_and_update().clone();
             if snapshot.synced {
-                let t = match crate::translate::translate_with(&snapshot, settings, &certs) {
+                let t = match translator.translate(&snapshot) {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::error!(error = %e, "translation failed");
                         return;
                     }
                 };
-                certs = t.certs.clone();
-                let scope = match &applied {
-                    Some(old) => Scope::between(old, &t.config),
-                    None => Scope::all(),
-                };
-                tracing::debug!(
+                pending.extend(&Scope::from(&t.changed));
+                let span = tracing::info_span!(
+                    "sync",
                     generation = snapshot.generation,
-                    all = scope.all,
-                    backends = scope.backends.len(),
-                    routes = scope.routes,
-                    tls = scope.tls,
-                    "sync"
+                    all = pending.all,
+                    backends = pending.backends.len(),
+                    routes = pending.routes,
+                    tls = pending.tls,
                 );
-                let desired = Arc::new(t.config);
-                let problems: Vec<Problem> = t.problems.iter().chain(&extra).cloned().collect();
-                publish(status, &desired, problems);
-                log_problem_changes(&mut logged, &t.problems);
+                drop(snapshot);
+                // Problems can change while the config does not (a bad annotation added).
+                let problems_now = (t.problems.clone(), extra);
+                if !t.changed.is_empty() || problems_now != published {
+                    publish(status, &t.config, &problems_now.0, &problems_now.1);
+                    log_problem_changes(&mut logged, &t.problems);
+                    published = problems_now;
+                }
                 // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
                 // shutdown must not wait for it, least of all with --spawn-haproxy, where
                 // HAProxy is being stopped meanwhile and such a reload can never be verified.
                 let synced = tokio::select! {
-                    r = applier.sync(&desired, &scope) => r,
+                    r = applier.sync(&t.config, &pending).instrument(span) => r,
                     _ = shutdown.wait_for(|s| *s) => return,
                 };
+                // The translator patches its config in place: nobody keeps a clone of it.
+                drop(t);
                 match synced {
                     Ok(report) => {
                         synced_once = true;
                         backoff = Duration::from_millis(100);
-                        applied = Some(desired);
+                        pending = Scope::default();
                         if report.commands > 0 || !report.reloads.is_empty() {
                             status
                                 .metrics
@@ -509,7 +519,7 @@ async fn reconcile_loop(
                         set_sync_debug(status, &report);
                     }
                     Err(e) => {
-                        applied = None;
+                        pending = Scope::all();
                         let up = !matches!(e, ApplyError::Runtime(_) | ApplyError::Master(_));
                         tracing::warn!(error = %e, "sync failed");
                         status.set_health(Health {
@@ -540,14 +550,29 @@ async fn reconcile_loop(
             Ok(()) = started(&mut haproxy_starts) => {}
             _ = tokio::time::sleep_until(next_sync.into()) => {}
             _ = sleep_until_some(flush_at) => {
-                if let Some(desired) = &applied {
+                if let Some(desired) = translator.config() {
                     applier.flush_files(desired).await;
                 }
+                sync_now = false;
+            }
+            Some(request) = recv_some(&mut desired_requests) => {
+                let doc = translator
+                    .config()
+                    .map_or_else(|| serde_json::json!({}), crate::debug::desired);
+                let _ = request.send(doc);
                 sync_now = false;
             }
             _ = shutdown.wait_for(|s| *s) => return,
         }
         woke = Instant::now();
+    }
+}
+
+/// The next item of `rx`; never when there is none.
+async fn recv_some<T>(rx: &mut Option<tokio::sync::mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -576,9 +601,9 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-fn publish(status: &Status, desired: &Arc<Config>, problems: Vec<Problem>) {
+fn publish(status: &Status, desired: &Config, problems: &[Problem], extra: &[Problem]) {
     let mut counts = std::collections::BTreeMap::new();
-    for p in &problems {
+    for p in problems.iter().chain(extra) {
         *counts.entry(p.kind.label()).or_insert(0i64) += 1;
     }
     status.metrics.set_problems(counts);
@@ -586,7 +611,7 @@ fn publish(status: &Status, desired: &Arc<Config>, problems: Vec<Problem>) {
     status.metrics.endpoints.set(servers as i64);
     status.metrics.backends.set(desired.backends.len() as i64);
     status.metrics.routes.set(desired.routes.len() as i64);
-    status.set_desired(desired.clone(), Arc::new(problems));
+    status.set_problems(Arc::new(problems.iter().chain(extra).cloned().collect()));
 }
 
 /// Logs each translation problem once when it appears, naming its object, and once when it

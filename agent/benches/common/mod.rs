@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use haproxy::config::{Config, ConfigWriter, render};
+use haproxy::config::{ConfigWriter, render};
 use haproxy::proto::ProcList;
 use haproxy::proto::parse::ServerState;
 use haproxy::{BackendName, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
@@ -22,7 +22,7 @@ use haproxy_agent::http::Status;
 use haproxy_agent::reconcile::Scope;
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
 use haproxy_agent::store::{Object, Store};
-use haproxy_agent::translate::{Settings, translate};
+use haproxy_agent::translate::{Incremental, Settings, translate};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{
     Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
@@ -396,8 +396,8 @@ pub struct Harness {
     pub reloader: Reloader,
     stop: watch::Sender<bool>,
     supervised: JoinHandle<std::io::Result<()>>,
-    /// The config of the last sync, for the scope of the next.
-    applied: Option<Config>,
+    /// Translates the store's snapshots incrementally, as the reconcile loop does.
+    translator: Incremental,
 }
 
 impl Harness {
@@ -453,8 +453,12 @@ impl Harness {
             },
         );
         applier.assume_loaded(&first.config).await?;
+        let mut translator = Incremental::new(settings.clone(), Default::default());
+        translator
+            .translate(&store.snapshot())
+            .map_err(anyhow::Error::msg)?;
         Ok(Harness {
-            applied: Some(first.config),
+            translator,
             _dir: dir,
             settings,
             store,
@@ -467,14 +471,19 @@ impl Harness {
         })
     }
 
-    /// Translates the store's snapshot and syncs HAProxy to it (what the reconcile loop
-    /// does on every wake-up).
+    /// Translates the store's snapshot (incrementally) and syncs HAProxy to what changed
+    /// (what the reconcile loop does on every wake-up).
     pub async fn sync(&mut self) -> anyhow::Result<SyncReport> {
-        let t = translate(&self.store.snapshot(), &self.settings).map_err(anyhow::Error::msg)?;
-        self.sync_to(t.config).await
+        let t = self
+            .translator
+            .translate(&self.store.snapshot())
+            .map_err(anyhow::Error::msg)?;
+        let scope = Scope::from(&t.changed);
+        Ok(self.applier.sync(&t.config, &scope).await?)
     }
 
-    /// Translates `store`'s objects from now on (a manifests source's store).
+    /// Translates `store`'s objects from now on (a manifests source's store): the next
+    /// sync translates everything once.
     pub fn follow(&mut self, store: Store) {
         self.store = store;
     }
@@ -482,20 +491,9 @@ impl Harness {
     /// Writes the config directory's files that runtime changes left behind, as the
     /// reconcile loop does once a burst is over.
     pub async fn flush_files(&mut self) {
-        if let Some(config) = &self.applied {
+        if let Some(config) = self.translator.config() {
             self.applier.flush_files(config).await;
         }
-    }
-
-    /// Syncs HAProxy to `config`, looking at what differs from the last config synced.
-    pub async fn sync_to(&mut self, config: Config) -> anyhow::Result<SyncReport> {
-        let scope = match &self.applied {
-            Some(old) => Scope::between(old, &config),
-            None => Scope::all(),
-        };
-        let report = self.applier.sync(&config, &scope).await?;
-        self.applied = Some(config);
-        Ok(report)
     }
 
     /// The master's `show proc`, retried while the master re-executes itself.

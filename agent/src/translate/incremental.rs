@@ -120,6 +120,12 @@ impl Incremental {
         }
     }
 
+    /// The config of the last successful translation, if any. Borrow it; do not keep a
+    /// clone of the `Arc` across translations (see the module docs).
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_deref()
+    }
+
     /// Translates `snapshot`, a later snapshot of the same store as the previous call's (an
     /// earlier or foreign one is translated in full). Equal to
     /// [`super::translate_with`]`(snapshot, settings, previous certs)`, with
