@@ -483,6 +483,30 @@ impl Store {
         });
     }
 
+    /// Adds or replaces `upserts` and removes `deletes`, as one generation. Returns true when
+    /// anything changed; otherwise nothing is published (no generation, no wake-up).
+    pub fn apply(
+        &self,
+        upserts: impl IntoIterator<Item = Object>,
+        deletes: impl IntoIterator<Item = (Kind, ObjectKey)>,
+    ) -> bool {
+        self.tx.send_if_modified(|snap| {
+            let s = Arc::make_mut(snap);
+            s.generation += 1;
+            for o in upserts {
+                s.insert(o);
+            }
+            for (kind, key) in deletes {
+                s.remove(kind, &key);
+            }
+            let changed = s.log.back().is_some_and(|c| c.generation == s.generation);
+            if !changed {
+                s.generation -= 1;
+            }
+            changed
+        })
+    }
+
     /// Adds or replaces one object.
     pub fn upsert(&self, object: Object) {
         self.modify(|s| s.insert(object));

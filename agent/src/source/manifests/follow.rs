@@ -1,6 +1,7 @@
 //! Following the directory: a `notify` watcher wakes a rescan, bursts are coalesced, and a
 //! slow periodic rescan is the safety net for anything the watcher misses.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,8 @@ impl ManifestsSource {
                 biased;
                 () = &mut shutdown => return,
                 Some(event) = rx.recv() => {
-                    follower.note(event);
+                    let mut changed = Changed::default();
+                    follower.note(event, &mut changed);
                     let latest = Instant::now() + MAX_DELAY;
                     let mut deadline = (Instant::now() + HOLDOFF).min(latest);
                     loop {
@@ -62,11 +64,18 @@ impl ManifestsSource {
                             () = &mut shutdown => return,
                             () = sleep_until(deadline) => break,
                             Some(event) = rx.recv() => {
-                                follower.note(event);
+                                follower.note(event, &mut changed);
                                 deadline = (Instant::now() + HOLDOFF).min(latest);
                             }
                         }
                     }
+                    // Events that name their files: read those only. Anything else (the
+                    // directory itself, an error, an overflow): read the directory.
+                    source = match changed.files() {
+                        Some(names) => scan_files_blocking(source, names).await,
+                        None => scan_blocking(source).await,
+                    };
+                    continue;
                 }
                 () = sleep_until(Instant::now() + period) => {
                     trace!("periodic manifests rescan");
@@ -78,7 +87,34 @@ impl ManifestsSource {
     }
 }
 
-/// Runs one scan on the blocking pool.
+/// The files a burst of events named, or that it needs a full scan.
+#[derive(Debug, Default)]
+struct Changed {
+    names: BTreeSet<String>,
+    full: bool,
+}
+
+impl Changed {
+    fn files(self) -> Option<BTreeSet<String>> {
+        (!self.full).then_some(self.names)
+    }
+}
+
+async fn scan_files_blocking(
+    mut source: ManifestsSource,
+    names: BTreeSet<String>,
+) -> ManifestsSource {
+    let task = tokio::task::spawn_blocking(move || {
+        source.scan_files(names.iter().map(String::as_str));
+        source
+    });
+    match task.await {
+        Ok(source) => source,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("manifests scan task cancelled: {err}"),
+    }
+}
+
 async fn scan_blocking(mut source: ManifestsSource) -> ManifestsSource {
     let task = tokio::task::spawn_blocking(move || {
         source.scan();
@@ -155,8 +191,9 @@ impl Follower {
         self.watcher.is_some()
     }
 
-    /// Looks at one event; the caller rescans after every burst whatever it was.
-    fn note(&mut self, event: WatchEvent) {
+    /// Looks at one event, noting the files it names in `changed` (or that the whole
+    /// directory must be read); the caller scans after every burst whatever it was.
+    fn note(&mut self, event: WatchEvent, changed: &mut Changed) {
         match event {
             Ok(event) => {
                 trace!(?event, "manifests directory event");
@@ -169,9 +206,28 @@ impl Follower {
                     debug!(dir = %self.dir.display(), "the manifests directory moved; watching again");
                     self.watcher = None;
                 }
+                // A file directly in the directory, by a UTF-8 name; anything else (the
+                // directory, a ConfigMap volume's `..data` swap, an event with no path)
+                // reads the whole directory.
+                let names: Option<Vec<String>> = event
+                    .paths
+                    .iter()
+                    .map(|p| {
+                        let name = p.file_name()?.to_str()?;
+                        (p.parent() == Some(self.dir.as_path()) && !name.starts_with(".."))
+                            .then(|| name.to_string())
+                    })
+                    .collect();
+                match names {
+                    Some(names) if !names.is_empty() && !event.need_rescan() => {
+                        changed.names.extend(names);
+                    }
+                    _ => changed.full = true,
+                }
             }
             Err(error) => {
                 warn!(dir = %self.dir.display(), %error, "manifests watcher error; rescanning");
+                changed.full = true;
             }
         }
     }

@@ -14,25 +14,36 @@ use crate::store::{Kind, Object, ObjectKey, Store};
 
 /// The manifests source: the directory, what each of its files last said, and the store it
 /// fills. Drive it with [`ManifestsSource::scan`] or [`ManifestsSource::run`].
+///
+/// A scan reads only the files that changed (by their metadata on a full scan, or those a
+/// change event names), and writes to the store only the objects those files define: one
+/// file change costs the same whatever the number of files.
 #[derive(Debug)]
 pub struct ManifestsSource {
     pub(super) dir: PathBuf,
     store: Store,
     /// By file name; a `BTreeMap`, so iteration is in name order.
     files: BTreeMap<String, FileState>,
-    /// The union last written to the store; `None` before the first write.
-    published: Option<Union>,
+    /// The files defining each object, by name (the last name wins).
+    owners: BTreeMap<(Kind, ObjectKey), BTreeSet<String>>,
+    /// Objects defined more than once, with the problem that says so.
+    duplicates: BTreeMap<(Kind, ObjectKey), Problem>,
+    /// True once the store was written (the first scan marks it synced).
+    published: bool,
     problems: watch::Sender<Vec<Problem>>,
 }
 
-/// Objects by kind and key.
-type Union = BTreeMap<(Kind, ObjectKey), Object>;
+/// The metadata that tells a file changed without reading it: modification and change
+/// times (nanoseconds), size, inode.
+type FileMeta = (i64, i64, i64, i64, u64, u64);
 
 /// What one file last said.
 #[derive(Debug, Default)]
 struct FileState {
-    /// The content last parsed, `None` when the file could never be read.
-    bytes: Option<Vec<u8>>,
+    /// The metadata when last read.
+    meta: Option<FileMeta>,
+    /// A digest of the content last parsed, `None` when the file could never be read.
+    digest: Option<(u64, u64)>,
     /// The objects of the last content that parsed.
     objects: Vec<Object>,
     /// Why the current content is not in force.
@@ -61,7 +72,9 @@ impl ManifestsSource {
             dir,
             store,
             files: BTreeMap::new(),
-            published: None,
+            owners: BTreeMap::new(),
+            duplicates: BTreeMap::new(),
+            published: false,
             problems: watch::Sender::new(Vec::new()),
         }
     }
@@ -78,20 +91,30 @@ impl ManifestsSource {
     }
 
     /// Reads the directory once: every `*.yaml`/`*.yml` regular file (or symlink to one)
-    /// directly in it, hidden names excepted. Re-parses files whose content changed; a file
-    /// that fails keeps its previous objects; deleted files lose theirs. Writes the store
-    /// when the union of objects changed, and always on the first scan (which marks it
-    /// synced). An object defined by several files comes from the one whose name sorts
-    /// last, and is a problem. A directory that cannot be read is a problem and leaves
-    /// the objects as they were. New problems are logged once, when they appear.
+    /// directly in it, hidden names excepted. Reads the files whose metadata changed and
+    /// re-parses those whose content changed; a file that fails keeps its previous objects;
+    /// deleted files lose theirs. Writes the store when objects changed, and always on the
+    /// first scan (which marks it synced). An object defined by several files comes from the
+    /// one whose name sorts last, and is a problem. A directory that cannot be read is a
+    /// problem and leaves the objects as they were. New problems are logged once, when they
+    /// appear.
     pub fn scan(&mut self) -> ScanOutcome {
         let mut problems = Vec::new();
+        let mut touched = BTreeSet::new();
         let mut parsed = 0;
         match list(&self.dir) {
             Ok(names) => {
-                self.files.retain(|name, _| names.contains(name));
+                let gone: Vec<String> = self
+                    .files
+                    .keys()
+                    .filter(|n| !names.contains(*n))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    self.forget(&name, &mut touched);
+                }
                 for name in names {
-                    if self.refresh(&name) {
+                    if self.refresh(&name, false, &mut touched) {
                         parsed += 1;
                     }
                 }
@@ -104,20 +127,62 @@ impl ManifestsSource {
                 format!("cannot read the manifests directory: {err}"),
             )),
         }
-        problems.extend(self.files.values().filter_map(|f| f.problem.clone()));
+        self.finish(touched, parsed, problems)
+    }
 
-        let (objects, duplicates) = self.union();
-        problems.extend(duplicates);
+    /// Reads the files `names` of the directory (named by change events) and nothing else:
+    /// re-parses those whose content changed, drops those that are gone. Names that are not
+    /// manifest names are passed over.
+    pub fn scan_files<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> ScanOutcome {
+        let mut touched = BTreeSet::new();
+        let mut parsed = 0;
+        for name in names.into_iter().filter(|n| is_manifest_name(n)) {
+            let is_file = fs::metadata(self.dir.join(name)).is_ok_and(|m| m.is_file());
+            if !is_file {
+                self.forget(name, &mut touched);
+            } else if self.refresh(name, true, &mut touched) {
+                parsed += 1;
+            }
+        }
+        self.finish(touched, parsed, Vec::new())
+    }
+
+    /// Writes the objects `touched` names to the store (each from the file that wins it, or
+    /// deleted when no file defines it any more) and publishes the problems.
+    fn finish(
+        &mut self,
+        touched: BTreeSet<(Kind, ObjectKey)>,
+        parsed: usize,
+        mut problems: Vec<Problem>,
+    ) -> ScanOutcome {
+        let mut upserts = Vec::new();
+        let mut deletes = Vec::new();
+        for key in &touched {
+            self.duplicates.remove(key);
+            match self.winner(key) {
+                Some(object) => upserts.push(object),
+                None => deletes.push(key.clone()),
+            }
+            if let Some(p) = self.duplicate_problem(key) {
+                self.duplicates.insert(key.clone(), p);
+            }
+        }
+        let store_updated = if self.published {
+            self.store.apply(upserts, deletes)
+        } else {
+            let all: Vec<Object> = self.owners.keys().filter_map(|k| self.winner(k)).collect();
+            self.store.replace_all(all);
+            self.published = true;
+            true
+        };
+        let count = self.owners.len();
+        if store_updated {
+            info!(dir = %self.dir.display(), objects = count, changed = touched.len(), "manifests loaded");
+        }
+        problems.extend(self.files.values().filter_map(|f| f.problem.clone()));
+        problems.extend(self.duplicates.values().cloned());
         problems.sort();
         problems.dedup();
-
-        let store_updated = self.published.as_ref() != Some(&objects);
-        let count = objects.len();
-        if store_updated {
-            info!(dir = %self.dir.display(), objects = count, "manifests loaded");
-            self.store.replace_all(objects.values().cloned());
-            self.published = Some(objects);
-        }
         self.publish(&problems);
         ScanOutcome {
             files: self.files.len(),
@@ -128,20 +193,43 @@ impl ManifestsSource {
         }
     }
 
-    /// Reads one file and re-parses it if its content changed; true when parsed.
-    fn refresh(&mut self, name: &str) -> bool {
+    /// Drops a file that is gone: its objects are touched.
+    fn forget(&mut self, name: &str, touched: &mut BTreeSet<(Kind, ObjectKey)>) {
+        if let Some(state) = self.files.remove(name) {
+            self.set_objects(name, &state.objects, &[], touched);
+        }
+    }
+
+    /// Reads one file (unless `force` is false and its metadata is as last read) and
+    /// re-parses it if its content changed; true when parsed.
+    fn refresh(
+        &mut self,
+        name: &str,
+        force: bool,
+        touched: &mut BTreeSet<(Kind, ObjectKey)>,
+    ) -> bool {
         let path = self.dir.join(name);
+        let meta = fs::metadata(&path).ok().map(|m| file_meta(&m));
+        if !force
+            && meta.is_some()
+            && let Some(state) = self.files.get(name)
+            && state.meta == meta
+            && state.digest.is_some()
+        {
+            return false;
+        }
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                // Deleted since the listing: the next event rescans anyway.
-                self.files.remove(name);
+                // Deleted since the listing: its objects go.
+                self.forget(name, touched);
                 return false;
             }
             Err(err) => {
                 // Forget the content, so that the file is parsed again once readable.
                 let state = self.files.entry(name.to_string()).or_default();
-                state.bytes = None;
+                state.digest = None;
+                state.meta = None;
                 state.problem = Some(Problem::new(
                     ProblemKind::ManifestFile,
                     path.display().to_string(),
@@ -150,10 +238,13 @@ impl ManifestsSource {
                 return false;
             }
         };
+        let digest = digest(&bytes);
         let state = self.files.entry(name.to_string()).or_default();
-        if state.bytes.as_ref() == Some(&bytes) {
+        state.meta = meta;
+        if state.digest == Some(digest) {
             return false;
         }
+        state.digest = Some(digest);
         debug!(file = %path.display(), "parsing manifest file");
         let result = match std::str::from_utf8(&bytes) {
             Ok(text) => parse_manifests(&path, text),
@@ -171,8 +262,12 @@ impl ManifestsSource {
         };
         match result {
             Ok(objects) => {
-                state.objects = objects;
+                let old = std::mem::take(&mut state.objects);
                 state.problem = None;
+                self.set_objects(name, &old, &objects, touched);
+                if let Some(state) = self.files.get_mut(name) {
+                    state.objects = objects;
+                }
             }
             Err(mut problem) => {
                 if !state.objects.is_empty() {
@@ -183,44 +278,84 @@ impl ManifestsSource {
                 state.problem = Some(problem);
             }
         }
-        state.bytes = Some(bytes);
         true
     }
 
-    /// Every file's objects, later file names winning, and a problem per object defined
-    /// more than once.
-    fn union(&self) -> (Union, Vec<Problem>) {
-        let mut objects = BTreeMap::new();
-        let mut sources: BTreeMap<(Kind, ObjectKey), Vec<&str>> = BTreeMap::new();
-        for (name, state) in &self.files {
-            for object in &state.objects {
-                let key = (object.kind(), object.key());
-                sources.entry(key.clone()).or_default().push(name);
-                objects.insert(key, object.clone());
+    /// Moves file `name`'s ownership from the keys of `old` to those of `new`; every key of
+    /// either is touched.
+    fn set_objects(
+        &mut self,
+        name: &str,
+        old: &[Object],
+        new: &[Object],
+        touched: &mut BTreeSet<(Kind, ObjectKey)>,
+    ) {
+        for o in old {
+            let key = (o.kind(), o.key());
+            if let Some(files) = self.owners.get_mut(&key) {
+                files.remove(name);
+                if files.is_empty() {
+                    self.owners.remove(&key);
+                }
             }
+            touched.insert(key);
         }
-        let duplicates = sources
-            .into_iter()
-            .filter(|(_, files)| files.len() > 1)
-            .map(|((kind, key), mut files)| {
-                let winner = self.dir.join(files[files.len() - 1]).display().to_string();
-                files.dedup();
-                let message = if files.len() == 1 {
-                    format!("{kind} {key} is defined more than once in {winner}; the last one wins")
-                } else {
-                    let all: Vec<String> = files
-                        .iter()
-                        .map(|f| self.dir.join(f).display().to_string())
-                        .collect();
-                    format!(
-                        "{kind} {key} is defined in {}; {winner} wins (the last file name)",
-                        all.join(" and ")
-                    )
-                };
-                Problem::new(problem_kind(kind), key.to_string(), message)
+        for o in new {
+            let key = (o.kind(), o.key());
+            self.owners
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_string());
+            touched.insert(key);
+        }
+    }
+
+    /// The object `key` as the files define it: from the last file name, and its last
+    /// definition there.
+    fn winner(&self, key: &(Kind, ObjectKey)) -> Option<Object> {
+        let file = self.owners.get(key)?.last()?;
+        self.files
+            .get(file)?
+            .objects
+            .iter()
+            .rev()
+            .find(|o| o.kind() == key.0 && o.key() == key.1)
+            .cloned()
+    }
+
+    /// The problem of an object defined more than once, if it is.
+    fn duplicate_problem(&self, key: &(Kind, ObjectKey)) -> Option<Problem> {
+        let files = self.owners.get(key)?;
+        let (kind, object) = key;
+        let count = |f: &String| {
+            self.files.get(f).map_or(0, |s| {
+                s.objects
+                    .iter()
+                    .filter(|o| o.kind() == *kind && o.key() == *object)
+                    .count()
             })
-            .collect();
-        (objects, duplicates)
+        };
+        let winner = self.dir.join(files.last()?).display().to_string();
+        let message = if files.len() == 1 {
+            if files.iter().map(count).sum::<usize>() < 2 {
+                return None;
+            }
+            format!("{kind} {object} is defined more than once in {winner}; the last one wins")
+        } else {
+            let all: Vec<String> = files
+                .iter()
+                .map(|f| self.dir.join(f).display().to_string())
+                .collect();
+            format!(
+                "{kind} {object} is defined in {}; {winner} wins (the last file name)",
+                all.join(" and ")
+            )
+        };
+        Some(Problem::new(
+            problem_kind(*kind),
+            object.to_string(),
+            message,
+        ))
     }
 
     /// Publishes the problems; logs those that appeared and those that went away.
@@ -272,8 +407,32 @@ fn list(dir: &Path) -> io::Result<BTreeSet<String>> {
     Ok(names)
 }
 
+/// A file's metadata as [`FileMeta`].
+fn file_meta(m: &fs::Metadata) -> FileMeta {
+    use std::os::unix::fs::MetadataExt;
+    (
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.size(),
+        m.ino(),
+    )
+}
+
+/// A digest of a file's content.
+fn digest(bytes: &[u8]) -> (u64, u64) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+    0u8.hash(&mut a);
+    1u8.hash(&mut b);
+    bytes.hash(&mut a);
+    bytes.hash(&mut b);
+    (a.finish(), b.finish())
+}
+
 /// `*.yaml` or `*.yml`, not hidden.
-fn is_manifest_name(name: &str) -> bool {
+pub(super) fn is_manifest_name(name: &str) -> bool {
     !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
 }
 
@@ -453,5 +612,40 @@ mod tests {
         assert_eq!(out.problems.len(), 1);
         assert_eq!(out.problems[0].object, path.display().to_string());
         assert_eq!(names(&store), ["a"]);
+    }
+
+    #[test]
+    fn named_files_are_read_alone_and_written_as_one_change() {
+        let (dir, store, mut source) = setup();
+        fs::write(dir.path().join("a.yaml"), service("a", 1)).unwrap();
+        fs::write(dir.path().join("b.yaml"), service("b", 1)).unwrap();
+        source.scan();
+        let generation = store.snapshot().generation;
+        // Both change on disk; the event named only a.yaml.
+        fs::write(dir.path().join("a.yaml"), service("a", 2)).unwrap();
+        fs::write(dir.path().join("b.yaml"), service("b", 2)).unwrap();
+        let out = source.scan_files(["a.yaml", ".hidden.yaml", "notes.txt"]);
+        assert_eq!((out.parsed, out.store_updated), (1, true));
+        assert_eq!(store.snapshot().generation, generation + 1, "one generation");
+        assert_eq!((port(&store, "a"), port(&store, "b")), (Some(2), Some(1)));
+        let changes = store.snapshot().changes_since(generation);
+        assert_eq!(
+            changes,
+            crate::store::Changes::Some(
+                [(Kind::Service, ObjectKey::new("default", "a"))].into()
+            )
+        );
+        // The next full scan finds b by its metadata.
+        let out = source.scan();
+        assert_eq!((out.parsed, port(&store, "b")), (1, Some(2)));
+        // A named file that is gone loses its objects; a duplicate's other file takes over.
+        fs::write(dir.path().join("c.yaml"), service("a", 3)).unwrap();
+        source.scan_files(["c.yaml"]);
+        assert_eq!(port(&store, "a"), Some(3));
+        assert_eq!(source.scan_files([]).problems.len(), 1, "a is defined twice");
+        fs::remove_file(dir.path().join("c.yaml")).unwrap();
+        let out = source.scan_files(["c.yaml"]);
+        assert_eq!(port(&store, "a"), Some(2));
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
     }
 }
