@@ -10,7 +10,9 @@
 //! - **file**: the Service's manifest file rewritten -> notify -> the manifests source's
 //!   scan (its 30 ms burst holdoff included) -> store -> the same as above.
 //!
-//! No change may reload (checked by HAProxy's master). The config directory's files are
+//! Each path starts after one untimed sync (the first sync from a store translates and
+//! reads everything, as the agent's first sync does). No change may reload (checked by
+//! HAProxy's master). The config directory's files are
 //! brought up to date after each change, outside the timed path, as the reconcile loop does.
 //!
 //! Run: `cargo bench -p haproxy-agent --bench growth -- [CHANGES] [SIZES...] [--json PATH]`
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use haproxy_agent::source::manifests::ManifestsSource;
-use haproxy_agent::store::{Object, Store};
+use haproxy_agent::store::{Object, ObjectKey, Store};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -100,8 +102,10 @@ async fn file_path(
         let _ = rx.wait_for(|s| *s).await;
     }));
     h.follow(store.clone());
+    // The first sync from the new store translates everything (untimed, as at start-up).
+    h.sync().await?;
     let mut rx = store.subscribe();
-    let slice_key = format!("svc-{target}-1");
+    let slice_key = ObjectKey::new(common::NS, format!("svc-{target}-1"));
     let mut samples = Vec::with_capacity(changes);
     let result = async {
         for i in 0..changes {
@@ -114,9 +118,8 @@ async fn file_path(
                 let snap = rx.borrow_and_update().clone();
                 let count = snap
                     .endpoint_slices
-                    .iter()
-                    .find(|(k, _)| k.name == slice_key)
-                    .map_or(0, |(_, s)| s.endpoints.len());
+                    .get(&slice_key)
+                    .map_or(0, |s| s.endpoints.len());
                 if count == want {
                     let report = h.sync().await?;
                     ensure!(

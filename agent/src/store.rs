@@ -268,6 +268,9 @@ pub struct Snapshot {
     log: Vector<Change>,
     /// The log holds every change made after this generation.
     log_from: u64,
+    /// Which store this is a snapshot of (unique in the process): generations of two stores
+    /// say nothing about each other.
+    store: u64,
 }
 
 /// The label that ties an EndpointSlice to its Service.
@@ -306,8 +309,14 @@ impl Snapshot {
         service_of(self.endpoint_slices.get(slice)?, slice)
     }
 
-    /// What changed after `generation` (a [`Snapshot::generation`] of this store), up to
-    /// this snapshot.
+    /// The store this snapshot belongs to, for [`Snapshot::changes_since`]'s callers: a
+    /// generation seen in another store means nothing here.
+    pub fn store_id(&self) -> u64 {
+        self.store
+    }
+
+    /// What changed after `generation` (a [`Snapshot::generation`] of this store, see
+    /// [`Snapshot::store_id`]), up to this snapshot.
     pub fn changes_since(&self, generation: u64) -> Changes {
         if generation < self.log_from || generation > self.generation {
             return Changes::Everything;
@@ -451,7 +460,12 @@ impl Default for Store {
 impl Store {
     /// An empty, not yet synced store.
     pub fn new() -> Self {
-        let (tx, _) = watch::channel(Arc::new(Snapshot::default()));
+        static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let snapshot = Snapshot {
+            store: STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Snapshot::default()
+        };
+        let (tx, _) = watch::channel(Arc::new(snapshot));
         Self { tx: Arc::new(tx) }
     }
 

@@ -201,7 +201,6 @@ impl Applier {
         desired: &Config,
         scope: &Scope,
     ) -> Result<SyncReport, ApplyError> {
-        self.update_desired(desired, scope);
         let mut scope = scope.clone();
         let changed = self
             .worker
@@ -216,6 +215,8 @@ impl Applier {
         if self.cache.needs_full() {
             scope = Scope::all();
         }
+        // After widening: a full plan compares every backend's section.
+        self.update_desired(desired, &scope);
         // Servers being removed are watched until they are gone.
         let draining: BTreeSet<BackendName> =
             self.drains.keys().map(|r| r.backend.clone()).collect();

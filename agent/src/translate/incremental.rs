@@ -43,7 +43,7 @@ pub struct Incremental {
     certs: CertMemory,
     /// The generation last translated; `None` before the first translation (or after one
     /// that failed): the next one redoes everything.
-    seen: Option<u64>,
+    seen: Option<(u64, u64)>,
     /// The config last handed out.
     config: Option<Arc<Config>>,
     /// Our Ingresses.
@@ -132,7 +132,11 @@ impl Incremental {
     /// [`Translation::changed`] relative to the previous call's result.
     pub fn translate(&mut self, snapshot: &Snapshot) -> Result<Translation, String> {
         let mut step = Step::default();
-        let changes = self.seen.take().map(|g| snapshot.changes_since(g));
+        let changes = match self.seen.take() {
+            Some((store, g)) if store == snapshot.store_id() => Some(snapshot.changes_since(g)),
+            Some(_) => Some(Changes::Everything),
+            None => None,
+        };
         let (mut config, incremental) = match (self.config.take(), changes) {
             (Some(config), Some(Changes::Some(changed)))
                 if self.invalidate(snapshot, &changed, &mut step) =>
@@ -192,7 +196,7 @@ impl Incremental {
         problems.extend(default_problems);
         problems.sort();
         problems.dedup();
-        self.seen = Some(snapshot.generation);
+        self.seen = Some((snapshot.store_id(), snapshot.generation));
         self.config = Some(config.clone());
         Ok(Translation {
             config: config.clone(),

@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -72,6 +73,8 @@ impl ManifestsSource {
                     // Events that name their files: read those only. Anything else (the
                     // directory itself, an error, an overflow): read the directory.
                     source = match changed.files() {
+                        // Only reads: nothing to do.
+                        Some(names) if names.is_empty() => source,
                         Some(names) => scan_files_blocking(source, names).await,
                         None => scan_blocking(source).await,
                     };
@@ -205,6 +208,11 @@ impl Follower {
                 if about_dir && gone {
                     debug!(dir = %self.dir.display(), "the manifests directory moved; watching again");
                     self.watcher = None;
+                }
+                // Reads change nothing (and the scan's own reads would wake it again).
+                let read = AccessKind::Close(AccessMode::Write);
+                if matches!(event.kind, EventKind::Access(a) if a != read) {
+                    return;
                 }
                 // A file directly in the directory, by a UTF-8 name; anything else (the
                 // directory, a ConfigMap volume's `..data` swap, an event with no path)
@@ -389,5 +397,68 @@ mod tests {
 
         stop.send(()).unwrap();
         timeout(DEADLINE, task).await.expect("stops").unwrap();
+    }
+
+    #[test]
+    fn events_name_their_files_and_reads_are_no_change() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+        let dir = PathBuf::from("/manifests");
+        let (tx, _rx) = mpsc::channel(1);
+        let mut f = Follower::new(dir.clone(), tx);
+        let event = |kind, path: &str| Ok(notify::Event::new(kind).add_path(PathBuf::from(path)));
+        let mut changed = Changed::default();
+        // The scan's own reads (opening the directory and its files) change nothing.
+        f.note(
+            event(
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                "/manifests",
+            ),
+            &mut changed,
+        );
+        f.note(
+            event(
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                "/manifests/a.yaml",
+            ),
+            &mut changed,
+        );
+        assert_eq!(changed.files(), Some(BTreeSet::new()));
+        // Writes name their files.
+        let mut changed = Changed::default();
+        f.note(
+            event(
+                EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+                "/manifests/a.yaml",
+            ),
+            &mut changed,
+        );
+        f.note(
+            event(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                "/manifests/b.yaml",
+            ),
+            &mut changed,
+        );
+        f.note(
+            event(
+                EventKind::Create(CreateKind::File),
+                "/manifests/.c.yaml.swp",
+            ),
+            &mut changed,
+        );
+        let names: BTreeSet<String> = ["a.yaml", "b.yaml", ".c.yaml.swp"].map(String::from).into();
+        assert_eq!(changed.files(), Some(names));
+        // A ConfigMap volume's `..data` swap, or the directory itself: read it all.
+        for path in ["/manifests/..data", "/manifests", "/elsewhere/a.yaml"] {
+            let mut changed = Changed::default();
+            f.note(
+                event(EventKind::Create(CreateKind::Any), path),
+                &mut changed,
+            );
+            assert_eq!(changed.files(), None, "{path}");
+        }
+        let mut changed = Changed::default();
+        f.note(Err(notify::Error::generic("overflow")), &mut changed);
+        assert_eq!(changed.files(), None);
     }
 }

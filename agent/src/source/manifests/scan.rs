@@ -626,14 +626,16 @@ mod tests {
         fs::write(dir.path().join("b.yaml"), service("b", 2)).unwrap();
         let out = source.scan_files(["a.yaml", ".hidden.yaml", "notes.txt"]);
         assert_eq!((out.parsed, out.store_updated), (1, true));
-        assert_eq!(store.snapshot().generation, generation + 1, "one generation");
+        assert_eq!(
+            store.snapshot().generation,
+            generation + 1,
+            "one generation"
+        );
         assert_eq!((port(&store, "a"), port(&store, "b")), (Some(2), Some(1)));
         let changes = store.snapshot().changes_since(generation);
         assert_eq!(
             changes,
-            crate::store::Changes::Some(
-                [(Kind::Service, ObjectKey::new("default", "a"))].into()
-            )
+            crate::store::Changes::Some([(Kind::Service, ObjectKey::new("default", "a"))].into())
         );
         // The next full scan finds b by its metadata.
         let out = source.scan();
@@ -642,7 +644,11 @@ mod tests {
         fs::write(dir.path().join("c.yaml"), service("a", 3)).unwrap();
         source.scan_files(["c.yaml"]);
         assert_eq!(port(&store, "a"), Some(3));
-        assert_eq!(source.scan_files([]).problems.len(), 1, "a is defined twice");
+        assert_eq!(
+            source.scan_files([]).problems.len(),
+            1,
+            "a is defined twice"
+        );
         fs::remove_file(dir.path().join("c.yaml")).unwrap();
         let out = source.scan_files(["c.yaml"]);
         assert_eq!(port(&store, "a"), Some(2));
