@@ -482,7 +482,12 @@ impl Harness {
             .translate(&self.store.snapshot())
             .map_err(anyhow::Error::msg)?;
         let scope = Scope::from(&t.changed);
-        Ok(self.applier.sync(&t.config, &scope).await?)
+        let t1 = Instant::now();
+        let r = self.applier.sync(&t.config, &scope).await?;
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            eprintln!("apply {:.2} ms", t1.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok(r)
     }
 
     /// Translates `store`'s objects from now on (a manifests source's store): the next

@@ -30,6 +30,9 @@ pub struct ManifestsSource {
     duplicates: BTreeMap<(Kind, ObjectKey), Problem>,
     /// True once the store was written (the first scan marks it synced).
     published: bool,
+    /// The objects of the files parsed during the current scan, by file name. Emptied when
+    /// the scan is over: the store holds the only lasting copy of each object.
+    fresh: BTreeMap<String, Vec<Object>>,
     problems: watch::Sender<Vec<Problem>>,
 }
 
@@ -44,10 +47,20 @@ struct FileState {
     meta: Option<FileMeta>,
     /// A digest of the content last parsed, `None` when the file could never be read.
     digest: Option<(u64, u64)>,
-    /// The objects of the last content that parsed.
-    objects: Vec<Object>,
+    /// The kinds and keys of the objects of the last content that parsed, in file order.
+    keys: Vec<(Kind, ObjectKey)>,
     /// Why the current content is not in force.
     problem: Option<Problem>,
+}
+
+/// Where an object comes from.
+enum Winner {
+    /// This object.
+    Object(Object),
+    /// No file defines it any more.
+    None,
+    /// Its file could not be read or parsed again: leave it as it is.
+    Unreadable,
 }
 
 /// What one scan found.
@@ -75,6 +88,7 @@ impl ManifestsSource {
             owners: BTreeMap::new(),
             duplicates: BTreeMap::new(),
             published: false,
+            fresh: BTreeMap::new(),
             problems: watch::Sender::new(Vec::new()),
         }
     }
@@ -160,8 +174,10 @@ impl ManifestsSource {
         for key in &touched {
             self.duplicates.remove(key);
             match self.winner(key) {
-                Some(object) => upserts.push(object),
-                None => deletes.push(key.clone()),
+                Winner::Object(object) => upserts.push(object),
+                Winner::None => deletes.push(key.clone()),
+                // Its file no longer parses: the object stays as the store has it.
+                Winner::Unreadable => {}
             }
             if let Some(p) = self.duplicate_problem(key) {
                 self.duplicates.insert(key.clone(), p);
@@ -170,11 +186,12 @@ impl ManifestsSource {
         let store_updated = if self.published {
             self.store.apply(upserts, deletes)
         } else {
-            let all: Vec<Object> = self.owners.keys().filter_map(|k| self.winner(k)).collect();
-            self.store.replace_all(all);
+            // Every key the files define was touched by this first scan.
+            self.store.replace_all(upserts);
             self.published = true;
             true
         };
+        self.fresh.clear();
         let count = self.owners.len();
         if store_updated {
             info!(dir = %self.dir.display(), objects = count, changed = touched.len(), "manifests loaded");
@@ -196,7 +213,7 @@ impl ManifestsSource {
     /// Drops a file that is gone: its objects are touched.
     fn forget(&mut self, name: &str, touched: &mut BTreeSet<(Kind, ObjectKey)>) {
         if let Some(state) = self.files.remove(name) {
-            self.set_objects(name, &state.objects, &[], touched);
+            self.set_objects(name, &state.keys, &[], touched);
         }
     }
 
@@ -262,15 +279,19 @@ impl ManifestsSource {
         };
         match result {
             Ok(objects) => {
-                let old = std::mem::take(&mut state.objects);
+                let keys: Vec<(Kind, ObjectKey)> =
+                    objects.iter().map(|o| (o.kind(), o.key())).collect();
+                let old = std::mem::replace(&mut state.keys, keys.clone());
                 state.problem = None;
-                self.set_objects(name, &old, &objects, touched);
-                if let Some(state) = self.files.get_mut(name) {
-                    state.objects = objects;
-                }
+                self.set_objects(name, &old, &keys, touched);
+                // Held until the scan is over: only what the store will keep.
+                self.fresh.insert(
+                    name.to_string(),
+                    objects.into_iter().map(Object::strip).collect(),
+                );
             }
             Err(mut problem) => {
-                if !state.objects.is_empty() {
+                if !state.keys.is_empty() {
                     problem
                         .message
                         .push_str(" (its previous objects stay in force)");
@@ -281,46 +302,65 @@ impl ManifestsSource {
         true
     }
 
-    /// Moves file `name`'s ownership from the keys of `old` to those of `new`; every key of
+    /// Moves file `name`'s ownership from the keys `old` to the keys `new`; every key of
     /// either is touched.
     fn set_objects(
         &mut self,
         name: &str,
-        old: &[Object],
-        new: &[Object],
+        old: &[(Kind, ObjectKey)],
+        new: &[(Kind, ObjectKey)],
         touched: &mut BTreeSet<(Kind, ObjectKey)>,
     ) {
-        for o in old {
-            let key = (o.kind(), o.key());
-            if let Some(files) = self.owners.get_mut(&key) {
+        for key in old {
+            if let Some(files) = self.owners.get_mut(key) {
                 files.remove(name);
                 if files.is_empty() {
-                    self.owners.remove(&key);
+                    self.owners.remove(key);
                 }
             }
-            touched.insert(key);
+            touched.insert(key.clone());
         }
-        for o in new {
-            let key = (o.kind(), o.key());
+        for key in new {
             self.owners
                 .entry(key.clone())
                 .or_default()
                 .insert(name.to_string());
-            touched.insert(key);
+            touched.insert(key.clone());
         }
     }
 
     /// The object `key` as the files define it: from the last file name, and its last
-    /// definition there.
-    fn winner(&self, key: &(Kind, ObjectKey)) -> Option<Object> {
-        let file = self.owners.get(key)?.last()?;
-        self.files
-            .get(file)?
-            .objects
+    /// definition there. That file's objects come from this scan, or from reading it again
+    /// (it won the key when another file let go of it). Ask once per key and scan: the
+    /// object is moved out.
+    fn winner(&mut self, key: &(Kind, ObjectKey)) -> Winner {
+        let Some(file) = self.owners.get(key).and_then(|f| f.last()).cloned() else {
+            return Winner::None;
+        };
+        if !self.fresh.contains_key(&file) {
+            let path = self.dir.join(&file);
+            let parsed = fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| parse_manifests(&path, &text).ok());
+            match parsed {
+                Some(objects) => {
+                    let objects = objects.into_iter().map(Object::strip).collect();
+                    self.fresh.insert(file.clone(), objects);
+                }
+                None => return Winner::Unreadable,
+            }
+        }
+        // Moved out: each key is asked for once per scan.
+        let Some(objects) = self.fresh.get_mut(&file) else {
+            return Winner::Unreadable;
+        };
+        match objects
             .iter()
-            .rev()
-            .find(|o| o.kind() == key.0 && o.key() == key.1)
-            .cloned()
+            .rposition(|o| o.kind() == key.0 && o.key() == key.1)
+        {
+            Some(i) => Winner::Object(objects.swap_remove(i)),
+            None => Winner::Unreadable,
+        }
     }
 
     /// The problem of an object defined more than once, if it is.
@@ -328,12 +368,9 @@ impl ManifestsSource {
         let files = self.owners.get(key)?;
         let (kind, object) = key;
         let count = |f: &String| {
-            self.files.get(f).map_or(0, |s| {
-                s.objects
-                    .iter()
-                    .filter(|o| o.kind() == *kind && o.key() == *object)
-                    .count()
-            })
+            self.files
+                .get(f)
+                .map_or(0, |s| s.keys.iter().filter(|k| *k == key).count())
         };
         let winner = self.dir.join(files.last()?).display().to_string();
         let message = if files.len() == 1 {
