@@ -3,7 +3,8 @@
 //! hand, no plotting library) and `docs/benchmarks.md` (the page, every figure from the run).
 //!
 //! Usage: `bench-report RESULTS_DIR DOCS_DIR`, where RESULTS_DIR holds `meta.json`,
-//! `runtime.json`, `p1.json`, `p2.json`, `p3.json`, `p5.json` and `p6.json`.
+//! `runtime.json`, `p1.json`, `p2.json`, `p3.json`, `p5.json`, `p6.json`, `p7.json` and
+//! `p8.json`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -20,6 +21,8 @@ struct Results {
     p3: Value,
     p5: Value,
     p6: Value,
+    p7: Value,
+    p8: Value,
 }
 
 fn load(dir: &Path, name: &str) -> anyhow::Result<Value> {
@@ -91,7 +94,7 @@ fn ms(x: f64) -> String {
 }
 
 /// The headline figures, in the order of the issue that asked for them.
-fn headline(r: &Results) -> anyhow::Result<Vec<(&'static str, Value)>> {
+fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
     let n = |v: &Value, p: &str| -> anyhow::Result<Value> { Ok(Value::from(num(v, p)?)) };
     // Counts stay integers.
     let count = |v: &Value, p: &str| -> anyhow::Result<Value> {
@@ -103,7 +106,7 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(&'static str, Value)>> {
     };
     let churn =
         num(&r.p1, "reloads_agent")? + num(&r.p2, "reloads")? + num(&r.p3, "agent/reloads")?;
-    Ok(vec![
+    Ok([
         ("p1_store_p50_ms", n(&r.p1, "store/p50_ms")?),
         ("p1_store_p99_ms", n(&r.p1, "store/p99_ms")?),
         ("p1_file_p99_ms", n(&r.p1, "file/p99_ms")?),
@@ -127,12 +130,37 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(&'static str, Value)>> {
         ("p5_rss_mib", n(&r.p5, "agent_peak_mib")?),
         ("p6_full_ms", n(&r.p6, "full/p50_ms")?),
         ("p6_incremental_ms", n(&r.p6, "incremental/p50_ms")?),
+        (
+            "p8_cold_start_s_10000",
+            n(&r.p8, "runs/0/converged_after_s")?,
+        ),
+        ("p8_rss_mib_10000", n(&r.p8, "agent_peak_mib")?),
         ("haproxy_version", at(&r.p1, "haproxy_version")?.clone()),
         ("date", at(&r.meta, "date")?.clone()),
-    ])
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .chain(growth_keys(&r.p7)?)
+    .collect())
 }
 
-fn json_text(fields: &[(&str, Value)]) -> anyhow::Result<String> {
+/// `p7_store_p50_ms_<services>`, `p7_store_p99_ms_<services>` and the same for `file`, for
+/// every size P7 ran.
+fn growth_keys(p7: &Value) -> anyhow::Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for size in at(p7, "sizes")?.as_array().context("P7 sizes")? {
+        let n = num(size, "services")? as u64;
+        for path in ["store", "file"] {
+            for q in ["p50", "p99"] {
+                let key = format!("p7_{path}_{q}_ms_{n}");
+                out.push((key, Value::from(num(size, &format!("{path}/{q}_ms"))?)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn json_text(fields: &[(String, Value)]) -> anyhow::Result<String> {
     let mut out = String::from("{\n");
     for (i, (k, v)) in fields.iter().enumerate() {
         let comma = if i + 1 < fields.len() { "," } else { "" };
@@ -158,7 +186,7 @@ fn esc(s: &str) -> String {
 /// Two panels: the CDF of P1's change -> acknowledgement latencies (log scale), and P3's
 /// request latency percentiles under the rolling replacement.
 fn svg(r: &Results) -> anyhow::Result<String> {
-    let (w, h) = (960.0, 460.0);
+    let (w, h) = (960.0, 760.0);
     let mut s = String::new();
     writeln!(
         s,
@@ -365,11 +393,133 @@ fn svg(r: &Results) -> anyhow::Result<String> {
             thousands(num(&r.p3, &format!("{key}/load/sent"))?)
         )?;
     }
+    growth_panel(&mut s, &r.p7)?;
     writeln!(s, "</svg>")?;
     Ok(s)
 }
 
 // ---- the page ----
+
+/// Panel 3: P7, one endpoint change's p50 against the number of Services (both axes log).
+fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
+    let sizes = at(p7, "sizes")?
+        .as_array()
+        .context("P7 sizes is not a list")?;
+    let (px, py, pw, ph) = (60.0, 520.0, 860.0, 170.0);
+    let mut points: Vec<(&str, &str, Vec<(f64, f64)>)> = vec![
+        ("store -> ack, p50", "#1f77b4", Vec::new()),
+        ("file -> ack, p50", "#2ca02c", Vec::new()),
+    ];
+    for size in sizes {
+        let n = num(size, "services")?;
+        points[0].2.push((n, num(size, "store/p50_ms")?));
+        points[1].2.push((n, num(size, "file/p50_ms")?));
+    }
+    let xs: Vec<f64> = points[0].2.iter().map(|(n, _)| *n).collect();
+    let ys: Vec<f64> = points
+        .iter()
+        .flat_map(|p| p.2.iter().map(|(_, y)| *y))
+        .collect();
+    if xs.is_empty() {
+        bail!("P7 has no sizes");
+    }
+    let (xlo, xhi) = (
+        xs.iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor(),
+        xs.iter().copied().fold(0.0, f64::max).log10().ceil(),
+    );
+    let (ylo, yhi) = (
+        ys.iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .max(0.01)
+            .log10()
+            .floor(),
+        ys.iter().copied().fold(0.0, f64::max).log10().ceil(),
+    );
+    let xhi = xhi.max(xlo + 1.0);
+    let yhi = yhi.max(ylo + 1.0);
+    let xof = |n: f64| px + (n.log10() - xlo) / (xhi - xlo) * pw;
+    let yof = |ms: f64| py + ph - (ms.max(10f64.powf(ylo)).log10() - ylo) / (yhi - ylo) * ph;
+    writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">P7: one endpoint change -> HAProxy acknowledgement, by cluster size</text>"##,
+        px + pw / 2.0,
+        py - 8.0
+    )?;
+    writeln!(
+        s,
+        r##"<rect x="{px}" y="{py}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>"##
+    )?;
+    let mut e = xlo;
+    while e <= xhi {
+        let x = xof(10f64.powf(e));
+        writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{py}" x2="{x:.1}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            py + ph,
+            py + ph + 16.0,
+            thousands(10f64.powf(e))
+        )?;
+        e += 1.0;
+    }
+    let mut e = ylo;
+    while e <= yhi {
+        let y = yof(10f64.powf(e));
+        writeln!(
+            s,
+            r##"<line x1="{px}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{} ms</text>"##,
+            px + pw,
+            px - 6.0,
+            y + 4.0,
+            10f64.powf(e)
+        )?;
+        e += 1.0;
+    }
+    writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle">Services (2 endpoints and an Ingress each; log scale)</text>"##,
+        px + pw / 2.0,
+        py + ph + 34.0
+    )?;
+    for (i, (name, color, pts)) in points.iter().enumerate() {
+        let d: Vec<String> = pts
+            .iter()
+            .enumerate()
+            .map(|(k, (n, y))| {
+                let cmd = if k == 0 { 'M' } else { 'L' };
+                format!("{cmd}{:.1},{:.1}", xof(*n), yof(*y))
+            })
+            .collect();
+        writeln!(
+            s,
+            r##"<path d="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
+            d.join(" ")
+        )?;
+        for (n, y) in pts {
+            writeln!(
+                s,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
+                xof(*n),
+                yof(*y)
+            )?;
+        }
+        let lx = px + 300.0 * i as f64;
+        let ly = py + ph + 54.0;
+        writeln!(
+            s,
+            r##"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{}" y="{}">{}</text>"##,
+            lx + 24.0,
+            lx + 30.0,
+            ly + 4.0,
+            esc(name)
+        )?;
+    }
+    Ok(())
+}
 
 fn summary_row(out: &mut String, name: &str, v: &Value) -> anyhow::Result<()> {
     writeln!(
@@ -384,7 +534,7 @@ fn summary_row(out: &mut String, name: &str, v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn page(r: &Results, fields: &[(&str, Value)]) -> anyhow::Result<String> {
+fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     let m = &r.meta;
     let f = |k: &str| -> anyhow::Result<f64> {
         fields
@@ -435,7 +585,7 @@ fn page(r: &Results, fields: &[(&str, Value)]) -> anyhow::Result<String> {
     writeln!(o)?;
     writeln!(o, "| | measured | key in benchmarks.json |")?;
     writeln!(o, "|---|---:|---|")?;
-    let rows: [(&str, String, &str); 14] = [
+    let rows: [(&str, String, &str); 16] = [
         (
             "P1 store update -> HAProxy ack, p50",
             ms(f("p1_store_p50_ms")?),
@@ -505,6 +655,16 @@ fn page(r: &Results, fields: &[(&str, Value)]) -> anyhow::Result<String> {
             "P6 5,000 Ingresses: one incremental change",
             ms(f("p6_incremental_ms")?),
             "p6_incremental_ms",
+        ),
+        (
+            "P8 cold start, 10,000 Services / 20,000 servers: every server in HAProxy",
+            format!("{:.2} s", f("p8_cold_start_s_10000")?),
+            "p8_cold_start_s_10000",
+        ),
+        (
+            "P8 agent peak RSS, 10,000 Services / 20,000 servers",
+            format!("{:.1} MiB", f("p8_rss_mib_10000")?),
+            "p8_rss_mib_10000",
         ),
     ];
     for (name, value, key) in rows {
@@ -948,13 +1108,117 @@ fn page(r: &Results, fields: &[(&str, Value)]) -> anyhow::Result<String> {
     )?;
     writeln!(o)?;
 
+    // P7.
+    let p7 = &r.p7;
+    writeln!(o, "## P7: one endpoint change as the cluster grows")?;
+    writeln!(o)?;
+    writeln!(o, "```sh")?;
+    let sizes: Vec<String> = at(p7, "sizes")?
+        .as_array()
+        .context("P7 sizes")?
+        .iter()
+        .map(|v| text(v, "services"))
+        .collect::<anyhow::Result<_>>()?;
+    writeln!(
+        o,
+        "cargo bench -p haproxy-agent --bench growth -- {} {}   # changes per path, sizes",
+        text(p7, "changes")?,
+        sizes.join(" ")
+    )?;
+    writeln!(o, "```")?;
+    writeln!(o)?;
+    writeln!(
+        o,
+        "At each size N: N Services, each with an EndpointSlice of 2 ready endpoints and an \
+         Ingress routing a host of its own to it, loaded into HAProxy; then one Service's \
+         slice gains or loses its third endpoint, again and again. **store**: the slice \
+         updated in the object store, until HAProxy acknowledged the commands (incremental \
+         translate, observe the touched backend, plan, apply). **file**: the Service's \
+         manifest file rewritten, through notify, the manifests source (its 30 ms burst \
+         holdoff included) and the same sync. Each path starts after one untimed sync (the \
+         first from a store translates and reads everything, as the agent's start-up does); \
+         the periodic full read of HAProxy (once per `--resync-period` in the agent, on a \
+         wake-up of its own) is not part of these samples. The config files are written \
+         after each change, untimed. Keys `p7_<path>_<p50|p99>_ms_<N>` in benchmarks.json; \
+         the samples are in the results of the run."
+    )?;
+    writeln!(o)?;
+    writeln!(
+        o,
+        "| Services | servers | path | n | p50 | p90 | p99 | max |"
+    )?;
+    writeln!(o, "|---:|---:|---|---:|---:|---:|---:|---:|")?;
+    for size in at(p7, "sizes")?.as_array().context("P7 sizes")? {
+        for path in ["store", "file"] {
+            let v = at(size, path)?;
+            writeln!(
+                o,
+                "| {} | {} | {path} | {} | {} | {} | {} | {} |",
+                thousands(num(size, "services")?),
+                thousands(num(size, "servers")?),
+                text(v, "n")?,
+                ms(num(v, "p50_ms")?),
+                ms(num(v, "p90_ms")?),
+                ms(num(v, "p99_ms")?),
+                ms(num(v, "max_ms")?),
+            )?;
+        }
+    }
+    writeln!(o)?;
+
+    // P8.
+    let p8 = &r.p8;
+    writeln!(o, "## P8: cold start at 10,000 Services")?;
+    writeln!(o)?;
+    writeln!(o, "```sh")?;
+    writeln!(
+        o,
+        "cargo bench -p haproxy-agent --bench footprint -- {} {} {} --agent target/release/haproxy-agent",
+        text(p8, "services")?,
+        num(p8, "endpoints")? as u64 / num(p8, "services")?.max(1.0) as u64,
+        at(p8, "runs")?.as_array().map_or(0, Vec::len)
+    )?;
+    writeln!(o, "```")?;
+    writeln!(o)?;
+    writeln!(
+        o,
+        "The P5 procedure at {} Services with {} endpoints: `haproxy-agent run --manifests \
+         --spawn-haproxy` on one manifest file per Service, from its start until `/healthz` \
+         answers 200 and until HAProxy lists every server; the agent's peak RSS at that point.",
+        thousands(num(p8, "services")?),
+        thousands(num(p8, "endpoints")?)
+    )?;
+    writeln!(o)?;
+    writeln!(
+        o,
+        "| run | healthy after | every server in HAProxy after | agent peak RSS | reloads |"
+    )?;
+    writeln!(o, "|---:|---:|---:|---:|---:|")?;
+    for (i, run) in at(p8, "runs")?
+        .as_array()
+        .context("P8 runs")?
+        .iter()
+        .enumerate()
+    {
+        writeln!(
+            o,
+            "| {} | {:.2} s | {:.2} s | {:.1} MiB | {} |",
+            i + 1,
+            num(run, "healthy_after_s")?,
+            num(run, "converged_after_s")?,
+            num(run, "agent_vmhwm_mib")?,
+            text(run, "reloads")?
+        )?;
+    }
+    writeln!(o)?;
+
     writeln!(o, "## Running")?;
     writeln!(o)?;
     writeln!(
         o,
         "`scripts/bench` builds the release binaries once (`cargo build --release`), runs \
          `bench-runtime` three times and the benchmarks `sync` (P1), `bulk` (P2), `rolling` \
-         (P3, P4), `footprint` (P5) and `scale` (P6) directly from `target/release`, then \
+         (P3, P4), `footprint` (P5, P8), `scale` (P6) and `growth` (P7) directly from `target/release`, then \
          `bench-report` writes this page, benchmarks.json and benchmarks.svg. HAProxy is \
          installed from the system packages when missing. Every process a benchmark starts \
          (HAProxy, the agent, `load-loop`) is stopped by its pid."
@@ -976,6 +1240,8 @@ fn main() -> anyhow::Result<()> {
         p3: load(dir, "p3")?,
         p5: load(dir, "p5")?,
         p6: load(dir, "p6")?,
+        p7: load(dir, "p7")?,
+        p8: load(dir, "p8")?,
     };
     let fields = headline(&r)?;
     std::fs::write(docs.join("benchmarks.json"), json_text(&fields)?)?;
