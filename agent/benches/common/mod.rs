@@ -490,6 +490,11 @@ impl Harness {
         Ok(r)
     }
 
+    /// Something other than the applier changed HAProxy: the next sync reads everything.
+    pub fn observe_everything_next(&mut self) {
+        self.applier.observe_everything_next();
+    }
+
     /// Translates `store`'s objects from now on (a manifests source's store): the next
     /// sync translates everything once.
     pub fn follow(&mut self, store: Store) {

@@ -130,6 +130,12 @@ impl Applier {
             .await
     }
 
+    /// Forgets what was observed: the next sync reads all of HAProxy's state and plans
+    /// everything (for when something else changed HAProxy, e.g. commands sent by hand).
+    pub fn observe_everything_next(&mut self) {
+        self.cache.invalidate();
+    }
+
     /// Since when runtime changes wait to be written to the config directory, if they do.
     pub fn files_behind_since(&self) -> Option<Instant> {
         self.disk.dirty_since()
