@@ -1139,8 +1139,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
          first from a store translates and reads everything, as the agent's start-up does); \
          the periodic full read of HAProxy (once per `--resync-period` in the agent, on a \
          wake-up of its own) is not part of these samples. The config files are written \
-         after each change, untimed. Keys `p7_<path>_<p50|p99>_ms_<N>` in benchmarks.json; \
-         the samples are in the results of the run."
+         after each change, untimed. Keys `p7_<path>_<p50|p99>_ms_<N>` in benchmarks.json."
     )?;
     writeln!(o)?;
     writeln!(
