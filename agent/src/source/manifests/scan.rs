@@ -55,8 +55,8 @@ struct FileState {
 
 /// Where an object comes from.
 enum Winner {
-    /// This object.
-    Object(Object),
+    /// This object (boxed: the enum is moved around, its objects are large).
+    Object(Box<Object>),
     /// No file defines it any more.
     None,
     /// Its file could not be read or parsed again: leave it as it is.
@@ -174,7 +174,7 @@ impl ManifestsSource {
         for key in &touched {
             self.duplicates.remove(key);
             match self.winner(key) {
-                Winner::Object(object) => upserts.push(object),
+                Winner::Object(object) => upserts.push(*object),
                 Winner::None => deletes.push(key.clone()),
                 // Its file no longer parses: the object stays as the store has it.
                 Winner::Unreadable => {}
@@ -358,7 +358,7 @@ impl ManifestsSource {
             .iter()
             .rposition(|o| o.kind() == key.0 && o.key() == key.1)
         {
-            Some(i) => Winner::Object(objects.swap_remove(i)),
+            Some(i) => Winner::Object(Box::new(objects.swap_remove(i))),
             None => Winner::Unreadable,
         }
     }
