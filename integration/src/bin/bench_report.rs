@@ -406,7 +406,9 @@ fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
         .as_array()
         .context("P7 sizes is not a list")?;
     let (px, py, pw, ph) = (60.0, 520.0, 860.0, 170.0);
-    let mut points: Vec<(&str, &str, Vec<(f64, f64)>)> = vec![
+    // (name, colour, (services, p50 ms) points)
+    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+    let mut points: Vec<Series<'_>> = vec![
         ("store -> ack, p50", "#1f77b4", Vec::new()),
         ("file -> ack, p50", "#2ca02c", Vec::new()),
     ];
