@@ -70,6 +70,9 @@ impl ManifestsSource {
                             }
                         }
                     }
+                    if follower.lost.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        changed.full = true;
+                    }
                     // Events that name their files: read those only. Anything else (the
                     // directory itself, an error, an overflow): read the directory.
                     source = match changed.files() {
@@ -134,6 +137,8 @@ async fn scan_blocking(mut source: ManifestsSource) -> ManifestsSource {
 /// Owns the watcher; recreates it when the directory it watched went away.
 struct Follower {
     dir: PathBuf,
+    /// Set when an event did not fit in the channel: the next scan reads everything.
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Kept so that the channel stays open while there is no watcher.
     tx: mpsc::Sender<WatchEvent>,
     watcher: Option<RecommendedWatcher>,
@@ -147,6 +152,7 @@ impl Follower {
     fn new(dir: PathBuf, tx: mpsc::Sender<WatchEvent>) -> Self {
         Self {
             dir,
+            lost: Default::default(),
             tx,
             watcher: None,
             identity: None,
@@ -161,8 +167,20 @@ impl Follower {
             return false;
         }
         let tx = self.tx.clone();
-        // A full channel already holds a wake-up for the rescan that will see this change.
-        let handler = move |event: WatchEvent| drop(tx.try_send(event));
+        let lost = self.lost.clone();
+        // Reads are no change: dropped here, so they never fill the channel. An event that
+        // does not fit is lost: the flag makes the wake-up that the full channel already
+        // holds read the whole directory instead of the files the events named.
+        let handler = move |event: WatchEvent| {
+            if let Ok(e) = &event
+                && is_read(e)
+            {
+                return;
+            }
+            if tx.try_send(event).is_err() {
+                lost.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
         let watched = notify::recommended_watcher(handler).and_then(|mut watcher| {
             watcher.watch(&self.dir, RecursiveMode::NonRecursive)?;
             Ok(watcher)
@@ -210,8 +228,7 @@ impl Follower {
                     self.watcher = None;
                 }
                 // Reads change nothing (and the scan's own reads would wake it again).
-                let read = AccessKind::Close(AccessMode::Write);
-                if matches!(event.kind, EventKind::Access(a) if a != read) {
+                if is_read(&event) {
                     return;
                 }
                 // A file directly in the directory, by a UTF-8 name; anything else (the
@@ -247,6 +264,12 @@ impl Follower {
             self.watcher = None;
         }
     }
+}
+
+/// An event of a read (open, close after reading): no change.
+fn is_read(event: &notify::Event) -> bool {
+    let written = AccessKind::Close(AccessMode::Write);
+    matches!(event.kind, EventKind::Access(a) if a != written)
 }
 
 fn identity(dir: &Path) -> Option<(u64, u64)> {
@@ -397,6 +420,35 @@ mod tests {
 
         stop.send(()).unwrap();
         timeout(DEADLINE, task).await.expect("stops").unwrap();
+    }
+
+    /// More events than the channel holds (each file raises several): the lost ones make
+    /// the source read the whole directory, so no file of the burst is missed.
+    #[tokio::test]
+    async fn a_burst_larger_than_the_event_channel_misses_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let store = Store::new();
+        let mut snaps = store.subscribe();
+        let source = ManifestsSource::new(d.to_path_buf(), store.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(source.run(async move {
+            let _ = stopped.await;
+        }));
+        until(&mut snaps, "first sync", |s| s.synced && s.is_empty()).await;
+        for i in 0..200 {
+            fs::write(d.join(format!("s{i}.yaml")), service(&format!("s{i}"), 80)).unwrap();
+        }
+        until(&mut snaps, "all 200 Services", |s| s.services.len() == 200).await;
+        for i in 0..200 {
+            fs::write(d.join(format!("s{i}.yaml")), service(&format!("s{i}"), 81)).unwrap();
+        }
+        until(&mut snaps, "all 200 edits", |s| {
+            (0..200).all(|i| port(s, &format!("s{i}")) == Some(81))
+        })
+        .await;
+        let _ = stop.send(());
+        task.await.unwrap();
     }
 
     #[test]
