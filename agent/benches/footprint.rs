@@ -4,7 +4,9 @@
 //! and an Ingress routing a host of its own to it; starts the real `haproxy-agent run
 //! --manifests DIR --spawn-haproxy`; waits until `/healthz` answers 200 and HAProxy's `show
 //! servers state` lists all 10,000 servers; then reads the agent's peak resident set size
-//! (`VmHWM` in `/proc/<pid>/status`), and the HAProxy worker's for comparison. The agent and
+//! (`VmHWM` in `/proc/<pid>/status`), and the HAProxy worker's for comparison; then, after
+//! 1.5 s, counts the agent's full observations of HAProxy and file writes over 10 idle
+//! seconds (from its metrics). The agent and
 //! HAProxy are then stopped by pid. This is done RUNS times (the peak moves from run to run
 //! with how allocations spread over the allocator's per-thread arenas); the largest peak is
 //! the figure.
@@ -88,6 +90,22 @@ async fn run_once(agent_bin: &Path, source: &Path, total: usize) -> anyhow::Resu
         .await?;
         let converged = t0.elapsed();
         runtime.disconnect().await;
+        // Idle: ten seconds with no change (and nothing draining, the resync period 30 s):
+        // what the agent reads of HAProxy and writes to disk meanwhile.
+        let sample = |text: &str, name: &str| -> f64 {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .sum()
+        };
+        let full = "haproxy_agent_observations_total{scope=\"full\"}";
+        let writes = "haproxy_agent_file_writes_total";
+        // The first sync's files are written within a second of it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let before = agent.metrics().await?;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let after = agent.metrics().await?;
+        let idle_full = sample(&after, full) - sample(&before, full);
+        let idle_writes = sample(&after, writes) - sample(&before, writes);
         let procs = agent.show_proc().await?;
         let worker = procs
             .current_worker()
@@ -105,6 +123,8 @@ async fn run_once(agent_bin: &Path, source: &Path, total: usize) -> anyhow::Resu
             "haproxy_worker_vmhwm_mib": mib(field(&worker_status, "VmHWM")?),
             "healthy_after_s": common::r3(healthy.as_secs_f64()),
             "converged_after_s": common::r3(converged.as_secs_f64()),
+            "idle_10s_full_observations": idle_full,
+            "idle_10s_file_writes": idle_writes,
             "reloads": procs.master.reloads,
         }))
     }
@@ -137,14 +157,16 @@ async fn main() -> anyhow::Result<()> {
         eprintln!(
             "run {}: {total} endpoints in {services} backends: agent peak RSS {} MiB (now {} MiB), \
              haproxy worker peak RSS {} MiB; healthy after {} s, all servers in haproxy after {} s; \
-             reloads {}",
+             reloads {}; idle 10 s: {} full observations, {} file writes",
             run + 1,
             r["agent_vmhwm_mib"],
             r["agent_vmrss_mib"],
             r["haproxy_worker_vmhwm_mib"],
             r["healthy_after_s"],
             r["converged_after_s"],
-            r["reloads"]
+            r["reloads"],
+            r["idle_10s_full_observations"],
+            r["idle_10s_file_writes"]
         );
         results.push(r);
     }

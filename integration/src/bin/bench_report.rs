@@ -1185,7 +1185,9 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
         o,
         "The P5 procedure at {} Services with {} endpoints: `haproxy-agent run --manifests \
          --spawn-haproxy` on one manifest file per Service, from its start until `/healthz` \
-         answers 200 and until HAProxy lists every server; the agent's peak RSS at that point.",
+         answers 200 and until HAProxy lists every server; the agent's peak RSS at that point; \
+         then, 1.5 s later, what the agent read of HAProxy whole and wrote to disk over 10 \
+         seconds with no change (the resync period is 30 s: expect 0 and 0).",
         thousands(num(p8, "services")?),
         thousands(num(p8, "endpoints")?)
     )?;
@@ -1203,12 +1205,14 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     {
         writeln!(
             o,
-            "| {} | {:.2} s | {:.2} s | {:.1} MiB | {} |",
+            "| {} | {:.2} s | {:.2} s | {:.1} MiB | {} | {} | {} |",
             i + 1,
             num(run, "healthy_after_s")?,
             num(run, "converged_after_s")?,
             num(run, "agent_vmhwm_mib")?,
-            text(run, "reloads")?
+            text(run, "reloads")?,
+            text(run, "idle_10s_full_observations")?,
+            text(run, "idle_10s_file_writes")?
         )?;
     }
     writeln!(o)?;
