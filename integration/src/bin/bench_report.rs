@@ -1080,9 +1080,9 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
          {} routes, {} backends, a haproxy.cfg of {} bytes and maps of {} bytes. **full**: \
          `translate` of the whole snapshot and `render` of the config and maps, in-process. \
          **incremental**: one Ingress's path changes in the store; the time until HAProxy \
-         acknowledged the map commands ({} per change) and the files were written back, on a \
-         HAProxy loaded with all of it: the agent's whole sync for that change (translate, \
-         observe, plan, apply).",
+         acknowledged the map commands ({} per change), on a HAProxy loaded with all of it: \
+         the agent's whole sync for that change (incremental translate, observe what it \
+         touched, plan, apply); the config files are written afterwards, off this path.",
         thousands(num(p6, "ingresses")?),
         thousands(num(p6, "services")?),
         thousands(num(p6, "routes")?),
@@ -1194,9 +1194,10 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     writeln!(o)?;
     writeln!(
         o,
-        "| run | healthy after | every server in HAProxy after | agent peak RSS | reloads |"
+        "| run | healthy after | every server in HAProxy after | agent peak RSS | reloads | \
+         idle 10 s: full observations | idle 10 s: file writes |"
     )?;
-    writeln!(o, "|---:|---:|---:|---:|---:|")?;
+    writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|")?;
     for (i, run) in at(p8, "runs")?
         .as_array()
         .context("P8 runs")?
