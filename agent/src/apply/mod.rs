@@ -289,6 +289,7 @@ impl Applier {
                     failures = errors;
                     self.cache.invalidate();
                     scope = Scope::all();
+                    self.update_desired(desired, &scope);
                     if attempt == 2 {
                         // Re-observing did not help: rebuild HAProxy from a full config.
                         self.worker.forget_loaded();
