@@ -218,7 +218,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_BAD_CONFIG));
     };
     let (shutdown_tx, shutdown) = watch::channel(false);
-    tokio::spawn(wait_for_signal(shutdown_tx));
+    let shutdown_tx = Arc::new(shutdown_tx);
+    tokio::spawn(wait_for_signal(shutdown_tx.clone()));
 
     let status = Status::new();
     let (addr, http_task) =
@@ -328,7 +329,17 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         holdoff: args.sync_holdoff,
         max_delay: args.sync_max_delay.max(args.sync_holdoff),
     };
-    reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
+    let ended = reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
+    if let Err(e) = &ended {
+        // Nothing reconciles any more: say so, and stop like on SIGTERM, exiting non-zero
+        // so that a supervisor (the kubelet) restarts the agent.
+        status.set_health(Health {
+            synced: false,
+            haproxy_up: false,
+            detail: Some(format!("translation failed, the agent stops: {e}")),
+        });
+        let _ = shutdown_tx.send(true);
+    }
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
     drop(applier);
 
@@ -341,7 +352,11 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = source_task.await;
     let _ = http_task.await;
-    Ok(ExitCode::SUCCESS)
+    Ok(if ended.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
@@ -425,6 +440,9 @@ const FLUSH_IDLE: Duration = Duration::from_millis(100);
 /// ...and at the latest this long after the first one not yet written.
 const FLUSH_MAX: Duration = Duration::from_secs(1);
 
+/// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
+/// (`Err`, which the settings checked at start-up make unreachable; should it happen, the
+/// agent must not live on looking healthy while nothing reconciles).
 async fn reconcile_loop(
     store: &Store,
     settings: &Settings,
@@ -432,7 +450,7 @@ async fn reconcile_loop(
     status: &Arc<Status>,
     timing: LoopTiming,
     wakers: Wakers,
-) {
+) -> Result<(), String> {
     let Wakers {
         mut source_problems,
         mut haproxy_starts,
@@ -467,7 +485,7 @@ async fn reconcile_loop(
                     Ok(t) => t,
                     Err(e) => {
                         tracing::error!(error = %e, "translation failed");
-                        return;
+                        return Err(e);
                     }
                 };
                 pending.extend(&Scope::from(&t.changed));
@@ -492,7 +510,7 @@ async fn reconcile_loop(
                 // HAProxy is being stopped meanwhile and such a reload can never be verified.
                 let synced = tokio::select! {
                     r = applier.sync(&t.config, &pending).instrument(span) => r,
-                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 };
                 // The translator patches its config in place: nobody keeps a clone of it.
                 drop(t);
@@ -562,7 +580,7 @@ async fn reconcile_loop(
                 let _ = request.send(doc);
                 sync_now = false;
             }
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
         }
         woke = Instant::now();
     }
@@ -647,7 +665,7 @@ async fn until(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
-async fn wait_for_signal(tx: watch::Sender<bool>) {
+async fn wait_for_signal(tx: Arc<watch::Sender<bool>>) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
