@@ -16,16 +16,13 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use serde_json::{Value, json};
 
-use common::{
-    AgentProcess, Args, EpState, Rule, ingress, proc_status_kib, service, slice, to_yaml,
-};
+use common::{AgentProcess, Args, proc_status_kib, to_yaml};
 
 fn mib(kib: u64) -> f64 {
     common::r3(kib as f64 / 1024.0)
@@ -35,28 +32,8 @@ fn mib(kib: u64) -> f64 {
 /// `10.<s/256>.<s%256>.<e+1>:8080`, and an Ingress for host `svc-<s>.bench.example`.
 fn write_manifests(dir: &Path, services: usize, per: usize) -> anyhow::Result<()> {
     for s in 0..services {
-        let name = format!("svc-{s}");
-        let host = format!("svc-{s}.bench.example");
-        let eps: Vec<(IpAddr, EpState)> = (0..per)
-            .map(|e| {
-                let ip = IpAddr::from([10, (s / 256) as u8, (s % 256) as u8, (e + 1) as u8]);
-                (ip, EpState::Ready)
-            })
-            .collect();
-        let objects = [
-            service(&name, 80, 8080),
-            slice(&format!("{name}-1"), &name, 8080, &eps),
-            ingress(
-                &name,
-                Some(&host),
-                &[Rule {
-                    path: "/",
-                    service: &name,
-                    port: 80,
-                }],
-            ),
-        ];
-        std::fs::write(dir.join(format!("{name}.yaml")), to_yaml(&objects)?)?;
+        let objects = common::service_set(s, per);
+        std::fs::write(dir.join(format!("svc-{s}.yaml")), to_yaml(&objects)?)?;
     }
     Ok(())
 }

@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,32 +28,11 @@ use haproxy_agent::store::{Object, ObjectKey, Store};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use common::{Args, EpState, Harness, Rule, Summary, ingress, ms, service, slice, to_yaml};
+use common::{Args, Harness, Summary, ms, to_yaml};
 
-/// Service `s`'s objects, its slice with `endpoints` ready endpoints
-/// `10.<s/256>.<s%256>.<e+1>:8080`.
+/// Service `s`'s objects (see [`common::service_set`]).
 fn service_objects(s: usize, endpoints: usize) -> Vec<Object> {
-    let name = format!("svc-{s}");
-    let host = format!("svc-{s}.bench.example");
-    let eps: Vec<(IpAddr, EpState)> = (0..endpoints)
-        .map(|e| {
-            let ip = IpAddr::from([10, (s / 256) as u8, (s % 256) as u8, (e + 1) as u8]);
-            (ip, EpState::Ready)
-        })
-        .collect();
-    vec![
-        service(&name, 80, 8080),
-        slice(&format!("{name}-1"), &name, 8080, &eps),
-        ingress(
-            &name,
-            Some(&host),
-            &[Rule {
-                path: "/",
-                service: &name,
-                port: 80,
-            }],
-        ),
-    ]
+    common::service_set(s, endpoints)
 }
 
 /// Endpoints of the changing Service after change `i`: 3, 2, 3, 2, ...

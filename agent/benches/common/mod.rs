@@ -336,6 +336,33 @@ pub fn slice(name: &str, service: &str, port: i32, endpoints: &[(IpAddr, EpState
     })
 }
 
+/// Service `svc-<s>` (port 80 -> 8080), its EndpointSlice `svc-<s>-1` with `endpoints`
+/// ready endpoints `10.<s/256>.<s%256>.<e+1>:8080`, and an Ingress `svc-<s>` routing host
+/// `svc-<s>.bench.example`, path `/`, to it.
+pub fn service_set(s: usize, endpoints: usize) -> Vec<Object> {
+    let name = format!("svc-{s}");
+    let host = format!("svc-{s}.bench.example");
+    let eps: Vec<(IpAddr, EpState)> = (0..endpoints)
+        .map(|e| {
+            let ip = IpAddr::from([10, (s / 256) as u8, (s % 256) as u8, (e + 1) as u8]);
+            (ip, EpState::Ready)
+        })
+        .collect();
+    vec![
+        service(&name, 80, 8080),
+        slice(&format!("{name}-1"), &name, 8080, &eps),
+        ingress(
+            &name,
+            Some(&host),
+            &[Rule {
+                path: "/",
+                service: &name,
+                port: 80,
+            }],
+        ),
+    ]
+}
+
 /// The objects as one multi-document manifest file.
 pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
     let mut docs = Vec::with_capacity(objects.len());
