@@ -195,32 +195,6 @@ impl Scope {
         self.tls |= other.tls;
     }
 
-    /// What differs between two desired configs: the backends added, removed or changed
-    /// (servers included), the routes or default backend, the certificates. Compares every
-    /// backend: for when nothing better says what changed.
-    pub fn between(old: &Config, new: &Config) -> Self {
-        let mut backends: BTreeSet<BackendName> = new
-            .backends
-            .iter()
-            .filter(|(name, b)| old.backends.get(*name) != Some(*b))
-            .map(|(name, _)| name.clone())
-            .collect();
-        backends.extend(
-            old.backends
-                .keys()
-                .filter(|name| !new.backends.contains_key(*name))
-                .cloned(),
-        );
-        let default = |c: &Config| c.frontends.first().map(|f| f.default_backend.clone());
-        let tls_bind = |c: &Config| c.frontends.first().and_then(|f| f.tls.clone());
-        Self {
-            all: false,
-            backends,
-            routes: old.routes != new.routes || default(old) != default(new),
-            tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
-        }
-    }
-
     /// True when backend `b` is in scope.
     pub fn has_backend(&self, b: &BackendName) -> bool {
         self.all || self.backends.contains(b)
@@ -862,6 +836,31 @@ mod tests {
         }
     }
 
+    /// What differs between two desired configs (the scope incremental translation
+    /// reports), computed by comparing every backend.
+    fn between(old: &Config, new: &Config) -> Scope {
+        let mut backends: BTreeSet<BackendName> = new
+            .backends
+            .iter()
+            .filter(|(name, b)| old.backends.get(*name) != Some(*b))
+            .map(|(name, _)| name.clone())
+            .collect();
+        backends.extend(
+            old.backends
+                .keys()
+                .filter(|name| !new.backends.contains_key(*name))
+                .cloned(),
+        );
+        let default = |c: &Config| c.frontends.first().map(|f| f.default_backend.clone());
+        let tls_bind = |c: &Config| c.frontends.first().and_then(|f| f.tls.clone());
+        Scope {
+            all: false,
+            backends,
+            routes: old.routes != new.routes || default(old) != default(new),
+            tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
+        }
+    }
+
     fn sections_of(c: &Config) -> Sections {
         Sections::of_config(c)
     }
@@ -908,7 +907,7 @@ mod tests {
         // A new backend in scope.
         let api = Backend::new(be("ns_api_80"));
         let more = config(vec![web.clone(), api], vec![]);
-        let scope = Scope::between(&c, &more);
+        let scope = between(&c, &more);
         assert_eq!(scope.backends, BTreeSet::from([be("ns_api_80")]));
         assert_eq!(
             scoped(&more, &loaded, &o, &scope),
@@ -918,7 +917,7 @@ mod tests {
         let mut first = web.clone();
         first.balance = haproxy::config::Balance::First;
         let changed = config(vec![first], vec![]);
-        let scope = Scope::between(&c, &changed);
+        let scope = between(&c, &changed);
         assert_eq!(
             scoped(&changed, &loaded, &o, &scope),
             Plan::Reload(ReloadReason::BackendOptions(be("ns_web_80")))
@@ -936,7 +935,7 @@ mod tests {
         );
         // A backend no longer wanted stays until the next reload: no reload for it.
         let fewer = config(vec![], vec![]);
-        let scope = Scope::between(&c, &fewer);
+        let scope = between(&c, &fewer);
         assert!(runtime(scoped(&fewer, &loaded, &o, &scope)).is_converged());
     }
 
@@ -1033,7 +1032,7 @@ mod tests {
             let p = runtime(plan(&old, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
             apply(&mut o, &p.commands, &p.swaps, &old);
             // Then only what differs is planned.
-            let scope = Scope::between(&old, &new);
+            let scope = between(&old, &new);
             let p = runtime(scoped(&new, &loaded, &o, &scope));
             apply(&mut o, &p.commands, &p.swaps, &new);
             let full = runtime(plan(&new, STRUCTURE, &o, &BTreeMap::new(), now, settings()));

@@ -84,45 +84,26 @@ impl ObservedCache {
         };
         let exact = fe.maps.exact.to_file_path();
         o.maps_swapped(desired, swaps);
-        let map_of = |o: &mut Observed, f: &FilePath| {
-            if *f == exact {
-                std::mem::take(&mut o.exact_map)
-            } else {
-                std::mem::take(&mut o.prefix_map)
-            }
-        };
-        let put_back = |o: &mut Observed, f: &FilePath, m: Vec<(String, String)>| {
-            if *f == exact {
-                o.exact_map = m;
-            } else {
-                o.prefix_map = m;
-            }
-        };
         for c in commands {
-            let (file, key, value) = match c {
-                Command::AddMap(
-                    MapTarget {
-                        file,
-                        version: None,
-                    },
-                    k,
-                    v,
-                ) => (file, k.as_str(), Some(v.as_str())),
-                Command::SetMap(file, k, v) => (file, k.as_str(), Some(v.as_str())),
-                Command::DelMap(file, k) => (file, k.as_str(), None),
+            let (file, key) = match c {
+                Command::AddMap(t, k, _) if t.version.is_none() => (&t.file, k.as_str()),
+                Command::SetMap(file, k, _) | Command::DelMap(file, k) => (file, k.as_str()),
                 _ => continue,
             };
-            let mut m = map_of(o, file);
-            match (c, value) {
-                (Command::AddMap(..), Some(v)) => m.push((key.to_string(), v.to_string())),
-                (_, Some(v)) => {
-                    for e in m.iter_mut().filter(|(k, _)| k == key) {
+            let map = if *file == exact {
+                &mut o.exact_map
+            } else {
+                &mut o.prefix_map
+            };
+            match c {
+                Command::AddMap(_, _, v) => map.push((key.to_string(), v.to_string())),
+                Command::SetMap(_, _, v) => {
+                    for e in map.iter_mut().filter(|(k, _)| k == key) {
                         e.1 = v.to_string();
                     }
                 }
-                (_, None) => m.retain(|(k, _)| k != key),
+                _ => map.retain(|(k, _)| k != key),
             }
-            put_back(o, file, m);
         }
     }
 }

@@ -39,4 +39,4 @@ pub use tls::{
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,
 };
 pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
-pub use writer::{ConfigWriter, FileDigests, WriteError};
+pub use writer::{ConfigWriter, FileDigests, WriteError, content_digest};

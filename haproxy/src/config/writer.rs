@@ -323,15 +323,21 @@ impl ConfigWriter {
 #[derive(Debug, Clone, Default)]
 pub struct FileDigests(std::collections::HashMap<PathBuf, (u64, u64)>);
 
+/// A 128-bit digest of some content (two independent 64-bit hashes), to tell whether a
+/// file changed without keeping its text.
+pub fn content_digest(bytes: &[u8]) -> (u64, u64) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+    0u8.hash(&mut a);
+    1u8.hash(&mut b);
+    bytes.hash(&mut a);
+    bytes.hash(&mut b);
+    (a.finish(), b.finish())
+}
+
 impl FileDigests {
     fn digest(text: &str) -> (u64, u64) {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
-        0u8.hash(&mut a);
-        1u8.hash(&mut b);
-        text.hash(&mut a);
-        text.hash(&mut b);
-        (a.finish(), b.finish())
+        content_digest(text.as_bytes())
     }
 
     /// Forgets everything: the next write writes every file.

@@ -255,7 +255,7 @@ impl ManifestsSource {
                 return false;
             }
         };
-        let digest = digest(&bytes);
+        let digest = haproxy::config::content_digest(&bytes);
         let state = self.files.entry(name.to_string()).or_default();
         state.meta = meta;
         if state.digest == Some(digest) {
@@ -455,17 +455,6 @@ fn file_meta(m: &fs::Metadata) -> FileMeta {
         m.size(),
         m.ino(),
     )
-}
-
-/// A digest of a file's content.
-fn digest(bytes: &[u8]) -> (u64, u64) {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
-    0u8.hash(&mut a);
-    1u8.hash(&mut b);
-    bytes.hash(&mut a);
-    bytes.hash(&mut b);
-    (a.finish(), b.finish())
 }
 
 /// `*.yaml` or `*.yml`, not hidden.
