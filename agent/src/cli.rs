@@ -50,6 +50,9 @@ pub enum Command {
     /// Render the first haproxy.cfg and maps from the current objects into --config-dir and
     /// exit (an initContainer, so HAProxy starts with the current servers).
     Init(RenderArgs),
+    /// Before moving off ingress-nginx: how every Ingress's annotations would be taken (of
+    /// any class), what each becomes in HAProxy and whether changing it reloads.
+    Check(CheckArgs),
     /// Debugging: talk to HAProxy's sockets.
     Ctl(CtlArgs),
 }
@@ -208,6 +211,20 @@ pub struct RenderArgs {
     pub haproxy_bin: std::path::PathBuf,
 }
 
+/// `check` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Where the Ingresses come from, and the class this agent serves.
+    #[command(flatten)]
+    pub render: RenderArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Exit 1 when any annotation is not honoured (invalid, shadowed, unsupported, refused).
+    #[arg(long)]
+    pub strict: bool,
+}
+
 /// Parses `namespace/name`.
 pub fn parse_object_key(s: &str) -> Result<crate::store::ObjectKey, String> {
     match s.split_once('/') {
@@ -257,7 +274,7 @@ pub struct CtlArgs {
     pub command: CtlCommand,
 }
 
-/// How ctl prints.
+/// How ctl and check print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// Aligned columns for people.

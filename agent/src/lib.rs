@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod ctl;
 pub mod debug;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use haproxy_agent::cli::{Cli, Command, LogFormat};
-use haproxy_agent::{ctl, run};
+use haproxy_agent::{check, ctl, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             Command::Render(args) => run::render_command(args).await,
             Command::Init(args) => run::init_command(args).await,
             Command::Ctl(args) => ctl::run(args).await,
+            Command::Check(args) => check::check_command(args).await,
         }
     });
     match result {

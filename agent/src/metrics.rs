@@ -42,11 +42,13 @@ pub enum CommandResult {
     Error,
 }
 
-/// Problems by kind.
+/// Problems by kind of object and class of problem.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     /// The problem kind's label.
     pub kind: String,
+    /// The problem's class (`invalid`, `unsupported_annotation`, ...).
+    pub reason: String,
 }
 
 /// Every metric the agent exports.
@@ -125,7 +127,11 @@ impl Metrics {
             "Times HAProxy's state differed from what was applied",
             desync.clone(),
         );
-        registry.register("problems", "Current problems by kind", problems.clone());
+        registry.register(
+            "problems",
+            "Current problems by kind of object and reason",
+            problems.clone(),
+        );
         registry.register(
             "haproxy_up",
             "1 when HAProxy answers on its runtime socket",
@@ -203,13 +209,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the problem gauges from the current problem counts (kinds not listed go to 0).
-    pub fn set_problems<'a>(&self, counts: impl IntoIterator<Item = (&'a str, i64)>) {
+    /// Sets the problem gauges from the current problem counts by `(kind, reason)` (those
+    /// not listed go away).
+    pub fn set_problems<'a>(&self, counts: impl IntoIterator<Item = ((&'a str, &'a str), i64)>) {
         self.problems.clear();
-        for (kind, n) in counts {
+        for ((kind, reason), n) in counts {
             self.problems
                 .get_or_create(&KindLabels {
                     kind: kind.to_string(),
+                    reason: reason.to_string(),
                 })
                 .set(n);
         }
@@ -234,7 +242,7 @@ mod tests {
         m.reload(&crate::reconcile::ReloadReason::Structure);
         m.command("add server", CommandResult::Ok);
         m.sync_duration.observe(0.002);
-        m.set_problems([("ingress", 2)]);
+        m.set_problems([(("ingress", "unsupported_annotation"), 2)]);
         let text = m.encode();
         for name in [
             "haproxy_agent_reloads_total{reason=\"structure\"} 1",
@@ -242,7 +250,7 @@ mod tests {
             "haproxy_agent_runtime_commands_total{command=\"add server\",result=\"ok\"} 1",
             "haproxy_agent_sync_duration_seconds_count 1",
             "haproxy_agent_desync_total 0",
-            "haproxy_agent_problems{kind=\"ingress\"} 2",
+            "haproxy_agent_problems{kind=\"ingress\",reason=\"unsupported_annotation\"} 2",
             "haproxy_agent_haproxy_up 0",
             "haproxy_agent_endpoints 0",
             "haproxy_agent_backends 0",

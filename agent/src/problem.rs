@@ -39,11 +39,40 @@ impl ProblemKind {
     }
 }
 
+/// What is wrong, for the annotations that are named as a class (`problems{reason}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemReason {
+    /// A value or reference that is wrong (the default).
+    #[default]
+    Invalid,
+    /// An annotation with a value that cannot be used, or shadowed by another prefix.
+    InvalidAnnotation,
+    /// An annotation the agent recognises but does not act on.
+    UnsupportedAnnotation,
+    /// An annotation the agent never renders, on purpose (snippets).
+    RefusedAnnotation,
+}
+
+impl ProblemReason {
+    /// A stable lower-case label (metrics, logs).
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemReason::Invalid => "invalid",
+            ProblemReason::InvalidAnnotation => "invalid_annotation",
+            ProblemReason::UnsupportedAnnotation => "unsupported_annotation",
+            ProblemReason::RefusedAnnotation => "refused_annotation",
+        }
+    }
+}
+
 /// One problem.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Problem {
     /// What kind of object.
     pub kind: ProblemKind,
+    /// What class of problem.
+    pub reason: ProblemReason,
     /// Which object: `namespace/name`, a cluster-scoped name, or a file path (with `:line`).
     pub object: String,
     /// Which field, when one is to blame (`spec.rules[0].http.paths[1].path`).
@@ -57,10 +86,17 @@ impl Problem {
     pub fn new(kind: ProblemKind, object: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             kind,
+            reason: ProblemReason::Invalid,
             object: object.into(),
             field: None,
             message: message.into(),
         }
+    }
+
+    /// The same problem, of a named class.
+    pub fn because(mut self, reason: ProblemReason) -> Self {
+        self.reason = reason;
+        self
     }
 
     /// The same problem, blaming a field.
@@ -75,6 +111,9 @@ impl fmt::Display for Problem {
         write!(f, "{} {}", self.kind.label(), self.object)?;
         if let Some(field) = &self.field {
             write!(f, " field {field}")?;
+        }
+        if self.reason != ProblemReason::Invalid {
+            write!(f, ": {}", self.reason.label())?;
         }
         write!(f, ": {}", self.message)
     }

@@ -20,7 +20,7 @@ use crate::reconcile::Scope;
 use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
 use crate::spawn::{SpawnConfig, Supervisor};
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 use crate::translate::{Incremental, Settings, Translation, translate};
 
 /// Exit code for a configuration the agent cannot start with (EX_USAGE).
@@ -141,6 +141,16 @@ async fn translate_once(
     args: &RenderArgs,
     settings: &Settings,
 ) -> anyhow::Result<(Translation, Vec<Problem>)> {
+    let (snapshot, problems) = load(args, settings).await?;
+    let t = translate(&snapshot, settings).map_err(anyhow::Error::msg)?;
+    Ok((t, problems))
+}
+
+/// Lists the objects once (the source's problems with them).
+async fn load(
+    args: &RenderArgs,
+    settings: &Settings,
+) -> anyhow::Result<(Arc<Snapshot>, Vec<Problem>)> {
     let store = Store::new();
     let (stop, shutdown) = watch::channel(false);
     let source = start_source(&args.source, settings, &store, shutdown).await?;
@@ -148,8 +158,13 @@ async fn translate_once(
     let problems = source.problems.borrow().clone();
     let _ = stop.send(true);
     let _ = source.task.await;
-    let t = translate(&store.snapshot(), settings).map_err(anyhow::Error::msg)?;
-    Ok((t, problems))
+    Ok((store.snapshot(), problems))
+}
+
+/// Lists the objects once with the flags' settings (for `check`).
+pub async fn load_once(args: &RenderArgs) -> anyhow::Result<(Arc<Snapshot>, Vec<Problem>)> {
+    let settings = settings(&args.model)?;
+    load(args, &settings).await
 }
 
 /// Lists the objects once and translates them with the flags' settings (for `ctl plan`).
@@ -622,7 +637,9 @@ async fn sleep_until_some(at: Option<Instant>) {
 fn publish(status: &Status, desired: &Config, problems: &[Problem], extra: &[Problem]) {
     let mut counts = std::collections::BTreeMap::new();
     for p in problems.iter().chain(extra) {
-        *counts.entry(p.kind.label()).or_insert(0i64) += 1;
+        *counts
+            .entry((p.kind.label(), p.reason.label()))
+            .or_insert(0i64) += 1;
     }
     status.metrics.set_problems(counts);
     let servers: usize = desired.backends.values().map(|b| b.servers.len()).sum();

@@ -56,8 +56,9 @@ impl std::fmt::Display for ObjectKey {
 }
 
 /// Annotation prefixes translation reads; every other annotation is dropped on the way in.
-pub const KEPT_ANNOTATIONS: [&str; 4] = [
+pub const KEPT_ANNOTATIONS: [&str; 5] = [
     "haproxy-agent.io/",
+    "nginx.ingress.kubernetes.io/",
     "ingress.kubernetes.io/",
     "kubernetes.io/ingress.class",
     "ingressclass.kubernetes.io/",

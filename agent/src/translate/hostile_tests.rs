@@ -40,6 +40,14 @@ use super::annotations::{
     STICKY_COOKIE, TIMEOUT_CONNECT, TIMEOUT_SERVER,
 };
 use super::class::LEGACY_CLASS_ANNOTATION;
+
+const NGINX_LOAD_BALANCE: &str = "nginx.ingress.kubernetes.io/load-balance";
+const NGINX_CONNECT_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-connect-timeout";
+const NGINX_READ_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-read-timeout";
+const NGINX_SEND_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-send-timeout";
+const NGINX_AFFINITY: &str = "nginx.ingress.kubernetes.io/affinity";
+const NGINX_COOKIE_NAME: &str = "nginx.ingress.kubernetes.io/session-cookie-name";
+const NGINX_BACKEND_PROTOCOL: &str = "nginx.ingress.kubernetes.io/backend-protocol";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
 use crate::problem::{Problem, ProblemKind};
@@ -723,6 +731,63 @@ fn fields() -> Vec<Field> {
             STICKY_COOKIE,
             |t| format!("S{t}RV"),
             |w, v| drop(w.annotations.insert(STICKY_COOKIE.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_LOAD_BALANCE,
+            |t| format!("round{t}_robin"),
+            |w, v| drop(w.annotations.insert(NGINX_LOAD_BALANCE.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CONNECT_TIMEOUT,
+            |t| format!("1{t}0"),
+            |w, v| drop(w.annotations.insert(NGINX_CONNECT_TIMEOUT.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_READ_TIMEOUT,
+            |t| format!("6{t}0"),
+            |w, v| drop(w.annotations.insert(NGINX_READ_TIMEOUT.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_SEND_TIMEOUT,
+            |t| format!("6{t}0s"),
+            |w, v| drop(w.annotations.insert(NGINX_SEND_TIMEOUT.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_AFFINITY,
+            |t| format!("coo{t}kie"),
+            |w, v| drop(w.annotations.insert(NGINX_AFFINITY.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_COOKIE_NAME,
+            |t| format!("ROU{t}TE"),
+            |w, v| {
+                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
+                w.annotations.insert(NGINX_COOKIE_NAME.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_BACKEND_PROTOCOL,
+            |t| format!("HT{t}TP"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_BACKEND_PROTOCOL.into(), v.into()),
+                )
+            },
             refused,
             false,
         ),

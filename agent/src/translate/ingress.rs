@@ -247,27 +247,31 @@ impl Reader<'_> {
             return;
         }
         let parsed = annotations::parse(ing.metadata.annotations.as_ref());
-        for (name, message) in &parsed.problems {
-            self.f
-                .problem(format!("metadata.annotations[{name}]"), message.clone());
+        for v in parsed.problems() {
+            let reason = v.status.reason().expect("problems have a reason");
+            let message = v.status.detail().unwrap_or_default().to_string();
+            self.f.problems.push(
+                Problem::new(ProblemKind::Ingress, self.f.key.to_string(), message)
+                    .because(reason)
+                    .at(format!("metadata.annotations[{}]", v.key)),
+            );
         }
-        if parsed.canary.is_some() && parsed.options.balance != Balance::Roundrobin {
-            let explicit = ing
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(annotations::LOAD_BALANCE))
-                .is_some_and(|v| v == parsed.options.balance.as_str());
-            if explicit {
-                self.f.problem(
-                    format!("metadata.annotations[{}]", annotations::LOAD_BALANCE),
-                    format!(
-                        "ignored: a canary backend balances roundrobin, the only algorithm that \
-                         holds the canary percentage at every load (not {})",
-                        parsed.options.balance.as_str()
-                    ),
-                );
-            }
+        if parsed.nginx_canary {
+            // Its traffic stays with the main Ingress (named by the `canary` verdict).
+            return;
+        }
+        if parsed.canary.is_some()
+            && parsed.options.balance != Balance::Roundrobin
+            && parsed.explicit_balance
+        {
+            self.f.problem(
+                "metadata.annotations[load-balance]",
+                format!(
+                    "ignored: a canary backend balances roundrobin, the only algorithm that \
+                     holds the canary percentage at every load (not {})",
+                    parsed.options.balance.as_str()
+                ),
+            );
         }
         self.f.options = parsed.options.clone();
         let Some(spec) = ing.spec.as_ref() else {

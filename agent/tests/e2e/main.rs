@@ -1,6 +1,7 @@
 //! End-to-end tests of the `haproxy-agent` binary against real HAProxy processes, real
 //! manifest files and echo backends on loopback, in one test binary.
 
+mod annotations;
 mod canary;
 mod ctl;
 mod endpoints;

@@ -149,11 +149,11 @@ async fn bad_input_is_a_named_problem_and_everything_else_is_served() {
     assert_eq!(agent.healthz().await.unwrap(), 200);
     let metrics = agent.metrics().await.unwrap();
     assert!(
-        metrics.contains("haproxy_agent_problems{kind=\"ingress\"} 4"),
+        metrics.contains("haproxy_agent_problems{kind=\"ingress\",reason=\"invalid\"} 4"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("haproxy_agent_problems{kind=\"manifest_file\"} 1"),
+        metrics.contains("haproxy_agent_problems{kind=\"manifest_file\",reason=\"invalid\"} 1"),
         "{metrics}"
     );
 

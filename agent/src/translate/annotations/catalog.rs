@@ -1,0 +1,497 @@
+//! Every annotation name the agent recognises, and what it does with each: the one table
+//! that translation, `haproxy-agent check` and docs/annotations.md agree on.
+
+/// The prefixes read, strongest first: when two carry the same name, the first one wins and
+/// the other is named as shadowed. The classic controller's `ingress.kubernetes.io/` is read
+/// with ingress-nginx's meanings.
+pub const PREFIXES: [&str; 3] = [
+    "haproxy-agent.io/",
+    "nginx.ingress.kubernetes.io/",
+    "ingress.kubernetes.io/",
+];
+
+/// Whether an annotation is acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Read and honoured (values are checked by the parser, which may name a difference).
+    Honoured,
+    /// Recognised, not done: why, or what to use instead.
+    Unsupported(&'static str),
+    /// Never rendered, on purpose: why.
+    Refused(&'static str),
+}
+
+/// One recognised annotation name (without its prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The name after the prefix.
+    pub name: &'static str,
+    /// Whether it is acted on.
+    pub support: Support,
+    /// What it becomes in HAProxy (empty when unsupported).
+    pub becomes: &'static str,
+    /// What changing it costs: `no` (runtime), `yes` (a verified reload), or when.
+    pub reloads: &'static str,
+    /// For names only read under `haproxy-agent.io/`: why the name is unsupported under the
+    /// other prefixes.
+    pub ours_only: Option<&'static str>,
+}
+
+const fn honoured(name: &'static str, becomes: &'static str, reloads: &'static str) -> Entry {
+    Entry {
+        name,
+        support: Support::Honoured,
+        becomes,
+        reloads,
+        ours_only: None,
+    }
+}
+
+const fn ours(
+    name: &'static str,
+    becomes: &'static str,
+    reloads: &'static str,
+    elsewhere: &'static str,
+) -> Entry {
+    Entry {
+        name,
+        support: Support::Honoured,
+        becomes,
+        reloads,
+        ours_only: Some(elsewhere),
+    }
+}
+
+const fn unsupported(name: &'static str, why: &'static str) -> Entry {
+    Entry {
+        name,
+        support: Support::Unsupported(why),
+        becomes: "",
+        reloads: "",
+        ours_only: None,
+    }
+}
+
+const fn refused(name: &'static str, why: &'static str) -> Entry {
+    Entry {
+        name,
+        support: Support::Refused(why),
+        becomes: "",
+        reloads: "",
+        ours_only: None,
+    }
+}
+
+const SNIPPET: &str = "raw configuration from an object is never rendered: ingress-nginx itself \
+     disabled snippets by default after CVE-2025-1974 (IngressNightmare)";
+const BUFFERING: &str = "an nginx buffering setting: HAProxy streams bodies and has no \
+     per-route buffer to size";
+const EXT_AUTH: &str = "external authentication (an auth subrequest) is not done here";
+const MTLS: &str = "client certificate authentication is not done yet (issue 14)";
+const BACKEND_TLS: &str = "TLS to backends is not done yet (issue 14)";
+const TRACING: &str = "per-Ingress tracing and metrics backends are not done here";
+const MODSEC: &str = "HAProxy has no ModSecurity module here";
+const CANARY_NGINX: &str = "canary Ingresses (ingress-nginx's model) are not served yet: all \
+     traffic for their hosts and paths goes to the main Ingress; haproxy-agent.io/canary-service \
+     and canary-weight on the main Ingress split traffic today";
+const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
+     haproxy-agent.io/ only";
+const COOKIE_ATTR: &str = "cookie attributes other than the name are not rendered yet";
+
+/// Every recognised name, sorted.
+pub const CATALOG: &[Entry] = &[
+    honoured(
+        "affinity",
+        "`cookie` only: `cookie <session-cookie-name> insert indirect nocache dynamic` with a \
+         dynamic cookie key, so servers added at runtime join the affinity set",
+        "yes",
+    ),
+    unsupported("affinity-canary-behavior", CANARY_NGINX),
+    honoured(
+        "affinity-mode",
+        "`persistent`: HAProxy's cookie stickiness never moves a session; `balanced` is \
+         honoured with that difference",
+        "no (no effect)",
+    ),
+    unsupported(
+        "allowlist-source-range",
+        "source address lists are not done yet",
+    ),
+    unsupported("app-root", "redirects are not done yet"),
+    unsupported("auth-always-set-cookie", EXT_AUTH),
+    unsupported("auth-cache-duration", EXT_AUTH),
+    unsupported("auth-cache-key", EXT_AUTH),
+    unsupported("auth-keepalive", EXT_AUTH),
+    unsupported("auth-keepalive-requests", EXT_AUTH),
+    unsupported("auth-keepalive-share-vars", EXT_AUTH),
+    unsupported("auth-keepalive-timeout", EXT_AUTH),
+    unsupported("auth-method", EXT_AUTH),
+    unsupported("auth-proxy-set-headers", EXT_AUTH),
+    unsupported("auth-realm", "basic authentication is not done yet"),
+    unsupported("auth-request-redirect", EXT_AUTH),
+    unsupported("auth-response-headers", EXT_AUTH),
+    unsupported("auth-secret", "basic authentication is not done yet"),
+    unsupported("auth-secret-type", "basic authentication is not done yet"),
+    unsupported("auth-signin", EXT_AUTH),
+    unsupported("auth-signin-redirect-param", EXT_AUTH),
+    refused("auth-snippet", SNIPPET),
+    unsupported("auth-tls-error-page", MTLS),
+    unsupported("auth-tls-match-cn", MTLS),
+    unsupported("auth-tls-pass-certificate-to-upstream", MTLS),
+    unsupported("auth-tls-secret", MTLS),
+    unsupported("auth-tls-verify-client", MTLS),
+    unsupported("auth-tls-verify-depth", MTLS),
+    unsupported("auth-type", "basic authentication is not done yet"),
+    unsupported("auth-url", EXT_AUTH),
+    honoured(
+        "backend-protocol",
+        "`HTTP` (the default): plain HTTP/1.1 to the pods; `HTTPS`, `GRPC`, `GRPCS`, `FCGI` \
+         and `AJP` are named as unsupported",
+        "—",
+    ),
+    unsupported("canary", CANARY_NGINX),
+    unsupported("canary-by-cookie", CANARY_NGINX),
+    unsupported("canary-by-header", CANARY_NGINX),
+    unsupported("canary-by-header-pattern", CANARY_NGINX),
+    unsupported("canary-by-header-value", CANARY_NGINX),
+    ours(
+        "canary-service",
+        "a second Service in the same namespace takes \
+         `canary-weight` percent of each path's requests (one backend holding both Services' \
+         servers, weighted)",
+        "yes, when first set (a new backend)",
+        NOT_NGINX,
+    ),
+    ours(
+        "canary-weight",
+        "with canary-service: the canary's percentage, held whatever the pod \
+         counts by server weights",
+        "no: server weights change at runtime",
+        CANARY_NGINX,
+    ),
+    unsupported("canary-weight-total", CANARY_NGINX),
+    unsupported("client-body-buffer-size", BUFFERING),
+    refused("configuration-snippet", SNIPPET),
+    unsupported(
+        "connection-proxy-header",
+        "HAProxy manages the Connection header to servers itself",
+    ),
+    unsupported("cors-allow-credentials", "CORS is not done yet"),
+    unsupported("cors-allow-headers", "CORS is not done yet"),
+    unsupported("cors-allow-methods", "CORS is not done yet"),
+    unsupported("cors-allow-origin", "CORS is not done yet"),
+    unsupported("cors-expose-headers", "CORS is not done yet"),
+    unsupported("cors-max-age", "CORS is not done yet"),
+    unsupported(
+        "custom-headers",
+        "response headers from a ConfigMap are not done",
+    ),
+    unsupported("custom-http-errors", "custom error pages are not done yet"),
+    unsupported(
+        "default-backend",
+        "a per-Ingress fallback Service is not done yet; spec.defaultBackend and \
+         --default-backend-service are",
+    ),
+    unsupported(
+        "denylist-source-range",
+        "source address lists are not done yet",
+    ),
+    unsupported(
+        "disable-proxy-intercept-errors",
+        "custom error pages are not done yet",
+    ),
+    unsupported("enable-access-log", "per-Ingress access logs are not done"),
+    unsupported("enable-cors", "CORS is not done yet"),
+    unsupported("enable-global-auth", EXT_AUTH),
+    unsupported("enable-influxdb", TRACING),
+    unsupported("enable-modsecurity", MODSEC),
+    unsupported("enable-opentelemetry", TRACING),
+    unsupported("enable-opentracing", TRACING),
+    unsupported("enable-owasp-core-rules", MODSEC),
+    unsupported("enable-rewrite-log", "rewrites are not done yet"),
+    honoured(
+        "force-ssl-redirect",
+        "`308` to `https://` for this Ingress's paths even when the host has no TLS here",
+        "no: the flag rides in the route map value",
+    ),
+    unsupported("from-to-www-redirect", "redirects are not done yet"),
+    unsupported(
+        "global-rate-limit",
+        "removed from ingress-nginx; rate limits are not done yet",
+    ),
+    unsupported(
+        "global-rate-limit-ignored-cidrs",
+        "removed from ingress-nginx; rate limits are not done yet",
+    ),
+    unsupported(
+        "global-rate-limit-key",
+        "removed from ingress-nginx; rate limits are not done yet",
+    ),
+    unsupported(
+        "global-rate-limit-window",
+        "removed from ingress-nginx; rate limits are not done yet",
+    ),
+    ours(
+        "health-check-interval",
+        "`check inter` of the HTTP health check",
+        "yes",
+        NOT_NGINX,
+    ),
+    ours(
+        "health-check-path",
+        "`option httpchk` with `GET <path>` on every server",
+        "yes",
+        NOT_NGINX,
+    ),
+    unsupported(
+        "http2-push-preload",
+        "removed from ingress-nginx; HTTP/2 push is not done",
+    ),
+    unsupported("influxdb-host", TRACING),
+    unsupported("influxdb-measurement", TRACING),
+    unsupported("influxdb-port", TRACING),
+    unsupported("influxdb-server-name", TRACING),
+    unsupported("limit-burst-multiplier", "rate limits are not done yet"),
+    unsupported("limit-connections", "rate limits are not done yet"),
+    unsupported("limit-rate", "bandwidth limits are not done"),
+    unsupported("limit-rate-after", "bandwidth limits are not done"),
+    unsupported("limit-rpm", "rate limits are not done yet"),
+    unsupported("limit-rps", "rate limits are not done yet"),
+    unsupported("limit-whitelist", "rate limits are not done yet"),
+    honoured(
+        "load-balance",
+        "the backend's `balance`: `round_robin`/`roundrobin`, `leastconn`, `random`, `first`; \
+         `ewma` becomes `leastconn` (named as a difference)",
+        "yes",
+    ),
+    unsupported("mirror-host", "request mirroring is not done"),
+    unsupported("mirror-request-body", "request mirroring is not done"),
+    unsupported("mirror-target", "request mirroring is not done"),
+    refused("modsecurity-snippet", SNIPPET),
+    unsupported("modsecurity-transaction-id", MODSEC),
+    unsupported("opentelemetry-operation-name", TRACING),
+    unsupported("opentelemetry-trust-incoming-span", TRACING),
+    unsupported("opentracing-trust-incoming-span", TRACING),
+    unsupported("permanent-redirect", "redirects are not done yet"),
+    unsupported("permanent-redirect-code", "redirects are not done yet"),
+    unsupported("preserve-trailing-slash", "redirects are not done yet"),
+    unsupported("proxy-body-size", "body size limits are not done yet"),
+    unsupported("proxy-buffer-size", BUFFERING),
+    unsupported("proxy-buffering", BUFFERING),
+    unsupported("proxy-buffers-number", BUFFERING),
+    honoured(
+        "proxy-connect-timeout",
+        "`timeout connect` of the Ingress's backends (seconds, or a duration)",
+        "yes",
+    ),
+    unsupported("proxy-cookie-domain", "cookie rewriting is not done"),
+    unsupported("proxy-cookie-path", "cookie rewriting is not done"),
+    unsupported(
+        "proxy-http-version",
+        "HAProxy speaks HTTP/1.1 to servers; `1.1` is what happens, `1.0` is not offered",
+    ),
+    unsupported("proxy-max-temp-file-size", BUFFERING),
+    unsupported(
+        "proxy-next-upstream",
+        "HAProxy retries (`retries 3`, `option redispatch`) on connection failures only",
+    ),
+    unsupported(
+        "proxy-next-upstream-timeout",
+        "HAProxy retries on connection failures only",
+    ),
+    unsupported(
+        "proxy-next-upstream-tries",
+        "HAProxy retries on connection failures only",
+    ),
+    honoured(
+        "proxy-read-timeout",
+        "`timeout server` of the Ingress's backends; HAProxy has one inactivity timeout for \
+         both directions, so the larger of read and send is used (named as a difference when \
+         they differ)",
+        "yes",
+    ),
+    unsupported(
+        "proxy-redirect-from",
+        "Location header rewriting is not done",
+    ),
+    unsupported("proxy-redirect-to", "Location header rewriting is not done"),
+    unsupported("proxy-request-buffering", BUFFERING),
+    honoured(
+        "proxy-send-timeout",
+        "`timeout server`, with proxy-read-timeout (the larger of the two)",
+        "yes",
+    ),
+    unsupported("proxy-ssl-ciphers", BACKEND_TLS),
+    unsupported("proxy-ssl-name", BACKEND_TLS),
+    unsupported("proxy-ssl-protocols", BACKEND_TLS),
+    unsupported("proxy-ssl-secret", BACKEND_TLS),
+    unsupported("proxy-ssl-server-name", BACKEND_TLS),
+    unsupported("proxy-ssl-verify", BACKEND_TLS),
+    unsupported("proxy-ssl-verify-depth", BACKEND_TLS),
+    unsupported("rewrite-target", "path rewrites are not done yet"),
+    unsupported("satisfy", "authentication is not done yet"),
+    unsupported("server-alias", "server aliases are not done yet"),
+    refused("server-snippet", SNIPPET),
+    unsupported(
+        "service-upstream",
+        "the agent always balances over the pods' endpoints, never the ClusterIP",
+    ),
+    unsupported(
+        "session-cookie-change-on-failure",
+        "HAProxy's `option redispatch` already moves a session off a dead server",
+    ),
+    unsupported("session-cookie-conditional-samesite-none", COOKIE_ATTR),
+    unsupported("session-cookie-domain", COOKIE_ATTR),
+    unsupported("session-cookie-expires", COOKIE_ATTR),
+    unsupported("session-cookie-max-age", COOKIE_ATTR),
+    honoured(
+        "session-cookie-name",
+        "the sticky cookie's name (default `INGRESSCOOKIE`) with `affinity: cookie`",
+        "yes",
+    ),
+    unsupported("session-cookie-path", COOKIE_ATTR),
+    unsupported("session-cookie-samesite", COOKIE_ATTR),
+    unsupported("session-cookie-secure", COOKIE_ATTR),
+    unsupported(
+        "ssl-ciphers",
+        "ciphers are per bind in HAProxy, not per host",
+    ),
+    unsupported(
+        "ssl-passthrough",
+        "TLS passthrough is not done yet (issue 14)",
+    ),
+    unsupported(
+        "ssl-prefer-server-ciphers",
+        "ciphers are per bind in HAProxy, not per host",
+    ),
+    honoured(
+        "ssl-redirect",
+        "`308` to `https://` for this Ingress's paths on hosts with TLS (default `true`)",
+        "no: the flag rides in the route map value",
+    ),
+    ours(
+        "sticky-cookie",
+        "sticky sessions with this cookie name",
+        "yes",
+        NOT_NGINX,
+    ),
+    refused("stream-snippet", SNIPPET),
+    ours(
+        "timeout-connect",
+        "`timeout connect` of the Ingress's backends",
+        "yes",
+        NOT_NGINX,
+    ),
+    ours(
+        "timeout-server",
+        "`timeout server` of the Ingress's backends",
+        "yes",
+        NOT_NGINX,
+    ),
+    unsupported("upstream-hash-by", "hash balancing is not done yet"),
+    unsupported("upstream-hash-by-subset", "hash balancing is not done yet"),
+    unsupported(
+        "upstream-hash-by-subset-size",
+        "hash balancing is not done yet",
+    ),
+    unsupported("upstream-vhost", "Host rewriting is not done yet"),
+    unsupported("use-regex", "regex paths are not done yet"),
+    unsupported(
+        "whitelist-source-range",
+        "source address lists are not done yet",
+    ),
+    unsupported("x-forwarded-prefix", "X-Forwarded-Prefix is not done yet"),
+];
+
+/// The entry for a name (without prefix).
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    CATALOG
+        .binary_search_by(|e| e.name.cmp(name))
+        .ok()
+        .map(|i| &CATALOG[i])
+}
+
+/// Splits a recognised annotation key into its prefix and name.
+pub fn split(key: &str) -> Option<(&'static str, &str)> {
+    PREFIXES
+        .iter()
+        .find_map(|p| key.strip_prefix(p).map(|name| (*p, name)))
+}
+
+/// The catalog as the Markdown table of docs/annotations.md (between its `catalog` markers).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| name | status | in HAProxy, or why not | a change reloads |\n|---|---|---|---|\n",
+    );
+    for e in CATALOG {
+        let (status, what) = match (e.support, e.ours_only) {
+            (Support::Honoured, None) => ("honoured", e.becomes),
+            (Support::Honoured, Some(_)) => ("honoured, `haproxy-agent.io/` only", e.becomes),
+            (Support::Unsupported(why), _) => ("unsupported", why),
+            (Support::Refused(why), _) => ("**refused**", why),
+        };
+        let reloads = if e.reloads.is_empty() {
+            "—"
+        } else {
+            e.reloads
+        };
+        out.push_str(&format!(
+            "| `{}` | {status} | {what} | {reloads} |\n",
+            e.name
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/annotations.md carries the catalog as it is; `UPDATE_DOCS=1` rewrites it.
+    #[test]
+    fn docs_carry_the_catalog() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/annotations.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (start, end) = ("<!-- catalog:start -->\n", "<!-- catalog:end -->");
+        let (a, b) = (
+            doc.find(start).expect("a start marker") + start.len(),
+            doc.find(end).expect("an end marker"),
+        );
+        let want = markdown_table();
+        if doc[a..b] != want {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::write(path, format!("{}{want}{}", &doc[..a], &doc[b..])).unwrap();
+            } else {
+                panic!(
+                    "docs/annotations.md's table is not the catalog's; rerun with UPDATE_DOCS=1"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn catalog_is_sorted_and_unique() {
+        for w in CATALOG.windows(2) {
+            assert!(w[0].name < w[1].name, "{} then {}", w[0].name, w[1].name);
+        }
+        for e in CATALOG {
+            if e.support == Support::Honoured {
+                assert!(!e.becomes.is_empty() && !e.reloads.is_empty(), "{}", e.name);
+            }
+        }
+    }
+
+    #[test]
+    fn split_prefers_the_longest_meaningful_prefix() {
+        assert_eq!(
+            split("nginx.ingress.kubernetes.io/rewrite-target"),
+            Some(("nginx.ingress.kubernetes.io/", "rewrite-target"))
+        );
+        assert_eq!(
+            split("ingress.kubernetes.io/ssl-redirect"),
+            Some(("ingress.kubernetes.io/", "ssl-redirect"))
+        );
+        assert_eq!(split("example.com/x"), None);
+        assert_eq!(split("kubernetes.io/ingress.class"), None);
+    }
+}

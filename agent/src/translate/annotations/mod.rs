@@ -1,0 +1,389 @@
+//! Ingress annotations: ours under `haproxy-agent.io/`, each validated before it can reach
+//! HAProxy. See docs/annotations.md for each one's effect and whether changing it reloads.
+
+use std::collections::BTreeMap;
+
+use haproxy::config::{Balance, CheckPath, CookieKey, CookieName, HttpCheck, Sticky, Timeout};
+
+use crate::cli::parse_duration;
+
+pub mod catalog;
+mod reader;
+
+use reader::Reader;
+pub use reader::{Status, Verdict};
+
+/// Prefix of our annotations.
+pub const PREFIX: &str = "haproxy-agent.io/";
+/// Load-balancing algorithm of the Ingress's backends.
+pub const LOAD_BALANCE: &str = "haproxy-agent.io/load-balance";
+/// A second Service taking a share of the traffic.
+pub const CANARY_SERVICE: &str = "haproxy-agent.io/canary-service";
+/// The canary's share, in percent.
+pub const CANARY_WEIGHT: &str = "haproxy-agent.io/canary-weight";
+/// `timeout server` of the Ingress's backends.
+pub const TIMEOUT_SERVER: &str = "haproxy-agent.io/timeout-server";
+/// `timeout connect` of the Ingress's backends.
+pub const TIMEOUT_CONNECT: &str = "haproxy-agent.io/timeout-connect";
+/// HTTP health check path.
+pub const HEALTH_CHECK_PATH: &str = "haproxy-agent.io/health-check-path";
+/// HTTP health check interval.
+pub const HEALTH_CHECK_INTERVAL: &str = "haproxy-agent.io/health-check-interval";
+/// Sticky sessions: the cookie name.
+pub const STICKY_COOKIE: &str = "haproxy-agent.io/sticky-cookie";
+
+/// Options that apply to every backend an Ingress routes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// Load-balancing algorithm.
+    pub balance: Balance,
+    /// `timeout server`.
+    pub timeout_server: Option<Timeout>,
+    /// `timeout connect`.
+    pub timeout_connect: Option<Timeout>,
+    /// Health check.
+    pub health_check: Option<HttpCheck>,
+    /// Sticky sessions.
+    pub sticky: Option<CookieName>,
+}
+
+impl BackendOptions {
+    /// The sticky-session settings for a backend: the key is derived from the backend name,
+    /// so every replica of the agent renders the same one.
+    pub fn sticky_for(&self, backend: &haproxy::BackendName) -> Option<Sticky> {
+        self.sticky.as_ref().map(|cookie| Sticky {
+            cookie: cookie.clone(),
+            dynamic_key: CookieKey::new(format!("haproxy-agent.{}", backend.as_str()))
+                .expect("backend names are valid cookie key characters"),
+        })
+    }
+}
+
+/// A canary split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    /// The canary Service (same namespace, same port as the primary).
+    pub service: String,
+    /// Its share of the traffic, 0 to 100.
+    pub percent: u8,
+}
+
+/// The classic controller's: redirect plain HTTP to HTTPS for hosts with TLS (default true).
+pub const SSL_REDIRECT: &str = "ingress.kubernetes.io/ssl-redirect";
+/// The classic controller's: redirect plain HTTP to HTTPS even without TLS on the host
+/// (TLS terminated in front of HAProxy); default false.
+pub const FORCE_SSL_REDIRECT: &str = "ingress.kubernetes.io/force-ssl-redirect";
+
+/// What the annotations of one Ingress say, and how each recognised annotation was taken.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    /// Backend options.
+    pub options: BackendOptions,
+    /// Whether the balance algorithm was set by an annotation (not the default).
+    pub explicit_balance: bool,
+    /// Canary split.
+    pub canary: Option<Canary>,
+    /// How this Ingress's routes redirect plain HTTP.
+    pub redirect: Redirect,
+    /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
+    /// with the main Ingress).
+    pub nginx_canary: bool,
+    /// Every annotation under a recognised prefix, by key, with how it was taken.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Parsed {
+    /// The verdicts that are problems.
+    pub fn problems(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(|v| v.status.reason().is_some())
+    }
+}
+
+/// The HTTP-to-HTTPS redirect annotations of one Ingress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirect {
+    /// `ssl-redirect`: redirect when the route's host has TLS.
+    pub ssl_redirect: bool,
+    /// `force-ssl-redirect`: redirect always.
+    pub force: bool,
+}
+
+impl Default for Redirect {
+    fn default() -> Self {
+        Self {
+            ssl_redirect: true,
+            force: false,
+        }
+    }
+}
+
+impl Redirect {
+    /// Whether a route redirects, given whether its host has TLS.
+    pub fn applies(self, host_has_tls: bool) -> bool {
+        self.force || (self.ssl_redirect && host_has_tls)
+    }
+}
+
+/// A DNS label (RFC 1123) as Kubernetes names namespaces and Services: 1 to 63 lower-case
+/// letters, digits and `-`, no `-` at either end.
+pub(super) fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Parses an Ingress's annotations; anything invalid is named and left at its default.
+pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
+    let mut out = Parsed::default();
+    let Some(a) = annotations else { return out };
+    let mut r = Reader::new(a);
+    let flag = |r: &mut Reader<'_>, name: &str, default: bool| -> bool {
+        let Some((key, v)) = r.get(name) else {
+            return default;
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                r.invalid(key, format!("{v:?} is not true or false; using {default}"));
+                default
+            }
+        }
+    };
+    out.redirect = Redirect {
+        ssl_redirect: flag(&mut r, "ssl-redirect", true),
+        force: flag(&mut r, "force-ssl-redirect", false),
+    };
+    out.nginx_canary = r
+        .raw("canary")
+        .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"));
+    balance(&mut r, &mut out);
+    timeouts(&mut r, &mut out);
+    let interval = r
+        .get("health-check-interval")
+        .and_then(|(key, v)| duration(v).map_err(|e| r.invalid(key, e)).ok());
+    if let Some((key, p)) = r.get("health-check-path") {
+        match CheckPath::new(p.to_string()) {
+            Ok(path) => {
+                out.options.health_check = Some(HttpCheck {
+                    path,
+                    inter: interval
+                        .unwrap_or_else(|| Timeout::secs(2).expect("2s is a valid timeout")),
+                })
+            }
+            Err(e) => r.invalid(key, e.to_string()),
+        }
+    }
+    affinity(&mut r, &mut out);
+    if let Some((key, v)) = r.get("backend-protocol") {
+        match v.trim().to_ascii_uppercase().as_str() {
+            "HTTP" => {}
+            "HTTPS" | "GRPC" | "GRPCS" | "AJP" | "FCGI" => r.unsupported(
+                key,
+                format!("{v} to backends is not done yet (issue 14); the pods get plain HTTP/1.1"),
+            ),
+            _ => r.invalid(
+                key,
+                format!("{v:?} is not HTTP, HTTPS, GRPC, GRPCS, AJP or FCGI"),
+            ),
+        }
+    }
+    canary(&mut r, &mut out);
+    out.verdicts = r.finish();
+    out
+}
+
+fn duration(v: &str) -> Result<Timeout, String> {
+    parse_duration(v)
+        .map_err(|e| e.to_string())
+        .and_then(|d| Timeout::new(d).map_err(|e| e.to_string()))
+}
+
+/// ingress-nginx's timeouts are whole seconds; a duration with a unit is taken too.
+fn seconds_or_duration(v: &str) -> Result<Timeout, String> {
+    match v.trim().parse::<u64>() {
+        Ok(s) => Timeout::new(std::time::Duration::from_secs(s)).map_err(|e| e.to_string()),
+        Err(_) => duration(v),
+    }
+}
+
+fn balance<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    let Some((key, v)) = r.get("load-balance") else {
+        return;
+    };
+    out.explicit_balance = true;
+    out.options.balance = match v.trim() {
+        "leastconn" => Balance::Leastconn,
+        "roundrobin" | "round_robin" => Balance::Roundrobin,
+        "random" => Balance::Random,
+        "first" => Balance::First,
+        "ewma" => {
+            r.differs(
+                key,
+                "HAProxy has no EWMA balancing; leastconn (fewest active connections) is used",
+            );
+            Balance::Leastconn
+        }
+        other => {
+            out.explicit_balance = false;
+            r.invalid(
+                key,
+                format!("{other:?} is not one of round_robin, leastconn, ewma, random, first"),
+            );
+            return;
+        }
+    };
+}
+
+fn read_timeout<'a>(
+    r: &mut Reader<'a>,
+    name: &str,
+    parse: fn(&str) -> Result<Timeout, String>,
+) -> Option<(&'a str, Timeout)> {
+    let (key, v) = r.get(name)?;
+    match parse(v) {
+        Ok(t) => Some((key, t)),
+        Err(e) => {
+            r.invalid(key, e);
+            None
+        }
+    }
+}
+
+fn timeouts<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    let server = read_timeout(r, "timeout-server", duration);
+    let connect = read_timeout(r, "timeout-connect", duration);
+    let nginx_connect = read_timeout(r, "proxy-connect-timeout", seconds_or_duration);
+    let nginx_read = read_timeout(r, "proxy-read-timeout", seconds_or_duration);
+    let nginx_send = read_timeout(r, "proxy-send-timeout", seconds_or_duration);
+    let shadow = |r: &mut Reader<'a>, by: &str, what: Option<(&'a str, Timeout)>| {
+        if let Some((key, _)) = what {
+            r.shadowed_by(key, by);
+        }
+    };
+    out.options.timeout_connect = match (connect, nginx_connect) {
+        (Some((key, t)), other) => {
+            shadow(r, key, other);
+            Some(t)
+        }
+        (None, other) => other.map(|(_, t)| t),
+    };
+    out.options.timeout_server = match (server, nginx_read, nginx_send) {
+        (Some((key, t)), read, send) => {
+            shadow(r, key, read);
+            shadow(r, key, send);
+            Some(t)
+        }
+        (None, Some((rk, rt)), Some((sk, st))) => {
+            if rt != st {
+                let why = "HAProxy has one inactivity timeout (`timeout server`) for both \
+                           directions; the larger of proxy-read-timeout and proxy-send-timeout \
+                           is used";
+                r.differs(rk, why);
+                r.differs(sk, why);
+            }
+            Some(rt.max(st))
+        }
+        (None, Some((key, t)), None) | (None, None, Some((key, t))) => {
+            r.differs(
+                key,
+                "HAProxy's `timeout server` is one inactivity timeout for both directions",
+            );
+            Some(t)
+        }
+        (None, None, None) => None,
+    };
+}
+
+fn affinity<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    if let Some((key, c)) = r.get("sticky-cookie") {
+        match CookieName::new(c.to_string()) {
+            Ok(name) => out.options.sticky = Some(name),
+            Err(e) => r.invalid(key, e.to_string()),
+        }
+    }
+    let affinity = match r.get("affinity") {
+        None => false,
+        Some((_, "cookie")) => true,
+        Some((key, v)) => {
+            r.invalid(key, format!("{v:?} is not cookie (the only affinity type)"));
+            false
+        }
+    };
+    let name = r.get("session-cookie-name");
+    let mode = r.get("affinity-mode");
+    if !affinity {
+        for (key, _) in name.into_iter().chain(mode) {
+            r.differs(
+                key,
+                "no effect without affinity: cookie (as in ingress-nginx)",
+            );
+        }
+        return;
+    }
+    if let Some((key, v)) = mode {
+        match v {
+            "persistent" => {}
+            "balanced" => r.differs(
+                key,
+                "HAProxy keeps every session on its server: sessions are not moved to new \
+                 servers after a scale-up (ingress-nginx's persistent mode)",
+            ),
+            _ => r.invalid(key, format!("{v:?} is not balanced or persistent")),
+        }
+    }
+    let cookie = match name {
+        None => CookieName::new("INGRESSCOOKIE".to_string()).expect("a valid cookie name"),
+        Some((key, v)) => match CookieName::new(v.to_string()) {
+            Ok(c) => c,
+            Err(e) => {
+                r.invalid(key, e.to_string());
+                return;
+            }
+        },
+    };
+    match &out.options.sticky {
+        Some(_) => {
+            if let Some((key, _)) = r.get("affinity") {
+                r.shadowed_by(key, STICKY_COOKIE);
+            }
+        }
+        None => out.options.sticky = Some(cookie),
+    }
+}
+
+fn canary<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    match (r.get("canary-service"), r.get("canary-weight")) {
+        (Some((skey, svc)), weight) => {
+            let percent = match weight.map(|(k, w)| (k, w.trim().parse::<u8>())) {
+                None => Err((skey, format!("{CANARY_WEIGHT} is missing"))),
+                Some((_, Ok(p))) if p <= 100 => Ok(p),
+                Some((k, _)) => Err((
+                    k,
+                    format!(
+                        "{:?} is not a whole percentage from 0 to 100",
+                        weight.map(|(_, w)| w).unwrap_or_default()
+                    ),
+                )),
+            };
+            match (is_dns_label(svc), percent) {
+                (false, _) => r.invalid(skey, format!("{svc:?} is not a Service name")),
+                (true, Err((k, e))) => r.invalid(k, e),
+                (true, Ok(percent)) => {
+                    out.canary = Some(Canary {
+                        service: svc.to_string(),
+                        percent,
+                    })
+                }
+            }
+        }
+        (None, Some((key, _))) => r.invalid(key, format!("set without {CANARY_SERVICE}; ignored")),
+        (None, None) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Reading one Ingress's annotations under every recognised prefix, and recording how each
+//! one was taken: honoured, honoured with a difference, invalid, shadowed, unsupported or
+//! refused.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::catalog::{self, Support};
+use crate::problem::ProblemReason;
+
+/// How one annotation was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
+pub enum Status {
+    /// Read and honoured as ingress-nginx means it.
+    Honoured,
+    /// Honoured, with a difference from ingress-nginx (named).
+    Differs(String),
+    /// The value is wrong (why); the annotation is ignored and its default used.
+    Invalid(String),
+    /// Another prefix sets the same name and wins (which).
+    Shadowed(String),
+    /// Recognised but not done (why).
+    Unsupported(String),
+    /// Never rendered, on purpose (why).
+    Refused(String),
+}
+
+impl Status {
+    /// The problem this status is, if any.
+    pub fn reason(&self) -> Option<ProblemReason> {
+        match self {
+            Status::Honoured | Status::Differs(_) => None,
+            Status::Invalid(_) | Status::Shadowed(_) => Some(ProblemReason::InvalidAnnotation),
+            Status::Unsupported(_) => Some(ProblemReason::UnsupportedAnnotation),
+            Status::Refused(_) => Some(ProblemReason::RefusedAnnotation),
+        }
+    }
+
+    /// A short label (`check`'s table).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Honoured => "honoured",
+            Status::Differs(_) => "differs",
+            Status::Invalid(_) => "invalid",
+            Status::Shadowed(_) => "shadowed",
+            Status::Unsupported(_) => "unsupported",
+            Status::Refused(_) => "refused",
+        }
+    }
+
+    /// The detail, when there is one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Status::Honoured => None,
+            Status::Differs(s)
+            | Status::Invalid(s)
+            | Status::Shadowed(s)
+            | Status::Unsupported(s)
+            | Status::Refused(s) => Some(s),
+        }
+    }
+}
+
+/// One annotation and how it was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// The whole key (`nginx.ingress.kubernetes.io/rewrite-target`).
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// How it was taken.
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// Reads annotations by name under every prefix; starts with every recognised key's verdict
+/// from the catalog and lets the parser refine it.
+pub(super) struct Reader<'a> {
+    all: &'a BTreeMap<String, String>,
+    verdicts: BTreeMap<&'a str, Status>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(all: &'a BTreeMap<String, String>) -> Self {
+        let mut verdicts = BTreeMap::new();
+        for key in all.keys() {
+            let Some((prefix, name)) = catalog::split(key) else {
+                continue;
+            };
+            let status = match catalog::entry(name) {
+                None => Status::Unsupported(
+                    "neither ingress-nginx nor haproxy-agent has an annotation of this name".into(),
+                ),
+                Some(e) => match (e.support, e.ours_only) {
+                    (Support::Unsupported(why), _) => Status::Unsupported(why.into()),
+                    (Support::Refused(why), _) => Status::Refused(why.into()),
+                    (Support::Honoured, Some(why)) if prefix != catalog::PREFIXES[0] => {
+                        Status::Unsupported(why.into())
+                    }
+                    (Support::Honoured, _) => Status::Honoured,
+                },
+            };
+            verdicts.insert(key.as_str(), status);
+        }
+        Self { all, verdicts }
+    }
+
+    /// The value of `name` under the strongest prefix that sets it (and honours it); the
+    /// same name under weaker prefixes is shadowed. Names the catalog does not honour under
+    /// a prefix are not returned.
+    pub(super) fn get(&mut self, name: &str) -> Option<(&'a str, &'a str)> {
+        let mut found: Option<(&'a str, &'a str)> = None;
+        for prefix in catalog::PREFIXES {
+            let Some((key, value)) = self.all.get_key_value(&format!("{prefix}{name}")) else {
+                continue;
+            };
+            if self.verdicts.get(key.as_str()) != Some(&Status::Honoured) {
+                continue;
+            }
+            match found {
+                None => found = Some((key.as_str(), value.as_str())),
+                Some((_, v)) if v == value => {}
+                Some((winner, _)) => {
+                    self.verdicts.insert(
+                        key.as_str(),
+                        Status::Shadowed(format!("{winner} is also set and wins")),
+                    );
+                }
+            }
+        }
+        found
+    }
+
+    /// The value of `name` under the strongest prefix that sets it, whatever its verdict.
+    pub(super) fn raw(&self, name: &str) -> Option<(&'a str, &'a str)> {
+        catalog::PREFIXES.iter().find_map(|prefix| {
+            self.all
+                .get_key_value(&format!("{prefix}{name}"))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+        })
+    }
+
+    /// Marks an annotation as shadowed by another one that wins.
+    pub(super) fn shadowed_by(&mut self, key: &'a str, winner: &str) {
+        self.verdicts.insert(
+            key,
+            Status::Shadowed(format!("{winner} is also set and wins")),
+        );
+    }
+
+    /// Marks an annotation as invalid.
+    pub(super) fn invalid(&mut self, key: &'a str, why: impl Into<String>) {
+        self.verdicts.insert(key, Status::Invalid(why.into()));
+    }
+
+    /// Marks an annotation as honoured with a difference.
+    pub(super) fn differs(&mut self, key: &'a str, what: impl Into<String>) {
+        self.verdicts.insert(key, Status::Differs(what.into()));
+    }
+
+    /// Marks an annotation as unsupported (for this value).
+    pub(super) fn unsupported(&mut self, key: &'a str, why: impl Into<String>) {
+        self.verdicts.insert(key, Status::Unsupported(why.into()));
+    }
+
+    /// Every verdict, by key.
+    pub(super) fn finish(self) -> Vec<Verdict> {
+        self.verdicts
+            .into_iter()
+            .map(|(key, status)| Verdict {
+                key: key.to_string(),
+                value: self.all[key].clone(),
+                status,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,268 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use haproxy::config::Balance;
+
+use super::*;
+use crate::problem::ProblemReason;
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+const OURS: &str = "haproxy-agent.io/";
+
+fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn status<'a>(p: &'a Parsed, key: &str) -> &'a Status {
+    &p.verdicts
+        .iter()
+        .find(|v| v.key == key)
+        .unwrap_or_else(|| panic!("no verdict for {key}: {:?}", p.verdicts))
+        .status
+}
+
+fn secs(p: Option<Timeout>) -> Option<u64> {
+    p.map(|t| t.get().as_secs())
+}
+
+#[test]
+fn valid_annotations() {
+    let p = parse(Some(&ann(&[
+        (LOAD_BALANCE, "roundrobin"),
+        (TIMEOUT_SERVER, "90s"),
+        (HEALTH_CHECK_PATH, "/healthz"),
+        (STICKY_COOKIE, "SRV"),
+        (CANARY_SERVICE, "web-canary"),
+        (CANARY_WEIGHT, "20"),
+        ("other.io/x", "ignored"),
+    ])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    assert_eq!(p.verdicts.len(), 6, "other.io/x is not ours to judge");
+    assert_eq!(p.options.balance, Balance::Roundrobin);
+    assert!(p.explicit_balance);
+    assert_eq!(
+        p.options.timeout_server.unwrap().get(),
+        Duration::from_secs(90)
+    );
+    assert!(p.options.health_check.is_some());
+    assert_eq!(
+        p.canary,
+        Some(Canary {
+            service: "web-canary".into(),
+            percent: 20
+        })
+    );
+}
+
+#[test]
+fn redirect_flags_under_every_prefix() {
+    // (ssl-redirect, force-ssl-redirect, host has TLS) -> redirects
+    let table: &[(Option<&str>, Option<&str>, bool, bool)] = &[
+        (None, None, true, true),
+        (None, None, false, false),
+        (Some("false"), None, true, false),
+        (Some("FALSE"), None, true, false),
+        (None, Some("true"), false, true),
+        (Some("false"), Some("true"), false, true),
+        (Some("true"), Some("false"), true, true),
+    ];
+    for prefix in catalog::PREFIXES {
+        for (ssl, force, tls, want) in table {
+            let (k1, k2) = (
+                format!("{prefix}ssl-redirect"),
+                format!("{prefix}force-ssl-redirect"),
+            );
+            let mut pairs = Vec::new();
+            if let Some(v) = ssl {
+                pairs.push((k1.as_str(), *v));
+            }
+            if let Some(v) = force {
+                pairs.push((k2.as_str(), *v));
+            }
+            let p = parse(Some(&ann(&pairs)));
+            assert_eq!(p.problems().count(), 0, "{pairs:?}: {:?}", p.verdicts);
+            assert_eq!(p.redirect.applies(*tls), *want, "{pairs:?} tls={tls}");
+        }
+    }
+}
+
+#[test]
+fn ingress_nginx_values() {
+    // load-balance: (value, balance, differs)
+    for (v, want, differs) in [
+        ("round_robin", Balance::Roundrobin, false),
+        ("ewma", Balance::Leastconn, true),
+        ("leastconn", Balance::Leastconn, false),
+    ] {
+        let key = format!("{NGINX}load-balance");
+        let p = parse(Some(&ann(&[(&key, v)])));
+        assert_eq!(p.options.balance, want, "{v}");
+        assert_eq!(
+            matches!(status(&p, &key), Status::Differs(_)),
+            differs,
+            "{v}"
+        );
+        assert_eq!(p.problems().count(), 0);
+    }
+    // Timeouts: whole seconds; read and send become one timeout server, the larger.
+    let p = parse(Some(&ann(&[
+        (&format!("{NGINX}proxy-connect-timeout"), "3"),
+        (&format!("{NGINX}proxy-read-timeout"), "120"),
+        (&format!("{NGINX}proxy-send-timeout"), "60s"),
+    ])));
+    assert_eq!(secs(p.options.timeout_connect), Some(3));
+    assert_eq!(secs(p.options.timeout_server), Some(120));
+    assert!(matches!(
+        status(&p, &format!("{NGINX}proxy-read-timeout")),
+        Status::Differs(_)
+    ));
+    assert_eq!(p.problems().count(), 0);
+    // Ours wins over ingress-nginx's when both are set; the other is shadowed.
+    let p = parse(Some(&ann(&[
+        (TIMEOUT_SERVER, "10s"),
+        (&format!("{NGINX}proxy-read-timeout"), "120"),
+    ])));
+    assert_eq!(secs(p.options.timeout_server), Some(10));
+    assert!(matches!(
+        status(&p, &format!("{NGINX}proxy-read-timeout")),
+        Status::Shadowed(_)
+    ));
+    // The same name under two prefixes: the stronger one wins; the same value is no problem.
+    let p = parse(Some(&ann(&[
+        (&format!("{OURS}load-balance"), "first"),
+        (&format!("{NGINX}load-balance"), "round_robin"),
+    ])));
+    assert_eq!(p.options.balance, Balance::First);
+    assert_eq!(p.problems().count(), 1);
+    let p = parse(Some(&ann(&[
+        (&format!("{OURS}ssl-redirect"), "false"),
+        (&format!("{NGINX}ssl-redirect"), "false"),
+    ])));
+    assert_eq!(p.problems().count(), 0);
+}
+
+#[test]
+fn cookie_affinity() {
+    let p = parse(Some(&ann(&[(&format!("{NGINX}affinity"), "cookie")])));
+    assert_eq!(p.options.sticky.as_ref().unwrap().as_str(), "INGRESSCOOKIE");
+    let p = parse(Some(&ann(&[
+        (&format!("{NGINX}affinity"), "cookie"),
+        (&format!("{NGINX}session-cookie-name"), "route"),
+        (&format!("{NGINX}affinity-mode"), "balanced"),
+    ])));
+    assert_eq!(p.options.sticky.as_ref().unwrap().as_str(), "route");
+    assert!(matches!(
+        status(&p, &format!("{NGINX}affinity-mode")),
+        Status::Differs(_)
+    ));
+    assert_eq!(p.problems().count(), 0);
+    // Without affinity the name has no effect, as in ingress-nginx.
+    let p = parse(Some(&ann(&[(&format!("{NGINX}session-cookie-name"), "x")])));
+    assert!(p.options.sticky.is_none());
+    assert_eq!(p.problems().count(), 0);
+}
+
+#[test]
+fn unsupported_refused_and_unknown_are_named() {
+    let table: &[(&str, &str, ProblemReason)] = &[
+        (
+            "configuration-snippet",
+            "more_set_headers x;",
+            ProblemReason::RefusedAnnotation,
+        ),
+        ("server-snippet", "x", ProblemReason::RefusedAnnotation),
+        ("auth-snippet", "x", ProblemReason::RefusedAnnotation),
+        ("stream-snippet", "x", ProblemReason::RefusedAnnotation),
+        (
+            "auth-url",
+            "http://auth",
+            ProblemReason::UnsupportedAnnotation,
+        ),
+        (
+            "no-such-annotation",
+            "x",
+            ProblemReason::UnsupportedAnnotation,
+        ),
+        (
+            "backend-protocol",
+            "GRPC",
+            ProblemReason::UnsupportedAnnotation,
+        ),
+        ("backend-protocol", "SPDY", ProblemReason::InvalidAnnotation),
+        // Ours only: under ingress-nginx's prefix, not read.
+        ("sticky-cookie", "x", ProblemReason::UnsupportedAnnotation),
+    ];
+    for prefix in [NGINX, "ingress.kubernetes.io/"] {
+        for (name, v, reason) in table {
+            let key = format!("{prefix}{name}");
+            let p = parse(Some(&ann(&[(&key, v)])));
+            let problems: Vec<_> = p.problems().collect();
+            assert_eq!(problems.len(), 1, "{key}: {:?}", p.verdicts);
+            assert_eq!(problems[0].key, key);
+            assert_eq!(problems[0].status.reason(), Some(*reason), "{key}");
+            assert!(problems[0].status.detail().is_some_and(|d| !d.is_empty()));
+            assert_eq!(p.options, BackendOptions::default(), "{key}");
+        }
+    }
+    let p = parse(Some(&ann(&[(&format!("{NGINX}backend-protocol"), "http")])));
+    assert_eq!(p.problems().count(), 0);
+}
+
+#[test]
+fn an_ingress_nginx_canary_is_flagged() {
+    let p = parse(Some(&ann(&[
+        (&format!("{NGINX}canary"), "true"),
+        (&format!("{NGINX}canary-weight"), "10"),
+    ])));
+    assert!(p.nginx_canary);
+    assert!(p.canary.is_none());
+    assert_eq!(p.problems().count(), 2, "{:?}", p.verdicts);
+    let p = parse(Some(&ann(&[(&format!("{NGINX}canary"), "false")])));
+    assert!(!p.nginx_canary);
+}
+
+#[test]
+fn hostile_or_wrong_values_are_problems() {
+    let table: &[(&str, &str)] = &[
+        (LOAD_BALANCE, "source"),
+        (LOAD_BALANCE, "leastconn\nbalance static-rr"),
+        (TIMEOUT_SERVER, "forever"),
+        (TIMEOUT_CONNECT, "5s;"),
+        (HEALTH_CHECK_PATH, "/x y"),
+        (HEALTH_CHECK_PATH, "no-slash"),
+        (STICKY_COOKIE, "a;b"),
+        (CANARY_WEIGHT, "20"),
+        ("nginx.ingress.kubernetes.io/proxy-read-timeout", "-1"),
+        (
+            "nginx.ingress.kubernetes.io/proxy-connect-timeout",
+            "5\ntimeout client 0",
+        ),
+        ("nginx.ingress.kubernetes.io/load-balance", "round robin"),
+        ("nginx.ingress.kubernetes.io/affinity", "ip"),
+        ("nginx.ingress.kubernetes.io/affinity-mode", "sticky"),
+    ];
+    for (k, v) in table {
+        let mut pairs = vec![(*k, *v)];
+        if k.ends_with("affinity-mode") {
+            pairs.push(("nginx.ingress.kubernetes.io/affinity", "cookie"));
+        }
+        let p = parse(Some(&ann(&pairs)));
+        assert_eq!(p.problems().count(), 1, "{k}={v:?}: {:?}", p.verdicts);
+        if !k.ends_with("affinity-mode") {
+            assert_eq!(p.options, BackendOptions::default(), "{k}={v:?}");
+        }
+    }
+    for (k, v) in [(SSL_REDIRECT, "yes"), (FORCE_SSL_REDIRECT, "1\nx")] {
+        let p = parse(Some(&ann(&[(k, v)])));
+        assert_eq!(p.problems().count(), 1, "{k}={v:?}: {:?}", p.verdicts);
+        assert_eq!(p.redirect, Redirect::default(), "{k}={v:?}");
+    }
+    for (svc, w) in [("Bad_Name", "10"), ("ok", "101"), ("ok", "-1"), ("ok", "x")] {
+        let p = parse(Some(&ann(&[(CANARY_SERVICE, svc), (CANARY_WEIGHT, w)])));
+        assert_eq!(p.problems().count(), 1, "{svc} {w}");
+        assert!(p.canary.is_none());
+    }
+}
