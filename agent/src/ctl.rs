@@ -209,6 +209,37 @@ fn map_kind(file: &str) -> &str {
     }
 }
 
+/// A route map value for people: the backend, then what the route does besides.
+fn describe_target(value: &str) -> String {
+    let Some(t) = haproxy::config::RouteTarget::parse(value) else {
+        return value.to_string();
+    };
+    let p = &t.policy;
+    let mut notes = Vec::new();
+    if t.https_redirect {
+        notes.push("plain HTTP redirected to HTTPS".to_string());
+    }
+    if let Some(r) = &p.redirect {
+        notes.push(format!("redirect {} to {}", r.code.get(), r.location));
+    }
+    let texts = [
+        ("app root", &p.app_root),
+        ("X-Forwarded-Prefix", &p.forwarded_prefix),
+        ("path rewritten to", &p.rewrite),
+        ("Host", &p.vhost),
+    ];
+    for (what, v) in texts {
+        if let Some(v) = v {
+            notes.push(format!("{what} {v}"));
+        }
+    }
+    if notes.is_empty() {
+        t.backend.to_string()
+    } else {
+        format!("{} ({})", t.backend, notes.join("; "))
+    }
+}
+
 async fn maps(client: &RuntimeClient, out: OutputFormat) -> anyhow::Result<ExitCode> {
     let live = live_maps(client).await?;
     let mut rows = Vec::new();
@@ -216,11 +247,7 @@ async fn maps(client: &RuntimeClient, out: OutputFormat) -> anyhow::Result<ExitC
     for (file, entries) in &live {
         let mut obj = serde_json::Map::new();
         for (k, v) in entries {
-            // `be|https`: plain HTTP to this route is redirected to HTTPS.
-            let shown = match v.strip_suffix(haproxy::config::REDIRECT_SUFFIX) {
-                Some(be) => format!("{be} (plain HTTP redirected to HTTPS)"),
-                None => v.clone(),
-            };
+            let shown = describe_target(v);
             rows.push(vec![
                 map_kind(file).to_string(),
                 k.clone(),

@@ -46,6 +46,7 @@ pub fn desired(config: &Config) -> Value {
                 },
                 "backend": r.backend.as_str(),
                 "https_redirect": r.https_redirect,
+                "map_value": r.target().to_string(),
             })
         })
         .collect();

@@ -779,6 +779,7 @@ mod tests {
             kind: PathKind::Prefix,
             backend: be("b"),
             https_redirect: false,
+            policy: Default::default(),
         };
         let c = config(vec![Backend::new(be("b"))], vec![route]);
         let mut o = observed_for(&c);
@@ -832,6 +833,7 @@ mod tests {
                 kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
                 backend: be(&format!("b{b}")),
                 https_redirect,
+                policy: Default::default(),
             }
         }
     }

@@ -128,6 +128,7 @@ fn route(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
         kind,
         backend: be(backend),
         https_redirect: false,
+        policy: Default::default(),
     }
 }
 
@@ -279,6 +280,7 @@ fn tls(p: &Paths) -> Config {
     )));
     cfg.routes.push(Route {
         https_redirect: true,
+        policy: Default::default(),
         ..route("shop.example.com", "/", PathKind::Prefix, "shop_web_80")
     });
     cfg

@@ -24,7 +24,8 @@ struct Counters {
 
 /// An HTTP/1.1 server on `127.0.0.1:<ephemeral>`. Every response is `200` with the server's
 /// name as its body and the headers `x-echo-name` (the name), `x-echo-host` (the request's
-/// Host header, when present), `x-echo-path` (path and query) and `x-echo-method`.
+/// Host header, when present), `x-echo-path` (path and query) and `x-echo-method`, and each
+/// `X-…` request header `X-Name` back as `x-echo-h-x-name`.
 ///
 /// Dropping it stops accepting and aborts every open connection.
 #[derive(Debug)]
@@ -166,6 +167,11 @@ async fn respond(
     }
     if let Some(host) = req.headers().get(HOST) {
         builder = builder.header("x-echo-host", host.clone());
+    }
+    for (name, value) in req.headers() {
+        if name.as_str().starts_with("x-") {
+            builder = builder.header(format!("x-echo-h-{name}"), value.clone());
+        }
     }
     let response = builder
         .body(Full::new(Bytes::copy_from_slice(name.as_bytes())))

@@ -48,6 +48,13 @@ const NGINX_SEND_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-send-timeout
 const NGINX_AFFINITY: &str = "nginx.ingress.kubernetes.io/affinity";
 const NGINX_COOKIE_NAME: &str = "nginx.ingress.kubernetes.io/session-cookie-name";
 const NGINX_BACKEND_PROTOCOL: &str = "nginx.ingress.kubernetes.io/backend-protocol";
+const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
+const NGINX_PERMANENT_REDIRECT_CODE: &str = "nginx.ingress.kubernetes.io/permanent-redirect-code";
+const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redirect";
+const NGINX_APP_ROOT: &str = "nginx.ingress.kubernetes.io/app-root";
+const NGINX_FORWARDED_PREFIX: &str = "nginx.ingress.kubernetes.io/x-forwarded-prefix";
+const NGINX_REWRITE_TARGET: &str = "nginx.ingress.kubernetes.io/rewrite-target";
+const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
 use crate::problem::{Problem, ProblemKind};
@@ -517,6 +524,13 @@ fn path_accepts(t: &Token) -> Option<&'static str> {
     )
 }
 
+fn policy_accepts(t: &Token) -> Option<&'static str> {
+    (t.path_ok && !t.text.contains('$')).then_some(
+        "printable ASCII a route policy may hold: it rides in a map value as data, and HAProxy \
+         expands no `%[` in a sample's result",
+    )
+}
+
 fn check_path_accepts(t: &Token) -> Option<&'static str> {
     t.check_path_ok
         .then_some("`;` is an RFC 3986 path character and is not special in haproxy.cfg")
@@ -790,6 +804,75 @@ fn fields() -> Vec<Field> {
             },
             refused,
             false,
+        ),
+        annotation_field_of(
+            NGINX_PERMANENT_REDIRECT,
+            |t| format!("https://ex{t}ample.com/"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_PERMANENT_REDIRECT.into(), v.into()),
+                )
+            },
+            policy_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_TEMPORAL_REDIRECT,
+            |t| format!("/else{t}where"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_TEMPORAL_REDIRECT.into(), v.into()),
+                )
+            },
+            policy_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_APP_ROOT,
+            |t| format!("/a{t}pp"),
+            |w, v| drop(w.annotations.insert(NGINX_APP_ROOT.into(), v.into())),
+            policy_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_FORWARDED_PREFIX,
+            |t| format!("/p{t}re"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_FORWARDED_PREFIX.into(), v.into()),
+                )
+            },
+            policy_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_REWRITE_TARGET,
+            |t| format!("/in{t}ner"),
+            |w, v| drop(w.annotations.insert(NGINX_REWRITE_TARGET.into(), v.into())),
+            policy_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_UPSTREAM_VHOST,
+            |t| format!("inter{t}nal.example"),
+            |w, v| drop(w.annotations.insert(NGINX_UPSTREAM_VHOST.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PERMANENT_REDIRECT_CODE,
+            |t| format!("30{t}1"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_PERMANENT_REDIRECT.into(), "/moved".into());
+                w.annotations
+                    .insert(NGINX_PERMANENT_REDIRECT_CODE.into(), v.into());
+            },
+            refused,
+            true,
         ),
         Field {
             label: "EndpointSlice address",

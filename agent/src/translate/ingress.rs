@@ -343,6 +343,7 @@ impl Reader<'_> {
                     kind,
                     backend,
                     https_redirect: false,
+                    policy: parsed.policy.clone(),
                 };
                 let origin = Origin {
                     ingress: key.clone(),

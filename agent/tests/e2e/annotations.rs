@@ -39,7 +39,7 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
                 &k("configuration-snippet"),
                 "add_header X-HOSTILE-SNIPPET 1;",
             ),
-            (&k("rewrite-target"), "/"),
+            (&k("auth-url"), "http://auth.default.svc/check"),
         ],
         &[route("/app", "web", 80)],
     );
@@ -88,7 +88,7 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     // Named: each with its reason, in /debug/state and in the metrics.
     let wants = [
         (k("configuration-snippet"), "refused_annotation"),
-        (k("rewrite-target"), "unsupported_annotation"),
+        (k("auth-url"), "unsupported_annotation"),
         (k("canary"), "unsupported_annotation"),
         (k("canary-weight"), "unsupported_annotation"),
     ];
@@ -119,4 +119,112 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
         let reply = agent.get(HOST, "/app").await.unwrap();
         assert_eq!(reply.echo_name.as_deref(), Some("web"));
     }
+}
+
+fn policy_objects(rewrite: &str, redirect: &str, code: &str) -> String {
+    let k = |name: &str| format!("{N}{name}");
+    [
+        ingress(
+            "rw",
+            &[
+                (&k("rewrite-target"), rewrite),
+                (&k("x-forwarded-prefix"), "/rw"),
+                (&k("upstream-vhost"), "internal.example"),
+            ],
+            &[route("/rw", "web", 80)],
+        ),
+        ingress(
+            "perm",
+            &[
+                (&k("permanent-redirect"), redirect),
+                (&k("permanent-redirect-code"), code),
+            ],
+            &[route("/old", "web", 80)],
+        ),
+        ingress(
+            "temp",
+            &[(&k("temporal-redirect"), "/elsewhere")],
+            &[route("/tmp", "web", 80)],
+        ),
+        ingress(
+            "root",
+            &[(&k("app-root"), "/app")],
+            &[route("/", "web", 80)],
+        ),
+    ]
+    .join("---\n")
+}
+
+/// rewrite-target, x-forwarded-prefix, upstream-vhost, permanent and temporal redirects and
+/// app-root ride in the route map value: changing them is a map update, with no reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_policies_apply_and_change_without_reload() {
+    let web = EchoServer::start("web").unwrap();
+    let wp = web.addr().port();
+    let objects = [
+        service("web", 80, wp),
+        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
+    ]
+    .join("---\n");
+    let agent = Agent::start(
+        &[
+            ("web.yaml", &objects),
+            (
+                "policies.yaml",
+                &policy_objects("/inner", "https://new.example/landing", "308"),
+            ),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+
+    let r = agent.get(HOST, "/rw/x?q=1").await.unwrap();
+    assert_eq!(r.echo_name.as_deref(), Some("web"), "{r:?}");
+    assert_eq!(r.header("x-echo-path"), Some("/inner?q=1"));
+    assert_eq!(r.header("x-echo-h-x-forwarded-prefix"), Some("/rw"));
+    assert_eq!(r.header("x-echo-host"), Some("internal.example"));
+    let r = agent.get(HOST, "/old/page").await.unwrap();
+    assert_eq!(
+        (r.status, r.header("location")),
+        (308, Some("https://new.example/landing"))
+    );
+    let r = agent.get(HOST, "/tmp").await.unwrap();
+    assert_eq!((r.status, r.header("location")), (302, Some("/elsewhere")));
+    let r = agent.get(HOST, "/").await.unwrap();
+    assert_eq!((r.status, r.header("location")), (302, Some("/app")));
+    let r = agent.get(HOST, "/app").await.unwrap();
+    assert_eq!(
+        (r.status, r.header("x-echo-path")),
+        (200, Some("/app")),
+        "app-root redirects / only"
+    );
+
+    // New targets and a new code: runtime map updates.
+    agent
+        .write_manifest(
+            "policies.yaml",
+            &policy_objects("/other", "https://newer.example/", "301"),
+        )
+        .unwrap();
+    eventually(
+        "the new rewrite target and redirect",
+        CONVERGE,
+        async || {
+            let rw = agent.get(HOST, "/rw").await;
+            let old = agent.get(HOST, "/old").await;
+            matches!((rw, old), (Ok(rw), Ok(old))
+            if rw.header("x-echo-path") == Some("/other")
+                && old.status == 301
+                && old.header("location") == Some("https://newer.example/"))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a policy change reloaded"
+    );
 }

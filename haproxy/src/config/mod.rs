@@ -16,6 +16,7 @@
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
 mod model;
+mod policy;
 mod render;
 mod routes;
 mod sections;
@@ -28,9 +29,10 @@ pub use model::{
     CookieName, DefaultBackend, Defaults, Frontend, Global, HttpCheck, InvalidValue, RouteMaps,
     Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
 };
+pub use policy::{MAX_POLICY_LEN, PolicyRedirect, PolicyText, RedirectCode, RoutePolicy};
 pub use render::{Rendered, Structure, render, structure};
 pub use routes::{
-    Host, MAX_PATH_LEN, MapKind, PathKind, REDIRECT_SUFFIX, Route, RouteConflict, RouteHost,
+    HTTPS_FLAG, Host, MAX_PATH_LEN, MapKind, PathKind, Route, RouteConflict, RouteHost,
     RouteMapSet, RoutePath, RouteTarget, map_commands, map_swap_commands, render_map, route_maps,
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};

@@ -945,6 +945,7 @@ mod tests {
             kind: super::super::PathKind::Prefix,
             backend: BackendName::new("ns_gone_80").unwrap(),
             https_redirect: false,
+            policy: Default::default(),
         });
         let problems = cfg.problems();
         let want = [

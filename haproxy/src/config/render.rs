@@ -14,7 +14,7 @@ use super::model::{
     BUILTIN_404, Backend, Config, DefaultBackend, Defaults, Frontend, Global, ServerMode,
     SocketMode,
 };
-use super::routes::{REDIRECT_SUFFIX, render_map, route_maps};
+use super::routes::{HTTPS_FLAG, render_map, route_maps};
 use super::tls::render_crt_list;
 
 /// The rendered files.
@@ -226,7 +226,8 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     out.push_str(
         "    # Route lookup, first hit wins: host+path, then *.<host minus its first label>+path,\n\
          \x20   # then path alone; each in the exact map, then the prefix map (longest prefix).\n\
-         \x20   # A map value is the backend, with |https when plain HTTP is redirected to HTTPS.\n",
+         \x20   # A map value is backend|flags|redirect|app-root|x-forwarded-prefix|rewrite|vhost\n\
+         \x20   # (trailing empty fields left out); flags is https when plain HTTP goes to HTTPS.\n",
     );
     line!(out, "http-request set-var(txn.host) {HOST_SAMPLE}");
     line!(out, "http-request set-var(txn.path) path");
@@ -255,8 +256,11 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     }
     line!(
         out,
-        "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route) -m end {REDIRECT_SUFFIX} }}"
+        "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
     );
+    for rule in super::policy::frontend_rules() {
+        line!(out, "{rule}");
+    }
     line!(
         out,
         "http-request set-var(txn.be) var(txn.route),field(1,|) if {{ var(txn.route) -m found }}"
@@ -362,6 +366,7 @@ mod tests {
                 kind: PathKind::Prefix,
                 backend: be.name.clone(),
                 https_redirect: false,
+                policy: Default::default(),
             });
             cfg.insert_backend(be);
         }
@@ -460,6 +465,7 @@ mod tests {
                     kind: PathKind::Exact,
                     backend: be.clone(),
                     https_redirect: false,
+                    policy: Default::default(),
                 });
             }),
             ("routes removed", |c, _| c.routes.clear()),

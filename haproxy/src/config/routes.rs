@@ -19,6 +19,7 @@ use crate::names::{BackendName, FilePath, MapKey, MapValue};
 use crate::proto::command::{Command, MapTarget};
 
 use super::model::{InvalidValue, RouteMaps};
+use super::policy::RoutePolicy;
 
 /// Longest route path accepted; a host plus a path stays well below a map key's limit.
 pub const MAX_PATH_LEN: usize = 2048;
@@ -166,6 +167,8 @@ pub struct Route {
     pub backend: BackendName,
     /// Plain-HTTP requests get a `308` redirect to `https://` instead (ssl-redirect).
     pub https_redirect: bool,
+    /// Redirects, rewrites and headers, carried in the map value.
+    pub policy: RoutePolicy,
 }
 
 impl Route {
@@ -174,34 +177,44 @@ impl Route {
         RouteTarget {
             backend: self.backend.clone(),
             https_redirect: self.https_redirect,
+            policy: self.policy.clone(),
         }
     }
 }
 
-/// What a route map entry says: the backend, and whether plain HTTP is redirected to HTTPS.
-/// In a map file it is the backend name, followed by [`REDIRECT_SUFFIX`] when redirecting;
-/// a backend name never holds `|`, so the frontend splits it with `field(1,|)`.
+/// What a route map entry says: the backend, whether plain HTTP is redirected to HTTPS, and
+/// the route's policies. In a map file it is `backend|flags|policy fields…` (see
+/// [`super::policy`]) with trailing empty fields left out: a route without either is its
+/// backend name alone. A backend name never holds `|`, so the frontend splits the value with
+/// `field(n,|)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteTarget {
     /// The backend.
     pub backend: BackendName,
     /// Redirect plain HTTP to HTTPS.
     pub https_redirect: bool,
+    /// Redirects, rewrites and headers.
+    pub policy: RoutePolicy,
 }
 
-/// The suffix of a map value whose route redirects plain HTTP to HTTPS.
-pub const REDIRECT_SUFFIX: &str = "|https";
+/// The flags field of a map value whose route redirects plain HTTP to HTTPS.
+pub const HTTPS_FLAG: &str = "https";
 
 impl RouteTarget {
     /// Reads a map value back; `None` when it is not one this crate writes.
     pub fn parse(s: &str) -> Option<Self> {
-        let (name, https_redirect) = match s.strip_suffix(REDIRECT_SUFFIX) {
-            Some(name) => (name, true),
-            None => (s, false),
+        let mut fields = s.split('|');
+        let backend = BackendName::new(fields.next()?).ok()?;
+        let https_redirect = match fields.next() {
+            None | Some("") => false,
+            Some(HTTPS_FLAG) => true,
+            Some(_) => return None,
         };
+        let rest: Vec<&str> = fields.collect();
         Some(Self {
-            backend: BackendName::new(name).ok()?,
+            backend,
             https_redirect,
+            policy: RoutePolicy::parse(&rest)?,
         })
     }
 
@@ -214,8 +227,15 @@ impl RouteTarget {
 impl fmt::Display for RouteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.backend.as_str())?;
-        if self.https_redirect {
-            f.write_str(REDIRECT_SUFFIX)?;
+        let policy = self.policy.fields();
+        if self.https_redirect || !policy.is_empty() {
+            f.write_str("|")?;
+            if self.https_redirect {
+                f.write_str(HTTPS_FLAG)?;
+            }
+        }
+        for field in policy {
+            write!(f, "|{field}")?;
         }
         Ok(())
     }
@@ -466,6 +486,7 @@ mod tests {
             kind,
             backend: be(backend),
             https_redirect: false,
+            policy: Default::default(),
         }
     }
 
@@ -496,6 +517,7 @@ mod tests {
                 routes: vec![
                     Route {
                         https_redirect: true,
+                        policy: Default::default(),
                         ..r("a.test", "/x", Exact, "b")
                     },
                     r("a.test", "/x", Exact, "b"),
@@ -699,6 +721,7 @@ mod tests {
             kind: Prefix,
             backend: be("b"),
             https_redirect: true,
+            policy: Default::default(),
         };
         assert_eq!(route_maps(&[route]).prefix.len(), 1);
     }

@@ -470,6 +470,7 @@ mod tests {
             kind: PathKind::Prefix,
             backend: name,
             https_redirect: false,
+            policy: Default::default(),
         });
         cfg
     }

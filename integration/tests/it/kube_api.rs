@@ -328,9 +328,17 @@ async fn dropped_watches_resume_from_the_last_version_without_a_relist() {
     api.apply_typed(&service("default", "web", "0")).unwrap();
     let services: Api<Service> = Api::all(api.client().unwrap());
     let rec = Recorder::start(watcher(services, watcher::Config::default()).default_backoff());
-    wait_until("the initial list is done", DEADLINE, async || {
-        rec.count(&Seen::InitDone) == 1
-    })
+    // kube reports the list done before it opens the watch: wait for the watch too, or the
+    // first round's drop can fall before it and the round adds no watch of its own.
+    wait_until(
+        "the initial list is done and watched",
+        DEADLINE,
+        async || {
+            rec.count(&Seen::InitDone) == 1
+                && watches(&api, SERVICES).len() == 1
+                && api.watch_count() == 1
+        },
+    )
     .await
     .unwrap();
 

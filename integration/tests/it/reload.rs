@@ -51,6 +51,7 @@ pub(crate) fn route(host: &str, path: &str, kind: PathKind, svc: &str) -> Route 
         kind,
         backend: be(svc),
         https_redirect: false,
+        policy: Default::default(),
     }
 }
 

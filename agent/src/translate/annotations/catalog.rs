@@ -96,6 +96,7 @@ const CANARY_NGINX: &str = "canary Ingresses (ingress-nginx's model) are not ser
      and canary-weight on the main Ingress split traffic today";
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
      haproxy-agent.io/ only";
+const RUNTIME_ROUTE: &str = "no: it rides in the route map value";
 const COOKIE_ATTR: &str = "cookie attributes other than the name are not rendered yet";
 
 /// Every recognised name, sorted.
@@ -117,7 +118,12 @@ pub const CATALOG: &[Entry] = &[
         "allowlist-source-range",
         "source address lists are not done yet",
     ),
-    unsupported("app-root", "redirects are not done yet"),
+    honoured(
+        "app-root",
+        "a request for `/` on the Ingress's routes gets `302` to this path (relative \
+         `Location`, where ingress-nginx sends an absolute URL)",
+        RUNTIME_ROUTE,
+    ),
     unsupported("auth-always-set-cookie", EXT_AUTH),
     unsupported("auth-cache-duration", EXT_AUTH),
     unsupported("auth-cache-key", EXT_AUTH),
@@ -272,8 +278,18 @@ pub const CATALOG: &[Entry] = &[
     unsupported("opentelemetry-operation-name", TRACING),
     unsupported("opentelemetry-trust-incoming-span", TRACING),
     unsupported("opentracing-trust-incoming-span", TRACING),
-    unsupported("permanent-redirect", "redirects are not done yet"),
-    unsupported("permanent-redirect-code", "redirects are not done yet"),
+    honoured(
+        "permanent-redirect",
+        "every request of the Ingress's routes gets `301` (or permanent-redirect-code) to this \
+         URL; temporal-redirect wins when both are set",
+        RUNTIME_ROUTE,
+    ),
+    honoured(
+        "permanent-redirect-code",
+        "the permanent redirect's status: 301, 302, 303, 307 or 308 (HAProxy has no 300, 304, \
+         305 or 306 redirect)",
+        RUNTIME_ROUTE,
+    ),
     unsupported("preserve-trailing-slash", "redirects are not done yet"),
     unsupported("proxy-body-size", "body size limits are not done yet"),
     unsupported("proxy-buffer-size", BUFFERING),
@@ -328,7 +344,13 @@ pub const CATALOG: &[Entry] = &[
     unsupported("proxy-ssl-server-name", BACKEND_TLS),
     unsupported("proxy-ssl-verify", BACKEND_TLS),
     unsupported("proxy-ssl-verify-depth", BACKEND_TLS),
-    unsupported("rewrite-target", "path rewrites are not done yet"),
+    honoured(
+        "rewrite-target",
+        "the path sent to the pods is replaced by this one, the query kept (ingress-nginx's \
+         behaviour since 0.22 for a target without capture groups); `$1`..`$9` need use-regex \
+         paths and are named as invalid",
+        RUNTIME_ROUTE,
+    ),
     unsupported("satisfy", "authentication is not done yet"),
     unsupported("server-alias", "server aliases are not done yet"),
     refused("server-snippet", SNIPPET),
@@ -376,6 +398,16 @@ pub const CATALOG: &[Entry] = &[
         NOT_NGINX,
     ),
     refused("stream-snippet", SNIPPET),
+    honoured(
+        "temporal-redirect",
+        "every request of the Ingress's routes gets `302` (or temporal-redirect-code) to this URL",
+        RUNTIME_ROUTE,
+    ),
+    honoured(
+        "temporal-redirect-code",
+        "the temporal redirect's status: 301, 302, 303, 307 or 308",
+        RUNTIME_ROUTE,
+    ),
     ours(
         "timeout-connect",
         "`timeout connect` of the Ingress's backends",
@@ -394,13 +426,21 @@ pub const CATALOG: &[Entry] = &[
         "upstream-hash-by-subset-size",
         "hash balancing is not done yet",
     ),
-    unsupported("upstream-vhost", "Host rewriting is not done yet"),
+    honoured(
+        "upstream-vhost",
+        "the `Host` header sent to the pods",
+        RUNTIME_ROUTE,
+    ),
     unsupported("use-regex", "regex paths are not done yet"),
     unsupported(
         "whitelist-source-range",
         "source address lists are not done yet",
     ),
-    unsupported("x-forwarded-prefix", "X-Forwarded-Prefix is not done yet"),
+    honoured(
+        "x-forwarded-prefix",
+        "the `X-Forwarded-Prefix` header sent to the pods",
+        RUNTIME_ROUTE,
+    ),
 ];
 
 /// The entry for a name (without prefix).

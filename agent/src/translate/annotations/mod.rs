@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use haproxy::config::{Balance, CheckPath, CookieKey, CookieName, HttpCheck, Sticky, Timeout};
+use haproxy::config::{
+    Balance, CheckPath, CookieKey, CookieName, HttpCheck, PolicyRedirect, PolicyText, RedirectCode,
+    RoutePolicy, Sticky, Timeout,
+};
 
 use crate::cli::parse_duration;
 
@@ -85,6 +88,9 @@ pub struct Parsed {
     pub canary: Option<Canary>,
     /// How this Ingress's routes redirect plain HTTP.
     pub redirect: Redirect,
+    /// Redirects, rewrites and headers of every route of the Ingress (runtime: they ride in
+    /// the route map value).
+    pub policy: RoutePolicy,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
     /// with the main Ingress).
     pub nginx_canary: bool,
@@ -192,8 +198,121 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     canary(&mut r, &mut out);
+    out.policy = policy(&mut r);
     out.verdicts = r.finish();
     out
+}
+
+/// Reads a route policy text; `check` validates it (the value is named when refused).
+fn policy_text<'a>(
+    r: &mut Reader<'a>,
+    name: &str,
+    check: impl Fn(&str) -> Result<PolicyText, String>,
+) -> Option<(&'a str, PolicyText)> {
+    let (key, v) = r.get(name)?;
+    match check(v.trim()) {
+        Ok(t) => Some((key, t)),
+        Err(e) => {
+            r.invalid(key, e);
+            None
+        }
+    }
+}
+
+fn no_variables(v: &str) -> Result<(), String> {
+    if v.contains('$') {
+        return Err(format!(
+            "{v:?} holds a $: nginx variables are not expanded here, and capture groups \
+             ($1..$9) need use-regex paths, which are not supported yet"
+        ));
+    }
+    Ok(())
+}
+
+fn location(v: &str) -> Result<PolicyText, String> {
+    no_variables(v)?;
+    let absolute = ["http://", "https://"]
+        .iter()
+        .any(|s| v.len() > s.len() && v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    if !absolute && !v.starts_with('/') {
+        return Err(format!("{v:?} is not an http(s) URL or an absolute path"));
+    }
+    PolicyText::new("location", v).map_err(|e| e.to_string())
+}
+
+fn path(v: &str) -> Result<PolicyText, String> {
+    no_variables(v)?;
+    PolicyText::path("path", v).map_err(|e| e.to_string())
+}
+
+fn vhost(v: &str) -> Result<PolicyText, String> {
+    no_variables(v)?;
+    let (host, port) = match v.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (v, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !host_ok || !port_ok {
+        return Err(format!("{v:?} is not a host name with an optional port"));
+    }
+    PolicyText::new("host", v).map_err(|e| e.to_string())
+}
+
+fn redirect_code(r: &mut Reader<'_>, name: &str, default: u16) -> RedirectCode {
+    let fallback = RedirectCode::new(default).expect("a redirect code");
+    let Some((key, v)) = r.get(name) else {
+        return fallback;
+    };
+    match v.trim().parse::<u16>().map(RedirectCode::new) {
+        Ok(Ok(code)) => code,
+        _ => {
+            r.invalid(
+                key,
+                format!("{v:?} is not 301, 302, 303, 307 or 308 (HAProxy's redirect codes); using {default}"),
+            );
+            fallback
+        }
+    }
+}
+
+/// The route policies; ingress-nginx checks temporal-redirect before permanent-redirect.
+fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
+    let temporal = policy_text(r, "temporal-redirect", location);
+    let temporal_code = redirect_code(r, "temporal-redirect-code", 302);
+    let permanent = policy_text(r, "permanent-redirect", location);
+    let permanent_code = redirect_code(r, "permanent-redirect-code", 301);
+    let redirect = match (temporal, permanent) {
+        (Some((key, location)), other) => {
+            if let Some((pkey, _)) = other {
+                r.shadowed_by(pkey, key);
+            }
+            Some(PolicyRedirect {
+                code: temporal_code,
+                location,
+            })
+        }
+        (None, Some((_, location))) => Some(PolicyRedirect {
+            code: permanent_code,
+            location,
+        }),
+        (None, None) => None,
+    };
+    RoutePolicy {
+        redirect,
+        app_root: policy_text(r, "app-root", path).map(|(_, t)| t),
+        forwarded_prefix: policy_text(r, "x-forwarded-prefix", |v| {
+            no_variables(v)?;
+            PolicyText::new("x-forwarded-prefix", v).map_err(|e| e.to_string())
+        })
+        .map(|(_, t)| t),
+        rewrite: policy_text(r, "rewrite-target", path).map(|(_, t)| t),
+        vhost: policy_text(r, "upstream-vhost", vhost).map(|(_, t)| t),
+    }
 }
 
 fn duration(v: &str) -> Result<Timeout, String> {

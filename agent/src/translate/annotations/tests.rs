@@ -266,3 +266,67 @@ fn hostile_or_wrong_values_are_problems() {
         assert!(p.canary.is_none());
     }
 }
+
+#[test]
+fn route_policies() {
+    let k = |name: &str| format!("{NGINX}{name}");
+    let p = parse(Some(&ann(&[
+        (&k("permanent-redirect"), "https://new.example/"),
+        (&k("permanent-redirect-code"), "308"),
+        (&k("app-root"), "/app"),
+        (&k("x-forwarded-prefix"), "/api"),
+        (&k("rewrite-target"), "/"),
+        (&k("upstream-vhost"), "svc.internal:8080"),
+    ])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    let r = p.policy.redirect.as_ref().unwrap();
+    assert_eq!(
+        (r.code.get(), r.location.as_str()),
+        (308, "https://new.example/")
+    );
+    assert_eq!(p.policy.app_root.as_ref().unwrap().as_str(), "/app");
+    assert_eq!(p.policy.forwarded_prefix.as_ref().unwrap().as_str(), "/api");
+    assert_eq!(p.policy.rewrite.as_ref().unwrap().as_str(), "/");
+    assert_eq!(
+        p.policy.vhost.as_ref().unwrap().as_str(),
+        "svc.internal:8080"
+    );
+
+    // ingress-nginx reads temporal-redirect first.
+    let p = parse(Some(&ann(&[
+        (&k("permanent-redirect"), "/a"),
+        (&k("temporal-redirect"), "/b"),
+    ])));
+    let r = p.policy.redirect.as_ref().unwrap();
+    assert_eq!((r.code.get(), r.location.as_str()), (302, "/b"));
+    assert!(matches!(
+        status(&p, &k("permanent-redirect")),
+        Status::Shadowed(_)
+    ));
+
+    // (annotation, value): each a named problem, the policy left unset.
+    let bad = [
+        ("rewrite-target", "/$2"),
+        ("rewrite-target", "relative"),
+        ("permanent-redirect", "ftp://x"),
+        ("permanent-redirect", "https://x/$request_uri"),
+        ("temporal-redirect", "/a b"),
+        ("app-root", "/a?b"),
+        ("upstream-vhost", "a b"),
+        ("upstream-vhost", "host:99999"),
+        ("x-forwarded-prefix", "/a|b"),
+    ];
+    for (name, v) in bad {
+        let p = parse(Some(&ann(&[(&k(name), v)])));
+        assert_eq!(p.problems().count(), 1, "{name}={v:?}: {:?}", p.verdicts);
+        assert!(p.policy.is_empty(), "{name}={v:?}");
+    }
+    for code in ["300", "304", "200", "x"] {
+        let p = parse(Some(&ann(&[
+            (&k("permanent-redirect"), "/a"),
+            (&k("permanent-redirect-code"), code),
+        ])));
+        assert_eq!(p.problems().count(), 1, "{code}");
+        assert_eq!(p.policy.redirect.unwrap().code.get(), 301, "{code}");
+    }
+}
