@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::header::{CONNECTION, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
@@ -57,17 +57,63 @@ impl Drop for AbortOnDrop {
 /// `Connection: close`, within [`REQUEST_TIMEOUT`]. Any status is `Ok`; only transport
 /// failures are errors.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<HttpReply> {
-    tokio::time::timeout(REQUEST_TIMEOUT, get_inner(addr, host, path))
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "GET http://{addr}{path} (Host: {host}): no response within {REQUEST_TIMEOUT:?}"
-            )
-        })?
-        .with_context(|| format!("GET http://{addr}{path} (Host: {host})"))
+    request(addr, Req::new("GET", host, path)).await
 }
 
-async fn get_inner(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<HttpReply> {
+/// A request for [`request`]: method, Host, path, extra headers and a body.
+#[derive(Debug, Clone)]
+pub struct Req<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The Host header, sent exactly as given.
+    pub host: &'a str,
+    /// Path and query.
+    pub path: &'a str,
+    /// More headers.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// The body (sent with its `Content-Length`).
+    pub body: Vec<u8>,
+}
+
+impl<'a> Req<'a> {
+    /// A request without headers or body.
+    pub fn new(method: &'a str, host: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            host,
+            path,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// With one more header.
+    pub fn header(mut self, name: &'a str, value: &'a str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// With a body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// One request on a fresh connection to `addr` with `Connection: close`, within
+/// [`REQUEST_TIMEOUT`]. Any status is `Ok`; only transport failures are errors.
+pub async fn request(addr: SocketAddr, req: Req<'_>) -> anyhow::Result<HttpReply> {
+    let what = format!(
+        "{} http://{addr}{} (Host: {})",
+        req.method, req.path, req.host
+    );
+    tokio::time::timeout(REQUEST_TIMEOUT, request_inner(addr, req))
+        .await
+        .map_err(|_| anyhow::anyhow!("{what}: no response within {REQUEST_TIMEOUT:?}"))?
+        .with_context(|| what.clone())
+}
+
+async fn request_inner(addr: SocketAddr, req: Req<'_>) -> anyhow::Result<HttpReply> {
     let stream = TcpStream::connect(addr).await.context("connect")?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -78,10 +124,19 @@ async fn get_inner(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<H
             tracing::debug!(error = %e, "test client connection ended with an error");
         }
     }));
-    let request = Request::get(path)
-        .header(HOST, HeaderValue::from_str(host).context("host header")?)
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
+    let mut builder = Request::builder()
+        .method(req.method)
+        .uri(req.path)
+        .header(
+            HOST,
+            HeaderValue::from_str(req.host).context("host header")?,
+        )
+        .header(CONNECTION, "close");
+    for (n, v) in &req.headers {
+        builder = builder.header(*n, *v);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(req.body)))
         .context("request")?;
     let response = sender.send_request(request).await.context("send request")?;
     let status = response.status().as_u16();

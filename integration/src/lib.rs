@@ -15,7 +15,7 @@ pub mod wait;
 
 pub use echo::EchoServer;
 pub use haproxy_proc::{HaproxyProcess, free_port, haproxy_binary, pid_exists};
-pub use http::{HttpReply, LoadLoop, LoadStats, get, get_many};
+pub use http::{HttpReply, LoadLoop, LoadStats, Req, get, get_many, request};
 pub use kube_api::{KubeApi, RequestLogEntry};
 pub use rendered::{ConfigDir, RenderedHaproxy};
 pub use wait::{wait_for, wait_until};

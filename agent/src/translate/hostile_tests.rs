@@ -54,6 +54,10 @@ const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redi
 const NGINX_APP_ROOT: &str = "nginx.ingress.kubernetes.io/app-root";
 const NGINX_FORWARDED_PREFIX: &str = "nginx.ingress.kubernetes.io/x-forwarded-prefix";
 const NGINX_REWRITE_TARGET: &str = "nginx.ingress.kubernetes.io/rewrite-target";
+const NGINX_BODY_SIZE: &str = "nginx.ingress.kubernetes.io/proxy-body-size";
+const NGINX_LIMIT_RPS: &str = "nginx.ingress.kubernetes.io/limit-rps";
+const NGINX_LIMIT_RPM: &str = "nginx.ingress.kubernetes.io/limit-rpm";
+const NGINX_LIMIT_CONNECTIONS: &str = "nginx.ingress.kubernetes.io/limit-connections";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -870,6 +874,39 @@ fn fields() -> Vec<Field> {
                     .insert(NGINX_PERMANENT_REDIRECT.into(), "/moved".into());
                 w.annotations
                     .insert(NGINX_PERMANENT_REDIRECT_CODE.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_BODY_SIZE,
+            |t| format!("8{t}m"),
+            |w, v| drop(w.annotations.insert(NGINX_BODY_SIZE.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_LIMIT_RPS,
+            |t| format!("1{t}0"),
+            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPS.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_LIMIT_RPM,
+            |t| format!("6{t}0"),
+            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPM.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_LIMIT_CONNECTIONS,
+            |t| format!("4{t}0"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_LIMIT_CONNECTIONS.into(), v.into()),
+                )
             },
             refused,
             true,
@@ -1789,8 +1826,8 @@ fn check_rendered(
             "{name}: unexpected haproxy.cfg line {line:?}"
         );
     }
-    // Sections: exactly global, defaults, the frontend, the 404 backend when used, and one
-    // per backend of the model. No injected section.
+    // Sections: exactly global, defaults, the frontend, the limit tables, the 404 backend
+    // when used, and one per backend of the model. No injected section.
     let sections: Vec<&str> = cfg
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with(' ') && !l.starts_with('#'))
@@ -1800,6 +1837,11 @@ fn check_rendered(
         "defaults".into(),
         "frontend http".into(),
     ];
+    want.extend(
+        haproxy::config::LIMIT_TABLES
+            .iter()
+            .map(|(name, _)| format!("backend {name}")),
+    );
     if t.config.uses_builtin_404() {
         want.push(format!("backend {}", haproxy::config::BUILTIN_404));
     }

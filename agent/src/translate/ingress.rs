@@ -256,6 +256,7 @@ impl Reader<'_> {
                     .at(format!("metadata.annotations[{}]", v.key)),
             );
         }
+        let policy = parsed.policy_for(&self.f.key.to_string());
         if parsed.nginx_canary {
             // Its traffic stays with the main Ingress (named by the `canary` verdict).
             return;
@@ -343,7 +344,7 @@ impl Reader<'_> {
                     kind,
                     backend,
                     https_redirect: false,
-                    policy: parsed.policy.clone(),
+                    policy: policy.clone(),
                 };
                 let origin = Origin {
                     ingress: key.clone(),

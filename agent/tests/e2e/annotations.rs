@@ -2,7 +2,7 @@
 //! the others are named problems (with their reason, in `/debug/state` and the metrics),
 //! snippets never reach a file, and an ingress-nginx canary Ingress takes no traffic.
 
-use integration::EchoServer;
+use integration::{EchoServer, Req};
 use serde_json::Value;
 
 use crate::support::{
@@ -226,5 +226,82 @@ async fn route_policies_apply_and_change_without_reload() {
         agent.reloads().await.unwrap(),
         reloads,
         "a policy change reloaded"
+    );
+}
+
+fn limit_objects(body: &str, rpm: &str) -> String {
+    let k = |name: &str| format!("{N}{name}");
+    [
+        ingress(
+            "body",
+            &[(&k("proxy-body-size"), body)],
+            &[route("/body", "web", 80)],
+        ),
+        ingress(
+            "rate",
+            &[(&k("limit-rpm"), rpm)],
+            &[route("/rate", "web", 80)],
+        ),
+    ]
+    .join("---\n")
+}
+
+/// proxy-body-size answers 413 above the size; limit-rpm answers 503 past the limit; both
+/// ride in the route map value and change without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_size_and_request_limits_change_without_reload() {
+    let web = EchoServer::start("web").unwrap();
+    let wp = web.addr().port();
+    let objects = [
+        service("web", 80, wp),
+        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
+    ]
+    .join("---\n");
+    let agent = Agent::start(
+        &[
+            ("web.yaml", &objects),
+            ("limits.yaml", &limit_objects("10", "3")),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let post = |path: &'static str, len: usize| {
+        integration::request(
+            agent.http,
+            Req::new("POST", HOST, path).body(vec![b'x'; len]),
+        )
+    };
+    assert_eq!(post("/body", 11).await.unwrap().status, 413);
+    assert_eq!(post("/body", 10).await.unwrap().status, 200);
+
+    // Three requests in a minute from this address, then 503.
+    for i in 0..3 {
+        assert_eq!(
+            agent.get(HOST, "/rate").await.unwrap().status,
+            200,
+            "request {i}"
+        );
+    }
+    assert_eq!(agent.get(HOST, "/rate").await.unwrap().status, 503);
+    // Other routes are not limited by it.
+    assert_eq!(agent.get(HOST, "/body").await.unwrap().status, 200);
+
+    agent
+        .write_manifest("limits.yaml", &limit_objects("1k", "1000"))
+        .unwrap();
+    eventually("the new limits", CONVERGE, async || {
+        let rate = agent.get(HOST, "/rate").await;
+        let body = post("/body", 11).await;
+        matches!((rate, body), (Ok(r), Ok(b)) if r.status == 200 && b.status == 200)
+    })
+    .await
+    .unwrap();
+    assert_eq!(post("/body", 1025).await.unwrap().status, 413);
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a limit change reloaded"
     );
 }

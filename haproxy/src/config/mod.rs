@@ -29,7 +29,9 @@ pub use model::{
     CookieName, DefaultBackend, Defaults, Frontend, Global, HttpCheck, InvalidValue, RouteMaps,
     Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
 };
-pub use policy::{MAX_POLICY_LEN, PolicyRedirect, PolicyText, RedirectCode, RoutePolicy};
+pub use policy::{
+    LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode, RoutePolicy,
+};
 pub use render::{Rendered, Structure, render, structure};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapKind, PathKind, Route, RouteConflict, RouteHost,

@@ -724,7 +724,7 @@ impl Config {
                     name: be.name.clone(),
                 });
             }
-            if be.name.as_str() == BUILTIN_404 {
+            if be.name.as_str() == BUILTIN_404 || be.name.as_str().starts_with('_') {
                 out.push(ConfigError::ReservedName(be.name.clone()));
             }
             for (skey, srv) in &be.servers {

@@ -3,9 +3,12 @@
 //! fixed rules reading the value's fields, so changing one is a map update, not a reload.
 //!
 //! Value layout (fields split by `|`, trailing empty fields left out):
-//! `backend|flags|redirect|app-root|x-forwarded-prefix|rewrite|upstream-vhost`, where
-//! `flags` is `https` when plain HTTP is redirected to HTTPS and `redirect` is the 3-digit
-//! code followed by the location.
+//! `backend|flags|redirect|app-root|x-forwarded-prefix|rewrite|upstream-vhost|max-body|
+//! limit-key|limit-1s|limit-10s|limit-1m|limit-connections`, where `flags` is `https` when
+//! plain HTTP is redirected to HTTPS and `redirect` is the 3-digit code followed by the
+//! location. The limits count requests per client address and limit key in fixed stick
+//! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
+//! so a new limit is a map update too.
 
 use std::fmt;
 
@@ -101,6 +104,30 @@ pub struct PolicyRedirect {
     pub location: PolicyText,
 }
 
+/// Request limits per client address (and [`RateLimit::key`]), answered with `503` as
+/// ingress-nginx does by default. Each is "more than N" in its window.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RateLimit {
+    /// What the counters are kept per, besides the client address (the Ingress).
+    pub key: PolicyText,
+    /// Requests in the last second.
+    pub per_second: Option<u32>,
+    /// Requests in the last 10 seconds.
+    pub per_10s: Option<u32>,
+    /// Requests in the last minute.
+    pub per_minute: Option<u32>,
+    /// Requests in progress at once.
+    pub concurrent: Option<u32>,
+}
+
+/// The stick tables the limits count in: `(name, what they store)`, tracked as sc0, sc1 and
+/// sc2 (HAProxy 2.6 has three tracking counters).
+pub const LIMIT_TABLES: [(&str, &str); 3] = [
+    ("_limit_1s", "http_req_rate(1s),conn_cur"),
+    ("_limit_10s", "http_req_rate(10s)"),
+    ("_limit_1m", "http_req_rate(1m)"),
+];
+
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RoutePolicy {
@@ -114,6 +141,11 @@ pub struct RoutePolicy {
     pub rewrite: Option<PolicyText>,
     /// Send this `Host` to the servers (upstream-vhost).
     pub vhost: Option<PolicyText>,
+    /// Refuse requests whose `Content-Length` is above this many bytes with `413`
+    /// (proxy-body-size).
+    pub max_body: Option<u64>,
+    /// Request limits (limit-rps, limit-rpm, limit-connections).
+    pub limit: Option<RateLimit>,
 }
 
 impl RoutePolicy {
@@ -133,7 +165,17 @@ impl RoutePolicy {
             text(&self.forwarded_prefix),
             text(&self.rewrite),
             text(&self.vhost),
+            number(self.max_body),
         ];
+        if let Some(l) = &self.limit {
+            out.extend([
+                l.key.0.clone(),
+                number(l.per_second),
+                number(l.per_10s),
+                number(l.per_minute),
+                number(l.concurrent),
+            ]);
+        }
         while out.last().is_some_and(String::is_empty) {
             out.pop();
         }
@@ -143,7 +185,7 @@ impl RoutePolicy {
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
     /// [`RoutePolicy::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        if fields.len() > 5 {
+        if fields.len() > 11 {
             return None;
         }
         let get = |i: usize| fields.get(i).copied().filter(|s| !s.is_empty());
@@ -163,18 +205,41 @@ impl RoutePolicy {
                 Some(s) => PolicyText::new("policy", s).ok().map(Some),
             }
         };
+        fn num<T: std::str::FromStr>(s: Option<&str>) -> Option<Option<T>> {
+            match s {
+                None => Some(None),
+                Some(s) => s.parse().ok().map(Some),
+            }
+        }
+        let limit = match get(6) {
+            None if fields.len() <= 6 => None,
+            None => return None,
+            Some(key) => Some(RateLimit {
+                key: PolicyText::new("limit key", key).ok()?,
+                per_second: num(get(7))?,
+                per_10s: num(get(8))?,
+                per_minute: num(get(9))?,
+                concurrent: num(get(10))?,
+            }),
+        };
         Some(Self {
             redirect,
             app_root: text(1)?,
             forwarded_prefix: text(2)?,
             rewrite: text(3)?,
             vhost: text(4)?,
+            max_body: num(get(5))?,
+            limit,
         })
     }
 }
 
 fn text(t: &Option<PolicyText>) -> String {
     t.as_ref().map(|t| t.0.clone()).unwrap_or_default()
+}
+
+fn number<T: ToString>(n: Option<T>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
 }
 
 /// The frontend rules that apply a route's policy, after the route lookup set `txn.route`
@@ -213,6 +278,63 @@ pub(super) fn frontend_rules() -> Vec<String> {
         field(7),
         set(7)
     ));
+    // A number from the value, as an integer variable the arithmetic compares against.
+    let number = |var: &str, n: u8| {
+        format!(
+            "http-request set-var({var}) {},add(0) if {}",
+            field(n),
+            set(n)
+        )
+    };
+    out.push(number("txn.max_body", 8));
+    out.push(
+        "http-request deny deny_status 413 if { var(txn.max_body) -m found } \
+         { req.hdr_val(content-length),sub(txn.max_body) gt 0 }"
+            .into(),
+    );
+    out.push(format!(
+        "http-request set-var(txn.limit_id) {} if {}",
+        field(9),
+        set(9)
+    ));
+    out.push(
+        "http-request set-var(txn.limit_key) src,concat(|,txn.limit_id) if \
+         { var(txn.limit_id) -m found }"
+            .into(),
+    );
+    for (i, (table, _)) in LIMIT_TABLES.iter().enumerate() {
+        out.push(format!(
+            "http-request track-sc{i} var(txn.limit_key) table {table} if \
+             {{ var(txn.limit_key) -m found }}"
+        ));
+    }
+    let limits = [
+        ("txn.limit_1s", 10, "sc_http_req_rate(0)"),
+        ("txn.limit_10s", 11, "sc_http_req_rate(1)"),
+        ("txn.limit_1m", 12, "sc_http_req_rate(2)"),
+        ("txn.limit_conn", 13, "sc_conn_cur(0)"),
+    ];
+    for (var, n, counter) in limits {
+        out.push(number(var, n));
+        out.push(format!(
+            "http-request deny deny_status 503 if {{ var({var}) -m found }} \
+             {{ {counter},sub({var}) gt 0 }}"
+        ));
+    }
+    out
+}
+
+/// The stick-table sections the limits count in (always rendered, so a first limit is not
+/// a reload).
+pub(super) fn limit_tables() -> String {
+    let mut out = String::new();
+    for (name, store) in LIMIT_TABLES {
+        out.push_str(&format!(
+            "\nbackend {name}\n    stick-table type string len {} size 100k expire 2m store \
+             {store}\n",
+            MAX_POLICY_LEN + 64
+        ));
+    }
     out
 }
 

@@ -109,8 +109,8 @@ fn render_cfg(config: &Config, servers: bool) -> String {
     out
 }
 
-/// Everything before the backends: the header, global, defaults, the frontends and the
-/// built-in 404 backend.
+/// Everything before the backends: the header, global, defaults, the frontends, the limit
+/// tables and the built-in 404 backend.
 pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
     render_global(out, &config.global);
@@ -120,6 +120,7 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     for fe in frontends {
         render_frontend(out, fe);
     }
+    out.push_str(&super::policy::limit_tables());
     if config.uses_builtin_404() {
         out.push_str("\nbackend ");
         out.push_str(BUILTIN_404);

@@ -111,7 +111,7 @@ impl Sections {
                     backends.insert(n, p.finish());
                 }
                 match BackendName::new(name) {
-                    Ok(n) if name != BUILTIN_404 => {
+                    Ok(n) if name != BUILTIN_404 && !name.starts_with('_') => {
                         let mut p = Printer::new();
                         p.line(line);
                         current = Some((n, p));

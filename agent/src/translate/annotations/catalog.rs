@@ -257,13 +257,35 @@ pub const CATALOG: &[Entry] = &[
     unsupported("influxdb-measurement", TRACING),
     unsupported("influxdb-port", TRACING),
     unsupported("influxdb-server-name", TRACING),
-    unsupported("limit-burst-multiplier", "rate limits are not done yet"),
-    unsupported("limit-connections", "rate limits are not done yet"),
+    honoured(
+        "limit-burst-multiplier",
+        "the burst of limit-rps, as a multiple of it (default 5)",
+        RUNTIME_ROUTE,
+    ),
+    honoured(
+        "limit-connections",
+        "more requests in progress at once from one client address than this get `503`",
+        RUNTIME_ROUTE,
+    ),
     unsupported("limit-rate", "bandwidth limits are not done"),
     unsupported("limit-rate-after", "bandwidth limits are not done"),
-    unsupported("limit-rpm", "rate limits are not done yet"),
-    unsupported("limit-rps", "rate limits are not done yet"),
-    unsupported("limit-whitelist", "rate limits are not done yet"),
+    honoured(
+        "limit-rpm",
+        "more requests from one client address than this in any sliding minute get `503` \
+         (nginx lets a first burst of limit-burst-multiplier times it through)",
+        RUNTIME_ROUTE,
+    ),
+    honoured(
+        "limit-rps",
+        "per client address: more than rps × limit-burst-multiplier requests in one second, \
+         or more than rps × max(10, multiplier) in ten seconds, get `503`: a burst, then about \
+         rps sustained, counted over sliding windows in stick tables",
+        RUNTIME_ROUTE,
+    ),
+    unsupported(
+        "limit-whitelist",
+        "addresses exempt from limits are not done yet: the limits apply to every client",
+    ),
     honoured(
         "load-balance",
         "the backend's `balance`: `round_robin`/`roundrobin`, `leastconn`, `random`, `first`; \
@@ -291,7 +313,12 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     unsupported("preserve-trailing-slash", "redirects are not done yet"),
-    unsupported("proxy-body-size", "body size limits are not done yet"),
+    honoured(
+        "proxy-body-size",
+        "a request whose `Content-Length` is above the size gets `413` (nginx sizes: bytes, \
+         `k`, `m`, `g`; `0` is no limit); a chunked body without a length is not counted",
+        RUNTIME_ROUTE,
+    ),
     unsupported("proxy-buffer-size", BUFFERING),
     unsupported("proxy-buffering", BUFFERING),
     unsupported("proxy-buffers-number", BUFFERING),

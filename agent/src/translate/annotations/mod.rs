@@ -1,11 +1,11 @@
-//! Ingress annotations: ours under `haproxy-agent.io/`, each validated before it can reach
+//! Ingress annotations (ours and ingress-nginx's), each validated before it can reach
 //! HAProxy. See docs/annotations.md for each one's effect and whether changing it reloads.
 
 use std::collections::BTreeMap;
 
 use haproxy::config::{
-    Balance, CheckPath, CookieKey, CookieName, HttpCheck, PolicyRedirect, PolicyText, RedirectCode,
-    RoutePolicy, Sticky, Timeout,
+    Balance, CheckPath, CookieKey, CookieName, HttpCheck, PolicyRedirect, PolicyText, RateLimit,
+    RedirectCode, RoutePolicy, Sticky, Timeout,
 };
 
 use crate::cli::parse_duration;
@@ -99,6 +99,17 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// The route policy of Ingress `owner` (`namespace/name`): its limits are counted per
+    /// client address and Ingress.
+    pub fn policy_for(&self, owner: &str) -> RoutePolicy {
+        let mut policy = self.policy.clone();
+        if let Some(l) = policy.limit.as_mut() {
+            l.key = PolicyText::new("limit key", owner)
+                .expect("namespace/name is printable ASCII without | # ; or space");
+        }
+        policy
+    }
+
     /// The verdicts that are problems.
     pub fn problems(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().filter(|v| v.status.reason().is_some())
@@ -312,7 +323,81 @@ fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
         .map(|(_, t)| t),
         rewrite: policy_text(r, "rewrite-target", path).map(|(_, t)| t),
         vhost: policy_text(r, "upstream-vhost", vhost).map(|(_, t)| t),
+        max_body: body_size(r),
+        limit: limits(r),
     }
+}
+
+/// The largest body limit: HAProxy's arithmetic is on signed 64-bit integers.
+const MAX_BODY: u64 = 1 << 62;
+
+/// `proxy-body-size`: nginx's size syntax (`8m`, `512k`, `1g`, bytes); `0` is no limit.
+fn body_size(r: &mut Reader<'_>) -> Option<u64> {
+    let (key, v) = r.get("proxy-body-size")?;
+    let t = v.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1 << 10,
+        "m" | "M" => 1 << 20,
+        "g" | "G" => 1 << 30,
+        _ => 0,
+    };
+    match digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(0) if scale != 0 => None,
+        Some(n) if scale != 0 && n <= MAX_BODY => Some(n),
+        _ => {
+            r.invalid(
+                key,
+                format!(
+                    "{v:?} is not a size (bytes, or a number with k, m or g, up to 2^62 bytes)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A whole number for a limit; `0` is no limit.
+fn limit_number(r: &mut Reader<'_>, name: &str) -> Option<u32> {
+    let (key, v) = r.get(name)?;
+    match v.trim().parse::<u32>() {
+        Ok(0) => None,
+        Ok(n) if n <= 1_000_000 => Some(n),
+        _ => {
+            r.invalid(
+                key,
+                format!("{v:?} is not a whole number from 0 to 1000000"),
+            );
+            None
+        }
+    }
+}
+
+/// `limit-rps`, `limit-rpm`, `limit-connections` and `limit-burst-multiplier`. The key is
+/// a placeholder until the Ingress's own name replaces it ([`Parsed::policy_for`]).
+fn limits(r: &mut Reader<'_>) -> Option<RateLimit> {
+    let rps = limit_number(r, "limit-rps");
+    let rpm = limit_number(r, "limit-rpm");
+    let connections = limit_number(r, "limit-connections");
+    let multiplier = limit_number(r, "limit-burst-multiplier").unwrap_or(5);
+    if rps.is_none() && rpm.is_none() && connections.is_none() {
+        return None;
+    }
+    Some(RateLimit {
+        key: PolicyText::new("limit key", "ingress").expect("a valid key"),
+        per_second: rps.map(|n| n.saturating_mul(multiplier)),
+        per_10s: rps.map(|n| n.saturating_mul(multiplier.max(10))),
+        per_minute: rpm,
+        concurrent: connections,
+    })
 }
 
 fn duration(v: &str) -> Result<Timeout, String> {

@@ -330,3 +330,50 @@ fn route_policies() {
         assert_eq!(p.policy.redirect.unwrap().code.get(), 301, "{code}");
     }
 }
+
+#[test]
+fn body_size_and_limits() {
+    let k = |name: &str| format!("{NGINX}{name}");
+    for (v, want) in [
+        ("8m", Some(8 << 20)),
+        ("512k", Some(512 << 10)),
+        ("1G", Some(1 << 30)),
+        ("100", Some(100)),
+        ("0", None),
+    ] {
+        let p = parse(Some(&ann(&[(&k("proxy-body-size"), v)])));
+        assert_eq!(p.policy.max_body, want, "{v}");
+        assert_eq!(p.problems().count(), 0, "{v}");
+    }
+    for v in ["8mb", "-1", "1t", "", "99999999999g", "1 m"] {
+        let p = parse(Some(&ann(&[(&k("proxy-body-size"), v)])));
+        assert_eq!(p.policy.max_body, None, "{v}");
+        assert_eq!(p.problems().count(), 1, "{v}");
+    }
+    let p = parse(Some(&ann(&[
+        (&k("limit-rps"), "10"),
+        (&k("limit-rpm"), "300"),
+        (&k("limit-connections"), "4"),
+    ])));
+    let policy = p.policy_for("shop/web");
+    let l = policy.limit.unwrap();
+    assert_eq!(l.key.as_str(), "shop/web");
+    assert_eq!(
+        (l.per_second, l.per_10s, l.per_minute, l.concurrent),
+        (Some(50), Some(100), Some(300), Some(4)),
+        "a burst of rps x 5, rps x 10 over ten seconds"
+    );
+    let p = parse(Some(&ann(&[
+        (&k("limit-rps"), "10"),
+        (&k("limit-burst-multiplier"), "20"),
+    ])));
+    let l = p.policy.limit.unwrap();
+    assert_eq!((l.per_second, l.per_10s), (Some(200), Some(200)));
+    let p = parse(Some(&ann(&[(&k("limit-rps"), "0")])));
+    assert!(p.policy.limit.is_none());
+    for v in ["-1", "1.5", "ten", "2000000"] {
+        let p = parse(Some(&ann(&[(&k("limit-rps"), v)])));
+        assert!(p.policy.limit.is_none(), "{v}");
+        assert_eq!(p.problems().count(), 1, "{v}");
+    }
+}
