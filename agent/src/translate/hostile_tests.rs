@@ -58,6 +58,11 @@ const NGINX_BODY_SIZE: &str = "nginx.ingress.kubernetes.io/proxy-body-size";
 const NGINX_LIMIT_RPS: &str = "nginx.ingress.kubernetes.io/limit-rps";
 const NGINX_LIMIT_RPM: &str = "nginx.ingress.kubernetes.io/limit-rpm";
 const NGINX_LIMIT_CONNECTIONS: &str = "nginx.ingress.kubernetes.io/limit-connections";
+const NGINX_ENABLE_CORS: &str = "nginx.ingress.kubernetes.io/enable-cors";
+const NGINX_CORS_ORIGIN: &str = "nginx.ingress.kubernetes.io/cors-allow-origin";
+const NGINX_CORS_METHODS: &str = "nginx.ingress.kubernetes.io/cors-allow-methods";
+const NGINX_CORS_HEADERS: &str = "nginx.ingress.kubernetes.io/cors-allow-headers";
+const NGINX_CORS_EXPOSE: &str = "nginx.ingress.kubernetes.io/cors-expose-headers";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -910,6 +915,50 @@ fn fields() -> Vec<Field> {
             },
             refused,
             true,
+        ),
+        annotation_field_of(
+            NGINX_CORS_ORIGIN,
+            |t| format!("https://ap{t}p.example"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
+                w.annotations.insert(NGINX_CORS_ORIGIN.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CORS_METHODS,
+            |t| format!("GE{t}T, POST"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
+                w.annotations.insert(NGINX_CORS_METHODS.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CORS_HEADERS,
+            |t| format!("X-Cu{t}stom"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
+                w.annotations.insert(NGINX_CORS_HEADERS.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CORS_EXPOSE,
+            |t| format!("X-To{t}tal"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
+                w.annotations.insert(NGINX_CORS_EXPOSE.into(), v.into());
+            },
+            refused,
+            false,
         ),
         Field {
             label: "EndpointSlice address",

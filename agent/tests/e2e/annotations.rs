@@ -305,3 +305,55 @@ async fn body_size_and_request_limits_change_without_reload() {
         "a limit change reloaded"
     );
 }
+
+/// enable-cors: HAProxy answers the preflight from the allowed origin, adds the headers to
+/// the response, and leaves another origin's requests without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_and_headers() {
+    let web = EchoServer::start("web").unwrap();
+    let wp = web.addr().port();
+    let k = |name: &str| format!("{N}{name}");
+    let objects = [
+        service("web", 80, wp),
+        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
+        ingress(
+            "cors",
+            &[
+                (&k("enable-cors"), "true"),
+                (&k("cors-allow-origin"), "https://app.example"),
+                (&k("cors-allow-methods"), "GET, POST"),
+                (&k("cors-max-age"), "600"),
+            ],
+            &[route("/api", "web", 80)],
+        ),
+    ]
+    .join("---\n");
+    let agent = Agent::start(&[("all.yaml", &objects)], Options::default())
+        .await
+        .unwrap();
+    let preflight = Req::new("OPTIONS", HOST, "/api/x")
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST");
+    let r = integration::request(agent.http, preflight).await.unwrap();
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.echo_name, None, "answered by HAProxy");
+    for (name, want) in [
+        ("access-control-allow-origin", "https://app.example"),
+        ("access-control-allow-methods", "GET,POST"),
+        ("access-control-max-age", "600"),
+        ("access-control-allow-credentials", "true"),
+    ] {
+        assert_eq!(r.header(name), Some(want), "{name}: {r:?}");
+    }
+    let get = Req::new("GET", HOST, "/api/x").header("origin", "https://app.example");
+    let r = integration::request(agent.http, get).await.unwrap();
+    assert_eq!(r.echo_name.as_deref(), Some("web"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let other = Req::new("GET", HOST, "/api/x").header("origin", "https://evil.example");
+    let r = integration::request(agent.http, other).await.unwrap();
+    assert_eq!(r.echo_name.as_deref(), Some("web"));
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+}

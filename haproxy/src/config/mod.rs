@@ -30,7 +30,8 @@ pub use model::{
     Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
 };
 pub use policy::{
-    LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode, RoutePolicy,
+    Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
+    RoutePolicy,
 };
 pub use render::{Rendered, Structure, render, structure};
 pub use routes::{

@@ -6,7 +6,8 @@
 //! `backend|flags|redirect|app-root|x-forwarded-prefix|rewrite|upstream-vhost|max-body|
 //! limit-key|limit-1s|limit-10s|limit-1m|limit-connections`, where `flags` is `https` when
 //! plain HTTP is redirected to HTTPS and `redirect` is the 3-digit code followed by the
-//! location. The limits count requests per client address and limit key in fixed stick
+//! location, then `cors-origin|cors-methods|cors-headers|cors-expose|cors-credentials|
+//! cors-max-age`. The limits count requests per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
 
@@ -128,6 +129,24 @@ pub const LIMIT_TABLES: [(&str, &str); 3] = [
     ("_limit_1m", "http_req_rate(1m)"),
 ];
 
+/// Cross-origin resource sharing: preflight requests are answered by HAProxy (`204`), and
+/// other responses to an allowed origin carry the `Access-Control-*` headers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cors {
+    /// `*`, or the one origin allowed (`https://app.example:8443`).
+    pub origin: PolicyText,
+    /// `Access-Control-Allow-Methods` (comma-separated, no spaces).
+    pub methods: PolicyText,
+    /// `Access-Control-Allow-Headers`.
+    pub headers: PolicyText,
+    /// `Access-Control-Expose-Headers`, when any.
+    pub expose: Option<PolicyText>,
+    /// Send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+    /// `Access-Control-Max-Age`, seconds.
+    pub max_age: u32,
+}
+
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RoutePolicy {
@@ -146,6 +165,8 @@ pub struct RoutePolicy {
     pub max_body: Option<u64>,
     /// Request limits (limit-rps, limit-rpm, limit-connections).
     pub limit: Option<RateLimit>,
+    /// CORS (enable-cors and the cors-* annotations).
+    pub cors: Option<Cors>,
 }
 
 impl RoutePolicy {
@@ -167,13 +188,24 @@ impl RoutePolicy {
             text(&self.vhost),
             number(self.max_body),
         ];
-        if let Some(l) = &self.limit {
-            out.extend([
+        match &self.limit {
+            Some(l) => out.extend([
                 l.key.0.clone(),
                 number(l.per_second),
                 number(l.per_10s),
                 number(l.per_minute),
                 number(l.concurrent),
+            ]),
+            None => out.extend(std::iter::repeat_n(String::new(), 5)),
+        }
+        if let Some(c) = &self.cors {
+            out.extend([
+                c.origin.0.clone(),
+                c.methods.0.clone(),
+                c.headers.0.clone(),
+                text(&c.expose),
+                c.credentials.to_string(),
+                c.max_age.to_string(),
             ]);
         }
         while out.last().is_some_and(String::is_empty) {
@@ -185,7 +217,7 @@ impl RoutePolicy {
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
     /// [`RoutePolicy::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        if fields.len() > 11 {
+        if fields.len() > 17 {
             return None;
         }
         let get = |i: usize| fields.get(i).copied().filter(|s| !s.is_empty());
@@ -212,8 +244,8 @@ impl RoutePolicy {
             }
         }
         let limit = match get(6) {
-            None if fields.len() <= 6 => None,
-            None => return None,
+            None if (7..=10).any(|i| get(i).is_some()) => return None,
+            None => None,
             Some(key) => Some(RateLimit {
                 key: PolicyText::new("limit key", key).ok()?,
                 per_second: num(get(7))?,
@@ -222,8 +254,21 @@ impl RoutePolicy {
                 concurrent: num(get(10))?,
             }),
         };
+        let cors = match get(11) {
+            None if (12..=16).any(|i| get(i).is_some()) => return None,
+            None => None,
+            Some(origin) => Some(Cors {
+                origin: PolicyText::new("origin", origin).ok()?,
+                methods: PolicyText::new("methods", get(12)?).ok()?,
+                headers: PolicyText::new("headers", get(13)?).ok()?,
+                expose: text(14)?,
+                credentials: get(15)?.parse().ok()?,
+                max_age: get(16)?.parse().ok()?,
+            }),
+        };
         Some(Self {
             redirect,
+            cors,
             app_root: text(1)?,
             forwarded_prefix: text(2)?,
             rewrite: text(3)?,
@@ -321,6 +366,68 @@ pub(super) fn frontend_rules() -> Vec<String> {
              {{ {counter},sub({var}) gt 0 }}"
         ));
     }
+    out.extend(cors_rules(&field, &set));
+    out
+}
+
+/// CORS: the allowed origin for this request (`*`, or the request's own `Origin` when it is
+/// the one allowed), a `204` answer to a preflight, and the headers on other responses.
+fn cors_rules(field: &dyn Fn(u8) -> String, set: &dyn Fn(u8) -> String) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "http-request set-var(txn.cors_allow) {} if {} {{ req.hdr(origin) -m found }}",
+            field(14),
+            set(14)
+        ),
+        "http-request set-var(txn.cors_origin) str(*) if { var(txn.cors_allow) -m str * }".into(),
+        "http-request set-var(txn.cors_origin) req.hdr(origin) if { var(txn.cors_allow) -m found } \
+         !{ var(txn.cors_allow) -m str * } { req.hdr(origin),strcmp(txn.cors_allow) eq 0 }"
+            .into(),
+    ];
+    let vars = [
+        ("txn.cors_methods", 15),
+        ("txn.cors_headers", 16),
+        ("txn.cors_expose", 17),
+        ("txn.cors_credentials", 18),
+        ("txn.cors_max_age", 19),
+    ];
+    for (var, n) in vars {
+        out.push(format!(
+            "http-request set-var({var}) {} if {{ var(txn.cors_origin) -m found }} {}",
+            field(n),
+            set(n)
+        ));
+    }
+    let preflight = "hdr Access-Control-Allow-Origin %[var(txn.cors_origin)] \
+                     hdr Access-Control-Allow-Methods %[var(txn.cors_methods)] \
+                     hdr Access-Control-Allow-Headers %[var(txn.cors_headers)] \
+                     hdr Access-Control-Max-Age %[var(txn.cors_max_age)]";
+    out.push(format!(
+        "http-request return status 204 {preflight} hdr Access-Control-Allow-Credentials true \
+         if METH_OPTIONS {{ var(txn.cors_origin) -m found }} \
+         {{ var(txn.cors_credentials) -m str true }}"
+    ));
+    out.push(format!(
+        "http-request return status 204 {preflight} if METH_OPTIONS \
+         {{ var(txn.cors_origin) -m found }}"
+    ));
+    let headers = [
+        ("Access-Control-Allow-Origin", "txn.cors_origin"),
+        ("Access-Control-Allow-Methods", "txn.cors_methods"),
+        ("Access-Control-Allow-Headers", "txn.cors_headers"),
+        ("Access-Control-Expose-Headers", "txn.cors_expose"),
+        ("Access-Control-Max-Age", "txn.cors_max_age"),
+    ];
+    for (name, var) in headers {
+        out.push(format!(
+            "http-response set-header {name} %[var({var})] if {{ var({var}) -m found }}"
+        ));
+    }
+    out.push(
+        "http-response set-header Access-Control-Allow-Credentials true if \
+         { var(txn.cors_credentials) -m str true }"
+            .into(),
+    );
     out
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use haproxy::config::{
-    Balance, CheckPath, CookieKey, CookieName, HttpCheck, PolicyRedirect, PolicyText, RateLimit,
-    RedirectCode, RoutePolicy, Sticky, Timeout,
+    Balance, CheckPath, CookieKey, CookieName, Cors, HttpCheck, PolicyRedirect, PolicyText,
+    RateLimit, RedirectCode, RoutePolicy, Sticky, Timeout,
 };
 
 use crate::cli::parse_duration;
@@ -325,7 +325,134 @@ fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
         vhost: policy_text(r, "upstream-vhost", vhost).map(|(_, t)| t),
         max_body: body_size(r),
         limit: limits(r),
+        cors: cors(r),
     }
+}
+
+const CORS_METHODS: &str = "GET,PUT,POST,DELETE,PATCH,OPTIONS";
+const CORS_HEADERS: &str = "DNT,X-CustomHeader,Keep-Alive,User-Agent,X-Requested-With,\
+                            If-Modified-Since,Cache-Control,Content-Type,Authorization";
+
+/// A comma-separated list of tokens (spaces around items dropped) whose bytes satisfy `ok`.
+fn token_list(v: &str, ok: fn(u8) -> bool) -> Result<PolicyText, String> {
+    let items: Vec<&str> = v.split(',').map(str::trim).collect();
+    if items.iter().any(|i| i.is_empty() || !i.bytes().all(ok)) {
+        return Err(format!("{v:?} is not a comma-separated list of names"));
+    }
+    PolicyText::new("list", &items.join(",")).map_err(|e| e.to_string())
+}
+
+/// One origin, `http(s)://host[:port]`.
+fn origin(v: &str) -> Result<PolicyText, String> {
+    if v == "*" {
+        return PolicyText::new("origin", v).map_err(|e| e.to_string());
+    }
+    if v.contains(',') {
+        return Err(format!(
+            "{v:?}: a list of origins is not done yet (one origin, or *); CORS is not enabled"
+        ));
+    }
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| format!("{v:?} is not http(s)://host[:port] or *"))?;
+    if rest.starts_with("*.") {
+        return Err(format!(
+            "{v:?}: wildcard origins are not done yet; CORS is not enabled"
+        ));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !host_ok || !port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0)) {
+        return Err(format!("{v:?} is not http(s)://host[:port] or *"));
+    }
+    PolicyText::new("origin", v).map_err(|e| e.to_string())
+}
+
+/// `enable-cors` and the `cors-*` annotations (ingress-nginx's defaults).
+fn cors(r: &mut Reader<'_>) -> Option<Cors> {
+    let enabled = match r.get("enable-cors") {
+        None => false,
+        Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                r.invalid(key, format!("{v:?} is not true or false"));
+                false
+            }
+        },
+    };
+    let names = [
+        "cors-allow-origin",
+        "cors-allow-methods",
+        "cors-allow-headers",
+        "cors-expose-headers",
+        "cors-allow-credentials",
+        "cors-max-age",
+    ];
+    if !enabled {
+        for name in names {
+            if let Some((key, _)) = r.get(name) {
+                r.differs(key, "no effect without enable-cors (as in ingress-nginx)");
+            }
+        }
+        return None;
+    }
+    let letters = |b: u8| b.is_ascii_alphabetic();
+    let header = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let exposed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'*');
+    let read =
+        |r: &mut Reader<'_>, name: &str, check: &dyn Fn(&str) -> Result<PolicyText, String>| {
+            let (key, v) = r.get(name)?;
+            check(v.trim()).map_err(|e| r.invalid(key, e)).ok()
+        };
+    let origin = read(r, "cors-allow-origin", &origin);
+    let methods = read(r, "cors-allow-methods", &|v| token_list(v, letters));
+    let headers = read(r, "cors-allow-headers", &|v| token_list(v, header));
+    let expose = read(r, "cors-expose-headers", &|v| token_list(v, exposed));
+    let credentials = match r.get("cors-allow-credentials") {
+        None => true,
+        Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                r.invalid(key, format!("{v:?} is not true or false; using true"));
+                true
+            }
+        },
+    };
+    let max_age = match r.get("cors-max-age") {
+        None => 1_728_000,
+        Some((key, v)) => match v.trim().parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                r.invalid(
+                    key,
+                    format!("{v:?} is not a number of seconds; using 1728000"),
+                );
+                1_728_000
+            }
+        },
+    };
+    if origin.is_none() && r.raw("cors-allow-origin").is_some() {
+        // An origin that cannot be matched: no origin is allowed rather than every one.
+        return None;
+    }
+    let text = |s: &str| PolicyText::new("cors", s).expect("a valid default");
+    Some(Cors {
+        origin: origin.unwrap_or_else(|| text("*")),
+        methods: methods.unwrap_or_else(|| text(CORS_METHODS)),
+        headers: headers.unwrap_or_else(|| text(CORS_HEADERS)),
+        expose,
+        credentials,
+        max_age,
+    })
 }
 
 /// The largest body limit: HAProxy's arithmetic is on signed 64-bit integers.

@@ -377,3 +377,65 @@ fn body_size_and_limits() {
         assert_eq!(p.problems().count(), 1, "{v}");
     }
 }
+
+#[test]
+fn cors() {
+    let k = |name: &str| format!("{NGINX}{name}");
+    let p = parse(Some(&ann(&[(&k("enable-cors"), "true")])));
+    let c = p.policy.cors.unwrap();
+    assert_eq!(
+        (
+            c.origin.as_str(),
+            c.methods.as_str(),
+            c.credentials,
+            c.max_age
+        ),
+        ("*", "GET,PUT,POST,DELETE,PATCH,OPTIONS", true, 1_728_000)
+    );
+    let p = parse(Some(&ann(&[
+        (&k("enable-cors"), "true"),
+        (&k("cors-allow-origin"), "https://app.example:8443"),
+        (&k("cors-allow-methods"), "GET, POST"),
+        (&k("cors-allow-headers"), "X-Custom, Content-Type"),
+        (&k("cors-expose-headers"), "*, X-Total"),
+        (&k("cors-allow-credentials"), "false"),
+        (&k("cors-max-age"), "600"),
+    ])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    let c = p.policy.cors.unwrap();
+    assert_eq!(c.origin.as_str(), "https://app.example:8443");
+    assert_eq!(c.methods.as_str(), "GET,POST");
+    assert_eq!(c.headers.as_str(), "X-Custom,Content-Type");
+    assert_eq!(c.expose.unwrap().as_str(), "*,X-Total");
+    assert_eq!((c.credentials, c.max_age), (false, 600));
+    // Without enable-cors the others do nothing (as in ingress-nginx).
+    let p = parse(Some(&ann(&[(
+        &k("cors-allow-origin"),
+        "https://a.example",
+    )])));
+    assert!(p.policy.cors.is_none());
+    assert_eq!(p.problems().count(), 0);
+    // An origin that cannot be matched here enables nothing, and is named.
+    for origin in [
+        "https://a.example, https://b.example",
+        "https://*.a.example",
+        "a.example",
+    ] {
+        let p = parse(Some(&ann(&[
+            (&k("enable-cors"), "true"),
+            (&k("cors-allow-origin"), origin),
+        ])));
+        assert!(p.policy.cors.is_none(), "{origin}");
+        assert_eq!(p.problems().count(), 1, "{origin}");
+    }
+    for (name, v) in [
+        ("cors-allow-methods", "GET;POST"),
+        ("cors-allow-headers", "X Y"),
+        ("cors-max-age", "-1"),
+        ("cors-allow-credentials", "yes"),
+    ] {
+        let p = parse(Some(&ann(&[(&k("enable-cors"), "true"), (&k(name), v)])));
+        assert_eq!(p.problems().count(), 1, "{name}={v:?}");
+        assert!(p.policy.cors.is_some(), "{name}: the default is used");
+    }
+}
