@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Config, LiveTls, MapKind, RouteMapSet, RouteMaps, RouteTarget, Sections, ServerMode,
-    map_commands, route_maps, tls_commands,
+    Backend, Config, LiveTls, MapEntries, MapKind, RouteMaps, RouteTarget, Sections, ServerMode,
+    map_entry_commands, tls_commands,
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
@@ -37,31 +37,111 @@ pub struct Observed {
     pub backends: BTreeSet<BackendName>,
     /// Servers by backend (`show servers state`).
     pub servers: BTreeMap<BackendName, BTreeMap<ServerName, LiveServer>>,
-    /// Live entries of the exact map, `(key, value)` as listed (duplicates kept).
-    pub exact_map: Vec<(String, String)>,
-    /// Live entries of the prefix map.
-    pub prefix_map: Vec<(String, String)>,
+    /// The live route maps.
+    pub maps: LiveMaps,
     /// Certificates and crt-list lines, observed when the desired config serves TLS.
     pub tls: Option<LiveTls>,
 }
 
-impl Observed {
-    /// Records that the maps `kinds` were swapped whole to `desired`'s routes.
-    pub fn maps_swapped(&mut self, desired: &Config, kinds: &[MapKind]) {
-        if kinds.is_empty() {
-            return;
-        }
-        let set = route_maps(&desired.routes);
-        for kind in kinds {
-            let entries = set
-                .entries(*kind)
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            match kind {
-                MapKind::Exact => self.exact_map = entries,
-                MapKind::Prefix => self.prefix_map = entries,
+/// The live route maps as observed, by key, kept current from the agent's acknowledged
+/// commands between observations; `dirty` names the maps that hold what only a whole swap
+/// removes (a key listed twice, a key or a value this agent does not write).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveMaps {
+    /// The entries (for a key listed twice, the last listed).
+    pub entries: MapEntries,
+    /// Maps to swap whole.
+    pub dirty: BTreeSet<MapKind>,
+}
+
+impl LiveMaps {
+    /// Map `kind` holds the `(key, value)` pairs `show map` listed.
+    pub fn set_listed(
+        &mut self,
+        kind: MapKind,
+        listed: impl IntoIterator<Item = (String, String)>,
+    ) {
+        let mut entries = BTreeMap::new();
+        let mut dirty = false;
+        for (k, v) in listed {
+            match (MapKey::new(k), RouteTarget::parse(&v)) {
+                (Ok(k), Some(t)) => dirty |= entries.insert(k, t).is_some(),
+                _ => dirty = true,
             }
+        }
+        *self.entries.entries_mut(kind) = entries;
+        self.mark(kind, dirty);
+    }
+
+    /// Map `kind` was swapped whole to `entries`.
+    pub fn swapped(&mut self, kind: MapKind, entries: &BTreeMap<MapKey, RouteTarget>) {
+        *self.entries.entries_mut(kind) = entries.clone();
+        self.dirty.remove(&kind);
+    }
+
+    /// `add map` was acknowledged (a key already there is now listed twice).
+    pub fn added(&mut self, kind: MapKind, key: &MapKey, value: &str) {
+        let dirty = match RouteTarget::parse(value) {
+            Some(t) => self
+                .entries
+                .entries_mut(kind)
+                .insert(key.clone(), t)
+                .is_some(),
+            None => true,
+        };
+        self.mark(kind, dirty);
+    }
+
+    /// `set map` was acknowledged.
+    pub fn set(&mut self, kind: MapKind, key: &MapKey, value: &str) {
+        match RouteTarget::parse(value) {
+            Some(t) => {
+                if let Some(e) = self.entries.entries_mut(kind).get_mut(key) {
+                    *e = t;
+                }
+            }
+            None => self.mark(kind, true),
+        }
+    }
+
+    /// `del map` was acknowledged.
+    pub fn deleted(&mut self, kind: MapKind, key: &MapKey) {
+        self.entries.entries_mut(kind).remove(key);
+    }
+
+    fn mark(&mut self, kind: MapKind, dirty: bool) {
+        if dirty {
+            self.dirty.insert(kind);
+        } else {
+            self.dirty.remove(&kind);
+        }
+    }
+}
+
+impl Observed {
+    /// Records that the maps `kinds` were swapped whole to `desired`.
+    pub fn maps_swapped(&mut self, desired: &MapEntries, kinds: &[MapKind]) {
+        for kind in kinds {
+            self.maps.swapped(*kind, desired.entries(*kind));
+        }
+    }
+}
+
+/// What HAProxy should run: the config, and the route map entries of its routes (kept
+/// current by the translator, so that a route change does not recompute them all).
+#[derive(Debug, Clone, Copy)]
+pub struct Desired<'a> {
+    /// The config.
+    pub config: &'a Config,
+    /// The map entries of `config.routes` (as [`haproxy::config::route_maps`] gives them).
+    pub maps: &'a MapEntries,
+}
+
+impl<'a> From<&'a crate::translate::Translation> for Desired<'a> {
+    fn from(t: &'a crate::translate::Translation) -> Self {
+        Self {
+            config: &t.config,
+            maps: &t.maps,
         }
     }
 }
@@ -169,6 +249,8 @@ pub struct Scope {
     pub backends: BTreeSet<BackendName>,
     /// The route maps.
     pub routes: bool,
+    /// When `routes`: only these map keys may differ; `None`: any of them.
+    pub map_keys: Option<BTreeSet<(MapKind, MapKey)>>,
     /// Certificates and the crt-list.
     pub tls: bool,
 }
@@ -191,6 +273,13 @@ impl Scope {
     pub fn extend(&mut self, other: &Scope) {
         self.all |= other.all;
         self.backends.extend(other.backends.iter().cloned());
+        if other.routes {
+            match (self.routes, &mut self.map_keys, &other.map_keys) {
+                (false, _, _) => self.map_keys = other.map_keys.clone(),
+                (true, Some(mine), Some(theirs)) => mine.extend(theirs.iter().cloned()),
+                (true, _, _) => self.map_keys = None,
+            }
+        }
         self.routes |= other.routes;
         self.tls |= other.tls;
     }
@@ -211,6 +300,7 @@ impl From<&crate::translate::Changed> for Scope {
             all: false,
             backends: changed.backends.clone(),
             routes: changed.routes,
+            map_keys: changed.map_keys.clone(),
             tls: changed.tls,
         }
     }
@@ -241,8 +331,12 @@ pub fn plan(
         Some(s) if s != desired_structure => return Plan::Reload(ReloadReason::Structure),
         Some(_) => {}
     }
+    let maps = MapEntries::of_routes(&desired.routes);
     plan_runtime(
-        desired,
+        Desired {
+            config: desired,
+            maps: &maps,
+        },
         observed,
         &Scope::all(),
         drain_started,
@@ -256,7 +350,7 @@ pub fn plan(
 /// the servers of the backends in scope (and the maps and certificates when in scope).
 /// `observed` must be current for what is in scope.
 pub fn plan_scoped(
-    desired: &Config,
+    desired: Desired<'_>,
     structure: StructureView<'_>,
     observed: &Observed,
     scope: &Scope,
@@ -264,7 +358,7 @@ pub fn plan_scoped(
     now: Instant,
     settings: PlanSettings,
 ) -> Plan {
-    if let Some(reason) = reload_reason(desired, structure, observed, scope) {
+    if let Some(reason) = reload_reason(desired.config, structure, observed, scope) {
         return Plan::Reload(reason);
     }
     plan_runtime(desired, observed, scope, drain_started, now, settings)
@@ -308,13 +402,14 @@ fn reload_reason(
 }
 
 fn plan_runtime(
-    desired: &Config,
+    want: Desired<'_>,
     observed: &Observed,
     scope: &Scope,
     drain_started: &BTreeMap<ServerRef, Instant>,
     now: Instant,
     settings: PlanSettings,
 ) -> Plan {
+    let desired = want.config;
     if scope.all
         && let Some(missing) = desired
             .backends
@@ -356,8 +451,12 @@ fn plan_runtime(
     if (scope.all || scope.routes)
         && let Some(frontend) = desired.frontends.first()
     {
-        let want_maps = route_maps(&desired.routes);
-        plan_maps(&frontend.maps, &want_maps, observed, &mut out);
+        let keys = if scope.all {
+            None
+        } else {
+            scope.map_keys.as_ref()
+        };
+        plan_maps(&frontend.maps, want.maps, &observed.maps, keys, &mut out);
     }
     Plan::Runtime(out)
 }
@@ -434,40 +533,26 @@ fn plan_servers(
     }
 }
 
-/// Observed map entries as a route map set, or `None` when the live map holds duplicate
-/// keys or values that are not route targets (someone else wrote to it): then only a
-/// whole-map swap makes it right.
-fn clean_entries(live: &[(String, String)]) -> Option<BTreeMap<MapKey, RouteTarget>> {
-    let mut out = BTreeMap::new();
-    for (k, v) in live {
-        let key = MapKey::new(k.as_str()).ok()?;
-        let value = RouteTarget::parse(v.as_str())?;
-        if out.insert(key, value).is_some() {
-            return None;
+/// The commands for the map keys `keys` (all when `None`); a dirty map is swapped whole.
+fn plan_maps(
+    maps: &RouteMaps,
+    want: &MapEntries,
+    live: &LiveMaps,
+    keys: Option<&BTreeSet<(MapKind, MapKey)>>,
+    out: &mut RuntimePlan,
+) {
+    out.swaps.extend(live.dirty.iter().copied());
+    let have = if live.dirty.is_empty() {
+        std::borrow::Cow::Borrowed(&live.entries)
+    } else {
+        let mut have = live.entries.clone();
+        for kind in &live.dirty {
+            *have.entries_mut(*kind) = want.entries(*kind).clone();
         }
-    }
-    Some(out)
-}
-
-fn plan_maps(maps: &RouteMaps, want: &RouteMapSet, observed: &Observed, out: &mut RuntimePlan) {
-    let exact = clean_entries(&observed.exact_map);
-    let prefix = clean_entries(&observed.prefix_map);
-    let mut have = RouteMapSet::default();
-    match exact {
-        Some(e) => have.exact = e,
-        None => {
-            out.swaps.push(MapKind::Exact);
-            have.exact = want.exact.clone();
-        }
-    }
-    match prefix {
-        Some(p) => have.prefix = p,
-        None => {
-            out.swaps.push(MapKind::Prefix);
-            have.prefix = want.prefix.clone();
-        }
-    }
-    out.commands.extend(map_commands(maps, &have, want));
+        std::borrow::Cow::Owned(have)
+    };
+    out.commands
+        .extend(map_entry_commands(maps, &have, want, keys));
 }
 
 /// The bufsize the planner assumes for map swaps.
@@ -542,7 +627,7 @@ mod tests {
     /// A simulated HAProxy: applies commands to an observation the way HAProxy 2.6 does,
     /// refusing what HAProxy refuses.
     fn apply(o: &mut Observed, commands: &[Command], swaps: &[MapKind], want: &Config) {
-        o.maps_swapped(want, swaps);
+        o.maps_swapped(&MapEntries::of_routes(&want.routes), swaps);
         for c in commands {
             match c {
                 Command::AddServer(a) => {
@@ -603,34 +688,34 @@ mod tests {
                     srvs.remove(&r.server);
                 }
                 Command::EnableHealth(_) => {}
-                Command::AddMap(t, k, v) => {
-                    let map = map_mut(o, &t.file);
-                    map.push((k.to_string(), v.to_string()));
-                }
+                // A key added twice is listed twice: the map is dirty.
+                Command::AddMap(t, k, v) => o.maps.added(kind_of(&t.file), k, v.as_str()),
                 Command::SetMap(f, k, v) => {
-                    let map = map_mut(o, f);
-                    let e = map
-                        .iter_mut()
-                        .find(|(key, _)| key == k.as_str())
-                        .expect("set map of a missing key");
-                    e.1 = v.to_string();
+                    let kind = kind_of(f);
+                    assert!(
+                        o.maps.entries.get(kind, k).is_some(),
+                        "set map of a missing key"
+                    );
+                    o.maps.set(kind, k, v.as_str());
                 }
                 Command::DelMap(f, k) => {
-                    let map = map_mut(o, f);
-                    let before = map.len();
-                    map.retain(|(key, _)| key != k.as_str());
-                    assert!(map.len() < before, "del map of a missing key");
+                    let kind = kind_of(f);
+                    assert!(
+                        o.maps.entries.get(kind, k).is_some(),
+                        "del map of a missing key"
+                    );
+                    o.maps.deleted(kind, k);
                 }
                 other => panic!("unexpected command in a plan: {other:?}"),
             }
         }
     }
 
-    fn map_mut<'a>(o: &'a mut Observed, f: &FilePath) -> &'a mut Vec<(String, String)> {
+    fn kind_of(f: &FilePath) -> MapKind {
         if *f == maps().exact.to_file_path() {
-            &mut o.exact_map
+            MapKind::Exact
         } else {
-            &mut o.prefix_map
+            MapKind::Prefix
         }
     }
 
@@ -783,10 +868,13 @@ mod tests {
         };
         let c = config(vec![Backend::new(be("b"))], vec![route]);
         let mut o = observed_for(&c);
-        o.prefix_map = vec![
-            ("a.test/".into(), "b".into()),
-            ("a.test/".into(), "b".into()),
-        ];
+        o.maps.set_listed(
+            MapKind::Prefix,
+            vec![
+                ("a.test/".into(), "b".into()),
+                ("a.test/".into(), "b".into()),
+            ],
+        );
         let p = runtime(plan(
             &c,
             STRUCTURE,
@@ -796,7 +884,10 @@ mod tests {
             settings(),
         ));
         assert_eq!(p.swaps, vec![MapKind::Prefix]);
-        o.prefix_map = vec![("x".into(), "not a backend name".into())];
+        o.maps.set_listed(
+            MapKind::Prefix,
+            vec![("x".into(), "not a backend name".into())],
+        );
         let p = runtime(plan(
             &c,
             STRUCTURE,
@@ -855,10 +946,26 @@ mod tests {
         );
         let default = |c: &Config| c.frontends.first().map(|f| f.default_backend.clone());
         let tls_bind = |c: &Config| c.frontends.first().and_then(|f| f.tls.clone());
+        let (was, is) = (
+            MapEntries::of_routes(&old.routes),
+            MapEntries::of_routes(&new.routes),
+        );
+        let map_keys = [MapKind::Exact, MapKind::Prefix]
+            .into_iter()
+            .flat_map(|m| {
+                let (a, b) = (was.entries(m), is.entries(m));
+                a.keys()
+                    .chain(b.keys())
+                    .filter(|k| a.get(*k) != b.get(*k))
+                    .map(|k| (m, k.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         Scope {
             all: false,
             backends,
             routes: old.routes != new.routes || default(old) != default(new),
+            map_keys: Some(map_keys),
             tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
         }
     }
@@ -869,8 +976,12 @@ mod tests {
 
     fn scoped(c: &Config, loaded: &Sections, o: &Observed, scope: &Scope) -> Plan {
         let desired = sections_of(c);
+        let maps = MapEntries::of_routes(&c.routes);
         plan_scoped(
-            c,
+            Desired {
+                config: c,
+                maps: &maps,
+            },
             StructureView {
                 loaded: Some(loaded),
                 desired: &desired,
@@ -891,8 +1002,12 @@ mod tests {
         let loaded = sections_of(&c);
         let none = Scope::default();
         let desired = sections_of(&c);
+        let maps = MapEntries::of_routes(&c.routes);
         let unknown = plan_scoped(
-            &c,
+            Desired {
+                config: &c,
+                maps: &maps,
+            },
             StructureView {
                 loaded: None,
                 desired: &desired,
@@ -990,9 +1105,7 @@ mod tests {
             for (i, servers) in live.into_iter().enumerate() {
                 o.servers.insert(be(&format!("b{i}")), servers.into_iter().collect());
             }
-            let live_set = route_maps(&live_routes);
-            o.exact_map = live_set.exact.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            o.prefix_map = live_set.prefix.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            o.maps.entries = MapEntries::of_routes(&live_routes);
 
             let now = Instant::now();
             let p = runtime(plan(&c, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
@@ -1004,12 +1117,8 @@ mod tests {
                 let live = o.servers.get(name).cloned().unwrap_or_default();
                 prop_assert_eq!(live.keys().collect::<Vec<_>>(), b.servers.keys().collect::<Vec<_>>());
             }
-            let want_maps = route_maps(&c.routes);
-            let mut exact: Vec<(String, String)> = want_maps.exact.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            let mut got = o.exact_map.clone();
-            exact.sort();
-            got.sort();
-            prop_assert_eq!(got, exact);
+            prop_assert_eq!(&o.maps.entries, &MapEntries::of_routes(&c.routes));
+            prop_assert!(o.maps.dirty.is_empty());
         }
 
         #[test]

@@ -16,7 +16,7 @@ use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
 use crate::http::{Health, Status};
 use crate::problem::Problem;
-use crate::reconcile::Scope;
+use crate::reconcile::{Desired, Scope};
 use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
 use crate::spawn::{SpawnConfig, Supervisor};
@@ -524,7 +524,7 @@ async fn reconcile_loop(
                 // shutdown must not wait for it, least of all with --spawn-haproxy, where
                 // HAProxy is being stopped meanwhile and such a reload can never be verified.
                 let synced = tokio::select! {
-                    r = applier.sync(&t.config, &pending).instrument(span) => r,
+                    r = applier.sync(Desired::from(&t), &pending).instrument(span) => r,
                     _ = shutdown.wait_for(|s| *s) => return Ok(()),
                 };
                 // The translator patches its config in place: nobody keeps a clone of it.

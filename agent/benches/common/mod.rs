@@ -19,7 +19,7 @@ use haproxy::proto::parse::ServerState;
 use haproxy::{BackendName, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use haproxy_agent::apply::{Applier, ApplySettings, SyncReport};
 use haproxy_agent::http::Status;
-use haproxy_agent::reconcile::Scope;
+use haproxy_agent::reconcile::{Desired, Scope};
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
 use haproxy_agent::store::{Object, Store};
 use haproxy_agent::translate::{Incremental, Settings, translate};
@@ -510,7 +510,7 @@ impl Harness {
             .map_err(anyhow::Error::msg)?;
         let scope = Scope::from(&t.changed);
         let t1 = Instant::now();
-        let r = self.applier.sync(&t.config, &scope).await?;
+        let r = self.applier.sync(Desired::from(&t), &scope).await?;
         if std::env::var_os("BENCH_DEBUG").is_some() {
             eprintln!("apply {:.2} ms", t1.elapsed().as_secs_f64() * 1000.0);
         }

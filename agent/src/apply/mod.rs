@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, MapKind, Sections, backend_print, head_print, map_swap_commands, render, route_maps,
+    Config, MapKind, Sections, backend_print, head_print, map_swap_commands, render,
 };
 use haproxy::proto::{Command, Reply, ReplyError};
 use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
@@ -25,7 +25,9 @@ use thiserror::Error;
 
 use crate::http::Status;
 use crate::metrics::CommandResult;
-use crate::reconcile::{self, Plan, PlanSettings, ReloadReason, RuntimePlan, Scope, StructureView};
+use crate::reconcile::{
+    self, Desired, Plan, PlanSettings, ReloadReason, RuntimePlan, Scope, StructureView,
+};
 
 pub use observe::observe;
 
@@ -169,7 +171,7 @@ impl Applier {
     /// servers draining) unless everything must be read again.
     pub async fn sync(
         &mut self,
-        desired: &Config,
+        desired: Desired<'_>,
         scope: &Scope,
     ) -> Result<SyncReport, ApplyError> {
         let result = self.sync_scoped(desired, scope).await;
@@ -204,9 +206,10 @@ impl Applier {
 
     async fn sync_scoped(
         &mut self,
-        desired: &Config,
+        want: Desired<'_>,
         scope: &Scope,
     ) -> Result<SyncReport, ApplyError> {
+        let desired = want.config;
         let mut scope = scope.clone();
         let changed = self
             .worker
@@ -239,7 +242,7 @@ impl Applier {
                 .await?;
             let now = Instant::now();
             let plan = reconcile::plan_scoped(
-                desired,
+                want,
                 StructureView {
                     loaded: self.worker.loaded.as_ref(),
                     desired: &self.desired,
@@ -275,12 +278,13 @@ impl Applier {
                         swaps = p.swaps.len(),
                         "running a plan"
                     );
-                    let errors = self.run(desired, &p).await?;
+                    let errors = self.run(want, &p).await?;
                     report.commands += p.commands.len();
                     self.update_drains(&p, &scope, now);
                     report.draining = self.drains.len();
                     if errors.is_empty() {
-                        self.cache.record_maps(desired, &p.commands, &p.swaps);
+                        self.cache
+                            .record_maps(desired, want.maps, &p.commands, &p.swaps);
                         self.disk.mark_dirty();
                         return Ok(report);
                     }
@@ -350,11 +354,10 @@ impl Applier {
     }
 
     /// Runs a runtime plan; returns the refusals (empty when every reply was as expected).
-    async fn run(&self, desired: &Config, plan: &RuntimePlan) -> Result<Vec<String>, ApplyError> {
+    async fn run(&self, want: Desired<'_>, plan: &RuntimePlan) -> Result<Vec<String>, ApplyError> {
         let mut errors = Vec::new();
         if !plan.swaps.is_empty() {
-            let want = route_maps(&desired.routes);
-            let maps = &desired.frontends[0].maps;
+            let maps = &want.config.frontends[0].maps;
             for kind in &plan.swaps {
                 let file = match kind {
                     MapKind::Exact => maps.exact.to_file_path(),
@@ -367,7 +370,7 @@ impl Applier {
                     }
                 };
                 let cmds =
-                    map_swap_commands(&file, version, want.entries(*kind), reconcile::BUFSIZE);
+                    map_swap_commands(&file, version, want.maps.entries(*kind), reconcile::BUFSIZE);
                 errors.extend(self.send_checked(&cmds).await?);
             }
         }

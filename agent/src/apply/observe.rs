@@ -1,12 +1,15 @@
 //! Reading HAProxy's state: everything (after a reload, a new worker, a desync, an error and
 //! once per resync period), or only what a change touched (the servers of some backends,
-//! the route maps, the certificates), into a cache that the agent's own acknowledged map
-//! commands keep current in between.
+//! the certificates), into a cache that the agent's own acknowledged map commands keep
+//! current in between. The route maps are read whole only with everything: a route change
+//! trusts the cached maps, so that it costs its own keys, not a listing of every route.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use haproxy::config::{CertFingerprint, Config, LiveCrtLine, LiveTls, MapKind, Structure};
+use haproxy::config::{
+    CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
+};
 use haproxy::proto::{Command, MapTarget, Reply, ReplyError};
 use haproxy::{BackendName, FilePath, RuntimeClient, ServerName};
 
@@ -44,8 +47,9 @@ impl ObservedCache {
     }
 
     /// The observation current for `scope`: all of it when `scope.all` (or
-    /// [`Self::needs_full`]), else the cached one with the backends in scope, and the maps
-    /// and certificates when in scope, read again. Counts what it read.
+    /// [`Self::needs_full`]), else the cached one with the backends in scope, and the
+    /// certificates when in scope, read again (the cached maps are current: see the module
+    /// docs). Counts what it read.
     pub(super) async fn observe(
         &mut self,
         runtime: &RuntimeClient,
@@ -72,10 +76,11 @@ impl ObservedCache {
     }
 
     /// Applies the map commands of a plan that HAProxy acknowledged in full, so that the
-    /// cached maps stay current without reading them back (a swapped map is `desired`'s).
+    /// cached maps stay current without reading them back (a swapped map holds `maps`).
     pub(super) fn record_maps(
         &mut self,
         desired: &Config,
+        maps: &MapEntries,
         commands: &[Command],
         swaps: &[MapKind],
     ) {
@@ -83,33 +88,29 @@ impl ObservedCache {
             return;
         };
         let exact = fe.maps.exact.to_file_path();
-        o.maps_swapped(desired, swaps);
-        for c in commands {
-            let (file, key) = match c {
-                Command::AddMap(t, k, _) if t.version.is_none() => (&t.file, k.as_str()),
-                Command::SetMap(file, k, _) | Command::DelMap(file, k) => (file, k.as_str()),
-                _ => continue,
-            };
-            let map = if *file == exact {
-                &mut o.exact_map
+        o.maps_swapped(maps, swaps);
+        let kind = |file: &FilePath| {
+            if *file == exact {
+                MapKind::Exact
             } else {
-                &mut o.prefix_map
-            };
+                MapKind::Prefix
+            }
+        };
+        for c in commands {
             match c {
-                Command::AddMap(_, _, v) => map.push((key.to_string(), v.to_string())),
-                Command::SetMap(_, _, v) => {
-                    for e in map.iter_mut().filter(|(k, _)| k == key) {
-                        e.1 = v.to_string();
-                    }
+                Command::AddMap(t, k, v) if t.version.is_none() => {
+                    o.maps.added(kind(&t.file), k, v.as_str());
                 }
-                _ => map.retain(|(k, _)| k != key),
+                Command::SetMap(file, k, v) => o.maps.set(kind(file), k, v.as_str()),
+                Command::DelMap(file, k) => o.maps.deleted(kind(file), k),
+                _ => {}
             }
         }
     }
 }
 
 /// Reads the servers of the backends in `scope` (and their sessions where servers are
-/// being removed), the route maps and the certificates when in scope, into `cached`.
+/// being removed) and the certificates when in scope, into `cached`.
 /// Returns false when a backend in scope could not be read (it may not exist): the caller
 /// then observes everything.
 async fn refresh(
@@ -126,19 +127,10 @@ async fn refresh(
         .filter(|b| desired.backends.contains_key(*b) && cached.backends.contains(*b))
         .cloned()
         .collect();
-    let mut cmds: Vec<Command> = backends
+    let cmds: Vec<Command> = backends
         .iter()
         .map(|b| Command::ShowServersState(Some(b.clone())))
         .collect();
-    let maps = desired
-        .frontends
-        .first()
-        .filter(|_| scope.routes)
-        .map(|f| f.maps.clone());
-    if let Some(m) = &maps {
-        cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
-        cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
-    }
     if !cmds.is_empty() {
         let mut replies = runtime
             .batch(&cmds)
@@ -160,17 +152,6 @@ async fn refresh(
             }
         }
         metrics.observed("backend", backends.len() as u64);
-        if maps.is_some() {
-            for target in [&mut cached.exact_map, &mut cached.prefix_map] {
-                match replies.next() {
-                    Some(Ok(Reply::MapEntries(entries))) => {
-                        *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
-                    }
-                    _ => return Ok(false),
-                }
-            }
-            metrics.observed("map", 2);
-        }
     }
     observe_sessions(runtime, desired, Some(scope), cached).await?;
     if scope.tls {
@@ -241,10 +222,11 @@ pub async fn observe(
             )));
         }
     }
-    for target in [&mut observed.exact_map, &mut observed.prefix_map] {
+    for kind in [MapKind::Exact, MapKind::Prefix] {
         match replies.next() {
             Some(Ok(Reply::MapEntries(entries))) => {
-                *target = entries.into_iter().map(|e| (e.key, e.value)).collect();
+                let listed = entries.into_iter().map(|e| (e.key, e.value));
+                observed.maps.set_listed(kind, listed);
             }
             // A map the running config does not load: the structure differs anyway.
             Some(Err(ReplyError::Refused { .. })) | None => {}

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use haproxy::BackendName;
-use haproxy::config::{Route, route_maps};
+use haproxy::config::{MapEntries, Route, route_maps};
 use haproxy::names::SniFilter;
 
 use super::annotations::BackendOptions;
@@ -19,6 +19,8 @@ use crate::store::ObjectKey;
 pub(super) struct Folded {
     /// Routes, oldest Ingress first, with their redirects set.
     pub routes: Vec<Route>,
+    /// Their map entries.
+    pub maps: MapEntries,
     /// The Ingress whose fragment builds each backend (the oldest one using it).
     pub owners: BTreeMap<BackendName, ObjectKey>,
     /// The default backend the oldest Ingress with one asks for.
@@ -78,7 +80,8 @@ pub(super) fn fold<'a>(
             origins.push(origin);
         }
     }
-    for c in route_maps(&out.routes).conflicts {
+    let set = route_maps(&out.routes);
+    for c in &set.conflicts {
         let (lost, won) = (origins[c.dropped], origins[c.kept]);
         let msg = format!(
             "host and path {} are already routed by ingress {} ({}); this rule is ignored",
@@ -86,6 +89,7 @@ pub(super) fn fold<'a>(
         );
         out.problems.push(problem(&lost.ingress, &lost.field, msg));
     }
+    out.maps = set.into();
     out.owners = owners
         .into_iter()
         .map(|(name, (key, _))| (name.clone(), key.clone()))

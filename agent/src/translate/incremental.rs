@@ -7,10 +7,13 @@
 //! parsed once per Secret content). Reverse indexes (Service -> Ingresses, slice ->
 //! Services, Secret -> Ingresses) say which fragments a change recomputes; an IngressClass
 //! change recomputes everything (it may change which Ingresses are ours), and so does a
-//! change log that does not reach back to the last translation. The precedence folds (routes
-//! and backend owners, TLS claims) run again only when a recomputed fragment's shape (its
-//! routes, uses and recipes, not its servers) changed; otherwise the changed backends are
-//! rebuilt from their owner's recipe and patched into the kept config.
+//! change log that does not reach back to the last translation. The route fold (routes and
+//! their map entries, backend owners, the default backend) is kept current: only the
+//! Ingresses whose fragment's shape (its routes, uses and recipes, not its servers) or age
+//! changed are taken out and put back in (see `refold.rs`), and it is rebuilt whole only when
+//! the hosts with TLS change. The TLS fold runs again when a Secret or an Ingress's
+//! `spec.tls` changes. The changed backends are rebuilt from their owner's recipe and patched
+//! into the kept config.
 //!
 //! The config is kept as an `Arc<Config>` and handed out as [`Translation::config`]. The
 //! next call patches it in place with `Arc::make_mut`, which copies it only if the caller
@@ -29,9 +32,10 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressTLS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::ingress::{self, Fragment};
+use super::refold::{Rank, Refold, Work};
 use super::resolutions::Resolutions;
 use super::tls::{self, CertMemory};
-use super::{Changed, Settings, Translation, base_config, class, default_backend, fold, tls_files};
+use super::{Changed, Settings, Translation, base_config, class, default_backend, tls_files};
 use crate::problem::Problem;
 use crate::store::{Changes, Kind, ObjectKey, Snapshot};
 
@@ -57,10 +61,8 @@ pub struct Incremental {
     secret_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// The fragments' problems, counted (two Ingresses may report the same slice).
     fragment_problems: BTreeMap<Problem, usize>,
-    /// The last route fold's backend owners, default backend and problems.
-    owners: BTreeMap<BackendName, ObjectKey>,
-    built_default: Option<BackendName>,
-    fold_problems: Vec<Problem>,
+    /// The route fold: backend owners, default backend, routes and their map entries.
+    refold: Refold,
     /// The last TLS fold's hosts and problems.
     tls_hosts: BTreeSet<SniFilter>,
     tls_problems: Vec<Problem>,
@@ -79,6 +81,14 @@ struct Entry {
     secrets: BTreeSet<ObjectKey>,
 }
 
+/// An Ingress whose fragment's shape or age changed: its old fragment and rank, and its new
+/// rank (the new fragment is in the entries).
+#[derive(Debug)]
+struct Moved {
+    old: Option<(Rank, Fragment)>,
+    new: Option<Rank>,
+}
+
 /// What one translation has to redo.
 #[derive(Debug, Default)]
 struct Step {
@@ -88,7 +98,9 @@ struct Step {
     unread: BTreeSet<ObjectKey>,
     /// Backends to rebuild and compare.
     backends: BTreeSet<BackendName>,
-    /// The route fold runs again.
+    /// Ingresses to take out of the route fold and put back in.
+    moved: Vec<Moved>,
+    /// The route fold is rebuilt whole.
     routes: bool,
     /// The TLS fold runs again.
     tls: bool,
@@ -110,9 +122,7 @@ impl Incremental {
             service_readers: BTreeMap::new(),
             secret_readers: BTreeMap::new(),
             fragment_problems: BTreeMap::new(),
-            owners: BTreeMap::new(),
-            built_default: None,
-            fold_problems: Vec::new(),
+            refold: Refold::default(),
             tls_hosts: BTreeSet::new(),
             tls_problems: Vec::new(),
             service_backend: None,
@@ -150,7 +160,10 @@ impl Incremental {
             }
         };
         let config = &mut config;
-        let mut changed = Changed::default();
+        let mut changed = Changed {
+            map_keys: Some(BTreeSet::new()),
+            ..Changed::default()
+        };
         for key in std::mem::take(&mut step.dirty) {
             self.refresh(snapshot, &key, &mut step);
         }
@@ -165,11 +178,18 @@ impl Incremental {
             self.fold_tls(snapshot, config, &mut step, &mut changed)?;
         }
         if step.routes {
-            self.fold_routes(config, &mut changed);
+            self.rebuild_routes(config, &mut changed);
+        } else {
+            self.update_routes(config, std::mem::take(&mut step.moved), &mut changed);
         }
+        let built_default = self
+            .refold
+            .default_owner()
+            .and_then(|k| self.entries.get(k))
+            .and_then(|e| e.fragment.default_backend.clone());
         let mut default_problems = Vec::new();
         let (default, service_backend) = default_backend(
-            self.built_default.clone(),
+            built_default,
             snapshot,
             &self.settings,
             &mut self.resolutions,
@@ -190,8 +210,11 @@ impl Incremental {
             service_backend,
             &mut changed,
         );
+        if !changed.routes {
+            changed.map_keys = None;
+        }
         let mut problems: Vec<Problem> = self.fragment_problems.keys().cloned().collect();
-        problems.extend(self.fold_problems.iter().cloned());
+        problems.extend(self.refold.problems().cloned());
         problems.extend(self.tls_problems.iter().cloned());
         problems.extend(default_problems);
         problems.sort();
@@ -200,6 +223,7 @@ impl Incremental {
         self.config = Some(config.clone());
         Ok(Translation {
             config: config.clone(),
+            maps: self.refold.entries().clone(),
             problems,
             certs: self.certs.clone(),
             changed: if incremental {
@@ -287,7 +311,7 @@ impl Incremental {
                 fragment: ingress::fragment(key, ing, snapshot, &mut self.resolutions),
                 secrets: tls_secrets(key, ing),
             });
-        step.routes |= match (&old, &new) {
+        let reshaped = match (&old, &new) {
             (None, None) => false,
             (Some(o), Some(n)) => o.created != n.created || !o.fragment.same_shape(&n.fragment),
             _ => true,
@@ -297,6 +321,13 @@ impl Incremental {
         step.tls |= old_tls != new_tls || (moved && (old_tls.is_some() || new_tls.is_some()));
         for e in old.iter().chain(&new) {
             step.backends.extend(e.fragment.recipes.keys().cloned());
+        }
+        let rank = |e: &Entry| (e.created.clone(), key.clone());
+        if reshaped {
+            step.moved.push(Moved {
+                new: new.as_ref().map(rank),
+                old: old.map(|e| (rank(&e), e.fragment)),
+            });
         }
         if let Some(e) = new {
             self.index(key, &e);
@@ -404,15 +435,70 @@ impl Incremental {
         Ok(())
     }
 
-    /// Runs the route fold again: routes, backend owners, the Ingresses' default backend.
-    fn fold_routes(&mut self, config: &mut Arc<Config>, changed: &mut Changed) {
-        let folded = fold::fold(self.ordered().map(|(_, e)| &e.fragment), &self.tls_hosts);
-        self.owners = folded.owners;
-        self.built_default = folded.default_backend;
-        self.fold_problems = folded.problems;
-        if config.routes != folded.routes {
-            Arc::make_mut(config).routes = folded.routes;
+    /// Rebuilds the route fold from every Ingress: routes, their map entries, backend
+    /// owners, the default backend.
+    fn rebuild_routes(&mut self, config: &mut Arc<Config>, changed: &mut Changed) {
+        let mut refold = Refold::default();
+        let mut routes = Vec::new();
+        let mut work = Work::default();
+        for (key, e) in self.ordered() {
+            let rank = (e.created.clone(), key.clone());
+            refold.claim(&rank, &e.fragment, &mut work);
+            refold.place_routes(&rank, &e.fragment, &self.tls_hosts, &mut routes, &mut work);
+        }
+        let entries = &self.entries;
+        refold.settle(work, |k| entries.get(k).map(|e| &e.fragment));
+        self.refold = refold;
+        changed.map_keys = None;
+        if config.routes != routes {
+            Arc::make_mut(config).routes = routes;
             changed.routes = true;
+        }
+    }
+
+    /// Takes the Ingresses `moved` out of the route fold and puts them back in at their new
+    /// rank; a route change costs its own map keys (and the conflicts at them).
+    fn update_routes(
+        &mut self,
+        config: &mut Arc<Config>,
+        moved: Vec<Moved>,
+        changed: &mut Changed,
+    ) {
+        if moved.is_empty() {
+            return;
+        }
+        let mut work = Work::default();
+        let (refold, entries) = (&mut self.refold, &self.entries);
+        for m in &moved {
+            let new = m
+                .new
+                .as_ref()
+                .and_then(|r| Some((r, &entries.get(&r.1)?.fragment)));
+            let same_routes = match (&m.old, new) {
+                (Some((old_rank, old)), Some((new_rank, new))) => {
+                    old_rank == new_rank && old.routes == new.routes
+                }
+                _ => false,
+            };
+            if let Some((rank, f)) = &m.old {
+                refold.unclaim(rank, f, &mut work);
+                if !same_routes && !f.routes.is_empty() {
+                    refold.take_routes(rank, &mut Arc::make_mut(config).routes, &mut work);
+                    changed.routes = true;
+                }
+            }
+            if let Some((rank, f)) = new {
+                refold.claim(rank, f, &mut work);
+                if !same_routes && !f.routes.is_empty() {
+                    let routes = &mut Arc::make_mut(config).routes;
+                    refold.place_routes(rank, f, &self.tls_hosts, routes, &mut work);
+                    changed.routes = true;
+                }
+            }
+        }
+        let keys = refold.settle(work, |k| entries.get(k).map(|e| &e.fragment));
+        if let Some(all) = &mut changed.map_keys {
+            all.extend(keys);
         }
     }
 
@@ -428,7 +514,7 @@ impl Incremental {
     ) {
         let mut service_backend = service_backend;
         for name in names {
-            let desired = match self.owners.get(name) {
+            let desired = match self.refold.owner(name) {
                 Some(owner) => self
                     .entries
                     .get(owner)

@@ -12,6 +12,7 @@ pub mod endpoints;
 mod fold;
 mod incremental;
 mod ingress;
+mod refold;
 mod resolutions;
 pub mod tls;
 
@@ -23,10 +24,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use haproxy::config::{
-    Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, RouteMaps, Timeout, TlsBind,
-    TlsCert, TlsFiles, default_cert_path,
+    Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, MapEntries, MapKind, RouteMaps,
+    Timeout, TlsBind, TlsCert, TlsFiles, default_cert_path,
 };
-use haproxy::{BackendName, FrontendName};
+use haproxy::{BackendName, FrontendName, MapKey};
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use crate::problem::{Problem, ProblemKind};
@@ -64,6 +65,9 @@ pub struct Translation {
     /// The desired HAProxy configuration; shared with the [`Incremental`] that made it,
     /// which patches it in place for the next translation once this one is dropped.
     pub config: Arc<Config>,
+    /// The route map entries of `config.routes` (as [`haproxy::config::route_maps`] gives
+    /// them), kept current like the config: drop it before the next translation too.
+    pub maps: Arc<MapEntries>,
     /// Everything that was left out, and why.
     pub problems: Vec<Problem>,
     /// The certificates in use: pass them to the next [`translate_with`], so that a host
@@ -85,6 +89,8 @@ pub struct Changed {
     pub backends: BTreeSet<BackendName>,
     /// `config.routes` or the frontend's default backend changed.
     pub routes: bool,
+    /// When `routes`: the map keys whose entries changed; `None`: any of them may have.
+    pub map_keys: Option<BTreeSet<(MapKind, MapKey)>>,
     /// `config.tls` or the frontend's HTTPS bind changed.
     pub tls: bool,
 }
@@ -96,6 +102,7 @@ impl Changed {
             all: true,
             backends: BTreeSet::new(),
             routes: true,
+            map_keys: None,
             tls: true,
         }
     }
@@ -165,11 +172,13 @@ pub fn translate_with(
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
     config.routes = folded.routes;
+    let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
     problems.sort();
     problems.dedup();
     Ok(Translation {
         config: Arc::new(config),
+        maps,
         problems,
         certs: tls.memory,
         changed: Changed::everything(),

@@ -7,7 +7,9 @@
 //!   the part that needs a reload to change (no servers, weights or route entries), and
 //!   [`Sections`] the same as fingerprints per section, compared without rendering it all.
 //! - [`route_maps`] turns [`Route`]s into exact/prefix map entries, and [`map_commands`] /
-//!   [`map_swap_commands`] into the runtime commands that apply them without a reload.
+//!   [`map_swap_commands`] into the runtime commands that apply them without a reload;
+//!   [`RouteIndex`] keeps the same entries current route by route, and
+//!   [`map_entry_commands`] diffs only the keys a change touched.
 //! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
 //!   runtime by [`tls_commands`].
 //! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
@@ -18,6 +20,7 @@
 mod model;
 mod policy;
 mod render;
+mod route_index;
 mod routes;
 mod sections;
 mod tls;
@@ -34,9 +37,11 @@ pub use policy::{
     RoutePolicy,
 };
 pub use render::{Rendered, Structure, render, structure};
+pub use route_index::{RouteIndex, Touched};
 pub use routes::{
-    HTTPS_FLAG, Host, MAX_PATH_LEN, MapKind, PathKind, Route, RouteConflict, RouteHost,
-    RouteMapSet, RoutePath, RouteTarget, map_commands, map_swap_commands, render_map, route_maps,
+    HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,
+    RouteMapSet, RoutePath, RouteTarget, map_commands, map_entry_commands, map_swap_commands,
+    render_map, route_maps,
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};
 pub use tls::{

@@ -12,7 +12,7 @@
 //! without a host. `map_beg` on HAProxy 2.6 returns the longest matching key, which gives
 //! "longest prefix wins".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::names::{BackendName, FilePath, MapKey, MapValue};
@@ -305,6 +305,26 @@ fn element_prefix(path: &RoutePath) -> &str {
     path.0.trim_end_matches('/')
 }
 
+/// The map keys `route` gives: `Exact` `/p` -> exact `host/p`; `Prefix` `/p` -> exact
+/// `host/p` (not for `/`) and prefix `host/p/`; `ImplementationSpecific` `/p` -> prefix
+/// `host/p`. Each map gets at most one key from one route.
+pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
+    let host = r.host.key_prefix();
+    let (exact, prefix) = match r.kind {
+        PathKind::Exact => (Some(key(&host, r.path.as_str())), None),
+        PathKind::Prefix => {
+            let p = element_prefix(&r.path);
+            let exact = (!p.is_empty()).then(|| key(&host, p));
+            (exact, Some(key(&host, &format!("{p}/"))))
+        }
+        PathKind::ImplementationSpecific => (None, Some(key(&host, r.path.as_str()))),
+    };
+    let exact = exact.map(|k| (MapKind::Exact, k));
+    exact
+        .into_iter()
+        .chain(prefix.map(|k| (MapKind::Prefix, k)))
+}
+
 /// The map entries for `routes`. When two routes give the same key in the same map, an
 /// `Exact` route beats an entry derived from a `Prefix` route; otherwise the first in input
 /// order wins, and the loser is reported in `conflicts` (unless both give the same target).
@@ -312,20 +332,8 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
     // (map, key, route index, is the entry from an Exact route)
     let mut entries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
     for (i, r) in routes.iter().enumerate() {
-        let host = r.host.key_prefix();
-        match r.kind {
-            PathKind::Exact => entries.push((MapKind::Exact, key(&host, r.path.as_str()), i, true)),
-            PathKind::Prefix => {
-                let p = element_prefix(&r.path);
-                if !p.is_empty() {
-                    entries.push((MapKind::Exact, key(&host, p), i, false));
-                }
-                entries.push((MapKind::Prefix, key(&host, &format!("{p}/")), i, false));
-            }
-            PathKind::ImplementationSpecific => {
-                entries.push((MapKind::Prefix, key(&host, r.path.as_str()), i, false));
-            }
-        }
+        let from_exact = r.kind == PathKind::Exact;
+        entries.extend(route_keys(r).map(|(map, key)| (map, key, i, from_exact)));
     }
     // Exact-route entries first, then input order: the first insert of a key wins.
     entries.sort_by_key(|&(_, _, i, from_exact)| (!from_exact, i));
@@ -368,30 +376,85 @@ pub fn render_map(entries: &BTreeMap<MapKey, RouteTarget>) -> String {
     out
 }
 
-fn diff(
+/// The entries of both route maps, by key: what the maps hold once conflicts are settled
+/// (a [`RouteMapSet`] without its conflicts). The value is whatever [`RouteTarget`] says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MapEntries {
+    /// Exact map entries.
+    pub exact: BTreeMap<MapKey, RouteTarget>,
+    /// Prefix map entries.
+    pub prefix: BTreeMap<MapKey, RouteTarget>,
+}
+
+impl MapEntries {
+    /// The entries `routes` give (see [`route_maps`]).
+    pub fn of_routes(routes: &[Route]) -> Self {
+        route_maps(routes).into()
+    }
+
+    /// The entries of one map.
+    pub fn entries(&self, map: MapKind) -> &BTreeMap<MapKey, RouteTarget> {
+        match map {
+            MapKind::Exact => &self.exact,
+            MapKind::Prefix => &self.prefix,
+        }
+    }
+
+    /// The entries of one map, to change.
+    pub fn entries_mut(&mut self, map: MapKind) -> &mut BTreeMap<MapKey, RouteTarget> {
+        match map {
+            MapKind::Exact => &mut self.exact,
+            MapKind::Prefix => &mut self.prefix,
+        }
+    }
+
+    /// The entry at `key` of `map`.
+    pub fn get(&self, map: MapKind, key: &MapKey) -> Option<&RouteTarget> {
+        self.entries(map).get(key)
+    }
+}
+
+impl From<RouteMapSet> for MapEntries {
+    fn from(set: RouteMapSet) -> Self {
+        Self {
+            exact: set.exact,
+            prefix: set.prefix,
+        }
+    }
+}
+
+/// Adds the commands for the keys `keys` (sorted) of one map, from `old` to `new`.
+fn diff<'k>(
     file: &FilePath,
     old: &BTreeMap<MapKey, RouteTarget>,
     new: &BTreeMap<MapKey, RouteTarget>,
+    keys: impl IntoIterator<Item = &'k MapKey>,
     adds: &mut Vec<Command>,
     sets: &mut Vec<Command>,
     dels: &mut Vec<Command>,
 ) {
-    for (k, v) in new {
-        match old.get(k) {
-            None => adds.push(Command::AddMap(
+    for k in keys {
+        match (old.get(k), new.get(k)) {
+            (None, Some(v)) => adds.push(Command::AddMap(
                 MapTarget::live(file.clone()),
                 k.clone(),
                 v.map_value(),
             )),
-            Some(was) if was != v => {
+            (Some(was), Some(v)) if was != v => {
                 sets.push(Command::SetMap(file.clone(), k.clone(), v.map_value()));
             }
-            Some(_) => {}
+            (Some(_), None) => dels.push(Command::DelMap(file.clone(), k.clone())),
+            _ => {}
         }
     }
-    for k in old.keys().filter(|k| !new.contains_key(*k)) {
-        dels.push(Command::DelMap(file.clone(), k.clone()));
-    }
+}
+
+/// The keys of either map, sorted, each once.
+fn union<'a>(
+    a: &'a BTreeMap<MapKey, RouteTarget>,
+    b: &'a BTreeMap<MapKey, RouteTarget>,
+) -> BTreeSet<&'a MapKey> {
+    a.keys().chain(b.keys()).collect()
 }
 
 /// The runtime commands that turn the live maps of a frontend from `old` into `new`:
@@ -407,14 +470,46 @@ pub fn map_commands(maps: &RouteMaps, old: &RouteMapSet, new: &RouteMapSet) -> V
         (&maps.exact, MapKind::Exact),
         (&maps.prefix, MapKind::Prefix),
     ] {
+        let (old, new) = (old.entries(kind), new.entries(kind));
+        let file = file.to_file_path();
         diff(
-            &file.to_file_path(),
-            old.entries(kind),
-            new.entries(kind),
+            &file,
+            old,
+            new,
+            union(old, new),
             &mut adds,
             &mut sets,
             &mut dels,
         );
+    }
+    adds.append(&mut sets);
+    adds.append(&mut dels);
+    adds
+}
+
+/// [`map_commands`] between two [`MapEntries`], looking only at `keys` (`None`: every key
+/// of either): a change that knows which keys it touched costs those keys, not the maps.
+pub fn map_entry_commands(
+    maps: &RouteMaps,
+    old: &MapEntries,
+    new: &MapEntries,
+    keys: Option<&BTreeSet<(MapKind, MapKey)>>,
+) -> Vec<Command> {
+    let (mut adds, mut sets, mut dels) = (Vec::new(), Vec::new(), Vec::new());
+    for (file, kind) in [
+        (&maps.exact, MapKind::Exact),
+        (&maps.prefix, MapKind::Prefix),
+    ] {
+        let (old, new) = (old.entries(kind), new.entries(kind));
+        let file = file.to_file_path();
+        let (a, s, d) = (&mut adds, &mut sets, &mut dels);
+        match keys {
+            None => diff(&file, old, new, union(old, new), a, s, d),
+            Some(keys) => {
+                let of_kind = keys.iter().filter(|(m, _)| *m == kind).map(|(_, k)| k);
+                diff(&file, old, new, of_kind, a, s, d);
+            }
+        }
     }
     adds.append(&mut sets);
     adds.append(&mut dels);
@@ -785,6 +880,51 @@ mod tests {
         ];
         for (name, old, new, want) in cases {
             let got: Vec<String> = map_commands(&maps(), &old, &new)
+                .iter()
+                .map(|c| c.to_text().unwrap())
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn map_entry_commands_look_only_at_the_keys_named() {
+        let set = |exact: &[(&str, &str)], prefix: &[(&str, &str)]| MapEntries {
+            exact: entries(exact),
+            prefix: entries(prefix),
+        };
+        let old = set(&[("a/x", "b"), ("a/y", "b")], &[("a/", "b")]);
+        let new = set(&[("a/x", "c"), ("a/y", "d")], &[("a/z/", "b")]);
+        let key = |s: &str| MapKey::new(s).unwrap();
+        type Keys = Option<BTreeSet<(MapKind, MapKey)>>;
+        let cases: Vec<(&str, Keys, Vec<&str>)> = vec![
+            (
+                "every key",
+                None,
+                vec![
+                    "add map /m/prefix.map a/z/ b",
+                    "set map /m/exact.map a/x c",
+                    "set map /m/exact.map a/y d",
+                    "del map /m/prefix.map a/",
+                ],
+            ),
+            (
+                "only the keys named, in the same order",
+                Some(BTreeSet::from([
+                    (MapKind::Prefix, key("a/")),
+                    (MapKind::Exact, key("a/x")),
+                    (MapKind::Prefix, key("a/z/")),
+                ])),
+                vec![
+                    "add map /m/prefix.map a/z/ b",
+                    "set map /m/exact.map a/x c",
+                    "del map /m/prefix.map a/",
+                ],
+            ),
+            ("no key", Some(BTreeSet::new()), vec![]),
+        ];
+        for (name, keys, want) in cases {
+            let got: Vec<String> = map_entry_commands(&maps(), &old, &new, keys.as_ref())
                 .iter()
                 .map(|c| c.to_text().unwrap())
                 .collect();

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use haproxy::config::TlsCert;
+use haproxy::config::{MapEntries, MapKind, TlsCert};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -363,6 +363,18 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
     if changed.routes {
         patched.routes = next.routes.clone();
         patched.frontends[0].default_backend = next.frontends[0].default_backend.clone();
+        // The map entries differ only at the keys named.
+        if let Some(keys) = &changed.map_keys {
+            let mut maps = MapEntries::of_routes(&prev.routes);
+            let want = MapEntries::of_routes(&next.routes);
+            for (map, key) in keys {
+                match want.get(*map, key) {
+                    Some(v) => drop(maps.entries_mut(*map).insert(key.clone(), v.clone())),
+                    None => drop(maps.entries_mut(*map).remove(key)),
+                }
+            }
+            prop_assert!(maps == want, "map_keys {keys:?} under-reports");
+        }
     }
     if changed.tls {
         patched.tls = next.tls.clone();
@@ -400,6 +412,12 @@ proptest! {
             let got = inc.translate(&snap).expect("a translation");
             prop_assert_eq!(&got.problems, &full.problems, "step {}", i);
             prop_assert!(got.config == full.config, "step {}: configs differ", i);
+            // The maintained map entries are those of the routes.
+            prop_assert!(got.maps == full.maps, "step {}: map entries differ", i);
+            prop_assert!(
+                *got.maps == MapEntries::of_routes(&full.config.routes),
+                "step {}: map entries are not the routes'", i
+            );
             prop_assert_eq!(&got.certs, &full.certs, "step {}", i);
             match &prev {
                 None => prop_assert!(got.changed.all, "the first translation"),
@@ -472,6 +490,7 @@ fn a_slice_change_recomputes_only_the_ingresses_of_its_service() {
             all: false,
             backends: [backend(2)].into(),
             routes: false,
+            map_keys: None,
             tls: false,
         }
     );
@@ -582,4 +601,39 @@ fn a_secret_is_parsed_once_per_content() {
             ..Changed::default()
         }
     );
+}
+
+#[test]
+fn a_route_change_names_only_its_map_keys() {
+    let store = world(3);
+    let mut inc = Incremental::new(settings(0), CertMemory::default());
+    drop(inc.translate(&store.snapshot()).expect("a translation"));
+    // ing1 moves from Prefix `/` to Prefix `/v2`.
+    store.upsert(object(
+        "Ingress",
+        json!({
+            "metadata": {"namespace": "a", "name": "ing1"},
+            "spec": {"ingressClassName": "haproxy", "rules": [{
+                "host": "h1.test",
+                "http": {"paths": [{"path": "/v2", "pathType": "Prefix", "backend": {
+                    "service": {"name": "svc1", "port": {"number": 80}}}}]},
+            }]},
+        }),
+    ));
+    let t = inc.translate(&store.snapshot()).expect("a translation");
+    let key = |s: &str| haproxy::MapKey::new(s).expect("a map key");
+    assert!(t.changed.routes);
+    assert_eq!(
+        t.changed.map_keys,
+        Some(
+            [
+                (MapKind::Exact, key("h1.test/v2")),
+                (MapKind::Prefix, key("h1.test/")),
+                (MapKind::Prefix, key("h1.test/v2/")),
+            ]
+            .into()
+        )
+    );
+    assert_eq!(t.maps.prefix.len(), 3);
+    assert_eq!(t.config.routes[1].path.as_str(), "/v2");
 }

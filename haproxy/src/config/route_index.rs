@@ -1,0 +1,239 @@
+//! Route map entries kept current route by route: each key's contenders in precedence
+//! order, the winning entries and the conflicts, equal after every change to
+//! [`super::route_maps`] of the same routes listed in precedence order. A change costs the
+//! keys of the routes it adds or removes, not the maps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::names::MapKey;
+
+use super::routes::{MapEntries, MapKind, PathKind, Route, RouteTarget, route_keys};
+
+/// One route's claim on a key: Exact routes first, then by precedence.
+#[derive(Debug, Clone)]
+struct Contender<P> {
+    rank: (bool, P),
+    target: RouteTarget,
+}
+
+/// Route map entries kept current as routes come and go. `P` is a route's precedence (lower
+/// first; unique per route): where [`super::route_maps`] takes the input order, this takes
+/// `P`'s order.
+#[derive(Debug, Clone)]
+pub struct RouteIndex<P> {
+    contenders: BTreeMap<(MapKind, MapKey), Vec<Contender<P>>>,
+    /// The winners, handed out shared ([`Self::entries`]) and patched in place once the
+    /// holders dropped them (copied otherwise).
+    entries: Arc<MapEntries>,
+}
+
+impl<P> Default for RouteIndex<P> {
+    fn default() -> Self {
+        Self {
+            contenders: BTreeMap::new(),
+            entries: Arc::default(),
+        }
+    }
+}
+
+/// The keys a series of changes touched, each with the entry it had before the first one.
+#[derive(Debug, Clone, Default)]
+pub struct Touched(BTreeMap<(MapKind, MapKey), Option<RouteTarget>>);
+
+impl Touched {
+    /// The touched keys, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &(MapKind, MapKey)> {
+        self.0.keys()
+    }
+
+    /// True when no key was touched.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<P: Ord + Clone> RouteIndex<P> {
+    /// The winning entries.
+    pub fn entries(&self) -> &Arc<MapEntries> {
+        &self.entries
+    }
+
+    /// Adds the keys of `route`, at precedence `at` (no other route may hold `at`).
+    pub fn insert(&mut self, at: P, route: &Route, touched: &mut Touched) {
+        let rank = (route.kind != PathKind::Exact, at);
+        let target = route.target();
+        for key in route_keys(route) {
+            self.note(&key, touched);
+            let list = self.contenders.entry(key.clone()).or_default();
+            let i = list.partition_point(|c| c.rank < rank);
+            list.insert(
+                i,
+                Contender {
+                    rank: rank.clone(),
+                    target: target.clone(),
+                },
+            );
+            if i == 0 {
+                self.settle(&key);
+            }
+        }
+    }
+
+    /// Removes the keys of `route`, added at precedence `at`.
+    pub fn remove(&mut self, at: &P, route: &Route, touched: &mut Touched) {
+        let from_exact = route.kind == PathKind::Exact;
+        for key in route_keys(route) {
+            let Some(list) = self.contenders.get_mut(&key) else {
+                continue;
+            };
+            let Some(i) = list
+                .iter()
+                .position(|c| c.rank.0 != from_exact && c.rank.1 == *at)
+            else {
+                continue;
+            };
+            self.note(&key, touched);
+            let list = self.contenders.get_mut(&key).expect("just found");
+            list.remove(i);
+            if list.is_empty() {
+                self.contenders.remove(&key);
+            }
+            if i == 0 {
+                self.settle(&key);
+            }
+        }
+    }
+
+    /// The conflicts at one key: `(kept, dropped)` for each route that loses it to a route
+    /// with another target, in precedence order.
+    pub fn conflicts(&self, map: MapKind, key: &MapKey) -> Vec<(&P, &P)> {
+        let Some(list) = self.contenders.get(&(map, key.clone())) else {
+            return Vec::new();
+        };
+        let Some((first, rest)) = list.split_first() else {
+            return Vec::new();
+        };
+        rest.iter()
+            .filter(|c| c.target != first.target)
+            .map(|c| (&first.rank.1, &c.rank.1))
+            .collect()
+    }
+
+    /// The touched keys whose entry differs now from before the changes.
+    pub fn changed(&self, touched: &Touched) -> BTreeSet<(MapKind, MapKey)> {
+        touched
+            .0
+            .iter()
+            .filter(|((map, key), before)| self.entries.get(*map, key) != before.as_ref())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn note(&self, key: &(MapKind, MapKey), touched: &mut Touched) {
+        if !touched.0.contains_key(key) {
+            let before = self.entries.get(key.0, &key.1).cloned();
+            touched.0.insert(key.clone(), before);
+        }
+    }
+
+    /// Puts the first contender of `key` (or nothing) into the entries.
+    fn settle(&mut self, key: &(MapKind, MapKey)) {
+        let want = self
+            .contenders
+            .get(key)
+            .and_then(|l| l.first())
+            .map(|c| &c.target);
+        if self.entries.get(key.0, &key.1) == want {
+            return;
+        }
+        let map = Arc::make_mut(&mut self.entries).entries_mut(key.0);
+        match want {
+            Some(t) => drop(map.insert(key.1.clone(), t.clone())),
+            None => drop(map.remove(&key.1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::BackendName;
+    use crate::config::policy::{PolicyText, RoutePolicy};
+    use crate::config::routes::{RouteHost, RoutePath, route_maps};
+
+    prop_compose! {
+        fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c/]{0,3}",
+                       kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>(),
+                       rewrite in any::<bool>()) -> Route {
+            Route {
+                host: RouteHost::parse(host).unwrap(),
+                path: RoutePath::new(&path).unwrap(),
+                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
+                backend: BackendName::new(format!("b{b}")).unwrap(),
+                https_redirect,
+                policy: RoutePolicy {
+                    rewrite: rewrite.then(|| PolicyText::path("rewrite", "/r").unwrap()),
+                    ..Default::default()
+                },
+            }
+        }
+    }
+
+    proptest! {
+        /// Routes added and removed in any order: the entries and conflicts are those of
+        /// `route_maps` over the routes present, in precedence order, and `changed` names
+        /// exactly the keys whose entry moved.
+        #[test]
+        fn index_equals_route_maps(
+            ops in proptest::collection::vec((0u8..40, arb_route()), 1..60),
+        ) {
+            let mut index: RouteIndex<u8> = RouteIndex::default();
+            let mut present: BTreeMap<u8, Route> = BTreeMap::new();
+            for (at, route) in ops {
+                let before = MapEntries::clone(index.entries());
+                let mut touched = Touched::default();
+                match present.remove(&at) {
+                    Some(old) => index.remove(&at, &old, &mut touched),
+                    None => {
+                        index.insert(at, &route, &mut touched);
+                        present.insert(at, route);
+                    }
+                }
+                let routes: Vec<Route> = present.values().cloned().collect();
+                let ats: Vec<u8> = present.keys().copied().collect();
+                let want = route_maps(&routes);
+                prop_assert_eq!(&want.exact, &index.entries().exact);
+                prop_assert_eq!(&want.prefix, &index.entries().prefix);
+                let mut conflicts: Vec<(MapKind, String, u8, u8)> = Vec::new();
+                for (map, key) in index.contenders.keys() {
+                    for (kept, dropped) in index.conflicts(*map, key) {
+                        conflicts.push((*map, key.to_string(), *kept, *dropped));
+                    }
+                }
+                let mut expected: Vec<(MapKind, String, u8, u8)> = want
+                    .conflicts
+                    .iter()
+                    .map(|c| (c.map, c.key.to_string(), ats[c.kept], ats[c.dropped]))
+                    .collect();
+                conflicts.sort();
+                expected.sort();
+                prop_assert_eq!(conflicts, expected);
+                let moved: BTreeSet<(MapKind, MapKey)> = [MapKind::Exact, MapKind::Prefix]
+                    .into_iter()
+                    .flat_map(|m| {
+                        let (b, a) = (before.entries(m), index.entries().entries(m));
+                        b.keys()
+                            .chain(a.keys())
+                            .filter(|k| b.get(*k) != a.get(*k))
+                            .map(move |k| (m, k.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                prop_assert_eq!(index.changed(&touched), moved);
+            }
+        }
+    }
+}
