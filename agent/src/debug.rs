@@ -24,7 +24,7 @@ pub fn desired(config: &Config) -> Value {
                 .collect();
             (
                 b.name.to_string(),
-                json!({ "balance": b.balance.as_str(), "servers": servers }),
+                json!({ "balance": b.balance.keyword(), "servers": servers }),
             )
         })
         .collect();

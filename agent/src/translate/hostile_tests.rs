@@ -63,6 +63,7 @@ const NGINX_CORS_ORIGIN: &str = "nginx.ingress.kubernetes.io/cors-allow-origin";
 const NGINX_CORS_METHODS: &str = "nginx.ingress.kubernetes.io/cors-allow-methods";
 const NGINX_CORS_HEADERS: &str = "nginx.ingress.kubernetes.io/cors-allow-headers";
 const NGINX_CORS_EXPOSE: &str = "nginx.ingress.kubernetes.io/cors-expose-headers";
+const NGINX_HASH_BY: &str = "nginx.ingress.kubernetes.io/upstream-hash-by";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -957,6 +958,13 @@ fn fields() -> Vec<Field> {
                     .insert(NGINX_ENABLE_CORS.into(), "true".into());
                 w.annotations.insert(NGINX_CORS_EXPOSE.into(), v.into());
             },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_HASH_BY,
+            |t| format!("$http_x_{t}user"),
+            |w, v| drop(w.annotations.insert(NGINX_HASH_BY.into(), v.into())),
             refused,
             false,
         ),

@@ -55,7 +55,7 @@ pub(super) fn backend_of(resolved: &ResolvedService, opts: &BackendOptions) -> B
 
 fn empty_backend(name: BackendName, opts: &BackendOptions) -> Backend {
     let mut backend = Backend::new(name);
-    backend.balance = opts.balance;
+    backend.balance = opts.balance.clone();
     backend.timeout_server = opts.timeout_server;
     backend.timeout_connect = opts.timeout_connect;
     backend.health_check = opts.health_check.clone();
@@ -270,7 +270,7 @@ impl Reader<'_> {
                 format!(
                     "ignored: a canary backend balances roundrobin, the only algorithm that \
                      holds the canary percentage at every load (not {})",
-                    parsed.options.balance.as_str()
+                    parsed.options.balance.keyword()
                 ),
             );
         }

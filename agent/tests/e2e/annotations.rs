@@ -5,8 +5,10 @@
 use integration::{EchoServer, Req};
 use serde_json::Value;
 
+use std::time::Duration;
+
 use crate::support::{
-    Agent, CONVERGE, Ep, Options, backend, eventually, ingress, route, service, slice,
+    Agent, CONVERGE, Ep, Options, backend, echo_group, eventually, ingress, route, service, slice,
 };
 
 const HOST: &str = "nginx.example";
@@ -356,4 +358,87 @@ async fn cors_preflight_and_headers() {
     let r = integration::request(agent.http, other).await.unwrap();
     assert_eq!(r.echo_name.as_deref(), Some("web"));
     assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+}
+
+/// upstream-hash-by: a consistent hash of a request header; each user keeps its server, the
+/// users spread over the servers, and a server added at runtime joins without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_hash_by_keeps_each_key_on_its_server() {
+    let (port, _servers) = echo_group(&[
+        ("a", Duration::ZERO),
+        ("b", Duration::ZERO),
+        ("c", Duration::ZERO),
+    ])
+    .unwrap();
+    let hash = ingress(
+        "hash",
+        &[(&format!("{N}upstream-hash-by"), "$http_x_user")],
+        &[route("/h", "web", 80)],
+    );
+    let eps = |n: usize| -> String {
+        let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+        let eps: Vec<Ep<'_>> = ips[..n].iter().map(|ip| Ep::ready(ip)).collect();
+        [service("web", 80, port), slice("web-1", "web", port, &eps)].join("---\n")
+    };
+    let agent = Agent::start(
+        &[("web.yaml", &eps(2)), ("hash.yaml", &hash)],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let cfg = agent
+        .config_files()
+        .unwrap()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("haproxy.cfg"))
+        .unwrap()
+        .1;
+    assert!(
+        cfg.contains("balance hdr(x-user)\n    hash-type consistent"),
+        "{cfg}"
+    );
+    let reloads = agent.reloads().await.unwrap();
+    let server_of = async |user: &str| -> String {
+        let req = Req::new("GET", HOST, "/h").header("x-user", user);
+        let r = integration::request(agent.http, req).await.unwrap();
+        r.echo_name.clone().unwrap_or_else(|| panic!("{r:?}"))
+    };
+    let users: Vec<String> = (0..20).map(|i| format!("user-{i}")).collect();
+    let mut first = std::collections::BTreeMap::new();
+    for u in &users {
+        first.insert(u.clone(), server_of(u).await);
+    }
+    for u in &users {
+        for _ in 0..4 {
+            assert_eq!(server_of(u).await, first[u], "{u} moved");
+        }
+    }
+    let used: std::collections::BTreeSet<&String> = first.values().collect();
+    assert_eq!(used.len(), 2, "20 users over 2 servers: {first:?}");
+
+    // A third server, added at runtime: consistent hashing moves only some users to it.
+    agent.write_manifest("web.yaml", &eps(3)).unwrap();
+    eventually("some user on the new server", CONVERGE, async || {
+        for u in &users {
+            if server_of(u).await == "c" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    let mut moved_elsewhere = 0;
+    for u in &users {
+        let now = server_of(u).await;
+        if now != first[u] && now != "c" {
+            moved_elsewhere += 1;
+        }
+    }
+    assert_eq!(moved_elsewhere, 0, "only moves to the new server");
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a new server reloaded"
+    );
 }

@@ -29,8 +29,9 @@ mod writer;
 
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieKey,
-    CookieName, DefaultBackend, Defaults, Frontend, Global, HttpCheck, InvalidValue, RouteMaps,
-    Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
+    CookieName, DefaultBackend, Defaults, Frontend, Global, HashOn, HttpCheck, InvalidValue,
+    RouteMaps, Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
+    Token,
 };
 pub use policy::{
     Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,

@@ -467,8 +467,9 @@ pub struct Frontend {
     pub tls: Option<TlsBind>,
 }
 
-/// A load-balancing algorithm. Only dynamic ones, which `add server` requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A load-balancing algorithm. Only dynamic ones, which `add server` requires (hashes with
+/// `hash-type consistent`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Balance {
     /// `leastconn` (as the classic nginx controller balances).
     #[default]
@@ -479,16 +480,70 @@ pub enum Balance {
     Random,
     /// `first`.
     First,
+    /// A consistent hash of part of the request.
+    Hash(HashOn),
+}
+
+/// What a consistent-hash balance hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HashOn {
+    /// The path (`balance uri`).
+    Path,
+    /// The path and query (`balance uri whole`).
+    PathAndQuery,
+    /// The client address (`balance source`).
+    Source,
+    /// A request header (`balance hdr(<name>)`).
+    Header(Token),
+    /// A cookie's value (`balance hash req.cook(<name>)`).
+    Cookie(Token),
+    /// A query parameter (`balance url_param <name>`).
+    QueryParam(Token),
+}
+
+/// A header, cookie or parameter name: 1 to 64 of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(String);
+
+impl Token {
+    /// Validates a name.
+    pub fn new(s: &str) -> Result<Self, InvalidValue> {
+        if s.is_empty() || s.len() > 64 {
+            return Err(InvalidValue::new("name", s, "it must be 1 to 64 bytes"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(InvalidValue::new(
+                "name",
+                s,
+                "only letters, digits, _ and - are allowed",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Balance {
-    /// The keyword.
-    pub fn as_str(self) -> &'static str {
+    /// The `balance` line's argument (`leastconn`, `uri whole`, `hash req.cook(sid)`).
+    pub fn keyword(&self) -> String {
         match self {
-            Balance::Leastconn => "leastconn",
-            Balance::Roundrobin => "roundrobin",
-            Balance::Random => "random",
-            Balance::First => "first",
+            Balance::Leastconn => "leastconn".into(),
+            Balance::Roundrobin => "roundrobin".into(),
+            Balance::Random => "random".into(),
+            Balance::First => "first".into(),
+            Balance::Hash(HashOn::Path) => "uri".into(),
+            Balance::Hash(HashOn::PathAndQuery) => "uri whole".into(),
+            Balance::Hash(HashOn::Source) => "source".into(),
+            Balance::Hash(HashOn::Header(h)) => format!("hdr({})", h.0),
+            Balance::Hash(HashOn::Cookie(c)) => format!("hash req.cook({})", c.0),
+            Balance::Hash(HashOn::QueryParam(p)) => format!("url_param {}", p.0),
         }
     }
 }

@@ -278,7 +278,11 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
 
 pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     let _ = write!(out, "\nbackend {}\n", be.name);
-    line!(out, "balance {}", be.balance.as_str());
+    line!(out, "balance {}", be.balance.keyword());
+    if matches!(be.balance, super::model::Balance::Hash(_)) {
+        // Consistent hashing: the only hashing that lets servers be added at runtime.
+        line!(out, "hash-type consistent");
+    }
     if let Some(sticky) = &be.sticky {
         line!(
             out,

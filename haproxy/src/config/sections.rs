@@ -157,7 +157,7 @@ mod tests {
         });
         for (name, balance, servers) in backends {
             let mut b = Backend::new(BackendName::new(*name).unwrap());
-            b.balance = *balance;
+            b.balance = balance.clone();
             for i in 0..*servers {
                 let addr = format!("10.0.0.{}:80", i + 1).parse().unwrap();
                 b = b.with_server(Server {

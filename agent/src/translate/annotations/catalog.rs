@@ -475,7 +475,15 @@ pub const CATALOG: &[Entry] = &[
         "yes",
         NOT_NGINX,
     ),
-    unsupported("upstream-hash-by", "hash balancing is not done yet"),
+    honoured(
+        "upstream-hash-by",
+        "a consistent hash (`hash-type consistent`, so servers still join at runtime) of one \
+         nginx variable: `$request_uri` (`balance uri whole`), `$uri` (`balance uri`), \
+         `$remote_addr` (`balance source`), `$host`/`$http_<name>` (`balance hdr(<name>)`), \
+         `$cookie_<name>` (`balance hash req.cook(<name>)`), `$arg_<name>` \
+         (`balance url_param <name>`); wins over load-balance; combinations are named invalid",
+        "yes",
+    ),
     unsupported("upstream-hash-by-subset", "hash balancing is not done yet"),
     unsupported(
         "upstream-hash-by-subset-size",

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use haproxy::config::{
-    Balance, CheckPath, CookieKey, CookieName, Cors, HttpCheck, PolicyRedirect, PolicyText,
-    RateLimit, RedirectCode, RoutePolicy, Sticky, Timeout,
+    Balance, CheckPath, CookieKey, CookieName, Cors, HashOn, HttpCheck, PolicyRedirect, PolicyText,
+    RateLimit, RedirectCode, RoutePolicy, Sticky, Timeout, Token,
 };
 
 use crate::cli::parse_duration;
@@ -541,7 +541,52 @@ fn seconds_or_duration(v: &str) -> Result<Timeout, String> {
     }
 }
 
+/// `upstream-hash-by`: one nginx variable, as a consistent hash.
+fn hash_on(v: &str) -> Result<HashOn, String> {
+    let token = |name: &str| Token::new(name).map_err(|e| e.to_string());
+    let v = v.trim();
+    let name = v
+        .strip_prefix("${")
+        .and_then(|n| n.strip_suffix('}'))
+        .or_else(|| v.strip_prefix('$'))
+        .ok_or_else(|| format!("{v:?} is not one nginx variable ($request_uri, $uri, $remote_addr, $host, $http_<name>, $cookie_<name>, $arg_<name>)"))?;
+    Ok(match name {
+        "request_uri" => HashOn::PathAndQuery,
+        "uri" | "document_uri" => HashOn::Path,
+        "remote_addr" | "binary_remote_addr" => HashOn::Source,
+        "host" | "http_host" => HashOn::Header(token("host")?),
+        _ => {
+            if let Some(h) = name.strip_prefix("http_") {
+                HashOn::Header(token(&h.replace('_', "-"))?)
+            } else if let Some(c) = name.strip_prefix("cookie_") {
+                HashOn::Cookie(token(c)?)
+            } else if let Some(a) = name.strip_prefix("arg_") {
+                HashOn::QueryParam(token(a)?)
+            } else {
+                return Err(format!(
+                    "{v:?}: only $request_uri, $uri, $remote_addr, $host, $http_<name>, \
+                     $cookie_<name> and $arg_<name> are hashed here, one at a time"
+                ));
+            }
+        }
+    })
+}
+
 fn balance<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    if let Some((key, v)) = r.get("upstream-hash-by") {
+        match hash_on(v) {
+            Ok(on) => {
+                out.explicit_balance = true;
+                out.options.balance = Balance::Hash(on);
+                // ingress-nginx: upstream-hash-by takes precedence over load-balance.
+                if let Some((lb, _)) = r.get("load-balance") {
+                    r.shadowed_by(lb, key);
+                }
+                return;
+            }
+            Err(e) => r.invalid(key, e),
+        }
+    }
     let Some((key, v)) = r.get("load-balance") else {
         return;
     };

@@ -439,3 +439,41 @@ fn cors() {
         assert!(p.policy.cors.is_some(), "{name}: the default is used");
     }
 }
+
+#[test]
+fn upstream_hash_by() {
+    use haproxy::config::{HashOn, Token};
+    let k = |name: &str| format!("{NGINX}{name}");
+    let t = |s: &str| Token::new(s).unwrap();
+    let table = [
+        ("$request_uri", HashOn::PathAndQuery),
+        ("$uri", HashOn::Path),
+        ("$remote_addr", HashOn::Source),
+        ("${host}", HashOn::Header(t("host"))),
+        ("$http_x_user_id", HashOn::Header(t("x-user-id"))),
+        ("$cookie_session", HashOn::Cookie(t("session"))),
+        ("$arg_tenant", HashOn::QueryParam(t("tenant"))),
+    ];
+    for (v, want) in table {
+        let p = parse(Some(&ann(&[
+            (&k("upstream-hash-by"), v),
+            (&k("load-balance"), "ewma"),
+        ])));
+        assert_eq!(p.options.balance, Balance::Hash(want), "{v}");
+        assert!(
+            matches!(status(&p, &k("load-balance")), Status::Shadowed(_)),
+            "{v}: upstream-hash-by wins"
+        );
+    }
+    for v in [
+        "$request_uri$host",
+        "request_uri",
+        "$request_uri-text",
+        "$http_",
+        "$http_a b",
+    ] {
+        let p = parse(Some(&ann(&[(&k("upstream-hash-by"), v)])));
+        assert_eq!(p.options.balance, Balance::Leastconn, "{v}");
+        assert_eq!(p.problems().count(), 1, "{v}");
+    }
+}
