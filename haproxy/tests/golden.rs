@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Balance, CertFingerprint, CheckPath, Config, ConfigPath, ConfigWriter, CookieKey,
-    CookieName, DefaultBackend, Frontend, Global, HttpCheck, PathKind, Route, RouteHost, RouteMaps,
-    RoutePath, Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, TlsBind,
-    TlsCert, map_commands, map_swap_commands, render, route_maps, secret_cert_path,
+    Backend, Balance, CertFingerprint, CheckPath, Config, ConfigPath, ConfigWriter, CookieAttrs,
+    CookieKey, CookieName, CookiePath, DefaultBackend, Frontend, Global, HttpCheck, PathKind,
+    Route, RouteHost, RouteMaps, RoutePath, SameSite, Server, ServerAddr, ServerMode, SocketMode,
+    Sticky, Threads, Timeout, TlsBind, TlsCert, map_commands, map_swap_commands, render,
+    route_maps, secret_cert_path,
 };
 use haproxy::names::{BackendName, FrontendName, ServerName, SniFilter};
 use haproxy::proto::command::CrtListEntry;
@@ -206,6 +207,13 @@ fn full(p: &Paths) -> Config {
     shop.sticky = Some(Sticky {
         cookie: CookieName::new("SERVERID").unwrap(),
         dynamic_key: CookieKey::new("c2VjcmV0LWtleQ==").unwrap(),
+        attrs: CookieAttrs {
+            path: Some(CookiePath::new("/shop").unwrap()),
+            domain: Some(CookiePath::new(".example.com").unwrap()),
+            max_age: Some(3600),
+            same_site: Some(SameSite::Lax),
+            secure: true,
+        },
     });
     let mut api = Backend::new(be("shop_api_8080"))
         .with_server(server("fd00-1--10-8080", "[fd00:1::10]:8080", 1))

@@ -64,6 +64,10 @@ const NGINX_CORS_METHODS: &str = "nginx.ingress.kubernetes.io/cors-allow-methods
 const NGINX_CORS_HEADERS: &str = "nginx.ingress.kubernetes.io/cors-allow-headers";
 const NGINX_CORS_EXPOSE: &str = "nginx.ingress.kubernetes.io/cors-expose-headers";
 const NGINX_HASH_BY: &str = "nginx.ingress.kubernetes.io/upstream-hash-by";
+const NGINX_COOKIE_PATH: &str = "nginx.ingress.kubernetes.io/session-cookie-path";
+const NGINX_COOKIE_DOMAIN: &str = "nginx.ingress.kubernetes.io/session-cookie-domain";
+const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-max-age";
+const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -965,6 +969,46 @@ fn fields() -> Vec<Field> {
             NGINX_HASH_BY,
             |t| format!("$http_x_{t}user"),
             |w, v| drop(w.annotations.insert(NGINX_HASH_BY.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_COOKIE_PATH,
+            |t| format!("/a{t}pp"),
+            |w, v| {
+                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
+                w.annotations.insert(NGINX_COOKIE_PATH.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_COOKIE_DOMAIN,
+            |t| format!("ex{t}ample.com"),
+            |w, v| {
+                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
+                w.annotations.insert(NGINX_COOKIE_DOMAIN.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_COOKIE_MAX_AGE,
+            |t| format!("36{t}00"),
+            |w, v| {
+                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
+                w.annotations.insert(NGINX_COOKIE_MAX_AGE.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_COOKIE_SAMESITE,
+            |t| format!("La{t}x"),
+            |w, v| {
+                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
+                w.annotations.insert(NGINX_COOKIE_SAMESITE.into(), v.into());
+            },
             refused,
             false,
         ),

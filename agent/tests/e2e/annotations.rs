@@ -37,6 +37,8 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
             (&k("proxy-connect-timeout"), "3"),
             (&k("affinity"), "cookie"),
             (&k("session-cookie-name"), "route"),
+            (&k("session-cookie-samesite"), "Lax"),
+            (&k("session-cookie-max-age"), "600"),
             (
                 &k("configuration-snippet"),
                 "add_header X-HOSTILE-SNIPPET 1;",
@@ -120,6 +122,12 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     for _ in 0..20 {
         let reply = agent.get(HOST, "/app").await.unwrap();
         assert_eq!(reply.echo_name.as_deref(), Some("web"));
+    }
+    // The sticky cookie, with its attributes.
+    let reply = agent.get(HOST, "/app").await.unwrap();
+    let cookie = reply.header("set-cookie").unwrap_or_default();
+    for want in ["route=", "Max-Age=600", "SameSite=Lax"] {
+        assert!(cookie.contains(want), "want {want} in {cookie:?}");
     }
 }
 

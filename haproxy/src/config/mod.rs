@@ -28,10 +28,10 @@ mod validate;
 mod writer;
 
 pub use model::{
-    BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieKey,
-    CookieName, DefaultBackend, Defaults, Frontend, Global, HashOn, HttpCheck, InvalidValue,
-    RouteMaps, Server, ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, Timeouts,
-    Token,
+    BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
+    CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
+    HttpCheck, InvalidValue, RouteMaps, SameSite, Server, ServerAddr, ServerMode, SocketMode,
+    Sticky, Threads, Timeout, Timeouts, Token,
 };
 pub use policy::{
     Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,

@@ -557,6 +557,96 @@ pub struct Sticky {
     pub cookie: CookieName,
     /// The secret the cookie values are derived from.
     pub dynamic_key: CookieKey,
+    /// Attributes of the inserted cookie.
+    pub attrs: CookieAttrs,
+}
+
+/// Attributes of an inserted cookie (HAProxy sets `path=/` itself; a `Path` attribute after
+/// it wins in browsers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct CookieAttrs {
+    /// `Path=` (an absolute path of `[A-Za-z0-9/._~-]`).
+    pub path: Option<CookiePath>,
+    /// `domain` (a DNS name, with an optional leading dot).
+    pub domain: Option<CookiePath>,
+    /// `Max-Age=` in seconds.
+    pub max_age: Option<u32>,
+    /// `SameSite=`.
+    pub same_site: Option<SameSite>,
+    /// `Secure`.
+    pub secure: bool,
+}
+
+/// A cookie path or domain: 1 to 255 of `[A-Za-z0-9/._~-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CookiePath(String);
+
+impl CookiePath {
+    /// Validates a path (starting with `/`) or a domain (not).
+    pub fn new(s: &str) -> Result<Self, InvalidValue> {
+        if s.is_empty() || s.len() > 255 {
+            return Err(InvalidValue::new(
+                "cookie attribute",
+                s,
+                "it must be 1 to 255 bytes",
+            ));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'~' | b'-'))
+        {
+            return Err(InvalidValue::new(
+                "cookie attribute",
+                s,
+                "only letters, digits and / . _ ~ - are allowed",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SameSite {
+    /// `None`.
+    None,
+    /// `Lax`.
+    Lax,
+    /// `Strict`.
+    Strict,
+}
+
+impl CookieAttrs {
+    /// The `cookie` line's options after `dynamic`.
+    pub fn options(&self) -> String {
+        let mut out = String::new();
+        if let Some(d) = &self.domain {
+            out.push_str(&format!(" domain {}", d.0));
+        }
+        if self.secure {
+            out.push_str(" secure");
+        }
+        if let Some(p) = &self.path {
+            out.push_str(&format!(" attr \"Path={}\"", p.0));
+        }
+        if let Some(n) = self.max_age {
+            out.push_str(&format!(" attr \"Max-Age={n}\""));
+        }
+        if let Some(s) = self.same_site {
+            let v = match s {
+                SameSite::None => "None",
+                SameSite::Lax => "Lax",
+                SameSite::Strict => "Strict",
+            };
+            out.push_str(&format!(" attr \"SameSite={v}\""));
+        }
+        out
+    }
 }
 
 /// An HTTP health check: `option httpchk` + `http-check send meth GET uri <path>`, and

@@ -286,8 +286,9 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     if let Some(sticky) = &be.sticky {
         line!(
             out,
-            "cookie {} insert indirect nocache dynamic",
-            sticky.cookie
+            "cookie {} insert indirect nocache dynamic{}",
+            sticky.cookie,
+            sticky.attrs.options()
         );
         line!(out, "dynamic-cookie-key {}", sticky.dynamic_key);
     }
@@ -383,6 +384,7 @@ mod tests {
             .with_server(server("s1", "10.0.0.1:80", 1))
             .with_server(server("s2", "10.0.0.2:80", 2));
         a.sticky = Some(Sticky {
+            attrs: Default::default(),
             cookie: CookieName::new("SRV").unwrap(),
             dynamic_key: CookieKey::new("k").unwrap(),
         });

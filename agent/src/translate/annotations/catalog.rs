@@ -97,7 +97,6 @@ const CANARY_NGINX: &str = "canary Ingresses (ingress-nginx's model) are not ser
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
      haproxy-agent.io/ only";
 const RUNTIME_ROUTE: &str = "no: it rides in the route map value";
-const COOKIE_ATTR: &str = "cookie attributes other than the name are not rendered yet";
 
 /// Every recognised name, sorted.
 pub const CATALOG: &[Entry] = &[
@@ -417,18 +416,45 @@ pub const CATALOG: &[Entry] = &[
         "session-cookie-change-on-failure",
         "HAProxy's `option redispatch` already moves a session off a dead server",
     ),
-    unsupported("session-cookie-conditional-samesite-none", COOKIE_ATTR),
-    unsupported("session-cookie-domain", COOKIE_ATTR),
-    unsupported("session-cookie-expires", COOKIE_ATTR),
-    unsupported("session-cookie-max-age", COOKIE_ATTR),
+    unsupported(
+        "session-cookie-conditional-samesite-none",
+        "per-browser SameSite=None is not done: SameSite=None goes to every browser",
+    ),
+    honoured(
+        "session-cookie-domain",
+        "the sticky cookie's `domain`",
+        "yes",
+    ),
+    honoured(
+        "session-cookie-expires",
+        "sent as `Max-Age` (HAProxy cannot compute an `Expires` date per response)",
+        "yes",
+    ),
+    honoured(
+        "session-cookie-max-age",
+        "the sticky cookie's `Max-Age`, seconds",
+        "yes",
+    ),
     honoured(
         "session-cookie-name",
         "the sticky cookie's name (default `INGRESSCOOKIE`) with `affinity: cookie`",
         "yes",
     ),
-    unsupported("session-cookie-path", COOKIE_ATTR),
-    unsupported("session-cookie-samesite", COOKIE_ATTR),
-    unsupported("session-cookie-secure", COOKIE_ATTR),
+    honoured(
+        "session-cookie-path",
+        "the sticky cookie's `Path` (after HAProxy's own `path=/`, which browsers then ignore)",
+        "yes",
+    ),
+    honoured(
+        "session-cookie-samesite",
+        "the sticky cookie's `SameSite` (`None`, `Lax`, `Strict`)",
+        "yes",
+    ),
+    honoured(
+        "session-cookie-secure",
+        "the sticky cookie's `Secure`",
+        "yes",
+    ),
     unsupported(
         "ssl-ciphers",
         "ciphers are per bind in HAProxy, not per host",

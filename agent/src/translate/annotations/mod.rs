@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use haproxy::config::{
-    Balance, CheckPath, CookieKey, CookieName, Cors, HashOn, HttpCheck, PolicyRedirect, PolicyText,
-    RateLimit, RedirectCode, RoutePolicy, Sticky, Timeout, Token,
+    Balance, CheckPath, CookieAttrs, CookieKey, CookieName, CookiePath, Cors, HashOn, HttpCheck,
+    PolicyRedirect, PolicyText, RateLimit, RedirectCode, RoutePolicy, SameSite, Sticky, Timeout,
+    Token,
 };
 
 use crate::cli::parse_duration;
@@ -48,6 +49,8 @@ pub struct BackendOptions {
     pub health_check: Option<HttpCheck>,
     /// Sticky sessions.
     pub sticky: Option<CookieName>,
+    /// Attributes of the sticky cookie.
+    pub cookie_attrs: CookieAttrs,
 }
 
 impl BackendOptions {
@@ -58,6 +61,7 @@ impl BackendOptions {
             cookie: cookie.clone(),
             dynamic_key: CookieKey::new(format!("haproxy-agent.{}", backend.as_str()))
                 .expect("backend names are valid cookie key characters"),
+            attrs: self.cookie_attrs.clone(),
         })
     }
 }
@@ -692,6 +696,30 @@ fn affinity<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     let name = r.get("session-cookie-name");
     let mode = r.get("affinity-mode");
     if !affinity {
+        let attrs = [
+            "session-cookie-path",
+            "session-cookie-domain",
+            "session-cookie-max-age",
+            "session-cookie-expires",
+            "session-cookie-samesite",
+            "session-cookie-secure",
+        ];
+        if out.options.sticky.is_some() {
+            // Our sticky-cookie takes the same attributes.
+            out.options.cookie_attrs = cookie_attrs(r);
+        } else {
+            let unused: Vec<&str> = attrs
+                .iter()
+                .filter_map(|a| r.get(a))
+                .map(|(k, _)| k)
+                .collect();
+            for key in unused {
+                r.differs(
+                    key,
+                    "no effect without affinity: cookie (as in ingress-nginx)",
+                );
+            }
+        }
         for (key, _) in name.into_iter().chain(mode) {
             r.differs(
                 key,
@@ -729,6 +757,65 @@ fn affinity<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
         }
         None => out.options.sticky = Some(cookie),
     }
+    out.options.cookie_attrs = cookie_attrs(r);
+}
+
+/// `session-cookie-path`, `-domain`, `-max-age`, `-expires`, `-samesite`, `-secure`.
+fn cookie_attrs(r: &mut Reader<'_>) -> CookieAttrs {
+    let mut attrs = CookieAttrs::default();
+    if let Some((key, v)) = r.get("session-cookie-path") {
+        match CookiePath::new(v.trim()) {
+            Ok(p) if p.as_str().starts_with('/') => attrs.path = Some(p),
+            Ok(_) => r.invalid(key, format!("{v:?} is not an absolute path")),
+            Err(e) => r.invalid(key, e.to_string()),
+        }
+    }
+    if let Some((key, v)) = r.get("session-cookie-domain") {
+        match CookiePath::new(v.trim()) {
+            Ok(d) if !d.as_str().contains('/') => attrs.domain = Some(d),
+            Ok(_) => r.invalid(key, format!("{v:?} is not a domain")),
+            Err(e) => r.invalid(key, e.to_string()),
+        }
+    }
+    let seconds = |r: &mut Reader<'_>, name: &str| -> Option<u32> {
+        let (key, v) = r.get(name)?;
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| r.invalid(key, format!("{v:?} is not a number of seconds")))
+            .ok()
+    };
+    let max_age = seconds(r, "session-cookie-max-age");
+    let expires = seconds(r, "session-cookie-expires");
+    attrs.max_age = match (max_age, expires) {
+        (Some(m), _) => Some(m),
+        (None, Some(e)) => {
+            if let Some((key, _)) = r.get("session-cookie-expires") {
+                r.differs(
+                    key,
+                    "sent as Max-Age (HAProxy cannot compute an Expires date per response); \
+                     browsers treat both the same",
+                );
+            }
+            Some(e)
+        }
+        (None, None) => None,
+    };
+    if let Some((key, v)) = r.get("session-cookie-samesite") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "none" => attrs.same_site = Some(SameSite::None),
+            "lax" => attrs.same_site = Some(SameSite::Lax),
+            "strict" => attrs.same_site = Some(SameSite::Strict),
+            _ => r.invalid(key, format!("{v:?} is not None, Lax or Strict")),
+        }
+    }
+    if let Some((key, v)) = r.get("session-cookie-secure") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => attrs.secure = true,
+            "false" => {}
+            _ => r.invalid(key, format!("{v:?} is not true or false")),
+        }
+    }
+    attrs
 }
 
 fn canary<'a>(r: &mut Reader<'a>, out: &mut Parsed) {

@@ -477,3 +477,52 @@ fn upstream_hash_by() {
         assert_eq!(p.problems().count(), 1, "{v}");
     }
 }
+
+#[test]
+fn cookie_attributes() {
+    use haproxy::config::SameSite;
+    let k = |name: &str| format!("{NGINX}{name}");
+    let p = parse(Some(&ann(&[
+        (&k("affinity"), "cookie"),
+        (&k("session-cookie-path"), "/app"),
+        (&k("session-cookie-domain"), ".example.com"),
+        (&k("session-cookie-expires"), "172800"),
+        (&k("session-cookie-samesite"), "Strict"),
+        (&k("session-cookie-secure"), "true"),
+    ])));
+    let a = &p.options.cookie_attrs;
+    assert_eq!(a.path.as_ref().unwrap().as_str(), "/app");
+    assert_eq!(a.domain.as_ref().unwrap().as_str(), ".example.com");
+    assert_eq!(
+        (a.max_age, a.same_site, a.secure),
+        (Some(172800), Some(SameSite::Strict), true)
+    );
+    assert!(matches!(
+        status(&p, &k("session-cookie-expires")),
+        Status::Differs(_)
+    ));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    assert_eq!(
+        a.options(),
+        " domain .example.com secure attr \"Path=/app\" attr \"Max-Age=172800\" attr \"SameSite=Strict\""
+    );
+    // max-age wins over expires.
+    let p = parse(Some(&ann(&[
+        (&k("affinity"), "cookie"),
+        (&k("session-cookie-max-age"), "60"),
+        (&k("session-cookie-expires"), "120"),
+    ])));
+    assert_eq!(p.options.cookie_attrs.max_age, Some(60));
+    for (name, v) in [
+        ("session-cookie-path", "app"),
+        ("session-cookie-path", "/a\"b"),
+        ("session-cookie-domain", "a/b"),
+        ("session-cookie-max-age", "-5"),
+        ("session-cookie-samesite", "sometimes"),
+        ("session-cookie-secure", "yes"),
+    ] {
+        let p = parse(Some(&ann(&[(&k("affinity"), "cookie"), (&k(name), v)])));
+        assert_eq!(p.problems().count(), 1, "{name}={v:?}");
+        assert_eq!(p.options.cookie_attrs, Default::default(), "{name}={v:?}");
+    }
+}
