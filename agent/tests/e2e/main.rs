@@ -6,6 +6,7 @@ mod canary;
 mod ctl;
 mod endpoints;
 mod kube;
+mod migration;
 mod problems;
 mod restart;
 mod routes;

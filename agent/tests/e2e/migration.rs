@@ -1,0 +1,491 @@
+//! The migration corpus: Ingresses as ingress-nginx's documentation writes them (one per
+//! documented example or annotation family), served together by one agent and HAProxy, each
+//! checked through real HTTP against an echo backend that reports the path, Host and `X-`
+//! headers it received; then `haproxy-agent check` over the same files classifies every
+//! annotation, refuses the snippets, and fails with `--strict`.
+
+use std::collections::BTreeMap;
+
+use integration::{EchoServer, HttpReply, Req};
+use serde_json::Value;
+
+use crate::support::{Agent, Ep, IngressPath, Options, ingress, service, slice};
+
+const N: &str = "nginx.ingress.kubernetes.io/";
+
+/// What a reply must be.
+#[derive(Default)]
+struct Want {
+    status: u16,
+    /// Served by the pod (an echo name) or answered by HAProxy.
+    by_pod: bool,
+    /// The path (and query) the pod received.
+    path: Option<&'static str>,
+    /// Reply headers that must be there, with these values.
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+fn pod(path: &'static str) -> Want {
+    Want {
+        status: 200,
+        by_pod: true,
+        path: Some(path),
+        ..Default::default()
+    }
+}
+
+fn haproxy(status: u16, headers: Vec<(&'static str, &'static str)>) -> Want {
+    Want {
+        status,
+        headers,
+        ..Default::default()
+    }
+}
+
+/// One Ingress of the corpus: its name (and host `<name>.migrate.example`), annotations
+/// (without the prefix), path, and requests with what each must get.
+struct Case {
+    name: &'static str,
+    annotations: Vec<(&'static str, &'static str)>,
+    path: &'static str,
+    checks: Vec<(Req<'static>, Want)>,
+}
+
+fn get(path: &'static str) -> Req<'static> {
+    Req::new("GET", "", path)
+}
+
+fn case(
+    name: &'static str,
+    annotations: &[(&'static str, &'static str)],
+    path: &'static str,
+    checks: Vec<(Req<'static>, Want)>,
+) -> Case {
+    Case {
+        name,
+        annotations: annotations.to_vec(),
+        path,
+        checks,
+    }
+}
+
+fn corpus() -> Vec<Case> {
+    let with_header = |w: Want, h: Vec<(&'static str, &'static str)>| Want { headers: h, ..w };
+    vec![
+        // Rewrite (docs: "Rewrite", app-root, x-forwarded-prefix, upstream-vhost).
+        case(
+            "rewrite",
+            &[("rewrite-target", "/")],
+            "/something",
+            vec![(get("/something/new?x=1"), pod("/?x=1"))],
+        ),
+        case(
+            "rewrite-deep",
+            &[("rewrite-target", "/api/v2")],
+            "/v1",
+            vec![(get("/v1/users"), pod("/api/v2"))],
+        ),
+        case(
+            "app-root",
+            &[("app-root", "/app1")],
+            "/",
+            vec![
+                (get("/"), haproxy(302, vec![("location", "/app1")])),
+                (get("/app1"), pod("/app1")),
+            ],
+        ),
+        case(
+            "prefix",
+            &[("x-forwarded-prefix", "/svc")],
+            "/svc",
+            vec![(
+                get("/svc/x"),
+                with_header(pod("/svc/x"), vec![("x-echo-h-x-forwarded-prefix", "/svc")]),
+            )],
+        ),
+        case(
+            "vhost",
+            &[("upstream-vhost", "internal.svc.local")],
+            "/",
+            vec![(
+                get("/v"),
+                with_header(pod("/v"), vec![("x-echo-host", "internal.svc.local")]),
+            )],
+        ),
+        // Redirects.
+        case(
+            "permanent",
+            &[("permanent-redirect", "https://www.example.org")],
+            "/",
+            vec![(
+                get("/old"),
+                haproxy(301, vec![("location", "https://www.example.org")]),
+            )],
+        ),
+        case(
+            "permanent-308",
+            &[
+                ("permanent-redirect", "https://new.example.org/"),
+                ("permanent-redirect-code", "308"),
+            ],
+            "/",
+            vec![(
+                get("/"),
+                haproxy(308, vec![("location", "https://new.example.org/")]),
+            )],
+        ),
+        case(
+            "temporal",
+            &[("temporal-redirect", "https://maintenance.example.org/")],
+            "/",
+            vec![(
+                get("/x"),
+                haproxy(302, vec![("location", "https://maintenance.example.org/")]),
+            )],
+        ),
+        case(
+            "force-ssl",
+            &[("force-ssl-redirect", "true")],
+            "/",
+            vec![(
+                get("/pay"),
+                haproxy(
+                    308,
+                    vec![("location", "https://force-ssl.migrate.example/pay")],
+                ),
+            )],
+        ),
+        case(
+            "no-ssl-redirect",
+            &[("ssl-redirect", "false")],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        // Body size and limits.
+        case(
+            "body-1k",
+            &[("proxy-body-size", "1k")],
+            "/",
+            vec![
+                (
+                    Req::new("POST", "", "/up").body(vec![b'x'; 1025]),
+                    haproxy(413, vec![]),
+                ),
+                (
+                    Req::new("POST", "", "/up").body(vec![b'x'; 1024]),
+                    pod("/up"),
+                ),
+            ],
+        ),
+        case(
+            "body-8m",
+            &[("proxy-body-size", "8m")],
+            "/",
+            vec![(
+                Req::new("POST", "", "/up").body(vec![b'x'; 4096]),
+                pod("/up"),
+            )],
+        ),
+        case(
+            "rpm",
+            &[("limit-rpm", "2")],
+            "/",
+            vec![
+                (get("/a"), pod("/a")),
+                (get("/a"), pod("/a")),
+                (get("/a"), haproxy(503, vec![])),
+            ],
+        ),
+        case(
+            "rps",
+            &[("limit-rps", "1"), ("limit-burst-multiplier", "2")],
+            "/",
+            vec![
+                (get("/a"), pod("/a")),
+                (get("/a"), pod("/a")),
+                (get("/a"), haproxy(503, vec![])),
+            ],
+        ),
+        case(
+            "connections",
+            &[("limit-connections", "10")],
+            "/",
+            vec![(get("/c"), pod("/c"))],
+        ),
+        // CORS.
+        case(
+            "cors",
+            &[("enable-cors", "true")],
+            "/",
+            vec![
+                (
+                    Req::new("OPTIONS", "", "/api").header("origin", "https://any.example"),
+                    haproxy(
+                        204,
+                        vec![
+                            ("access-control-allow-origin", "*"),
+                            (
+                                "access-control-allow-methods",
+                                "GET,PUT,POST,DELETE,PATCH,OPTIONS",
+                            ),
+                            ("access-control-max-age", "1728000"),
+                        ],
+                    ),
+                ),
+                (
+                    Req::new("GET", "", "/api").header("origin", "https://any.example"),
+                    with_header(pod("/api"), vec![("access-control-allow-origin", "*")]),
+                ),
+            ],
+        ),
+        case(
+            "cors-origin",
+            &[
+                ("enable-cors", "true"),
+                ("cors-allow-origin", "https://origin-site.com"),
+                ("cors-allow-credentials", "false"),
+            ],
+            "/",
+            vec![(
+                Req::new("GET", "", "/api").header("origin", "https://origin-site.com"),
+                with_header(
+                    pod("/api"),
+                    vec![("access-control-allow-origin", "https://origin-site.com")],
+                ),
+            )],
+        ),
+        // Balancing, affinity, timeouts, protocol.
+        case(
+            "affinity",
+            &[
+                ("affinity", "cookie"),
+                ("session-cookie-name", "route"),
+                ("session-cookie-expires", "172800"),
+                ("session-cookie-max-age", "172800"),
+            ],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        case(
+            "hash",
+            &[("upstream-hash-by", "$request_uri")],
+            "/",
+            vec![(get("/h?u=1"), pod("/h?u=1"))],
+        ),
+        case(
+            "ewma",
+            &[("load-balance", "ewma")],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        case(
+            "round-robin",
+            &[("load-balance", "round_robin")],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        case(
+            "timeouts",
+            &[
+                ("proxy-connect-timeout", "10"),
+                ("proxy-send-timeout", "120"),
+                ("proxy-read-timeout", "120"),
+            ],
+            "/",
+            vec![(get("/slow"), pod("/slow"))],
+        ),
+        case(
+            "http",
+            &[("backend-protocol", "HTTP")],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        // Refused and unsupported: still served, without the policy, and named.
+        case(
+            "snippet",
+            &[(
+                "configuration-snippet",
+                "more_set_headers \"Request-Id: $req_id\";",
+            )],
+            "/",
+            vec![(get("/s"), pod("/s"))],
+        ),
+        case(
+            "server-snippet",
+            &[("server-snippet", "location /admin { deny all; }")],
+            "/",
+            vec![(get("/admin"), pod("/admin"))],
+        ),
+        case(
+            "auth-url",
+            &[("auth-url", "https://httpbin.org/basic-auth/user/passwd")],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        case(
+            "custom-errors",
+            &[
+                ("custom-http-errors", "404,503"),
+                ("default-backend", "errors"),
+            ],
+            "/",
+            vec![(get("/"), pod("/"))],
+        ),
+        case(
+            "regex",
+            &[("use-regex", "true")],
+            "/",
+            vec![(get("/r"), pod("/r"))],
+        ),
+        case(
+            "mirror",
+            &[("mirror-target", "https://test.env.com/$request_uri")],
+            "/",
+            vec![(get("/m"), pod("/m"))],
+        ),
+        case("canary-main", &[], "/", vec![(get("/"), pod("/"))]),
+    ]
+}
+
+/// The canary Ingress of `canary-main` (same host and path): not served yet.
+fn canary() -> String {
+    let k = |n: &str| format!("{N}{n}");
+    ingress(
+        "canary-main-canary",
+        &[(&k("canary"), "true"), (&k("canary-by-header"), "canary")],
+        &[IngressPath {
+            host: Some("canary-main.migrate.example"),
+            path: "/",
+            service: "other",
+            port: 80,
+        }],
+    )
+}
+
+fn check(case: &str, req: &Req<'_>, r: &HttpReply, want: &Want) {
+    let what = format!("{case}: {} {}", req.method, req.path);
+    assert_eq!(r.status, want.status, "{what}: {r:?}");
+    assert_eq!(r.echo_name.is_some(), want.by_pod, "{what}: {r:?}");
+    if let Some(p) = want.path {
+        assert_eq!(r.header("x-echo-path"), Some(p), "{what}: {r:?}");
+    }
+    for (h, v) in &want.headers {
+        assert_eq!(r.header(h), Some(*v), "{what}: header {h}: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_nginx_corpus_served_and_checked() {
+    let web = EchoServer::start("web").unwrap();
+    let other = EchoServer::start("other").unwrap();
+    let (wp, op) = (web.addr().port(), other.addr().port());
+    let corpus = corpus();
+    assert!(corpus.len() >= 30, "{} cases", corpus.len());
+    let hosts: Vec<String> = corpus
+        .iter()
+        .map(|c| format!("{}.migrate.example", c.name))
+        .collect();
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "services.yaml".into(),
+            [
+                service("web", 80, wp),
+                slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
+                service("other", 80, op),
+                slice("other-1", "other", op, &[Ep::ready("127.0.0.1")]),
+            ]
+            .join("---\n"),
+        ),
+        ("canary.yaml".into(), canary()),
+    ];
+    for (c, host) in corpus.iter().zip(&hosts) {
+        let annotations: Vec<(String, &str)> = c
+            .annotations
+            .iter()
+            .map(|(k, v)| (format!("{N}{k}"), *v))
+            .collect();
+        let refs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let path = IngressPath {
+            host: Some(host),
+            path: c.path,
+            service: "web",
+            port: 80,
+        };
+        files.push((format!("{}.yaml", c.name), ingress(c.name, &refs, &[path])));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let agent = Agent::start(&refs, Options::default()).await.unwrap();
+    let reloads = agent.reloads().await.unwrap();
+
+    for (c, host) in corpus.into_iter().zip(&hosts) {
+        for (mut req, want) in c.checks {
+            req.host = host;
+            let r = integration::request(agent.http, req.clone()).await.unwrap();
+            check(c.name, &req, &r, &want);
+        }
+    }
+    assert_eq!(agent.reloads().await.unwrap(), reloads, "serving reloaded");
+
+    // `check` over the same files: every annotation classified, snippets refused.
+    let dir = agent.manifest_path("x");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_haproxy-agent"))
+        .args(["check", "--output", "json", "--strict", "--manifests"])
+        .arg(dir.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "--strict fails on the gaps");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // (ingress, annotation) -> status
+    let mut status: BTreeMap<(String, String), String> = BTreeMap::new();
+    for ing in report["ingresses"].as_array().unwrap() {
+        let name = ing["ingress"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("default/");
+        for a in ing["annotations"].as_array().unwrap() {
+            let key = a["key"].as_str().unwrap().trim_start_matches(N).to_string();
+            let s = a["status"].as_str().unwrap().to_string();
+            status.insert((name.to_string(), key), s);
+        }
+    }
+    for (ingress, key, want) in [
+        ("snippet", "configuration-snippet", "refused"),
+        ("server-snippet", "server-snippet", "refused"),
+        ("auth-url", "auth-url", "unsupported"),
+        ("regex", "use-regex", "unsupported"),
+        ("canary-main-canary", "canary", "unsupported"),
+        ("rewrite", "rewrite-target", "honoured"),
+        ("rps", "limit-rps", "honoured"),
+        ("ewma", "load-balance", "differs"),
+        ("round-robin", "load-balance", "honoured"),
+    ] {
+        assert_eq!(
+            status
+                .get(&(ingress.into(), key.into()))
+                .map(String::as_str),
+            Some(want),
+            "{ingress} {key}"
+        );
+    }
+    let s = &report["summary"];
+    let total: u64 = [
+        "honoured",
+        "differs",
+        "invalid",
+        "shadowed",
+        "unsupported",
+        "refused",
+    ]
+    .iter()
+    .map(|k| s[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(
+        s["annotations"].as_u64(),
+        Some(total),
+        "every annotation has a status"
+    );
+    assert_eq!(s["invalid"], 0, "{s}");
+}
