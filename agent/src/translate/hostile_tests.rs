@@ -68,6 +68,7 @@ const NGINX_COOKIE_PATH: &str = "nginx.ingress.kubernetes.io/session-cookie-path
 const NGINX_COOKIE_DOMAIN: &str = "nginx.ingress.kubernetes.io/session-cookie-domain";
 const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-max-age";
 const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
+const NGINX_SERVER_ALIAS: &str = "nginx.ingress.kubernetes.io/server-alias";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -1009,6 +1010,13 @@ fn fields() -> Vec<Field> {
                 w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
                 w.annotations.insert(NGINX_COOKIE_SAMESITE.into(), v.into());
             },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_SERVER_ALIAS,
+            |t| format!("www.ali{t}as.example"),
+            |w, v| drop(w.annotations.insert(NGINX_SERVER_ALIAS.into(), v.into())),
             refused,
             false,
         ),

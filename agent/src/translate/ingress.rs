@@ -346,6 +346,19 @@ impl Reader<'_> {
                     https_redirect: false,
                     policy: policy.clone(),
                 };
+                if host != RouteHost::Any {
+                    // server-alias: the same routes under each alias host.
+                    for (alias_field, alias) in &parsed.aliases {
+                        let mut aliased = route.clone();
+                        aliased.host = alias.clone();
+                        let origin = Origin {
+                            ingress: key.clone(),
+                            field: alias_field.clone(),
+                            redirect: parsed.redirect,
+                        };
+                        self.f.routes.push((aliased, origin));
+                    }
+                }
                 let origin = Origin {
                     ingress: key.clone(),
                     field,

@@ -344,6 +344,22 @@ fn corpus() -> Vec<Case> {
             vec![(get("/m"), pod("/m"))],
         ),
         case("canary-main", &[], "/", vec![(get("/"), pod("/"))]),
+        case(
+            "alias",
+            &[(
+                "server-alias",
+                "www.alias.migrate.example, alias.example.net",
+            )],
+            "/",
+            vec![
+                (get("/a"), pod("/a")),
+                (
+                    Req::new("GET", "www.alias.migrate.example", "/a"),
+                    pod("/a"),
+                ),
+                (Req::new("GET", "alias.example.net", "/b"), pod("/b")),
+            ],
+        ),
     ]
 }
 
@@ -422,7 +438,9 @@ async fn ingress_nginx_corpus_served_and_checked() {
 
     for (c, host) in corpus.into_iter().zip(&hosts) {
         for (mut req, want) in c.checks {
-            req.host = host;
+            if req.host.is_empty() {
+                req.host = host;
+            }
             let r = integration::request(agent.http, req.clone()).await.unwrap();
             check(c.name, &req, &r, &want);
         }

@@ -406,7 +406,13 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     unsupported("satisfy", "authentication is not done yet"),
-    unsupported("server-alias", "server aliases are not done yet"),
+    honoured(
+        "server-alias",
+        "the Ingress's routes of every rule with a host are also routed under each alias \
+         (comma-separated hosts, `*.` wildcards allowed); an alias another Ingress already \
+         routes is a conflict named on the newer one, as ingress-nginx ignores it",
+        RUNTIME_ROUTE,
+    ),
     refused("server-snippet", SNIPPET),
     unsupported(
         "service-upstream",

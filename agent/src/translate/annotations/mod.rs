@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use haproxy::config::{
     Balance, CheckPath, CookieAttrs, CookieKey, CookieName, CookiePath, Cors, HashOn, HttpCheck,
-    PolicyRedirect, PolicyText, RateLimit, RedirectCode, RoutePolicy, SameSite, Sticky, Timeout,
-    Token,
+    PolicyRedirect, PolicyText, RateLimit, RedirectCode, RouteHost, RoutePolicy, SameSite, Sticky,
+    Timeout, Token,
 };
 
 use crate::cli::parse_duration;
@@ -95,6 +95,8 @@ pub struct Parsed {
     /// Redirects, rewrites and headers of every route of the Ingress (runtime: they ride in
     /// the route map value).
     pub policy: RoutePolicy,
+    /// server-alias: more hosts for every rule with a host, with the field to blame.
+    pub aliases: Vec<(String, RouteHost)>,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
     /// with the main Ingress).
     pub nginx_canary: bool,
@@ -214,7 +216,26 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     canary(&mut r, &mut out);
     out.policy = policy(&mut r);
+    out.aliases = aliases(&mut r);
     out.verdicts = r.finish();
+    out
+}
+
+/// `server-alias`: comma-separated host names (a `*.` wildcard allowed).
+fn aliases(r: &mut Reader<'_>) -> Vec<(String, RouteHost)> {
+    let Some((key, v)) = r.get("server-alias") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match RouteHost::parse(name) {
+            Ok(RouteHost::Any) | Err(_) => {
+                r.invalid(key, format!("{name:?} is not a host name"));
+                return Vec::new();
+            }
+            Ok(h) => out.push((format!("metadata.annotations[{key}]"), h)),
+        }
+    }
     out
 }
 

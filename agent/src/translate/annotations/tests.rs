@@ -526,3 +526,21 @@ fn cookie_attributes() {
         assert_eq!(p.options.cookie_attrs, Default::default(), "{name}={v:?}");
     }
 }
+
+#[test]
+fn server_alias() {
+    let k = format!("{NGINX}server-alias");
+    let p = parse(Some(&ann(&[(&k, "www.a.example, *.b.example")])));
+    let hosts: Vec<String> = p.aliases.iter().map(|(_, h)| format!("{h:?}")).collect();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert!(
+        p.aliases
+            .iter()
+            .all(|(f, _)| *f == format!("metadata.annotations[{k}]"))
+    );
+    for v in ["a b.example", "a_b.example", "*", "x.example,bad/host"] {
+        let p = parse(Some(&ann(&[(&k, v)])));
+        assert!(p.aliases.is_empty(), "{v}");
+        assert_eq!(p.problems().count(), 1, "{v}");
+    }
+}
