@@ -621,6 +621,7 @@ mod tests {
             addr: ServerAddr::new(addr).unwrap(),
             weight: Weight::new(weight).unwrap(),
             state,
+            backup: false,
         }
     }
 

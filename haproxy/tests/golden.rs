@@ -119,6 +119,7 @@ fn server(name: &str, addr: &str, weight: u32) -> Server {
         addr: ServerAddr::new(addr).unwrap(),
         weight: Weight::new(weight).unwrap(),
         state: ServerMode::Ready,
+        backup: false,
     }
 }
 

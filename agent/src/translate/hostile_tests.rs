@@ -69,6 +69,7 @@ const NGINX_COOKIE_DOMAIN: &str = "nginx.ingress.kubernetes.io/session-cookie-do
 const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-max-age";
 const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
 const NGINX_SERVER_ALIAS: &str = "nginx.ingress.kubernetes.io/server-alias";
+const NGINX_DEFAULT_BACKEND: &str = "nginx.ingress.kubernetes.io/default-backend";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -1017,6 +1018,13 @@ fn fields() -> Vec<Field> {
             NGINX_SERVER_ALIAS,
             |t| format!("www.ali{t}as.example"),
             |w, v| drop(w.annotations.insert(NGINX_SERVER_ALIAS.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_DEFAULT_BACKEND,
+            |t| format!("err{t}ors"),
+            |w, v| drop(w.annotations.insert(NGINX_DEFAULT_BACKEND.into(), v.into())),
             refused,
             false,
         ),

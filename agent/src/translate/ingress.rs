@@ -72,6 +72,7 @@ fn server(ep: &endpoints::ResolvedEndpoint, weight: u16) -> Server {
             EndpointState::Ready => ServerMode::Ready,
             EndpointState::Drain => ServerMode::Drain,
         },
+        backup: false,
     }
 }
 
@@ -95,6 +96,15 @@ pub(super) fn is_dns_subdomain(s: &str) -> bool {
 pub(super) enum Recipe {
     /// One Service port.
     Plain(PortRef),
+    /// A Service port, and another Service's first port as backup servers.
+    Fallback {
+        /// The route's Service port.
+        primary: PortRef,
+        /// The fallback Service's port.
+        fallback: PortRef,
+        /// The backend's name.
+        name: BackendName,
+    },
     /// A Service port and its canary (same port of another Service).
     Canary {
         /// The primary Service port.
@@ -119,6 +129,15 @@ impl Recipe {
             Recipe::Plain(at) => {
                 let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
                 Some(backend_of(resolved, opts))
+            }
+            Recipe::Fallback {
+                primary,
+                fallback,
+                name,
+            } => {
+                let fallback = resolutions.get(snapshot, fallback).as_ref().ok()?.clone();
+                let resolved = resolutions.get(snapshot, primary).as_ref().ok()?;
+                Some(fallback_backend(name, resolved, &fallback, opts))
             }
             Recipe::Canary {
                 primary,
@@ -210,6 +229,7 @@ pub(super) fn fragment(
         snapshot,
         resolutions,
         f: &mut f,
+        fallback: None,
     }
     .read(ing);
     f
@@ -220,6 +240,8 @@ struct Reader<'a> {
     snapshot: &'a Snapshot,
     resolutions: &'a mut Resolutions,
     f: &'a mut Fragment,
+    /// default-backend: (field, Service).
+    fallback: Option<(String, String)>,
 }
 
 impl Reader<'_> {
@@ -275,6 +297,7 @@ impl Reader<'_> {
             );
         }
         self.f.options = parsed.options.clone();
+        self.fallback = parsed.fallback.clone();
         let Some(spec) = ing.spec.as_ref() else {
             self.f.problem("spec", "the Ingress has no spec");
             return;
@@ -384,9 +407,27 @@ impl Reader<'_> {
         let port = svc.port.clone().unwrap_or_default();
         let primary = PortRef::new(&self.f.key.namespace, &svc.name, &port);
         let resolved = self.resolve(field, &primary)?;
-        let (name, recipe) = match canary {
-            None => (resolved, Recipe::Plain(primary)),
-            Some(c) => {
+        let (name, recipe) = match (canary, &self.fallback) {
+            (None, Some((fallback_field, service))) => {
+                let fallback_field = fallback_field.clone();
+                let service = service.clone();
+                let Some(fallback) = self.first_port(&fallback_field, &service) else {
+                    return self.plain(field, resolved, primary);
+                };
+                self.resolve(&fallback_field, &fallback)?;
+                let name = BackendName::new(format!("{}_fallback_{service}", resolved.as_str()))
+                    .expect("backend and service names make a valid name");
+                (
+                    name.clone(),
+                    Recipe::Fallback {
+                        primary,
+                        fallback,
+                        name,
+                    },
+                )
+            }
+            (None, None) => (resolved, Recipe::Plain(primary)),
+            (Some(c), _) => {
                 let canary_ref = PortRef::new(&self.f.key.namespace, &c.service, &port);
                 self.resolve(field, &canary_ref)?;
                 (
@@ -402,6 +443,46 @@ impl Reader<'_> {
         self.f.uses.push((field.to_string(), name.clone()));
         self.f.recipes.entry(name.clone()).or_insert(recipe);
         Some(name)
+    }
+
+    /// A plain backend (when the fallback cannot be had).
+    fn plain(&mut self, field: &str, name: BackendName, at: PortRef) -> Option<BackendName> {
+        self.f.uses.push((field.to_string(), name.clone()));
+        self.f
+            .recipes
+            .entry(name.clone())
+            .or_insert(Recipe::Plain(at));
+        Some(name)
+    }
+
+    /// The first port of Service `service` in the Ingress's namespace (ingress-nginx's
+    /// default-backend takes that one), or a problem at `field`.
+    fn first_port(&mut self, field: &str, service: &str) -> Option<PortRef> {
+        let key = ObjectKey::new(&self.f.key.namespace, service);
+        self.f.services.insert(key.clone());
+        let number = self
+            .snapshot
+            .services
+            .get(&key)
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|p| p.first())
+            .map(|p| p.port);
+        match number {
+            Some(n) => Some(PortRef::new(
+                &self.f.key.namespace,
+                service,
+                &k8s_openapi::api::networking::v1::ServiceBackendPort {
+                    number: Some(n),
+                    name: None,
+                },
+            )),
+            None => {
+                let msg = format!("service {key} does not exist or has no port; no fallback");
+                self.f.problem(field, msg);
+                None
+            }
+        }
     }
 
     /// The backend name of a Service port, or a problem about it.
@@ -428,6 +509,27 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// A backend holding the route's endpoints, and the fallback Service's as backup servers
+/// (named `backup-<ip:port>`, so a server never changes role under one name).
+fn fallback_backend(
+    name: &BackendName,
+    primary: &ResolvedService,
+    fallback: &ResolvedService,
+    opts: &BackendOptions,
+) -> Backend {
+    let mut backend = backend_of(primary, opts);
+    backend.name = name.clone();
+    backend.sticky = opts.sticky_for(name);
+    for ep in &fallback.endpoints {
+        let mut s = server(ep, 1);
+        s.name = haproxy::ServerName::new(format!("backup-{}", s.name))
+            .expect("a prefix and a server name make a valid name");
+        s.backup = true;
+        backend.servers.insert(s.name.clone(), s);
+    }
+    backend
 }
 
 fn canary_name(primary: &BackendName, c: &Canary) -> BackendName {

@@ -450,3 +450,54 @@ async fn upstream_hash_by_keeps_each_key_on_its_server() {
         "a new server reloaded"
     );
 }
+
+/// default-backend: the fallback Service's pods are backup servers, serving while the
+/// route's own Service has no endpoint up; the route's pods take over at runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_backend_serves_while_the_service_has_no_endpoint() {
+    let web = EchoServer::start("web").unwrap();
+    let errors = EchoServer::start("errors").unwrap();
+    let (wp, ep) = (web.addr().port(), errors.addr().port());
+    let app =
+        |eps: &[Ep<'_>]| [service("app", 80, wp), slice("app-1", "app", wp, eps)].join("---\n");
+    let fallback = [
+        service("errors", 80, ep),
+        slice("errors-1", "errors", ep, &[Ep::ready("127.0.0.1")]),
+        ingress(
+            "fb",
+            &[(&format!("{N}default-backend"), "errors")],
+            &[route("/fb", "app", 80)],
+        ),
+    ]
+    .join("---\n");
+    let agent = Agent::start(
+        &[("app.yaml", &app(&[])), ("fallback.yaml", &fallback)],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let r = agent.get(HOST, "/fb").await.unwrap();
+    assert_eq!(r.echo_name.as_deref(), Some("errors"), "{r:?}");
+
+    agent
+        .write_manifest("app.yaml", &app(&[Ep::ready("127.0.0.1")]))
+        .unwrap();
+    eventually("the app's own pod serves", CONVERGE, async || {
+        agent
+            .get(HOST, "/fb")
+            .await
+            .is_ok_and(|r| r.echo_name.as_deref() == Some("web"))
+    })
+    .await
+    .unwrap();
+    for _ in 0..10 {
+        let r = agent.get(HOST, "/fb").await.unwrap();
+        assert_eq!(r.echo_name.as_deref(), Some("web"), "backup servers idle");
+    }
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "an endpoint change reloaded"
+    );
+}

@@ -698,6 +698,8 @@ pub struct Server {
     pub weight: Weight,
     /// Ready or draining.
     pub state: ServerMode,
+    /// A backup server: used only while no other server of the backend is up.
+    pub backup: bool,
 }
 
 /// A backend.
@@ -749,6 +751,7 @@ impl Backend {
         );
         add.weight = Some(server.weight);
         add.check = self.health_check.as_ref().map(HttpCheck::server_check);
+        add.backup = server.backup;
         add
     }
 }
@@ -1044,6 +1047,7 @@ mod tests {
             addr: ServerAddr::new("10.0.0.1:80".parse().unwrap()).unwrap(),
             weight: Weight::new(7).unwrap(),
             state: ServerMode::Ready,
+            backup: false,
         };
         let text = crate::proto::Command::AddServer(be.add_server(&srv))
             .to_text()

@@ -321,6 +321,9 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
                 check.inter, hc.rise, hc.fall
             );
         }
+        if srv.backup {
+            out.push_str(" backup");
+        }
         if srv.state == ServerMode::Drain {
             out.push_str(" disabled");
         }
@@ -349,6 +352,7 @@ mod tests {
             addr: ServerAddr::new(addr).unwrap(),
             weight: Weight::new(weight).unwrap(),
             state: ServerMode::Ready,
+            backup: false,
         }
     }
 

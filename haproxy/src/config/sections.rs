@@ -165,6 +165,7 @@ mod tests {
                     addr: ServerAddr::new(addr).unwrap(),
                     weight: Weight::new(1).unwrap(),
                     state: ServerMode::Ready,
+                    backup: false,
                 });
             }
             c.insert_backend(b);

@@ -456,6 +456,7 @@ mod tests {
             addr: ServerAddr::new(addr).unwrap(),
             weight: Weight::new(1).unwrap(),
             state: ServerMode::Ready,
+            backup: false,
         }));
         cfg.frontends.push(Frontend {
             name: FrontendName::new("http").unwrap(),

@@ -35,6 +35,7 @@ pub(crate) fn server_for(addr: SocketAddr) -> Server {
         addr: ServerAddr::new(addr).unwrap(),
         weight: Weight::new(1).unwrap(),
         state: ServerMode::Ready,
+        backup: false,
     }
 }
 

@@ -216,10 +216,13 @@ pub const CATALOG: &[Entry] = &[
         "response headers from a ConfigMap are not done",
     ),
     unsupported("custom-http-errors", "custom error pages are not done yet"),
-    unsupported(
+    honoured(
         "default-backend",
-        "a per-Ingress fallback Service is not done yet; spec.defaultBackend and \
-         --default-backend-service are",
+        "the Service's pods (its first port) join each of the Ingress's backends as `backup` \
+         servers, which HAProxy uses only while none of the route's own servers is up, in a \
+         backend of its own (`<backend>_fallback_<service>`); not the error pages of \
+         custom-http-errors",
+        "yes, when first set (a new backend); its endpoints change at runtime",
     ),
     unsupported(
         "denylist-source-range",

@@ -95,6 +95,9 @@ pub struct Parsed {
     /// Redirects, rewrites and headers of every route of the Ingress (runtime: they ride in
     /// the route map value).
     pub policy: RoutePolicy,
+    /// default-backend: a Service in the same namespace whose pods serve, as backup servers,
+    /// while the route's own Service has none up; with the field to blame.
+    pub fallback: Option<(String, String)>,
     /// server-alias: more hosts for every rule with a host, with the field to blame.
     pub aliases: Vec<(String, RouteHost)>,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
@@ -217,6 +220,16 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     canary(&mut r, &mut out);
     out.policy = policy(&mut r);
     out.aliases = aliases(&mut r);
+    if let Some((key, v)) = r.get("default-backend") {
+        let v = v.trim();
+        if !is_dns_label(v) {
+            r.invalid(key, format!("{v:?} is not a Service name (same namespace)"));
+        } else if out.canary.is_some() {
+            r.invalid(key, "not combined with canary-service here; ignored");
+        } else {
+            out.fallback = Some((format!("metadata.annotations[{key}]"), v.to_string()));
+        }
+    }
     out.verdicts = r.finish();
     out
 }

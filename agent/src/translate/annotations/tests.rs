@@ -544,3 +544,25 @@ fn server_alias() {
         assert_eq!(p.problems().count(), 1, "{v}");
     }
 }
+
+#[test]
+fn default_backend() {
+    let k = format!("{NGINX}default-backend");
+    let p = parse(Some(&ann(&[(&k, "errors")])));
+    assert_eq!(
+        p.fallback,
+        Some((format!("metadata.annotations[{k}]"), "errors".to_string()))
+    );
+    for v in ["Errors", "ns/errors", "a b", ""] {
+        let p = parse(Some(&ann(&[(&k, v)])));
+        assert!(p.fallback.is_none(), "{v:?}");
+        assert_eq!(p.problems().count(), 1, "{v:?}");
+    }
+    let p = parse(Some(&ann(&[
+        (&k, "errors"),
+        (CANARY_SERVICE, "web-canary"),
+        (CANARY_WEIGHT, "10"),
+    ])));
+    assert!(p.fallback.is_none());
+    assert_eq!(p.problems().count(), 1, "not with a canary");
+}
