@@ -131,6 +131,16 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     }
 }
 
+/// Service `web` with `echo` as its one endpoint.
+fn web_service(echo: &EchoServer) -> String {
+    let port = echo.addr().port();
+    [
+        service("web", 80, port),
+        slice("web-1", "web", port, &[Ep::ready("127.0.0.1")]),
+    ]
+    .join("---\n")
+}
+
 fn policy_objects(rewrite: &str, redirect: &str, code: &str) -> String {
     let k = |name: &str| format!("{N}{name}");
     [
@@ -170,12 +180,7 @@ fn policy_objects(rewrite: &str, redirect: &str, code: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_policies_apply_and_change_without_reload() {
     let web = EchoServer::start("web").unwrap();
-    let wp = web.addr().port();
-    let objects = [
-        service("web", 80, wp),
-        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
-    ]
-    .join("---\n");
+    let objects = web_service(&web);
     let agent = Agent::start(
         &[
             ("web.yaml", &objects),
@@ -261,12 +266,7 @@ fn limit_objects(body: &str, rpm: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_size_and_request_limits_change_without_reload() {
     let web = EchoServer::start("web").unwrap();
-    let wp = web.addr().port();
-    let objects = [
-        service("web", 80, wp),
-        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
-    ]
-    .join("---\n");
+    let objects = web_service(&web);
     let agent = Agent::start(
         &[
             ("web.yaml", &objects),

@@ -69,6 +69,15 @@ fn case(
     }
 }
 
+/// A case served as it was: one GET of `path` reaches the pod unchanged.
+fn served(
+    name: &'static str,
+    annotations: &[(&'static str, &'static str)],
+    path: &'static str,
+) -> Case {
+    case(name, annotations, "/", vec![(get(path), pod(path))])
+}
+
 fn corpus() -> Vec<Case> {
     let with_header = |w: Want, h: Vec<(&'static str, &'static str)>| Want { headers: h, ..w };
     vec![
@@ -155,12 +164,7 @@ fn corpus() -> Vec<Case> {
                 ),
             )],
         ),
-        case(
-            "no-ssl-redirect",
-            &[("ssl-redirect", "false")],
-            "/",
-            vec![(get("/"), pod("/"))],
-        ),
+        served("no-ssl-redirect", &[("ssl-redirect", "false")], "/"),
         // Body size and limits.
         case(
             "body-1k",
@@ -206,12 +210,7 @@ fn corpus() -> Vec<Case> {
                 (get("/a"), haproxy(503, vec![])),
             ],
         ),
-        case(
-            "connections",
-            &[("limit-connections", "10")],
-            "/",
-            vec![(get("/c"), pod("/c"))],
-        ),
+        served("connections", &[("limit-connections", "10")], "/c"),
         // CORS.
         case(
             "cors",
@@ -266,24 +265,9 @@ fn corpus() -> Vec<Case> {
             "/",
             vec![(get("/"), pod("/"))],
         ),
-        case(
-            "hash",
-            &[("upstream-hash-by", "$request_uri")],
-            "/",
-            vec![(get("/h?u=1"), pod("/h?u=1"))],
-        ),
-        case(
-            "ewma",
-            &[("load-balance", "ewma")],
-            "/",
-            vec![(get("/"), pod("/"))],
-        ),
-        case(
-            "round-robin",
-            &[("load-balance", "round_robin")],
-            "/",
-            vec![(get("/"), pod("/"))],
-        ),
+        served("hash", &[("upstream-hash-by", "$request_uri")], "/h?u=1"),
+        served("ewma", &[("load-balance", "ewma")], "/"),
+        served("round-robin", &[("load-balance", "round_robin")], "/"),
         case(
             "timeouts",
             &[
@@ -294,12 +278,7 @@ fn corpus() -> Vec<Case> {
             "/",
             vec![(get("/slow"), pod("/slow"))],
         ),
-        case(
-            "http",
-            &[("backend-protocol", "HTTP")],
-            "/",
-            vec![(get("/"), pod("/"))],
-        ),
+        served("http", &[("backend-protocol", "HTTP")], "/"),
         // Refused and unsupported: still served, without the policy, and named.
         case(
             "snippet",
@@ -310,17 +289,15 @@ fn corpus() -> Vec<Case> {
             "/",
             vec![(get("/s"), pod("/s"))],
         ),
-        case(
+        served(
             "server-snippet",
             &[("server-snippet", "location /admin { deny all; }")],
-            "/",
-            vec![(get("/admin"), pod("/admin"))],
+            "/admin",
         ),
-        case(
+        served(
             "auth-url",
             &[("auth-url", "https://httpbin.org/basic-auth/user/passwd")],
             "/",
-            vec![(get("/"), pod("/"))],
         ),
         case(
             "custom-errors",
@@ -331,17 +308,11 @@ fn corpus() -> Vec<Case> {
             "/",
             vec![(get("/"), pod("/"))],
         ),
-        case(
-            "regex",
-            &[("use-regex", "true")],
-            "/",
-            vec![(get("/r"), pod("/r"))],
-        ),
-        case(
+        served("regex", &[("use-regex", "true")], "/r"),
+        served(
             "mirror",
             &[("mirror-target", "https://test.env.com/$request_uri")],
-            "/",
-            vec![(get("/m"), pod("/m"))],
+            "/m",
         ),
         case("canary-main", &[], "/", vec![(get("/"), pod("/"))]),
         case(
