@@ -26,7 +26,8 @@ use thiserror::Error;
 use crate::http::Status;
 use crate::metrics::CommandResult;
 use crate::reconcile::{
-    self, Desired, Plan, PlanSettings, ReloadReason, RuntimePlan, Scope, StructureView,
+    self, Attempts, Budget, Desired, Next, Outcome, Plan, PlanSettings, ReloadReason, RuntimePlan,
+    Scope, StructureView,
 };
 
 pub use observe::observe;
@@ -234,8 +235,9 @@ impl Applier {
         if scope.is_empty() {
             return Ok(report);
         }
-        let mut failures: Vec<String> = Vec::new();
-        for attempt in 0..4 {
+        // How many times to try, and what to do after each outcome: the planner's policy.
+        let mut attempts = Attempts::new(Budget::default());
+        while attempts.may_try() {
             let observed = self
                 .cache
                 .observe(&self.runtime, desired, &scope, &self.status.metrics)
@@ -255,22 +257,12 @@ impl Applier {
                     drain_timeout: self.settings.drain_timeout,
                 },
             );
-            match plan {
-                Plan::Reload(reason) => {
-                    if report.reloads.len() >= 2 {
-                        return Err(ApplyError::Diverged(format!(
-                            "still wants a reload ({reason}) after {} reloads",
-                            report.reloads.len()
-                        )));
-                    }
-                    self.reload(desired, &reason).await?;
-                    report.reloads.push(reason);
-                    scope = Scope::all();
-                }
+            let outcome = match plan {
+                Plan::Reload(reason) => Outcome::WantsReload(reason),
                 Plan::Runtime(p) if p.is_converged() => {
                     self.update_drains(&p, &scope, now);
                     report.draining = self.drains.len();
-                    return Ok(report);
+                    Outcome::Done
                 }
                 Plan::Runtime(p) => {
                     tracing::debug!(
@@ -286,22 +278,34 @@ impl Applier {
                         self.cache
                             .record_maps(desired, want.maps, &p.commands, &p.swaps);
                         self.disk.mark_dirty();
-                        return Ok(report);
+                        Outcome::Done
+                    } else {
+                        self.status.metrics.desync.inc();
+                        tracing::warn!(errors = ?errors, "haproxy refused part of a plan; observing again");
+                        Outcome::Refused(errors)
                     }
-                    self.status.metrics.desync.inc();
-                    tracing::warn!(attempt, errors = ?errors, "haproxy refused part of a plan; observing again");
-                    failures = errors;
+                }
+            };
+            match attempts.after(outcome) {
+                Next::Stop => return Ok(report),
+                Next::Reload(reason) => {
+                    self.reload(desired, &reason).await?;
+                    report.reloads.push(reason);
+                    scope = Scope::all();
+                }
+                next @ (Next::ObserveAll | Next::Rebuild) => {
                     self.cache.invalidate();
                     scope = Scope::all();
                     self.update_desired(desired, &scope);
-                    if attempt == 2 {
+                    if next == Next::Rebuild {
                         // Re-observing did not help: rebuild HAProxy from a full config.
                         self.worker.forget_loaded();
                     }
                 }
+                Next::GiveUp(why) => return Err(ApplyError::Diverged(why)),
             }
         }
-        Err(ApplyError::Diverged(failures.join("; ")))
+        Err(ApplyError::Diverged(attempts.exhausted()))
     }
 
     /// Keeps the drain timers of the backends in `scope` in step with a plan.

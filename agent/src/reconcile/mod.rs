@@ -14,6 +14,10 @@ use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
 use haproxy::{BackendName, MapKey, ServerName, ServerRef};
 
+mod retry;
+
+pub use retry::{Attempts, Budget, Next, Outcome};
+
 /// One server as HAProxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveServer {
