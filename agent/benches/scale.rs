@@ -13,7 +13,11 @@
 //!   supervised as `run --spawn-haproxy` does and loaded with all of the above. Repeated,
 //!   median reported; none may reload.
 //!
-//! Run: `cargo bench -p haproxy-agent --bench scale -- [INGRESSES] [SERVICES] [REPEATS] [--json PATH]`
+//! With `--policies true` every Ingress also carries a policy-heavy set of ingress-nginx
+//! annotations (rewrite, headers, body size, limits, CORS, timeouts): the same figures with
+//! those features in use.
+//!
+//! Run: `cargo bench -p haproxy-agent --bench scale -- [INGRESSES] [SERVICES] [REPEATS] [--policies true] [--json PATH]`
 
 mod common;
 
@@ -28,10 +32,24 @@ use serde_json::json;
 
 use common::{Args, EpState, Harness, Rule, Summary, ingress, ms, service, slice};
 
-fn one_ingress(i: usize, services: usize, path: &str) -> Object {
+/// The policy-heavy annotation set of `--policies true`.
+const POLICIES: &[(&str, &str)] = &[
+    ("nginx.ingress.kubernetes.io/rewrite-target", "/"),
+    ("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/app"),
+    ("nginx.ingress.kubernetes.io/upstream-vhost", "internal.example"),
+    ("nginx.ingress.kubernetes.io/proxy-body-size", "8m"),
+    ("nginx.ingress.kubernetes.io/limit-rps", "100"),
+    ("nginx.ingress.kubernetes.io/limit-connections", "20"),
+    ("nginx.ingress.kubernetes.io/enable-cors", "true"),
+    ("nginx.ingress.kubernetes.io/cors-allow-origin", "https://app.example"),
+    ("nginx.ingress.kubernetes.io/proxy-read-timeout", "120"),
+    ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+];
+
+fn one_ingress(i: usize, services: usize, path: &str, policies: bool) -> Object {
     let host = format!("h{i}.bench.example");
     let svc = format!("svc-{}", i % services);
-    ingress(
+    let mut o = ingress(
         &format!("ing-{i}"),
         Some(&host),
         &[Rule {
@@ -39,10 +57,19 @@ fn one_ingress(i: usize, services: usize, path: &str) -> Object {
             service: &svc,
             port: 80,
         }],
-    )
+    );
+    if let (true, Object::Ingress(ing)) = (policies, &mut o) {
+        ing.metadata.annotations = Some(
+            POLICIES
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+    }
+    o
 }
 
-fn objects(ingresses: usize, services: usize) -> Vec<Object> {
+fn objects(ingresses: usize, services: usize, policies: bool) -> Vec<Object> {
     let mut out = Vec::with_capacity(ingresses + 2 * services);
     for s in 0..services {
         let name = format!("svc-{s}");
@@ -56,7 +83,7 @@ fn objects(ingresses: usize, services: usize) -> Vec<Object> {
         out.push(slice(&format!("{name}-1"), &name, 8080, &eps));
     }
     for i in 0..ingresses {
-        out.push(one_ingress(i, services, "/"));
+        out.push(one_ingress(i, services, "/", policies));
     }
     out
 }
@@ -67,7 +94,8 @@ async fn main() -> anyhow::Result<()> {
     let ingresses = args.number(0, 5000)?;
     let services = args.number(1, 1000)?.clamp(1, 65_536);
     let repeats = args.number(2, 21)?.max(1);
-    let all = objects(ingresses, services);
+    let policies = args.named("policies") == Some("true");
+    let all = objects(ingresses, services, policies);
 
     // Full translate + render, in-process.
     let store = Store::new();
@@ -108,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     let mut commands = 0;
     for k in 0..repeats {
         let path = if k % 2 == 0 { "/v2" } else { "/" };
-        let changed = one_ingress(target, services, path);
+        let changed = one_ingress(target, services, path, policies);
         let t0 = Instant::now();
         h.store.upsert(changed);
         let report = h.sync().await?;
@@ -130,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
         Summary::of(&incremental),
     );
     eprintln!(
-        "{ingresses} Ingresses -> {routes} routes, {backends} backends; haproxy.cfg {cfg_bytes} bytes, maps {map_bytes} bytes"
+        "{ingresses} Ingresses{} -> {routes} routes, {backends} backends; haproxy.cfg {cfg_bytes} bytes, maps {map_bytes} bytes",
+        if policies { " with policies" } else { "" }
     );
     eprintln!("{}", f.line("full translate + render"));
     eprintln!("{}", tr.line("  of which translate"));
@@ -140,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
     args.write_json(&json!({
         "ingresses": ingresses,
         "services": services,
+        "policies": policies,
         "routes": routes,
         "backends": backends,
         "haproxy_cfg_bytes": cfg_bytes,

@@ -21,6 +21,8 @@ struct Results {
     p3: Value,
     p5: Value,
     p6: Value,
+    /// P6 with the policy-heavy annotation set.
+    p6p: Value,
     p7: Value,
     p8: Value,
 }
@@ -130,6 +132,11 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
         ("p5_rss_mib", n(&r.p5, "agent_peak_mib")?),
         ("p6_full_ms", n(&r.p6, "full/p50_ms")?),
         ("p6_incremental_ms", n(&r.p6, "incremental/p50_ms")?),
+        ("p6_policies_full_ms", n(&r.p6p, "full/p50_ms")?),
+        (
+            "p6_policies_incremental_ms",
+            n(&r.p6p, "incremental/p50_ms")?,
+        ),
         (
             "p8_cold_start_s_10000",
             n(&r.p8, "runs/0/converged_after_s")?,
@@ -587,7 +594,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     writeln!(o)?;
     writeln!(o, "| | measured | key in benchmarks.json |")?;
     writeln!(o, "|---|---:|---|")?;
-    let rows: [(&str, String, &str); 16] = [
+    let rows: [(&str, String, &str); 18] = [
         (
             "P1 store update -> HAProxy ack, p50",
             ms(f("p1_store_p50_ms")?),
@@ -657,6 +664,16 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             "P6 5,000 Ingresses: one incremental change",
             ms(f("p6_incremental_ms")?),
             "p6_incremental_ms",
+        ),
+        (
+            "P6 with a policy-heavy ingress-nginx annotation set: full translate + render",
+            ms(f("p6_policies_full_ms")?),
+            "p6_policies_full_ms",
+        ),
+        (
+            "P6 with a policy-heavy ingress-nginx annotation set: one incremental change",
+            ms(f("p6_policies_incremental_ms")?),
+            "p6_policies_incremental_ms",
         ),
         (
             "P8 cold start, 10,000 Services / 20,000 servers: every server in HAProxy",
@@ -1246,6 +1263,7 @@ fn main() -> anyhow::Result<()> {
         p3: load(dir, "p3")?,
         p5: load(dir, "p5")?,
         p6: load(dir, "p6")?,
+        p6p: load(dir, "p6p")?,
         p7: load(dir, "p7")?,
         p8: load(dir, "p8")?,
     };

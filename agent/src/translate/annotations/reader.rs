@@ -80,15 +80,23 @@ pub struct Verdict {
 pub(super) struct Reader<'a> {
     all: &'a BTreeMap<String, String>,
     verdicts: BTreeMap<&'a str, Status>,
+    /// The present keys by name: `(key, value)` under each prefix, strongest first.
+    by_name: BTreeMap<&'a str, [Option<(&'a str, &'a str)>; 3]>,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(all: &'a BTreeMap<String, String>) -> Self {
         let mut verdicts = BTreeMap::new();
-        for key in all.keys() {
+        let mut by_name: BTreeMap<&'a str, [Option<(&'a str, &'a str)>; 3]> = BTreeMap::new();
+        for (key, value) in all {
             let Some((prefix, name)) = catalog::split(key) else {
                 continue;
             };
+            let rank = catalog::PREFIXES
+                .iter()
+                .position(|p| *p == prefix)
+                .expect("split returns one of the prefixes");
+            by_name.entry(name).or_default()[rank] = Some((key.as_str(), value.as_str()));
             let status = match catalog::entry(name) {
                 None => Status::Unsupported(
                     "neither ingress-nginx nor haproxy-agent has an annotation of this name".into(),
@@ -104,7 +112,11 @@ impl<'a> Reader<'a> {
             };
             verdicts.insert(key.as_str(), status);
         }
-        Self { all, verdicts }
+        Self {
+            all,
+            verdicts,
+            by_name,
+        }
     }
 
     /// The value of `name` under the strongest prefix that sets it (and honours it); the
@@ -112,19 +124,17 @@ impl<'a> Reader<'a> {
     /// a prefix are not returned.
     pub(super) fn get(&mut self, name: &str) -> Option<(&'a str, &'a str)> {
         let mut found: Option<(&'a str, &'a str)> = None;
-        for prefix in catalog::PREFIXES {
-            let Some((key, value)) = self.all.get_key_value(&format!("{prefix}{name}")) else {
-                continue;
-            };
-            if self.verdicts.get(key.as_str()) != Some(&Status::Honoured) {
+        let present = *self.by_name.get(name)?;
+        for (key, value) in present.into_iter().flatten() {
+            if self.verdicts.get(key) != Some(&Status::Honoured) {
                 continue;
             }
             match found {
-                None => found = Some((key.as_str(), value.as_str())),
+                None => found = Some((key, value)),
                 Some((_, v)) if v == value => {}
                 Some((winner, _)) => {
                     self.verdicts.insert(
-                        key.as_str(),
+                        key,
                         Status::Shadowed(format!("{winner} is also set and wins")),
                     );
                 }
@@ -135,11 +145,7 @@ impl<'a> Reader<'a> {
 
     /// The value of `name` under the strongest prefix that sets it, whatever its verdict.
     pub(super) fn raw(&self, name: &str) -> Option<(&'a str, &'a str)> {
-        catalog::PREFIXES.iter().find_map(|prefix| {
-            self.all
-                .get_key_value(&format!("{prefix}{name}"))
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-        })
+        self.by_name.get(name)?.iter().flatten().next().copied()
     }
 
     /// Marks an annotation as shadowed by another one that wins.
