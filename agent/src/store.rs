@@ -220,6 +220,60 @@ impl Object {
     }
 }
 
+/// An object as the store keeps it: stripped, in its own `Arc` (sized for its kind, where an
+/// [`Object`] is as large as its largest kind). A source that holds many objects before it
+/// writes them (the manifests source during a scan) holds them in this form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shared {
+    /// `networking.k8s.io/v1` Ingress.
+    Ingress(Arc<Ingress>),
+    /// `networking.k8s.io/v1` IngressClass.
+    IngressClass(Arc<IngressClass>),
+    /// `v1` Service.
+    Service(Arc<Service>),
+    /// `discovery.k8s.io/v1` EndpointSlice.
+    EndpointSlice(Arc<EndpointSlice>),
+    /// `v1` Secret.
+    Secret(Arc<Secret>),
+}
+
+impl From<Object> for Shared {
+    /// Strips the object ([`Object::strip`]) and shares it.
+    fn from(object: Object) -> Self {
+        match object.strip() {
+            Object::Ingress(o) => Shared::Ingress(Arc::new(o)),
+            Object::IngressClass(o) => Shared::IngressClass(Arc::new(o)),
+            Object::Service(o) => Shared::Service(Arc::new(o)),
+            Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(o)),
+            Object::Secret(o) => Shared::Secret(Arc::new(o)),
+        }
+    }
+}
+
+impl Shared {
+    /// The object's key.
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Shared::Ingress(o) => ObjectKey::of(&o.metadata, true),
+            Shared::IngressClass(o) => ObjectKey::of(&o.metadata, false),
+            Shared::Service(o) => ObjectKey::of(&o.metadata, true),
+            Shared::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
+            Shared::Secret(o) => ObjectKey::of(&o.metadata, true),
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Shared::Ingress(_) => Kind::Ingress,
+            Shared::IngressClass(_) => Kind::IngressClass,
+            Shared::Service(_) => Kind::Service,
+            Shared::EndpointSlice(_) => Kind::EndpointSlice,
+            Shared::Secret(_) => Kind::Secret,
+        }
+    }
+}
+
 /// How many changes a snapshot remembers (see [`Snapshot::changes_since`]).
 pub const CHANGE_LOG_LEN: usize = 4096;
 
@@ -282,11 +336,11 @@ fn service_of(slice: &EndpointSlice, slice_key: &ObjectKey) -> Option<ObjectKey>
 }
 
 /// Inserts `new` at `key` unless an equal object is there; true when it changed the map.
-fn put<T: PartialEq + Clone>(map: &mut OrdMap<ObjectKey, Arc<T>>, key: ObjectKey, new: T) -> bool {
-    if map.get(&key).is_some_and(|old| **old == new) {
+fn put<T: PartialEq>(map: &mut OrdMap<ObjectKey, Arc<T>>, key: ObjectKey, new: Arc<T>) -> bool {
+    if map.get(&key).is_some_and(|old| **old == *new) {
         return false;
     }
-    map.insert(key, Arc::new(new));
+    map.insert(key, new);
     true
 }
 
@@ -358,15 +412,18 @@ impl Snapshot {
         }
     }
 
-    fn insert(&mut self, object: Object) {
+    fn insert(&mut self, object: Shared) {
         let key = object.key();
         let kind = object.kind();
-        let changed = match object.strip() {
-            Object::Ingress(o) => put(&mut self.ingresses, key.clone(), o),
-            Object::IngressClass(o) => put(&mut self.ingress_classes, key.clone(), o),
-            Object::Service(o) => put(&mut self.services, key.clone(), o),
-            Object::EndpointSlice(o) => {
-                let same = self.endpoint_slices.get(&key).is_some_and(|old| **old == o);
+        let changed = match object {
+            Shared::Ingress(o) => put(&mut self.ingresses, key.clone(), o),
+            Shared::IngressClass(o) => put(&mut self.ingress_classes, key.clone(), o),
+            Shared::Service(o) => put(&mut self.services, key.clone(), o),
+            Shared::EndpointSlice(o) => {
+                let same = self
+                    .endpoint_slices
+                    .get(&key)
+                    .is_some_and(|old| **old == *o);
                 if !same {
                     self.unindex_slice(&key);
                     if let Some(svc) = service_of(&o, &key) {
@@ -375,11 +432,11 @@ impl Snapshot {
                             .or_default()
                             .insert(key.clone());
                     }
-                    self.endpoint_slices.insert(key.clone(), Arc::new(o));
+                    self.endpoint_slices.insert(key.clone(), o);
                 }
                 !same
             }
-            Object::Secret(o) => put(&mut self.secrets, key.clone(), o),
+            Shared::Secret(o) => put(&mut self.secrets, key.clone(), o),
         };
         if changed {
             self.record(kind, key);
@@ -415,7 +472,7 @@ impl Snapshot {
 
     /// Makes the objects of `kinds` exactly `objects`, recording only what differs (a
     /// relist that finds what the store has changes nothing).
-    fn replace(&mut self, kinds: &[Kind], objects: impl IntoIterator<Item = Object>) {
+    fn replace(&mut self, kinds: &[Kind], objects: impl IntoIterator<Item = Shared>) {
         let mut seen = BTreeSet::new();
         for o in objects {
             seen.insert((o.kind(), o.key()));
@@ -491,6 +548,11 @@ impl Store {
     /// Replaces everything with `objects` (the manifests source's whole state) and marks
     /// the store synced.
     pub fn replace_all(&self, objects: impl IntoIterator<Item = Object>) {
+        self.replace_all_shared(objects.into_iter().map(Shared::from));
+    }
+
+    /// [`Store::replace_all`] with objects already in the store's form.
+    pub fn replace_all_shared(&self, objects: impl IntoIterator<Item = Shared>) {
         self.modify(|s| {
             s.replace(&Kind::ALL, objects);
             s.synced = true;
@@ -502,6 +564,15 @@ impl Store {
     pub fn apply(
         &self,
         upserts: impl IntoIterator<Item = Object>,
+        deletes: impl IntoIterator<Item = (Kind, ObjectKey)>,
+    ) -> bool {
+        self.apply_shared(upserts.into_iter().map(Shared::from), deletes)
+    }
+
+    /// [`Store::apply`] with objects already in the store's form.
+    pub fn apply_shared(
+        &self,
+        upserts: impl IntoIterator<Item = Shared>,
         deletes: impl IntoIterator<Item = (Kind, ObjectKey)>,
     ) -> bool {
         self.tx.send_if_modified(|snap| {
@@ -523,7 +594,7 @@ impl Store {
 
     /// Adds or replaces one object.
     pub fn upsert(&self, object: Object) {
-        self.modify(|s| s.insert(object));
+        self.modify(|s| s.insert(object.into()));
     }
 
     /// Removes one object of `kind`.
@@ -533,7 +604,7 @@ impl Store {
 
     /// Replaces every object of one kind (a relist) without touching the others.
     pub fn replace_kind(&self, kind: Kind, objects: impl IntoIterator<Item = Object>) {
-        self.modify(|s| s.replace(&[kind], objects));
+        self.modify(|s| s.replace(&[kind], objects.into_iter().map(Shared::from)));
     }
 
     /// Marks the initial state complete.
