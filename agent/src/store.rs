@@ -262,6 +262,25 @@ impl Shared {
         }
     }
 
+    /// True when this is object `key` of `kind`; the same as comparing [`Shared::kind`] and
+    /// [`Shared::key`], without making a key.
+    pub fn is(&self, kind: Kind, key: &ObjectKey) -> bool {
+        let (meta, namespaced) = match self {
+            Shared::Ingress(o) => (&o.metadata, true),
+            Shared::IngressClass(o) => (&o.metadata, false),
+            Shared::Service(o) => (&o.metadata, true),
+            Shared::EndpointSlice(o) => (&o.metadata, true),
+            Shared::Secret(o) => (&o.metadata, true),
+        };
+        let namespace = match (namespaced, meta.namespace.as_deref()) {
+            (false, _) => "",
+            (true, ns) => ns.unwrap_or("default"),
+        };
+        self.kind() == kind
+            && namespace == key.namespace
+            && meta.name.as_deref().unwrap_or_default() == key.name
+    }
+
     /// The object's kind.
     pub fn kind(&self) -> Kind {
         match self {
@@ -829,6 +848,27 @@ mod tests {
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
         assert_eq!(keys, ["tls.crt", "tls.key"]);
+    }
+
+    #[test]
+    fn shared_is_its_kind_and_key() {
+        let o = Shared::from(service("a", "web"));
+        assert!(o.is(Kind::Service, &o.key()));
+        assert!(!o.is(Kind::Ingress, &o.key()));
+        assert!(!o.is(Kind::Service, &ObjectKey::new("a", "api")));
+        assert!(!o.is(Kind::Service, &ObjectKey::new("b", "web")));
+        let unnamed = Shared::from(Object::Service(Service::default()));
+        assert!(unnamed.is(Kind::Service, &ObjectKey::new("default", "")));
+        let class = Shared::from(Object::IngressClass(IngressClass {
+            metadata: ObjectMeta {
+                name: Some("c".into()),
+                namespace: Some("ignored".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+        assert_eq!(class.key(), ObjectKey::new("", "c"));
+        assert!(class.is(Kind::IngressClass, &ObjectKey::new("", "c")));
     }
 
     #[test]

@@ -356,10 +356,7 @@ impl ManifestsSource {
         let Some(objects) = self.fresh.get_mut(&file) else {
             return Winner::Unreadable;
         };
-        match objects
-            .iter()
-            .rposition(|o| o.kind() == key.0 && o.key() == key.1)
-        {
+        match objects.iter().rposition(|o| o.is(key.0, &key.1)) {
             Some(i) => Winner::Object(objects.swap_remove(i)),
             None => Winner::Unreadable,
         }
