@@ -13,6 +13,10 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::watch;
 
+mod slice;
+
+pub use slice::{Slice, SliceEndpoint};
+
 /// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
@@ -231,8 +235,8 @@ pub enum Shared {
     IngressClass(Arc<IngressClass>),
     /// `v1` Service.
     Service(Arc<Service>),
-    /// `discovery.k8s.io/v1` EndpointSlice.
-    EndpointSlice(Arc<EndpointSlice>),
+    /// `discovery.k8s.io/v1` EndpointSlice, in its compact form.
+    EndpointSlice(Arc<Slice>),
     /// `v1` Secret.
     Secret(Arc<Secret>),
 }
@@ -244,7 +248,7 @@ impl From<Object> for Shared {
             Object::Ingress(o) => Shared::Ingress(Arc::new(o)),
             Object::IngressClass(o) => Shared::IngressClass(Arc::new(o)),
             Object::Service(o) => Shared::Service(Arc::new(o)),
-            Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(o)),
+            Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(Slice::from(o))),
             Object::Secret(o) => Shared::Secret(Arc::new(o)),
         }
     }
@@ -325,7 +329,7 @@ pub struct Snapshot {
     /// Services by key.
     pub services: OrdMap<ObjectKey, Arc<Service>>,
     /// EndpointSlices by key.
-    pub endpoint_slices: OrdMap<ObjectKey, Arc<EndpointSlice>>,
+    pub endpoint_slices: OrdMap<ObjectKey, Arc<Slice>>,
     /// Secrets by key.
     pub secrets: OrdMap<ObjectKey, Arc<Secret>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
@@ -349,7 +353,7 @@ pub struct Snapshot {
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-fn service_of(slice: &EndpointSlice, slice_key: &ObjectKey) -> Option<ObjectKey> {
+fn service_of(slice: &Slice, slice_key: &ObjectKey) -> Option<ObjectKey> {
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     Some(ObjectKey::new(&slice_key.namespace, name))
 }
@@ -369,7 +373,7 @@ impl Snapshot {
         &'a self,
         namespace: &str,
         service: &str,
-    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<EndpointSlice>)> + 'a {
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Slice>)> + 'a {
         self.slices_by_service
             .get(&ObjectKey::new(namespace, service))
             .into_iter()
