@@ -31,18 +31,18 @@ pub struct SliceEndpoint {
 impl From<EndpointSlice> for Slice {
     /// Keeps what a stripped slice holds: an endpoint's other fields are dropped.
     fn from(s: EndpointSlice) -> Self {
+        // A new vector: `collect` would reuse the k8s-openapi one in place, keeping its
+        // ~330 bytes per endpoint allocated.
+        let mut endpoints = Vec::with_capacity(s.endpoints.len());
+        endpoints.extend(s.endpoints.into_iter().map(|e| SliceEndpoint {
+            addresses: e.addresses,
+            conditions: e.conditions,
+        }));
         Self {
             metadata: s.metadata,
             address_type: s.address_type,
             ports: s.ports,
-            endpoints: s
-                .endpoints
-                .into_iter()
-                .map(|e| SliceEndpoint {
-                    addresses: e.addresses,
-                    conditions: e.conditions,
-                })
-                .collect(),
+            endpoints,
         }
     }
 }
