@@ -13,6 +13,10 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::watch;
 
+mod slice;
+
+pub use slice::{Slice, SliceEndpoint};
+
 /// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
@@ -221,6 +225,79 @@ impl Object {
     }
 }
 
+/// An object as the store keeps it: stripped, in its own `Arc` (sized for its kind, where an
+/// [`Object`] is as large as its largest kind). A source that holds many objects before it
+/// writes them (the manifests source during a scan) holds them in this form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shared {
+    /// `networking.k8s.io/v1` Ingress.
+    Ingress(Arc<Ingress>),
+    /// `networking.k8s.io/v1` IngressClass.
+    IngressClass(Arc<IngressClass>),
+    /// `v1` Service.
+    Service(Arc<Service>),
+    /// `discovery.k8s.io/v1` EndpointSlice, in its compact form.
+    EndpointSlice(Arc<Slice>),
+    /// `v1` Secret.
+    Secret(Arc<Secret>),
+}
+
+impl From<Object> for Shared {
+    /// Strips the object ([`Object::strip`]) and shares it.
+    fn from(object: Object) -> Self {
+        match object.strip() {
+            Object::Ingress(o) => Shared::Ingress(Arc::new(o)),
+            Object::IngressClass(o) => Shared::IngressClass(Arc::new(o)),
+            Object::Service(o) => Shared::Service(Arc::new(o)),
+            Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(Slice::from(o))),
+            Object::Secret(o) => Shared::Secret(Arc::new(o)),
+        }
+    }
+}
+
+impl Shared {
+    /// The object's key.
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Shared::Ingress(o) => ObjectKey::of(&o.metadata, true),
+            Shared::IngressClass(o) => ObjectKey::of(&o.metadata, false),
+            Shared::Service(o) => ObjectKey::of(&o.metadata, true),
+            Shared::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
+            Shared::Secret(o) => ObjectKey::of(&o.metadata, true),
+        }
+    }
+
+    /// True when this is object `key` of `kind`; the same as comparing [`Shared::kind`] and
+    /// [`Shared::key`], without making a key.
+    pub fn is(&self, kind: Kind, key: &ObjectKey) -> bool {
+        let (meta, namespaced) = match self {
+            Shared::Ingress(o) => (&o.metadata, true),
+            Shared::IngressClass(o) => (&o.metadata, false),
+            Shared::Service(o) => (&o.metadata, true),
+            Shared::EndpointSlice(o) => (&o.metadata, true),
+            Shared::Secret(o) => (&o.metadata, true),
+        };
+        let namespace = match (namespaced, meta.namespace.as_deref()) {
+            (false, _) => "",
+            (true, ns) => ns.unwrap_or("default"),
+        };
+        self.kind() == kind
+            && namespace == key.namespace
+            && meta.name.as_deref().unwrap_or_default() == key.name
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Shared::Ingress(_) => Kind::Ingress,
+            Shared::IngressClass(_) => Kind::IngressClass,
+            Shared::Service(_) => Kind::Service,
+            Shared::EndpointSlice(_) => Kind::EndpointSlice,
+            Shared::Secret(_) => Kind::Secret,
+        }
+    }
+}
+
 /// How many changes a snapshot remembers (see [`Snapshot::changes_since`]).
 pub const CHANGE_LOG_LEN: usize = 4096;
 
@@ -253,7 +330,7 @@ pub struct Snapshot {
     /// Services by key.
     pub services: OrdMap<ObjectKey, Arc<Service>>,
     /// EndpointSlices by key.
-    pub endpoint_slices: OrdMap<ObjectKey, Arc<EndpointSlice>>,
+    pub endpoint_slices: OrdMap<ObjectKey, Arc<Slice>>,
     /// Secrets by key.
     pub secrets: OrdMap<ObjectKey, Arc<Secret>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
@@ -277,17 +354,17 @@ pub struct Snapshot {
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-fn service_of(slice: &EndpointSlice, slice_key: &ObjectKey) -> Option<ObjectKey> {
+fn service_of(slice: &Slice, slice_key: &ObjectKey) -> Option<ObjectKey> {
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     Some(ObjectKey::new(&slice_key.namespace, name))
 }
 
 /// Inserts `new` at `key` unless an equal object is there; true when it changed the map.
-fn put<T: PartialEq + Clone>(map: &mut OrdMap<ObjectKey, Arc<T>>, key: ObjectKey, new: T) -> bool {
-    if map.get(&key).is_some_and(|old| **old == new) {
+fn put<T: PartialEq>(map: &mut OrdMap<ObjectKey, Arc<T>>, key: ObjectKey, new: Arc<T>) -> bool {
+    if map.get(&key).is_some_and(|old| **old == *new) {
         return false;
     }
-    map.insert(key, Arc::new(new));
+    map.insert(key, new);
     true
 }
 
@@ -297,7 +374,7 @@ impl Snapshot {
         &'a self,
         namespace: &str,
         service: &str,
-    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<EndpointSlice>)> + 'a {
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Slice>)> + 'a {
         self.slices_by_service
             .get(&ObjectKey::new(namespace, service))
             .into_iter()
@@ -359,15 +436,18 @@ impl Snapshot {
         }
     }
 
-    fn insert(&mut self, object: Object) {
+    fn insert(&mut self, object: Shared) {
         let key = object.key();
         let kind = object.kind();
-        let changed = match object.strip() {
-            Object::Ingress(o) => put(&mut self.ingresses, key.clone(), o),
-            Object::IngressClass(o) => put(&mut self.ingress_classes, key.clone(), o),
-            Object::Service(o) => put(&mut self.services, key.clone(), o),
-            Object::EndpointSlice(o) => {
-                let same = self.endpoint_slices.get(&key).is_some_and(|old| **old == o);
+        let changed = match object {
+            Shared::Ingress(o) => put(&mut self.ingresses, key.clone(), o),
+            Shared::IngressClass(o) => put(&mut self.ingress_classes, key.clone(), o),
+            Shared::Service(o) => put(&mut self.services, key.clone(), o),
+            Shared::EndpointSlice(o) => {
+                let same = self
+                    .endpoint_slices
+                    .get(&key)
+                    .is_some_and(|old| **old == *o);
                 if !same {
                     self.unindex_slice(&key);
                     if let Some(svc) = service_of(&o, &key) {
@@ -376,11 +456,11 @@ impl Snapshot {
                             .or_default()
                             .insert(key.clone());
                     }
-                    self.endpoint_slices.insert(key.clone(), Arc::new(o));
+                    self.endpoint_slices.insert(key.clone(), o);
                 }
                 !same
             }
-            Object::Secret(o) => put(&mut self.secrets, key.clone(), o),
+            Shared::Secret(o) => put(&mut self.secrets, key.clone(), o),
         };
         if changed {
             self.record(kind, key);
@@ -416,7 +496,7 @@ impl Snapshot {
 
     /// Makes the objects of `kinds` exactly `objects`, recording only what differs (a
     /// relist that finds what the store has changes nothing).
-    fn replace(&mut self, kinds: &[Kind], objects: impl IntoIterator<Item = Object>) {
+    fn replace(&mut self, kinds: &[Kind], objects: impl IntoIterator<Item = Shared>) {
         let mut seen = BTreeSet::new();
         for o in objects {
             seen.insert((o.kind(), o.key()));
@@ -492,6 +572,11 @@ impl Store {
     /// Replaces everything with `objects` (the manifests source's whole state) and marks
     /// the store synced.
     pub fn replace_all(&self, objects: impl IntoIterator<Item = Object>) {
+        self.replace_all_shared(objects.into_iter().map(Shared::from));
+    }
+
+    /// [`Store::replace_all`] with objects already in the store's form.
+    pub fn replace_all_shared(&self, objects: impl IntoIterator<Item = Shared>) {
         self.modify(|s| {
             s.replace(&Kind::ALL, objects);
             s.synced = true;
@@ -503,6 +588,15 @@ impl Store {
     pub fn apply(
         &self,
         upserts: impl IntoIterator<Item = Object>,
+        deletes: impl IntoIterator<Item = (Kind, ObjectKey)>,
+    ) -> bool {
+        self.apply_shared(upserts.into_iter().map(Shared::from), deletes)
+    }
+
+    /// [`Store::apply`] with objects already in the store's form.
+    pub fn apply_shared(
+        &self,
+        upserts: impl IntoIterator<Item = Shared>,
         deletes: impl IntoIterator<Item = (Kind, ObjectKey)>,
     ) -> bool {
         self.tx.send_if_modified(|snap| {
@@ -524,7 +618,7 @@ impl Store {
 
     /// Adds or replaces one object.
     pub fn upsert(&self, object: Object) {
-        self.modify(|s| s.insert(object));
+        self.modify(|s| s.insert(object.into()));
     }
 
     /// Removes one object of `kind`.
@@ -534,7 +628,7 @@ impl Store {
 
     /// Replaces every object of one kind (a relist) without touching the others.
     pub fn replace_kind(&self, kind: Kind, objects: impl IntoIterator<Item = Object>) {
-        self.modify(|s| s.replace(&[kind], objects));
+        self.modify(|s| s.replace(&[kind], objects.into_iter().map(Shared::from)));
     }
 
     /// Marks the initial state complete.
@@ -759,6 +853,27 @@ mod tests {
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
         assert_eq!(keys, ["tls.crt", "tls.key"]);
+    }
+
+    #[test]
+    fn shared_is_its_kind_and_key() {
+        let o = Shared::from(service("a", "web"));
+        assert!(o.is(Kind::Service, &o.key()));
+        assert!(!o.is(Kind::Ingress, &o.key()));
+        assert!(!o.is(Kind::Service, &ObjectKey::new("a", "api")));
+        assert!(!o.is(Kind::Service, &ObjectKey::new("b", "web")));
+        let unnamed = Shared::from(Object::Service(Service::default()));
+        assert!(unnamed.is(Kind::Service, &ObjectKey::new("default", "")));
+        let class = Shared::from(Object::IngressClass(IngressClass {
+            metadata: ObjectMeta {
+                name: Some("c".into()),
+                namespace: Some("ignored".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+        assert_eq!(class.key(), ObjectKey::new("", "c"));
+        assert!(class.is(Kind::IngressClass, &ObjectKey::new("", "c")));
     }
 
     #[test]

@@ -2328,7 +2328,7 @@ fn run_manifest_case(
     objects.extend(
         snap.endpoint_slices
             .values()
-            .map(|o| Object::EndpointSlice((**o).clone())),
+            .map(|o| Object::EndpointSlice((**o).clone().into())),
     );
     objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
     let hostile: Vec<Object> = objects

@@ -1,16 +1,23 @@
 //! Service port resolutions made once per (namespace, Service, port), with the EndpointSlices
 //! each read, so that a changed Service or slice forgets exactly the resolutions it affects.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use super::endpoints::{self, ResolvedService};
 use crate::store::{ObjectKey, Snapshot};
 
-/// A Service port as an Ingress backend names it (by number, else by name).
+/// A Service port as an Ingress backend names it (by number, else by name). Shared: the
+/// recipe that names it and the resolution made for it hold one copy (a pointer each).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct PortRef {
+pub(super) struct PortRef(Arc<PortKey>);
+
+/// What a [`PortRef`] names.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct PortKey {
     /// The Service.
     pub service: ObjectKey,
     /// `port.number`.
@@ -19,14 +26,22 @@ pub(super) struct PortRef {
     pub name: Option<String>,
 }
 
+impl Deref for PortRef {
+    type Target = PortKey;
+
+    fn deref(&self) -> &PortKey {
+        &self.0
+    }
+}
+
 impl PortRef {
     /// The port `port` of Service `namespace/service`.
     pub fn new(namespace: &str, service: &str, port: &ServiceBackendPort) -> Self {
-        Self {
+        Self(Arc::new(PortKey {
             service: ObjectKey::new(namespace, service),
             number: port.number,
             name: port.name.clone(),
-        }
+        }))
     }
 
     fn port(&self) -> ServiceBackendPort {
@@ -37,11 +52,13 @@ impl PortRef {
     }
 }
 
-/// One Service's resolutions and the slices they read.
+/// One Service's resolutions and the slices they read. Vectors, not maps: a Service has a
+/// port or two and a slice or two, and a map's smallest node holds eleven entries (at
+/// 10,000 Services that was ~30 MB of empty slots).
 #[derive(Debug, Default)]
 struct ServiceEntry {
-    ports: BTreeMap<PortRef, Result<ResolvedService, String>>,
-    slices: BTreeSet<ObjectKey>,
+    ports: Vec<(PortRef, Result<ResolvedService, String>)>,
+    slices: Box<[ObjectKey]>,
 }
 
 /// Resolutions by Service; valid for the snapshots in which neither the Service nor any
@@ -49,8 +66,8 @@ struct ServiceEntry {
 #[derive(Debug, Default)]
 pub(super) struct Resolutions {
     by_service: BTreeMap<ObjectKey, ServiceEntry>,
-    /// Slice -> the Services whose resolutions read it.
-    slice_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Slice -> the Services whose resolutions read it (sorted, each once; usually one).
+    slice_readers: BTreeMap<ObjectKey, Vec<ObjectKey>>,
 }
 
 impl Resolutions {
@@ -60,29 +77,36 @@ impl Resolutions {
             .by_service
             .entry(at.service.clone())
             .or_insert_with(|| {
-                let slices: BTreeSet<ObjectKey> = snapshot
+                // In key order, each once: the store's index is a set.
+                let slices: Box<[ObjectKey]> = snapshot
                     .slices_of(&at.service.namespace, &at.service.name)
                     .map(|(k, _)| k.clone())
                     .collect();
                 for s in &slices {
-                    self.slice_readers
-                        .entry(s.clone())
-                        .or_default()
-                        .insert(at.service.clone());
+                    let readers = self.slice_readers.entry(s.clone()).or_default();
+                    if let Err(i) = readers.binary_search(&at.service) {
+                        readers.insert(i, at.service.clone());
+                    }
                 }
                 ServiceEntry {
-                    ports: BTreeMap::new(),
+                    ports: Vec::new(),
                     slices,
                 }
             });
-        entry.ports.entry(at.clone()).or_insert_with(|| {
-            endpoints::resolve(
-                snapshot,
-                &at.service.namespace,
-                &at.service.name,
-                &at.port(),
-            )
-        })
+        let i = match entry.ports.iter().position(|(p, _)| p == at) {
+            Some(i) => i,
+            None => {
+                let resolved = endpoints::resolve(
+                    snapshot,
+                    &at.service.namespace,
+                    &at.service.name,
+                    &at.port(),
+                );
+                entry.ports.push((at.clone(), resolved));
+                entry.ports.len() - 1
+            }
+        };
+        &entry.ports[i].1
     }
 
     /// The Services whose resolutions read slice `slice`.
@@ -95,11 +119,11 @@ impl Resolutions {
         let Some(entry) = self.by_service.remove(service) else {
             return;
         };
-        for s in entry.slices {
-            if let Some(readers) = self.slice_readers.get_mut(&s) {
-                readers.remove(service);
+        for s in &entry.slices {
+            if let Some(readers) = self.slice_readers.get_mut(s) {
+                readers.retain(|r| r != service);
                 if readers.is_empty() {
-                    self.slice_readers.remove(&s);
+                    self.slice_readers.remove(s);
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! Parsing one manifest file into objects; pure, no IO.
 //!
-//! Two passes over the text: the first loads every document as a YAML value (syntax errors)
-//! and decides what each one is from its `apiVersion` and `kind`; the second deserializes
-//! the documents of the kinds we follow straight from the YAML events into k8s-openapi
-//! types, so that schema errors carry the line they are on. Lines are counted in the whole
-//! file, since one parser reads every document.
+//! One pass over the text loads every document as a YAML value (syntax errors) and decides
+//! what each one is from its `apiVersion` and `kind`; the documents of the kinds we follow
+//! are then deserialized from those values into k8s-openapi types. A document that fails
+//! there is read again from its YAML events, which decide (as they always did), so that
+//! schema errors carry the line they are on. Lines are counted in the whole file, since one
+//! parser reads every document.
 
 use std::fmt;
 use std::path::Path;
@@ -36,33 +37,48 @@ pub fn parse_manifests(path: &Path, text: &str) -> Result<Vec<Object>, Problem> 
         move |err: serde_yaml_ng::Error| yaml_problem(path, &err, || document_line(text, index))
     };
 
-    // What each document is, and its value when `<<` merge keys changed it.
-    let mut plans = Vec::new();
+    // Each document's value (merge keys applied), and what it is.
+    let mut documents = Vec::new();
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(problem(index))?;
-        let mut merged = value.clone();
-        merged.apply_merge().map_err(problem(index))?;
-        let plan = plan(&merged);
-        plans.push((plan, (merged != value).then_some(merged)));
+        let mut value = Value::deserialize(document).map_err(problem(index))?;
+        let merged = has_merge_keys(&value);
+        if merged {
+            value.apply_merge().map_err(problem(index))?;
+        }
+        documents.push((plan(&value), value, merged));
     }
 
     let mut objects = Vec::new();
-    let documents = serde_yaml_ng::Deserializer::from_str(text);
-    for (index, (document, (plan, merged))) in documents.zip(plans).enumerate() {
+    for (index, (plan, value, merged)) in documents.into_iter().enumerate() {
         if matches!(plan, Plan::Skip) {
             continue;
         }
+        // From the value already loaded: no second pass over the text.
+        let start = objects.len();
         let seed = PlanSeed {
             plan: &plan,
             out: &mut objects,
         };
-        match merged {
-            // The YAML events do not merge: read the merged value (its errors have no
-            // position, so they are reported at the document's first line).
-            Some(value) => seed.deserialize(value),
-            None => seed.deserialize(document),
+        let Err(err) = seed.deserialize(value) else {
+            continue;
+        };
+        objects.truncate(start);
+        if merged {
+            // The YAML events do not merge: the value's error it is (it has no position,
+            // so it is reported at the document's first line).
+            return Err(problem(index)(err));
         }
-        .map_err(problem(index))?;
+        // Again from the document's YAML events: their errors carry the line they are on,
+        // and the events are what decides (a plain scalar such as `80` or `true` is a
+        // string to a string field there, a number or a boolean in a value).
+        let document = serde_yaml_ng::Deserializer::from_str(text)
+            .nth(index)
+            .expect("the document was loaded above");
+        let seed = PlanSeed {
+            plan: &plan,
+            out: &mut objects,
+        };
+        seed.deserialize(document).map_err(problem(index))?;
     }
     Ok(objects.into_iter().map(normalize).collect())
 }
@@ -90,6 +106,17 @@ fn yaml_problem(
         None => path.display().to_string(),
     };
     Problem::new(ProblemKind::ManifestFile, object, message)
+}
+
+/// True when a mapping of `value` has a `<<` merge key (where [`Value::apply_merge`] looks:
+/// through mapping values, sequence items and tagged values).
+fn has_merge_keys(value: &Value) -> bool {
+    match value {
+        Value::Mapping(map) => map.contains_key("<<") || map.values().any(has_merge_keys),
+        Value::Sequence(items) => items.iter().any(has_merge_keys),
+        Value::Tagged(tagged) => has_merge_keys(&tagged.value),
+        _ => false,
+    }
 }
 
 /// The line on which the `index`th document's content starts (1-based).

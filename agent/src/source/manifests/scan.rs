@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::parse::parse_manifests;
 use crate::problem::{Problem, ProblemKind};
-use crate::store::{Kind, Object, ObjectKey, Store};
+use crate::store::{Kind, ObjectKey, Shared, Store};
 
 /// The manifests source: the directory, what each of its files last said, and the store it
 /// fills. Drive it with [`ManifestsSource::scan`] or [`ManifestsSource::run`].
@@ -24,15 +24,16 @@ pub struct ManifestsSource {
     store: Store,
     /// By file name; a `BTreeMap`, so iteration is in name order.
     files: BTreeMap<String, FileState>,
-    /// The files defining each object, by name (the last name wins).
-    owners: BTreeMap<(Kind, ObjectKey), BTreeSet<String>>,
+    /// The files defining each object, sorted by name, each once (the last name wins). A
+    /// vector: almost always one file, where a set's smallest node holds eleven.
+    owners: BTreeMap<(Kind, ObjectKey), Vec<String>>,
     /// Objects defined more than once, with the problem that says so.
     duplicates: BTreeMap<(Kind, ObjectKey), Problem>,
     /// True once the store was written (the first scan marks it synced).
     published: bool,
     /// The objects of the files parsed during the current scan, by file name. Emptied when
     /// the scan is over: the store holds the only lasting copy of each object.
-    fresh: BTreeMap<String, Vec<Object>>,
+    fresh: BTreeMap<String, Vec<Shared>>,
     problems: watch::Sender<Vec<Problem>>,
 }
 
@@ -55,8 +56,8 @@ struct FileState {
 
 /// Where an object comes from.
 enum Winner {
-    /// This object (boxed: the enum is moved around, its objects are large).
-    Object(Box<Object>),
+    /// This object.
+    Object(Shared),
     /// No file defines it any more.
     None,
     /// Its file could not be read or parsed again: leave it as it is.
@@ -174,7 +175,7 @@ impl ManifestsSource {
         for key in &touched {
             self.duplicates.remove(key);
             match self.winner(key) {
-                Winner::Object(object) => upserts.push(*object),
+                Winner::Object(object) => upserts.push(object),
                 Winner::None => deletes.push(key.clone()),
                 // Its file no longer parses: the object stays as the store has it.
                 Winner::Unreadable => {}
@@ -184,10 +185,10 @@ impl ManifestsSource {
             }
         }
         let store_updated = if self.published {
-            self.store.apply(upserts, deletes)
+            self.store.apply_shared(upserts, deletes)
         } else {
             // Every key the files define was touched by this first scan.
-            self.store.replace_all(upserts);
+            self.store.replace_all_shared(upserts);
             self.published = true;
             true
         };
@@ -284,10 +285,11 @@ impl ManifestsSource {
                 let old = std::mem::replace(&mut state.keys, keys.clone());
                 state.problem = None;
                 self.set_objects(name, &old, &keys, touched);
-                // Held until the scan is over: only what the store will keep.
+                // Held until the scan is over: only what the store will keep, in the form
+                // it keeps it.
                 self.fresh.insert(
                     name.to_string(),
-                    objects.into_iter().map(Object::strip).collect(),
+                    objects.into_iter().map(Shared::from).collect(),
                 );
             }
             Err(mut problem) => {
@@ -313,7 +315,7 @@ impl ManifestsSource {
     ) {
         for key in old {
             if let Some(files) = self.owners.get_mut(key) {
-                files.remove(name);
+                files.retain(|f| f != name);
                 if files.is_empty() {
                     self.owners.remove(key);
                 }
@@ -321,10 +323,10 @@ impl ManifestsSource {
             touched.insert(key.clone());
         }
         for key in new {
-            self.owners
-                .entry(key.clone())
-                .or_default()
-                .insert(name.to_string());
+            let files = self.owners.entry(key.clone()).or_default();
+            if let Err(i) = files.binary_search_by(|f| f.as_str().cmp(name)) {
+                files.insert(i, name.to_string());
+            }
             touched.insert(key.clone());
         }
     }
@@ -344,7 +346,7 @@ impl ManifestsSource {
                 .and_then(|text| parse_manifests(&path, &text).ok());
             match parsed {
                 Some(objects) => {
-                    let objects = objects.into_iter().map(Object::strip).collect();
+                    let objects = objects.into_iter().map(Shared::from).collect();
                     self.fresh.insert(file.clone(), objects);
                 }
                 None => return Winner::Unreadable,
@@ -354,11 +356,8 @@ impl ManifestsSource {
         let Some(objects) = self.fresh.get_mut(&file) else {
             return Winner::Unreadable;
         };
-        match objects
-            .iter()
-            .rposition(|o| o.kind() == key.0 && o.key() == key.1)
-        {
-            Some(i) => Winner::Object(Box::new(objects.swap_remove(i))),
+        match objects.iter().rposition(|o| o.is(key.0, &key.1)) {
+            Some(i) => Winner::Object(objects.swap_remove(i)),
             None => Winner::Unreadable,
         }
     }

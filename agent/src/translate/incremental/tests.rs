@@ -294,7 +294,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 .values()
                 .enumerate()
                 .filter(|(i, _)| snap.endpoint_slices.len() < 2 || *i != drop_at % 5)
-                .map(|(_, s)| Object::EndpointSlice((**s).clone()))
+                .map(|(_, s)| Object::EndpointSlice((**s).clone().into()))
                 .collect();
             objects.push(slice(&v[1..]));
             store.replace_kind(Kind::EndpointSlice, objects);
@@ -331,7 +331,7 @@ fn others(store: &Store) -> Vec<Object> {
     out.extend(
         s.endpoint_slices
             .values()
-            .map(|o| Object::EndpointSlice((**o).clone())),
+            .map(|o| Object::EndpointSlice((**o).clone().into())),
     );
     out.extend(s.secrets.values().map(|o| Object::Secret((**o).clone())));
     out
