@@ -378,3 +378,24 @@ proptest! {
         let _ = proc::show_proc(&input);
     }
 }
+
+#[test]
+fn acls_recorded() {
+    let entries = parse::acl_entries(text(fixture!("show_acl_entries.txt"))).unwrap();
+    let patterns: Vec<&str> = entries.iter().map(|e| e.pattern.as_str()).collect();
+    assert_eq!(patterns, ["x|4|0A", "x|4|7F"]);
+    assert_eq!(entries[0].reference, "0x564db2803750");
+    let file = FilePath::new("/tmp/allow.acl").unwrap();
+    let pattern = crate::names::AclPattern::new("x|4|7F").unwrap();
+    let del = Command::DelAcl(file.clone(), pattern.clone());
+    let err = parse_reply(&del, body(fixture!("del_acl_missing.txt"))).unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::KeyNotFound));
+    let add = Command::AddAcl(file.clone(), pattern);
+    let err = parse_reply(&add, body(fixture!("add_acl_unknown_file.txt"))).unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::UnknownAcl));
+    assert_eq!(parse_reply(&add, b""), Ok(Reply::Done));
+    assert_eq!(
+        parse_reply(&Command::ShowAcl(file), b""),
+        Ok(Reply::AclEntries(vec![]))
+    );
+}
