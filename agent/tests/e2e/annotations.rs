@@ -485,6 +485,13 @@ async fn source_ranges_refuse_with_403_and_change_without_reload() {
         "default/outside|4|7F000001",
     ]);
     let deny = set(&["default/open|4|7F000001"]);
+    // The removals follow the map updates in the same batch: the traffic above can be
+    // right a moment before the last `del acl` ran.
+    eventually("the live ACL files", CONVERGE, async || {
+        live_acl(&agent, "allow.acl").await == allow && live_acl(&agent, "deny.acl").await == deny
+    })
+    .await
+    .unwrap();
     assert_eq!(live_acl(&agent, "allow.acl").await, allow);
     assert_eq!(live_acl(&agent, "deny.acl").await, deny);
     // The files on disk follow, so a later reload or restart starts from the same lists.
