@@ -26,7 +26,8 @@ pub use config::{Config, ConfigWriter, Rendered, Structure, render, structure};
 pub use endpoint::Endpoint;
 pub use master::{MasterClient, MasterError, ReloadError, Reloaded, Worker};
 pub use names::{
-    BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName, ServerRef,
+    AclPattern, BackendName, FilePath, FrontendName, InvalidName, MapKey, MapValue, ServerName,
+    ServerRef,
 };
 pub use reload::{ReloadFailure, Reloader};
 pub use version::{Capabilities, Version};

@@ -185,6 +185,42 @@ impl fmt::Display for MapKey {
     }
 }
 
+/// A pattern of an ACL file (one line of it, one word of an `add acl`/`del acl`): no
+/// whitespace, no control characters, not starting with `#` (a comment in the file).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AclPattern(String);
+
+impl AclPattern {
+    /// Validates an ACL pattern.
+    pub fn new(s: impl Into<String>) -> Result<Self, InvalidName> {
+        let s = s.into();
+        check_len("acl pattern", &s, MAX_WORD_LEN)?;
+        let bad = s
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+            .or_else(|| s.starts_with('#').then_some('#'));
+        if let Some(ch) = bad {
+            return Err(InvalidName::BadChar {
+                what: "acl pattern",
+                value: s.clone(),
+                ch,
+            });
+        }
+        Ok(Self(s))
+    }
+
+    /// The pattern as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AclPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A map value: printable text without control characters and without leading or trailing
 /// whitespace (a map file would lose it). Inner spaces are kept.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,14 +1,15 @@
 //! Reading HAProxy's state: everything (after a reload, a new worker, a desync, an error and
 //! once per resync period), or only what a change touched (the servers of some backends,
-//! the certificates), into a cache that the agent's own acknowledged map commands keep
-//! current in between. The route maps are read whole only with everything: a route change
-//! trusts the cached maps, so that it costs its own keys, not a listing of every route.
+//! the certificates), into a cache that the agent's own acknowledged map and ACL commands
+//! keep current in between. The route maps and the address lists' ACL files are read whole
+//! only with everything: a change trusts the cached ones, so that it costs its own keys, not
+//! a listing of every route or list.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
+    AclKind, CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
 };
 use haproxy::proto::{Command, MapTarget, Reply, ReplyError};
 use haproxy::{BackendName, FilePath, RuntimeClient, ServerName};
@@ -75,8 +76,9 @@ impl ObservedCache {
         Ok(self.observed.insert(o))
     }
 
-    /// Applies the map commands of a plan that HAProxy acknowledged in full, so that the
-    /// cached maps stay current without reading them back (a swapped map holds `maps`).
+    /// Applies the map and ACL commands of a plan that HAProxy acknowledged in full, so that
+    /// the cached maps and ACL files stay current without reading them back (a swapped map
+    /// holds `maps`).
     pub(super) fn record_maps(
         &mut self,
         desired: &Config,
@@ -96,8 +98,17 @@ impl ObservedCache {
                 MapKind::Prefix
             }
         };
+        let allow = fe.maps.allow.to_file_path();
         for c in commands {
             match c {
+                Command::AddAcl(file, _) | Command::DelAcl(file, _) | Command::ClearAcl(file) => {
+                    let kind = if *file == allow {
+                        AclKind::Allow
+                    } else {
+                        AclKind::Deny
+                    };
+                    o.acls.record(kind, c);
+                }
                 Command::AddMap(t, k, v) if t.version.is_none() => {
                     o.maps.added(kind(&t.file), k, v.as_str());
                 }
@@ -195,6 +206,9 @@ pub async fn observe(
     if let Some(m) = &maps {
         cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
         cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
+        for kind in AclKind::ALL {
+            cmds.push(Command::ShowAcl(kind.file(m)));
+        }
     }
     let mut replies = runtime
         .batch(&cmds)
@@ -232,6 +246,20 @@ pub async fn observe(
             Some(Err(ReplyError::Refused { .. })) | None => {}
             Some(other) => {
                 return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
+            }
+        }
+    }
+    for kind in AclKind::ALL {
+        match replies.next() {
+            Some(Ok(Reply::AclEntries(entries))) => {
+                observed
+                    .acls
+                    .set_listed(kind, entries.into_iter().map(|e| e.pattern));
+            }
+            // A file the running config does not load: the structure differs anyway.
+            Some(Err(ReplyError::Refused { .. })) | None => {}
+            Some(other) => {
+                return Err(ApplyError::Diverged(format!("show acl gave {other:?}")));
             }
         }
     }

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Config, LiveTls, MapEntries, MapKind, RouteMaps, RouteTarget, Sections, ServerMode,
-    map_entry_commands, tls_commands,
+    AclEntries, AclKind, Backend, Config, LiveTls, MapEntries, MapKind, RouteMaps, RouteTarget,
+    Sections, ServerMode, acl_commands, map_entry_commands, tls_commands,
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
-use haproxy::{BackendName, MapKey, ServerName, ServerRef};
+use haproxy::{AclPattern, BackendName, MapKey, ServerName, ServerRef};
 
 mod retry;
 
@@ -45,6 +45,58 @@ pub struct Observed {
     pub maps: LiveMaps,
     /// Certificates and crt-list lines, observed when the desired config serves TLS.
     pub tls: Option<LiveTls>,
+    /// The live ACL files of the address lists.
+    pub acls: LiveAcls,
+}
+
+/// The live ACL files as observed, kept current from the agent's acknowledged commands;
+/// `foreign` names the files holding a pattern this agent cannot name in a command (they
+/// are cleared and filled again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveAcls {
+    /// The patterns.
+    pub entries: AclEntries,
+    /// Files to clear first.
+    pub foreign: BTreeSet<AclKind>,
+}
+
+impl LiveAcls {
+    /// File `kind` holds the patterns `show acl` listed.
+    pub fn set_listed(&mut self, kind: AclKind, listed: impl IntoIterator<Item = String>) {
+        let set = self.entries.get_mut(kind);
+        set.clear();
+        let mut foreign = false;
+        for p in listed {
+            match AclPattern::new(p) {
+                Ok(p) => {
+                    set.insert(p);
+                }
+                Err(_) => foreign = true,
+            }
+        }
+        if foreign {
+            self.foreign.insert(kind);
+        } else {
+            self.foreign.remove(&kind);
+        }
+    }
+
+    /// An ACL command was acknowledged.
+    pub fn record(&mut self, kind: AclKind, command: &Command) {
+        match command {
+            Command::AddAcl(_, p) => {
+                self.entries.get_mut(kind).insert(p.clone());
+            }
+            Command::DelAcl(_, p) => {
+                self.entries.get_mut(kind).remove(p);
+            }
+            Command::ClearAcl(_) => {
+                self.entries.get_mut(kind).clear();
+                self.foreign.remove(&kind);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The live route maps as observed, by key, kept current from the agent's acknowledged
@@ -257,6 +309,8 @@ pub struct Scope {
     pub map_keys: Option<BTreeSet<(MapKind, MapKey)>>,
     /// Certificates and the crt-list.
     pub tls: bool,
+    /// The address lists' ACL files.
+    pub acls: bool,
 }
 
 impl Scope {
@@ -270,7 +324,7 @@ impl Scope {
 
     /// True when a plan in this scope has nothing to look at.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.backends.is_empty() && !self.routes && !self.tls
+        !self.all && self.backends.is_empty() && !self.routes && !self.tls && !self.acls
     }
 
     /// Widens this scope by `other`.
@@ -286,6 +340,7 @@ impl Scope {
         }
         self.routes |= other.routes;
         self.tls |= other.tls;
+        self.acls |= other.acls;
     }
 
     /// True when backend `b` is in scope.
@@ -306,6 +361,7 @@ impl From<&crate::translate::Changed> for Scope {
             routes: changed.routes,
             map_keys: changed.map_keys.clone(),
             tls: changed.tls,
+            acls: changed.acls,
         }
     }
 }
@@ -452,6 +508,14 @@ fn plan_runtime(
             &desired.tls,
         ));
     }
+    // List entries are added before the routes that name them, and removed after the
+    // routes stop naming them.
+    let mut acl_dels = Vec::new();
+    if (scope.all || scope.acls)
+        && let Some(frontend) = desired.frontends.first()
+    {
+        acl_dels = plan_acls(&frontend.maps, desired, &observed.acls, &mut out);
+    }
     if (scope.all || scope.routes)
         && let Some(frontend) = desired.frontends.first()
     {
@@ -462,6 +526,7 @@ fn plan_runtime(
         };
         plan_maps(&frontend.maps, want.maps, &observed.maps, keys, &mut out);
     }
+    out.commands.extend(acl_dels);
     Plan::Runtime(out)
 }
 
@@ -557,6 +622,26 @@ fn plan_maps(
     };
     out.commands
         .extend(map_entry_commands(maps, &have, want, keys));
+}
+
+/// The commands for the address lists' ACL files: the additions (and the clearing of a
+/// file holding foreign patterns) go into `out`; the removals are returned, to follow the
+/// route map changes.
+fn plan_acls(
+    maps: &RouteMaps,
+    desired: &Config,
+    live: &LiveAcls,
+    out: &mut RuntimePlan,
+) -> Vec<Command> {
+    let want = AclEntries::of_lists(&desired.source_lists);
+    let mut have = live.entries.clone();
+    for kind in &live.foreign {
+        out.commands.push(Command::ClearAcl(kind.file(maps)));
+        have.get_mut(*kind).clear();
+    }
+    let (adds, dels) = acl_commands(maps, &have, &want);
+    out.commands.extend(adds);
+    dels
 }
 
 /// The bufsize the planner assumes for map swaps.
@@ -711,9 +796,98 @@ mod tests {
                     );
                     o.maps.deleted(kind, k);
                 }
+                Command::AddAcl(f, _) | Command::DelAcl(f, _) | Command::ClearAcl(f) => {
+                    let kind = if *f == maps().allow.to_file_path() {
+                        AclKind::Allow
+                    } else {
+                        AclKind::Deny
+                    };
+                    o.acls.record(kind, c);
+                }
                 other => panic!("unexpected command in a plan: {other:?}"),
             }
         }
+    }
+
+    prop_compose! {
+        /// Address lists of up to three Ingresses, from a few overlapping networks.
+        fn arb_lists()(lists in proptest::collection::btree_map(0u8..3,
+            (proptest::collection::btree_set(0usize..6, 0..4), proptest::collection::btree_set(0usize..6, 0..4)), 0..3))
+            -> BTreeMap<haproxy::config::PolicyText, haproxy::config::SourceLists> {
+            const NETS: [&str; 6] = ["10.0.0.0/8", "10.1.0.0/9", "127.0.0.1", "::1", "2001:db8::/30", "192.168.0.0/23"];
+            let cidrs = |v: &BTreeSet<usize>| v.iter().map(|i| haproxy::config::Cidr::parse(NETS[*i]).unwrap()).collect();
+            lists.into_iter().map(|(i, (allow, deny))| {
+                (haproxy::config::PolicyText::new("id", &format!("ns/i{i}")).unwrap(),
+                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny) })
+            }).collect()
+        }
+    }
+
+    #[test]
+    fn list_entries_go_in_before_routes_name_them_and_out_after() {
+        let id = haproxy::config::PolicyText::new("id", "ns/web").unwrap();
+        let route = |allow: bool| Route {
+            host: RouteHost::parse("a.test").unwrap(),
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Exact,
+            backend: be("b0"),
+            https_redirect: false,
+            policy: haproxy::config::RoutePolicy {
+                allow_list: allow.then(|| id.clone()),
+                ..Default::default()
+            },
+        };
+        let lists = |on: bool| {
+            let mut m = BTreeMap::new();
+            if on {
+                let allow = [haproxy::config::Cidr::parse("127.0.0.1").unwrap()].into();
+                m.insert(
+                    id.clone(),
+                    haproxy::config::SourceLists {
+                        allow,
+                        deny: BTreeSet::new(),
+                    },
+                );
+            }
+            m
+        };
+        let mut before = config(vec![Backend::new(be("b0"))], vec![route(false)]);
+        let mut after = config(vec![Backend::new(be("b0"))], vec![route(true)]);
+        after.source_lists = lists(true);
+        let mut o = observed_for(&before);
+        o.maps.entries = MapEntries::of_routes(&before.routes);
+        let names = |p: RuntimePlan| p.commands.iter().map(Command::name).collect::<Vec<_>>();
+        let p = runtime(plan(
+            &after,
+            STRUCTURE,
+            &o,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        assert_eq!(names(p.clone()), ["add acl", "set map"]);
+        apply(&mut o, &p.commands, &p.swaps, &after);
+        before.source_lists = lists(false);
+        let p = runtime(plan(
+            &before,
+            STRUCTURE,
+            &o,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        assert_eq!(names(p), ["set map", "del acl"]);
+        // A file holding what the agent cannot name is cleared and filled again.
+        o.acls.set_listed(AclKind::Allow, ["two words".to_string()]);
+        let p = runtime(plan(
+            &after,
+            STRUCTURE,
+            &o,
+            &BTreeMap::new(),
+            Instant::now(),
+            settings(),
+        ));
+        assert_eq!(names(p), ["clear acl", "add acl"]);
     }
 
     fn kind_of(f: &FilePath) -> MapKind {
@@ -972,6 +1146,7 @@ mod tests {
             routes: old.routes != new.routes || default(old) != default(new),
             map_keys: Some(map_keys),
             tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
+            acls: old.source_lists != new.source_lists,
         }
     }
 
@@ -1101,12 +1276,16 @@ mod tests {
             live in proptest::collection::vec(proptest::collection::vec(arb_live(), 0..6), 3),
             routes in proptest::collection::vec(arb_route(), 0..8),
             live_routes in proptest::collection::vec(arb_route(), 0..8),
+            lists in arb_lists(),
+            live_lists in arb_lists(),
         ) {
             let backends: Vec<Backend> = want.into_iter().enumerate().map(|(i, servers)| {
                 servers.into_iter().fold(Backend::new(be(&format!("b{i}"))), Backend::with_server)
             }).collect();
-            let c = config(backends, routes);
+            let mut c = config(backends, routes);
+            c.source_lists = lists;
             let mut o = observed_for(&c);
+            o.acls.entries = AclEntries::of_lists(&live_lists);
             for (i, servers) in live.into_iter().enumerate() {
                 o.servers.insert(be(&format!("b{i}")), servers.into_iter().collect());
             }
@@ -1124,6 +1303,7 @@ mod tests {
             }
             prop_assert_eq!(&o.maps.entries, &MapEntries::of_routes(&c.routes));
             prop_assert!(o.maps.dirty.is_empty());
+            prop_assert_eq!(&o.acls.entries, &AclEntries::of_lists(&c.source_lists));
         }
 
         #[test]

@@ -59,6 +59,9 @@ const NGINX_LIMIT_RPS: &str = "nginx.ingress.kubernetes.io/limit-rps";
 const NGINX_LIMIT_RPM: &str = "nginx.ingress.kubernetes.io/limit-rpm";
 const NGINX_LIMIT_CONNECTIONS: &str = "nginx.ingress.kubernetes.io/limit-connections";
 const NGINX_ENABLE_CORS: &str = "nginx.ingress.kubernetes.io/enable-cors";
+const NGINX_WHITELIST: &str = "nginx.ingress.kubernetes.io/whitelist-source-range";
+const NGINX_ALLOWLIST: &str = "nginx.ingress.kubernetes.io/allowlist-source-range";
+const NGINX_DENYLIST: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
 const NGINX_CORS_ORIGIN: &str = "nginx.ingress.kubernetes.io/cors-allow-origin";
 const NGINX_CORS_METHODS: &str = "nginx.ingress.kubernetes.io/cors-allow-methods";
 const NGINX_CORS_HEADERS: &str = "nginx.ingress.kubernetes.io/cors-allow-headers";
@@ -1028,6 +1031,27 @@ fn fields() -> Vec<Field> {
             refused,
             false,
         ),
+        annotation_field_of(
+            NGINX_WHITELIST,
+            |t| format!("10.0.0.0/8,19{t}2.168.0.0/16"),
+            |w, v| drop(w.annotations.insert(NGINX_WHITELIST.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_ALLOWLIST,
+            |t| format!("2001:db8::/3{t}2"),
+            |w, v| drop(w.annotations.insert(NGINX_ALLOWLIST.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_DENYLIST,
+            |t| format!("10.{t}0.0.1"),
+            |w, v| drop(w.annotations.insert(NGINX_DENYLIST.into(), v.into())),
+            refused,
+            true,
+        ),
         Field {
             label: "EndpointSlice address",
             wrap: |t| format!("10.0.{t}1.1"),
@@ -1971,8 +1995,20 @@ fn check_rendered(
         "{name}: server lines"
     );
     let set = route_maps(&t.config.routes);
+    let acls = haproxy::config::AclEntries::of_lists(&t.config.source_lists);
     for (file, text) in &rendered.maps {
         assert!(clean_text(text), "{name}: a control byte in {file}");
+        if file.as_str().ends_with(".acl") {
+            let kind = if file.as_str().ends_with("allow.acl") {
+                haproxy::config::AclKind::Allow
+            } else {
+                haproxy::config::AclKind::Deny
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            let want: Vec<&str> = acls.get(kind).iter().map(|p| p.as_str()).collect();
+            assert_eq!(lines, want, "{name}: {file} lines");
+            continue;
+        }
         let entries = if file.as_str().ends_with("exact.map") {
             &set.exact
         } else {
@@ -2594,12 +2630,16 @@ fn hostile_checks_catch_injections() {
                 .replacen("backend shop_web_80", "backend shop_wеb_80", 1)
         }),
         ("map entry to an unknown backend", |r| {
-            let m = r.maps.values_mut().next().unwrap();
+            let m = map_text(r, ".map");
             m.push_str("/evil ns_evil_80\n");
         }),
         ("map line of three words", |r| {
-            let m = r.maps.values_mut().next().unwrap();
+            let m = map_text(r, ".map");
             *m = m.replacen('\n', " extra\n", 1);
+        }),
+        ("acl pattern of no list", |r| {
+            let m = map_text(r, "allow.acl");
+            m.push_str("evil/any|4|\n");
         }),
     ];
     for (what, tamper) in tampered {
@@ -2626,4 +2666,13 @@ fn hostile_checks_catch_injections() {
         cli_split("add map /m a\\\\b\\ c v"),
         vec![vec!["add", "map", "/m", "a\\b c", "v"]]
     );
+}
+
+/// The text of the first rendered map or ACL file whose path ends with `suffix`.
+fn map_text<'a>(r: &'a mut Rendered, suffix: &str) -> &'a mut String {
+    r.maps
+        .iter_mut()
+        .find(|(f, _)| f.as_str().ends_with(suffix))
+        .map(|(_, t)| t)
+        .unwrap()
 }

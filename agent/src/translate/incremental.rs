@@ -104,6 +104,8 @@ struct Step {
     routes: bool,
     /// The TLS fold runs again.
     tls: bool,
+    /// Ingresses whose address lists changed.
+    lists: BTreeSet<ObjectKey>,
 }
 
 impl Incremental {
@@ -166,6 +168,21 @@ impl Incremental {
         };
         for key in std::mem::take(&mut step.dirty) {
             self.refresh(snapshot, &key, &mut step);
+        }
+        for key in std::mem::take(&mut step.lists) {
+            let lists = self
+                .entries
+                .get(&key)
+                .and_then(|e| e.fragment.source_lists.clone());
+            let id = ingress::list_id(&key);
+            if config.source_lists.get(&id) != lists.as_ref() {
+                let all = &mut Arc::make_mut(config).source_lists;
+                match lists {
+                    Some(l) => all.insert(id, l),
+                    None => all.remove(&id),
+                };
+                changed.acls = true;
+            }
         }
         for service in std::mem::take(&mut step.unread) {
             let read = self.service_readers.contains_key(&service)
@@ -321,6 +338,10 @@ impl Incremental {
         step.tls |= old_tls != new_tls || (moved && (old_tls.is_some() || new_tls.is_some()));
         for e in old.iter().chain(&new) {
             step.backends.extend(e.fragment.recipes.keys().cloned());
+        }
+        let lists = |e: &Option<Entry>| e.as_ref().and_then(|e| e.fragment.source_lists.clone());
+        if lists(&old) != lists(&new) {
+            step.lists.insert(key.clone());
         }
         let rank = |e: &Entry| (e.created.clone(), key.clone());
         if reshaped {

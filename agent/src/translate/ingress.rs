@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use haproxy::BackendName;
 use haproxy::config::{
-    Backend, Balance, PathKind, Route, RouteHost, RoutePath, Server, ServerAddr, ServerMode,
+    Backend, Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, Server, ServerAddr,
+    ServerMode, SourceLists,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
@@ -74,6 +75,13 @@ fn server(ep: &endpoints::ResolvedEndpoint, weight: u16) -> Server {
         },
         backup: false,
     }
+}
+
+/// The id of Ingress `key`'s address lists in [`haproxy::config::Config::source_lists`]
+/// (what its routes' policies name).
+pub(super) fn list_id(key: &ObjectKey) -> PolicyText {
+    PolicyText::new("ingress", &key.to_string())
+        .expect("namespace/name is printable ASCII without | # ; or space")
 }
 
 /// A DNS subdomain (RFC 1123) as Kubernetes names most objects: at most 253 bytes of
@@ -177,6 +185,8 @@ pub(super) struct Fragment {
     pub routes: Vec<(Route, Origin)>,
     /// The Services it reads.
     pub services: BTreeSet<ObjectKey>,
+    /// Its client address lists (entries for the ACL files; its routes name them).
+    pub source_lists: Option<SourceLists>,
 }
 
 impl Fragment {
@@ -224,6 +234,7 @@ pub(super) fn fragment(
         recipes: BTreeMap::new(),
         routes: Vec::new(),
         services: BTreeSet::new(),
+        source_lists: None,
     };
     Reader {
         snapshot,
@@ -283,6 +294,7 @@ impl Reader<'_> {
             // Its traffic stays with the main Ingress (named by the `canary` verdict).
             return;
         }
+        self.f.source_lists = parsed.source.lists();
         if parsed.canary.is_some()
             && parsed.options.balance != Balance::Roundrobin
             && parsed.explicit_balance

@@ -93,6 +93,8 @@ pub struct Changed {
     pub map_keys: Option<BTreeSet<(MapKind, MapKey)>>,
     /// `config.tls` or the frontend's HTTPS bind changed.
     pub tls: bool,
+    /// `config.source_lists` changed.
+    pub acls: bool,
 }
 
 impl Changed {
@@ -104,12 +106,13 @@ impl Changed {
             routes: true,
             map_keys: None,
             tls: true,
+            acls: true,
         }
     }
 
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.backends.is_empty() && !self.routes && !self.tls
+        !self.all && self.backends.is_empty() && !self.routes && !self.tls && !self.acls
     }
 }
 
@@ -168,6 +171,13 @@ pub fn translate_with(
         && !config.backends.contains_key(&b.name)
     {
         config.insert_backend(b);
+    }
+    for f in &fragments {
+        if let Some(lists) = &f.source_lists {
+            config
+                .source_lists
+                .insert(ingress::list_id(&f.key), lists.clone());
+        }
     }
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);

@@ -501,3 +501,155 @@ async fn default_backend_serves_while_the_service_has_no_endpoint() {
         "an endpoint change reloaded"
     );
 }
+
+fn source_list_objects(lists: &[(&str, &[(&str, &str)])]) -> String {
+    lists
+        .iter()
+        .map(|(name, annotations)| {
+            let path = format!("/{name}");
+            let owned: Vec<(String, &str)> = annotations
+                .iter()
+                .map(|(k, v)| (format!("{N}{k}"), *v))
+                .collect();
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            ingress(name, &refs, &[route(&path, "web", 80)])
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// The live patterns of one of the address lists' ACL files.
+async fn live_acl(agent: &Agent, file: &str) -> std::collections::BTreeSet<String> {
+    let path = agent.config_dir.join("maps").join(file);
+    let file = haproxy::FilePath::new(path.to_string_lossy().into_owned()).unwrap();
+    match agent
+        .runtime_client()
+        .send(haproxy::proto::Command::ShowAcl(file))
+        .await
+        .unwrap()
+    {
+        haproxy::proto::Reply::AclEntries(v) => v.into_iter().map(|e| e.pattern).collect(),
+        other => panic!("show acl gave {other:?}"),
+    }
+}
+
+/// allowlist-source-range (whitelist-source-range) and denylist-source-range: 403 from
+/// HAProxy for a client outside the allow list or inside the deny list (which wins); a
+/// changed, new or removed list is applied over the runtime API with no reload, and the
+/// live ACL files hold exactly the lists' patterns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_ranges_refuse_with_403_and_change_without_reload() {
+    let web = EchoServer::start("web").unwrap();
+    let wp = web.addr().port();
+    let objects = [
+        service("web", 80, wp),
+        slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
+    ]
+    .join("---\n");
+    let first = source_list_objects(&[
+        ("open", &[]),
+        ("allowed", &[("allowlist-source-range", "127.0.0.1/32")]),
+        ("outside", &[("whitelist-source-range", "10.0.0.0/8")]),
+        (
+            "blocked",
+            &[
+                ("allowlist-source-range", "127.0.0.1/32"),
+                ("denylist-source-range", "127.0.0.0/8"),
+            ],
+        ),
+    ]);
+    let agent = Agent::start(
+        &[("web.yaml", &objects), ("lists.yaml", &first)],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let status = async |path: &str| {
+        let r = agent.get(HOST, path).await.unwrap();
+        if r.status == 403 {
+            assert_eq!(r.echo_name, None, "403 comes from HAProxy: {r:?}");
+        }
+        r.status
+    };
+    for (path, want) in [
+        ("/open", 200),
+        ("/allowed/x", 200),
+        ("/outside", 403),
+        ("/blocked", 403),
+    ] {
+        assert_eq!(status(path).await, want, "{path}");
+    }
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        live_acl(&agent, "allow.acl").await,
+        set(&[
+            "default/allowed|4|7F000001",
+            "default/blocked|4|7F000001",
+            "default/outside|4|0A",
+        ])
+    );
+    assert_eq!(
+        live_acl(&agent, "deny.acl").await,
+        set(&["default/blocked|4|7F"])
+    );
+
+    // Lists change, one is new and one goes: all at runtime.
+    let second = source_list_objects(&[
+        ("open", &[("denylist-source-range", "127.0.0.1")]),
+        ("allowed", &[("allowlist-source-range", "10.0.0.0/8")]),
+        (
+            "outside",
+            &[("whitelist-source-range", "10.0.0.0/8, 127.0.0.1")],
+        ),
+        ("blocked", &[("allowlist-source-range", "127.0.0.1/32")]),
+    ]);
+    agent.write_manifest("lists.yaml", &second).unwrap();
+    eventually("the changed lists", CONVERGE, async || {
+        let mut got = Vec::new();
+        for path in ["/open", "/allowed", "/outside", "/blocked"] {
+            match agent.get(HOST, path).await {
+                Ok(r) => got.push(r.status),
+                Err(_) => return false,
+            }
+        }
+        got == [403, 403, 200, 200]
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a list change reloaded"
+    );
+    let allow = set(&[
+        "default/allowed|4|0A",
+        "default/blocked|4|7F000001",
+        "default/outside|4|0A",
+        "default/outside|4|7F000001",
+    ]);
+    let deny = set(&["default/open|4|7F000001"]);
+    // The removals follow the map updates in the same batch: the traffic above can be
+    // right a moment before the last `del acl` ran.
+    eventually("the live ACL files", CONVERGE, async || {
+        live_acl(&agent, "allow.acl").await == allow && live_acl(&agent, "deny.acl").await == deny
+    })
+    .await
+    .unwrap();
+    assert_eq!(live_acl(&agent, "allow.acl").await, allow);
+    assert_eq!(live_acl(&agent, "deny.acl").await, deny);
+    // The files on disk follow, so a later reload or restart starts from the same lists.
+    eventually("the ACL files on disk", CONVERGE, async || {
+        let files = agent.config_files().unwrap();
+        let on_disk = |name: &str| -> std::collections::BTreeSet<String> {
+            files
+                .iter()
+                .find(|(p, _)| p.ends_with(format!("maps/{name}")))
+                .map(|(_, t)| t.lines().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        on_disk("allow.acl") == allow && on_disk("deny.acl") == deny
+    })
+    .await
+    .unwrap();
+}

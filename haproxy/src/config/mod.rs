@@ -10,6 +10,8 @@
 //!   [`map_swap_commands`] into the runtime commands that apply them without a reload;
 //!   [`RouteIndex`] keeps the same entries current route by route, and
 //!   [`map_entry_commands`] diffs only the keys a change touched.
+//! - [`SourceLists`] (client address lists) live in two ACL files matched by prefix;
+//!   [`acl_commands`] changes them at runtime.
 //! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
 //!   runtime by [`tls_commands`].
 //! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
@@ -23,6 +25,7 @@ mod render;
 mod route_index;
 mod routes;
 mod sections;
+pub mod source_list;
 mod tls;
 mod validate;
 mod writer;
@@ -45,6 +48,9 @@ pub use routes::{
     render_map, route_maps,
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};
+pub use source_list::{
+    AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, render_acl,
+};
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,

@@ -15,7 +15,9 @@ use thiserror::Error;
 use crate::names::{BackendName, FilePath, FrontendName, ServerName, ServerRef};
 use crate::proto::command::{AddServer, HealthCheck, Weight};
 
+use super::policy::PolicyText;
 use super::routes::Route;
+use super::source_list::SourceLists;
 use super::tls::{TlsBind, TlsFiles};
 
 /// Name of the built-in backend that answers 404. It starts with `_`, which a
@@ -431,14 +433,22 @@ pub struct RouteMaps {
     pub exact: ConfigPath,
     /// Prefix keys, read with `map_beg` (longest match).
     pub prefix: ConfigPath,
+    /// The allow lists' ACL file (see [`super::source_list`]).
+    pub allow: ConfigPath,
+    /// The deny lists' ACL file.
+    pub deny: ConfigPath,
 }
 
 impl RouteMaps {
-    /// `<dir>/maps/exact.map` and `<dir>/maps/prefix.map`.
+    /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/allow.acl` and
+    /// `<dir>/maps/deny.acl`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
+        let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
-            exact: ConfigPath::from_path(&dir.join("maps").join("exact.map"))?,
-            prefix: ConfigPath::from_path(&dir.join("maps").join("prefix.map"))?,
+            exact: file("exact.map")?,
+            prefix: file("prefix.map")?,
+            allow: file("allow.acl")?,
+            deny: file("deny.acl")?,
         })
     }
 }
@@ -771,6 +781,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Certificates and crt-list lines (used by frontends with [`Frontend::tls`]).
     pub tls: TlsFiles,
+    /// Client address lists by id (the Ingress), named by routes' policies; their entries
+    /// change at runtime.
+    pub source_lists: BTreeMap<PolicyText, SourceLists>,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -846,6 +859,7 @@ impl Config {
             backends: BTreeMap::new(),
             routes: Vec::new(),
             tls: TlsFiles::default(),
+            source_lists: BTreeMap::new(),
         }
     }
 

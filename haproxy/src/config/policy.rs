@@ -7,7 +7,8 @@
 //! limit-key|limit-1s|limit-10s|limit-1m|limit-connections`, where `flags` is `https` when
 //! plain HTTP is redirected to HTTPS and `redirect` is the 3-digit code followed by the
 //! location, then `cors-origin|cors-methods|cors-headers|cors-expose|cors-credentials|
-//! cors-max-age`. The limits count requests per client address and limit key in fixed stick
+//! cors-max-age`, then `allow-list|deny-list` (the ids of the Ingress's client address
+//! lists, whose entries are in ACL files: see [`super::source_list`]). The limits count requests per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
 
@@ -167,6 +168,10 @@ pub struct RoutePolicy {
     pub limit: Option<RateLimit>,
     /// CORS (enable-cors and the cors-* annotations).
     pub cors: Option<Cors>,
+    /// The allow list clients must be in (its id in [`super::Config::source_lists`]).
+    pub allow_list: Option<PolicyText>,
+    /// The deny list that refuses clients (its id).
+    pub deny_list: Option<PolicyText>,
 }
 
 impl RoutePolicy {
@@ -198,16 +203,18 @@ impl RoutePolicy {
             ]),
             None => out.extend(std::iter::repeat_n(String::new(), 5)),
         }
-        if let Some(c) = &self.cors {
-            out.extend([
+        match &self.cors {
+            Some(c) => out.extend([
                 c.origin.0.clone(),
                 c.methods.0.clone(),
                 c.headers.0.clone(),
                 text(&c.expose),
                 c.credentials.to_string(),
                 c.max_age.to_string(),
-            ]);
+            ]),
+            None => out.extend(std::iter::repeat_n(String::new(), 6)),
         }
+        out.extend([text(&self.allow_list), text(&self.deny_list)]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
         }
@@ -217,7 +224,7 @@ impl RoutePolicy {
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
     /// [`RoutePolicy::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        if fields.len() > 17 {
+        if fields.len() > 19 {
             return None;
         }
         let get = |i: usize| fields.get(i).copied().filter(|s| !s.is_empty());
@@ -275,6 +282,8 @@ impl RoutePolicy {
             vhost: text(4)?,
             max_body: num(get(5))?,
             limit,
+            allow_list: text(17)?,
+            deny_list: text(18)?,
         })
     }
 }
@@ -481,6 +490,20 @@ mod tests {
                     "internal.example:8080",
                 ],
             ),
+            (
+                RoutePolicy {
+                    deny_list: Some(t("ns/web")),
+                    ..Default::default()
+                },
+                [vec![""; 18], vec!["ns/web"]].concat(),
+            ),
+            (
+                RoutePolicy {
+                    allow_list: Some(t("ns/web")),
+                    ..Default::default()
+                },
+                [vec![""; 17], vec!["ns/web"]].concat(),
+            ),
         ];
         for (policy, want) in table {
             let fields = policy.fields();
@@ -512,5 +535,6 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 20]), None);
     }
 }

@@ -15,6 +15,7 @@ use super::model::{
     SocketMode,
 };
 use super::routes::{HTTPS_FLAG, render_map, route_maps};
+use super::source_list::{AclEntries, AclKind, render_acl};
 use super::tls::render_crt_list;
 
 /// The rendered files.
@@ -22,7 +23,8 @@ use super::tls::render_crt_list;
 pub struct Rendered {
     /// haproxy.cfg, servers included (a cold start is already right).
     pub haproxy_cfg: String,
-    /// Map files by path, as the config names them: `key value` lines sorted by key.
+    /// Map files by path, as the config names them: `key value` lines sorted by key; and
+    /// the ACL files, one pattern a line.
     pub maps: BTreeMap<FilePath, String>,
     /// Certificate files (PEM: chain and key) and crt-lists by path; written readable by
     /// the owner only.
@@ -68,9 +70,13 @@ pub fn render(config: &Config) -> Rendered {
     let prefix = render_map(&set.prefix);
     let mut maps = BTreeMap::new();
     let mut tls = BTreeMap::new();
+    let acls = AclEntries::of_lists(&config.source_lists);
     for fe in &config.frontends {
         maps.insert(fe.maps.exact.to_file_path(), exact.clone());
         maps.insert(fe.maps.prefix.to_file_path(), prefix.clone());
+        for kind in AclKind::ALL {
+            maps.insert(kind.file(&fe.maps), render_acl(acls.get(kind)));
+        }
         if let Some(bind) = &fe.tls {
             tls.insert(
                 bind.crt_list.to_file_path(),
@@ -259,6 +265,9 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
         out,
         "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
     );
+    for rule in super::source_list::frontend_rules(&fe.maps) {
+        line!(out, "{rule}");
+    }
     for rule in super::policy::frontend_rules() {
         line!(out, "{rule}");
     }
@@ -547,12 +556,25 @@ backend ns_a_80
 
     #[test]
     fn maps_are_rendered_per_file() {
-        let cfg = sample();
+        let mut cfg = sample();
+        let id = crate::config::PolicyText::new("id", "ns/a").unwrap();
+        let cidrs = |v: &[&str]| {
+            v.iter()
+                .map(|c| crate::config::Cidr::parse(c).unwrap())
+                .collect()
+        };
+        let lists = crate::config::SourceLists {
+            allow: cidrs(&["127.0.0.1"]),
+            deny: cidrs(&["10.0.0.0/8", "::1"]),
+        };
+        cfg.source_lists.insert(id, lists);
         let r = render(&cfg);
         let files: Vec<&str> = r.maps.keys().map(FilePath::as_str).collect();
         assert_eq!(
             files,
             [
+                "/etc/haproxy/maps/allow.acl",
+                "/etc/haproxy/maps/deny.acl",
                 "/etc/haproxy/maps/exact.map",
                 "/etc/haproxy/maps/prefix.map"
             ]
@@ -560,6 +582,8 @@ backend ns_a_80
         assert_eq!(
             r.maps.values().map(String::as_str).collect::<Vec<_>>(),
             [
+                "ns/a|4|7F000001\n",
+                "ns/a|4|0A\nns/a|6|00000000000000000000000000000001\n",
                 "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
                 "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n"
             ]

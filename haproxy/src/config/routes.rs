@@ -825,6 +825,8 @@ mod tests {
         RouteMaps {
             exact: ConfigPath::new("/m/exact.map").unwrap(),
             prefix: ConfigPath::new("/m/prefix.map").unwrap(),
+            allow: ConfigPath::new("/m/allow.acl").unwrap(),
+            deny: ConfigPath::new("/m/deny.acl").unwrap(),
         }
     }
 

@@ -11,7 +11,8 @@ use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 
 use crate::names::{
-    BackendName, FilePath, InvalidName, MapKey, MapValue, ServerRef, SniFilter, escape_cli_word,
+    AclPattern, BackendName, FilePath, InvalidName, MapKey, MapValue, ServerRef, SniFilter,
+    escape_cli_word,
 };
 
 /// HAProxy's default `tune.bufsize`: a command line plus its payload must fit in it.
@@ -261,6 +262,14 @@ pub enum Command {
     PrepareMap(FilePath),
     /// `commit map @<ver> <file>`
     CommitMap(FilePath, u32),
+    /// `show acl <file>`: one ACL file's patterns.
+    ShowAcl(FilePath),
+    /// `add acl <file> <pattern>` (a pattern already there is listed twice).
+    AddAcl(FilePath, AclPattern),
+    /// `del acl <file> <pattern>`: every entry with that pattern.
+    DelAcl(FilePath, AclPattern),
+    /// `clear acl <file>`
+    ClearAcl(FilePath),
     /// `set ssl cert <file> <<` + PEM: opens (or updates) the one transaction HAProxy 2.6
     /// has for all certificates; nothing is served until `commit ssl cert`.
     ///
@@ -379,6 +388,7 @@ impl Command {
                 | Command::GetWeight(_)
                 | Command::ShowMaps
                 | Command::ShowMap(_)
+                | Command::ShowAcl(_)
                 | Command::ShowSslCert(_)
                 | Command::ShowSslCrtList(_)
         )
@@ -408,6 +418,10 @@ impl Command {
             Command::ClearMap(_) => "clear map",
             Command::PrepareMap(_) => "prepare map",
             Command::CommitMap(..) => "commit map",
+            Command::ShowAcl(_) => "show acl",
+            Command::AddAcl(..) => "add acl",
+            Command::DelAcl(..) => "del acl",
+            Command::ClearAcl(_) => "clear acl",
             Command::SetSslCert(..) => "set ssl cert",
             Command::CommitSslCert(_) => "commit ssl cert",
             Command::AbortSslCert(_) => "abort ssl cert",
@@ -560,6 +574,24 @@ impl Command {
                 let _ = write!(s, "commit map @{v}");
                 w(&mut s, f.as_str());
             }
+            Command::ShowAcl(f) => {
+                s.push_str("show acl");
+                w(&mut s, f.as_str());
+            }
+            Command::AddAcl(f, p) => {
+                s.push_str("add acl");
+                w(&mut s, f.as_str());
+                w(&mut s, p.as_str());
+            }
+            Command::DelAcl(f, p) => {
+                s.push_str("del acl");
+                w(&mut s, f.as_str());
+                w(&mut s, p.as_str());
+            }
+            Command::ClearAcl(f) => {
+                s.push_str("clear acl");
+                w(&mut s, f.as_str());
+            }
             Command::SetSslCert(f, pem) => {
                 s.push_str("set ssl cert");
                 w(&mut s, f.as_str());
@@ -656,6 +688,7 @@ mod tests {
     #[test]
     fn encodes_each_command() {
         let map = FilePath::new("/etc/haproxy/maps/host.map").unwrap();
+        let acl = FilePath::new("/etc/haproxy/maps/allow.acl").unwrap();
         let mut add = AddServer::new(srv("be", "s1"), "10.0.0.1:8080".parse().unwrap());
         add.weight = Some(Weight::new(50).unwrap());
         add.check = Some(HealthCheck {
@@ -734,6 +767,22 @@ mod tests {
             (
                 Command::PrepareMap(map.clone()),
                 "prepare map /etc/haproxy/maps/host.map",
+            ),
+            (
+                Command::AddAcl(acl.clone(), AclPattern::new("ns/web|4|0A").unwrap()),
+                "add acl /etc/haproxy/maps/allow.acl ns/web|4|0A",
+            ),
+            (
+                Command::DelAcl(acl.clone(), AclPattern::new("a;b\\c").unwrap()),
+                "del acl /etc/haproxy/maps/allow.acl a\\;b\\\\c",
+            ),
+            (
+                Command::ShowAcl(acl.clone()),
+                "show acl /etc/haproxy/maps/allow.acl",
+            ),
+            (
+                Command::ClearAcl(acl.clone()),
+                "clear acl /etc/haproxy/maps/allow.acl",
             ),
         ];
         for (cmd, want) in table {

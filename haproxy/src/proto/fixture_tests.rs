@@ -7,7 +7,7 @@ use super::command::{AddServer, AdminState, Command, MapTarget, PemPayload};
 use super::parse::{self, OpState, ServerAdmin, ServerState};
 use super::proc;
 use super::reply::{Refusal, Reply, normalize, parse_reply};
-use crate::names::{BackendName, FilePath, ServerName, ServerRef};
+use crate::names::{AclPattern, BackendName, FilePath, ServerName, ServerRef};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -340,6 +340,9 @@ fn every_command() -> Vec<Command> {
         Command::ShowMaps,
         Command::ShowMap(MapTarget::live(file.clone())),
         Command::PrepareMap(file.clone()),
+        Command::ShowAcl(file.clone()),
+        Command::AddAcl(file.clone(), AclPattern::new("a|4|0A").unwrap()),
+        Command::DelAcl(file.clone(), AclPattern::new("a|4|0A").unwrap()),
         Command::CommitSslCert(file),
     ]
 }
@@ -377,4 +380,25 @@ proptest! {
         }
         let _ = proc::show_proc(&input);
     }
+}
+
+#[test]
+fn acls_recorded() {
+    let entries = parse::acl_entries(text(fixture!("show_acl_entries.txt"))).unwrap();
+    let patterns: Vec<&str> = entries.iter().map(|e| e.pattern.as_str()).collect();
+    assert_eq!(patterns, ["x|4|0A", "x|4|7F"]);
+    assert_eq!(entries[0].reference, "0x564db2803750");
+    let file = FilePath::new("/tmp/allow.acl").unwrap();
+    let pattern = AclPattern::new("x|4|7F").unwrap();
+    let del = Command::DelAcl(file.clone(), pattern.clone());
+    let err = parse_reply(&del, body(fixture!("del_acl_missing.txt"))).unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::KeyNotFound));
+    let add = Command::AddAcl(file.clone(), pattern);
+    let err = parse_reply(&add, body(fixture!("add_acl_unknown_file.txt"))).unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::UnknownAcl));
+    assert_eq!(parse_reply(&add, b""), Ok(Reply::Done));
+    assert_eq!(
+        parse_reply(&Command::ShowAcl(file), b""),
+        Ok(Reply::AclEntries(vec![]))
+    );
 }

@@ -533,6 +533,41 @@ pub fn map_entries(text: &str) -> Option<Vec<MapEntry>> {
     text.split('\n').map(map_entry_line).collect()
 }
 
+/// One pattern of `show acl <file>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AclEntry {
+    /// HAProxy's reference (`0x…`), usable as `#<ref>`.
+    pub reference: String,
+    /// The pattern.
+    pub pattern: String,
+}
+
+fn acl_entry_line(line: &str) -> Option<AclEntry> {
+    let (_, (reference, _, pattern)) = run(
+        all_consuming((
+            preceded(tag("0x"), take_while1(|c: char| c.is_ascii_hexdigit())),
+            char(' '),
+            rest,
+        )),
+        line,
+    )?;
+    if pattern.is_empty() {
+        return None;
+    }
+    Some(AclEntry {
+        reference: format!("0x{reference}"),
+        pattern: pattern.to_string(),
+    })
+}
+
+/// `show acl <file>`: `<ref> <pattern>` lines; an empty file prints nothing.
+pub fn acl_entries(text: &str) -> Option<Vec<AclEntry>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split('\n').map(acl_entry_line).collect()
+}
+
 /// `get weight`: `50 (initial 10)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WeightInfo {

@@ -10,8 +10,8 @@ use thiserror::Error;
 use super::command::Command;
 use super::parse;
 pub use super::parse::{
-    AddrChange, InfoField, MapEntry, MapInfo, OpState, ServerAdmin, ServerConn, ServerState,
-    StatRow, WeightInfo,
+    AclEntry, AddrChange, InfoField, MapEntry, MapInfo, OpState, ServerAdmin, ServerConn,
+    ServerState, StatRow, WeightInfo,
 };
 use super::ssl;
 pub use super::ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
@@ -48,6 +48,8 @@ pub enum Reply {
     MapEntries(Vec<MapEntry>),
     /// `prepare map`: the new version.
     MapVersion(u32),
+    /// `show acl <file>`
+    AclEntries(Vec<AclEntry>),
     /// `set ssl cert`: a transaction is open (created, or updated when one was already open
     /// for the same file) and holds the payload.
     SslTransaction,
@@ -96,6 +98,8 @@ pub enum Refusal {
     KeyNotFound,
     /// No such map.
     UnknownMap,
+    /// No such ACL file (`Unknown ACL identifier.`).
+    UnknownAcl,
     /// An argument was refused (usage, range, keyword, address).
     InvalidArgument,
     /// A TLS certificate update failed (unreadable payload, no key, …).
@@ -195,6 +199,7 @@ pub fn classify(text: &str) -> Option<Refusal> {
         ("Key not found.", Refusal::KeyNotFound),
         ("entry not found.", Refusal::KeyNotFound),
         ("Unknown map identifier", Refusal::UnknownMap),
+        ("Unknown ACL identifier", Refusal::UnknownAcl),
         ("usage:", Refusal::InvalidArgument),
         ("Require '", Refusal::InvalidArgument),
         ("invalid port", Refusal::InvalidArgument),
@@ -294,6 +299,7 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         Command::ShowMaps => data(parse::map_list(text).map(Reply::Maps)),
         Command::ShowMap(_) => data(parse::map_entries(text).map(Reply::MapEntries)),
         Command::PrepareMap(_) => data(parse::map_version(text).map(Reply::MapVersion)),
+        Command::ShowAcl(_) => data(parse::acl_entries(text).map(Reply::AclEntries)),
         Command::SetSslCert(f, _) => match ssl::set_cert_file(text) {
             Some(named) if named == f.as_str() => Ok(Reply::SslTransaction),
             // 2.6.12 put the payload into the transaction open for another file.
@@ -334,7 +340,10 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         | Command::SetMap(..)
         | Command::DelMap(..)
         | Command::ClearMap(_)
-        | Command::CommitMap(..) => {
+        | Command::CommitMap(..)
+        | Command::AddAcl(..)
+        | Command::DelAcl(..)
+        | Command::ClearAcl(_) => {
             if text.is_empty() {
                 Ok(Reply::Done)
             } else {

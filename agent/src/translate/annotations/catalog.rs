@@ -97,6 +97,12 @@ const CANARY_NGINX: &str = "canary Ingresses (ingress-nginx's model) are not ser
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
      haproxy-agent.io/ only";
 const RUNTIME_ROUTE: &str = "no: it rides in the route map value";
+const SOURCE_ALLOW: &str = "clients outside these networks (comma-separated CIDRs or \
+     addresses, IPv4 or IPv6, matched against the connection's source) get `403` on the \
+     Ingress's routes; the entries are patterns of a fixed ACL file, the route map value names \
+     the list (`allowlist-source-range` wins over its older name `whitelist-source-range`)";
+const SOURCE_RELOADS: &str = "no: entries are `add acl`/`del acl`, and a new or removed list \
+     is a route map update (the ACL files and rules are always there)";
 
 /// Every recognised name, sorted.
 pub const CATALOG: &[Entry] = &[
@@ -113,10 +119,7 @@ pub const CATALOG: &[Entry] = &[
          honoured with that difference",
         "no (no effect)",
     ),
-    unsupported(
-        "allowlist-source-range",
-        "source address lists are not done yet",
-    ),
+    honoured("allowlist-source-range", SOURCE_ALLOW, SOURCE_RELOADS),
     honoured(
         "app-root",
         "a request for `/` on the Ingress's routes gets `302` to this path (relative \
@@ -224,9 +227,11 @@ pub const CATALOG: &[Entry] = &[
          custom-http-errors",
         "yes, when first set (a new backend); its endpoints change at runtime",
     ),
-    unsupported(
+    honoured(
         "denylist-source-range",
-        "source address lists are not done yet",
+        "clients in these networks get `403` on the Ingress's routes, before the allow list \
+         is looked at; entries as in `allowlist-source-range`",
+        SOURCE_RELOADS,
     ),
     unsupported(
         "disable-proxy-intercept-errors",
@@ -530,10 +535,7 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     unsupported("use-regex", "regex paths are not done yet"),
-    unsupported(
-        "whitelist-source-range",
-        "source address lists are not done yet",
-    ),
+    honoured("whitelist-source-range", SOURCE_ALLOW, SOURCE_RELOADS),
     honoured(
         "x-forwarded-prefix",
         "the `X-Forwarded-Prefix` header sent to the pods",

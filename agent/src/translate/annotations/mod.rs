@@ -13,9 +13,11 @@ use crate::cli::parse_duration;
 
 pub mod catalog;
 mod reader;
+pub mod source_ranges;
 
 use reader::Reader;
 pub use reader::{Status, Verdict};
+pub use source_ranges::SourceRanges;
 
 /// Prefix of our annotations.
 pub const PREFIX: &str = "haproxy-agent.io/";
@@ -100,6 +102,9 @@ pub struct Parsed {
     pub fallback: Option<(String, String)>,
     /// server-alias: more hosts for every rule with a host, with the field to blame.
     pub aliases: Vec<(String, RouteHost)>,
+    /// Client address lists (allowlist-source-range, denylist-source-range); the routes
+    /// name them by the Ingress (see [`Parsed::policy_for`]).
+    pub source: SourceRanges,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
     /// with the main Ingress).
     pub nginx_canary: bool,
@@ -109,13 +114,18 @@ pub struct Parsed {
 
 impl Parsed {
     /// The route policy of Ingress `owner` (`namespace/name`): its limits are counted per
-    /// client address and Ingress.
+    /// client address and Ingress, and its address lists are named by it.
     pub fn policy_for(&self, owner: &str) -> RoutePolicy {
         let mut policy = self.policy.clone();
+        let id = || {
+            PolicyText::new("ingress", owner)
+                .expect("namespace/name is printable ASCII without | # ; or space")
+        };
         if let Some(l) = policy.limit.as_mut() {
-            l.key = PolicyText::new("limit key", owner)
-                .expect("namespace/name is printable ASCII without | # ; or space");
+            l.key = id();
         }
+        policy.allow_list = self.source.allow.as_ref().map(|_| id());
+        policy.deny_list = self.source.deny.as_ref().map(|_| id());
         policy
     }
 
@@ -230,6 +240,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             out.fallback = Some((format!("metadata.annotations[{key}]"), v.to_string()));
         }
     }
+    out.source = source_ranges::read(&mut r);
     out.verdicts = r.finish();
     out
 }
@@ -364,6 +375,8 @@ fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
         max_body: body_size(r),
         limit: limits(r),
         cors: cors(r),
+        allow_list: None,
+        deny_list: None,
     }
 }
 

@@ -566,3 +566,87 @@ fn default_backend() {
     assert!(p.fallback.is_none());
     assert_eq!(p.problems().count(), 1, "not with a canary");
 }
+
+#[test]
+fn source_ranges() {
+    let cidrs = |v: &[&str]| -> Option<std::collections::BTreeSet<haproxy::config::Cidr>> {
+        Some(
+            v.iter()
+                .map(|c| haproxy::config::Cidr::parse(c).unwrap())
+                .collect(),
+        )
+    };
+    let allow = format!("{NGINX}allowlist-source-range");
+    let white = format!("{NGINX}whitelist-source-range");
+    let deny = format!("{OURS}denylist-source-range");
+    // (annotations, allow, deny, verdicts that are not honoured)
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<std::collections::BTreeSet<haproxy::config::Cidr>>,
+        Option<std::collections::BTreeSet<haproxy::config::Cidr>>,
+        Vec<(&'a str, &'static str)>,
+    );
+    let table: Vec<Case<'_>> = vec![
+        (vec![], None, None, vec![]),
+        (
+            vec![(&white, "10.0.0.0/8, 127.0.0.1")],
+            cidrs(&["10.0.0.0/8", "127.0.0.1/32"]),
+            None,
+            vec![],
+        ),
+        (
+            vec![(&allow, "10.0.0.0/8"), (&white, "192.168.0.0/16")],
+            cidrs(&["10.0.0.0/8"]),
+            None,
+            vec![(&white, "shadowed")],
+        ),
+        (
+            vec![(&allow, "10.0.0.0/8"), (&white, "10.0.0.0/8")],
+            cidrs(&["10.0.0.0/8"]),
+            None,
+            vec![],
+        ),
+        (
+            vec![(&deny, "10.1.2.3/16,::1")],
+            None,
+            cidrs(&["10.1.0.0/16", "::1"]),
+            vec![],
+        ),
+        // A list that cannot be read fails closed: an empty allow list.
+        (
+            vec![(&deny, "10.0.0.0/8;"), (&allow, "10.0.0.0/8")],
+            cidrs(&[]),
+            None,
+            vec![(&deny, "invalid")],
+        ),
+        (
+            vec![(&allow, "10.0.0.0/33")],
+            cidrs(&[]),
+            None,
+            vec![(&allow, "invalid")],
+        ),
+    ];
+    for (pairs, want_allow, want_deny, not_honoured) in table {
+        let p = parse(Some(&ann(&pairs)));
+        assert_eq!(p.source.allow, want_allow, "{pairs:?}");
+        assert_eq!(p.source.deny, want_deny, "{pairs:?}");
+        let problems: Vec<(String, &str)> = p
+            .problems()
+            .map(|v| (v.key.clone(), v.status.label()))
+            .collect();
+        let want: Vec<(String, &str)> = not_honoured
+            .iter()
+            .map(|(k, s)| (k.to_string(), *s))
+            .collect();
+        assert_eq!(problems, want, "{pairs:?}");
+        let policy = p.policy_for("ns/web");
+        assert_eq!(
+            policy.allow_list.as_ref().map(|t| t.as_str()),
+            want_allow.as_ref().map(|_| "ns/web")
+        );
+        assert_eq!(
+            policy.deny_list.as_ref().map(|t| t.as_str()),
+            want_deny.as_ref().map(|_| "ns/web")
+        );
+    }
+}

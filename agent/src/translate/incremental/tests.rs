@@ -104,6 +104,25 @@ fn ingress(v: &[u8]) -> Object {
         let weight = if bits & 128 != 0 { "30" } else { "50" };
         annotations.insert("haproxy-agent.io/canary-weight".into(), json!(weight));
     }
+    // Address lists: content changes alone (no route change), both names of the allow
+    // list, and a bad entry (which fails closed).
+    let lists = b(v, 13);
+    let nets = [
+        "10.0.0.0/8",
+        "127.0.0.1, ::1/128",
+        "192.168.0.0/14",
+        "bogus/8",
+    ];
+    let list_annotations = [
+        (1, "nginx.ingress.kubernetes.io/whitelist-source-range", 2),
+        (2, "haproxy-agent.io/denylist-source-range", 4),
+        (64, "ingress.kubernetes.io/allowlist-source-range", 6),
+    ];
+    for (bit, k, shift) in list_annotations {
+        if lists & bit != 0 {
+            annotations.insert(k.into(), json!(nets[usize::from((lists >> shift) % 4)]));
+        }
+    }
     let ports = [
         json!({"number": 80}),
         json!({"number": 81}),
@@ -376,6 +395,9 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
             prop_assert!(maps == want, "map_keys {keys:?} under-reports");
         }
     }
+    if changed.acls {
+        patched.source_lists = next.source_lists.clone();
+    }
     if changed.tls {
         patched.tls = next.tls.clone();
         patched.frontends[0].tls = next.frontends[0].tls.clone();
@@ -492,6 +514,7 @@ fn a_slice_change_recomputes_only_the_ingresses_of_its_service() {
             routes: false,
             map_keys: None,
             tls: false,
+            acls: false,
         }
     );
     // The other backends are the same values, not rebuilt copies of the config.
