@@ -291,6 +291,18 @@ async fn an_endpoint_change_reads_its_backend_only_and_idle_writes_nothing() {
     );
     assert_eq!(agent.reloads().await.unwrap(), reloads);
 
+    // The flush that wrote haproxy.cfg counts its files only once all are written: wait
+    // until the count holds still past the flush's longest delay (1 s), so the idle window
+    // below starts after it.
+    let mut last = agent.metric(WRITES).await.unwrap();
+    eventually("the flush's file count settles", CONVERGE, async || {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let now = agent.metric(WRITES).await.unwrap();
+        std::mem::replace(&mut last, now) == now
+    })
+    .await
+    .unwrap();
+
     // Idle: no change for two seconds (the resync period is 30 s): nothing read whole,
     // no file written.
     let (full, writes) = (
