@@ -835,7 +835,8 @@ mod tests {
             policy: haproxy::config::RoutePolicy {
                 allow_list: allow.then(|| id.clone()),
                 ..Default::default()
-            },
+            }
+            .shared(),
         };
         let lists = |on: bool| {
             let mut m = BTreeMap::new();

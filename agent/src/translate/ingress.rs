@@ -289,7 +289,7 @@ impl Reader<'_> {
                     .at(format!("metadata.annotations[{}]", v.key)),
             );
         }
-        let policy = parsed.policy_for(&self.f.key.to_string());
+        let policy = parsed.policy_for(&self.f.key.to_string()).shared();
         if parsed.nginx_canary {
             // Its traffic stays with the main Ingress (named by the `canary` verdict).
             return;

@@ -175,6 +175,17 @@ pub struct RoutePolicy {
 }
 
 impl RoutePolicy {
+    /// This policy behind an `Arc`; the empty one is one shared allocation.
+    pub fn shared(self) -> std::sync::Arc<Self> {
+        static NONE: std::sync::LazyLock<std::sync::Arc<RoutePolicy>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(RoutePolicy::default()));
+        if self.is_empty() {
+            NONE.clone()
+        } else {
+            std::sync::Arc::new(self)
+        }
+    }
+
     /// Whether no policy is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()

@@ -177,7 +177,8 @@ mod tests {
                 policy: RoutePolicy {
                     rewrite: rewrite.then(|| PolicyText::path("rewrite", "/r").unwrap()),
                     ..Default::default()
-                },
+                }
+                .shared(),
             }
         }
     }

@@ -20,6 +20,7 @@ use crate::proto::command::{Command, MapTarget};
 
 use super::model::{InvalidValue, RouteMaps};
 use super::policy::RoutePolicy;
+use std::sync::Arc;
 
 /// Longest route path accepted; a host plus a path stays well below a map key's limit.
 pub const MAX_PATH_LEN: usize = 2048;
@@ -167,8 +168,9 @@ pub struct Route {
     pub backend: BackendName,
     /// Plain-HTTP requests get a `308` redirect to `https://` instead (ssl-redirect).
     pub https_redirect: bool,
-    /// Redirects, rewrites and headers, carried in the map value.
-    pub policy: RoutePolicy,
+    /// Redirects, rewrites and headers, carried in the map value (shared: the routes of one
+    /// Ingress have the same, and most routes none).
+    pub policy: Arc<RoutePolicy>,
 }
 
 impl Route {
@@ -194,7 +196,7 @@ pub struct RouteTarget {
     /// Redirect plain HTTP to HTTPS.
     pub https_redirect: bool,
     /// Redirects, rewrites and headers.
-    pub policy: RoutePolicy,
+    pub policy: Arc<RoutePolicy>,
 }
 
 /// The flags field of a map value whose route redirects plain HTTP to HTTPS.
@@ -214,7 +216,7 @@ impl RouteTarget {
         Some(Self {
             backend,
             https_redirect,
-            policy: RoutePolicy::parse(&rest)?,
+            policy: RoutePolicy::parse(&rest)?.shared(),
         })
     }
 
