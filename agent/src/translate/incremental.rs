@@ -337,7 +337,8 @@ impl Incremental {
         let moved = old.as_ref().map(|e| &e.created) != new.as_ref().map(|e| &e.created);
         step.tls |= old_tls != new_tls || (moved && (old_tls.is_some() || new_tls.is_some()));
         for e in old.iter().chain(&new) {
-            step.backends.extend(e.fragment.recipes.keys().cloned());
+            step.backends
+                .extend(e.fragment.recipes.iter().map(|(n, _)| n.clone()));
         }
         let lists = |e: &Option<Entry>| e.as_ref().and_then(|e| e.fragment.source_lists.clone());
         if lists(&old) != lists(&new) {

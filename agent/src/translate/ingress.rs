@@ -2,8 +2,6 @@
 //! becomes a problem naming the Ingress and the field; the rest of the Ingress, and every
 //! other one, is kept.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use haproxy::BackendName;
 use haproxy::config::{
     Backend, Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, Server, ServerAddr,
@@ -180,11 +178,11 @@ pub(super) struct Fragment {
     /// Every backend it uses, in order, with the field that names it.
     pub uses: Vec<(String, BackendName)>,
     /// How each backend it uses is built.
-    pub recipes: BTreeMap<BackendName, Recipe>,
+    pub recipes: Vec<(BackendName, Recipe)>,
     /// Its routes, in rule order.
     pub routes: Vec<(Route, Origin)>,
     /// The Services it reads.
-    pub services: BTreeSet<ObjectKey>,
+    pub services: Vec<ObjectKey>,
     /// Its client address lists (entries for the ACL files; its routes name them).
     pub source_lists: Option<SourceLists>,
 }
@@ -208,8 +206,25 @@ impl Fragment {
         resolutions: &mut Resolutions,
     ) -> Option<Backend> {
         self.recipes
-            .get(name)?
+            .iter()
+            .find(|(n, _)| n == name)?
+            .1
             .build(snapshot, resolutions, &self.options)
+    }
+
+    /// Records how backend `name` is built (the first recipe for a name stays). A few per
+    /// Ingress: a vector, not a map (a B-tree's smallest node holds eleven).
+    fn add_recipe(&mut self, name: &BackendName, recipe: Recipe) {
+        if !self.recipes.iter().any(|(n, _)| n == name) {
+            self.recipes.push((name.clone(), recipe));
+        }
+    }
+
+    /// Records that the Ingress reads Service `key`.
+    fn add_service(&mut self, key: &ObjectKey) {
+        if !self.services.contains(key) {
+            self.services.push(key.clone());
+        }
     }
 
     fn problem(&mut self, field: impl Into<String>, message: impl Into<String>) {
@@ -231,9 +246,9 @@ pub(super) fn fragment(
         options: BackendOptions::default(),
         default_backend: None,
         uses: Vec::new(),
-        recipes: BTreeMap::new(),
+        recipes: Vec::new(),
         routes: Vec::new(),
-        services: BTreeSet::new(),
+        services: Vec::new(),
         source_lists: None,
     };
     Reader {
@@ -453,17 +468,14 @@ impl Reader<'_> {
             }
         };
         self.f.uses.push((field.to_string(), name.clone()));
-        self.f.recipes.entry(name.clone()).or_insert(recipe);
+        self.f.add_recipe(&name, recipe);
         Some(name)
     }
 
     /// A plain backend (when the fallback cannot be had).
     fn plain(&mut self, field: &str, name: BackendName, at: PortRef) -> Option<BackendName> {
         self.f.uses.push((field.to_string(), name.clone()));
-        self.f
-            .recipes
-            .entry(name.clone())
-            .or_insert(Recipe::Plain(at));
+        self.f.add_recipe(&name, Recipe::Plain(at));
         Some(name)
     }
 
@@ -471,7 +483,7 @@ impl Reader<'_> {
     /// default-backend takes that one), or a problem at `field`.
     fn first_port(&mut self, field: &str, service: &str) -> Option<PortRef> {
         let key = ObjectKey::new(&self.f.key.namespace, service);
-        self.f.services.insert(key.clone());
+        self.f.add_service(&key);
         let number = self
             .snapshot
             .services
@@ -499,7 +511,7 @@ impl Reader<'_> {
 
     /// The backend name of a Service port, or a problem about it.
     fn resolve(&mut self, field: &str, at: &PortRef) -> Option<BackendName> {
-        self.f.services.insert(at.service.clone());
+        self.f.add_service(&at.service);
         match self.resolutions.get(self.snapshot, at) {
             Ok(r) => {
                 for s in &r.skipped {
