@@ -818,7 +818,7 @@ mod tests {
             let cidrs = |v: &BTreeSet<usize>| v.iter().map(|i| haproxy::config::Cidr::parse(NETS[*i]).unwrap()).collect();
             lists.into_iter().map(|(i, (allow, deny))| {
                 (haproxy::config::PolicyText::new("id", &format!("ns/i{i}")).unwrap(),
-                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny) })
+                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny), exempt: Default::default() })
             }).collect()
         }
     }
@@ -847,6 +847,7 @@ mod tests {
                     haproxy::config::SourceLists {
                         allow,
                         deny: BTreeSet::new(),
+                        exempt: BTreeSet::new(),
                     },
                 );
             }

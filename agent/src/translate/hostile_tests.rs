@@ -73,6 +73,7 @@ const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-m
 const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
 const NGINX_SERVER_ALIAS: &str = "nginx.ingress.kubernetes.io/server-alias";
 const NGINX_DEFAULT_BACKEND: &str = "nginx.ingress.kubernetes.io/default-backend";
+const NGINX_LIMIT_WHITELIST: &str = "nginx.ingress.kubernetes.io/limit-whitelist";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
 use super::{Settings, Translation, translate};
@@ -1049,6 +1050,16 @@ fn fields() -> Vec<Field> {
             NGINX_DENYLIST,
             |t| format!("10.{t}0.0.1"),
             |w, v| drop(w.annotations.insert(NGINX_DENYLIST.into(), v.into())),
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_LIMIT_WHITELIST,
+            |t| format!("10.0.{t}0.0/16"),
+            |w, v| {
+                w.annotations.insert(NGINX_LIMIT_RPS.into(), "10".into());
+                w.annotations.insert(NGINX_LIMIT_WHITELIST.into(), v.into());
+            },
             refused,
             true,
         ),

@@ -653,3 +653,51 @@ async fn source_ranges_refuse_with_403_and_change_without_reload() {
     .await
     .unwrap();
 }
+
+/// limit-whitelist: clients in the list are not counted by the Ingress's limits; changing
+/// the list is an ACL update, with no reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_whitelist_exempts_listed_clients_without_reload() {
+    let web = EchoServer::start("web").unwrap();
+    let limited = |exempt: &str| {
+        ingress(
+            "exempt",
+            &[
+                (&format!("{N}limit-rpm"), "1"),
+                (&format!("{N}limit-whitelist"), exempt),
+            ],
+            &[route("/x", "web", 80)],
+        )
+    };
+    let agent = Agent::start(
+        &[
+            ("web.yaml", &web_service(&web)),
+            ("exempt.yaml", &limited("127.0.0.0/8")),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            agent.get(HOST, "/x").await.unwrap().status,
+            200,
+            "request {i}"
+        );
+    }
+    // The test client (127.0.0.1) leaves the list: one request a minute, then 503.
+    agent
+        .write_manifest("exempt.yaml", &limited("10.0.0.0/8"))
+        .unwrap();
+    eventually("the limit counts this client", CONVERGE, async || {
+        agent.get(HOST, "/x").await.is_ok_and(|r| r.status == 503)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a list change reloaded"
+    );
+}

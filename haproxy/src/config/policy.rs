@@ -172,6 +172,8 @@ pub struct RoutePolicy {
     pub allow_list: Option<PolicyText>,
     /// The deny list that refuses clients (its id).
     pub deny_list: Option<PolicyText>,
+    /// The list of clients the request limits do not count (its id in the allow file).
+    pub exempt_list: Option<PolicyText>,
 }
 
 impl RoutePolicy {
@@ -225,7 +227,11 @@ impl RoutePolicy {
             ]),
             None => out.extend(std::iter::repeat_n(String::new(), 6)),
         }
-        out.extend([text(&self.allow_list), text(&self.deny_list)]);
+        out.extend([
+            text(&self.allow_list),
+            text(&self.deny_list),
+            text(&self.exempt_list),
+        ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
         }
@@ -235,7 +241,7 @@ impl RoutePolicy {
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
     /// [`RoutePolicy::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        if fields.len() > 19 {
+        if fields.len() > 20 {
             return None;
         }
         let get = |i: usize| fields.get(i).copied().filter(|s| !s.is_empty());
@@ -295,6 +301,7 @@ impl RoutePolicy {
             limit,
             allow_list: text(17)?,
             deny_list: text(18)?,
+            exempt_list: text(19)?,
         })
     }
 }
@@ -364,7 +371,7 @@ pub(super) fn frontend_rules() -> Vec<String> {
     ));
     out.push(
         "http-request set-var(txn.limit_key) src,concat(|,txn.limit_id) if \
-         { var(txn.limit_id) -m found }"
+         { var(txn.limit_id) -m found } !{ var(txn.limit_exempt) -m found }"
             .into(),
     );
     for (i, (table, _)) in LIMIT_TABLES.iter().enumerate() {
@@ -546,6 +553,6 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 20]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 21]), None);
     }
 }

@@ -137,13 +137,22 @@ pub struct SourceLists {
     pub allow: BTreeSet<Cidr>,
     /// These networks get `403`, before the allow list is looked at (denylist-source-range).
     pub deny: BTreeSet<Cidr>,
+    /// These networks are not counted by the request limits (limit-whitelist); kept in the
+    /// allow file under the list id [`exempt_id`] of the Ingress's.
+    pub exempt: BTreeSet<Cidr>,
 }
 
 impl SourceLists {
-    /// True when neither list has an entry.
+    /// True when no list has an entry.
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
+        self.allow.is_empty() && self.deny.is_empty() && self.exempt.is_empty()
     }
+}
+
+/// The id of list `id`'s limit exemptions in the allow file (`<id>+limits`: Ingress ids
+/// hold no `+`).
+pub fn exempt_id(id: &PolicyText) -> PolicyText {
+    PolicyText::new("list id", &format!("{id}+limits")).expect("an id and a suffix")
 }
 
 /// Which of the two ACL files.
@@ -187,6 +196,10 @@ impl AclEntries {
             }
             for c in &l.deny {
                 out.deny.extend(acl_patterns(id, c));
+            }
+            let exempt = exempt_id(id);
+            for c in &l.exempt {
+                out.allow.extend(acl_patterns(&exempt, c));
             }
         }
         out
@@ -273,8 +286,9 @@ pub(super) fn frontend_rules(maps: &RouteMaps) -> Vec<String> {
     vec![
         list("txn.allow_list", 20),
         list("txn.deny_list", 21),
+        list("txn.exempt_list", 22),
         "http-request set-var(txn.src_hex) src,hex if { var(txn.allow_list) -m found } || \
-         { var(txn.deny_list) -m found }"
+         { var(txn.deny_list) -m found } || { var(txn.exempt_list) -m found }"
             .into(),
         "http-request set-var(txn.src_key) str(4|),concat(,txn.src_hex,) if \
          { var(txn.src_hex),length eq 8 }"
@@ -295,6 +309,15 @@ pub(super) fn frontend_rules(maps: &RouteMaps) -> Vec<String> {
         format!(
             "http-request deny deny_status 403 if {{ var(txn.allow_key) -m found }} \
              !{{ var(txn.allow_key) -m beg -f {} }}",
+            maps.allow
+        ),
+        // limit-whitelist: the request limits (policy rules, after these) skip this client.
+        "http-request set-var(txn.exempt_key) var(txn.exempt_list),concat(|,txn.src_key,) if \
+         { var(txn.exempt_list) -m found }"
+            .into(),
+        format!(
+            "http-request set-var(txn.limit_exempt) bool(true) if \
+             {{ var(txn.exempt_key) -m beg -f {} }}",
             maps.allow
         ),
     ]
@@ -403,6 +426,7 @@ mod tests {
                     SourceLists {
                         allow: set(allow),
                         deny: set(deny),
+                        exempt: BTreeSet::new(),
                     },
                 )
             })

@@ -293,6 +293,11 @@ pub const CATALOG: &[Entry] = &[
     unsupported("influxdb-port", TRACING),
     unsupported("influxdb-server-name", TRACING),
     honoured(
+        "limit-allowlist",
+        "the newer name of limit-whitelist (clients the request limits do not count)",
+        "no: entries are `add acl`/`del acl` in the allow file",
+    ),
+    honoured(
         "limit-burst-multiplier",
         "the burst of limit-rps, as a multiple of it (default 5)",
         RUNTIME_ROUTE,
@@ -317,9 +322,11 @@ pub const CATALOG: &[Entry] = &[
          rps sustained, counted over sliding windows in stick tables",
         RUNTIME_ROUTE,
     ),
-    unsupported(
+    honoured(
         "limit-whitelist",
-        "addresses exempt from limits are not done yet: the limits apply to every client",
+        "clients in these networks (CIDRs or addresses, as in allowlist-source-range) are not \
+         counted by the Ingress's request limits; `limit-allowlist`, its newer name, wins",
+        "no: entries are `add acl`/`del acl` in the allow file",
     ),
     honoured(
         "load-balance",

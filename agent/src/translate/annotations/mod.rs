@@ -126,6 +126,12 @@ impl Parsed {
         }
         policy.allow_list = self.source.allow.as_ref().map(|_| id());
         policy.deny_list = self.source.deny.as_ref().map(|_| id());
+        policy.exempt_list = self
+            .source
+            .exempt
+            .as_ref()
+            .filter(|_| policy.limit.is_some())
+            .map(|_| haproxy::config::exempt_id(&id()));
         policy
     }
 
@@ -377,6 +383,7 @@ fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
         cors: cors(r),
         allow_list: None,
         deny_list: None,
+        exempt_list: None,
     }
 }
 

@@ -18,17 +18,20 @@ pub struct SourceRanges {
     pub allow: Option<BTreeSet<Cidr>>,
     /// These clients get `403`.
     pub deny: Option<BTreeSet<Cidr>>,
+    /// These clients are not counted by the request limits (limit-whitelist).
+    pub exempt: Option<BTreeSet<Cidr>>,
 }
 
 impl SourceRanges {
     /// The entries, for the config's ACL files; `None` when the Ingress has no list.
     pub fn lists(&self) -> Option<SourceLists> {
-        if self.allow.is_none() && self.deny.is_none() {
+        if self.allow.is_none() && self.deny.is_none() && self.exempt.is_none() {
             return None;
         }
         Some(SourceLists {
             allow: self.allow.clone().unwrap_or_default(),
             deny: self.deny.clone().unwrap_or_default(),
+            exempt: self.exempt.clone().unwrap_or_default(),
         })
     }
 }
@@ -95,6 +98,23 @@ pub(super) fn read(r: &mut Reader<'_>) -> SourceRanges {
     }
     if broken {
         out.allow = Some(BTreeSet::new());
+    }
+    // limit-whitelist (limit-allowlist, its newer name, wins): a list that cannot be read
+    // exempts nobody, so the limits still hold.
+    let exempt = match (r.get("limit-allowlist"), r.get("limit-whitelist")) {
+        (Some((key, v)), Some((old, w))) => {
+            if v != w {
+                r.shadowed_by(old, key);
+            }
+            Some((key, v))
+        }
+        (one, other) => one.or(other),
+    };
+    if let Some((key, v)) = exempt {
+        match networks(v) {
+            Ok(n) => out.exempt = Some(n),
+            Err(e) => r.invalid(key, format!("{e}; the limits apply to every client")),
+        }
     }
     out
 }

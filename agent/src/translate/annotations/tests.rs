@@ -650,3 +650,34 @@ fn source_ranges() {
         );
     }
 }
+
+#[test]
+fn limit_whitelist() {
+    let k = |name: &str| format!("{NGINX}{name}");
+    let p = parse(Some(&ann(&[
+        (&k("limit-rps"), "5"),
+        (&k("limit-whitelist"), "10.0.0.0/8, 192.168.1.1"),
+    ])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    assert_eq!(p.source.exempt.as_ref().map(|s| s.len()), Some(2));
+    let policy = p.policy_for("shop/web");
+    assert_eq!(
+        policy.exempt_list.as_ref().map(|t| t.as_str()),
+        Some("shop/web+limits")
+    );
+    let lists = p.source.lists().unwrap();
+    assert!(
+        lists.allow.is_empty() && lists.deny.is_empty(),
+        "no 403 lists from it"
+    );
+    // Without a limit it changes nothing on the routes; a bad list exempts nobody.
+    let p = parse(Some(&ann(&[(&k("limit-whitelist"), "10.0.0.0/8")])));
+    assert!(p.policy_for("shop/web").exempt_list.is_none());
+    let p = parse(Some(&ann(&[
+        (&k("limit-rps"), "5"),
+        (&k("limit-whitelist"), "10.0.0.0/33"),
+    ])));
+    assert_eq!(p.problems().count(), 1);
+    assert!(p.source.exempt.is_none());
+    assert!(p.policy_for("shop/web").limit.is_some(), "the limit stays");
+}
