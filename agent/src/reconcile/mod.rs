@@ -818,7 +818,7 @@ mod tests {
             let cidrs = |v: &BTreeSet<usize>| v.iter().map(|i| haproxy::config::Cidr::parse(NETS[*i]).unwrap()).collect();
             lists.into_iter().map(|(i, (allow, deny))| {
                 (haproxy::config::PolicyText::new("id", &format!("ns/i{i}")).unwrap(),
-                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny), exempt: Default::default() })
+                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny), exempt: Default::default(), origins: Default::default() })
             }).collect()
         }
     }
@@ -848,6 +848,7 @@ mod tests {
                         allow,
                         deny: BTreeSet::new(),
                         exempt: BTreeSet::new(),
+                        origins: BTreeSet::new(),
                     },
                 );
             }

@@ -701,3 +701,63 @@ async fn limit_whitelist_exempts_listed_clients_without_reload() {
         "a list change reloaded"
     );
 }
+
+/// cors-allow-origin with several origins: each listed origin is echoed, others (a longer
+/// name that starts with a listed one included) get no CORS header, and changing the list
+/// is an ACL update with no reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_origin_lists_change_without_reload() {
+    let web = EchoServer::start("web").unwrap();
+    let listed = |origins: &str| {
+        ingress(
+            "cors",
+            &[
+                (&format!("{N}enable-cors"), "true"),
+                (&format!("{N}cors-allow-origin"), origins),
+            ],
+            &[route("/api", "web", 80)],
+        )
+    };
+    let agent = Agent::start(
+        &[
+            ("web.yaml", &web_service(&web)),
+            (
+                "cors.yaml",
+                &listed("https://a.example, https://b.example:8443"),
+            ),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let allowed = async |origin: &'static str| -> Option<String> {
+        let req = Req::new("GET", HOST, "/api/x").header("origin", origin);
+        let r = integration::request(agent.http, req).await.unwrap();
+        assert_eq!(r.echo_name.as_deref(), Some("web"), "{r:?}");
+        r.header("access-control-allow-origin").map(str::to_string)
+    };
+    for (origin, want) in [
+        ("https://a.example", Some("https://a.example")),
+        ("https://b.example:8443", Some("https://b.example:8443")),
+        ("https://a.example.evil", None),
+        ("https://b.example", None),
+        ("https://c.example", None),
+    ] {
+        assert_eq!(allowed(origin).await.as_deref(), want, "{origin}");
+    }
+    agent
+        .write_manifest("cors.yaml", &listed("https://c.example, https://a.example"))
+        .unwrap();
+    eventually("c.example is allowed", CONVERGE, async || {
+        allowed("https://c.example").await.as_deref() == Some("https://c.example")
+    })
+    .await
+    .unwrap();
+    assert_eq!(allowed("https://b.example:8443").await, None);
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "an origin list change reloaded"
+    );
+}

@@ -49,7 +49,8 @@ pub use routes::{
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};
 pub use source_list::{
-    AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, exempt_id, render_acl,
+    AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
+    render_acl,
 };
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,

@@ -410,6 +410,9 @@ fn cors_rules(field: &dyn Fn(u8) -> String, set: &dyn Fn(u8) -> String) -> Vec<S
         "http-request set-var(txn.cors_origin) req.hdr(origin) if { var(txn.cors_allow) -m found } \
          !{ var(txn.cors_allow) -m str * } { req.hdr(origin),strcmp(txn.cors_allow) eq 0 }"
             .into(),
+        // Several origins: matched in the allow ACL file by the address-list rules.
+        "http-request set-var(txn.cors_origin) req.hdr(origin) if { var(txn.cors_listed) -m found }"
+            .into(),
     ];
     let vars = [
         ("txn.cors_methods", 15),

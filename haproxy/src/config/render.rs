@@ -567,6 +567,7 @@ backend ns_a_80
             allow: cidrs(&["127.0.0.1"]),
             deny: cidrs(&["10.0.0.0/8", "::1"]),
             exempt: Default::default(),
+            origins: Default::default(),
         };
         cfg.source_lists.insert(id, lists);
         let r = render(&cfg);

@@ -140,13 +140,24 @@ pub struct SourceLists {
     /// These networks are not counted by the request limits (limit-whitelist); kept in the
     /// allow file under the list id [`exempt_id`] of the Ingress's.
     pub exempt: BTreeSet<Cidr>,
+    /// The origins CORS allows (cors-allow-origin with several); kept in the allow file under
+    /// the list id [`cors_id`], each as `<id>|<origin>|`.
+    pub origins: BTreeSet<PolicyText>,
 }
 
 impl SourceLists {
     /// True when no list has an entry.
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty() && self.exempt.is_empty()
+        self.allow.is_empty()
+            && self.deny.is_empty()
+            && self.exempt.is_empty()
+            && self.origins.is_empty()
     }
+}
+
+/// The id of list `id`'s CORS origins in the allow file (`<id>+cors`).
+pub fn cors_id(id: &PolicyText) -> PolicyText {
+    PolicyText::new("list id", &format!("{id}+cors")).expect("an id and a suffix")
 }
 
 /// The id of list `id`'s limit exemptions in the allow file (`<id>+limits`: Ingress ids
@@ -200,6 +211,12 @@ impl AclEntries {
             let exempt = exempt_id(id);
             for c in &l.exempt {
                 out.allow.extend(acl_patterns(&exempt, c));
+            }
+            let cors = cors_id(id);
+            for o in &l.origins {
+                out.allow.insert(
+                    AclPattern::new(format!("{cors}|{o}|")).expect("policy text makes a pattern"),
+                );
             }
         }
         out
@@ -320,6 +337,22 @@ pub(super) fn frontend_rules(maps: &RouteMaps) -> Vec<String> {
              {{ var(txn.exempt_key) -m beg -f {} }}",
             maps.allow
         ),
+        // CORS with several origins: the route's origin field names their list (`@<id>`);
+        // a well-formed Origin in it is allowed (the policy rules, after these, echo it).
+        "http-request set-var(txn.cors_list) var(txn.route),field(14,|),regsub(^@,) if \
+         { var(txn.route),field(14,|) -m beg @ } \
+         { req.hdr(origin) -m reg ^https?://[A-Za-z0-9.-]+(:[0-9]+)?$ }"
+            .into(),
+        "http-request set-var(txn.origin) req.hdr(origin) if { var(txn.cors_list) -m found }"
+            .into(),
+        "http-request set-var(txn.cors_key) var(txn.cors_list),concat(|,txn.origin,|) if \
+         { var(txn.cors_list) -m found }"
+            .into(),
+        format!(
+            "http-request set-var(txn.cors_listed) bool(true) if \
+             {{ var(txn.cors_key) -m beg -f {} }}",
+            maps.allow
+        ),
     ]
 }
 
@@ -427,6 +460,7 @@ mod tests {
                         allow: set(allow),
                         deny: set(deny),
                         exempt: BTreeSet::new(),
+                        origins: BTreeSet::new(),
                     },
                 )
             })

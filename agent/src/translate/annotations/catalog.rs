@@ -201,7 +201,9 @@ pub const CATALOG: &[Entry] = &[
     ),
     honoured(
         "cors-allow-origin",
-        "`*` (the default) or one origin `http(s)://host[:port]`, echoed when the request's `Origin` is it; lists and `*.` wildcards are not done yet and are named (CORS is then not enabled)",
+        "`*` (the default), one origin `http(s)://host[:port]` echoed when the request's `Origin` \
+         is it, or several (comma-separated) kept in the allow ACL file and each echoed; `*.` \
+         wildcard origins are not done yet and are named (CORS is then not enabled)",
         RUNTIME_ROUTE,
     ),
     honoured(

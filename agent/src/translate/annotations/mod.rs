@@ -1,7 +1,7 @@
 //! Ingress annotations (ours and ingress-nginx's), each validated before it can reach
 //! HAProxy. See docs/annotations.md for each one's effect and whether changing it reloads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use haproxy::config::{
     Balance, CheckPath, CookieAttrs, CookieKey, CookieName, CookiePath, Cors, HashOn, HttpCheck,
@@ -126,6 +126,17 @@ impl Parsed {
         }
         policy.allow_list = self.source.allow.as_ref().map(|_| id());
         policy.deny_list = self.source.deny.as_ref().map(|_| id());
+        if let Some(c) = policy
+            .cors
+            .as_mut()
+            .filter(|c| c.origin.as_str() == "@list")
+        {
+            c.origin = PolicyText::new(
+                "origin list",
+                &format!("@{}", haproxy::config::cors_id(&id())),
+            )
+            .expect("@ and an id");
+        }
         policy.exempt_list = self
             .source
             .exempt
@@ -234,7 +245,8 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     canary(&mut r, &mut out);
-    out.policy = policy(&mut r);
+    let mut origins = None;
+    out.policy = policy(&mut r, &mut origins);
     out.aliases = aliases(&mut r);
     if let Some((key, v)) = r.get("default-backend") {
         let v = v.trim();
@@ -247,6 +259,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     out.source = source_ranges::read(&mut r);
+    out.source.origins = origins;
     out.verdicts = r.finish();
     out
 }
@@ -347,7 +360,7 @@ fn redirect_code(r: &mut Reader<'_>, name: &str, default: u16) -> RedirectCode {
 }
 
 /// The route policies; ingress-nginx checks temporal-redirect before permanent-redirect.
-fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
+fn policy<'a>(r: &mut Reader<'a>, origins: &mut Option<BTreeSet<PolicyText>>) -> RoutePolicy {
     let temporal = policy_text(r, "temporal-redirect", location);
     let temporal_code = redirect_code(r, "temporal-redirect-code", 302);
     let permanent = policy_text(r, "permanent-redirect", location);
@@ -380,7 +393,7 @@ fn policy<'a>(r: &mut Reader<'a>) -> RoutePolicy {
         vhost: policy_text(r, "upstream-vhost", vhost).map(|(_, t)| t),
         max_body: body_size(r),
         limit: limits(r),
-        cors: cors(r),
+        cors: cors(r, origins),
         allow_list: None,
         deny_list: None,
         exempt_list: None,
@@ -406,9 +419,15 @@ fn origin(v: &str) -> Result<PolicyText, String> {
         return PolicyText::new("origin", v).map_err(|e| e.to_string());
     }
     if v.contains(',') {
-        return Err(format!(
-            "{v:?}: a list of origins is not done yet (one origin, or *); CORS is not enabled"
-        ));
+        // A list: each origin checked; kept comma-joined until `cors` splits it.
+        let items: Result<Vec<PolicyText>, String> =
+            v.split(',').map(str::trim).map(origin).collect();
+        let items = items?;
+        if items.iter().any(|i| i.as_str() == "*") {
+            return Err(format!("{v:?}: * cannot be one of a list of origins"));
+        }
+        let joined: Vec<&str> = items.iter().map(PolicyText::as_str).collect();
+        return PolicyText::new("origins", &joined.join(",")).map_err(|e| e.to_string());
     }
     let rest = v
         .strip_prefix("https://")
@@ -434,7 +453,7 @@ fn origin(v: &str) -> Result<PolicyText, String> {
 }
 
 /// `enable-cors` and the `cors-*` annotations (ingress-nginx's defaults).
-fn cors(r: &mut Reader<'_>) -> Option<Cors> {
+fn cors(r: &mut Reader<'_>, origins: &mut Option<BTreeSet<PolicyText>>) -> Option<Cors> {
     let enabled = match r.get("enable-cors") {
         None => false,
         Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
@@ -503,6 +522,20 @@ fn cors(r: &mut Reader<'_>) -> Option<Cors> {
         return None;
     }
     let text = |s: &str| PolicyText::new("cors", s).expect("a valid default");
+    // Several origins: the route names a list (`@<id>`, set by `Parsed::policy_for`) whose
+    // entries are in the allow ACL file.
+    let origin = origin.map(|o| match o.as_str().contains(',') {
+        true => {
+            *origins = Some(
+                o.as_str()
+                    .split(',')
+                    .map(|i| PolicyText::new("origin", i).expect("checked by origin()"))
+                    .collect(),
+            );
+            text("@list")
+        }
+        false => o,
+    });
     Some(Cors {
         origin: origin.unwrap_or_else(|| text("*")),
         methods: methods.unwrap_or_else(|| text(CORS_METHODS)),

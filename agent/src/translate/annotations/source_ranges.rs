@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use haproxy::config::{Cidr, SourceLists};
+use haproxy::config::{Cidr, PolicyText, SourceLists};
 
 use super::reader::Reader;
 
@@ -20,18 +20,25 @@ pub struct SourceRanges {
     pub deny: Option<BTreeSet<Cidr>>,
     /// These clients are not counted by the request limits (limit-whitelist).
     pub exempt: Option<BTreeSet<Cidr>>,
+    /// The origins CORS allows, when there are several (cors-allow-origin).
+    pub origins: Option<BTreeSet<PolicyText>>,
 }
 
 impl SourceRanges {
     /// The entries, for the config's ACL files; `None` when the Ingress has no list.
     pub fn lists(&self) -> Option<SourceLists> {
-        if self.allow.is_none() && self.deny.is_none() && self.exempt.is_none() {
+        if self.allow.is_none()
+            && self.deny.is_none()
+            && self.exempt.is_none()
+            && self.origins.is_none()
+        {
             return None;
         }
         Some(SourceLists {
             allow: self.allow.clone().unwrap_or_default(),
             deny: self.deny.clone().unwrap_or_default(),
             exempt: self.exempt.clone().unwrap_or_default(),
+            origins: self.origins.clone().unwrap_or_default(),
         })
     }
 }

@@ -415,11 +415,32 @@ fn cors() {
     )])));
     assert!(p.policy.cors.is_none());
     assert_eq!(p.problems().count(), 0);
+    // Several origins: the route names the list, whose entries go to the allow ACL file.
+    let p = parse(Some(&ann(&[
+        (&k("enable-cors"), "true"),
+        (
+            &k("cors-allow-origin"),
+            "https://a.example, https://b.example:8443",
+        ),
+    ])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    let policy = p.policy_for("shop/web");
+    assert_eq!(policy.cors.unwrap().origin.as_str(), "@shop/web+cors");
+    let origins: Vec<&str> = p
+        .source
+        .origins
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    assert_eq!(origins, ["https://a.example", "https://b.example:8443"]);
     // An origin that cannot be matched here enables nothing, and is named.
     for origin in [
-        "https://a.example, https://b.example",
+        "https://a.example, *",
         "https://*.a.example",
         "a.example",
+        "https://a.example, b",
     ] {
         let p = parse(Some(&ann(&[
             (&k("enable-cors"), "true"),
