@@ -89,6 +89,12 @@ pub struct ModelArgs {
     /// The IngressClass whose Ingresses are ours.
     #[arg(long, env = "HAPROXY_AGENT_INGRESS_CLASS", default_value = "haproxy")]
     pub ingress_class: String,
+    /// Proxies in front of HAProxy whose `X-Forwarded-For` is believed (comma-separated
+    /// networks): a connection from one of them takes the header's last address as the
+    /// client's, for the address lists and request limits. Default: none, the connection's
+    /// source is the client.
+    #[arg(long, env = "HAPROXY_AGENT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<haproxy::config::Cidr>,
     /// Where unmatched requests go when no Ingress has a default backend: `namespace/name`.
     #[arg(long, env = "HAPROXY_AGENT_DEFAULT_BACKEND_SERVICE", value_parser = parse_object_key)]
     pub default_backend_service: Option<crate::store::ObjectKey>,
@@ -223,6 +229,11 @@ pub struct CheckArgs {
     /// Exit 1 when any annotation is not honoured (invalid, shadowed, unsupported, refused).
     #[arg(long)]
     pub strict: bool,
+}
+
+/// Parses a network (`10.0.0.0/8`, `2001:db8::/32`, or an address).
+pub fn parse_cidr(s: &str) -> Result<haproxy::config::Cidr, String> {
+    haproxy::config::Cidr::parse(s.trim()).map_err(|_| format!("{s:?} is not an IP network"))
 }
 
 /// Parses `namespace/name`.

@@ -50,6 +50,7 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         https_bind: model.https_bind,
         default_cert,
         default_ssl_certificate: model.default_ssl_certificate.clone(),
+        trusted_proxies: model.trusted_proxies.clone(),
     };
     // Paths and durations HAProxy cannot take are refused now, not at the first sync.
     translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;

@@ -141,6 +141,7 @@ fn frontend(name: &str, binds: &[&str], maps: RouteMaps, default: DefaultBackend
         maps,
         default_backend: default,
         tls: None,
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -254,12 +255,17 @@ fn full(p: &Paths) -> Config {
         maps.clone(),
         DefaultBackend::Builtin404,
     ));
-    cfg.frontends.push(frontend(
+    let mut alt = frontend(
         "http-alt",
         &["0.0.0.0:8080"],
         maps,
         DefaultBackend::Backend(be("shop_cart_http")),
-    ));
+    );
+    alt.trusted_proxies = vec![
+        haproxy::config::Cidr::parse("10.0.0.0/8").unwrap(),
+        haproxy::config::Cidr::parse("fd00::/8").unwrap(),
+    ];
+    cfg.frontends.push(alt);
     cfg
 }
 

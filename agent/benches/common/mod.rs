@@ -401,6 +401,7 @@ pub fn settings(dir: &Path) -> Settings {
         https_bind: SocketAddr::from(([127, 0, 0, 1], 1)),
         default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
         default_ssl_certificate: None,
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -691,6 +691,7 @@ mod tests {
             maps: maps(),
             default_backend: DefaultBackend::Builtin404,
             tls: None,
+            trusted_proxies: Vec::new(),
         });
         for b in backends {
             c.insert_backend(b);

@@ -1707,6 +1707,7 @@ impl Env {
             https_bind: "127.0.0.1:18443".parse().unwrap(),
             default_cert: crate::certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
+            trusted_proxies: Vec::new(),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();

@@ -57,6 +57,8 @@ pub struct Settings {
     pub default_cert: TlsCert,
     /// `--default-ssl-certificate`: a TLS Secret that replaces the generated default.
     pub default_ssl_certificate: Option<ObjectKey>,
+    /// `--trusted-proxies`: networks whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<haproxy::config::Cidr>,
 }
 
 /// The result of a translation.
@@ -259,6 +261,7 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
         maps,
         default_backend: DefaultBackend::Builtin404,
         tls: None,
+        trusted_proxies: settings.trusted_proxies.clone(),
     });
     Ok(config)
 }

@@ -299,6 +299,7 @@ mod tests {
             https_bind: "127.0.0.1:8443".parse().unwrap(),
             default_cert: certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

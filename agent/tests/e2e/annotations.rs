@@ -761,3 +761,41 @@ async fn cors_origin_lists_change_without_reload() {
         "an origin list change reloaded"
     );
 }
+
+/// --trusted-proxies: behind a trusted proxy the client is the last X-Forwarded-For address
+/// (the deny list sees it); without the flag the header is not believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_proxies_name_the_client_from_x_forwarded_for() {
+    let web = EchoServer::start("web").unwrap();
+    let denied = ingress(
+        "denied",
+        &[(&format!("{N}denylist-source-range"), "10.0.0.0/8")],
+        &[route("/d", "web", 80)],
+    );
+    let files = [("web.yaml", web_service(&web)), ("denied.yaml", denied)];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let status = async |agent: &Agent, xff: Option<&'static str>| -> u16 {
+        let mut req = Req::new("GET", HOST, "/d");
+        if let Some(x) = xff {
+            req = req.header("x-forwarded-for", x);
+        }
+        integration::request(agent.http, req).await.unwrap().status
+    };
+    {
+        let agent = Agent::start(&files, Options::default()).await.unwrap();
+        assert_eq!(status(&agent, Some("10.1.2.3")).await, 200, "not believed");
+    }
+    let trusting = Options {
+        extra: vec!["--trusted-proxies".into(), "127.0.0.0/8".into()],
+        ..Options::default()
+    };
+    let agent = Agent::start(&files, trusting).await.unwrap();
+    assert_eq!(status(&agent, Some("10.1.2.3")).await, 403);
+    assert_eq!(
+        status(&agent, Some("10.1.2.3, 192.168.1.1")).await,
+        200,
+        "the last one"
+    );
+    assert_eq!(status(&agent, Some("192.168.1.1, 10.9.9.9")).await, 403);
+    assert_eq!(status(&agent, None).await, 200, "the connection's source");
+}

@@ -475,6 +475,10 @@ pub struct Frontend {
     pub default_backend: DefaultBackend,
     /// HTTPS binds, routed by the same maps; `None` for plain HTTP only.
     pub tls: Option<TlsBind>,
+    /// Proxies in front whose `X-Forwarded-For` is believed: a connection from one of these
+    /// networks takes the header's last address as its client address (`set-src`), which
+    /// the address lists and request limits then see.
+    pub trusted_proxies: Vec<super::source_list::Cidr>,
 }
 
 /// A load-balancing algorithm. Only dynamic ones, which `add server` requires (hashes with
@@ -1083,6 +1087,7 @@ mod tests {
             maps,
             default_backend: DefaultBackend::Backend(be),
             tls: None,
+            trusted_proxies: Vec::new(),
         });
         cfg
     }

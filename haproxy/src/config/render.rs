@@ -219,6 +219,15 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
             );
         }
     }
+    if !fe.trusted_proxies.is_empty() {
+        // Behind trusted proxies: the client is the last X-Forwarded-For address they added.
+        let nets: Vec<String> = fe.trusted_proxies.iter().map(|c| c.to_string()).collect();
+        line!(
+            out,
+            "http-request set-src hdr_ip(x-forwarded-for,-1) if {{ src {} }} {{ req.hdr_cnt(x-forwarded-for) gt 0 }}",
+            nets.join(" ")
+        );
+    }
     // Backends learn the scheme the client used; a client's own header is replaced.
     line!(
         out,
@@ -377,6 +386,7 @@ mod tests {
             maps: RouteMaps::in_dir(Path::new("/etc/haproxy")).unwrap(),
             default_backend: DefaultBackend::Builtin404,
             tls: None,
+            trusted_proxies: Vec::new(),
         });
         for be in backends {
             cfg.routes.push(Route {

@@ -154,6 +154,7 @@ mod tests {
             maps: RouteMaps::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),
             default_backend: DefaultBackend::Builtin404,
             tls: None,
+            trusted_proxies: Vec::new(),
         });
         for (name, balance, servers) in backends {
             let mut b = Backend::new(BackendName::new(*name).unwrap());

@@ -464,6 +464,7 @@ mod tests {
             maps: w.route_maps().unwrap(),
             default_backend: DefaultBackend::Builtin404,
             tls: None,
+            trusted_proxies: Vec::new(),
         });
         cfg.routes.push(Route {
             host: RouteHost::Any,

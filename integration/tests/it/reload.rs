@@ -69,6 +69,7 @@ pub(crate) fn frontend(
         maps,
         default_backend: default,
         tls: None,
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -49,6 +49,7 @@ fn settings(variant: u8) -> Settings {
         https_bind: "127.0.0.1:8443".parse().expect("an address"),
         default_cert: certs().default.clone(),
         default_ssl_certificate: (variant & 4 != 0).then(|| ObjectKey::new("a", "t0")),
+        trusted_proxies: Vec::new(),
     }
 }
 
