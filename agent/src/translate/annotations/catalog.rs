@@ -19,6 +19,9 @@ pub enum Support {
     Unsupported(&'static str),
     /// Never rendered, on purpose: why.
     Refused(&'static str),
+    /// Honoured for these values (lower-case), which are what happens here anyway;
+    /// unsupported for others (why).
+    Values(&'static [&'static str], &'static str),
 }
 
 /// One recognised annotation name (without its prefix).
@@ -68,6 +71,21 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
         support: Support::Unsupported(why),
         becomes: "",
         reloads: "",
+        ours_only: None,
+    }
+}
+
+const fn values(
+    name: &'static str,
+    ok: &'static [&'static str],
+    becomes: &'static str,
+    why: &'static str,
+) -> Entry {
+    Entry {
+        name,
+        support: Support::Values(ok, why),
+        becomes,
+        reloads: "—",
         ours_only: None,
     }
 }
@@ -246,11 +264,36 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     unsupported("enable-global-auth", EXT_AUTH),
-    unsupported("enable-influxdb", TRACING),
-    unsupported("enable-modsecurity", MODSEC),
-    unsupported("enable-opentelemetry", TRACING),
-    unsupported("enable-opentracing", TRACING),
-    unsupported("enable-owasp-core-rules", MODSEC),
+    values(
+        "enable-influxdb",
+        &["false"],
+        "`false`: nothing to do",
+        "per-Ingress tracing and metrics backends are not done here",
+    ),
+    values(
+        "enable-modsecurity",
+        &["false"],
+        "`false`: nothing to do",
+        "HAProxy has no ModSecurity module here",
+    ),
+    values(
+        "enable-opentelemetry",
+        &["false"],
+        "`false`: nothing to do",
+        "per-Ingress tracing and metrics backends are not done here",
+    ),
+    values(
+        "enable-opentracing",
+        &["false"],
+        "`false`: nothing to do",
+        "per-Ingress tracing and metrics backends are not done here",
+    ),
+    values(
+        "enable-owasp-core-rules",
+        &["false"],
+        "`false`: nothing to do",
+        "HAProxy has no ModSecurity module here",
+    ),
     unsupported("enable-rewrite-log", "rewrites are not done yet"),
     honoured(
         "force-ssl-redirect",
@@ -364,7 +407,12 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     unsupported("proxy-buffer-size", BUFFERING),
-    unsupported("proxy-buffering", BUFFERING),
+    values(
+        "proxy-buffering",
+        &["off"],
+        "`off`: HAProxy streams responses",
+        "an nginx buffering setting: HAProxy streams bodies and has no per-route buffer to size",
+    ),
     unsupported("proxy-buffers-number", BUFFERING),
     honoured(
         "proxy-connect-timeout",
@@ -373,9 +421,11 @@ pub const CATALOG: &[Entry] = &[
     ),
     unsupported("proxy-cookie-domain", "cookie rewriting is not done"),
     unsupported("proxy-cookie-path", "cookie rewriting is not done"),
-    unsupported(
+    values(
         "proxy-http-version",
-        "HAProxy speaks HTTP/1.1 to servers; `1.1` is what happens, `1.0` is not offered",
+        &["1.1"],
+        "`1.1`: HAProxy speaks HTTP/1.1 to servers",
+        "HAProxy speaks HTTP/1.1 to servers; `1.0` is not offered",
     ),
     unsupported("proxy-max-temp-file-size", BUFFERING),
     unsupported(
@@ -402,7 +452,12 @@ pub const CATALOG: &[Entry] = &[
         "Location header rewriting is not done",
     ),
     unsupported("proxy-redirect-to", "Location header rewriting is not done"),
-    unsupported("proxy-request-buffering", BUFFERING),
+    values(
+        "proxy-request-buffering",
+        &["off"],
+        "`off`: HAProxy streams request bodies",
+        "an nginx buffering setting: HAProxy streams bodies and has no per-route buffer to size",
+    ),
     honoured(
         "proxy-send-timeout",
         "`timeout server`, with proxy-read-timeout (the larger of the two)",
@@ -431,9 +486,12 @@ pub const CATALOG: &[Entry] = &[
         RUNTIME_ROUTE,
     ),
     refused("server-snippet", SNIPPET),
-    unsupported(
+    values(
         "service-upstream",
-        "the agent always balances over the pods' endpoints, never the ClusterIP",
+        &["false"],
+        "`false`: the agent balances over the pods' endpoints",
+        "routing to the ClusterIP (`true`) is not done: the agent always balances over the \
+         pods' endpoints",
     ),
     unsupported(
         "session-cookie-change-on-failure",
@@ -482,8 +540,10 @@ pub const CATALOG: &[Entry] = &[
         "ssl-ciphers",
         "ciphers are per bind in HAProxy, not per host",
     ),
-    unsupported(
+    values(
         "ssl-passthrough",
+        &["false"],
+        "`false`: TLS is terminated by HAProxy (or not used)",
         "TLS passthrough is not done yet (issue 14)",
     ),
     unsupported(
@@ -578,6 +638,7 @@ pub fn markdown_table() -> String {
             (Support::Honoured, Some(_)) => ("honoured, `haproxy-agent.io/` only", e.becomes),
             (Support::Unsupported(why), _) => ("unsupported", why),
             (Support::Refused(why), _) => ("**refused**", why),
+            (Support::Values(_, _), _) => ("honoured for some values", e.becomes),
         };
         let reloads = if e.reloads.is_empty() {
             "—"

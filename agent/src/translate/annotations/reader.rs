@@ -104,6 +104,14 @@ impl<'a> Reader<'a> {
                 Some(e) => match (e.support, e.ours_only) {
                     (Support::Unsupported(why), _) => Status::Unsupported(why.into()),
                     (Support::Refused(why), _) => Status::Refused(why.into()),
+                    (Support::Values(ok, why), _) => {
+                        let v = all[key].trim().to_ascii_lowercase();
+                        if ok.contains(&v.as_str()) {
+                            Status::Honoured
+                        } else {
+                            Status::Unsupported(format!("{:?}: {why}", all[key]))
+                        }
+                    }
                     (Support::Honoured, Some(why)) if prefix != catalog::PREFIXES[0] => {
                         Status::Unsupported(why.into())
                     }

@@ -702,3 +702,29 @@ fn limit_whitelist() {
     assert!(p.source.exempt.is_none());
     assert!(p.policy_for("shop/web").limit.is_some(), "the limit stays");
 }
+
+#[test]
+fn values_that_are_what_happens_anyway() {
+    let k = |name: &str| format!("{NGINX}{name}");
+    // (annotation, value, honoured)
+    let table = [
+        ("proxy-http-version", "1.1", true),
+        ("proxy-http-version", "1.0", false),
+        ("service-upstream", "false", true),
+        ("service-upstream", "true", false),
+        ("ssl-passthrough", "False", true),
+        ("ssl-passthrough", "true", false),
+        ("proxy-buffering", "off", true),
+        ("proxy-buffering", "on", false),
+        ("enable-opentelemetry", "false", true),
+        ("enable-modsecurity", "true", false),
+    ];
+    for (name, v, honoured) in table {
+        let p = parse(Some(&ann(&[(&k(name), v)])));
+        let s = status(&p, &k(name));
+        assert_eq!(*s == Status::Honoured, honoured, "{name}={v}: {s:?}");
+        if !honoured {
+            assert_eq!(s.reason(), Some(ProblemReason::UnsupportedAnnotation));
+        }
+    }
+}
