@@ -89,6 +89,28 @@ pub fn desired(config: &Config) -> Value {
             "crt_list": crt_list,
         })
     });
+    // The Ingresses' client address lists (and limit exemptions, CORS origins), by list id,
+    // and the ACL files' patterns they make.
+    let source_lists: serde_json::Map<String, Value> = config
+        .source_lists
+        .iter()
+        .map(|(id, l)| {
+            let nets = |s: &std::collections::BTreeSet<haproxy::config::Cidr>| {
+                s.iter().map(ToString::to_string).collect::<Vec<_>>()
+            };
+            let list = json!({
+                "allow": nets(&l.allow),
+                "deny": nets(&l.deny),
+                "limit_exempt": nets(&l.exempt),
+                "cors_origins": l.origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+            });
+            (id.to_string(), list)
+        })
+        .collect();
+    let acls = haproxy::config::AclEntries::of_lists(&config.source_lists);
+    let patterns = |s: &std::collections::BTreeSet<haproxy::AclPattern>| {
+        s.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>()
+    };
     json!({
         "desired": {
             "backends": backends,
@@ -96,6 +118,8 @@ pub fn desired(config: &Config) -> Value {
             "default_backend": default_backend,
             "maps": { "exact": entries(&set.exact), "prefix": entries(&set.prefix) },
             "map_files": map_files,
+            "source_lists": source_lists,
+            "acl_files": { "allow": patterns(&acls.allow), "deny": patterns(&acls.deny) },
             "tls": tls,
         }
     })

@@ -798,4 +798,16 @@ async fn trusted_proxies_name_the_client_from_x_forwarded_for() {
     );
     assert_eq!(status(&agent, Some("192.168.1.1, 10.9.9.9")).await, 403);
     assert_eq!(status(&agent, None).await, 200, "the connection's source");
+    // /debug/state shows the list and the ACL patterns it makes.
+    let state = agent.debug_state().await.unwrap();
+    let desired = &state["desired"];
+    assert_eq!(
+        desired["source_lists"]["default/denied"]["deny"],
+        serde_json::json!(["10.0.0.0/8"]),
+        "{desired:#}"
+    );
+    assert_eq!(
+        desired["acl_files"]["deny"],
+        serde_json::json!(["default/denied|4|0A"])
+    );
 }
