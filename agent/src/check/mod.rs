@@ -114,16 +114,7 @@ pub fn report(snapshot: &Snapshot, ingress_class: &str) -> Report {
                 value: v.value,
             });
         }
-        let class = ing
-            .spec
-            .as_ref()
-            .and_then(|s| s.ingress_class_name.clone())
-            .or_else(|| {
-                ing.metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(class::LEGACY_CLASS_ANNOTATION).cloned())
-            });
+        let class = class::class_of(ing).map(str::to_string);
         summary.ingresses += 1;
         ingresses.push(IngressReport {
             ingress: key.to_string(),

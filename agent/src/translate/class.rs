@@ -17,26 +17,31 @@ pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// The annotation that makes an IngressClass the default.
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
+/// The class `ingress` names: `spec.ingressClassName`, else the legacy annotation.
+pub fn class_of(ingress: &Ingress) -> Option<&str> {
+    ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref())
+        .or_else(|| {
+            ingress
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+                .map(String::as_str)
+        })
+}
+
 /// True when `ingress` belongs to the class `ours`.
 pub fn is_ours(
     ingress: &Ingress,
     classes: &OrdMap<ObjectKey, Arc<IngressClass>>,
     ours: &str,
 ) -> bool {
-    let spec_class = ingress
-        .spec
-        .as_ref()
-        .and_then(|s| s.ingress_class_name.as_deref());
-    let legacy = ingress
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
-        .map(String::as_str);
-    match (spec_class, legacy) {
-        (Some(c), _) => c == ours,
-        (None, Some(c)) => c == ours,
-        (None, None) => our_class_is_default(classes, ours),
+    match class_of(ingress) {
+        Some(c) => c == ours,
+        None => our_class_is_default(classes, ours),
     }
 }
 

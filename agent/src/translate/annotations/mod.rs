@@ -193,22 +193,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     let mut out = Parsed::default();
     let Some(a) = annotations else { return out };
     let mut r = Reader::new(a);
-    let flag = |r: &mut Reader<'_>, name: &str, default: bool| -> bool {
-        let Some((key, v)) = r.get(name) else {
-            return default;
-        };
-        match v.trim().to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            _ => {
-                r.invalid(key, format!("{v:?} is not true or false; using {default}"));
-                default
-            }
-        }
-    };
     out.redirect = Redirect {
-        ssl_redirect: flag(&mut r, "ssl-redirect", true),
-        force: flag(&mut r, "force-ssl-redirect", false),
+        ssl_redirect: r.flag("ssl-redirect", true),
+        force: r.flag("force-ssl-redirect", false),
     };
     out.nginx_canary = r
         .raw("canary")
@@ -559,13 +546,7 @@ fn cookie_attrs(r: &mut Reader<'_>) -> CookieAttrs {
             _ => r.invalid(key, format!("{v:?} is not None, Lax or Strict")),
         }
     }
-    if let Some((key, v)) = r.get("session-cookie-secure") {
-        match v.trim().to_ascii_lowercase().as_str() {
-            "true" => attrs.secure = true,
-            "false" => {}
-            _ => r.invalid(key, format!("{v:?} is not true or false")),
-        }
-    }
+    attrs.secure = r.flag("session-cookie-secure", false);
     attrs
 }
 

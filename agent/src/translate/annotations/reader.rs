@@ -151,6 +151,21 @@ impl<'a> Reader<'a> {
         found
     }
 
+    /// A `true`/`false` annotation (any case); anything else is named and `default` used.
+    pub(super) fn flag(&mut self, name: &str, default: bool) -> bool {
+        let Some((key, v)) = self.get(name) else {
+            return default;
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                self.invalid(key, format!("{v:?} is not true or false; using {default}"));
+                default
+            }
+        }
+    }
+
     /// The value of `name` under the strongest prefix that sets it, whatever its verdict.
     pub(super) fn raw(&self, name: &str) -> Option<(&'a str, &'a str)> {
         self.by_name.get(name)?.iter().flatten().next().copied()

@@ -182,17 +182,7 @@ fn origin(v: &str) -> Result<PolicyText, String> {
 
 /// `enable-cors` and the `cors-*` annotations (ingress-nginx's defaults).
 fn cors(r: &mut Reader<'_>, origins: &mut Option<BTreeSet<PolicyText>>) -> Option<Cors> {
-    let enabled = match r.get("enable-cors") {
-        None => false,
-        Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            _ => {
-                r.invalid(key, format!("{v:?} is not true or false"));
-                false
-            }
-        },
-    };
+    let enabled = r.flag("enable-cors", false);
     let names = [
         "cors-allow-origin",
         "cors-allow-methods",
@@ -221,17 +211,7 @@ fn cors(r: &mut Reader<'_>, origins: &mut Option<BTreeSet<PolicyText>>) -> Optio
     let methods = read(r, "cors-allow-methods", &|v| token_list(v, letters));
     let headers = read(r, "cors-allow-headers", &|v| token_list(v, header));
     let expose = read(r, "cors-expose-headers", &|v| token_list(v, exposed));
-    let credentials = match r.get("cors-allow-credentials") {
-        None => true,
-        Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            _ => {
-                r.invalid(key, format!("{v:?} is not true or false; using true"));
-                true
-            }
-        },
-    };
+    let credentials = r.flag("cors-allow-credentials", true);
     let max_age = match r.get("cors-max-age") {
         None => 1_728_000,
         Some((key, v)) => match v.trim().parse::<u32>() {
