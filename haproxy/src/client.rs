@@ -36,8 +36,9 @@ pub struct RuntimeConfig {
     pub bufsize: usize,
     /// Largest reply accepted.
     pub max_reply: usize,
-    /// A session idle for longer is reopened before use, so HAProxy's `stats timeout`
-    /// never closes it under a batch.
+    /// A session idle for longer is reopened before use, so an idle timeout never closes it
+    /// under a batch. (HAProxy 2.6.12 keeps an idle `prompt`-mode session past `stats
+    /// timeout`, measured; other versions and proxies in between may not.)
     pub idle_reconnect: Duration,
     /// Connection attempts per call before giving up.
     pub connect_attempts: u32,

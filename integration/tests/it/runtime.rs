@@ -11,7 +11,7 @@ use haproxy::{
     BackendName, ClientError, Endpoint, FilePath, MapKey, MapValue, RuntimeClient, RuntimeConfig,
     ServerName, ServerRef,
 };
-use integration::{EchoServer, HaproxyProcess, free_port, http, wait_until};
+use integration::{EchoServer, HaproxyProcess, free_port, http};
 
 fn srv(be: &str, s: &str) -> ServerRef {
     ServerRef::new(BackendName::new(be).unwrap(), ServerName::new(s).unwrap())
@@ -411,22 +411,94 @@ async fn master_reload_is_detected_as_new_worker() {
     assert!(client.version().await.is_ok());
 }
 
-/// The client addresses of the CLI sessions HAProxy has open (`show sess`), the asking one
-/// included. The stats socket is on TCP here so that each session has its own address.
-async fn cli_sessions(endpoint: &Endpoint) -> std::collections::BTreeSet<String> {
-    let raw = endpoint
-        .oneshot("show sess", Duration::from_secs(2), 1 << 20)
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&raw)
+/// The CLI sessions HAProxy lists (`show sess`) as (pointer, client address), asked over a
+/// prompt-mode connection of the test's own so that the asking session's address is known.
+/// A listing can miss a live session for a moment, so only presence is ever waited on.
+struct CliObserver {
+    io: tokio::io::BufReader<tokio::net::TcpStream>,
+    own: SocketAddr,
+}
+
+impl CliObserver {
+    async fn open(addr: SocketAddr) -> Self {
+        use tokio::io::AsyncWriteExt;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let own = stream.local_addr().unwrap();
+        let mut observer = Self {
+            io: tokio::io::BufReader::new(stream),
+            own,
+        };
+        observer.io.get_mut().write_all(b"prompt\n").await.unwrap();
+        observer.reply().await;
+        observer
+    }
+
+    /// Sends one line and reads its reply up to the next prompt.
+    async fn ask(&mut self, line: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.io
+            .get_mut()
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        self.reply().await
+    }
+
+    async fn reply(&mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        let read = async {
+            while !out.ends_with(b"\n> ") {
+                let mut buf = [0u8; 4096];
+                let n = self.io.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the observer's CLI session closed");
+                out.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("a CLI reply within 5 s");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Sessions other than this observer's own: (pointer, client address).
+    async fn others(&mut self) -> Vec<(String, String)> {
+        let own = self.own.to_string();
+        self.ask("show sess")
+            .await
+            .lines()
+            .filter(|l| l.contains("fe=GLOBAL"))
+            .filter_map(|l| {
+                let ptr = l.split(':').next()?.trim().to_string();
+                let src = l.split(' ').find_map(|w| w.strip_prefix("src="))?;
+                (src != own).then(|| (ptr, src.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The kernel's `st` code for a TCP socket whose peer has closed and which has not closed yet.
+const TCP_CLOSE_WAIT: u8 = 0x08;
+
+/// The state of the IPv4 TCP socket bound to `local`, from `/proc/net/tcp` (Linux).
+fn tcp_state(local: SocketAddr) -> Option<u8> {
+    let SocketAddr::V4(v4) = local else {
+        return None;
+    };
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    std::fs::read_to_string("/proc/net/tcp")
+        .ok()?
         .lines()
-        .filter(|l| l.contains("fe=GLOBAL"))
-        .filter_map(|l| {
-            l.split(' ')
-                .find_map(|w| w.strip_prefix("src="))
-                .map(str::to_string)
+        .skip(1)
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (local, _remote, st) = (f.nth(1)?, f.next()?, f.next()?);
+            (local == want).then(|| u8::from_str_radix(st, 16).ok())?
         })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,55 +506,69 @@ async fn session_closed_by_haproxy_is_reopened_before_sending() {
     let port = free_port();
     let cli_port = free_port();
     let cfg = format!(
-        "global\n    stats socket {{dir}}/admin.sock mode 600 level admin\n    stats socket 127.0.0.1:{cli_port} level admin\n    stats timeout 300ms\n\n\
+        "global\n    stats socket {{dir}}/admin.sock mode 600 level admin\n    stats socket 127.0.0.1:{cli_port} level admin\n\n\
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
          frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\nbackend be\n    balance roundrobin\n"
     );
     // Kept alive (stopped on drop) for the whole test.
     let _hp = HaproxyProcess::start_with_config(&cfg).await.unwrap();
-    let endpoint = Endpoint::Tcp(format!("127.0.0.1:{cli_port}").parse().unwrap());
-    // A client that would keep an idle session for an hour: HAProxy closes it first.
+    let cli: SocketAddr = format!("127.0.0.1:{cli_port}").parse().unwrap();
+    // A client that would keep an idle session for an hour.
     let config = RuntimeConfig {
         idle_reconnect: Duration::from_secs(3600),
         ..RuntimeConfig::default()
     };
-    let client = RuntimeClient::new(endpoint.clone(), config);
+    let client = RuntimeClient::new(Endpoint::Tcp(cli), config);
     client.version().await.unwrap();
-    // The client's session is the one present in two consecutive listings (each listing's
-    // own session is new every time; a previous listing's may linger for a moment).
-    let mut previous = cli_sessions(&endpoint).await;
-    let mine = integration::wait_for(
-        "one CLI session besides the listing's own",
+    // The only other CLI session is the client's (the observer opened after it and is the
+    // only connection the test makes), so HAProxy can be told to close exactly that one.
+    let mut observer = CliObserver::open(cli).await;
+    let (ptr, first) = integration::wait_for(
+        "the client's CLI session in a listing",
         Duration::from_secs(10),
-        async || {
-            let now = cli_sessions(&endpoint).await;
-            let both: Vec<String> = previous.intersection(&now).cloned().collect();
-            previous = now;
-            match both.as_slice() {
-                [one] => Ok(one.clone()),
-                other => Err(anyhow::anyhow!("sessions in two listings: {other:?}")),
-            }
+        async || match observer.others().await.as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(anyhow::anyhow!(
+                "sessions besides the observer's: {other:?}"
+            )),
         },
     )
     .await
     .unwrap();
-    let mut last = Default::default();
-    let closed = wait_until(
-        "haproxy to close the idle session",
+    // HAProxy 2.6.12 keeps an idle prompt-mode session past `stats timeout`; closing it
+    // from the CLI is the HAProxy-side close a test can cause on demand.
+    let reply = observer.ask(&format!("shutdown session {ptr}")).await;
+    assert!(!reply.contains("No such session"), "{reply}");
+    // The close must have reached the client's socket (CLOSE_WAIT) for "before sending" to
+    // hold; a write racing the close is a transport error by contract (observe again).
+    let client_addr: SocketAddr = first.parse().unwrap();
+    integration::wait_for(
+        "the client's socket to see HAProxy's close",
         Duration::from_secs(10),
-        async || {
-            last = cli_sessions(&endpoint).await;
-            !last.contains(&mine)
+        async || match tcp_state(client_addr) {
+            Some(TCP_CLOSE_WAIT) => Ok(()),
+            other => Err(anyhow::anyhow!("socket state {other:?}")),
         },
     )
-    .await;
-    if let Err(e) = closed {
-        // Rare under heavy load; the listing says which sessions HAProxy still holds.
-        panic!("{e}: the client's session {mine}; sessions now {last:?}");
-    }
+    .await
+    .unwrap();
+
     // The client notices the closed session before writing and reopens it: no error.
     let v = client.version().await.unwrap();
     assert!(v.major >= 2);
+    // ...on a new session: another client address now, and the closed one is gone.
+    integration::wait_for(
+        "the client's reopened session in a listing",
+        Duration::from_secs(10),
+        async || match observer.others().await.as_slice() {
+            [(_, src)] if *src != first => Ok(()),
+            other => Err(anyhow::anyhow!(
+                "sessions besides the observer's: {other:?}"
+            )),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
