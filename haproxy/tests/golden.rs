@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Balance, CertFingerprint, CheckPath, Config, ConfigPath, ConfigWriter, CookieAttrs,
-    CookieKey, CookieName, CookiePath, DefaultBackend, Frontend, Global, HttpCheck, PathKind,
-    Route, RouteHost, RouteMaps, RoutePath, SameSite, Server, ServerAddr, ServerMode, SocketMode,
-    Sticky, Threads, Timeout, TlsBind, TlsCert, map_commands, map_swap_commands, render,
-    route_maps, secret_cert_path,
+    Backend, Balance, CanaryName, CanaryRule, CertFingerprint, CheckPath, Config, ConfigPath,
+    ConfigWriter, CookieAttrs, CookieKey, CookieName, CookiePath, DefaultBackend, Frontend, Global,
+    HttpCheck, PathKind, PolicyText, Route, RouteHost, RouteMaps, RoutePath, SameSite, Server,
+    ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, TlsBind, TlsCert, map_commands,
+    map_swap_commands, render, route_maps, secret_cert_path,
 };
 use haproxy::names::{BackendName, FrontendName, ServerName, SniFilter};
 use haproxy::proto::command::CrtListEntry;
@@ -125,6 +125,7 @@ fn server(name: &str, addr: &str, weight: u32) -> Server {
 
 fn route(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
     Route {
+        canary: None,
         host: RouteHost::parse(host).unwrap(),
         path: RoutePath::new(path).unwrap(),
         kind,
@@ -136,6 +137,7 @@ fn route(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
 
 fn frontend(name: &str, binds: &[&str], maps: RouteMaps, default: DefaultBackend) -> Frontend {
     Frontend {
+        canary_names: Default::default(),
         name: FrontendName::new(name).unwrap(),
         binds: binds.iter().map(|b| b.parse().unwrap()).collect(),
         maps,
@@ -143,6 +145,14 @@ fn frontend(name: &str, binds: &[&str], maps: RouteMaps, default: DefaultBackend
         tls: None,
         trusted_proxies: Vec::new(),
     }
+}
+
+fn canary_rule() -> CanaryRule {
+    let mut rule = CanaryRule::new(10, 1000).unwrap();
+    rule.header = Some(CanaryName::header("X-Canary").unwrap());
+    rule.header_value = Some(PolicyText::new("value", "beta").unwrap());
+    rule.cookie = Some(CanaryName::cookie("canary").unwrap());
+    rule
 }
 
 /// Nothing routed: every request gets the built-in 404.
@@ -247,6 +257,11 @@ fn full(p: &Paths) -> Config {
         route("", "/healthz", Exact, "shop_api_8080"),
         // Same keys as the earlier Prefix /api/ (a trailing slash is ignored): loses both.
         route("shop.example.com", "/api", Prefix, "shop_assets_80"),
+        // A canary of the first route: 10 in 1000, or by header or cookie.
+        Route {
+            canary: Some(std::sync::Arc::new(canary_rule())),
+            ..route("shop.example.com", "/", Prefix, "tenants_web_80")
+        },
     ];
     let maps = p.maps();
     cfg.frontends.push(frontend(
@@ -261,6 +276,9 @@ fn full(p: &Paths) -> Config {
         maps,
         DefaultBackend::Backend(be("shop_cart_http")),
     );
+    let rule = canary_rule();
+    alt.canary_names.headers.extend(rule.header);
+    alt.canary_names.cookies.extend(rule.cookie);
     alt.trusted_proxies = vec![
         haproxy::config::Cidr::parse("10.0.0.0/8").unwrap(),
         haproxy::config::Cidr::parse("fd00::/8").unwrap(),

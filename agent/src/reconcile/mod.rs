@@ -686,6 +686,7 @@ mod tests {
             ConfigPath::new("/run/haproxy/admin.sock").unwrap(),
         ));
         c.frontends.push(Frontend {
+            canary_names: Default::default(),
             name: FrontendName::new("http").unwrap(),
             binds: vec!["127.0.0.1:80".parse().unwrap()],
             maps: maps(),
@@ -828,6 +829,7 @@ mod tests {
     fn list_entries_go_in_before_routes_name_them_and_out_after() {
         let id = haproxy::config::PolicyText::new("id", "ns/web").unwrap();
         let route = |allow: bool| Route {
+            canary: None,
             host: RouteHost::parse("a.test").unwrap(),
             path: RoutePath::new("/").unwrap(),
             kind: PathKind::Exact,
@@ -1042,6 +1044,7 @@ mod tests {
     #[test]
     fn dirty_maps_are_swapped_whole() {
         let route = Route {
+            canary: None,
             host: RouteHost::parse("a.test").unwrap(),
             path: RoutePath::new("/").unwrap(),
             kind: PathKind::Prefix,
@@ -1101,7 +1104,7 @@ mod tests {
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c]{0,3}",
                        kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>()) -> Route {
-            Route {
+            Route { canary: None,
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
                 kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],

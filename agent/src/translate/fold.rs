@@ -83,11 +83,14 @@ pub(super) fn fold<'a>(
     let set = route_maps(&out.routes);
     for c in &set.conflicts {
         let (lost, won) = (origins[c.dropped], origins[c.kept]);
-        let msg = format!(
-            "host and path {} are already routed by ingress {} ({}); this rule is ignored",
-            c.key, won.ingress, won.field
-        );
+        let canary = out.routes[c.dropped].canary.is_some();
+        let msg = super::conflict_message(&c.key, won, canary);
         out.problems.push(problem(&lost.ingress, &lost.field, msg));
+    }
+    for (_, key, i) in &set.orphans {
+        let o = origins[*i];
+        out.problems
+            .push(problem(&o.ingress, &o.field, super::orphan_message(key)));
     }
     out.maps = set.into();
     out.owners = owners

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use haproxy::config::{CheckPath, CookieKey, CookieName, Rendered, render, route_maps, structure};
+use haproxy::config::{
+    CanaryName, CheckPath, CookieKey, CookieName, Rendered, render, route_maps, structure,
+};
 use haproxy::proto::{Command, DEFAULT_BUFSIZE, EncodeError};
 use haproxy::{BackendName, ConfigWriter, MapKey, ServerName};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
@@ -42,6 +44,12 @@ use super::annotations::{
 use super::class::LEGACY_CLASS_ANNOTATION;
 
 const NGINX_LOAD_BALANCE: &str = "nginx.ingress.kubernetes.io/load-balance";
+const NGINX_CANARY: &str = "nginx.ingress.kubernetes.io/canary";
+const NGINX_CANARY_WEIGHT: &str = "nginx.ingress.kubernetes.io/canary-weight";
+const NGINX_CANARY_TOTAL: &str = "nginx.ingress.kubernetes.io/canary-weight-total";
+const NGINX_CANARY_HEADER: &str = "nginx.ingress.kubernetes.io/canary-by-header";
+const NGINX_CANARY_VALUE: &str = "nginx.ingress.kubernetes.io/canary-by-header-value";
+const NGINX_CANARY_COOKIE: &str = "nginx.ingress.kubernetes.io/canary-by-cookie";
 const NGINX_CONNECT_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-connect-timeout";
 const NGINX_READ_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-read-timeout";
 const NGINX_SEND_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-send-timeout";
@@ -395,35 +403,45 @@ impl World {
         if let Some(spec) = svc.spec.as_mut() {
             spec.type_ = self.svc_type.clone();
         }
-        vec![
-            Object::Ingress(ingress),
-            Object::Service(svc),
-            Object::EndpointSlice(slice(
-                &self.ns,
-                &self.slice_name,
-                &self.svc_name,
-                &self.address_type,
-                self.slice_port_name.as_deref(),
-                self.slice_port,
-                &self.addresses,
-            )),
-            // The canary Service has the primary's port (names included), as a canary must.
-            Object::Service(service(
-                &self.ns,
-                &self.canary,
-                self.svc_port_name.as_deref(),
-                80,
-            )),
-            Object::EndpointSlice(slice(
-                &self.ns,
-                &format!("{}-1", self.canary),
-                &self.canary,
-                "IPv4",
-                self.slice_port_name.as_deref(),
-                Some(8080),
-                &["10.0.2.1".to_string()],
-            )),
-        ]
+        // An ingress-nginx canary Ingress joins a main Ingress's route of the same host and
+        // path: one is there, so that only the canary's own values can be problems.
+        let main =
+            (self.annotations.get(NGINX_CANARY).map(String::as_str) == Some("true")).then(|| {
+                let mut main = ingress.clone();
+                main.metadata = meta(&self.ns, &format!("{}-main", self.ingress));
+                Object::Ingress(main)
+            });
+        main.into_iter()
+            .chain([
+                Object::Ingress(ingress),
+                Object::Service(svc),
+                Object::EndpointSlice(slice(
+                    &self.ns,
+                    &self.slice_name,
+                    &self.svc_name,
+                    &self.address_type,
+                    self.slice_port_name.as_deref(),
+                    self.slice_port,
+                    &self.addresses,
+                )),
+                // The canary Service has the primary's port (names included), as a canary must.
+                Object::Service(service(
+                    &self.ns,
+                    &self.canary,
+                    self.svc_port_name.as_deref(),
+                    80,
+                )),
+                Object::EndpointSlice(slice(
+                    &self.ns,
+                    &format!("{}-1", self.canary),
+                    &self.canary,
+                    "IPv4",
+                    self.slice_port_name.as_deref(),
+                    Some(8080),
+                    &["10.0.2.1".to_string()],
+                )),
+            ])
+            .collect()
     }
 }
 
@@ -548,6 +566,13 @@ fn policy_accepts(t: &Token) -> Option<&'static str> {
     (t.path_ok && !t.text.contains('$')).then_some(
         "printable ASCII a route policy may hold: it rides in a map value as data, and HAProxy \
          expands no `%[` in a sample's result",
+    )
+}
+
+fn canary_value_accepts(t: &Token) -> Option<&'static str> {
+    t.path_ok.then_some(
+        "printable ASCII a canary header value may hold: it rides in a map value and is \
+         compared as data (`strcmp`), never expanded",
     )
 }
 
@@ -809,6 +834,60 @@ fn fields() -> Vec<Field> {
             |w, v| {
                 w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
                 w.annotations.insert(NGINX_COOKIE_NAME.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        // An ingress-nginx canary Ingress's rule (the Ingress is a canary of itself: its
+        // route has no main route, which is named at the path, not here).
+        annotation_field_of(
+            NGINX_CANARY_WEIGHT,
+            |t| format!("2{t}0"),
+            |w, v| {
+                w.annotations.insert(NGINX_CANARY.into(), "true".into());
+                w.annotations.insert(NGINX_CANARY_WEIGHT.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_CANARY_TOTAL,
+            |t| format!("10{t}0"),
+            |w, v| {
+                w.annotations.insert(NGINX_CANARY.into(), "true".into());
+                w.annotations.insert(NGINX_CANARY_TOTAL.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_CANARY_HEADER,
+            |t| format!("X-Can{t}ary"),
+            |w, v| {
+                w.annotations.insert(NGINX_CANARY.into(), "true".into());
+                w.annotations.insert(NGINX_CANARY_HEADER.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CANARY_VALUE,
+            |t| format!("be{t}ta"),
+            |w, v| {
+                w.annotations.insert(NGINX_CANARY.into(), "true".into());
+                w.annotations
+                    .insert(NGINX_CANARY_HEADER.into(), "x-canary".into());
+                w.annotations.insert(NGINX_CANARY_VALUE.into(), v.into());
+            },
+            canary_value_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_CANARY_COOKIE,
+            |t| format!("can{t}ary"),
+            |w, v| {
+                w.annotations.insert(NGINX_CANARY.into(), "true".into());
+                w.annotations.insert(NGINX_CANARY_COOKIE.into(), v.into());
             },
             refused,
             false,
@@ -1932,6 +2011,38 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
         ["http-check", "send", "meth", "GET", "uri", p] => CheckPath::new(*p).is_ok(),
         ["cookie", c, "insert", "indirect", "nocache", "dynamic"] => CookieName::new(*c).is_ok(),
         ["dynamic-cookie-key", k] => CookieKey::new(*k).is_ok(),
+        // The rule reading a canary's header or cookie: the name twice, validated.
+        [
+            "http-request",
+            set,
+            read,
+            "if",
+            "{",
+            "var(txn.canary_be)",
+            "-m",
+            "found",
+            "}",
+            "{",
+            _field,
+            "-m",
+            "str",
+            name,
+            "}",
+        ] => {
+            let header = (*set == "set-var(txn.canary_hdr)")
+                .then(|| read.strip_prefix("req.hdr(")?.strip_suffix(')'))
+                .flatten();
+            let cookie = (*set == "set-var(txn.canary_cookie)")
+                .then(|| read.strip_prefix("req.cook(")?.strip_suffix(')'))
+                .flatten();
+            match (header, cookie) {
+                (Some(h), None) => {
+                    h == *name && CanaryName::header(h).is_ok_and(|n| n.as_str() == h)
+                }
+                (None, Some(c)) => c == *name && CanaryName::cookie(c).is_ok(),
+                _ => false,
+            }
+        }
         ["default_backend", b] => backends.contains(b) || *b == haproxy::config::BUILTIN_404,
         ["server", name, addr, "weight", weight, rest @ ..] => {
             let rest_ok = match rest {

@@ -470,6 +470,7 @@ impl Incremental {
         }
         let entries = &self.entries;
         refold.settle(work, |k| entries.get(k).map(|e| &e.fragment));
+        set_canary_names(config, &refold);
         self.refold = refold;
         changed.map_keys = None;
         if config.routes != routes {
@@ -519,6 +520,7 @@ impl Incremental {
             }
         }
         let keys = refold.settle(work, |k| entries.get(k).map(|e| &e.fragment));
+        set_canary_names(config, refold);
         if let Some(all) = &mut changed.map_keys {
             all.extend(keys);
         }
@@ -619,6 +621,15 @@ impl CertCache {
 
     fn retain(&mut self, mut keep: impl FnMut(&ObjectKey) -> bool) {
         self.parsed.retain(|k, _| keep(k));
+    }
+}
+
+/// The frontend reads the header and cookie names of the canary routes: a name new to it
+/// is a rule of its own (a reload; the frontend's section changes).
+fn set_canary_names(config: &mut Arc<Config>, refold: &Refold) {
+    let names = refold.canary_names();
+    if config.frontends[0].canary_names != names {
+        Arc::make_mut(config).frontends[0].canary_names = names;
     }
 }
 

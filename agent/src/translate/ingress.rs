@@ -2,10 +2,12 @@
 //! becomes a problem naming the Ingress and the field; the rest of the Ingress, and every
 //! other one, is kept.
 
+use std::sync::Arc;
+
 use haproxy::BackendName;
 use haproxy::config::{
-    Backend, Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, Server, ServerAddr,
-    ServerMode, SourceLists,
+    Backend, Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
+    ServerAddr, ServerMode, SourceLists,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
@@ -304,12 +306,20 @@ impl Reader<'_> {
                     .at(format!("metadata.annotations[{}]", v.key)),
             );
         }
-        let policy = parsed.policy_for(&self.f.key.to_string()).shared();
-        if parsed.nginx_canary {
-            // Its traffic stays with the main Ingress (named by the `canary` verdict).
-            return;
+        // A canary Ingress's routes join the main Ingress's (whose policies apply).
+        let canary_rule = match (parsed.nginx_canary, &parsed.nginx_rule) {
+            (false, _) => None,
+            (true, Some(rule)) => Some(Arc::new(rule.clone())),
+            // An invalid rule is named: the canary takes no requests.
+            (true, None) => return,
+        };
+        let policy = match canary_rule {
+            None => parsed.policy_for(&self.f.key.to_string()).shared(),
+            Some(_) => RoutePolicy::default().shared(),
+        };
+        if canary_rule.is_none() {
+            self.f.source_lists = parsed.source.lists();
         }
-        self.f.source_lists = parsed.source.lists();
         if parsed.canary.is_some()
             && parsed.options.balance != Balance::Roundrobin
             && parsed.explicit_balance
@@ -324,13 +334,22 @@ impl Reader<'_> {
             );
         }
         self.f.options = parsed.options.clone();
-        self.fallback = parsed.fallback.clone();
+        if canary_rule.is_none() {
+            self.fallback = parsed.fallback.clone();
+        }
         let Some(spec) = ing.spec.as_ref() else {
             self.f.problem("spec", "the Ingress has no spec");
             return;
         };
-        if let Some(b) = &spec.default_backend {
-            self.f.default_backend = self.backend("spec.defaultBackend", b, None);
+        match (&spec.default_backend, &canary_rule) {
+            (None, _) => {}
+            (Some(b), None) => {
+                self.f.default_backend = self.backend("spec.defaultBackend", b, None)
+            }
+            (Some(_), Some(_)) => self.f.problem(
+                "spec.defaultBackend",
+                "ignored on a canary Ingress (as in ingress-nginx): the main Ingress's applies",
+            ),
         }
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host_field = format!("spec.rules[{i}].host");
@@ -395,8 +414,9 @@ impl Reader<'_> {
                     backend,
                     https_redirect: false,
                     policy: policy.clone(),
+                    canary: canary_rule.clone(),
                 };
-                if host != RouteHost::Any {
+                if host != RouteHost::Any && canary_rule.is_none() {
                     // server-alias: the same routes under each alias host.
                     for (alias_field, alias) in &parsed.aliases {
                         let mut aliased = route.clone();

@@ -183,6 +183,7 @@ pub fn translate_with(
     }
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
+    config.frontends[0].canary_names = haproxy::config::canary_names(&folded.routes);
     config.routes = folded.routes;
     let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
@@ -256,6 +257,7 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
         Timeout::new(settings.hard_stop_after).map_err(|e| format!("hard-stop-after: {e}"))?;
     let mut config = Config::new(global);
     config.frontends.push(Frontend {
+        canary_names: Default::default(),
         name: FrontendName::new("http").expect("a valid name"),
         binds: vec![settings.http_bind],
         maps,
@@ -295,6 +297,30 @@ fn default_service_backend(
         resolved,
         &annotations::BackendOptions::default(),
     ))
+}
+
+/// The problem of a route that lost its host and path (or, for a canary route, the
+/// canary of its host and path) to an older Ingress's.
+fn conflict_message(key: &haproxy::MapKey, won: &Origin, canary: bool) -> String {
+    if canary {
+        format!(
+            "host and path {key} already have the canary of ingress {} ({}); this canary is ignored",
+            won.ingress, won.field
+        )
+    } else {
+        format!(
+            "host and path {key} are already routed by ingress {} ({}); this rule is ignored",
+            won.ingress, won.field
+        )
+    }
+}
+
+/// The problem of a canary route whose host and path no ordinary Ingress routes.
+fn orphan_message(key: &haproxy::MapKey) -> String {
+    format!(
+        "no Ingress without the canary annotation routes host and path {key}: this canary \
+         takes no requests (as in ingress-nginx, a canary joins a main Ingress's route)"
+    )
 }
 
 /// Where a route came from, for problems about it.

@@ -64,6 +64,11 @@ impl Refold {
         self.index.entries()
     }
 
+    /// The header and cookie names the canary routes read.
+    pub(super) fn canary_names(&self) -> haproxy::config::CanaryNames {
+        self.index.canary_names()
+    }
+
     /// The conflicts between Ingresses.
     pub(super) fn problems(&self) -> impl Iterator<Item = &Problem> {
         self.owner_problems
@@ -200,11 +205,16 @@ impl Refold {
                 else {
                     continue;
                 };
-                let msg = format!(
-                    "host and path {key} are already routed by ingress {} ({}); this rule is ignored",
-                    won.ingress, won.field
-                );
+                let canary = fragment(&lost_at.1)
+                    .and_then(|f| f.routes.get(*lost_i))
+                    .is_some_and(|(r, _)| r.canary.is_some());
+                let msg = super::conflict_message(key, won, canary);
                 problems.push(problem(&lost.ingress, &lost.field, msg));
+            }
+            if let Some((at, i)) = self.index.orphan(*map, key)
+                && let Some((_, o)) = fragment(&at.1).and_then(|f| f.routes.get(*i))
+            {
+                problems.push(problem(&o.ingress, &o.field, super::orphan_message(key)));
             }
             if problems.is_empty() {
                 self.conflict_problems.remove(&(*map, key.clone()));

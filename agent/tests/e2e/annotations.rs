@@ -49,7 +49,11 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     );
     let canary_ingress = ingress(
         "legacy-canary",
-        &[(&k("canary"), "true"), (&k("canary-weight"), "100")],
+        &[
+            (&k("canary"), "true"),
+            (&k("canary-weight"), "0"),
+            (&k("canary-by-header-pattern"), "^beta"),
+        ],
         &[route("/app", "web-canary", 80)],
     );
     let objects = [
@@ -93,8 +97,7 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     let wants = [
         (k("configuration-snippet"), "refused_annotation"),
         (k("auth-url"), "unsupported_annotation"),
-        (k("canary"), "unsupported_annotation"),
-        (k("canary-weight"), "unsupported_annotation"),
+        (k("canary-by-header-pattern"), "unsupported_annotation"),
     ];
     let mut last = Value::Null;
     let found = eventually("the annotation problems", CONVERGE, async || {
@@ -112,13 +115,14 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     assert_eq!(last.as_array().unwrap().len(), wants.len(), "{last:#}");
     let metrics = agent.metrics().await.unwrap();
     for sample in [
-        "haproxy_agent_problems{kind=\"ingress\",reason=\"unsupported_annotation\"} 3",
+        "haproxy_agent_problems{kind=\"ingress\",reason=\"unsupported_annotation\"} 2",
         "haproxy_agent_problems{kind=\"ingress\",reason=\"refused_annotation\"} 1",
     ] {
         assert!(metrics.contains(sample), "want {sample} in:\n{metrics}");
     }
 
-    // The canary Ingress takes nothing: every request goes to the main Ingress's Service.
+    // The canary Ingress (weight 0, its header pattern not taken) takes nothing: every
+    // request goes to the main Ingress's Service.
     for _ in 0..20 {
         let reply = agent.get(HOST, "/app").await.unwrap();
         assert_eq!(reply.echo_name.as_deref(), Some("web"));

@@ -51,12 +51,10 @@ async fn weight(agent: &Agent, server: &ServerRef) -> u32 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_weight_splits_traffic_and_changes_without_reload() {
-    let primary = EchoServer::start("primary").unwrap();
-    let canary = EchoServer::start("canary").unwrap();
+/// Services `shop` (on `primary`) and `shop-canary` (on `canary`), one endpoint each.
+fn shop_services(primary: &EchoServer, canary: &EchoServer) -> String {
     let (pp, cp) = (primary.addr().port(), canary.addr().port());
-    let services = [
+    [
         service("shop", 80, pp),
         slice("shop-1", "shop", pp, &[Ep::ready("127.0.0.1")]),
         service("shop-canary", 80, cp),
@@ -66,10 +64,19 @@ async fn canary_weight_splits_traffic_and_changes_without_reload() {
             cp,
             &[Ep::ready("127.0.0.1")],
         ),
-    ];
+    ]
+    .join("---\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_weight_splits_traffic_and_changes_without_reload() {
+    let (primary, canary) = (
+        EchoServer::start("primary").unwrap(),
+        EchoServer::start("canary").unwrap(),
+    );
     let agent = Agent::start(
         &[
-            ("services.yaml", &services.join("---\n")),
+            ("services.yaml", &shop_services(&primary, &canary)),
             ("ingress.yaml", &canary_ingress(20)),
         ],
         Options::default(),
@@ -123,4 +130,156 @@ async fn canary_weight_splits_traffic_and_changes_without_reload() {
         "canary share {share:.1} %, want 50 ± 5"
     );
     assert_eq!(agent.reloads().await.unwrap(), reloads);
+}
+
+/// An ingress-nginx canary Ingress for `/shop`: `canary: "true"` with a weight and, when
+/// given, a header value; the header and cookie are always `x-canary` and `canary_cookie`.
+fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
+    let n = |k: &str| format!("nginx.ingress.kubernetes.io/{k}");
+    let (canary, w, h, c, v) = (
+        n("canary"),
+        n("canary-weight"),
+        n("canary-by-header"),
+        n("canary-by-cookie"),
+        n("canary-by-header-value"),
+    );
+    let mut annotations = vec![
+        (canary.as_str(), "true"),
+        (w.as_str(), weight),
+        (h.as_str(), "X-Canary"),
+        (c.as_str(), "canary_cookie"),
+    ];
+    if let Some(value) = header_value {
+        annotations.push((v.as_str(), value));
+    }
+    [
+        ingress("shop", &[], &[route("/shop", "shop", 80)]),
+        ingress(
+            "shop-canary",
+            &annotations,
+            &[route("/shop", "shop-canary", 80)],
+        ),
+    ]
+    .join("---\n")
+}
+
+/// Which echo server answered `/shop` with these request headers.
+async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
+    let mut req = integration::http::Req::new("GET", HOST, "/shop");
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let r = integration::http::request(agent.http, req).await.unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    r.echo_name.unwrap_or_default()
+}
+
+/// ingress-nginx's canary model: a second Ingress with `canary: "true"` for the same path
+/// takes requests by header (`always`/`never`, or a value), then cookie, then weight.
+/// Changing the weight or the header value is a map update: HAProxy's master counts no
+/// reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_nginx_canary_ingress_routes_by_header_cookie_and_weight() {
+    let (primary, canary) = (
+        EchoServer::start("primary").unwrap(),
+        EchoServer::start("canary").unwrap(),
+    );
+    let agent = Agent::start(
+        &[
+            ("services.yaml", &shop_services(&primary, &canary)),
+            ("ingress.yaml", &nginx_canary("20", None)),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let state = agent.debug_state().await.unwrap();
+    assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
+    let reloads = agent.reloads().await.unwrap();
+
+    // Header first, then cookie: `never` on the header wins over `always` on the cookie.
+    let cookie = ("cookie", "canary_cookie=always");
+    for (headers, want) in [
+        (&[("x-canary", "always")][..], "canary"),
+        (&[("x-canary", "never")][..], "primary"),
+        (&[cookie][..], "canary"),
+        (&[("cookie", "canary_cookie=never")][..], "primary"),
+        (&[("x-canary", "never"), cookie][..], "primary"),
+        (&[("x-canary", "other"), cookie][..], "canary"),
+    ] {
+        for _ in 0..20 {
+            assert_eq!(answered_by(&agent, headers).await, want, "{headers:?}");
+        }
+    }
+
+    let (share, stats) = canary_share(&agent).await;
+    eprintln!(
+        "nginx canary-weight 20: canary got {share:.1} % ({:?})",
+        stats.by_name
+    );
+    assert!(
+        (15.0..=25.0).contains(&share),
+        "canary share {share:.1} %, want 20 ± 5"
+    );
+
+    // A new weight and a header value: map updates only.
+    agent
+        .write_manifest("ingress.yaml", &nginx_canary("80", Some("beta")))
+        .unwrap();
+    eventually(
+        "the header value routes to the canary",
+        CONVERGE,
+        async || {
+            answered_by(
+                &agent,
+                &[("x-canary", "beta"), ("cookie", "canary_cookie=never")],
+            )
+            .await
+                == "canary"
+        },
+    )
+    .await
+    .unwrap();
+    // With a value set, `always` is just another value: the cookie decides.
+    for _ in 0..20 {
+        let by = answered_by(
+            &agent,
+            &[("x-canary", "always"), ("cookie", "canary_cookie=never")],
+        );
+        assert_eq!(by.await, "primary");
+    }
+    let (share, stats) = canary_share(&agent).await;
+    eprintln!(
+        "nginx canary-weight 80: canary got {share:.1} % ({:?})",
+        stats.by_name
+    );
+    assert!(
+        (75.0..=85.0).contains(&share),
+        "canary share {share:.1} %, want 80 ± 5"
+    );
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a canary weight or header value change reloaded"
+    );
+
+    // Without its main Ingress, a canary takes nothing and is named.
+    let main_elsewhere = nginx_canary("100", None).replacen("\"/shop\"", "\"/main\"", 1);
+    agent
+        .write_manifest("ingress.yaml", &main_elsewhere)
+        .unwrap();
+    eventually("the orphan canary is named", CONVERGE, async || {
+        agent.debug_state().await.is_ok_and(|s| {
+            s["problems"].as_array().into_iter().flatten().any(|p| {
+                p["object"] == "default/shop-canary"
+                    && p["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("takes no requests"))
+            })
+        })
+    })
+    .await
+    .unwrap();
+    let r = agent.get(HOST, "/shop").await.unwrap();
+    assert_eq!(r.status, 404, "{r:?}");
 }

@@ -51,6 +51,14 @@ struct Case {
     checks: Vec<(Req<'static>, Want)>,
 }
 
+/// Served by the pod of echo server `name`, which received `path`.
+fn named_pod(path: &'static str, name: &'static str) -> Want {
+    Want {
+        headers: vec![("x-echo-name", name)],
+        ..pod(path)
+    }
+}
+
 fn get(path: &'static str) -> Req<'static> {
     Req::new("GET", "", path)
 }
@@ -314,7 +322,17 @@ fn corpus() -> Vec<Case> {
             &[("mirror-target", "https://test.env.com/$request_uri")],
             "/m",
         ),
-        case("canary-main", &[], "/", vec![(get("/"), pod("/"))]),
+        // With canary-main-canary (canary.yaml): by header, from ingress-nginx's docs.
+        case(
+            "canary-main",
+            &[],
+            "/",
+            vec![
+                (get("/"), named_pod("/", "web")),
+                (get("/").header("canary", "always"), named_pod("/", "other")),
+                (get("/").header("canary", "never"), named_pod("/", "web")),
+            ],
+        ),
         case(
             "alias",
             &[(
@@ -334,7 +352,8 @@ fn corpus() -> Vec<Case> {
     ]
 }
 
-/// The canary Ingress of `canary-main` (same host and path): not served yet.
+/// The canary Ingress of `canary-main` (same host and path): requests with `canary: always`
+/// go to Service `other`.
 fn canary() -> String {
     let k = |n: &str| format!("{N}{n}");
     ingress(
@@ -445,7 +464,8 @@ async fn ingress_nginx_corpus_served_and_checked() {
         ("server-snippet", "server-snippet", "refused"),
         ("auth-url", "auth-url", "unsupported"),
         ("regex", "use-regex", "unsupported"),
-        ("canary-main-canary", "canary", "unsupported"),
+        ("canary-main-canary", "canary", "honoured"),
+        ("canary-main-canary", "canary-by-header", "honoured"),
         ("rewrite", "rewrite-target", "honoured"),
         ("rps", "limit-rps", "honoured"),
         ("ewma", "load-balance", "differs"),

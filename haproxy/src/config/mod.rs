@@ -19,6 +19,7 @@
 //!
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
+mod canary;
 mod model;
 mod policy;
 mod render;
@@ -30,6 +31,7 @@ mod tls;
 mod validate;
 mod writer;
 
+pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
@@ -44,8 +46,8 @@ pub use render::{Rendered, Structure, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,
-    RouteMapSet, RoutePath, RouteTarget, map_commands, map_entry_commands, map_swap_commands,
-    render_map, route_maps,
+    RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
+    map_swap_commands, render_map, route_maps,
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};
 pub use source_list::{

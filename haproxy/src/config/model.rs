@@ -479,6 +479,8 @@ pub struct Frontend {
     /// networks takes the header's last address as its client address (`set-src`), which
     /// the address lists and request limits then see.
     pub trusted_proxies: Vec<super::source_list::Cidr>,
+    /// The header and cookie names canary routes read (one frontend rule each).
+    pub canary_names: super::canary::CanaryNames,
 }
 
 /// A load-balancing algorithm. Only dynamic ones, which `add server` requires (hashes with
@@ -1082,6 +1084,7 @@ mod tests {
         let be = BackendName::new("ns_a_80").unwrap();
         cfg.insert_backend(Backend::new(be.clone()));
         cfg.frontends.push(Frontend {
+            canary_names: Default::default(),
             name: FrontendName::new("http").unwrap(),
             binds: vec!["0.0.0.0:80".parse().unwrap()],
             maps,
@@ -1108,6 +1111,7 @@ mod tests {
             Backend::new(BackendName::new(BUILTIN_404).unwrap()),
         );
         cfg.routes.push(Route {
+            canary: None,
             host: super::super::RouteHost::Any,
             path: super::super::RoutePath::new("/").unwrap(),
             kind: super::super::PathKind::Prefix,

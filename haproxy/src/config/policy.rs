@@ -148,6 +148,9 @@ pub struct Cors {
     pub max_age: u32,
 }
 
+/// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
+pub(super) const POLICY_FIELDS: usize = 20;
+
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RoutePolicy {
@@ -241,7 +244,7 @@ impl RoutePolicy {
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
     /// [`RoutePolicy::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        if fields.len() > 20 {
+        if fields.len() > POLICY_FIELDS {
             return None;
         }
         let get = |i: usize| fields.get(i).copied().filter(|s| !s.is_empty());

@@ -284,6 +284,10 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
         out,
         "http-request set-var(txn.be) var(txn.route),field(1,|) if {{ var(txn.route) -m found }}"
     );
+    let canary_field = 3 + super::policy::POLICY_FIELDS;
+    for rule in super::canary::frontend_rules(canary_field, &fe.canary_names) {
+        line!(out, "{rule}");
+    }
     line!(
         out,
         "use_backend %[var(txn.be)] if {{ var(txn.be) -m found }}"
@@ -381,6 +385,7 @@ mod tests {
     fn config(backends: Vec<Backend>) -> Config {
         let mut cfg = Config::new(Global::new(ConfigPath::new("/run/admin.sock").unwrap()));
         cfg.frontends.push(Frontend {
+            canary_names: Default::default(),
             name: FrontendName::new("http").unwrap(),
             binds: vec!["0.0.0.0:80".parse().unwrap()],
             maps: RouteMaps::in_dir(Path::new("/etc/haproxy")).unwrap(),
@@ -390,6 +395,7 @@ mod tests {
         });
         for be in backends {
             cfg.routes.push(Route {
+                canary: None,
                 host: RouteHost::Any,
                 path: RoutePath::new(&format!("/{}", be.name)).unwrap(),
                 kind: PathKind::Prefix,
@@ -490,6 +496,7 @@ mod tests {
             }),
             ("route added", |c, be| {
                 c.routes.push(Route {
+                    canary: None,
                     host: RouteHost::parse("x.test").unwrap(),
                     path: RoutePath::new("/x").unwrap(),
                     kind: PathKind::Exact,

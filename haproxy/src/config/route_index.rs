@@ -8,7 +8,19 @@ use std::sync::Arc;
 
 use crate::names::MapKey;
 
+use super::canary::{CanaryName, CanaryNames};
 use super::routes::{MapEntries, MapKind, PathKind, Route, RouteTarget, route_keys};
+
+/// The header and cookie names a canary route reads, as `(is a cookie, name)`.
+fn names_of(route: &Route) -> Vec<(bool, CanaryName)> {
+    let Some(rule) = &route.canary else {
+        return Vec::new();
+    };
+    let header = rule.header.iter().map(|h| (false, h.clone()));
+    header
+        .chain(rule.cookie.iter().map(|c| (true, c.clone())))
+        .collect()
+}
 
 /// One route's claim on a key: Exact routes first, then by precedence.
 #[derive(Debug, Clone)]
@@ -23,6 +35,10 @@ struct Contender<P> {
 #[derive(Debug, Clone)]
 pub struct RouteIndex<P> {
     contenders: BTreeMap<(MapKind, MapKey), Vec<Contender<P>>>,
+    /// The canary routes' claims: the first joins the key's entry.
+    canaries: BTreeMap<(MapKind, MapKey), Vec<Contender<P>>>,
+    /// How many canary routes read each header and cookie name.
+    names: BTreeMap<(bool, CanaryName), usize>,
     /// The winners, handed out shared ([`Self::entries`]) and patched in place once the
     /// holders dropped them (copied otherwise).
     entries: Arc<MapEntries>,
@@ -32,6 +48,8 @@ impl<P> Default for RouteIndex<P> {
     fn default() -> Self {
         Self {
             contenders: BTreeMap::new(),
+            canaries: BTreeMap::new(),
+            names: BTreeMap::new(),
             entries: Arc::default(),
         }
     }
@@ -59,13 +77,34 @@ impl<P: Ord + Clone> RouteIndex<P> {
         &self.entries
     }
 
+    /// The header and cookie names the canary routes read.
+    pub fn canary_names(&self) -> CanaryNames {
+        let mut out = CanaryNames::default();
+        for (cookie, name) in self.names.keys() {
+            match cookie {
+                false => out.headers.insert(name.clone()),
+                true => out.cookies.insert(name.clone()),
+            };
+        }
+        out
+    }
+
     /// Adds the keys of `route`, at precedence `at` (no other route may hold `at`).
     pub fn insert(&mut self, at: P, route: &Route, touched: &mut Touched) {
         let rank = (route.kind != PathKind::Exact, at);
-        let target = route.target();
+        let mut target = route.target();
+        target.canary = route.canary_target();
+        for name in names_of(route) {
+            *self.names.entry(name).or_default() += 1;
+        }
         for key in route_keys(route) {
             self.note(&key, touched);
-            let list = self.contenders.entry(key.clone()).or_default();
+            let list = match route.canary {
+                None => &mut self.contenders,
+                Some(_) => &mut self.canaries,
+            }
+            .entry(key.clone())
+            .or_default();
             let i = list.partition_point(|c| c.rank < rank);
             list.insert(
                 i,
@@ -83,8 +122,20 @@ impl<P: Ord + Clone> RouteIndex<P> {
     /// Removes the keys of `route`, added at precedence `at`.
     pub fn remove(&mut self, at: &P, route: &Route, touched: &mut Touched) {
         let from_exact = route.kind == PathKind::Exact;
+        for name in names_of(route) {
+            if let Some(n) = self.names.get_mut(&name) {
+                *n -= 1;
+                if *n == 0 {
+                    self.names.remove(&name);
+                }
+            }
+        }
         for key in route_keys(route) {
-            let Some(list) = self.contenders.get_mut(&key) else {
+            let lists = match route.canary {
+                None => &mut self.contenders,
+                Some(_) => &mut self.canaries,
+            };
+            let Some(list) = lists.get_mut(&key) else {
                 continue;
             };
             let Some(i) = list
@@ -93,12 +144,11 @@ impl<P: Ord + Clone> RouteIndex<P> {
             else {
                 continue;
             };
-            self.note(&key, touched);
-            let list = self.contenders.get_mut(&key).expect("just found");
             list.remove(i);
             if list.is_empty() {
-                self.contenders.remove(&key);
+                lists.remove(&key);
             }
+            self.note(&key, touched);
             if i == 0 {
                 self.settle(&key);
             }
@@ -107,17 +157,33 @@ impl<P: Ord + Clone> RouteIndex<P> {
 
     /// The conflicts at one key: `(kept, dropped)` for each route that loses it to a route
     /// with another target, in precedence order.
+    /// Canary routes conflict with canary routes only.
     pub fn conflicts(&self, map: MapKind, key: &MapKey) -> Vec<(&P, &P)> {
-        let Some(list) = self.contenders.get(&(map, key.clone())) else {
-            return Vec::new();
-        };
-        let Some((first, rest)) = list.split_first() else {
-            return Vec::new();
-        };
-        rest.iter()
-            .filter(|c| c.target != first.target)
-            .map(|c| (&first.rank.1, &c.rank.1))
-            .collect()
+        let mut out = Vec::new();
+        for lists in [&self.contenders, &self.canaries] {
+            let Some(list) = lists.get(&(map, key.clone())) else {
+                continue;
+            };
+            let Some((first, rest)) = list.split_first() else {
+                continue;
+            };
+            out.extend(
+                rest.iter()
+                    .filter(|c| c.target != first.target)
+                    .map(|c| (&first.rank.1, &c.rank.1)),
+            );
+        }
+        out
+    }
+
+    /// The canary route at one key that no ordinary route has (it takes no requests; any
+    /// other canary there is in [`Self::conflicts`] or the same).
+    pub fn orphan(&self, map: MapKind, key: &MapKey) -> Option<&P> {
+        let k = (map, key.clone());
+        if self.contenders.contains_key(&k) {
+            return None;
+        }
+        self.canaries.get(&k)?.first().map(|c| &c.rank.1)
     }
 
     /// The touched keys whose entry differs now from before the changes.
@@ -138,18 +204,24 @@ impl<P: Ord + Clone> RouteIndex<P> {
     }
 
     /// Puts the first contender of `key` (or nothing) into the entries.
+    /// The first canary contender joins it.
     fn settle(&mut self, key: &(MapKind, MapKey)) {
-        let want = self
-            .contenders
-            .get(key)
-            .and_then(|l| l.first())
-            .map(|c| &c.target);
-        if self.entries.get(key.0, &key.1) == want {
+        let first = |lists: &BTreeMap<_, Vec<Contender<P>>>| {
+            lists
+                .get(key)
+                .and_then(|l: &Vec<Contender<P>>| l.first())
+                .map(|c| c.target.clone())
+        };
+        let want = first(&self.contenders).map(|mut t| {
+            t.canary = first(&self.canaries).and_then(|c| c.canary);
+            t
+        });
+        if self.entries.get(key.0, &key.1) == want.as_ref() {
             return;
         }
         let map = Arc::make_mut(&mut self.entries).entries_mut(key.0);
         match want {
-            Some(t) => drop(map.insert(key.1.clone(), t.clone())),
+            Some(t) => drop(map.insert(key.1.clone(), t)),
             None => drop(map.remove(&key.1)),
         }
     }
@@ -161,13 +233,14 @@ mod tests {
 
     use super::*;
     use crate::BackendName;
+    use crate::config::canary::CanaryRule;
     use crate::config::policy::{PolicyText, RoutePolicy};
     use crate::config::routes::{RouteHost, RoutePath, route_maps};
 
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c/]{0,3}",
                        kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>(),
-                       rewrite in any::<bool>()) -> Route {
+                       rewrite in any::<bool>(), canary in proptest::option::of((0u32..3, any::<bool>()))) -> Route {
             Route {
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
@@ -179,6 +252,11 @@ mod tests {
                     ..Default::default()
                 }
                 .shared(),
+                canary: canary.map(|(weight, header)| {
+                    let mut rule = CanaryRule::new(weight, 2).unwrap();
+                    rule.header = header.then(|| CanaryName::header("x-canary").unwrap());
+                    Arc::new(rule)
+                }),
             }
         }
     }
@@ -209,7 +287,8 @@ mod tests {
                 prop_assert_eq!(&want.exact, &index.entries().exact);
                 prop_assert_eq!(&want.prefix, &index.entries().prefix);
                 let mut conflicts: Vec<(MapKind, String, u8, u8)> = Vec::new();
-                for (map, key) in index.contenders.keys() {
+                let keys: BTreeSet<_> = index.contenders.keys().chain(index.canaries.keys()).collect();
+                for (map, key) in keys {
                     for (kept, dropped) in index.conflicts(*map, key) {
                         conflicts.push((*map, key.to_string(), *kept, *dropped));
                     }
@@ -222,6 +301,27 @@ mod tests {
                 conflicts.sort();
                 expected.sort();
                 prop_assert_eq!(conflicts, expected);
+                let mut orphans: Vec<(MapKind, String, u8)> = Vec::new();
+                for (map, key) in index.canaries.keys() {
+                    if let Some(at) = index.orphan(*map, key) {
+                        orphans.push((*map, key.to_string(), *at));
+                    }
+                }
+                let mut expected: Vec<(MapKind, String, u8)> = want
+                    .orphans
+                    .iter()
+                    .map(|(map, key, i)| (*map, key.to_string(), ats[*i]))
+                    .collect();
+                orphans.sort();
+                expected.sort();
+                prop_assert_eq!(orphans, expected);
+                let names: BTreeSet<String> = present
+                    .values()
+                    .filter_map(|r| r.canary.as_ref()?.header.as_ref().map(|h| h.to_string()))
+                    .collect();
+                let got: BTreeSet<String> =
+                    index.canary_names().headers.iter().map(|h| h.to_string()).collect();
+                prop_assert_eq!(got, names);
                 let moved: BTreeSet<(MapKind, MapKey)> = [MapKind::Exact, MapKind::Prefix]
                     .into_iter()
                     .flat_map(|m| {

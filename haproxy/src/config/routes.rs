@@ -18,8 +18,9 @@ use std::fmt;
 use crate::names::{BackendName, FilePath, MapKey, MapValue};
 use crate::proto::command::{Command, MapTarget};
 
+use super::canary::{CANARY_FIELDS, CanaryNames, CanaryRule, CanaryTarget};
 use super::model::{InvalidValue, RouteMaps};
-use super::policy::RoutePolicy;
+use super::policy::{POLICY_FIELDS, RoutePolicy};
 use std::sync::Arc;
 
 /// Longest route path accepted; a host plus a path stays well below a map key's limit.
@@ -171,16 +172,32 @@ pub struct Route {
     /// Redirects, rewrites and headers, carried in the map value (shared: the routes of one
     /// Ingress have the same, and most routes none).
     pub policy: Arc<RoutePolicy>,
+    /// Set on a canary route (an ingress-nginx canary Ingress): `backend` is the canary
+    /// backend, taking this rule's share of the requests of the ordinary route with the same
+    /// keys, which carries the canary in its map value. A canary route has no entry of its
+    /// own.
+    pub canary: Option<Arc<CanaryRule>>,
 }
 
 impl Route {
-    /// The map value this route's entries carry.
+    /// The map value this route's entries carry (for a canary route: its canary alone).
     pub fn target(&self) -> RouteTarget {
         RouteTarget {
             backend: self.backend.clone(),
             https_redirect: self.https_redirect,
             policy: self.policy.clone(),
+            canary: None,
         }
+    }
+
+    /// The canary a canary route gives the route it joins.
+    pub fn canary_target(&self) -> Option<Arc<CanaryTarget>> {
+        self.canary.as_ref().map(|rule| {
+            Arc::new(CanaryTarget {
+                backend: self.backend.clone(),
+                rule: rule.clone(),
+            })
+        })
     }
 }
 
@@ -197,6 +214,8 @@ pub struct RouteTarget {
     pub https_redirect: bool,
     /// Redirects, rewrites and headers.
     pub policy: Arc<RoutePolicy>,
+    /// The canary taking a share of the requests, if any.
+    pub canary: Option<Arc<CanaryTarget>>,
 }
 
 /// The flags field of a map value whose route redirects plain HTTP to HTTPS.
@@ -213,10 +232,19 @@ impl RouteTarget {
             Some(_) => return None,
         };
         let rest: Vec<&str> = fields.collect();
+        let (policy, canary) = match rest.len() {
+            n if n <= POLICY_FIELDS => (&rest[..], None),
+            n if n == POLICY_FIELDS + CANARY_FIELDS => (
+                &rest[..POLICY_FIELDS],
+                Some(Arc::new(CanaryTarget::parse(&rest[POLICY_FIELDS..])?)),
+            ),
+            _ => return None,
+        };
         Some(Self {
             backend,
             https_redirect,
-            policy: RoutePolicy::parse(&rest)?.shared(),
+            policy: RoutePolicy::parse(policy)?.shared(),
+            canary,
         })
     }
 
@@ -229,7 +257,11 @@ impl RouteTarget {
 impl fmt::Display for RouteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.backend.as_str())?;
-        let policy = self.policy.fields();
+        let mut policy = self.policy.fields();
+        if self.canary.is_some() {
+            // The canary's fields are at fixed places after every policy field.
+            policy.resize(POLICY_FIELDS, String::new());
+        }
         if self.https_redirect || !policy.is_empty() {
             f.write_str("|")?;
             if self.https_redirect {
@@ -238,6 +270,11 @@ impl fmt::Display for RouteTarget {
         }
         for field in policy {
             write!(f, "|{field}")?;
+        }
+        if let Some(c) = &self.canary {
+            for field in c.fields() {
+                write!(f, "|{field}")?;
+            }
         }
         Ok(())
     }
@@ -284,6 +321,9 @@ pub struct RouteMapSet {
     pub prefix: BTreeMap<MapKey, RouteTarget>,
     /// Entries lost to another route, in input order of the losing route.
     pub conflicts: Vec<RouteConflict>,
+    /// Keys of canary routes that no ordinary route has, with the canary route's index, in
+    /// input order: such a canary takes no requests.
+    pub orphans: Vec<(MapKind, MapKey, usize)>,
 }
 
 impl RouteMapSet {
@@ -331,39 +371,66 @@ pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
 /// `Exact` route beats an entry derived from a `Prefix` route; otherwise the first in input
 /// order wins, and the loser is reported in `conflicts` (unless both give the same target).
 pub fn route_maps(routes: &[Route]) -> RouteMapSet {
-    // (map, key, route index, is the entry from an Exact route)
+    // (map, key, route index, is the entry from an Exact route), ordinary and canary routes
     let mut entries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
+    let mut canaries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         let from_exact = r.kind == PathKind::Exact;
-        entries.extend(route_keys(r).map(|(map, key)| (map, key, i, from_exact)));
+        let list = if r.canary.is_some() {
+            &mut canaries
+        } else {
+            &mut entries
+        };
+        list.extend(route_keys(r).map(|(map, key)| (map, key, i, from_exact)));
     }
-    // Exact-route entries first, then input order: the first insert of a key wins.
-    entries.sort_by_key(|&(_, _, i, from_exact)| (!from_exact, i));
     let mut set = RouteMapSet::default();
-    let mut owner: BTreeMap<(MapKind, MapKey), usize> = BTreeMap::new();
-    for (map, key, i, _) in entries {
-        match owner.get(&(map, key.clone())) {
-            None => {
-                owner.insert((map, key.clone()), i);
-                let target = match map {
-                    MapKind::Exact => &mut set.exact,
-                    MapKind::Prefix => &mut set.prefix,
-                };
-                target.insert(key, routes[i].target());
+    // Exact-route entries first, then input order: the first insert of a key wins.
+    for (list, canary) in [(entries, false), (canaries, true)] {
+        let mut list = list;
+        list.sort_by_key(|&(_, _, i, from_exact)| (!from_exact, i));
+        let mut owner: BTreeMap<(MapKind, MapKey), usize> = BTreeMap::new();
+        let target = |i: usize| (routes[i].target(), routes[i].canary_target());
+        for (map, key, i, _) in list {
+            match owner.get(&(map, key.clone())) {
+                None => {
+                    owner.insert((map, key.clone()), i);
+                    let entries = match map {
+                        MapKind::Exact => &mut set.exact,
+                        MapKind::Prefix => &mut set.prefix,
+                    };
+                    if !canary {
+                        entries.insert(key, routes[i].target());
+                    } else if let Some(t) = entries.get_mut(&key) {
+                        t.canary = routes[i].canary_target();
+                    } else {
+                        set.orphans.push((map, key, i));
+                    }
+                }
+                Some(&kept) if target(kept) != target(i) => {
+                    set.conflicts.push(RouteConflict {
+                        map,
+                        key,
+                        kept,
+                        dropped: i,
+                    });
+                }
+                Some(_) => {}
             }
-            Some(&kept) if routes[kept].target() != routes[i].target() => {
-                set.conflicts.push(RouteConflict {
-                    map,
-                    key,
-                    kept,
-                    dropped: i,
-                });
-            }
-            Some(_) => {}
         }
     }
     set.conflicts.sort_by_key(|c| (c.dropped, c.map));
+    set.orphans.sort_by_key(|&(map, _, i)| (i, map));
     set
+}
+
+/// The header and cookie names the canary routes among `routes` read.
+pub fn canary_names(routes: &[Route]) -> CanaryNames {
+    let mut out = CanaryNames::default();
+    for rule in routes.iter().filter_map(|r| r.canary.as_ref()) {
+        out.headers.extend(rule.header.iter().cloned());
+        out.cookies.extend(rule.cookie.iter().cloned());
+    }
+    out
 }
 
 /// The map file text for `entries`: one `key value` line per entry, sorted by key.
@@ -578,6 +645,7 @@ mod tests {
 
     fn r(host: &str, path: &str, kind: PathKind, backend: &str) -> Route {
         Route {
+            canary: None,
             host: RouteHost::parse(host).unwrap(),
             path: RoutePath::new(path).unwrap(),
             kind,
@@ -813,6 +881,7 @@ mod tests {
         assert!(RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN))).is_err());
         // The longest host and path still make a valid map key.
         let route = Route {
+            canary: None,
             host: RouteHost::Wildcard(Host::new(&long[..251]).unwrap()),
             path: RoutePath::new(&format!("/{}", "a".repeat(MAX_PATH_LEN - 1))).unwrap(),
             kind: Prefix,
@@ -835,6 +904,7 @@ mod tests {
     #[test]
     fn map_commands_table() {
         let set = |exact: &[(&str, &str)], prefix: &[(&str, &str)]| RouteMapSet {
+            orphans: Vec::new(),
             exact: entries(exact),
             prefix: entries(prefix),
             conflicts: vec![],

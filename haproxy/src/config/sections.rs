@@ -149,6 +149,7 @@ mod tests {
     fn config(backends: &[(&str, Balance, usize)]) -> Config {
         let mut c = Config::new(Global::new(ConfigPath::new("/run/admin.sock").unwrap()));
         c.frontends.push(Frontend {
+            canary_names: Default::default(),
             name: FrontendName::new("http").unwrap(),
             binds: vec!["127.0.0.1:80".parse().unwrap()],
             maps: RouteMaps::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),

@@ -459,6 +459,7 @@ mod tests {
             backup: false,
         }));
         cfg.frontends.push(Frontend {
+            canary_names: Default::default(),
             name: FrontendName::new("http").unwrap(),
             binds: vec!["127.0.0.1:1".parse().unwrap()],
             maps: w.route_maps().unwrap(),
@@ -467,6 +468,7 @@ mod tests {
             trusted_proxies: Vec::new(),
         });
         cfg.routes.push(Route {
+            canary: None,
             host: RouteHost::Any,
             path: RoutePath::new(path).unwrap(),
             kind: PathKind::Prefix,

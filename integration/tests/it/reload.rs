@@ -47,6 +47,7 @@ pub(crate) fn loopback(port: u16) -> SocketAddr {
 /// A route to service `svc`.
 pub(crate) fn route(host: &str, path: &str, kind: PathKind, svc: &str) -> Route {
     Route {
+        canary: None,
         host: RouteHost::parse(host).unwrap(),
         path: RoutePath::new(path).unwrap(),
         kind,
@@ -64,6 +65,7 @@ pub(crate) fn frontend(
     default: DefaultBackend,
 ) -> Frontend {
     Frontend {
+        canary_names: Default::default(),
         name: FrontendName::new(name).unwrap(),
         binds: vec![loopback(port)],
         maps,

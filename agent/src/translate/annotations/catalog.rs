@@ -109,9 +109,6 @@ const MTLS: &str = "client certificate authentication is not done yet (issue 14)
 const BACKEND_TLS: &str = "TLS to backends is not done yet (issue 14)";
 const TRACING: &str = "per-Ingress tracing and metrics backends are not done here";
 const MODSEC: &str = "HAProxy has no ModSecurity module here";
-const CANARY_NGINX: &str = "canary Ingresses (ingress-nginx's model) are not served yet: all \
-     traffic for their hosts and paths goes to the main Ingress; haproxy-agent.io/canary-service \
-     and canary-weight on the main Ingress split traffic today";
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
      haproxy-agent.io/ only";
 const RUNTIME_ROUTE: &str = "no: it rides in the route map value";
@@ -130,7 +127,13 @@ pub const CATALOG: &[Entry] = &[
          dynamic cookie key, so servers added at runtime join the affinity set",
         "yes",
     ),
-    unsupported("affinity-canary-behavior", CANARY_NGINX),
+    values(
+        "affinity-canary-behavior",
+        &["legacy"],
+        "`legacy`: whether a request goes to the canary is decided anew each time",
+        "keeping a session on the canary (`sticky`, ingress-nginx's default) is not done: \
+         each request is decided anew (`legacy`)",
+    ),
     honoured(
         "affinity-mode",
         "`persistent`: HAProxy's cookie stickiness never moves a session; `balanced` is \
@@ -175,11 +178,40 @@ pub const CATALOG: &[Entry] = &[
          and `AJP` are named as unsupported",
         "—",
     ),
-    unsupported("canary", CANARY_NGINX),
-    unsupported("canary-by-cookie", CANARY_NGINX),
-    unsupported("canary-by-header", CANARY_NGINX),
-    unsupported("canary-by-header-pattern", CANARY_NGINX),
-    unsupported("canary-by-header-value", CANARY_NGINX),
+    honoured(
+        "canary",
+        "`\"true\"`: the Ingress's routes join the routes of the same hosts and paths of an \
+         Ingress without it (the main one), whose map value then names the canary backend and \
+         its rule; its other annotations but those of its own backend (balancing, affinity, \
+         timeouts) are not applied, as in ingress-nginx; a canary without a main route is \
+         named and takes no requests",
+        "no, once the canary's backend exists: a map update (a new Service is a new backend)",
+    ),
+    honoured(
+        "canary-by-cookie",
+        "requests whose cookie of this name is `always` go to the canary, `never` to the main \
+         backend; other values fall through to the weight",
+        "no: the cookie name is in the map value; a name no canary used before adds a frontend \
+         rule (a reload)",
+    ),
+    honoured(
+        "canary-by-header",
+        "requests whose header of this name is `always` go to the canary, `never` to the main \
+         backend (or, with canary-by-header-value, equal to that value go to the canary); other \
+         values fall through to the cookie and then the weight",
+        "no: the header name is in the map value; a name no canary used before adds a frontend \
+         rule (a reload)",
+    ),
+    unsupported(
+        "canary-by-header-pattern",
+        "HAProxy 2.6 takes regular expressions only from its configuration, not from a map \
+         value; use canary-by-header-value",
+    ),
+    honoured(
+        "canary-by-header-value",
+        "the header value (compared exactly) that sends a request to the canary",
+        RUNTIME_ROUTE,
+    ),
     ours(
         "canary-service",
         "a second Service in the same namespace takes \
@@ -188,14 +220,18 @@ pub const CATALOG: &[Entry] = &[
         "yes, when first set (a new backend)",
         NOT_NGINX,
     ),
-    ours(
+    honoured(
         "canary-weight",
-        "with canary-service: the canary's percentage, held whatever the pod \
-         counts by server weights",
-        "no: server weights change at runtime",
-        CANARY_NGINX,
+        "on a canary Ingress: a request goes to the canary when a random draw from 1 to \
+         canary-weight-total is at most this (0 by default); with haproxy-agent.io/canary-service: \
+         the canary's percentage, held whatever the pod counts by server weights",
+        "no: a map update (canary Ingress) or server weights (canary-service)",
     ),
-    unsupported("canary-weight-total", CANARY_NGINX),
+    honoured(
+        "canary-weight-total",
+        "the weight's scale (100 by default, at most 1000000)",
+        RUNTIME_ROUTE,
+    ),
     unsupported("client-body-buffer-size", BUFFERING),
     refused("configuration-snippet", SNIPPET),
     unsupported(

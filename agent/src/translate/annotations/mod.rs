@@ -11,6 +11,7 @@ use haproxy::config::{
 use crate::cli::parse_duration;
 
 pub mod catalog;
+mod nginx_canary;
 mod reader;
 mod route_policy;
 pub mod source_ranges;
@@ -105,9 +106,12 @@ pub struct Parsed {
     /// Client address lists (allowlist-source-range, denylist-source-range); the routes
     /// name them by the Ingress (see [`Parsed::policy_for`]).
     pub source: SourceRanges,
-    /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
-    /// with the main Ingress).
+    /// An ingress-nginx canary Ingress (`canary: "true"`): its routes join the main
+    /// Ingress's routes of the same hosts and paths, taking [`Parsed::nginx_rule`]'s share.
     pub nginx_canary: bool,
+    /// The canary rule of a canary Ingress; `None` when a value is invalid (named), and
+    /// the canary then takes no requests.
+    pub nginx_rule: Option<haproxy::config::CanaryRule>,
     /// Every annotation under a recognised prefix, by key, with how it was taken.
     pub verdicts: Vec<Verdict>,
 }
@@ -197,9 +201,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         ssl_redirect: r.flag("ssl-redirect", true),
         force: r.flag("force-ssl-redirect", false),
     };
-    out.nginx_canary = r
-        .raw("canary")
-        .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"));
+    out.nginx_canary = r.flag("canary", false);
     balance(&mut r, &mut out);
     timeouts(&mut r, &mut out);
     let interval = r
@@ -231,7 +233,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             ),
         }
     }
-    canary(&mut r, &mut out);
+    if out.nginx_canary {
+        out.nginx_rule = nginx_canary::rule(&mut r);
+    } else {
+        nginx_canary::without_canary(&mut r);
+        canary(&mut r, &mut out);
+    }
     let mut origins = None;
     out.policy = route_policy::policy(&mut r, &mut origins);
     out.aliases = aliases(&mut r);
@@ -247,6 +254,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     out.source = source_ranges::read(&mut r);
     out.source.origins = origins;
+    if out.nginx_canary {
+        nginx_canary::mark_ignored(&mut r);
+    }
     out.verdicts = r.finish();
     out
 }

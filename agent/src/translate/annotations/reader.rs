@@ -194,6 +194,31 @@ impl<'a> Reader<'a> {
         self.verdicts.insert(key, Status::Unsupported(why.into()));
     }
 
+    /// The keys that set `name`, with their prefix, strongest first.
+    pub(super) fn keys_of(&self, name: &str) -> Vec<(&'a str, &'static str)> {
+        let Some(present) = self.by_name.get(name) else {
+            return Vec::new();
+        };
+        present
+            .iter()
+            .zip(catalog::PREFIXES)
+            .filter_map(|(kv, prefix)| kv.map(|(key, _)| (key, prefix)))
+            .collect()
+    }
+
+    /// Marks every honoured annotation whose name `keep` refuses as honoured with the
+    /// difference `what` (it is read, and deliberately not applied).
+    pub(super) fn differs_unless(&mut self, keep: impl Fn(&str) -> bool, what: &str) {
+        for (key, status) in self.verdicts.iter_mut() {
+            let Some((_, name)) = catalog::split(key) else {
+                continue;
+            };
+            if !keep(name) && matches!(status, Status::Honoured | Status::Differs(_)) {
+                *status = Status::Differs(what.to_string());
+            }
+        }
+    }
+
     /// Every verdict, by key.
     pub(super) fn finish(self) -> Vec<Verdict> {
         self.verdicts

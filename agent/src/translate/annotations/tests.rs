@@ -212,16 +212,118 @@ fn unsupported_refused_and_unknown_are_named() {
 }
 
 #[test]
-fn an_ingress_nginx_canary_is_flagged() {
+fn an_ingress_nginx_canary_reads_its_rule() {
+    use haproxy::config::CanaryName;
+    let n = |k: &str| format!("{NGINX}{k}");
+    // (annotations besides canary: "true", weight, total, header, value, cookie or None when
+    // the rule is invalid, problems)
+    type Row<'a> = (
+        &'a [(&'a str, &'a str)],
+        Option<(u32, u32, Option<&'a str>, Option<&'a str>, Option<&'a str>)>,
+        usize,
+    );
+    let table: &[Row] = &[
+        (&[], Some((0, 100, None, None, None)), 0),
+        (
+            &[("canary-weight", "10")],
+            Some((10, 100, None, None, None)),
+            0,
+        ),
+        (
+            &[("canary-weight", "25"), ("canary-weight-total", "1000")],
+            Some((25, 1000, None, None, None)),
+            0,
+        ),
+        (
+            &[
+                ("canary-by-header", "X-Canary"),
+                ("canary-by-header-value", "beta"),
+                ("canary-by-cookie", "canary"),
+            ],
+            Some((0, 100, Some("x-canary"), Some("beta"), Some("canary"))),
+            0,
+        ),
+        (&[("canary-weight", "101")], None, 1),
+        (&[("canary-weight", "-1")], None, 1),
+        (&[("canary-weight-total", "0")], None, 1),
+        (&[("canary-by-header", "x canary")], None, 1),
+        (&[("canary-by-cookie", "a;b")], None, 1),
+        (
+            &[("canary-by-header-value", "x|y"), ("canary-by-header", "h")],
+            None,
+            1,
+        ),
+        // A value without its header is named and ignored; the rule stands.
+        (
+            &[("canary-by-header-value", "beta")],
+            Some((0, 100, None, None, None)),
+            1,
+        ),
+        // A regex is not taken from a map value: named, the rule stands.
+        (
+            &[("canary-by-header-pattern", "^b")],
+            Some((0, 100, None, None, None)),
+            1,
+        ),
+    ];
+    for (extra, want, problems) in table {
+        let mut all = vec![(n("canary"), "true".to_string())];
+        all.extend(extra.iter().map(|(k, v)| (n(k), v.to_string())));
+        let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let p = parse(Some(&ann(&refs)));
+        assert!(p.nginx_canary);
+        assert!(p.canary.is_none());
+        assert_eq!(
+            p.problems().count(),
+            *problems,
+            "{extra:?}: {:?}",
+            p.verdicts
+        );
+        let got = p.nginx_rule.as_ref().map(|r| {
+            (
+                r.weight,
+                r.total,
+                r.header.as_ref().map(CanaryName::as_str),
+                r.header_value.as_ref().map(|v| v.as_str()),
+                r.cookie.as_ref().map(CanaryName::as_str),
+            )
+        });
+        assert_eq!(got, *want, "{extra:?}");
+    }
     let p = parse(Some(&ann(&[
-        (&format!("{NGINX}canary"), "true"),
-        (&format!("{NGINX}canary-weight"), "10"),
+        (&n("canary"), "false"),
+        (&n("canary-weight"), "5"),
     ])));
-    assert!(p.nginx_canary);
-    assert!(p.canary.is_none());
-    assert_eq!(p.problems().count(), 2, "{:?}", p.verdicts);
-    let p = parse(Some(&ann(&[(&format!("{NGINX}canary"), "false")])));
     assert!(!p.nginx_canary);
+    assert!(p.nginx_rule.is_none());
+    assert_eq!(
+        p.problems().count(),
+        1,
+        "weight without canary: {:?}",
+        p.verdicts
+    );
+}
+
+#[test]
+fn a_canary_ingress_applies_only_its_backend_annotations() {
+    let n = |k: &str| format!("{NGINX}{k}");
+    let p = parse(Some(&ann(&[
+        (&n("canary"), "true"),
+        (&n("rewrite-target"), "/"),
+        (&n("load-balance"), "round_robin"),
+    ])));
+    let status = |k: &str| {
+        let key = n(k);
+        p.verdicts
+            .iter()
+            .find(|v| v.key == key)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert!(matches!(status("rewrite-target"), Status::Differs(d) if d.contains("canary")));
+    assert_eq!(status("load-balance"), Status::Honoured);
+    assert_eq!(p.problems().count(), 0);
 }
 
 #[test]
