@@ -149,7 +149,7 @@ async fn servers(
     }
     let mut table_rows = Vec::new();
     let mut json_rows = Vec::new();
-    for r in &rows {
+    for r in rows.iter() {
         let addr = match r.addr {
             Some(ip) => std::net::SocketAddr::new(ip, r.port).to_string(),
             None => format!("-:{}", r.port),

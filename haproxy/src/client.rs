@@ -368,7 +368,7 @@ impl RuntimeClient {
         backend: Option<BackendName>,
     ) -> Result<Vec<ServerState>, Error> {
         match self.send(Command::ShowServersState(backend)).await? {
-            Reply::ServersState(v) => Ok(v),
+            Reply::ServersState(v) => Ok(v.iter().collect()),
             other => Err(mismatch("show servers state", other)),
         }
     }

@@ -153,7 +153,7 @@ async fn refresh(
                 Some(Ok(Reply::ServersState(rows))) => {
                     let servers = cached.servers.entry(be.clone()).or_default();
                     servers.clear();
-                    for row in rows {
+                    for row in rows.iter() {
                         if let Some((_, srv, live)) = server_row(&row) {
                             servers.insert(srv, live);
                         }
@@ -223,7 +223,7 @@ pub async fn observe(
     }
     match replies.next() {
         Some(Ok(Reply::ServersState(rows))) => {
-            for row in rows {
+            for row in rows.iter() {
                 if let Some((be, srv, live)) = server_row(&row) {
                     observed.servers.entry(be).or_default().insert(srv, live);
                 }

@@ -62,6 +62,16 @@ fn admin_states_as_haproxy_2_6_12_shows_them() {
 fn servers_state_recorded() {
     let rows = parse::servers_state(text(fixture!("servers_state_all.txt"))).unwrap();
     assert_eq!(rows.len(), 10);
+    // The reply keeps the checked text and parses rows as they are read.
+    let kept = parse::ServersStateRows::parse(text(fixture!("servers_state_all.txt"))).unwrap();
+    assert_eq!((kept.len(), kept.is_empty()), (10, false));
+    assert_eq!(kept.iter().collect::<Vec<_>>(), rows);
+    let header = format!("1\n# {}", parse::SERVERS_STATE_COLUMNS.join(" "));
+    let none = parse::ServersStateRows::parse(&header).unwrap();
+    assert_eq!((none.len(), none.iter().count()), (0, 0));
+    // One bad row refuses the whole reply.
+    let bad = format!("{header}\n{}\nnot a row", rows[0].to_row());
+    assert!(parse::ServersStateRows::parse(&bad).is_none());
     let s1 = &rows[0];
     assert_eq!((s1.backend.as_str(), s1.server.as_str()), ("be_rr", "s1"));
     assert_eq!(s1.addr, Some("127.0.0.1".parse().unwrap()));

@@ -11,7 +11,7 @@ use super::command::Command;
 use super::parse;
 pub use super::parse::{
     AclEntry, AddrChange, InfoField, MapEntry, MapInfo, OpState, ServerAdmin, ServerConn,
-    ServerState, StatRow, WeightInfo,
+    ServerState, ServersStateRows, StatRow, WeightInfo,
 };
 use super::ssl;
 pub use super::ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
@@ -31,7 +31,7 @@ pub enum Reply {
     /// `show backend`
     Backends(Vec<String>),
     /// `show servers state`
-    ServersState(Vec<ServerState>),
+    ServersState(ServersStateRows),
     /// `show servers conn`
     ServersConn(Vec<ServerConn>),
     /// `add server` succeeded.
@@ -287,7 +287,9 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
             data(parse::stat_csv(text).map(Reply::Stat))
         }
         Command::ShowBackend => data(parse::backends(text).map(Reply::Backends)),
-        Command::ShowServersState(_) => data(parse::servers_state(text).map(Reply::ServersState)),
+        Command::ShowServersState(_) => {
+            data(ServersStateRows::parse(text).map(Reply::ServersState))
+        }
         Command::ShowServersConn(_) => data(parse::servers_conn(text).map(Reply::ServersConn)),
         Command::AddServer(_) => exact("New server registered.", Reply::ServerAdded),
         Command::DelServer(_) => exact("Server deleted.", Reply::ServerDeleted),

@@ -470,7 +470,7 @@ async fn runtime_changes_after_a_reload_reach_the_new_worker_only() {
     let servers_of = async |worker| {
         let cmd = Command::ShowServersState(Some(be("dyn")));
         match worker_command(&master, worker, &cmd).await {
-            Reply::ServersState(s) => s.into_iter().map(|s| s.server).collect::<Vec<_>>(),
+            Reply::ServersState(s) => s.iter().map(|s| s.server).collect::<Vec<_>>(),
             other => panic!("show servers state: {other:?}"),
         }
     };
