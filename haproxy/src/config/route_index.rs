@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::names::MapKey;
 
+use super::regex_routes::{host_prefix, key_host};
 use super::routes::{MapEntries, MapKind, PathKind, Route, RouteTarget, route_keys};
 
 /// One route's claim on a key: Exact routes first, then by precedence.
@@ -23,6 +24,9 @@ struct Contender<P> {
 #[derive(Debug, Clone)]
 pub struct RouteIndex<P> {
     contenders: BTreeMap<(MapKind, MapKey), Vec<Contender<P>>>,
+    /// How many `Regex` routes each host (by its regex key prefix) has: the regex keys of
+    /// a host are in the entries only while it has one.
+    regex_hosts: BTreeMap<String, usize>,
     /// The winners, handed out shared ([`Self::entries`]) and patched in place once the
     /// holders dropped them (copied otherwise).
     entries: Arc<MapEntries>,
@@ -32,6 +36,7 @@ impl<P> Default for RouteIndex<P> {
     fn default() -> Self {
         Self {
             contenders: BTreeMap::new(),
+            regex_hosts: BTreeMap::new(),
             entries: Arc::default(),
         }
     }
@@ -61,6 +66,14 @@ impl<P: Ord + Clone> RouteIndex<P> {
 
     /// Adds the keys of `route`, at precedence `at` (no other route may hold `at`).
     pub fn insert(&mut self, at: P, route: &Route, touched: &mut Touched) {
+        if route.kind == PathKind::Regex {
+            let host = host_prefix(&route.host);
+            let n = self.regex_hosts.entry(host.clone()).or_default();
+            *n += 1;
+            if *n == 1 {
+                self.resettle_host(&host, touched);
+            }
+        }
         let rank = (route.kind != PathKind::Exact, at);
         let target = route.target();
         for key in route_keys(route) {
@@ -103,6 +116,40 @@ impl<P: Ord + Clone> RouteIndex<P> {
                 self.settle(&key);
             }
         }
+        if route.kind == PathKind::Regex {
+            let host = host_prefix(&route.host);
+            if let Some(n) = self.regex_hosts.get_mut(&host) {
+                *n -= 1;
+                if *n == 0 {
+                    self.regex_hosts.remove(&host);
+                    self.resettle_host(&host, touched);
+                }
+            }
+        }
+    }
+
+    /// Settles every regex key of `host` (a regex key prefix) again: its regex routes came
+    /// or went.
+    fn resettle_host(&mut self, host: &str, touched: &mut Touched) {
+        let start = (MapKind::Regex, MapKey::new(host).expect("a key prefix"));
+        let keys: Vec<(MapKind, MapKey)> = self
+            .contenders
+            .range(start..)
+            .map(|(k, _)| k)
+            .take_while(|(m, k)| *m == MapKind::Regex && k.as_str().starts_with(host))
+            .filter(|(_, k)| key_host(k) == Some(host))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.note(&key, touched);
+            self.settle(&key);
+        }
+    }
+
+    /// Whether the entry at `key` is live: every key but a regex key of a host without a
+    /// regex route.
+    fn live(&self, map: MapKind, key: &MapKey) -> bool {
+        map != MapKind::Regex || key_host(key).is_some_and(|h| self.regex_hosts.contains_key(h))
     }
 
     /// The conflicts at one key: `(kept, dropped)` for each route that loses it to a route
@@ -111,6 +158,9 @@ impl<P: Ord + Clone> RouteIndex<P> {
         let Some(list) = self.contenders.get(&(map, key.clone())) else {
             return Vec::new();
         };
+        if !self.live(map, key) {
+            return Vec::new();
+        }
         let Some((first, rest)) = list.split_first() else {
             return Vec::new();
         };
@@ -143,6 +193,7 @@ impl<P: Ord + Clone> RouteIndex<P> {
             .contenders
             .get(key)
             .and_then(|l| l.first())
+            .filter(|_| self.live(key.0, &key.1))
             .map(|c| &c.target);
         if self.entries.get(key.0, &key.1) == want {
             return;
@@ -166,12 +217,12 @@ mod tests {
 
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c/]{0,3}",
-                       kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>(),
+                       kind in 0u8..4, b in 0usize..3, https_redirect in any::<bool>(),
                        rewrite in any::<bool>()) -> Route {
             Route {
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
-                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
+                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific, PathKind::Regex][kind as usize],
                 backend: BackendName::new(format!("b{b}")).unwrap(),
                 https_redirect,
                 policy: RoutePolicy {
@@ -208,6 +259,7 @@ mod tests {
                 let want = route_maps(&routes);
                 prop_assert_eq!(&want.exact, &index.entries().exact);
                 prop_assert_eq!(&want.prefix, &index.entries().prefix);
+                prop_assert_eq!(&want.regex, &index.entries().regex);
                 let mut conflicts: Vec<(MapKind, String, u8, u8)> = Vec::new();
                 for (map, key) in index.contenders.keys() {
                     for (kept, dropped) in index.conflicts(*map, key) {
@@ -222,7 +274,7 @@ mod tests {
                 conflicts.sort();
                 expected.sort();
                 prop_assert_eq!(conflicts, expected);
-                let moved: BTreeSet<(MapKind, MapKey)> = [MapKind::Exact, MapKind::Prefix]
+                let moved: BTreeSet<(MapKind, MapKey)> = MapKind::ALL
                     .into_iter()
                     .flat_map(|m| {
                         let (b, a) = (before.entries(m), index.entries().entries(m));
