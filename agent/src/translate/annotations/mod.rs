@@ -12,6 +12,7 @@ use crate::cli::parse_duration;
 
 pub mod catalog;
 mod reader;
+pub mod regex_paths;
 mod route_policy;
 pub mod source_ranges;
 
@@ -105,6 +106,10 @@ pub struct Parsed {
     /// Client address lists (allowlist-source-range, denylist-source-range); the routes
     /// name them by the Ingress (see [`Parsed::policy_for`]).
     pub source: SourceRanges,
+    /// The Ingress's paths are regexes (use-regex, or a rewrite-target): case-insensitive,
+    /// anchored at the start, matched as a prefix; with the highest capture group the
+    /// rewrite target names (`$N`).
+    pub regex: Option<u32>,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
     /// with the main Ingress).
     pub nginx_canary: bool,
@@ -234,6 +239,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     canary(&mut r, &mut out);
     let mut origins = None;
     out.policy = route_policy::policy(&mut r, &mut origins);
+    // ingress-nginx: a rewrite-target makes the paths regexes too.
+    let use_regex = r.flag("use-regex", false);
+    out.regex = match &out.policy.rewrite {
+        Some(t) => Some(regex_paths::groups_named(t)),
+        None => use_regex.then_some(0),
+    };
     out.aliases = aliases(&mut r);
     if let Some((key, v)) = r.get("default-backend") {
         let v = v.trim();
