@@ -43,6 +43,7 @@ pub fn desired(config: &Config) -> Value {
                     PathKind::Exact => "Exact",
                     PathKind::Prefix => "Prefix",
                     PathKind::ImplementationSpecific => "ImplementationSpecific",
+                    PathKind::Regex => "Regex",
                 },
                 "backend": r.backend.as_str(),
                 "https_redirect": r.https_redirect,

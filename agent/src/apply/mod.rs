@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, MapKind, Sections, backend_print, head_print, map_swap_commands, render,
+    Config, Sections, backend_print, head_print, map_kind_swap_commands, render,
 };
 use haproxy::proto::{Command, Reply, ReplyError};
 use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
@@ -363,18 +363,20 @@ impl Applier {
         if !plan.swaps.is_empty() {
             let maps = &want.config.frontends[0].maps;
             for kind in &plan.swaps {
-                let file = match kind {
-                    MapKind::Exact => maps.exact.to_file_path(),
-                    MapKind::Prefix => maps.prefix.to_file_path(),
-                };
+                let file = kind.file(maps).to_file_path();
                 let version = match self.runtime.send(Command::PrepareMap(file.clone())).await? {
                     Reply::MapVersion(v) => v,
                     other => {
                         return Err(ApplyError::Diverged(format!("prepare map gave {other:?}")));
                     }
                 };
-                let cmds =
-                    map_swap_commands(&file, version, want.maps.entries(*kind), reconcile::BUFSIZE);
+                let cmds = map_kind_swap_commands(
+                    *kind,
+                    &file,
+                    version,
+                    want.maps.entries(*kind),
+                    reconcile::BUFSIZE,
+                );
                 errors.extend(self.send_checked(&cmds).await?);
             }
         }

@@ -89,14 +89,12 @@ impl ObservedCache {
         let (Some(o), Some(fe)) = (self.observed.as_mut(), desired.frontends.first()) else {
             return;
         };
-        let exact = fe.maps.exact.to_file_path();
         o.maps_swapped(maps, swaps);
         let kind = |file: &FilePath| {
-            if *file == exact {
-                MapKind::Exact
-            } else {
-                MapKind::Prefix
-            }
+            MapKind::ALL
+                .into_iter()
+                .find(|k| k.file(&fe.maps).to_file_path() == *file)
+                .unwrap_or(MapKind::Prefix)
         };
         let allow = fe.maps.allow.to_file_path();
         for c in commands {
@@ -206,6 +204,7 @@ pub async fn observe(
     if let Some(m) = &maps {
         cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
         cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
+        cmds.push(Command::ShowMap(MapTarget::live(m.regex.to_file_path())));
         for kind in AclKind::ALL {
             cmds.push(Command::ShowAcl(kind.file(m)));
         }
@@ -236,7 +235,7 @@ pub async fn observe(
             )));
         }
     }
-    for kind in [MapKind::Exact, MapKind::Prefix] {
+    for kind in MapKind::ALL {
         match replies.next() {
             Some(Ok(Reply::MapEntries(entries))) => {
                 let listed = entries.into_iter().map(|e| (e.key, e.value));

@@ -119,12 +119,18 @@ impl LiveMaps {
     ) {
         let mut entries = BTreeMap::new();
         let mut dirty = false;
+        let mut order = Vec::new();
         for (k, v) in listed {
             match (MapKey::new(k), RouteTarget::parse(&v)) {
-                (Ok(k), Some(t)) => dirty |= entries.insert(k, t).is_some(),
+                (Ok(k), Some(t)) => {
+                    order.push(k.clone());
+                    dirty |= entries.insert(k, t).is_some();
+                }
                 _ => dirty = true,
             }
         }
+        // `map_regm` takes the first match: a regex map out of order is swapped whole.
+        dirty |= kind == MapKind::Regex && !haproxy::config::in_regex_order(&order);
         *self.entries.entries_mut(kind) = entries;
         self.mark(kind, dirty);
     }
@@ -135,8 +141,17 @@ impl LiveMaps {
         self.dirty.remove(&kind);
     }
 
-    /// `add map` was acknowledged (a key already there is now listed twice).
+    /// `add map` was acknowledged (a key already there is now listed twice; a regex map
+    /// key is appended, out of order unless it sorts last).
     pub fn added(&mut self, kind: MapKind, key: &MapKey, value: &str) {
+        let out_of_order = kind == MapKind::Regex && {
+            let mut order: Vec<MapKey> = haproxy::config::regex_order(self.entries.entries(kind))
+                .into_iter()
+                .map(|(k, _)| k.clone())
+                .collect();
+            order.push(key.clone());
+            !haproxy::config::in_regex_order(&order)
+        };
         let dirty = match RouteTarget::parse(value) {
             Some(t) => self
                 .entries
@@ -145,7 +160,7 @@ impl LiveMaps {
                 .is_some(),
             None => true,
         };
-        self.mark(kind, dirty);
+        self.mark(kind, dirty || out_of_order);
     }
 
     /// `set map` was acknowledged.
@@ -610,12 +625,27 @@ fn plan_maps(
     keys: Option<&BTreeSet<(MapKind, MapKey)>>,
     out: &mut RuntimePlan,
 ) {
-    out.swaps.extend(live.dirty.iter().copied());
-    let have = if live.dirty.is_empty() {
+    let mut dirty = live.dirty.clone();
+    // A new regex key would be appended out of order: swap the regex map whole instead
+    // (changed values and removed keys keep the order and go by key).
+    if !dirty.contains(&MapKind::Regex) {
+        let (have, want) = (&live.entries.regex, &want.regex);
+        let added = match keys {
+            None => want.keys().any(|k| !have.contains_key(k)),
+            Some(keys) => keys.iter().any(|(m, k)| {
+                *m == MapKind::Regex && want.contains_key(k) && !have.contains_key(k)
+            }),
+        };
+        if added {
+            dirty.insert(MapKind::Regex);
+        }
+    }
+    out.swaps.extend(dirty.iter().copied());
+    let have = if dirty.is_empty() {
         std::borrow::Cow::Borrowed(&live.entries)
     } else {
         let mut have = live.entries.clone();
-        for kind in &live.dirty {
+        for kind in &dirty {
             *have.entries_mut(*kind) = want.entries(*kind).clone();
         }
         std::borrow::Cow::Owned(have)

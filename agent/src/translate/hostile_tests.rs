@@ -576,6 +576,27 @@ fn canary_value_accepts(t: &Token) -> Option<&'static str> {
     )
 }
 
+/// A rewrite target: a route policy, but `\` is an escape in `map_regm` values (refused)
+/// and `$` must be a group (`$1`..`$9`).
+fn rewrite_accepts(t: &Token) -> Option<&'static str> {
+    (t.path_ok && !t.text.contains('$') && !t.text.contains('\\')).then_some(
+        "printable ASCII a rewrite target may hold: `map_regm` substitutes only `\\N` in \
+         the value, and HAProxy expands no `%[` in a sample's result",
+    )
+}
+
+/// A path regex: the tokens that are still a regex PCRE2 and the regex crate read alike.
+fn regex_path_accepts(t: &Token) -> Option<&'static str> {
+    matches!(
+        t.label,
+        "double quote" | "single quote" | "$VAR" | "sample expression"
+    )
+    .then_some(
+        "a regex both engines read alike: quotes are literals, `$` an end assertion and \
+         `[src]` a class; the key is data to `map_regm`, never expanded",
+    )
+}
+
 fn check_path_accepts(t: &Token) -> Option<&'static str> {
     t.check_path_ok
         .then_some("`;` is an RFC 3986 path character and is not special in haproxy.cfg")
@@ -669,6 +690,32 @@ fn fields() -> Vec<Field> {
             },
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].path (use-regex)",
+            wrap: |t| format!("/r(x){t}(.*)"),
+            set: |w, v| {
+                w.path = Some(v.into());
+                w.annotations.insert(
+                    "nginx.ingress.kubernetes.io/use-regex".into(),
+                    "true".into(),
+                );
+            },
+            expect: ingress_at(PATH_FIELD),
+            accepts: regex_path_accepts,
+            numeric: false,
+        },
+        Field {
+            label: "paths[].path (rewrite-target /$2)",
+            wrap: |t| format!("/w{t}(/|$)(.*)"),
+            set: |w, v| {
+                w.path = Some(v.into());
+                w.annotations
+                    .insert(NGINX_REWRITE_TARGET.into(), "/$2".into());
+            },
+            expect: ingress_at(PATH_FIELD),
+            accepts: regex_path_accepts,
             numeric: false,
         },
         Field {
@@ -951,7 +998,7 @@ fn fields() -> Vec<Field> {
             NGINX_REWRITE_TARGET,
             |t| format!("/in{t}ner"),
             |w, v| drop(w.annotations.insert(NGINX_REWRITE_TARGET.into(), v.into())),
-            policy_accepts,
+            rewrite_accepts,
             false,
         ),
         annotation_field_of(
@@ -2134,6 +2181,8 @@ fn check_rendered(
         }
         let entries = if file.as_str().ends_with("exact.map") {
             &set.exact
+        } else if file.as_str().ends_with("regex.map") {
+            &set.regex
         } else {
             &set.prefix
         };

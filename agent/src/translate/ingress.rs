@@ -394,12 +394,25 @@ impl Reader<'_> {
                     self.f.problem(format!("{field}.path"), msg);
                     continue;
                 }
-                let path = match RoutePath::new(raw_path) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.f.problem(format!("{field}.path"), e.to_string());
-                        continue;
+                // use-regex or rewrite-target: the path is a regex, whatever its pathType
+                // (ingress-nginx writes `location ~* "^<path>"` for every pathType).
+                let (path, kind) = match parsed.regex {
+                    Some(groups) => {
+                        match super::annotations::regex_paths::regex_path(raw_path, groups) {
+                            Ok(rx) => (RoutePath::regex(&rx), PathKind::Regex),
+                            Err(e) => {
+                                self.f.problem(format!("{field}.path"), e);
+                                continue;
+                            }
+                        }
                     }
+                    None => match RoutePath::new(raw_path) {
+                        Ok(p) => (p, kind),
+                        Err(e) => {
+                            self.f.problem(format!("{field}.path"), e.to_string());
+                            continue;
+                        }
+                    },
                 };
                 let backend_field = format!("{field}.backend");
                 let Some(backend) =

@@ -8,6 +8,7 @@ mod endpoints;
 mod kube;
 mod migration;
 mod problems;
+mod regex;
 mod restart;
 mod routes;
 mod support;

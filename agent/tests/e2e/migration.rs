@@ -316,7 +316,38 @@ fn corpus() -> Vec<Case> {
             "/",
             vec![(get("/"), pod("/"))],
         ),
-        served("regex", &[("use-regex", "true")], "/r"),
+        // Regex paths (docs: "Ingress Path Matching", "Rewrite"): case-insensitive regexes
+        // anchored at the start, `$N` the path's capture groups.
+        case(
+            "regex",
+            &[("use-regex", "true")],
+            "/foo/bar/[A-Z0-9]{3}",
+            vec![
+                (get("/foo/bar/AB1"), pod("/foo/bar/AB1")),
+                (get("/foo/bar/abc/x"), pod("/foo/bar/abc/x")),
+                (get("/foo/bar/a"), haproxy(404, vec![])),
+            ],
+        ),
+        case(
+            "rewrite-capture",
+            &[("use-regex", "true"), ("rewrite-target", "/$2")],
+            "/something(/|$)(.*)",
+            vec![
+                (get("/something"), pod("/")),
+                (get("/something/"), pod("/")),
+                (get("/something/new?x=1"), pod("/new?x=1")),
+            ],
+        ),
+        case(
+            "rewrite-one",
+            &[("rewrite-target", "/$1")],
+            "/foo/bar/(.+)",
+            vec![
+                (get("/foo/bar/1"), pod("/1")),
+                (get("/FOO/bar/a/b"), pod("/a/b")),
+                (get("/foo/bar/"), haproxy(404, vec![])),
+            ],
+        ),
         served(
             "mirror",
             &[("mirror-target", "https://test.env.com/$request_uri")],
@@ -463,7 +494,10 @@ async fn ingress_nginx_corpus_served_and_checked() {
         ("snippet", "configuration-snippet", "refused"),
         ("server-snippet", "server-snippet", "refused"),
         ("auth-url", "auth-url", "unsupported"),
-        ("regex", "use-regex", "unsupported"),
+        ("regex", "use-regex", "honoured"),
+        ("rewrite-capture", "use-regex", "honoured"),
+        ("rewrite-capture", "rewrite-target", "honoured"),
+        ("rewrite-one", "rewrite-target", "honoured"),
         ("canary-main-canary", "canary", "honoured"),
         ("canary-main-canary", "canary-by-header", "honoured"),
         ("rewrite", "rewrite-target", "honoured"),

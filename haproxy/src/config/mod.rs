@@ -22,6 +22,7 @@
 mod canary;
 mod model;
 mod policy;
+mod regex_routes;
 mod render;
 mod route_index;
 mod routes;
@@ -42,12 +43,13 @@ pub use policy::{
     Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
     RoutePolicy,
 };
+pub use regex_routes::{InvalidRegex, RegexPath, in_regex_order, regex_order, render_regex_map};
 pub use render::{Rendered, Structure, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
-    map_swap_commands, render_map, route_maps,
+    map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
 pub use sections::{SectionPrint, Sections, backend_print, head_print};
 pub use source_list::{

@@ -426,13 +426,15 @@ impl Default for Defaults {
     }
 }
 
-/// The two map files a frontend looks routes up in.
+/// The map and ACL files a frontend looks routes up in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteMaps {
     /// Exact `host/path` keys, read with `map_str`.
     pub exact: ConfigPath,
     /// Prefix keys, read with `map_beg` (longest match).
     pub prefix: ConfigPath,
+    /// Regex keys, read with `map_regm` (first match, in file order).
+    pub regex: ConfigPath,
     /// The allow lists' ACL file (see [`super::source_list`]).
     pub allow: ConfigPath,
     /// The deny lists' ACL file.
@@ -440,13 +442,15 @@ pub struct RouteMaps {
 }
 
 impl RouteMaps {
-    /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/allow.acl` and
+    /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
+    /// `<dir>/maps/allow.acl` and
     /// `<dir>/maps/deny.acl`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
         let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
             exact: file("exact.map")?,
             prefix: file("prefix.map")?,
+            regex: file("regex.map")?,
             allow: file("allow.acl")?,
             deny: file("deny.acl")?,
         })

@@ -68,12 +68,14 @@ pub fn render(config: &Config) -> Rendered {
     let set = route_maps(&config.routes);
     let exact = render_map(&set.exact);
     let prefix = render_map(&set.prefix);
+    let regex = super::regex_routes::render_regex_map(&set.regex);
     let mut maps = BTreeMap::new();
     let mut tls = BTreeMap::new();
     let acls = AclEntries::of_lists(&config.source_lists);
     for fe in &config.frontends {
         maps.insert(fe.maps.exact.to_file_path(), exact.clone());
         maps.insert(fe.maps.prefix.to_file_path(), prefix.clone());
+        maps.insert(fe.maps.regex.to_file_path(), regex.clone());
         for kind in AclKind::ALL {
             maps.insert(kind.file(&fe.maps), render_acl(acls.get(kind)));
         }
@@ -239,9 +241,12 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     );
     let exact = &fe.maps.exact;
     let prefix = &fe.maps.prefix;
+    let regex = &fe.maps.regex;
     out.push_str(
         "    # Route lookup, first hit wins: host+path, then *.<host minus its first label>+path,\n\
-         \x20   # then path alone; each in the exact map, then the prefix map (longest prefix).\n\
+         \x20   # then path alone; each in the regex map (first match, longest path first; it\n\
+         \x20   # holds the hosts with a regex route, \\N in a value is the Nth group), then the\n\
+         \x20   # exact map, then the prefix map (longest prefix).\n\
          \x20   # A map value is backend|flags|redirect|app-root|x-forwarded-prefix|rewrite|vhost\n\
          \x20   # (trailing empty fields left out); flags is https when plain HTTP goes to HTTPS.\n",
     );
@@ -257,7 +262,7 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
     );
     let mut first = true;
     for var in ["txn.host_path", "txn.wild_path", "txn.path"] {
-        for (conv, file) in [("map_str", exact), ("map_beg", prefix)] {
+        for (conv, file) in [("map_regm", regex), ("map_str", exact), ("map_beg", prefix)] {
             let guard = if first {
                 ""
             } else {
@@ -595,7 +600,8 @@ backend ns_a_80
                 "/etc/haproxy/maps/allow.acl",
                 "/etc/haproxy/maps/deny.acl",
                 "/etc/haproxy/maps/exact.map",
-                "/etc/haproxy/maps/prefix.map"
+                "/etc/haproxy/maps/prefix.map",
+                "/etc/haproxy/maps/regex.map"
             ]
         );
         assert_eq!(
@@ -604,7 +610,8 @@ backend ns_a_80
                 "ns/a|4|7F000001\n",
                 "ns/a|4|0A\nns/a|6|00000000000000000000000000000001\n",
                 "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
-                "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n"
+                "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n",
+                ""
             ]
         );
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::names::MapKey;
 
 use super::canary::{CanaryName, CanaryNames};
+use super::regex_routes::{host_prefix, key_host};
 use super::routes::{MapEntries, MapKind, PathKind, Route, RouteTarget, route_keys};
 
 /// The header and cookie names a canary route reads, as `(is a cookie, name)`.
@@ -39,6 +40,9 @@ pub struct RouteIndex<P> {
     canaries: BTreeMap<(MapKind, MapKey), Vec<Contender<P>>>,
     /// How many canary routes read each header and cookie name.
     names: BTreeMap<(bool, CanaryName), usize>,
+    /// How many `Regex` routes each host (by its regex key prefix) has: the regex keys of
+    /// a host are in the entries only while it has one.
+    regex_hosts: BTreeMap<String, usize>,
     /// The winners, handed out shared ([`Self::entries`]) and patched in place once the
     /// holders dropped them (copied otherwise).
     entries: Arc<MapEntries>,
@@ -50,6 +54,7 @@ impl<P> Default for RouteIndex<P> {
             contenders: BTreeMap::new(),
             canaries: BTreeMap::new(),
             names: BTreeMap::new(),
+            regex_hosts: BTreeMap::new(),
             entries: Arc::default(),
         }
     }
@@ -91,12 +96,20 @@ impl<P: Ord + Clone> RouteIndex<P> {
 
     /// Adds the keys of `route`, at precedence `at` (no other route may hold `at`).
     pub fn insert(&mut self, at: P, route: &Route, touched: &mut Touched) {
-        let rank = (route.kind != PathKind::Exact, at);
-        let mut target = route.target();
-        target.canary = route.canary_target();
         for name in names_of(route) {
             *self.names.entry(name).or_default() += 1;
         }
+        if route.kind == PathKind::Regex {
+            let host = host_prefix(&route.host);
+            let n = self.regex_hosts.entry(host.clone()).or_default();
+            *n += 1;
+            if *n == 1 {
+                self.resettle_host(&host, touched);
+            }
+        }
+        let rank = (route.kind != PathKind::Exact, at);
+        let mut target = route.target();
+        target.canary = route.canary_target();
         for key in route_keys(route) {
             self.note(&key, touched);
             let list = match route.canary {
@@ -153,6 +166,41 @@ impl<P: Ord + Clone> RouteIndex<P> {
                 self.settle(&key);
             }
         }
+        if route.kind == PathKind::Regex {
+            let host = host_prefix(&route.host);
+            if let Some(n) = self.regex_hosts.get_mut(&host) {
+                *n -= 1;
+                if *n == 0 {
+                    self.regex_hosts.remove(&host);
+                    self.resettle_host(&host, touched);
+                }
+            }
+        }
+    }
+
+    /// Settles every regex key of `host` (a regex key prefix) again: its regex routes came
+    /// or went.
+    fn resettle_host(&mut self, host: &str, touched: &mut Touched) {
+        let start = (MapKind::Regex, MapKey::new(host).expect("a key prefix"));
+        let keys: Vec<(MapKind, MapKey)> = self
+            .contenders
+            .range(start..)
+            .map(|(k, _)| k)
+            .take_while(|(m, k)| *m == MapKind::Regex && k.as_str().starts_with(host))
+            .filter(|(_, k)| key_host(k) == Some(host))
+            .cloned()
+            .collect();
+        // (A canary key without an ordinary one has no entry either way.)
+        for key in keys {
+            self.note(&key, touched);
+            self.settle(&key);
+        }
+    }
+
+    /// Whether the entry at `key` is live: every key but a regex key of a host without a
+    /// regex route.
+    fn live(&self, map: MapKind, key: &MapKey) -> bool {
+        map != MapKind::Regex || key_host(key).is_some_and(|h| self.regex_hosts.contains_key(h))
     }
 
     /// The conflicts at one key: `(kept, dropped)` for each route that loses it to a route
@@ -160,6 +208,9 @@ impl<P: Ord + Clone> RouteIndex<P> {
     /// Canary routes conflict with canary routes only.
     pub fn conflicts(&self, map: MapKind, key: &MapKey) -> Vec<(&P, &P)> {
         let mut out = Vec::new();
+        if !self.live(map, key) {
+            return out;
+        }
         for lists in [&self.contenders, &self.canaries] {
             let Some(list) = lists.get(&(map, key.clone())) else {
                 continue;
@@ -180,7 +231,7 @@ impl<P: Ord + Clone> RouteIndex<P> {
     /// other canary there is in [`Self::conflicts`] or the same).
     pub fn orphan(&self, map: MapKind, key: &MapKey) -> Option<&P> {
         let k = (map, key.clone());
-        if self.contenders.contains_key(&k) {
+        if self.contenders.contains_key(&k) || !self.live(map, key) {
             return None;
         }
         self.canaries.get(&k)?.first().map(|c| &c.rank.1)
@@ -212,10 +263,12 @@ impl<P: Ord + Clone> RouteIndex<P> {
                 .and_then(|l: &Vec<Contender<P>>| l.first())
                 .map(|c| c.target.clone())
         };
-        let want = first(&self.contenders).map(|mut t| {
-            t.canary = first(&self.canaries).and_then(|c| c.canary);
-            t
-        });
+        let want = first(&self.contenders)
+            .filter(|_| self.live(key.0, &key.1))
+            .map(|mut t| {
+                t.canary = first(&self.canaries).and_then(|c| c.canary);
+                t
+            });
         if self.entries.get(key.0, &key.1) == want.as_ref() {
             return;
         }
@@ -239,12 +292,12 @@ mod tests {
 
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c/]{0,3}",
-                       kind in 0u8..3, b in 0usize..3, https_redirect in any::<bool>(),
+                       kind in 0u8..4, b in 0usize..3, https_redirect in any::<bool>(),
                        rewrite in any::<bool>(), canary in proptest::option::of((0u32..3, any::<bool>()))) -> Route {
             Route {
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
-                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific][kind as usize],
+                kind: [PathKind::Exact, PathKind::Prefix, PathKind::ImplementationSpecific, PathKind::Regex][kind as usize],
                 backend: BackendName::new(format!("b{b}")).unwrap(),
                 https_redirect,
                 policy: RoutePolicy {
@@ -286,6 +339,7 @@ mod tests {
                 let want = route_maps(&routes);
                 prop_assert_eq!(&want.exact, &index.entries().exact);
                 prop_assert_eq!(&want.prefix, &index.entries().prefix);
+                prop_assert_eq!(&want.regex, &index.entries().regex);
                 let mut conflicts: Vec<(MapKind, String, u8, u8)> = Vec::new();
                 let keys: BTreeSet<_> = index.contenders.keys().chain(index.canaries.keys()).collect();
                 for (map, key) in keys {
@@ -322,7 +376,7 @@ mod tests {
                 let got: BTreeSet<String> =
                     index.canary_names().headers.iter().map(|h| h.to_string()).collect();
                 prop_assert_eq!(got, names);
-                let moved: BTreeSet<(MapKind, MapKey)> = [MapKind::Exact, MapKind::Prefix]
+                let moved: BTreeSet<(MapKind, MapKey)> = MapKind::ALL
                     .into_iter()
                     .flat_map(|m| {
                         let (b, a) = (before.entries(m), index.entries().entries(m));

@@ -21,6 +21,7 @@ use crate::proto::command::{Command, MapTarget};
 use super::canary::{CANARY_FIELDS, CanaryNames, CanaryRule, CanaryTarget};
 use super::model::{InvalidValue, RouteMaps};
 use super::policy::{POLICY_FIELDS, RoutePolicy};
+use super::regex_routes::{RegexPath, host_prefix, key_host, regex_key};
 use std::sync::Arc;
 
 /// Longest route path accepted; a host plus a path stays well below a map key's limit.
@@ -133,6 +134,11 @@ impl RoutePath {
         Ok(Self(s.to_string()))
     }
 
+    /// A path regex (for a [`PathKind::Regex`] route).
+    pub fn regex(r: &RegexPath) -> Self {
+        Self(r.as_str().to_string())
+    }
+
     /// The path as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -154,6 +160,10 @@ pub enum PathKind {
     Prefix,
     /// Ours: a plain string prefix (`/foo` matches `/foobar`).
     ImplementationSpecific,
+    /// A regex, case-insensitive, matched as a prefix (ingress-nginx `use-regex`, or a
+    /// `rewrite-target`): only in the regex map, whose entries it turns on for its host
+    /// (see [`super::regex_routes`]).
+    Regex,
 }
 
 /// One routing rule.
@@ -280,13 +290,29 @@ impl fmt::Display for RouteTarget {
     }
 }
 
-/// One of the two route maps.
+/// One of the route maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MapKind {
     /// The exact map (`map_str`).
     Exact,
     /// The prefix map (`map_beg`).
     Prefix,
+    /// The regex map (`map_regm`; order matters, see [`super::regex_routes`]).
+    Regex,
+}
+
+impl MapKind {
+    /// Every route map, in lookup order.
+    pub const ALL: [MapKind; 3] = [MapKind::Exact, MapKind::Prefix, MapKind::Regex];
+
+    /// This map's file among `maps`.
+    pub fn file(self, maps: &RouteMaps) -> &super::model::ConfigPath {
+        match self {
+            MapKind::Exact => &maps.exact,
+            MapKind::Prefix => &maps.prefix,
+            MapKind::Regex => &maps.regex,
+        }
+    }
 }
 
 /// Two routes gave the same key, to different targets, in the same map.
@@ -319,6 +345,8 @@ pub struct RouteMapSet {
     pub exact: BTreeMap<MapKey, RouteTarget>,
     /// Prefix map entries.
     pub prefix: BTreeMap<MapKey, RouteTarget>,
+    /// Regex map entries (of the hosts with a regex route).
+    pub regex: BTreeMap<MapKey, RouteTarget>,
     /// Entries lost to another route, in input order of the losing route.
     pub conflicts: Vec<RouteConflict>,
     /// Keys of canary routes that no ordinary route has, with the canary route's index, in
@@ -332,6 +360,7 @@ impl RouteMapSet {
         match map {
             MapKind::Exact => &self.exact,
             MapKind::Prefix => &self.prefix,
+            MapKind::Regex => &self.regex,
         }
     }
 }
@@ -349,10 +378,13 @@ fn element_prefix(path: &RoutePath) -> &str {
 
 /// The map keys `route` gives: `Exact` `/p` -> exact `host/p`; `Prefix` `/p` -> exact
 /// `host/p` (not for `/`) and prefix `host/p/`; `ImplementationSpecific` `/p` -> prefix
-/// `host/p`. Each map gets at most one key from one route.
+/// `host/p`; `Regex` none there. Every route also gives its regex key, which is in the
+/// regex map only while its host has a `Regex` route. Each map gets at most one key from
+/// one route.
 pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
     let host = r.host.key_prefix();
     let (exact, prefix) = match r.kind {
+        PathKind::Regex => (None, None),
         PathKind::Exact => (Some(key(&host, r.path.as_str())), None),
         PathKind::Prefix => {
             let p = element_prefix(&r.path);
@@ -362,9 +394,11 @@ pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
         PathKind::ImplementationSpecific => (None, Some(key(&host, r.path.as_str()))),
     };
     let exact = exact.map(|k| (MapKind::Exact, k));
+    let regex = (MapKind::Regex, regex_key(&r.host, r.path.as_str()));
     exact
         .into_iter()
         .chain(prefix.map(|k| (MapKind::Prefix, k)))
+        .chain(std::iter::once(regex))
 }
 
 /// The map entries for `routes`. When two routes give the same key in the same map, an
@@ -383,6 +417,17 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
         };
         list.extend(route_keys(r).map(|(map, key)| (map, key, i, from_exact)));
     }
+    // Regex keys only for the hosts with a regex route.
+    let regex_hosts: BTreeSet<String> = routes
+        .iter()
+        .filter(|r| r.kind == PathKind::Regex)
+        .map(|r| host_prefix(&r.host))
+        .collect();
+    let live = |(map, key, _, _): &(MapKind, MapKey, usize, bool)| {
+        *map != MapKind::Regex || key_host(key).is_some_and(|h| regex_hosts.contains(h))
+    };
+    entries.retain(live);
+    canaries.retain(live);
     let mut set = RouteMapSet::default();
     // Exact-route entries first, then input order: the first insert of a key wins.
     for (list, canary) in [(entries, false), (canaries, true)] {
@@ -397,6 +442,7 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
                     let entries = match map {
                         MapKind::Exact => &mut set.exact,
                         MapKind::Prefix => &mut set.prefix,
+                        MapKind::Regex => &mut set.regex,
                     };
                     if !canary {
                         entries.insert(key, routes[i].target());
@@ -453,6 +499,8 @@ pub struct MapEntries {
     pub exact: BTreeMap<MapKey, RouteTarget>,
     /// Prefix map entries.
     pub prefix: BTreeMap<MapKey, RouteTarget>,
+    /// Regex map entries (written in [`super::regex_order`]).
+    pub regex: BTreeMap<MapKey, RouteTarget>,
 }
 
 impl MapEntries {
@@ -466,6 +514,7 @@ impl MapEntries {
         match map {
             MapKind::Exact => &self.exact,
             MapKind::Prefix => &self.prefix,
+            MapKind::Regex => &self.regex,
         }
     }
 
@@ -474,6 +523,7 @@ impl MapEntries {
         match map {
             MapKind::Exact => &mut self.exact,
             MapKind::Prefix => &mut self.prefix,
+            MapKind::Regex => &mut self.regex,
         }
     }
 
@@ -488,6 +538,7 @@ impl From<RouteMapSet> for MapEntries {
         Self {
             exact: set.exact,
             prefix: set.prefix,
+            regex: set.regex,
         }
     }
 }
@@ -528,17 +579,16 @@ fn union<'a>(
 
 /// The runtime commands that turn the live maps of a frontend from `old` into `new`:
 /// `add map` for new keys, then `set map` for changed values, then `del map` for removed
-/// keys (each group exact map first, keys sorted). Adding before deleting means a route that
+/// keys (each group exact map first, keys sorted). `add map` appends, so a regex map with
+/// a new key is only in [`super::regex_order`] after a swap ([`map_swap_commands`]). Adding before deleting means a route that
 /// moves from one key to another never leaves a moment where neither matches. The steps are
 /// not atomic as a whole; use [`map_swap_commands`] for that. Every backend named in `new`
 /// must exist in the running config: a route to a new backend is a structural change that
 /// needs a reload first.
 pub fn map_commands(maps: &RouteMaps, old: &RouteMapSet, new: &RouteMapSet) -> Vec<Command> {
     let (mut adds, mut sets, mut dels) = (Vec::new(), Vec::new(), Vec::new());
-    for (file, kind) in [
-        (&maps.exact, MapKind::Exact),
-        (&maps.prefix, MapKind::Prefix),
-    ] {
+    for kind in MapKind::ALL {
+        let file = kind.file(maps);
         let (old, new) = (old.entries(kind), new.entries(kind));
         let file = file.to_file_path();
         diff(
@@ -565,10 +615,8 @@ pub fn map_entry_commands(
     keys: Option<&BTreeSet<(MapKind, MapKey)>>,
 ) -> Vec<Command> {
     let (mut adds, mut sets, mut dels) = (Vec::new(), Vec::new(), Vec::new());
-    for (file, kind) in [
-        (&maps.exact, MapKind::Exact),
-        (&maps.prefix, MapKind::Prefix),
-    ] {
+    for kind in MapKind::ALL {
+        let file = kind.file(maps);
         let (old, new) = (old.entries(kind), new.entries(kind));
         let file = file.to_file_path();
         let (a, s, d) = (&mut adds, &mut sets, &mut dels);
@@ -593,6 +641,36 @@ pub fn map_swap_commands(
     file: &FilePath,
     version: u32,
     entries: &BTreeMap<MapKey, RouteTarget>,
+    bufsize: usize,
+) -> Vec<Command> {
+    swap_in_order(file, version, entries, bufsize)
+}
+
+/// [`map_swap_commands`] for the route map `kind`: the regex map's entries go in
+/// [`super::regex_order`] (the payload of `add map @<ver>` is appended in order, and
+/// `map_regm` returns the first match), the others by key.
+pub fn map_kind_swap_commands(
+    kind: MapKind,
+    file: &FilePath,
+    version: u32,
+    entries: &BTreeMap<MapKey, RouteTarget>,
+    bufsize: usize,
+) -> Vec<Command> {
+    match kind {
+        MapKind::Regex => swap_in_order(
+            file,
+            version,
+            super::regex_routes::regex_order(entries),
+            bufsize,
+        ),
+        _ => swap_in_order(file, version, entries, bufsize),
+    }
+}
+
+fn swap_in_order<'a>(
+    file: &FilePath,
+    version: u32,
+    entries: impl IntoIterator<Item = (&'a MapKey, &'a RouteTarget)>,
     bufsize: usize,
 ) -> Vec<Command> {
     let target = MapTarget {
@@ -896,6 +974,7 @@ mod tests {
         RouteMaps {
             exact: ConfigPath::new("/m/exact.map").unwrap(),
             prefix: ConfigPath::new("/m/prefix.map").unwrap(),
+            regex: ConfigPath::new("/m/regex.map").unwrap(),
             allow: ConfigPath::new("/m/allow.acl").unwrap(),
             deny: ConfigPath::new("/m/deny.acl").unwrap(),
         }
@@ -907,6 +986,7 @@ mod tests {
             orphans: Vec::new(),
             exact: entries(exact),
             prefix: entries(prefix),
+            regex: BTreeMap::new(),
             conflicts: vec![],
         };
         let cases: Vec<(&str, RouteMapSet, RouteMapSet, Vec<&str>)> = vec![
@@ -966,6 +1046,7 @@ mod tests {
         let set = |exact: &[(&str, &str)], prefix: &[(&str, &str)]| MapEntries {
             exact: entries(exact),
             prefix: entries(prefix),
+            regex: BTreeMap::new(),
         };
         let old = set(&[("a/x", "b"), ("a/y", "b")], &[("a/", "b")]);
         let new = set(&[("a/x", "c"), ("a/y", "d")], &[("a/z/", "b")]);

@@ -508,9 +508,10 @@ pub const CATALOG: &[Entry] = &[
     unsupported("proxy-ssl-verify-depth", BACKEND_TLS),
     honoured(
         "rewrite-target",
-        "the path sent to the pods is replaced by this one, the query kept (ingress-nginx's \
-         behaviour since 0.22 for a target without capture groups); `$1`..`$9` need use-regex \
-         paths and are named as invalid",
+        "the path sent to the pods is replaced by this one, the query kept; `$1`..`$9` are the \
+         capture groups of the path regex (a `$N` the path lacks is named as invalid). As in \
+         ingress-nginx it makes the Ingress's paths regexes, and so every path of its hosts \
+         (see use-regex)",
         RUNTIME_ROUTE,
     ),
     unsupported("satisfy", "authentication is not done yet"),
@@ -639,7 +640,16 @@ pub const CATALOG: &[Entry] = &[
         "the `Host` header sent to the pods",
         RUNTIME_ROUTE,
     ),
-    unsupported("use-regex", "regex paths are not done yet"),
+    honoured(
+        "use-regex",
+        "the Ingress's paths are regexes, case-insensitive, anchored at the start and matched \
+         as a prefix (nginx `location ~* \"^<path>\"`), in the regex map (`map_regm`), longest \
+         path first, first match wins. As in ingress-nginx, ALL paths of a host with one regex \
+         path (of any Ingress) are then matched as regexes: `Prefix /foo` also matches `/foobar` \
+         and `/FOO`. Only syntax PCRE2 and RE2 read alike is accepted (no lookarounds, \
+         back-references, `\\p` classes)",
+        "no: a regex route is a map entry",
+    ),
     honoured("whitelist-source-range", SOURCE_ALLOW, SOURCE_RELOADS),
     honoured(
         "x-forwarded-prefix",

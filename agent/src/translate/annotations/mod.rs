@@ -13,6 +13,7 @@ use crate::cli::parse_duration;
 pub mod catalog;
 mod nginx_canary;
 mod reader;
+pub mod regex_paths;
 mod route_policy;
 pub mod source_ranges;
 
@@ -106,6 +107,10 @@ pub struct Parsed {
     /// Client address lists (allowlist-source-range, denylist-source-range); the routes
     /// name them by the Ingress (see [`Parsed::policy_for`]).
     pub source: SourceRanges,
+    /// The Ingress's paths are regexes (use-regex, or a rewrite-target): case-insensitive,
+    /// anchored at the start, matched as a prefix; with the highest capture group the
+    /// rewrite target names (`$N`).
+    pub regex: Option<u32>,
     /// An ingress-nginx canary Ingress (`canary: "true"`): its routes join the main
     /// Ingress's routes of the same hosts and paths, taking [`Parsed::nginx_rule`]'s share.
     pub nginx_canary: bool,
@@ -241,6 +246,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     let mut origins = None;
     out.policy = route_policy::policy(&mut r, &mut origins);
+    // ingress-nginx: a rewrite-target makes the paths regexes too.
+    let use_regex = r.flag("use-regex", false);
+    out.regex = match &out.policy.rewrite {
+        Some(t) => Some(regex_paths::groups_named(t)),
+        None => use_regex.then_some(0),
+    };
     out.aliases = aliases(&mut r);
     if let Some((key, v)) = r.get("default-backend") {
         let v = v.trim();

@@ -117,7 +117,8 @@ pub(super) fn policy<'a>(
             PolicyText::new("x-forwarded-prefix", v).map_err(|e| e.to_string())
         })
         .map(|(_, t)| t),
-        rewrite: policy_text(r, "rewrite-target", path).map(|(_, t)| t),
+        rewrite: policy_text(r, "rewrite-target", super::regex_paths::rewrite_target)
+            .map(|(_, t)| t),
         vhost: policy_text(r, "upstream-vhost", vhost).map(|(_, t)| t),
         max_body: body_size(r),
         limit: limits(r),

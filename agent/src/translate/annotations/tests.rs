@@ -408,7 +408,9 @@ fn route_policies() {
 
     // (annotation, value): each a named problem, the policy left unset.
     let bad = [
-        ("rewrite-target", "/$2"),
+        ("rewrite-target", "/$host"),
+        ("rewrite-target", "/$0"),
+        ("rewrite-target", "/a\\1"),
         ("rewrite-target", "relative"),
         ("permanent-redirect", "ftp://x"),
         ("permanent-redirect", "https://x/$request_uri"),
@@ -423,6 +425,15 @@ fn route_policies() {
         assert_eq!(p.problems().count(), 1, "{name}={v:?}: {:?}", p.verdicts);
         assert!(p.policy.is_empty(), "{name}={v:?}");
     }
+    // Capture groups: `$N` becomes `\N` for map_regm, and the paths become regexes.
+    let p = parse(Some(&ann(&[(&k("rewrite-target"), "/$2")])));
+    assert_eq!(p.problems().count(), 0, "{:?}", p.verdicts);
+    assert_eq!(p.policy.rewrite.as_ref().unwrap().as_str(), "/\\2");
+    assert_eq!(p.regex, Some(2));
+    let p = parse(Some(&ann(&[(&k("use-regex"), "true")])));
+    assert_eq!((p.problems().count(), p.regex), (0, Some(0)));
+    let p = parse(Some(&ann(&[(&k("use-regex"), "false")])));
+    assert_eq!((p.problems().count(), p.regex), (0, None));
     for code in ["300", "304", "200", "x"] {
         let p = parse(Some(&ann(&[
             (&k("permanent-redirect"), "/a"),
