@@ -27,6 +27,7 @@ mod routes;
 mod sections;
 pub mod source_list;
 mod tls;
+mod userlist;
 mod validate;
 mod writer;
 
@@ -55,6 +56,10 @@ pub use source_list::{
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,
+};
+pub use userlist::{
+    AUTH_DENIED, AuthId, BasicAuth, HashError, HashScheme, MAX_HASH_LEN, MAX_REALM_LEN,
+    MAX_USER_LEN, PasswordHash, Realm, UserName,
 };
 pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
 pub use writer::{ConfigWriter, FileDigests, WriteError, content_digest};
