@@ -61,9 +61,9 @@ pub fn head_print(config: &Config) -> SectionPrint {
     head_prints(config).0
 }
 
-/// The head's fingerprint, and that of its basic-authentication part alone (see
-/// [`is_auth_line`]), from one rendering.
-fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
+/// The head's fingerprint, and that of its basic-authentication part alone (user lists and
+/// the rules naming them), from one rendering.
+pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
     let mut text = String::with_capacity(4096);
     render_head(&mut text, config);
     let (mut head, mut auth) = (Printer::new(), Printer::new());

@@ -10,6 +10,7 @@ use haproxy::config::{
 
 use crate::cli::parse_duration;
 
+pub mod auth;
 pub mod catalog;
 mod reader;
 mod route_policy;
@@ -105,6 +106,9 @@ pub struct Parsed {
     /// Client address lists (allowlist-source-range, denylist-source-range); the routes
     /// name them by the Ingress (see [`Parsed::policy_for`]).
     pub source: SourceRanges,
+    /// Basic authentication (auth-type, auth-secret, auth-secret-type, auth-realm); the
+    /// Secret is read with the snapshot, in the Ingress's fragment.
+    pub auth: auth::AuthRequest,
     /// An ingress-nginx canary Ingress (`canary: "true"`): not served (its traffic stays
     /// with the main Ingress).
     pub nginx_canary: bool,
@@ -247,6 +251,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     out.source = source_ranges::read(&mut r);
     out.source.origins = origins;
+    out.auth = auth::read(&mut r);
     out.verdicts = r.finish();
     out
 }
