@@ -216,13 +216,57 @@ impl Object {
             }
             Object::Secret(o) => {
                 o.metadata.labels = None;
+                let tls = o.type_.as_deref() == Some("kubernetes.io/tls");
                 if let Some(data) = o.data.as_mut() {
-                    data.retain(|k, _| k == "tls.crt" || k == "tls.key");
+                    strip_secret_data(data, tls);
                 }
             }
         }
         self
     }
+}
+
+/// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt` and `tls.key`
+/// (all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
+/// a user), the keys that can be user names whose values look like password hashes (`$…`,
+/// `{…}` or a 13-character DES hash, at most 256 bytes). Any other value of such a key is
+/// kept empty, so a problem can still name the user without the agent holding what is
+/// likely a plain-text secret. Other keys go: the Secret watch sees every `Opaque` Secret
+/// of the cluster, and holds only this of each.
+fn strip_secret_data(
+    data: &mut std::collections::BTreeMap<String, k8s_openapi::ByteString>,
+    tls: bool,
+) {
+    data.retain(|k, v| {
+        if k == "tls.crt" || k == "tls.key" {
+            return true;
+        }
+        if tls {
+            return false;
+        }
+        if k == "auth" {
+            return true;
+        }
+        let user_like = !k.is_empty()
+            && k.len() <= 128
+            && k.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+')
+            });
+        if !user_like {
+            return false;
+        }
+        let hash_like = v.0.len() <= 256
+            && (v.0.starts_with(b"$")
+                || v.0.starts_with(b"{")
+                || (v.0.len() == 13
+                    && v.0
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/'))));
+        if !hash_like {
+            v.0 = Vec::new();
+        }
+        true
+    });
 }
 
 /// An object as the store keeps it: stripped, in its own `Arc` (sized for its kind, where an
@@ -631,6 +675,33 @@ impl Store {
         self.modify(|s| s.replace(&[kind], objects.into_iter().map(Shared::from)));
     }
 
+    /// Replaces the Secrets of one `type` (a Secret's type never changes) with `objects`,
+    /// leaving Secrets of other types: each Secret watch lists one type.
+    pub fn replace_secrets_of_type(
+        &self,
+        secret_type: &str,
+        objects: impl IntoIterator<Item = Object>,
+    ) {
+        self.modify(|s| {
+            let mut seen = BTreeSet::new();
+            for o in objects.into_iter().map(Shared::from) {
+                seen.insert(o.key());
+                s.insert(o);
+            }
+            let gone: Vec<ObjectKey> = s
+                .secrets
+                .iter()
+                .filter(|(k, o)| {
+                    o.type_.as_deref().unwrap_or("Opaque") == secret_type && !seen.contains(*k)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                s.remove(Kind::Secret, &k);
+            }
+        });
+    }
+
     /// Marks the initial state complete.
     pub fn set_synced(&self) {
         self.modify(|s| s.synced = true);
@@ -853,6 +924,30 @@ mod tests {
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
         assert_eq!(keys, ["tls.crt", "tls.key"]);
+        // An Opaque Secret: `auth`, and users with hash-like values; other values blanked,
+        // keys that cannot be users dropped.
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "o"}, "type": "Opaque",
+            "data": {"auth": "Zm9vOiQxJHgkeQo=", "jane": "JDJ5JDA1JGFiYw==",
+                     "db-password": "aHVudGVyMg==", "config.yaml": "YTogYg==",
+                     "des": "TURSa0M0N1dUNloyaw=="},
+        }))
+        .unwrap();
+        let Object::Secret(s) = Object::Secret(secret).strip() else {
+            unreachable!()
+        };
+        let data = s.data.unwrap();
+        let kept: Vec<(&str, usize)> = data.iter().map(|(k, v)| (k.as_str(), v.0.len())).collect();
+        assert_eq!(
+            kept,
+            [
+                ("auth", 11),
+                ("config.yaml", 0),
+                ("db-password", 0),
+                ("des", 13),
+                ("jane", 10)
+            ]
+        );
     }
 
     #[test]

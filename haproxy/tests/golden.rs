@@ -284,6 +284,27 @@ fn full(p: &Paths) -> Config {
         haproxy::config::Cidr::parse("fd00::/8").unwrap(),
     ];
     cfg.frontends.push(alt);
+    // Basic authentication: a realm with characters HAProxy would otherwise expand or cut.
+    let mut auth = haproxy::config::BasicAuth {
+        realm: Some(haproxy::config::Realm::new("Shop $HOME #admin 'staff'").unwrap()),
+        ..Default::default()
+    };
+    for (user, hash) in [
+        ("foo", "$1$zmAjmYhY$y4jXlpxTe3sd11NhZXS/Z."),
+        (
+            "jane.doe@example.com",
+            "$2y$05$a77aX9P9sLHMnXO4eU7II.YvY6FtHcpJsns83aDUeOU1yG.zMF0ky",
+        ),
+    ] {
+        auth.users.insert(
+            haproxy::config::UserName::new(user).unwrap(),
+            haproxy::config::PasswordHash::new(hash).unwrap(),
+        );
+    }
+    cfg.auth.insert(
+        haproxy::config::AuthId::new("auth:shop:basic-auth:file:0").unwrap(),
+        auth,
+    );
     cfg
 }
 

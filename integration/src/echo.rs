@@ -168,6 +168,10 @@ async fn respond(
     if let Some(host) = req.headers().get(HOST) {
         builder = builder.header("x-echo-host", host.clone());
     }
+    // Whether credentials reached the server (a proxy doing basic auth may drop them).
+    if let Some(auth) = req.headers().get(hyper::header::AUTHORIZATION) {
+        builder = builder.header("x-echo-authorization", auth.clone());
+    }
     for (name, value) in req.headers() {
         if name.as_str().starts_with("x-") {
             builder = builder.header(format!("x-echo-h-{name}"), value.clone());

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Config, Sections, backend_print, head_print, map_kind_swap_commands, render,
+    Config, Sections, backend_print, head_prints, map_kind_swap_commands, render,
 };
 use haproxy::proto::{Command, Reply, ReplyError};
 use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
@@ -184,7 +184,9 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        self.desired.head = Some(head_print(desired));
+        let (head, auth) = head_prints(desired);
+        self.desired.head = Some(head);
+        self.desired.auth = Some(auth);
         if scope.all {
             self.desired.backends = desired
                 .backends

@@ -228,6 +228,10 @@ pub enum ReloadReason {
     Structure,
     /// Global, defaults, a frontend, a bind or the TLS set-up changed.
     Frontends,
+    /// A basic-authentication user list or realm changed (an auth Secret's users or
+    /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
+    /// them.
+    Userlists,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
@@ -238,10 +242,11 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 6] = [
+    pub const LABELS: [&'static str; 7] = [
         "startup",
         "structure",
         "frontends",
+        "userlists",
         "new_backend",
         "backend_options",
         "diverged",
@@ -253,6 +258,7 @@ impl ReloadReason {
             ReloadReason::Startup => "startup",
             ReloadReason::Structure => "structure",
             ReloadReason::Frontends => "frontends",
+            ReloadReason::Userlists => "userlists",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
             ReloadReason::Diverged => "diverged",
@@ -450,6 +456,9 @@ fn reload_reason(
         return Some(ReloadReason::Startup);
     };
     if loaded.head.is_none() || loaded.head != structure.desired.head {
+        if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
+            return Some(ReloadReason::Userlists);
+        }
         return Some(ReloadReason::Frontends);
     }
     let in_scope: Box<dyn Iterator<Item = &BackendName>> = if scope.all {

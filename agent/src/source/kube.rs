@@ -1,5 +1,7 @@
 //! The Kubernetes source: one kube-runtime `watcher` per kind (Ingress, IngressClass, Service,
-//! EndpointSlice, and TLS Secrets), each with kube's default backoff, writing into the same
+//! EndpointSlice), and two for Secrets (`kubernetes.io/tls` for certificates, `Opaque` for
+//! basic authentication: a field selector takes one type, and the store keeps of an Opaque
+//! Secret only what authentication reads), each with kube's default backoff, writing into the same
 //! store as the manifests source. The store is marked synced only once every watch has
 //! listed, so HAProxy never starts half-empty. Each watch's state changes (failing,
 //! recovered) are logged once, not per retry.
@@ -42,7 +44,7 @@ pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
 
 /// What one watch reports to the writer task.
 enum Update {
-    Listed(Kind, Vec<Object>),
+    Listed(Watch, Vec<Object>),
     Apply(Box<Object>),
     Delete(Kind, ObjectKey),
 }
@@ -54,6 +56,43 @@ pub const KINDS: [Kind; 5] = [
     Kind::EndpointSlice,
     Kind::Secret,
     Kind::Ingress,
+];
+
+/// One watch: a kind, and for Secrets the one type it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Watch {
+    kind: Kind,
+    secret_type: Option<&'static str>,
+}
+
+impl Watch {
+    const fn of(kind: Kind) -> Self {
+        Self {
+            kind,
+            secret_type: None,
+        }
+    }
+}
+
+/// Secrets with certificates.
+const TLS_SECRETS: &str = "kubernetes.io/tls";
+/// Secrets with basic-authentication users (`kubectl create secret generic`).
+const OPAQUE_SECRETS: &str = "Opaque";
+
+/// Every watch, each listed before the first sync.
+const WATCHES: [Watch; 6] = [
+    Watch::of(Kind::IngressClass),
+    Watch::of(Kind::Service),
+    Watch::of(Kind::EndpointSlice),
+    Watch {
+        kind: Kind::Secret,
+        secret_type: Some(TLS_SECRETS),
+    },
+    Watch {
+        kind: Kind::Secret,
+        secret_type: Some(OPAQUE_SECRETS),
+    },
+    Watch::of(Kind::Ingress),
 ];
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -69,7 +108,7 @@ where
 
 /// Runs one watcher and forwards its events as store updates, until the channel closes.
 async fn watch_kind<K>(
-    kind: Kind,
+    kind: Watch,
     api: Api<K>,
     config: watcher::Config,
     to_object: fn(K) -> Object,
@@ -83,7 +122,7 @@ async fn watch_kind<K>(
 }
 
 async fn forward<K>(
-    kind: Kind,
+    watch: Watch,
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     to_object: fn(K) -> Object,
     tx: mpsc::Sender<Update>,
@@ -91,6 +130,7 @@ async fn forward<K>(
     let mut stream = std::pin::pin!(stream);
     let mut listing: Vec<Object> = Vec::new();
     let mut failing = false;
+    let kind = watch.kind;
     while let Some(event) = stream.next().await {
         let update = match event {
             Ok(ev) => {
@@ -109,7 +149,7 @@ async fn forward<K>(
                         listing.push(to_object(o));
                         continue;
                     }
-                    watcher::Event::InitDone => Update::Listed(kind, std::mem::take(&mut listing)),
+                    watcher::Event::InitDone => Update::Listed(watch, std::mem::take(&mut listing)),
                     watcher::Event::Apply(o) => Update::Apply(Box::new(to_object(o))),
                     watcher::Event::Delete(o) => {
                         let key = to_object(o).key();
@@ -145,52 +185,67 @@ pub async fn run(
     let cfg = watcher::Config::default;
     let tasks = vec![
         tokio::spawn(watch_kind(
-            Kind::Ingress,
+            Watch::of(Kind::Ingress),
             api::<Ingress>(&client, &namespace),
             cfg(),
             Object::Ingress,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            Kind::IngressClass,
+            Watch::of(Kind::IngressClass),
             Api::<IngressClass>::all(client.clone()),
             cfg(),
             Object::IngressClass,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            Kind::Service,
+            Watch::of(Kind::Service),
             api::<Service>(&client, &namespace),
             cfg(),
             Object::Service,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            Kind::EndpointSlice,
+            Watch::of(Kind::EndpointSlice),
             api::<EndpointSlice>(&client, &namespace),
             cfg(),
             Object::EndpointSlice,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
-            Kind::Secret,
+            WATCHES[3],
             api::<Secret>(&client, &namespace),
-            cfg().fields("type=kubernetes.io/tls"),
+            cfg().fields(&format!("type={TLS_SECRETS}")),
+            Object::Secret,
+            tx.clone(),
+        )),
+        tokio::spawn(watch_kind(
+            WATCHES[4],
+            api::<Secret>(&client, &namespace),
+            cfg().fields(&format!("type={OPAQUE_SECRETS}")),
             Object::Secret,
             tx.clone(),
         )),
     ];
     drop(tx);
-    let mut listed: std::collections::BTreeSet<Kind> = Default::default();
+    let mut listed: std::collections::BTreeSet<Watch> = Default::default();
     let mut synced = false;
     let writer = async {
         while let Some(update) = rx.recv().await {
             match update {
-                Update::Listed(kind, objects) => {
-                    tracing::info!(kind = kind.as_str(), objects = objects.len(), "listed");
-                    store.replace_kind(kind, objects);
-                    listed.insert(kind);
-                    if !synced && KINDS.iter().all(|k| listed.contains(k)) {
+                Update::Listed(watch, objects) => {
+                    tracing::info!(
+                        kind = watch.kind.as_str(),
+                        secret_type = watch.secret_type,
+                        objects = objects.len(),
+                        "listed"
+                    );
+                    match watch.secret_type {
+                        Some(t) => store.replace_secrets_of_type(t, objects),
+                        None => store.replace_kind(watch.kind, objects),
+                    }
+                    listed.insert(watch);
+                    if !synced && WATCHES.iter().all(|w| listed.contains(w)) {
                         synced = true;
                         store.set_synced();
                         tracing::info!("every watch has listed: first sync");

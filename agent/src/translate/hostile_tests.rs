@@ -2047,6 +2047,22 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
     if let Some(name) = line.strip_prefix("backend ") {
         return backends.contains(name);
     }
+    if let Some(id) = line.strip_prefix("userlist ") {
+        return haproxy::config::AuthId::new(id).is_ok();
+    }
+    if let Some(rest) = line.strip_prefix("    http-request auth realm \"") {
+        // `<realm, $ escaped>" if { var(txn.route),field(23,|) -m str <id> } !{ http_auth(<id>) }`
+        let Some((realm, tail)) = rest.split_once("\" if { var(txn.route),field(23,|) -m str ")
+        else {
+            return false;
+        };
+        let Some((id, again)) = tail.split_once(" } !{ http_auth(") else {
+            return false;
+        };
+        return haproxy::config::Realm::new(&realm.replace("\\$", "$")).is_ok()
+            && haproxy::config::AuthId::new(id).is_ok()
+            && again == format!("{id}) }}");
+    }
     let Some(body) = line.strip_prefix("    ") else {
         return false;
     };
@@ -2091,6 +2107,10 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
             }
         }
         ["default_backend", b] => backends.contains(b) || *b == haproxy::config::BUILTIN_404,
+        ["user", u, "password", h] => {
+            haproxy::config::UserName::new(u).is_ok()
+                && haproxy::config::PasswordHash::new(h).is_ok()
+        }
         ["server", name, addr, "weight", weight, rest @ ..] => {
             let rest_ok = match rest {
                 [] | ["disabled"] => true,
@@ -2148,6 +2168,7 @@ fn check_rendered(
         "defaults".into(),
         "frontend http".into(),
     ];
+    want.extend(t.config.auth.keys().map(|id| format!("userlist {id}")));
     want.extend(
         haproxy::config::LIMIT_TABLES
             .iter()

@@ -59,6 +59,8 @@ pub struct Incremental {
     service_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// Secret -> the Ingresses naming it in `spec.tls`.
     secret_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Secret -> the Ingresses whose auth-secret names it (their fragments read it).
+    auth_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// The fragments' problems, counted (two Ingresses may report the same slice).
     fragment_problems: BTreeMap<Problem, usize>,
     /// The route fold: backend owners, default backend, routes and their map entries.
@@ -106,6 +108,8 @@ struct Step {
     tls: bool,
     /// Ingresses whose address lists changed.
     lists: BTreeSet<ObjectKey>,
+    /// Some Ingress's basic-authentication user list changed.
+    auth: bool,
 }
 
 impl Incremental {
@@ -123,6 +127,7 @@ impl Incremental {
             resolutions: Resolutions::default(),
             service_readers: BTreeMap::new(),
             secret_readers: BTreeMap::new(),
+            auth_readers: BTreeMap::new(),
             fragment_problems: BTreeMap::new(),
             refold: Refold::default(),
             tls_hosts: BTreeSet::new(),
@@ -182,6 +187,20 @@ impl Incremental {
                     None => all.remove(&id),
                 };
                 changed.acls = true;
+            }
+        }
+        if step.auth {
+            let mut auth = BTreeMap::new();
+            for (_, e) in self.ordered() {
+                if let Some((id, a)) = &e.fragment.auth {
+                    auth.entry(id.clone()).or_insert_with(|| a.clone());
+                }
+            }
+            if config.auth != auth {
+                Arc::make_mut(config).auth = auth;
+                // A frontend change, as a new default backend is: the plan compares the
+                // head and reloads (reason `userlists`).
+                changed.routes = true;
             }
         }
         for service in std::mem::take(&mut step.unread) {
@@ -280,6 +299,9 @@ impl Incremental {
                     }
                 }
                 Kind::Secret => {
+                    if let Some(readers) = self.auth_readers.get(key) {
+                        step.dirty.extend(readers.iter().cloned());
+                    }
                     if self.secret_readers.contains_key(key)
                         || self.settings.default_ssl_certificate.as_ref() == Some(key)
                     {
@@ -305,6 +327,7 @@ impl Incremental {
         self.resolutions = Resolutions::default();
         self.service_readers.clear();
         self.secret_readers.clear();
+        self.auth_readers.clear();
         self.fragment_problems.clear();
         self.service_backend = None;
         step.dirty = snapshot.ingresses.keys().cloned().collect();
@@ -344,6 +367,8 @@ impl Incremental {
         if lists(&old) != lists(&new) {
             step.lists.insert(key.clone());
         }
+        let auth = |e: &Option<Entry>| e.as_ref().and_then(|e| e.fragment.auth.clone());
+        step.auth |= auth(&old) != auth(&new);
         let rank = |e: &Entry| (e.created.clone(), key.clone());
         if reshaped {
             step.moved.push(Moved {
@@ -379,6 +404,12 @@ impl Incremental {
                 .or_default()
                 .insert(key.clone());
         }
+        if let Some(s) = &e.fragment.auth_secret {
+            self.auth_readers
+                .entry(s.clone())
+                .or_default()
+                .insert(key.clone());
+        }
         for p in &e.fragment.problems {
             *self.fragment_problems.entry(p.clone()).or_default() += 1;
         }
@@ -393,6 +424,9 @@ impl Incremental {
         }
         for s in &e.secrets {
             unlink(&mut self.secret_readers, s, key);
+        }
+        if let Some(s) = &e.fragment.auth_secret {
+            unlink(&mut self.auth_readers, s, key);
         }
         for p in &e.fragment.problems {
             if let Some(n) = self.fragment_problems.get_mut(p) {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use haproxy::BackendName;
 use haproxy::config::{
-    Backend, Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
-    ServerAddr, ServerMode, SourceLists,
+    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, PathKind, PolicyText, Route, RouteHost,
+    RoutePath, RoutePolicy, Server, ServerAddr, ServerMode, SourceLists,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
+use super::annotations::auth::{self, AuthRequest};
 use super::annotations::{self, BackendOptions, Canary};
 use super::endpoints::{self, EndpointState, ResolvedService};
 use super::resolutions::{PortRef, Resolutions};
@@ -187,6 +188,10 @@ pub(super) struct Fragment {
     pub services: Vec<ObjectKey>,
     /// Its client address lists (entries for the ACL files; its routes name them).
     pub source_lists: Option<SourceLists>,
+    /// Its basic-authentication user list (its routes name it).
+    pub auth: Option<(AuthId, BasicAuth)>,
+    /// The Secret its auth-secret names (read, or missing).
+    pub auth_secret: Option<ObjectKey>,
 }
 
 impl Fragment {
@@ -252,6 +257,8 @@ pub(super) fn fragment(
         routes: Vec::new(),
         services: Vec::new(),
         source_lists: None,
+        auth: None,
+        auth_secret: None,
     };
     Reader {
         snapshot,
@@ -273,6 +280,67 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Reads the auth Secret: the route policy's `auth` field (a user list, or
+    /// [`AUTH_DENIED`] when authentication was asked for and cannot be done).
+    fn auth(&mut self, request: &AuthRequest) -> Option<PolicyText> {
+        let denied = || Some(PolicyText::new("auth", AUTH_DENIED).expect("a fixed word"));
+        let AuthRequest::Basic {
+            field,
+            namespace,
+            name,
+            secret_type,
+            realm,
+        } = request
+        else {
+            return match request {
+                AuthRequest::Denied => denied(),
+                _ => None,
+            };
+        };
+        let ns = namespace
+            .clone()
+            .unwrap_or_else(|| self.f.key.namespace.clone());
+        let ns = ns.as_str();
+        let key = ObjectKey::new(ns, name);
+        self.f.auth_secret = Some(key.clone());
+        let fail = "the Ingress's routes answer 503 until it is fixed (ingress-nginx denies \
+                    such locations too)";
+        let Some(secret) = self.snapshot.secrets.get(&key) else {
+            self.f.problem(
+                field.clone(),
+                format!("auth Secret {key} not found (an Opaque Secret); {fail}"),
+            );
+            return denied();
+        };
+        let (users, bad) = match auth::users(secret, *secret_type) {
+            Ok(u) => u,
+            Err(e) => {
+                self.f
+                    .problem(field.clone(), format!("auth Secret {key}: {e}; {fail}"));
+                return denied();
+            }
+        };
+        for b in bad {
+            self.f.problem(
+                field.clone(),
+                format!(
+                    "auth Secret {key} {}: {}; that user cannot log in",
+                    b.at, b.why
+                ),
+            );
+        }
+        if users.is_empty() {
+            self.f.problem(
+                field.clone(),
+                format!("auth Secret {key} has no usable user: every request gets 401"),
+            );
+        }
+        let id = auth::auth_id(ns, name, *secret_type, realm.as_ref());
+        let text = PolicyText::new("auth", id.as_str()).expect("auth ids are policy text");
+        self.f.auth = Some((id, auth::basic_auth(users, realm.clone())));
+        Some(text)
+    }
+
     fn read(&mut self, ing: &Ingress) {
         let key = self.f.key.clone();
         // The API server refuses other names; a manifest is not checked by one, and the
@@ -314,7 +382,11 @@ impl Reader<'_> {
             (true, None) => return,
         };
         let policy = match canary_rule {
-            None => parsed.policy_for(&self.f.key.to_string()).shared(),
+            None => {
+                let mut policy = parsed.policy_for(&self.f.key.to_string());
+                policy.auth = self.auth(&parsed.auth);
+                policy.shared()
+            }
             Some(_) => RoutePolicy::default().shared(),
         };
         if canary_rule.is_none() {

@@ -181,6 +181,14 @@ pub fn translate_with(
                 .insert(ingress::list_id(&f.key), lists.clone());
         }
     }
+    for f in &fragments {
+        if let Some((id, auth)) = &f.auth {
+            config
+                .auth
+                .entry(id.clone())
+                .or_insert_with(|| auth.clone());
+        }
+    }
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
     config.frontends[0].canary_names = haproxy::config::canary_names(&folded.routes);

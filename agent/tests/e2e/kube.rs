@@ -88,14 +88,12 @@ fn pods(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Waits until all five watches of the agent are open (kube yields its first list's end
+/// Waits until all six watches of the agent are open (kube yields its first list's end
 /// before it sends the watch request).
 async fn watches_open(api: &KubeApi) {
-    eventually(
-        "the agent's five watches to be open",
-        CONVERGE,
-        async || api.watch_count() >= 5,
-    )
+    eventually("the agent's six watches to be open", CONVERGE, async || {
+        api.watch_count() >= 6
+    })
     .await
     .unwrap();
 }
@@ -210,7 +208,7 @@ async fn dropped_watches_and_compacted_history_converge_to_the_latest_state() {
     watches_open(&api).await;
     let relists = count_lists(&api) - lists_before;
     assert!(
-        (1..=5).contains(&relists),
+        (1..=6).contains(&relists),
         "{relists} relists after one compaction (at most one per watch)"
     );
     let slice_relists = api
@@ -452,4 +450,76 @@ async fn publish_address_writes_ingress_status_under_a_lease_released_on_shutdow
         released.as_str().is_none_or(str::is_empty),
         "a stopped agent releases the Lease: {released:?}"
     );
+}
+
+/// An Opaque basic-auth Secret arrives through its own watch (the TLS one selects
+/// `kubernetes.io/tls`): its users guard the route, a new password follows a watch event,
+/// and a deleted Secret fails closed with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_auth_secrets_are_watched_and_guard_their_routes() {
+    use integration::Req;
+    let web = EchoServer::start("web").unwrap();
+    let port = web.addr().port();
+    let api = KubeApi::start().await.unwrap();
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(slice(
+        "shop",
+        "web-1",
+        "web",
+        port,
+        &["127.0.0.1".to_string()],
+    ))
+    .unwrap();
+    let mut ing = ingress("shop", "web", "haproxy", HOST, "web");
+    ing["metadata"]["annotations"] = json!({
+        "nginx.ingress.kubernetes.io/auth-type": "basic",
+        "nginx.ingress.kubernetes.io/auth-secret": "basic-auth",
+    });
+    api.apply(ing).unwrap();
+    // foo:bar (`openssl passwd -6`), then foo:baz (`openssl passwd -5`).
+    let secret = |auth: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"namespace": "shop", "name": "basic-auth"},
+            "data": {"auth": auth, "unrelated": "aHVudGVyMg=="},
+        })
+    };
+    api.apply(secret("Zm9vOiQ2JGUyZWF1dGhzYWx0JFdHanppUnpEdnRxakxqZzAzYzdLanlHaXk1WFFPZ2czUlF4R21rd0xwMXlqeGVwTXEyWTBXVmEwblgwQmpDWnZqQ1BvSWltRXZlQmxCdGxSRHByeFgvCg==")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent_for(&api, &dir).await;
+    let status = async |credentials: Option<&str>| {
+        let mut req = Req::new("GET", HOST, "/");
+        if let Some(c) = credentials {
+            req = req.header("authorization", c);
+        }
+        integration::request(agent.http, req)
+            .await
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    const BAR: &str = "Basic Zm9vOmJhcg==";
+    const BAZ: &str = "Basic Zm9vOmJheg==";
+    eventually("foo:bar lets in", CONVERGE, async || {
+        status(Some(BAR)).await == 200
+    })
+    .await
+    .unwrap();
+    assert_eq!(status(None).await, 401);
+    assert_eq!(status(Some(BAZ)).await, 401);
+    api.apply(secret(
+        "Zm9vOiQ1JGUyZWF1dGhzYWx0JG9MNUxQeEkzc2hIcE5yVWdOOWlsZjNyTng5b21mNDhZRXhYNjJ6Llh0LjMK",
+    ))
+    .unwrap();
+    eventually("foo:baz lets in", CONVERGE, async || {
+        status(Some(BAZ)).await == 200
+    })
+    .await
+    .unwrap();
+    assert_eq!(status(Some(BAR)).await, 401);
+    api.delete("Secret", "shop", "basic-auth").unwrap();
+    eventually("503 without the Secret", CONVERGE, async || {
+        status(Some(BAZ)).await == 503
+    })
+    .await
+    .unwrap();
 }

@@ -2,6 +2,7 @@
 //! manifest files and echo backends on loopback, in one test binary.
 
 mod annotations;
+mod auth;
 mod canary;
 mod ctl;
 mod endpoints;

@@ -302,6 +302,33 @@ fn corpus() -> Vec<Case> {
             &[("server-snippet", "location /admin { deny all; }")],
             "/admin",
         ),
+        // docs/examples/auth/basic: user foo, password bar (a bcrypt hash, `htpasswd -B`;
+        // the example's $apr1$ hash is one HAProxy cannot check, named by `check`).
+        case(
+            "basic-auth",
+            &[
+                ("auth-type", "basic"),
+                ("auth-secret", "basic-auth"),
+                ("auth-realm", "Authentication Required - foo"),
+            ],
+            "/",
+            vec![
+                (
+                    get("/"),
+                    haproxy(
+                        401,
+                        vec![(
+                            "www-authenticate",
+                            "Basic realm=\"Authentication Required - foo\"",
+                        )],
+                    ),
+                ),
+                (
+                    get("/").header("authorization", "Basic Zm9vOmJhcg=="),
+                    pod("/"),
+                ),
+            ],
+        ),
         served(
             "auth-url",
             &[("auth-url", "https://httpbin.org/basic-auth/user/passwd")],
@@ -399,6 +426,14 @@ fn canary() -> String {
     )
 }
 
+/// The Secret of `basic-auth`, as `kubectl create secret generic basic-auth --from-file=auth`
+/// makes it (user foo, password bar, bcrypt).
+fn basic_auth_secret() -> String {
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: basic-auth\n  namespace: default\ntype: \
+     Opaque\nstringData:\n  auth: \"foo:$2b$05$abcdefghijklmnopqrstuuUq7qXkDOZJ5Q8HA9wCOH0FErWp6q0b6\\n\"\n"
+        .into()
+}
+
 fn check(case: &str, req: &Req<'_>, r: &HttpReply, want: &Want) {
     let what = format!("{case}: {} {}", req.method, req.path);
     assert_eq!(r.status, want.status, "{what}: {r:?}");
@@ -434,6 +469,7 @@ async fn ingress_nginx_corpus_served_and_checked() {
             .join("---\n"),
         ),
         ("canary.yaml".into(), canary()),
+        ("basic-auth-secret.yaml".into(), basic_auth_secret()),
     ];
     for (c, host) in corpus.iter().zip(&hosts) {
         let annotations: Vec<(String, &str)> = c
@@ -500,6 +536,9 @@ async fn ingress_nginx_corpus_served_and_checked() {
         ("rewrite-one", "rewrite-target", "honoured"),
         ("canary-main-canary", "canary", "honoured"),
         ("canary-main-canary", "canary-by-header", "honoured"),
+        ("basic-auth", "auth-type", "honoured"),
+        ("basic-auth", "auth-secret", "honoured"),
+        ("basic-auth", "auth-realm", "honoured"),
         ("rewrite", "rewrite-target", "honoured"),
         ("rps", "limit-rps", "honoured"),
         ("ewma", "load-balance", "differs"),

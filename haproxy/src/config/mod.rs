@@ -29,6 +29,7 @@ mod routes;
 mod sections;
 pub mod source_list;
 mod tls;
+mod userlist;
 mod validate;
 mod writer;
 
@@ -51,7 +52,7 @@ pub use routes::{
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
     map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
-pub use sections::{SectionPrint, Sections, backend_print, head_print};
+pub use sections::{SectionPrint, Sections, backend_print, head_print, head_prints};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,
@@ -59,6 +60,10 @@ pub use source_list::{
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,
+};
+pub use userlist::{
+    AUTH_DENIED, AuthId, BasicAuth, HashError, HashScheme, MAX_HASH_LEN, MAX_REALM_LEN,
+    MAX_USER_LEN, PasswordHash, Realm, UserName,
 };
 pub use validate::{CHECK_TIMEOUT, ValidationError, check_config, check_config_within};
 pub use writer::{ConfigWriter, FileDigests, WriteError, content_digest};

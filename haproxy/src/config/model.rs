@@ -794,6 +794,9 @@ pub struct Config {
     /// Client address lists by id (the Ingress), named by routes' policies; their entries
     /// change at runtime.
     pub source_lists: BTreeMap<PolicyText, SourceLists>,
+    /// Basic-authentication user lists by id, named by routes' policies (`auth`); a new
+    /// list, user, password or realm is a reload.
+    pub auth: BTreeMap<super::userlist::AuthId, super::userlist::BasicAuth>,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -870,6 +873,7 @@ impl Config {
             routes: Vec::new(),
             tls: TlsFiles::default(),
             source_lists: BTreeMap::new(),
+            auth: BTreeMap::new(),
         }
     }
 

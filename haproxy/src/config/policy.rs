@@ -7,8 +7,10 @@
 //! limit-key|limit-1s|limit-10s|limit-1m|limit-connections`, where `flags` is `https` when
 //! plain HTTP is redirected to HTTPS and `redirect` is the 3-digit code followed by the
 //! location, then `cors-origin|cors-methods|cors-headers|cors-expose|cors-credentials|
-//! cors-max-age`, then `allow-list|deny-list` (the ids of the Ingress's client address
-//! lists, whose entries are in ACL files: see [`super::source_list`]). The limits count requests per client address and limit key in fixed stick
+//! cors-max-age`, then `allow-list|deny-list|exempt-list` (the ids of the Ingress's client
+//! address lists, whose entries are in ACL files: see [`super::source_list`]), then `auth`
+//! (a basic-authentication user list: see [`super::userlist`]). The limits count requests
+//! per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
 
@@ -122,6 +124,10 @@ pub struct RateLimit {
     pub concurrent: Option<u32>,
 }
 
+/// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
+/// basic-authentication list.
+pub const AUTH_FIELD: u8 = 23;
+
 /// The stick tables the limits count in: `(name, what they store)`, tracked as sc0, sc1 and
 /// sc2 (HAProxy 2.6 has three tracking counters).
 pub const LIMIT_TABLES: [(&str, &str); 3] = [
@@ -149,7 +155,7 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 20;
+pub(super) const POLICY_FIELDS: usize = 21;
 
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -177,6 +183,9 @@ pub struct RoutePolicy {
     pub deny_list: Option<PolicyText>,
     /// The list of clients the request limits do not count (its id in the allow file).
     pub exempt_list: Option<PolicyText>,
+    /// Basic authentication: the id of a user list in [`super::Config::auth`], or
+    /// [`super::AUTH_DENIED`] (auth-type, auth-secret).
+    pub auth: Option<PolicyText>,
 }
 
 impl RoutePolicy {
@@ -234,6 +243,7 @@ impl RoutePolicy {
             text(&self.allow_list),
             text(&self.deny_list),
             text(&self.exempt_list),
+            text(&self.auth),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -305,6 +315,7 @@ impl RoutePolicy {
             allow_list: text(17)?,
             deny_list: text(18)?,
             exempt_list: text(19)?,
+            auth: text(20)?,
         })
     }
 }
@@ -528,6 +539,13 @@ mod tests {
                 },
                 [vec![""; 17], vec!["ns/web"]].concat(),
             ),
+            (
+                RoutePolicy {
+                    auth: Some(t("auth:ns:basic:file:0")),
+                    ..Default::default()
+                },
+                [vec![""; 20], vec!["auth:ns:basic:file:0"]].concat(),
+            ),
         ];
         for (policy, want) in table {
             let fields = policy.fields();
@@ -559,6 +577,6 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 21]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 22]), None);
     }
 }

@@ -126,8 +126,9 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     let mut frontends: Vec<&Frontend> = config.frontends.iter().collect();
     frontends.sort_by(|a, b| a.name.cmp(&b.name));
     for fe in frontends {
-        render_frontend(out, fe);
+        render_frontend(out, fe, config);
     }
+    super::userlist::render_userlists(out, &config.auth);
     out.push_str(&super::policy::limit_tables());
     if config.uses_builtin_404() {
         out.push_str("\nbackend ");
@@ -200,7 +201,7 @@ fn render_defaults(out: &mut String, d: &Defaults, server_state: bool) {
 /// brackets). The `$` is safe unquoted: HAProxy only expands `$` followed by a name.
 const HOST_SAMPLE: &str = "req.fhdr(host),lower,regsub(:[0-9]+$,)";
 
-fn render_frontend(out: &mut String, fe: &Frontend) {
+fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     let _ = write!(out, "\nfrontend {}\n", fe.name);
     let mut binds = fe.binds.clone();
     binds.sort();
@@ -283,6 +284,9 @@ fn render_frontend(out: &mut String, fe: &Frontend) {
         line!(out, "{rule}");
     }
     for rule in super::policy::frontend_rules() {
+        line!(out, "{rule}");
+    }
+    for rule in super::userlist::frontend_rules(super::policy::AUTH_FIELD, &config.auth) {
         line!(out, "{rule}");
     }
     line!(

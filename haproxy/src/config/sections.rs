@@ -55,13 +55,44 @@ impl Printer {
 }
 
 /// The fingerprint of a config's head: everything but the backends (the built-in 404
-/// included). Renders only the head, a few dozen lines whatever the number of backends.
+/// included). Renders only the head, a few dozen lines whatever the number of backends
+/// (and the users of the basic-authentication lists).
 pub fn head_print(config: &Config) -> SectionPrint {
+    head_prints(config).0
+}
+
+/// The head's fingerprint, and that of its basic-authentication part alone (user lists and
+/// the rules naming them), from one rendering.
+pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
     let mut text = String::with_capacity(4096);
     render_head(&mut text, config);
-    let mut p = Printer::new();
-    p.text(&text);
-    p.finish()
+    let (mut head, mut auth) = (Printer::new(), Printer::new());
+    let mut in_userlist = false;
+    for line in text.lines() {
+        head.line(line);
+        in_userlist = userlist_state(in_userlist, line);
+        if in_userlist || is_auth_line(line) {
+            auth.line(line);
+        }
+    }
+    (head.finish(), auth.finish())
+}
+
+/// Whether `line` is in a `userlist` section, given whether the line before was.
+fn userlist_state(was: bool, line: &str) -> bool {
+    if line.starts_with("userlist ") {
+        true
+    } else if line.is_empty() || line.starts_with(' ') {
+        was
+    } else {
+        false
+    }
+}
+
+/// A frontend rule that asks for credentials: its realm and list are part of what a change
+/// of basic authentication reloads.
+fn is_auth_line(line: &str) -> bool {
+    line.starts_with("    http-request auth ")
 }
 
 /// The fingerprint of one backend's structure (its options, not its servers).
@@ -80,6 +111,9 @@ pub fn backend_print(backend: &Backend) -> SectionPrint {
 pub struct Sections {
     /// The head's fingerprint.
     pub head: Option<SectionPrint>,
+    /// The fingerprint of the head's basic-authentication part (user lists and the rules
+    /// naming them): when the head differs, whether this differs too names the reason.
+    pub auth: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, SectionPrint>,
 }
@@ -87,8 +121,10 @@ pub struct Sections {
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
+        let (head, auth) = head_prints(config);
         Self {
-            head: Some(head_print(config)),
+            head: Some(head),
+            auth: Some(auth),
             backends: config
                 .backends
                 .values()
@@ -103,9 +139,15 @@ impl Sections {
     /// edited by hand leads to a reload rather than to a wrong guess.
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
         let mut head = Printer::new();
+        let mut auth = Printer::new();
+        let mut in_userlist = false;
         let mut backends = HashMap::new();
         let mut current: Option<(BackendName, Printer)> = None;
         for line in haproxy_cfg.lines() {
+            in_userlist = userlist_state(in_userlist, line);
+            if current.is_none() && (in_userlist || is_auth_line(line)) {
+                auth.line(line);
+            }
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
                     backends.insert(n, p.finish());
@@ -130,6 +172,7 @@ impl Sections {
         }
         Self {
             head: Some(head.finish()),
+            auth: Some(auth.finish()),
             backends,
         }
     }
@@ -211,5 +254,35 @@ mod tests {
             Sections::of_rendered(&extra).head,
             Sections::of_config(&c).head
         );
+    }
+
+    #[test]
+    fn basic_auth_has_its_own_print_and_reads_back() {
+        use crate::config::{AuthId, BasicAuth, PasswordHash, Realm, UserName};
+        let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let mut with = base.clone();
+        let mut auth = BasicAuth::default();
+        auth.users.insert(
+            UserName::new("foo").unwrap(),
+            PasswordHash::new("$1$zmAjmYhY$y4jXlpxTe3sd11NhZXS/Z.").unwrap(),
+        );
+        with.auth
+            .insert(AuthId::new("auth:ns:basic").unwrap(), auth);
+        let (a, b) = (Sections::of_config(&base), Sections::of_config(&with));
+        assert_ne!(a.head, b.head);
+        assert_ne!(a.auth, b.auth);
+        let text = render(&with).haproxy_cfg;
+        assert_eq!(Sections::of_rendered(&text), b);
+        let mut realm = with.clone();
+        realm.auth.values_mut().next().unwrap().realm = Some(Realm::new("x").unwrap());
+        assert_ne!(Sections::of_config(&realm).auth, b.auth);
+        // Another head change leaves the auth print alone.
+        let mut moved = with.clone();
+        moved.frontends[0]
+            .binds
+            .push("127.0.0.1:81".parse().unwrap());
+        let m = Sections::of_config(&moved);
+        assert_ne!(m.head, b.head);
+        assert_eq!(m.auth, b.auth);
     }
 }

@@ -111,6 +111,9 @@ const TRACING: &str = "per-Ingress tracing and metrics backends are not done her
 const MODSEC: &str = "HAProxy has no ModSecurity module here";
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
      haproxy-agent.io/ only";
+const AUTH_RELOADS: &str = "yes for a new user list, a changed user, password or realm \
+     (HAProxy 2.6 has no runtime command for userlists), reason `userlists`; no for a route \
+     joining a list that exists (it rides in the route map value)";
 const RUNTIME_ROUTE: &str = "no: it rides in the route map value";
 const SOURCE_ALLOW: &str = "clients outside these networks (comma-separated CIDRs or \
      addresses, IPv4 or IPv6, matched against the connection's source) get `403` on the \
@@ -156,11 +159,29 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-keepalive-timeout", EXT_AUTH),
     unsupported("auth-method", EXT_AUTH),
     unsupported("auth-proxy-set-headers", EXT_AUTH),
-    unsupported("auth-realm", "basic authentication is not done yet"),
+    honoured(
+        "auth-realm",
+        "the realm of `WWW-Authenticate: Basic realm=\"…\"` (printable ASCII without `\"` or \
+         `\\`; without it `Authentication Required`, where ingress-nginx sends an empty realm, \
+         which HAProxy cannot)",
+        AUTH_RELOADS,
+    ),
     unsupported("auth-request-redirect", EXT_AUTH),
     unsupported("auth-response-headers", EXT_AUTH),
-    unsupported("auth-secret", "basic authentication is not done yet"),
-    unsupported("auth-secret-type", "basic authentication is not done yet"),
+    honoured(
+        "auth-secret",
+        "the Secret (`name` or `namespace/name`) whose users become a `userlist`; a missing \
+         Secret or key fails closed (`503`, as ingress-nginx)",
+        AUTH_RELOADS,
+    ),
+    honoured(
+        "auth-secret-type",
+        "`auth-file` (key `auth`: htpasswd lines) or `auth-map` (each key a user); hashes \
+         HAProxy's crypt(3) checks: bcrypt (`htpasswd -B`), SHA-512/256 and MD5 crypt, \
+         yescrypt, DES; Apache `$apr1$` (htpasswd's default), `{SHA}` and plain text are \
+         named problems",
+        AUTH_RELOADS,
+    ),
     unsupported("auth-signin", EXT_AUTH),
     unsupported("auth-signin-redirect-param", EXT_AUTH),
     refused("auth-snippet", SNIPPET),
@@ -170,7 +191,14 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-tls-secret", MTLS),
     unsupported("auth-tls-verify-client", MTLS),
     unsupported("auth-tls-verify-depth", MTLS),
-    unsupported("auth-type", "basic authentication is not done yet"),
+    honoured(
+        "auth-type",
+        "`basic`: routes answer `401` with the realm until the credentials match a user of \
+         auth-secret (`http-request auth` + `http_auth(<userlist>)`); the `Authorization` \
+         header is not forwarded, as ingress-nginx clears it; `digest` is unsupported and \
+         fails closed (`503`)",
+        AUTH_RELOADS,
+    ),
     unsupported("auth-url", EXT_AUTH),
     honoured(
         "backend-protocol",

@@ -10,6 +10,7 @@ use haproxy::config::{
 
 use crate::cli::parse_duration;
 
+pub mod auth;
 pub mod catalog;
 mod nginx_canary;
 mod reader;
@@ -111,6 +112,9 @@ pub struct Parsed {
     /// anchored at the start, matched as a prefix; with the highest capture group the
     /// rewrite target names (`$N`).
     pub regex: Option<u32>,
+    /// Basic authentication (auth-type, auth-secret, auth-secret-type, auth-realm); the
+    /// Secret is read with the snapshot, in the Ingress's fragment.
+    pub auth: auth::AuthRequest,
     /// An ingress-nginx canary Ingress (`canary: "true"`): its routes join the main
     /// Ingress's routes of the same hosts and paths, taking [`Parsed::nginx_rule`]'s share.
     pub nginx_canary: bool,
@@ -265,6 +269,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     out.source = source_ranges::read(&mut r);
     out.source.origins = origins;
+    out.auth = auth::read(&mut r);
     if out.nginx_canary {
         nginx_canary::mark_ignored(&mut r);
     }

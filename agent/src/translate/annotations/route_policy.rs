@@ -126,6 +126,7 @@ pub(super) fn policy<'a>(
         allow_list: None,
         deny_list: None,
         exempt_list: None,
+        auth: None,
     }
 }
 
