@@ -205,6 +205,7 @@ fn map_kind(file: &str) -> &str {
     match file.rsplit('/').next() {
         Some("exact.map") => "exact",
         Some("prefix.map") => "prefix",
+        Some("regex.map") => "regex",
         _ => file,
     }
 }
@@ -232,6 +233,23 @@ fn describe_target(value: &str) -> String {
         if let Some(v) = v {
             notes.push(format!("{what} {v}"));
         }
+    }
+    if let Some(a) = &p.auth {
+        notes.push(format!("basic auth {a}"));
+    }
+    if let Some(c) = &t.canary {
+        let r = &c.rule;
+        let mut by = vec![format!("{} in {}", r.weight, r.total)];
+        if let Some(h) = &r.header {
+            by.push(match &r.header_value {
+                Some(v) => format!("header {h}: {v}"),
+                None => format!("header {h}"),
+            });
+        }
+        if let Some(k) = &r.cookie {
+            by.push(format!("cookie {k}"));
+        }
+        notes.push(format!("canary {} by {}", c.backend, by.join(", ")));
     }
     if notes.is_empty() {
         t.backend.to_string()
@@ -539,9 +557,28 @@ mod tests {
     }
 
     #[test]
+    fn map_values_are_described_for_people() {
+        assert_eq!(describe_target("ns_web_80"), "ns_web_80");
+        assert_eq!(
+            describe_target("ns_web_80|https"),
+            "ns_web_80 (plain HTTP redirected to HTTPS)"
+        );
+        let canary = format!(
+            "ns_web_80{}|ns_v2_80|20|100|x-canary|beta|c",
+            "|".repeat(22)
+        );
+        assert_eq!(
+            describe_target(&canary),
+            "ns_web_80 (canary ns_v2_80 by 20 in 100, header x-canary: beta, cookie c)"
+        );
+        assert_eq!(describe_target("not a value"), "not a value");
+    }
+
+    #[test]
     fn map_kinds_from_file_names() {
         assert_eq!(map_kind("/etc/haproxy/maps/exact.map"), "exact");
         assert_eq!(map_kind("/etc/haproxy/maps/prefix.map"), "prefix");
+        assert_eq!(map_kind("/etc/haproxy/maps/regex.map"), "regex");
         assert_eq!(map_kind("/x/other.map"), "/x/other.map");
     }
 }

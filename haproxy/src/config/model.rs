@@ -832,8 +832,8 @@ pub enum ConfigError {
     /// A bind address with port 0 or used twice.
     #[error("bind address {0} has port 0 or is used twice")]
     BadBind(SocketAddr),
-    /// One map file is used as both an exact and a prefix map.
-    #[error("map file {0} is used both as an exact and a prefix map")]
+    /// One map file is used as two kinds of map (exact, prefix, regex).
+    #[error("map file {0} is used as two kinds of map (exact, prefix, regex)")]
     MapReuse(ConfigPath),
     /// A frontend's default backend does not exist.
     #[error("frontend {frontend} defaults to the unknown backend {backend}")]
@@ -915,7 +915,8 @@ impl Config {
         }
         let mut names = BTreeSet::new();
         let mut binds = BTreeSet::new();
-        let (mut exact_maps, mut prefix_maps) = (BTreeSet::new(), BTreeSet::new());
+        // Each map file is used as one kind of map only: (file, kind).
+        let mut map_uses: BTreeSet<(&ConfigPath, u8)> = BTreeSet::new();
         for fe in &self.frontends {
             if !names.insert(&fe.name) {
                 out.push(ConfigError::DuplicateFrontend(fe.name.clone()));
@@ -938,8 +939,9 @@ impl Config {
                     out.push(ConfigError::MissingCert(default));
                 }
             }
-            exact_maps.insert(&fe.maps.exact);
-            prefix_maps.insert(&fe.maps.prefix);
+            map_uses.insert((&fe.maps.exact, 0));
+            map_uses.insert((&fe.maps.prefix, 1));
+            map_uses.insert((&fe.maps.regex, 2));
             if let DefaultBackend::Backend(be) = &fe.default_backend
                 && !self.backends.contains_key(be)
             {
@@ -949,8 +951,12 @@ impl Config {
                 });
             }
         }
-        for shared in exact_maps.intersection(&prefix_maps) {
-            out.push(ConfigError::MapReuse((*shared).clone()));
+        let mut kinds: BTreeMap<&ConfigPath, usize> = BTreeMap::new();
+        for (file, _) in &map_uses {
+            *kinds.entry(file).or_default() += 1;
+        }
+        for (shared, _) in kinds.into_iter().filter(|(_, n)| *n > 1) {
+            out.push(ConfigError::MapReuse(shared.clone()));
         }
         let mut lines = BTreeSet::new();
         for e in &self.tls.crt_list {
@@ -1134,7 +1140,7 @@ mod tests {
             "two frontends are named http",
             "bind address 0.0.0.0:80 has port 0 or is used twice",
             "frontend http defaults to the unknown backend ns_missing_80",
-            "map file /etc/haproxy/maps/prefix.map is used both as an exact and a prefix map",
+            "map file /etc/haproxy/maps/prefix.map is used as two kinds of map (exact, prefix, regex)",
             "route 0 points at the unknown backend ns_gone_80",
         ];
         let got: Vec<String> = problems.iter().map(ToString::to_string).collect();

@@ -137,7 +137,7 @@ impl ConfigWriter {
             previous.push((path, old, mode));
         }
         let candidate = self.candidate_path();
-        write_atomic(&candidate, rendered.haproxy_cfg.as_bytes()).await?;
+        write_config(&candidate, rendered.haproxy_cfg.as_bytes()).await?;
         if let Err(source) =
             check_config_within(&self.haproxy_bin, &candidate, self.check_timeout).await
         {
@@ -200,7 +200,7 @@ impl ConfigWriter {
         for (path, text) in self.map_targets(&rendered.tls)? {
             write_atomic_mode(&path, text.as_bytes(), SECRET_MODE).await?;
         }
-        write_atomic(&self.config_path(), rendered.haproxy_cfg.as_bytes()).await?;
+        write_config(&self.config_path(), rendered.haproxy_cfg.as_bytes()).await?;
         self.prune_certs(&rendered.tls).await
     }
 
@@ -218,7 +218,7 @@ impl ConfigWriter {
         let config = self.config_path();
         let cfg = [(config, &rendered.haproxy_cfg)];
         let mut count = 0;
-        let files = with_modes(&maps, &tls).chain(cfg.iter().map(|(p, t)| (p, *t, PUBLIC_MODE)));
+        let files = with_modes(&maps, &tls).chain(cfg.iter().map(|(p, t)| (p, *t, CONFIG_MODE)));
         let mut tls_written = false;
         for (path, text, mode) in files {
             let digest = FileDigests::digest(text);
@@ -227,7 +227,7 @@ impl ConfigWriter {
             }
             write_atomic_mode(path, text.as_bytes(), mode).await?;
             written.0.insert(path.clone(), digest);
-            tls_written |= mode == SECRET_MODE;
+            tls_written |= mode == SECRET_MODE && *path != cfg[0].0;
             count += 1;
         }
         let tls_paths: Vec<&PathBuf> = tls.iter().map(|(p, _)| p).collect();
@@ -263,7 +263,7 @@ impl ConfigWriter {
         let text = tokio::fs::read(&live)
             .await
             .map_err(io_err("read", &live))?;
-        write_atomic(&self.last_good_path(), &text).await
+        write_config(&self.last_good_path(), &text).await
     }
 
     /// Puts the last-good config back as haproxy.cfg (after a reload with a valid but
@@ -274,7 +274,7 @@ impl ConfigWriter {
         let Some(text) = read_optional(&self.last_good_path()).await? else {
             return Ok(false);
         };
-        write_atomic(&self.config_path(), &text).await?;
+        write_config(&self.config_path(), &text).await?;
         Ok(true)
     }
 
@@ -367,8 +367,12 @@ async fn sync_dir(dir: &Path) -> Result<(), WriteError> {
     d.sync_all().await.map_err(io_err("sync directory", dir))
 }
 
-/// The mode of map files and haproxy.cfg.
+/// The mode of map files.
 const PUBLIC_MODE: u32 = 0o644;
+/// The mode of haproxy.cfg (and its candidate and last-good copies): it holds the password
+/// hashes of basic-auth user lists. HAProxy reads the certificate files at 0600 already, so
+/// it runs as the agent's user.
+const CONFIG_MODE: u32 = 0o600;
 /// The mode of certificate files (they hold private keys) and crt-lists.
 const SECRET_MODE: u32 = 0o600;
 
@@ -379,6 +383,11 @@ fn with_modes<'a>(
 ) -> impl Iterator<Item = (&'a PathBuf, &'a String, u32)> {
     let maps = maps.iter().map(|(p, t)| (p, *t, PUBLIC_MODE));
     maps.chain(tls.iter().map(|(p, t)| (p, *t, SECRET_MODE)))
+}
+
+/// [`write_atomic_mode`] with [`CONFIG_MODE`].
+async fn write_config(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    write_atomic_mode(path, contents, CONFIG_MODE).await
 }
 
 /// [`write_atomic_mode`] with [`PUBLIC_MODE`].
@@ -515,6 +524,14 @@ mod tests {
         assert_eq!(read(Path::new(maps.prefix.as_str())), "/one/ ns_web_80\n");
         w.mark_good().await.unwrap();
         assert_eq!(read(&w.last_good_path()), first.haproxy_cfg);
+        // haproxy.cfg holds user list hashes: owner only; the maps are data for anyone.
+        let mode = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&w.config_path()), 0o600);
+        assert_eq!(mode(&w.last_good_path()), 0o600);
+        assert_eq!(mode(Path::new(maps.exact.as_str())), 0o644);
 
         // A refused candidate changes neither haproxy.cfg nor the maps.
         let mut bad = render(&config(&w, "/two"));
