@@ -751,7 +751,10 @@ async fn cors_origin_lists_change_without_reload() {
         assert_eq!(allowed(origin).await.as_deref(), want, "{origin}");
     }
     agent
-        .write_manifest("cors.yaml", &listed("https://c.example, https://a.example"))
+        .write_manifest(
+            "cors.yaml",
+            &listed("https://c.example, https://a.example, https://*.w.example"),
+        )
         .unwrap();
     eventually("c.example is allowed", CONVERGE, async || {
         allowed("https://c.example").await.as_deref() == Some("https://c.example")
@@ -759,6 +762,17 @@ async fn cors_origin_lists_change_without_reload() {
     .await
     .unwrap();
     assert_eq!(allowed("https://b.example:8443").await, None);
+    // A wildcard origin: any one label in place of the `*`, echoed.
+    for (origin, want) in [
+        ("https://app.w.example", Some("https://app.w.example")),
+        ("https://a-1.w.example", Some("https://a-1.w.example")),
+        ("https://a.b.w.example", None),
+        ("https://w.example", None),
+        ("http://app.w.example", None),
+        ("https://app.w.example:8443", None),
+    ] {
+        assert_eq!(allowed(origin).await.as_deref(), want, "{origin}");
+    }
     assert_eq!(
         agent.reloads().await.unwrap(),
         reloads,

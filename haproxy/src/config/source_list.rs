@@ -140,8 +140,9 @@ pub struct SourceLists {
     /// These networks are not counted by the request limits (limit-whitelist); kept in the
     /// allow file under the list id [`exempt_id`] of the Ingress's.
     pub exempt: BTreeSet<Cidr>,
-    /// The origins CORS allows (cors-allow-origin with several); kept in the allow file under
-    /// the list id [`cors_id`], each as `<id>|<origin>|`.
+    /// The origins CORS allows (cors-allow-origin with several, or a wildcard one such as
+    /// `https://*.example.com`); kept in the allow file under the list id [`cors_id`], each
+    /// as `<id>|<origin>|`.
     pub origins: BTreeSet<PolicyText>,
 }
 
@@ -351,6 +352,19 @@ pub(super) fn frontend_rules(maps: &RouteMaps) -> Vec<String> {
         format!(
             "http-request set-var(txn.cors_listed) bool(true) if \
              {{ var(txn.cors_key) -m beg -f {} }}",
+            maps.allow
+        ),
+        // A wildcard entry (`https://*.example.com`): the Origin with its first host label
+        // made `*` (one label, as ingress-nginx matches it) is in the list.
+        "http-request set-var(txn.origin_wild) var(txn.origin),regsub(//[A-Za-z0-9-]+[.],//*.) \
+         if { var(txn.cors_list) -m found } !{ var(txn.cors_listed) -m found }"
+            .into(),
+        "http-request set-var(txn.cors_wild_key) var(txn.cors_list),concat(|,txn.origin_wild,|) \
+         if { var(txn.origin_wild) -m found }"
+            .into(),
+        format!(
+            "http-request set-var(txn.cors_listed) bool(true) if \
+             {{ var(txn.cors_wild_key) -m beg -f {} }}",
             maps.allow
         ),
     ]

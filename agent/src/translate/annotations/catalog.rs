@@ -284,8 +284,8 @@ pub const CATALOG: &[Entry] = &[
     honoured(
         "cors-allow-origin",
         "`*` (the default), one origin `http(s)://host[:port]` echoed when the request's `Origin` \
-         is it, or several (comma-separated) kept in the allow ACL file and each echoed; `*.` \
-         wildcard origins are not done yet and are named (CORS is then not enabled)",
+         is it, or several (comma-separated) kept in the allow ACL file and each echoed; a `*.` \
+         wildcard origin matches any one label there, as in ingress-nginx",
         RUNTIME_ROUTE,
     ),
     honoured(

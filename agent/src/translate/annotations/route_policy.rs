@@ -163,11 +163,8 @@ fn origin(v: &str) -> Result<PolicyText, String> {
         .strip_prefix("https://")
         .or_else(|| v.strip_prefix("http://"))
         .ok_or_else(|| format!("{v:?} is not http(s)://host[:port] or *"))?;
-    if rest.starts_with("*.") {
-        return Err(format!(
-            "{v:?}: wildcard origins are not done yet; CORS is not enabled"
-        ));
-    }
+    // `*.example.com`: any one label in place of the `*` (as ingress-nginx matches it).
+    let rest = rest.strip_prefix("*.").unwrap_or(rest);
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (rest, None),
@@ -232,20 +229,22 @@ fn cors(r: &mut Reader<'_>, origins: &mut Option<BTreeSet<PolicyText>>) -> Optio
         return None;
     }
     let text = |s: &str| PolicyText::new("cors", s).expect("a valid default");
-    // Several origins: the route names a list (`@<id>`, set by `Parsed::policy_for`) whose
-    // entries are in the allow ACL file.
-    let origin = origin.map(|o| match o.as_str().contains(',') {
-        true => {
-            *origins = Some(
-                o.as_str()
-                    .split(',')
-                    .map(|i| PolicyText::new("origin", i).expect("checked by origin()"))
-                    .collect(),
-            );
-            text("@list")
-        }
-        false => o,
-    });
+    // Several origins, or a wildcard one: the route names a list (`@<id>`, set by
+    // `Parsed::policy_for`) whose entries are in the allow ACL file.
+    let origin = origin.map(
+        |o| match o.as_str().contains(',') || o.as_str().contains("*.") {
+            true => {
+                *origins = Some(
+                    o.as_str()
+                        .split(',')
+                        .map(|i| PolicyText::new("origin", i).expect("checked by origin()"))
+                        .collect(),
+                );
+                text("@list")
+            }
+            false => o,
+        },
+    );
     Some(Cors {
         origin: origin.unwrap_or_else(|| text("*")),
         methods: methods.unwrap_or_else(|| text(CORS_METHODS)),

@@ -548,10 +548,35 @@ fn cors() {
         .map(|o| o.as_str())
         .collect();
     assert_eq!(origins, ["https://a.example", "https://b.example:8443"]);
+    // A wildcard origin, alone or in a list, is kept in the list (matched with one label).
+    for (v, want) in [
+        ("https://*.a.example", &["https://*.a.example"][..]),
+        (
+            "https://x.example, http://*.b.example:8080",
+            &["http://*.b.example:8080", "https://x.example"][..],
+        ),
+    ] {
+        let p = parse(Some(&ann(&[
+            (&k("enable-cors"), "true"),
+            (&k("cors-allow-origin"), v),
+        ])));
+        assert_eq!(p.problems().count(), 0, "{v}: {:?}", p.verdicts);
+        assert_eq!(p.policy.cors.as_ref().unwrap().origin.as_str(), "@list");
+        let got: Vec<&str> = p
+            .source
+            .origins
+            .iter()
+            .flatten()
+            .map(|o| o.as_str())
+            .collect();
+        assert_eq!(got, want, "{v}");
+    }
     // An origin that cannot be matched here enables nothing, and is named.
     for origin in [
         "https://a.example, *",
-        "https://*.a.example",
+        "https://*",
+        "https://a.*.example",
+        "https://*.*.example",
         "a.example",
         "https://a.example, b",
     ] {
