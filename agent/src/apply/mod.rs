@@ -272,8 +272,8 @@ impl Applier {
                         swaps = p.swaps.len(),
                         "running a plan"
                     );
-                    let errors = self.run(want, &p).await?;
-                    report.commands += p.commands.len();
+                    let (errors, swapped) = self.run(want, &p).await?;
+                    report.commands += p.commands.len() + swapped;
                     self.update_drains(&p, &scope, now);
                     report.draining = self.drains.len();
                     if errors.is_empty() {
@@ -359,9 +359,15 @@ impl Applier {
         }
     }
 
-    /// Runs a runtime plan; returns the refusals (empty when every reply was as expected).
-    async fn run(&self, want: Desired<'_>, plan: &RuntimePlan) -> Result<Vec<String>, ApplyError> {
+    /// Runs a runtime plan; returns the refusals (empty when every reply was as expected) and
+    /// how many commands the map swaps took (besides the plan's commands).
+    async fn run(
+        &self,
+        want: Desired<'_>,
+        plan: &RuntimePlan,
+    ) -> Result<(Vec<String>, usize), ApplyError> {
         let mut errors = Vec::new();
+        let mut swapped = 0;
         if !plan.swaps.is_empty() {
             let maps = &want.config.frontends[0].maps;
             for kind in &plan.swaps {
@@ -379,6 +385,7 @@ impl Applier {
                     want.maps.entries(*kind),
                     reconcile::BUFSIZE,
                 );
+                swapped += 1 + cmds.len();
                 errors.extend(self.send_checked(&cmds).await?);
             }
         }
@@ -413,7 +420,7 @@ impl Applier {
             }
             rest = &from[ends..];
         }
-        Ok(errors)
+        Ok((errors, swapped))
     }
 
     async fn send_checked(&self, cmds: &[Command]) -> Result<Vec<String>, ApplyError> {

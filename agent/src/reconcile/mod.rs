@@ -635,17 +635,23 @@ fn plan_maps(
     out: &mut RuntimePlan,
 ) {
     let mut dirty = live.dirty.clone();
-    // A new regex key would be appended out of order: swap the regex map whole instead
-    // (changed values and removed keys keep the order and go by key).
+    // A new regex key appended out of its host's order: swap the regex map whole instead
+    // (changed values and removed keys keep the order and go by key). A host's only new
+    // key that comes after its other keys is appended (`add map`): the usual case, one
+    // regex path per host, costs its own keys.
     if !dirty.contains(&MapKind::Regex) {
         let (have, want) = (&live.entries.regex, &want.regex);
-        let added = match keys {
-            None => want.keys().any(|k| !have.contains_key(k)),
-            Some(keys) => keys.iter().any(|(m, k)| {
-                *m == MapKind::Regex && want.contains_key(k) && !have.contains_key(k)
-            }),
+        let added: Vec<&MapKey> = match keys {
+            None => want.keys().filter(|k| !have.contains_key(*k)).collect(),
+            Some(keys) => keys
+                .iter()
+                .filter(|(m, k)| {
+                    *m == MapKind::Regex && want.contains_key(k) && !have.contains_key(k)
+                })
+                .map(|(_, k)| k)
+                .collect(),
         };
-        if added {
+        if !added.is_empty() && !haproxy::config::appends_in_order(want, added) {
             dirty.insert(MapKind::Regex);
         }
     }

@@ -2319,9 +2319,14 @@ fn check_plan(name: &str, t: &Translation, values: &[&str]) {
         .filter(|c| matches!(c, Command::AddMap(..)))
         .count();
     assert_eq!(adds, servers, "{name}: add server commands");
+    // Regex entries are appended when each host's are in order, else swapped whole.
+    let regex_adds = match haproxy::config::appends_in_order(&set.regex, set.regex.keys()) {
+        true => set.regex.len(),
+        false => 0,
+    };
     assert_eq!(
         maps,
-        set.exact.len() + set.prefix.len(),
+        set.exact.len() + set.prefix.len() + regex_adds,
         "{name}: add map commands"
     );
     for c in &plan.commands {

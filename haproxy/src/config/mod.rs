@@ -44,7 +44,9 @@ pub use policy::{
     Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
     RoutePolicy,
 };
-pub use regex_routes::{InvalidRegex, RegexPath, in_regex_order, regex_order, render_regex_map};
+pub use regex_routes::{
+    InvalidRegex, RegexPath, appends_in_order, in_regex_order, regex_order, render_regex_map,
+};
 pub use render::{Rendered, Structure, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{

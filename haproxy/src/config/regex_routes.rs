@@ -239,15 +239,54 @@ pub fn regex_order(entries: &BTreeMap<MapKey, RouteTarget>) -> Vec<(&MapKey, &Ro
     out
 }
 
-/// Whether `listed` (keys as `show map` lists them) is in [`regex_order`].
+/// [`regex_order`]'s order of two keys.
+fn order(a: &MapKey, b: &MapKey) -> std::cmp::Ordering {
+    path_len(b).cmp(&path_len(a)).then(a.cmp(b))
+}
+
+/// Whether `listed` (keys as `show map` lists them) matches as [`regex_order`] does: the
+/// keys of each host in that order. Keys of different hosts never match the same request
+/// (each is anchored on its host), so their relative order does not matter.
 pub fn in_regex_order<'a>(listed: impl IntoIterator<Item = &'a MapKey>) -> bool {
-    let keys: Vec<&MapKey> = listed.into_iter().collect();
-    keys.windows(2).all(|w| {
-        path_len(w[1])
-            .cmp(&path_len(w[0]))
-            .then(w[0].cmp(w[1]))
-            .is_lt()
-    })
+    let mut last: BTreeMap<Option<&str>, &MapKey> = BTreeMap::new();
+    for key in listed {
+        if let Some(prev) = last.insert(key_host(key), key)
+            && !order(prev, key).is_lt()
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether adding `added` (keys of `want` the live map lacks) with `add map`, which appends,
+/// keeps every host's keys in [`regex_order`]: each host gets at most one new key, and it
+/// comes after that host's other keys in `want`. Otherwise the map must be swapped whole.
+pub fn appends_in_order<'a>(
+    want: &BTreeMap<MapKey, RouteTarget>,
+    added: impl IntoIterator<Item = &'a MapKey>,
+) -> bool {
+    let mut hosts = std::collections::BTreeSet::new();
+    for key in added {
+        let host = key_host(key);
+        if !hosts.insert(host) {
+            return false;
+        }
+        let Some(prefix) = host else {
+            return false;
+        };
+        let start = MapKey::new(prefix).expect("a key's prefix is a key");
+        let later = want
+            .range(start..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.as_str().starts_with(prefix))
+            .filter(|k| key_host(k) == host && *k != key)
+            .any(|k| order(key, k).is_lt());
+        if later {
+            return false;
+        }
+    }
+    true
 }
 
 /// The regex map file: `key value` lines in [`regex_order`].
@@ -392,6 +431,35 @@ mod tests {
             render_regex_map(&entries).lines().next(),
             Some("^a\\.test(?i:/foo/bar/[A-Z0-9]{3}) b")
         );
+    }
+
+    #[test]
+    fn order_matters_within_a_host_only() {
+        let t = RouteTarget::parse("b").unwrap();
+        let key = |h: &str, p: &str| regex_key(&RouteHost::parse(h).unwrap(), p);
+        let (a_long, a_short) = (key("a.test", "/foo/bar"), key("a.test", "/foo"));
+        let (b_long, b_short) = (key("b.test", "/x/y/z"), key("b.test", "/x"));
+        // Hosts interleaved, each in order: fine; one host out of order: not.
+        assert!(in_regex_order([&a_long, &b_long, &a_short, &b_short]));
+        assert!(in_regex_order([&b_short, &a_long, &a_short]));
+        assert!(!in_regex_order([&a_short, &b_long, &a_long]));
+
+        let want = |keys: &[&MapKey]| -> BTreeMap<MapKey, RouteTarget> {
+            keys.iter().map(|k| ((*k).clone(), t.clone())).collect()
+        };
+        // A host's only key, or a new key after its host's others: appended.
+        assert!(appends_in_order(&want(&[&a_long]), [&a_long]));
+        assert!(appends_in_order(&want(&[&a_long, &a_short]), [&a_short]));
+        assert!(appends_in_order(
+            &want(&[&a_long, &a_short, &b_long]),
+            [&a_short, &b_long]
+        ));
+        // A new key that must come first, or two new keys of one host: a swap.
+        assert!(!appends_in_order(&want(&[&a_long, &a_short]), [&a_long]));
+        assert!(!appends_in_order(
+            &want(&[&a_long, &a_short]),
+            [&a_long, &a_short]
+        ));
     }
 
     fn order_keys(e: &BTreeMap<MapKey, RouteTarget>) -> Vec<MapKey> {
