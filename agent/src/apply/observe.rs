@@ -97,7 +97,12 @@ impl ObservedCache {
                 .unwrap_or(MapKind::Prefix)
         };
         let allow = fe.maps.allow.to_file_path();
-        for c in commands {
+        // Removals first: the order of what stays is unchanged, and an appended regex key
+        // is then checked against the keys that remain.
+        let (dels, rest): (Vec<&Command>, Vec<&Command>) = commands
+            .iter()
+            .partition(|c| matches!(c, Command::DelMap(..)));
+        for c in dels.into_iter().chain(rest) {
             match c {
                 Command::AddAcl(file, _) | Command::DelAcl(file, _) | Command::ClearAcl(file) => {
                     let kind = if *file == allow {

@@ -142,17 +142,10 @@ impl LiveMaps {
     }
 
     /// `add map` was acknowledged (a key already there is now listed twice; a regex map
-    /// key is appended, out of order unless it sorts last).
+    /// key is appended, out of order when another key of its host should follow it). Record
+    /// a plan's `del map`s first: they leave the order as it was.
     pub fn added(&mut self, kind: MapKind, key: &MapKey, value: &str) {
-        let out_of_order = kind == MapKind::Regex && {
-            let mut order: Vec<MapKey> = haproxy::config::regex_order(self.entries.entries(kind))
-                .into_iter()
-                .map(|(k, _)| k.clone())
-                .collect();
-            order.push(key.clone());
-            !haproxy::config::in_regex_order(&order)
-        };
-        let dirty = match RouteTarget::parse(value) {
+        let twice = match RouteTarget::parse(value) {
             Some(t) => self
                 .entries
                 .entries_mut(kind)
@@ -160,7 +153,11 @@ impl LiveMaps {
                 .is_some(),
             None => true,
         };
-        self.mark(kind, dirty || out_of_order);
+        let out_of_order = kind == MapKind::Regex
+            && !haproxy::config::appends_in_order(self.entries.entries(kind), [key]);
+        if twice || out_of_order {
+            self.dirty.insert(kind);
+        }
     }
 
     /// `set map` was acknowledged.
@@ -1386,5 +1383,36 @@ mod tests {
             let full = runtime(plan(&new, STRUCTURE, &o, &BTreeMap::new(), now, settings()));
             prop_assert!(full.is_converged(), "a full plan still finds work: {:?}", full);
         }
+    }
+}
+
+#[cfg(test)]
+mod live_map_tests {
+    use super::*;
+
+    fn key(host: &str, path: &str) -> MapKey {
+        MapKey::new(format!("^{}(?i:{path})", host.replace('.', "\\."))).unwrap()
+    }
+
+    /// A regex key appended to the live map is out of order only when another key of its
+    /// host should follow it; a removal in the same plan is recorded first.
+    #[test]
+    fn appended_regex_keys_are_checked_against_their_host() {
+        let mut live = LiveMaps::default();
+        live.added(MapKind::Regex, &key("a.test", "/long/path"), "b");
+        live.added(MapKind::Regex, &key("b.test", "/x/y/z"), "b");
+        // Shorter than a.test's key: it follows it, in order (b.test's does not matter).
+        live.added(MapKind::Regex, &key("a.test", "/"), "b");
+        assert!(live.dirty.is_empty());
+        // Longer than a.test's keys but appended last: out of order, swap.
+        live.added(MapKind::Regex, &key("a.test", "/longer/path/x"), "b");
+        assert!(live.dirty.contains(&MapKind::Regex));
+
+        // The bench's change: a host's only key replaced (del then add): in order.
+        let mut live = LiveMaps::default();
+        live.added(MapKind::Regex, &key("c.test", "/"), "b");
+        live.deleted(MapKind::Regex, &key("c.test", "/"));
+        live.added(MapKind::Regex, &key("c.test", "/v2"), "b");
+        assert!(live.dirty.is_empty());
     }
 }
