@@ -357,7 +357,7 @@ async fn diff(client: &RuntimeClient, agent: &str, out: OutputFormat) -> anyhow:
         }
     }
     let files = &desired["map_files"];
-    for kind in ["exact", "prefix"] {
+    for kind in ["exact", "prefix", "regex"] {
         let Some(file) = files[kind].as_str() else {
             continue;
         };
@@ -383,6 +383,28 @@ async fn diff(client: &RuntimeClient, agent: &str, out: OutputFormat) -> anyhow:
                 differences
                     .push(json!({"kind": "extra map entry", "map": kind, "key": k, "live": h}));
             }
+        }
+    }
+    for kind in ["allow", "deny"] {
+        let Some(file) = files[kind].as_str() else {
+            continue;
+        };
+        let have: BTreeSet<String> = match client.send(Command::ShowAcl(FilePath::new(file)?)).await
+        {
+            Ok(Reply::AclEntries(entries)) => entries.into_iter().map(|e| e.pattern).collect(),
+            _ => BTreeSet::new(),
+        };
+        let want: BTreeSet<String> = desired["acl_files"][kind]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        for p in want.difference(&have) {
+            differences.push(json!({"kind": "missing acl pattern", "map": kind, "key": p}));
+        }
+        for p in have.difference(&want) {
+            differences.push(json!({"kind": "extra acl pattern", "map": kind, "key": p}));
         }
     }
     diff_tls(client, &desired["tls"], &mut differences).await;

@@ -65,10 +65,15 @@ pub fn desired(config: &Config) -> Value {
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect()
     };
-    let map_files = config
-        .frontends
-        .first()
-        .map(|f| json!({ "exact": f.maps.exact.to_string(), "prefix": f.maps.prefix.to_string() }));
+    let map_files = config.frontends.first().map(|f| {
+        json!({
+            "exact": f.maps.exact.to_string(),
+            "prefix": f.maps.prefix.to_string(),
+            "regex": f.maps.regex.to_string(),
+            "allow": f.maps.allow.to_string(),
+            "deny": f.maps.deny.to_string(),
+        })
+    });
     let tls = config.frontends.first().and_then(|f| f.tls.as_ref()).map(|bind| {
         let certs: serde_json::Map<String, Value> = config
             .tls
@@ -117,7 +122,11 @@ pub fn desired(config: &Config) -> Value {
             "backends": backends,
             "routes": routes,
             "default_backend": default_backend,
-            "maps": { "exact": entries(&set.exact), "prefix": entries(&set.prefix) },
+            "maps": {
+                "exact": entries(&set.exact),
+                "prefix": entries(&set.prefix),
+                "regex": entries(&set.regex),
+            },
             "map_files": map_files,
             "source_lists": source_lists,
             "acl_files": { "allow": patterns(&acls.allow), "deny": patterns(&acls.deny) },

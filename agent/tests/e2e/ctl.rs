@@ -198,6 +198,20 @@ pub(crate) mod against_an_agent {
         let doc: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(doc["equal"], false);
         assert_eq!(doc["differences"][0]["live"]["weight"], 9);
+        // ...and so is a pattern added to an address-list ACL file.
+        let state = agent.debug_state().await.unwrap();
+        let allow = state["desired"]["map_files"]["allow"].as_str().unwrap();
+        agent
+            .runtime_client()
+            .send(haproxy::proto::Command::AddAcl(
+                haproxy::FilePath::new(allow).unwrap(),
+                haproxy::AclPattern::new("foreign|x").unwrap(),
+            ))
+            .await
+            .unwrap();
+        let (code, text) = ctl(&agent, &["diff"]);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("extra acl pattern allow foreign|x"), "{text}");
 
         // plan: what the agent would do for another set of objects, without doing it.
         let other = tempfile::tempdir().unwrap();
