@@ -234,6 +234,9 @@ fn describe_target(value: &str) -> String {
             notes.push(format!("{what} {v}"));
         }
     }
+    if let Some(w) = &p.www_redirect {
+        notes.push(format!("redirect 308 to host {w}"));
+    }
     if let Some(a) = &p.auth {
         notes.push(format!("basic auth {a}"));
     }
@@ -585,10 +588,20 @@ mod tests {
             describe_target("ns_web_80|https"),
             "ns_web_80 (plain HTTP redirected to HTTPS)"
         );
-        let canary = format!(
-            "ns_web_80{}|ns_v2_80|20|100|x-canary|beta|c",
-            "|".repeat(22)
-        );
+        let mut rule = haproxy::config::CanaryRule::new(20, 100).unwrap();
+        rule.header = Some(haproxy::config::CanaryName::header("x-canary").unwrap());
+        rule.header_value = Some(haproxy::config::PolicyText::new("v", "beta").unwrap());
+        rule.cookie = Some(haproxy::config::CanaryName::cookie("c").unwrap());
+        let canary = haproxy::config::RouteTarget {
+            backend: haproxy::BackendName::new("ns_web_80").unwrap(),
+            https_redirect: false,
+            policy: Default::default(),
+            canary: Some(std::sync::Arc::new(haproxy::config::CanaryTarget {
+                backend: haproxy::BackendName::new("ns_v2_80").unwrap(),
+                rule: std::sync::Arc::new(rule),
+            })),
+        }
+        .to_string();
         assert_eq!(
             describe_target(&canary),
             "ns_web_80 (canary ns_v2_80 by 20 in 100, header x-canary: beta, cookie c)"

@@ -45,6 +45,7 @@ use super::class::LEGACY_CLASS_ANNOTATION;
 
 const NGINX_LOAD_BALANCE: &str = "nginx.ingress.kubernetes.io/load-balance";
 const NGINX_CANARY: &str = "nginx.ingress.kubernetes.io/canary";
+const NGINX_WWW: &str = "nginx.ingress.kubernetes.io/from-to-www-redirect";
 const NGINX_CANARY_WEIGHT: &str = "nginx.ingress.kubernetes.io/canary-weight";
 const NGINX_CANARY_TOTAL: &str = "nginx.ingress.kubernetes.io/canary-weight-total";
 const NGINX_CANARY_HEADER: &str = "nginx.ingress.kubernetes.io/canary-by-header";
@@ -936,6 +937,13 @@ fn fields() -> Vec<Field> {
                 w.annotations.insert(NGINX_CANARY.into(), "true".into());
                 w.annotations.insert(NGINX_CANARY_COOKIE.into(), v.into());
             },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_WWW,
+            |t| format!("tr{t}ue"),
+            |w, v| drop(w.annotations.insert(NGINX_WWW.into(), v.into())),
             refused,
             false,
         ),

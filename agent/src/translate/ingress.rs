@@ -501,6 +501,38 @@ impl Reader<'_> {
                     policy: policy.clone(),
                     canary: canary_rule.clone(),
                 };
+                if let (Some(field), RouteHost::Exact(h), None) =
+                    (&parsed.www_redirect, &host, &canary_rule)
+                {
+                    // from-to-www-redirect: the twin host answers 308 to this one, unless
+                    // another route has the twin's keys (a weak route yields).
+                    let twin = match h.as_str().strip_prefix("www.") {
+                        Some(bare) => bare.to_string(),
+                        None => format!("www.{h}"),
+                    };
+                    match RouteHost::parse(&twin) {
+                        Ok(twin) => {
+                            let target = PolicyText::new("host", h.as_str())
+                                .expect("a host is printable ASCII without | # ;");
+                            let mut redirect = route.clone();
+                            redirect.host = twin;
+                            redirect.policy = RoutePolicy {
+                                www_redirect: Some(target),
+                                ..Default::default()
+                            }
+                            .shared();
+                            let origin = Origin {
+                                ingress: key.clone(),
+                                field: field.clone(),
+                                redirect: parsed.redirect,
+                            };
+                            self.f.routes.push((redirect, origin));
+                        }
+                        Err(e) => self
+                            .f
+                            .problem(field.clone(), format!("no redirect from {twin:?}: {e}")),
+                    }
+                }
                 if host != RouteHost::Any && canary_rule.is_none() {
                     // server-alias: the same routes under each alias host.
                     for (alias_field, alias) in &parsed.aliases {

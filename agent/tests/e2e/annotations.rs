@@ -829,3 +829,57 @@ async fn trusted_proxies_name_the_client_from_x_forwarded_for() {
         serde_json::json!(["default/denied|4|0A"])
     );
 }
+
+/// from-to-www-redirect: the host's `www.` twin answers 308 to the host with the same path
+/// and query; a route another Ingress has for the twin wins over the redirect, and adding it
+/// is a map update (no reload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_to_www_redirect_answers_the_twin_and_yields_to_its_routes() {
+    let web = EchoServer::start("web").unwrap();
+    let on = |host: &'static str, path: &'static str| crate::support::IngressPath {
+        host: Some(host),
+        path,
+        service: "web",
+        port: 80,
+    };
+    let www = ingress(
+        "www",
+        &[(&format!("{N}from-to-www-redirect"), "true")],
+        &[on("www.twin.test", "/")],
+    );
+    let agent = Agent::start(
+        &[("web.yaml", &web_service(&web)), ("www.yaml", &www)],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let reloads = agent.reloads().await.unwrap();
+    let r = agent.get("twin.test", "/a/b?c=1").await.unwrap();
+    assert_eq!(
+        (r.status, r.header("location")),
+        (308, Some("http://www.twin.test/a/b?c=1")),
+        "{r:?}"
+    );
+    let r = agent.get("www.twin.test", "/a").await.unwrap();
+    assert_eq!(r.echo_name.as_deref(), Some("web"), "{r:?}");
+
+    // Another Ingress routes the twin's /api: it is served there; the rest still redirects.
+    let bare = ingress("bare", &[], &[on("twin.test", "/api")]);
+    agent.write_manifest("bare.yaml", &bare).unwrap();
+    eventually(
+        "twin.test/api is served",
+        CONVERGE,
+        async || matches!(agent.get("twin.test", "/api/x").await, Ok(r) if r.status == 200),
+    )
+    .await
+    .unwrap();
+    let r = agent.get("twin.test", "/other").await.unwrap();
+    assert_eq!(r.status, 308, "{r:?}");
+    let state = agent.debug_state().await.unwrap();
+    assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "adding a route reloaded"
+    );
+}

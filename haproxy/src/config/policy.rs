@@ -155,7 +155,7 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 21;
+pub(super) const POLICY_FIELDS: usize = 22;
 
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -186,6 +186,9 @@ pub struct RoutePolicy {
     /// Basic authentication: the id of a user list in [`super::Config::auth`], or
     /// [`super::AUTH_DENIED`] (auth-type, auth-secret).
     pub auth: Option<PolicyText>,
+    /// Redirect every request with `308` to this host, keeping the scheme, path and query
+    /// (from-to-www-redirect: set on the routes made for the host's `www.` twin).
+    pub www_redirect: Option<PolicyText>,
 }
 
 impl RoutePolicy {
@@ -244,6 +247,7 @@ impl RoutePolicy {
             text(&self.deny_list),
             text(&self.exempt_list),
             text(&self.auth),
+            text(&self.www_redirect),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -316,6 +320,7 @@ impl RoutePolicy {
             deny_list: text(18)?,
             exempt_list: text(19)?,
             auth: text(20)?,
+            www_redirect: text(21)?,
         })
     }
 }
@@ -333,11 +338,25 @@ fn number<T: ToString>(n: Option<T>) -> String {
 pub(super) fn frontend_rules() -> Vec<String> {
     let field = |n: u8| format!("var(txn.route),field({n},|)");
     let set = |n: u8| format!("{{ {} -m len gt 0 }}", field(n));
-    let mut out = vec![format!(
-        "http-request set-var(txn.redirect) {} if {}",
-        field(3),
-        set(3)
-    )];
+    // from-to-www-redirect: the host's twin answers 308 to the host, same path and query.
+    let www = 3 + 21; // the field after backend, flags and the 21 before it
+    let mut out = vec![
+        format!(
+            "http-request redirect prefix https://%[{}] code 308 if {{ ssl_fc }} {}",
+            field(www),
+            set(www)
+        ),
+        format!(
+            "http-request redirect prefix http://%[{}] code 308 if !{{ ssl_fc }} {}",
+            field(www),
+            set(www)
+        ),
+        format!(
+            "http-request set-var(txn.redirect) {} if {}",
+            field(3),
+            set(3)
+        ),
+    ];
     for code in RedirectCode::ALL {
         out.push(format!(
             "http-request redirect location %[var(txn.redirect),bytes(3)] code {code} if \
@@ -534,6 +553,13 @@ mod tests {
             ),
             (
                 RoutePolicy {
+                    www_redirect: Some(t("www.example.com")),
+                    ..Default::default()
+                },
+                [vec![""; 21], vec!["www.example.com"]].concat(),
+            ),
+            (
+                RoutePolicy {
                     allow_list: Some(t("ns/web")),
                     ..Default::default()
                 },
@@ -577,6 +603,6 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 22]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 23]), None);
     }
 }

@@ -26,7 +26,9 @@ fn names_of(route: &Route) -> Vec<(bool, CanaryName)> {
 /// One route's claim on a key: Exact routes first, then by precedence.
 #[derive(Debug, Clone)]
 struct Contender<P> {
-    rank: (bool, P),
+    /// (weak, not Exact, precedence): a weak route (a from-to-www-redirect twin) yields to
+    /// every other route at its keys.
+    rank: (bool, bool, P),
     target: RouteTarget,
 }
 
@@ -107,7 +109,7 @@ impl<P: Ord + Clone> RouteIndex<P> {
                 self.resettle_host(&host, touched);
             }
         }
-        let rank = (route.kind != PathKind::Exact, at);
+        let rank = (route.is_weak(), route.kind != PathKind::Exact, at);
         let mut target = route.target();
         target.canary = route.canary_target();
         for key in route_keys(route) {
@@ -153,7 +155,7 @@ impl<P: Ord + Clone> RouteIndex<P> {
             };
             let Some(i) = list
                 .iter()
-                .position(|c| c.rank.0 != from_exact && c.rank.1 == *at)
+                .position(|c| c.rank.1 != from_exact && c.rank.2 == *at)
             else {
                 continue;
             };
@@ -221,7 +223,9 @@ impl<P: Ord + Clone> RouteIndex<P> {
             out.extend(
                 rest.iter()
                     .filter(|c| c.target != first.target)
-                    .map(|c| (&first.rank.1, &c.rank.1)),
+                    // A weak route yields by design: not a conflict.
+                    .filter(|c| !c.rank.0)
+                    .map(|c| (&first.rank.2, &c.rank.2)),
             );
         }
         out
@@ -234,7 +238,7 @@ impl<P: Ord + Clone> RouteIndex<P> {
         if self.contenders.contains_key(&k) || !self.live(map, key) {
             return None;
         }
-        self.canaries.get(&k)?.first().map(|c| &c.rank.1)
+        self.canaries.get(&k)?.first().map(|c| &c.rank.2)
     }
 
     /// The touched keys whose entry differs now from before the changes.
@@ -293,7 +297,7 @@ mod tests {
     prop_compose! {
         fn arb_route()(host in prop_oneof![Just(""), Just("a.test"), Just("*.b.test")], path in "/[a-c/]{0,3}",
                        kind in 0u8..4, b in 0usize..3, https_redirect in any::<bool>(),
-                       rewrite in any::<bool>(), canary in proptest::option::of((0u32..3, any::<bool>()))) -> Route {
+                       rewrite in any::<bool>(), www in any::<bool>(), canary in proptest::option::of((0u32..3, any::<bool>()))) -> Route {
             Route {
                 host: RouteHost::parse(host).unwrap(),
                 path: RoutePath::new(&path).unwrap(),
@@ -302,6 +306,7 @@ mod tests {
                 https_redirect,
                 policy: RoutePolicy {
                     rewrite: rewrite.then(|| PolicyText::path("rewrite", "/r").unwrap()),
+                    www_redirect: www.then(|| PolicyText::new("www", "www.a.test").unwrap()),
                     ..Default::default()
                 }
                 .shared(),

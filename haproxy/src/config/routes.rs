@@ -200,6 +200,11 @@ impl Route {
         }
     }
 
+    /// A weak route (a from-to-www-redirect twin) yields its keys to every other route.
+    pub fn is_weak(&self) -> bool {
+        self.policy.www_redirect.is_some()
+    }
+
     /// The canary a canary route gives the route it joins.
     pub fn canary_target(&self) -> Option<Arc<CanaryTarget>> {
         self.canary.as_ref().map(|rule| {
@@ -404,10 +409,12 @@ pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
 /// The map entries for `routes`. When two routes give the same key in the same map, an
 /// `Exact` route beats an entry derived from a `Prefix` route; otherwise the first in input
 /// order wins, and the loser is reported in `conflicts` (unless both give the same target).
+/// A weak route ([`Route::is_weak`]) loses to every other route, without a conflict.
 pub fn route_maps(routes: &[Route]) -> RouteMapSet {
     // (map, key, route index, is the entry from an Exact route), ordinary and canary routes
     let mut entries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
     let mut canaries: Vec<(MapKind, MapKey, usize, bool)> = Vec::new();
+    let weak = |i: usize| routes[i].is_weak();
     for (i, r) in routes.iter().enumerate() {
         let from_exact = r.kind == PathKind::Exact;
         let list = if r.canary.is_some() {
@@ -429,10 +436,11 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
     entries.retain(live);
     canaries.retain(live);
     let mut set = RouteMapSet::default();
-    // Exact-route entries first, then input order: the first insert of a key wins.
+    // Ordinary routes before weak ones, then Exact-route entries first, then input order:
+    // the first insert of a key wins.
     for (list, canary) in [(entries, false), (canaries, true)] {
         let mut list = list;
-        list.sort_by_key(|&(_, _, i, from_exact)| (!from_exact, i));
+        list.sort_by_key(|&(_, _, i, from_exact)| (weak(i), !from_exact, i));
         let mut owner: BTreeMap<(MapKind, MapKey), usize> = BTreeMap::new();
         let target = |i: usize| (routes[i].target(), routes[i].canary_target());
         for (map, key, i, _) in list {
@@ -452,7 +460,8 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
                         set.orphans.push((map, key, i));
                     }
                 }
-                Some(&kept) if target(kept) != target(i) => {
+                // A weak route yields by design: not a conflict.
+                Some(&kept) if target(kept) != target(i) && !weak(i) => {
                     set.conflicts.push(RouteConflict {
                         map,
                         key,

@@ -364,7 +364,14 @@ pub const CATALOG: &[Entry] = &[
         "`308` to `https://` for this Ingress's paths even when the host has no TLS here",
         "no: the flag rides in the route map value",
     ),
-    unsupported("from-to-www-redirect", "redirects are not done yet"),
+    honoured(
+        "from-to-www-redirect",
+        "each rule's host twin (`www.` added, or removed from a `www.` host) answers `308` to \
+         the rule's host with the same scheme, path and query; the twin's routes yield to any \
+         other Ingress's route for the same host and path (ingress-nginx drops the redirect \
+         for the whole twin host once any Ingress routes it)",
+        RUNTIME_ROUTE,
+    ),
     unsupported(
         "global-rate-limit",
         "removed from ingress-nginx; rate limits are not done yet",

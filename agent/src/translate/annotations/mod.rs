@@ -105,6 +105,9 @@ pub struct Parsed {
     pub fallback: Option<(String, String)>,
     /// server-alias: more hosts for every rule with a host, with the field to blame.
     pub aliases: Vec<(String, RouteHost)>,
+    /// from-to-www-redirect: each rule's host twin (`www.` added or removed) answers `308`
+    /// to the host; the field to blame.
+    pub www_redirect: Option<String>,
     /// Client address lists (allowlist-source-range, denylist-source-range); the routes
     /// name them by the Ingress (see [`Parsed::policy_for`]).
     pub source: SourceRanges,
@@ -257,6 +260,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         None => use_regex.then_some(0),
     };
     out.aliases = aliases(&mut r);
+    if r.flag("from-to-www-redirect", false)
+        && let Some((key, _)) = r.get("from-to-www-redirect")
+    {
+        out.www_redirect = Some(format!("metadata.annotations[{key}]"));
+    }
     if let Some((key, v)) = r.get("default-backend") {
         let v = v.trim();
         if !is_dns_label(v) {

@@ -110,6 +110,7 @@ pub(super) fn policy<'a>(
         (None, None) => None,
     };
     RoutePolicy {
+        www_redirect: None,
         redirect,
         app_root: policy_text(r, "app-root", path).map(|(_, t)| t),
         forwarded_prefix: policy_text(r, "x-forwarded-prefix", |v| {
