@@ -184,15 +184,18 @@ impl<P: Ord + Clone> RouteIndex<P> {
     /// or went.
     fn resettle_host(&mut self, host: &str, touched: &mut Touched) {
         let start = (MapKind::Regex, MapKey::new(host).expect("a key prefix"));
-        let keys: Vec<(MapKind, MapKey)> = self
-            .contenders
-            .range(start..)
-            .map(|(k, _)| k)
-            .take_while(|(m, k)| *m == MapKind::Regex && k.as_str().starts_with(host))
-            .filter(|(_, k)| key_host(k) == Some(host))
-            .cloned()
+        // Canary keys too: whether one is an orphan (named) depends on the key being live.
+        let keys: BTreeSet<(MapKind, MapKey)> = [&self.contenders, &self.canaries]
+            .into_iter()
+            .flat_map(|lists| {
+                lists
+                    .range(start.clone()..)
+                    .map(|(k, _)| k)
+                    .take_while(|(m, k)| *m == MapKind::Regex && k.as_str().starts_with(host))
+                    .filter(|(_, k)| key_host(k) == Some(host))
+                    .cloned()
+            })
             .collect();
-        // (A canary key without an ordinary one has no entry either way.)
         for key in keys {
             self.note(&key, touched);
             self.settle(&key);

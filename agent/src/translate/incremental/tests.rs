@@ -105,6 +105,44 @@ fn ingress(v: &[u8]) -> Object {
         let weight = if bits & 128 != 0 { "30" } else { "50" };
         annotations.insert("haproxy-agent.io/canary-weight".into(), json!(weight));
     }
+    // ingress-nginx canaries (joining another Ingress's route, or orphaned), regex paths
+    // and rewrites (host-wide), www twins (weak routes), basic auth reading a Secret that
+    // comes and goes (never an auth Secret here: fail closed), CORS wildcard origins.
+    let more = b(v, 14);
+    let nginx: [(u8, &str, &str); 7] = [
+        (1, "canary", "true"),
+        (2, "canary-by-header", "X-Canary"),
+        (4, "use-regex", "true"),
+        (8, "rewrite-target", "/"),
+        (16, "from-to-www-redirect", "true"),
+        (32, "auth-type", "basic"),
+        (64, "enable-cors", "true"),
+    ];
+    for (bit, k, val) in nginx {
+        if more & bit != 0 {
+            annotations.insert(format!("nginx.ingress.kubernetes.io/{k}"), json!(val));
+        }
+    }
+    if more & 1 != 0 {
+        let weight = if more & 128 != 0 { "100" } else { "20" };
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/canary-weight".into(),
+            json!(weight),
+        );
+    }
+    if more & 32 != 0 {
+        let secret = format!("t{}", b(v, 11) % 3);
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/auth-secret".into(),
+            json!(secret),
+        );
+    }
+    if more & 64 != 0 {
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/cors-allow-origin".into(),
+            json!("https://*.a.test, https://b.test"),
+        );
+    }
     // Address lists: content changes alone (no route change), both names of the allow
     // list, and a bad entry (which fails closed).
     let lists = b(v, 13);
@@ -383,6 +421,8 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
     if changed.routes {
         patched.routes = next.routes.clone();
         patched.frontends[0].default_backend = next.frontends[0].default_backend.clone();
+        // The header and cookie names canary routes read come with the routes.
+        patched.frontends[0].canary_names = next.frontends[0].canary_names.clone();
         // The map entries differ only at the keys named.
         if let Some(keys) = &changed.map_keys {
             let mut maps = MapEntries::of_routes(&prev.routes);
