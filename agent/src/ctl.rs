@@ -279,6 +279,34 @@ async fn maps(client: &RuntimeClient, out: OutputFormat) -> anyhow::Result<ExitC
         }
         doc.insert(file.clone(), Value::Object(obj));
     }
+    // The address lists' ACL files sit beside the route maps.
+    let dirs: BTreeSet<&str> = live
+        .keys()
+        .filter(|f| f.ends_with("/exact.map"))
+        .filter_map(|f| f.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    for dir in dirs {
+        for kind in ["allow", "deny"] {
+            let file = format!("{dir}/{kind}.acl");
+            let Ok(Reply::AclEntries(entries)) = client
+                .send(Command::ShowAcl(FilePath::new(file.clone())?))
+                .await
+            else {
+                continue;
+            };
+            let mut patterns = Vec::new();
+            for e in entries {
+                rows.push(vec![
+                    kind.to_string(),
+                    e.pattern.clone(),
+                    String::new(),
+                    String::new(),
+                ]);
+                patterns.push(Value::String(e.pattern));
+            }
+            doc.insert(file, Value::Array(patterns));
+        }
+    }
     print(
         out,
         &Value::Object(doc),

@@ -212,6 +212,14 @@ pub(crate) mod against_an_agent {
         let (code, text) = ctl(&agent, &["diff"]);
         assert_eq!(code, 1, "{text}");
         assert!(text.contains("extra acl pattern allow foreign|x"), "{text}");
+        // maps lists the address lists' patterns too.
+        let (code, text) = ctl(&agent, &["maps"]);
+        assert_eq!(code, 0, "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["allow", "foreign|x"]),
+            "{text}"
+        );
 
         // plan: what the agent would do for another set of objects, without doing it.
         let other = tempfile::tempdir().unwrap();
