@@ -12,7 +12,10 @@
 //! agent removes the 10,000 servers again (drain, `del server`), which is timed too.
 //! Trials alternate agent / raw; medians are reported.
 //!
-//! Run: `cargo bench -p haproxy-agent --bench bulk -- [BACKENDS] [ENDPOINTS_PER_BACKEND] [TRIALS] [--json PATH]`
+//! With `--policies true` the Ingress carries the policy-heavy ingress-nginx annotation set
+//! (`common::POLICIES`).
+//!
+//! Run: `cargo bench -p haproxy-agent --bench bulk -- [BACKENDS] [ENDPOINTS_PER_BACKEND] [TRIALS] [--policies true] [--json PATH]`
 
 mod common;
 
@@ -35,7 +38,7 @@ use common::{Args, EpState, Harness, Rule, ingress, median, ms, r3, round, servi
 
 /// `backends` Services `svc-<b>`, one Ingress routing `/svc-<b>` to each, and their slices
 /// with `per` ready endpoints `10.<b/256>.<b%256>.<e+1>:8080` each.
-fn objects(backends: usize, per: usize) -> Vec<Object> {
+fn objects(backends: usize, per: usize, policies: bool) -> Vec<Object> {
     let names: Vec<String> = (0..backends).map(|b| format!("svc-{b}")).collect();
     let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
     let mut out = Vec::with_capacity(2 * backends + 1);
@@ -48,7 +51,10 @@ fn objects(backends: usize, per: usize) -> Vec<Object> {
             port: 80,
         })
         .collect();
-    out.push(ingress("bulk", None, &rules));
+    out.extend(common::with_policies(
+        vec![ingress("bulk", None, &rules)],
+        policies,
+    ));
     for (b, name) in names.iter().enumerate() {
         out.push(service(name, 80, 8080));
         let eps: Vec<(IpAddr, EpState)> = (0..per)
@@ -129,8 +135,9 @@ async fn main() -> anyhow::Result<()> {
         "at most 65536 backends of 254 endpoints"
     );
     let total = backends * per;
-    let empty = objects(backends, 0);
-    let full = objects(backends, per);
+    let policies = args.named("policies") == Some("true");
+    let empty = objects(backends, 0, policies);
+    let full = objects(backends, per, policies);
 
     let mut h = Harness::start(empty.clone()).await?;
     let procs = h.show_proc().await?;
@@ -241,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
         "haproxy_version": version,
         "endpoints": total,
         "backends": backends,
+        "policies": policies,
         "commands": commands,
         "trials": trials,
         "agent_s": agent_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),

@@ -30,27 +30,7 @@ use haproxy_agent::store::{Object, Store};
 use haproxy_agent::translate::translate;
 use serde_json::json;
 
-use common::{Args, EpState, Harness, Rule, Summary, ingress, ms, service, slice};
-
-/// The policy-heavy annotation set of `--policies true`.
-const POLICIES: &[(&str, &str)] = &[
-    ("nginx.ingress.kubernetes.io/rewrite-target", "/"),
-    ("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/app"),
-    (
-        "nginx.ingress.kubernetes.io/upstream-vhost",
-        "internal.example",
-    ),
-    ("nginx.ingress.kubernetes.io/proxy-body-size", "8m"),
-    ("nginx.ingress.kubernetes.io/limit-rps", "100"),
-    ("nginx.ingress.kubernetes.io/limit-connections", "20"),
-    ("nginx.ingress.kubernetes.io/enable-cors", "true"),
-    (
-        "nginx.ingress.kubernetes.io/cors-allow-origin",
-        "https://app.example",
-    ),
-    ("nginx.ingress.kubernetes.io/proxy-read-timeout", "120"),
-    ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
-];
+use common::{Args, EpState, Harness, POLICIES, Rule, Summary, ingress, ms, service, slice};
 
 fn one_ingress(i: usize, services: usize, path: &str, policies: bool) -> Object {
     let host = format!("h{i}.bench.example");

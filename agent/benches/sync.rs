@@ -13,7 +13,10 @@
 //! same sync, as it has no connections). Reloads are counted by HAProxy's master, before
 //! and after the agent's changes and after the baseline's.
 //!
-//! Run: `cargo bench -p haproxy-agent --bench sync -- [CHANGES] [BASELINE_CHANGES] [--json PATH]`
+//! With `--policies true` the Ingress carries the policy-heavy ingress-nginx annotation set
+//! (`common::POLICIES`).
+//!
+//! Run: `cargo bench -p haproxy-agent --bench sync -- [CHANGES] [BASELINE_CHANGES] [--policies true] [--json PATH]`
 
 mod common;
 
@@ -32,9 +35,9 @@ use common::{Args, EpState, Harness, Rule, Summary, ingress, ms, service, slice,
 /// The most endpoints the slice reaches.
 const TOP: usize = 101;
 
-/// The Service and its Ingress.
-fn web() -> Vec<Object> {
-    vec![
+/// The Service and its Ingress (with the policy-heavy annotation set when `policies`).
+fn web(policies: bool) -> Vec<Object> {
+    let objects = vec![
         service("web", 80, 8080),
         ingress(
             "web",
@@ -45,7 +48,8 @@ fn web() -> Vec<Object> {
                 port: 80,
             }],
         ),
-    ]
+    ];
+    common::with_policies(objects, policies)
 }
 
 /// The slice with `n` ready endpoints 127.0.x.y:8080 (nothing needs to listen: the
@@ -73,11 +77,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
     let changes = args.number(0, 1000)?;
     let baseline_changes = args.number(1, 20)?;
+    let policies = args.named("policies") == Some("true");
 
     // Every state's objects, built before anything is timed.
     let states: Vec<Vec<Object>> = (0..=TOP)
         .map(|n| {
-            let mut o = web();
+            let mut o = web(policies);
             o.push(web_slice(n));
             o
         })
@@ -109,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     // P1 file: the same through the manifests directory and notify.
     let manifests_dir = tempfile::Builder::new().prefix("bench-p1").tempdir()?;
     let manifests = manifests_dir.path();
-    std::fs::write(manifests.join("web.yaml"), to_yaml(&web())?)?;
+    std::fs::write(manifests.join("web.yaml"), to_yaml(&web(policies))?)?;
     std::fs::write(manifests.join("slice.yaml"), &slice_files[1])?;
     let file_store = Store::new();
     let mut source = ManifestsSource::new(manifests.to_path_buf(), file_store.clone());
@@ -182,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
     args.write_json(&json!({
         "haproxy_version": version,
         "changes": changes,
+        "policies": policies,
         "store": common::summary_with_samples(&store_ms),
         "file": common::summary_with_samples(&file_ms),
         "baseline": common::summary_with_samples(&reload_ms),

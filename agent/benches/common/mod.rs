@@ -363,6 +363,43 @@ pub fn service_set(s: usize, endpoints: usize) -> Vec<Object> {
     ]
 }
 
+/// The policy-heavy ingress-nginx annotation set of the `--policies true` runs.
+pub const POLICIES: &[(&str, &str)] = &[
+    ("nginx.ingress.kubernetes.io/rewrite-target", "/"),
+    ("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/app"),
+    (
+        "nginx.ingress.kubernetes.io/upstream-vhost",
+        "internal.example",
+    ),
+    ("nginx.ingress.kubernetes.io/proxy-body-size", "8m"),
+    ("nginx.ingress.kubernetes.io/limit-rps", "100"),
+    ("nginx.ingress.kubernetes.io/limit-connections", "20"),
+    ("nginx.ingress.kubernetes.io/enable-cors", "true"),
+    (
+        "nginx.ingress.kubernetes.io/cors-allow-origin",
+        "https://app.example",
+    ),
+    ("nginx.ingress.kubernetes.io/proxy-read-timeout", "120"),
+    ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+];
+
+/// The objects with [`POLICIES`] on every Ingress, when `policies`.
+pub fn with_policies(mut objects: Vec<Object>, policies: bool) -> Vec<Object> {
+    if policies {
+        for o in &mut objects {
+            if let Object::Ingress(ing) = o {
+                ing.metadata.annotations = Some(
+                    POLICIES
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                );
+            }
+        }
+    }
+    objects
+}
+
 /// The objects as one multi-document manifest file.
 pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
     let mut docs = Vec::with_capacity(objects.len());

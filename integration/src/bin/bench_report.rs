@@ -17,7 +17,11 @@ struct Results {
     meta: Value,
     runtime: Value,
     p1: Value,
+    /// P1 with the policy-heavy annotation set.
+    p1p: Value,
     p2: Value,
+    /// P2 with the policy-heavy annotation set.
+    p2p: Value,
     p3: Value,
     p5: Value,
     p6: Value,
@@ -106,13 +110,19 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
         }
         Ok(Value::from(x as u64))
     };
-    let churn =
-        num(&r.p1, "reloads_agent")? + num(&r.p2, "reloads")? + num(&r.p3, "agent/reloads")?;
+    let churn = num(&r.p1, "reloads_agent")?
+        + num(&r.p1p, "reloads_agent")?
+        + num(&r.p2, "reloads")?
+        + num(&r.p2p, "reloads")?
+        + num(&r.p3, "agent/reloads")?;
     Ok([
         ("p1_store_p50_ms", n(&r.p1, "store/p50_ms")?),
         ("p1_store_p99_ms", n(&r.p1, "store/p99_ms")?),
         ("p1_file_p99_ms", n(&r.p1, "file/p99_ms")?),
+        ("p1_policies_store_p50_ms", n(&r.p1p, "store/p50_ms")?),
+        ("p1_policies_store_p99_ms", n(&r.p1p, "store/p99_ms")?),
         ("p2_wall_s", n(&r.p2, "agent_wall_s")?),
+        ("p2_policies_wall_s", n(&r.p2p, "agent_wall_s")?),
         ("p2_ratio_to_raw", n(&r.p2, "ratio")?),
         ("p3_failed_agent", count(&r.p3, "agent/load/failed")?),
         (
@@ -594,7 +604,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     writeln!(o)?;
     writeln!(o, "| | measured | key in benchmarks.json |")?;
     writeln!(o, "|---|---:|---|")?;
-    let rows: [(&str, String, &str); 18] = [
+    let rows: [(&str, String, &str); 21] = [
         (
             "P1 store update -> HAProxy ack, p50",
             ms(f("p1_store_p50_ms")?),
@@ -611,9 +621,24 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             "p1_file_p99_ms",
         ),
         (
+            "P1 with a policy-heavy ingress-nginx annotation set: store -> ack, p50",
+            ms(f("p1_policies_store_p50_ms")?),
+            "p1_policies_store_p50_ms",
+        ),
+        (
+            "P1 with a policy-heavy ingress-nginx annotation set: store -> ack, p99",
+            ms(f("p1_policies_store_p99_ms")?),
+            "p1_policies_store_p99_ms",
+        ),
+        (
             "P2 10,000 endpoint changes, wall time",
             format!("{:.3} s", f("p2_wall_s")?),
             "p2_wall_s",
+        ),
+        (
+            "P2 with a policy-heavy ingress-nginx annotation set: wall time",
+            format!("{:.3} s", f("p2_policies_wall_s")?),
+            "p2_policies_wall_s",
         ),
         (
             "P2 agent rate / raw socket rate",
@@ -641,7 +666,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             "p3_p99_ms_reload_baseline",
         ),
         (
-            "P4 reloads over the P1-P3 churn (expect 0)",
+            "P4 reloads over the P1-P3 churn, policy-heavy runs included (expect 0)",
             thousands(f("p4_reloads_churn")?),
             "p4_reloads_churn",
         ),
@@ -1259,7 +1284,9 @@ fn main() -> anyhow::Result<()> {
         meta: load(dir, "meta")?,
         runtime: load(dir, "runtime")?,
         p1: load(dir, "p1")?,
+        p1p: load(dir, "p1p")?,
         p2: load(dir, "p2")?,
+        p2p: load(dir, "p2p")?,
         p3: load(dir, "p3")?,
         p5: load(dir, "p5")?,
         p6: load(dir, "p6")?,
