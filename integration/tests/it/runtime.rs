@@ -480,24 +480,27 @@ impl CliObserver {
 /// The kernel's `st` code for a TCP socket whose peer has closed and which has not closed yet.
 const TCP_CLOSE_WAIT: u8 = 0x08;
 
-/// The state of the IPv4 TCP socket bound to `local`, from `/proc/net/tcp` (Linux).
-fn tcp_state(local: SocketAddr) -> Option<u8> {
-    let SocketAddr::V4(v4) = local else {
-        return None;
+/// The state of the IPv4 TCP connection from `local` to `remote`, from `/proc/net/tcp`
+/// (Linux). Both ends are matched: an older connection from the same local port to
+/// another peer may linger in TIME_WAIT.
+fn tcp_state(local: SocketAddr, remote: SocketAddr) -> Option<u8> {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => Some(format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        )),
+        SocketAddr::V6(_) => None,
     };
-    let want = format!(
-        "{:08X}:{:04X}",
-        u32::from_le_bytes(v4.ip().octets()),
-        v4.port()
-    );
+    let (local, remote) = (hex(local)?, hex(remote)?);
     std::fs::read_to_string("/proc/net/tcp")
         .ok()?
         .lines()
         .skip(1)
         .find_map(|l| {
             let mut f = l.split_whitespace();
-            let (local, _remote, st) = (f.nth(1)?, f.next()?, f.next()?);
-            (local == want).then(|| u8::from_str_radix(st, 16).ok())?
+            let (l_addr, r_addr, st) = (f.nth(1)?, f.next()?, f.next()?);
+            (l_addr == local && r_addr == remote).then(|| u8::from_str_radix(st, 16).ok())?
         })
 }
 
@@ -545,7 +548,7 @@ async fn session_closed_by_haproxy_is_reopened_before_sending() {
     integration::wait_for(
         "the client's socket to see HAProxy's close",
         Duration::from_secs(10),
-        async || match tcp_state(client_addr) {
+        async || match tcp_state(client_addr, cli) {
             Some(TCP_CLOSE_WAIT) => Ok(()),
             other => Err(anyhow::anyhow!("socket state {other:?}")),
         },
