@@ -939,11 +939,10 @@ mod tests {
     }
 
     fn kind_of(f: &FilePath) -> MapKind {
-        if *f == maps().exact.to_file_path() {
-            MapKind::Exact
-        } else {
-            MapKind::Prefix
-        }
+        MapKind::ALL
+            .into_iter()
+            .find(|k| k.file(&maps()).to_file_path() == *f)
+            .expect("a route map file")
     }
 
     fn settings() -> PlanSettings {

@@ -98,6 +98,19 @@ async fn watches_open(api: &KubeApi) {
     .unwrap();
 }
 
+/// Service `shop/web` with one ready endpoint, 127.0.0.1:`port` (a real echo server).
+fn serve_web(api: &KubeApi, port: u16) {
+    api.apply(service("shop", "web")).unwrap();
+    api.apply(slice(
+        "shop",
+        "web-1",
+        "web",
+        port,
+        &["127.0.0.1".to_string()],
+    ))
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_list_of_1200_endpoints_over_pages_is_all_served() {
     let api = KubeApi::start().await.unwrap();
@@ -235,17 +248,9 @@ async fn paused_api_server_keeps_haproxy_serving_and_converges_after() {
     let echo = EchoServer::start("web").unwrap();
     let port = echo.addr().port();
     let api = KubeApi::start().await.unwrap();
-    api.apply(service("shop", "web")).unwrap();
+    serve_web(&api, port);
     api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
         .unwrap();
-    api.apply(slice(
-        "shop",
-        "web-1",
-        "web",
-        port,
-        &["127.0.0.1".to_string()],
-    ))
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let agent = agent_for(&api, &dir).await;
     eventually("traffic to web", CONVERGE, async || {
@@ -298,15 +303,7 @@ async fn other_class_is_ignored_and_a_service_of_another_namespace_is_a_problem(
     let echo = EchoServer::start("web").unwrap();
     let port = echo.addr().port();
     let api = KubeApi::start().await.unwrap();
-    api.apply(service("shop", "web")).unwrap();
-    api.apply(slice(
-        "shop",
-        "web-1",
-        "web",
-        port,
-        &["127.0.0.1".to_string()],
-    ))
-    .unwrap();
+    serve_web(&api, port);
     api.apply(ingress("shop", "web", "haproxy", HOST, "web"))
         .unwrap();
     api.apply(ingress("shop", "nginx-one", "nginx", "nginx.test", "web"))
@@ -461,15 +458,7 @@ async fn opaque_auth_secrets_are_watched_and_guard_their_routes() {
     let web = EchoServer::start("web").unwrap();
     let port = web.addr().port();
     let api = KubeApi::start().await.unwrap();
-    api.apply(service("shop", "web")).unwrap();
-    api.apply(slice(
-        "shop",
-        "web-1",
-        "web",
-        port,
-        &["127.0.0.1".to_string()],
-    ))
-    .unwrap();
+    serve_web(&api, port);
     let mut ing = ingress("shop", "web", "haproxy", HOST, "web");
     ing["metadata"]["annotations"] = json!({
         "nginx.ingress.kubernetes.io/auth-type": "basic",
