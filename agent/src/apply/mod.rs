@@ -184,9 +184,10 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        let (head, auth) = head_prints(desired);
-        self.desired.head = Some(head);
-        self.desired.auth = Some(auth);
+        let p = head_prints(desired);
+        self.desired.head = Some(p.head);
+        self.desired.auth = Some(p.auth);
+        self.desired.settings = Some(p.settings);
         if scope.all {
             self.desired.backends = desired
                 .backends

@@ -225,6 +225,10 @@ pub enum ReloadReason {
     Structure,
     /// Global, defaults, a frontend, a bind or the TLS set-up changed.
     Frontends,
+    /// A global setting changed (the ConfigMap's timeouts, TLS versions and ciphers,
+    /// access log, forwarded headers, PROXY protocol, maxconn): `global`, `defaults` or
+    /// the binds, which HAProxy 2.6 reads only at start.
+    GlobalSettings,
     /// A basic-authentication user list or realm changed (an auth Secret's users or
     /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
     /// them.
@@ -239,10 +243,11 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 7] = [
+    pub const LABELS: [&'static str; 8] = [
         "startup",
         "structure",
         "frontends",
+        "global_settings",
         "userlists",
         "new_backend",
         "backend_options",
@@ -255,6 +260,7 @@ impl ReloadReason {
             ReloadReason::Startup => "startup",
             ReloadReason::Structure => "structure",
             ReloadReason::Frontends => "frontends",
+            ReloadReason::GlobalSettings => "global_settings",
             ReloadReason::Userlists => "userlists",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
@@ -455,6 +461,9 @@ fn reload_reason(
     if loaded.head.is_none() || loaded.head != structure.desired.head {
         if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
             return Some(ReloadReason::Userlists);
+        }
+        if loaded.settings.is_some() && loaded.settings != structure.desired.settings {
+            return Some(ReloadReason::GlobalSettings);
         }
         return Some(ReloadReason::Frontends);
     }

@@ -71,6 +71,8 @@ pub struct Incremental {
     /// The backend `--default-backend-service` added last time.
     service_backend: Option<BackendName>,
     certs_parsed: CertCache,
+    /// The global ConfigMap's settings, read again when it changes (everything is redone).
+    global: super::configmap::MapSettings,
 }
 
 /// One Ingress of ours.
@@ -133,6 +135,7 @@ impl Incremental {
             tls_hosts: BTreeSet::new(),
             tls_problems: Vec::new(),
             service_backend: None,
+            global: Default::default(),
             certs_parsed: CertCache::default(),
         }
     }
@@ -161,7 +164,8 @@ impl Incremental {
                 (config, true)
             }
             _ => {
-                let config = Arc::new(base_config(&self.settings)?);
+                self.global = super::configmap::read(snapshot, &self.settings);
+                let config = Arc::new(base_config(&self.settings, &self.global)?);
                 self.reset(snapshot, &mut step);
                 (config, false)
             }
@@ -253,6 +257,7 @@ impl Incremental {
         problems.extend(self.refold.problems().cloned());
         problems.extend(self.tls_problems.iter().cloned());
         problems.extend(default_problems);
+        problems.extend(self.global.problems.iter().cloned());
         problems.sort();
         problems.dedup();
         self.seen = Some((snapshot.store_id(), snapshot.generation));
@@ -281,6 +286,9 @@ impl Incremental {
             match kind {
                 // Which Ingresses are ours may change.
                 Kind::IngressClass => return false,
+                // Every fragment and the global settings may change.
+                Kind::ConfigMap if self.settings.configmap.as_ref() == Some(key) => return false,
+                Kind::ConfigMap => {}
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }
@@ -348,7 +356,13 @@ impl Incremental {
             .map(|ing| Entry {
                 ingress: ing.clone(),
                 created: ing.metadata.creation_timestamp.clone(),
-                fragment: ingress::fragment(key, ing, snapshot, &mut self.resolutions),
+                fragment: ingress::fragment(
+                    key,
+                    ing,
+                    snapshot,
+                    &mut self.resolutions,
+                    &self.global,
+                ),
                 secrets: tls_secrets(key, ing),
             });
         let reshaped = match (&old, &new) {

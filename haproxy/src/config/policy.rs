@@ -9,7 +9,8 @@
 //! location, then `cors-origin|cors-methods|cors-headers|cors-expose|cors-credentials|
 //! cors-max-age`, then `allow-list|deny-list|exempt-list` (the ids of the Ingress's client
 //! address lists, whose entries are in ACL files: see [`super::source_list`]), then `auth`
-//! (a basic-authentication user list: see [`super::userlist`]). The limits count requests
+//! (a basic-authentication user list: see [`super::userlist`]), then `www-redirect` and
+//! `hsts` (see [`super::settings::Hsts`]). The limits count requests
 //! per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
@@ -155,7 +156,10 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 22;
+pub(super) const POLICY_FIELDS: usize = 23;
+
+/// The value field (counted from 1 with the backend) holding the route's HSTS.
+pub(super) const HSTS_FIELD: usize = 25;
 
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,6 +193,9 @@ pub struct RoutePolicy {
     /// Redirect every request with `308` to this host, keeping the scheme, path and query
     /// (from-to-www-redirect: set on the routes made for the host's `www.` twin).
     pub www_redirect: Option<PolicyText>,
+    /// `Strict-Transport-Security` on the route's HTTPS responses (the ConfigMap's `hsts`
+    /// keys; see [`super::settings::Hsts`]).
+    pub hsts: Option<super::settings::Hsts>,
 }
 
 impl RoutePolicy {
@@ -248,6 +255,7 @@ impl RoutePolicy {
             text(&self.exempt_list),
             text(&self.auth),
             text(&self.www_redirect),
+            self.hsts.map(|h| h.field()).unwrap_or_default(),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -321,6 +329,10 @@ impl RoutePolicy {
             exempt_list: text(19)?,
             auth: text(20)?,
             www_redirect: text(21)?,
+            hsts: match get(22) {
+                None => None,
+                Some(s) => Some(super::settings::Hsts::parse(s)?),
+            },
         })
     }
 }
@@ -560,6 +572,17 @@ mod tests {
             ),
             (
                 RoutePolicy {
+                    hsts: Some(super::super::settings::Hsts {
+                        max_age: 600,
+                        include_subdomains: true,
+                        preload: false,
+                    }),
+                    ..Default::default()
+                },
+                [vec![""; 22], vec!["600.s"]].concat(),
+            ),
+            (
+                RoutePolicy {
                     allow_list: Some(t("ns/web")),
                     ..Default::default()
                 },
@@ -603,6 +626,6 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 23]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 24]), None);
     }
 }

@@ -58,24 +58,79 @@ impl Printer {
 /// included). Renders only the head, a few dozen lines whatever the number of backends
 /// (and the users of the basic-authentication lists).
 pub fn head_print(config: &Config) -> SectionPrint {
-    head_prints(config).0
+    head_prints(config).head
 }
 
-/// The head's fingerprint, and that of its basic-authentication part alone (user lists and
-/// the rules naming them), from one rendering.
-pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
-    let mut text = String::with_capacity(4096);
-    render_head(&mut text, config);
-    let (mut head, mut auth) = (Printer::new(), Printer::new());
-    let mut in_userlist = false;
-    for line in text.lines() {
-        head.line(line);
-        in_userlist = userlist_state(in_userlist, line);
-        if in_userlist || is_auth_line(line) {
-            auth.line(line);
+/// The head's fingerprints, from one rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadPrints {
+    /// All of the head.
+    pub head: SectionPrint,
+    /// Its basic-authentication part alone (user lists and the rules naming them).
+    pub auth: SectionPrint,
+    /// Its global-settings part alone: `global`, `defaults` and the frontend lines the
+    /// settings shape (see [`is_settings_line`]).
+    pub settings: SectionPrint,
+}
+
+/// Reads the head's lines into its three printers.
+#[derive(Debug)]
+struct HeadPrinter {
+    head: Printer,
+    auth: Printer,
+    settings: Printer,
+    in_userlist: bool,
+    section: String,
+}
+
+impl HeadPrinter {
+    fn new() -> Self {
+        Self {
+            head: Printer::new(),
+            auth: Printer::new(),
+            settings: Printer::new(),
+            in_userlist: false,
+            section: String::new(),
         }
     }
-    (head.finish(), auth.finish())
+
+    /// A head line; `head` false for a line of a backend section (only the auth and
+    /// settings parts look at it).
+    fn line(&mut self, line: &str, head: bool) {
+        self.in_userlist = userlist_state(self.in_userlist, line);
+        if !line.is_empty() && !line.starts_with(' ') {
+            self.section = line.split(' ').next().unwrap_or_default().to_string();
+        }
+        if !head {
+            return;
+        }
+        self.head.line(line);
+        if self.in_userlist || is_auth_line(line) {
+            self.auth.line(line);
+        }
+        if is_settings_line(&self.section, line) {
+            self.settings.line(line);
+        }
+    }
+
+    fn finish(&self) -> HeadPrints {
+        HeadPrints {
+            head: self.head.finish(),
+            auth: self.auth.finish(),
+            settings: self.settings.finish(),
+        }
+    }
+}
+
+/// The head's fingerprints; see [`HeadPrints`].
+pub fn head_prints(config: &Config) -> HeadPrints {
+    let mut text = String::with_capacity(4096);
+    render_head(&mut text, config);
+    let mut p = HeadPrinter::new();
+    for line in text.lines() {
+        p.line(line, true);
+    }
+    p.finish()
 }
 
 /// Whether `line` is in a `userlist` section, given whether the line before was.
@@ -93,6 +148,20 @@ fn userlist_state(was: bool, line: &str) -> bool {
 /// of basic authentication reloads.
 fn is_auth_line(line: &str) -> bool {
     line.starts_with("    http-request auth ")
+}
+
+/// A line the global settings shape: all of `global` and `defaults`, and the frontend's
+/// PROXY-protocol binds and client-address, request-id and forwarded-proto rules.
+fn is_settings_line(section: &str, line: &str) -> bool {
+    matches!(section, "global" | "defaults")
+        || (line.starts_with("    bind ") && line.ends_with(" accept-proxy"))
+        || [
+            "    http-request set-src ",
+            "    http-request set-var(txn.request_id) ",
+            "    http-request set-header X-Forwarded-Proto ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
 }
 
 /// The fingerprint of one backend's structure (its options, not its servers).
@@ -114,6 +183,8 @@ pub struct Sections {
     /// The fingerprint of the head's basic-authentication part (user lists and the rules
     /// naming them): when the head differs, whether this differs too names the reason.
     pub auth: Option<SectionPrint>,
+    /// The fingerprint of the head's global-settings part, likewise.
+    pub settings: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, SectionPrint>,
 }
@@ -121,10 +192,11 @@ pub struct Sections {
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
-        let (head, auth) = head_prints(config);
+        let p = head_prints(config);
         Self {
-            head: Some(head),
-            auth: Some(auth),
+            head: Some(p.head),
+            auth: Some(p.auth),
+            settings: Some(p.settings),
             backends: config
                 .backends
                 .values()
@@ -138,16 +210,10 @@ impl Sections {
     /// not valid backend names (none this crate writes) make the head differ, so a file
     /// edited by hand leads to a reload rather than to a wrong guess.
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
-        let mut head = Printer::new();
-        let mut auth = Printer::new();
-        let mut in_userlist = false;
+        let mut head = HeadPrinter::new();
         let mut backends = HashMap::new();
         let mut current: Option<(BackendName, Printer)> = None;
         for line in haproxy_cfg.lines() {
-            in_userlist = userlist_state(in_userlist, line);
-            if current.is_none() && (in_userlist || is_auth_line(line)) {
-                auth.line(line);
-            }
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
                     backends.insert(n, p.finish());
@@ -157,22 +223,26 @@ impl Sections {
                         let mut p = Printer::new();
                         p.line(line);
                         current = Some((n, p));
+                        head.line(line, false);
                         continue;
                     }
                     _ => {}
                 }
             } else if let Some((_, p)) = current.as_mut() {
                 p.line(line);
+                head.line(line, false);
                 continue;
             }
-            head.line(line);
+            head.line(line, true);
         }
         if let Some((n, p)) = current.take() {
             backends.insert(n, p.finish());
         }
+        let p = head.finish();
         Self {
-            head: Some(head.finish()),
-            auth: Some(auth.finish()),
+            head: Some(p.head),
+            auth: Some(p.auth),
+            settings: Some(p.settings),
             backends,
         }
     }

@@ -93,6 +93,27 @@ pub struct AddServer {
     pub slowstart: Option<Duration>,
     /// Backup server.
     pub backup: bool,
+    /// PROXY protocol to the server.
+    pub send_proxy: Option<SendProxy>,
+}
+
+/// Which PROXY protocol version HAProxy speaks to a backend's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendProxy {
+    /// Version 1, text (`send-proxy`).
+    V1,
+    /// Version 2, binary (`send-proxy-v2`).
+    V2,
+}
+
+impl SendProxy {
+    /// The server keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SendProxy::V1 => "send-proxy",
+            SendProxy::V2 => "send-proxy-v2",
+        }
+    }
 }
 
 impl AddServer {
@@ -107,6 +128,7 @@ impl AddServer {
             check: None,
             slowstart: None,
             backup: false,
+            send_proxy: None,
         }
     }
 }
@@ -492,6 +514,9 @@ impl Command {
                 }
                 if a.backup {
                     s.push_str(" backup");
+                }
+                if let Some(p) = a.send_proxy {
+                    w(&mut s, p.keyword());
                 }
             }
             Command::DelServer(r) => {

@@ -206,6 +206,13 @@ pub const CATALOG: &[Entry] = &[
          and `AJP` are named as unsupported",
         "—",
     ),
+    ours(
+        "backend-proxy-protocol",
+        "`v1` or `v2`: the PROXY protocol to the pods (`send-proxy`, `send-proxy-v2` on every \
+         server of the Ingress's backends, the ones added at runtime included)",
+        "yes",
+        NOT_NGINX,
+    ),
     honoured(
         "canary",
         "`\"true\"`: the Ingress's routes join the routes of the same hosts and paths of an \
