@@ -403,6 +403,11 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     if let Some(t) = be.timeout_connect {
         line!(out, "timeout connect {t}");
     }
+    if let Some(p) = be.send_proxy {
+        // Structural (a change reloads); `add server` ignores default-server, so servers
+        // added at runtime carry the keyword themselves.
+        line!(out, "default-server {}", p.keyword());
+    }
     if let Some(t) = be.timeout_server {
         line!(out, "timeout server {t}");
     }
@@ -427,10 +432,6 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
         }
         if srv.backup {
             out.push_str(" backup");
-        }
-        if let Some(p) = be.send_proxy {
-            out.push(' ');
-            out.push_str(p.keyword());
         }
         if srv.state == ServerMode::Drain {
             out.push_str(" disabled");
