@@ -208,9 +208,10 @@ pub const CATALOG: &[Entry] = &[
     ),
     ours(
         "backend-proxy-protocol",
-        "`v1` or `v2`: the PROXY protocol to the pods (`send-proxy`, `send-proxy-v2` on every \
-         server of the Ingress's backends, the ones added at runtime included)",
-        "yes",
+        "`v1` or `v2`: the PROXY protocol to the pods (`default-server send-proxy` or \
+         `send-proxy-v2` in the Ingress's backends, and the keyword on every server added at \
+         runtime)",
+        "yes (`backend_options`); endpoints still change at runtime",
         NOT_NGINX,
     ),
     honoured(
