@@ -491,3 +491,45 @@ async fn configmap_is_watched_in_the_cluster() {
     let problems = agent.debug_state().await.unwrap()["problems"].to_string();
     assert!(problems.contains("does not exist"), "{problems}");
 }
+
+/// The ConfigMap's use-forwarded-headers with forwarded-for-header: the named header's
+/// last address is the client the deny list judges, from any source; without the header
+/// the connection's source is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_forwarded_headers_name_the_client() {
+    let web = EchoServer::start("web").unwrap();
+    let denied = ingress(
+        "denied",
+        &[(&format!("{N}denylist-source-range"), "10.0.0.0/8")],
+        &[route("/d", "web", 80)],
+    );
+    let cm = config_map(&[
+        ("use-forwarded-headers", "true"),
+        ("forwarded-for-header", "X-Real-IP"),
+    ]);
+    let list = [
+        ("web.yaml", web_service(web.addr().port(), &["127.0.0.1"])),
+        ("denied.yaml", denied),
+        ("cm.yaml", cm),
+    ];
+    let options = Options {
+        extra: vec!["--configmap".into(), format!("{NS}/haproxy-agent")],
+        ..Options::default()
+    };
+    let agent = Agent::start(&files(&list), options).await.unwrap();
+    let status = async |header: Option<(&'static str, &'static str)>| -> u16 {
+        let mut req = integration::Req::new("GET", HOST, "/d");
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
+        integration::request(agent.http, req).await.unwrap().status
+    };
+    assert_eq!(status(Some(("x-real-ip", "10.1.2.3"))).await, 403);
+    assert_eq!(status(Some(("x-real-ip", "192.168.1.1"))).await, 200);
+    assert_eq!(
+        status(Some(("x-forwarded-for", "10.1.2.3"))).await,
+        200,
+        "another header"
+    );
+    assert_eq!(status(None).await, 200, "the connection's source");
+}

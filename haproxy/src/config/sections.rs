@@ -327,6 +327,46 @@ mod tests {
     }
 
     #[test]
+    fn global_settings_have_their_own_print_and_read_back() {
+        use crate::config::{Ciphers, LogTarget, Timeout};
+        let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let b = Sections::of_config(&base);
+        let edits: [(&str, fn(&mut Config)); 5] = [
+            ("access log", |c| {
+                c.settings.access_log = Some(LogTarget::Stdout)
+            }),
+            ("ciphers", |c| {
+                c.settings.ciphers = Some(Ciphers::new("HIGH:!aNULL").unwrap())
+            }),
+            ("PROXY protocol", |c| c.settings.accept_proxy = true),
+            ("forwarded headers", |c| {
+                c.settings.use_forwarded_headers = true
+            }),
+            ("a timeout", |c| {
+                c.defaults.timeouts.server = Timeout::secs(7).unwrap()
+            }),
+        ];
+        for (name, edit) in edits {
+            let mut changed = base.clone();
+            edit(&mut changed);
+            let s = Sections::of_config(&changed);
+            assert_ne!(s.head, b.head, "{name}");
+            assert_ne!(s.settings, b.settings, "{name}: the settings print differs");
+            assert_eq!(s.auth, b.auth, "{name}");
+            let text = render(&changed).haproxy_cfg;
+            assert_eq!(Sections::of_rendered(&text), s, "{name}: reads back");
+        }
+        // A frontend change that is not a setting leaves the settings print alone.
+        let mut moved = base.clone();
+        moved.frontends[0]
+            .binds
+            .push("127.0.0.1:81".parse().unwrap());
+        let m = Sections::of_config(&moved);
+        assert_ne!(m.head, b.head);
+        assert_eq!(m.settings, b.settings);
+    }
+
+    #[test]
     fn basic_auth_has_its_own_print_and_reads_back() {
         use crate::config::{AuthId, BasicAuth, PasswordHash, Realm, UserName};
         let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
