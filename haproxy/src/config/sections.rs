@@ -331,7 +331,8 @@ mod tests {
         use crate::config::{Ciphers, LogTarget, Timeout};
         let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
         let b = Sections::of_config(&base);
-        let edits: [(&str, fn(&mut Config)); 5] = [
+        type Edit = fn(&mut Config);
+        let edits: [(&str, Edit); 5] = [
             ("access log", |c| {
                 c.settings.access_log = Some(LogTarget::Stdout)
             }),
