@@ -4,6 +4,7 @@
 mod annotations;
 mod auth;
 mod canary;
+mod configmap;
 mod ctl;
 mod endpoints;
 mod frontdoor;
