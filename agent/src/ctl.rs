@@ -240,6 +240,10 @@ fn describe_target(value: &str) -> String {
     if let Some(a) = &p.auth {
         notes.push(format!("basic auth {a}"));
     }
+    if let Some(e) = &p.custom_errors {
+        let codes: Vec<String> = e.codes.codes().iter().map(u16::to_string).collect();
+        notes.push(format!("error pages for {} from {}", codes.join(","), e.backend));
+    }
     if let Some(c) = &t.canary {
         let r = &c.rule;
         let mut by = vec![format!("{} in {}", r.weight, r.total)];
