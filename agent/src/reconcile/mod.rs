@@ -1287,6 +1287,28 @@ mod tests {
             scoped(&moved, &loaded, &o, &none),
             Plan::Reload(ReloadReason::Frontends)
         );
+        // The first route with custom error pages (the Lua action and its frontend).
+        let mut errors = c.clone();
+        errors.global.custom_errors = Some(
+            haproxy::config::ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),
+        );
+        let policy = haproxy::config::RoutePolicy {
+            custom_errors: haproxy::config::CustomErrors::parse("404/ns_web_80/ns/a/web/80"),
+            ..Default::default()
+        };
+        errors.routes.push(Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: be("ns_web_80"),
+            https_redirect: false,
+            policy: policy.shared(),
+        });
+        assert_eq!(
+            scoped(&errors, &loaded, &o, &none),
+            Plan::Reload(ReloadReason::CustomErrors)
+        );
         // A backend no longer wanted stays until the next reload: no reload for it.
         let fewer = config(vec![], vec![]);
         let scope = between(&c, &fewer);

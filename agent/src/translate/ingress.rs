@@ -7,8 +7,8 @@ use std::sync::Arc;
 use haproxy::BackendName;
 use haproxy::config::{
     AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, CustomErrors, ErrorCodes, ErrorFiles,
-    ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
-    ServerAddr, ServerMode, SourceLists,
+    ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server, ServerAddr,
+    ServerMode, SourceLists,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
@@ -225,6 +225,27 @@ impl Fragment {
             .find(|(n, _)| n == name)?
             .1
             .build(snapshot, resolutions, &self.options)
+    }
+
+    /// The options backend `name` is built with, when this Ingress owns it: the Ingress's,
+    /// or none for the error pages' backend.
+    pub(super) fn options_for(&self, name: &BackendName) -> &BackendOptions {
+        static NONE: std::sync::LazyLock<BackendOptions> =
+            std::sync::LazyLock::new(BackendOptions::default);
+        if self.errors_only(name) {
+            &NONE
+        } else {
+            &self.options
+        }
+    }
+
+    /// Whether this Ingress uses backend `name` for error pages only: it takes the backend
+    /// with whatever options its owner gives it (no conflict).
+    pub(super) fn errors_only(&self, name: &BackendName) -> bool {
+        matches!(
+            self.recipes.iter().find(|(n, _)| n == name),
+            Some((_, Recipe::Errors(_)))
+        )
     }
 
     /// Records how backend `name` is built (the first recipe for a name stays). A few per
@@ -744,7 +765,8 @@ impl Reader<'_> {
                 Arc::new(p)
             }
             Err(e) => {
-                self.f.problem(field, format!("{e}; no custom error pages for this path"));
+                self.f
+                    .problem(field, format!("{e}; no custom error pages for this path"));
                 policy.clone()
             }
         }

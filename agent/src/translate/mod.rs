@@ -343,4 +343,6 @@ struct Origin {
 }
 
 #[cfg(test)]
+mod custom_errors_tests;
+#[cfg(test)]
 mod hostile_tests;

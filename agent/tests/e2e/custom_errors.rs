@@ -101,9 +101,17 @@ async fn listed_codes_get_the_error_services_page_and_new_codes_do_not_reload() 
         sent(&r, "x-request-id").is_some_and(|id| id.len() >= 32),
         "a generated request id: {r:?}"
     );
-    assert_eq!(r.header("x-echo-path"), Some("/"), "asked for / as nginx does");
+    assert_eq!(
+        r.header("x-echo-path"),
+        Some("/"),
+        "asked for / as nginx does"
+    );
     assert_eq!(r.header("x-echo-host"), Some(HOST));
-    assert_eq!(sent(&r, "x-agent-error-backend"), None, "internal header leaked");
+    assert_eq!(
+        sent(&r, "x-agent-error-backend"),
+        None,
+        "internal header leaked"
+    );
 
     // The client's own request id is passed on.
     let r = get(&agent, "/status/503", &[("x-request-id", "req-42")]).await;
@@ -132,7 +140,11 @@ async fn listed_codes_get_the_error_services_page_and_new_codes_do_not_reload() 
     .unwrap();
     let r = get(&agent, "/status/503", &[]).await;
     assert_eq!((r.status, r.echo_name.as_deref()), (503, Some("web")));
-    assert_eq!(agent.reloads().await.unwrap(), reloads, "a new code list reloaded");
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a new code list reloaded"
+    );
 }
 
 /// Without a default backend the annotation is a named problem and nothing is rendered for
@@ -188,4 +200,42 @@ async fn without_a_default_backend_it_is_a_problem_and_a_first_use_reloads_once(
     assert_eq!(agent.reloads().await.unwrap(), 1, "one reload in all");
     let state = agent.debug_state().await.unwrap();
     assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
+}
+
+/// Without the default-backend annotation the pages come from `--default-backend-service`,
+/// which also still answers unmatched requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_default_backend_serves_the_pages_without_the_annotation() {
+    let web = EchoServer::start("web").unwrap();
+    let errors = EchoServer::start("error-pages").unwrap();
+    let options = Options {
+        extra: vec!["--default-backend-service".into(), "default/errors".into()],
+        ..Options::default()
+    };
+    let agent = Agent::start(
+        &[
+            ("services.yaml", &services(&web, &errors)),
+            ("shop.yaml", &shop(&[("custom-http-errors", "503")])),
+        ],
+        options,
+    )
+    .await
+    .unwrap();
+    let state = agent.debug_state().await.unwrap();
+    assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
+    let r = get(&agent, "/status/503?x=1", &[]).await;
+    assert_eq!(r.echo_name.as_deref(), Some("error-pages"), "{r:?}");
+    assert_eq!(
+        (sent(&r, "x-code"), sent(&r, "x-original-uri")),
+        (Some("503"), Some("/status/503?x=1"))
+    );
+    let r = get(&agent, "/status/404", &[]).await;
+    assert_eq!((r.status, r.echo_name.as_deref()), (404, Some("web")));
+    let other = Req::new("GET", "unrouted.example", "/");
+    let r = integration::request(agent.http, other).await.unwrap();
+    assert_eq!(
+        r.echo_name.as_deref(),
+        Some("error-pages"),
+        "unmatched: {r:?}"
+    );
 }

@@ -274,6 +274,16 @@ pub(super) fn internal_frontend(files: &ErrorFiles) -> String {
     )
 }
 
+/// Every haproxy.cfg line this feature adds (the section header `frontend _errors`
+/// included), for checks that a rendering holds nothing else.
+pub fn rendered_lines(files: &ErrorFiles, field: usize) -> Vec<String> {
+    let mut out = vec![format!("    {}", global_line(files))];
+    out.extend(request_rules(field).into_iter().map(|r| format!("    {r}")));
+    out.push(format!("    {RESPONSE_RULE}"));
+    out.extend(internal_frontend(files).lines().map(str::to_string));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +307,10 @@ mod tests {
     fn the_field_round_trips() {
         let table = [
             (&[404][..], "404/apps_errors_80/apps/web.v2/web/http"),
-            (&[503, 404, 404], "404,503/apps_errors_80/apps/web.v2/web/http"),
+            (
+                &[503, 404, 404],
+                "404,503/apps_errors_80/apps/web.v2/web/http",
+            ),
             (&[599, 400], "400,599/apps_errors_80/apps/web.v2/web/http"),
         ];
         for (codes, want) in table {

@@ -335,9 +335,9 @@ mod tests {
         let rendered = render(&with);
         assert_eq!(Sections::of_rendered(&rendered.haproxy_cfg), b);
         assert!(
-            rendered
-                .maps
-                .contains_key(&crate::names::FilePath::new("/etc/haproxy/custom_errors.lua").unwrap())
+            rendered.maps.contains_key(
+                &crate::names::FilePath::new("/etc/haproxy/custom_errors.lua").unwrap()
+            )
         );
         assert!(!render(&base).haproxy_cfg.contains("lua"));
         // Other codes or another error backend: the same structure (a map update).
