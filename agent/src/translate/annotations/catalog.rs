@@ -313,9 +313,10 @@ pub const CATALOG: &[Entry] = &[
          default backend it is a named problem. HAProxy's own answers (503 with no server \
          up, 504 on a timeout) are not replaced, the error backend is asked with GET and no \
          body, and a page above 12 KiB leaves the upstream's answer in place",
-        "no for other codes or another error Service (the route map value); yes once when \
-         the first route uses it or the last one stops (the Lua action and its internal \
-         frontend), and for a new error backend",
+        "no for other codes (the route map value); yes once when the first route uses it or \
+         the last one stops (the Lua action and its internal frontend, reason \
+         `custom_errors`), and for a new error backend (another `default-backend` also makes \
+         new `_fallback_` backends)",
     ),
     honoured(
         "default-backend",
