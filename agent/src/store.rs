@@ -226,8 +226,8 @@ impl Object {
     }
 }
 
-/// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt` and `tls.key`
-/// (all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
+/// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt`, `tls.key`
+/// and `ca.crt` (a proxy-ssl-secret's CA bundle; all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
 /// a user), the keys that can be user names whose values look like password hashes (`$…`,
 /// `{…}` or a 13-character DES hash, at most 256 bytes). Any other value of such a key is
 /// kept empty, so a problem can still name the user without the agent holding what is
@@ -238,7 +238,8 @@ fn strip_secret_data(
     tls: bool,
 ) {
     data.retain(|k, v| {
-        if k == "tls.crt" || k == "tls.key" {
+        // ca.crt: a proxy-ssl-secret's CA bundle (public certificates).
+        if k == "tls.crt" || k == "tls.key" || k == "ca.crt" {
             return true;
         }
         if tls {
@@ -923,7 +924,8 @@ mod tests {
             unreachable!()
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
-        assert_eq!(keys, ["tls.crt", "tls.key"]);
+        // ca.crt: a proxy-ssl-secret's CA bundle.
+        assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
         // An Opaque Secret: `auth`, and users with hash-like values; other values blanked,
         // keys that cannot be users dropped.
         let secret: Secret = serde_json::from_value(serde_json::json!({

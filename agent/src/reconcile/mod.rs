@@ -237,13 +237,17 @@ pub enum ReloadReason {
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
     BackendOptions(BackendName),
+    /// How a backend speaks to its servers changed (backend-protocol, appProtocol, the
+    /// proxy-ssl settings, a renewed proxy-ssl CA): every server takes the new
+    /// `default-server` keywords, and HAProxy 2.6 servers keep the CA they were created with.
+    BackendProtocol(BackendName),
     /// Runtime commands kept being refused after observing again: rebuild from a full config.
     Diverged,
 }
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 8] = [
+    pub const LABELS: [&'static str; 9] = [
         "startup",
         "structure",
         "frontends",
@@ -251,6 +255,7 @@ impl ReloadReason {
         "custom_errors",
         "new_backend",
         "backend_options",
+        "backend_protocol",
         "diverged",
     ];
 
@@ -264,6 +269,7 @@ impl ReloadReason {
             ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
+            ReloadReason::BackendProtocol(_) => "backend_protocol",
             ReloadReason::Diverged => "diverged",
         }
     }
@@ -274,6 +280,7 @@ impl std::fmt::Display for ReloadReason {
         match self {
             ReloadReason::NewBackend(b) => write!(f, "new_backend {b}"),
             ReloadReason::BackendOptions(b) => write!(f, "backend_options {b}"),
+            ReloadReason::BackendProtocol(b) => write!(f, "backend_protocol {b}"),
             other => f.write_str(other.label()),
         }
     }
@@ -484,8 +491,12 @@ fn reload_reason(
         if !observed.backends.contains(name) {
             return Some(ReloadReason::NewBackend(name.clone()));
         }
-        if structure.desired.backends.get(name) != Some(have) {
-            return Some(ReloadReason::BackendOptions(name.clone()));
+        match structure.desired.backends.get(name) {
+            Some(want) if want == have => {}
+            Some(want) if want.protocol != have.protocol => {
+                return Some(ReloadReason::BackendProtocol(name.clone()));
+            }
+            _ => return Some(ReloadReason::BackendOptions(name.clone())),
         }
     }
     None
@@ -1279,6 +1290,19 @@ mod tests {
         assert_eq!(
             ReloadReason::BackendOptions(be("x")).label(),
             "backend_options"
+        );
+        // Its protocol (a default-server line): a reason of its own.
+        let mut h2 = web.clone();
+        h2.protocol.h2 = true;
+        let changed = config(vec![h2], vec![]);
+        let scope = between(&c, &changed);
+        assert_eq!(
+            scoped(&changed, &loaded, &o, &scope),
+            Plan::Reload(ReloadReason::BackendProtocol(be("ns_web_80")))
+        );
+        assert_eq!(
+            ReloadReason::BackendProtocol(be("x")).label(),
+            "backend_protocol"
         );
         // The head, whatever the scope.
         let mut moved = c.clone();

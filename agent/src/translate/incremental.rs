@@ -410,7 +410,7 @@ impl Incremental {
                 .or_default()
                 .insert(key.clone());
         }
-        if let Some(s) = &e.fragment.auth_secret {
+        for s in &e.fragment.read_secrets {
             self.auth_readers
                 .entry(s.clone())
                 .or_default()
@@ -431,7 +431,7 @@ impl Incremental {
         for s in &e.secrets {
             unlink(&mut self.secret_readers, s, key);
         }
-        if let Some(s) = &e.fragment.auth_secret {
+        for s in &e.fragment.read_secrets {
             unlink(&mut self.auth_readers, s, key);
         }
         for p in &e.fragment.problems {

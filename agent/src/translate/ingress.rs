@@ -53,6 +53,7 @@ pub(super) fn backend_of(resolved: &ResolvedService, opts: &BackendOptions) -> B
         let server = server(ep, 1);
         backend.servers.insert(server.name.clone(), server);
     }
+    opts.upstream.apply(&mut backend, resolved.app_protocol);
     backend
 }
 
@@ -198,8 +199,8 @@ pub(super) struct Fragment {
     pub source_lists: Option<SourceLists>,
     /// Its basic-authentication user list (its routes name it).
     pub auth: Option<(AuthId, BasicAuth)>,
-    /// The Secret its auth-secret names (read, or missing).
-    pub auth_secret: Option<ObjectKey>,
+    /// The Secrets its auth-secret and proxy-ssl-secret name (read, or missing).
+    pub read_secrets: Vec<ObjectKey>,
 }
 
 impl Fragment {
@@ -288,7 +289,7 @@ pub(super) fn fragment(
         services: Vec::new(),
         source_lists: None,
         auth: None,
-        auth_secret: None,
+        read_secrets: Vec::new(),
     };
     Reader {
         snapshot,
@@ -334,7 +335,7 @@ impl Reader<'_> {
             .unwrap_or_else(|| self.f.key.namespace.clone());
         let ns = ns.as_str();
         let key = ObjectKey::new(ns, name);
-        self.f.auth_secret = Some(key.clone());
+        self.f.read_secrets.push(key.clone());
         let fail = "the Ingress's routes answer 503 until it is fixed (ingress-nginx denies \
                     such locations too)";
         let Some(secret) = self.snapshot.secrets.get(&key) else {
@@ -371,6 +372,21 @@ impl Reader<'_> {
         let text = PolicyText::new("auth", id.as_str()).expect("auth ids are policy text");
         self.f.auth = Some((id, auth::basic_auth(users, realm.clone())));
         Some(text)
+    }
+
+    /// Reads the proxy-ssl Secret into the backend options.
+    fn upstream(&mut self, req: &annotations::upstream::UpstreamRequest) {
+        let ns = self.f.key.namespace.clone();
+        let r = super::upstream::resolve(req, &ns, self.snapshot, &self.settings.config_dir);
+        if let Some(s) = r.secret
+            && !self.f.read_secrets.contains(&s)
+        {
+            self.f.read_secrets.push(s);
+        }
+        for (field, message) in r.problems {
+            self.f.problem(field, message);
+        }
+        self.f.options.upstream = r.upstream;
     }
 
     fn read(&mut self, ing: &Ingress) {
@@ -438,6 +454,7 @@ impl Reader<'_> {
             );
         }
         self.f.options = parsed.options.clone();
+        self.upstream(&parsed.upstream);
         if canary_rule.is_none() {
             self.fallback = parsed.fallback.clone();
         }
@@ -787,6 +804,12 @@ impl Reader<'_> {
                         .at(s.field.clone()),
                     );
                 }
+                if let (Some((f, why)), None) =
+                    (&r.app_protocol_problem, self.f.options.upstream.protocol)
+                {
+                    let p = Problem::new(ProblemKind::Service, at.service.to_string(), why.clone());
+                    self.f.problems.push(p.at(f.clone()));
+                }
                 Some(r.backend.clone())
             }
             Err(message) => {
@@ -816,6 +839,7 @@ fn fallback_backend(
         s.backup = true;
         backend.servers.insert(s.name.clone(), s);
     }
+    opts.upstream.apply(&mut backend, primary.app_protocol);
     backend
 }
 
@@ -850,5 +874,6 @@ fn canary_backend(
             backend.servers.insert(s.name.clone(), s);
         }
     }
+    opts.upstream.apply(&mut backend, primary.app_protocol);
     backend
 }

@@ -15,6 +15,7 @@ mod ingress;
 mod refold;
 mod resolutions;
 pub mod tls;
+pub mod upstream;
 
 pub use incremental::Incremental;
 

@@ -3,6 +3,7 @@
 
 mod annotations;
 mod auth;
+mod backend_protocol;
 mod canary;
 mod ctl;
 mod custom_errors;

@@ -59,7 +59,7 @@ pub use routes::{
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
     map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
-pub use sections::{SectionPrint, Sections, backend_print, head_print, head_prints};
+pub use sections::{BackendPrint, SectionPrint, Sections, backend_print, head_print, head_prints};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,

@@ -90,10 +90,12 @@ pub fn render(config: &Config) -> Rendered {
         // Fixed text, written with the maps before `haproxy -c` reads `lua-load`.
         maps.insert(files.lua.to_file_path(), super::custom_errors::lua_text());
     }
-    for (file, cert) in &config.tls.certs {
-        let mut pem = cert.pem.as_str().to_string();
-        pem.push('\n');
-        tls.insert(file.clone(), pem);
+    let backend_files = config.backends.values().flat_map(|b| &b.files);
+    let certs = config.tls.certs.iter().map(|(f, c)| (f, &c.pem));
+    for (file, pem) in certs.chain(backend_files) {
+        let mut text = pem.as_str().to_string();
+        text.push('\n');
+        tls.insert(file.clone(), text);
     }
     Rendered {
         haproxy_cfg: render_cfg(config, true),
@@ -352,6 +354,12 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     }
     if let Some(t) = be.timeout_server {
         line!(out, "timeout server {t}");
+    }
+    if !be.protocol.is_default() {
+        // The servers of the config inherit it; `add server` ignores it and carries the
+        // same keywords itself (its `ca-file` and `crt` need the files this line loads).
+        let keywords = be.protocol.keywords(be.health_check.is_some());
+        line!(out, "default-server{keywords}");
     }
     if !servers {
         return;

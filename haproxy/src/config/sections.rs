@@ -43,12 +43,6 @@ impl Printer {
         line.hash(&mut self.b);
     }
 
-    fn text(&mut self, text: &str) {
-        for line in text.lines() {
-            self.line(line);
-        }
-    }
-
     fn finish(&self) -> SectionPrint {
         SectionPrint(self.a.finish(), self.b.finish())
     }
@@ -105,12 +99,54 @@ fn is_auth_line(line: &str) -> bool {
     line.starts_with("    http-request auth ")
 }
 
-/// The fingerprint of one backend's structure (its options, not its servers).
-pub fn backend_print(backend: &Backend) -> SectionPrint {
+/// A backend's fingerprints: all its structural lines, and its protocol line alone (the
+/// `default-server` line: HTTP/2 and TLS to the servers), which names its own reload reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackendPrint {
+    /// Every structural line.
+    pub all: SectionPrint,
+    /// The `default-server` line.
+    pub protocol: SectionPrint,
+}
+
+/// Fingerprints of both kinds, fed line by line.
+#[derive(Debug)]
+struct BackendPrinter {
+    all: Printer,
+    protocol: Printer,
+}
+
+impl BackendPrinter {
+    fn new() -> Self {
+        Self {
+            all: Printer::new(),
+            protocol: Printer::new(),
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.all.line(line);
+        if line.starts_with("    default-server ") {
+            self.protocol.line(line);
+        }
+    }
+
+    fn finish(&self) -> BackendPrint {
+        BackendPrint {
+            all: self.all.finish(),
+            protocol: self.protocol.finish(),
+        }
+    }
+}
+
+/// The fingerprints of a backend without its servers.
+pub fn backend_print(backend: &Backend) -> BackendPrint {
     let mut text = String::with_capacity(256);
     render_backend(&mut text, backend, false);
-    let mut p = Printer::new();
-    p.text(&text);
+    let mut p = BackendPrinter::new();
+    for line in text.lines() {
+        p.line(line);
+    }
     p.finish()
 }
 
@@ -128,7 +164,7 @@ pub struct Sections {
     /// whether this differs too names the reason.
     pub errors: Option<SectionPrint>,
     /// Each backend's fingerprint.
-    pub backends: HashMap<BackendName, SectionPrint>,
+    pub backends: HashMap<BackendName, BackendPrint>,
 }
 
 impl Sections {
@@ -157,7 +193,7 @@ impl Sections {
         let mut errors = Printer::new();
         let mut in_userlist = false;
         let mut backends = HashMap::new();
-        let mut current: Option<(BackendName, Printer)> = None;
+        let mut current: Option<(BackendName, BackendPrinter)> = None;
         for line in haproxy_cfg.lines() {
             in_userlist = userlist_state(in_userlist, line);
             if current.is_none() && (in_userlist || is_auth_line(line)) {
@@ -172,7 +208,7 @@ impl Sections {
                 }
                 match BackendName::new(name) {
                     Ok(n) if name != BUILTIN_404 && !name.starts_with('_') => {
-                        let mut p = Printer::new();
+                        let mut p = BackendPrinter::new();
                         p.line(line);
                         current = Some((n, p));
                         continue;
@@ -260,6 +296,15 @@ mod tests {
         let moved = Sections::of_config(&c);
         assert_ne!(base.head, moved.head);
         assert_eq!(base.backends, moved.backends);
+        // The protocol line has its own print.
+        let mut c = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let name = BackendName::new("a_web_80").unwrap();
+        c.backends.get_mut(&name).unwrap().protocol.h2 = true;
+        let h2 = Sections::of_config(&c);
+        let (b, h) = (base.backends[&name], h2.backends[&name]);
+        assert_ne!(b.protocol, h.protocol);
+        assert_ne!(b.all, h.all);
+        assert_eq!(Sections::of_rendered(&render(&c).haproxy_cfg), h2);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 
+use super::server_proto::ServerProtocol;
 use crate::names::{
     AclPattern, BackendName, FilePath, InvalidName, MapKey, MapValue, ServerRef, SniFilter,
     escape_cli_word,
@@ -93,6 +94,9 @@ pub struct AddServer {
     pub slowstart: Option<Duration>,
     /// Backup server.
     pub backup: bool,
+    /// HTTP/2 and TLS to the server (the backend's `default-server` keywords, which `add
+    /// server` would ignore).
+    pub protocol: ServerProtocol,
 }
 
 impl AddServer {
@@ -107,6 +111,7 @@ impl AddServer {
             check: None,
             slowstart: None,
             backup: false,
+            protocol: ServerProtocol::default(),
         }
     }
 }
@@ -493,6 +498,7 @@ impl Command {
                 if a.backup {
                     s.push_str(" backup");
                 }
+                a.protocol.write_keywords(&mut s, a.check.is_some());
             }
             Command::DelServer(r) => {
                 s.push_str("del server");

@@ -6,6 +6,7 @@ pub mod command;
 pub mod parse;
 pub mod proc;
 pub mod reply;
+pub mod server_proto;
 pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
@@ -15,6 +16,7 @@ pub use command::{
 };
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
 pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod reader;
 pub mod regex_paths;
 mod route_policy;
 pub mod source_ranges;
+pub mod upstream;
 
 use reader::Reader;
 pub use reader::{Status, Verdict};
@@ -56,6 +57,8 @@ pub struct BackendOptions {
     pub sticky: Option<CookieName>,
     /// Attributes of the sticky cookie.
     pub cookie_attrs: CookieAttrs,
+    /// How the servers are spoken to (backend-protocol, proxy-ssl-*), its Secret read.
+    pub upstream: crate::translate::upstream::Upstream,
 }
 
 impl BackendOptions {
@@ -127,6 +130,9 @@ pub struct Parsed {
     /// The canary rule of a canary Ingress; `None` when a value is invalid (named), and
     /// the canary then takes no requests.
     pub nginx_rule: Option<haproxy::config::CanaryRule>,
+    /// backend-protocol and the proxy-ssl annotations (the Secret is read with the
+    /// snapshot, in the Ingress's fragment).
+    pub upstream: upstream::UpstreamRequest,
     /// Every annotation under a recognised prefix, by key, with how it was taken.
     pub verdicts: Vec<Verdict>,
 }
@@ -235,19 +241,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     affinity(&mut r, &mut out);
-    if let Some((key, v)) = r.get("backend-protocol") {
-        match v.trim().to_ascii_uppercase().as_str() {
-            "HTTP" => {}
-            "HTTPS" | "GRPC" | "GRPCS" | "AJP" | "FCGI" => r.unsupported(
-                key,
-                format!("{v} to backends is not done yet (issue 14); the pods get plain HTTP/1.1"),
-            ),
-            _ => r.invalid(
-                key,
-                format!("{v:?} is not HTTP, HTTPS, GRPC, GRPCS, AJP or FCGI"),
-            ),
-        }
-    }
+    upstream::read(&mut r, &mut out);
     if out.nginx_canary {
         out.nginx_rule = nginx_canary::rule(&mut r);
     } else {

@@ -188,7 +188,7 @@ fn unsupported_refused_and_unknown_are_named() {
         ),
         (
             "backend-protocol",
-            "GRPC",
+            "FCGI",
             ProblemReason::UnsupportedAnnotation,
         ),
         ("backend-protocol", "SPDY", ProblemReason::InvalidAnnotation),
