@@ -57,6 +57,10 @@ const NGINX_SEND_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-send-timeout
 const NGINX_AFFINITY: &str = "nginx.ingress.kubernetes.io/affinity";
 const NGINX_COOKIE_NAME: &str = "nginx.ingress.kubernetes.io/session-cookie-name";
 const NGINX_BACKEND_PROTOCOL: &str = "nginx.ingress.kubernetes.io/backend-protocol";
+const NGINX_PROXY_SSL_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-name";
+const NGINX_PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+const NGINX_PROXY_SSL_VERIFY: &str = "nginx.ingress.kubernetes.io/proxy-ssl-verify";
+const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-server-name";
 const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
 const NGINX_PERMANENT_REDIRECT_CODE: &str = "nginx.ingress.kubernetes.io/permanent-redirect-code";
 const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redirect";
@@ -955,6 +959,55 @@ fn fields() -> Vec<Field> {
                 drop(
                     w.annotations
                         .insert(NGINX_BACKEND_PROTOCOL.into(), v.into()),
+                )
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_NAME,
+            |t| format!("back{t}end.internal"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
+                w.annotations.insert(NGINX_PROXY_SSL_NAME.into(), v.into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), "on".into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_SECRET,
+            |t| format!("shop/ca{t}"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "GRPCS".into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_SECRET.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_VERIFY,
+            |t| format!("o{t}n"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_VERIFY.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_SERVER_NAME,
+            |t| format!("o{t}n"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
                 )
             },
             refused,
@@ -2132,6 +2185,7 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
             haproxy::config::UserName::new(u).is_ok()
                 && haproxy::config::PasswordHash::new(h).is_ok()
         }
+        ["default-server", rest @ ..] => protocol_keywords(rest),
         ["server", name, addr, "weight", weight, rest @ ..] => {
             let rest_ok = match rest {
                 [] | ["disabled"] | ["backup"] | ["backup", "disabled"] => true,
@@ -2151,6 +2205,43 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// The keywords of a backend's `default-server` line, each from a validated type.
+fn protocol_keywords(words: &[&str]) -> bool {
+    let path = |p: &str| haproxy::FilePath::new(p).is_ok_and(|_| p.starts_with('/'));
+    let name = |n: &str| haproxy::proto::TlsName::new(n).is_ok_and(|t| t.as_str() == n);
+    let mut w = words;
+    match w {
+        ["proto", "h2"] | ["proto", "h2", "check-proto", "h2"] => return true,
+        ["ssl", rest @ ..] => w = rest,
+        _ => return false,
+    }
+    w = match w {
+        ["verify", "none", rest @ ..] => rest,
+        ["verify", "required", "ca-file", p, rest @ ..] if path(p) => rest,
+        _ => return false,
+    };
+    if let ["verifyhost", n, rest @ ..] = w {
+        if !name(n) {
+            return false;
+        }
+        w = rest;
+    }
+    if let ["sni", expr, rest @ ..] = w {
+        let inner = expr.strip_prefix("str(").and_then(|e| e.strip_suffix(')'));
+        if !inner.is_some_and(name) {
+            return false;
+        }
+        w = rest;
+    }
+    if let ["crt", p, rest @ ..] = w {
+        if !path(p) {
+            return false;
+        }
+        w = rest;
+    }
+    matches!(w, ["alpn", "h2" | "http/1.1"])
 }
 
 fn check_rendered(
