@@ -197,6 +197,36 @@ async fn grpc_over_h2c_and_grpcs_keeps_status_and_trailers() {
             .all(|s| s.version == "HTTP/2.0" && s.sni.is_none())
     );
 
+    // Scale-up of the h2c backend: the new server speaks h2 at once, no reload.
+    let reloads = agent.reloads().await.unwrap();
+    let port = h2c.addr().port();
+    let h2c_2 = ProtoServer::start("h2c-2", SocketAddr::from(([127, 0, 0, 2], port)), None)
+        .await
+        .unwrap();
+    let two = [Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")];
+    agent
+        .write_manifest("grpc-slice.yaml", &slice("grpc-1", "grpc", port, &two))
+        .unwrap();
+    eventually("the second h2c server answers gRPC", CONVERGE, async || {
+        grpc_call(
+            agent.http,
+            Transport::H2c,
+            "grpc.test",
+            "/echo.Echo/Echo",
+            b"ping",
+        )
+        .await
+        .is_ok_and(|r| r.messages == vec![b"h2c-2:ping".to_vec()])
+    })
+    .await
+    .unwrap();
+    assert!(h2c_2.seen().iter().all(|s| s.version == "HTTP/2.0"));
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "endpoint churn is runtime"
+    );
+
     // ALPN h2 on the HTTPS bind, h2 over verified TLS to the pods with proxy-ssl-name as SNI.
     let front = Transport::Tls {
         ca: &front_ca,
@@ -357,6 +387,22 @@ async fn https_backends_verify_their_ca_and_scale_up_without_a_reload() {
         reloads,
         "endpoint churn is runtime"
     );
+
+    // The wrong CA Secret renewed with the right CA: a new CA file, served after a reload.
+    agent
+        .write_manifest("other.yaml", &ca_secret("other-ca", &ca))
+        .unwrap();
+    eventually(
+        "bad.test verified with the renewed CA",
+        CONVERGE,
+        async || {
+            let r = agent.get("bad.test", "/").await;
+            r.is_ok_and(|r| r.status == 200 && r.body.contains(&format!("sni={BACKEND_NAME}")))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(agent.reloads().await.unwrap() > reloads);
 
     // A protocol change is structural: one reload, named backend_protocol.
     let before = agent
