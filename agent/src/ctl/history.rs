@@ -70,8 +70,13 @@ fn describe(r: &SyncRecord, s: &mut String) {
     if r.commands_omitted > 0 {
         let _ = writeln!(s, "    … and {} more commands", r.commands_omitted);
     }
-    if r.commands.is_empty() && r.reloads.is_empty() && r.error.is_none() {
-        s.push_str("    no command, no reload\n");
+    match (
+        r.commands.is_empty(),
+        r.reloads.is_empty() && r.error.is_none(),
+    ) {
+        (true, true) => s.push_str("    no command, no reload\n"),
+        (false, true) => s.push_str("    no reload\n"),
+        _ => {}
     }
     for l in &r.reloads {
         let how = if l.ok { "reload" } else { "FAILED reload" };

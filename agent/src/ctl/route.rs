@@ -116,6 +116,8 @@ pub(super) async fn route(
     if !servers.is_empty() {
         text.push('\n');
         text.push_str(&table(&HEADER, &cells));
+    } else if let Some(b) = &report.backend {
+        let _ = writeln!(text, "backend {b} has no servers: HAProxy answers 503");
     }
     let agent_note = match (&state, report.disagreements.is_empty()) {
         (Err(e), _) => format!("\nthe agent's desired state is unavailable: {e:#}\n"),
@@ -172,10 +174,10 @@ impl Report {
                 None => "no match".to_string(),
             };
             lines.push(format!(
-                "  {}. {:<6} map ({}) {:<13} {:?}: {what}",
+                "  {}. {:<6} map {:<6} {:<13} {:?}: {what}",
                 i + 1,
                 s.map,
-                l.method,
+                format!("({})", l.method),
                 s.key_kind,
                 s.key
             ));

@@ -53,7 +53,7 @@ fn json(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_route_agrees_with_where_requests_land() {
-    let names = ["exact", "prefix", "wild", "def"];
+    let names = ["exact", "prefix", "wild", "def", "regex"];
     let echoes: Vec<EchoServer> = names
         .iter()
         .map(|n| EchoServer::start(n).unwrap())
@@ -64,6 +64,17 @@ async fn ctl_route_agrees_with_where_requests_land() {
         .map(|(n, e)| (format!("{n}.yaml"), serve(n, e.addr().port())))
         .collect();
     files.push(("routes.yaml".into(), routes_ingress()));
+    let regex = IngressPath {
+        host: Some("rx.test"),
+        path: "/v[0-9]+/",
+        service: "regex",
+        port: 80,
+    };
+    let use_regex = [("nginx.ingress.kubernetes.io/use-regex", "true")];
+    files.push((
+        "rx-ingress.yaml".into(),
+        ingress("rx", &use_regex, &[regex]),
+    ));
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
@@ -78,6 +89,8 @@ async fn ctl_route_agrees_with_where_requests_land() {
         ("prefix.test", "/app/deeper/x", "prefix", Some("prefix")),
         ("a.wild.test", "/anything", "wild", Some("prefix")),
         ("unknown.test", "/", "def", None),
+        ("rx.test", "/v2/items", "regex", Some("regex")),
+        ("rx.test", "/vx/items", "def", None),
     ];
     for (host, path, lands, map) in cases {
         let reply = agent.get(host, path).await.unwrap();
@@ -110,6 +123,21 @@ async fn ctl_route_agrees_with_where_requests_land() {
         "{out}"
     );
     assert!(out.contains("the agent's desired state agrees"), "{out}");
+
+    // watch: plain tables appended when stdout is not a terminal, as many as asked.
+    let def = backend("def", 80);
+    let (code, out) = ctl(
+        &agent,
+        &["watch", &def, "--count", "2", "--interval", "50ms"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("BACKEND  ").count(), 2, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with(&def)).count(),
+        2,
+        "{out}"
+    );
+    assert!(!out.contains('\x1b'), "{out}");
 
     // An entry changed behind the agent's back: the live route is shown, and flagged.
     let exact = agent.map("exact.map").await.unwrap();
@@ -322,6 +350,7 @@ async fn ctl_history_lists_a_scale_up_and_a_new_service() {
         text.contains(&format!("{added} ")) && text.contains("  ok"),
         "{text}"
     );
+    assert!(text.contains("    no reload\n"), "{text}");
 
     // A new Service with its Ingress: one reload, with its reason and duration.
     let api = ingress(
