@@ -540,13 +540,7 @@ async fn reconcile_loop(
                 // The translator patches its config in place: nobody keeps a clone of it.
                 drop(t);
                 record.everything |= pending.all;
-                if let Err(e) = &synced {
-                    record.error = Some(e.to_string());
-                }
-                let record = record.with_journal(applier.take_journal());
-                if record.is_eventful() {
-                    status.record_sync(record);
-                }
+                record.error = synced.as_ref().err().map(ToString::to_string);
                 match synced {
                     Ok(report) => {
                         synced_once = true;
@@ -583,6 +577,11 @@ async fn reconcile_loop(
                             backoff = (backoff * 2).min(Duration::from_secs(5));
                         }
                     }
+                }
+                // Recorded after the sync is measured and reported: off the ack path.
+                let record = record.with_journal(applier.take_journal());
+                if record.is_eventful() {
+                    status.record_sync(record);
                 }
             }
         }
