@@ -145,6 +145,29 @@ mod tests {
         assert_eq!(cmd.name(), "get map");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_hit_reads_back(
+            method in "[a-z]{1,5}",
+            key in "[!#-~]{1,40}",
+            value in "[ -~]{0,60}",
+        ) {
+            let text = format!(
+                "type={method}, case=sensitive, found=yes, idx=tree, key=\"{key}\", value=\"{value}\", type=\"str\""
+            );
+            let want = MapLookup {
+                method,
+                found: Some(MapMatch { key, value }),
+            };
+            proptest::prop_assert_eq!(MapLookup::parse(&text), Some(want));
+        }
+
+        #[test]
+        fn any_text_parses_without_panicking(text in "\\PC{0,200}") {
+            let _ = MapLookup::parse(&text);
+        }
+    }
+
     #[test]
     fn other_shapes_are_not_lookups() {
         for text in [
