@@ -10,7 +10,7 @@ use integration::{EchoServer, LoadLoop, LoadStats};
 
 use crate::support::{Agent, CONVERGE, Ep, Options, eventually, ingress, route, service, slice};
 
-const HOST: &str = "canary.example";
+pub(crate) const HOST: &str = "canary.example";
 const REQUESTS: u64 = 2000;
 
 fn canary_ingress(percent: u8) -> String {
@@ -52,7 +52,7 @@ async fn weight(agent: &Agent, server: &ServerRef) -> u32 {
 }
 
 /// Services `shop` (on `primary`) and `shop-canary` (on `canary`), one endpoint each.
-fn shop_services(primary: &EchoServer, canary: &EchoServer) -> String {
+pub(crate) fn shop_services(primary: &EchoServer, canary: &EchoServer) -> String {
     let (pp, cp) = (primary.addr().port(), canary.addr().port());
     [
         service("shop", 80, pp),
@@ -134,7 +134,7 @@ async fn canary_weight_splits_traffic_and_changes_without_reload() {
 
 /// An ingress-nginx canary Ingress for `/shop`: `canary: "true"` with a weight and, when
 /// given, a header value; the header and cookie are always `x-canary` and `canary_cookie`.
-fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
+pub(crate) fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
     let n = |k: &str| format!("nginx.ingress.kubernetes.io/{k}");
     let (canary, w, h, c, v) = (
         n("canary"),
@@ -164,7 +164,7 @@ fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
 }
 
 /// Which echo server answered `/shop` with these request headers.
-async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
+pub(crate) async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
     let mut req = integration::http::Req::new("GET", HOST, "/shop");
     for (k, v) in headers {
         req = req.header(k, v);

@@ -168,6 +168,62 @@ async fn ctl_route_agrees_with_where_requests_land() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_route_follows_canary_headers_and_cookies_as_haproxy_does() {
+    use crate::canary::{HOST, answered_by, nginx_canary, shop_services};
+    let (primary, canary) = (
+        EchoServer::start("primary").unwrap(),
+        EchoServer::start("canary").unwrap(),
+    );
+    // Weight 0: only the header and the cookie send requests to the canary.
+    let agent = Agent::start(
+        &[
+            ("services.yaml", &shop_services(&primary, &canary)),
+            ("ingress.yaml", &nginx_canary("0", None)),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[], "primary"),
+        (&[("X-Canary", "always")], "canary"),
+        (
+            &[("X-Canary", "never"), ("Cookie", "canary_cookie=always")],
+            "primary",
+        ),
+        (&[("Cookie", "a=1; canary_cookie=always")], "canary"),
+    ];
+    for (headers, lands) in cases {
+        assert_eq!(answered_by(&agent, headers).await, lands, "{headers:?}");
+        let mut args = vec!["--output", "json", "route", HOST, "/shop"];
+        let flags: Vec<String> = headers.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        for f in &flags {
+            args.extend(["--header", f.as_str()]);
+        }
+        let (code, out) = ctl(&agent, &args);
+        assert_eq!(code, 0, "{out}");
+        let service = if lands == "canary" {
+            "shop-canary"
+        } else {
+            "shop"
+        };
+        assert_eq!(
+            json(&out)["backend"],
+            backend(service, 80).as_str(),
+            "{headers:?}: {out}"
+        );
+    }
+    let (_, out) = ctl(
+        &agent,
+        &["route", HOST, "/shop", "--header", "X-Canary:always"],
+    );
+    assert!(
+        out.contains("canary: header x-canary is always, so backend default_shop-canary_80"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_plan_with_the_agent_explains_a_pending_reload() {
     let web = EchoServer::start("web").unwrap();
     let site = ingress(
