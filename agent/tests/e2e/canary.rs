@@ -163,6 +163,25 @@ pub(crate) fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
     .join("---\n")
 }
 
+/// An agent serving [`nginx_canary`] with `weight` (no header value) on echo servers
+/// `primary` and `canary` (returned: they stop when dropped).
+pub(crate) async fn nginx_canary_agent(weight: &str) -> (Agent, [EchoServer; 2]) {
+    let (primary, canary) = (
+        EchoServer::start("primary").unwrap(),
+        EchoServer::start("canary").unwrap(),
+    );
+    let agent = Agent::start(
+        &[
+            ("services.yaml", &shop_services(&primary, &canary)),
+            ("ingress.yaml", &nginx_canary(weight, None)),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    (agent, [primary, canary])
+}
+
 /// Which echo server answered `/shop` with these request headers.
 pub(crate) async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
     let mut req = integration::http::Req::new("GET", HOST, "/shop");
@@ -180,19 +199,7 @@ pub(crate) async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> Stri
 /// reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_nginx_canary_ingress_routes_by_header_cookie_and_weight() {
-    let (primary, canary) = (
-        EchoServer::start("primary").unwrap(),
-        EchoServer::start("canary").unwrap(),
-    );
-    let agent = Agent::start(
-        &[
-            ("services.yaml", &shop_services(&primary, &canary)),
-            ("ingress.yaml", &nginx_canary("20", None)),
-        ],
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let (agent, _echoes) = nginx_canary_agent("20").await;
     let state = agent.debug_state().await.unwrap();
     assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
     let reloads = agent.reloads().await.unwrap();

@@ -169,21 +169,9 @@ async fn ctl_route_agrees_with_where_requests_land() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_route_follows_canary_headers_and_cookies_as_haproxy_does() {
-    use crate::canary::{HOST, answered_by, nginx_canary, shop_services};
-    let (primary, canary) = (
-        EchoServer::start("primary").unwrap(),
-        EchoServer::start("canary").unwrap(),
-    );
+    use crate::canary::{HOST, answered_by, nginx_canary_agent};
     // Weight 0: only the header and the cookie send requests to the canary.
-    let agent = Agent::start(
-        &[
-            ("services.yaml", &shop_services(&primary, &canary)),
-            ("ingress.yaml", &nginx_canary("0", None)),
-        ],
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let (agent, _echoes) = nginx_canary_agent("0").await;
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "primary"),
         (&[("X-Canary", "always")], "canary"),
