@@ -205,6 +205,7 @@ fn full(p: &Paths) -> Config {
     global.maxconn = 8000;
     global.hard_stop_after = Timeout::secs(300).unwrap();
     global.server_state = Some(ConfigPath::from_path(&p.run_dir.join("server-state")).unwrap());
+    global.custom_errors = Some(haproxy::config::ErrorFiles::in_dir(&p.config_dir).unwrap());
     let mut cfg = Config::new(global);
     cfg.defaults.forwardfor = false;
     cfg.defaults.retries = 2;
@@ -251,7 +252,17 @@ fn full(p: &Paths) -> Config {
         route("shop.example.com", "/", Prefix, "shop_cart_http"),
         route("shop.example.com", "/api/", Prefix, "shop_api_8080"),
         route("shop.example.com", "/api/v1/status", Exact, "shop_api_8080"),
-        route("shop.example.com", "/static", Impl, "shop_assets_80"),
+        // Custom error pages: 404 and 503 from the assets are replaced by tenants' pages.
+        Route {
+            policy: haproxy::config::RoutePolicy {
+                custom_errors: haproxy::config::CustomErrors::parse(
+                    "404,503/tenants_web_80/shop/assets/assets/80",
+                ),
+                ..Default::default()
+            }
+            .shared(),
+            ..route("shop.example.com", "/static", Impl, "shop_assets_80")
+        },
         route("*.tenants.example.com", "/", Prefix, "tenants_web_80"),
         route("*.tenants.example.com", "/api", Prefix, "shop_api_8080"),
         route("", "/healthz", Exact, "shop_api_8080"),

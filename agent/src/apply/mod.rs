@@ -193,9 +193,10 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        let (head, auth) = head_prints(desired);
+        let (head, auth, errors) = head_prints(desired);
         self.desired.head = Some(head);
         self.desired.auth = Some(auth);
+        self.desired.errors = Some(errors);
         if scope.all {
             self.desired.backends = desired
                 .backends

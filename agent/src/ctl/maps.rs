@@ -62,6 +62,14 @@ pub(super) fn policy_notes(t: &haproxy::config::RouteTarget) -> Vec<String> {
     if let Some(a) = &p.auth {
         notes.push(format!("basic auth {a}"));
     }
+    if let Some(e) = &p.custom_errors {
+        let codes: Vec<String> = e.codes.codes().iter().map(u16::to_string).collect();
+        notes.push(format!(
+            "error pages for {} from {}",
+            codes.join(","),
+            e.backend
+        ));
+    }
     if let Some(l) = &p.limit {
         let mut by = Vec::new();
         for (what, v) in [
@@ -207,6 +215,23 @@ mod tests {
         assert_eq!(
             describe_target(&canary),
             "ns_web_80 (canary ns_v2_80 by 20 in 100, header x-canary: beta, cookie c)"
+        );
+        let errors = haproxy::config::RouteTarget {
+            backend: haproxy::BackendName::new("ns_web_80").unwrap(),
+            https_redirect: false,
+            policy: haproxy::config::RoutePolicy {
+                custom_errors: haproxy::config::CustomErrors::parse(
+                    "404,503/ns_err_80/ns/web/web/80",
+                ),
+                ..Default::default()
+            }
+            .shared(),
+            canary: None,
+        }
+        .to_string();
+        assert_eq!(
+            describe_target(&errors),
+            "ns_web_80 (error pages for 404,503 from ns_err_80)"
         );
         assert_eq!(describe_target("not a value"), "not a value");
     }

@@ -229,6 +229,10 @@ pub enum ReloadReason {
     /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
     /// them.
     Userlists,
+    /// The first route with custom-http-errors, or the last one gone: the Lua action, its
+    /// rules and the internal error frontend are rendered only while some route uses them
+    /// (HAProxy 2.6 cannot load Lua or add a frontend at runtime).
+    CustomErrors,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
@@ -239,11 +243,12 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 7] = [
+    pub const LABELS: [&'static str; 8] = [
         "startup",
         "structure",
         "frontends",
         "userlists",
+        "custom_errors",
         "new_backend",
         "backend_options",
         "diverged",
@@ -256,6 +261,7 @@ impl ReloadReason {
             ReloadReason::Structure => "structure",
             ReloadReason::Frontends => "frontends",
             ReloadReason::Userlists => "userlists",
+            ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
             ReloadReason::Diverged => "diverged",
@@ -455,6 +461,9 @@ fn reload_reason(
     if loaded.head.is_none() || loaded.head != structure.desired.head {
         if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
             return Some(ReloadReason::Userlists);
+        }
+        if loaded.errors.is_some() && loaded.errors != structure.desired.errors {
+            return Some(ReloadReason::CustomErrors);
         }
         return Some(ReloadReason::Frontends);
     }
@@ -1277,6 +1286,28 @@ mod tests {
         assert_eq!(
             scoped(&moved, &loaded, &o, &none),
             Plan::Reload(ReloadReason::Frontends)
+        );
+        // The first route with custom error pages (the Lua action and its frontend).
+        let mut errors = c.clone();
+        errors.global.custom_errors = Some(
+            haproxy::config::ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),
+        );
+        let policy = haproxy::config::RoutePolicy {
+            custom_errors: haproxy::config::CustomErrors::parse("404/ns_web_80/ns/a/web/80"),
+            ..Default::default()
+        };
+        errors.routes.push(Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: be("ns_web_80"),
+            https_redirect: false,
+            policy: policy.shared(),
+        });
+        assert_eq!(
+            scoped(&errors, &loaded, &o, &none),
+            Plan::Reload(ReloadReason::CustomErrors)
         );
         // A backend no longer wanted stays until the next reload: no reload for it.
         let fewer = config(vec![], vec![]);

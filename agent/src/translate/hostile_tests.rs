@@ -82,6 +82,7 @@ const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-m
 const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
 const NGINX_SERVER_ALIAS: &str = "nginx.ingress.kubernetes.io/server-alias";
 const NGINX_DEFAULT_BACKEND: &str = "nginx.ingress.kubernetes.io/default-backend";
+const NGINX_CUSTOM_ERRORS: &str = "nginx.ingress.kubernetes.io/custom-http-errors";
 const NGINX_LIMIT_WHITELIST: &str = "nginx.ingress.kubernetes.io/limit-whitelist";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
@@ -1167,6 +1168,18 @@ fn fields() -> Vec<Field> {
             false,
         ),
         annotation_field_of(
+            NGINX_CUSTOM_ERRORS,
+            |t| format!("404,5{t}03"),
+            |w, v| {
+                // The error pages' Service is the world's own (it resolves).
+                w.annotations
+                    .insert(NGINX_DEFAULT_BACKEND.into(), "hsvc".into());
+                w.annotations.insert(NGINX_CUSTOM_ERRORS.into(), v.into());
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
             NGINX_WHITELIST,
             |t| format!("10.0.0.0/8,19{t}2.168.0.0/16"),
             |w, v| drop(w.annotations.insert(NGINX_WHITELIST.into(), v.into())),
@@ -2121,9 +2134,13 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
         }
         ["server", name, addr, "weight", weight, rest @ ..] => {
             let rest_ok = match rest {
-                [] | ["disabled"] => true,
+                [] | ["disabled"] | ["backup"] | ["backup", "disabled"] => true,
                 ["check", "inter", t, "rise", "2", "fall", "3", tail @ ..] => {
-                    is_timeout(t) && matches!(tail, [] | ["disabled"])
+                    is_timeout(t)
+                        && matches!(
+                            tail,
+                            [] | ["disabled"] | ["backup"] | ["backup", "disabled"]
+                        )
                 }
                 _ => false,
             };
@@ -2149,7 +2166,13 @@ fn check_rendered(
         "{name}: a control or non-ASCII byte in haproxy.cfg"
     );
     let backends: BTreeSet<&str> = t.config.backends.keys().map(BackendName::as_str).collect();
-    let known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    let mut known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    // Custom error pages: fixed lines, made from the settings alone (the config dir).
+    let errors = t
+        .config
+        .uses_custom_errors()
+        .map(|files| haproxy::config::rendered_lines(files, haproxy::config::CUSTOM_ERRORS_FIELD));
+    known.extend(errors.iter().flatten().map(String::as_str));
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
@@ -2176,6 +2199,9 @@ fn check_rendered(
         "defaults".into(),
         "frontend http".into(),
     ];
+    if errors.is_some() {
+        want.push("frontend _errors".into());
+    }
     want.extend(t.config.auth.keys().map(|id| format!("userlist {id}")));
     want.extend(
         haproxy::config::LIMIT_TABLES

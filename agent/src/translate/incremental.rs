@@ -348,7 +348,13 @@ impl Incremental {
             .map(|ing| Entry {
                 ingress: ing.clone(),
                 created: ing.metadata.creation_timestamp.clone(),
-                fragment: ingress::fragment(key, ing, snapshot, &mut self.resolutions),
+                fragment: ingress::fragment(
+                    key,
+                    ing,
+                    snapshot,
+                    &self.settings,
+                    &mut self.resolutions,
+                ),
                 secrets: tls_secrets(key, ing),
             });
         let reshaped = match (&old, &new) {

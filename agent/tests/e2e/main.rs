@@ -5,6 +5,7 @@ mod annotations;
 mod auth;
 mod canary;
 mod ctl;
+mod custom_errors;
 mod debugging;
 mod endpoints;
 mod kube;

@@ -20,6 +20,7 @@
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
 mod canary;
+mod custom_errors;
 mod model;
 mod policy;
 mod regex_routes;
@@ -34,6 +35,10 @@ mod validate;
 mod writer;
 
 pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use custom_errors::{
+    CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
+    rendered_lines,
+};
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
@@ -41,8 +46,8 @@ pub use model::{
     Sticky, Threads, Timeout, Timeouts, Token,
 };
 pub use policy::{
-    Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
-    RoutePolicy,
+    CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,
+    RedirectCode, RoutePolicy,
 };
 pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, in_regex_order, regex_order, render_regex_map,

@@ -348,6 +348,9 @@ pub struct Global {
     pub nbthread: Option<Threads>,
     /// `server-state-file`, loaded by every backend (`load-server-state-from-file global`).
     pub server_state: Option<ConfigPath>,
+    /// Where the custom error pages' Lua file and socket go, rendered while some route has
+    /// custom errors (none: those routes' codes pass untouched).
+    pub custom_errors: Option<super::custom_errors::ErrorFiles>,
 }
 
 impl Global {
@@ -362,6 +365,7 @@ impl Global {
             maxconn: 4096,
             nbthread: None,
             server_state: None,
+            custom_errors: None,
         }
     }
 }
@@ -880,6 +884,15 @@ impl Config {
     /// Adds (or replaces) a backend under its own name.
     pub fn insert_backend(&mut self, backend: Backend) {
         self.backends.insert(backend.name.clone(), backend);
+    }
+
+    /// Where the custom error pages' files go, when some route has custom errors and the
+    /// global section says where (see [`Global::custom_errors`]).
+    pub fn uses_custom_errors(&self) -> Option<&super::custom_errors::ErrorFiles> {
+        self.global
+            .custom_errors
+            .as_ref()
+            .filter(|_| self.routes.iter().any(|r| r.policy.custom_errors.is_some()))
     }
 
     /// True when some frontend uses the built-in 404 backend.

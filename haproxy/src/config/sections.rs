@@ -61,12 +61,13 @@ pub fn head_print(config: &Config) -> SectionPrint {
     head_prints(config).0
 }
 
-/// The head's fingerprint, and that of its basic-authentication part alone (user lists and
-/// the rules naming them), from one rendering.
-pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
+/// The head's fingerprint, that of its basic-authentication part alone (user lists and
+/// the rules naming them) and that of its custom error pages' part (whether the Lua file is
+/// loaded), from one rendering.
+pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint, SectionPrint) {
     let mut text = String::with_capacity(4096);
     render_head(&mut text, config);
-    let (mut head, mut auth) = (Printer::new(), Printer::new());
+    let (mut head, mut auth, mut errors) = (Printer::new(), Printer::new(), Printer::new());
     let mut in_userlist = false;
     for line in text.lines() {
         head.line(line);
@@ -74,8 +75,17 @@ pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
         if in_userlist || is_auth_line(line) {
             auth.line(line);
         }
+        if is_errors_line(line) {
+            errors.line(line);
+        }
     }
-    (head.finish(), auth.finish())
+    (head.finish(), auth.finish(), errors.finish())
+}
+
+/// The line that loads the custom error pages' Lua file: present exactly while some route
+/// has custom errors (with their rules and internal frontend).
+fn is_errors_line(line: &str) -> bool {
+    line.starts_with("    lua-load ")
 }
 
 /// Whether `line` is in a `userlist` section, given whether the line before was.
@@ -114,6 +124,9 @@ pub struct Sections {
     /// The fingerprint of the head's basic-authentication part (user lists and the rules
     /// naming them): when the head differs, whether this differs too names the reason.
     pub auth: Option<SectionPrint>,
+    /// The fingerprint of the head's custom error pages' part: when the head differs,
+    /// whether this differs too names the reason.
+    pub errors: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, SectionPrint>,
 }
@@ -121,10 +134,11 @@ pub struct Sections {
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
-        let (head, auth) = head_prints(config);
+        let (head, auth, errors) = head_prints(config);
         Self {
             head: Some(head),
             auth: Some(auth),
+            errors: Some(errors),
             backends: config
                 .backends
                 .values()
@@ -140,6 +154,7 @@ impl Sections {
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
         let mut head = Printer::new();
         let mut auth = Printer::new();
+        let mut errors = Printer::new();
         let mut in_userlist = false;
         let mut backends = HashMap::new();
         let mut current: Option<(BackendName, Printer)> = None;
@@ -147,6 +162,9 @@ impl Sections {
             in_userlist = userlist_state(in_userlist, line);
             if current.is_none() && (in_userlist || is_auth_line(line)) {
                 auth.line(line);
+            }
+            if current.is_none() && is_errors_line(line) {
+                errors.line(line);
             }
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
@@ -173,6 +191,7 @@ impl Sections {
         Self {
             head: Some(head.finish()),
             auth: Some(auth.finish()),
+            errors: Some(errors.finish()),
             backends,
         }
     }
@@ -284,5 +303,46 @@ mod tests {
         let m = Sections::of_config(&moved);
         assert_ne!(m.head, b.head);
         assert_eq!(m.auth, b.auth);
+    }
+
+    #[test]
+    fn custom_errors_have_their_own_print_and_read_back() {
+        use crate::config::routes::{PathKind, Route, RouteHost, RoutePath};
+        use crate::config::{CustomErrors, ErrorFiles, RoutePolicy};
+        let mut base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        base.global.custom_errors =
+            Some(ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap());
+        let route = |codes: &str| Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: BackendName::new("a_web_80").unwrap(),
+            https_redirect: false,
+            policy: RoutePolicy {
+                custom_errors: CustomErrors::parse(codes),
+                ..Default::default()
+            }
+            .shared(),
+        };
+        base.routes.push(route(""));
+        let mut with = base.clone();
+        with.routes.push(route("404/a_web_80/a/web/web/80"));
+        let (a, b) = (Sections::of_config(&base), Sections::of_config(&with));
+        assert_ne!(a.head, b.head);
+        assert_ne!(a.errors, b.errors);
+        assert_eq!(a.auth, b.auth);
+        let rendered = render(&with);
+        assert_eq!(Sections::of_rendered(&rendered.haproxy_cfg), b);
+        assert!(
+            rendered.maps.contains_key(
+                &crate::names::FilePath::new("/etc/haproxy/custom_errors.lua").unwrap()
+            )
+        );
+        assert!(!render(&base).haproxy_cfg.contains("lua"));
+        // Other codes or another error backend: the same structure (a map update).
+        let mut other = base.clone();
+        other.routes.push(route("404,500/a_web_80/a/web/web/8080"));
+        assert_eq!(Sections::of_config(&other), b);
     }
 }

@@ -302,13 +302,28 @@ pub const CATALOG: &[Entry] = &[
         "custom-headers",
         "response headers from a ConfigMap are not done",
     ),
-    unsupported("custom-http-errors", "custom error pages are not done yet"),
+    honoured(
+        "custom-http-errors",
+        "when a route's upstream answers one of these codes (comma-separated, 400 to 599), a \
+         Lua `http-response` action asks the error backend (the `default-backend` \
+         annotation's Service at its first port, else `--default-backend-service`) for `/` \
+         with `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, \
+         `X-Service-Name`, `X-Service-Port`, `X-Request-ID` and the request's Host, and the \
+         client gets that page with its status; other codes pass untouched. Without a \
+         default backend it is a named problem. HAProxy's own answers (503 with no server \
+         up, 504 on a timeout) are not replaced, the error backend is asked with GET and no \
+         body, and a page above 12 KiB leaves the upstream's answer in place",
+        "no for other codes (the route map value); yes once when the first route uses it or \
+         the last one stops (the Lua action and its internal frontend, reason \
+         `custom_errors`), and for a new error backend (another `default-backend` also makes \
+         new `_fallback_` backends)",
+    ),
     honoured(
         "default-backend",
         "the Service's pods (its first port) join each of the Ingress's backends as `backup` \
          servers, which HAProxy uses only while none of the route's own servers is up, in a \
-         backend of its own (`<backend>_fallback_<service>`); not the error pages of \
-         custom-http-errors",
+         backend of its own (`<backend>_fallback_<service>`); with custom-http-errors it \
+         also serves the error pages",
         "yes, when first set (a new backend); its endpoints change at runtime",
     ),
     honoured(
@@ -319,7 +334,8 @@ pub const CATALOG: &[Entry] = &[
     ),
     unsupported(
         "disable-proxy-intercept-errors",
-        "custom error pages are not done yet",
+        "there is no global custom-http-errors here to turn off: only the Ingress's own \
+         custom-http-errors annotation intercepts (leave it out instead)",
     ),
     unsupported("enable-access-log", "per-Ingress access logs are not done"),
     honoured(
