@@ -454,6 +454,33 @@ impl Snapshot {
         Changes::Some(changed)
     }
 
+    /// The objects changed after `generation`, newest first, at most `limit` of them, and
+    /// how many changes there were in all; `None` when the log does not reach back so far.
+    /// Cheaper than [`Snapshot::changes_since`] for a look at the latest changes.
+    pub fn recent_changes(
+        &self,
+        generation: u64,
+        limit: usize,
+    ) -> Option<(Vec<(Kind, &ObjectKey)>, usize)> {
+        if generation < self.log_from || generation > self.generation {
+            return None;
+        }
+        let mut kept = Vec::new();
+        let mut all = 0;
+        for c in self
+            .log
+            .iter()
+            .rev()
+            .take_while(|c| c.generation > generation)
+        {
+            all += 1;
+            if kept.len() < limit {
+                kept.push((c.kind, &c.key));
+            }
+        }
+        Some((kept, all))
+    }
+
     fn record(&mut self, kind: Kind, key: ObjectKey) {
         self.log.push_back(Change {
             generation: self.generation,

@@ -7,6 +7,7 @@ mod backend_protocol;
 mod canary;
 mod ctl;
 mod custom_errors;
+mod debugging;
 mod endpoints;
 mod kube;
 mod migration;
