@@ -3,9 +3,12 @@
 
 mod annotations;
 mod auth;
+mod backend_protocol;
 mod canary;
 mod configmap;
 mod ctl;
+mod custom_errors;
+mod debugging;
 mod endpoints;
 mod frontdoor;
 mod kube;

@@ -43,6 +43,7 @@ macro_rules! word {
 }
 
 mod canary;
+mod custom_errors;
 mod model;
 mod policy;
 mod regex_routes;
@@ -58,6 +59,10 @@ mod validate;
 mod writer;
 
 pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use custom_errors::{
+    CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
+    rendered_lines,
+};
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
@@ -65,8 +70,8 @@ pub use model::{
     Sticky, Threads, Timeout, Timeouts, Token,
 };
 pub use policy::{
-    Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
-    RoutePolicy,
+    CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,
+    RedirectCode, RoutePolicy,
 };
 pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, in_regex_order, regex_order, render_regex_map,
@@ -78,7 +83,9 @@ pub use routes::{
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
     map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
-pub use sections::{HeadPrints, SectionPrint, Sections, backend_print, head_print, head_prints};
+pub use sections::{
+    BackendPrint, HeadPrints, SectionPrint, Sections, backend_print, head_print, head_prints,
+};
 pub use settings::{
     ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HeaderName, Hsts, LogTarget, SendProxy, TlsVersion,
     TlsVersions,

@@ -87,10 +87,16 @@ pub fn render(config: &Config) -> Rendered {
             );
         }
     }
-    for (file, cert) in &config.tls.certs {
-        let mut pem = cert.pem.as_str().to_string();
-        pem.push('\n');
-        tls.insert(file.clone(), pem);
+    if let Some(files) = config.uses_custom_errors() {
+        // Fixed text, written with the maps before `haproxy -c` reads `lua-load`.
+        maps.insert(files.lua.to_file_path(), super::custom_errors::lua_text());
+    }
+    let backend_files = config.backends.values().flat_map(|b| &b.files);
+    let certs = config.tls.certs.iter().map(|(f, c)| (f, &c.pem));
+    for (file, pem) in certs.chain(backend_files) {
+        let mut text = pem.as_str().to_string();
+        text.push('\n');
+        tls.insert(file.clone(), text);
     }
     Rendered {
         haproxy_cfg: render_cfg(config, true),
@@ -123,6 +129,9 @@ fn render_cfg(config: &Config, servers: bool) -> String {
 pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
     render_global(out, &config.global, &config.settings);
+    if let Some(files) = config.uses_custom_errors() {
+        let _ = writeln!(out, "    {}", super::custom_errors::global_line(files));
+    }
     render_defaults(
         out,
         &config.defaults,
@@ -133,6 +142,9 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     frontends.sort_by(|a, b| a.name.cmp(&b.name));
     for fe in frontends {
         render_frontend(out, fe, config);
+    }
+    if let Some(files) = config.uses_custom_errors() {
+        out.push_str(&super::custom_errors::internal_frontend(files));
     }
     super::userlist::render_userlists(out, &config.auth);
     out.push_str(&super::policy::limit_tables());
@@ -296,8 +308,18 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         out,
         "http-request redirect scheme https code 308 if {plain} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
     );
+    let errors = config.uses_custom_errors().is_some();
+    if errors {
+        // Before the rewrites: the error backend is told the URI the client sent.
+        for rule in super::custom_errors::request_rules(super::policy::CUSTOM_ERRORS_FIELD) {
+            line!(out, "{rule}");
+        }
+    }
     for rule in super::source_list::frontend_rules(&fe.maps) {
         line!(out, "{rule}");
+    }
+    if errors {
+        line!(out, "{}", super::custom_errors::RESPONSE_RULE);
     }
     for rule in super::policy::frontend_rules() {
         line!(out, "{rule}");
@@ -410,6 +432,12 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     }
     if let Some(t) = be.timeout_server {
         line!(out, "timeout server {t}");
+    }
+    if !be.protocol.is_default() {
+        // The servers of the config inherit it; `add server` ignores it and carries the
+        // same keywords itself (its `ca-file` and `crt` need the files this line loads).
+        let keywords = be.protocol.keywords(be.health_check.is_some());
+        line!(out, "default-server{keywords}");
     }
     if !servers {
         return;

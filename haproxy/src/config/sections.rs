@@ -43,12 +43,6 @@ impl Printer {
         line.hash(&mut self.b);
     }
 
-    fn text(&mut self, text: &str) {
-        for line in text.lines() {
-            self.line(line);
-        }
-    }
-
     fn finish(&self) -> SectionPrint {
         SectionPrint(self.a.finish(), self.b.finish())
     }
@@ -71,14 +65,17 @@ pub struct HeadPrints {
     /// Its global-settings part alone: `global`, `defaults` and the frontend lines the
     /// settings shape (see [`is_settings_line`]).
     pub settings: SectionPrint,
+    /// Its custom error pages' part (whether the Lua file is loaded).
+    pub errors: SectionPrint,
 }
 
-/// Reads the head's lines into its three printers.
+/// Reads the head's lines into its printers.
 #[derive(Debug)]
 struct HeadPrinter {
     head: Printer,
     auth: Printer,
     settings: Printer,
+    errors: Printer,
     in_userlist: bool,
     section: String,
 }
@@ -89,13 +86,14 @@ impl HeadPrinter {
             head: Printer::new(),
             auth: Printer::new(),
             settings: Printer::new(),
+            errors: Printer::new(),
             in_userlist: false,
             section: String::new(),
         }
     }
 
-    /// A head line; `head` false for a line of a backend section (only the auth and
-    /// settings parts look at it).
+    /// A head line; `head` false for a line of a backend section (only the section and
+    /// userlist tracking look at it).
     fn line(&mut self, line: &str, head: bool) {
         self.in_userlist = userlist_state(self.in_userlist, line);
         if !line.is_empty() && !line.starts_with(' ') {
@@ -111,6 +109,9 @@ impl HeadPrinter {
         if is_settings_line(&self.section, line) {
             self.settings.line(line);
         }
+        if is_errors_line(line) {
+            self.errors.line(line);
+        }
     }
 
     fn finish(&self) -> HeadPrints {
@@ -118,6 +119,7 @@ impl HeadPrinter {
             head: self.head.finish(),
             auth: self.auth.finish(),
             settings: self.settings.finish(),
+            errors: self.errors.finish(),
         }
     }
 }
@@ -131,6 +133,12 @@ pub fn head_prints(config: &Config) -> HeadPrints {
         p.line(line, true);
     }
     p.finish()
+}
+
+/// The line that loads the custom error pages' Lua file: present exactly while some route
+/// has custom errors (with their rules and internal frontend).
+fn is_errors_line(line: &str) -> bool {
+    line.starts_with("    lua-load ")
 }
 
 /// Whether `line` is in a `userlist` section, given whether the line before was.
@@ -153,7 +161,7 @@ fn is_auth_line(line: &str) -> bool {
 /// A line the global settings shape: all of `global` and `defaults`, and the frontend's
 /// PROXY-protocol binds and client-address, request-id and forwarded-proto rules.
 fn is_settings_line(section: &str, line: &str) -> bool {
-    matches!(section, "global" | "defaults")
+    (matches!(section, "global" | "defaults") && !is_errors_line(line))
         || (line.starts_with("    bind ") && line.ends_with(" accept-proxy"))
         || [
             "    http-request set-src ",
@@ -164,12 +172,54 @@ fn is_settings_line(section: &str, line: &str) -> bool {
         .any(|p| line.starts_with(p))
 }
 
-/// The fingerprint of one backend's structure (its options, not its servers).
-pub fn backend_print(backend: &Backend) -> SectionPrint {
+/// A backend's fingerprints: all its structural lines, and its protocol line alone (the
+/// `default-server` line: HTTP/2 and TLS to the servers), which names its own reload reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackendPrint {
+    /// Every structural line.
+    pub all: SectionPrint,
+    /// The `default-server` line.
+    pub protocol: SectionPrint,
+}
+
+/// Fingerprints of both kinds, fed line by line.
+#[derive(Debug)]
+struct BackendPrinter {
+    all: Printer,
+    protocol: Printer,
+}
+
+impl BackendPrinter {
+    fn new() -> Self {
+        Self {
+            all: Printer::new(),
+            protocol: Printer::new(),
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.all.line(line);
+        if line.starts_with("    default-server ") {
+            self.protocol.line(line);
+        }
+    }
+
+    fn finish(&self) -> BackendPrint {
+        BackendPrint {
+            all: self.all.finish(),
+            protocol: self.protocol.finish(),
+        }
+    }
+}
+
+/// The fingerprints of a backend without its servers.
+pub fn backend_print(backend: &Backend) -> BackendPrint {
     let mut text = String::with_capacity(256);
     render_backend(&mut text, backend, false);
-    let mut p = Printer::new();
-    p.text(&text);
+    let mut p = BackendPrinter::new();
+    for line in text.lines() {
+        p.line(line);
+    }
     p.finish()
 }
 
@@ -185,8 +235,11 @@ pub struct Sections {
     pub auth: Option<SectionPrint>,
     /// The fingerprint of the head's global-settings part, likewise.
     pub settings: Option<SectionPrint>,
+    /// The fingerprint of the head's custom error pages' part: when the head differs,
+    /// whether this differs too names the reason.
+    pub errors: Option<SectionPrint>,
     /// Each backend's fingerprint.
-    pub backends: HashMap<BackendName, SectionPrint>,
+    pub backends: HashMap<BackendName, BackendPrint>,
 }
 
 impl Sections {
@@ -197,6 +250,7 @@ impl Sections {
             head: Some(p.head),
             auth: Some(p.auth),
             settings: Some(p.settings),
+            errors: Some(p.errors),
             backends: config
                 .backends
                 .values()
@@ -212,7 +266,7 @@ impl Sections {
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
         let mut head = HeadPrinter::new();
         let mut backends = HashMap::new();
-        let mut current: Option<(BackendName, Printer)> = None;
+        let mut current: Option<(BackendName, BackendPrinter)> = None;
         for line in haproxy_cfg.lines() {
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
@@ -220,7 +274,7 @@ impl Sections {
                 }
                 match BackendName::new(name) {
                     Ok(n) if name != BUILTIN_404 && !name.starts_with('_') => {
-                        let mut p = Printer::new();
+                        let mut p = BackendPrinter::new();
                         p.line(line);
                         current = Some((n, p));
                         head.line(line, false);
@@ -243,6 +297,7 @@ impl Sections {
             head: Some(p.head),
             auth: Some(p.auth),
             settings: Some(p.settings),
+            errors: Some(p.errors),
             backends,
         }
     }
@@ -311,6 +366,15 @@ mod tests {
         let moved = Sections::of_config(&c);
         assert_ne!(base.head, moved.head);
         assert_eq!(base.backends, moved.backends);
+        // The protocol line has its own print.
+        let mut c = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let name = BackendName::new("a_web_80").unwrap();
+        c.backends.get_mut(&name).unwrap().protocol.h2 = true;
+        let h2 = Sections::of_config(&c);
+        let (b, h) = (base.backends[&name], h2.backends[&name]);
+        assert_ne!(b.protocol, h.protocol);
+        assert_ne!(b.all, h.all);
+        assert_eq!(Sections::of_rendered(&render(&c).haproxy_cfg), h2);
     }
 
     #[test]
@@ -395,5 +459,46 @@ mod tests {
         let m = Sections::of_config(&moved);
         assert_ne!(m.head, b.head);
         assert_eq!(m.auth, b.auth);
+    }
+
+    #[test]
+    fn custom_errors_have_their_own_print_and_read_back() {
+        use crate::config::routes::{PathKind, Route, RouteHost, RoutePath};
+        use crate::config::{CustomErrors, ErrorFiles, RoutePolicy};
+        let mut base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        base.global.custom_errors =
+            Some(ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap());
+        let route = |codes: &str| Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: BackendName::new("a_web_80").unwrap(),
+            https_redirect: false,
+            policy: RoutePolicy {
+                custom_errors: CustomErrors::parse(codes),
+                ..Default::default()
+            }
+            .shared(),
+        };
+        base.routes.push(route(""));
+        let mut with = base.clone();
+        with.routes.push(route("404/a_web_80/a/web/web/80"));
+        let (a, b) = (Sections::of_config(&base), Sections::of_config(&with));
+        assert_ne!(a.head, b.head);
+        assert_ne!(a.errors, b.errors);
+        assert_eq!(a.auth, b.auth);
+        let rendered = render(&with);
+        assert_eq!(Sections::of_rendered(&rendered.haproxy_cfg), b);
+        assert!(
+            rendered.maps.contains_key(
+                &crate::names::FilePath::new("/etc/haproxy/custom_errors.lua").unwrap()
+            )
+        );
+        assert!(!render(&base).haproxy_cfg.contains("lua"));
+        // Other codes or another error backend: the same structure (a map update).
+        let mut other = base.clone();
+        other.routes.push(route("404,500/a_web_80/a/web/web/8080"));
+        assert_eq!(Sections::of_config(&other), b);
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod codec;
 pub mod command;
+pub mod lookup;
 pub mod parse;
 pub mod proc;
 pub mod reply;
+pub mod server_proto;
 pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
@@ -13,8 +15,10 @@ pub use command::{
     AddServer, AdminState, Command, CrtListEntry, DEFAULT_BUFSIZE, EncodeError, HealthCheck,
     MapTarget, PemPayload, Weight,
 };
+pub use lookup::{MapLookup, MapMatch};
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
 pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
 
 #[cfg(test)]
