@@ -104,6 +104,31 @@ pub struct ModelArgs {
     /// How long an old HAProxy worker may finish its connections after a reload.
     #[arg(long, env = "HAPROXY_AGENT_HARD_STOP_AFTER", default_value = "30s", value_parser = parse_duration)]
     pub hard_stop_after: std::time::Duration,
+    /// The global ConfigMap (`namespace/name`), read from the cluster or from a ConfigMap
+    /// object in --manifests: ingress-nginx's keys for timeouts, HSTS, TLS, forwarded
+    /// headers, PROXY protocol, the access log and annotation defaults (docs/configmap.md).
+    #[arg(long, env = "HAPROXY_AGENT_CONFIGMAP", value_parser = parse_object_key)]
+    pub configmap: Option<crate::store::ObjectKey>,
+    /// Accept the PROXY protocol (v1 or v2) on the HTTP and HTTPS binds, so the client
+    /// address is the one a load balancer in front reports (the ConfigMap's
+    /// `use-proxy-protocol`, when set, wins). Every connection must then start with it.
+    #[arg(long, env = "HAPROXY_AGENT_USE_PROXY_PROTOCOL")]
+    pub use_proxy_protocol: bool,
+    /// HAProxy's access log, one JSON object a request (`--access-log=false`: none; the
+    /// ConfigMap's `enable-access-log: "false"` turns it off too).
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_ACCESS_LOG",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub access_log: bool,
+    /// Send the access log to this Unix datagram socket instead of HAProxy's stdout.
+    #[arg(long, env = "HAPROXY_AGENT_ACCESS_LOG_SOCKET")]
+    pub access_log_socket: Option<std::path::PathBuf>,
     /// HAProxy's runtime API (stats) socket, declared in the rendered config.
     #[arg(
         long,

@@ -52,10 +52,28 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         default_cert,
         default_ssl_certificate: model.default_ssl_certificate.clone(),
         trusted_proxies: model.trusted_proxies.clone(),
+        configmap: model.configmap.clone(),
+        use_proxy_protocol: model.use_proxy_protocol,
+        access_log: access_log(model)?,
     };
     // Paths and durations HAProxy cannot take are refused now, not at the first sync.
     translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
     Ok(s)
+}
+
+/// Where the access log goes (`None`: off).
+fn access_log(model: &ModelArgs) -> anyhow::Result<Option<haproxy::config::LogTarget>> {
+    use haproxy::config::{ConfigPath, LogTarget};
+    if !model.access_log {
+        return Ok(None);
+    }
+    Ok(Some(match &model.access_log_socket {
+        None => LogTarget::Stdout,
+        Some(p) => LogTarget::Socket(
+            ConfigPath::from_path(&absolute(p)?)
+                .map_err(|e| anyhow::anyhow!("--access-log-socket: {e}"))?,
+        ),
+    }))
 }
 
 /// The settings, or `None` after saying on stderr why the flags cannot work.
@@ -115,6 +133,7 @@ async fn start_source(
             let task = tokio::spawn(kube_source::run(
                 client.clone(),
                 cluster.namespace,
+                settings.configmap.clone(),
                 store.clone(),
                 until(shutdown),
             ));

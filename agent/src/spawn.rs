@@ -1,6 +1,7 @@
 //! `--spawn-haproxy`: starts HAProxy in master-worker mode with the rendered config and the
 //! given sockets, restarts it when it dies, and stops it cleanly (soft stop) on shutdown;
-//! retires a HAProxy that an agent killed earlier left running on the same sockets.
+//! retires a HAProxy that an agent killed earlier left running on the same sockets;
+//! forwards HAProxy's stdout (the access log) to the agent's, line by line.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,8 +61,16 @@ impl Supervisor {
             .arg("-f")
             .arg(&self.config.config)
             .stdin(Stdio::null())
+            // HAProxy's stdout (the access log) comes through a pipe the agent forwards: HAProxy
+            // makes its stdout non-blocking and drops O_APPEND on it (measured on 2.6.12),
+            // which must not happen to an output the agent shares.
+            .stdout(Stdio::piped())
             .kill_on_drop(true);
-        cmd.spawn()
+        let mut child = cmd.spawn()?;
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_lines(out));
+        }
+        Ok(child)
     }
 
     /// Starts HAProxy and keeps it running until `shutdown` turns true; then soft-stops it
@@ -115,6 +124,26 @@ impl Supervisor {
                 tracing::warn!(%pid, "haproxy did not stop in time; killing it");
                 let _ = kill(pid, Signal::SIGKILL);
                 let _ = child.wait().await;
+            }
+        }
+    }
+}
+
+/// Copies HAProxy's output to the agent's stdout a whole line at a time (so lines never
+/// interleave with the agent's own), until every HAProxy process has closed it.
+async fn forward_lines(out: tokio::process::ChildStdout) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::new(out);
+    let mut stdout = tokio::io::stdout();
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                    return;
+                }
             }
         }
     }

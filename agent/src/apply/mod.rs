@@ -193,10 +193,11 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        let (head, auth, errors) = head_prints(desired);
-        self.desired.head = Some(head);
-        self.desired.auth = Some(auth);
-        self.desired.errors = Some(errors);
+        let p = head_prints(desired);
+        self.desired.head = Some(p.head);
+        self.desired.auth = Some(p.auth);
+        self.desired.settings = Some(p.settings);
+        self.desired.errors = Some(p.errors);
         if scope.all {
             self.desired.backends = desired
                 .backends

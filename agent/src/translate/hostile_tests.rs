@@ -1847,6 +1847,8 @@ fn special_cases() -> Vec<Case> {
     out
 }
 
+mod configmap;
+
 fn truncate(s: &str) -> String {
     if s.len() > 40 {
         format!("{}…({} bytes)", &s[..20], s.len())
@@ -1908,10 +1910,18 @@ impl Env {
             default_cert: crate::certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
+            configmap: Some(configmap::key()),
+            use_proxy_protocol: false,
+            access_log: Some(haproxy::config::LogTarget::Stdout),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
-        let baseline = translate(&snapshot(valid.clone()), &settings).unwrap();
+        let empty_map = || std::iter::once(configmap::object(Default::default()));
+        let baseline = translate(
+            &snapshot(valid.iter().cloned().chain(empty_map()).collect()),
+            &settings,
+        )
+        .unwrap();
         assert_eq!(baseline.problems, vec![], "the valid objects are valid");
         assert_eq!(baseline.config.backends.len(), 2);
         assert_eq!(baseline.config.routes.len(), 3);
@@ -1923,7 +1933,14 @@ impl Env {
                 .all(|b| b.servers.len() == 2)
         );
         let with_support = translate(
-            &snapshot(valid.iter().chain(&support).cloned().collect()),
+            &snapshot(
+                valid
+                    .iter()
+                    .chain(&support)
+                    .cloned()
+                    .chain(empty_map())
+                    .collect(),
+            ),
             &settings,
         )
         .unwrap();
@@ -1962,6 +1979,9 @@ impl Env {
     ) -> Vec<Problem> {
         let mut all = self.valid.clone();
         all.extend(self.support.iter().cloned());
+        if !objects.iter().any(|o| o.kind() == Kind::ConfigMap) {
+            all.push(configmap::object(Default::default()));
+        }
         all.extend(objects);
         let mut settings = self.settings.clone();
         let default_changes = default_backend_service.is_some();
@@ -2267,7 +2287,7 @@ fn check_rendered(
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
-            "    bind {} ssl crt {} crt-list {} ssl-min-ver TLSv1.2 alpn h2,http/1.1",
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1",
             b.binds[0], b.default_cert, b.crt_list
         )
     });
@@ -2549,7 +2569,14 @@ fn hostile_table_corpus() {
         |_| Expect::Accepted("the template"),
     );
     let t = translate(
-        &snapshot(env.valid.iter().cloned().chain(clean.objects).collect()),
+        &snapshot(
+            env.valid
+                .iter()
+                .cloned()
+                .chain(clean.objects)
+                .chain([configmap::object(Default::default())])
+                .collect(),
+        ),
         &env.settings,
     )
     .unwrap();
@@ -2561,6 +2588,7 @@ fn hostile_table_corpus() {
         .into_iter()
         .chain(long_cases())
         .chain(special_cases())
+        .chain(configmap::cases())
         .collect();
     let mut names = BTreeSet::new();
     let mut failures = Vec::new();
@@ -2624,6 +2652,7 @@ fn yaml_expectations(path: &Path, text: &str) -> Vec<Expect> {
                     Some("ingress") => ProblemKind::Ingress,
                     Some("service") => ProblemKind::Service,
                     Some("endpointslice") => ProblemKind::EndpointSlice,
+                    Some("configmap") => ProblemKind::ConfigMap,
                     other => panic!("{}: unknown kind {other:?}", path.display()),
                 };
                 let object = words.next().expect("an object").to_string();
@@ -2653,6 +2682,9 @@ fn run_manifest_case(
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("valid.yaml"), VALID_YAML).unwrap();
     std::fs::write(dir.path().join("support.yaml"), SUPPORT_YAML).unwrap();
+    if !bytes.windows(15).any(|w| w == b"kind: ConfigMap") {
+        std::fs::write(dir.path().join("configmap.yaml"), configmap::EMPTY_YAML).unwrap();
+    }
     let case_path = dir.path().join("case.yaml");
     std::fs::write(&case_path, bytes).unwrap();
     let store = Store::new();
@@ -2690,6 +2722,11 @@ fn run_manifest_case(
             .map(|o| Object::EndpointSlice((**o).clone().into())),
     );
     objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
+    objects.extend(
+        snap.config_maps
+            .values()
+            .map(|o| Object::ConfigMap((**o).clone())),
+    );
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))
@@ -2908,7 +2945,7 @@ fn hostile_api_versions() {
         ("example.com/v1", "Ingress", false),
         ("networking.k8s.io/v1", "Ingres", false),
         ("networking.k8s.io/v1", "ingress", false),
-        ("v1", "ConfigMap", false),
+        ("v1", "Pod", false),
     ] {
         let text = format!("# a comment\napiVersion: {api}\nkind: {kind}\n{ingress_body}");
         let got = parse_manifests(Path::new("m.yaml"), &text);

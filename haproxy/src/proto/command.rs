@@ -94,9 +94,30 @@ pub struct AddServer {
     pub slowstart: Option<Duration>,
     /// Backup server.
     pub backup: bool,
+    /// PROXY protocol to the server.
+    pub send_proxy: Option<SendProxy>,
     /// HTTP/2 and TLS to the server (the backend's `default-server` keywords, which `add
     /// server` would ignore).
     pub protocol: ServerProtocol,
+}
+
+/// Which PROXY protocol version HAProxy speaks to a backend's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendProxy {
+    /// Version 1, text (`send-proxy`).
+    V1,
+    /// Version 2, binary (`send-proxy-v2`).
+    V2,
+}
+
+impl SendProxy {
+    /// The server keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SendProxy::V1 => "send-proxy",
+            SendProxy::V2 => "send-proxy-v2",
+        }
+    }
 }
 
 impl AddServer {
@@ -111,6 +132,7 @@ impl AddServer {
             check: None,
             slowstart: None,
             backup: false,
+            send_proxy: None,
             protocol: ServerProtocol::default(),
         }
     }
@@ -502,6 +524,9 @@ impl Command {
                 }
                 if a.backup {
                     s.push_str(" backup");
+                }
+                if let Some(p) = a.send_proxy {
+                    w(&mut s, p.keyword());
                 }
                 a.protocol.write_keywords(&mut s, a.check.is_some());
             }

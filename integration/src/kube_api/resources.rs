@@ -19,7 +19,7 @@ pub(crate) struct Kind {
 }
 
 /// Every kind served. A kind is identified by its `plural`, unique in this table.
-pub(crate) static KINDS: [Kind; 6] = [
+pub(crate) static KINDS: [Kind; 7] = [
     Kind {
         kind: "Ingress",
         group: "networking.k8s.io",
@@ -57,6 +57,14 @@ pub(crate) static KINDS: [Kind; 6] = [
         group: "",
         version: "v1",
         plural: "secrets",
+        namespaced: true,
+        status: false,
+    },
+    Kind {
+        kind: "ConfigMap",
+        group: "",
+        version: "v1",
+        plural: "configmaps",
         namespaced: true,
         status: false,
     },
