@@ -109,6 +109,14 @@ pub struct ModelArgs {
     /// headers, PROXY protocol, the access log and annotation defaults (docs/configmap.md).
     #[arg(long, env = "HAPROXY_AGENT_CONFIGMAP", value_parser = parse_object_key)]
     pub configmap: Option<crate::store::ObjectKey>,
+    /// The TCP services' ConfigMap (`namespace/name`), ingress-nginx's
+    /// `--tcp-services-configmap` format: `"<port>": "<namespace>/<service>:<port>[:PROXY][:PROXY]"`,
+    /// read from the cluster or from a ConfigMap object in --manifests.
+    #[arg(long, env = "HAPROXY_AGENT_TCP_SERVICES_CONFIGMAP", value_parser = parse_object_key)]
+    pub tcp_services_configmap: Option<crate::store::ObjectKey>,
+    /// The address TCP services listen on (default: --http-bind's address).
+    #[arg(long, env = "HAPROXY_AGENT_TCP_BIND_ADDRESS")]
+    pub tcp_bind_address: Option<std::net::IpAddr>,
     /// Accept the PROXY protocol (v1 or v2) on the HTTP and HTTPS binds, so the client
     /// address is the one a load balancer in front reports (the ConfigMap's
     /// `use-proxy-protocol`, when set, wins). Every connection must then start with it.

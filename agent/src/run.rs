@@ -55,6 +55,8 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         configmap: model.configmap.clone(),
         use_proxy_protocol: model.use_proxy_protocol,
         access_log: access_log(model)?,
+        tcp_services: model.tcp_services_configmap.clone(),
+        tcp_bind: model.tcp_bind_address,
     };
     // Paths and durations HAProxy cannot take are refused now, not at the first sync.
     translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
@@ -133,7 +135,12 @@ async fn start_source(
             let task = tokio::spawn(kube_source::run(
                 client.clone(),
                 cluster.namespace,
-                settings.configmap.clone(),
+                settings
+                    .configmap
+                    .iter()
+                    .chain(&settings.tcp_services)
+                    .cloned()
+                    .collect(),
                 store.clone(),
                 until(shutdown),
             ));

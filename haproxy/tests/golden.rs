@@ -13,8 +13,8 @@ use haproxy::config::{
     ConfigPath, ConfigWriter, CookieAttrs, CookieKey, CookieName, CookiePath, DefaultBackend,
     Frontend, Global, GlobalSettings, HeaderName, Hsts, HttpCheck, LogTarget, PathKind, PolicyText,
     Route, RouteHost, RouteMaps, RoutePath, SameSite, SendProxy, Server, ServerAddr, ServerMode,
-    SocketMode, Sticky, Threads, Timeout, TlsBind, TlsCert, TlsVersion, TlsVersions, map_commands,
-    map_swap_commands, render, route_maps, secret_cert_path,
+    SocketMode, Sticky, TcpService, Threads, Timeout, TlsBind, TlsCert, TlsVersion, TlsVersions,
+    map_commands, map_swap_commands, render, route_maps, secret_cert_path,
 };
 use haproxy::names::{BackendName, FilePath, FrontendName, ServerName, SniFilter};
 use haproxy::proto::command::CrtListEntry;
@@ -383,7 +383,7 @@ fn tls(p: &Paths) -> Config {
 }
 
 /// The TLS fixture with every global setting of the ConfigMap and the flags on, PROXY
-/// protocol both ways and HSTS on a route.
+/// protocol both ways, HSTS on a route and two TCP services (one with PROXY both ways).
 fn settings(p: &Paths) -> Config {
     let mut cfg = tls(p);
     cfg.settings = GlobalSettings {
@@ -400,6 +400,19 @@ fn settings(p: &Paths) -> Config {
         use_forwarded_headers: true,
     };
     cfg.backends.get_mut(&be("shop_web_80")).unwrap().send_proxy = Some(SendProxy::V2);
+    // TCP services: a plain one, and one taking and sending the PROXY protocol.
+    for (port, proxy) in [(5432u16, false), (6379, true)] {
+        let svc = TcpService::new(SocketAddr::from(([0, 0, 0, 0], port)), proxy);
+        let mut b = Backend::new(svc.backend.clone()).with_server(server(
+            "10.0.9.1:5432",
+            "10.0.9.1:5432",
+            1,
+        ));
+        b.tcp = true;
+        b.send_proxy = proxy.then_some(SendProxy::V1);
+        cfg.insert_backend(b);
+        cfg.tcp_services.insert(port, svc);
+    }
     for r in &mut cfg.routes {
         let mut policy = (*r.policy).clone();
         policy.hsts = Some(Hsts {

@@ -1,8 +1,8 @@
 //! Test support for the integration tests: real HAProxy processes in master-worker mode
 //! ([`HaproxyProcess`]), echo backends that name themselves ([`EchoServer`]), a plain HTTP
 //! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
-//! `kube::Client` lists and watches ([`KubeApi`]), HAProxy started from a rendered config
-//! ([`RenderedHaproxy`]), and waiting on conditions with deadlines
+//! `kube::Client` lists and watches ([`KubeApi`]), a TCP echo ([`TcpEcho`]), HAProxy
+//! started from a rendered config ([`RenderedHaproxy`]), and waiting on conditions with deadlines
 //! ([`wait_until`]) instead of sleeping.
 
 pub mod echo;
@@ -11,6 +11,7 @@ pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;
 pub mod rendered;
+pub mod tcp_echo;
 pub mod tls;
 pub mod wait;
 
@@ -19,4 +20,5 @@ pub use haproxy_proc::{HaproxyProcess, free_port, haproxy_binary, pid_exists};
 pub use http::{HttpReply, LoadLoop, LoadStats, Req, get, get_many, request};
 pub use kube_api::{KubeApi, RequestLogEntry};
 pub use rendered::{ConfigDir, RenderedHaproxy};
+pub use tcp_echo::TcpEcho;
 pub use wait::{wait_for, wait_until};

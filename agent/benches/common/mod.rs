@@ -444,6 +444,8 @@ pub fn settings(dir: &Path) -> Settings {
         use_proxy_protocol: false,
         // No access log: the figures stay comparable with earlier runs.
         access_log: None,
+        tcp_services: None,
+        tcp_bind: None,
     }
 }
 

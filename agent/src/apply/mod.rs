@@ -198,6 +198,7 @@ impl Applier {
         self.desired.auth = Some(p.auth);
         self.desired.settings = Some(p.settings);
         self.desired.errors = Some(p.errors);
+        self.desired.tcp = Some(p.tcp);
         if scope.all {
             self.desired.backends = desired
                 .backends

@@ -237,6 +237,9 @@ pub enum ReloadReason {
     /// rules and the internal error frontend are rendered only while some route uses them
     /// (HAProxy 2.6 cannot load Lua or add a frontend at runtime).
     CustomErrors,
+    /// A TCP service's port was added, removed or changed (its bind, or accepting the
+    /// PROXY protocol): a frontend, which HAProxy 2.6 cannot add or remove at runtime.
+    TcpServices,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
@@ -251,13 +254,14 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 10] = [
+    pub const LABELS: [&'static str; 11] = [
         "startup",
         "structure",
         "frontends",
         "global_settings",
         "userlists",
         "custom_errors",
+        "tcp_services",
         "new_backend",
         "backend_options",
         "backend_protocol",
@@ -273,6 +277,7 @@ impl ReloadReason {
             ReloadReason::GlobalSettings => "global_settings",
             ReloadReason::Userlists => "userlists",
             ReloadReason::CustomErrors => "custom_errors",
+            ReloadReason::TcpServices => "tcp_services",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
             ReloadReason::BackendProtocol(_) => "backend_protocol",
@@ -477,6 +482,9 @@ fn reload_reason(
         }
         if loaded.errors.is_some() && loaded.errors != structure.desired.errors {
             return Some(ReloadReason::CustomErrors);
+        }
+        if loaded.tcp.is_some() && loaded.tcp != structure.desired.tcp {
+            return Some(ReloadReason::TcpServices);
         }
         if loaded.settings.is_some() && loaded.settings != structure.desired.settings {
             return Some(ReloadReason::GlobalSettings);

@@ -4,8 +4,9 @@
 //! Secret only what authentication reads), each with kube's default backoff, writing into the same
 //! store as the manifests source. The store is marked synced only once every watch has
 //! listed, so HAProxy never starts half-empty. Each watch's state changes (failing,
-//! recovered) are logged once, not per retry. With `--configmap`, one more watch follows that
-//! one ConfigMap (a field selector on its name).
+//! recovered) are logged once, not per retry. Each ConfigMap named (`--configmap`,
+//! `--tcp-services-configmap`) has one more watch, following that one ConfigMap (a field
+//! selector on its name).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -59,11 +60,13 @@ pub const KINDS: [Kind; 5] = [
     Kind::Ingress,
 ];
 
-/// One watch: a kind, and for Secrets the one type it lists.
+/// One watch: a kind, for Secrets the one type it lists, for ConfigMaps which of the
+/// named ones (an index into the list `run` was given).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Watch {
     kind: Kind,
     secret_type: Option<&'static str>,
+    config_map: Option<usize>,
 }
 
 impl Watch {
@@ -71,6 +74,7 @@ impl Watch {
         Self {
             kind,
             secret_type: None,
+            config_map: None,
         }
     }
 }
@@ -88,10 +92,12 @@ const WATCHES: [Watch; 6] = [
     Watch {
         kind: Kind::Secret,
         secret_type: Some(TLS_SECRETS),
+        config_map: None,
     },
     Watch {
         kind: Kind::Secret,
         secret_type: Some(OPAQUE_SECRETS),
+        config_map: None,
     },
     Watch::of(Kind::Ingress),
 ];
@@ -179,7 +185,7 @@ async fn forward<K>(
 pub async fn run(
     client: Client,
     namespace: Option<String>,
-    configmap: Option<ObjectKey>,
+    config_maps: Vec<ObjectKey>,
     store: Store,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -230,9 +236,12 @@ pub async fn run(
         )),
     ];
     let mut required = WATCHES.to_vec();
-    if let Some(key) = &configmap {
+    for (i, key) in config_maps.iter().enumerate() {
         // Only the one ConfigMap: a field selector on its name, in its namespace.
-        let watch = Watch::of(Kind::ConfigMap);
+        let watch = Watch {
+            config_map: Some(i),
+            ..Watch::of(Kind::ConfigMap)
+        };
         required.push(watch);
         tasks.push(tokio::spawn(watch_kind(
             watch,
@@ -255,9 +264,15 @@ pub async fn run(
                         objects = objects.len(),
                         "listed"
                     );
-                    match watch.secret_type {
-                        Some(t) => store.replace_secrets_of_type(t, objects),
-                        None => store.replace_kind(watch.kind, objects),
+                    match (watch.secret_type, watch.config_map) {
+                        (Some(t), _) => store.replace_secrets_of_type(t, objects),
+                        // This watch's ConfigMap only: the other ConfigMap watches' stay.
+                        (_, Some(i)) => {
+                            let key = &config_maps[i];
+                            let gone = !objects.iter().any(|o| o.key() == *key);
+                            store.apply(objects, gone.then(|| (Kind::ConfigMap, key.clone())));
+                        }
+                        (None, None) => store.replace_kind(watch.kind, objects),
                     }
                     listed.insert(watch);
                     if !synced && required.iter().all(|w| listed.contains(w)) {

@@ -37,7 +37,7 @@ impl Agent {
         let source = tokio::spawn(crate::source::kube::run(
             client.clone(),
             None,
-            None,
+            Vec::new(),
             store.clone(),
             until(rx.clone()),
         ));

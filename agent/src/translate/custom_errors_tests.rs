@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::store::{Object, Store};
 
-fn settings(default_service: Option<&str>) -> Settings {
+pub(super) fn settings(default_service: Option<&str>) -> Settings {
     Settings {
         ingress_class: "haproxy".into(),
         default_backend_service: default_service.map(|s| ObjectKey::new("a", s)),
@@ -25,6 +25,8 @@ fn settings(default_service: Option<&str>) -> Settings {
         configmap: None,
         use_proxy_protocol: false,
         access_log: None,
+        tcp_services: None,
+        tcp_bind: None,
     }
 }
 

@@ -1848,6 +1848,7 @@ fn special_cases() -> Vec<Case> {
 }
 
 mod configmap;
+mod tcp_services;
 
 fn truncate(s: &str) -> String {
     if s.len() > 40 {
@@ -1913,6 +1914,8 @@ impl Env {
             configmap: Some(configmap::key()),
             use_proxy_protocol: false,
             access_log: Some(haproxy::config::LogTarget::Stdout),
+            tcp_services: None,
+            tcp_bind: None,
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
@@ -1979,11 +1982,14 @@ impl Env {
     ) -> Vec<Problem> {
         let mut all = self.valid.clone();
         all.extend(self.support.iter().cloned());
-        if !objects.iter().any(|o| o.kind() == Kind::ConfigMap) {
+        if !objects.iter().any(|o| o.key() == configmap::key()) {
             all.push(configmap::object(Default::default()));
         }
-        all.extend(objects);
         let mut settings = self.settings.clone();
+        if objects.iter().any(|o| o.key() == tcp_services::key()) {
+            settings.tcp_services = Some(tcp_services::key());
+        }
+        all.extend(objects);
         let default_changes = default_backend_service.is_some();
         settings.default_backend_service = default_backend_service;
         let snap = snapshot(all);
@@ -2264,6 +2270,22 @@ fn protocol_keywords(words: &[&str]) -> bool {
     matches!(w, ["alpn", "h2" | "http/1.1"])
 }
 
+/// The lines TCP services may render: each from a port, an address and a flag.
+fn tcp_lines(config: &haproxy::config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (port, s) in &config.tcp_services {
+        let proxy = if s.accept_proxy { " accept-proxy" } else { "" };
+        out.extend([
+            format!("frontend tcp_{port}"),
+            "    mode tcp".to_string(),
+            format!("    log-format \"{}\"", haproxy::config::TCP_LOG_FORMAT),
+            format!("    bind {}{proxy}", s.bind),
+            format!("    default_backend tcp_{port}"),
+        ]);
+    }
+    out
+}
+
 fn check_rendered(
     name: &str,
     t: &Translation,
@@ -2291,6 +2313,9 @@ fn check_rendered(
             b.binds[0], b.default_cert, b.crt_list
         )
     });
+    // TCP services: lines made from validated ports and addresses alone.
+    let tcp = tcp_lines(&t.config);
+    known.extend(tcp.iter().map(String::as_str));
     for line in cfg.lines() {
         assert!(
             known.contains(line)
@@ -2313,6 +2338,12 @@ fn check_rendered(
     if errors.is_some() {
         want.push("frontend _errors".into());
     }
+    want.extend(
+        t.config
+            .tcp_services
+            .keys()
+            .map(|port| format!("frontend tcp_{port}")),
+    );
     want.extend(t.config.auth.keys().map(|id| format!("userlist {id}")));
     want.extend(
         haproxy::config::LIMIT_TABLES
@@ -2589,6 +2620,7 @@ fn hostile_table_corpus() {
         .chain(long_cases())
         .chain(special_cases())
         .chain(configmap::cases())
+        .chain(tcp_services::cases())
         .collect();
     let mut names = BTreeSet::new();
     let mut failures = Vec::new();

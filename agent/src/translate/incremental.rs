@@ -74,6 +74,8 @@ pub struct Incremental {
     certs_parsed: CertCache,
     /// The global ConfigMap's settings, read again when it changes (everything is redone).
     global: super::configmap::MapSettings,
+    /// The TCP services' problems (read again at every step).
+    tcp_problems: Vec<Problem>,
 }
 
 /// One Ingress of ours.
@@ -137,6 +139,7 @@ impl Incremental {
             tls_problems: Vec::new(),
             service_backend: None,
             global: Default::default(),
+            tcp_problems: Vec::new(),
             certs_parsed: CertCache::default(),
         }
     }
@@ -251,6 +254,12 @@ impl Incremental {
             service_backend,
             &mut changed,
         );
+        if self.settings.tcp_services.is_some() {
+            // Few entries: read again at every step, so a Service, slice or ConfigMap
+            // change of theirs is never missed.
+            let tcp = super::tcp_services::read(snapshot, &self.settings);
+            self.tcp_problems = super::tcp_services::patch(config, tcp, &mut changed);
+        }
         if !changed.routes {
             changed.map_keys = None;
         }
@@ -259,6 +268,7 @@ impl Incremental {
         problems.extend(self.tls_problems.iter().cloned());
         problems.extend(default_problems);
         problems.extend(self.global.problems.iter().cloned());
+        problems.extend(self.tcp_problems.iter().cloned());
         problems.sort();
         problems.dedup();
         self.seen = Some((snapshot.store_id(), snapshot.generation));

@@ -15,6 +15,7 @@ mod incremental;
 mod ingress;
 mod refold;
 mod resolutions;
+pub mod tcp_services;
 pub mod tls;
 pub mod upstream;
 
@@ -69,6 +70,18 @@ pub struct Settings {
     /// `--access-log` (and `--access-log-socket`): where the access log goes, `None` when
     /// off (the ConfigMap's `enable-access-log: "false"` turns it off too).
     pub access_log: Option<haproxy::config::LogTarget>,
+    /// `--tcp-services-configmap`: the TCP services' ConfigMap, if any.
+    pub tcp_services: Option<ObjectKey>,
+    /// `--tcp-bind-address`: where TCP services listen (the HTTP bind's address when
+    /// `None`).
+    pub tcp_bind: Option<std::net::IpAddr>,
+}
+
+impl Settings {
+    /// The address TCP services listen on.
+    pub fn tcp_bind_ip(&self) -> std::net::IpAddr {
+        self.tcp_bind.unwrap_or(self.http_bind.ip())
+    }
 }
 
 /// The result of a translation.
@@ -208,10 +221,17 @@ pub fn translate_with(
     config.routes = folded.routes;
     let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
+    let mut config = Arc::new(config);
+    let tcp = tcp_services::read(snapshot, settings);
+    problems.extend(tcp_services::patch(
+        &mut config,
+        tcp,
+        &mut Changed::default(),
+    ));
     problems.sort();
     problems.dedup();
     Ok(Translation {
-        config: Arc::new(config),
+        config,
         maps,
         problems,
         certs: tls.memory,

@@ -303,6 +303,8 @@ mod tests {
             configmap: None,
             use_proxy_protocol: false,
             access_log: None,
+            tcp_services: None,
+            tcp_bind: None,
         }
     }
 

@@ -18,4 +18,5 @@ mod regex;
 mod restart;
 mod routes;
 mod support;
+mod tcp_services;
 mod tls;

@@ -53,6 +53,7 @@ mod routes;
 mod sections;
 mod settings;
 pub mod source_list;
+mod tcp;
 mod tls;
 mod userlist;
 mod validate;
@@ -94,6 +95,7 @@ pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,
 };
+pub use tcp::{TCP_LOG_FORMAT, TcpService, tcp_backend_name};
 pub use tls::{
     CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
     default_cert_path, render_crt_list, secret_cert_path, tls_commands,

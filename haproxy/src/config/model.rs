@@ -734,6 +734,8 @@ pub struct Backend {
     /// Their paths hold a digest of the contents, so new contents are a new path (a
     /// reload: HAProxy 2.6 servers keep the CA they were created with).
     pub files: BTreeMap<FilePath, PemPayload>,
+    /// `mode tcp`: a TCP service's backend (no HTTP options apply).
+    pub tcp: bool,
 }
 
 impl Backend {
@@ -750,6 +752,7 @@ impl Backend {
             servers: BTreeMap::new(),
             protocol: ServerProtocol::default(),
             files: BTreeMap::new(),
+            tcp: false,
         }
     }
 
@@ -800,6 +803,8 @@ pub struct Config {
     /// The settings of the command line and the ConfigMap that are neither a route's nor
     /// a backend's.
     pub settings: super::settings::GlobalSettings,
+    /// TCP services by port: a `mode tcp` frontend each, sending to its backend.
+    pub tcp_services: BTreeMap<u16, super::tcp::TcpService>,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -878,6 +883,7 @@ impl Config {
             source_lists: BTreeMap::new(),
             auth: BTreeMap::new(),
             settings: Default::default(),
+            tcp_services: BTreeMap::new(),
         }
     }
 
@@ -961,6 +967,17 @@ impl Config {
                 out.push(ConfigError::UnknownDefaultBackend {
                     frontend: fe.name.clone(),
                     backend: be.clone(),
+                });
+            }
+        }
+        for tcp in self.tcp_services.values() {
+            if tcp.bind.port() == 0 || !binds.insert(tcp.bind) {
+                out.push(ConfigError::BadBind(tcp.bind));
+            }
+            if !self.backends.contains_key(&tcp.backend) {
+                out.push(ConfigError::UnknownDefaultBackend {
+                    frontend: tcp.frontend_name(),
+                    backend: tcp.backend.clone(),
                 });
             }
         }

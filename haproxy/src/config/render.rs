@@ -146,6 +146,7 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     if let Some(files) = config.uses_custom_errors() {
         out.push_str(&super::custom_errors::internal_frontend(files));
     }
+    super::tcp::render_tcp_frontends(out, config.tcp_services.values(), &config.settings);
     super::userlist::render_userlists(out, &config.auth);
     out.push_str(&super::policy::limit_tables());
     if config.uses_builtin_404() {
@@ -404,6 +405,9 @@ fn client_rules(out: &mut String, fe: &Frontend, settings: &GlobalSettings) {
 
 pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     let _ = write!(out, "\nbackend {}\n", be.name);
+    if be.tcp {
+        line!(out, "mode tcp");
+    }
     line!(out, "balance {}", be.balance.keyword());
     if matches!(be.balance, super::model::Balance::Hash(_)) {
         // Consistent hashing: the only hashing that lets servers be added at runtime.

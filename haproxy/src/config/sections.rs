@@ -67,6 +67,8 @@ pub struct HeadPrints {
     pub settings: SectionPrint,
     /// Its custom error pages' part (whether the Lua file is loaded).
     pub errors: SectionPrint,
+    /// Its TCP services' frontends.
+    pub tcp: SectionPrint,
 }
 
 /// Reads the head's lines into its printers.
@@ -76,7 +78,9 @@ struct HeadPrinter {
     auth: Printer,
     settings: Printer,
     errors: Printer,
+    tcp: Printer,
     in_userlist: bool,
+    in_tcp: bool,
     section: String,
 }
 
@@ -87,7 +91,9 @@ impl HeadPrinter {
             auth: Printer::new(),
             settings: Printer::new(),
             errors: Printer::new(),
+            tcp: Printer::new(),
             in_userlist: false,
+            in_tcp: false,
             section: String::new(),
         }
     }
@@ -98,11 +104,16 @@ impl HeadPrinter {
         self.in_userlist = userlist_state(self.in_userlist, line);
         if !line.is_empty() && !line.starts_with(' ') {
             self.section = line.split(' ').next().unwrap_or_default().to_string();
+            self.in_tcp = line.starts_with(super::tcp::FRONTEND_PREFIX);
         }
         if !head {
             return;
         }
         self.head.line(line);
+        if self.in_tcp {
+            self.tcp.line(line);
+            return;
+        }
         if self.in_userlist || is_auth_line(line) {
             self.auth.line(line);
         }
@@ -120,6 +131,7 @@ impl HeadPrinter {
             auth: self.auth.finish(),
             settings: self.settings.finish(),
             errors: self.errors.finish(),
+            tcp: self.tcp.finish(),
         }
     }
 }
@@ -238,6 +250,9 @@ pub struct Sections {
     /// The fingerprint of the head's custom error pages' part: when the head differs,
     /// whether this differs too names the reason.
     pub errors: Option<SectionPrint>,
+    /// The fingerprint of the TCP services' frontends: when the head differs, whether
+    /// this differs too names the reason.
+    pub tcp: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, BackendPrint>,
 }
@@ -251,6 +266,7 @@ impl Sections {
             auth: Some(p.auth),
             settings: Some(p.settings),
             errors: Some(p.errors),
+            tcp: Some(p.tcp),
             backends: config
                 .backends
                 .values()
@@ -298,6 +314,7 @@ impl Sections {
             auth: Some(p.auth),
             settings: Some(p.settings),
             errors: Some(p.errors),
+            tcp: Some(p.tcp),
             backends,
         }
     }

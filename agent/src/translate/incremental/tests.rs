@@ -53,6 +53,8 @@ fn settings(variant: u8) -> Settings {
         configmap: (variant & 8 != 0).then(|| ObjectKey::new("a", "cm")),
         use_proxy_protocol: false,
         access_log: None,
+        tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
+        tcp_bind: None,
     }
 }
 
@@ -342,6 +344,30 @@ fn config_map(v: &[u8]) -> Object {
     )
 }
 
+/// The TCP services' ConfigMap (`a/tcp`): a subset of good entries, PROXY fields, a port
+/// of the HTTP bind, a missing Service, a bad key.
+fn tcp_map(v: &[u8]) -> Object {
+    let all = [
+        ("9000", "a/s0:80"),
+        ("9001", "b/s1:http:PROXY"),
+        ("9002", "a/s2:81::PROXY"),
+        ("8080", "a/s0:80"),
+        ("9003", "a/nope:80"),
+        ("x9", "a/s3:http"),
+        ("9004", "b/s3:admin:PROXY:PROXY"),
+    ];
+    let data: serde_json::Map<String, Value> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| b(v, 0) >> i & 1 == 1)
+        .map(|(_, (k, t))| ((*k).to_string(), json!(t)))
+        .collect();
+    object(
+        "ConfigMap",
+        json!({"metadata": {"namespace": "a", "name": "tcp"}, "data": data}),
+    )
+}
+
 /// Our IngressClass, the default one or not.
 fn ingress_class(v: &[u8]) -> Object {
     let default = if b(v, 1).is_multiple_of(2) {
@@ -377,7 +403,8 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 Kind::Service => key_of(&service(&v[1..])),
                 Kind::EndpointSlice => key_of(&slice(&v[1..])),
                 Kind::Secret => key_of(&secret(&v[1..])),
-                Kind::ConfigMap => ObjectKey::new("a", "cm"),
+                Kind::ConfigMap if b(v, 1) % 2 == 0 => ObjectKey::new("a", "cm"),
+                Kind::ConfigMap => ObjectKey::new("a", "tcp"),
             };
             store.delete(kind, &key);
         }
@@ -395,7 +422,8 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
             objects.push(slice(&v[1..]));
             store.replace_kind(Kind::EndpointSlice, objects);
         }
-        14 => store.upsert(config_map(v)),
+        14 if b(v, 1) % 2 == 0 => store.upsert(config_map(v)),
+        14 => store.upsert(tcp_map(v)),
         _ => {
             // Two Ingresses at once (one generation, several keys).
             store.replace_all(
@@ -443,6 +471,7 @@ fn seed() -> Vec<Object> {
         out.push(slice(&[i, i, 1, 0, 2, i, 1, 0, 0]));
     }
     out.push(secret(&[0, 0, 0]));
+    out.push(tcp_map(&[0x7f]));
     out
 }
 
@@ -462,6 +491,8 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
         patched.frontends[0].default_backend = next.frontends[0].default_backend.clone();
         // The header and cookie names canary routes read come with the routes.
         patched.frontends[0].canary_names = next.frontends[0].canary_names.clone();
+        // TCP services' frontends, like the default backend.
+        patched.tcp_services = next.tcp_services.clone();
         // The map entries differ only at the keys named.
         if let Some(keys) = &changed.map_keys {
             let mut maps = MapEntries::of_routes(&prev.routes);

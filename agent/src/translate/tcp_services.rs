@@ -1,0 +1,217 @@
+//! TCP services (`--tcp-services-configmap`): ingress-nginx's ConfigMap of
+//! `"<port>": "<namespace>/<service>:<service port>[:PROXY][:PROXY]"`, each entry a `mode tcp`
+//! frontend on that port and a `mode tcp` backend of the Service port's endpoints.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use haproxy::config::{Backend, SendProxy, TcpService, tcp_backend_name};
+use k8s_openapi::api::networking::v1::ServiceBackendPort;
+
+use super::Settings;
+use super::annotations::BackendOptions;
+use super::endpoints;
+use crate::problem::{Problem, ProblemKind};
+use crate::store::{ObjectKey, Snapshot};
+
+/// The TCP services of the ConfigMap: frontends by port, their backends, and a problem for
+/// each entry left out (the others keep working).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TcpPart {
+    /// The services by port.
+    pub services: BTreeMap<u16, TcpService>,
+    /// Their backends, one per service.
+    pub backends: Vec<Backend>,
+    /// What is wrong, entry by entry.
+    pub problems: Vec<Problem>,
+}
+
+/// One entry's value, parsed.
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    namespace: String,
+    service: String,
+    port: ServiceBackendPort,
+    /// The first `PROXY`: accept the PROXY protocol from clients.
+    decode: bool,
+    /// The second `PROXY`: send it to the servers.
+    encode: bool,
+}
+
+/// Reads `--tcp-services-configmap` from the snapshot (nothing when the flag is absent).
+pub fn read(snapshot: &Snapshot, settings: &Settings) -> TcpPart {
+    let Some(key) = &settings.tcp_services else {
+        return TcpPart::default();
+    };
+    let mut part = TcpPart::default();
+    let Some(cm) = snapshot.config_maps.get(key) else {
+        part.problems.push(problem(
+            key,
+            None,
+            "--tcp-services-configmap: the ConfigMap does not exist; no TCP service is served"
+                .into(),
+        ));
+        return part;
+    };
+    for (name, value) in cm.data.iter().flatten() {
+        match entry(snapshot, settings, name, value) {
+            Ok((service, backend, skipped)) => {
+                part.problems.extend(skipped);
+                part.services.insert(service.bind.port(), service);
+                part.backends.push(backend);
+            }
+            Err(why) => part.problems.push(problem(
+                key,
+                Some(name),
+                format!("{why}; this TCP service is not served"),
+            )),
+        }
+    }
+    part
+}
+
+fn problem(key: &ObjectKey, entry: Option<&str>, message: String) -> Problem {
+    let p = Problem::new(ProblemKind::ConfigMap, key.to_string(), message);
+    match entry {
+        Some(e) => p.at(format!("data[{e}]")),
+        None => p,
+    }
+}
+
+type Entry = (TcpService, Backend, Vec<Problem>);
+
+/// One entry: its service and backend, or why it is left out.
+fn entry(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    name: &str,
+    value: &str,
+) -> Result<Entry, String> {
+    let port = external_port(name, settings)?;
+    let target = parse_target(value)?;
+    let resolved = endpoints::resolve(snapshot, &target.namespace, &target.service, &target.port)?;
+    let skipped = resolved
+        .skipped
+        .iter()
+        .map(|s| {
+            Problem::new(
+                ProblemKind::EndpointSlice,
+                s.slice.to_string(),
+                s.message.clone(),
+            )
+            .at(s.field.clone())
+        })
+        .collect();
+    let mut backend = super::ingress::backend_of(&resolved, &BackendOptions::default());
+    // Bytes to the pods as they came: no HTTP protocol or TLS from appProtocol.
+    backend.protocol = Default::default();
+    backend.files.clear();
+    backend.name = tcp_backend_name(port);
+    backend.tcp = true;
+    backend.send_proxy = target.encode.then_some(SendProxy::V1);
+    let bind = SocketAddr::new(settings.tcp_bind_ip(), port);
+    Ok((TcpService::new(bind, target.decode), backend, skipped))
+}
+
+/// The key: a port from 1 to 65535 that no HTTP bind uses.
+fn external_port(name: &str, settings: &Settings) -> Result<u16, String> {
+    let port = name
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0 && name.bytes().all(|b| b.is_ascii_digit()) && !name.starts_with('0'))
+        .ok_or_else(|| format!("the key {name:?} is not a port number from 1 to 65535"))?;
+    for (bind, flag) in [
+        (settings.http_bind, "--http-bind"),
+        (settings.https_bind, "--https-bind"),
+    ] {
+        if bind.port() == port {
+            return Err(format!("port {port} is the HTTP(S) bind's ({flag} {bind})"));
+        }
+    }
+    Ok(port)
+}
+
+/// `<namespace>/<service>:<port>[:PROXY|:][:PROXY]`, as ingress-nginx reads it (`PROXY` in
+/// any case; an empty third field leaves decoding off).
+fn parse_target(value: &str) -> Result<Target, String> {
+    let fields: Vec<&str> = value.split(':').collect();
+    if fields.len() < 2 || fields.len() > 4 {
+        return Err(format!(
+            "the value {value:?} is not <namespace>/<service>:<port>[:PROXY][:PROXY]"
+        ));
+    }
+    let (namespace, service) = fields[0]
+        .split_once('/')
+        .ok_or_else(|| format!("the target {:?} is not <namespace>/<service>", fields[0]))?;
+    let port = match fields[1].parse::<i32>() {
+        Ok(n) if fields[1].bytes().all(|b| b.is_ascii_digit()) => ServiceBackendPort {
+            number: Some(n),
+            name: None,
+        },
+        _ => ServiceBackendPort {
+            number: None,
+            name: Some(fields[1].to_string()),
+        },
+    };
+    let proxy = |i: usize, empty_ok: bool| -> Result<bool, String> {
+        match fields.get(i) {
+            None => Ok(false),
+            Some(f) if f.eq_ignore_ascii_case("PROXY") => Ok(true),
+            Some(f) if f.is_empty() && empty_ok => Ok(false),
+            Some(f) => Err(format!(
+                "field {} of {value:?} is {f:?}, not PROXY{}",
+                i + 1,
+                if empty_ok { " or empty" } else { "" }
+            )),
+        }
+    };
+    Ok(Target {
+        namespace: namespace.to_string(),
+        service: service.to_string(),
+        port,
+        decode: proxy(2, true)?,
+        encode: proxy(3, false)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Puts `part` into `config` (backends and frontends), noting in `changed` what differs;
+/// returns its problems. The config is copied only when something differs.
+pub fn patch(
+    config: &mut std::sync::Arc<haproxy::config::Config>,
+    part: TcpPart,
+    changed: &mut super::Changed,
+) -> Vec<Problem> {
+    use std::collections::BTreeSet;
+    let mut want: BTreeMap<_, _> = part
+        .backends
+        .into_iter()
+        .map(|b| (b.name.clone(), b))
+        .collect();
+    let names: BTreeSet<_> = config
+        .tcp_services
+        .values()
+        .map(|s| s.backend.clone())
+        .chain(want.keys().cloned())
+        .collect();
+    for name in names {
+        let desired = want.remove(&name);
+        if config.backends.get(&name) == desired.as_ref() {
+            continue;
+        }
+        let c = std::sync::Arc::make_mut(config);
+        match desired {
+            Some(b) => c.insert_backend(b),
+            None => drop(c.backends.remove(&name)),
+        }
+        changed.backends.insert(name);
+    }
+    if config.tcp_services != part.services {
+        // A frontend: the plan compares the head and reloads (`tcp_services`).
+        std::sync::Arc::make_mut(config).tcp_services = part.services;
+        changed.routes = true;
+    }
+    part.problems
+}
