@@ -206,3 +206,63 @@ async fn tcp_service_decodes_and_sends_proxy_protocol() {
     }
     agent.stop().await.unwrap();
 }
+
+/// From the cluster (the test API server): the TCP services' ConfigMap and the global one
+/// are two watches by name, each listing its own ConfigMap without dropping the other's;
+/// both take effect, and deleting the global one leaves the TCP service serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_services_configmap_is_watched_in_the_cluster_next_to_the_global_one() {
+    let api = integration::KubeApi::start().await.unwrap();
+    let (target, _echoes) = echoes(&["a"]);
+    crate::kube::serve_web(&api, target);
+    let port = free_port();
+    let map = |name: &str, data: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"namespace": "ingress", "name": name}, "data": data
+        })
+    };
+    api.apply(map(
+        "settings",
+        serde_json::json!({"proxy-read-timeout": "7"}),
+    ))
+    .unwrap();
+    api.apply(map(
+        "tcp",
+        serde_json::json!({port.to_string(): "shop/web:80"}),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        kubeconfig: Some(crate::kube::kubeconfig(&api, dir.path())),
+        extra: [
+            "--configmap",
+            "ingress/settings",
+            "--tcp-services-configmap",
+            "ingress/tcp",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    };
+    let agent = Agent::start(&[], options).await.unwrap();
+    let cfg = agent.config_dir.join("haproxy.cfg");
+    eventually("the TCP port answers", CONVERGE, async || {
+        who(at(port)).await.as_deref() == Some("a")
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.contains("    timeout server 7s\n"),
+        "the global ConfigMap applies too"
+    );
+
+    api.delete("ConfigMap", "ingress", "settings").unwrap();
+    eventually("the default timeout server", CONVERGE, async || {
+        std::fs::read_to_string(&cfg).is_ok_and(|c| c.contains("    timeout server 50s\n"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(who(at(port)).await.as_deref(), Some("a"));
+}

@@ -449,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn tcp_services_have_their_own_print_and_read_back() {
+        use crate::config::TcpService;
+        let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let b = Sections::of_config(&base);
+        for proxy in [false, true] {
+            let mut with = base.clone();
+            let svc = TcpService::new("127.0.0.1:5432".parse().unwrap(), proxy);
+            let mut be = Backend::new(svc.backend.clone());
+            be.tcp = true;
+            with.insert_backend(be);
+            with.tcp_services.insert(5432, svc);
+            let s = Sections::of_config(&with);
+            assert_ne!(s.head, b.head);
+            assert_ne!(s.tcp, b.tcp, "a new port changes the TCP print");
+            assert_eq!(
+                s.settings, b.settings,
+                "accept-proxy here is no global setting"
+            );
+            assert_eq!(Sections::of_rendered(&render(&with).haproxy_cfg), s);
+        }
+    }
+
+    #[test]
     fn basic_auth_has_its_own_print_and_reads_back() {
         use crate::config::{AuthId, BasicAuth, PasswordHash, Realm, UserName};
         let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
