@@ -1350,6 +1350,17 @@ mod tests {
             scoped(&errors, &loaded, &o, &none),
             Plan::Reload(ReloadReason::CustomErrors)
         );
+        // A new TCP service port (its frontend and backend).
+        let mut tcp = c.clone();
+        let svc = haproxy::config::TcpService::new("127.0.0.1:5432".parse().unwrap(), false);
+        let mut tcp_be = Backend::new(svc.backend.clone());
+        tcp_be.tcp = true;
+        tcp.insert_backend(tcp_be);
+        tcp.tcp_services.insert(5432, svc);
+        assert_eq!(
+            scoped(&tcp, &loaded, &o, &between(&c, &tcp)),
+            Plan::Reload(ReloadReason::TcpServices)
+        );
         // A backend no longer wanted stays until the next reload: no reload for it.
         let fewer = config(vec![], vec![]);
         let scope = between(&c, &fewer);

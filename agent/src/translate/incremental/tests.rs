@@ -403,7 +403,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 Kind::Service => key_of(&service(&v[1..])),
                 Kind::EndpointSlice => key_of(&slice(&v[1..])),
                 Kind::Secret => key_of(&secret(&v[1..])),
-                Kind::ConfigMap if b(v, 1) % 2 == 0 => ObjectKey::new("a", "cm"),
+                Kind::ConfigMap if b(v, 1).is_multiple_of(2) => ObjectKey::new("a", "cm"),
                 Kind::ConfigMap => ObjectKey::new("a", "tcp"),
             };
             store.delete(kind, &key);
@@ -422,7 +422,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
             objects.push(slice(&v[1..]));
             store.replace_kind(Kind::EndpointSlice, objects);
         }
-        14 if b(v, 1) % 2 == 0 => store.upsert(config_map(v)),
+        14 if b(v, 1).is_multiple_of(2) => store.upsert(config_map(v)),
         14 => store.upsert(tcp_map(v)),
         _ => {
             // Two Ingresses at once (one generation, several keys).
