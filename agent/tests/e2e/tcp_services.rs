@@ -126,9 +126,16 @@ async fn tcp_service_scales_without_reload_and_a_new_port_reloads() {
         "endpoint churn reloaded"
     );
 
-    // A new port: a frontend, so one reload named tcp_services.
+    a_new_port_reloads_once(&agent, &entries, reloads).await;
+    agent.stop().await.unwrap();
+}
+
+/// Adds a port to the ConfigMap: a frontend, so one reload named `tcp_services`; the new
+/// port and the first one (`entries[0]`) then serve.
+async fn a_new_port_reloads_once(agent: &Agent, entries: &[(String, String)], reloads: u32) {
+    let port: u16 = entries[0].0.parse().unwrap();
     let second = free_port();
-    let mut more = entries.clone();
+    let mut more = entries.to_vec();
     more.push((second.to_string(), "default/db:5432".to_string()));
     agent.write_manifest("tcp.yaml", &tcp_map(&more)).unwrap();
     eventually("the new port answers", CONVERGE, async || {
@@ -151,7 +158,6 @@ async fn tcp_service_scales_without_reload_and_a_new_port_reloads() {
         Some("b"),
         "the first port still serves"
     );
-    agent.stop().await.unwrap();
 }
 
 /// `:PROXY` decodes the client's PROXY v1 header (hand-written, naming 192.0.2.7) and the
