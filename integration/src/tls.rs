@@ -244,6 +244,16 @@ fn handshake(
     sni: Option<&str>,
     deadline: Instant,
 ) -> anyhow::Result<openssl::ssl::SslStream<TcpStream>> {
+    handshake_as(addr, sni, deadline, None)
+}
+
+/// [`handshake`], presenting `client`'s certificate when asked for one.
+fn handshake_as(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    deadline: Instant,
+    client: Option<&TestCert>,
+) -> anyhow::Result<openssl::ssl::SslStream<TcpStream>> {
     check_loopback(addr)?;
     let left = || {
         deadline
@@ -257,6 +267,10 @@ fn handshake(
     tcp.set_nodelay(true)?;
     let mut builder = SslConnector::builder(SslMethod::tls_client())?;
     builder.set_verify(SslVerifyMode::NONE);
+    if let Some(c) = client {
+        builder.set_certificate(&c.cert)?;
+        builder.set_private_key(&c.key)?;
+    }
     let config = builder
         .build()
         .configure()?
@@ -311,11 +325,23 @@ pub async fn https_get(
     sni_and_host: &str,
     path: &str,
 ) -> anyhow::Result<HttpsReply> {
+    https_get_as(addr, sni_and_host, path, None).await
+}
+
+/// [`https_get`], presenting `client`'s certificate (with its key) when the server asks for
+/// one. A refused handshake, or a connection the server closes after it, is an error.
+pub async fn https_get_as(
+    addr: SocketAddr,
+    sni_and_host: &str,
+    path: &str,
+    client: Option<&TestCert>,
+) -> anyhow::Result<HttpsReply> {
     let host = sni_and_host.to_string();
     let path = path.to_string();
+    let client = client.cloned();
     let what = format!("GET https://{host}{path} at {addr}");
     blocking(what, move |deadline| {
-        let mut stream = handshake(addr, Some(&host), deadline)?;
+        let mut stream = handshake_as(addr, Some(&host), deadline, client.as_ref())?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())

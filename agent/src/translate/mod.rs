@@ -8,6 +8,7 @@
 pub mod annotations;
 pub mod canary;
 pub mod class;
+pub mod client_ca;
 pub mod endpoints;
 mod fold;
 mod incremental;
@@ -147,6 +148,7 @@ pub fn translate_with(
         settings,
         certs,
         &mut read,
+        snapshot,
         &mut problems,
     );
     let folded = fold::fold(&fragments, &tls.hosts);

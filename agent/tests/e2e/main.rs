@@ -5,6 +5,7 @@ mod annotations;
 mod auth;
 mod backend_protocol;
 mod canary;
+mod client_certs;
 mod ctl;
 mod custom_errors;
 mod endpoints;

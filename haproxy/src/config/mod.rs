@@ -20,6 +20,7 @@
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
 mod canary;
+mod client_cert;
 mod custom_errors;
 mod model;
 mod policy;
@@ -35,6 +36,7 @@ mod validate;
 mod writer;
 
 pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use client_cert::{CLIENT_CERT_FIELD, ClientCertHeaders};
 pub use custom_errors::{
     CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
     rendered_lines,
@@ -65,8 +67,9 @@ pub use source_list::{
     render_acl,
 };
 pub use tls::{
-    CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
-    default_cert_path, render_crt_list, secret_cert_path, tls_commands,
+    CERTS_DIR, CLIENT_CA_SUFFIX, CLIENT_CRL_SUFFIX, CertFingerprint, LiveCrtLine, LiveTls, TlsBind,
+    TlsCert, TlsFiles, client_store_kind, default_cert_path, render_crt_list, secret_cert_path,
+    tls_commands,
 };
 pub use userlist::{
     AUTH_DENIED, AuthId, BasicAuth, HashError, HashScheme, MAX_HASH_LEN, MAX_REALM_LEN,

@@ -157,7 +157,7 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 23;
+pub(super) const POLICY_FIELDS: usize = 24;
 
 /// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
 /// custom error pages.
@@ -198,6 +198,9 @@ pub struct RoutePolicy {
     /// Replace the upstream's answers with these codes by the error backend's page
     /// (custom-http-errors).
     pub custom_errors: Option<CustomErrors>,
+    /// The client-certificate headers to send upstream (auth-tls-secret,
+    /// auth-tls-pass-certificate-to-upstream).
+    pub client_cert: Option<super::client_cert::ClientCertHeaders>,
 }
 
 impl RoutePolicy {
@@ -261,6 +264,7 @@ impl RoutePolicy {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            self.client_cert.map(|c| c.to_string()).unwrap_or_default(),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -337,6 +341,10 @@ impl RoutePolicy {
             custom_errors: match get(22) {
                 None => None,
                 Some(s) => Some(CustomErrors::parse(s)?),
+            },
+            client_cert: match get(23) {
+                None => None,
+                Some(s) => Some(super::client_cert::ClientCertHeaders::parse(s)?),
             },
         })
     }
@@ -627,9 +635,23 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 24]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 25]), None);
         let mut bad = vec![""; 23];
         bad[22] = "404/be";
         assert_eq!(RoutePolicy::parse(&bad), None);
+        let mut bad = vec![""; 24];
+        bad[23] = "x";
+        assert_eq!(
+            RoutePolicy::parse(&bad),
+            None,
+            "not a client-certificate field"
+        );
+        bad[23] = "c";
+        let p = RoutePolicy::parse(&bad).unwrap();
+        assert_eq!(
+            p.client_cert,
+            Some(super::super::ClientCertHeaders::Certificate)
+        );
+        assert_eq!(p.fields().len(), 24, "written back in its place");
     }
 }

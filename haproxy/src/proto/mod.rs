@@ -11,14 +11,16 @@ pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
 pub use command::{
-    AddServer, AdminState, Command, CrtListEntry, DEFAULT_BUFSIZE, EncodeError, HealthCheck,
-    MapTarget, PemPayload, Weight,
+    AddServer, AdminState, CaStore, ClientAuth, ClientVerify, Command, CrtListEntry,
+    DEFAULT_BUFSIZE, EncodeError, HealthCheck, MapTarget, PemPayload, Weight,
 };
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
 pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
-pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
+pub use ssl::{CrtListLine, SslCaList, SslCertInfo, SslCertList, SslCertStatus};
 
+#[cfg(test)]
+mod ca_fixture_tests;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
