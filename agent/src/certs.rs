@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn a_crl_bundle_is_checked_and_reencoded() {
+        let crl = include_str!("translate/test_ca.crl");
+        let two = format!("{crl}{crl}");
+        let out = crl_bundle(two.as_bytes()).unwrap();
+        assert_eq!(out.as_str().matches("-----BEGIN X509 CRL-----").count(), 2);
+        let cert = self_signed("x").unwrap();
+        assert!(matches!(
+            crl_bundle(cert.pem.as_str().as_bytes()),
+            Err(CertError::BadCrl(_))
+        ));
+        assert!(matches!(crl_bundle(b"\xff\xfe"), Err(CertError::BadCrl(_))));
+    }
+
+    #[test]
     fn a_ca_bundle_is_reencoded_certificates_only() {
         let a = self_signed("ca-a").unwrap();
         let b = self_signed("ca-b").unwrap();

@@ -61,6 +61,11 @@ const NGINX_PROXY_SSL_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-name";
 const NGINX_PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
 const NGINX_PROXY_SSL_VERIFY: &str = "nginx.ingress.kubernetes.io/proxy-ssl-verify";
 const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-server-name";
+const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
+const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
+const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
+const NGINX_AUTH_TLS_PASS_CERT: &str =
+    "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
 const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
 const NGINX_PERMANENT_REDIRECT_CODE: &str = "nginx.ingress.kubernetes.io/permanent-redirect-code";
 const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redirect";
@@ -1009,6 +1014,49 @@ fn fields() -> Vec<Field> {
                     w.annotations
                         .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
                 )
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_SECRET,
+            |t| format!("shop/ca{t}"),
+            |w, v| drop(w.annotations.insert(NGINX_AUTH_TLS_SECRET.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_VERIFY_CLIENT,
+            |t| format!("opt{t}ional"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_VERIFY_DEPTH,
+            |t| format!("1{t}2"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_AUTH_TLS_VERIFY_DEPTH.into(), v.into()),
+                )
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_PASS_CERT,
+            |t| format!("tr{t}ue"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_PASS_CERT.into(), v.into());
             },
             refused,
             false,

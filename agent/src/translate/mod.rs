@@ -346,6 +346,8 @@ struct Origin {
 }
 
 #[cfg(test)]
+mod client_cert_tests;
+#[cfg(test)]
 mod custom_errors_tests;
 #[cfg(test)]
 mod hostile_tests;

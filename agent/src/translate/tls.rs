@@ -318,7 +318,7 @@ fn ingress_problem(key: &ObjectKey, field: String, message: String) -> Problem {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
     use std::time::Duration;
 
@@ -330,7 +330,7 @@ mod tests {
     use crate::store::Store;
     use crate::translate::{Translation, translate_with};
 
-    fn settings() -> Settings {
+    pub(in crate::translate) fn settings() -> Settings {
         Settings {
             ingress_class: "haproxy".into(),
             default_backend_service: None,
@@ -347,18 +347,18 @@ mod tests {
     }
 
     /// The PEM halves of a generated certificate.
-    fn pair(cn: &str) -> (String, String, TlsCert) {
+    pub(in crate::translate) fn pair(cn: &str) -> (String, String, TlsCert) {
         let c = certs::self_signed(cn).unwrap();
         let text = c.pem.as_str();
         let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
         (text[..at].to_string(), text[at..].to_string(), c)
     }
 
-    fn quote(s: &str) -> String {
+    pub(in crate::translate) fn quote(s: &str) -> String {
         serde_json::to_string(s).unwrap()
     }
 
-    fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
+    pub(in crate::translate) fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: shop, name: {name}}}\n\
              type: {kind}\nstringData:\n  tls.crt: {}\n  tls.key: {}\n",
@@ -369,7 +369,7 @@ mod tests {
 
     /// An Ingress routing each host `/` to `web:80`, with one `spec.tls` entry per
     /// `(secret, hosts)`, created at `minute` (older wins).
-    fn ingress(
+    pub(in crate::translate) fn ingress(
         name: &str,
         minute: u32,
         hosts: &[&str],
@@ -409,7 +409,7 @@ mod tests {
     const WEB: &str = "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop, name: web}\n\
                        spec:\n  ports: [{port: 80, targetPort: 8080}]\n";
 
-    fn run(docs: &[String], memory: &CertMemory) -> Translation {
+    pub(in crate::translate) fn run(docs: &[String], memory: &CertMemory) -> Translation {
         let mut objects = Vec::new();
         for (i, d) in docs.iter().chain([&WEB.to_string()]).enumerate() {
             objects.extend(parse_manifests(Path::new(&format!("{i}.yaml")), d).unwrap());
@@ -419,7 +419,7 @@ mod tests {
         translate_with(&store.snapshot(), &settings(), memory).unwrap()
     }
 
-    fn sni(t: &Translation) -> Vec<String> {
+    pub(in crate::translate) fn sni(t: &Translation) -> Vec<String> {
         t.config
             .tls
             .crt_list
@@ -428,7 +428,7 @@ mod tests {
             .collect()
     }
 
-    fn problems(t: &Translation) -> Vec<String> {
+    pub(in crate::translate) fn problems(t: &Translation) -> Vec<String> {
         t.problems
             .iter()
             .map(|p| {

@@ -3,13 +3,16 @@
 //! `on` refuses a client without a certificate or with one from another CA, and sends the
 //! certificate upstream URL-encoded; `optional` lets a client without one through with
 //! `ssl-client-verify: NONE`; a host of the same certificate without client auth is
-//! unaffected. Adding client auth to a host and renewing its CA are runtime changes, counted
-//! on HAProxy's master.
+//! unaffected. Adding client auth to a host, renewing its CA and adding a revocation list
+//! are runtime changes, counted on HAProxy's master; after a reload the files the agent
+//! wrote give the same.
 
 use integration::EchoServer;
 use integration::tls::{HttpsReply, TestCert, https_get_as};
 
-use crate::support::{Agent, CONVERGE, NS, Options, eventually, quote};
+use crate::support::{
+    Agent, CONVERGE, Ep, NS, Options, eventually, ingress, quote, route, service, slice,
+};
 use crate::tls::{tls_ingress, tls_secret, web};
 
 const SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
@@ -21,6 +24,50 @@ fn ca_secret(name: &str, ca: &TestCert) -> String {
          type: Opaque\nstringData:\n  ca.crt: {}\n",
         quote(&ca.cert_pem())
     )
+}
+
+/// An Opaque Secret `name` with `ca.crt` and a `ca.crl`.
+fn ca_secret_with_crl(name: &str, ca: &TestCert, crl: &str) -> String {
+    format!("{}  ca.crl: {}\n", ca_secret(name, ca), quote(crl))
+}
+
+/// A CRL of `ca` revoking `revoked`, made by `openssl ca -gencrl` (the real tool; the
+/// openssl crate cannot build CRLs).
+fn crl_revoking(ca: &TestCert, revoked: &TestCert) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("ca.crt"), ca.cert_pem()).unwrap();
+    std::fs::write(p("ca.key"), ca.key_pem()).unwrap();
+    let index = format!(
+        "R\t491231235959Z\t260101000000Z\t{}\tunknown\t/CN=revoked\n",
+        revoked.serial_hex()
+    );
+    std::fs::write(p("index.txt"), index).unwrap();
+    std::fs::write(p("crlnumber"), "01\n").unwrap();
+    let cnf = format!(
+        "[ca]\ndefault_ca=c\n[c]\ndatabase={}\ncrlnumber={}\ndefault_md=sha256\n\
+         default_crl_days=30\n",
+        p("index.txt").display(),
+        p("crlnumber").display()
+    );
+    std::fs::write(p("ca.cnf"), cnf).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["ca", "-gencrl", "-config"])
+        .arg(p("ca.cnf"))
+        .arg("-keyfile")
+        .arg(p("ca.key"))
+        .arg("-cert")
+        .arg(p("ca.crt"))
+        .arg("-out")
+        .arg(p("crl.pem"))
+        .output()
+        .expect("the openssl tool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(p("crl.pem")).unwrap()
 }
 
 fn header<'a>(reply: &'a HttpsReply, name: &str) -> Option<&'a str> {
@@ -58,7 +105,7 @@ async fn until(agent: &Agent, host: &str, client: Option<&TestCert>, want_ok: bo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_certificates_per_host_and_a_renewed_ca_need_no_reload() {
+async fn client_certificates_per_host_a_renewed_ca_and_a_crl_need_no_reload() {
     let echo = EchoServer::start("web").unwrap();
     let site = TestCert::self_signed("site", &["m.test", "o.test", "p.test"]);
     let files = [
@@ -176,5 +223,50 @@ async fn client_certificates_per_host_and_a_renewed_ca_need_no_reload() {
         start,
         "a renewed CA at runtime\n{}",
         agent.log_tail()
+    );
+
+    // A revocation list: the revoked certificate is refused, another of the CA passes.
+    let good3 = TestCert::signed_by(&ca2, "client four", &[]);
+    let crl = crl_revoking(&ca2, &good2);
+    agent
+        .write_manifest("ca.yaml", &ca_secret_with_crl("client-ca", &ca2, &crl))
+        .unwrap();
+    until(&agent, "m.test", Some(&good2), false).await;
+    until(&agent, "m.test", Some(&good3), true).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "a CRL at runtime\n{}",
+        agent.log_tail()
+    );
+
+    // A reload (a new backend) loads the crt-list, CA and CRL files the agent wrote.
+    let other = [
+        service("web2", 80, echo.addr().port()),
+        slice(
+            "web2-1",
+            "web2",
+            echo.addr().port(),
+            &[Ep::ready("127.0.0.1")],
+        ),
+        ingress("q", &[], &[route("/q", "web2", 80)]),
+    ]
+    .join("---\n");
+    agent.write_manifest("q.yaml", &other).unwrap();
+    eventually("the reload", CONVERGE, async || {
+        agent.reloads().await.unwrap() > start
+    })
+    .await
+    .unwrap();
+    until(&agent, "m.test", Some(&good3), true).await;
+    until(&agent, "m.test", Some(&good2), false).await;
+    until(&agent, "m.test", None, false).await;
+    let r = https_get_as(agent.https, "o.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-verify"),
+        Some("NONE"),
+        "{r:?}"
     );
 }

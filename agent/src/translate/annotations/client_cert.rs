@@ -57,11 +57,22 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
         }
     }
     req.verify = Some(ClientVerify::Required);
+    // Annotations read well but of no effect without a Secret (named so, after the read).
+    let mut idle = Vec::new();
     if let Some((key, v)) = r.get("auth-tls-verify-client") {
         req.verify = match v.trim() {
-            "on" => Some(ClientVerify::Required),
-            "off" => None,
-            "optional" => Some(ClientVerify::Optional),
+            "on" => {
+                idle.push(key);
+                Some(ClientVerify::Required)
+            }
+            "off" => {
+                idle.push(key);
+                None
+            }
+            "optional" => {
+                idle.push(key);
+                Some(ClientVerify::Optional)
+            }
             "optional_no_ca" => {
                 r.differs(
                     key,
@@ -93,19 +104,16 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     }
     if let Some((key, v)) = r.get("auth-tls-pass-certificate-to-upstream") {
         match v.trim() {
-            "true" => req.pass = true,
-            "false" => req.pass = false,
+            "true" | "false" => {
+                req.pass = v.trim() == "true";
+                idle.push(key);
+            }
             _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
         }
     }
     if req.secret.is_none() {
-        for name in [
-            "auth-tls-verify-client",
-            "auth-tls-pass-certificate-to-upstream",
-        ] {
-            if let Some((key, _)) = r.raw(name) {
-                r.differs(key, "no effect without auth-tls-secret");
-            }
+        for key in idle {
+            r.differs(key, "no effect without auth-tls-secret");
         }
     }
 }
