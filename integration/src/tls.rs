@@ -336,12 +336,23 @@ pub async fn https_get_as(
     path: &str,
     client: Option<&TestCert>,
 ) -> anyhow::Result<HttpsReply> {
-    let host = sni_and_host.to_string();
+    https_get_sni(addr, sni_and_host, sni_and_host, path, client).await
+}
+
+/// [`https_get_as`] with an SNI name other than the `Host` header.
+pub async fn https_get_sni(
+    addr: SocketAddr,
+    sni: &str,
+    host: &str,
+    path: &str,
+    client: Option<&TestCert>,
+) -> anyhow::Result<HttpsReply> {
+    let (sni, host) = (sni.to_string(), host.to_string());
     let path = path.to_string();
     let client = client.cloned();
-    let what = format!("GET https://{host}{path} at {addr}");
+    let what = format!("GET https://{host}{path} at {addr} (SNI {sni})");
     blocking(what, move |deadline| {
-        let mut stream = handshake_as(addr, Some(&host), deadline, client.as_ref())?;
+        let mut stream = handshake_as(addr, Some(&sni), deadline, client.as_ref())?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())

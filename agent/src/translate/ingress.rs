@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use haproxy::BackendName;
 use haproxy::config::{
-    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, ClientCertHeaders, CustomErrors, ErrorCodes,
+    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, ClientCertPolicy, CustomErrors, ErrorCodes,
     ErrorFiles, ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
     ServerAddr, ServerMode, SourceLists,
 };
-use haproxy::proto::Weight;
+use haproxy::proto::{ClientVerify, Weight};
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::annotations::auth::{self, AuthRequest};
@@ -318,7 +318,7 @@ impl Reader<'_> {
     /// or answer `503` when the CA cannot be had (the hosts then ask for no certificate, so
     /// the routes fail closed).
     fn client_cert(&mut self, req: &ClientCertRequest, policy: &mut RoutePolicy) {
-        let Some((sref, _)) = req.active() else {
+        let Some((sref, verify)) = req.active() else {
             return;
         };
         let key = super::client_ca::secret_key(sref, &self.f.key.namespace);
@@ -327,10 +327,9 @@ impl Reader<'_> {
         }
         match super::client_ca::read(self.snapshot, &key, &self.settings.config_dir) {
             Ok(_) => {
-                policy.client_cert = Some(if req.pass {
-                    ClientCertHeaders::Certificate
-                } else {
-                    ClientCertHeaders::Verify
+                policy.client_cert = Some(ClientCertPolicy {
+                    required: verify == ClientVerify::Required,
+                    certificate: req.pass,
                 });
             }
             Err(e) => {

@@ -3,12 +3,12 @@
 //! `on` refuses a client without a certificate or with one from another CA, and sends the
 //! certificate upstream URL-encoded; `optional` lets a client without one through with
 //! `ssl-client-verify: NONE`; a host of the same certificate without client auth is
-//! unaffected. Adding client auth to a host, renewing its CA and adding a revocation list
+//! unaffected, and cannot be used to reach the others (`421`). Adding client auth to a host, renewing its CA and adding a revocation list
 //! are runtime changes, counted on HAProxy's master; after a reload the files the agent
 //! wrote give the same.
 
 use integration::EchoServer;
-use integration::tls::{HttpsReply, TestCert, https_get_as};
+use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
 
 use crate::support::{
     Agent, CONVERGE, Ep, NS, Options, eventually, ingress, quote, route, service, slice,
@@ -130,6 +130,7 @@ async fn client_certificates_per_host_a_renewed_ca_and_a_crl_need_no_reload() {
             "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream",
             "true",
         ),
+        ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
     ];
     agent
         .write_manifest("m.yaml", &tls_ingress("m", "m.test", Some("site-tls"), &on))
@@ -196,6 +197,18 @@ async fn client_certificates_per_host_a_renewed_ca_and_a_crl_need_no_reload() {
         Some("SUCCESS"),
         "{r:?}"
     );
+    // A connection made for another name (no client certificate asked) cannot reach the
+    // client-auth host by its Host header: 421, as nginx answers.
+    let r = https_get_sni(agent.https, "p.test", "m.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(r.0, 421, "{r:?}");
+    let r = https_get_sni(agent.https, "o.test", "m.test", "/", Some(&good))
+        .await
+        .unwrap();
+    assert_eq!(r.0, 421, "{r:?}");
+    // Plain HTTP (no redirect asked) to a host that requires a certificate: 403.
+    assert_eq!(agent.get("m.test", "/").await.unwrap().status, 403);
     // The host of the same certificate without client auth is unaffected.
     let r = https_get_as(agent.https, "p.test", "/", None)
         .await

@@ -200,7 +200,7 @@ pub struct RoutePolicy {
     pub custom_errors: Option<CustomErrors>,
     /// The client-certificate headers to send upstream (auth-tls-secret,
     /// auth-tls-pass-certificate-to-upstream).
-    pub client_cert: Option<super::client_cert::ClientCertHeaders>,
+    pub client_cert: Option<super::client_cert::ClientCertPolicy>,
 }
 
 impl RoutePolicy {
@@ -344,7 +344,7 @@ impl RoutePolicy {
             },
             client_cert: match get(23) {
                 None => None,
-                Some(s) => Some(super::client_cert::ClientCertHeaders::parse(s)?),
+                Some(s) => Some(super::client_cert::ClientCertPolicy::parse(s)?),
             },
         })
     }
@@ -646,12 +646,13 @@ mod tests {
             None,
             "not a client-certificate field"
         );
-        bad[23] = "c";
+        bad[23] = "C";
         let p = RoutePolicy::parse(&bad).unwrap();
-        assert_eq!(
-            p.client_cert,
-            Some(super::super::ClientCertHeaders::Certificate)
-        );
+        let want = super::super::ClientCertPolicy {
+            required: true,
+            certificate: true,
+        };
+        assert_eq!(p.client_cert, Some(want));
         assert_eq!(p.fields().len(), 24, "written back in its place");
     }
 }

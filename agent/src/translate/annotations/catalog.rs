@@ -207,8 +207,9 @@ pub const CATALOG: &[Entry] = &[
         "`ns/name` or `name` with `ca.crt` (and optional `ca.crl`), checked with OpenSSL: the \
          Ingress's `spec.tls` hosts get a crt-list line `[verify … ca-file … crl-file …]` on \
          the shared HTTPS bind; its routes send `ssl-client-verify` (`SUCCESS`/`NONE`), \
-         `ssl-client-subject-dn` and `ssl-client-issuer-dn` (RFC 2253). A missing or bad CA: \
-         the routes answer `503`. A host listed by two Ingresses keeps the older one's \
+         `ssl-client-subject-dn` and `ssl-client-issuer-dn` (RFC 2253); a TLS request whose SNI \
+         is not its Host answers `421`, and with `verify on` one without a certificate (plain \
+         HTTP) `403`. A missing or bad CA: the routes answer `503`. A host listed by two Ingresses keeps the older one's \
          settings (a named problem)",
         MTLS_RELOADS,
     ),

@@ -158,7 +158,9 @@ mod tests {
         );
         assert!(p.client_cert.pass);
         assert!(problems(&p).is_empty(), "{:?}", problems(&p));
-        let cases: &[(&[(&str, &str)], Option<ClientVerify>, usize)] = &[
+        /// Extra annotations, the verify mode they give, how many remarks.
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<ClientVerify>, usize);
+        let cases: &[Case] = &[
             (
                 &[("auth-tls-verify-client", "optional")],
                 Some(ClientVerify::Optional),
