@@ -64,7 +64,7 @@ fn ca_file_lifecycle_recorded() {
     let refusals = [
         (
             Command::NewSslCa(CaFile, f.clone()),
-            &fixture!("new_ssl_ca_file_exists.txt")[..],
+            fixture!("new_ssl_ca_file_exists.txt"),
             Refusal::SslCertExists,
         ),
         (
