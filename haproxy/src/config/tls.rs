@@ -600,5 +600,12 @@ mod tests {
             ],
             "verify mode changed"
         );
+        let mut open = converged.clone();
+        open.ca_transactions.insert(ca("9"), CaStore::CaFile);
+        assert_eq!(
+            run(&open, &want_with(mtls("1", required), "1")),
+            ["abort ssl ca-file ns_ca.9.client-ca.pem"],
+            "an open transaction (a refused commit) is aborted first"
+        );
     }
 }

@@ -156,6 +156,32 @@ fn crl_file_lifecycle_recorded() {
 }
 
 #[test]
+fn open_transactions_abort_recorded() {
+    // 2.6.12 names either store a certificate in this reply; CA and CRL transactions are
+    // separate (an open CRL one does not stop a `set ssl ca-file`).
+    for (kind, name, raw) in [
+        (
+            CaStore::CaFile,
+            "t.ca.pem",
+            fixture!("abort_ssl_ca_file_open.txt"),
+        ),
+        (
+            CaStore::CrlFile,
+            "t.crl.pem",
+            fixture!("abort_ssl_crl_file_open.txt"),
+        ),
+    ] {
+        let abort = Command::AbortSslCa(kind, file(name));
+        assert_eq!(parse_reply(&abort, raw).unwrap(), Reply::SslAborted);
+    }
+    let set = Command::SetSslCa(CaStore::CaFile, file("t.ca.pem"), pem());
+    assert_eq!(
+        parse_reply(&set, fixture!("set_ssl_ca_file_other_transaction.txt")).unwrap(),
+        Reply::SslTransaction
+    );
+}
+
+#[test]
 fn ca_lists_recorded() {
     let list = |kind, raw: &[u8]| match parse_reply(&Command::ShowSslCa(kind), raw).unwrap() {
         Reply::SslCaFiles(l) => l,
