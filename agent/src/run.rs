@@ -52,9 +52,18 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         default_ssl_certificate: model.default_ssl_certificate.clone(),
         trusted_proxies: model.trusted_proxies.clone(),
     };
-    // Paths and durations HAProxy cannot take are refused now, not at the first sync.
-    translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
+    check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)
+}
+
+/// Refuses, at start-up, every setting translation could fail on later: paths and durations
+/// HAProxy cannot take, the HTTPS bind's files included (used only once an Ingress asks for
+/// TLS). With them checked, [`translate`] has no error left to return while running.
+fn check_settings(s: &Settings) -> Result<(), String> {
+    translate(&Default::default(), s)?;
+    haproxy::config::TlsBind::in_dir(&s.config_dir, vec![s.https_bind])
+        .map_err(|e| format!("--config-dir: {e}"))?;
+    Ok(())
 }
 
 /// The settings, or `None` after saying on stderr why the flags cannot work.
@@ -345,15 +354,17 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         holdoff: args.sync_holdoff,
         max_delay: args.sync_max_delay.max(args.sync_holdoff),
     };
-    let ended = reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
-    if let Err(e) = &ended {
-        // Nothing reconciles any more: say so, and stop like on SIGTERM, exiting non-zero
-        // so that a supervisor (the kubelet) restarts the agent.
-        status.set_health(Health {
-            synced: false,
-            haproxy_up: false,
-            detail: Some(format!("translation failed, the agent stops: {e}")),
-        });
+    let mut source_task = Some(source_task);
+    let ended = unless_source_ends(
+        reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers),
+        &mut source_task,
+        &shutdown,
+        &status,
+    )
+    .await;
+    if ended.is_err() {
+        // Nothing reconciles any more (the loop said so on `/healthz`): stop like on
+        // SIGTERM, exiting non-zero so that a supervisor (the kubelet) restarts the agent.
         let _ = shutdown_tx.send(true);
     }
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
@@ -366,7 +377,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Stops writing and releases the Lease, so another replica takes over at once.
         let _ = task.await;
     }
-    let _ = source_task.await;
+    if let Some(task) = source_task {
+        let _ = task.await;
+    }
     let _ = http_task.await;
     Ok(if ended.is_ok() {
         ExitCode::SUCCESS
@@ -457,8 +470,8 @@ const FLUSH_IDLE: Duration = Duration::from_millis(100);
 const FLUSH_MAX: Duration = Duration::from_secs(1);
 
 /// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
-/// (`Err`, which the settings checked at start-up make unreachable; should it happen, the
-/// agent must not live on looking healthy while nothing reconciles).
+/// (`Err`, which [`check_settings`] makes unreachable; should it happen, `/healthz` stops
+/// saying 200 before this returns: the agent must not look healthy while nothing reconciles).
 async fn reconcile_loop(
     store: &Store,
     settings: &Settings,
@@ -501,6 +514,11 @@ async fn reconcile_loop(
                     Ok(t) => t,
                     Err(e) => {
                         tracing::error!(error = %e, "translation failed");
+                        status.set_health(Health {
+                            synced: false,
+                            haproxy_up: false,
+                            detail: Some(format!("translation failed, the agent stops: {e}")),
+                        });
                         return Err(e);
                     }
                 };
@@ -602,6 +620,44 @@ async fn reconcile_loop(
     }
 }
 
+/// Runs `reconciling` until it ends, or until the source feeding the store ends without a
+/// shutdown (it panicked, or gave up): then nothing new would ever be reconciled, so
+/// `/healthz` stops saying 200 and this returns an error, for the agent to exit non-zero.
+async fn unless_source_ends(
+    reconciling: impl std::future::Future<Output = Result<(), String>>,
+    source: &mut Option<tokio::task::JoinHandle<()>>,
+    shutdown: &watch::Receiver<bool>,
+    status: &Status,
+) -> Result<(), String> {
+    tokio::select! {
+        r = reconciling => r,
+        Some(_) = until_done(source) => {
+            *source = None;
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let e = "the source of objects stopped".to_string();
+            tracing::error!(error = %e, "nothing reconciles any more");
+            status.set_health(Health {
+                synced: false,
+                haproxy_up: false,
+                detail: Some(format!("{e}, the agent stops")),
+            });
+            Err(e)
+        }
+    }
+}
+
+/// The task's end; never when there is none.
+async fn until_done(
+    task: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Option<Result<(), tokio::task::JoinError>> {
+    match task {
+        Some(t) => Some(t.await),
+        None => std::future::pending().await,
+    }
+}
+
 /// The next item of `rx`; never when there is none.
 async fn recv_some<T>(rx: &mut Option<tokio::sync::mpsc::Receiver<T>>) -> Option<T> {
     match rx {
@@ -698,3 +754,7 @@ async fn wait_for_signal(tx: Arc<watch::Sender<bool>>) {
     tracing::info!("shutting down");
     let _ = tx.send(true);
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -6,6 +6,7 @@ mod auth;
 mod canary;
 mod ctl;
 mod endpoints;
+mod health;
 mod kube;
 mod migration;
 mod problems;
