@@ -52,6 +52,8 @@ pub enum ProblemReason {
     UnsupportedAnnotation,
     /// An annotation the agent never renders, on purpose (snippets).
     RefusedAnnotation,
+    /// A served certificate that has expired or expires within 7 days.
+    CertificateExpiry,
 }
 
 impl ProblemReason {
@@ -62,6 +64,7 @@ impl ProblemReason {
             ProblemReason::InvalidAnnotation => "invalid_annotation",
             ProblemReason::UnsupportedAnnotation => "unsupported_annotation",
             ProblemReason::RefusedAnnotation => "refused_annotation",
+            ProblemReason::CertificateExpiry => "certificate_expiry",
         }
     }
 }

@@ -247,10 +247,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(wait_for_signal(shutdown_tx.clone()));
 
     let status = Status::new();
-    let (addr, http_task) =
-        crate::http::serve(args.listen, status.clone(), until(shutdown.clone()))
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (addr, http_task) = serve_http(&args, &status, &shutdown).await?;
     tracing::info!(%addr, "health and metrics listening");
 
     let store = Store::new();
@@ -388,6 +385,40 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Serves `/healthz` on `--listen`, and the debug routes there too or on `--debug-listen`
+/// (or nowhere with `off`). Returns `--listen`'s address and a task ending with both servers.
+async fn serve_http(
+    args: &RunArgs,
+    status: &Arc<Status>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    use crate::cli::DebugListen;
+    use crate::http::{debug_router, health_router, router, serve_router};
+    let main = match args.debug_listen {
+        None => router(status.clone()),
+        Some(_) => health_router(status.clone()),
+    };
+    let (addr, main_task) = serve_router(args.listen, main, until(shutdown.clone()))
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let Some(DebugListen::Addr(debug)) = args.debug_listen else {
+        return Ok((addr, main_task));
+    };
+    let (debug_addr, debug_task) =
+        serve_router(debug, debug_router(status.clone()), until(shutdown.clone()))
+            .await
+            .with_context(|| format!("cannot listen on --debug-listen {debug}"))?;
+    tracing::info!(addr = %debug_addr, "metrics and debug state listening");
+    let both = tokio::spawn(async move {
+        let debug = debug_task.await.unwrap_or(Ok(()));
+        main_task.await.unwrap_or(Ok(())).and(debug)
+    });
+    Ok((addr, both))
+}
+
 /// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
 /// (cluster mode only: the flags conflict with `--manifests`).
 fn start_status(
@@ -501,6 +532,7 @@ async fn reconcile_loop(
     let mut pending = Scope::all();
     // The translation and source problems last published.
     let mut published: (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
+    let mut certs = crate::cert_expiry::CertWatch::default();
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
@@ -533,10 +565,12 @@ async fn reconcile_loop(
                 );
                 drop(snapshot);
                 // Problems can change while the config does not (a bad annotation added).
-                let problems_now = (t.problems.clone(), extra);
+                let mut problems = t.problems.clone();
+                problems.extend(certs.update(&t, settings, &status.metrics));
+                let problems_now = (problems, extra);
                 if !t.changed.is_empty() || problems_now != published {
                     publish(status, &t.config, &problems_now.0, &problems_now.1);
-                    log_problem_changes(&mut logged, &t.problems);
+                    log_problem_changes(&mut logged, &problems_now.0);
                     published = problems_now;
                 }
                 // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a

@@ -54,9 +54,12 @@ impl Supervisor {
 
     fn spawn(&self) -> std::io::Result<Child> {
         let mut cmd = Command::new(&self.config.binary);
+        // The master CLI can stop HAProxy and run any runtime command: owner only.
+        let mut master = self.config.master_socket.clone().into_os_string();
+        master.push(",mode,600");
         cmd.arg("-W")
             .arg("-S")
-            .arg(&self.config.master_socket)
+            .arg(master)
             .arg("-f")
             .arg(&self.config.config)
             .stdin(Stdio::null())

@@ -13,5 +13,6 @@ mod problems;
 mod regex;
 mod restart;
 mod routes;
+mod security;
 mod support;
 mod tls;
