@@ -517,7 +517,8 @@ async fn reconcile_loop(
         mut shutdown,
     } = wakers;
     let mut rx = store.subscribe();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut synced_once = false;
     let mut logged = std::collections::BTreeSet::new();
     // The certificates in use: a host whose Secret turns bad keeps its certificate, from
@@ -585,7 +586,7 @@ async fn reconcile_loop(
                 match synced {
                     Ok(report) => {
                         synced_once = true;
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         pending = Scope::default();
                         if report.commands > 0 || !report.reloads.is_empty() {
                             status
@@ -614,8 +615,7 @@ async fn reconcile_loop(
                             detail: Some(e.to_string()),
                         });
                         if !matches!(e, ApplyError::KnownBad) {
-                            next_sync = Instant::now() + backoff;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            next_sync = Instant::now() + backoff.failed();
                         }
                     }
                 }

@@ -71,7 +71,7 @@ impl Supervisor {
     /// (SIGUSR1 to the master, which lets connections finish), and kills it by pid if it is
     /// still there after the stop timeout.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = crate::backoff::Backoff::new(FIRST_BACKOFF, Duration::from_secs(5));
         loop {
             let mut child = match self.spawn() {
                 Ok(c) => c,
@@ -94,16 +94,15 @@ impl Supervisor {
             };
             tracing::warn!(status = %exited, "haproxy exited; restarting");
             if started.elapsed() >= FAILED_START {
-                backoff = FIRST_BACKOFF;
+                backoff.reset();
             }
             let stopping = tokio::select! {
-                _ = tokio::time::sleep(backoff) => false,
+                _ = tokio::time::sleep(backoff.failed()) => false,
                 _ = shutdown.wait_for(|s| *s) => true,
             };
             if stopping {
                 return Ok(());
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
