@@ -25,8 +25,14 @@
 //! reloads are counted by HAProxy's master from before the write until a second after the
 //! new backend serves.
 //!
-//! Run: `cargo bench -p haproxy-agent --bench rolling -- [RATE] [--json PATH]
-//!      [--agent target/release/haproxy-agent] [--load-loop target/release/load-loop]`
+//! With `--policies true` the Ingress carries the policy-heavy ingress-nginx annotation set
+//! (`common::POLICIES`: rewrite, forwarded prefix, vhost, body size, rate and connection
+//! limits, CORS, timeouts) plus `limit-whitelist: 127.0.0.0/8`: the load generator's one
+//! address would otherwise hit `limit-rps: 100` by design, so the limit rules run but exempt
+//! it, while every other policy applies to every request.
+//!
+//! Run: `cargo bench -p haproxy-agent --bench rolling -- [RATE] [--policies true]
+//!      [--json PATH] [--agent target/release/haproxy-agent] [--load-loop target/release/load-loop]`
 
 mod common;
 
@@ -171,7 +177,22 @@ fn endpoints(progress: &[Progress; PODS]) -> Vec<(IpAddr, EpState)> {
     out
 }
 
-fn web(port: u16) -> Vec<Object> {
+fn web(port: u16, policies: bool) -> Vec<Object> {
+    let mut objects = common::with_policies(web_objects(port), policies);
+    if policies {
+        for o in &mut objects {
+            if let Object::Ingress(ing) = o {
+                ing.metadata.annotations.get_or_insert_default().insert(
+                    "nginx.ingress.kubernetes.io/limit-whitelist".into(),
+                    "127.0.0.0/8".into(),
+                );
+            }
+        }
+    }
+    objects
+}
+
+fn web_objects(port: u16) -> Vec<Object> {
     vec![
         service("web", 80, i32::from(port)),
         ingress(
@@ -194,29 +215,30 @@ fn web_slice(port: u16, progress: &[Progress; PODS]) -> Object {
 enum Applied {
     /// A real agent process following a manifests directory.
     Agent(Box<AgentProcess>),
-    /// Render + `haproxy -c` + reload for every change.
-    Baseline(Box<Harness>),
+    /// Render + `haproxy -c` + reload for every change (of the objects with the
+    /// policy-heavy annotation set when `true`).
+    Baseline(Box<Harness>, bool),
 }
 
 impl Applied {
     fn runtime_socket(&self) -> PathBuf {
         match self {
             Applied::Agent(a) => a.runtime_socket.clone(),
-            Applied::Baseline(h) => h.settings.runtime_socket.clone(),
+            Applied::Baseline(h, _) => h.settings.runtime_socket.clone(),
         }
     }
 
     fn master(&self) -> MasterClient {
         match self {
             Applied::Agent(a) => a.master_client(),
-            Applied::Baseline(h) => h.master.clone(),
+            Applied::Baseline(h, _) => h.master.clone(),
         }
     }
 
     fn http(&self) -> SocketAddr {
         match self {
             Applied::Agent(a) => a.http,
-            Applied::Baseline(h) => h.settings.http_bind,
+            Applied::Baseline(h, _) => h.settings.http_bind,
         }
     }
 
@@ -228,8 +250,8 @@ impl Applied {
                 let text = to_yaml(&[web_slice(port, progress)])?;
                 write_atomic(&a.manifests.join("slice.yaml"), &text)
             }
-            Applied::Baseline(h) => {
-                let mut objects = web(port);
+            Applied::Baseline(h, policies) => {
+                let mut objects = web(port, *policies);
                 objects.push(web_slice(port, progress));
                 h.store.replace_all(objects);
                 let t = translate(&h.store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
@@ -500,6 +522,7 @@ fn describe(name: &str, v: &Value) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
     let rate = args.number(0, 1000)?;
+    let policies = args.named("policies") == Some("true");
     let agent_bin = args.binary("agent", "haproxy-agent")?;
     let load_bin = args.binary("load-loop", "load-loop")?;
     let port = pod_port()?;
@@ -508,7 +531,10 @@ async fn main() -> anyhow::Result<()> {
     // The agent.
     let mut pods = Pods::start(port).await?;
     let mut agent = AgentProcess::prepare()?;
-    std::fs::write(agent.manifests.join("web.yaml"), to_yaml(&web(port))?)?;
+    std::fs::write(
+        agent.manifests.join("web.yaml"),
+        to_yaml(&web(port, policies))?,
+    )?;
     std::fs::write(
         agent.manifests.join("slice.yaml"),
         to_yaml(&[web_slice(port, &initial)])?,
@@ -538,11 +564,11 @@ async fn main() -> anyhow::Result<()> {
 
     // The baseline, on fresh pods.
     let mut pods = Pods::start(port).await?;
-    let mut objects = web(port);
+    let mut objects = web(port, policies);
     objects.push(web_slice(port, &initial));
-    let mut applied = Applied::Baseline(Box::new(Harness::start(objects).await?));
+    let mut applied = Applied::Baseline(Box::new(Harness::start(objects).await?), policies);
     let baseline_result = rolling(&mut applied, &mut pods, &load_bin, rate).await;
-    if let Applied::Baseline(h) = applied {
+    if let Applied::Baseline(h, _) = applied {
         h.stop().await?;
     }
     let baseline_result = baseline_result?;
@@ -557,6 +583,7 @@ async fn main() -> anyhow::Result<()> {
         "haproxy_version": version,
         "pods": PODS,
         "rate": rate,
+        "policies": policies,
         "echo_delay_ms": ECHO_DELAY.as_millis() as u64,
         "slot_ms": SLOT.as_millis() as u64,
         "agent": agent_result,

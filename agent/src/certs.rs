@@ -38,6 +38,12 @@ pub enum CertError {
     /// The key is not the certificate's.
     #[error("tls.key does not belong to the certificate in tls.crt")]
     KeyMismatch,
+    /// `ca.crt` holds no PEM certificate.
+    #[error("ca.crt holds no PEM certificate")]
+    NoCaCertificate,
+    /// `ca.crt` does not parse.
+    #[error("ca.crt is not a valid PEM certificate bundle: {0}")]
+    BadCaCertificate(String),
     /// OpenSSL failed to encode what it parsed (not expected).
     #[error("cannot re-encode the certificate: {0}")]
     Encode(String),
@@ -62,6 +68,25 @@ pub fn from_secret_data(crt: &[u8], key: &[u8]) -> Result<TlsCert, CertError> {
         return Err(CertError::KeyMismatch);
     }
     encode(&chain, &key)
+}
+
+/// Checks a CA bundle (`ca.crt` of a proxy-ssl-secret: one or more PEM certificates) and
+/// returns it re-encoded, certificates only, as HAProxy will load it (`ca-file`).
+pub fn ca_bundle(pem: &[u8]) -> Result<PemPayload, CertError> {
+    if !contains(pem, b"-----BEGIN CERTIFICATE-----") {
+        return Err(CertError::NoCaCertificate);
+    }
+    let certs =
+        X509::stack_from_pem(pem).map_err(|e| CertError::BadCaCertificate(first_reason(&e)))?;
+    if certs.is_empty() {
+        return Err(CertError::NoCaCertificate);
+    }
+    let enc = |e: openssl::error::ErrorStack| CertError::Encode(first_reason(&e));
+    let mut text = String::new();
+    for cert in &certs {
+        text.push_str(&String::from_utf8_lossy(&cert.to_pem().map_err(enc)?));
+    }
+    PemPayload::new(text).map_err(|e| CertError::Encode(e.to_string()))
 }
 
 /// A self-signed certificate for `common_name`, valid for ten years (ECDSA P-256), as served
@@ -182,6 +207,23 @@ mod tests {
         let text = cert.pem.as_str();
         let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
         (text[..at].to_string(), text[at..].to_string())
+    }
+
+    #[test]
+    fn a_ca_bundle_is_reencoded_certificates_only() {
+        let a = self_signed("ca-a").unwrap();
+        let b = self_signed("ca-b").unwrap();
+        let (crt_a, key_a) = split(&a);
+        let (crt_b, _) = split(&b);
+        let text = format!("# comment\n{crt_a}\n\n{crt_b}{key_a}");
+        let bundle = ca_bundle(text.as_bytes()).unwrap();
+        assert_eq!(bundle.as_str(), format!("{crt_a}{crt_b}").trim_end());
+        assert_eq!(ca_bundle(b"nothing"), Err(CertError::NoCaCertificate));
+        let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            ca_bundle(broken.as_bytes()),
+            Err(CertError::BadCaCertificate(_))
+        ));
     }
 
     #[test]

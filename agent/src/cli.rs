@@ -274,15 +274,12 @@ pub struct CtlArgs {
     /// The sockets.
     #[command(flatten)]
     pub sockets: SocketArgs,
-    /// The agent's HTTP address, for `diff` (its `/debug/state`).
-    #[arg(
-        long,
-        env = "HAPROXY_AGENT_URL",
-        default_value = "http://127.0.0.1:10254"
-    )]
-    pub agent: String,
+    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history` (default
+    /// http://127.0.0.1:10254); `plan` takes the agent's settings from it when given.
+    #[arg(long, global = true, env = "HAPROXY_AGENT_URL")]
+    pub agent: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     /// The ctl command.
     #[command(subcommand)]
@@ -320,7 +317,10 @@ pub enum CtlCommand {
     /// What the agent wants (its /debug/state) against what HAProxy has: missing, extra and
     /// different servers and map entries. Exit 0 when equal, 1 when they differ.
     Diff,
-    /// What the agent would do now (runtime commands, or a reload and why), without doing it.
+    /// What the agent would do now (runtime commands grouped by backend and map, or a reload,
+    /// why, and the structural lines of haproxy.cfg that differ), without doing it. With
+    /// `--agent`, the settings (and, without a source of its own, the objects' source) are
+    /// the running agent's; settings given here that differ from the agent's are warned of.
     Plan {
         /// Where the objects come from.
         #[command(flatten)]
@@ -328,6 +328,43 @@ pub enum CtlCommand {
         /// The rendered configuration.
         #[command(flatten)]
         model: ModelArgs,
+    },
+    /// Where a request would go, asked of the live HAProxy map by map (`get map`), with the
+    /// policies of the entry it matches, the backend's servers, and what the agent's desired
+    /// state says.
+    Route {
+        /// The request's Host (a port is ignored, as the frontend does).
+        host: String,
+        /// The request's path (a query string is ignored).
+        path: String,
+        /// The request's method (shown with the policies that look at it).
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A request header `Name:Value` (repeatable), for canary rules.
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+    },
+    /// The agent's recent syncs (its `/debug/history`): what changed, the commands sent and
+    /// their outcome, reloads with reasons and durations, problems.
+    History {
+        /// Only syncs of the last DURATION (e.g. `10m`).
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only syncs naming this object (`namespace/name`).
+        #[arg(long)]
+        object: Option<String>,
+    },
+    /// A refreshing table of servers (all, or one backend's): state, weight, sessions, with
+    /// changes marked, until Ctrl-C. Appends plain tables when stdout is not a terminal.
+    Watch {
+        /// Only this backend.
+        backend: Option<String>,
+        /// Time between refreshes.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Stop after this many tables.
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
+use crate::history::{MAX_PROBLEMS, SyncRecord, capped};
 use crate::http::{Health, Status};
 use crate::problem::Problem;
 use crate::reconcile::{Desired, Scope};
@@ -247,6 +248,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(wait_for_signal(shutdown_tx.clone()));
 
     let status = Status::new();
+    status.set_invocation(invocation());
     let (addr, http_task) = serve_http(&args, &status, &shutdown).await?;
     tracing::info!(%addr, "health and metrics listening");
 
@@ -537,12 +539,17 @@ async fn reconcile_loop(
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
+    // The store and generation of the last sync, for the history's list of changes.
+    let mut last_seen: Option<(u64, u64)> = None;
     loop {
         if sync_now {
             next_sync = Instant::now() + timing.resync_period;
             let snapshot = rx.borrow_and_update().clone();
             let extra = source_problems.borrow_and_update().clone();
             if snapshot.synced {
+                let mut record = SyncRecord::starting(snapshot.generation);
+                record.note_changes(&snapshot, last_seen);
+                last_seen = Some((snapshot.store_id(), snapshot.generation));
                 let t = match translator.translate(&snapshot) {
                     Ok(t) => t,
                     Err(e) => {
@@ -571,7 +578,9 @@ async fn reconcile_loop(
                 let problems_now = (problems, extra);
                 if !t.changed.is_empty() || problems_now != published {
                     publish(status, &t.config, &problems_now.0, &problems_now.1);
-                    log_problem_changes(&mut logged, &problems_now.0);
+                    let (appeared, resolved) = log_problem_changes(&mut logged, &problems_now.0);
+                    record.problems_appeared = appeared;
+                    record.problems_resolved = resolved;
                     published = problems_now;
                 }
                 // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
@@ -583,6 +592,8 @@ async fn reconcile_loop(
                 };
                 // The translator patches its config in place: nobody keeps a clone of it.
                 drop(t);
+                record.everything |= pending.all;
+                record.error = synced.as_ref().err().map(ToString::to_string);
                 match synced {
                     Ok(report) => {
                         synced_once = true;
@@ -618,6 +629,11 @@ async fn reconcile_loop(
                             next_sync = Instant::now() + backoff.failed();
                         }
                     }
+                }
+                // Recorded after the sync is measured and reported: off the ack path.
+                let record = record.with_journal(applier.take_journal());
+                if record.is_eventful() {
+                    status.record_sync(record);
                 }
             }
         }
@@ -741,8 +757,12 @@ fn publish(status: &Status, desired: &Config, problems: &[Problem], extra: &[Pro
 }
 
 /// Logs each translation problem once when it appears, naming its object, and once when it
-/// is gone (manifest file problems are logged by the manifests source).
-fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[Problem]) {
+/// is gone (manifest file problems are logged by the manifests source). Returns the first
+/// of those that appeared and were resolved, for the history.
+fn log_problem_changes(
+    logged: &mut std::collections::BTreeSet<Problem>,
+    now: &[Problem],
+) -> (Vec<String>, Vec<String>) {
     let current: std::collections::BTreeSet<Problem> = now.iter().cloned().collect();
     for p in current.difference(logged) {
         tracing::warn!(kind = p.kind.label(), object = %p.object, field = p.field.as_deref().unwrap_or(""), "{}", p.message);
@@ -750,7 +770,10 @@ fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[
     for p in logged.difference(&current) {
         tracing::info!(kind = p.kind.label(), object = %p.object, "problem resolved");
     }
+    let appeared = capped(current.difference(logged), MAX_PROBLEMS).0;
+    let resolved = capped(logged.difference(&current), MAX_PROBLEMS).0;
     *logged = current;
+    (appeared, resolved)
 }
 
 fn set_sync_debug(status: &Status, report: &SyncReport) {
@@ -759,6 +782,20 @@ fn set_sync_debug(status: &Status, report: &SyncReport) {
         "reloads": report.reloads,
         "draining": report.draining,
     }));
+}
+
+/// How this agent was started, for `/debug/config`: its arguments, its `HAPROXY_AGENT_*`
+/// environment (what clap read) and its working directory.
+fn invocation() -> serde_json::Value {
+    let env: serde_json::Map<String, serde_json::Value> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HAPROXY_AGENT_"))
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::json!({
+        "args": std::env::args().skip(1).collect::<Vec<_>>(),
+        "env": env,
+        "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+    })
 }
 
 /// Resolves when the supervisor started HAProxy again; never without a supervisor.

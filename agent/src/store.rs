@@ -226,8 +226,8 @@ impl Object {
     }
 }
 
-/// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt` and `tls.key`
-/// (all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
+/// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt`, `tls.key`
+/// and `ca.crt` (a proxy-ssl-secret's CA bundle; all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
 /// a user), the keys that can be user names whose values look like password hashes (`$…`,
 /// `{…}` or a 13-character DES hash, at most 256 bytes). Any other value of such a key is
 /// kept empty, so a problem can still name the user without the agent holding what is
@@ -238,7 +238,8 @@ fn strip_secret_data(
     tls: bool,
 ) {
     data.retain(|k, v| {
-        if k == "tls.crt" || k == "tls.key" {
+        // ca.crt: a proxy-ssl-secret's CA bundle (public certificates).
+        if k == "tls.crt" || k == "tls.key" || k == "ca.crt" {
             return true;
         }
         if tls {
@@ -451,6 +452,33 @@ impl Snapshot {
             .map(|c| (c.kind, c.key.clone()))
             .collect();
         Changes::Some(changed)
+    }
+
+    /// The objects changed after `generation`, newest first, at most `limit` of them, and
+    /// how many changes there were in all; `None` when the log does not reach back so far.
+    /// Cheaper than [`Snapshot::changes_since`] for a look at the latest changes.
+    pub fn recent_changes(
+        &self,
+        generation: u64,
+        limit: usize,
+    ) -> Option<(Vec<(Kind, &ObjectKey)>, usize)> {
+        if generation < self.log_from || generation > self.generation {
+            return None;
+        }
+        let mut kept = Vec::new();
+        let mut all = 0;
+        for c in self
+            .log
+            .iter()
+            .rev()
+            .take_while(|c| c.generation > generation)
+        {
+            all += 1;
+            if kept.len() < limit {
+                kept.push((c.kind, &c.key));
+            }
+        }
+        Some((kept, all))
     }
 
     fn record(&mut self, kind: Kind, key: ObjectKey) {
@@ -923,7 +951,8 @@ mod tests {
             unreachable!()
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
-        assert_eq!(keys, ["tls.crt", "tls.key"]);
+        // ca.crt: a proxy-ssl-secret's CA bundle.
+        assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
         // An Opaque Secret: `auth`, and users with hash-like values; other values blanked,
         // keys that cannot be users dropped.
         let secret: Secret = serde_json::from_value(serde_json::json!({

@@ -15,9 +15,11 @@ use haproxy::config::{
     ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, TlsBind, TlsCert, map_commands,
     map_swap_commands, render, route_maps, secret_cert_path,
 };
-use haproxy::names::{BackendName, FrontendName, ServerName, SniFilter};
+use haproxy::names::{BackendName, FilePath, FrontendName, ServerName, SniFilter};
 use haproxy::proto::command::CrtListEntry;
-use haproxy::proto::{Command, DEFAULT_BUFSIZE, PemPayload, Weight};
+use haproxy::proto::{
+    Command, DEFAULT_BUFSIZE, PemPayload, ServerProtocol, ServerTls, TlsName, Weight,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
@@ -205,6 +207,7 @@ fn full(p: &Paths) -> Config {
     global.maxconn = 8000;
     global.hard_stop_after = Timeout::secs(300).unwrap();
     global.server_state = Some(ConfigPath::from_path(&p.run_dir.join("server-state")).unwrap());
+    global.custom_errors = Some(haproxy::config::ErrorFiles::in_dir(&p.config_dir).unwrap());
     let mut cfg = Config::new(global);
     cfg.defaults.forwardfor = false;
     cfg.defaults.retries = 2;
@@ -242,7 +245,35 @@ fn full(p: &Paths) -> Config {
     let mut tenants =
         Backend::new(be("tenants_web_80")).with_server(server("10.2.0.1-80", "10.2.0.1:80", 1));
     tenants.balance = Balance::First;
-    for b in [shop, api, assets, tenants] {
+    // HTTP/2 in clear text (with its health check speaking h2), and h2 over verified TLS
+    // with SNI and a client certificate.
+    api.protocol = ServerProtocol {
+        h2: true,
+        tls: None,
+    };
+    let certs = p.config_dir.join("certs");
+    let file = |n: &str| FilePath::from_path(&certs.join(n)).unwrap();
+    let mut secure = Backend::new(be("shop_secure_443")).with_server(server(
+        "10.1.3.1-8443",
+        "10.1.3.1:8443",
+        1,
+    ));
+    secure.protocol = ServerProtocol {
+        h2: true,
+        tls: Some(ServerTls {
+            ca_file: Some(file("shop_ca.0123456789abcdef.ca.pem")),
+            verify_host: Some(TlsName::new("secure.internal").unwrap()),
+            sni: Some(TlsName::new("secure.internal").unwrap()),
+            client_cert: Some(file("shop_ca.0123456789abcdef.client.pem")),
+        }),
+    };
+    for f in [
+        &secure.protocol.tls.as_ref().unwrap().ca_file,
+        &secure.protocol.tls.as_ref().unwrap().client_cert,
+    ] {
+        secure.files.insert(f.clone().unwrap(), p.pem.clone());
+    }
+    for b in [shop, api, assets, tenants, secure] {
         cfg.insert_backend(b);
     }
 
@@ -251,7 +282,17 @@ fn full(p: &Paths) -> Config {
         route("shop.example.com", "/", Prefix, "shop_cart_http"),
         route("shop.example.com", "/api/", Prefix, "shop_api_8080"),
         route("shop.example.com", "/api/v1/status", Exact, "shop_api_8080"),
-        route("shop.example.com", "/static", Impl, "shop_assets_80"),
+        // Custom error pages: 404 and 503 from the assets are replaced by tenants' pages.
+        Route {
+            policy: haproxy::config::RoutePolicy {
+                custom_errors: haproxy::config::CustomErrors::parse(
+                    "404,503/tenants_web_80/shop/assets/assets/80",
+                ),
+                ..Default::default()
+            }
+            .shared(),
+            ..route("shop.example.com", "/static", Impl, "shop_assets_80")
+        },
         route("*.tenants.example.com", "/", Prefix, "tenants_web_80"),
         route("*.tenants.example.com", "/api", Prefix, "shop_api_8080"),
         route("", "/healthz", Exact, "shop_api_8080"),

@@ -22,8 +22,8 @@ struct Counters {
     completed: AtomicU64,
 }
 
-/// An HTTP/1.1 server on `127.0.0.1:<ephemeral>`. Every response is `200` with the server's
-/// name as its body and the headers `x-echo-name` (the name), `x-echo-host` (the request's
+/// An HTTP/1.1 server on `127.0.0.1:<ephemeral>`. Every response is `200` (or `NNN` for a
+/// path starting with `/status/NNN`, `NNN` from 200 to 599) with the server's name as its body and the headers `x-echo-name` (the name), `x-echo-host` (the request's
 /// Host header, when present), `x-echo-path` (path and query) and `x-echo-method`, and each
 /// `X-…` request header `X-Name` back as `x-echo-h-x-name`.
 ///
@@ -157,8 +157,14 @@ async fn respond(
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (200..=599).contains(s))
+        .unwrap_or(200);
     let mut builder = Response::builder()
-        .status(200)
+        .status(status)
         .header("x-echo-name", name_value)
         .header("x-echo-method", req.method().as_str())
         .header("content-type", "text/plain");

@@ -6,6 +6,7 @@
 //! ([`wait_until`]) instead of sleeping.
 
 pub mod echo;
+pub mod grpc;
 pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;

@@ -229,23 +229,33 @@ pub enum ReloadReason {
     /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
     /// them.
     Userlists,
+    /// The first route with custom-http-errors, or the last one gone: the Lua action, its
+    /// rules and the internal error frontend are rendered only while some route uses them
+    /// (HAProxy 2.6 cannot load Lua or add a frontend at runtime).
+    CustomErrors,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
     BackendOptions(BackendName),
+    /// How a backend speaks to its servers changed (backend-protocol, appProtocol, the
+    /// proxy-ssl settings, a renewed proxy-ssl CA): every server takes the new
+    /// `default-server` keywords, and HAProxy 2.6 servers keep the CA they were created with.
+    BackendProtocol(BackendName),
     /// Runtime commands kept being refused after observing again: rebuild from a full config.
     Diverged,
 }
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 7] = [
+    pub const LABELS: [&'static str; 9] = [
         "startup",
         "structure",
         "frontends",
         "userlists",
+        "custom_errors",
         "new_backend",
         "backend_options",
+        "backend_protocol",
         "diverged",
     ];
 
@@ -256,8 +266,10 @@ impl ReloadReason {
             ReloadReason::Structure => "structure",
             ReloadReason::Frontends => "frontends",
             ReloadReason::Userlists => "userlists",
+            ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
+            ReloadReason::BackendProtocol(_) => "backend_protocol",
             ReloadReason::Diverged => "diverged",
         }
     }
@@ -268,6 +280,7 @@ impl std::fmt::Display for ReloadReason {
         match self {
             ReloadReason::NewBackend(b) => write!(f, "new_backend {b}"),
             ReloadReason::BackendOptions(b) => write!(f, "backend_options {b}"),
+            ReloadReason::BackendProtocol(b) => write!(f, "backend_protocol {b}"),
             other => f.write_str(other.label()),
         }
     }
@@ -456,6 +469,9 @@ fn reload_reason(
         if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
             return Some(ReloadReason::Userlists);
         }
+        if loaded.errors.is_some() && loaded.errors != structure.desired.errors {
+            return Some(ReloadReason::CustomErrors);
+        }
         return Some(ReloadReason::Frontends);
     }
     let in_scope: Box<dyn Iterator<Item = &BackendName>> = if scope.all {
@@ -475,8 +491,12 @@ fn reload_reason(
         if !observed.backends.contains(name) {
             return Some(ReloadReason::NewBackend(name.clone()));
         }
-        if structure.desired.backends.get(name) != Some(have) {
-            return Some(ReloadReason::BackendOptions(name.clone()));
+        match structure.desired.backends.get(name) {
+            Some(want) if want == have => {}
+            Some(want) if want.protocol != have.protocol => {
+                return Some(ReloadReason::BackendProtocol(name.clone()));
+            }
+            _ => return Some(ReloadReason::BackendOptions(name.clone())),
         }
     }
     None
@@ -1271,12 +1291,47 @@ mod tests {
             ReloadReason::BackendOptions(be("x")).label(),
             "backend_options"
         );
+        // Its protocol (a default-server line): a reason of its own.
+        let mut h2 = web.clone();
+        h2.protocol.h2 = true;
+        let changed = config(vec![h2], vec![]);
+        let scope = between(&c, &changed);
+        assert_eq!(
+            scoped(&changed, &loaded, &o, &scope),
+            Plan::Reload(ReloadReason::BackendProtocol(be("ns_web_80")))
+        );
+        assert_eq!(
+            ReloadReason::BackendProtocol(be("x")).label(),
+            "backend_protocol"
+        );
         // The head, whatever the scope.
         let mut moved = c.clone();
         moved.frontends[0].binds = vec!["127.0.0.1:81".parse().unwrap()];
         assert_eq!(
             scoped(&moved, &loaded, &o, &none),
             Plan::Reload(ReloadReason::Frontends)
+        );
+        // The first route with custom error pages (the Lua action and its frontend).
+        let mut errors = c.clone();
+        errors.global.custom_errors = Some(
+            haproxy::config::ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap(),
+        );
+        let policy = haproxy::config::RoutePolicy {
+            custom_errors: haproxy::config::CustomErrors::parse("404/ns_web_80/ns/a/web/80"),
+            ..Default::default()
+        };
+        errors.routes.push(Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: be("ns_web_80"),
+            https_redirect: false,
+            policy: policy.shared(),
+        });
+        assert_eq!(
+            scoped(&errors, &loaded, &o, &none),
+            Plan::Reload(ReloadReason::CustomErrors)
         );
         // A backend no longer wanted stays until the next reload: no reload for it.
         let fewer = config(vec![], vec![]);

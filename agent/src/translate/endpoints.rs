@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use super::annotations::is_dns_label;
+use super::annotations::upstream::Proto;
 use crate::store::{ObjectKey, Snapshot};
 
 pub use crate::store::SERVICE_NAME_LABEL;
@@ -51,6 +52,11 @@ pub struct ResolvedService {
     pub endpoints: Vec<ResolvedEndpoint>,
     /// Endpoints left out, and why (an FQDN address, an unparsable IP).
     pub skipped: Vec<Skipped>,
+    /// The protocol the Service port's `appProtocol` names, when it names one honoured
+    /// here (backend-protocol wins over it).
+    pub app_protocol: Option<Proto>,
+    /// An `appProtocol` that is not honoured: (field, why).
+    pub app_protocol_problem: Option<(String, String)>,
 }
 
 /// Part of an EndpointSlice left out of a backend.
@@ -234,7 +240,20 @@ pub fn resolve(
             }
         }
     }
+    let (app_protocol, app_protocol_problem) =
+        match Proto::of_app_protocol(svc_port.app_protocol.as_deref()) {
+            Ok(p) => (p, None),
+            Err(why) => {
+                let at = ports
+                    .iter()
+                    .position(|p| std::ptr::eq(p, svc_port))
+                    .unwrap_or(0);
+                (None, Some((format!("spec.ports[{at}].appProtocol"), why)))
+            }
+        };
     Ok(ResolvedService {
+        app_protocol,
+        app_protocol_problem,
         backend,
         endpoints: found
             .into_iter()

@@ -45,9 +45,9 @@ pub(super) fn fold<'a>(
         for (field, name) in &f.uses {
             match owners.get(name) {
                 None => {
-                    owners.insert(name, (&f.key, &f.options));
+                    owners.insert(name, (&f.key, f.options_for(name)));
                 }
-                Some((owner, first)) if *first != &f.options => {
+                Some((owner, first)) if *first != f.options_for(name) && !f.errors_only(name) => {
                     let msg = format!(
                         "backend {name} is also used by the older ingress {owner} with other annotations; its settings are kept"
                     );

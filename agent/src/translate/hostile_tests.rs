@@ -57,6 +57,10 @@ const NGINX_SEND_TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-send-timeout
 const NGINX_AFFINITY: &str = "nginx.ingress.kubernetes.io/affinity";
 const NGINX_COOKIE_NAME: &str = "nginx.ingress.kubernetes.io/session-cookie-name";
 const NGINX_BACKEND_PROTOCOL: &str = "nginx.ingress.kubernetes.io/backend-protocol";
+const NGINX_PROXY_SSL_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-name";
+const NGINX_PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+const NGINX_PROXY_SSL_VERIFY: &str = "nginx.ingress.kubernetes.io/proxy-ssl-verify";
+const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-server-name";
 const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
 const NGINX_PERMANENT_REDIRECT_CODE: &str = "nginx.ingress.kubernetes.io/permanent-redirect-code";
 const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redirect";
@@ -82,6 +86,7 @@ const NGINX_COOKIE_MAX_AGE: &str = "nginx.ingress.kubernetes.io/session-cookie-m
 const NGINX_COOKIE_SAMESITE: &str = "nginx.ingress.kubernetes.io/session-cookie-samesite";
 const NGINX_SERVER_ALIAS: &str = "nginx.ingress.kubernetes.io/server-alias";
 const NGINX_DEFAULT_BACKEND: &str = "nginx.ingress.kubernetes.io/default-backend";
+const NGINX_CUSTOM_ERRORS: &str = "nginx.ingress.kubernetes.io/custom-http-errors";
 const NGINX_LIMIT_WHITELIST: &str = "nginx.ingress.kubernetes.io/limit-whitelist";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
 use super::endpoints::SERVICE_NAME_LABEL;
@@ -960,6 +965,55 @@ fn fields() -> Vec<Field> {
             false,
         ),
         annotation_field_of(
+            NGINX_PROXY_SSL_NAME,
+            |t| format!("back{t}end.internal"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
+                w.annotations.insert(NGINX_PROXY_SSL_NAME.into(), v.into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), "on".into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_SECRET,
+            |t| format!("shop/ca{t}"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "GRPCS".into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_SECRET.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_VERIFY,
+            |t| format!("o{t}n"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
+                w.annotations
+                    .insert(NGINX_PROXY_SSL_VERIFY.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_PROXY_SSL_SERVER_NAME,
+            |t| format!("o{t}n"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
+                )
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
             NGINX_PERMANENT_REDIRECT,
             |t| format!("https://ex{t}ample.com/"),
             |w, v| {
@@ -1165,6 +1219,18 @@ fn fields() -> Vec<Field> {
             |w, v| drop(w.annotations.insert(NGINX_DEFAULT_BACKEND.into(), v.into())),
             refused,
             false,
+        ),
+        annotation_field_of(
+            NGINX_CUSTOM_ERRORS,
+            |t| format!("404,5{t}03"),
+            |w, v| {
+                // The error pages' Service is the world's own (it resolves).
+                w.annotations
+                    .insert(NGINX_DEFAULT_BACKEND.into(), "hsvc".into());
+                w.annotations.insert(NGINX_CUSTOM_ERRORS.into(), v.into());
+            },
+            refused,
+            true,
         ),
         annotation_field_of(
             NGINX_WHITELIST,
@@ -2119,11 +2185,16 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
             haproxy::config::UserName::new(u).is_ok()
                 && haproxy::config::PasswordHash::new(h).is_ok()
         }
+        ["default-server", rest @ ..] => protocol_keywords(rest),
         ["server", name, addr, "weight", weight, rest @ ..] => {
             let rest_ok = match rest {
-                [] | ["disabled"] => true,
+                [] | ["disabled"] | ["backup"] | ["backup", "disabled"] => true,
                 ["check", "inter", t, "rise", "2", "fall", "3", tail @ ..] => {
-                    is_timeout(t) && matches!(tail, [] | ["disabled"])
+                    is_timeout(t)
+                        && matches!(
+                            tail,
+                            [] | ["disabled"] | ["backup"] | ["backup", "disabled"]
+                        )
                 }
                 _ => false,
             };
@@ -2134,6 +2205,43 @@ fn validated_line(line: &str, backends: &BTreeSet<&str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// The keywords of a backend's `default-server` line, each from a validated type.
+fn protocol_keywords(words: &[&str]) -> bool {
+    let path = |p: &str| haproxy::FilePath::new(p).is_ok_and(|_| p.starts_with('/'));
+    let name = |n: &str| haproxy::proto::TlsName::new(n).is_ok_and(|t| t.as_str() == n);
+    let mut w = words;
+    match w {
+        ["proto", "h2"] | ["proto", "h2", "check-proto", "h2"] => return true,
+        ["ssl", rest @ ..] => w = rest,
+        _ => return false,
+    }
+    w = match w {
+        ["verify", "none", rest @ ..] => rest,
+        ["verify", "required", "ca-file", p, rest @ ..] if path(p) => rest,
+        _ => return false,
+    };
+    if let ["verifyhost", n, rest @ ..] = w {
+        if !name(n) {
+            return false;
+        }
+        w = rest;
+    }
+    if let ["sni", expr, rest @ ..] = w {
+        let inner = expr.strip_prefix("str(").and_then(|e| e.strip_suffix(')'));
+        if !inner.is_some_and(name) {
+            return false;
+        }
+        w = rest;
+    }
+    if let ["crt", p, rest @ ..] = w {
+        if !path(p) {
+            return false;
+        }
+        w = rest;
+    }
+    matches!(w, ["alpn", "h2" | "http/1.1"])
 }
 
 fn check_rendered(
@@ -2149,7 +2257,13 @@ fn check_rendered(
         "{name}: a control or non-ASCII byte in haproxy.cfg"
     );
     let backends: BTreeSet<&str> = t.config.backends.keys().map(BackendName::as_str).collect();
-    let known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    let mut known: BTreeSet<&str> = baseline.haproxy_cfg.lines().collect();
+    // Custom error pages: fixed lines, made from the settings alone (the config dir).
+    let errors = t
+        .config
+        .uses_custom_errors()
+        .map(|files| haproxy::config::rendered_lines(files, haproxy::config::CUSTOM_ERRORS_FIELD));
+    known.extend(errors.iter().flatten().map(String::as_str));
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
@@ -2176,6 +2290,9 @@ fn check_rendered(
         "defaults".into(),
         "frontend http".into(),
     ];
+    if errors.is_some() {
+        want.push("frontend _errors".into());
+    }
     want.extend(t.config.auth.keys().map(|id| format!("userlist {id}")));
     want.extend(
         haproxy::config::LIMIT_TABLES
@@ -2485,10 +2602,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 2154;
+const TABLE_CASES: usize = 2314;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 55;
+const MANIFEST_FILES: usize = 57;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {

@@ -59,8 +59,9 @@ pub struct Incremental {
     service_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// Secret -> the Ingresses naming it in `spec.tls`.
     secret_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
-    /// Secret -> the Ingresses whose auth-secret names it (their fragments read it).
-    auth_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Secret -> the Ingresses whose auth-secret or proxy-ssl-secret names it (their
+    /// fragments read it).
+    fragment_secret_readers: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
     /// The fragments' problems, counted (two Ingresses may report the same slice).
     fragment_problems: BTreeMap<Problem, usize>,
     /// The route fold: backend owners, default backend, routes and their map entries.
@@ -127,7 +128,7 @@ impl Incremental {
             resolutions: Resolutions::default(),
             service_readers: BTreeMap::new(),
             secret_readers: BTreeMap::new(),
-            auth_readers: BTreeMap::new(),
+            fragment_secret_readers: BTreeMap::new(),
             fragment_problems: BTreeMap::new(),
             refold: Refold::default(),
             tls_hosts: BTreeSet::new(),
@@ -299,7 +300,7 @@ impl Incremental {
                     }
                 }
                 Kind::Secret => {
-                    if let Some(readers) = self.auth_readers.get(key) {
+                    if let Some(readers) = self.fragment_secret_readers.get(key) {
                         step.dirty.extend(readers.iter().cloned());
                     }
                     if self.secret_readers.contains_key(key)
@@ -327,7 +328,7 @@ impl Incremental {
         self.resolutions = Resolutions::default();
         self.service_readers.clear();
         self.secret_readers.clear();
-        self.auth_readers.clear();
+        self.fragment_secret_readers.clear();
         self.fragment_problems.clear();
         self.service_backend = None;
         step.dirty = snapshot.ingresses.keys().cloned().collect();
@@ -348,7 +349,13 @@ impl Incremental {
             .map(|ing| Entry {
                 ingress: ing.clone(),
                 created: ing.metadata.creation_timestamp.clone(),
-                fragment: ingress::fragment(key, ing, snapshot, &mut self.resolutions),
+                fragment: ingress::fragment(
+                    key,
+                    ing,
+                    snapshot,
+                    &self.settings,
+                    &mut self.resolutions,
+                ),
                 secrets: tls_secrets(key, ing),
             });
         let reshaped = match (&old, &new) {
@@ -404,8 +411,8 @@ impl Incremental {
                 .or_default()
                 .insert(key.clone());
         }
-        if let Some(s) = &e.fragment.auth_secret {
-            self.auth_readers
+        for s in &e.fragment.read_secrets {
+            self.fragment_secret_readers
                 .entry(s.clone())
                 .or_default()
                 .insert(key.clone());
@@ -425,8 +432,8 @@ impl Incremental {
         for s in &e.secrets {
             unlink(&mut self.secret_readers, s, key);
         }
-        if let Some(s) = &e.fragment.auth_secret {
-            unlink(&mut self.auth_readers, s, key);
+        for s in &e.fragment.read_secrets {
+            unlink(&mut self.fragment_secret_readers, s, key);
         }
         for p in &e.fragment.problems {
             if let Some(n) = self.fragment_problems.get_mut(p) {

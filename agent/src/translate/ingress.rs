@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use haproxy::BackendName;
 use haproxy::config::{
-    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, PathKind, PolicyText, Route, RouteHost,
-    RoutePath, RoutePolicy, Server, ServerAddr, ServerMode, SourceLists,
+    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, CustomErrors, ErrorCodes, ErrorFiles,
+    ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server, ServerAddr,
+    ServerMode, SourceLists,
 };
 use haproxy::proto::Weight;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
@@ -52,6 +53,7 @@ pub(super) fn backend_of(resolved: &ResolvedService, opts: &BackendOptions) -> B
         let server = server(ep, 1);
         backend.servers.insert(server.name.clone(), server);
     }
+    opts.upstream.apply(&mut backend, resolved.app_protocol);
     backend
 }
 
@@ -114,6 +116,9 @@ pub(super) enum Recipe {
         /// The backend's name.
         name: BackendName,
     },
+    /// The error pages' Service port (custom-http-errors): built with no annotation's
+    /// options (the Ingress's health check or stickiness are its routes').
+    Errors(PortRef),
     /// A Service port and its canary (same port of another Service).
     Canary {
         /// The primary Service port.
@@ -138,6 +143,10 @@ impl Recipe {
             Recipe::Plain(at) => {
                 let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
                 Some(backend_of(resolved, opts))
+            }
+            Recipe::Errors(at) => {
+                let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
+                Some(backend_of(resolved, &BackendOptions::default()))
             }
             Recipe::Fallback {
                 primary,
@@ -190,8 +199,8 @@ pub(super) struct Fragment {
     pub source_lists: Option<SourceLists>,
     /// Its basic-authentication user list (its routes name it).
     pub auth: Option<(AuthId, BasicAuth)>,
-    /// The Secret its auth-secret names (read, or missing).
-    pub auth_secret: Option<ObjectKey>,
+    /// The Secrets its auth-secret and proxy-ssl-secret name (read, or missing).
+    pub read_secrets: Vec<ObjectKey>,
 }
 
 impl Fragment {
@@ -217,6 +226,27 @@ impl Fragment {
             .find(|(n, _)| n == name)?
             .1
             .build(snapshot, resolutions, &self.options)
+    }
+
+    /// The options backend `name` is built with, when this Ingress owns it: the Ingress's,
+    /// or none for the error pages' backend.
+    pub(super) fn options_for(&self, name: &BackendName) -> &BackendOptions {
+        static NONE: std::sync::LazyLock<BackendOptions> =
+            std::sync::LazyLock::new(BackendOptions::default);
+        if self.errors_only(name) {
+            &NONE
+        } else {
+            &self.options
+        }
+    }
+
+    /// Whether this Ingress uses backend `name` for error pages only: it takes the backend
+    /// with whatever options its owner gives it (no conflict).
+    pub(super) fn errors_only(&self, name: &BackendName) -> bool {
+        matches!(
+            self.recipes.iter().find(|(n, _)| n == name),
+            Some((_, Recipe::Errors(_)))
+        )
     }
 
     /// Records how backend `name` is built (the first recipe for a name stays). A few per
@@ -245,6 +275,7 @@ pub(super) fn fragment(
     key: &ObjectKey,
     ing: &Ingress,
     snapshot: &Snapshot,
+    settings: &Settings,
     resolutions: &mut Resolutions,
 ) -> Fragment {
     let mut f = Fragment {
@@ -258,10 +289,11 @@ pub(super) fn fragment(
         services: Vec::new(),
         source_lists: None,
         auth: None,
-        auth_secret: None,
+        read_secrets: Vec::new(),
     };
     Reader {
         snapshot,
+        settings,
         resolutions,
         f: &mut f,
         fallback: None,
@@ -273,6 +305,7 @@ pub(super) fn fragment(
 /// Reads one Ingress into its fragment.
 struct Reader<'a> {
     snapshot: &'a Snapshot,
+    settings: &'a Settings,
     resolutions: &'a mut Resolutions,
     f: &'a mut Fragment,
     /// default-backend: (field, Service).
@@ -302,7 +335,7 @@ impl Reader<'_> {
             .unwrap_or_else(|| self.f.key.namespace.clone());
         let ns = ns.as_str();
         let key = ObjectKey::new(ns, name);
-        self.f.auth_secret = Some(key.clone());
+        self.f.read_secrets.push(key.clone());
         let fail = "the Ingress's routes answer 503 until it is fixed (ingress-nginx denies \
                     such locations too)";
         let Some(secret) = self.snapshot.secrets.get(&key) else {
@@ -339,6 +372,21 @@ impl Reader<'_> {
         let text = PolicyText::new("auth", id.as_str()).expect("auth ids are policy text");
         self.f.auth = Some((id, auth::basic_auth(users, realm.clone())));
         Some(text)
+    }
+
+    /// Reads the proxy-ssl Secret into the backend options.
+    fn upstream(&mut self, req: &annotations::upstream::UpstreamRequest) {
+        let ns = self.f.key.namespace.clone();
+        let r = super::upstream::resolve(req, &ns, self.snapshot, &self.settings.config_dir);
+        if let Some(s) = r.secret
+            && !self.f.read_secrets.contains(&s)
+        {
+            self.f.read_secrets.push(s);
+        }
+        for (field, message) in r.problems {
+            self.f.problem(field, message);
+        }
+        self.f.options.upstream = r.upstream;
     }
 
     fn read(&mut self, ing: &Ingress) {
@@ -406,6 +454,7 @@ impl Reader<'_> {
             );
         }
         self.f.options = parsed.options.clone();
+        self.upstream(&parsed.upstream);
         if canary_rule.is_none() {
             self.fallback = parsed.fallback.clone();
         }
@@ -423,6 +472,12 @@ impl Reader<'_> {
                 "ignored on a canary Ingress (as in ingress-nginx): the main Ingress's applies",
             ),
         }
+        let errors = match (&parsed.custom_errors, &canary_rule) {
+            (Some((field, codes)), None) => self
+                .error_target(field, parsed.fallback.as_ref())
+                .map(|(backend, at)| (field.clone(), codes.clone(), backend, at)),
+            _ => None,
+        };
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
             let host_field = format!("spec.rules[{i}].host");
             let host = match RouteHost::parse(rule.host.as_deref().unwrap_or("")) {
@@ -492,13 +547,19 @@ impl Reader<'_> {
                 else {
                     continue;
                 };
+                let policy = match &errors {
+                    Some((_, codes, be, _)) => {
+                        self.with_errors(&field, &policy, &(codes.clone(), be.clone()), &p.backend)
+                    }
+                    None => policy.clone(),
+                };
                 let route = Route {
                     host: host.clone(),
                     path,
                     kind,
                     backend,
                     https_redirect: false,
-                    policy: policy.clone(),
+                    policy,
                     canary: canary_rule.clone(),
                 };
                 if let (Some(field), RouteHost::Exact(h), None) =
@@ -553,6 +614,11 @@ impl Reader<'_> {
                 };
                 self.f.routes.push((route, origin));
             }
+        }
+        if let Some((field, _, backend, at)) = errors {
+            // After the routes' backends: a route to the same Service keeps its recipe.
+            self.f.uses.push((field, backend.clone()));
+            self.f.add_recipe(&backend, Recipe::Errors(at));
         }
     }
 
@@ -620,28 +686,105 @@ impl Reader<'_> {
     /// default-backend takes that one), or a problem at `field`.
     fn first_port(&mut self, field: &str, service: &str) -> Option<PortRef> {
         let key = ObjectKey::new(&self.f.key.namespace, service);
-        self.f.add_service(&key);
+        self.first_port_of(field, &key, "no fallback")
+    }
+
+    /// The first port of Service `key`, or a problem at `field` ending with `otherwise`.
+    fn first_port_of(&mut self, field: &str, key: &ObjectKey, otherwise: &str) -> Option<PortRef> {
+        self.f.add_service(key);
         let number = self
             .snapshot
             .services
-            .get(&key)
+            .get(key)
             .and_then(|s| s.spec.as_ref())
             .and_then(|s| s.ports.as_ref())
             .and_then(|p| p.first())
             .map(|p| p.port);
         match number {
             Some(n) => Some(PortRef::new(
-                &self.f.key.namespace,
-                service,
+                &key.namespace,
+                &key.name,
                 &k8s_openapi::api::networking::v1::ServiceBackendPort {
                     number: Some(n),
                     name: None,
                 },
             )),
             None => {
-                let msg = format!("service {key} does not exist or has no port; no fallback");
+                let msg = format!("service {key} does not exist or has no port; {otherwise}");
                 self.f.problem(field, msg);
                 None
+            }
+        }
+    }
+
+    /// custom-http-errors: the error backend (the default-backend annotation's Service,
+    /// else `--default-backend-service`, at its first port), or a problem at `field`. The
+    /// caller records the use once the routes' own backends are in (their recipes first).
+    fn error_target(
+        &mut self,
+        field: &str,
+        fallback: Option<&(String, String)>,
+    ) -> Option<(BackendName, PortRef)> {
+        const NONE: &str = "no custom error pages: the upstream's answers pass untouched";
+        if let Err(e) = ErrorFiles::in_dir(&self.settings.config_dir) {
+            self.f.problem(field, format!("--config-dir: {e}; {NONE}"));
+            return None;
+        }
+        let service = match (fallback, &self.settings.default_backend_service) {
+            (Some((_, svc)), _) => ObjectKey::new(&self.f.key.namespace, svc),
+            (None, Some(key)) => key.clone(),
+            (None, None) => {
+                let msg = format!(
+                    "custom-http-errors needs a default backend (the default-backend \
+                     annotation or --default-backend-service) to ask for error pages; {NONE}"
+                );
+                self.f.problem(field, msg);
+                return None;
+            }
+        };
+        let at = self.first_port_of(field, &service, NONE)?;
+        let backend = self.resolve(field, &at)?;
+        Some((backend, at))
+    }
+
+    /// The route policy `policy` with the custom error pages of `target`, told about the
+    /// route's Service `b`; `policy` alone (and a problem) when a name cannot be sent.
+    fn with_errors(
+        &mut self,
+        field: &str,
+        policy: &Arc<RoutePolicy>,
+        target: &(ErrorCodes, BackendName),
+        b: &IngressBackend,
+    ) -> Arc<RoutePolicy> {
+        let Some(svc) = &b.service else {
+            return policy.clone();
+        };
+        let port = svc.port.as_ref().and_then(|p| {
+            p.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| p.number.map(|n| n.to_string()))
+        });
+        let labels = (|| {
+            Ok::<_, haproxy::config::InvalidValue>(CustomErrors {
+                codes: target.0.clone(),
+                backend: target.1.clone(),
+                namespace: ErrorLabel::new("namespace", &self.f.key.namespace)?,
+                ingress: ErrorLabel::new("ingress", &self.f.key.name)?,
+                service: ErrorLabel::new("service", &svc.name)?,
+                port: ErrorLabel::new("port", port.as_deref().unwrap_or_default())?,
+            })
+        })();
+        match labels {
+            Ok(errors) => {
+                let mut p = (**policy).clone();
+                p.custom_errors = Some(errors);
+                Arc::new(p)
+            }
+            Err(e) => {
+                self.f
+                    .problem(field, format!("{e}; no custom error pages for this path"));
+                policy.clone()
             }
         }
     }
@@ -660,6 +803,12 @@ impl Reader<'_> {
                         )
                         .at(s.field.clone()),
                     );
+                }
+                if let (Some((f, why)), None) =
+                    (&r.app_protocol_problem, self.f.options.upstream.protocol)
+                {
+                    let p = Problem::new(ProblemKind::Service, at.service.to_string(), why.clone());
+                    self.f.problems.push(p.at(f.clone()));
                 }
                 Some(r.backend.clone())
             }
@@ -690,6 +839,7 @@ fn fallback_backend(
         s.backup = true;
         backend.servers.insert(s.name.clone(), s);
     }
+    opts.upstream.apply(&mut backend, primary.app_protocol);
     backend
 }
 
@@ -724,5 +874,6 @@ fn canary_backend(
             backend.servers.insert(s.name.clone(), s);
         }
     }
+    opts.upstream.apply(&mut backend, primary.app_protocol);
     backend
 }

@@ -15,6 +15,7 @@ mod ingress;
 mod refold;
 mod resolutions;
 pub mod tls;
+pub mod upstream;
 
 pub use incremental::Incremental;
 
@@ -138,7 +139,7 @@ pub fn translate_with(
     let ours = ingress::ours_oldest_first(snapshot, settings);
     let fragments: Vec<ingress::Fragment> = ours
         .iter()
-        .map(|(key, ing)| ingress::fragment(key, ing, snapshot, &mut resolutions))
+        .map(|(key, ing)| ingress::fragment(key, ing, snapshot, settings, &mut resolutions))
         .collect();
     let mut read = |s: &ObjectKey| tls::read_secret(snapshot, s);
     let tls = tls::collect(
@@ -261,6 +262,9 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
         .map_err(|e| format!("--runtime-socket: {e}"))?;
     let maps = RouteMaps::in_dir(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
     let mut global = Global::new(socket);
+    // Where custom error pages' files go (a named problem for their Ingresses when the
+    // socket path is too long).
+    global.custom_errors = haproxy::config::ErrorFiles::in_dir(&settings.config_dir).ok();
     global.hard_stop_after =
         Timeout::new(settings.hard_stop_after).map_err(|e| format!("hard-stop-after: {e}"))?;
     let mut config = Config::new(global);
@@ -339,5 +343,7 @@ struct Origin {
     redirect: annotations::Redirect,
 }
 
+#[cfg(test)]
+mod custom_errors_tests;
 #[cfg(test)]
 mod hostile_tests;

@@ -241,7 +241,7 @@ impl Refold {
             return out;
         };
         for f in users.filter_map(|(_, k)| fragment(k)) {
-            if f.options == owner.options {
+            if f.errors_only(name) || f.options_for(name) == owner.options_for(name) {
                 continue;
             }
             for (field, _) in f.uses.iter().filter(|(_, n)| n == name) {

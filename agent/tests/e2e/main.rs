@@ -3,8 +3,11 @@
 
 mod annotations;
 mod auth;
+mod backend_protocol;
 mod canary;
 mod ctl;
+mod custom_errors;
+mod debugging;
 mod endpoints;
 mod health;
 mod kube;

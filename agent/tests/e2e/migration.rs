@@ -334,6 +334,9 @@ fn corpus() -> Vec<Case> {
             &[("auth-url", "https://httpbin.org/basic-auth/user/passwd")],
             "/",
         ),
+        // docs/user-guide/custom-errors.md and the custom-errors example: the error
+        // Service (here the `other` pods) gets `/` with X-Code and the other X- headers,
+        // and its answer replaces the listed codes; other answers pass.
         case(
             "custom-errors",
             &[
@@ -341,7 +344,32 @@ fn corpus() -> Vec<Case> {
                 ("default-backend", "errors"),
             ],
             "/",
-            vec![(get("/"), pod("/"))],
+            vec![
+                (get("/"), pod("/")),
+                (
+                    get("/status/404/gone").header("accept", "text/html"),
+                    with_header(
+                        named_pod("/", "other"),
+                        vec![
+                            ("x-echo-name", "other"),
+                            ("x-echo-h-x-code", "404"),
+                            ("x-echo-h-x-format", "text/html"),
+                            ("x-echo-h-x-original-uri", "/status/404/gone"),
+                            ("x-echo-h-x-ingress-name", "custom-errors"),
+                            ("x-echo-h-x-service-name", "web"),
+                        ],
+                    ),
+                ),
+                (
+                    get("/status/500"),
+                    Want {
+                        status: 500,
+                        by_pod: true,
+                        headers: vec![("x-echo-name", "web")],
+                        ..Default::default()
+                    },
+                ),
+            ],
         ),
         // Regex paths (docs: "Ingress Path Matching", "Rewrite"): case-insensitive regexes
         // anchored at the start, `$N` the path's capture groups.
@@ -465,6 +493,9 @@ async fn ingress_nginx_corpus_served_and_checked() {
                 slice("web-1", "web", wp, &[Ep::ready("127.0.0.1")]),
                 service("other", 80, op),
                 slice("other-1", "other", op, &[Ep::ready("127.0.0.1")]),
+                // The custom-errors example's error pages, served by the `other` pods.
+                service("errors", 80, op),
+                slice("errors-1", "errors", op, &[Ep::ready("127.0.0.1")]),
             ]
             .join("---\n"),
         ),
@@ -543,6 +574,8 @@ async fn ingress_nginx_corpus_served_and_checked() {
         ("rps", "limit-rps", "honoured"),
         ("ewma", "load-balance", "differs"),
         ("round-robin", "load-balance", "honoured"),
+        ("custom-errors", "custom-http-errors", "differs"),
+        ("custom-errors", "default-backend", "honoured"),
     ] {
         assert_eq!(
             status

@@ -158,12 +158,21 @@ async fn no_secret_byte_reaches_any_output() {
         ),
         ("/metrics", agent.metrics().await.unwrap()),
     ];
-    for args in [
-        &["servers"][..],
+    for path in ["/debug/history", "/debug/config"] {
+        let reply = integration::get(agent.listen, "localhost", path)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{path}");
+        outputs.push((path, reply.body));
+    }
+    let ctl_runs: [&[&str]; 5] = [
+        &["servers"],
         &["maps"],
         &["diff"],
+        &["history"],
         &["--output", "json", "servers"],
-    ] {
+    ];
+    for args in ctl_runs {
         let (_, text) = ctl(&agent, args);
         outputs.push(("ctl", text));
     }

@@ -386,16 +386,21 @@ impl Agent {
         Ok(entries.into_iter().map(|e| (e.key, e.value)).collect())
     }
 
-    /// Every file under the config dir, with its content (lossy UTF-8).
+    /// Every regular file under the config dir (not the error pages' socket), with its
+    /// content (lossy UTF-8). A file renamed away while listing (an atomic write's temp
+    /// file) is left out.
     pub fn config_files(&self) -> anyhow::Result<Vec<(PathBuf, String)>> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) -> anyhow::Result<()> {
             for entry in std::fs::read_dir(dir)? {
                 let path = entry?.path();
                 if path.is_dir() {
                     walk(&path, out)?;
-                } else {
-                    let bytes = std::fs::read(&path)?;
-                    out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+                } else if path.is_file() {
+                    match std::fs::read(&path) {
+                        Ok(bytes) => out.push((path, String::from_utf8_lossy(&bytes).into_owned())),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
             Ok(())

@@ -20,6 +20,7 @@
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
 mod canary;
+mod custom_errors;
 mod model;
 mod policy;
 mod regex_routes;
@@ -34,6 +35,10 @@ mod validate;
 mod writer;
 
 pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use custom_errors::{
+    CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
+    rendered_lines,
+};
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
@@ -41,8 +46,8 @@ pub use model::{
     Sticky, Threads, Timeout, Timeouts, Token,
 };
 pub use policy::{
-    Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit, RedirectCode,
-    RoutePolicy,
+    CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,
+    RedirectCode, RoutePolicy,
 };
 pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, in_regex_order, regex_order, render_regex_map,
@@ -54,7 +59,7 @@ pub use routes::{
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
     map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
-pub use sections::{SectionPrint, Sections, backend_print, head_print, head_prints};
+pub use sections::{BackendPrint, SectionPrint, Sections, backend_print, head_print, head_prints};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,

@@ -13,7 +13,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::names::{BackendName, FilePath, FrontendName, ServerName, ServerRef};
-use crate::proto::command::{AddServer, HealthCheck, Weight};
+use crate::proto::command::{AddServer, HealthCheck, PemPayload, Weight};
+use crate::proto::server_proto::ServerProtocol;
 
 use super::policy::PolicyText;
 use super::routes::Route;
@@ -348,6 +349,9 @@ pub struct Global {
     pub nbthread: Option<Threads>,
     /// `server-state-file`, loaded by every backend (`load-server-state-from-file global`).
     pub server_state: Option<ConfigPath>,
+    /// Where the custom error pages' Lua file and socket go, rendered while some route has
+    /// custom errors (none: those routes' codes pass untouched).
+    pub custom_errors: Option<super::custom_errors::ErrorFiles>,
 }
 
 impl Global {
@@ -362,6 +366,7 @@ impl Global {
             maxconn: 4096,
             nbthread: None,
             server_state: None,
+            custom_errors: None,
         }
     }
 }
@@ -739,6 +744,14 @@ pub struct Backend {
     pub timeout_connect: Option<Timeout>,
     /// Servers by name (each entry's key is the server's own name).
     pub servers: BTreeMap<ServerName, Server>,
+    /// HTTP/2 and TLS to the servers (a `default-server` line, and the same keywords on
+    /// every `add server`).
+    pub protocol: ServerProtocol,
+    /// The files its TLS settings name (CA bundle, client certificate and key), by path:
+    /// re-encoded PEM, written with the frontend certificates, readable by the owner only.
+    /// Their paths hold a digest of the contents, so new contents are a new path (a
+    /// reload: HAProxy 2.6 servers keep the CA they were created with).
+    pub files: BTreeMap<FilePath, PemPayload>,
 }
 
 impl Backend {
@@ -752,6 +765,8 @@ impl Backend {
             timeout_server: None,
             timeout_connect: None,
             servers: BTreeMap::new(),
+            protocol: ServerProtocol::default(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -772,6 +787,7 @@ impl Backend {
         add.weight = Some(server.weight);
         add.check = self.health_check.as_ref().map(HttpCheck::server_check);
         add.backup = server.backup;
+        add.protocol = self.protocol.clone();
         add
     }
 }
@@ -880,6 +896,15 @@ impl Config {
     /// Adds (or replaces) a backend under its own name.
     pub fn insert_backend(&mut self, backend: Backend) {
         self.backends.insert(backend.name.clone(), backend);
+    }
+
+    /// Where the custom error pages' files go, when some route has custom errors and the
+    /// global section says where (see [`Global::custom_errors`]).
+    pub fn uses_custom_errors(&self) -> Option<&super::custom_errors::ErrorFiles> {
+        self.global
+            .custom_errors
+            .as_ref()
+            .filter(|_| self.routes.iter().any(|r| r.policy.custom_errors.is_some()))
     }
 
     /// True when some frontend uses the built-in 404 backend.
@@ -1090,6 +1115,25 @@ mod tests {
             text,
             "add server ns_svc_80/s1 10.0.0.1:80 weight 7 check inter 2000ms rise 2 fall 3"
         );
+        // The protocol keywords of the default-server line, which add server ignores.
+        be.protocol = crate::proto::ServerProtocol {
+            h2: true,
+            tls: Some(crate::proto::ServerTls {
+                sni: Some(crate::proto::TlsName::new("b.internal").unwrap()),
+                ..Default::default()
+            }),
+        };
+        let text = crate::proto::Command::AddServer(be.add_server(&srv))
+            .to_text()
+            .unwrap();
+        assert_eq!(
+            text,
+            "add server ns_svc_80/s1 10.0.0.1:80 weight 7 check inter 2000ms rise 2 fall 3 ssl \
+             verify none sni str(b.internal) alpn h2"
+        );
+        let mut cfg = String::new();
+        super::super::render::render_backend(&mut cfg, &be, false);
+        assert!(cfg.contains("\n    default-server ssl verify none sni str(b.internal) alpn h2\n"));
     }
 
     fn problem_config() -> Config {

@@ -9,13 +9,15 @@
 //! location, then `cors-origin|cors-methods|cors-headers|cors-expose|cors-credentials|
 //! cors-max-age`, then `allow-list|deny-list|exempt-list` (the ids of the Ingress's client
 //! address lists, whose entries are in ACL files: see [`super::source_list`]), then `auth`
-//! (a basic-authentication user list: see [`super::userlist`]). The limits count requests
+//! (a basic-authentication user list: see [`super::userlist`]), then `www-redirect`, then
+//! `custom-errors` (see [`super::custom_errors`]). The limits count requests
 //! per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
 
 use std::fmt;
 
+use super::custom_errors::CustomErrors;
 use super::model::InvalidValue;
 
 /// Longest policy text; a map value holds the backend and every field below HAProxy's limit.
@@ -155,7 +157,11 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 22;
+pub(super) const POLICY_FIELDS: usize = 23;
+
+/// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
+/// custom error pages.
+pub const CUSTOM_ERRORS_FIELD: usize = 3 + 22;
 
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,6 +195,9 @@ pub struct RoutePolicy {
     /// Redirect every request with `308` to this host, keeping the scheme, path and query
     /// (from-to-www-redirect: set on the routes made for the host's `www.` twin).
     pub www_redirect: Option<PolicyText>,
+    /// Replace the upstream's answers with these codes by the error backend's page
+    /// (custom-http-errors).
+    pub custom_errors: Option<CustomErrors>,
 }
 
 impl RoutePolicy {
@@ -248,6 +257,10 @@ impl RoutePolicy {
             text(&self.exempt_list),
             text(&self.auth),
             text(&self.www_redirect),
+            self.custom_errors
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -321,6 +334,10 @@ impl RoutePolicy {
             exempt_list: text(19)?,
             auth: text(20)?,
             www_redirect: text(21)?,
+            custom_errors: match get(22) {
+                None => None,
+                Some(s) => Some(CustomErrors::parse(s)?),
+            },
         })
     }
 }
@@ -572,6 +589,13 @@ mod tests {
                 },
                 [vec![""; 20], vec!["auth:ns:basic:file:0"]].concat(),
             ),
+            (
+                RoutePolicy {
+                    custom_errors: CustomErrors::parse("404,503/ns_err_80/ns/web/web/80"),
+                    ..Default::default()
+                },
+                [vec![""; 22], vec!["404,503/ns_err_80/ns/web/web/80"]].concat(),
+            ),
         ];
         for (policy, want) in table {
             let fields = policy.fields();
@@ -603,6 +627,9 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 23]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 24]), None);
+        let mut bad = vec![""; 23];
+        bad[22] = "404/be";
+        assert_eq!(RoutePolicy::parse(&bad), None);
     }
 }

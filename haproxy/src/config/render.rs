@@ -86,10 +86,16 @@ pub fn render(config: &Config) -> Rendered {
             );
         }
     }
-    for (file, cert) in &config.tls.certs {
-        let mut pem = cert.pem.as_str().to_string();
-        pem.push('\n');
-        tls.insert(file.clone(), pem);
+    if let Some(files) = config.uses_custom_errors() {
+        // Fixed text, written with the maps before `haproxy -c` reads `lua-load`.
+        maps.insert(files.lua.to_file_path(), super::custom_errors::lua_text());
+    }
+    let backend_files = config.backends.values().flat_map(|b| &b.files);
+    let certs = config.tls.certs.iter().map(|(f, c)| (f, &c.pem));
+    for (file, pem) in certs.chain(backend_files) {
+        let mut text = pem.as_str().to_string();
+        text.push('\n');
+        tls.insert(file.clone(), text);
     }
     Rendered {
         haproxy_cfg: render_cfg(config, true),
@@ -122,11 +128,17 @@ fn render_cfg(config: &Config, servers: bool) -> String {
 pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
     render_global(out, &config.global);
+    if let Some(files) = config.uses_custom_errors() {
+        let _ = writeln!(out, "    {}", super::custom_errors::global_line(files));
+    }
     render_defaults(out, &config.defaults, config.global.server_state.is_some());
     let mut frontends: Vec<&Frontend> = config.frontends.iter().collect();
     frontends.sort_by(|a, b| a.name.cmp(&b.name));
     for fe in frontends {
         render_frontend(out, fe, config);
+    }
+    if let Some(files) = config.uses_custom_errors() {
+        out.push_str(&super::custom_errors::internal_frontend(files));
     }
     super::userlist::render_userlists(out, &config.auth);
     out.push_str(&super::policy::limit_tables());
@@ -280,8 +292,18 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         out,
         "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
     );
+    let errors = config.uses_custom_errors().is_some();
+    if errors {
+        // Before the rewrites: the error backend is told the URI the client sent.
+        for rule in super::custom_errors::request_rules(super::policy::CUSTOM_ERRORS_FIELD) {
+            line!(out, "{rule}");
+        }
+    }
     for rule in super::source_list::frontend_rules(&fe.maps) {
         line!(out, "{rule}");
+    }
+    if errors {
+        line!(out, "{}", super::custom_errors::RESPONSE_RULE);
     }
     for rule in super::policy::frontend_rules() {
         line!(out, "{rule}");
@@ -332,6 +354,12 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     }
     if let Some(t) = be.timeout_server {
         line!(out, "timeout server {t}");
+    }
+    if !be.protocol.is_default() {
+        // The servers of the config inherit it; `add server` ignores it and carries the
+        // same keywords itself (its `ca-file` and `crt` need the files this line loads).
+        let keywords = be.protocol.keywords(be.health_check.is_some());
+        line!(out, "default-server{keywords}");
     }
     if !servers {
         return;

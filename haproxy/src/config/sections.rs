@@ -43,12 +43,6 @@ impl Printer {
         line.hash(&mut self.b);
     }
 
-    fn text(&mut self, text: &str) {
-        for line in text.lines() {
-            self.line(line);
-        }
-    }
-
     fn finish(&self) -> SectionPrint {
         SectionPrint(self.a.finish(), self.b.finish())
     }
@@ -61,12 +55,13 @@ pub fn head_print(config: &Config) -> SectionPrint {
     head_prints(config).0
 }
 
-/// The head's fingerprint, and that of its basic-authentication part alone (user lists and
-/// the rules naming them), from one rendering.
-pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
+/// The head's fingerprint, that of its basic-authentication part alone (user lists and
+/// the rules naming them) and that of its custom error pages' part (whether the Lua file is
+/// loaded), from one rendering.
+pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint, SectionPrint) {
     let mut text = String::with_capacity(4096);
     render_head(&mut text, config);
-    let (mut head, mut auth) = (Printer::new(), Printer::new());
+    let (mut head, mut auth, mut errors) = (Printer::new(), Printer::new(), Printer::new());
     let mut in_userlist = false;
     for line in text.lines() {
         head.line(line);
@@ -74,8 +69,17 @@ pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint) {
         if in_userlist || is_auth_line(line) {
             auth.line(line);
         }
+        if is_errors_line(line) {
+            errors.line(line);
+        }
     }
-    (head.finish(), auth.finish())
+    (head.finish(), auth.finish(), errors.finish())
+}
+
+/// The line that loads the custom error pages' Lua file: present exactly while some route
+/// has custom errors (with their rules and internal frontend).
+fn is_errors_line(line: &str) -> bool {
+    line.starts_with("    lua-load ")
 }
 
 /// Whether `line` is in a `userlist` section, given whether the line before was.
@@ -95,12 +99,54 @@ fn is_auth_line(line: &str) -> bool {
     line.starts_with("    http-request auth ")
 }
 
-/// The fingerprint of one backend's structure (its options, not its servers).
-pub fn backend_print(backend: &Backend) -> SectionPrint {
+/// A backend's fingerprints: all its structural lines, and its protocol line alone (the
+/// `default-server` line: HTTP/2 and TLS to the servers), which names its own reload reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackendPrint {
+    /// Every structural line.
+    pub all: SectionPrint,
+    /// The `default-server` line.
+    pub protocol: SectionPrint,
+}
+
+/// Fingerprints of both kinds, fed line by line.
+#[derive(Debug)]
+struct BackendPrinter {
+    all: Printer,
+    protocol: Printer,
+}
+
+impl BackendPrinter {
+    fn new() -> Self {
+        Self {
+            all: Printer::new(),
+            protocol: Printer::new(),
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.all.line(line);
+        if line.starts_with("    default-server ") {
+            self.protocol.line(line);
+        }
+    }
+
+    fn finish(&self) -> BackendPrint {
+        BackendPrint {
+            all: self.all.finish(),
+            protocol: self.protocol.finish(),
+        }
+    }
+}
+
+/// The fingerprints of a backend without its servers.
+pub fn backend_print(backend: &Backend) -> BackendPrint {
     let mut text = String::with_capacity(256);
     render_backend(&mut text, backend, false);
-    let mut p = Printer::new();
-    p.text(&text);
+    let mut p = BackendPrinter::new();
+    for line in text.lines() {
+        p.line(line);
+    }
     p.finish()
 }
 
@@ -114,17 +160,21 @@ pub struct Sections {
     /// The fingerprint of the head's basic-authentication part (user lists and the rules
     /// naming them): when the head differs, whether this differs too names the reason.
     pub auth: Option<SectionPrint>,
+    /// The fingerprint of the head's custom error pages' part: when the head differs,
+    /// whether this differs too names the reason.
+    pub errors: Option<SectionPrint>,
     /// Each backend's fingerprint.
-    pub backends: HashMap<BackendName, SectionPrint>,
+    pub backends: HashMap<BackendName, BackendPrint>,
 }
 
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
-        let (head, auth) = head_prints(config);
+        let (head, auth, errors) = head_prints(config);
         Self {
             head: Some(head),
             auth: Some(auth),
+            errors: Some(errors),
             backends: config
                 .backends
                 .values()
@@ -140,13 +190,17 @@ impl Sections {
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
         let mut head = Printer::new();
         let mut auth = Printer::new();
+        let mut errors = Printer::new();
         let mut in_userlist = false;
         let mut backends = HashMap::new();
-        let mut current: Option<(BackendName, Printer)> = None;
+        let mut current: Option<(BackendName, BackendPrinter)> = None;
         for line in haproxy_cfg.lines() {
             in_userlist = userlist_state(in_userlist, line);
             if current.is_none() && (in_userlist || is_auth_line(line)) {
                 auth.line(line);
+            }
+            if current.is_none() && is_errors_line(line) {
+                errors.line(line);
             }
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
@@ -154,7 +208,7 @@ impl Sections {
                 }
                 match BackendName::new(name) {
                     Ok(n) if name != BUILTIN_404 && !name.starts_with('_') => {
-                        let mut p = Printer::new();
+                        let mut p = BackendPrinter::new();
                         p.line(line);
                         current = Some((n, p));
                         continue;
@@ -173,6 +227,7 @@ impl Sections {
         Self {
             head: Some(head.finish()),
             auth: Some(auth.finish()),
+            errors: Some(errors.finish()),
             backends,
         }
     }
@@ -241,6 +296,15 @@ mod tests {
         let moved = Sections::of_config(&c);
         assert_ne!(base.head, moved.head);
         assert_eq!(base.backends, moved.backends);
+        // The protocol line has its own print.
+        let mut c = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let name = BackendName::new("a_web_80").unwrap();
+        c.backends.get_mut(&name).unwrap().protocol.h2 = true;
+        let h2 = Sections::of_config(&c);
+        let (b, h) = (base.backends[&name], h2.backends[&name]);
+        assert_ne!(b.protocol, h.protocol);
+        assert_ne!(b.all, h.all);
+        assert_eq!(Sections::of_rendered(&render(&c).haproxy_cfg), h2);
     }
 
     #[test]
@@ -284,5 +348,46 @@ mod tests {
         let m = Sections::of_config(&moved);
         assert_ne!(m.head, b.head);
         assert_eq!(m.auth, b.auth);
+    }
+
+    #[test]
+    fn custom_errors_have_their_own_print_and_read_back() {
+        use crate::config::routes::{PathKind, Route, RouteHost, RoutePath};
+        use crate::config::{CustomErrors, ErrorFiles, RoutePolicy};
+        let mut base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        base.global.custom_errors =
+            Some(ErrorFiles::in_dir(std::path::Path::new("/etc/haproxy")).unwrap());
+        let route = |codes: &str| Route {
+            canary: None,
+            host: RouteHost::Any,
+            path: RoutePath::new("/").unwrap(),
+            kind: PathKind::Prefix,
+            backend: BackendName::new("a_web_80").unwrap(),
+            https_redirect: false,
+            policy: RoutePolicy {
+                custom_errors: CustomErrors::parse(codes),
+                ..Default::default()
+            }
+            .shared(),
+        };
+        base.routes.push(route(""));
+        let mut with = base.clone();
+        with.routes.push(route("404/a_web_80/a/web/web/80"));
+        let (a, b) = (Sections::of_config(&base), Sections::of_config(&with));
+        assert_ne!(a.head, b.head);
+        assert_ne!(a.errors, b.errors);
+        assert_eq!(a.auth, b.auth);
+        let rendered = render(&with);
+        assert_eq!(Sections::of_rendered(&rendered.haproxy_cfg), b);
+        assert!(
+            rendered.maps.contains_key(
+                &crate::names::FilePath::new("/etc/haproxy/custom_errors.lua").unwrap()
+            )
+        );
+        assert!(!render(&base).haproxy_cfg.contains("lua"));
+        // Other codes or another error backend: the same structure (a map update).
+        let mut other = base.clone();
+        other.routes.push(route("404,500/a_web_80/a/web/web/8080"));
+        assert_eq!(Sections::of_config(&other), b);
     }
 }

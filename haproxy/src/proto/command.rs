@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 
+use super::server_proto::ServerProtocol;
 use crate::names::{
     AclPattern, BackendName, FilePath, InvalidName, MapKey, MapValue, ServerRef, SniFilter,
     escape_cli_word,
@@ -93,6 +94,9 @@ pub struct AddServer {
     pub slowstart: Option<Duration>,
     /// Backup server.
     pub backup: bool,
+    /// HTTP/2 and TLS to the server (the backend's `default-server` keywords, which `add
+    /// server` would ignore).
+    pub protocol: ServerProtocol,
 }
 
 impl AddServer {
@@ -107,6 +111,7 @@ impl AddServer {
             check: None,
             slowstart: None,
             backup: false,
+            protocol: ServerProtocol::default(),
         }
     }
 }
@@ -262,6 +267,9 @@ pub enum Command {
     PrepareMap(FilePath),
     /// `commit map @<ver> <file>`
     CommitMap(FilePath, u32),
+    /// `get map <file> <sample>`: which entry of a map the sample matches, by the map's own
+    /// match method (`str`, `beg`, `regm`, … as the config's first use of the file set it).
+    GetMap(FilePath, MapKey),
     /// `show acl <file>`: one ACL file's patterns.
     ShowAcl(FilePath),
     /// `add acl <file> <pattern>` (a pattern already there is listed twice).
@@ -388,6 +396,7 @@ impl Command {
                 | Command::GetWeight(_)
                 | Command::ShowMaps
                 | Command::ShowMap(_)
+                | Command::GetMap(..)
                 | Command::ShowAcl(_)
                 | Command::ShowSslCert(_)
                 | Command::ShowSslCrtList(_)
@@ -418,6 +427,7 @@ impl Command {
             Command::ClearMap(_) => "clear map",
             Command::PrepareMap(_) => "prepare map",
             Command::CommitMap(..) => "commit map",
+            Command::GetMap(..) => "get map",
             Command::ShowAcl(_) => "show acl",
             Command::AddAcl(..) => "add acl",
             Command::DelAcl(..) => "del acl",
@@ -493,6 +503,7 @@ impl Command {
                 if a.backup {
                     s.push_str(" backup");
                 }
+                a.protocol.write_keywords(&mut s, a.check.is_some());
             }
             Command::DelServer(r) => {
                 s.push_str("del server");
@@ -573,6 +584,11 @@ impl Command {
             Command::CommitMap(f, v) => {
                 let _ = write!(s, "commit map @{v}");
                 w(&mut s, f.as_str());
+            }
+            Command::GetMap(f, sample) => {
+                s.push_str("get map");
+                w(&mut s, f.as_str());
+                w(&mut s, sample.as_str());
             }
             Command::ShowAcl(f) => {
                 s.push_str("show acl");

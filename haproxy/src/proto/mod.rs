@@ -4,9 +4,11 @@
 pub mod codec;
 pub mod command;
 pub mod kind;
+pub mod lookup;
 pub mod parse;
 pub mod proc;
 pub mod reply;
+pub mod server_proto;
 pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
@@ -15,8 +17,10 @@ pub use command::{
     MapTarget, PemPayload, Weight,
 };
 pub use kind::CommandKind;
+pub use lookup::{MapLookup, MapMatch};
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
 pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
 
 #[cfg(test)]

@@ -278,6 +278,18 @@ async fn map_commands(t: &Tour) {
         entries,
         [("a.test", "be_main"), ("b.test", "be_checked")].map(pair)
     );
+    let Reply::MapLookup(found) = t.ok(Command::GetMap(file.clone(), k("b.test"))).await else {
+        panic!("get map")
+    };
+    assert_eq!(
+        found.method, "str",
+        "the config reads hosts.map with `map` (str)"
+    );
+    let hit = found.found.expect("b.test is in the map");
+    assert_eq!(
+        (hit.key.as_str(), hit.value.as_str()),
+        ("b.test", "be_checked")
+    );
     let Reply::MapVersion(ver) = t.ok(Command::PrepareMap(file.clone())).await else {
         panic!("prepare map")
     };

@@ -106,7 +106,8 @@ const BUFFERING: &str = "an nginx buffering setting: HAProxy streams bodies and 
      per-route buffer to size";
 const EXT_AUTH: &str = "external authentication (an auth subrequest) is not done here";
 const MTLS: &str = "client certificate authentication is not done yet (issue 14)";
-const BACKEND_TLS: &str = "TLS to backends is not done yet (issue 14)";
+const PROTO_RELOADS: &str = "yes, reason `backend_protocol` (a `default-server` line); \
+     endpoint changes stay runtime";
 const TRACING: &str = "per-Ingress tracing and metrics backends are not done here";
 const MODSEC: &str = "HAProxy has no ModSecurity module here";
 const NOT_NGINX: &str = "ingress-nginx has no such annotation; it is read under \
@@ -202,9 +203,13 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-url", EXT_AUTH),
     honoured(
         "backend-protocol",
-        "`HTTP` (the default): plain HTTP/1.1 to the pods; `HTTPS`, `GRPC`, `GRPCS`, `FCGI` \
-         and `AJP` are named as unsupported",
-        "—",
+        "`HTTP` (the default): HTTP/1.1; `HTTPS`: HTTP/1.1 over TLS (`ssl alpn http/1.1`); \
+         `GRPC` and `H2C`: HTTP/2 in clear text (`proto h2`); `GRPCS`: HTTP/2 over TLS (`ssl \
+         alpn h2`); TLS settings from the proxy-ssl annotations. It wins over the Service \
+         port's `appProtocol` (`kubernetes.io/h2c`, `https`, `kubernetes.io/ws`, \
+         `kubernetes.io/wss`, `http` are honoured). Servers added at runtime carry the same \
+         keywords. `AUTO_HTTP`, `FCGI` and `AJP` are unsupported (HTTP/1.1 is used)",
+        PROTO_RELOADS,
     ),
     honoured(
         "canary",
@@ -302,13 +307,28 @@ pub const CATALOG: &[Entry] = &[
         "custom-headers",
         "response headers from a ConfigMap are not done",
     ),
-    unsupported("custom-http-errors", "custom error pages are not done yet"),
+    honoured(
+        "custom-http-errors",
+        "when a route's upstream answers one of these codes (comma-separated, 400 to 599), a \
+         Lua `http-response` action asks the error backend (the `default-backend` \
+         annotation's Service at its first port, else `--default-backend-service`) for `/` \
+         with `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, \
+         `X-Service-Name`, `X-Service-Port`, `X-Request-ID` and the request's Host, and the \
+         client gets that page with its status; other codes pass untouched. Without a \
+         default backend it is a named problem. HAProxy's own answers (503 with no server \
+         up, 504 on a timeout) are not replaced, the error backend is asked with GET and no \
+         body, and a page above 12 KiB leaves the upstream's answer in place",
+        "no for other codes (the route map value); yes once when the first route uses it or \
+         the last one stops (the Lua action and its internal frontend, reason \
+         `custom_errors`), and for a new error backend (another `default-backend` also makes \
+         new `_fallback_` backends)",
+    ),
     honoured(
         "default-backend",
         "the Service's pods (its first port) join each of the Ingress's backends as `backup` \
          servers, which HAProxy uses only while none of the route's own servers is up, in a \
-         backend of its own (`<backend>_fallback_<service>`); not the error pages of \
-         custom-http-errors",
+         backend of its own (`<backend>_fallback_<service>`); with custom-http-errors it \
+         also serves the error pages",
         "yes, when first set (a new backend); its endpoints change at runtime",
     ),
     honoured(
@@ -319,7 +339,8 @@ pub const CATALOG: &[Entry] = &[
     ),
     unsupported(
         "disable-proxy-intercept-errors",
-        "custom error pages are not done yet",
+        "there is no global custom-http-errors here to turn off: only the Ingress's own \
+         custom-http-errors annotation intercepts (leave it out instead)",
     ),
     unsupported("enable-access-log", "per-Ingress access logs are not done"),
     honoured(
@@ -534,13 +555,49 @@ pub const CATALOG: &[Entry] = &[
         "`timeout server`, with proxy-read-timeout (the larger of the two)",
         "yes",
     ),
-    unsupported("proxy-ssl-ciphers", BACKEND_TLS),
-    unsupported("proxy-ssl-name", BACKEND_TLS),
-    unsupported("proxy-ssl-protocols", BACKEND_TLS),
-    unsupported("proxy-ssl-secret", BACKEND_TLS),
-    unsupported("proxy-ssl-server-name", BACKEND_TLS),
-    unsupported("proxy-ssl-verify", BACKEND_TLS),
-    unsupported("proxy-ssl-verify-depth", BACKEND_TLS),
+    unsupported(
+        "proxy-ssl-ciphers",
+        "not done: the servers are offered OpenSSL's default ciphers",
+    ),
+    honoured(
+        "proxy-ssl-name",
+        "a DNS name: with proxy-ssl-verify `on`, the name the servers' certificates must hold \
+         (`verifyhost`); with proxy-ssl-server-name `on`, the SNI sent (`sni str(<name>)`)",
+        PROTO_RELOADS,
+    ),
+    unsupported(
+        "proxy-ssl-protocols",
+        "not done: TLS to the servers uses OpenSSL's defaults (TLS 1.2 and 1.3)",
+    ),
+    honoured(
+        "proxy-ssl-secret",
+        "`namespace/name` (or `name`): a Secret whose `ca.crt` (PEM bundle) verifies the \
+         servers with proxy-ssl-verify `on` (`verify required ca-file`), and whose `tls.crt` + \
+         `tls.key`, when present, are the client certificate (`crt`); checked with OpenSSL and \
+         written re-encoded, 0600; a missing Secret or bad `ca.crt` with verification on leaves \
+         the backends without servers (`503`) rather than unverified",
+        "yes, reason `backend_protocol`, also for a renewed CA or client certificate \
+         (measured on 2.6.12: `set/commit ssl ca-file` succeeds but servers keep the CA they \
+         were created with)",
+    ),
+    honoured(
+        "proxy-ssl-server-name",
+        "`on`: send proxy-ssl-name as SNI (without proxy-ssl-name no SNI is sent, where \
+         ingress-nginx sends its upstream's internal name); `off` (the default): no SNI",
+        PROTO_RELOADS,
+    ),
+    honoured(
+        "proxy-ssl-verify",
+        "`on`: the servers' certificates must chain to proxy-ssl-secret's `ca.crt` (and hold \
+         proxy-ssl-name, when set), else the request fails (`503`, `SC` in HAProxy's log); \
+         `off` (the default): `verify none`",
+        PROTO_RELOADS,
+    ),
+    unsupported(
+        "proxy-ssl-verify-depth",
+        "HAProxy 2.6 servers have no verify-depth setting: the whole chain is verified up to \
+         proxy-ssl-secret's CA",
+    ),
     honoured(
         "rewrite-target",
         "the path sent to the pods is replaced by this one, the query kept; `$1`..`$9` are the \

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use haproxy::config::{
-    Balance, CheckPath, CookieAttrs, CookieKey, CookieName, CookiePath, HashOn, HttpCheck,
-    PolicyText, RouteHost, RoutePolicy, SameSite, Sticky, Timeout, Token,
+    Balance, CheckPath, CookieAttrs, CookieKey, CookieName, CookiePath, ErrorCodes, HashOn,
+    HttpCheck, PolicyText, RouteHost, RoutePolicy, SameSite, Sticky, Timeout, Token,
 };
 
 use crate::cli::parse_duration;
@@ -17,6 +17,7 @@ mod reader;
 pub mod regex_paths;
 mod route_policy;
 pub mod source_ranges;
+pub mod upstream;
 
 use reader::Reader;
 pub use reader::{Status, Verdict};
@@ -56,6 +57,8 @@ pub struct BackendOptions {
     pub sticky: Option<CookieName>,
     /// Attributes of the sticky cookie.
     pub cookie_attrs: CookieAttrs,
+    /// How the servers are spoken to (backend-protocol, proxy-ssl-*), its Secret read.
+    pub upstream: crate::translate::upstream::Upstream,
 }
 
 impl BackendOptions {
@@ -105,6 +108,9 @@ pub struct Parsed {
     pub fallback: Option<(String, String)>,
     /// server-alias: more hosts for every rule with a host, with the field to blame.
     pub aliases: Vec<(String, RouteHost)>,
+    /// custom-http-errors: the upstream codes the error backend's page replaces, with the
+    /// field to blame.
+    pub custom_errors: Option<(String, ErrorCodes)>,
     /// from-to-www-redirect: each rule's host twin (`www.` added or removed) answers `308`
     /// to the host; the field to blame.
     pub www_redirect: Option<String>,
@@ -124,6 +130,9 @@ pub struct Parsed {
     /// The canary rule of a canary Ingress; `None` when a value is invalid (named), and
     /// the canary then takes no requests.
     pub nginx_rule: Option<haproxy::config::CanaryRule>,
+    /// backend-protocol and the proxy-ssl annotations (the Secret is read with the
+    /// snapshot, in the Ingress's fragment).
+    pub upstream: upstream::UpstreamRequest,
     /// Every annotation under a recognised prefix, by key, with how it was taken.
     pub verdicts: Vec<Verdict>,
 }
@@ -232,19 +241,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     affinity(&mut r, &mut out);
-    if let Some((key, v)) = r.get("backend-protocol") {
-        match v.trim().to_ascii_uppercase().as_str() {
-            "HTTP" => {}
-            "HTTPS" | "GRPC" | "GRPCS" | "AJP" | "FCGI" => r.unsupported(
-                key,
-                format!("{v} to backends is not done yet (issue 14); the pods get plain HTTP/1.1"),
-            ),
-            _ => r.invalid(
-                key,
-                format!("{v:?} is not HTTP, HTTPS, GRPC, GRPCS, AJP or FCGI"),
-            ),
-        }
-    }
+    upstream::read(&mut r, &mut out);
     if out.nginx_canary {
         out.nginx_rule = nginx_canary::rule(&mut r);
     } else {
@@ -275,6 +272,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             out.fallback = Some((format!("metadata.annotations[{key}]"), v.to_string()));
         }
     }
+    out.custom_errors = custom_errors(&mut r);
     out.source = source_ranges::read(&mut r);
     out.source.origins = origins;
     out.auth = auth::read(&mut r);
@@ -283,6 +281,39 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     out.verdicts = r.finish();
     out
+}
+
+/// What custom-http-errors does differently from ingress-nginx, always.
+pub const CUSTOM_ERRORS_DIFFER: &str = "HAProxy's own answers (503 when no server is up, \
+    504 on a timeout) are not replaced: a Lua response action sees upstream answers only; the \
+    error backend is asked with GET / without the request's body or other headers, and a page \
+    above 12 KiB leaves the upstream's answer in place";
+
+/// `custom-http-errors`: comma-separated codes from 400 to 599.
+fn custom_errors(r: &mut Reader<'_>) -> Option<(String, ErrorCodes)> {
+    let (key, v) = r.get("custom-http-errors")?;
+    let mut codes = Vec::new();
+    for part in v.split(',').map(str::trim) {
+        let code = (part.len() == 3 && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<u16>().ok())
+            .flatten()
+            .filter(|c| (400..=599).contains(c));
+        match code {
+            Some(c) => codes.push(c),
+            None => {
+                r.invalid(
+                    key,
+                    format!(
+                        "{part:?} is not an HTTP error code from 400 to 599; no custom error pages"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let codes = ErrorCodes::new(codes).expect("at least one code, each from 400 to 599");
+    r.differs(key, CUSTOM_ERRORS_DIFFER);
+    Some((format!("metadata.annotations[{key}]"), codes))
 }
 
 /// `server-alias`: comma-separated host names (a `*.` wildcard allowed).

@@ -188,7 +188,7 @@ fn unsupported_refused_and_unknown_are_named() {
         ),
         (
             "backend-protocol",
-            "GRPC",
+            "FCGI",
             ProblemReason::UnsupportedAnnotation,
         ),
         ("backend-protocol", "SPDY", ProblemReason::InvalidAnnotation),
@@ -865,4 +865,41 @@ fn values_that_are_what_happens_anyway() {
             assert_eq!(s.reason(), Some(ProblemReason::UnsupportedAnnotation));
         }
     }
+}
+
+#[test]
+fn custom_http_errors() {
+    let k = format!("{NGINX}custom-http-errors");
+    let field = format!("metadata.annotations[{k}]");
+    let table: [(&str, &[u16]); 4] = [
+        ("404,503", &[404, 503]),
+        ("503, 404 ,404", &[404, 503]),
+        ("599", &[599]),
+        ("400,415", &[400, 415]),
+    ];
+    for (v, want) in table {
+        let p = parse(Some(&ann(&[(&k, v)])));
+        let (at, codes) = p.custom_errors.clone().unwrap_or_else(|| panic!("{v:?}"));
+        assert_eq!(
+            (at.as_str(), codes.codes()),
+            (field.as_str(), want),
+            "{v:?}"
+        );
+        assert_eq!(p.problems().count(), 0, "{v:?}");
+        assert!(
+            matches!(status(&p, &k), Status::Differs(d) if d == CUSTOM_ERRORS_DIFFER),
+            "{v:?}"
+        );
+    }
+    for v in [
+        "", "404,", "200", "399", "600", "4040", "+404", "404;503", "404 503", "abc", "0x194",
+        "404,5O3",
+    ] {
+        let p = parse(Some(&ann(&[(&k, v)])));
+        assert!(p.custom_errors.is_none(), "{v:?}");
+        assert!(matches!(status(&p, &k), Status::Invalid(_)), "{v:?}");
+    }
+    // Ours reads the same.
+    let p = parse(Some(&ann(&[(&format!("{OURS}custom-http-errors"), "404")])));
+    assert!(p.custom_errors.is_some());
 }

@@ -143,6 +143,23 @@ fn ingress(v: &[u8]) -> Object {
             json!("https://*.a.test, https://b.test"),
         );
     }
+    // Custom error pages: codes alone (from --default-backend-service when the variant has
+    // one, else a problem), or from the default-backend annotation's Service, or bad codes.
+    let errors = b(v, 15);
+    if errors & 3 != 0 {
+        let codes = ["404,503", "500", "404,abc"][usize::from(errors & 3) - 1];
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/custom-http-errors".into(),
+            json!(codes),
+        );
+    }
+    if errors & 4 != 0 {
+        let svc = format!("s{}", (errors >> 3) % 4);
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/default-backend".into(),
+            json!(svc),
+        );
+    }
     // Address lists: content changes alone (no route change), both names of the allow
     // list, and a bad entry (which fails closed).
     let lists = b(v, 13);
