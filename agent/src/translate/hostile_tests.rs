@@ -2590,6 +2590,11 @@ fn hostile_table_corpus() {
         .chain(special_cases())
         .chain(configmap::cases())
         .collect();
+    assert_eq!(
+        cases.len(),
+        TABLE_CASES,
+        "the table corpus changed size: update TABLE_CASES on purpose"
+    );
     let mut names = BTreeSet::new();
     let mut failures = Vec::new();
     for case in cases {
@@ -2620,8 +2625,15 @@ fn hostile_table_corpus() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(counts.objects >= 200, "{} cases", counts.objects);
+    assert_eq!(counts.objects, TABLE_CASES, "every case ran to its end");
 }
+
+/// The table corpus's cases, exactly: a case lost (a field or token list shortened by
+/// accident) fails the test as surely as one that goes wrong.
+const TABLE_CASES: usize = 3124;
+
+/// The files of `agent/tests/hostile/`, exactly.
+const MANIFEST_FILES: usize = 58;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
@@ -2768,9 +2780,20 @@ fn hostile_manifest_corpus() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "{} manifest cases", files.len());
+    assert_eq!(
+        files.len(),
+        MANIFEST_FILES,
+        "the manifest corpus changed size: update MANIFEST_FILES on purpose"
+    );
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
+        // Every file names the bytes that must never reach HAProxy, or says why it has none.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# value: ") || l.starts_with("# no value: ")),
+            "{}: no `# value:` line and no `# no value:` reason",
+            path.display()
+        );
         let expects = yaml_expectations(path, &text);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let values: Vec<String> = text
@@ -2875,6 +2898,7 @@ fn hostile_manifest_corpus() {
         file_problem(1),
         Vec::new(),
     ));
+    let cases = files.len() + generated.len();
     for (name, bytes, expect, values) in generated {
         let started = Instant::now();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -2900,6 +2924,10 @@ fn hostile_manifest_corpus() {
         "{} failed cases:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    assert_eq!(
+        counts.objects, cases,
+        "every file and generated case ran to its end"
     );
 }
 

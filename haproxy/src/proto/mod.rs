@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod kind;
 pub mod lookup;
 pub mod parse;
 pub mod proc;
@@ -15,6 +16,7 @@ pub use command::{
     AddServer, AdminState, Command, CrtListEntry, DEFAULT_BUFSIZE, EncodeError, HealthCheck,
     MapTarget, PemPayload, Weight,
 };
+pub use kind::CommandKind;
 pub use lookup::{MapLookup, MapMatch};
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
