@@ -10,6 +10,7 @@ mod custom_errors;
 mod debugging;
 mod endpoints;
 mod kube;
+mod kubectl;
 mod migration;
 mod problems;
 mod regex;

@@ -3,6 +3,7 @@
 mod deploy;
 mod harness;
 mod kube_api;
+mod kubectl;
 mod reload;
 mod routing;
 mod runtime;
