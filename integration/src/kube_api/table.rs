@@ -269,7 +269,7 @@ mod tests {
             "spec": {"ingressClassName": "haproxy", "rules": [{"host": "a.test"}, {}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}, {"hostname": "lb"}]}}});
         let t = table(&INGRESS, &[ing], json!({}));
-        let cells = &t["rows"][0]["cells"];
+        let cells = t["rows"][0]["cells"].as_array().unwrap();
         assert_eq!(
             cells[..5],
             [
