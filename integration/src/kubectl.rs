@@ -62,6 +62,17 @@ impl Kubectl {
         Ok(stdout)
     }
 
+    /// Starts `kubectl ARGS` (a `--watch`) with its stdout piped; dropping the child kills
+    /// it (by its pid).
+    pub fn spawn(&self, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
+        tokio::process::Command::from(self.command(args))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.bin);
         command

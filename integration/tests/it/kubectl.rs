@@ -3,12 +3,17 @@
 //! the status subresource and `delete`. Fails when kubectl is not installed.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use integration::kubectl::rows;
 use integration::{KubeApi, Kubectl};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Bound on waiting for a line of `kubectl get --watch`.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 fn quickstart() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart")
@@ -273,5 +278,56 @@ async fn kubectl_patches_reapplies_applies_server_side_and_deletes() {
     assert!(
         gone.unwrap_err().to_string().contains("NotFound"),
         "a deleted Ingress is not found"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_watch_prints_a_row_per_change() {
+    let (api, kubectl, _dir) = started().await;
+    let quickstart = quickstart();
+    kubectl
+        .run(&[
+            "apply",
+            "-f",
+            quickstart.join("ingress.yaml").to_str().unwrap(),
+        ])
+        .await
+        .unwrap();
+    let mut watch = kubectl.spawn(&["get", "ingress", "-A", "--watch"]).unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next_row = async || {
+        tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .expect("kubectl prints a line in time")
+            .unwrap()
+            .map(|l| rows(&l).remove(0))
+            .expect("kubectl is still watching")
+    };
+    assert_eq!(next_row().await[..2], ["NAMESPACE", "NAME"]);
+    assert_eq!(
+        next_row().await[..4],
+        ["kube-system", "heapster-ingress", "haproxy", "*"]
+    );
+    let ingresses: Api<Ingress> = Api::namespaced(api.client().unwrap(), "kube-system");
+    let status = json!({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.test"}]}}});
+    ingresses
+        .patch_status(
+            "heapster-ingress",
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        next_row().await[..6],
+        [
+            "kube-system",
+            "heapster-ingress",
+            "haproxy",
+            "*",
+            "lb.test",
+            "80"
+        ],
+        "the watch prints the changed row"
     );
 }
