@@ -13,6 +13,7 @@ mod endpoints;
 mod frontdoor;
 mod health;
 mod kube;
+mod kubectl;
 mod migration;
 mod problems;
 mod regex;
