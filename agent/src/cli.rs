@@ -104,6 +104,31 @@ pub struct ModelArgs {
     /// How long an old HAProxy worker may finish its connections after a reload.
     #[arg(long, env = "HAPROXY_AGENT_HARD_STOP_AFTER", default_value = "30s", value_parser = parse_duration)]
     pub hard_stop_after: std::time::Duration,
+    /// The global ConfigMap (`namespace/name`), read from the cluster or from a ConfigMap
+    /// object in --manifests: ingress-nginx's keys for timeouts, HSTS, TLS, forwarded
+    /// headers, PROXY protocol, the access log and annotation defaults (docs/configmap.md).
+    #[arg(long, env = "HAPROXY_AGENT_CONFIGMAP", value_parser = parse_object_key)]
+    pub configmap: Option<crate::store::ObjectKey>,
+    /// Accept the PROXY protocol (v1 or v2) on the HTTP and HTTPS binds, so the client
+    /// address is the one a load balancer in front reports (the ConfigMap's
+    /// `use-proxy-protocol`, when set, wins). Every connection must then start with it.
+    #[arg(long, env = "HAPROXY_AGENT_USE_PROXY_PROTOCOL")]
+    pub use_proxy_protocol: bool,
+    /// HAProxy's access log, one JSON object a request (`--access-log=false`: none; the
+    /// ConfigMap's `enable-access-log: "false"` turns it off too).
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_ACCESS_LOG",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub access_log: bool,
+    /// Send the access log to this Unix datagram socket instead of HAProxy's stdout.
+    #[arg(long, env = "HAPROXY_AGENT_ACCESS_LOG_SOCKET")]
+    pub access_log_socket: Option<std::path::PathBuf>,
     /// HAProxy's runtime API (stats) socket, declared in the rendered config.
     #[arg(
         long,
@@ -132,6 +157,10 @@ pub struct RunArgs {
     /// The agent's health and metrics address.
     #[arg(long, env = "HAPROXY_AGENT_LISTEN", default_value = "0.0.0.0:10254")]
     pub listen: std::net::SocketAddr,
+    /// Serve `/debug/state` and `/metrics` on this address instead of `--listen` (which
+    /// then answers `/healthz` only), or `off` to serve them nowhere.
+    #[arg(long, env = "HAPROXY_AGENT_DEBUG_LISTEN", value_parser = parse_debug_listen)]
+    pub debug_listen: Option<DebugListen>,
     /// How long a removed endpoint may drain before its sessions are cut.
     #[arg(long, env = "HAPROXY_AGENT_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
@@ -270,15 +299,12 @@ pub struct CtlArgs {
     /// The sockets.
     #[command(flatten)]
     pub sockets: SocketArgs,
-    /// The agent's HTTP address, for `diff` (its `/debug/state`).
-    #[arg(
-        long,
-        env = "HAPROXY_AGENT_URL",
-        default_value = "http://127.0.0.1:10254"
-    )]
-    pub agent: String,
+    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history` (default
+    /// http://127.0.0.1:10254); `plan` takes the agent's settings from it when given.
+    #[arg(long, global = true, env = "HAPROXY_AGENT_URL")]
+    pub agent: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
     /// The ctl command.
     #[command(subcommand)]
@@ -316,7 +342,10 @@ pub enum CtlCommand {
     /// What the agent wants (its /debug/state) against what HAProxy has: missing, extra and
     /// different servers and map entries. Exit 0 when equal, 1 when they differ.
     Diff,
-    /// What the agent would do now (runtime commands, or a reload and why), without doing it.
+    /// What the agent would do now (runtime commands grouped by backend and map, or a reload,
+    /// why, and the structural lines of haproxy.cfg that differ), without doing it. With
+    /// `--agent`, the settings (and, without a source of its own, the objects' source) are
+    /// the running agent's; settings given here that differ from the agent's are warned of.
     Plan {
         /// Where the objects come from.
         #[command(flatten)]
@@ -325,6 +354,62 @@ pub enum CtlCommand {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Where a request would go, asked of the live HAProxy map by map (`get map`), with the
+    /// policies of the entry it matches, the backend's servers, and what the agent's desired
+    /// state says.
+    Route {
+        /// The request's Host (a port is ignored, as the frontend does).
+        host: String,
+        /// The request's path (a query string is ignored).
+        path: String,
+        /// The request's method (shown with the policies that look at it).
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A request header `Name:Value` (repeatable), for canary rules.
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+    },
+    /// The agent's recent syncs (its `/debug/history`): what changed, the commands sent and
+    /// their outcome, reloads with reasons and durations, problems.
+    History {
+        /// Only syncs of the last DURATION (e.g. `10m`).
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only syncs naming this object (`namespace/name`).
+        #[arg(long)]
+        object: Option<String>,
+    },
+    /// A refreshing table of servers (all, or one backend's): state, weight, sessions, with
+    /// changes marked, until Ctrl-C. Appends plain tables when stdout is not a terminal.
+    Watch {
+        /// Only this backend.
+        backend: Option<String>,
+        /// Time between refreshes.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Stop after this many tables.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+/// Where `/debug/state` and `/metrics` are served when not on `--listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugListen {
+    /// Nowhere.
+    Off,
+    /// On their own address.
+    Addr(std::net::SocketAddr),
+}
+
+/// Parses `--debug-listen`: `off` or an address.
+pub fn parse_debug_listen(s: &str) -> Result<DebugListen, String> {
+    if s.trim() == "off" {
+        return Ok(DebugListen::Off);
+    }
+    s.trim().parse().map(DebugListen::Addr).map_err(|_| {
+        format!("--debug-listen {s:?} is neither `off` nor an address like 127.0.0.1:10255")
+    })
 }
 
 /// Parses durations written like `500ms`, `30s`, `2m`, `1h`.
@@ -355,6 +440,20 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn debug_listen_is_off_or_an_address() {
+        assert_eq!(parse_debug_listen("off"), Ok(DebugListen::Off));
+        assert_eq!(
+            parse_debug_listen("127.0.0.1:10255"),
+            Ok(DebugListen::Addr("127.0.0.1:10255".parse().unwrap()))
+        );
+        assert!(
+            parse_debug_listen("localhost")
+                .unwrap_err()
+                .contains("--debug-listen")
+        );
+    }
 
     #[test]
     fn durations() {

@@ -1,5 +1,7 @@
-//! The agent's own HTTP endpoint on `--listen`: `/healthz`, `/metrics` (Prometheus text) and
-//! `/debug/state` (JSON: desired model, last observed HAProxy state, last problems).
+//! The agent's own HTTP endpoint on `--listen`: `/healthz`, `/metrics` (Prometheus text),
+//! `/debug/state` (JSON: desired model, last observed HAProxy state, last problems),
+//! `/debug/history` (JSON: the recent syncs, see [`crate::history`]) and `/debug/config`
+//! (how the agent was started: arguments, `HAPROXY_AGENT_*` environment, directory).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::history::{History, SyncRecord};
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 
@@ -43,6 +46,8 @@ pub struct Status {
     pub metrics: Metrics,
     health: Mutex<Health>,
     debug: Mutex<DebugSource>,
+    history: Mutex<History>,
+    invocation: Mutex<serde_json::Value>,
     desired_tx: tokio::sync::mpsc::Sender<DesiredRequest>,
     desired_rx: Mutex<Option<tokio::sync::mpsc::Receiver<DesiredRequest>>>,
 }
@@ -54,6 +59,8 @@ impl Default for Status {
             metrics: Metrics::default(),
             health: Mutex::default(),
             debug: Mutex::default(),
+            history: Mutex::default(),
+            invocation: Mutex::default(),
             desired_tx,
             desired_rx: Mutex::new(Some(desired_rx)),
         }
@@ -91,6 +98,26 @@ impl Status {
     /// Sets what `/debug/state` says of the last sync.
     pub fn set_last_sync(&self, last_sync: serde_json::Value) {
         self.debug.lock().expect("debug lock").last_sync = last_sync;
+    }
+
+    /// Adds a sync to the history `/debug/history` serves.
+    pub fn record_sync(&self, record: SyncRecord) {
+        self.history.lock().expect("history lock").push(record);
+    }
+
+    /// Sets what `/debug/config` says of how the agent was started (for `ctl plan --agent`).
+    pub fn set_invocation(&self, invocation: serde_json::Value) {
+        *self.invocation.lock().expect("invocation lock") = invocation;
+    }
+
+    /// The recent syncs, oldest first.
+    pub fn history(&self) -> Vec<SyncRecord> {
+        self.history
+            .lock()
+            .expect("history lock")
+            .records()
+            .cloned()
+            .collect()
     }
 
     /// The `/debug/state` document: the desired model (asked of the reconcile loop; left
@@ -143,12 +170,34 @@ async fn debug_state(State(status): State<Arc<Status>>) -> Response {
     axum::Json(status.debug().await).into_response()
 }
 
-/// The router (public for tests).
+async fn debug_history(State(status): State<Arc<Status>>) -> Response {
+    axum::Json(status.history()).into_response()
+}
+
+async fn debug_config(State(status): State<Arc<Status>>) -> Response {
+    let doc = status.invocation.lock().expect("invocation lock").clone();
+    axum::Json(doc).into_response()
+}
+
+/// The router (public for tests): `/healthz` and the debug routes.
 pub fn router(status: Arc<Status>) -> Router {
+    health_router(status.clone()).merge(debug_router(status))
+}
+
+/// `/healthz` alone (`--listen` when `--debug-listen` is given).
+pub fn health_router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .with_state(status)
+}
+
+/// `/metrics` and the `/debug/…` routes (on `--debug-listen` when given).
+pub fn debug_router(status: Arc<Status>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/debug/state", get(debug_state))
+        .route("/debug/history", get(debug_history))
+        .route("/debug/config", get(debug_config))
         .with_state(status)
 }
 
@@ -159,10 +208,19 @@ pub async fn serve(
     status: Arc<Status>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    serve_router(listen, router(status), shutdown).await
+}
+
+/// Binds `listen` and serves `router` until `shutdown` completes, as [`serve`] does.
+pub async fn serve_router(
+    listen: SocketAddr,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(status))
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await
     });

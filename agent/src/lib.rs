@@ -5,11 +5,14 @@
 //! apply do IO.
 
 pub mod apply;
+pub mod backoff;
+pub mod cert_expiry;
 pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod ctl;
 pub mod debug;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod problem;

@@ -22,6 +22,8 @@ pub enum ProblemKind {
     Secret,
     /// HAProxy refused a configuration or command.
     Haproxy,
+    /// The global ConfigMap (`--configmap`).
+    ConfigMap,
 }
 
 impl ProblemKind {
@@ -35,6 +37,7 @@ impl ProblemKind {
             ProblemKind::IngressClass => "ingressclass",
             ProblemKind::Secret => "secret",
             ProblemKind::Haproxy => "haproxy",
+            ProblemKind::ConfigMap => "configmap",
         }
     }
 }
@@ -52,6 +55,14 @@ pub enum ProblemReason {
     UnsupportedAnnotation,
     /// An annotation the agent never renders, on purpose (snippets).
     RefusedAnnotation,
+    /// A ConfigMap key that neither ingress-nginx nor the agent has.
+    UnknownKey,
+    /// A ConfigMap key of ingress-nginx's that the agent does not act on.
+    UnsupportedKey,
+    /// A ConfigMap key taken with a difference from ingress-nginx (named).
+    Differs,
+    /// A served certificate that has expired or expires within 7 days.
+    CertificateExpiry,
 }
 
 impl ProblemReason {
@@ -62,6 +73,10 @@ impl ProblemReason {
             ProblemReason::InvalidAnnotation => "invalid_annotation",
             ProblemReason::UnsupportedAnnotation => "unsupported_annotation",
             ProblemReason::RefusedAnnotation => "refused_annotation",
+            ProblemReason::UnknownKey => "unknown_key",
+            ProblemReason::UnsupportedKey => "unsupported_key",
+            ProblemReason::Differs => "differs",
+            ProblemReason::CertificateExpiry => "certificate_expiry",
         }
     }
 }

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::apply::{Applier, ApplyError, ApplySettings, SyncReport};
 use crate::cli::{ModelArgs, RenderArgs, RunArgs, SourceArgs};
+use crate::history::{MAX_PROBLEMS, SyncRecord, capped};
 use crate::http::{Health, Status};
 use crate::problem::Problem;
 use crate::reconcile::{Desired, Scope};
@@ -51,10 +52,37 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         default_cert,
         default_ssl_certificate: model.default_ssl_certificate.clone(),
         trusted_proxies: model.trusted_proxies.clone(),
+        configmap: model.configmap.clone(),
+        use_proxy_protocol: model.use_proxy_protocol,
+        access_log: access_log(model)?,
     };
-    // Paths and durations HAProxy cannot take are refused now, not at the first sync.
-    translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
+    check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)
+}
+
+/// Where the access log goes (`None`: off).
+fn access_log(model: &ModelArgs) -> anyhow::Result<Option<haproxy::config::LogTarget>> {
+    use haproxy::config::{ConfigPath, LogTarget};
+    if !model.access_log {
+        return Ok(None);
+    }
+    Ok(Some(match &model.access_log_socket {
+        None => LogTarget::Stdout,
+        Some(p) => LogTarget::Socket(
+            ConfigPath::from_path(&absolute(p)?)
+                .map_err(|e| anyhow::anyhow!("--access-log-socket: {e}"))?,
+        ),
+    }))
+}
+
+/// Refuses, at start-up, every setting translation could fail on later: paths and durations
+/// HAProxy cannot take, the HTTPS bind's files included (used only once an Ingress asks for
+/// TLS). With them checked, [`translate`] has no error left to return while running.
+fn check_settings(s: &Settings) -> Result<(), String> {
+    translate(&Default::default(), s)?;
+    haproxy::config::TlsBind::in_dir(&s.config_dir, vec![s.https_bind])
+        .map_err(|e| format!("--config-dir: {e}"))?;
+    Ok(())
 }
 
 /// The settings, or `None` after saying on stderr why the flags cannot work.
@@ -114,6 +142,7 @@ async fn start_source(
             let task = tokio::spawn(kube_source::run(
                 client.clone(),
                 cluster.namespace,
+                settings.configmap.clone(),
                 store.clone(),
                 until(shutdown),
             ));
@@ -238,10 +267,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(wait_for_signal(shutdown_tx.clone()));
 
     let status = Status::new();
-    let (addr, http_task) =
-        crate::http::serve(args.listen, status.clone(), until(shutdown.clone()))
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+    status.set_invocation(invocation());
+    let (addr, http_task) = serve_http(&args, &status, &shutdown).await?;
     tracing::info!(%addr, "health and metrics listening");
 
     let store = Store::new();
@@ -345,15 +372,17 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         holdoff: args.sync_holdoff,
         max_delay: args.sync_max_delay.max(args.sync_holdoff),
     };
-    let ended = reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
-    if let Err(e) = &ended {
-        // Nothing reconciles any more: say so, and stop like on SIGTERM, exiting non-zero
-        // so that a supervisor (the kubelet) restarts the agent.
-        status.set_health(Health {
-            synced: false,
-            haproxy_up: false,
-            detail: Some(format!("translation failed, the agent stops: {e}")),
-        });
+    let mut source_task = Some(source_task);
+    let ended = unless_source_ends(
+        reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers),
+        &mut source_task,
+        &shutdown,
+        &status,
+    )
+    .await;
+    if ended.is_err() {
+        // Nothing reconciles any more (the loop said so on `/healthz`): stop like on
+        // SIGTERM, exiting non-zero so that a supervisor (the kubelet) restarts the agent.
         let _ = shutdown_tx.send(true);
     }
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
@@ -366,13 +395,49 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Stops writing and releases the Lease, so another replica takes over at once.
         let _ = task.await;
     }
-    let _ = source_task.await;
+    if let Some(task) = source_task {
+        let _ = task.await;
+    }
     let _ = http_task.await;
     Ok(if ended.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Serves `/healthz` on `--listen`, and the debug routes there too or on `--debug-listen`
+/// (or nowhere with `off`). Returns `--listen`'s address and a task ending with both servers.
+async fn serve_http(
+    args: &RunArgs,
+    status: &Arc<Status>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    use crate::cli::DebugListen;
+    use crate::http::{debug_router, health_router, router, serve_router};
+    let main = match args.debug_listen {
+        None => router(status.clone()),
+        Some(_) => health_router(status.clone()),
+    };
+    let (addr, main_task) = serve_router(args.listen, main, until(shutdown.clone()))
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let Some(DebugListen::Addr(debug)) = args.debug_listen else {
+        return Ok((addr, main_task));
+    };
+    let (debug_addr, debug_task) =
+        serve_router(debug, debug_router(status.clone()), until(shutdown.clone()))
+            .await
+            .with_context(|| format!("cannot listen on --debug-listen {debug}"))?;
+    tracing::info!(addr = %debug_addr, "metrics and debug state listening");
+    let both = tokio::spawn(async move {
+        let debug = debug_task.await.unwrap_or(Ok(()));
+        main_task.await.unwrap_or(Ok(())).and(debug)
+    });
+    Ok((addr, both))
 }
 
 /// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
@@ -457,8 +522,8 @@ const FLUSH_IDLE: Duration = Duration::from_millis(100);
 const FLUSH_MAX: Duration = Duration::from_secs(1);
 
 /// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
-/// (`Err`, which the settings checked at start-up make unreachable; should it happen, the
-/// agent must not live on looking healthy while nothing reconciles).
+/// (`Err`, which [`check_settings`] makes unreachable; should it happen, `/healthz` stops
+/// saying 200 before this returns: the agent must not look healthy while nothing reconciles).
 async fn reconcile_loop(
     store: &Store,
     settings: &Settings,
@@ -473,7 +538,8 @@ async fn reconcile_loop(
         mut shutdown,
     } = wakers;
     let mut rx = store.subscribe();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut synced_once = false;
     let mut logged = std::collections::BTreeSet::new();
     // The certificates in use: a host whose Secret turns bad keeps its certificate, from
@@ -488,19 +554,30 @@ async fn reconcile_loop(
     let mut pending = Scope::all();
     // The translation and source problems last published.
     let mut published: (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
+    let mut certs = crate::cert_expiry::CertWatch::default();
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
+    // The store and generation of the last sync, for the history's list of changes.
+    let mut last_seen: Option<(u64, u64)> = None;
     loop {
         if sync_now {
             next_sync = Instant::now() + timing.resync_period;
             let snapshot = rx.borrow_and_update().clone();
             let extra = source_problems.borrow_and_update().clone();
             if snapshot.synced {
+                let mut record = SyncRecord::starting(snapshot.generation);
+                record.note_changes(&snapshot, last_seen);
+                last_seen = Some((snapshot.store_id(), snapshot.generation));
                 let t = match translator.translate(&snapshot) {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::error!(error = %e, "translation failed");
+                        status.set_health(Health {
+                            synced: false,
+                            haproxy_up: false,
+                            detail: Some(format!("translation failed, the agent stops: {e}")),
+                        });
                         return Err(e);
                     }
                 };
@@ -515,10 +592,14 @@ async fn reconcile_loop(
                 );
                 drop(snapshot);
                 // Problems can change while the config does not (a bad annotation added).
-                let problems_now = (t.problems.clone(), extra);
+                let mut problems = t.problems.clone();
+                problems.extend(certs.update(&t, settings, &status.metrics));
+                let problems_now = (problems, extra);
                 if !t.changed.is_empty() || problems_now != published {
                     publish(status, &t.config, &problems_now.0, &problems_now.1);
-                    log_problem_changes(&mut logged, &t.problems);
+                    let (appeared, resolved) = log_problem_changes(&mut logged, &problems_now.0);
+                    record.problems_appeared = appeared;
+                    record.problems_resolved = resolved;
                     published = problems_now;
                 }
                 // A sync may wait on HAProxy for long (a reload is verified for up to 30 s); a
@@ -530,10 +611,12 @@ async fn reconcile_loop(
                 };
                 // The translator patches its config in place: nobody keeps a clone of it.
                 drop(t);
+                record.everything |= pending.all;
+                record.error = synced.as_ref().err().map(ToString::to_string);
                 match synced {
                     Ok(report) => {
                         synced_once = true;
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         pending = Scope::default();
                         if report.commands > 0 || !report.reloads.is_empty() {
                             status
@@ -562,10 +645,14 @@ async fn reconcile_loop(
                             detail: Some(e.to_string()),
                         });
                         if !matches!(e, ApplyError::KnownBad) {
-                            next_sync = Instant::now() + backoff;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            next_sync = Instant::now() + backoff.failed();
                         }
                     }
+                }
+                // Recorded after the sync is measured and reported: off the ack path.
+                let record = record.with_journal(applier.take_journal());
+                if record.is_eventful() {
+                    status.record_sync(record);
                 }
             }
         }
@@ -599,6 +686,44 @@ async fn reconcile_loop(
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
         }
         woke = Instant::now();
+    }
+}
+
+/// Runs `reconciling` until it ends, or until the source feeding the store ends without a
+/// shutdown (it panicked, or gave up): then nothing new would ever be reconciled, so
+/// `/healthz` stops saying 200 and this returns an error, for the agent to exit non-zero.
+async fn unless_source_ends(
+    reconciling: impl std::future::Future<Output = Result<(), String>>,
+    source: &mut Option<tokio::task::JoinHandle<()>>,
+    shutdown: &watch::Receiver<bool>,
+    status: &Status,
+) -> Result<(), String> {
+    tokio::select! {
+        r = reconciling => r,
+        Some(_) = until_done(source) => {
+            *source = None;
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let e = "the source of objects stopped".to_string();
+            tracing::error!(error = %e, "nothing reconciles any more");
+            status.set_health(Health {
+                synced: false,
+                haproxy_up: false,
+                detail: Some(format!("{e}, the agent stops")),
+            });
+            Err(e)
+        }
+    }
+}
+
+/// The task's end; never when there is none.
+async fn until_done(
+    task: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Option<Result<(), tokio::task::JoinError>> {
+    match task {
+        Some(t) => Some(t.await),
+        None => std::future::pending().await,
     }
 }
 
@@ -651,8 +776,12 @@ fn publish(status: &Status, desired: &Config, problems: &[Problem], extra: &[Pro
 }
 
 /// Logs each translation problem once when it appears, naming its object, and once when it
-/// is gone (manifest file problems are logged by the manifests source).
-fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[Problem]) {
+/// is gone (manifest file problems are logged by the manifests source). Returns the first
+/// of those that appeared and were resolved, for the history.
+fn log_problem_changes(
+    logged: &mut std::collections::BTreeSet<Problem>,
+    now: &[Problem],
+) -> (Vec<String>, Vec<String>) {
     let current: std::collections::BTreeSet<Problem> = now.iter().cloned().collect();
     for p in current.difference(logged) {
         tracing::warn!(kind = p.kind.label(), object = %p.object, field = p.field.as_deref().unwrap_or(""), "{}", p.message);
@@ -660,7 +789,10 @@ fn log_problem_changes(logged: &mut std::collections::BTreeSet<Problem>, now: &[
     for p in logged.difference(&current) {
         tracing::info!(kind = p.kind.label(), object = %p.object, "problem resolved");
     }
+    let appeared = capped(current.difference(logged), MAX_PROBLEMS).0;
+    let resolved = capped(logged.difference(&current), MAX_PROBLEMS).0;
     *logged = current;
+    (appeared, resolved)
 }
 
 fn set_sync_debug(status: &Status, report: &SyncReport) {
@@ -669,6 +801,20 @@ fn set_sync_debug(status: &Status, report: &SyncReport) {
         "reloads": report.reloads,
         "draining": report.draining,
     }));
+}
+
+/// How this agent was started, for `/debug/config`: its arguments, its `HAPROXY_AGENT_*`
+/// environment (what clap read) and its working directory.
+fn invocation() -> serde_json::Value {
+    let env: serde_json::Map<String, serde_json::Value> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HAPROXY_AGENT_"))
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::json!({
+        "args": std::env::args().skip(1).collect::<Vec<_>>(),
+        "env": env,
+        "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+    })
 }
 
 /// Resolves when the supervisor started HAProxy again; never without a supervisor.
@@ -698,3 +844,7 @@ async fn wait_for_signal(tx: Arc<watch::Sender<bool>>) {
     tracing::info!("shutting down");
     let _ = tx.send(true);
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! `--spawn-haproxy`: starts HAProxy in master-worker mode with the rendered config and the
 //! given sockets, restarts it when it dies, and stops it cleanly (soft stop) on shutdown;
-//! retires a HAProxy that an agent killed earlier left running on the same sockets.
+//! retires a HAProxy that an agent killed earlier left running on the same sockets;
+//! forwards HAProxy's stdout (the access log) to the agent's, line by line.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -54,21 +55,32 @@ impl Supervisor {
 
     fn spawn(&self) -> std::io::Result<Child> {
         let mut cmd = Command::new(&self.config.binary);
+        // The master CLI can stop HAProxy and run any runtime command: owner only.
+        let mut master = self.config.master_socket.clone().into_os_string();
+        master.push(",mode,600");
         cmd.arg("-W")
             .arg("-S")
-            .arg(&self.config.master_socket)
+            .arg(master)
             .arg("-f")
             .arg(&self.config.config)
             .stdin(Stdio::null())
+            // HAProxy's stdout (the access log) comes through a pipe the agent forwards: HAProxy
+            // makes its stdout non-blocking and drops O_APPEND on it (measured on 2.6.12),
+            // which must not happen to an output the agent shares.
+            .stdout(Stdio::piped())
             .kill_on_drop(true);
-        cmd.spawn()
+        let mut child = cmd.spawn()?;
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_lines(out));
+        }
+        Ok(child)
     }
 
     /// Starts HAProxy and keeps it running until `shutdown` turns true; then soft-stops it
     /// (SIGUSR1 to the master, which lets connections finish), and kills it by pid if it is
     /// still there after the stop timeout.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = crate::backoff::Backoff::new(FIRST_BACKOFF, Duration::from_secs(5));
         loop {
             let mut child = match self.spawn() {
                 Ok(c) => c,
@@ -91,16 +103,15 @@ impl Supervisor {
             };
             tracing::warn!(status = %exited, "haproxy exited; restarting");
             if started.elapsed() >= FAILED_START {
-                backoff = FIRST_BACKOFF;
+                backoff.reset();
             }
             let stopping = tokio::select! {
-                _ = tokio::time::sleep(backoff) => false,
+                _ = tokio::time::sleep(backoff.failed()) => false,
                 _ = shutdown.wait_for(|s| *s) => true,
             };
             if stopping {
                 return Ok(());
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -115,6 +126,26 @@ impl Supervisor {
                 tracing::warn!(%pid, "haproxy did not stop in time; killing it");
                 let _ = kill(pid, Signal::SIGKILL);
                 let _ = child.wait().await;
+            }
+        }
+    }
+}
+
+/// Copies HAProxy's output to the agent's stdout a whole line at a time (so lines never
+/// interleave with the agent's own), until every HAProxy process has closed it.
+async fn forward_lines(out: tokio::process::ChildStdout) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::new(out);
+    let mut stdout = tokio::io::stdout();
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                    return;
+                }
             }
         }
     }

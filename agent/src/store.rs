@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet, Vector};
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -81,16 +81,19 @@ pub enum Kind {
     EndpointSlice,
     /// `v1` Secret.
     Secret,
+    /// `v1` ConfigMap (the global settings, `--configmap`).
+    ConfigMap,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Ingress,
         Kind::IngressClass,
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Secret,
+        Kind::ConfigMap,
     ];
 
     /// The kind of this name (as in manifests), if it is one the store holds.
@@ -106,6 +109,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
         }
     }
 }
@@ -131,6 +135,8 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     /// `v1` Secret.
     Secret(Secret),
+    /// `v1` ConfigMap.
+    ConfigMap(ConfigMap),
 }
 
 impl Object {
@@ -142,6 +148,7 @@ impl Object {
             Object::Service(o) => ObjectKey::of(&o.metadata, true),
             Object::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
             Object::Secret(o) => ObjectKey::of(&o.metadata, true),
+            Object::ConfigMap(o) => ObjectKey::of(&o.metadata, true),
         }
     }
 
@@ -153,6 +160,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Secret(_) => Kind::Secret,
+            Object::ConfigMap(_) => Kind::ConfigMap,
         }
     }
 
@@ -163,6 +171,7 @@ impl Object {
             Object::Service(o) => &mut o.metadata,
             Object::EndpointSlice(o) => &mut o.metadata,
             Object::Secret(o) => &mut o.metadata,
+            Object::ConfigMap(o) => &mut o.metadata,
         }
     }
 
@@ -220,6 +229,10 @@ impl Object {
                 if let Some(data) = o.data.as_mut() {
                     strip_secret_data(data, tls);
                 }
+            }
+            Object::ConfigMap(o) => {
+                o.metadata.labels = None;
+                o.binary_data = None;
             }
         }
         self
@@ -287,6 +300,8 @@ pub enum Shared {
     EndpointSlice(Arc<Slice>),
     /// `v1` Secret.
     Secret(Arc<Secret>),
+    /// `v1` ConfigMap.
+    ConfigMap(Arc<ConfigMap>),
 }
 
 impl From<Object> for Shared {
@@ -298,6 +313,7 @@ impl From<Object> for Shared {
             Object::Service(o) => Shared::Service(Arc::new(o)),
             Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(Slice::from(o))),
             Object::Secret(o) => Shared::Secret(Arc::new(o)),
+            Object::ConfigMap(o) => Shared::ConfigMap(Arc::new(o)),
         }
     }
 }
@@ -311,6 +327,7 @@ impl Shared {
             Shared::Service(o) => ObjectKey::of(&o.metadata, true),
             Shared::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
             Shared::Secret(o) => ObjectKey::of(&o.metadata, true),
+            Shared::ConfigMap(o) => ObjectKey::of(&o.metadata, true),
         }
     }
 
@@ -323,6 +340,7 @@ impl Shared {
             Shared::Service(o) => (&o.metadata, true),
             Shared::EndpointSlice(o) => (&o.metadata, true),
             Shared::Secret(o) => (&o.metadata, true),
+            Shared::ConfigMap(o) => (&o.metadata, true),
         };
         let namespace = match (namespaced, meta.namespace.as_deref()) {
             (false, _) => "",
@@ -341,6 +359,7 @@ impl Shared {
             Shared::Service(_) => Kind::Service,
             Shared::EndpointSlice(_) => Kind::EndpointSlice,
             Shared::Secret(_) => Kind::Secret,
+            Shared::ConfigMap(_) => Kind::ConfigMap,
         }
     }
 }
@@ -380,6 +399,8 @@ pub struct Snapshot {
     pub endpoint_slices: OrdMap<ObjectKey, Arc<Slice>>,
     /// Secrets by key.
     pub secrets: OrdMap<ObjectKey, Arc<Secret>>,
+    /// ConfigMaps by key (only the `--configmap` one is read).
+    pub config_maps: OrdMap<ObjectKey, Arc<ConfigMap>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
     /// so HAProxy never sees a half-empty world at start-up.
     pub synced: bool,
@@ -456,6 +477,33 @@ impl Snapshot {
         Changes::Some(changed)
     }
 
+    /// The objects changed after `generation`, newest first, at most `limit` of them, and
+    /// how many changes there were in all; `None` when the log does not reach back so far.
+    /// Cheaper than [`Snapshot::changes_since`] for a look at the latest changes.
+    pub fn recent_changes(
+        &self,
+        generation: u64,
+        limit: usize,
+    ) -> Option<(Vec<(Kind, &ObjectKey)>, usize)> {
+        if generation < self.log_from || generation > self.generation {
+            return None;
+        }
+        let mut kept = Vec::new();
+        let mut all = 0;
+        for c in self
+            .log
+            .iter()
+            .rev()
+            .take_while(|c| c.generation > generation)
+        {
+            all += 1;
+            if kept.len() < limit {
+                kept.push((c.kind, &c.key));
+            }
+        }
+        Some((kept, all))
+    }
+
     fn record(&mut self, kind: Kind, key: ObjectKey) {
         self.log.push_back(Change {
             generation: self.generation,
@@ -508,6 +556,7 @@ impl Snapshot {
                 !same
             }
             Shared::Secret(o) => put(&mut self.secrets, key.clone(), o),
+            Shared::ConfigMap(o) => put(&mut self.config_maps, key.clone(), o),
         };
         if changed {
             self.record(kind, key);
@@ -524,6 +573,7 @@ impl Snapshot {
                 self.endpoint_slices.remove(key).is_some()
             }
             Kind::Secret => self.secrets.remove(key).is_some(),
+            Kind::ConfigMap => self.config_maps.remove(key).is_some(),
         };
         if removed {
             self.record(kind, key.clone());
@@ -538,6 +588,7 @@ impl Snapshot {
             Kind::Service => self.services.keys().cloned().collect(),
             Kind::EndpointSlice => self.endpoint_slices.keys().cloned().collect(),
             Kind::Secret => self.secrets.keys().cloned().collect(),
+            Kind::ConfigMap => self.config_maps.keys().cloned().collect(),
         }
     }
 
@@ -565,6 +616,7 @@ impl Snapshot {
             + self.services.len()
             + self.endpoint_slices.len()
             + self.secrets.len()
+            + self.config_maps.len()
     }
 
     /// True when the store holds nothing.

@@ -26,6 +26,7 @@ fn commands() -> Vec<Command> {
         Command::ShowMaps,
         Command::ShowMap(MapTarget::live(file.clone())),
         Command::PrepareMap(file.clone()),
+        Command::GetMap(file.clone(), haproxy::MapKey::new("a.example/x").unwrap()),
         Command::ShowAcl(file.clone()),
         Command::CommitSslCert(file.clone()),
         Command::AbortSslCert(file.clone()),

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    Backend, Balance, CanaryName, CanaryRule, CertFingerprint, CheckPath, Config, ConfigPath,
-    ConfigWriter, CookieAttrs, CookieKey, CookieName, CookiePath, DefaultBackend, Frontend, Global,
-    HttpCheck, PathKind, PolicyText, Route, RouteHost, RouteMaps, RoutePath, SameSite, Server,
-    ServerAddr, ServerMode, SocketMode, Sticky, Threads, Timeout, TlsBind, TlsCert, map_commands,
+    Backend, Balance, CanaryName, CanaryRule, CertFingerprint, CheckPath, Ciphers, Config,
+    ConfigPath, ConfigWriter, CookieAttrs, CookieKey, CookieName, CookiePath, DefaultBackend,
+    Frontend, Global, GlobalSettings, HeaderName, Hsts, HttpCheck, LogTarget, PathKind, PolicyText,
+    Route, RouteHost, RouteMaps, RoutePath, SameSite, SendProxy, Server, ServerAddr, ServerMode,
+    SocketMode, Sticky, Threads, Timeout, TlsBind, TlsCert, TlsVersion, TlsVersions, map_commands,
     map_swap_commands, render, route_maps, secret_cert_path,
 };
 use haproxy::names::{BackendName, FilePath, FrontendName, ServerName, SniFilter};
@@ -381,6 +382,36 @@ fn tls(p: &Paths) -> Config {
     cfg
 }
 
+/// The TLS fixture with every global setting of the ConfigMap and the flags on, PROXY
+/// protocol both ways and HSTS on a route.
+fn settings(p: &Paths) -> Config {
+    let mut cfg = tls(p);
+    cfg.settings = GlobalSettings {
+        access_log: Some(LogTarget::Stdout),
+        tls_versions: TlsVersions {
+            min: TlsVersion::V1_2,
+            max: TlsVersion::V1_3,
+        },
+        ciphers: Some(
+            Ciphers::new("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256").unwrap(),
+        ),
+        forwarded_for_header: Some(HeaderName::new("X-Real-IP").unwrap()),
+        accept_proxy: true,
+        use_forwarded_headers: true,
+    };
+    cfg.backends.get_mut(&be("shop_web_80")).unwrap().send_proxy = Some(SendProxy::V2);
+    for r in &mut cfg.routes {
+        let mut policy = (*r.policy).clone();
+        policy.hsts = Some(Hsts {
+            max_age: 31536000,
+            include_subdomains: true,
+            preload: false,
+        });
+        r.policy = policy.shared();
+    }
+    cfg
+}
+
 type Fixture = fn(&Paths) -> Config;
 
 const FIXTURES: &[(&str, Fixture)] = &[
@@ -388,6 +419,7 @@ const FIXTURES: &[(&str, Fixture)] = &[
     ("seed", seed),
     ("full", full),
     ("tls", tls),
+    ("settings", settings),
 ];
 
 fn check_golden(path: &Path, got: &str) {

@@ -59,6 +59,22 @@ impl TestCert {
         }
     }
 
+    /// A self-signed leaf like [`TestCert::self_signed`], valid from `from_days` to
+    /// `to_days` days from now (negative: in the past): an expired or expiring certificate.
+    ///
+    /// # Panics
+    /// When OpenSSL fails.
+    pub fn self_signed_valid(cn: &str, sans: &[&str], from_days: i64, to_days: i64) -> TestCert {
+        let key = new_key();
+        let cert = build_valid(cn, sans, &key, None, false, (from_days, to_days))
+            .expect("build a self-signed certificate");
+        TestCert {
+            cert,
+            chain: Vec::new(),
+            key,
+        }
+    }
+
     /// A self-signed CA certificate (`CA:TRUE`) to sign leaves with [`TestCert::signed_by`].
     ///
     /// # Panics
@@ -143,12 +159,24 @@ fn new_key() -> PKey<Private> {
     PKey::from_ec_key(EcKey::generate(&group).expect("generate an EC key")).expect("wrap key")
 }
 
+/// [`build_valid`] from a day ago for 30 days.
 fn build(
     cn: &str,
     sans: &[&str],
     key: &PKey<Private>,
     issuer: Option<&TestCert>,
     is_ca: bool,
+) -> Result<X509, openssl::error::ErrorStack> {
+    build_valid(cn, sans, key, issuer, is_ca, (-1, 30))
+}
+
+fn build_valid(
+    cn: &str,
+    sans: &[&str],
+    key: &PKey<Private>,
+    issuer: Option<&TestCert>,
+    is_ca: bool,
+    (from_days, to_days): (i64, i64),
 ) -> Result<X509, openssl::error::ErrorStack> {
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
@@ -172,8 +200,8 @@ fn build(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let not_before = Asn1Time::from_unix(now - 86_400)?;
-    let not_after = Asn1Time::from_unix(now + 30 * 86_400)?;
+    let not_before = Asn1Time::from_unix(now + from_days * 86_400)?;
+    let not_after = Asn1Time::from_unix(now + to_days * 86_400)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
     if is_ca {

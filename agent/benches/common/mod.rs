@@ -410,6 +410,7 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::Service(x) => serde_yaml_ng::to_string(x)?,
             Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
             Object::Secret(x) => serde_yaml_ng::to_string(x)?,
+            Object::ConfigMap(x) => serde_yaml_ng::to_string(x)?,
         });
     }
     Ok(docs.join("---\n"))
@@ -439,6 +440,10 @@ pub fn settings(dir: &Path) -> Settings {
         default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
         default_ssl_certificate: None,
         trusted_proxies: Vec::new(),
+        configmap: None,
+        use_proxy_protocol: false,
+        // No access log: the figures stay comparable with earlier runs.
+        access_log: None,
     }
 }
 

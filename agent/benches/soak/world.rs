@@ -440,6 +440,7 @@ fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
         Object::Ingress(x) => api.apply_typed(&x),
         Object::IngressClass(x) => api.apply_typed(&x),
         Object::Secret(x) => api.apply_typed(&x),
+        Object::ConfigMap(x) => api.apply_typed(&x),
     }?;
     Ok(())
 }

@@ -23,6 +23,7 @@ use haproxy::proto::{Command, Reply, ReplyError};
 use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
 use thiserror::Error;
 
+use crate::history::Journal;
 use crate::http::Status;
 use crate::metrics::CommandResult;
 use crate::reconcile::{
@@ -89,6 +90,8 @@ pub struct Applier {
     /// Desired sections `haproxy -c` refused (not retried until the desired ones change).
     refused: Option<Sections>,
     drains: BTreeMap<ServerRef, Instant>,
+    /// What the syncs since the last [`Applier::take_journal`] sent and reloaded.
+    journal: Journal,
 }
 
 impl Applier {
@@ -107,6 +110,7 @@ impl Applier {
             desired: Sections::default(),
             refused: None,
             drains: BTreeMap::new(),
+            journal: Journal::default(),
             runtime,
             master,
             reloader,
@@ -131,6 +135,11 @@ impl Applier {
         self.worker
             .adopt(&self.master, self.reloader.writer())
             .await
+    }
+
+    /// The commands sent and reloads done since the last call (for the history).
+    pub fn take_journal(&mut self) -> Journal {
+        std::mem::take(&mut self.journal)
     }
 
     /// Forgets what was observed: the next sync reads all of HAProxy's state and plans
@@ -184,10 +193,11 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        let (head, auth, errors) = head_prints(desired);
-        self.desired.head = Some(head);
-        self.desired.auth = Some(auth);
-        self.desired.errors = Some(errors);
+        let p = head_prints(desired);
+        self.desired.head = Some(p.head);
+        self.desired.auth = Some(p.auth);
+        self.desired.settings = Some(p.settings);
+        self.desired.errors = Some(p.errors);
         if scope.all {
             self.desired.backends = desired
                 .backends
@@ -331,7 +341,10 @@ impl Applier {
         }
         let started = Instant::now();
         let rendered = render(desired);
-        match self.reloader.reload(&rendered).await {
+        let result = self.reloader.reload(&rendered).await;
+        self.journal
+            .reload(reason, started.elapsed(), result.is_ok());
+        match result {
             Ok(done) => {
                 tracing::info!(
                     reason = reason.label(),
@@ -363,7 +376,7 @@ impl Applier {
     /// Runs a runtime plan; returns the refusals (empty when every reply was as expected) and
     /// how many commands the map swaps took (besides the plan's commands).
     async fn run(
-        &self,
+        &mut self,
         want: Desired<'_>,
         plan: &RuntimePlan,
     ) -> Result<(Vec<String>, usize), ApplyError> {
@@ -373,7 +386,12 @@ impl Applier {
             let maps = &want.config.frontends[0].maps;
             for kind in &plan.swaps {
                 let file = kind.file(maps).to_file_path();
-                let version = match self.runtime.send(Command::PrepareMap(file.clone())).await? {
+                let prepare = Command::PrepareMap(file.clone());
+                let reply = self.runtime.send(prepare.clone()).await;
+                let noted: Result<(), ReplyError> = Ok(());
+                self.journal
+                    .command(&prepare, reply.is_ok().then_some(&noted));
+                let version = match reply? {
                     Reply::MapVersion(v) => v,
                     other => {
                         return Err(ApplyError::Diverged(format!("prepare map gave {other:?}")));
@@ -424,12 +442,13 @@ impl Applier {
         Ok((errors, swapped))
     }
 
-    async fn send_checked(&self, cmds: &[Command]) -> Result<Vec<String>, ApplyError> {
+    async fn send_checked(&mut self, cmds: &[Command]) -> Result<Vec<String>, ApplyError> {
         let replies = match self.runtime.batch(cmds).await {
             Ok(r) => r,
             Err(e) => {
                 for c in cmds {
                     self.status.metrics.command(c.name(), CommandResult::Error);
+                    self.journal.command::<Reply>(c, None);
                 }
                 return Err(haproxy::Error::from(e).into());
             }
@@ -442,6 +461,7 @@ impl Applier {
                 Err(ReplyError::Unexpected { .. }) => CommandResult::Error,
             };
             self.status.metrics.command(c.name(), result);
+            self.journal.command(c, Some(&r));
             if let Err(e) = r {
                 errors.push(e.to_string());
             }

@@ -225,6 +225,10 @@ pub enum ReloadReason {
     Structure,
     /// Global, defaults, a frontend, a bind or the TLS set-up changed.
     Frontends,
+    /// A global setting changed (the ConfigMap's timeouts, TLS versions and ciphers,
+    /// access log, forwarded headers, PROXY protocol, maxconn): `global`, `defaults` or
+    /// the binds, which HAProxy 2.6 reads only at start.
+    GlobalSettings,
     /// A basic-authentication user list or realm changed (an auth Secret's users or
     /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
     /// them.
@@ -247,10 +251,11 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 9] = [
+    pub const LABELS: [&'static str; 10] = [
         "startup",
         "structure",
         "frontends",
+        "global_settings",
         "userlists",
         "custom_errors",
         "new_backend",
@@ -265,6 +270,7 @@ impl ReloadReason {
             ReloadReason::Startup => "startup",
             ReloadReason::Structure => "structure",
             ReloadReason::Frontends => "frontends",
+            ReloadReason::GlobalSettings => "global_settings",
             ReloadReason::Userlists => "userlists",
             ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::NewBackend(_) => "new_backend",
@@ -471,6 +477,9 @@ fn reload_reason(
         }
         if loaded.errors.is_some() && loaded.errors != structure.desired.errors {
             return Some(ReloadReason::CustomErrors);
+        }
+        if loaded.settings.is_some() && loaded.settings != structure.desired.settings {
+            return Some(ReloadReason::GlobalSettings);
         }
         return Some(ReloadReason::Frontends);
     }

@@ -4,13 +4,14 @@
 //! Secret only what authentication reads), each with kube's default backoff, writing into the same
 //! store as the manifests source. The store is marked synced only once every watch has
 //! listed, so HAProxy never starts half-empty. Each watch's state changes (failing,
-//! recovered) are logged once, not per retry.
+//! recovered) are logged once, not per retry. With `--configmap`, one more watch follows that
+//! one ConfigMap (a field selector on its name).
 
 use std::future::Future;
 use std::path::PathBuf;
 
 use futures_util::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -178,12 +179,13 @@ async fn forward<K>(
 pub async fn run(
     client: Client,
     namespace: Option<String>,
+    configmap: Option<ObjectKey>,
     store: Store,
     shutdown: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<Update>(1024);
     let cfg = watcher::Config::default;
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(watch_kind(
             Watch::of(Kind::Ingress),
             api::<Ingress>(&client, &namespace),
@@ -227,6 +229,19 @@ pub async fn run(
             tx.clone(),
         )),
     ];
+    let mut required = WATCHES.to_vec();
+    if let Some(key) = &configmap {
+        // Only the one ConfigMap: a field selector on its name, in its namespace.
+        let watch = Watch::of(Kind::ConfigMap);
+        required.push(watch);
+        tasks.push(tokio::spawn(watch_kind(
+            watch,
+            Api::<ConfigMap>::namespaced(client.clone(), &key.namespace),
+            cfg().fields(&format!("metadata.name={}", key.name)),
+            Object::ConfigMap,
+            tx.clone(),
+        )));
+    }
     drop(tx);
     let mut listed: std::collections::BTreeSet<Watch> = Default::default();
     let mut synced = false;
@@ -245,7 +260,7 @@ pub async fn run(
                         None => store.replace_kind(watch.kind, objects),
                     }
                     listed.insert(watch);
-                    if !synced && WATCHES.iter().all(|w| listed.contains(w)) {
+                    if !synced && required.iter().all(|w| listed.contains(w)) {
                         synced = true;
                         store.set_synced();
                         tracing::info!("every watch has listed: first sync");

@@ -37,6 +37,7 @@ impl Agent {
         let source = tokio::spawn(crate::source::kube::run(
             client.clone(),
             None,
+            None,
             store.clone(),
             until(rx.clone()),
         ));

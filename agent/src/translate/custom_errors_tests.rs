@@ -22,6 +22,9 @@ fn settings(default_service: Option<&str>) -> Settings {
         default_cert: crate::certs::self_signed("default").expect("a certificate"),
         default_ssl_certificate: None,
         trusted_proxies: Vec::new(),
+        configmap: None,
+        use_proxy_protocol: false,
+        access_log: None,
     }
 }
 

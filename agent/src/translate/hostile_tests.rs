@@ -1895,6 +1895,8 @@ fn special_cases() -> Vec<Case> {
     out
 }
 
+mod configmap;
+
 fn truncate(s: &str) -> String {
     if s.len() > 40 {
         format!("{}…({} bytes)", &s[..20], s.len())
@@ -1956,10 +1958,18 @@ impl Env {
             default_cert: crate::certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
+            configmap: Some(configmap::key()),
+            use_proxy_protocol: false,
+            access_log: Some(haproxy::config::LogTarget::Stdout),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
-        let baseline = translate(&snapshot(valid.clone()), &settings).unwrap();
+        let empty_map = || std::iter::once(configmap::object(Default::default()));
+        let baseline = translate(
+            &snapshot(valid.iter().cloned().chain(empty_map()).collect()),
+            &settings,
+        )
+        .unwrap();
         assert_eq!(baseline.problems, vec![], "the valid objects are valid");
         assert_eq!(baseline.config.backends.len(), 2);
         assert_eq!(baseline.config.routes.len(), 3);
@@ -1971,7 +1981,14 @@ impl Env {
                 .all(|b| b.servers.len() == 2)
         );
         let with_support = translate(
-            &snapshot(valid.iter().chain(&support).cloned().collect()),
+            &snapshot(
+                valid
+                    .iter()
+                    .chain(&support)
+                    .cloned()
+                    .chain(empty_map())
+                    .collect(),
+            ),
             &settings,
         )
         .unwrap();
@@ -2010,6 +2027,9 @@ impl Env {
     ) -> Vec<Problem> {
         let mut all = self.valid.clone();
         all.extend(self.support.iter().cloned());
+        if !objects.iter().any(|o| o.kind() == Kind::ConfigMap) {
+            all.push(configmap::object(Default::default()));
+        }
         all.extend(objects);
         let mut settings = self.settings.clone();
         let default_changes = default_backend_service.is_some();
@@ -2315,7 +2335,7 @@ fn check_rendered(
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
-            "    bind {} ssl crt {} crt-list {} ssl-min-ver TLSv1.2 alpn h2,http/1.1",
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1",
             b.binds[0], b.default_cert, b.crt_list
         )
     });
@@ -2597,7 +2617,14 @@ fn hostile_table_corpus() {
         |_| Expect::Accepted("the template"),
     );
     let t = translate(
-        &snapshot(env.valid.iter().cloned().chain(clean.objects).collect()),
+        &snapshot(
+            env.valid
+                .iter()
+                .cloned()
+                .chain(clean.objects)
+                .chain([configmap::object(Default::default())])
+                .collect(),
+        ),
         &env.settings,
     )
     .unwrap();
@@ -2609,7 +2636,13 @@ fn hostile_table_corpus() {
         .into_iter()
         .chain(long_cases())
         .chain(special_cases())
+        .chain(configmap::cases())
         .collect();
+    assert_eq!(
+        cases.len(),
+        TABLE_CASES,
+        "the table corpus changed size: update TABLE_CASES on purpose"
+    );
     let mut names = BTreeSet::new();
     let mut failures = Vec::new();
     for case in cases {
@@ -2640,8 +2673,15 @@ fn hostile_table_corpus() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(counts.objects >= 200, "{} cases", counts.objects);
+    assert_eq!(counts.objects, TABLE_CASES, "every case ran to its end");
 }
+
+/// The table corpus's cases, exactly: a case lost (a field or token list shortened by
+/// accident) fails the test as surely as one that goes wrong.
+const TABLE_CASES: usize = 3124;
+
+/// The files of `agent/tests/hostile/`, exactly.
+const MANIFEST_FILES: usize = 58;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
@@ -2672,6 +2712,7 @@ fn yaml_expectations(path: &Path, text: &str) -> Vec<Expect> {
                     Some("ingress") => ProblemKind::Ingress,
                     Some("service") => ProblemKind::Service,
                     Some("endpointslice") => ProblemKind::EndpointSlice,
+                    Some("configmap") => ProblemKind::ConfigMap,
                     other => panic!("{}: unknown kind {other:?}", path.display()),
                 };
                 let object = words.next().expect("an object").to_string();
@@ -2701,6 +2742,9 @@ fn run_manifest_case(
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("valid.yaml"), VALID_YAML).unwrap();
     std::fs::write(dir.path().join("support.yaml"), SUPPORT_YAML).unwrap();
+    if !bytes.windows(15).any(|w| w == b"kind: ConfigMap") {
+        std::fs::write(dir.path().join("configmap.yaml"), configmap::EMPTY_YAML).unwrap();
+    }
     let case_path = dir.path().join("case.yaml");
     std::fs::write(&case_path, bytes).unwrap();
     let store = Store::new();
@@ -2738,6 +2782,11 @@ fn run_manifest_case(
             .map(|o| Object::EndpointSlice((**o).clone().into())),
     );
     objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
+    objects.extend(
+        snap.config_maps
+            .values()
+            .map(|o| Object::ConfigMap((**o).clone())),
+    );
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))
@@ -2779,9 +2828,20 @@ fn hostile_manifest_corpus() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "{} manifest cases", files.len());
+    assert_eq!(
+        files.len(),
+        MANIFEST_FILES,
+        "the manifest corpus changed size: update MANIFEST_FILES on purpose"
+    );
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
+        // Every file names the bytes that must never reach HAProxy, or says why it has none.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# value: ") || l.starts_with("# no value: ")),
+            "{}: no `# value:` line and no `# no value:` reason",
+            path.display()
+        );
         let expects = yaml_expectations(path, &text);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let values: Vec<String> = text
@@ -2886,6 +2946,7 @@ fn hostile_manifest_corpus() {
         file_problem(1),
         Vec::new(),
     ));
+    let cases = files.len() + generated.len();
     for (name, bytes, expect, values) in generated {
         let started = Instant::now();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -2911,6 +2972,10 @@ fn hostile_manifest_corpus() {
         "{} failed cases:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    assert_eq!(
+        counts.objects, cases,
+        "every file and generated case ran to its end"
     );
 }
 
@@ -2956,7 +3021,7 @@ fn hostile_api_versions() {
         ("example.com/v1", "Ingress", false),
         ("networking.k8s.io/v1", "Ingres", false),
         ("networking.k8s.io/v1", "ingress", false),
-        ("v1", "ConfigMap", false),
+        ("v1", "Pod", false),
     ] {
         let text = format!("# a comment\napiVersion: {api}\nkind: {kind}\n{ingress_body}");
         let got = parse_manifests(Path::new("m.yaml"), &text);

@@ -73,6 +73,8 @@ pub struct Incremental {
     /// The backend `--default-backend-service` added last time.
     service_backend: Option<BackendName>,
     certs_parsed: CertCache,
+    /// The global ConfigMap's settings, read again when it changes (everything is redone).
+    global: super::configmap::MapSettings,
 }
 
 /// One Ingress of ours.
@@ -135,6 +137,7 @@ impl Incremental {
             tls_hosts: BTreeSet::new(),
             tls_problems: Vec::new(),
             service_backend: None,
+            global: Default::default(),
             certs_parsed: CertCache::default(),
         }
     }
@@ -163,7 +166,8 @@ impl Incremental {
                 (config, true)
             }
             _ => {
-                let config = Arc::new(base_config(&self.settings)?);
+                self.global = super::configmap::read(snapshot, &self.settings);
+                let config = Arc::new(base_config(&self.settings, &self.global)?);
                 self.reset(snapshot, &mut step);
                 (config, false)
             }
@@ -255,6 +259,7 @@ impl Incremental {
         problems.extend(self.refold.problems().cloned());
         problems.extend(self.tls_problems.iter().cloned());
         problems.extend(default_problems);
+        problems.extend(self.global.problems.iter().cloned());
         problems.sort();
         problems.dedup();
         self.seen = Some((snapshot.store_id(), snapshot.generation));
@@ -283,6 +288,9 @@ impl Incremental {
             match kind {
                 // Which Ingresses are ours may change.
                 Kind::IngressClass => return false,
+                // Every fragment and the global settings may change.
+                Kind::ConfigMap if self.settings.configmap.as_ref() == Some(key) => return false,
+                Kind::ConfigMap => {}
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }
@@ -356,6 +364,7 @@ impl Incremental {
                     snapshot,
                     &self.settings,
                     &mut self.resolutions,
+                    &self.global,
                 ),
                 secrets: tls_secrets(key, ing),
             });

@@ -65,6 +65,7 @@ fn empty_backend(name: BackendName, opts: &BackendOptions) -> Backend {
     backend.timeout_connect = opts.timeout_connect;
     backend.health_check = opts.health_check.clone();
     backend.sticky = opts.sticky_for(&backend.name);
+    backend.send_proxy = opts.send_proxy;
     backend
 }
 
@@ -278,6 +279,7 @@ pub(super) fn fragment(
     snapshot: &Snapshot,
     settings: &Settings,
     resolutions: &mut Resolutions,
+    global: &super::configmap::MapSettings,
 ) -> Fragment {
     let mut f = Fragment {
         key: key.clone(),
@@ -298,6 +300,7 @@ pub(super) fn fragment(
         resolutions,
         f: &mut f,
         fallback: None,
+        global,
     }
     .read(ing);
     f
@@ -311,6 +314,8 @@ struct Reader<'a> {
     f: &'a mut Fragment,
     /// default-backend: (field, Service).
     fallback: Option<(String, String)>,
+    /// The global ConfigMap's settings (annotation defaults, HSTS).
+    global: &'a super::configmap::MapSettings,
 }
 
 impl Reader<'_> {
@@ -441,7 +446,11 @@ impl Reader<'_> {
             self.f.problem("metadata.name", msg);
             return;
         }
-        let parsed = annotations::parse(ing.metadata.annotations.as_ref());
+        let mut parsed = annotations::parse_with_defaults(
+            ing.metadata.annotations.as_ref(),
+            &self.global.annotation_defaults,
+        );
+        parsed.policy.hsts = self.global.hsts;
         for v in parsed.problems() {
             let reason = v.status.reason().expect("problems have a reason");
             let message = v.status.detail().unwrap_or_default().to_string();

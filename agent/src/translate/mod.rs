@@ -9,6 +9,7 @@ pub mod annotations;
 pub mod canary;
 pub mod class;
 pub mod client_ca;
+pub mod configmap;
 pub mod endpoints;
 mod fold;
 mod incremental;
@@ -61,6 +62,14 @@ pub struct Settings {
     pub default_ssl_certificate: Option<ObjectKey>,
     /// `--trusted-proxies`: networks whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<haproxy::config::Cidr>,
+    /// `--configmap`: the global ConfigMap, if any.
+    pub configmap: Option<ObjectKey>,
+    /// `--use-proxy-protocol`: accept the PROXY protocol on the binds (the ConfigMap's
+    /// `use-proxy-protocol`, when set, wins).
+    pub use_proxy_protocol: bool,
+    /// `--access-log` (and `--access-log-socket`): where the access log goes, `None` when
+    /// off (the ConfigMap's `enable-access-log: "false"` turns it off too).
+    pub access_log: Option<haproxy::config::LogTarget>,
 }
 
 /// The result of a translation.
@@ -134,13 +143,16 @@ pub fn translate_with(
     settings: &Settings,
     certs: &tls::CertMemory,
 ) -> Result<Translation, String> {
-    let mut config = base_config(settings)?;
-    let mut problems = Vec::new();
+    let global = configmap::read(snapshot, settings);
+    let mut config = base_config(settings, &global)?;
+    let mut problems = global.problems.clone();
     let mut resolutions = Resolutions::default();
     let ours = ingress::ours_oldest_first(snapshot, settings);
     let fragments: Vec<ingress::Fragment> = ours
         .iter()
-        .map(|(key, ing)| ingress::fragment(key, ing, snapshot, settings, &mut resolutions))
+        .map(|(key, ing)| {
+            ingress::fragment(key, ing, snapshot, settings, &mut resolutions, &global)
+        })
         .collect();
     let mut read = |s: &ObjectKey| tls::read_secret(snapshot, s);
     let tls = tls::collect(
@@ -259,7 +271,7 @@ fn default_backend(
     }
 }
 
-fn base_config(settings: &Settings) -> Result<Config, String> {
+fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Config, String> {
     let socket = ConfigPath::from_path(&settings.runtime_socket)
         .map_err(|e| format!("--runtime-socket: {e}"))?;
     let maps = RouteMaps::in_dir(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
@@ -279,6 +291,7 @@ fn base_config(settings: &Settings) -> Result<Config, String> {
         tls: None,
         trusted_proxies: settings.trusted_proxies.clone(),
     });
+    configmap::apply(&mut config, map, settings);
     Ok(config)
 }
 

@@ -343,6 +343,9 @@ pub(super) mod tests {
             default_cert: certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
+            configmap: None,
+            use_proxy_protocol: false,
+            access_log: None,
         }
     }
 

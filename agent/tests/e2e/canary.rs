@@ -10,7 +10,7 @@ use integration::{EchoServer, LoadLoop, LoadStats};
 
 use crate::support::{Agent, CONVERGE, Ep, Options, eventually, ingress, route, service, slice};
 
-const HOST: &str = "canary.example";
+pub(crate) const HOST: &str = "canary.example";
 const REQUESTS: u64 = 2000;
 
 fn canary_ingress(percent: u8) -> String {
@@ -52,7 +52,7 @@ async fn weight(agent: &Agent, server: &ServerRef) -> u32 {
 }
 
 /// Services `shop` (on `primary`) and `shop-canary` (on `canary`), one endpoint each.
-fn shop_services(primary: &EchoServer, canary: &EchoServer) -> String {
+pub(crate) fn shop_services(primary: &EchoServer, canary: &EchoServer) -> String {
     let (pp, cp) = (primary.addr().port(), canary.addr().port());
     [
         service("shop", 80, pp),
@@ -134,7 +134,7 @@ async fn canary_weight_splits_traffic_and_changes_without_reload() {
 
 /// An ingress-nginx canary Ingress for `/shop`: `canary: "true"` with a weight and, when
 /// given, a header value; the header and cookie are always `x-canary` and `canary_cookie`.
-fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
+pub(crate) fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
     let n = |k: &str| format!("nginx.ingress.kubernetes.io/{k}");
     let (canary, w, h, c, v) = (
         n("canary"),
@@ -163,8 +163,27 @@ fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
     .join("---\n")
 }
 
+/// An agent serving [`nginx_canary`] with `weight` (no header value) on echo servers
+/// `primary` and `canary` (returned: they stop when dropped).
+pub(crate) async fn nginx_canary_agent(weight: &str) -> (Agent, [EchoServer; 2]) {
+    let (primary, canary) = (
+        EchoServer::start("primary").unwrap(),
+        EchoServer::start("canary").unwrap(),
+    );
+    let agent = Agent::start(
+        &[
+            ("services.yaml", &shop_services(&primary, &canary)),
+            ("ingress.yaml", &nginx_canary(weight, None)),
+        ],
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    (agent, [primary, canary])
+}
+
 /// Which echo server answered `/shop` with these request headers.
-async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
+pub(crate) async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
     let mut req = integration::http::Req::new("GET", HOST, "/shop");
     for (k, v) in headers {
         req = req.header(k, v);
@@ -180,19 +199,7 @@ async fn answered_by(agent: &Agent, headers: &[(&str, &str)]) -> String {
 /// reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_nginx_canary_ingress_routes_by_header_cookie_and_weight() {
-    let (primary, canary) = (
-        EchoServer::start("primary").unwrap(),
-        EchoServer::start("canary").unwrap(),
-    );
-    let agent = Agent::start(
-        &[
-            ("services.yaml", &shop_services(&primary, &canary)),
-            ("ingress.yaml", &nginx_canary("20", None)),
-        ],
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let (agent, _echoes) = nginx_canary_agent("20").await;
     let state = agent.debug_state().await.unwrap();
     assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
     let reloads = agent.reloads().await.unwrap();

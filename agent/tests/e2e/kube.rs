@@ -35,7 +35,7 @@ fn slice(ns: &str, name: &str, service: &str, port: u16, addrs: &[String]) -> Va
     })
 }
 
-fn ingress(ns: &str, name: &str, class: &str, host: &str, service: &str) -> Value {
+pub(crate) fn ingress(ns: &str, name: &str, class: &str, host: &str, service: &str) -> Value {
     json!({
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
         "metadata": {"namespace": ns, "name": name},
@@ -50,13 +50,9 @@ fn ingress(ns: &str, name: &str, class: &str, host: &str, service: &str) -> Valu
 }
 
 /// A kubeconfig for the test API server (no TLS, no auth).
-fn kubeconfig(api: &KubeApi, dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn kubeconfig(api: &KubeApi, dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n",
-        api.url()
-    );
-    std::fs::write(&path, text).unwrap();
+    api.write_kubeconfig(&path).unwrap();
     path
 }
 
@@ -99,7 +95,7 @@ async fn watches_open(api: &KubeApi) {
 }
 
 /// Service `shop/web` with one ready endpoint, 127.0.0.1:`port` (a real echo server).
-fn serve_web(api: &KubeApi, port: u16) {
+pub(crate) fn serve_web(api: &KubeApi, port: u16) {
     api.apply(service("shop", "web")).unwrap();
     api.apply(slice(
         "shop",

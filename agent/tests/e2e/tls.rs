@@ -70,7 +70,7 @@ pub(crate) fn web(port: u16) -> String {
 }
 
 /// Waits until a TLS client asking for `sni` is served the certificate with `serial`.
-async fn served(agent: &Agent, sni: &str, serial: &str) {
+pub(crate) async fn served(agent: &Agent, sni: &str, serial: &str) {
     let mut last = None;
     let ok = eventually(
         &format!("{sni} to be served {serial}"),

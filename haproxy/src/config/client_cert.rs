@@ -11,7 +11,7 @@
 use std::fmt;
 
 /// The map value field (`field(n,|)`, counted from 1 with the backend) saying which headers.
-pub const CLIENT_CERT_FIELD: usize = 3 + 23;
+pub const CLIENT_CERT_FIELD: usize = 3 + 24;
 
 /// What a route with client certificates asks: whether a certificate is required, and
 /// whether the certificate itself goes upstream.

@@ -19,6 +19,29 @@
 //!
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
+/// A validated word of haproxy.cfg: a newtype over `String` with `as_str` and `Display`
+/// (the invoking module imports `std::fmt`).
+macro_rules! word {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 mod canary;
 mod client_cert;
 mod custom_errors;
@@ -29,6 +52,7 @@ mod render;
 mod route_index;
 mod routes;
 mod sections;
+mod settings;
 pub mod source_list;
 mod tls;
 mod userlist;
@@ -61,7 +85,13 @@ pub use routes::{
     RouteMapSet, RoutePath, RouteTarget, canary_names, map_commands, map_entry_commands,
     map_kind_swap_commands, map_swap_commands, render_map, route_maps,
 };
-pub use sections::{BackendPrint, SectionPrint, Sections, backend_print, head_print, head_prints};
+pub use sections::{
+    BackendPrint, HeadPrints, SectionPrint, Sections, backend_print, head_print, head_prints,
+};
+pub use settings::{
+    ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HeaderName, Hsts, LogTarget, SendProxy, TlsVersion,
+    TlsVersions,
+};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,

@@ -48,7 +48,7 @@ impl InvalidValue {
 }
 
 /// Checks length bounds and that every byte satisfies `ok`.
-fn check_chars(
+pub(super) fn check_chars(
     what: &'static str,
     s: &str,
     max: usize,
@@ -65,27 +65,6 @@ fn check_chars(
         return Err(InvalidValue::new(what, s, reason));
     }
     Ok(())
-}
-
-macro_rules! word {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The value as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
 }
 
 word!(
@@ -742,6 +721,9 @@ pub struct Backend {
     pub timeout_server: Option<Timeout>,
     /// `timeout connect` override.
     pub timeout_connect: Option<Timeout>,
+    /// PROXY protocol to the servers (`send-proxy`, `send-proxy-v2`); servers added at
+    /// runtime carry it too.
+    pub send_proxy: Option<super::settings::SendProxy>,
     /// Servers by name (each entry's key is the server's own name).
     pub servers: BTreeMap<ServerName, Server>,
     /// HTTP/2 and TLS to the servers (a `default-server` line, and the same keywords on
@@ -764,6 +746,7 @@ impl Backend {
             health_check: None,
             timeout_server: None,
             timeout_connect: None,
+            send_proxy: None,
             servers: BTreeMap::new(),
             protocol: ServerProtocol::default(),
             files: BTreeMap::new(),
@@ -787,6 +770,7 @@ impl Backend {
         add.weight = Some(server.weight);
         add.check = self.health_check.as_ref().map(HttpCheck::server_check);
         add.backup = server.backup;
+        add.send_proxy = self.send_proxy;
         add.protocol = self.protocol.clone();
         add
     }
@@ -813,6 +797,9 @@ pub struct Config {
     /// Basic-authentication user lists by id, named by routes' policies (`auth`); a new
     /// list, user, password or realm is a reload.
     pub auth: BTreeMap<super::userlist::AuthId, super::userlist::BasicAuth>,
+    /// The settings of the command line and the ConfigMap that are neither a route's nor
+    /// a backend's.
+    pub settings: super::settings::GlobalSettings,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -890,6 +877,7 @@ impl Config {
             tls: TlsFiles::default(),
             source_lists: BTreeMap::new(),
             auth: BTreeMap::new(),
+            settings: Default::default(),
         }
     }
 

@@ -10,7 +10,8 @@
 //! cors-max-age`, then `allow-list|deny-list|exempt-list` (the ids of the Ingress's client
 //! address lists, whose entries are in ACL files: see [`super::source_list`]), then `auth`
 //! (a basic-authentication user list: see [`super::userlist`]), then `www-redirect`, then
-//! `custom-errors` (see [`super::custom_errors`]). The limits count requests
+//! `custom-errors` (see [`super::custom_errors`]), then `hsts` (see
+//! [`super::settings::Hsts`]). The limits count requests
 //! per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
@@ -157,11 +158,14 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 24;
+pub(super) const POLICY_FIELDS: usize = 25;
 
 /// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
 /// custom error pages.
 pub const CUSTOM_ERRORS_FIELD: usize = 3 + 22;
+
+/// The value field (counted from 1 with the backend) holding the route's HSTS.
+pub(super) const HSTS_FIELD: usize = 3 + 23;
 
 /// The policies of one route (each optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -198,6 +202,9 @@ pub struct RoutePolicy {
     /// Replace the upstream's answers with these codes by the error backend's page
     /// (custom-http-errors).
     pub custom_errors: Option<CustomErrors>,
+    /// `Strict-Transport-Security` on the route's HTTPS responses (the ConfigMap's `hsts`
+    /// keys; see [`super::settings::Hsts`]).
+    pub hsts: Option<super::settings::Hsts>,
     /// The client-certificate headers to send upstream (auth-tls-secret,
     /// auth-tls-pass-certificate-to-upstream).
     pub client_cert: Option<super::client_cert::ClientCertPolicy>,
@@ -264,6 +271,7 @@ impl RoutePolicy {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            self.hsts.map(|h| h.field()).unwrap_or_default(),
             self.client_cert.map(|c| c.to_string()).unwrap_or_default(),
         ]);
         while out.last().is_some_and(String::is_empty) {
@@ -342,7 +350,11 @@ impl RoutePolicy {
                 None => None,
                 Some(s) => Some(CustomErrors::parse(s)?),
             },
-            client_cert: match get(23) {
+            hsts: match get(23) {
+                None => None,
+                Some(s) => Some(super::settings::Hsts::parse(s)?),
+            },
+            client_cert: match get(24) {
                 None => None,
                 Some(s) => Some(super::client_cert::ClientCertPolicy::parse(s)?),
             },
@@ -585,6 +597,17 @@ mod tests {
             ),
             (
                 RoutePolicy {
+                    hsts: Some(super::super::settings::Hsts {
+                        max_age: 600,
+                        include_subdomains: true,
+                        preload: false,
+                    }),
+                    ..Default::default()
+                },
+                [vec![""; 23], vec!["600.s"]].concat(),
+            ),
+            (
+                RoutePolicy {
                     allow_list: Some(t("ns/web")),
                     ..Default::default()
                 },
@@ -635,24 +658,24 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 25]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 26]), None);
         let mut bad = vec![""; 23];
         bad[22] = "404/be";
         assert_eq!(RoutePolicy::parse(&bad), None);
-        let mut bad = vec![""; 24];
-        bad[23] = "x";
+        let mut bad = vec![""; 25];
+        bad[24] = "x";
         assert_eq!(
             RoutePolicy::parse(&bad),
             None,
             "not a client-certificate field"
         );
-        bad[23] = "C";
+        bad[24] = "C";
         let p = RoutePolicy::parse(&bad).unwrap();
         let want = super::super::ClientCertPolicy {
             required: true,
             certificate: true,
         };
         assert_eq!(p.client_cert, Some(want));
-        assert_eq!(p.fields().len(), 24, "written back in its place");
+        assert_eq!(p.fields().len(), 25, "written back in its place");
     }
 }

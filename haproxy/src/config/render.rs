@@ -15,6 +15,7 @@ use super::model::{
     SocketMode,
 };
 use super::routes::{HTTPS_FLAG, render_map, route_maps};
+use super::settings::{ACCESS_LOG_FORMAT, GlobalSettings};
 use super::source_list::{AclEntries, AclKind, render_acl};
 use super::tls::render_crt_list;
 
@@ -128,11 +129,16 @@ fn render_cfg(config: &Config, servers: bool) -> String {
 /// tables and the built-in 404 backend.
 pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
-    render_global(out, &config.global);
+    render_global(out, &config.global, &config.settings);
     if let Some(files) = config.uses_custom_errors() {
         let _ = writeln!(out, "    {}", super::custom_errors::global_line(files));
     }
-    render_defaults(out, &config.defaults, config.global.server_state.is_some());
+    render_defaults(
+        out,
+        &config.defaults,
+        &config.settings,
+        config.global.server_state.is_some(),
+    );
     let mut frontends: Vec<&Frontend> = config.frontends.iter().collect();
     frontends.sort_by(|a, b| a.name.cmp(&b.name));
     for fe in frontends {
@@ -162,7 +168,7 @@ macro_rules! line {
     }};
 }
 
-fn render_global(out: &mut String, g: &Global) {
+fn render_global(out: &mut String, g: &Global, settings: &GlobalSettings) {
     out.push_str("\nglobal\n");
     // The agent reloads through the master CLI: HAProxy must run as master and workers
     // (the master socket itself comes from `-S` on the command line).
@@ -185,11 +191,28 @@ fn render_global(out: &mut String, g: &Global) {
     if let Some(path) = &g.server_state {
         line!(out, "server-state-file {path}");
     }
+    let v = settings.tls_versions;
+    line!(
+        out,
+        "ssl-default-bind-options ssl-min-ver {} ssl-max-ver {}",
+        v.min.keyword(),
+        v.max.keyword()
+    );
+    if let Some(c) = &settings.ciphers {
+        line!(out, "ssl-default-bind-ciphers {c}");
+    }
+    if let Some(target) = &settings.access_log {
+        line!(out, "log {target} format raw local0");
+    }
 }
 
-fn render_defaults(out: &mut String, d: &Defaults, server_state: bool) {
+fn render_defaults(out: &mut String, d: &Defaults, settings: &GlobalSettings, server_state: bool) {
     out.push_str("\ndefaults\n");
     line!(out, "mode http");
+    if settings.access_log.is_some() {
+        line!(out, "log global");
+        line!(out, "log-format \"{ACCESS_LOG_FORMAT}\"");
+    }
     if d.forwardfor {
         line!(out, "option forwardfor");
     }
@@ -219,8 +242,13 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     let mut binds = fe.binds.clone();
     binds.sort();
     binds.dedup();
+    let proxy = if config.settings.accept_proxy {
+        " accept-proxy"
+    } else {
+        ""
+    };
     for b in &binds {
-        line!(out, "bind {b}");
+        line!(out, "bind {b}{proxy}");
     }
     if let Some(tls) = &fe.tls {
         let mut binds = tls.binds.clone();
@@ -229,30 +257,13 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         for b in &binds {
             line!(
                 out,
-                "bind {b} ssl crt {} crt-list {} ssl-min-ver TLSv1.2 alpn h2,http/1.1",
+                "bind {b} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",
                 tls.default_cert,
                 tls.crt_list
             );
         }
     }
-    if !fe.trusted_proxies.is_empty() {
-        // Behind trusted proxies: the client is the last X-Forwarded-For address they added.
-        let nets: Vec<String> = fe.trusted_proxies.iter().map(|c| c.to_string()).collect();
-        line!(
-            out,
-            "http-request set-src hdr_ip(x-forwarded-for,-1) if {{ src {} }} {{ req.hdr_cnt(x-forwarded-for) gt 0 }}",
-            nets.join(" ")
-        );
-    }
-    // Backends learn the scheme the client used; a client's own header is replaced.
-    line!(
-        out,
-        "http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}"
-    );
-    line!(
-        out,
-        "http-request set-header X-Forwarded-Proto http unless {{ ssl_fc }}"
-    );
+    client_rules(out, fe, &config.settings);
     let exact = &fe.maps.exact;
     let prefix = &fe.maps.prefix;
     let regex = &fe.maps.regex;
@@ -289,9 +300,14 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
             );
         }
     }
+    let plain = if config.settings.use_forwarded_headers {
+        "!{ ssl_fc } !{ req.hdr(x-forwarded-proto) -m str https }"
+    } else {
+        "!{ ssl_fc }"
+    };
     line!(
         out,
-        "http-request redirect scheme https code 308 if !{{ ssl_fc }} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
+        "http-request redirect scheme https code 308 if {plain} {{ var(txn.route),field(2,|) -m str {HTTPS_FLAG} }}"
     );
     let errors = config.uses_custom_errors().is_some();
     if errors {
@@ -307,6 +323,9 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         line!(out, "{}", super::custom_errors::RESPONSE_RULE);
     }
     for rule in super::policy::frontend_rules() {
+        line!(out, "{rule}");
+    }
+    for rule in super::settings::hsts_rules(super::policy::HSTS_FIELD) {
         line!(out, "{rule}");
     }
     for rule in super::userlist::frontend_rules(super::policy::AUTH_FIELD, &config.auth) {
@@ -333,6 +352,60 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     }
 }
 
+/// Who the client is (the PROXY protocol's address is already `src`; trusted proxies and
+/// `use-forwarded-headers` replace it with the forwarded-for header's last address), the
+/// request id the access log names, and the scheme the backends learn.
+fn client_rules(out: &mut String, fe: &Frontend, settings: &GlobalSettings) {
+    let header = settings
+        .forwarded_for_header
+        .as_ref()
+        .map_or("x-forwarded-for".to_string(), |h| {
+            h.as_str().to_ascii_lowercase()
+        });
+    if settings.use_forwarded_headers {
+        line!(
+            out,
+            "http-request set-src hdr_ip({header},-1) if {{ req.hdr_cnt({header}) gt 0 }}"
+        );
+    } else if !fe.trusted_proxies.is_empty() {
+        // Behind trusted proxies: the client is the last forwarded-for address they added.
+        let nets: Vec<String> = fe.trusted_proxies.iter().map(|c| c.to_string()).collect();
+        line!(
+            out,
+            "http-request set-src hdr_ip({header},-1) if {{ src {} }} {{ req.hdr_cnt({header}) gt 0 }}",
+            nets.join(" ")
+        );
+    }
+    if settings.access_log.is_some() {
+        line!(
+            out,
+            "http-request set-var(txn.request_id) req.hdr(x-request-id) if {{ req.hdr(x-request-id) -m found }}"
+        );
+    }
+    // Backends learn the scheme the client used; a client's own header is replaced
+    // unless forwarded headers are believed.
+    let keep = if settings.use_forwarded_headers {
+        " !{ req.hdr(x-forwarded-proto) -m found }"
+    } else {
+        ""
+    };
+    line!(
+        out,
+        "http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}{keep}"
+    );
+    if keep.is_empty() {
+        line!(
+            out,
+            "http-request set-header X-Forwarded-Proto http unless {{ ssl_fc }}"
+        );
+    } else {
+        line!(
+            out,
+            "http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}{keep}"
+        );
+    }
+}
+
 pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     let _ = write!(out, "\nbackend {}\n", be.name);
     line!(out, "balance {}", be.balance.keyword());
@@ -355,6 +428,11 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
     }
     if let Some(t) = be.timeout_connect {
         line!(out, "timeout connect {t}");
+    }
+    if let Some(p) = be.send_proxy {
+        // Structural (a change reloads); `add server` ignores default-server, so servers
+        // added at runtime carry the keyword themselves.
+        line!(out, "default-server {}", p.keyword());
     }
     if let Some(t) = be.timeout_server {
         line!(out, "timeout server {t}");

@@ -52,28 +52,87 @@ impl Printer {
 /// included). Renders only the head, a few dozen lines whatever the number of backends
 /// (and the users of the basic-authentication lists).
 pub fn head_print(config: &Config) -> SectionPrint {
-    head_prints(config).0
+    head_prints(config).head
 }
 
-/// The head's fingerprint, that of its basic-authentication part alone (user lists and
-/// the rules naming them) and that of its custom error pages' part (whether the Lua file is
-/// loaded), from one rendering.
-pub fn head_prints(config: &Config) -> (SectionPrint, SectionPrint, SectionPrint) {
-    let mut text = String::with_capacity(4096);
-    render_head(&mut text, config);
-    let (mut head, mut auth, mut errors) = (Printer::new(), Printer::new(), Printer::new());
-    let mut in_userlist = false;
-    for line in text.lines() {
-        head.line(line);
-        in_userlist = userlist_state(in_userlist, line);
-        if in_userlist || is_auth_line(line) {
-            auth.line(line);
-        }
-        if is_errors_line(line) {
-            errors.line(line);
+/// The head's fingerprints, from one rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadPrints {
+    /// All of the head.
+    pub head: SectionPrint,
+    /// Its basic-authentication part alone (user lists and the rules naming them).
+    pub auth: SectionPrint,
+    /// Its global-settings part alone: `global`, `defaults` and the frontend lines the
+    /// settings shape (see [`is_settings_line`]).
+    pub settings: SectionPrint,
+    /// Its custom error pages' part (whether the Lua file is loaded).
+    pub errors: SectionPrint,
+}
+
+/// Reads the head's lines into its printers.
+#[derive(Debug)]
+struct HeadPrinter {
+    head: Printer,
+    auth: Printer,
+    settings: Printer,
+    errors: Printer,
+    in_userlist: bool,
+    section: String,
+}
+
+impl HeadPrinter {
+    fn new() -> Self {
+        Self {
+            head: Printer::new(),
+            auth: Printer::new(),
+            settings: Printer::new(),
+            errors: Printer::new(),
+            in_userlist: false,
+            section: String::new(),
         }
     }
-    (head.finish(), auth.finish(), errors.finish())
+
+    /// A head line; `head` false for a line of a backend section (only the section and
+    /// userlist tracking look at it).
+    fn line(&mut self, line: &str, head: bool) {
+        self.in_userlist = userlist_state(self.in_userlist, line);
+        if !line.is_empty() && !line.starts_with(' ') {
+            self.section = line.split(' ').next().unwrap_or_default().to_string();
+        }
+        if !head {
+            return;
+        }
+        self.head.line(line);
+        if self.in_userlist || is_auth_line(line) {
+            self.auth.line(line);
+        }
+        if is_settings_line(&self.section, line) {
+            self.settings.line(line);
+        }
+        if is_errors_line(line) {
+            self.errors.line(line);
+        }
+    }
+
+    fn finish(&self) -> HeadPrints {
+        HeadPrints {
+            head: self.head.finish(),
+            auth: self.auth.finish(),
+            settings: self.settings.finish(),
+            errors: self.errors.finish(),
+        }
+    }
+}
+
+/// The head's fingerprints; see [`HeadPrints`].
+pub fn head_prints(config: &Config) -> HeadPrints {
+    let mut text = String::with_capacity(4096);
+    render_head(&mut text, config);
+    let mut p = HeadPrinter::new();
+    for line in text.lines() {
+        p.line(line, true);
+    }
+    p.finish()
 }
 
 /// The line that loads the custom error pages' Lua file: present exactly while some route
@@ -97,6 +156,20 @@ fn userlist_state(was: bool, line: &str) -> bool {
 /// of basic authentication reloads.
 fn is_auth_line(line: &str) -> bool {
     line.starts_with("    http-request auth ")
+}
+
+/// A line the global settings shape: all of `global` and `defaults`, and the frontend's
+/// PROXY-protocol binds and client-address, request-id and forwarded-proto rules.
+fn is_settings_line(section: &str, line: &str) -> bool {
+    (matches!(section, "global" | "defaults") && !is_errors_line(line))
+        || (line.starts_with("    bind ") && line.ends_with(" accept-proxy"))
+        || [
+            "    http-request set-src ",
+            "    http-request set-var(txn.request_id) ",
+            "    http-request set-header X-Forwarded-Proto ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
 }
 
 /// A backend's fingerprints: all its structural lines, and its protocol line alone (the
@@ -160,6 +233,8 @@ pub struct Sections {
     /// The fingerprint of the head's basic-authentication part (user lists and the rules
     /// naming them): when the head differs, whether this differs too names the reason.
     pub auth: Option<SectionPrint>,
+    /// The fingerprint of the head's global-settings part, likewise.
+    pub settings: Option<SectionPrint>,
     /// The fingerprint of the head's custom error pages' part: when the head differs,
     /// whether this differs too names the reason.
     pub errors: Option<SectionPrint>,
@@ -170,11 +245,12 @@ pub struct Sections {
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
-        let (head, auth, errors) = head_prints(config);
+        let p = head_prints(config);
         Self {
-            head: Some(head),
-            auth: Some(auth),
-            errors: Some(errors),
+            head: Some(p.head),
+            auth: Some(p.auth),
+            settings: Some(p.settings),
+            errors: Some(p.errors),
             backends: config
                 .backends
                 .values()
@@ -188,20 +264,10 @@ impl Sections {
     /// not valid backend names (none this crate writes) make the head differ, so a file
     /// edited by hand leads to a reload rather than to a wrong guess.
     pub fn of_rendered(haproxy_cfg: &str) -> Self {
-        let mut head = Printer::new();
-        let mut auth = Printer::new();
-        let mut errors = Printer::new();
-        let mut in_userlist = false;
+        let mut head = HeadPrinter::new();
         let mut backends = HashMap::new();
         let mut current: Option<(BackendName, BackendPrinter)> = None;
         for line in haproxy_cfg.lines() {
-            in_userlist = userlist_state(in_userlist, line);
-            if current.is_none() && (in_userlist || is_auth_line(line)) {
-                auth.line(line);
-            }
-            if current.is_none() && is_errors_line(line) {
-                errors.line(line);
-            }
             if let Some(name) = line.strip_prefix("backend ") {
                 if let Some((n, p)) = current.take() {
                     backends.insert(n, p.finish());
@@ -211,23 +277,27 @@ impl Sections {
                         let mut p = BackendPrinter::new();
                         p.line(line);
                         current = Some((n, p));
+                        head.line(line, false);
                         continue;
                     }
                     _ => {}
                 }
             } else if let Some((_, p)) = current.as_mut() {
                 p.line(line);
+                head.line(line, false);
                 continue;
             }
-            head.line(line);
+            head.line(line, true);
         }
         if let Some((n, p)) = current.take() {
             backends.insert(n, p.finish());
         }
+        let p = head.finish();
         Self {
-            head: Some(head.finish()),
-            auth: Some(auth.finish()),
-            errors: Some(errors.finish()),
+            head: Some(p.head),
+            auth: Some(p.auth),
+            settings: Some(p.settings),
+            errors: Some(p.errors),
             backends,
         }
     }
@@ -318,6 +388,47 @@ mod tests {
             Sections::of_rendered(&extra).head,
             Sections::of_config(&c).head
         );
+    }
+
+    #[test]
+    fn global_settings_have_their_own_print_and_read_back() {
+        use crate::config::{Ciphers, LogTarget, Timeout};
+        let base = config(&[("a_web_80", Balance::Leastconn, 1)]);
+        let b = Sections::of_config(&base);
+        type Edit = fn(&mut Config);
+        let edits: [(&str, Edit); 5] = [
+            ("access log", |c| {
+                c.settings.access_log = Some(LogTarget::Stdout)
+            }),
+            ("ciphers", |c| {
+                c.settings.ciphers = Some(Ciphers::new("HIGH:!aNULL").unwrap())
+            }),
+            ("PROXY protocol", |c| c.settings.accept_proxy = true),
+            ("forwarded headers", |c| {
+                c.settings.use_forwarded_headers = true
+            }),
+            ("a timeout", |c| {
+                c.defaults.timeouts.server = Timeout::secs(7).unwrap()
+            }),
+        ];
+        for (name, edit) in edits {
+            let mut changed = base.clone();
+            edit(&mut changed);
+            let s = Sections::of_config(&changed);
+            assert_ne!(s.head, b.head, "{name}");
+            assert_ne!(s.settings, b.settings, "{name}: the settings print differs");
+            assert_eq!(s.auth, b.auth, "{name}");
+            let text = render(&changed).haproxy_cfg;
+            assert_eq!(Sections::of_rendered(&text), s, "{name}: reads back");
+        }
+        // A frontend change that is not a setting leaves the settings print alone.
+        let mut moved = base.clone();
+        moved.frontends[0]
+            .binds
+            .push("127.0.0.1:81".parse().unwrap());
+        let m = Sections::of_config(&moved);
+        assert_ne!(m.head, b.head);
+        assert_eq!(m.settings, b.settings);
     }
 
     #[test]

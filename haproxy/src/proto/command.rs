@@ -94,9 +94,30 @@ pub struct AddServer {
     pub slowstart: Option<Duration>,
     /// Backup server.
     pub backup: bool,
+    /// PROXY protocol to the server.
+    pub send_proxy: Option<SendProxy>,
     /// HTTP/2 and TLS to the server (the backend's `default-server` keywords, which `add
     /// server` would ignore).
     pub protocol: ServerProtocol,
+}
+
+/// Which PROXY protocol version HAProxy speaks to a backend's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendProxy {
+    /// Version 1, text (`send-proxy`).
+    V1,
+    /// Version 2, binary (`send-proxy-v2`).
+    V2,
+}
+
+impl SendProxy {
+    /// The server keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SendProxy::V1 => "send-proxy",
+            SendProxy::V2 => "send-proxy-v2",
+        }
+    }
 }
 
 impl AddServer {
@@ -111,6 +132,7 @@ impl AddServer {
             check: None,
             slowstart: None,
             backup: false,
+            send_proxy: None,
             protocol: ServerProtocol::default(),
         }
     }
@@ -407,6 +429,9 @@ pub enum Command {
     PrepareMap(FilePath),
     /// `commit map @<ver> <file>`
     CommitMap(FilePath, u32),
+    /// `get map <file> <sample>`: which entry of a map the sample matches, by the map's own
+    /// match method (`str`, `beg`, `regm`, … as the config's first use of the file set it).
+    GetMap(FilePath, MapKey),
     /// `show acl <file>`: one ACL file's patterns.
     ShowAcl(FilePath),
     /// `add acl <file> <pattern>` (a pattern already there is listed twice).
@@ -551,6 +576,7 @@ impl Command {
                 | Command::GetWeight(_)
                 | Command::ShowMaps
                 | Command::ShowMap(_)
+                | Command::GetMap(..)
                 | Command::ShowAcl(_)
                 | Command::ShowSslCert(_)
                 | Command::ShowSslCrtList(_)
@@ -582,6 +608,7 @@ impl Command {
             Command::ClearMap(_) => "clear map",
             Command::PrepareMap(_) => "prepare map",
             Command::CommitMap(..) => "commit map",
+            Command::GetMap(..) => "get map",
             Command::ShowAcl(_) => "show acl",
             Command::AddAcl(..) => "add acl",
             Command::DelAcl(..) => "del acl",
@@ -662,6 +689,9 @@ impl Command {
                 }
                 if a.backup {
                     s.push_str(" backup");
+                }
+                if let Some(p) = a.send_proxy {
+                    w(&mut s, p.keyword());
                 }
                 a.protocol.write_keywords(&mut s, a.check.is_some());
             }
@@ -744,6 +774,11 @@ impl Command {
             Command::CommitMap(f, v) => {
                 let _ = write!(s, "commit map @{v}");
                 w(&mut s, f.as_str());
+            }
+            Command::GetMap(f, sample) => {
+                s.push_str("get map");
+                w(&mut s, f.as_str());
+                w(&mut s, sample.as_str());
             }
             Command::ShowAcl(f) => {
                 s.push_str("show acl");

@@ -3,6 +3,8 @@
 
 pub mod codec;
 pub mod command;
+pub mod kind;
+pub mod lookup;
 pub mod parse;
 pub mod proc;
 pub mod reply;
@@ -14,6 +16,8 @@ pub use command::{
     AddServer, AdminState, CaStore, ClientAuth, ClientVerify, Command, CrtListEntry,
     DEFAULT_BUFSIZE, EncodeError, HealthCheck, MapTarget, PemPayload, Weight,
 };
+pub use kind::CommandKind;
+pub use lookup::{MapLookup, MapMatch};
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
 pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};

@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 use super::command::Command;
+pub use super::lookup::{MapLookup, MapMatch};
 use super::parse;
 pub use super::parse::{
     AclEntry, AddrChange, InfoField, MapEntry, MapInfo, OpState, ServerAdmin, ServerConn,
@@ -48,6 +49,8 @@ pub enum Reply {
     MapEntries(Vec<MapEntry>),
     /// `prepare map`: the new version.
     MapVersion(u32),
+    /// `get map <file> <sample>`
+    MapLookup(MapLookup),
     /// `show acl <file>`
     AclEntries(Vec<AclEntry>),
     /// `set ssl cert`: a transaction is open (created, or updated when one was already open
@@ -303,6 +306,7 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         Command::ShowMaps => data(parse::map_list(text).map(Reply::Maps)),
         Command::ShowMap(_) => data(parse::map_entries(text).map(Reply::MapEntries)),
         Command::PrepareMap(_) => data(parse::map_version(text).map(Reply::MapVersion)),
+        Command::GetMap(..) => data(MapLookup::parse(text).map(Reply::MapLookup)),
         Command::ShowAcl(_) => data(parse::acl_entries(text).map(Reply::AclEntries)),
         Command::SetSslCert(f, _) => match ssl::set_cert_file(text) {
             Some(named) if named == f.as_str() => Ok(Reply::SslTransaction),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    Container, Namespace, PodSpec, Probe, Service, ServiceAccount, VolumeMount,
+    ConfigMap, Container, Namespace, PodSpec, Probe, Service, ServiceAccount, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -167,6 +167,7 @@ fn parse_by_kind(doc: &Doc) {
         ("v1", "Namespace") => round_trip::<Namespace>(doc),
         ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(doc),
         ("v1", "Service") => round_trip::<Service>(doc),
+        ("v1", "ConfigMap") => round_trip::<ConfigMap>(doc),
         ("apps/v1", "Deployment") => round_trip::<Deployment>(doc),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => round_trip::<ClusterRole>(doc),
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
@@ -778,6 +779,15 @@ fn haproxy_command(c: &Container, origin: &str) -> (String, String) {
             .to_string()
     };
     let master = after("-S");
+    // The master CLI can stop HAProxy and run any command: its socket is owner (or group)
+    // only, as `-S <path>,mode,600` makes it.
+    let options: Vec<&str> = master.split(',').skip(1).collect();
+    assert!(
+        options
+            .windows(2)
+            .any(|w| w[0] == "mode" && matches!(w[1], "600" | "660")),
+        "{origin}: HAProxy's -S {master} does not set mode 600 (or 660)"
+    );
     let master = master
         .split(',')
         .next()
@@ -1093,6 +1103,12 @@ fn check_agent_pod(docs: &[Doc], cli: &CliFlags, origin: &str) -> AgentPod {
             "{o}: {} allowPrivilegeEscalation",
             c.name
         );
+        let added = sc.capabilities.as_ref().and_then(|c| c.add.clone());
+        assert!(
+            added.unwrap_or_default().is_empty(),
+            "{o}: {} must add no capability",
+            c.name
+        );
         let dropped = sc.capabilities.and_then(|c| c.drop).unwrap_or_default();
         assert_eq!(
             dropped,
@@ -1174,7 +1190,25 @@ fn base_pod_wiring_agrees() {
     let docs = build(&deploy_dir().join("base"));
     let pod = check_agent_pod(&docs, &cli, "deploy/base");
     // Without the examples overlay, unmatched requests get the built-in 404.
-    assert!(!pod.run_flags.contains_key("--default-backend-service"));
+    assert!(!pod.run_flags.contains_key("--default-backend-service")); // init and run read the same global ConfigMap, and it is one of the manifests.
+    let named = pod
+        .run_flags
+        .get("--configmap")
+        .expect("run has --configmap");
+    assert_eq!(
+        pod.init_flags.get("--configmap"),
+        Some(named),
+        "init reads it too"
+    );
+    let maps: Vec<ConfigMap> = of_kind(&docs, "ConfigMap");
+    assert!(
+        maps.iter().any(|m| format!(
+            "{}/{}",
+            m.metadata.namespace.as_deref().unwrap_or_default(),
+            m.metadata.name.as_deref().unwrap_or_default()
+        ) == *named),
+        "deploy/base has no ConfigMap {named}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Deserialize;
@@ -148,7 +148,7 @@ impl Kind {
     fn api_version(self) -> &'static str {
         match self {
             Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
-            Kind::Service | Kind::Secret => "v1",
+            Kind::Service | Kind::Secret | Kind::ConfigMap => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
         }
     }
@@ -182,6 +182,7 @@ impl Kind {
             Kind::Service => Object::Service(Service::deserialize(d)?),
             Kind::EndpointSlice => Object::EndpointSlice(EndpointSlice::deserialize(d)?),
             Kind::Secret => Object::Secret(Secret::deserialize(d)?),
+            Kind::ConfigMap => Object::ConfigMap(ConfigMap::deserialize(d)?),
         })
     }
 }

@@ -468,6 +468,7 @@ fn problem_kind(kind: Kind) -> ProblemKind {
         Kind::Service => ProblemKind::Service,
         Kind::EndpointSlice => ProblemKind::EndpointSlice,
         Kind::Secret => ProblemKind::Secret,
+        Kind::ConfigMap => ProblemKind::ConfigMap,
     }
 }
 

@@ -244,6 +244,14 @@ pub const CATALOG: &[Entry] = &[
          keywords. `AUTO_HTTP`, `FCGI` and `AJP` are unsupported (HTTP/1.1 is used)",
         PROTO_RELOADS,
     ),
+    ours(
+        "backend-proxy-protocol",
+        "`v1` or `v2`: the PROXY protocol to the pods (`default-server send-proxy` or \
+         `send-proxy-v2` in the Ingress's backends, and the keyword on every server added at \
+         runtime)",
+        "yes (`backend_protocol`: a `default-server` line); endpoints still change at runtime",
+        NOT_NGINX,
+    ),
     honoured(
         "canary",
         "`\"true\"`: the Ingress's routes join the routes of the same hosts and paths of an \

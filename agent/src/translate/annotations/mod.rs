@@ -58,6 +58,8 @@ pub struct BackendOptions {
     pub sticky: Option<CookieName>,
     /// Attributes of the sticky cookie.
     pub cookie_attrs: CookieAttrs,
+    /// PROXY protocol to the servers (backend-proxy-protocol).
+    pub send_proxy: Option<haproxy::config::SendProxy>,
     /// How the servers are spoken to (backend-protocol, proxy-ssl-*), its Secret read.
     pub upstream: crate::translate::upstream::Upstream,
 }
@@ -246,6 +248,13 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     affinity(&mut r, &mut out);
     upstream::read(&mut r, &mut out);
+    if let Some((key, v)) = r.get("backend-proxy-protocol") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "v1" => out.options.send_proxy = Some(haproxy::config::SendProxy::V1),
+            "v2" => out.options.send_proxy = Some(haproxy::config::SendProxy::V2),
+            _ => r.invalid(key, format!("{v:?} is not v1 or v2")),
+        }
+    }
     client_cert::read(&mut r, &mut out);
     if out.nginx_canary {
         out.nginx_rule = nginx_canary::rule(&mut r);
@@ -285,6 +294,33 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         nginx_canary::mark_ignored(&mut r);
     }
     out.verdicts = r.finish();
+    out
+}
+
+/// Parses an Ingress's annotations over `defaults` (annotation name -> value, the global
+/// ConfigMap's): a default counts as the `nginx.ingress.kubernetes.io/` annotation when
+/// the Ingress sets the name under no prefix. Verdicts are the Ingress's own annotations'.
+pub fn parse_with_defaults(
+    annotations: Option<&BTreeMap<String, String>>,
+    defaults: &BTreeMap<String, String>,
+) -> Parsed {
+    if defaults.is_empty() {
+        return parse(annotations);
+    }
+    let mut merged = annotations.cloned().unwrap_or_default();
+    let mut injected = Vec::new();
+    for (name, value) in defaults {
+        let set = catalog::PREFIXES
+            .iter()
+            .any(|p| merged.contains_key(&format!("{p}{name}")));
+        if !set {
+            let key = format!("{}{name}", catalog::PREFIXES[1]);
+            merged.insert(key.clone(), value.clone());
+            injected.push(key);
+        }
+    }
+    let mut out = parse(Some(&merged));
+    out.verdicts.retain(|v| !injected.contains(&v.key));
     out
 }
 
@@ -346,7 +382,7 @@ fn duration(v: &str) -> Result<Timeout, String> {
 }
 
 /// ingress-nginx's timeouts are whole seconds; a duration with a unit is taken too.
-fn seconds_or_duration(v: &str) -> Result<Timeout, String> {
+pub(crate) fn seconds_or_duration(v: &str) -> Result<Timeout, String> {
     match v.trim().parse::<u64>() {
         Ok(s) => Timeout::new(std::time::Duration::from_secs(s)).map_err(|e| e.to_string()),
         Err(_) => duration(v),

@@ -130,6 +130,7 @@ pub(super) fn policy<'a>(
         deny_list: None,
         exempt_list: None,
         auth: None,
+        hsts: None,
     }
 }
 

@@ -50,6 +50,9 @@ fn settings(variant: u8) -> Settings {
         default_cert: certs().default.clone(),
         default_ssl_certificate: (variant & 4 != 0).then(|| ObjectKey::new("a", "t0")),
         trusted_proxies: Vec::new(),
+        configmap: (variant & 8 != 0).then(|| ObjectKey::new("a", "cm")),
+        use_proxy_protocol: false,
+        access_log: None,
     }
 }
 
@@ -59,6 +62,7 @@ fn object(kind: &str, v: Value) -> Object {
         "IngressClass" => serde_json::from_value(v).map(Object::IngressClass),
         "Service" => serde_json::from_value(v).map(Object::Service),
         "EndpointSlice" => serde_json::from_value(v).map(Object::EndpointSlice),
+        "ConfigMap" => serde_json::from_value(v).map(Object::ConfigMap),
         _ => serde_json::from_value(v).map(Object::Secret),
     };
     parsed.expect("a valid object")
@@ -354,6 +358,22 @@ fn secret(v: &[u8]) -> Object {
     )
 }
 
+/// The global ConfigMap (`a/cm`), with settings that change fragments (an annotation
+/// default, HSTS), the head (timeouts) or are named as problems.
+fn config_map(v: &[u8]) -> Object {
+    let data = match b(v, 0) % 5 {
+        0 => json!({"hsts": "true", "hsts-max-age": "600"}),
+        1 => json!({"proxy-body-size": "1k", "ssl-redirect": "false"}),
+        2 => json!({"proxy-read-timeout": "7", "no-such-key": "x"}),
+        3 => json!({"whitelist-source-range": "10.0.0.0/8", "hsts": "true"}),
+        _ => json!({}),
+    };
+    object(
+        "ConfigMap",
+        json!({"metadata": {"namespace": "a", "name": "cm"}, "data": data}),
+    )
+}
+
 /// Our IngressClass, the default one or not.
 fn ingress_class(v: &[u8]) -> Object {
     let default = if b(v, 1).is_multiple_of(2) {
@@ -375,20 +395,21 @@ fn ingress_class(v: &[u8]) -> Object {
 
 /// Applies one random change to the store.
 fn apply(store: &Store, op: u8, v: &[u8]) {
-    match op % 14 {
+    match op % 15 {
         0..=2 => store.upsert(ingress(v)),
         3 | 4 => store.upsert(service(v)),
         5..=7 => store.upsert(slice(v)),
         8 => store.upsert(secret(v)),
         9 => store.upsert(ingress_class(v)),
         10 | 11 => {
-            let kind = Kind::ALL[usize::from(b(v, 0) % 5)];
+            let kind = Kind::ALL[usize::from(b(v, 0) % 6)];
             let key = match kind {
                 Kind::IngressClass => ObjectKey::new("", "haproxy"),
                 Kind::Ingress => key_of(&ingress(&v[1..])),
                 Kind::Service => key_of(&service(&v[1..])),
                 Kind::EndpointSlice => key_of(&slice(&v[1..])),
                 Kind::Secret => key_of(&secret(&v[1..])),
+                Kind::ConfigMap => ObjectKey::new("a", "cm"),
             };
             store.delete(kind, &key);
         }
@@ -406,6 +427,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
             objects.push(slice(&v[1..]));
             store.replace_kind(Kind::EndpointSlice, objects);
         }
+        14 => store.upsert(config_map(v)),
         _ => {
             // Two Ingresses at once (one generation, several keys).
             store.replace_all(

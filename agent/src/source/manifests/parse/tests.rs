@@ -3,7 +3,7 @@
 use super::*;
 
 const ALL_KINDS: &str = "\
-# five kinds, a ConfigMap and an empty document
+# six kinds and an empty document
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
@@ -144,6 +144,7 @@ fn parses_or_reports_with_file_and_line() {
                 "Ingress shop/web",
                 "IngressClass haproxy",
                 "Service shop/web",
+                "ConfigMap default/settings",
                 "EndpointSlice shop/web-abc",
                 "Secret shop/tls",
             ]),
