@@ -84,6 +84,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "configmaps",
         namespaced: true,
         status: false,
+        short_names: &["cm"],
+        columns: &table::CONFIG_MAP,
     },
     Kind {
         kind: "Lease",

@@ -129,6 +129,8 @@ pub(crate) static SECRET: [Column; 2] = [
     data_column(),
 ];
 
+pub(crate) static CONFIG_MAP: [Column; 1] = [data_column()];
+
 pub(crate) static LEASE: [Column; 1] = [column("Holder", "Who holds it", |o| {
     o["spec"]["holderIdentity"].as_str().unwrap_or("").into()
 })];
