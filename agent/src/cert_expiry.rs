@@ -39,7 +39,12 @@ pub fn served(config: &Config, settings: &Settings) -> Vec<Served> {
         .default_ssl_certificate
         .as_ref()
         .map_or_else(|| GENERATED.to_string(), ToString::to_string);
-    let TlsFiles { certs, crt_list } = &config.tls;
+    // A certificate may have several lines (one per client-certificate setting).
+    let TlsFiles {
+        certs,
+        crt_list,
+        ca_files: _,
+    } = &config.tls;
     let mut hosts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for entry in crt_list {
         let names = entry.sni.iter().map(|s| s.as_str().to_string());
