@@ -44,6 +44,9 @@ pub enum CertError {
     /// `ca.crt` does not parse.
     #[error("ca.crt is not a valid PEM certificate bundle: {0}")]
     BadCaCertificate(String),
+    /// `ca.crl` holds no PEM revocation list, or one that does not parse.
+    #[error("ca.crl is not a valid PEM certificate revocation list: {0}")]
+    BadCrl(String),
     /// OpenSSL failed to encode what it parsed (not expected).
     #[error("cannot re-encode the certificate: {0}")]
     Encode(String),
@@ -87,6 +90,28 @@ pub fn ca_bundle(pem: &[u8]) -> Result<PemPayload, CertError> {
         text.push_str(&String::from_utf8_lossy(&cert.to_pem().map_err(enc)?));
     }
     PemPayload::new(text).map_err(|e| CertError::Encode(e.to_string()))
+}
+
+/// Checks revocation lists (`ca.crl` of an auth-tls-secret: one or more PEM `X509 CRL`
+/// blocks) and returns them re-encoded, as HAProxy will load them (`crl-file`). HAProxy
+/// 2.6.12 itself takes a certificate as an empty list: only real CRLs pass here.
+pub fn crl_bundle(pem: &[u8]) -> Result<PemPayload, CertError> {
+    const BEGIN: &str = "-----BEGIN X509 CRL-----";
+    let text = std::str::from_utf8(pem).map_err(|_| CertError::BadCrl("not text".into()))?;
+    let blocks: Vec<&str> = text.split(BEGIN).skip(1).collect();
+    if blocks.is_empty() {
+        return Err(CertError::BadCrl("no X509 CRL block".into()));
+    }
+    let mut out = String::new();
+    for b in blocks {
+        let crl = openssl::x509::X509Crl::from_pem(format!("{BEGIN}{b}").as_bytes())
+            .map_err(|e| CertError::BadCrl(first_reason(&e)))?;
+        let enc = crl
+            .to_pem()
+            .map_err(|e| CertError::Encode(first_reason(&e)))?;
+        out.push_str(&String::from_utf8_lossy(&enc));
+    }
+    PemPayload::new(out).map_err(|e| CertError::Encode(e.to_string()))
 }
 
 /// A self-signed certificate for `common_name`, valid for ten years (ECDSA P-256), as served
@@ -207,6 +232,20 @@ mod tests {
         let text = cert.pem.as_str();
         let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
         (text[..at].to_string(), text[at..].to_string())
+    }
+
+    #[test]
+    fn a_crl_bundle_is_checked_and_reencoded() {
+        let crl = include_str!("translate/test_ca.crl");
+        let two = format!("{crl}{crl}");
+        let out = crl_bundle(two.as_bytes()).unwrap();
+        assert_eq!(out.as_str().matches("-----BEGIN X509 CRL-----").count(), 2);
+        let cert = self_signed("x").unwrap();
+        assert!(matches!(
+            crl_bundle(cert.pem.as_str().as_bytes()),
+            Err(CertError::BadCrl(_))
+        ));
+        assert!(matches!(crl_bundle(b"\xff\xfe"), Err(CertError::BadCrl(_))));
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub struct RunArgs {
     /// The agent's health and metrics address.
     #[arg(long, env = "HAPROXY_AGENT_LISTEN", default_value = "0.0.0.0:10254")]
     pub listen: std::net::SocketAddr,
+    /// Serve `/debug/state` and `/metrics` on this address instead of `--listen` (which
+    /// then answers `/healthz` only), or `off` to serve them nowhere.
+    #[arg(long, env = "HAPROXY_AGENT_DEBUG_LISTEN", value_parser = parse_debug_listen)]
+    pub debug_listen: Option<DebugListen>,
     /// How long a removed endpoint may drain before its sessions are cut.
     #[arg(long, env = "HAPROXY_AGENT_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
@@ -397,6 +401,25 @@ pub enum CtlCommand {
     },
 }
 
+/// Where `/debug/state` and `/metrics` are served when not on `--listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugListen {
+    /// Nowhere.
+    Off,
+    /// On their own address.
+    Addr(std::net::SocketAddr),
+}
+
+/// Parses `--debug-listen`: `off` or an address.
+pub fn parse_debug_listen(s: &str) -> Result<DebugListen, String> {
+    if s.trim() == "off" {
+        return Ok(DebugListen::Off);
+    }
+    s.trim().parse().map(DebugListen::Addr).map_err(|_| {
+        format!("--debug-listen {s:?} is neither `off` nor an address like 127.0.0.1:10255")
+    })
+}
+
 /// Parses durations written like `500ms`, `30s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
@@ -425,6 +448,20 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn debug_listen_is_off_or_an_address() {
+        assert_eq!(parse_debug_listen("off"), Ok(DebugListen::Off));
+        assert_eq!(
+            parse_debug_listen("127.0.0.1:10255"),
+            Ok(DebugListen::Addr("127.0.0.1:10255".parse().unwrap()))
+        );
+        assert!(
+            parse_debug_listen("localhost")
+                .unwrap_err()
+                .contains("--debug-listen")
+        );
+    }
 
     #[test]
     fn durations() {

@@ -74,27 +74,37 @@ pub fn desired(config: &Config) -> Value {
             "deny": f.maps.deny.to_string(),
         })
     });
-    let tls = config.frontends.first().and_then(|f| f.tls.as_ref()).map(|bind| {
-        let certs: serde_json::Map<String, Value> = config
-            .tls
-            .certs
-            .iter()
-            .map(|(file, c)| (file.to_string(), json!({ "sha1": c.fingerprint.as_str() })))
-            .collect();
-        let crt_list: Vec<Value> = config
-            .tls
-            .crt_list
-            .iter()
-            .map(|e| json!({ "cert": e.cert.as_str(), "sni": e.sni.iter().map(|s| s.as_str()).collect::<Vec<_>>() }))
-            .collect();
-        json!({
-            "binds": bind.binds.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "default_cert": bind.default_cert.to_string(),
-            "crt_list_file": bind.crt_list.to_string(),
-            "certs": certs,
-            "crt_list": crt_list,
-        })
-    });
+    let tls = config
+        .frontends
+        .first()
+        .and_then(|f| f.tls.as_ref())
+        .map(|bind| {
+            let certs: serde_json::Map<String, Value> = config
+                .tls
+                .certs
+                .iter()
+                .map(|(file, c)| (file.to_string(), json!({ "sha1": c.fingerprint.as_str() })))
+                .collect();
+            let crt_list: Vec<Value> = config
+                .tls
+                .crt_list
+                .iter()
+                .map(|e| {
+                    json!({
+                        "cert": e.cert.as_str(),
+                        "options": e.auth.as_ref().map(|a| a.options()),
+                        "sni": e.sni.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({
+                "binds": bind.binds.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "default_cert": bind.default_cert.to_string(),
+                "crt_list_file": bind.crt_list.to_string(),
+                "certs": certs,
+                "crt_list": crt_list,
+            })
+        });
     // The Ingresses' client address lists (and limit exemptions, CORS origins), by list id,
     // and the ACL files' patterns they make.
     let source_lists: serde_json::Map<String, Value> = config

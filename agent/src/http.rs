@@ -179,10 +179,21 @@ async fn debug_config(State(status): State<Arc<Status>>) -> Response {
     axum::Json(doc).into_response()
 }
 
-/// The router (public for tests).
+/// The router (public for tests): `/healthz` and the debug routes.
 pub fn router(status: Arc<Status>) -> Router {
+    health_router(status.clone()).merge(debug_router(status))
+}
+
+/// `/healthz` alone (`--listen` when `--debug-listen` is given).
+pub fn health_router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .with_state(status)
+}
+
+/// `/metrics` and the `/debug/…` routes (on `--debug-listen` when given).
+pub fn debug_router(status: Arc<Status>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/debug/state", get(debug_state))
         .route("/debug/history", get(debug_history))
@@ -197,10 +208,19 @@ pub async fn serve(
     status: Arc<Status>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    serve_router(listen, router(status), shutdown).await
+}
+
+/// Binds `listen` and serves `router` until `shutdown` completes, as [`serve`] does.
+pub async fn serve_router(
+    listen: SocketAddr,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(status))
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await
     });

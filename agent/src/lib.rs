@@ -5,6 +5,8 @@
 //! apply do IO.
 
 pub mod apply;
+pub mod backoff;
+pub mod cert_expiry;
 pub mod certs;
 pub mod check;
 pub mod cli;

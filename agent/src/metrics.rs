@@ -51,6 +51,15 @@ pub struct KindLabels {
     pub reason: String,
 }
 
+/// A served certificate: its Secret (`namespace/name`) and one host it is served for.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    /// The Secret, or `(generated)` for the generated default certificate.
+    pub secret: String,
+    /// An SNI name it is served for (`*` for the default certificate).
+    pub host: String,
+}
+
 /// Every metric the agent exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -79,6 +88,8 @@ pub struct Metrics {
     pub observations: Family<ScopeLabels, Counter>,
     /// Files written to the config directory after runtime changes.
     pub file_writes: Counter,
+    /// When each served certificate expires (Unix seconds), by Secret and host.
+    pub certificate_not_after: Family<CertLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -106,6 +117,7 @@ impl Metrics {
         let routes = Gauge::default();
         let observations = Family::<ScopeLabels, Counter>::default();
         let file_writes = Counter::default();
+        let certificate_not_after = Family::<CertLabels, Gauge>::default();
         registry.register("reloads", "HAProxy reloads by reason", reloads.clone());
         registry.register(
             "reload_failures",
@@ -158,6 +170,11 @@ impl Metrics {
             "Files of the config directory written after runtime changes (unchanged ones are skipped)",
             file_writes.clone(),
         );
+        registry.register(
+            "certificate_not_after_seconds",
+            "When each served certificate expires (Unix time), by Secret and host",
+            certificate_not_after.clone(),
+        );
         // Every reload reason from the start, so a dashboard sees zeros, not gaps.
         for reason in crate::reconcile::ReloadReason::LABELS {
             let _ = reloads.get_or_create(&ReasonLabels { reason });
@@ -176,6 +193,7 @@ impl Metrics {
             routes,
             observations,
             file_writes,
+            certificate_not_after,
         }
     }
 
@@ -220,6 +238,20 @@ impl Metrics {
                     reason: reason.to_string(),
                 })
                 .set(n);
+        }
+    }
+
+    /// Sets the certificate expiry gauges to `(secret, host, not_after)` (those not listed
+    /// go away).
+    pub fn set_certificates<'a>(&self, certs: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
+        self.certificate_not_after.clear();
+        for (secret, host, not_after) in certs {
+            self.certificate_not_after
+                .get_or_create(&CertLabels {
+                    secret: secret.to_string(),
+                    host: host.to_string(),
+                })
+                .set(not_after);
         }
     }
 

@@ -61,6 +61,8 @@ pub enum ProblemReason {
     UnsupportedKey,
     /// A ConfigMap key taken with a difference from ingress-nginx (named).
     Differs,
+    /// A served certificate that has expired or expires within 7 days.
+    CertificateExpiry,
 }
 
 impl ProblemReason {
@@ -74,6 +76,7 @@ impl ProblemReason {
             ProblemReason::UnknownKey => "unknown_key",
             ProblemReason::UnsupportedKey => "unsupported_key",
             ProblemReason::Differs => "differs",
+            ProblemReason::CertificateExpiry => "certificate_expiry",
         }
     }
 }

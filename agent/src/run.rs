@@ -58,8 +58,7 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         tcp_services: model.tcp_services_configmap.clone(),
         tcp_bind: model.tcp_bind_address,
     };
-    // Paths and durations HAProxy cannot take are refused now, not at the first sync.
-    translate(&Default::default(), &s).map_err(anyhow::Error::msg)?;
+    check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)
 }
 
@@ -76,6 +75,16 @@ fn access_log(model: &ModelArgs) -> anyhow::Result<Option<haproxy::config::LogTa
                 .map_err(|e| anyhow::anyhow!("--access-log-socket: {e}"))?,
         ),
     }))
+}
+
+/// Refuses, at start-up, every setting translation could fail on later: paths and durations
+/// HAProxy cannot take, the HTTPS bind's files included (used only once an Ingress asks for
+/// TLS). With them checked, [`translate`] has no error left to return while running.
+fn check_settings(s: &Settings) -> Result<(), String> {
+    translate(&Default::default(), s)?;
+    haproxy::config::TlsBind::in_dir(&s.config_dir, vec![s.https_bind])
+        .map_err(|e| format!("--config-dir: {e}"))?;
+    Ok(())
 }
 
 /// The settings, or `None` after saying on stderr why the flags cannot work.
@@ -266,10 +275,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let status = Status::new();
     status.set_invocation(invocation());
-    let (addr, http_task) =
-        crate::http::serve(args.listen, status.clone(), until(shutdown.clone()))
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (addr, http_task) = serve_http(&args, &status, &shutdown).await?;
     tracing::info!(%addr, "health and metrics listening");
 
     let store = Store::new();
@@ -373,15 +379,17 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         holdoff: args.sync_holdoff,
         max_delay: args.sync_max_delay.max(args.sync_holdoff),
     };
-    let ended = reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers).await;
-    if let Err(e) = &ended {
-        // Nothing reconciles any more: say so, and stop like on SIGTERM, exiting non-zero
-        // so that a supervisor (the kubelet) restarts the agent.
-        status.set_health(Health {
-            synced: false,
-            haproxy_up: false,
-            detail: Some(format!("translation failed, the agent stops: {e}")),
-        });
+    let mut source_task = Some(source_task);
+    let ended = unless_source_ends(
+        reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers),
+        &mut source_task,
+        &shutdown,
+        &status,
+    )
+    .await;
+    if ended.is_err() {
+        // Nothing reconciles any more (the loop said so on `/healthz`): stop like on
+        // SIGTERM, exiting non-zero so that a supervisor (the kubelet) restarts the agent.
         let _ = shutdown_tx.send(true);
     }
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
@@ -394,13 +402,49 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Stops writing and releases the Lease, so another replica takes over at once.
         let _ = task.await;
     }
-    let _ = source_task.await;
+    if let Some(task) = source_task {
+        let _ = task.await;
+    }
     let _ = http_task.await;
     Ok(if ended.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Serves `/healthz` on `--listen`, and the debug routes there too or on `--debug-listen`
+/// (or nowhere with `off`). Returns `--listen`'s address and a task ending with both servers.
+async fn serve_http(
+    args: &RunArgs,
+    status: &Arc<Status>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    use crate::cli::DebugListen;
+    use crate::http::{debug_router, health_router, router, serve_router};
+    let main = match args.debug_listen {
+        None => router(status.clone()),
+        Some(_) => health_router(status.clone()),
+    };
+    let (addr, main_task) = serve_router(args.listen, main, until(shutdown.clone()))
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let Some(DebugListen::Addr(debug)) = args.debug_listen else {
+        return Ok((addr, main_task));
+    };
+    let (debug_addr, debug_task) =
+        serve_router(debug, debug_router(status.clone()), until(shutdown.clone()))
+            .await
+            .with_context(|| format!("cannot listen on --debug-listen {debug}"))?;
+    tracing::info!(addr = %debug_addr, "metrics and debug state listening");
+    let both = tokio::spawn(async move {
+        let debug = debug_task.await.unwrap_or(Ok(()));
+        main_task.await.unwrap_or(Ok(())).and(debug)
+    });
+    Ok((addr, both))
 }
 
 /// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
@@ -485,8 +529,8 @@ const FLUSH_IDLE: Duration = Duration::from_millis(100);
 const FLUSH_MAX: Duration = Duration::from_secs(1);
 
 /// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
-/// (`Err`, which the settings checked at start-up make unreachable; should it happen, the
-/// agent must not live on looking healthy while nothing reconciles).
+/// (`Err`, which [`check_settings`] makes unreachable; should it happen, `/healthz` stops
+/// saying 200 before this returns: the agent must not look healthy while nothing reconciles).
 async fn reconcile_loop(
     store: &Store,
     settings: &Settings,
@@ -501,7 +545,8 @@ async fn reconcile_loop(
         mut shutdown,
     } = wakers;
     let mut rx = store.subscribe();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut synced_once = false;
     let mut logged = std::collections::BTreeSet::new();
     // The certificates in use: a host whose Secret turns bad keeps its certificate, from
@@ -516,6 +561,7 @@ async fn reconcile_loop(
     let mut pending = Scope::all();
     // The translation and source problems last published.
     let mut published: (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
+    let mut certs = crate::cert_expiry::CertWatch::default();
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
@@ -534,6 +580,11 @@ async fn reconcile_loop(
                     Ok(t) => t,
                     Err(e) => {
                         tracing::error!(error = %e, "translation failed");
+                        status.set_health(Health {
+                            synced: false,
+                            haproxy_up: false,
+                            detail: Some(format!("translation failed, the agent stops: {e}")),
+                        });
                         return Err(e);
                     }
                 };
@@ -548,10 +599,12 @@ async fn reconcile_loop(
                 );
                 drop(snapshot);
                 // Problems can change while the config does not (a bad annotation added).
-                let problems_now = (t.problems.clone(), extra);
+                let mut problems = t.problems.clone();
+                problems.extend(certs.update(&t, settings, &status.metrics));
+                let problems_now = (problems, extra);
                 if !t.changed.is_empty() || problems_now != published {
                     publish(status, &t.config, &problems_now.0, &problems_now.1);
-                    let (appeared, resolved) = log_problem_changes(&mut logged, &t.problems);
+                    let (appeared, resolved) = log_problem_changes(&mut logged, &problems_now.0);
                     record.problems_appeared = appeared;
                     record.problems_resolved = resolved;
                     published = problems_now;
@@ -570,7 +623,7 @@ async fn reconcile_loop(
                 match synced {
                     Ok(report) => {
                         synced_once = true;
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         pending = Scope::default();
                         if report.commands > 0 || !report.reloads.is_empty() {
                             status
@@ -599,8 +652,7 @@ async fn reconcile_loop(
                             detail: Some(e.to_string()),
                         });
                         if !matches!(e, ApplyError::KnownBad) {
-                            next_sync = Instant::now() + backoff;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            next_sync = Instant::now() + backoff.failed();
                         }
                     }
                 }
@@ -641,6 +693,44 @@ async fn reconcile_loop(
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
         }
         woke = Instant::now();
+    }
+}
+
+/// Runs `reconciling` until it ends, or until the source feeding the store ends without a
+/// shutdown (it panicked, or gave up): then nothing new would ever be reconciled, so
+/// `/healthz` stops saying 200 and this returns an error, for the agent to exit non-zero.
+async fn unless_source_ends(
+    reconciling: impl std::future::Future<Output = Result<(), String>>,
+    source: &mut Option<tokio::task::JoinHandle<()>>,
+    shutdown: &watch::Receiver<bool>,
+    status: &Status,
+) -> Result<(), String> {
+    tokio::select! {
+        r = reconciling => r,
+        Some(_) = until_done(source) => {
+            *source = None;
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let e = "the source of objects stopped".to_string();
+            tracing::error!(error = %e, "nothing reconciles any more");
+            status.set_health(Health {
+                synced: false,
+                haproxy_up: false,
+                detail: Some(format!("{e}, the agent stops")),
+            });
+            Err(e)
+        }
+    }
+}
+
+/// The task's end; never when there is none.
+async fn until_done(
+    task: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Option<Result<(), tokio::task::JoinError>> {
+    match task {
+        Some(t) => Some(t.await),
+        None => std::future::pending().await,
     }
 }
 
@@ -761,3 +851,7 @@ async fn wait_for_signal(tx: Arc<watch::Sender<bool>>) {
     tracing::info!("shutting down");
     let _ = tx.send(true);
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -55,9 +55,12 @@ impl Supervisor {
 
     fn spawn(&self) -> std::io::Result<Child> {
         let mut cmd = Command::new(&self.config.binary);
+        // The master CLI can stop HAProxy and run any runtime command: owner only.
+        let mut master = self.config.master_socket.clone().into_os_string();
+        master.push(",mode,600");
         cmd.arg("-W")
             .arg("-S")
-            .arg(&self.config.master_socket)
+            .arg(master)
             .arg("-f")
             .arg(&self.config.config)
             .stdin(Stdio::null())
@@ -77,7 +80,7 @@ impl Supervisor {
     /// (SIGUSR1 to the master, which lets connections finish), and kills it by pid if it is
     /// still there after the stop timeout.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = crate::backoff::Backoff::new(FIRST_BACKOFF, Duration::from_secs(5));
         loop {
             let mut child = match self.spawn() {
                 Ok(c) => c,
@@ -100,16 +103,15 @@ impl Supervisor {
             };
             tracing::warn!(status = %exited, "haproxy exited; restarting");
             if started.elapsed() >= FAILED_START {
-                backoff = FIRST_BACKOFF;
+                backoff.reset();
             }
             let stopping = tokio::select! {
-                _ = tokio::time::sleep(backoff) => false,
+                _ = tokio::time::sleep(backoff.failed()) => false,
                 _ = shutdown.wait_for(|s| *s) => true,
             };
             if stopping {
                 return Ok(());
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 

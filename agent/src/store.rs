@@ -240,7 +240,8 @@ impl Object {
 }
 
 /// Keeps of a Secret's data what TLS and basic authentication read: `tls.crt`, `tls.key`
-/// and `ca.crt` (a proxy-ssl-secret's CA bundle; all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
+/// and `ca.crt`/`ca.crl` (a proxy-ssl-secret's or auth-tls-secret's CA bundle and
+/// revocation list; all a `kubernetes.io/tls` Secret keeps); `auth` (an htpasswd file, `auth-secret-type: auth-file`); and, for `auth-map` (each key
 /// a user), the keys that can be user names whose values look like password hashes (`$…`,
 /// `{…}` or a 13-character DES hash, at most 256 bytes). Any other value of such a key is
 /// kept empty, so a problem can still name the user without the agent holding what is
@@ -251,8 +252,9 @@ fn strip_secret_data(
     tls: bool,
 ) {
     data.retain(|k, v| {
-        // ca.crt: a proxy-ssl-secret's CA bundle (public certificates).
-        if k == "tls.crt" || k == "tls.key" || k == "ca.crt" {
+        // ca.crt: a proxy-ssl-secret's or auth-tls-secret's CA bundle (public certificates);
+        // ca.crl: an auth-tls-secret's revocation list (public too).
+        if k == "tls.crt" || k == "tls.key" || k == "ca.crt" || k == "ca.crl" {
             return true;
         }
         if tls {
@@ -969,15 +971,15 @@ mod tests {
         assert_eq!((ep.addresses.len(), ep.conditions.is_some()), (1, true));
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
-            "data": {"tls.crt": "Yw==", "tls.key": "aw==", "ca.crt": "Yw=="},
+            "data": {"tls.crt": "Yw==", "tls.key": "aw==", "ca.crt": "Yw==", "ca.crl": "Yw=="},
         }))
         .unwrap();
         let Object::Secret(s) = Object::Secret(secret).strip() else {
             unreachable!()
         };
         let keys: Vec<&String> = s.data.as_ref().unwrap().keys().collect();
-        // ca.crt: a proxy-ssl-secret's CA bundle.
-        assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
+        // ca.crt, ca.crl: a CA bundle and a revocation list.
+        assert_eq!(keys, ["ca.crl", "ca.crt", "tls.crt", "tls.key"]);
         // An Opaque Secret: `auth`, and users with hash-like values; other values blanked,
         // keys that cannot be users dropped.
         let secret: Secret = serde_json::from_value(serde_json::json!({

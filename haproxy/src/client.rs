@@ -407,3 +407,26 @@ fn mismatch(command: &'static str, reply: Reply) -> Error {
         raw: format!("{reply:?}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connection attempts on tokio's paused clock: a socket that is not there is tried
+    /// `connect_attempts` times, `backoff` doubling between attempts, then reported closed.
+    #[tokio::test(start_paused = true)]
+    async fn connect_retries_wait_doubling_delays_then_give_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RuntimeConfig {
+            connect_attempts: 4,
+            backoff: Duration::from_millis(100),
+            ..RuntimeConfig::default()
+        };
+        let client = RuntimeClient::new(Endpoint::Unix(dir.path().join("absent.sock")), config);
+        let start = tokio::time::Instant::now();
+        let err = client.batch(&[Command::ShowVersion]).await.unwrap_err();
+        assert!(err.is_closed(), "{err}");
+        // 100 + 200 + 400 ms between the four attempts, nothing after the last.
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+    }
+}

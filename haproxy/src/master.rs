@@ -4,9 +4,10 @@
 //! Each call is a one-shot exchange (write, half-close, read to EOF): the 2.6 master keeps a
 //! connection open until the client half-closes, and its replies have no prompt framing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
+use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
 use crate::proto::proc::{ProcList, reload_status, show_proc};
@@ -207,3 +208,7 @@ impl MasterClient {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "master_tests.rs"]
+mod tests;

@@ -25,7 +25,7 @@ struct Counters {
 /// An HTTP/1.1 server on `127.0.0.1:<ephemeral>`. Every response is `200` (or `NNN` for a
 /// path starting with `/status/NNN`, `NNN` from 200 to 599) with the server's name as its body and the headers `x-echo-name` (the name), `x-echo-host` (the request's
 /// Host header, when present), `x-echo-path` (path and query) and `x-echo-method`, and each
-/// `X-…` request header `X-Name` back as `x-echo-h-x-name`.
+/// `X-…` (and `ssl-client-…`) request header `X-Name` back as `x-echo-h-x-name`.
 ///
 /// Dropping it stops accepting and aborts every open connection.
 #[derive(Debug)]
@@ -179,7 +179,7 @@ async fn respond(
         builder = builder.header("x-echo-authorization", auth.clone());
     }
     for (name, value) in req.headers() {
-        if name.as_str().starts_with("x-") {
+        if name.as_str().starts_with("x-") || name.as_str().starts_with("ssl-client-") {
             builder = builder.header(format!("x-echo-h-{name}"), value.clone());
         }
     }

@@ -30,21 +30,35 @@ const NOT_INSTALLED: &str = "HAProxy is not installed (no `haproxy` on PATH and 
 /// # Panics
 /// When there is none: tests that need HAProxy fail, they never skip.
 pub fn haproxy_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("HAPROXY_BIN").filter(|b| !b.is_empty()) {
+    system_binary(
+        "HAPROXY_BIN",
+        "haproxy",
+        &["/usr/sbin", "/usr/local/sbin"],
+        NOT_INSTALLED,
+    )
+}
+
+/// A system tool the tests need: the file named by the environment variable `env` if set,
+/// else `name` on `PATH` or in one of `dirs`.
+///
+/// # Panics
+/// When there is none, with `not_installed` (or when `env` names no file).
+pub fn system_binary(env: &str, name: &str, dirs: &[&str], not_installed: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(env).filter(|b| !b.is_empty()) {
         let bin = PathBuf::from(bin);
         assert!(
             bin.is_file(),
-            "HAPROXY_BIN={} does not exist; unset it or run scripts/test, which installs HAProxy with apt-get install haproxy",
+            "{env}={} does not exist; unset it. {not_installed}",
             bin.display()
         );
         return bin;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("haproxy"))
+        .chain(dirs.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("{NOT_INSTALLED}"))
+        .unwrap_or_else(|| panic!("{not_installed}"))
 }
 
 /// A free TCP port on 127.0.0.1 (bound to port 0, then released).

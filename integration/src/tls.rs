@@ -59,6 +59,22 @@ impl TestCert {
         }
     }
 
+    /// A self-signed leaf like [`TestCert::self_signed`], valid from `from_days` to
+    /// `to_days` days from now (negative: in the past): an expired or expiring certificate.
+    ///
+    /// # Panics
+    /// When OpenSSL fails.
+    pub fn self_signed_valid(cn: &str, sans: &[&str], from_days: i64, to_days: i64) -> TestCert {
+        let key = new_key();
+        let cert = build_valid(cn, sans, &key, None, false, (from_days, to_days))
+            .expect("build a self-signed certificate");
+        TestCert {
+            cert,
+            chain: Vec::new(),
+            key,
+        }
+    }
+
     /// A self-signed CA certificate (`CA:TRUE`) to sign leaves with [`TestCert::signed_by`].
     ///
     /// # Panics
@@ -143,12 +159,24 @@ fn new_key() -> PKey<Private> {
     PKey::from_ec_key(EcKey::generate(&group).expect("generate an EC key")).expect("wrap key")
 }
 
+/// [`build_valid`] from a day ago for 30 days.
 fn build(
     cn: &str,
     sans: &[&str],
     key: &PKey<Private>,
     issuer: Option<&TestCert>,
     is_ca: bool,
+) -> Result<X509, openssl::error::ErrorStack> {
+    build_valid(cn, sans, key, issuer, is_ca, (-1, 30))
+}
+
+fn build_valid(
+    cn: &str,
+    sans: &[&str],
+    key: &PKey<Private>,
+    issuer: Option<&TestCert>,
+    is_ca: bool,
+    (from_days, to_days): (i64, i64),
 ) -> Result<X509, openssl::error::ErrorStack> {
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
@@ -172,8 +200,8 @@ fn build(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let not_before = Asn1Time::from_unix(now - 86_400)?;
-    let not_after = Asn1Time::from_unix(now + 30 * 86_400)?;
+    let not_before = Asn1Time::from_unix(now + from_days * 86_400)?;
+    let not_after = Asn1Time::from_unix(now + to_days * 86_400)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
     if is_ca {
@@ -244,6 +272,16 @@ fn handshake(
     sni: Option<&str>,
     deadline: Instant,
 ) -> anyhow::Result<openssl::ssl::SslStream<TcpStream>> {
+    handshake_as(addr, sni, deadline, None)
+}
+
+/// [`handshake`], presenting `client`'s certificate when asked for one.
+fn handshake_as(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    deadline: Instant,
+    client: Option<&TestCert>,
+) -> anyhow::Result<openssl::ssl::SslStream<TcpStream>> {
     check_loopback(addr)?;
     let left = || {
         deadline
@@ -257,6 +295,10 @@ fn handshake(
     tcp.set_nodelay(true)?;
     let mut builder = SslConnector::builder(SslMethod::tls_client())?;
     builder.set_verify(SslVerifyMode::NONE);
+    if let Some(c) = client {
+        builder.set_certificate(&c.cert)?;
+        builder.set_private_key(&c.key)?;
+    }
     let config = builder
         .build()
         .configure()?
@@ -311,11 +353,34 @@ pub async fn https_get(
     sni_and_host: &str,
     path: &str,
 ) -> anyhow::Result<HttpsReply> {
-    let host = sni_and_host.to_string();
+    https_get_as(addr, sni_and_host, path, None).await
+}
+
+/// [`https_get`], presenting `client`'s certificate (with its key) when the server asks for
+/// one. A refused handshake, or a connection the server closes after it, is an error.
+pub async fn https_get_as(
+    addr: SocketAddr,
+    sni_and_host: &str,
+    path: &str,
+    client: Option<&TestCert>,
+) -> anyhow::Result<HttpsReply> {
+    https_get_sni(addr, sni_and_host, sni_and_host, path, client).await
+}
+
+/// [`https_get_as`] with an SNI name other than the `Host` header.
+pub async fn https_get_sni(
+    addr: SocketAddr,
+    sni: &str,
+    host: &str,
+    path: &str,
+    client: Option<&TestCert>,
+) -> anyhow::Result<HttpsReply> {
+    let (sni, host) = (sni.to_string(), host.to_string());
     let path = path.to_string();
-    let what = format!("GET https://{host}{path} at {addr}");
+    let client = client.cloned();
+    let what = format!("GET https://{host}{path} at {addr} (SNI {sni})");
     blocking(what, move |deadline| {
-        let mut stream = handshake(addr, Some(&host), deadline)?;
+        let mut stream = handshake_as(addr, Some(&sni), deadline, client.as_ref())?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())

@@ -54,4 +54,10 @@ ensure_test_deps() {
   ensure_build_deps
   ensure_haproxy
   command -v openssl >/dev/null || apt_install openssl
+  # The kubectl tests (integration/tests/it/kubectl.rs, agent/tests/e2e/kubectl.rs) drive the
+  # test API server with the real client, from the system packages: `kubectl` where an apt
+  # source has it (Kubernetes' own repository; the tests were written against its 1.32),
+  # else Debian 12's `kubernetes-client` (kubectl 1.20).
+  command -v kubectl >/dev/null || apt_install kubectl || apt_install kubernetes-client ||
+    { echo "error: could not install kubectl (or kubernetes-client) with apt-get" >&2; exit 1; }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use haproxy::config::{
     AclKind, CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
 };
-use haproxy::proto::{Command, MapTarget, Reply, ReplyError};
+use haproxy::proto::{CaStore, Command, MapTarget, Reply, ReplyError};
 use haproxy::{BackendName, FilePath, RuntimeClient, ServerName};
 
 use super::ApplyError;
@@ -287,6 +287,8 @@ async fn observe_tls(
     let cmds = [
         Command::ShowSslCert(None),
         Command::ShowSslCrtList(crt_list.clone()),
+        Command::ShowSslCa(CaStore::CaFile),
+        Command::ShowSslCa(CaStore::CrlFile),
     ];
     let mut replies = runtime
         .batch(&cmds)
@@ -328,6 +330,27 @@ async fn observe_tls(
                 "show ssl crt-list gave {other:?}"
             )));
         }
+    }
+    for kind in [CaStore::CaFile, CaStore::CrlFile] {
+        let list = match replies.next() {
+            Some(Ok(Reply::SslCaFiles(list))) => list,
+            other => {
+                return Err(ApplyError::Diverged(format!(
+                    "show ssl {} gave {other:?}",
+                    kind.keyword()
+                )));
+            }
+        };
+        let paths = |names: &[String]| -> Vec<FilePath> {
+            names
+                .iter()
+                .filter_map(|f| FilePath::new(f.as_str()).ok())
+                .collect()
+        };
+        live.ca_files
+            .extend(paths(&list.files).into_iter().map(|f| (f, kind)));
+        live.ca_transactions
+            .extend(paths(&list.transactions).into_iter().map(|f| (f, kind)));
     }
     // Details only for the files the agent manages: those under the certificates directory.
     let ours: Vec<FilePath> = files

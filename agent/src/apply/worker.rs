@@ -45,7 +45,19 @@ impl Worker {
     }
 
     async fn record_loaded_by(&self, worker: u32) {
-        if let Err(e) = tokio::fs::write(&self.marker, format!("{worker}\n")).await {
+        use tokio::io::AsyncWriteExt as _;
+        // Owner only, like every file the agent writes.
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&self.marker)
+                .await?;
+            f.write_all(format!("{worker}\n").as_bytes()).await
+        };
+        if let Err(e) = written.await {
             tracing::warn!(error = %e, "cannot record which worker loaded the config");
         }
     }

@@ -177,6 +177,12 @@ async fn diff_tls(client: &RuntimeClient, want: &Value, differences: &mut Vec<Va
     else {
         return;
     };
+    // A line is its certificate and options (a certificate has one line per client-certificate
+    // setting); `[options]` follows the file in the reports.
+    let line_key = |cert: &str, options: Option<&str>| match options {
+        Some(o) => format!("{cert} [{o}]"),
+        None => cert.to_string(),
+    };
     let live: BTreeMap<String, Vec<String>> = match client.send(Command::ShowSslCrtList(list)).await
     {
         Ok(Reply::CrtList(lines)) => lines
@@ -184,14 +190,17 @@ async fn diff_tls(client: &RuntimeClient, want: &Value, differences: &mut Vec<Va
             .map(|l| {
                 let mut sni = l.sni;
                 sni.sort();
-                (l.cert, sni)
+                (line_key(&l.cert, l.options.as_deref()), sni)
             })
             .collect(),
         _ => BTreeMap::new(),
     };
     let mut wanted = BTreeSet::new();
     for e in want["crt_list"].as_array().into_iter().flatten() {
-        let cert = e["cert"].as_str().unwrap_or_default().to_string();
+        let cert = line_key(
+            e["cert"].as_str().unwrap_or_default(),
+            e["options"].as_str(),
+        );
         let mut sni: Vec<String> = e["sni"]
             .as_array()
             .into_iter()

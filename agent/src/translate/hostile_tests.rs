@@ -61,6 +61,11 @@ const NGINX_PROXY_SSL_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-name";
 const NGINX_PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
 const NGINX_PROXY_SSL_VERIFY: &str = "nginx.ingress.kubernetes.io/proxy-ssl-verify";
 const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl-server-name";
+const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
+const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
+const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
+const NGINX_AUTH_TLS_PASS_CERT: &str =
+    "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
 const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
 const NGINX_PERMANENT_REDIRECT_CODE: &str = "nginx.ingress.kubernetes.io/permanent-redirect-code";
 const NGINX_TEMPORAL_REDIRECT: &str = "nginx.ingress.kubernetes.io/temporal-redirect";
@@ -1009,6 +1014,49 @@ fn fields() -> Vec<Field> {
                     w.annotations
                         .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
                 )
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_SECRET,
+            |t| format!("shop/ca{t}"),
+            |w, v| drop(w.annotations.insert(NGINX_AUTH_TLS_SECRET.into(), v.into())),
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_VERIFY_CLIENT,
+            |t| format!("opt{t}ional"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
+            },
+            refused,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_VERIFY_DEPTH,
+            |t| format!("1{t}2"),
+            |w, v| {
+                drop(
+                    w.annotations
+                        .insert(NGINX_AUTH_TLS_VERIFY_DEPTH.into(), v.into()),
+                )
+            },
+            refused,
+            true,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_PASS_CERT,
+            |t| format!("tr{t}ue"),
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_PASS_CERT.into(), v.into());
             },
             refused,
             false,
@@ -2622,6 +2670,11 @@ fn hostile_table_corpus() {
         .chain(configmap::cases())
         .chain(tcp_services::cases())
         .collect();
+    assert_eq!(
+        cases.len(),
+        TABLE_CASES,
+        "the table corpus changed size: update TABLE_CASES on purpose"
+    );
     let mut names = BTreeSet::new();
     let mut failures = Vec::new();
     for case in cases {
@@ -2652,8 +2705,15 @@ fn hostile_table_corpus() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(counts.objects >= 200, "{} cases", counts.objects);
+    assert_eq!(counts.objects, TABLE_CASES, "every case ran to its end");
 }
+
+/// The table corpus's cases, exactly: a case lost (a field or token list shortened by
+/// accident) fails the test as surely as one that goes wrong.
+const TABLE_CASES: usize = 3252;
+
+/// The files of `agent/tests/hostile/`, exactly.
+const MANIFEST_FILES: usize = 59;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
@@ -2800,9 +2860,20 @@ fn hostile_manifest_corpus() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "{} manifest cases", files.len());
+    assert_eq!(
+        files.len(),
+        MANIFEST_FILES,
+        "the manifest corpus changed size: update MANIFEST_FILES on purpose"
+    );
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
+        // Every file names the bytes that must never reach HAProxy, or says why it has none.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# value: ") || l.starts_with("# no value: ")),
+            "{}: no `# value:` line and no `# no value:` reason",
+            path.display()
+        );
         let expects = yaml_expectations(path, &text);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let values: Vec<String> = text
@@ -2907,6 +2978,7 @@ fn hostile_manifest_corpus() {
         file_problem(1),
         Vec::new(),
     ));
+    let cases = files.len() + generated.len();
     for (name, bytes, expect, values) in generated {
         let started = Instant::now();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -2932,6 +3004,10 @@ fn hostile_manifest_corpus() {
         "{} failed cases:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    assert_eq!(
+        counts.objects, cases,
+        "every file and generated case ran to its end"
     );
 }
 

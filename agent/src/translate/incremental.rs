@@ -31,6 +31,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{Ingress, IngressTLS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::annotations::client_cert::{self, ClientCertRequest};
 use super::ingress::{self, Fragment};
 use super::refold::{Rank, Refold, Work};
 use super::resolutions::Resolutions;
@@ -385,6 +386,8 @@ impl Incremental {
         let (old_tls, new_tls) = (tls_spec(old.as_ref()), tls_spec(new.as_ref()));
         let moved = old.as_ref().map(|e| &e.created) != new.as_ref().map(|e| &e.created);
         step.tls |= old_tls != new_tls || (moved && (old_tls.is_some() || new_tls.is_some()));
+        step.tls |=
+            new_tls.is_some() && client_cert_of(old.as_ref()) != client_cert_of(new.as_ref());
         for e in old.iter().chain(&new) {
             step.backends
                 .extend(e.fragment.recipes.iter().map(|(n, _)| n.clone()));
@@ -488,6 +491,7 @@ impl Incremental {
             &self.settings,
             &self.certs,
             &mut read,
+            snapshot,
             &mut problems,
         );
         let (bind, files) = tls_files(
@@ -645,14 +649,24 @@ fn tls_spec(e: Option<&Entry>) -> Option<&Vec<IngressTLS>> {
         .filter(|t| !t.is_empty())
 }
 
-/// The Secrets an Ingress's `spec.tls` names (valid names or not: over-reading is safe).
+/// What an Ingress's auth-tls annotations ask of its hosts.
+fn client_cert_of(e: Option<&Entry>) -> Option<ClientCertRequest> {
+    e.map(|e| client_cert::request(e.ingress.metadata.annotations.as_ref()))
+}
+
+/// The Secrets an Ingress's `spec.tls` and auth-tls-secret name (valid names or not:
+/// over-reading is safe).
 fn tls_secrets(key: &ObjectKey, ing: &Ingress) -> BTreeSet<ObjectKey> {
     let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+    let auth = client_cert::request(ing.metadata.annotations.as_ref())
+        .secret
+        .map(|r| super::client_ca::secret_key(&r, &key.namespace));
     tls.into_iter()
         .flatten()
         .filter_map(|t| t.secret_name.as_deref())
         .filter(|n| !n.is_empty())
         .map(|n| ObjectKey::new(&key.namespace, n))
+        .chain(auth)
         .collect()
 }
 

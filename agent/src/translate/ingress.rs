@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use haproxy::BackendName;
 use haproxy::config::{
-    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, CustomErrors, ErrorCodes, ErrorFiles,
-    ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server, ServerAddr,
-    ServerMode, SourceLists,
+    AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, ClientCertPolicy, CustomErrors, ErrorCodes,
+    ErrorFiles, ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
+    ServerAddr, ServerMode, SourceLists,
 };
-use haproxy::proto::Weight;
+use haproxy::proto::{ClientVerify, Weight};
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::annotations::auth::{self, AuthRequest};
+use super::annotations::client_cert::ClientCertRequest;
 use super::annotations::{self, BackendOptions, Canary};
 use super::endpoints::{self, EndpointState, ResolvedService};
 use super::resolutions::{PortRef, Resolutions};
@@ -318,6 +319,34 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Reads the auth-tls-secret for the routes: they send the client-certificate headers,
+    /// or answer `503` when the CA cannot be had (the hosts then ask for no certificate, so
+    /// the routes fail closed).
+    fn client_cert(&mut self, req: &ClientCertRequest, policy: &mut RoutePolicy) {
+        let Some((sref, verify)) = req.active() else {
+            return;
+        };
+        let key = super::client_ca::secret_key(sref, &self.f.key.namespace);
+        if !self.f.read_secrets.contains(&key) {
+            self.f.read_secrets.push(key.clone());
+        }
+        match super::client_ca::read(self.snapshot, &key, &self.settings.config_dir) {
+            Ok(_) => {
+                policy.client_cert = Some(ClientCertPolicy {
+                    required: verify == ClientVerify::Required,
+                    certificate: req.pass,
+                });
+            }
+            Err(e) => {
+                self.f.problem(
+                    sref.field.clone(),
+                    format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+                );
+                policy.auth = Some(PolicyText::new("auth", AUTH_DENIED).expect("a fixed word"));
+            }
+        }
+    }
+
     /// Reads the auth Secret: the route policy's `auth` field (a user list, or
     /// [`AUTH_DENIED`] when authentication was asked for and cannot be done).
     fn auth(&mut self, request: &AuthRequest) -> Option<PolicyText> {
@@ -442,6 +471,7 @@ impl Reader<'_> {
             None => {
                 let mut policy = parsed.policy_for(&self.f.key.to_string());
                 policy.auth = self.auth(&parsed.auth);
+                self.client_cert(&parsed.client_cert, &mut policy);
                 policy.shared()
             }
             Some(_) => RoutePolicy::default().shared(),

@@ -8,6 +8,7 @@
 pub mod annotations;
 pub mod canary;
 pub mod class;
+pub mod client_ca;
 pub mod configmap;
 pub mod endpoints;
 mod fold;
@@ -172,6 +173,7 @@ pub fn translate_with(
         settings,
         certs,
         &mut read,
+        snapshot,
         &mut problems,
     );
     let folded = fold::fold(&fragments, &tls.hosts);
@@ -376,6 +378,8 @@ struct Origin {
     redirect: annotations::Redirect,
 }
 
+#[cfg(test)]
+mod client_cert_tests;
 #[cfg(test)]
 mod custom_errors_tests;
 #[cfg(test)]

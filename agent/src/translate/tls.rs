@@ -12,11 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
-use haproxy::proto::command::CrtListEntry;
+use haproxy::proto::command::{CaStore, ClientAuth, CrtListEntry};
 use imbl::OrdMap;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Settings;
+use super::annotations::client_cert;
+use super::client_ca;
 use crate::certs;
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
@@ -66,29 +68,34 @@ pub(super) struct TlsBuilt {
     pub memory: CertMemory,
 }
 
-/// One Secret's crt-list line while it is built.
-struct Line {
-    cert: Option<TlsCert>,
-    sni: BTreeSet<SniFilter>,
-}
+/// A crt-list line while it is built: the certificate's Secret (`None`: the default
+/// certificate) and the client-certificate options of its names.
+type LineKey = (Option<ObjectKey>, Option<ClientAuth>);
 
 /// How a Secret's certificate is read ([`read_secret`], or a cache of it).
 pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, String> + 'a;
 
-/// Reads `spec.tls` of `ingresses` (ours, oldest first), their Secrets through `read`.
+/// Reads `spec.tls` of `ingresses` (ours, oldest first), their Secrets through `read` and
+/// their auth-tls-secrets from `snapshot`. A host's certificate and client-certificate
+/// settings come from the oldest Ingress that lists it in `spec.tls`.
 pub(super) fn collect<'a>(
     ingresses: impl IntoIterator<Item = (&'a ObjectKey, &'a Ingress)>,
     settings: &Settings,
     memory: &CertMemory,
     read: &mut ReadSecret<'_>,
+    snapshot: &Snapshot,
     problems: &mut Vec<Problem>,
 ) -> TlsBuilt {
     let mut out = TlsBuilt::default();
-    // host -> (Ingress, Secret) that claimed it first; `None` for the default certificate.
-    let mut claims: BTreeMap<SniFilter, (ObjectKey, Option<ObjectKey>)> = BTreeMap::new();
-    let mut lines: BTreeMap<ObjectKey, Line> = BTreeMap::new();
+    // host -> (Ingress, line) that claimed it first.
+    let mut claims: BTreeMap<SniFilter, (ObjectKey, LineKey)> = BTreeMap::new();
+    let mut certs: BTreeMap<ObjectKey, Option<TlsCert>> = BTreeMap::new();
+    let mut lines: BTreeMap<LineKey, BTreeSet<SniFilter>> = BTreeMap::new();
     for (key, ing) in ingresses {
         let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+        let auth = tls
+            .filter(|t| !t.is_empty())
+            .and_then(|_| client_auth(key, ing, snapshot, settings, &mut out));
         for (i, entry) in tls.into_iter().flatten().enumerate() {
             out.wanted = true;
             let field = format!("spec.tls[{i}]");
@@ -107,17 +114,12 @@ pub(super) fn collect<'a>(
                 Some(name) => Some(ObjectKey::new(&key.namespace, name)),
             };
             if let Some(s) = &secret
-                && !lines.contains_key(s)
+                && !certs.contains_key(s)
             {
                 let cert = secret_cert(read, memory, key, &field, s, problems);
-                lines.insert(
-                    s.clone(),
-                    Line {
-                        cert,
-                        sni: BTreeSet::new(),
-                    },
-                );
+                certs.insert(s.clone(), cert);
             }
+            let line = (secret, auth.clone());
             for (j, host) in entry.hosts.iter().flatten().enumerate() {
                 let host_field = format!("{field}.hosts[{j}]");
                 let sni = match SniFilter::new(host) {
@@ -127,65 +129,106 @@ pub(super) fn collect<'a>(
                         continue;
                     }
                 };
-                match claims.get(&sni) {
-                    Some((_, by)) if *by == secret => {}
-                    Some((owner, by)) => {
-                        let with = by
-                            .as_ref()
-                            .map_or("the default certificate".to_string(), |s| {
-                                format!("secret {s}")
-                            });
-                        problems.push(ingress_problem(
-                            key,
-                            host_field,
-                            format!(
-                                "host {sni} already has TLS from the older ingress {owner} \
-                                 ({with}); ignored here"
-                            ),
-                        ));
-                        continue;
-                    }
-                    None => {
-                        claims.insert(sni.clone(), (key.clone(), secret.clone()));
-                    }
+                if let Some(why) = claimed(&claims, &sni, &line) {
+                    problems.push(ingress_problem(key, host_field, why));
+                    continue;
                 }
+                claims
+                    .entry(sni.clone())
+                    .or_insert_with(|| (key.clone(), line.clone()));
                 out.hosts.insert(sni.clone());
-                if let Some(s) = &secret
-                    && let Some(line) = lines.get_mut(s)
-                {
-                    line.sni.insert(sni);
+                if line.0.is_some() || line.1.is_some() {
+                    lines.entry(line.clone()).or_default().insert(sni);
                 }
             }
         }
     }
-    for (secret, line) in lines {
-        let Some(cert) = line.cert else { continue };
-        let path = match secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name) {
-            Ok(p) => p.to_file_path(),
-            Err(e) => {
-                problems.push(Problem::new(
-                    ProblemKind::Secret,
-                    secret.to_string(),
-                    format!("cannot name its certificate file: {e}"),
-                ));
-                continue;
+    for (secret, cert) in &certs {
+        let Some(cert) = cert else { continue };
+        match secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name) {
+            Ok(p) => {
+                out.files.certs.insert(p.to_file_path(), cert.clone());
+                out.memory.0.insert(secret.clone(), cert.clone());
             }
-        };
-        match CrtListEntry::new(path.clone(), line.sni) {
-            Ok(entry) => out.files.crt_list.push(entry),
-            Err(e) => {
-                problems.push(Problem::new(
-                    ProblemKind::Secret,
-                    secret.to_string(),
-                    format!("cannot list its certificate file: {e}"),
-                ));
-                continue;
-            }
+            Err(e) => problems.push(Problem::new(
+                ProblemKind::Secret,
+                secret.to_string(),
+                format!("cannot name its certificate file: {e}"),
+            )),
         }
-        out.files.certs.insert(path, cert.clone());
-        out.memory.0.insert(secret, cert);
+    }
+    for ((secret, auth), sni) in lines {
+        let path = match &secret {
+            Some(s) if certs.get(s).is_some_and(Option::is_some) => {
+                secret_cert_path(&settings.config_dir, &s.namespace, &s.name)
+            }
+            // A bad TLS Secret: the default certificate, still asking for client ones.
+            Some(_) if auth.is_some() => haproxy::config::default_cert_path(&settings.config_dir),
+            Some(_) => continue,
+            None => haproxy::config::default_cert_path(&settings.config_dir),
+        };
+        let Ok(path) = path else { continue };
+        match CrtListEntry::new(path.to_file_path(), sni) {
+            Ok(entry) => out.files.crt_list.push(entry.with_auth(auth)),
+            Err(e) => problems.push(Problem::new(
+                ProblemKind::Secret,
+                secret.map_or("default certificate".into(), |s| s.to_string()),
+                format!("cannot list its certificate file: {e}"),
+            )),
+        }
     }
     out
+}
+
+/// Why `sni` cannot join `line`: another Ingress's claim with another certificate or other
+/// client-certificate settings (the older Ingress wins).
+fn claimed(
+    claims: &BTreeMap<SniFilter, (ObjectKey, LineKey)>,
+    sni: &SniFilter,
+    line: &LineKey,
+) -> Option<String> {
+    let (owner, (by, auth)) = claims.get(sni)?;
+    if by != &line.0 {
+        let with = by
+            .as_ref()
+            .map_or("the default certificate".to_string(), |s| {
+                format!("secret {s}")
+            });
+        return Some(format!(
+            "host {sni} already has TLS from the older ingress {owner} ({with}); ignored here"
+        ));
+    }
+    (auth != &line.1).then(|| {
+        format!(
+            "host {sni} already has other client-certificate settings (auth-tls-*) from the \
+             older ingress {owner}; its settings are kept"
+        )
+    })
+}
+
+/// The client-certificate options of Ingress `key`'s hosts, its CA files added to `out`.
+/// An unreadable CA is named by the Ingress's fragment, whose routes then answer `503`.
+fn client_auth(
+    key: &ObjectKey,
+    ing: &Ingress,
+    snapshot: &Snapshot,
+    settings: &Settings,
+    out: &mut TlsBuilt,
+) -> Option<ClientAuth> {
+    let req = client_cert::request(ing.metadata.annotations.as_ref());
+    let (sref, verify) = req.active()?;
+    let secret = client_ca::secret_key(sref, &key.namespace);
+    let ca = client_ca::read(snapshot, &secret, &settings.config_dir).ok()?;
+    let files = &mut out.files.ca_files;
+    files.insert(ca.ca.0.clone(), (CaStore::CaFile, ca.ca.1));
+    if let Some((path, pem)) = &ca.crl {
+        files.insert(path.clone(), (CaStore::CrlFile, pem.clone()));
+    }
+    Some(ClientAuth {
+        verify,
+        ca_file: ca.ca.0,
+        crl_file: ca.crl.map(|(p, _)| p),
+    })
 }
 
 /// The certificate of Secret `s` named by Ingress `key`, or what it had before.
@@ -275,7 +318,7 @@ fn ingress_problem(key: &ObjectKey, field: String, message: String) -> Problem {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
     use std::time::Duration;
 
@@ -287,7 +330,7 @@ mod tests {
     use crate::store::Store;
     use crate::translate::{Translation, translate_with};
 
-    fn settings() -> Settings {
+    pub(in crate::translate) fn settings() -> Settings {
         Settings {
             ingress_class: "haproxy".into(),
             default_backend_service: None,
@@ -309,18 +352,18 @@ mod tests {
     }
 
     /// The PEM halves of a generated certificate.
-    fn pair(cn: &str) -> (String, String, TlsCert) {
+    pub(in crate::translate) fn pair(cn: &str) -> (String, String, TlsCert) {
         let c = certs::self_signed(cn).unwrap();
         let text = c.pem.as_str();
         let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
         (text[..at].to_string(), text[at..].to_string(), c)
     }
 
-    fn quote(s: &str) -> String {
+    pub(in crate::translate) fn quote(s: &str) -> String {
         serde_json::to_string(s).unwrap()
     }
 
-    fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
+    pub(in crate::translate) fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: shop, name: {name}}}\n\
              type: {kind}\nstringData:\n  tls.crt: {}\n  tls.key: {}\n",
@@ -331,7 +374,7 @@ mod tests {
 
     /// An Ingress routing each host `/` to `web:80`, with one `spec.tls` entry per
     /// `(secret, hosts)`, created at `minute` (older wins).
-    fn ingress(
+    pub(in crate::translate) fn ingress(
         name: &str,
         minute: u32,
         hosts: &[&str],
@@ -371,7 +414,7 @@ mod tests {
     const WEB: &str = "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop, name: web}\n\
                        spec:\n  ports: [{port: 80, targetPort: 8080}]\n";
 
-    fn run(docs: &[String], memory: &CertMemory) -> Translation {
+    pub(in crate::translate) fn run(docs: &[String], memory: &CertMemory) -> Translation {
         let mut objects = Vec::new();
         for (i, d) in docs.iter().chain([&WEB.to_string()]).enumerate() {
             objects.extend(parse_manifests(Path::new(&format!("{i}.yaml")), d).unwrap());
@@ -381,7 +424,7 @@ mod tests {
         translate_with(&store.snapshot(), &settings(), memory).unwrap()
     }
 
-    fn sni(t: &Translation) -> Vec<String> {
+    pub(in crate::translate) fn sni(t: &Translation) -> Vec<String> {
         t.config
             .tls
             .crt_list
@@ -390,7 +433,7 @@ mod tests {
             .collect()
     }
 
-    fn problems(t: &Translation) -> Vec<String> {
+    pub(in crate::translate) fn problems(t: &Translation) -> Vec<String> {
         t.problems
             .iter()
             .map(|p| {

@@ -136,7 +136,7 @@ fn data<'a>(secret: &'a Secret, k: &str) -> Option<&'a [u8]> {
 
 /// `<base>.<digest>.<suffix>` for `pem`: a stable digest (SHA-256), so an agent restart or
 /// upgrade names the same contents the same.
-fn file_for(base: &Path, suffix: &str, pem: &PemPayload) -> Result<FilePath, String> {
+pub(super) fn file_for(base: &Path, suffix: &str, pem: &PemPayload) -> Result<FilePath, String> {
     let digest = openssl::sha::sha256(pem.as_str().as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let mut name = base.as_os_str().to_owned();

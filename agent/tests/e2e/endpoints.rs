@@ -258,6 +258,7 @@ async fn an_endpoint_change_reads_its_backend_only_and_idle_writes_nothing() {
     let reloads = agent.reloads().await.unwrap();
     let full = agent.metric(FULL).await.unwrap();
     let backends = agent.metric(BACKEND).await.unwrap();
+    let writes = agent.metric(WRITES).await.unwrap();
     assert!(full >= 1.0, "the first sync reads everything");
 
     agent
@@ -291,33 +292,43 @@ async fn an_endpoint_change_reads_its_backend_only_and_idle_writes_nothing() {
     );
     assert_eq!(agent.reloads().await.unwrap(), reloads);
 
-    // The flush that wrote haproxy.cfg counts its files only once all are written: wait
-    // until the count holds still past the flush's longest delay (1 s), so the idle window
-    // below starts after it.
-    let mut last = agent.metric(WRITES).await.unwrap();
-    eventually("the flush's file count settles", CONVERGE, async || {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let now = agent.metric(WRITES).await.unwrap();
-        std::mem::replace(&mut last, now) == now
+    // The flush that wrote haproxy.cfg counts its files once all are written.
+    eventually("the flush is counted", CONVERGE, async || {
+        agent.metric(WRITES).await.is_ok_and(|w| w > writes)
     })
     .await
     .unwrap();
 
-    // Idle: no change for two seconds (the resync period is 30 s): nothing read whole,
-    // no file written.
+    // Idle, then a marker change: the loop handles everything in order, so once the
+    // marker's own effects show, anything the agent did while idle has shown too. Its
+    // flush writes haproxy.cfg alone; nothing was read whole.
     let (full, writes) = (
         agent.metric(FULL).await.unwrap(),
         agent.metric(WRITES).await.unwrap(),
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    agent
+        .append_manifest("web-slice.yaml", &Ep::ready("127.0.0.3").yaml())
+        .unwrap();
+    let marker = server(loopback(2, port));
+    eventually(
+        "the marker is in haproxy.cfg and counted",
+        CONVERGE,
+        async || {
+            let on_disk = std::fs::read_to_string(&cfg)
+                .is_ok_and(|t| t.contains(&format!("server {marker} ")));
+            on_disk && agent.metric(WRITES).await.is_ok_and(|w| w > writes)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.metric(WRITES).await.unwrap(),
+        writes + 1.0,
+        "only the marker's haproxy.cfg was written"
+    );
     assert_eq!(
         agent.metric(FULL).await.unwrap(),
         full,
-        "idle: no full observation"
-    );
-    assert_eq!(
-        agent.metric(WRITES).await.unwrap(),
-        writes,
-        "idle: no file written"
+        "idle and the marker: no full observation"
     );
 }

@@ -52,11 +52,7 @@ pub(crate) fn ingress(ns: &str, name: &str, class: &str, host: &str, service: &s
 /// A kubeconfig for the test API server (no TLS, no auth).
 pub(crate) fn kubeconfig(api: &KubeApi, dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user: {{}}\n",
-        api.url()
-    );
-    std::fs::write(&path, text).unwrap();
+    api.write_kubeconfig(&path).unwrap();
     path
 }
 

@@ -21,7 +21,7 @@ const DEFAULT_CN: &str = "haproxy-agent default certificate";
 
 /// An Ingress `name` routing `host` `/` to `web:80`, with `spec.tls` for `host` from
 /// `secret` (no `spec.tls` when `None`).
-fn tls_ingress(
+pub(crate) fn tls_ingress(
     name: &str,
     host: &str,
     secret: Option<&str>,
@@ -57,11 +57,11 @@ fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
     )
 }
 
-fn tls_secret(name: &str, cert: &TestCert) -> String {
+pub(crate) fn tls_secret(name: &str, cert: &TestCert) -> String {
     secret(name, "kubernetes.io/tls", &cert.cert_pem(), &cert.key_pem())
 }
 
-fn web(port: u16) -> String {
+pub(crate) fn web(port: u16) -> String {
     [
         service("web", 80, port),
         slice("web-1", "web", port, &[Ep::ready("127.0.0.1")]),
@@ -70,7 +70,7 @@ fn web(port: u16) -> String {
 }
 
 /// Waits until a TLS client asking for `sni` is served the certificate with `serial`.
-async fn served(agent: &Agent, sni: &str, serial: &str) {
+pub(crate) async fn served(agent: &Agent, sni: &str, serial: &str) {
     let mut last = None;
     let ok = eventually(
         &format!("{sni} to be served {serial}"),

@@ -43,6 +43,7 @@ macro_rules! word {
 }
 
 mod canary;
+mod client_cert;
 mod custom_errors;
 mod model;
 mod policy;
@@ -60,6 +61,7 @@ mod validate;
 mod writer;
 
 pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use client_cert::{CLIENT_CERT_FIELD, ClientCertPolicy};
 pub use custom_errors::{
     CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
     rendered_lines,
@@ -97,8 +99,9 @@ pub use source_list::{
 };
 pub use tcp::{TCP_LOG_FORMAT, TcpService, tcp_backend_name};
 pub use tls::{
-    CERTS_DIR, CertFingerprint, LiveCrtLine, LiveTls, TlsBind, TlsCert, TlsFiles,
-    default_cert_path, render_crt_list, secret_cert_path, tls_commands,
+    CERTS_DIR, CLIENT_CA_SUFFIX, CLIENT_CRL_SUFFIX, CertFingerprint, LiveCrtLine, LiveTls, TlsBind,
+    TlsCert, TlsFiles, client_store_kind, default_cert_path, render_crt_list, secret_cert_path,
+    tls_commands,
 };
 pub use userlist::{
     AUTH_DENIED, AuthId, BasicAuth, HashError, HashScheme, MAX_HASH_LEN, MAX_REALM_LEN,

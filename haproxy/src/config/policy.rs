@@ -158,7 +158,7 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 24;
+pub(super) const POLICY_FIELDS: usize = 25;
 
 /// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
 /// custom error pages.
@@ -205,6 +205,9 @@ pub struct RoutePolicy {
     /// `Strict-Transport-Security` on the route's HTTPS responses (the ConfigMap's `hsts`
     /// keys; see [`super::settings::Hsts`]).
     pub hsts: Option<super::settings::Hsts>,
+    /// The client-certificate headers to send upstream (auth-tls-secret,
+    /// auth-tls-pass-certificate-to-upstream).
+    pub client_cert: Option<super::client_cert::ClientCertPolicy>,
 }
 
 impl RoutePolicy {
@@ -269,6 +272,7 @@ impl RoutePolicy {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             self.hsts.map(|h| h.field()).unwrap_or_default(),
+            self.client_cert.map(|c| c.to_string()).unwrap_or_default(),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -349,6 +353,10 @@ impl RoutePolicy {
             hsts: match get(23) {
                 None => None,
                 Some(s) => Some(super::settings::Hsts::parse(s)?),
+            },
+            client_cert: match get(24) {
+                None => None,
+                Some(s) => Some(super::client_cert::ClientCertPolicy::parse(s)?),
             },
         })
     }
@@ -650,9 +658,24 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 25]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 26]), None);
         let mut bad = vec![""; 23];
         bad[22] = "404/be";
         assert_eq!(RoutePolicy::parse(&bad), None);
+        let mut bad = vec![""; 25];
+        bad[24] = "x";
+        assert_eq!(
+            RoutePolicy::parse(&bad),
+            None,
+            "not a client-certificate field"
+        );
+        bad[24] = "C";
+        let p = RoutePolicy::parse(&bad).unwrap();
+        let want = super::super::ClientCertPolicy {
+            required: true,
+            certificate: true,
+        };
+        assert_eq!(p.client_cert, Some(want));
+        assert_eq!(p.fields().len(), 25, "written back in its place");
     }
 }

@@ -93,7 +93,8 @@ pub fn render(config: &Config) -> Rendered {
     }
     let backend_files = config.backends.values().flat_map(|b| &b.files);
     let certs = config.tls.certs.iter().map(|(f, c)| (f, &c.pem));
-    for (file, pem) in certs.chain(backend_files) {
+    let client_cas = config.tls.ca_files.iter().map(|(f, (_, pem))| (f, pem));
+    for (file, pem) in certs.chain(client_cas).chain(backend_files) {
         let mut text = pem.as_str().to_string();
         text.push('\n');
         tls.insert(file.clone(), text);
@@ -329,6 +330,9 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         line!(out, "{rule}");
     }
     for rule in super::userlist::frontend_rules(super::policy::AUTH_FIELD, &config.auth) {
+        line!(out, "{rule}");
+    }
+    for rule in super::client_cert::frontend_rules() {
         line!(out, "{rule}");
     }
     line!(

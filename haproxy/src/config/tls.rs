@@ -7,8 +7,14 @@
 //! SNI matches nothing), `certs/<namespace>_<secret>.pem` (one per Secret in use; neither a
 //! namespace nor a Secret name can hold `_`, so names never collide), `certs/crt-list.txt`.
 //!
-//! Only the bind line is structure (a reload): certificate contents and crt-list lines
-//! change at runtime (`new/set/commit/del ssl cert`, `add/del ssl crt-list`).
+//! Client certificates: a crt-list line may carry `verify … ca-file … [crl-file …]` for its
+//! names; the CA bundles and revocation lists are `certs/<namespace>_<secret>.<digest>.
+//! client-ca.pem` / `.client-crl.pem` (the digest of the contents in the name: a renewed CA
+//! is a new store and the lines naming it are replaced, all at runtime).
+//!
+//! Only the bind line is structure (a reload): certificate contents, CA and CRL stores and
+//! crt-list lines change at runtime (`new/set/commit/del ssl cert|ca-file|crl-file`,
+//! `add/del ssl crt-list`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::names::FilePath;
-use crate::proto::command::{Command, CrtListEntry, PemPayload};
+use crate::proto::command::{CaStore, Command, CrtListEntry, PemPayload};
 
 use super::model::{ConfigPath, InvalidValue};
 
@@ -106,19 +112,39 @@ pub fn secret_cert_path(
     ConfigPath::from_path(&dir.join(CERTS_DIR).join(format!("{namespace}_{name}.pem")))
 }
 
+/// The name ending of a client-certificate CA bundle (`ca-file` of crt-list lines).
+pub const CLIENT_CA_SUFFIX: &str = ".client-ca.pem";
+
+/// The name ending of a client-certificate revocation list (`crl-file`).
+pub const CLIENT_CRL_SUFFIX: &str = ".client-crl.pem";
+
 /// The certificates and crt-list lines of a config: what may change without a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TlsFiles {
     /// Every certificate file, the default one included, by path.
     pub certs: BTreeMap<FilePath, TlsCert>,
-    /// The crt-list lines, at most one per certificate.
+    /// The crt-list lines: one per certificate and client-certificate setting.
     pub crt_list: Vec<CrtListEntry>,
+    /// The CA bundles and revocation lists the lines name (checked PEM), by path.
+    pub ca_files: BTreeMap<FilePath, (CaStore, PemPayload)>,
 }
 
 impl TlsFiles {
     /// True when there is nothing to serve over TLS.
     pub fn is_empty(&self) -> bool {
-        self.certs.is_empty() && self.crt_list.is_empty()
+        self.certs.is_empty() && self.crt_list.is_empty() && self.ca_files.is_empty()
+    }
+}
+
+/// The kind of a client-certificate store the agent names (by its suffix), if it is one.
+pub fn client_store_kind(file: &FilePath) -> Option<CaStore> {
+    let f = file.as_str();
+    if f.ends_with(CLIENT_CA_SUFFIX) {
+        Some(CaStore::CaFile)
+    } else if f.ends_with(CLIENT_CRL_SUFFIX) {
+        Some(CaStore::CrlFile)
+    } else {
+        None
     }
 }
 
@@ -143,6 +169,10 @@ pub struct LiveTls {
     pub transactions: BTreeSet<FilePath>,
     /// The lines of the crt-list.
     pub crt_list: Vec<LiveCrtLine>,
+    /// The `ca-file` and `crl-file` stores loaded.
+    pub ca_files: BTreeMap<FilePath, CaStore>,
+    /// Stores with an open `set ssl ca-file|crl-file` transaction.
+    pub ca_transactions: BTreeMap<FilePath, CaStore>,
 }
 
 /// One live crt-list line.
@@ -161,14 +191,17 @@ pub struct LiveCrtLine {
 ///
 /// 0. open transactions are aborted;
 /// 1. certificates: `new ssl cert` for a file HAProxy lacks, then `set ssl cert` + `commit
-///    ssl cert` for every file whose fingerprint differs (rotation);
-/// 2. crt-list lines: a line whose SNI names changed is deleted and added again (2.6 cannot
-///    edit a line), a new one is added, one no longer wanted is deleted (by line number
-///    when a certificate has several);
-/// 3. certificates no longer used by any line nor by the bind (`keep`, the default one) are
-///    deleted, after their lines.
+///    ssl cert` for every file whose fingerprint differs (rotation); CA and CRL stores
+///    HAProxy lacks: `new` + `set` + `commit ssl ca-file|crl-file` (their names carry a
+///    digest of their contents, so one that exists is up to date);
+/// 2. crt-list lines: a live line equal to a wanted one stays; any other is deleted (by
+///    line number when its certificate has several lines) and the wanted lines missing are
+///    added (2.6 cannot edit a line: changed names or options are a delete and an add);
+/// 3. certificates no longer used by any line nor by the bind (`keep`, the default one),
+///    and client-certificate stores no longer named, are deleted, after their lines.
 ///
-/// Certificates in `live` outside `certs_dir` are left alone.
+/// Certificates in `live` outside `certs_dir` are left alone, and so are CA files that are
+/// not client-certificate stores (a backend's `ca-file`).
 pub fn tls_commands(
     crt_list: &FilePath,
     certs_dir: &Path,
@@ -181,6 +214,16 @@ pub fn tls_commands(
         .iter()
         .map(|f| Command::AbortSslCert(f.clone()))
         .collect();
+    for (file, kind) in &live.ca_transactions {
+        out.push(Command::AbortSslCa(*kind, file.clone()));
+    }
+    for (file, (kind, pem)) in &want.ca_files {
+        if !live.ca_files.contains_key(file) {
+            out.push(Command::NewSslCa(*kind, file.clone()));
+            out.push(Command::SetSslCa(*kind, file.clone(), pem.clone()));
+            out.push(Command::CommitSslCa(*kind, file.clone()));
+        }
+    }
     for (file, cert) in &want.certs {
         match live.certs.get(file) {
             Some(Some(have)) if *have == cert.fingerprint => continue,
@@ -191,55 +234,59 @@ pub fn tls_commands(
         out.push(Command::CommitSslCert(file.clone()));
     }
 
-    let mut have: BTreeMap<&FilePath, Vec<&LiveCrtLine>> = BTreeMap::new();
-    for l in &live.crt_list {
-        have.entry(&l.cert).or_default().push(l);
-    }
-    let wanted: BTreeMap<&FilePath, &CrtListEntry> =
-        want.crt_list.iter().map(|e| (&e.cert, e)).collect();
-    let mut dels = Vec::new();
-    let mut adds = Vec::new();
-    for (cert, lines) in &have {
-        let same = matches!(wanted.get(cert), Some(w) if is_only_line(lines, w));
-        if same {
-            continue;
-        }
-        match lines.as_slice() {
-            [_] => dels.push(Command::DelSslCrtList(crt_list.clone(), (*cert).clone())),
-            several => {
-                for l in several {
-                    if let Some(n) = l.line {
-                        dels.push(Command::DelSslCrtListLine(
-                            crt_list.clone(),
-                            (*cert).clone(),
-                            n,
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    for (cert, entry) in &wanted {
-        let same = matches!(have.get(cert), Some(lines) if is_only_line(lines, entry));
-        if !same {
-            adds.push(Command::AddSslCrtList(crt_list.clone(), (*entry).clone()));
-        }
-    }
-    out.extend(dels);
-    out.extend(adds);
-
+    out.extend(crt_list_commands(crt_list, &live.crt_list, &want.crt_list));
     for file in live.certs.keys() {
         let ours = Path::new(file.as_str()).starts_with(certs_dir);
         if ours && !want.certs.contains_key(file) && !keep.contains(file) {
             out.push(Command::DelSslCert(file.clone()));
         }
     }
+    for (file, kind) in &live.ca_files {
+        let ours = Path::new(file.as_str()).starts_with(certs_dir);
+        if ours && client_store_kind(file) == Some(*kind) && !want.ca_files.contains_key(file) {
+            out.push(Command::DelSslCa(*kind, file.clone()));
+        }
+    }
     out
 }
 
-/// `lines` is exactly one line, equal to `want`.
-fn is_only_line(lines: &[&LiveCrtLine], want: &CrtListEntry) -> bool {
-    matches!(lines, [only] if only.entry.as_ref() == Some(want))
+/// The deletions, then the additions, that turn the `live` lines into the `want` ones.
+fn crt_list_commands(
+    crt_list: &FilePath,
+    live: &[LiveCrtLine],
+    want: &[CrtListEntry],
+) -> Vec<Command> {
+    let mut missing: Vec<&CrtListEntry> = want.iter().collect();
+    let mut per_cert: BTreeMap<&FilePath, usize> = BTreeMap::new();
+    for l in live {
+        *per_cert.entry(&l.cert).or_default() += 1;
+    }
+    let mut dels = Vec::new();
+    for l in live {
+        let kept = l
+            .entry
+            .as_ref()
+            .and_then(|e| missing.iter().position(|w| *w == e));
+        if let Some(i) = kept {
+            missing.remove(i);
+            continue;
+        }
+        match (per_cert[&l.cert], l.line) {
+            (1, _) => dels.push(Command::DelSslCrtList(crt_list.clone(), l.cert.clone())),
+            (_, Some(n)) => dels.push(Command::DelSslCrtListLine(
+                crt_list.clone(),
+                l.cert.clone(),
+                n,
+            )),
+            (_, None) => {}
+        }
+    }
+    dels.extend(
+        missing
+            .into_iter()
+            .map(|e| Command::AddSslCrtList(crt_list.clone(), e.clone())),
+    );
+    dels
 }
 
 #[cfg(test)]
@@ -299,6 +346,7 @@ mod tests {
         let want = |certs: &[(&str, char)], lines: &[CrtListEntry]| TlsFiles {
             certs: certs.iter().map(|(n, c)| (f(n), cert(*c))).collect(),
             crt_list: lines.to_vec(),
+            ..TlsFiles::default()
         };
         let live = |certs: &[(&str, Option<char>)], lines: Vec<LiveCrtLine>, tx: &[&str]| LiveTls {
             certs: certs
@@ -307,6 +355,7 @@ mod tests {
                 .collect(),
             transactions: tx.iter().map(|n| f(n)).collect(),
             crt_list: lines,
+            ..LiveTls::default()
         };
         let cases: Vec<(&str, LiveTls, TlsFiles, Vec<&str>)> = vec![
             (
@@ -393,7 +442,7 @@ mod tests {
                 vec!["del ssl crt-list crt-list.txt a.pem", "del ssl cert a.pem"],
             ),
             (
-                "duplicate lines are deleted by number, then the line is added once",
+                "of duplicate lines the first stays, the others are deleted by number",
                 live(
                     &[("default.pem", Some('D')), ("a.pem", Some('A'))],
                     vec![line("a.pem", 2, &["a.test"]), line("a.pem", 5, &["a.test"])],
@@ -403,11 +452,7 @@ mod tests {
                     &[("default.pem", 'D'), ("a.pem", 'A')],
                     &[entry("a.pem", &["a.test"])],
                 ),
-                vec![
-                    "del ssl crt-list crt-list.txt a.pem:2",
-                    "del ssl crt-list crt-list.txt a.pem:5",
-                    "add ssl crt-list crt-list.txt << a.pem a.test",
-                ],
+                vec!["del ssl crt-list crt-list.txt a.pem:5"],
             ),
             (
                 "an open transaction is aborted first",
@@ -446,10 +491,12 @@ mod tests {
                 line: Some(1),
                 entry: None,
             }],
+            ..LiveTls::default()
         };
         let want = TlsFiles {
             certs: BTreeMap::from([(f("a.pem"), cert('A'))]),
             crt_list: vec![entry("a.pem", &["a.test"])],
+            ..TlsFiles::default()
         };
         let got = tls_commands(
             &FilePath::new(LIST).unwrap(),
@@ -464,6 +511,101 @@ mod tests {
                 "del ssl crt-list crt-list.txt a.pem",
                 "add ssl crt-list crt-list.txt << a.pem a.test"
             ]
+        );
+    }
+
+    #[test]
+    fn client_certificate_stores_and_lines() {
+        use crate::proto::command::{ClientAuth, ClientVerify};
+        let ca = |n: &str| f(&format!("ns_ca.{n}{CLIENT_CA_SUFFIX}"));
+        let auth = |n: &str, verify| ClientAuth {
+            verify,
+            ca_file: ca(n),
+            crl_file: None,
+        };
+        let mtls = |n: &str, verify| entry("a.pem", &["m.test"]).with_auth(Some(auth(n, verify)));
+        let live_with = |mine: CrtListEntry, store: &str| LiveTls {
+            certs: BTreeMap::from([(f("a.pem"), Some(cert('A').fingerprint))]),
+            crt_list: vec![
+                line("a.pem", 1, &["a.test"]),
+                LiveCrtLine {
+                    cert: f("a.pem"),
+                    line: Some(2),
+                    entry: Some(mine),
+                },
+            ],
+            ca_files: BTreeMap::from([
+                (ca(store), CaStore::CaFile),
+                (f("ns_be.1.ca.pem"), CaStore::CaFile),
+            ]),
+            ..LiveTls::default()
+        };
+        let want_with = |mine: CrtListEntry, store: &str| TlsFiles {
+            certs: BTreeMap::from([(f("a.pem"), cert('A'))]),
+            crt_list: vec![entry("a.pem", &["a.test"]), mine],
+            ca_files: BTreeMap::from([(ca(store), (CaStore::CaFile, cert('C').pem))]),
+        };
+        let run = |live: &LiveTls, want: &TlsFiles| {
+            texts(&tls_commands(
+                &FilePath::new(LIST).unwrap(),
+                Path::new("/etc/haproxy/certs"),
+                &BTreeSet::new(),
+                live,
+                want,
+            ))
+        };
+        let required = ClientVerify::Required;
+        let converged = live_with(mtls("1", required), "1");
+        assert_eq!(
+            run(&converged, &want_with(mtls("1", required), "1")),
+            Vec::<String>::new()
+        );
+        let mut fresh = converged.clone();
+        fresh.crt_list.pop();
+        fresh.ca_files.remove(&ca("1"));
+        assert_eq!(
+            run(&fresh, &want_with(mtls("1", required), "1")),
+            [
+                "new ssl ca-file ns_ca.1.client-ca.pem",
+                "set ssl ca-file ns_ca.1.client-ca.pem <<",
+                "commit ssl ca-file ns_ca.1.client-ca.pem",
+                "add ssl crt-list crt-list.txt << a.pem [verify required ca-file \
+                 ns_ca.1.client-ca.pem] m.test",
+            ],
+            "a host of a certificate asks for client certificates"
+        );
+        assert_eq!(
+            run(&converged, &want_with(mtls("2", required), "2")),
+            [
+                "new ssl ca-file ns_ca.2.client-ca.pem",
+                "set ssl ca-file ns_ca.2.client-ca.pem <<",
+                "commit ssl ca-file ns_ca.2.client-ca.pem",
+                "del ssl crt-list crt-list.txt a.pem:2",
+                "add ssl crt-list crt-list.txt << a.pem [verify required ca-file \
+                 ns_ca.2.client-ca.pem] m.test",
+                "del ssl ca-file ns_ca.1.client-ca.pem",
+            ],
+            "a renewed CA: a new store, the line replaced, the old store dropped; a backend's \
+             CA file is left alone"
+        );
+        assert_eq!(
+            run(
+                &converged,
+                &want_with(mtls("1", ClientVerify::Optional), "1")
+            ),
+            [
+                "del ssl crt-list crt-list.txt a.pem:2",
+                "add ssl crt-list crt-list.txt << a.pem [verify optional ca-file \
+                 ns_ca.1.client-ca.pem] m.test",
+            ],
+            "verify mode changed"
+        );
+        let mut open = converged.clone();
+        open.ca_transactions.insert(ca("9"), CaStore::CaFile);
+        assert_eq!(
+            run(&open, &want_with(mtls("1", required), "1")),
+            ["abort ssl ca-file ns_ca.9.client-ca.pem"],
+            "an open transaction (a refused commit) is aborted first"
         );
     }
 }

@@ -367,8 +367,9 @@ async fn sync_dir(dir: &Path) -> Result<(), WriteError> {
     d.sync_all().await.map_err(io_err("sync directory", dir))
 }
 
-/// The mode of map files.
-const PUBLIC_MODE: u32 = 0o644;
+/// The mode of map and ACL files: owner only too (they name every host, path and backend,
+/// and the source-address lists; nobody but HAProxy, running as the agent's user, reads them).
+const PUBLIC_MODE: u32 = 0o600;
 /// The mode of haproxy.cfg (and its candidate and last-good copies): it holds the password
 /// hashes of basic-auth user lists. HAProxy reads the certificate files at 0600 already, so
 /// it runs as the agent's user.
@@ -376,7 +377,7 @@ const CONFIG_MODE: u32 = 0o600;
 /// The mode of certificate files (they hold private keys) and crt-lists.
 const SECRET_MODE: u32 = 0o600;
 
-/// Map files (public) then TLS files (owner only), each with its mode.
+/// Map files then TLS files, each with its mode.
 fn with_modes<'a>(
     maps: &'a [(PathBuf, &'a String)],
     tls: &'a [(PathBuf, &'a String)],
@@ -531,7 +532,7 @@ mod tests {
         };
         assert_eq!(mode(&w.config_path()), 0o600);
         assert_eq!(mode(&w.last_good_path()), 0o600);
-        assert_eq!(mode(Path::new(maps.exact.as_str())), 0o644);
+        assert_eq!(mode(Path::new(maps.exact.as_str())), 0o600);
 
         // A refused candidate changes neither haproxy.cfg nor the maps.
         let mut bad = render(&config(&w, "/two"));

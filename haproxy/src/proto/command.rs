@@ -185,12 +185,15 @@ impl PemPayload {
 }
 
 /// One crt-list line as the agent writes it into the crt-list file and sends it with `add
-/// ssl crt-list`: a certificate file and its SNI filters, no SSL options. Without filters
-/// HAProxy serves the certificate for the names in its own CN and SANs.
+/// ssl crt-list`: a certificate file, its client-certificate options if any, and its SNI
+/// filters. Without filters HAProxy serves the certificate for the names in its own CN and
+/// SANs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CrtListEntry {
     /// The certificate file, exactly as HAProxy names its store.
     pub cert: FilePath,
+    /// Client certificates asked of the clients of these names (the line's SSL options).
+    pub auth: Option<ClientAuth>,
     /// SNI filters, sorted and without duplicates when built by [`CrtListEntry::new`].
     pub sni: Vec<SniFilter>,
 }
@@ -207,17 +210,154 @@ impl CrtListEntry {
         let mut sni: Vec<SniFilter> = sni.into_iter().collect();
         sni.sort();
         sni.dedup();
-        Ok(Self { cert, sni })
+        Ok(Self {
+            cert,
+            auth: None,
+            sni,
+        })
     }
 
-    /// The crt-list line, without a final LF: `<cert> [<sni>...]`.
+    /// The same entry asking for client certificates as `auth` says.
+    pub fn with_auth(mut self, auth: Option<ClientAuth>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The crt-list line, without a final LF: `<cert> [[<options>]] [<sni>...]`.
     pub fn line(&self) -> String {
         let mut line = self.cert.as_str().to_string();
+        if let Some(auth) = &self.auth {
+            line.push_str(" [");
+            line.push_str(&auth.options());
+            line.push(']');
+        }
         for sni in &self.sni {
             line.push(' ');
             line.push_str(sni.as_str());
         }
         line
+    }
+}
+
+/// How a crt-list line verifies client certificates (`verify required|optional`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClientVerify {
+    /// A client without a certificate signed by the CA is refused in the handshake.
+    Required,
+    /// A client may send no certificate; one it sends must be signed by the CA.
+    Optional,
+}
+
+impl ClientVerify {
+    /// The keyword after `verify`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Optional => "optional",
+        }
+    }
+}
+
+/// The client-certificate options of a crt-list line: `verify <mode> ca-file <ca>
+/// [crl-file <crl>]`, in the order HAProxy 2.6.12 prints them back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientAuth {
+    /// Whether a certificate is required.
+    pub verify: ClientVerify,
+    /// The CA bundle client certificates must chain to (a `ca-file` store).
+    pub ca_file: FilePath,
+    /// Revoked certificates (a `crl-file` store).
+    pub crl_file: Option<FilePath>,
+}
+
+impl ClientAuth {
+    /// The options text, without brackets.
+    pub fn options(&self) -> String {
+        let mut s = format!(
+            "verify {} ca-file {}",
+            self.verify.keyword(),
+            self.ca_file.as_str()
+        );
+        if let Some(crl) = &self.crl_file {
+            s.push_str(" crl-file ");
+            s.push_str(crl.as_str());
+        }
+        s
+    }
+
+    /// Reads options as [`ClientAuth::options`] writes them; `None` for anything else.
+    pub fn parse(options: &str) -> Option<Self> {
+        let words: Vec<&str> = options.split(' ').collect();
+        let (verify, ca, crl) = match words.as_slice() {
+            ["verify", v, "ca-file", ca] => (v, ca, None),
+            ["verify", v, "ca-file", ca, "crl-file", crl] => (v, ca, Some(crl)),
+            _ => return None,
+        };
+        let verify = match *verify {
+            "required" => ClientVerify::Required,
+            "optional" => ClientVerify::Optional,
+            _ => return None,
+        };
+        let path = |p: &str| {
+            FilePath::new(p)
+                .ok()
+                .filter(|f| check_option_path(f).is_ok())
+        };
+        Some(Self {
+            verify,
+            ca_file: path(ca)?,
+            crl_file: match crl {
+                Some(c) => Some(path(c)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Checks that a `ca-file`/`crl-file` path survives the bracketed options of a crt-list
+/// line (no `]`, which would end them).
+pub fn check_option_path(path: &FilePath) -> Result<(), InvalidName> {
+    match path.as_str().chars().find(|&c| c == ']' || c == '[') {
+        Some(ch) => Err(InvalidName::BadChar {
+            what: "crt-list option path",
+            value: path.as_str().to_string(),
+            ch,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The two kinds of verification stores HAProxy 2.6 changes at runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CaStore {
+    /// `ca-file`: CA certificates.
+    CaFile,
+    /// `crl-file`: certificate revocation lists.
+    CrlFile,
+}
+
+impl CaStore {
+    /// The keyword of the commands (`new ssl <kw>` …).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::CaFile => "ca-file",
+            Self::CrlFile => "crl-file",
+        }
+    }
+
+    /// How HAProxy names the kind in its replies (`CA`, `CRL`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CaFile => "CA",
+            Self::CrlFile => "CRL",
+        }
+    }
+}
+
+fn pick(kind: CaStore, ca: &'static str, crl: &'static str) -> &'static str {
+    match kind {
+        CaStore::CaFile => ca,
+        CaStore::CrlFile => crl,
     }
 }
 
@@ -344,6 +484,21 @@ pub enum Command {
     ShowSslCert(Option<FilePath>),
     /// `show ssl crt-list -n <list>`: the lines of a crt-list, with line numbers.
     ShowSslCrtList(FilePath),
+    /// `new ssl ca-file|crl-file <file>`: an empty store, to fill with `set` + `commit` and
+    /// name in a crt-list line's options.
+    NewSslCa(CaStore, FilePath),
+    /// `set ssl ca-file|crl-file <file> <<` + PEM: opens the store's transaction. 2.6.12
+    /// takes a certificate as a `crl-file` payload (an empty list): check CRLs first.
+    SetSslCa(CaStore, FilePath, PemPayload),
+    /// `commit ssl ca-file|crl-file <file>`: every crt-list line naming the store verifies
+    /// with the new contents.
+    CommitSslCa(CaStore, FilePath),
+    /// `abort ssl ca-file|crl-file <file>`
+    AbortSslCa(CaStore, FilePath),
+    /// `del ssl ca-file|crl-file <file>`: removes a store no line uses any more.
+    DelSslCa(CaStore, FilePath),
+    /// `show ssl ca-file|crl-file`: the stores of one kind.
+    ShowSslCa(CaStore),
 }
 
 /// Why a command could not be encoded.
@@ -400,7 +555,10 @@ impl Command {
     pub fn has_payload(&self) -> bool {
         matches!(
             self,
-            Command::AddMapBulk(..) | Command::SetSslCert(..) | Command::AddSslCrtList(..)
+            Command::AddMapBulk(..)
+                | Command::SetSslCert(..)
+                | Command::AddSslCrtList(..)
+                | Command::SetSslCa(..)
         )
     }
 
@@ -422,6 +580,7 @@ impl Command {
                 | Command::ShowAcl(_)
                 | Command::ShowSslCert(_)
                 | Command::ShowSslCrtList(_)
+                | Command::ShowSslCa(_)
         )
     }
 
@@ -463,6 +622,12 @@ impl Command {
             Command::DelSslCrtList(..) | Command::DelSslCrtListLine(..) => "del ssl crt-list",
             Command::ShowSslCert(_) => "show ssl cert",
             Command::ShowSslCrtList(_) => "show ssl crt-list",
+            Command::NewSslCa(k, _) => pick(*k, "new ssl ca-file", "new ssl crl-file"),
+            Command::SetSslCa(k, ..) => pick(*k, "set ssl ca-file", "set ssl crl-file"),
+            Command::CommitSslCa(k, _) => pick(*k, "commit ssl ca-file", "commit ssl crl-file"),
+            Command::AbortSslCa(k, _) => pick(*k, "abort ssl ca-file", "abort ssl crl-file"),
+            Command::DelSslCa(k, _) => pick(*k, "del ssl ca-file", "del ssl crl-file"),
+            Command::ShowSslCa(k) => pick(*k, "show ssl ca-file", "show ssl crl-file"),
         }
     }
 
@@ -658,6 +823,12 @@ impl Command {
             }
             Command::AddSslCrtList(list, entry) => {
                 check_crt_list_cert(&entry.cert)?;
+                if let Some(auth) = &entry.auth {
+                    check_option_path(&auth.ca_file)?;
+                    if let Some(crl) = &auth.crl_file {
+                        check_option_path(crl)?;
+                    }
+                }
                 s.push_str("add ssl crt-list");
                 w(&mut s, list.as_str());
                 // One raw payload line (no escapes): paths hold no whitespace and filters
@@ -688,6 +859,21 @@ impl Command {
                 s.push_str("show ssl crt-list -n");
                 w(&mut s, list.as_str());
             }
+            Command::NewSslCa(_, f)
+            | Command::CommitSslCa(_, f)
+            | Command::AbortSslCa(_, f)
+            | Command::DelSslCa(_, f) => {
+                s.push_str(self.name());
+                w(&mut s, f.as_str());
+            }
+            Command::SetSslCa(_, f, pem) => {
+                s.push_str(self.name());
+                w(&mut s, f.as_str());
+                s.push_str(" <<\n");
+                s.push_str(&pem.0);
+                s.push('\n');
+            }
+            Command::ShowSslCa(_) => s.push_str(self.name()),
         }
         Ok(s)
     }
@@ -902,6 +1088,7 @@ mod tests {
             let list = FilePath::new("/l").unwrap();
             let forged = CrtListEntry {
                 cert: path.clone(),
+                auth: None,
                 sni: vec![],
             };
             assert!(matches!(

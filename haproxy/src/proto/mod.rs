@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod kind;
 pub mod lookup;
 pub mod parse;
 pub mod proc;
@@ -12,15 +13,18 @@ pub mod ssl;
 
 pub use codec::{CodecError, PromptCodec};
 pub use command::{
-    AddServer, AdminState, Command, CrtListEntry, DEFAULT_BUFSIZE, EncodeError, HealthCheck,
-    MapTarget, PemPayload, Weight,
+    AddServer, AdminState, CaStore, ClientAuth, ClientVerify, Command, CrtListEntry,
+    DEFAULT_BUFSIZE, EncodeError, HealthCheck, MapTarget, PemPayload, Weight,
 };
+pub use kind::CommandKind;
 pub use lookup::{MapLookup, MapMatch};
 pub use proc::{ProcEntry, ProcList};
 pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
 pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
-pub use ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
+pub use ssl::{CrtListLine, SslCaList, SslCertInfo, SslCertList, SslCertStatus};
 
+#[cfg(test)]
+mod ca_fixture_tests;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub use super::parse::{
     ServerState, ServersStateRows, StatRow, WeightInfo,
 };
 use super::ssl;
-pub use super::ssl::{CrtListLine, SslCertInfo, SslCertList, SslCertStatus};
+pub use super::ssl::{CrtListLine, SslCaList, SslCertInfo, SslCertList, SslCertStatus};
 use crate::version::Version;
 
 /// A successful, typed reply.
@@ -60,9 +60,9 @@ pub enum Reply {
     SslCommitted,
     /// `abort ssl cert`: the transaction was dropped.
     SslAborted,
-    /// `new ssl cert`: an empty store exists.
+    /// `new ssl cert|ca-file|crl-file`: an empty store exists.
     SslCertCreated,
-    /// `del ssl cert`: the store is gone.
+    /// `del ssl cert|ca-file|crl-file`: the store is gone.
     SslCertDeleted,
     /// `show ssl cert`
     SslCerts(SslCertList),
@@ -74,6 +74,8 @@ pub enum Reply {
     CrtListEntryDeleted,
     /// `show ssl crt-list <list>`
     CrtList(Vec<CrtListLine>),
+    /// `show ssl ca-file` / `show ssl crl-file`
+    SslCaFiles(SslCaList),
 }
 
 /// The kinds of refusal HAProxy phrases, so callers can react without matching text.
@@ -337,6 +339,26 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         Command::ShowSslCert(None) => data(ssl::ssl_cert_list(text).map(Reply::SslCerts)),
         Command::ShowSslCert(Some(_)) => data(ssl::ssl_cert_info(text).map(Reply::SslCert)),
         Command::ShowSslCrtList(_) => data(ssl::crt_list(text).map(Reply::CrtList)),
+        Command::ShowSslCa(_) => data(ssl::ssl_ca_list(text).map(Reply::SslCaFiles)),
+        Command::NewSslCa(k, f) => {
+            exact(&ssl::new_ca_message(*k, f.as_str()), Reply::SslCertCreated)
+        }
+        Command::SetSslCa(k, f, _) => match ssl::set_ca_file(*k, text) {
+            Some(named) if named == f.as_str() => Ok(Reply::SslTransaction),
+            Some(_) => Err(refused(command, text, Refusal::SslOtherTransaction)),
+            None => Err(refused(command, text, Refusal::SslFailed)),
+        },
+        Command::CommitSslCa(_, f) => {
+            if ssl::is_committed(text, f.as_str()) {
+                Ok(Reply::SslCommitted)
+            } else {
+                Err(refused(command, text, Refusal::SslFailed))
+            }
+        }
+        Command::AbortSslCa(_, f) => exact(&ssl::abort_message(f.as_str()), Reply::SslAborted),
+        Command::DelSslCa(k, f) => {
+            exact(&ssl::del_ca_message(*k, f.as_str()), Reply::SslCertDeleted)
+        }
         Command::SetServerState(..)
         | Command::SetServerWeight(..)
         | Command::EnableHealth(_)

@@ -6,6 +6,8 @@
 //! - `show ssl cert`: `# transaction` (entries prefixed `*`) then `# filename` sections;
 //! - `show ssl cert <file>`: `Key: value` lines from `Filename:` and `Status:`;
 //! - `show ssl crt-list -n <list>`: `# <list>`, then `<cert>:<line> [<opts>] <sni>...`;
+//! - `show ssl ca-file|crl-file`: an optional `# transaction` section (`*<file>`), then
+//!   `# filename`, one store a line (`<file> - <n> certificate(s)` for CA files);
 //! - progress dots: `Committing <file>` and `Inserting certificate …` print one `.` per
 //!   TLS bind they update (none for a certificate no bind uses).
 
@@ -16,7 +18,7 @@ use nom::combinator::{all_consuming, opt, rest};
 use nom::multi::many0;
 use nom::sequence::{delimited, preceded, separated_pair};
 
-use super::command::CrtListEntry;
+use super::command::{CaStore, ClientAuth, CrtListEntry};
 use super::reply::Refusal;
 use crate::names::{FilePath, SniFilter};
 
@@ -254,16 +256,17 @@ impl CrtListLine {
     /// The line as an entry the agent would write: `None` when it carries SSL options, or a
     /// path or filter the agent's types refuse.
     pub fn to_entry(&self) -> Option<CrtListEntry> {
-        if self.options.is_some() {
-            return None;
-        }
+        let auth = match &self.options {
+            None => None,
+            Some(o) => Some(ClientAuth::parse(o)?),
+        };
         let cert = FilePath::new(self.cert.as_str()).ok()?;
         let sni = self
             .sni
             .iter()
             .map(|s| SniFilter::new(s.as_str()).ok())
             .collect::<Option<Vec<_>>>()?;
-        let entry = CrtListEntry::new(cert, sni).ok()?;
+        let entry = CrtListEntry::new(cert, sni).ok()?.with_auth(auth);
         // Only filters HAProxy printed in canonical form compare equal to the agent's.
         (entry.sni.len() == self.sni.len()).then_some(entry)
     }
@@ -355,6 +358,62 @@ pub fn is_inserted(text: &str, list: &str, cert: &str) -> bool {
             .is_some_and(|dots| dots.bytes().all(|b| b == b'.'))
 }
 
+/// `show ssl ca-file` or `show ssl crl-file`: the stores of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SslCaList {
+    /// Every store, in HAProxy's order (`@system-ca` included when loaded).
+    pub files: Vec<String>,
+    /// Stores with an uncommitted `set` (without the `*`).
+    pub transactions: Vec<String>,
+}
+
+/// A store's name on a `show ssl ca-file` line, without ` - <n> certificate(s)`.
+fn ca_store_name(line: &str) -> Option<String> {
+    let name = match line.rsplit_once(" - ") {
+        Some((name, count)) if count.ends_with(" certificate(s)") => name,
+        _ => line,
+    };
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Parses `show ssl ca-file` or `show ssl crl-file`.
+pub fn ssl_ca_list(text: &str) -> Option<SslCaList> {
+    let mut out = SslCaList::default();
+    let mut section = None;
+    for line in text.split('\n') {
+        match line {
+            "# transaction" => section = Some(true),
+            "# filename" => section = Some(false),
+            _ => match (section, line.strip_prefix('*')) {
+                (Some(true), Some(name)) => out.transactions.push(ca_store_name(name)?),
+                (Some(false), None) => out.files.push(ca_store_name(line)?),
+                _ => return None,
+            },
+        }
+    }
+    section.is_some().then_some(out)
+}
+
+/// The file a `transaction created|updated for CA|CRL <file>!` reply names.
+pub fn set_ca_file(kind: CaStore, text: &str) -> Option<&str> {
+    let label = kind.label();
+    ["created", "updated"].iter().find_map(|w| {
+        text.strip_prefix(&format!("transaction {w} for {label} ") as &str)?
+            .strip_suffix('!')
+            .filter(|f| !f.contains('\n'))
+    })
+}
+
+/// `new ssl ca-file|crl-file` success.
+pub fn new_ca_message(kind: CaStore, file: &str) -> String {
+    format!("New {} file created '{file}'!", kind.label())
+}
+
+/// `del ssl ca-file|crl-file` success.
+pub fn del_ca_message(kind: CaStore, file: &str) -> String {
+    format!("{} file '{file}' deleted!", kind.label())
+}
+
 /// Exact one-line success messages.
 pub fn new_cert_message(file: &str) -> String {
     format!("New empty certificate store '{file}'!")
@@ -412,11 +471,22 @@ pub fn classify(text: &str) -> Option<Refusal> {
     if let Some((_, kind)) = table.iter().find(|(p, _)| first.starts_with(p)) {
         return Some(*kind);
     }
-    if first.starts_with("Certificate '") && first.ends_with("' already exists!") {
+    let exists = ["Certificate '", "CA file '", "CRL file '"];
+    if exists.iter().any(|p| first.starts_with(p)) && first.ends_with("' already exists!") {
         return Some(Refusal::SslCertExists);
+    }
+    if first.starts_with("Can't replace a CA file which is not referenced")
+        || first.starts_with("Can't replace a CRL file which is not referenced")
+    {
+        return Some(Refusal::SslCertNotFound);
+    }
+    if first == "Invalid payload" {
+        return Some(Refusal::SslFailed);
     }
     [
         "Can't remove the certificate: ",
+        "Can't remove the CA file: ",
+        "Can't remove the CRL file: ",
         "Can't edit the crt-list: ",
         "Can't delete the entry: ",
     ]
@@ -428,7 +498,9 @@ pub fn classify(text: &str) -> Option<Refusal> {
 /// The reason after `Can't remove the certificate:`, `Can't edit the crt-list:` or `Can't
 /// delete the entry:`.
 fn detail(d: &str) -> Refusal {
-    let cert = d.starts_with("certificate '");
+    let cert = ["certificate '", "CA file '", "CRL file '"]
+        .iter()
+        .any(|p| d.starts_with(p));
     if d.starts_with("crt-list '") && d.ends_with("' does not exist!") {
         Refusal::CrtListNotFound
     } else if cert && (d.ends_with("' does not exist!") || d.ends_with("' doesn't exist!")) {

@@ -2,7 +2,9 @@
 //! trying `haproxy-agent run --kubeconfig` without a cluster (see docs/operations.md):
 //! `kube-api-server DIR KUBECONFIG_OUT`. Every *.yaml file in DIR is applied; the directory
 //! is rescanned every 200 ms and changed, added or removed objects are applied or deleted,
-//! so editing a file shows up as watch events. Runs until killed.
+//! so editing a file shows up as watch events. kubectl works against it too (discovery,
+//! tables, apply, patch, delete; objects it writes are left alone by the rescan, which only
+//! follows the files). Runs until killed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,11 +61,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: kube-api-server MANIFESTS_DIR KUBECONFIG_OUT");
     };
     let api = KubeApi::start().await?;
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\nusers:\n- name: test\n  user: {{}}\n",
-        api.url()
-    );
-    std::fs::write(&out, kubeconfig)?;
+    api.write_kubeconfig(Path::new(&out))?;
     println!(
         "test API server on {}; kubeconfig written to {out}",
         api.url()

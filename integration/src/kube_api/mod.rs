@@ -1,5 +1,5 @@
 //! A test Kubernetes API server: list, watch and writes over real TCP for a real
-//! `kube::Client`.
+//! `kube::Client` and the real kubectl.
 //!
 //! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service and Secret
 //! (`v1`), EndpointSlice (`discovery.k8s.io/v1`) and Lease (`coordination.k8s.io/v1`) on
@@ -7,11 +7,17 @@
 //! kube-apiserver, as `shared/reference/kubernetes-watch-protocol.md` describes:
 //! - paths for all namespaces and for one namespace, and `GET` of a single object (and of the
 //!   `status` subresource of Ingresses and Services);
+//! - discovery for kubectl (`/api`, `/apis`, group versions with resources, kinds, verbs and
+//!   short names, `/version`; the legacy documents, see `discovery.rs`) and a minimal OpenAPI
+//!   v3 that lets `kubectl apply` validate on the server (`openapi.rs`);
+//! - table output (`Accept: …;as=Table;g=meta.k8s.io`) for gets, lists and watches, with each
+//!   kind's columns as the real server prints them (`table.rs`);
 //! - writes: `POST` (create; 409 `AlreadyExists`), `PUT` (replace; 409 `Conflict` when the
-//!   body's resourceVersion is not the stored one) and `PATCH` (JSON merge patch; strategic
-//!   merge patch and server-side apply are approximated by a merge patch, see `write.rs`) of
-//!   objects and of the `status` subresource, which alone changes the status of a kind that
-//!   has one; each write bumps the resourceVersion and feeds watches like [`KubeApi::apply`];
+//!   body's resourceVersion is not the stored one), `PATCH` (JSON merge patch, strategic
+//!   merge patch with the lists Kubernetes merges by key, server-side apply as a merge patch,
+//!   see `write.rs`) of objects and of the `status` subresource, which alone changes the
+//!   status of a kind that has one, and `DELETE`; each write bumps the resourceVersion and
+//!   feeds watches like [`KubeApi::apply`];
 //! - `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, exists, `!exists`) and `fieldSelector`
 //!   (`metadata.name`, `metadata.namespace`); unknown parameters are ignored;
 //! - one global resourceVersion, bumped by every write, kept in each object's metadata,
@@ -29,12 +35,14 @@
 //!
 //! What a real server does and this one does not:
 //! - no admission, defaulting or validation: objects are stored as given, except that the
-//!   server sets `metadata.resourceVersion`, `metadata.uid` and a namespaced object's
-//!   missing `metadata.namespace` (to `default`); no `creationTimestamp`, `generation` or
-//!   `managedFields`;
-//! - no `DELETE`, `dryRun`, `generateName`, field ownership (`managedFields`) or JSON patch
-//!   over HTTP; no authentication (the bearer token is taken as the user's name), TLS,
-//!   discovery, protobuf, table output or `metadata`-only answers;
+//!   server sets `metadata.resourceVersion`, `metadata.uid`, `metadata.creationTimestamp`
+//!   and a namespaced object's missing `metadata.namespace` (to `default`); no `generation`
+//!   or `managedFields`; no Namespaces (kubectl's check for one gets a 404 and goes on);
+//! - no `deletecollection`, deletion preconditions or grace, `dryRun` (so no `kubectl
+//!   diff`), `generateName`, field ownership (server-side apply never conflicts nor removes
+//!   fields a manager stopped applying) or JSON patch over HTTP; no authentication (the
+//!   bearer token is taken as the user's name), TLS, aggregated discovery, OpenAPI schemas,
+//!   protobuf or `metadata`-only answers;
 //! - continued list pages are served from the current state (each reports the first page's
 //!   resourceVersion), where a real server serves one consistent snapshot; an `Exact` list at
 //!   an older resourceVersion gets a 410;
@@ -44,10 +52,13 @@
 //! Tests that must assert kube's exact request sequence can use `tower_test::mock` with
 //! `Client::new(service, "default")`, as kube's own tests do.
 
+mod discovery;
+mod openapi;
 mod resources;
 mod select;
 mod server;
 mod store;
+mod table;
 mod token;
 mod watch;
 mod write;
@@ -162,6 +173,21 @@ impl KubeApi {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig for this server (plain HTTP, no credentials), for `haproxy-agent run
+    /// --kubeconfig` and kubectl.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\nusers:\n- name: test\n  user: {{}}\n",
+            self.url()
+        )
+    }
+
+    /// Writes [`kubeconfig`](Self::kubeconfig) to `path`.
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.kubeconfig())
+            .with_context(|| format!("writing the kubeconfig {}", path.display()))
     }
 
     /// A real client for this server: plain HTTP, no authentication, namespace `default`.

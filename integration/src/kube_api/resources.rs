@@ -1,5 +1,7 @@
 //! The kinds the test API server serves and the URL paths they live under.
 
+use super::table::{self, Column};
+
 /// One kind of object the server stores, lists and watches.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Kind {
@@ -16,6 +18,11 @@ pub(crate) struct Kind {
     /// Whether it has a `status` subresource: then writes to the object keep the stored
     /// status, and writes to `…/status` change only the status.
     pub status: bool,
+    /// What discovery offers kubectl besides the plural: `ing`, `svc`, …
+    pub short_names: &'static [&'static str],
+    /// The columns of table output after NAME and before AGE, as the real server prints
+    /// them (see `table.rs`).
+    pub columns: &'static [Column],
 }
 
 /// Every kind served. A kind is identified by its `plural`, unique in this table.
@@ -27,6 +34,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "ingresses",
         namespaced: true,
         status: true,
+        short_names: &["ing"],
+        columns: &table::INGRESS,
     },
     Kind {
         kind: "IngressClass",
@@ -35,6 +44,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "ingressclasses",
         namespaced: false,
         status: false,
+        short_names: &[],
+        columns: &table::INGRESS_CLASS,
     },
     Kind {
         kind: "Service",
@@ -43,6 +54,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "services",
         namespaced: true,
         status: true,
+        short_names: &["svc"],
+        columns: &table::SERVICE,
     },
     Kind {
         kind: "EndpointSlice",
@@ -51,6 +64,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "endpointslices",
         namespaced: true,
         status: false,
+        short_names: &[],
+        columns: &table::ENDPOINT_SLICE,
     },
     Kind {
         kind: "Secret",
@@ -59,6 +74,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "secrets",
         namespaced: true,
         status: false,
+        short_names: &[],
+        columns: &table::SECRET,
     },
     Kind {
         kind: "ConfigMap",
@@ -67,6 +84,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "configmaps",
         namespaced: true,
         status: false,
+        short_names: &["cm"],
+        columns: &table::CONFIG_MAP,
     },
     Kind {
         kind: "Lease",
@@ -75,6 +94,8 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "leases",
         namespaced: true,
         status: false,
+        short_names: &[],
+        columns: &table::LEASE,
     },
 ];
 

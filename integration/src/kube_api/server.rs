@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -178,8 +178,13 @@ async fn handle(
     if let Some(e) = failure {
         return Ok(json_response(e.code, &e.status()));
     }
+    let table = parts
+        .headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(super::table::wanted);
     let reply = if parts.method == Method::GET {
-        route(&path, &query, &shared, drops)
+        route(&path, &query, table, &shared, drops)
     } else {
         match body.collect().await {
             Ok(bytes) => {
@@ -195,6 +200,7 @@ async fn handle(
                     user.as_deref(),
                     &shared,
                 )
+                .map(|(code, obj)| object_response(code, &obj, table))
             }
             Err(e) => Err(ApiError::new(
                 400,
@@ -206,13 +212,20 @@ async fn handle(
     Ok(reply.unwrap_or_else(|e| json_response(e.code, &e.status())))
 }
 
-/// Answers a `GET`: one object (or its status), a list page, or a watch.
+/// Answers a `GET`: a discovery document, one object (or its status), a list page, or a
+/// watch; objects and lists as a Table when `table`.
 fn route(
     path: &str,
     query: &Query,
+    table: bool,
     shared: &Arc<Shared>,
     drops: watch::Receiver<u64>,
 ) -> Result<Response<Body>, ApiError> {
+    if let Some(document) =
+        super::discovery::document(path).or_else(|| super::openapi::document(path))
+    {
+        return Ok(json_response(200, &document));
+    }
     let target = parse_path(path).ok_or_else(|| {
         ApiError::new(
             404,
@@ -221,20 +234,25 @@ fn route(
         )
     })?;
     if let (true, Some(name)) = (target.status, &target.name) {
-        return get(&target, name, shared);
+        return get(&target, name, table, shared);
     }
     let filter = Filter::new(target.namespace.clone(), query)
         .map_err(|m| ApiError::new(400, "BadRequest", m))?;
     if query.flag("watch") {
-        return super::watch::serve(target.kind, filter, query, shared, drops);
+        return super::watch::serve(target.kind, filter, query, table, shared, drops);
     }
     match &target.name {
-        Some(name) => get(&target, name, shared),
-        None => list(&target, &filter, query, shared),
+        Some(name) => get(&target, name, table, shared),
+        None => list(&target, &filter, query, table, shared),
     }
 }
 
-fn get(target: &Target, name: &str, shared: &Shared) -> Result<Response<Body>, ApiError> {
+fn get(
+    target: &Target,
+    name: &str,
+    table: bool,
+    shared: &Shared,
+) -> Result<Response<Body>, ApiError> {
     let namespace = target.namespace.as_deref().unwrap_or("");
     let obj = shared
         .store()
@@ -246,13 +264,35 @@ fn get(target: &Target, name: &str, shared: &Shared) -> Result<Response<Body>, A
                 format!("{} {name:?} not found", target.kind.plural),
             )
         })?;
-    Ok(json_response(200, &obj))
+    Ok(object_response(200, &obj, table))
+}
+
+/// One object, or a Table of one row for it when `table`.
+fn object_response(code: u16, obj: &Value, table: bool) -> Response<Body> {
+    if !table {
+        return json_response(code, obj);
+    }
+    let kind = obj["apiVersion"]
+        .as_str()
+        .zip(obj["kind"].as_str())
+        .and_then(|(v, k)| super::resources::Kind::by_type(v, k));
+    match kind {
+        Some(kind) => {
+            let metadata = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+            json_response(
+                code,
+                &super::table::table(kind.columns, std::slice::from_ref(obj), metadata),
+            )
+        }
+        None => json_response(code, obj),
+    }
 }
 
 fn list(
     target: &Target,
     filter: &Filter,
     query: &Query,
+    table: bool,
     shared: &Shared,
 ) -> Result<Response<Body>, ApiError> {
     let limit = match query.get("limit") {
@@ -287,6 +327,10 @@ fn list(
     if let Some(token) = page.continue_token {
         metadata["continue"] = token.into();
         metadata["remainingItemCount"] = page.remaining.into();
+    }
+    if table {
+        let table = super::table::table(target.kind.columns, &page.items, metadata);
+        return Ok(json_response(200, &table));
     }
     let body = json!({
         "kind": target.kind.list_kind(),

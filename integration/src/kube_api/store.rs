@@ -247,6 +247,14 @@ impl Store {
         user: Option<&str>,
     ) -> Arc<Value> {
         let previous = self.objects.get(&key).cloned();
+        // The creation time is the server's: kept from the stored object, set on creation.
+        let created = previous
+            .as_ref()
+            .and_then(|p| p["metadata"].get("creationTimestamp").cloned())
+            .unwrap_or_else(|| super::table::now().into());
+        if let Some(meta) = obj["metadata"].as_object_mut() {
+            meta.insert("creationTimestamp".into(), created);
+        }
         if let Some(prev) = &previous
             && content(prev) == content(&obj)
         {
@@ -273,20 +281,33 @@ impl Store {
 
     /// Deletes the object; returns the deletion's resourceVersion, `None` if it did not exist.
     pub fn delete(&mut self, kind: &'static Kind, namespace: &str, name: &str) -> Option<u64> {
+        self.remove(kind, namespace, name)
+            .map(|last| resource_version(&last))
+    }
+
+    /// Deletes the object; returns its last state (with the deletion's resourceVersion),
+    /// `None` if it did not exist.
+    pub fn remove(
+        &mut self,
+        kind: &'static Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
         let namespace = if kind.namespaced { namespace } else { "" };
         let key = (kind.plural, namespace.to_string(), name.to_string());
         let previous = self.objects.remove(&key)?;
         self.rv += 1;
         let mut last = (*previous).clone();
         last["metadata"]["resourceVersion"] = self.rv.to_string().into();
+        let last = Arc::new(last);
         self.record(
             kind,
             ChangeType::Deleted,
-            Arc::new(last),
+            last.clone(),
             Some(previous),
             None,
         );
-        Some(self.rv)
+        Some(last)
     }
 
     fn record(

@@ -31,6 +31,7 @@ pub(crate) fn serve(
     kind: &'static Kind,
     filter: Filter,
     query: &Query,
+    table: bool,
     shared: &Arc<Shared>,
     drops: watch::Receiver<u64>,
 ) -> Result<Response<Body>, ApiError> {
@@ -85,6 +86,7 @@ pub(crate) fn serve(
         rv: subscription.rv,
         deadline: now + timeout,
         bookmarks,
+        table,
         bookmark_interval: shared.bookmark_interval,
         next_bookmark: now + shared.bookmark_interval,
         paused: shared.paused.subscribe(),
@@ -162,6 +164,8 @@ struct WatchStream {
     rv: u64,
     deadline: Instant,
     bookmarks: bool,
+    /// Objects as one-row Tables (`kubectl get --watch`).
+    table: bool,
     bookmark_interval: Duration,
     next_bookmark: Instant,
     paused: watch::Receiver<bool>,
@@ -226,10 +230,10 @@ impl WatchStream {
 
     fn push_initial(&mut self, initial: &Initial, buf: &mut Vec<u8>) {
         match initial {
-            Initial::Object(obj) => push_line(buf, "ADDED", obj),
+            Initial::Object(obj) => self.push_object(buf, "ADDED", obj),
             Initial::Change(change) => {
                 if let Some(event) = change.event_type(self.kind, &self.filter) {
-                    push_line(buf, event, &change.object);
+                    self.push_object(buf, event, &change.object);
                 }
             }
             Initial::End(rv) => {
@@ -242,7 +246,18 @@ impl WatchStream {
     fn push_change(&mut self, change: &Change, buf: &mut Vec<u8>) {
         self.rv = change.rv;
         if let Some(event) = change.event_type(self.kind, &self.filter) {
-            push_line(buf, event, &change.object);
+            self.push_object(buf, event, &change.object);
+        }
+    }
+
+    /// An event for an object, as a one-row Table when the watch asked for tables.
+    fn push_object(&self, buf: &mut Vec<u8>, event: &str, obj: &Value) {
+        if self.table {
+            let metadata = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+            let table = super::table::table(self.kind.columns, std::slice::from_ref(obj), metadata);
+            push_line(buf, event, &table);
+        } else {
+            push_line(buf, event, obj);
         }
     }
 

@@ -5,21 +5,25 @@
 //!   one, the update is unconditional (as for every kind served here). A missing object: 404.
 //! - `POST` of an existing name: 409 `AlreadyExists`.
 //! - `PATCH`: `application/merge-patch+json` (RFC 7386); `application/strategic-merge-patch+json`
-//!   is applied as a merge patch (lists are replaced, never merged by key); and
-//!   `application/apply-patch+yaml` (JSON bodies only) as a merge patch that creates a missing
-//!   object, without field ownership or conflicts. A `metadata.resourceVersion` in the patch is
-//!   a precondition. JSON patches get 415.
+//!   (see `write/strategic.rs`: lists merged by key where Kubernetes merges them, the
+//!   directives kubectl sends); and `application/apply-patch+yaml` (YAML or JSON) as a merge
+//!   patch that creates a missing object, without field ownership or conflicts. A
+//!   `metadata.resourceVersion` in the patch is a precondition. JSON patches get 415.
+//! - `DELETE` of an object: answers its last state; no preconditions, grace or propagation.
 //! - A kind with a `status` subresource keeps its stored status on writes to the object, and
 //!   `…/status` writes change only the status, as on a real server.
 
 use hyper::Method;
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
 use super::resources::{Kind, parse_path};
-use super::server::{Body, Shared, json_response};
+use super::server::Shared;
 use super::store::ApiError;
 
-/// Answers a `POST`, `PUT` or `PATCH` at `path`; `user` is recorded with the change.
+/// Answers a `POST`, `PUT`, `PATCH` or `DELETE` at `path` with the HTTP code and the object
+/// (the one stored, or the last state of a deleted one); `user` is recorded with the change.
 pub(crate) fn serve(
     method: &Method,
     path: &str,
@@ -27,7 +31,7 @@ pub(crate) fn serve(
     body: &[u8],
     user: Option<&str>,
     shared: &Shared,
-) -> Result<Response, ApiError> {
+) -> Result<(u16, Arc<Value>), ApiError> {
     let target = parse_path(path).ok_or_else(|| {
         ApiError::new(
             404,
@@ -59,7 +63,7 @@ pub(crate) fn serve(
                     )),
                     None => Ok(without_status_if(kind.status, obj)),
                 })?;
-            Ok(json_response(201, &stored))
+            Ok((201, stored))
         }
         (&Method::PUT, Some(name)) => {
             let obj = parse_object(body)?;
@@ -89,7 +93,7 @@ pub(crate) fn serve(
                         obj
                     })
                 })?;
-            Ok(json_response(200, &stored))
+            Ok((200, stored))
         }
         (&Method::PATCH, Some(name)) => {
             let media = content_type
@@ -98,9 +102,10 @@ pub(crate) fn serve(
                 .next()
                 .unwrap_or("")
                 .trim();
-            let apply = match media {
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => false,
-                "application/apply-patch+yaml" => true,
+            let (apply, strategic) = match media {
+                "application/merge-patch+json" => (false, false),
+                "application/strategic-merge-patch+json" => (false, true),
+                "application/apply-patch+yaml" => (true, false),
                 other => {
                     return Err(ApiError::new(
                         415,
@@ -111,7 +116,11 @@ pub(crate) fn serve(
                     ));
                 }
             };
-            let patch = parse_object(body)?;
+            let patch = if apply {
+                parse_yaml_object(body)?
+            } else {
+                parse_object(body)?
+            };
             let (stored, created) =
                 shared
                     .store()
@@ -130,7 +139,11 @@ pub(crate) fn serve(
                             )?;
                         }
                         let mut patched = base;
-                        merge_patch(&mut patched, &patch);
+                        if strategic {
+                            strategic::merge(&mut patched, &patch, kind);
+                        } else {
+                            merge_patch(&mut patched, &patch);
+                        }
                         Ok(match current {
                             Some(current) if target.status => {
                                 with_status(current.clone(), patched.get("status").cloned())
@@ -142,7 +155,14 @@ pub(crate) fn serve(
                             None => without_status_if(kind.status, patched),
                         })
                     })?;
-            Ok(json_response(if created { 201 } else { 200 }, &stored))
+            Ok((if created { 201 } else { 200 }, stored))
+        }
+        (&Method::DELETE, Some(name)) if !target.status => {
+            let last = shared
+                .store()
+                .remove(kind, namespace, name)
+                .ok_or_else(|| not_found(kind, name))?;
+            Ok((200, last))
         }
         _ => Err(ApiError::new(
             405,
@@ -151,8 +171,6 @@ pub(crate) fn serve(
         )),
     }
 }
-
-type Response = hyper::Response<Body>;
 
 /// RFC 7386: objects merge key by key, `null` removes a key, anything else replaces.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
@@ -185,6 +203,23 @@ fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
             400,
             "BadRequest",
             format!("the body does not parse as JSON: {e}"),
+        )),
+    }
+}
+
+/// A server-side apply body: YAML (of which JSON is a part).
+fn parse_yaml_object(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_yaml_ng::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            "the body is not a YAML object",
+        )),
+        Err(e) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("the body does not parse as YAML: {e}"),
         )),
     }
 }
@@ -277,5 +312,6 @@ fn without_status_if(has_status: bool, obj: Value) -> Value {
     }
 }
 
+mod strategic;
 #[cfg(test)]
 mod tests;

@@ -779,6 +779,15 @@ fn haproxy_command(c: &Container, origin: &str) -> (String, String) {
             .to_string()
     };
     let master = after("-S");
+    // The master CLI can stop HAProxy and run any command: its socket is owner (or group)
+    // only, as `-S <path>,mode,600` makes it.
+    let options: Vec<&str> = master.split(',').skip(1).collect();
+    assert!(
+        options
+            .windows(2)
+            .any(|w| w[0] == "mode" && matches!(w[1], "600" | "660")),
+        "{origin}: HAProxy's -S {master} does not set mode 600 (or 660)"
+    );
     let master = master
         .split(',')
         .next()
@@ -1092,6 +1101,12 @@ fn check_agent_pod(docs: &[Doc], cli: &CliFlags, origin: &str) -> AgentPod {
             sc.allow_privilege_escalation,
             Some(false),
             "{o}: {} allowPrivilegeEscalation",
+            c.name
+        );
+        let added = sc.capabilities.as_ref().and_then(|c| c.add.clone());
+        assert!(
+            added.unwrap_or_default().is_empty(),
+            "{o}: {} must add no capability",
             c.name
         );
         let dropped = sc.capabilities.and_then(|c| c.drop).unwrap_or_default();

@@ -68,6 +68,8 @@ enum Seen {
     Apply(String, String),
     Delete(String),
     Error(String),
+    /// Put in by the test ([`Recorder::mark`]): what comes after it arrived after that point.
+    Marker(&'static str),
 }
 
 /// Drives a watcher stream in a task and records what it yields; aborts it on drop.
@@ -104,6 +106,16 @@ impl Recorder {
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Puts a marker among the events: those recorded before it arrived before this call.
+    fn mark(&self, name: &'static str) {
+        self.seen.lock().unwrap().push(Seen::Marker(name));
+    }
+
+    /// Where `want` was recorded; `None` if it was not.
+    fn position(&self, want: &Seen) -> Option<usize> {
+        self.seen().iter().position(|s| s == want)
     }
 
     /// What came after the last `InitDone`, errors left out.
@@ -612,7 +624,7 @@ async fn a_paused_server_holds_everything_and_the_watcher_converges_after() {
     let stream = watcher(services, watcher::Config::default())
         .default_backoff()
         .reflect(writer);
-    let _rec = Recorder::start(stream);
+    let rec = Recorder::start(stream);
     tokio::time::timeout(DEADLINE, reader.wait_until_ready())
         .await
         .unwrap()
@@ -630,24 +642,18 @@ async fn a_paused_server_holds_everything_and_the_watcher_converges_after() {
         .unwrap()
         .unwrap();
     // The open stream holds the changes; then the connection drops and kube's new watch
-    // request waits unanswered.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        label(&reader, "default", "a").as_deref(),
-        Some("1"),
-        "held back"
-    );
+    // request, logged on arrival, waits unanswered: no watch opens for it while paused.
     let watches_before = watches(&api, SERVICES).len();
     api.drop_watches();
-    wait_until("kube's new watch waits", DEADLINE, async || {
+    wait_until("kube's new watch request arrives", DEADLINE, async || {
         watches(&api, SERVICES).len() > watches_before
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(api.watch_count(), 0, "unanswered while paused");
-    assert!(label(&reader, "default", "b").is_some(), "held back");
-
+    // Everything recorded before this marker arrived during the pause; the changes made
+    // then must all come after it.
+    rec.mark("resume");
     api.resume();
     api.apply_typed(&service("default", "c", "3")).unwrap();
     wait_until("the store converges", DEADLINE, async || {
@@ -660,6 +666,18 @@ async fn a_paused_server_holds_everything_and_the_watcher_converges_after() {
     .unwrap();
     assert_eq!(lists(&api, SERVICES).len(), 1, "no relist");
     assert_eq!(api.watch_count(), 1);
+    let marker = rec.position(&Seen::Marker("resume")).unwrap();
+    for held in [
+        Seen::Apply("a".into(), "2".into()),
+        Seen::Delete("b".into()),
+    ] {
+        let at = rec.position(&held);
+        assert!(
+            at.is_some_and(|at| at > marker),
+            "{held:?} at {at:?}, not after the resume marker at {marker}: {:?}",
+            rec.seen()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! Integration tests against real HAProxy processes and real backends, in one test binary.
 
+mod commands;
 mod deploy;
 mod harness;
 mod kube_api;
+mod kubectl;
 mod reload;
 mod routing;
 mod runtime;

@@ -105,7 +105,8 @@ const SNIPPET: &str = "raw configuration from an object is never rendered: ingre
 const BUFFERING: &str = "an nginx buffering setting: HAProxy streams bodies and has no \
      per-route buffer to size";
 const EXT_AUTH: &str = "external authentication (an auth subrequest) is not done here";
-const MTLS: &str = "client certificate authentication is not done yet (issue 14)";
+const MTLS_RELOADS: &str = "no: `add/del ssl crt-list` lines, `new/set/commit ssl \
+     ca-file|crl-file` stores (a renewed CA is a new store), a route map field";
 const PROTO_RELOADS: &str = "yes, reason `backend_protocol` (a `default-server` line); \
      endpoint changes stay runtime";
 const TRACING: &str = "per-Ingress tracing and metrics backends are not done here";
@@ -186,12 +187,44 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-signin", EXT_AUTH),
     unsupported("auth-signin-redirect-param", EXT_AUTH),
     refused("auth-snippet", SNIPPET),
-    unsupported("auth-tls-error-page", MTLS),
-    unsupported("auth-tls-match-cn", MTLS),
-    unsupported("auth-tls-pass-certificate-to-upstream", MTLS),
-    unsupported("auth-tls-secret", MTLS),
-    unsupported("auth-tls-verify-client", MTLS),
-    unsupported("auth-tls-verify-depth", MTLS),
+    unsupported(
+        "auth-tls-error-page",
+        "HAProxy 2.6 refuses a certificate that fails verification in the TLS handshake \
+         (no per-host `ca-ignore-err` in a crt-list line), so there is no request to redirect",
+    ),
+    unsupported(
+        "auth-tls-match-cn",
+        "not done here: the subject DN is sent upstream in `ssl-client-subject-dn`",
+    ),
+    honoured(
+        "auth-tls-pass-certificate-to-upstream",
+        "`true`: the routes send `ssl-client-cert`, the URL-encoded PEM (the base64 on one \
+         line: HAProxy 2.6 has no PEM converter; nginx folds it at 64 columns)",
+        MTLS_RELOADS,
+    ),
+    honoured(
+        "auth-tls-secret",
+        "`ns/name` or `name` with `ca.crt` (and optional `ca.crl`), checked with OpenSSL: the \
+         Ingress's `spec.tls` hosts get a crt-list line `[verify … ca-file … crl-file …]` on \
+         the shared HTTPS bind; its routes send `ssl-client-verify` (`SUCCESS`/`NONE`), \
+         `ssl-client-subject-dn` and `ssl-client-issuer-dn` (RFC 2253); a TLS request whose SNI \
+         is not its Host answers `421`, and with `verify on` one without a certificate (plain \
+         HTTP) `403`. A missing or bad CA: the routes answer `503`. A host listed by two Ingresses keeps the older one's \
+         settings (a named problem)",
+        MTLS_RELOADS,
+    ),
+    honoured(
+        "auth-tls-verify-client",
+        "`on` (default): `verify required`; `optional`: `verify optional`; `off`: no client \
+         certificate; `optional_no_ca` is taken as `optional` (named: a certificate from \
+         another CA is refused in the handshake)",
+        MTLS_RELOADS,
+    ),
+    honoured(
+        "auth-tls-verify-depth",
+        "checked (1 to 255) but not enforced (named): HAProxy 2.6 has no per-host verify depth",
+        "no",
+    ),
     honoured(
         "auth-type",
         "`basic`: routes answer `401` with the realm until the credentials match a user of \

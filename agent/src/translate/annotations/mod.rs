@@ -12,6 +12,7 @@ use crate::cli::parse_duration;
 
 pub mod auth;
 pub mod catalog;
+pub mod client_cert;
 mod nginx_canary;
 mod reader;
 pub mod regex_paths;
@@ -135,6 +136,9 @@ pub struct Parsed {
     /// backend-protocol and the proxy-ssl annotations (the Secret is read with the
     /// snapshot, in the Ingress's fragment).
     pub upstream: upstream::UpstreamRequest,
+    /// The auth-tls annotations (client certificates; the Secret is read with the snapshot,
+    /// in the Ingress's fragment for its routes and in the TLS fold for its hosts).
+    pub client_cert: client_cert::ClientCertRequest,
     /// Every annotation under a recognised prefix, by key, with how it was taken.
     pub verdicts: Vec<Verdict>,
 }
@@ -251,6 +255,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             _ => r.invalid(key, format!("{v:?} is not v1 or v2")),
         }
     }
+    client_cert::read(&mut r, &mut out);
     if out.nginx_canary {
         out.nginx_rule = nginx_canary::rule(&mut r);
     } else {

@@ -171,7 +171,7 @@ fn on_off<'a>(r: &mut Reader<'a>, name: &str) -> Option<(&'a str, bool)> {
 }
 
 /// `name` or `namespace/name`, both DNS names as Kubernetes allows them.
-fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
+pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
     let v = v.trim();
     let (ns, name) = match v.split_once('/') {
         Some((ns, name)) => (Some(ns), name),

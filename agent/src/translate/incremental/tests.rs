@@ -166,6 +166,33 @@ fn ingress(v: &[u8]) -> Object {
             json!(svc),
         );
     }
+    // Client certificates: a CA Secret that comes and goes, changes (renewal) or is bad,
+    // verify modes, the certificate header, a depth that is named, no Secret at all.
+    let mtls = b(v, 16);
+    if mtls & 3 != 0 {
+        let secret = format!("t{}", (mtls >> 4) % 3);
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/auth-tls-secret".into(),
+            json!(secret),
+        );
+    }
+    let modes = ["on", "optional", "off", "optional_no_ca"];
+    if mtls & 4 != 0 {
+        annotations.insert(
+            "haproxy-agent.io/auth-tls-verify-client".into(),
+            json!(modes[usize::from((mtls >> 6) % 4)]),
+        );
+    }
+    if mtls & 8 != 0 {
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream".into(),
+            json!("true"),
+        );
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/auth-tls-verify-depth".into(),
+            json!("2"),
+        );
+    }
     // Address lists: content changes alone (no route change), both names of the allow
     // list, and a bad entry (which fails closed).
     let lists = b(v, 13);
@@ -323,7 +350,12 @@ fn secret(v: &[u8]) -> Object {
         json!({
             "metadata": {"namespace": namespace(b(v, 2)), "name": format!("t{}", b(v, 0) % 3)},
             "type": kind,
-            "data": {"tls.crt": enc(crt), "tls.key": enc(key)},
+            "data": match b(v, 3) % 3 {
+                // A CA bundle too (an auth-tls-secret's): a certificate, or garbage.
+                0 => json!({"tls.crt": enc(crt), "tls.key": enc(key), "ca.crt": enc(crt)}),
+                1 => json!({"tls.crt": enc(crt), "tls.key": enc(key), "ca.crt": enc("bad")}),
+                _ => json!({"tls.crt": enc(crt), "tls.key": enc(key)}),
+            },
         }),
     )
 }
@@ -523,7 +555,7 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
 fn steps() -> impl Strategy<Value = (u8, Vec<(u8, Vec<u8>)>)> {
     (
         any::<u8>(),
-        prop::collection::vec((any::<u8>(), prop::collection::vec(any::<u8>(), 16)), 1..40),
+        prop::collection::vec((any::<u8>(), prop::collection::vec(any::<u8>(), 17)), 1..40),
     )
 }
 

@@ -1,0 +1,244 @@
+//! Tests of the run loop's failure paths: settings that translation could fail on are
+//! refused at start-up, and a loop that can no longer reconcile says so on `/healthz`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use haproxy::{ConfigWriter, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
+use tokio::sync::watch;
+
+use super::*;
+use crate::source::manifests::parse_manifests;
+
+/// Settings as `settings()` would build them, for `config_dir`, without its checks.
+fn unchecked_settings(config_dir: PathBuf) -> Settings {
+    Settings {
+        ingress_class: "haproxy".into(),
+        default_backend_service: None,
+        watch_namespace: None,
+        http_bind: "127.0.0.1:8080".parse().unwrap(),
+        runtime_socket: "/run/haproxy/admin.sock".into(),
+        config_dir,
+        hard_stop_after: Duration::from_secs(30),
+        https_bind: "127.0.0.1:8443".parse().unwrap(),
+        default_cert: crate::certs::self_signed("default").unwrap(),
+        default_ssl_certificate: None,
+        trusted_proxies: Vec::new(),
+        configmap: None,
+        use_proxy_protocol: false,
+        access_log: None,
+    }
+}
+
+/// A config dir whose maps and default certificate paths fit HAProxy's 1024-byte path
+/// limit, while `<dir>/certs/crt-list.txt` (the longest path) does not.
+fn dir_too_long_for_the_crt_list() -> PathBuf {
+    let mut dir = String::from("/");
+    while dir.len() + "/certs/default.pem".len() < 1024 {
+        dir.push_str(if dir.ends_with('/') { "d" } else { "/" });
+    }
+    let dir = dir.trim_end_matches('/').to_string();
+    assert!(dir.len() + "/certs/crt-list.txt".len() > 1024);
+    PathBuf::from(dir)
+}
+
+/// A synced store with one Ingress asking for TLS on `a.test` with the Secret `tls`.
+fn store_with_tls_ingress() -> Store {
+    let cert = crate::certs::self_signed("a.test").unwrap();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: shop, name: tls}}\n\
+         type: kubernetes.io/tls\nstringData:\n  tls.crt: {pem:?}\n  tls.key: {pem:?}\n---\n\
+         apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{namespace: shop, name: web}}\n\
+         spec:\n  ingressClassName: haproxy\n  tls: [{{hosts: [a.test], secretName: tls}}]\n  \
+         defaultBackend: {{service: {{name: web, port: {{number: 80}}}}}}\n",
+        pem = cert.pem.as_str()
+    );
+    let store = Store::new();
+    store.replace_all(parse_manifests(Path::new("t.yaml"), &yaml).unwrap());
+    store.set_synced();
+    store
+}
+
+/// An applier for sockets where nothing listens.
+fn applier(dir: &Path, status: &Arc<Status>) -> Applier {
+    let runtime = RuntimeClient::new(
+        Endpoint::Unix(dir.join("admin.sock")),
+        RuntimeConfig::default(),
+    );
+    let master = MasterClient::new(
+        Endpoint::Unix(dir.join("master.sock")),
+        Duration::from_secs(1),
+    );
+    let writer = ConfigWriter::new(dir, "haproxy");
+    let reloader = Reloader::new(
+        writer,
+        master.clone(),
+        runtime.clone(),
+        Duration::from_secs(1),
+    );
+    let settings = ApplySettings {
+        drain_timeout: Duration::from_secs(1),
+        full_observe_every: Duration::from_secs(30),
+    };
+    Applier::new(runtime, master, reloader, status.clone(), settings)
+}
+
+fn timing() -> LoopTiming {
+    LoopTiming {
+        resync_period: Duration::from_secs(30),
+        holdoff: Duration::from_millis(10),
+        max_delay: Duration::from_millis(100),
+    }
+}
+
+fn wakers(shutdown: watch::Receiver<bool>) -> Wakers {
+    Wakers {
+        source_problems: watch::channel(Vec::new()).1,
+        haproxy_starts: None,
+        shutdown,
+    }
+}
+
+#[test]
+fn settings_translation_could_fail_on_are_refused_at_start_up() {
+    let settings = unchecked_settings(dir_too_long_for_the_crt_list());
+    // Without the check, translation fails only once an Ingress asks for TLS...
+    assert!(translate(&Default::default(), &settings).is_ok());
+    let store = store_with_tls_ingress();
+    let err = translate(&store.snapshot(), &settings).unwrap_err();
+    assert!(err.contains("--config-dir"), "{err}");
+    // ...so the start-up check refuses it, naming the flag.
+    let err = check_settings(&settings).unwrap_err();
+    assert!(
+        err.contains("--config-dir") && err.contains("crt-list"),
+        "{err}"
+    );
+    assert_eq!(
+        check_settings(&unchecked_settings("/etc/haproxy".into())),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn reconcile_loop_that_cannot_translate_ends_with_healthz_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Status::new();
+    status.set_health(Health {
+        synced: true,
+        haproxy_up: true,
+        detail: None,
+    });
+    let settings = unchecked_settings(dir_too_long_for_the_crt_list());
+    let store = store_with_tls_ingress();
+    let mut applier = applier(dir.path(), &status);
+    let (_stop, shutdown) = watch::channel(false);
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        reconcile_loop(
+            &store,
+            &settings,
+            &mut applier,
+            &status,
+            timing(),
+            wakers(shutdown),
+        ),
+    )
+    .await
+    .expect("the loop ends rather than live on");
+    let err = ended.unwrap_err();
+    assert!(err.contains("--config-dir"), "{err}");
+    let health = status.health();
+    assert!(!health.synced && !health.haproxy_up, "{health:?}");
+    assert!(health.detail.unwrap().contains("translation failed"));
+}
+
+#[tokio::test]
+async fn reconcile_loop_ends_cleanly_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Status::new();
+    let settings = unchecked_settings(dir.path().to_path_buf());
+    // Never synced: the loop waits for the store, and shutdown ends it.
+    let store = Store::new();
+    let mut applier = applier(dir.path(), &status);
+    let (stop, shutdown) = watch::channel(false);
+    let looping = reconcile_loop(
+        &store,
+        &settings,
+        &mut applier,
+        &status,
+        timing(),
+        wakers(shutdown),
+    );
+    stop.send(true).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), looping).await;
+    assert_eq!(ended.expect("the loop ends on shutdown"), Ok(()));
+}
+
+#[tokio::test]
+async fn source_that_ends_without_shutdown_fails_the_loop_and_healthz() {
+    let status = Status::new();
+    status.set_health(Health {
+        synced: true,
+        haproxy_up: true,
+        detail: None,
+    });
+    let (_stop, shutdown) = watch::channel(false);
+    let mut source = Some(tokio::spawn(async {}));
+    let ended = unless_source_ends(std::future::pending(), &mut source, &shutdown, &status).await;
+    assert!(ended.unwrap_err().contains("source"));
+    assert!(source.is_none(), "the ended task is not awaited again");
+    let health = status.health();
+    assert!(!health.synced, "{health:?}");
+
+    // At shutdown the source ending is expected.
+    let (stop, shutdown) = watch::channel(false);
+    stop.send(true).unwrap();
+    let mut source = Some(tokio::spawn(async {}));
+    let ended = unless_source_ends(std::future::pending(), &mut source, &shutdown, &status).await;
+    assert_eq!(ended, Ok(()));
+}
+
+/// Runs `settle` after a first change at 0 ms, with more changes sent at `at` (virtual ms,
+/// tokio's clock paused), and returns when it returned.
+async fn settled_after(changes_at: &[u64], holdoff: u64, max_delay: u64) -> u128 {
+    let (tx, mut rx) = watch::channel(Arc::new(Snapshot::default()));
+    let timing = LoopTiming {
+        resync_period: Duration::from_secs(30),
+        holdoff: Duration::from_millis(holdoff),
+        max_delay: Duration::from_millis(max_delay),
+    };
+    let start = tokio::time::Instant::now();
+    let changes: Vec<u64> = changes_at.to_vec();
+    let sender = tokio::spawn(async move {
+        for at in changes {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            tx.send_modify(|_| {});
+        }
+        // Keeps the channel open until the test ends.
+        std::future::pending::<()>().await;
+    });
+    settle(&mut rx, timing).await;
+    let took = start.elapsed().as_millis();
+    sender.abort();
+    took
+}
+
+#[tokio::test(start_paused = true)]
+async fn settle_waits_out_the_holdoff_after_the_last_change() {
+    // No further change: one holdoff.
+    assert_eq!(settled_after(&[], 10, 100).await, 10);
+    // Changes 5 ms apart keep it waiting: the holdoff counts from the last one.
+    assert_eq!(settled_after(&[5, 10, 15], 10, 100).await, 25);
+    // A change just after the holdoff is not waited for.
+    assert_eq!(settled_after(&[11], 10, 100).await, 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn settle_never_waits_beyond_the_max_delay() {
+    let burst: Vec<u64> = (1..=50).map(|i| i * 5).collect();
+    // A burst that never pauses for a holdoff ends the wait at the maximum delay.
+    assert_eq!(settled_after(&burst, 10, 100).await, 100);
+    // The last quiet period is cut at the maximum delay too (130 ms without it).
+    assert_eq!(settled_after(&[40, 80], 50, 100).await, 100);
+}

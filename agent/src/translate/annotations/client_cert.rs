@@ -1,0 +1,211 @@
+//! The auth-tls annotations (client certificates): auth-tls-secret, auth-tls-verify-client,
+//! auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, read and checked before the
+//! Secret is looked up (`translate::client_ca`, `translate::tls`).
+
+use std::collections::BTreeMap;
+
+use haproxy::proto::ClientVerify;
+
+use super::Parsed;
+use super::reader::Reader;
+use super::upstream::{SecretRef, secret_ref};
+
+/// What the auth-tls annotations ask of an Ingress's hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCertRequest {
+    /// auth-tls-secret: the Secret with `ca.crt` (and optionally `ca.crl`).
+    pub secret: Option<SecretRef>,
+    /// auth-tls-verify-client: `None` for `off`.
+    pub verify: Option<ClientVerify>,
+    /// auth-tls-pass-certificate-to-upstream.
+    pub pass: bool,
+}
+
+impl ClientCertRequest {
+    /// The Secret and verify mode, when client certificates are asked for.
+    pub fn active(&self) -> Option<(&SecretRef, ClientVerify)> {
+        Some((self.secret.as_ref()?, self.verify?))
+    }
+}
+
+/// The request of an Ingress's annotations, without naming problems (the fragment's parse
+/// names them): what the TLS fold reads.
+pub fn request(annotations: Option<&BTreeMap<String, String>>) -> ClientCertRequest {
+    let mut out = Parsed::default();
+    if let Some(a) = annotations {
+        read(&mut Reader::new(a), &mut out);
+    }
+    out.client_cert
+}
+
+/// Reads the auth-tls annotations into `out.client_cert`.
+pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
+    let req = &mut out.client_cert;
+    if let Some((key, v)) = r.get("auth-tls-secret") {
+        match secret_ref(v) {
+            Ok((namespace, name)) => {
+                req.secret = Some(SecretRef {
+                    field: format!("metadata.annotations[{key}]"),
+                    namespace,
+                    name,
+                })
+            }
+            Err(e) => r.invalid(
+                key,
+                format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+            ),
+        }
+    }
+    req.verify = Some(ClientVerify::Required);
+    // Annotations read well but of no effect without a Secret (named so, after the read).
+    let mut idle = Vec::new();
+    if let Some((key, v)) = r.get("auth-tls-verify-client") {
+        req.verify = match v.trim() {
+            "on" => {
+                idle.push(key);
+                Some(ClientVerify::Required)
+            }
+            "off" => {
+                idle.push(key);
+                None
+            }
+            "optional" => {
+                idle.push(key);
+                Some(ClientVerify::Optional)
+            }
+            "optional_no_ca" => {
+                r.differs(
+                    key,
+                    "taken as optional: HAProxy 2.6 cannot ignore verification errors per \
+                     host, so a certificate from another CA is refused in the handshake",
+                );
+                Some(ClientVerify::Optional)
+            }
+            _ => {
+                r.invalid(
+                    key,
+                    format!("{v:?} is not on, off, optional or optional_no_ca; on is used"),
+                );
+                Some(ClientVerify::Required)
+            }
+        };
+    }
+    if let Some((key, v)) = r.get("auth-tls-verify-depth") {
+        match v.trim().parse::<u8>() {
+            Ok(n) if n >= 1 => r.differs(
+                key,
+                format!(
+                    "{n} is not enforced: HAProxy 2.6 has no verify depth per host; any \
+                     chain to the CA is accepted"
+                ),
+            ),
+            _ => r.invalid(key, format!("{v:?} is not a depth from 1 to 255")),
+        }
+    }
+    if let Some((key, v)) = r.get("auth-tls-pass-certificate-to-upstream") {
+        match v.trim() {
+            "true" | "false" => {
+                req.pass = v.trim() == "true";
+                idle.push(key);
+            }
+            _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
+        }
+    }
+    if req.secret.is_none() {
+        for key in idle {
+            r.differs(key, "no effect without auth-tls-secret");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::annotations::{Status, parse};
+
+    fn parsed(pairs: &[(&str, &str)]) -> Parsed {
+        let a: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string()))
+            .collect();
+        parse(Some(&a))
+    }
+
+    /// The verdicts other than honoured.
+    fn problems(p: &Parsed) -> Vec<String> {
+        p.verdicts
+            .iter()
+            .filter(|v| v.status != Status::Honoured)
+            .map(|v| format!("{} {}", v.key, v.status.label()))
+            .collect()
+    }
+
+    #[test]
+    fn values_and_problems() {
+        let p = parsed(&[
+            ("auth-tls-secret", "ns/ca"),
+            ("auth-tls-pass-certificate-to-upstream", "true"),
+        ]);
+        let (secret, verify) = p.client_cert.active().unwrap();
+        assert_eq!(
+            (secret.namespace.as_deref(), secret.name.as_str()),
+            (Some("ns"), "ca")
+        );
+        assert_eq!(
+            verify,
+            ClientVerify::Required,
+            "on by default, as ingress-nginx"
+        );
+        assert!(p.client_cert.pass);
+        assert!(problems(&p).is_empty(), "{:?}", problems(&p));
+        /// Extra annotations, the verify mode they give, how many remarks.
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<ClientVerify>, usize);
+        let cases: &[Case] = &[
+            (
+                &[("auth-tls-verify-client", "optional")],
+                Some(ClientVerify::Optional),
+                0,
+            ),
+            (&[("auth-tls-verify-client", "off")], None, 0),
+            (
+                &[("auth-tls-verify-client", "optional_no_ca")],
+                Some(ClientVerify::Optional),
+                1,
+            ),
+            (
+                &[("auth-tls-verify-client", "maybe")],
+                Some(ClientVerify::Required),
+                1,
+            ),
+            (
+                &[("auth-tls-verify-depth", "2")],
+                Some(ClientVerify::Required),
+                1,
+            ),
+            (
+                &[("auth-tls-verify-depth", "-1")],
+                Some(ClientVerify::Required),
+                1,
+            ),
+            (
+                &[("auth-tls-pass-certificate-to-upstream", "yes")],
+                Some(ClientVerify::Required),
+                1,
+            ),
+        ];
+        for (extra, verify, n) in cases {
+            let mut all = vec![("auth-tls-secret", "ca")];
+            all.extend_from_slice(extra);
+            let p = parsed(&all);
+            assert_eq!(p.client_cert.verify, *verify, "{extra:?}");
+            assert_eq!(problems(&p).len(), *n, "{extra:?}: {:?}", problems(&p));
+        }
+        let p = parsed(&[("auth-tls-secret", "Bad/Name!")]);
+        assert!(p.client_cert.active().is_none());
+        assert!(
+            p.verdicts
+                .iter()
+                .any(|v| matches!(v.status, Status::Invalid(_)))
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Client certificates (auth-tls-*) end to end: real TLS clients with and without a
+//! certificate against the real HAProxy the agent runs, per host on the shared HTTPS bind.
+//! `on` refuses a client without a certificate or with one from another CA, and sends the
+//! certificate upstream URL-encoded; `optional` lets a client without one through with
+//! `ssl-client-verify: NONE`; a host of the same certificate without client auth is
+//! unaffected, and cannot be used to reach the others (`421`). Adding client auth to a host, renewing its CA and adding a revocation list
+//! are runtime changes, counted on HAProxy's master; after a reload the files the agent
+//! wrote give the same.
+
+use integration::EchoServer;
+use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
+
+use crate::support::{
+    Agent, CONVERGE, Ep, NS, Options, eventually, ingress, quote, route, service, slice,
+};
+use crate::tls::{tls_ingress, tls_secret, web};
+
+const SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
+
+/// An Opaque Secret `name` with `ca.crt`.
+fn ca_secret(name: &str, ca: &TestCert) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {NS}\n\
+         type: Opaque\nstringData:\n  ca.crt: {}\n",
+        quote(&ca.cert_pem())
+    )
+}
+
+/// An Opaque Secret `name` with `ca.crt` and a `ca.crl`.
+fn ca_secret_with_crl(name: &str, ca: &TestCert, crl: &str) -> String {
+    format!("{}  ca.crl: {}\n", ca_secret(name, ca), quote(crl))
+}
+
+/// A CRL of `ca` revoking `revoked`, made by `openssl ca -gencrl` (the real tool; the
+/// openssl crate cannot build CRLs).
+fn crl_revoking(ca: &TestCert, revoked: &TestCert) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("ca.crt"), ca.cert_pem()).unwrap();
+    std::fs::write(p("ca.key"), ca.key_pem()).unwrap();
+    let index = format!(
+        "R\t491231235959Z\t260101000000Z\t{}\tunknown\t/CN=revoked\n",
+        revoked.serial_hex()
+    );
+    std::fs::write(p("index.txt"), index).unwrap();
+    std::fs::write(p("crlnumber"), "01\n").unwrap();
+    let cnf = format!(
+        "[ca]\ndefault_ca=c\n[c]\ndatabase={}\ncrlnumber={}\ndefault_md=sha256\n\
+         default_crl_days=30\n",
+        p("index.txt").display(),
+        p("crlnumber").display()
+    );
+    std::fs::write(p("ca.cnf"), cnf).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["ca", "-gencrl", "-config"])
+        .arg(p("ca.cnf"))
+        .arg("-keyfile")
+        .arg(p("ca.key"))
+        .arg("-cert")
+        .arg(p("ca.crt"))
+        .arg("-out")
+        .arg(p("crl.pem"))
+        .output()
+        .expect("the openssl tool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(p("crl.pem")).unwrap()
+}
+
+fn header<'a>(reply: &'a HttpsReply, name: &str) -> Option<&'a str> {
+    reply
+        .1
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The certificate as `ssl-client-cert` carries it: URL-encoded PEM, base64 on one line.
+fn url_pem(cert: &TestCert) -> String {
+    let b64 = openssl::base64::encode_block(&cert.der())
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    format!("-----BEGIN%20CERTIFICATE-----%0A{b64}%0A-----END%20CERTIFICATE-----%0A")
+}
+
+/// Waits until `host` answers `client` with 200 (`want_ok`) or refuses the handshake.
+async fn until(agent: &Agent, host: &str, client: Option<&TestCert>, want_ok: bool) {
+    let mut last = String::new();
+    let ok = eventually(&format!("{host} ok={want_ok}"), CONVERGE, async || {
+        let got = https_get_as(agent.https, host, "/", client).await;
+        last = format!("{got:?}");
+        match got {
+            Ok(r) => want_ok && r.0 == 200,
+            Err(_) => !want_ok,
+        }
+    })
+    .await;
+    if let Err(e) = ok {
+        panic!("{e}: last {last}\n{}", agent.log_tail());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_per_host_a_renewed_ca_and_a_crl_need_no_reload() {
+    let echo = EchoServer::start("web").unwrap();
+    let site = TestCert::self_signed("site", &["m.test", "o.test", "p.test"]);
+    let files = [
+        ("web.yaml", web(echo.addr().port())),
+        ("site-tls.yaml", tls_secret("site-tls", &site)),
+        ("p.yaml", tls_ingress("p", "p.test", Some("site-tls"), &[])),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let agent = Agent::start(&files, Options::default()).await.unwrap();
+    until(&agent, "p.test", None, true).await;
+    let start = agent.reloads().await.unwrap();
+
+    let ca = TestCert::ca("client ca");
+    let good = TestCert::signed_by(&ca, "client one", &[]);
+    let stranger = TestCert::signed_by(&TestCert::ca("other ca"), "client two", &[]);
+    agent
+        .write_manifest("ca.yaml", &ca_secret("client-ca", &ca))
+        .unwrap();
+    let on = [
+        (SECRET, "client-ca"),
+        (
+            "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream",
+            "true",
+        ),
+        ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+    ];
+    agent
+        .write_manifest("m.yaml", &tls_ingress("m", "m.test", Some("site-tls"), &on))
+        .unwrap();
+    let optional = [
+        (SECRET, "client-ca"),
+        (
+            "nginx.ingress.kubernetes.io/auth-tls-verify-client",
+            "optional",
+        ),
+    ];
+    agent
+        .write_manifest(
+            "o.yaml",
+            &tls_ingress("o", "o.test", Some("site-tls"), &optional),
+        )
+        .unwrap();
+
+    // on: a certificate from the CA passes, with the headers upstream.
+    until(&agent, "m.test", Some(&good), true).await;
+    let r = https_get_as(agent.https, "m.test", "/", Some(&good))
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-verify"),
+        Some("SUCCESS"),
+        "{r:?}"
+    );
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-cert"),
+        Some(url_pem(&good).as_str())
+    );
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-subject-dn"),
+        Some("CN=client one")
+    );
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-issuer-dn"),
+        Some("CN=client ca")
+    );
+    // on: no certificate, or one from another CA, is refused in the handshake.
+    until(&agent, "m.test", None, false).await;
+    assert!(
+        https_get_as(agent.https, "m.test", "/", Some(&stranger))
+            .await
+            .is_err()
+    );
+    // optional: no certificate passes, said so; no certificate header without pass-….
+    until(&agent, "o.test", None, true).await;
+    let r = https_get_as(agent.https, "o.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-verify"),
+        Some("NONE"),
+        "{r:?}"
+    );
+    assert_eq!(header(&r, "x-echo-h-ssl-client-cert"), None);
+    let r = https_get_as(agent.https, "o.test", "/", Some(&good))
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-verify"),
+        Some("SUCCESS"),
+        "{r:?}"
+    );
+    // A connection made for another name (no client certificate asked) cannot reach the
+    // client-auth host by its Host header: 421, as nginx answers.
+    let r = https_get_sni(agent.https, "p.test", "m.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(r.0, 421, "{r:?}");
+    let r = https_get_sni(agent.https, "o.test", "m.test", "/", Some(&good))
+        .await
+        .unwrap();
+    assert_eq!(r.0, 421, "{r:?}");
+    // Plain HTTP (no redirect asked) to a host that requires a certificate: 403.
+    assert_eq!(agent.get("m.test", "/").await.unwrap().status, 403);
+    // The host of the same certificate without client auth is unaffected.
+    let r = https_get_as(agent.https, "p.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(r.0, 200);
+    assert_eq!(header(&r, "x-echo-h-ssl-client-verify"), None, "{r:?}");
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "client auth added to two hosts at runtime\n{}",
+        agent.log_tail()
+    );
+
+    // A renewed CA: its clients pass, the old CA's are refused, still no reload.
+    let ca2 = TestCert::ca("client ca 2");
+    let good2 = TestCert::signed_by(&ca2, "client three", &[]);
+    agent
+        .write_manifest("ca.yaml", &ca_secret("client-ca", &ca2))
+        .unwrap();
+    until(&agent, "m.test", Some(&good2), true).await;
+    until(&agent, "m.test", Some(&good), false).await;
+    until(&agent, "p.test", None, true).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "a renewed CA at runtime\n{}",
+        agent.log_tail()
+    );
+
+    // A revocation list: the revoked certificate is refused, another of the CA passes.
+    let good3 = TestCert::signed_by(&ca2, "client four", &[]);
+    let crl = crl_revoking(&ca2, &good2);
+    agent
+        .write_manifest("ca.yaml", &ca_secret_with_crl("client-ca", &ca2, &crl))
+        .unwrap();
+    until(&agent, "m.test", Some(&good2), false).await;
+    until(&agent, "m.test", Some(&good3), true).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "a CRL at runtime\n{}",
+        agent.log_tail()
+    );
+
+    // A reload (a new backend) loads the crt-list, CA and CRL files the agent wrote.
+    let other = [
+        service("web2", 80, echo.addr().port()),
+        slice(
+            "web2-1",
+            "web2",
+            echo.addr().port(),
+            &[Ep::ready("127.0.0.1")],
+        ),
+        ingress("q", &[], &[route("/q", "web2", 80)]),
+    ]
+    .join("---\n");
+    agent.write_manifest("q.yaml", &other).unwrap();
+    eventually("the reload", CONVERGE, async || {
+        agent.reloads().await.unwrap() > start
+    })
+    .await
+    .unwrap();
+    until(&agent, "m.test", Some(&good3), true).await;
+    until(&agent, "m.test", Some(&good2), false).await;
+    until(&agent, "m.test", None, false).await;
+    let r = https_get_as(agent.https, "o.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-verify"),
+        Some("NONE"),
+        "{r:?}"
+    );
+}
