@@ -28,6 +28,8 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         configmap: None,
         use_proxy_protocol: false,
         access_log: None,
+        tcp_services: None,
+        tcp_bind: None,
     }
 }
 
