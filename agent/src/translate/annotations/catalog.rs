@@ -278,8 +278,9 @@ pub const CATALOG: &[Entry] = &[
     ),
     unsupported(
         "canary-by-header-pattern",
-        "HAProxy 2.6 takes regular expressions only from its configuration, not from a map \
-         value; use canary-by-header-value",
+        "not done: a pattern cannot ride in the route map value as a plain string is compared; \
+         it needs a regex map of its own keyed by canary (`map_regm`, as use-regex routes \
+         use); use canary-by-header-value",
     ),
     honoured(
         "canary-by-header-value",
