@@ -557,7 +557,16 @@ fn plan_runtime(
         && let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref())
     {
         let live = observed.tls.clone().unwrap_or_default();
-        let keep = BTreeSet::from([bind.default_cert.to_file_path()]);
+        // The default certificate, and the backends' client certificates (a server's `crt`:
+        // loaded with the config, in use, not in the crt-list).
+        let keep: BTreeSet<_> = std::iter::once(bind.default_cert.to_file_path())
+            .chain(
+                desired
+                    .backends
+                    .values()
+                    .filter_map(|b| b.protocol.tls.as_ref().and_then(|t| t.client_cert.clone())),
+            )
+            .collect();
         out.commands.extend(tls_commands(
             &bind.crt_list.to_file_path(),
             bind.certs_dir(),

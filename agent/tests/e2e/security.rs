@@ -1,5 +1,6 @@
 //! Security posture, checked on a running agent: the files and sockets it makes are for its
-//! own user only, no byte of a Secret (TLS key, basic-auth hash) reaches any output, the
+//! own user only, no byte of a Secret (TLS key, the client key of a proxy-ssl-secret, basic-auth
+//! hash) reaches any output, the
 //! debug endpoints can move off `--listen` or go, and certificates near expiry are named.
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -10,15 +11,51 @@ use integration::tls::TestCert;
 
 use crate::auth::{BAR_SHA512, auth_secret, basic};
 use crate::ctl::against_an_agent::ctl;
-use crate::support::{Agent, CONVERGE, Options, eventually, ingress, route};
+use crate::support::{
+    Agent, CONVERGE, Ep, Options, eventually, ingress, quote, route, service, slice,
+};
 use crate::tls::{served, tls_ingress, tls_secret, web};
 use integration::free_port;
 
 const HOST: &str = "secure.test";
 const N: &str = "nginx.ingress.kubernetes.io/";
 
-/// A web backend, an Ingress with TLS from `secure-tls` and one with basic auth from
-/// `users` (whose hash is [`BAR_SHA512`]).
+/// The proxy-ssl-secret of the `upstream` Service's backend: a CA and a client certificate
+/// whose key is [`TestCert::key_pem`] of `cert` (the same key material the needles look for).
+fn upstream_files(echo: &EchoServer, cert: &TestCert) -> Vec<(String, String)> {
+    let port = echo.addr().port();
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: upstream-client\n  namespace: default\n\
+         type: kubernetes.io/tls\nstringData:\n  ca.crt: {}\n  tls.crt: {}\n  tls.key: {}\n",
+        quote(&cert.cert_pem()),
+        quote(&cert.cert_pem()),
+        quote(&cert.key_pem())
+    );
+    let upstream = ingress(
+        "upstream",
+        &[
+            (&format!("{N}backend-protocol"), "HTTPS"),
+            (&format!("{N}proxy-ssl-secret"), "upstream-client"),
+        ],
+        &[route("/upstream", "upstream", 80)],
+    );
+    vec![
+        (
+            "upstream-service.yaml".into(),
+            [
+                service("upstream", 80, port),
+                slice("upstream-1", "upstream", port, &[Ep::ready("127.0.0.1")]),
+            ]
+            .join("---\n"),
+        ),
+        ("upstream.yaml".into(), upstream),
+        ("upstream-secret.yaml".into(), secret),
+    ]
+}
+
+/// A web backend, an Ingress with TLS from `secure-tls`, one with basic auth from `users`
+/// (whose hash is [`BAR_SHA512`]) and an HTTPS backend with a client certificate from
+/// `upstream-client` (the same key as `secure-tls`).
 fn files(echo: &EchoServer, cert: &TestCert) -> Vec<(String, String)> {
     let auth = ingress(
         "locked",
@@ -41,6 +78,9 @@ fn files(echo: &EchoServer, cert: &TestCert) -> Vec<(String, String)> {
             auth_secret("users", &[("auth", &format!("foo:{BAR_SHA512}\n"))]),
         ),
     ]
+    .into_iter()
+    .chain(upstream_files(echo, cert))
+    .collect()
 }
 
 async fn start(echo: &EchoServer, cert: &TestCert, extra: &[&str]) -> Agent {
@@ -183,9 +223,17 @@ async fn no_secret_byte_reaches_any_output() {
             assert!(!text.contains(&needle), "{what} holds {needle:?}");
         }
     }
-    // The needles are real: the files HAProxy reads do hold them.
+    // The needles are real: the files HAProxy reads do hold them (the hash in haproxy.cfg,
+    // the key in the served certificate and in the backend's client certificate file).
     let config = std::fs::read_to_string(agent.config_dir.join("haproxy.cfg")).unwrap();
     assert!(config.contains(BAR_SHA512));
+    let files = agent.config_files().unwrap();
+    let client = files
+        .iter()
+        .find(|(p, _)| p.to_string_lossy().ends_with(".client.pem"))
+        .unwrap_or_else(|| panic!("no proxy-ssl client certificate file: {files:?}"));
+    let line = needles(&cert)[0].clone();
+    assert!(client.1.contains(&line), "{}", client.0.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
