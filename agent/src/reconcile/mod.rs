@@ -557,20 +557,10 @@ fn plan_runtime(
         && let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref())
     {
         let live = observed.tls.clone().unwrap_or_default();
-        // The default certificate, and the backends' client certificates (a server's `crt`:
-        // loaded with the config, in use, not in the crt-list).
-        let keep: BTreeSet<_> = std::iter::once(bind.default_cert.to_file_path())
-            .chain(
-                desired
-                    .backends
-                    .values()
-                    .filter_map(|b| b.protocol.tls.as_ref().and_then(|t| t.client_cert.clone())),
-            )
-            .collect();
         out.commands.extend(tls_commands(
             &bind.crt_list.to_file_path(),
             bind.certs_dir(),
-            &keep,
+            &certificates_outside_the_list(bind, desired),
             &live,
             &desired.tls,
         ));
@@ -753,6 +743,23 @@ pub fn weight_of(w: Weight) -> u32 {
     u32::from(w.get())
 }
 
+/// The loaded certificates the crt-list does not name that must stay: the bind's default
+/// one, and the backends' client certificates (a server's `crt`, loaded with the config and
+/// in use: HAProxy refuses to delete them).
+fn certificates_outside_the_list(
+    bind: &haproxy::config::TlsBind,
+    desired: &Config,
+) -> BTreeSet<haproxy::FilePath> {
+    std::iter::once(bind.default_cert.to_file_path())
+        .chain(
+            desired
+                .backends
+                .values()
+                .filter_map(|b| b.protocol.tls.as_ref().and_then(|t| t.client_cert.clone())),
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,6 +771,38 @@ mod tests {
     use proptest::prelude::*;
 
     const STRUCTURE: &str = "structure";
+
+    #[test]
+    fn backends_client_certificates_are_kept_with_the_default_one() {
+        let bind = haproxy::config::TlsBind::in_dir(
+            std::path::Path::new("/etc/haproxy"),
+            vec!["127.0.0.1:443".parse().unwrap()],
+        )
+        .unwrap();
+        let client = FilePath::new("/etc/haproxy/certs/ns_up.0123.client.pem").unwrap();
+        let mut with_client = Backend::new(be("ns_up_443"));
+        with_client.protocol.tls = Some(haproxy::proto::ServerTls {
+            client_cert: Some(client.clone()),
+            ..Default::default()
+        });
+        let cases = [
+            ("no backend", vec![], vec![bind.default_cert.to_file_path()]),
+            (
+                "a backend without TLS",
+                vec![Backend::new(be("ns_web_80"))],
+                vec![bind.default_cert.to_file_path()],
+            ),
+            (
+                "a backend with a client certificate",
+                vec![with_client, Backend::new(be("ns_web_80"))],
+                vec![client, bind.default_cert.to_file_path()],
+            ),
+        ];
+        for (name, backends, want) in cases {
+            let got = certificates_outside_the_list(&bind, &config(backends, vec![]));
+            assert_eq!(got, want.into_iter().collect(), "{name}");
+        }
+    }
 
     fn maps() -> RouteMaps {
         RouteMaps::in_dir(std::path::Path::new("/etc/haproxy")).unwrap()
