@@ -1,8 +1,6 @@
 //! Table tests of custom-http-errors in translation: the error backend each route's policy
 //! names, and how sharing that backend with another Ingress's routes settles options.
 
-use std::time::Duration;
-
 use haproxy::config::Balance;
 use serde_json::{Value, json};
 
@@ -11,22 +9,8 @@ use crate::store::{Object, Store};
 
 pub(super) fn settings(default_service: Option<&str>) -> Settings {
     Settings {
-        ingress_class: "haproxy".into(),
         default_backend_service: default_service.map(|s| ObjectKey::new("a", s)),
-        watch_namespace: None,
-        http_bind: "127.0.0.1:8080".parse().expect("an address"),
-        config_dir: "/etc/haproxy".into(),
-        runtime_socket: "/run/admin.sock".into(),
-        hard_stop_after: Duration::from_secs(30),
-        https_bind: "127.0.0.1:8443".parse().expect("an address"),
-        default_cert: crate::certs::self_signed("default").expect("a certificate"),
-        default_ssl_certificate: None,
-        trusted_proxies: Vec::new(),
-        configmap: None,
-        use_proxy_protocol: false,
-        access_log: None,
-        tcp_services: None,
-        tcp_bind: None,
+        ..crate::translate::tls::tests::settings()
     }
 }
 

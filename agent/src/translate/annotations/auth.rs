@@ -12,9 +12,7 @@ use std::collections::BTreeMap;
 use haproxy::config::{AuthId, BasicAuth, HashError, PasswordHash, Realm, UserName};
 use k8s_openapi::api::core::v1::Secret;
 
-use super::is_dns_label;
 use super::reader::Reader;
-use crate::translate::ingress::is_dns_subdomain;
 
 /// How a Secret holds its users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,17 +109,13 @@ pub(super) fn read(r: &mut Reader<'_>) -> AuthRequest {
         );
         return AuthRequest::Denied;
     };
-    let (namespace, name) = match s.trim().split_once('/') {
-        Some((ns, name)) => (Some(ns), name),
-        None => (None, s.trim()),
-    };
-    if namespace.is_some_and(|ns| !is_dns_label(ns)) || !is_dns_subdomain(name) {
+    let Ok((namespace, name)) = super::upstream::secret_ref(s) else {
         r.invalid(
             secret_key,
             format!("{s:?} is not a Secret name or namespace/name; {FAIL_CLOSED}"),
         );
         return AuthRequest::Denied;
-    }
+    };
     let realm = realm.and_then(|(key, v)| match Realm::new(v) {
         Ok(realm) => Some(realm),
         Err(e) => {
@@ -131,8 +125,8 @@ pub(super) fn read(r: &mut Reader<'_>) -> AuthRequest {
     });
     AuthRequest::Basic {
         field: format!("metadata.annotations[{secret_key}]"),
-        namespace: namespace.map(str::to_string),
-        name: name.to_string(),
+        namespace,
+        name,
         secret_type,
         realm,
     }

@@ -121,15 +121,8 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::annotations::{Status, parse};
-
-    fn parsed(pairs: &[(&str, &str)]) -> Parsed {
-        let a: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string()))
-            .collect();
-        parse(Some(&a))
-    }
+    use crate::translate::annotations::Status;
+    use crate::translate::annotations::tests::parsed;
 
     /// The verdicts other than honoured.
     fn problems(p: &Parsed) -> Vec<String> {

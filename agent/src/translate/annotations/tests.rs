@@ -9,6 +9,15 @@ use crate::problem::ProblemReason;
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 const OURS: &str = "haproxy-agent.io/";
 
+/// The annotations, each under `nginx.ingress.kubernetes.io/`, as [`parse`] reads them.
+pub(super) fn parsed(pairs: &[(&str, &str)]) -> Parsed {
+    let a: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string()))
+        .collect();
+    parse(Some(&a))
+}
+
 fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()

@@ -189,18 +189,8 @@ pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::translate::annotations::parse;
-
-    fn parsed(pairs: &[(&str, &str)]) -> Parsed {
-        let a: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string()))
-            .collect();
-        parse(Some(&a))
-    }
+    use crate::translate::annotations::tests::parsed;
 
     #[test]
     fn each_protocol_value_reads_as_ingress_nginx_means_it() {
