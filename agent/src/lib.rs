@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod ctl;
 pub mod debug;
+pub mod gateway_api;
 pub mod history;
 pub mod http;
 pub mod metrics;

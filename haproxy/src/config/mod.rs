@@ -45,6 +45,7 @@ macro_rules! word {
 mod canary;
 mod client_cert;
 mod custom_errors;
+pub mod gateway;
 mod model;
 mod policy;
 mod regex_routes;

@@ -805,6 +805,8 @@ pub struct Config {
     pub settings: super::settings::GlobalSettings,
     /// TCP services by port: a `mode tcp` frontend each, sending to its backend.
     pub tcp_services: BTreeMap<u16, super::tcp::TcpService>,
+    /// Gateway API routes (runtime maps read by a fixed Lua action).
+    pub gateway: super::gateway::GatewayRoutes,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -884,6 +886,7 @@ impl Config {
             auth: BTreeMap::new(),
             settings: Default::default(),
             tcp_services: BTreeMap::new(),
+            gateway: Default::default(),
         }
     }
 
