@@ -278,6 +278,7 @@ impl Incremental {
             config: config.clone(),
             maps: self.refold.entries().clone(),
             problems,
+            gateway_status: Default::default(),
             certs: self.certs.clone(),
             changed: if incremental {
                 changed

@@ -96,6 +96,9 @@ pub struct Translation {
     pub maps: Arc<MapEntries>,
     /// Everything that was left out, and why.
     pub problems: Vec<Problem>,
+    /// The status of the Gateway API objects we manage (written by the Lease holder, shown
+    /// in `/debug/state`).
+    pub gateway_status: Arc<crate::gateway_api::Statuses>,
     /// The certificates in use: pass them to the next [`translate_with`], so that a host
     /// whose Secret turns bad keeps its certificate.
     pub certs: tls::CertMemory,
@@ -236,6 +239,7 @@ pub fn translate_with(
         config,
         maps,
         problems,
+        gateway_status: Default::default(),
         certs: tls.memory,
         changed: Changed::everything(),
     })
