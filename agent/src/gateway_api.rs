@@ -647,7 +647,7 @@ pub struct ReferenceGrantTo {
 /// Conditions carry `observedGeneration`; their `lastTransitionTime` is left at the Unix
 /// epoch by (pure) translation and set by the status writer, which keeps a condition's
 /// earlier time when its status did not change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Statuses {
     /// GatewayClasses whose `controllerName` is ours.
     pub classes: std::collections::BTreeMap<crate::store::ObjectKey, GatewayClassStatus>,
