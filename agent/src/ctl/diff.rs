@@ -86,7 +86,7 @@ pub(super) async fn diff(
             }
         }
     }
-    for kind in ["allow", "deny"] {
+    for kind in ["allow", "deny", "canary"] {
         let Some(file) = files[kind].as_str() else {
             continue;
         };
