@@ -32,7 +32,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -279,6 +279,8 @@ struct World {
     addresses: Vec<String>,
     /// The name of the second Service, which a canary annotation may name.
     canary: String,
+    /// One `spec.tls` entry: its host and Secret name.
+    tls: Option<(String, Option<String>)>,
 }
 
 impl Default for World {
@@ -304,6 +306,7 @@ impl Default for World {
             slice_port: Some(8080),
             addresses: vec!["10.0.1.1".into()],
             canary: "hsvc-canary".into(),
+            tls: None,
         }
     }
 }
@@ -402,7 +405,12 @@ impl World {
                         }],
                     }),
                 }]),
-                tls: None,
+                tls: self.tls.as_ref().map(|(host, secret)| {
+                    vec![IngressTLS {
+                        hosts: Some(vec![host.clone()]),
+                        secret_name: secret.clone(),
+                    }]
+                }),
             }),
             ..Default::default()
         };
@@ -557,6 +565,8 @@ const PATH_FIELD: &str = "spec.rules[0].http.paths[0].path";
 const PATH_TYPE_FIELD: &str = "spec.rules[0].http.paths[0].pathType";
 const BACKEND_FIELD: &str = "spec.rules[0].http.paths[0].backend.service";
 const HOST_FIELD: &str = "spec.rules[0].host";
+const TLS_HOST_FIELD: &str = "spec.tls[0].hosts[0]";
+const TLS_SECRET_FIELD: &str = "spec.tls[0].secretName";
 const PORT_NAME: &str = "port name (Ingress, Service and EndpointSlice)";
 
 fn annotation_field(name: &str) -> String {
@@ -635,6 +645,8 @@ fn ingress_at(field: &'static str) -> fn(&World, &str) -> Expect {
         PATH_FIELD => |w, _| Expect::ingress(w.key(), PATH_FIELD),
         PATH_TYPE_FIELD => |w, _| Expect::ingress(w.key(), PATH_TYPE_FIELD),
         BACKEND_FIELD => |w, _| Expect::ingress(w.key(), BACKEND_FIELD),
+        TLS_HOST_FIELD => |w, _| Expect::ingress(w.key(), TLS_HOST_FIELD),
+        TLS_SECRET_FIELD => |w, _| Expect::ingress(w.key(), TLS_SECRET_FIELD),
         other => panic!("no field {other}"),
     }
 }
@@ -681,6 +693,23 @@ fn fields() -> Vec<Field> {
             wrap: |t| format!("ho{t}stile.example.com"),
             set: |w, v| w.host = Some(v.into()),
             expect: ingress_at(HOST_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            label: "spec.tls[].hosts[]",
+            wrap: |t| format!("ho{t}stile.example.com"),
+            set: |w, v| w.tls = Some((v.into(), None)),
+            expect: ingress_at(TLS_HOST_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
+        Field {
+            // A name that is one names a Secret that does not exist: a problem as well.
+            label: "spec.tls[].secretName",
+            wrap: |t| format!("s{t}ecret"),
+            set: |w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into()))),
+            expect: ingress_at(TLS_SECRET_FIELD),
             accepts: refused,
             numeric: false,
         },
@@ -2796,7 +2825,7 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3464;
+const TABLE_CASES: usize = 3528;
 
 /// The files of `agent/tests/hostile/`, exactly.
 const MANIFEST_FILES: usize = 60;
