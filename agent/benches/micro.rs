@@ -78,8 +78,11 @@ fn converged(config: &Config) -> Observed {
     o
 }
 
-fn is_converged(p: &Plan) -> bool {
-    matches!(p, Plan::Runtime(r) if r.is_converged())
+/// Benchmarks `plan` after checking once that it plans nothing (a converged HAProxy).
+fn bench_converged(b: Bencher, plan: impl Fn() -> Plan) {
+    let converged = matches!(plan(), Plan::Runtime(r) if r.is_converged());
+    assert!(converged, "the benchmark plans against a converged HAProxy");
+    b.bench_local(plan);
 }
 
 const PLAN: PlanSettings = PlanSettings {
@@ -124,11 +127,7 @@ fn plan_everything_converged(b: Bencher) {
             PLAN,
         )
     };
-    assert!(
-        is_converged(&plan()),
-        "the benchmark plans against a converged HAProxy"
-    );
-    b.bench_local(plan);
+    bench_converged(b, plan);
 }
 
 /// The plan of one sync after one backend changed: scoped to that backend.
@@ -156,11 +155,7 @@ fn plan_one_backend(b: Bencher) {
             PLAN,
         )
     };
-    assert!(
-        is_converged(&plan()),
-        "the benchmark plans against a converged HAProxy"
-    );
-    b.bench_local(plan);
+    bench_converged(b, plan);
 }
 
 #[divan::bench(sample_count = 10)]
