@@ -215,7 +215,8 @@ fn changed_servers(a: &crate::world::Desired, b: &crate::world::Desired) -> usiz
 
 /// A desired state as if HAProxy held it.
 fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
-    d.iter()
+    d.servers
+        .iter()
         .map(|(be, servers)| {
             let s = servers
                 .iter()
@@ -226,7 +227,7 @@ fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
                             addr: Some(w.addr),
                             ready: w.ready,
                             drain: !w.ready,
-                            weight: w.weight,
+                            weight: w.weight.unwrap_or(0),
                         },
                     )
                 })

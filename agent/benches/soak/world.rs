@@ -1,10 +1,11 @@
 //! The soak's objects and what HAProxy must hold for them: Services `svc-NN` with one
 //! EndpointSlice each, an Ingress routing `/svc-NN` to each, and a canary Ingress splitting
 //! `canary.soak` between `svc-00` and `svc-01` by weight; random churn over them; and where
-//! they are written (manifest files, or the test API server). The desired servers are
-//! computed here from the objects as written, not by the agent's translation.
+//! they are written (manifest files, or the test API server). What HAProxy must hold
+//! (servers, route map entries, backends, the canary's share) is computed here from the
+//! objects as written, not by the agent's translation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,17 +13,25 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use haproxy_agent::store::Object;
-use haproxy_agent::translate::canary;
 use integration::KubeApi;
+use integration::soak_oracle::{CanaryWant, Routes};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::common::{EpState, NS, Rule, ingress, service, slice, to_yaml, write_atomic};
+use integration::tls::TestCert;
+
+use crate::common::{
+    EpState, NS, Rule, ingress, service, slice, tls_secret, to_yaml, with_tls, write_atomic,
+};
 
 /// The Services' target port: every server is `<pod ip>:8080`.
 pub const TARGET_PORT: u16 = 8080;
 /// The canary Ingress's host.
 pub const CANARY_HOST: &str = "canary.soak";
+/// The TLS Ingress's host (routed to `svc-00`), served the certificate of [`TLS_SECRET`].
+pub const TLS_HOST: &str = "tls.soak";
+/// The TLS Ingress's Secret, renewed now and then by the churn.
+pub const TLS_SECRET: &str = "soak-tls";
 
 /// splitmix64: small, seeded, good enough to pick churn steps and delays.
 #[derive(Debug, Clone)]
@@ -62,12 +71,28 @@ pub struct Want {
     pub addr: SocketAddr,
     /// Ready (else draining: a terminating endpoint).
     pub ready: bool,
-    /// Weight.
-    pub weight: u32,
+    /// Weight; `None` in the canary backend, whose weights the canary rule checks
+    /// (`integration::soak_oracle::canary_problem`).
+    pub weight: Option<u32>,
 }
 
 /// Backend name -> server name -> what it must be.
-pub type Desired = BTreeMap<String, BTreeMap<String, Want>>;
+pub type Servers = BTreeMap<String, BTreeMap<String, Want>>;
+
+/// What HAProxy must hold for the objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Every backend's servers.
+    pub servers: Servers,
+    /// Every route map entry: `(map, key)` -> backend.
+    pub routes: Routes,
+    /// The backends the objects ask for.
+    pub backends: BTreeSet<String>,
+    /// The canary backend's share.
+    pub canary: CanaryWant,
+    /// SNI host -> SHA-1 fingerprint of the certificate it must be served.
+    pub certs: BTreeMap<String, String>,
+}
 
 /// What a churn step changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +101,8 @@ pub enum Change {
     Slice(usize),
     /// The canary Ingress's weight.
     Canary,
+    /// The TLS Secret (a renewed certificate).
+    Cert,
 }
 
 /// The objects' current state.
@@ -91,6 +118,8 @@ pub struct World {
     pub slices: Vec<Option<Vec<(IpAddr, EpState)>>>,
     /// The canary's share, percent.
     pub canary_weight: u8,
+    /// The certificate in the TLS Secret.
+    pub cert: TestCert,
 }
 
 /// Pod address `k` of Service `svc`: `10.<1 + svc / 256>.<svc % 256>.<1 + k>`.
@@ -141,6 +170,7 @@ impl World {
             max_endpoints,
             slices,
             canary_weight: 20,
+            cert: TestCert::self_signed(TLS_HOST, &[TLS_HOST]),
         }
     }
 
@@ -166,7 +196,21 @@ impl World {
             .map(|n| service(n, 80, i32::from(TARGET_PORT)))
             .collect();
         out.push(ingress("soak", None, &rules));
+        let tls = ingress(
+            "soak-tls",
+            Some(TLS_HOST),
+            &[Rule {
+                path: "/",
+                service: &names[0],
+                port: 80,
+            }],
+        );
+        out.push(with_tls(tls, &[TLS_HOST], TLS_SECRET));
         out
+    }
+
+    fn secret_object(&self) -> Object {
+        tls_secret(TLS_SECRET, &self.cert)
     }
 
     fn canary_object(&self) -> Object {
@@ -209,13 +253,19 @@ impl World {
     pub fn objects(&self) -> Vec<Object> {
         let mut out = self.static_objects();
         out.push(self.canary_object());
+        out.push(self.secret_object());
         out.extend((0..self.services).filter_map(|i| self.slice_object(i)));
         out
     }
 
     /// One random change: an endpoint added, removed, or turned terminating or back ready;
-    /// a slice deleted or created again; or the canary weight changed.
+    /// a slice deleted or created again; the canary weight changed; or (one step in 50)
+    /// the TLS Secret's certificate renewed.
     pub fn step(&mut self, rng: &mut Rng) -> Change {
+        if rng.below(50) == 0 {
+            self.cert = TestCert::self_signed(TLS_HOST, &[TLS_HOST]);
+            return Change::Cert;
+        }
         let roll = rng.below(100);
         if roll < 8 {
             self.canary_weight = (rng.below(21) * 5) as u8;
@@ -284,12 +334,16 @@ impl World {
         (0..self.services).map(Change::Slice).collect()
     }
 
-    /// The servers HAProxy must hold: one backend per Service with a server per endpoint
-    /// (weight 1, draining when terminating), and the canary backend with both Services'
-    /// endpoints weighted so the canary side gets its share (`canary::weights`).
+    /// What HAProxy must hold: one backend per Service with a server per endpoint (weight
+    /// 1, draining when terminating); the canary backend with both Services' endpoints,
+    /// whose weights must give the canary its share; in the route maps, as
+    /// docs/architecture.md lays keys out, `/svc-NN` (exact) and `/svc-NN/` (prefix) for the
+    /// host-less Prefix rules and `canary.soak/` (prefix, `Prefix /`) for the canary
+    /// Ingress, whose route goes to the canary backend, and `tls.soak/` (prefix) to
+    /// `svc-00`; no regex entry; and `tls.soak` served the Secret's certificate.
     pub fn desired(&self) -> Desired {
         let eps = |i: usize| self.slices[i].as_deref().unwrap_or_default();
-        let servers = |i: usize, weight: u32| -> BTreeMap<String, Want> {
+        let servers = |i: usize, weight: Option<u32>| -> BTreeMap<String, Want> {
             eps(i)
                 .iter()
                 .map(|(ip, state)| {
@@ -306,15 +360,41 @@ impl World {
                 })
                 .collect()
         };
-        let mut out: Desired = (0..self.services)
-            .map(|i| (backend_of(i), servers(i, 1)))
+        let mut out: Servers = (0..self.services)
+            .map(|i| (backend_of(i), servers(i, Some(1))))
             .collect();
-        let ready = |i: usize| eps(i).iter().filter(|e| e.1 == EpState::Ready).count();
-        let (wp, wc) = canary::weights(self.canary_weight, ready(0), ready(1));
-        let mut both = servers(1, u32::from(wc));
-        both.extend(servers(0, u32::from(wp)));
+        let mut both = servers(1, None);
+        both.extend(servers(0, None));
         out.insert(canary_backend(), both);
-        out
+        let ready = |i: usize| -> BTreeMap<String, bool> {
+            eps(i)
+                .iter()
+                .map(|(ip, state)| (server_of(*ip).0, *state == EpState::Ready))
+                .collect()
+        };
+        let mut routes = Routes::new();
+        for i in 0..self.services {
+            let path = format!("/{}", svc_name(i));
+            routes.insert(("exact.map".into(), path.clone()), backend_of(i));
+            routes.insert(("prefix.map".into(), format!("{path}/")), backend_of(i));
+        }
+        routes.insert(
+            ("prefix.map".into(), format!("{CANARY_HOST}/")),
+            canary_backend(),
+        );
+        routes.insert(("prefix.map".into(), format!("{TLS_HOST}/")), backend_of(0));
+        Desired {
+            backends: out.keys().cloned().collect(),
+            servers: out,
+            routes,
+            certs: [(TLS_HOST.to_string(), self.cert.sha1_hex())].into(),
+            canary: CanaryWant {
+                backend: canary_backend(),
+                percent: self.canary_weight,
+                primary: ready(0),
+                canary: ready(1),
+            },
+        }
     }
 }
 
@@ -335,11 +415,11 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
             "the soak's objects have problems: {:?}",
             t.problems
         );
-        let theirs: Desired = t
+        let mut theirs: Servers = t
             .config
             .backends
             .values()
-            .filter(|b| !b.servers.is_empty() || w.desired().contains_key(b.name.as_str()))
+            .filter(|b| !b.servers.is_empty() || w.desired().servers.contains_key(b.name.as_str()))
             .map(|b| {
                 let servers = b
                     .servers
@@ -350,7 +430,7 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
                             Want {
                                 addr: s.addr.get(),
                                 ready: s.state == haproxy::config::ServerMode::Ready,
-                                weight: u32::from(s.weight.get()),
+                                weight: Some(u32::from(s.weight.get())),
                             },
                         )
                     })
@@ -358,11 +438,23 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
                 (b.name.as_str().to_string(), servers)
             })
             .collect();
+        // The canary rule, not a copy of the agent's arithmetic, judges its weights.
+        let want = w.desired();
+        if let Some(servers) = theirs.get_mut(&want.canary.backend) {
+            let weights = servers
+                .iter()
+                .map(|(n, s)| (n.clone(), s.weight.unwrap_or(0)))
+                .collect();
+            if let Some(p) = integration::soak_oracle::canary_problem(&want.canary, &weights) {
+                anyhow::bail!("after {round} churn steps the agent's canary weights: {p}");
+            }
+            servers.values_mut().for_each(|s| s.weight = None);
+        }
         anyhow::ensure!(
-            theirs == w.desired(),
+            theirs == want.servers,
             "after {round} churn steps the agent's translation asks for other servers than \
              the soak computes:\n  agent: {theirs:?}\n  soak:  {:?}",
-            w.desired()
+            want.servers
         );
         w.step(rng);
     }
@@ -372,8 +464,9 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
 /// Where objects are written.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    /// A manifests directory: `services.yaml` (Services and the Ingress), `canary.yaml`,
-    /// `slice-NN.yaml` (removed when the slice is deleted). Written atomically.
+    /// A manifests directory: `services.yaml` (Services and the Ingresses), `canary.yaml`,
+    /// `tls.yaml` (the TLS Secret), `slice-NN.yaml` (removed when the slice is deleted).
+    /// Written atomically.
     Files(PathBuf),
     /// The test API server.
     Api(Arc<KubeApi>),
@@ -396,6 +489,7 @@ impl Sink {
             }
         }
         self.write(world, Change::Canary)?;
+        self.write(world, Change::Cert)?;
         for i in 0..world.services {
             self.write(world, Change::Slice(i))?;
         }
@@ -421,7 +515,11 @@ impl Sink {
                     },
                 }
             }
+            (Sink::Files(dir), Change::Cert) => {
+                write_atomic(&dir.join("tls.yaml"), &to_yaml(&[world.secret_object()])?)
+            }
             (Sink::Api(api), Change::Canary) => apply(api, world.canary_object()),
+            (Sink::Api(api), Change::Cert) => apply(api, world.secret_object()),
             (Sink::Api(api), Change::Slice(i)) => match world.slice_object(i) {
                 Some(o) => apply(api, o),
                 None => {
