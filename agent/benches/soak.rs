@@ -29,6 +29,8 @@
 //! which HAProxy did not converge within its deadline, or changed again after it had) writes
 //! its figures and exits with status 2.
 
+#[path = "soak/churn.rs"]
+mod churn;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "soak/observe.rs"]

@@ -17,9 +17,10 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use crate::churn::{Churn, Sink};
 use crate::common::{self, AgentOptions, AgentProcess, r3, signal};
 use crate::observe::Probe;
-use crate::world::{Churn, Rng, Sink, World};
+use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;

@@ -21,9 +21,10 @@ use anyhow::ensure;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use crate::churn::Sink;
 use crate::common::{self, AgentOptions, AgentProcess, Summary};
 use crate::observe::{Probe, diff};
-use crate::world::{Rng, Sink, World};
+use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;
