@@ -290,9 +290,10 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
             "\n## R1: HAProxy SIGKILLed during endpoint churn\n\n\
              `haproxy-agent run --manifests DIR --spawn-haproxy` with {} Services of {} \
              endpoints at the start (each growing to at most {}), an Ingress routing to every \
-             one and a canary Ingress, as manifest files. A churn task makes one random change \
-             every {} ms: an endpoint added, removed, turned terminating or back to ready, a \
-             slice deleted or created again, the canary weight changed. {} times, after 0.8-1.5 s \
+             one, a canary Ingress and a TLS Ingress with its Secret, as manifest files. A churn \
+             task makes one random change every {} ms: an endpoint added, removed, turned \
+             terminating or back to ready, a slice deleted or created again, the canary weight \
+             changed, or (one step in 50) the TLS Secret's certificate renewed. {} times, after 0.8-1.5 s \
              of churn, HAProxy is SIGKILLed: the worker and the master in turn (pids from the \
              master CLI's `show proc`); on 2.6 a master whose worker died exits too. The \
              churn goes on for {} ms after the kill (longer if HAProxy is not back by then), \
