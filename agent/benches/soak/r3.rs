@@ -3,7 +3,8 @@
 //! are its test controls).
 //!
 //! The objects of R1 (20 Services of 5 endpoints, the Ingress, the canary Ingress, the TLS
-//! Ingress and its Secret) are written to the API server, and the same churn writes there. Three faults:
+//! Ingress and its Secret) are written to the API server, and the same churn writes there.
+//! Three faults:
 //! - **drop**: after 0.3-0.8 s of churn, every open watch stream is cut (the connection
 //!   closes mid-body); churn goes on for 300 ms, then stops. kube's watcher resumes each
 //!   watch from the last resourceVersion it saw; the watch requests after the drop are
