@@ -446,6 +446,7 @@ pub fn settings(dir: &Path) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     }
 }
 
