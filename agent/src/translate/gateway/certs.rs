@@ -142,7 +142,7 @@ pub(in crate::translate) fn certificates(
     }
     let sni = match host {
         HostPattern::Any => None,
-        p => SniFilter::new(&hostnames::show(p)).ok(),
+        p => SniFilter::new(hostnames::show(p)).ok(),
     };
     for (j, r) in refs.iter().enumerate() {
         let at = format!("{field}.tls.certificateRefs[{j}]");

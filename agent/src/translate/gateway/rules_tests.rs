@@ -36,7 +36,8 @@ spec:
 #[test]
 fn backend_refs_resolve_or_answer_500_with_the_specs_reasons() {
     // (backendRefs, the shares, ResolvedRefs reason)
-    let cases: &[(&str, &[(&str, u32)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, u32)], &'a str);
+    let cases: &[Case<'_>] = &[
         (
             "[{name: web, port: 8080, weight: 3}, {name: web, port: 8080, weight: 0}]",
             &[("apps_web_8080", 3), ("apps_web_8080", 0)],

@@ -454,7 +454,7 @@ fn gateway(v: &[u8]) -> Object {
     };
     let mut listeners = vec![json!({"name": "http", "protocol": "HTTP", "port": 80,
         "hostname": host(b(v, 1)), "allowedRoutes": {"namespaces": {"from": from}}})];
-    if b(v, 3) % 3 != 0 {
+    if !b(v, 3).is_multiple_of(3) {
         listeners.push(json!({"name": "https", "protocol": "HTTPS", "port": 443,
             "hostname": host(b(v, 4)),
             "tls": {"certificateRefs": [{"name": format!("t{}", b(v, 5) % 3),
@@ -495,7 +495,7 @@ fn http_route(v: &[u8]) -> Object {
     };
     let backend = |i: u8| {
         json!({"name": format!("s{}", i % 5), "namespace": namespace(i / 5),
-               "port": if i % 3 == 0 { 81 } else { 80 }, "weight": i % 4})
+               "port": if i.is_multiple_of(3) { 81 } else { 80 }, "weight": i % 4})
     };
     let filters = match b(v, 8) % 4 {
         0 => json!([{"type": "RequestHeaderModifier",
