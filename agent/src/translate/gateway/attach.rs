@@ -11,6 +11,10 @@ use super::status::condition;
 use crate::gateway_api::{GROUP, HttpRoute, ParentReference};
 use crate::store::ObjectKey;
 
+const NO_PARENT: &str = "no listener of the Gateway matches the sectionName and port";
+const NOT_ALLOWED: &str = "no listener allows this route (kind or namespace)";
+const NO_HOST: &str = "no host name of the route intersects a listener's";
+
 /// A route attached to one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::translate) struct Attachment {
@@ -84,16 +88,7 @@ pub(in crate::translate) fn attach(
             .collect();
         let mut attached = 0;
         for &i in &allowed {
-            let l = &gw.listeners[i];
-            let mut served: Vec<HostPattern> = Vec::new();
-            let route_hosts: &[HostPattern] = hosts.unwrap_or(&[HostPattern::Any]);
-            for h in route_hosts {
-                if let Some(x) = hostnames::intersect(&l.host, h)
-                    && !served.contains(&x)
-                {
-                    served.push(x);
-                }
-            }
+            let served = served(&gw.listeners[i].host, hosts);
             if !served.is_empty() {
                 attached += 1;
                 out.attachments.push(Attachment {
@@ -103,34 +98,31 @@ pub(in crate::translate) fn attach(
                 });
             }
         }
-        let accepted = match (named.is_empty(), allowed.is_empty(), attached) {
-            (true, _, _) => condition(
-                meta,
-                "Accepted",
-                false,
-                "NoMatchingParent",
-                "no listener of the Gateway matches the sectionName and port",
-            ),
-            (false, true, _) => condition(
-                meta,
-                "Accepted",
-                false,
-                "NotAllowedByListeners",
-                "no listener allows this route (kind or namespace)",
-            ),
-            (false, false, 0) => condition(
-                meta,
-                "Accepted",
-                false,
-                "NoMatchingListenerHostname",
-                "no host name of the route intersects a listener's",
-            ),
-            _ => condition(meta, "Accepted", true, "Accepted", "attached"),
+        let (ok, reason, why) = match (named.is_empty(), allowed.is_empty(), attached) {
+            (true, _, _) => (false, "NoMatchingParent", NO_PARENT),
+            (false, true, _) => (false, "NotAllowedByListeners", NOT_ALLOWED),
+            (false, false, 0) => (false, "NoMatchingListenerHostname", NO_HOST),
+            _ => (true, "Accepted", "attached"),
         };
+        let accepted = condition(meta, "Accepted", ok, reason, why);
         out.parents.push(Parent {
             parent_ref: p.clone(),
             accepted,
         });
+    }
+    out
+}
+
+/// The host patterns a route with host names `hosts` (any when `None`) serves on a
+/// listener of host name `listener`, each once.
+fn served(listener: &HostPattern, hosts: Option<&[HostPattern]>) -> Vec<HostPattern> {
+    let mut out: Vec<HostPattern> = Vec::new();
+    for h in hosts.unwrap_or(&[HostPattern::Any]) {
+        if let Some(x) = hostnames::intersect(listener, h)
+            && !out.contains(&x)
+        {
+            out.push(x);
+        }
     }
     out
 }

@@ -111,6 +111,15 @@ pub(in crate::translate) fn certificates(
     read_secret: &mut ReadSecret<'_>,
     problems: &mut GatewayProblems,
 ) -> Certificates {
+    if l.tls.as_ref().is_some_and(|t| t.options.is_some()) {
+        let why = "TLS options are not supported; ignored";
+        problems.push(
+            ProblemKind::Gateway,
+            key,
+            format!("{field}.tls.options"),
+            why,
+        );
+    }
     let mut out = Certificates::default();
     let refs: &[ObjectReference] = l
         .tls
@@ -146,52 +155,66 @@ pub(in crate::translate) fn certificates(
     };
     for (j, r) in refs.iter().enumerate() {
         let at = format!("{field}.tls.certificateRefs[{j}]");
-        let group_ok = r.group.as_deref().is_none_or(str::is_empty);
-        let kind_ok = r.kind.as_deref().is_none_or(|k| k == "Secret");
-        if !group_ok || !kind_ok {
-            let why = "only core Secrets are supported as certificates".to_string();
-            fail(&mut out, at, "InvalidCertificateRef", why);
-            continue;
-        }
-        let ns = r.namespace.clone().unwrap_or_else(|| key.namespace.clone());
-        let secret = ObjectKey::new(&ns, &r.name);
-        if super::object_name(&secret).is_err() {
-            let why = format!(
-                "{:?} is not a Secret reference",
-                hostnames::truncate(&secret.to_string())
-            );
-            fail(&mut out, at, "InvalidCertificateRef", why);
-            continue;
-        }
-        let from = grants::From {
-            kind: "Gateway",
-            namespace: &key.namespace,
-        };
-        let to = grants::To {
-            kind: "Secret",
-            namespace: &ns,
-            name: &r.name,
-        };
-        if !permitted(snapshot, from, to) {
-            let why =
-                format!("secret {secret} is in another namespace and no ReferenceGrant permits it");
-            fail(&mut out, at, "RefNotPermitted", why);
-            continue;
-        }
-        out.read.push(secret.clone());
-        match read_secret(&secret) {
-            Ok(cert) => out.lines.push(CertLine {
-                secret,
-                cert,
+        match certificate(snapshot, key, r, &mut out, read_secret) {
+            Ok(line) => out.lines.push(CertLine {
                 sni: sni.clone(),
                 gateway: key.clone(),
                 field: at,
+                ..line
             }),
-            Err(why) => {
-                let why = format!("secret {secret}: {why}");
-                fail(&mut out, at, "InvalidCertificateRef", why);
-            }
+            Err((reason, why)) => fail(&mut out, at, reason, why),
         }
     }
     out
+}
+
+/// The certificate of one `certificateRefs` entry of Gateway `key` (its SNI filter, Gateway
+/// and field left for the caller to set), or a `ResolvedRefs` reason and why not.
+fn certificate(
+    snapshot: &Snapshot,
+    key: &ObjectKey,
+    r: &ObjectReference,
+    out: &mut Certificates,
+    read_secret: &mut ReadSecret<'_>,
+) -> Result<CertLine, (&'static str, String)> {
+    let group_ok = r.group.as_deref().is_none_or(str::is_empty);
+    let kind_ok = r.kind.as_deref().is_none_or(|k| k == "Secret");
+    if !group_ok || !kind_ok {
+        let why = "only core Secrets are supported as certificates".to_string();
+        return Err(("InvalidCertificateRef", why));
+    }
+    let ns = r.namespace.clone().unwrap_or_else(|| key.namespace.clone());
+    let secret = ObjectKey::new(&ns, &r.name);
+    if super::object_name(&secret).is_err() {
+        let shown = hostnames::truncate(&secret.to_string());
+        return Err((
+            "InvalidCertificateRef",
+            format!("{shown:?} is not a Secret reference"),
+        ));
+    }
+    let from = grants::From {
+        kind: "Gateway",
+        namespace: &key.namespace,
+    };
+    let to = grants::To {
+        kind: "Secret",
+        namespace: &ns,
+        name: &r.name,
+    };
+    if !permitted(snapshot, from, to) {
+        let why =
+            format!("secret {secret} is in another namespace and no ReferenceGrant permits it");
+        return Err(("RefNotPermitted", why));
+    }
+    out.read.push(secret.clone());
+    match read_secret(&secret) {
+        Ok(cert) => Ok(CertLine {
+            secret,
+            cert,
+            sni: None,
+            gateway: key.clone(),
+            field: String::new(),
+        }),
+        Err(why) => Err(("InvalidCertificateRef", format!("secret {secret}: {why}"))),
+    }
 }

@@ -45,6 +45,10 @@ pub(in crate::translate) struct ListenerInfo {
     pub supported_kinds: Vec<RouteGroupKind>,
     /// Its conditions (`AttachedRoutes` is counted later).
     pub conditions: Vec<Condition>,
+    /// Its certificates (taken when it is served).
+    pub certs: Vec<CertLine>,
+    /// The Secrets it names.
+    pub secrets: Vec<ObjectKey>,
 }
 
 /// One of our Gateways.
@@ -124,6 +128,9 @@ pub(in crate::translate) fn read(
             continue;
         }
         let info = gateway(snapshot, key, gw, read_secret, problems, &mut out);
+        for l in &info.listeners {
+            out.secrets.extend(l.secrets.iter().cloned());
+        }
         out.gateways.insert(key.clone(), info);
     }
     out
@@ -138,86 +145,28 @@ fn gateway(
     out: &mut Gateways,
 ) -> GatewayInfo {
     let meta = &gw.metadata;
-    let mut unsupported_address = false;
-    if gw.spec.addresses.as_ref().is_some_and(|a| !a.is_empty()) {
-        problems.push(
-            ProblemKind::Gateway,
-            key,
-            "spec.addresses",
-            "requested addresses are not supported (the Gateway is served on the agent's \
-             binds); the Gateway is not accepted",
-        );
-        unsupported_address = true;
-    }
-    if gw.spec.infrastructure.is_some() {
-        problems.push(
-            ProblemKind::Gateway,
-            key,
-            "spec.infrastructure",
-            "infrastructure is not supported (no resources are provisioned); ignored",
-        );
-    }
+    let unsupported_address = unsupported(key, gw, problems);
     let mut listeners = Vec::new();
-    let mut ports: BTreeMap<Listen, i32> = BTreeMap::new();
-    let mut names = BTreeSet::new();
-    let mut hosts: BTreeSet<(Listen, HostPattern)> = BTreeSet::new();
+    let mut seen = Seen::default();
     for (i, l) in gw.spec.listeners.iter().enumerate() {
-        let mut info = listener(snapshot, key, gw, i, l, read_secret, problems, out);
-        let field = format!("spec.listeners[{i}]");
-        let mut conflicted = None;
-        if !names.insert(l.name.clone()) {
-            conflicted = Some(("Conflicted", "the name is used by an earlier listener"));
-        }
-        if let Some(listen) = info.listen {
-            let port = *ports.entry(listen).or_insert(l.port);
-            if port != l.port {
-                let why = format!(
-                    "a second {} port ({}) in one Gateway is not supported: {} is served on \
-                     one bind, at port {port} of this Gateway",
-                    l.protocol, l.port, l.protocol
-                );
-                problems.push(
-                    ProblemKind::Gateway,
-                    key,
-                    format!("{field}.port"),
-                    why.clone(),
-                );
-                info.conditions[0] = condition(meta, "Accepted", false, "PortUnavailable", why);
-                info.listen = None;
-            } else if !hosts.insert((listen, info.host.clone())) {
-                conflicted = Some((
-                    "HostnameConflict",
-                    "an earlier listener has the same protocol, port and host name",
-                ));
-            }
-        }
-        let conflict = match conflicted {
-            Some((reason, why)) => {
-                problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
-                info.listen = None;
-                condition(meta, "Conflicted", true, reason, why)
-            }
-            None => condition(meta, "Conflicted", false, "NoConflicts", "no conflict"),
-        };
-        info.conditions.push(conflict);
-        let programmed = info.listen.is_some()
-            && info
-                .conditions
-                .iter()
-                .all(|c| c.type_ == "Conflicted" || c.status == "True");
-        info.conditions.push(if programmed {
-            condition(meta, "Programmed", true, "Programmed", "served")
-        } else {
-            condition(meta, "Programmed", false, "Invalid", "not served")
-        });
+        let mut info = listener(snapshot, key, gw, i, l, read_secret, problems);
+        place(key, gw, i, l, &mut info, &mut seen, problems);
         listeners.push(info);
     }
-    let served = listeners.iter().filter(|l| l.listen.is_some()).count();
-    out.https |= !unsupported_address && listeners.iter().any(|l| l.listen == Some(Listen::Https));
-    let accepted = if unsupported_address {
+    if unsupported_address {
         for l in &mut listeners {
             l.listen = None;
         }
+    }
+    for l in &mut listeners {
+        let certs = std::mem::take(&mut l.certs);
+        if l.listen.is_some() {
+            out.certs.extend(certs);
+        }
+    }
+    let served = listeners.iter().filter(|l| l.listen.is_some()).count();
+    out.https |= listeners.iter().any(|l| l.listen == Some(Listen::Https));
+    let accepted = if unsupported_address {
         condition(
             meta,
             "Accepted",
@@ -255,19 +204,90 @@ fn gateway(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn listener(
-    snapshot: &Snapshot,
+/// Names the Gateway fields the agent does not implement; true when `spec.addresses` asks
+/// for addresses (the Gateway is then not accepted).
+fn unsupported(key: &ObjectKey, gw: &Gateway, problems: &mut GatewayProblems) -> bool {
+    if gw.spec.infrastructure.is_some() {
+        let why = "infrastructure is not supported (no resources are provisioned); ignored";
+        problems.push(ProblemKind::Gateway, key, "spec.infrastructure", why);
+    }
+    if gw.spec.addresses.as_ref().is_some_and(|a| !a.is_empty()) {
+        let why = "requested addresses are not supported (the Gateway is served on the agent's \
+                   binds); the Gateway is not accepted";
+        problems.push(ProblemKind::Gateway, key, "spec.addresses", why);
+        return true;
+    }
+    false
+}
+
+/// What the earlier listeners of a Gateway took: names, a port per bind, host names.
+#[derive(Debug, Default)]
+struct Seen {
+    names: BTreeSet<String>,
+    ports: BTreeMap<Listen, i32>,
+    hosts: BTreeSet<(Listen, HostPattern)>,
+}
+
+/// Checks listener `i` against the earlier ones (a name used twice, a second port of one
+/// protocol, the same host name twice) and gives it its `Conflicted` and `Programmed`
+/// conditions.
+fn place(
     key: &ObjectKey,
     gw: &Gateway,
     i: usize,
     l: &Listener,
-    read_secret: &mut ReadSecret<'_>,
+    info: &mut ListenerInfo,
+    seen: &mut Seen,
     problems: &mut GatewayProblems,
-    out: &mut Gateways,
-) -> ListenerInfo {
+) {
     let meta = &gw.metadata;
     let field = format!("spec.listeners[{i}]");
+    let mut refuse = |info: &mut ListenerInfo, f: String, reason: &str, why: String| {
+        problems.push(ProblemKind::Gateway, key, f, format!("{why}; ignored"));
+        info.conditions[0] = condition(meta, "Accepted", false, reason, why);
+        info.listen = None;
+    };
+    let mut conflict = condition(meta, "Conflicted", false, "NoConflicts", "no conflict");
+    if !seen.names.insert(l.name.clone()) {
+        let why = "the name is used by an earlier listener".to_string();
+        refuse(info, format!("{field}.name"), "UnsupportedValue", why);
+    } else if let Some(listen) = info.listen {
+        let port = *seen.ports.entry(listen).or_insert(l.port);
+        if port != l.port {
+            let why = format!(
+                "a second {} port ({}) in one Gateway is not supported: {} is served on one \
+                 bind, at port {port} of this Gateway",
+                l.protocol, l.port, l.protocol
+            );
+            refuse(info, format!("{field}.port"), "PortUnavailable", why);
+        } else if !seen.hosts.insert((listen, info.host.clone())) {
+            let why = "an earlier listener has the same protocol, port and host name";
+            problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
+            info.listen = None;
+            conflict = condition(meta, "Conflicted", true, "HostnameConflict", why);
+        }
+    }
+    info.conditions.push(conflict);
+    let programmed = info.listen.is_some()
+        && info
+            .conditions
+            .iter()
+            .all(|c| c.type_ == "Conflicted" || c.status == "True");
+    info.conditions.push(if programmed {
+        condition(meta, "Programmed", true, "Programmed", "served")
+    } else {
+        condition(meta, "Programmed", false, "Invalid", "not served")
+    });
+}
+
+/// A listener's name, protocol, port and host name, checked: the failures for its
+/// `Accepted` condition, its bind and its host pattern.
+fn basics(
+    key: &ObjectKey,
+    field: &str,
+    l: &Listener,
+    problems: &mut GatewayProblems,
+) -> (FirstFailure, Option<Listen>, HostPattern) {
     let mut accepted = FirstFailure::default();
     let mut name_problem = |f: &str, why: String, reason: &'static str, acc: &mut FirstFailure| {
         problems.push(
@@ -285,10 +305,8 @@ fn listener(
         "HTTP" => Some(Listen::Http),
         "HTTPS" => Some(Listen::Https),
         other => {
-            let why = format!(
-                "protocol {:?} is not supported (HTTP and HTTPS are)",
-                hostnames::truncate(other)
-            );
+            let shown = hostnames::truncate(other);
+            let why = format!("protocol {shown:?} is not supported (HTTP and HTTPS are)");
             name_problem("protocol", why, "UnsupportedProtocol", &mut accepted);
             None
         }
@@ -307,36 +325,37 @@ fn listener(
             }
         },
     };
+    (accepted, listen, host)
+}
+
+fn listener(
+    snapshot: &Snapshot,
+    key: &ObjectKey,
+    gw: &Gateway,
+    i: usize,
+    l: &Listener,
+    read_secret: &mut ReadSecret<'_>,
+    problems: &mut GatewayProblems,
+) -> ListenerInfo {
+    let meta = &gw.metadata;
+    let field = format!("spec.listeners[{i}]");
+    let (accepted, listen, host) = basics(key, &field, l, problems);
     let mut resolved = FirstFailure::default();
     let (supported_kinds, takes_http_routes) = kinds(key, &field, l, problems, &mut resolved);
     let from = namespaces(key, &field, l, problems);
     let usable = accepted.ok() && listen.is_some();
-    match (listen, &l.tls) {
-        (Some(Listen::Https), tls) => {
-            let lines = certificates(snapshot, key, &field, l, &host, read_secret, problems);
-            out.secrets.extend(lines.read);
-            if let Some((reason, why)) = lines.failure {
-                resolved.fail(reason, why);
+    let tls = match listen {
+        Some(Listen::Https) => certificates(snapshot, key, &field, l, &host, read_secret, problems),
+        _ => {
+            if l.tls.is_some() {
+                let why = "tls is ignored on an HTTP listener";
+                problems.push(ProblemKind::Gateway, key, format!("{field}.tls"), why);
             }
-            if usable {
-                out.certs.extend(lines.lines);
-            }
-            if tls.as_ref().is_some_and(|t| t.options.is_some()) {
-                problems.push(
-                    ProblemKind::Gateway,
-                    key,
-                    format!("{field}.tls.options"),
-                    "TLS options are not supported; ignored",
-                );
-            }
+            Default::default()
         }
-        (Some(Listen::Http), Some(_)) => problems.push(
-            ProblemKind::Gateway,
-            key,
-            format!("{field}.tls"),
-            "tls is ignored on an HTTP listener",
-        ),
-        _ => {}
+    };
+    if let Some((reason, why)) = &tls.failure {
+        resolved.fail(reason, why.clone());
     }
     let conditions = vec![
         accepted.condition(meta, "Accepted", "Accepted", "accepted"),
@@ -356,6 +375,8 @@ fn listener(
         takes_http_routes,
         supported_kinds,
         conditions,
+        certs: tls.lines,
+        secrets: tls.read,
     }
 }
 

@@ -234,20 +234,33 @@ fn backend(
             return None;
         }
     };
-    let none = Some(WeightedBackend {
-        backend: None,
-        weight,
-    });
+    let backend = match service_port(ctx, key, b) {
+        Ok(at) => resolve(ctx, key, field, &at, out),
+        Err((at, reason, why)) => {
+            let why = format!("{why}; its share answers 500");
+            ctx.problem(key, format!("{field}{at}"), why.clone());
+            out.resolved.fail(reason, why);
+            None
+        }
+    };
+    Some(WeightedBackend { backend, weight })
+}
+
+/// The Service port a backendRef names, or why it cannot be used: (field suffix,
+/// `ResolvedRefs` reason, why).
+fn service_port(
+    ctx: &Context<'_>,
+    key: &ObjectKey,
+    b: &HttpBackendRef,
+) -> Result<PortRef, (&'static str, &'static str, String)> {
     let group_ok = b.group.as_deref().is_none_or(str::is_empty);
     let kind_ok = b.kind.as_deref().is_none_or(|k| k == "Service");
     if !group_ok || !kind_ok {
         let why = format!(
-            "only Services are supported as backends, not {:?}; its share answers 500",
+            "only Services are supported as backends, not {:?}",
             hostnames::truncate(b.kind.as_deref().unwrap_or_default())
         );
-        ctx.problem(key, field, why.clone());
-        out.resolved.fail("InvalidKind", why);
-        return none;
+        return Err(("", "InvalidKind", why));
     }
     let ns = b.namespace.clone().unwrap_or_else(|| key.namespace.clone());
     let from = grants::From {
@@ -261,38 +274,38 @@ fn backend(
     };
     if !permitted(ctx.snapshot, from, to) {
         let why = format!(
-            "service {:?} is in namespace {:?} and no ReferenceGrant permits it; its share answers 500",
+            "service {:?} is in namespace {:?} and no ReferenceGrant permits it",
             hostnames::truncate(&b.name),
             hostnames::truncate(&ns)
         );
-        ctx.problem(key, field, why.clone());
-        out.resolved.fail("RefNotPermitted", why);
-        return none;
+        return Err(("", "RefNotPermitted", why));
     }
     if !b.filters.is_empty() {
-        let why = "backendRef filters are not supported; its share answers 500";
-        ctx.problem(key, format!("{field}.filters"), why);
-        out.resolved.fail("BackendNotFound", why);
-        return none;
+        let why = "backendRef filters are not supported".to_string();
+        return Err((".filters", "BackendNotFound", why));
     }
     let Some(port) = b.port else {
-        let why = "a Service backendRef needs a port; its share answers 500";
-        ctx.problem(key, format!("{field}.port"), why);
-        out.resolved.fail("BackendNotFound", why);
-        return none;
+        let why = "a Service backendRef needs a port".to_string();
+        return Err((".port", "BackendNotFound", why));
     };
-    let at = PortRef::new(
-        &ns,
-        &b.name,
-        &ServiceBackendPort {
-            number: Some(port),
-            name: None,
-        },
-    );
+    let number = Some(port);
+    let port = ServiceBackendPort { number, name: None };
+    Ok(PortRef::new(&ns, &b.name, &port))
+}
+
+/// The backend of Service port `at`, resolved as an Ingress's (its skipped endpoints and
+/// appProtocol named), or a problem.
+fn resolve(
+    ctx: &mut Context<'_>,
+    key: &ObjectKey,
+    field: &str,
+    at: &PortRef,
+    out: &mut RouteRules,
+) -> Option<BackendName> {
     if !out.services.contains(&at.service) {
         out.services.push(at.service.clone());
     }
-    match ctx.resolutions.get(ctx.snapshot, &at) {
+    match ctx.resolutions.get(ctx.snapshot, at) {
         Ok(r) => {
             for s in &r.skipped {
                 let p = Problem::new(
@@ -310,16 +323,13 @@ fn backend(
             if !out.recipes.iter().any(|(n, _)| *n == name) {
                 out.recipes.push((name.clone(), at.clone()));
             }
-            Some(WeightedBackend {
-                backend: Some(name),
-                weight,
-            })
+            Some(name)
         }
         Err(why) => {
             let why = format!("{why}; its share answers 500");
             ctx.problem(key, field, why.clone());
             out.resolved.fail("BackendNotFound", why);
-            none
+            None
         }
     }
 }

@@ -65,7 +65,7 @@ fn with_route(t: &str, spec: Value, rule: Value) -> Vec<Object> {
     out
 }
 
-fn fields() -> Vec<Field> {
+fn host_and_path_fields() -> Vec<Field> {
     vec![
         Field {
             label: "HTTPRoute hostname",
@@ -101,6 +101,11 @@ fn fields() -> Vec<Field> {
                     .all(|b| b.is_ascii_graphic() && b != b'#' && b != b'?')
             },
         },
+    ]
+}
+
+fn match_and_filter_fields() -> Vec<Field> {
+    vec![
         Field {
             label: "HTTPRoute header match name",
             kind: ProblemKind::HttpRoute,
@@ -207,7 +212,10 @@ fn fields() -> Vec<Field> {
 /// Every token in every Gateway field.
 pub(super) fn cases() -> Vec<Case> {
     let mut out = Vec::new();
-    for f in fields() {
+    for f in host_and_path_fields()
+        .into_iter()
+        .chain(match_and_filter_fields())
+    {
         for t in TOKENS {
             let accepted = (f.accepts)(t);
             out.push(Case {
