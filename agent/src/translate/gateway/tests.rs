@@ -367,3 +367,52 @@ fn attachment_reasons_are_the_specs() {
         ("False", "InvalidRouteKinds")
     );
 }
+
+#[test]
+fn listener_problems_have_the_specs_reasons() {
+    let listeners = "  - {name: a, protocol: HTTP, port: 80, hostname: a.example.com}\n  \
+                     - {name: b, protocol: HTTP, port: 80, hostname: a.example.com}\n  \
+                     - {name: a, protocol: HTTP, port: 80, hostname: c.example.com}\n  \
+                     - {name: udp, protocol: UDP, port: 53}\n  \
+                     - {name: bad-host, protocol: HTTP, port: 80, hostname: 'A_B.example.com'}\n  \
+                     - {name: sel, protocol: HTTP, port: 80, hostname: s.example.com, allowedRoutes: {namespaces: {from: Selector}}}";
+    let t = run(&gateway("g", listeners));
+    let g = &t.gateway_status.gateways[&ObjectKey::new("infra", "g")];
+    let cond = |i: usize, ty: &str| {
+        let c = g.listeners[i]
+            .conditions
+            .iter()
+            .find(|c| c.type_ == ty)
+            .unwrap();
+        (c.status.as_str(), c.reason.as_str())
+    };
+    assert_eq!(cond(0, "Accepted"), ("True", "Accepted"));
+    assert_eq!(cond(0, "Conflicted"), ("False", "NoConflicts"));
+    assert_eq!(cond(0, "Programmed"), ("True", "Programmed"));
+    assert_eq!(cond(1, "Conflicted"), ("True", "HostnameConflict"));
+    assert_eq!(cond(1, "Programmed"), ("False", "Invalid"));
+    assert_eq!(cond(2, "Accepted"), ("False", "UnsupportedValue"));
+    assert_eq!(cond(3, "Accepted"), ("False", "UnsupportedProtocol"));
+    assert_eq!(cond(4, "Accepted"), ("False", "UnsupportedValue"));
+    assert_eq!(cond(5, "Accepted"), ("True", "Accepted"));
+    let p = problems(&t);
+    for field in [
+        "spec.listeners[1]",
+        "spec.listeners[2].name",
+        "spec.listeners[3].protocol",
+        "spec.listeners[4].hostname",
+        "spec.listeners[5].allowedRoutes.namespaces.from",
+    ] {
+        assert!(
+            p.contains(&format!("gateway infra/g {field}")),
+            "{field}: {p:?}"
+        );
+    }
+    assert_eq!(
+        (
+            g.conditions[0].status.as_str(),
+            g.conditions[0].reason.as_str()
+        ),
+        ("True", "ListenersNotValid")
+    );
+}
