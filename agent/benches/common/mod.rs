@@ -441,9 +441,25 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
             Object::Secret(x) => serde_yaml_ng::to_string(x)?,
             Object::ConfigMap(x) => serde_yaml_ng::to_string(x)?,
+            Object::GatewayClass(x) => gateway_yaml(x)?,
+            Object::Gateway(x) => gateway_yaml(x)?,
+            Object::HttpRoute(x) => gateway_yaml(x)?,
+            Object::ReferenceGrant(x) => gateway_yaml(x)?,
         });
     }
     Ok(docs.join("---\n"))
+}
+
+/// A Gateway API object as a manifest (its types carry no `apiVersion` and `kind`).
+fn gateway_yaml<T: kube::Resource<DynamicType = ()> + serde::Serialize>(
+    x: &T,
+) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(x)?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), T::api_version(&()).into());
+        m.insert("kind".into(), T::kind(&()).into());
+    }
+    Ok(serde_yaml_ng::to_string(&v)?)
 }
 
 /// Writes a file atomically (a temp name the manifests source ignores, then a rename).
@@ -476,6 +492,7 @@ pub fn settings(dir: &Path) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     }
 }
 

@@ -92,6 +92,7 @@ fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
         Object::IngressClass(x) => api.apply_typed(&x),
         Object::Secret(x) => api.apply_typed(&x),
         Object::ConfigMap(x) => api.apply_typed(&x),
+        other => anyhow::bail!("the soak world makes no {} objects", other.kind()),
     }?;
     Ok(())
 }

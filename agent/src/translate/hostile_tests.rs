@@ -1948,6 +1948,7 @@ fn special_cases() -> Vec<Case> {
 }
 
 mod configmap;
+mod gateway;
 mod tcp_services;
 
 fn truncate(s: &str) -> String {
@@ -2016,6 +2017,7 @@ impl Env {
             access_log: Some(haproxy::config::LogTarget::Stdout),
             tcp_services: None,
             tcp_bind: None,
+            gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
@@ -2103,6 +2105,7 @@ impl Env {
             self.check_problems(name, &problems, expect);
             self.check_neighbours(name, &t, expect, default_changes);
         }
+        gateway::check_strings(name, &t.config.gateway);
         let rendered = render(&t.config);
         let values: Vec<&str> = values
             .iter()
@@ -2784,6 +2787,7 @@ fn hostile_table_corpus() {
         .chain(special_cases())
         .chain(configmap::cases())
         .chain(tcp_services::cases())
+        .chain(gateway::cases())
         .collect();
     assert_eq!(
         cases.len(),
@@ -2825,10 +2829,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3528;
+const TABLE_CASES: usize = 3858;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 60;
+const MANIFEST_FILES: usize = 61;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
@@ -2860,6 +2864,8 @@ fn yaml_expectations(path: &Path, text: &str) -> Vec<Expect> {
                     Some("service") => ProblemKind::Service,
                     Some("endpointslice") => ProblemKind::EndpointSlice,
                     Some("configmap") => ProblemKind::ConfigMap,
+                    Some("gateway") => ProblemKind::Gateway,
+                    Some("httproute") => ProblemKind::HttpRoute,
                     other => panic!("{}: unknown kind {other:?}", path.display()),
                 };
                 let object = words.next().expect("an object").to_string();
@@ -2934,6 +2940,10 @@ fn run_manifest_case(
             .values()
             .map(|o| Object::ConfigMap((**o).clone())),
     );
+    objects.extend((snap.gateway_classes.values()).map(|o| Object::GatewayClass((**o).clone())));
+    objects.extend((snap.gateways.values()).map(|o| Object::Gateway((**o).clone())));
+    objects.extend((snap.http_routes.values()).map(|o| Object::HttpRoute((**o).clone())));
+    objects.extend((snap.reference_grants.values()).map(|o| Object::ReferenceGrant((**o).clone())));
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))
