@@ -98,6 +98,13 @@ pub struct ModelArgs {
     /// Where unmatched requests go when no Ingress has a default backend: `namespace/name`.
     #[arg(long, env = "HAPROXY_AGENT_DEFAULT_BACKEND_SERVICE", value_parser = parse_object_key)]
     pub default_backend_service: Option<crate::store::ObjectKey>,
+    /// The GatewayClass `spec.controllerName` whose Gateways (and their routes) are ours.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_GATEWAY_CONTROLLER_NAME",
+        default_value = "haproxy-agent.io/gateway-controller"
+    )]
+    pub gateway_controller_name: String,
     /// Only Ingresses of this namespace (default: all).
     #[arg(long, env = "HAPROXY_AGENT_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -307,7 +314,7 @@ pub struct CtlArgs {
     /// The sockets.
     #[command(flatten)]
     pub sockets: SocketArgs,
-    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history` (default
+    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history`, `gateway` (default
     /// http://127.0.0.1:10254); `plan` takes the agent's settings from it when given.
     #[arg(long, global = true, env = "HAPROXY_AGENT_URL")]
     pub agent: Option<String>,
@@ -347,6 +354,9 @@ pub enum CtlCommand {
     },
     /// HAProxy's routing map entries: host+path -> backend.
     Maps,
+    /// The Gateway API statuses the agent computed (its /debug/state): a row per condition
+    /// of each GatewayClass, Gateway (and listener) and HTTPRoute parent of ours.
+    Gateway,
     /// What the agent wants (its /debug/state) against what HAProxy has: missing, extra and
     /// different servers and map entries. Exit 0 when equal, 1 when they differ.
     Diff,

@@ -24,6 +24,16 @@ pub enum ProblemKind {
     Haproxy,
     /// The global ConfigMap (`--configmap`).
     ConfigMap,
+    /// A Gateway API GatewayClass.
+    GatewayClass,
+    /// A Gateway API Gateway.
+    Gateway,
+    /// A Gateway API HTTPRoute.
+    HttpRoute,
+    /// A Gateway API ReferenceGrant.
+    ReferenceGrant,
+    /// An API group the cluster does not serve (the Gateway API's CRDs not installed).
+    ApiGroup,
 }
 
 impl ProblemKind {
@@ -38,6 +48,11 @@ impl ProblemKind {
             ProblemKind::Secret => "secret",
             ProblemKind::Haproxy => "haproxy",
             ProblemKind::ConfigMap => "configmap",
+            ProblemKind::GatewayClass => "gatewayclass",
+            ProblemKind::Gateway => "gateway",
+            ProblemKind::HttpRoute => "httproute",
+            ProblemKind::ReferenceGrant => "referencegrant",
+            ProblemKind::ApiGroup => "api_group",
         }
     }
 }
@@ -63,6 +78,8 @@ pub enum ProblemReason {
     Differs,
     /// A served certificate that has expired or expires within 7 days.
     CertificateExpiry,
+    /// Something the cluster does not serve (an API group whose CRDs are not installed).
+    NotServed,
 }
 
 impl ProblemReason {
@@ -77,6 +94,7 @@ impl ProblemReason {
             ProblemReason::UnsupportedKey => "unsupported_key",
             ProblemReason::Differs => "differs",
             ProblemReason::CertificateExpiry => "certificate_expiry",
+            ProblemReason::NotServed => "not_served",
         }
     }
 }

@@ -21,7 +21,7 @@ use haproxy_agent::apply::{Applier, ApplySettings, SyncReport};
 use haproxy_agent::http::Status;
 use haproxy_agent::reconcile::{Desired, Scope};
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
-use haproxy_agent::store::{Object, Store};
+use haproxy_agent::store::{Object, Store, with_type_meta};
 use haproxy_agent::translate::{Incremental, Settings, translate};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{
@@ -411,6 +411,10 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
             Object::Secret(x) => serde_yaml_ng::to_string(x)?,
             Object::ConfigMap(x) => serde_yaml_ng::to_string(x)?,
+            Object::GatewayClass(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::Gateway(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::HttpRoute(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::ReferenceGrant(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
         });
     }
     Ok(docs.join("---\n"))
@@ -446,6 +450,7 @@ pub fn settings(dir: &Path) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        gateway_controller_name: "haproxy-agent.io/gateway-controller".into(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use haproxy_agent::store::Object;
+use haproxy_agent::store::{Object, with_type_meta};
 use haproxy_agent::translate::canary;
 use integration::KubeApi;
 use tokio::sync::watch;
@@ -441,6 +441,10 @@ fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
         Object::IngressClass(x) => api.apply_typed(&x),
         Object::Secret(x) => api.apply_typed(&x),
         Object::ConfigMap(x) => api.apply_typed(&x),
+        Object::GatewayClass(x) => api.apply(with_type_meta(&x)),
+        Object::Gateway(x) => api.apply(with_type_meta(&x)),
+        Object::HttpRoute(x) => api.apply(with_type_meta(&x)),
+        Object::ReferenceGrant(x) => api.apply(with_type_meta(&x)),
     }?;
     Ok(())
 }

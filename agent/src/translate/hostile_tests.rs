@@ -1964,6 +1964,7 @@ impl Env {
             access_log: Some(haproxy::config::LogTarget::Stdout),
             tcp_services: None,
             tcp_bind: None,
+            gateway_controller_name: "haproxy-agent.io/gateway-controller".into(),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();

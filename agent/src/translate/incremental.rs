@@ -302,6 +302,8 @@ impl Incremental {
                 // Every fragment and the global settings may change.
                 Kind::ConfigMap if self.settings.configmap.as_ref() == Some(key) => return false,
                 Kind::ConfigMap => {}
+                // The Gateway API objects change no Ingress fragment.
+                Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::ReferenceGrant => {}
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }

@@ -76,6 +76,8 @@ pub struct Settings {
     /// `--tcp-bind-address`: where TCP services listen (the HTTP bind's address when
     /// `None`).
     pub tcp_bind: Option<std::net::IpAddr>,
+    /// `--gateway-controller-name`: the GatewayClass `spec.controllerName` that is ours.
+    pub gateway_controller_name: String,
 }
 
 impl Settings {

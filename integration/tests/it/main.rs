@@ -4,6 +4,7 @@ mod commands;
 mod deploy;
 mod harness;
 mod kube_api;
+mod kube_api_gateway;
 mod kubectl;
 mod reload;
 mod routing;

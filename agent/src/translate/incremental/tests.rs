@@ -55,6 +55,7 @@ fn settings(variant: u8) -> Settings {
         access_log: None,
         tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
         tcp_bind: None,
+        gateway_controller_name: "haproxy-agent.io/gateway-controller".into(),
     }
 }
 
@@ -437,6 +438,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 Kind::Secret => key_of(&secret(&v[1..])),
                 Kind::ConfigMap if b(v, 1).is_multiple_of(2) => ObjectKey::new("a", "cm"),
                 Kind::ConfigMap => ObjectKey::new("a", "tcp"),
+                other => unreachable!("only the first six kinds are drawn, not {other}"),
             };
             store.delete(kind, &key);
         }
