@@ -537,6 +537,38 @@ mod tests {
     }
 
     #[test]
+    fn gateway_controller_name_flag_env_and_default() {
+        use clap::CommandFactory;
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["haproxy-agent", "run"], args].concat()).unwrap();
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            args.model.gateway_controller_name
+        };
+        assert_eq!(parse(&[]), "haproxy-agent.io/gateway-controller");
+        assert_eq!(
+            parse(&["--gateway-controller-name", "example.com/gw"]),
+            "example.com/gw"
+        );
+        let cmd = Cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let arg = run
+            .get_arguments()
+            .find(|a| a.get_id() == "gateway_controller_name")
+            .unwrap();
+        assert_eq!(
+            arg.get_env().and_then(|e| e.to_str()),
+            Some("HAPROXY_AGENT_GATEWAY_CONTROLLER_NAME")
+        );
+        let ctl = Cli::try_parse_from(["haproxy-agent", "ctl", "gateway"]).unwrap();
+        let Command::Ctl(args) = ctl.command else {
+            panic!("not ctl")
+        };
+        assert!(matches!(args.command, CtlCommand::Gateway));
+    }
+
+    #[test]
     fn ctl_raw_parses() {
         let cli = Cli::try_parse_from([
             "haproxy-agent",
