@@ -99,6 +99,13 @@ pub struct ModelArgs {
     /// Where unmatched requests go when no Ingress has a default backend: `namespace/name`.
     #[arg(long, env = "HAPROXY_AGENT_DEFAULT_BACKEND_SERVICE", value_parser = parse_object_key)]
     pub default_backend_service: Option<crate::store::ObjectKey>,
+    /// The GatewayClass `spec.controllerName` whose Gateways (and their routes) are ours.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_GATEWAY_CONTROLLER_NAME",
+        default_value = "haproxy-agent.io/gateway-controller"
+    )]
+    pub gateway_controller_name: String,
     /// Only Ingresses of this namespace (default: all).
     #[arg(long, env = "HAPROXY_AGENT_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -308,7 +315,7 @@ pub struct CtlArgs {
     /// The sockets.
     #[command(flatten)]
     pub sockets: SocketArgs,
-    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history` (default
+    /// The agent's HTTP address (its `/debug/*`), for `diff`, `route`, `history`, `gateway` (default
     /// http://127.0.0.1:10254); `plan` takes the agent's settings from it when given.
     #[arg(long, global = true, env = "HAPROXY_AGENT_URL")]
     pub agent: Option<String>,
@@ -348,6 +355,9 @@ pub enum CtlCommand {
     },
     /// HAProxy's routing map entries: host+path -> backend.
     Maps,
+    /// The Gateway API statuses the agent computed (its /debug/state): a row per condition
+    /// of each GatewayClass, Gateway (and listener) and HTTPRoute parent of ours.
+    Gateway,
     /// What the agent wants (its /debug/state) against what HAProxy has: missing, extra and
     /// different servers and map entries. Exit 0 when equal, 1 when they differ.
     Diff,
@@ -525,6 +535,38 @@ mod tests {
             Cli::try_parse_from(["haproxy-agent", "run", "--default-backend-service", "nope"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn gateway_controller_name_flag_env_and_default() {
+        use clap::CommandFactory;
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["haproxy-agent", "run"], args].concat()).unwrap();
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            args.model.gateway_controller_name
+        };
+        assert_eq!(parse(&[]), "haproxy-agent.io/gateway-controller");
+        assert_eq!(
+            parse(&["--gateway-controller-name", "example.com/gw"]),
+            "example.com/gw"
+        );
+        let cmd = Cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let arg = run
+            .get_arguments()
+            .find(|a| a.get_id() == "gateway_controller_name")
+            .unwrap();
+        assert_eq!(
+            arg.get_env().and_then(|e| e.to_str()),
+            Some("HAPROXY_AGENT_GATEWAY_CONTROLLER_NAME")
+        );
+        let ctl = Cli::try_parse_from(["haproxy-agent", "ctl", "gateway"]).unwrap();
+        let Command::Ctl(args) = ctl.command else {
+            panic!("not ctl")
+        };
+        assert!(matches!(args.command, CtlCommand::Gateway));
     }
 
     #[test]

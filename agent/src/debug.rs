@@ -149,3 +149,74 @@ pub fn desired(config: &Config) -> Value {
         }
     })
 }
+
+/// The Gateway API statuses translation computed, by kind and object (`namespace/name`, a
+/// GatewayClass by name): what the Lease holder writes to the cluster, and all there is of
+/// it with `--manifests`. A `lastTransitionTime` not yet set by a writer is left out.
+pub fn gateway_status(statuses: &crate::gateway_api::Statuses) -> Value {
+    fn by_key<S: serde::Serialize>(
+        map: &std::collections::BTreeMap<crate::store::ObjectKey, S>,
+    ) -> Value {
+        let mut out = serde_json::Map::new();
+        for (key, status) in map {
+            let mut v = serde_json::to_value(status).unwrap_or_default();
+            drop_unset_times(&mut v);
+            out.insert(key.to_string(), v);
+        }
+        Value::Object(out)
+    }
+    json!({
+        "gatewayclasses": by_key(&statuses.classes),
+        "gateways": by_key(&statuses.gateways),
+        "httproutes": by_key(&statuses.routes),
+    })
+}
+
+/// Removes every `lastTransitionTime` at the Unix epoch (translation's placeholder).
+fn drop_unset_times(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if map.get("lastTransitionTime") == Some(&json!("1970-01-01T00:00:00Z")) {
+                map.remove("lastTransitionTime");
+            }
+            map.values_mut().for_each(drop_unset_times);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_unset_times),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    use super::*;
+    use crate::gateway_api::{GatewayClassStatus, Statuses};
+    use crate::store::ObjectKey;
+
+    #[test]
+    fn gateway_statuses_by_kind_and_object() {
+        let mut s = Statuses::default();
+        s.classes.insert(
+            ObjectKey::new("", "haproxy"),
+            GatewayClassStatus {
+                conditions: vec![Condition {
+                    type_: "Accepted".into(),
+                    status: "True".into(),
+                    reason: "Accepted".into(),
+                    message: String::new(),
+                    observed_generation: Some(3),
+                    last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                }],
+            },
+        );
+        let doc = gateway_status(&s);
+        assert_eq!(
+            doc["gatewayclasses"]["haproxy"]["conditions"][0],
+            json!({"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                   "observedGeneration": 3})
+        );
+        assert_eq!(doc["gateways"], json!({}));
+        assert_eq!(doc["httproutes"], json!({}));
+    }
+}

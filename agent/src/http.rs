@@ -1,5 +1,6 @@
 //! The agent's own HTTP endpoint on `--listen`: `/healthz`, `/metrics` (Prometheus text),
-//! `/debug/state` (JSON: desired model, last observed HAProxy state, last problems),
+//! `/debug/state` (JSON: desired model, last observed HAProxy state, last problems, the
+//! Gateway API statuses),
 //! `/debug/history` (JSON: the recent syncs, see [`crate::history`]) and `/debug/config`
 //! (how the agent was started: arguments, `HAPROXY_AGENT_*` environment, directory).
 
@@ -50,6 +51,9 @@ pub struct Status {
     invocation: Mutex<serde_json::Value>,
     desired_tx: tokio::sync::mpsc::Sender<DesiredRequest>,
     desired_rx: Mutex<Option<tokio::sync::mpsc::Receiver<DesiredRequest>>>,
+    /// The Gateway API statuses of the last translation (for the status writer and
+    /// `/debug/state`).
+    gateway_status: tokio::sync::watch::Sender<Arc<crate::gateway_api::Statuses>>,
 }
 
 impl Default for Status {
@@ -63,6 +67,7 @@ impl Default for Status {
             invocation: Mutex::default(),
             desired_tx,
             desired_rx: Mutex::new(Some(desired_rx)),
+            gateway_status: tokio::sync::watch::Sender::new(Default::default()),
         }
     }
 }
@@ -93,6 +98,25 @@ impl Status {
     /// reconcile loop); `None` after the first call.
     pub fn desired_requests(&self) -> Option<tokio::sync::mpsc::Receiver<DesiredRequest>> {
         self.desired_rx.lock().expect("desired lock").take()
+    }
+
+    /// Publishes the Gateway API statuses of a translation (subscribers are woken only when
+    /// they differ from the last ones).
+    pub fn set_gateway_status(&self, statuses: &Arc<crate::gateway_api::Statuses>) {
+        self.gateway_status.send_if_modified(|s| {
+            let changed = **s != **statuses;
+            if changed {
+                *s = statuses.clone();
+            }
+            changed
+        });
+    }
+
+    /// The Gateway API statuses, following each translation.
+    pub fn gateway_status(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Arc<crate::gateway_api::Statuses>> {
+        self.gateway_status.subscribe()
     }
 
     /// Sets what `/debug/state` says of the last sync.
@@ -140,6 +164,7 @@ impl Status {
         };
         let mut doc = desired.unwrap_or_else(|| serde_json::json!({}));
         doc["problems"] = serde_json::to_value(problems.as_slice()).unwrap_or_default();
+        doc["gateway_api"] = crate::debug::gateway_status(&self.gateway_status.borrow());
         doc["last_sync"] = last_sync;
         doc
     }

@@ -32,6 +32,8 @@ pub enum ProblemKind {
     HttpRoute,
     /// A Gateway API ReferenceGrant.
     ReferenceGrant,
+    /// An API group the cluster does not serve (the Gateway API's CRDs not installed).
+    ApiGroup,
 }
 
 impl ProblemKind {
@@ -50,6 +52,7 @@ impl ProblemKind {
             ProblemKind::Gateway => "gateway",
             ProblemKind::HttpRoute => "httproute",
             ProblemKind::ReferenceGrant => "referencegrant",
+            ProblemKind::ApiGroup => "api_group",
         }
     }
 }
@@ -75,6 +78,8 @@ pub enum ProblemReason {
     Differs,
     /// A served certificate that has expired or expires within 7 days.
     CertificateExpiry,
+    /// Something the cluster does not serve (an API group whose CRDs are not installed).
+    NotServed,
 }
 
 impl ProblemReason {
@@ -89,6 +94,7 @@ impl ProblemReason {
             ProblemReason::UnsupportedKey => "unsupported_key",
             ProblemReason::Differs => "differs",
             ProblemReason::CertificateExpiry => "certificate_expiry",
+            ProblemReason::NotServed => "not_served",
         }
     }
 }

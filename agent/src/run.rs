@@ -57,7 +57,7 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         access_log: access_log(model)?,
         tcp_services: model.tcp_services_configmap.clone(),
         tcp_bind: model.tcp_bind_address,
-        gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        gateway_controller_name: model.gateway_controller_name.clone(),
     };
     check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)
@@ -142,6 +142,8 @@ async fn start_source(
             let client = kube_source::client(&cluster).await.context(
                 "cannot build a Kubernetes client (use --kubeconfig, or --manifests DIR)",
             )?;
+            // The source's problems: a cluster that does not serve the Gateway API.
+            let (problems_tx, problems) = watch::channel(Vec::new());
             let task = tokio::spawn(kube_source::run(
                 client.clone(),
                 cluster.namespace,
@@ -152,9 +154,9 @@ async fn start_source(
                     .cloned()
                     .collect(),
                 store.clone(),
+                problems_tx,
                 until(shutdown),
             ));
-            let (_, problems) = watch::channel(Vec::new());
             Ok(RunningSource {
                 problems,
                 task,
@@ -283,7 +285,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = start_source(&args.source, &settings, &store, shutdown.clone()).await?;
     let source_problems = source.problems.clone();
     let source_task = source.task;
-    let status_task = start_status(&args, source.client, &store, shutdown.clone());
+    let status_task = start_status(&args, &status, source.client, &store, shutdown.clone());
 
     let runtime = RuntimeClient::new(
         Endpoint::Unix(settings.runtime_socket.clone()),
@@ -448,15 +450,17 @@ async fn serve_http(
     Ok((addr, both))
 }
 
-/// Starts the Ingress status writer when `--publish-service`/`--publish-address` asks for it
-/// (cluster mode only: the flags conflict with `--manifests`).
+/// Starts the status writers (cluster mode only): Ingress status when
+/// `--publish-service`/`--publish-address` asks for it, Gateway API status once translation
+/// has some.
 fn start_status(
     args: &RunArgs,
+    status: &Status,
     client: Option<kube::Client>,
     store: &Store,
     shutdown: watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let publish = args.status.publish()?;
+    let publish = args.status.publish();
     let client = client?;
     let namespace = args
         .status
@@ -471,11 +475,13 @@ fn start_status(
             crate::status::default_identity(),
         ),
         ingress_class: args.model.ingress_class.clone(),
+        gateway_controller_name: args.model.gateway_controller_name.clone(),
     };
     Some(tokio::spawn(crate::status::run(
         client,
         store.clone(),
         config,
+        status.gateway_status(),
         until(shutdown),
     )))
 }
@@ -590,6 +596,7 @@ async fn reconcile_loop(
                     }
                 };
                 pending.extend(&Scope::from(&t.changed));
+                status.set_gateway_status(&t.gateway_status);
                 let span = tracing::info_span!(
                     "sync",
                     generation = snapshot.generation,

@@ -245,3 +245,47 @@ async fn settle_never_waits_beyond_the_max_delay() {
     // The last quiet period is cut at the maximum delay too (130 ms without it).
     assert_eq!(settled_after(&[40, 80], 50, 100).await, 100);
 }
+
+#[test]
+fn the_gateway_controller_name_flag_reaches_the_settings() {
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = crate::cli::Cli::try_parse_from([
+        "haproxy-agent",
+        "run",
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "--gateway-controller-name",
+        "example.com/gw",
+    ])
+    .unwrap();
+    let crate::cli::Command::Run(args) = cli.command else {
+        panic!("not run")
+    };
+    assert_eq!(
+        settings(&args.model).unwrap().gateway_controller_name,
+        "example.com/gw"
+    );
+}
+
+#[tokio::test]
+async fn gateway_statuses_wake_their_followers_only_when_they_change() {
+    use crate::gateway_api::Statuses;
+    let status = Status::new();
+    let mut rx = status.gateway_status();
+    status.set_gateway_status(&Arc::new(Statuses::default()));
+    assert!(!rx.has_changed().unwrap(), "equal: no wake-up");
+    let mut s = Statuses::default();
+    s.classes
+        .insert(crate::store::ObjectKey::new("", "c"), Default::default());
+    status.set_gateway_status(&Arc::new(s.clone()));
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(rx.borrow_and_update().classes.len(), 1);
+    status.set_gateway_status(&Arc::new(s));
+    assert!(!rx.has_changed().unwrap());
+    let doc = status.debug().await;
+    assert_eq!(
+        doc["gateway_api"]["gatewayclasses"]["c"],
+        serde_json::json!({"conditions": []})
+    );
+}

@@ -15,8 +15,10 @@ use tokio::sync::watch;
 
 use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
+mod gateway;
 mod slice;
 
+pub use gateway::with_type_meta;
 pub use slice::{Slice, SliceEndpoint};
 
 /// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds).
@@ -104,6 +106,14 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::Secret,
         Kind::ConfigMap,
+        Kind::GatewayClass,
+        Kind::Gateway,
+        Kind::HttpRoute,
+        Kind::ReferenceGrant,
+    ];
+
+    /// The Gateway API kinds (gateway.networking.k8s.io).
+    pub const GATEWAY_API: [Kind; 4] = [
         Kind::GatewayClass,
         Kind::Gateway,
         Kind::HttpRoute,
@@ -216,7 +226,8 @@ impl Object {
     /// Drops what neither translation nor the status writer reads (managed fields,
     /// annotations of other tools, owner references, labels but an EndpointSlice's Service,
     /// a Service's selector and traffic policies, an endpoint's target, node and hints,
-    /// Secret keys other than `tls.crt`/`tls.key`), to keep memory low with many objects.
+    /// Secret keys other than `tls.crt`/`tls.key`, the Gateway API objects' labels), to keep
+    /// memory low with many objects.
     pub fn strip(mut self) -> Self {
         let meta = self.meta_mut();
         meta.managed_fields = None;
@@ -375,24 +386,13 @@ impl From<Object> for Shared {
 impl Shared {
     /// The object's key.
     pub fn key(&self) -> ObjectKey {
-        match self {
-            Shared::Ingress(o) => ObjectKey::of(&o.metadata, true),
-            Shared::IngressClass(o) => ObjectKey::of(&o.metadata, false),
-            Shared::Service(o) => ObjectKey::of(&o.metadata, true),
-            Shared::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
-            Shared::Secret(o) => ObjectKey::of(&o.metadata, true),
-            Shared::ConfigMap(o) => ObjectKey::of(&o.metadata, true),
-            Shared::GatewayClass(o) => ObjectKey::of(&o.metadata, false),
-            Shared::Gateway(o) => ObjectKey::of(&o.metadata, true),
-            Shared::HttpRoute(o) => ObjectKey::of(&o.metadata, true),
-            Shared::ReferenceGrant(o) => ObjectKey::of(&o.metadata, true),
-        }
+        let (meta, namespaced) = self.meta();
+        ObjectKey::of(meta, namespaced)
     }
 
-    /// True when this is object `key` of `kind`; the same as comparing [`Shared::kind`] and
-    /// [`Shared::key`], without making a key.
-    pub fn is(&self, kind: Kind, key: &ObjectKey) -> bool {
-        let (meta, namespaced) = match self {
+    /// The object's metadata, and whether its kind is namespaced.
+    fn meta(&self) -> (&ObjectMeta, bool) {
+        match self {
             Shared::Ingress(o) => (&o.metadata, true),
             Shared::IngressClass(o) => (&o.metadata, false),
             Shared::Service(o) => (&o.metadata, true),
@@ -403,7 +403,13 @@ impl Shared {
             Shared::Gateway(o) => (&o.metadata, true),
             Shared::HttpRoute(o) => (&o.metadata, true),
             Shared::ReferenceGrant(o) => (&o.metadata, true),
-        };
+        }
+    }
+
+    /// True when this is object `key` of `kind`; the same as comparing [`Shared::kind`] and
+    /// [`Shared::key`], without making a key.
+    pub fn is(&self, kind: Kind, key: &ObjectKey) -> bool {
+        let (meta, namespaced) = self.meta();
         let namespace = match (namespaced, meta.namespace.as_deref()) {
             (false, _) => "",
             (true, ns) => ns.unwrap_or("default"),
@@ -818,6 +824,17 @@ impl Store {
     /// Replaces every object of one kind (a relist) without touching the others.
     pub fn replace_kind(&self, kind: Kind, objects: impl IntoIterator<Item = Object>) {
         self.modify(|s| s.replace(&[kind], objects.into_iter().map(Shared::from)));
+    }
+
+    /// Removes every object of `kinds` (kinds the cluster does not serve); publishes
+    /// nothing when there were none.
+    pub fn clear_kinds(&self, kinds: &[Kind]) -> bool {
+        let snap = self.snapshot();
+        let deletes: Vec<(Kind, ObjectKey)> = kinds
+            .iter()
+            .flat_map(|&kind| snap.keys_of(kind).into_iter().map(move |key| (kind, key)))
+            .collect();
+        self.apply_shared(std::iter::empty(), deletes)
     }
 
     /// Replaces the Secrets of one `type` (a Secret's type never changes) with `objects`,

@@ -21,7 +21,7 @@ use haproxy_agent::apply::{Applier, ApplySettings, SyncReport};
 use haproxy_agent::http::Status;
 use haproxy_agent::reconcile::{Desired, Scope};
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
-use haproxy_agent::store::{Object, Store};
+use haproxy_agent::store::{Object, Store, with_type_meta};
 use haproxy_agent::translate::{Incremental, Settings, translate};
 use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{
@@ -441,25 +441,13 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
             Object::Secret(x) => serde_yaml_ng::to_string(x)?,
             Object::ConfigMap(x) => serde_yaml_ng::to_string(x)?,
-            Object::GatewayClass(x) => gateway_yaml(x)?,
-            Object::Gateway(x) => gateway_yaml(x)?,
-            Object::HttpRoute(x) => gateway_yaml(x)?,
-            Object::ReferenceGrant(x) => gateway_yaml(x)?,
+            Object::GatewayClass(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::Gateway(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::HttpRoute(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::ReferenceGrant(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
         });
     }
     Ok(docs.join("---\n"))
-}
-
-/// A Gateway API object as a manifest (its types carry no `apiVersion` and `kind`).
-fn gateway_yaml<T: kube::Resource<DynamicType = ()> + serde::Serialize>(
-    x: &T,
-) -> anyhow::Result<String> {
-    let mut v = serde_json::to_value(x)?;
-    if let Some(m) = v.as_object_mut() {
-        m.insert("apiVersion".into(), T::api_version(&()).into());
-        m.insert("kind".into(), T::kind(&()).into());
-    }
-    Ok(serde_yaml_ng::to_string(&v)?)
 }
 
 /// Writes a file atomically (a temp name the manifests source ignores, then a rename).

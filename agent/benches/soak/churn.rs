@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use haproxy_agent::store::Object;
+use haproxy_agent::store::{Object, with_type_meta};
 use integration::KubeApi;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -92,7 +92,10 @@ fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
         Object::IngressClass(x) => api.apply_typed(&x),
         Object::Secret(x) => api.apply_typed(&x),
         Object::ConfigMap(x) => api.apply_typed(&x),
-        other => anyhow::bail!("the soak world makes no {} objects", other.kind()),
+        Object::GatewayClass(x) => api.apply(with_type_meta(&x)),
+        Object::Gateway(x) => api.apply(with_type_meta(&x)),
+        Object::HttpRoute(x) => api.apply(with_type_meta(&x)),
+        Object::ReferenceGrant(x) => api.apply(with_type_meta(&x)),
     }?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `/debug/*`, printing tables for people or JSON for scripts. One file per command.
 
 mod diff;
+mod gateway;
 mod history;
 mod maps;
 mod plan;
@@ -52,6 +53,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Maps => maps::maps(&runtime(), out).await,
         CtlCommand::Diff => diff::diff(&runtime(), agent, out).await,
+        CtlCommand::Gateway => gateway::gateway(agent, out).await,
         CtlCommand::Plan { source, model } => {
             let own = plan::OwnArgs {
                 source: source.clone(),

@@ -6,7 +6,8 @@
 //! listed, so HAProxy never starts half-empty. Each watch's state changes (failing,
 //! recovered) are logged once, not per retry. Each ConfigMap named (`--configmap`,
 //! `--tcp-services-configmap`) has one more watch, following that one ConfigMap (a field
-//! selector on its name).
+//! selector on its name). The Gateway API kinds are watched while the cluster serves them
+//! ([`gateway`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,9 +19,12 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::problem::Problem;
 use crate::store::{Kind, Object, ObjectKey, Store};
+
+pub mod gateway;
 
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +53,8 @@ enum Update {
     Listed(Watch, Vec<Object>),
     Apply(Box<Object>),
     Delete(Kind, ObjectKey),
+    /// These kinds are not served: none of their objects exist, and they count as listed.
+    Absent(Vec<Kind>),
 }
 
 /// The kinds watched, in the order their first list is awaited.
@@ -181,12 +187,14 @@ async fn forward<K>(
 }
 
 /// Watches every kind until `shutdown` completes, keeping `store` current. The store is
-/// marked synced after the first complete list of every kind.
+/// marked synced after the first complete list of every kind (the Gateway API kinds: or once
+/// discovery says the cluster does not serve them). `problems` says when it does not.
 pub async fn run(
     client: Client,
     namespace: Option<String>,
     config_maps: Vec<ObjectKey>,
     store: Store,
+    problems: watch::Sender<Vec<Problem>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<Update>(1024);
@@ -235,7 +243,14 @@ pub async fn run(
             tx.clone(),
         )),
     ];
+    tasks.push(tokio::spawn(gateway::supervise(
+        client.clone(),
+        namespace.clone(),
+        tx.clone(),
+        problems,
+    )));
     let mut required = WATCHES.to_vec();
+    required.extend(gateway::WATCHES);
     for (i, key) in config_maps.iter().enumerate() {
         // Only the one ConfigMap: a field selector on its name, in its namespace.
         let watch = Watch {
@@ -275,14 +290,18 @@ pub async fn run(
                         (None, None) => store.replace_kind(watch.kind, objects),
                     }
                     listed.insert(watch);
-                    if !synced && required.iter().all(|w| listed.contains(w)) {
-                        synced = true;
-                        store.set_synced();
-                        tracing::info!("every watch has listed: first sync");
-                    }
                 }
                 Update::Apply(o) => store.upsert(*o),
                 Update::Delete(kind, key) => store.delete(kind, &key),
+                Update::Absent(kinds) => {
+                    store.clear_kinds(&kinds);
+                    listed.extend(kinds.into_iter().map(Watch::of));
+                }
+            }
+            if !synced && required.iter().all(|w| listed.contains(w)) {
+                synced = true;
+                store.set_synced();
+                tracing::info!("every watch has listed: first sync");
             }
         }
     };

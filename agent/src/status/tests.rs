@@ -14,13 +14,13 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::translate::class::CONTROLLER_NAME;
 
-const DEADLINE: Duration = Duration::from_secs(15);
+pub(super) const DEADLINE: Duration = Duration::from_secs(15);
 const LEASE_NS: &str = "ingress";
 const LEASE: &str = "haproxy-agent-leader";
 const DURATION: Duration = Duration::from_secs(2);
 
-struct Agent {
-    identity: String,
+pub(super) struct Agent {
+    pub identity: String,
     stop: watch::Sender<bool>,
     status: JoinHandle<()>,
     source: JoinHandle<()>,
@@ -28,6 +28,17 @@ struct Agent {
 
 impl Agent {
     fn start(api: &KubeApi, identity: &str, publish: Publish) -> Agent {
+        let (_, statuses) = watch::channel(Default::default());
+        Self::start_with(api, identity, Some(publish), statuses)
+    }
+
+    /// An agent whose Gateway API statuses are `statuses` (translation's, made by hand).
+    pub(super) fn start_with(
+        api: &KubeApi,
+        identity: &str,
+        publish: Option<Publish>,
+        statuses: watch::Receiver<std::sync::Arc<crate::gateway_api::Statuses>>,
+    ) -> Agent {
         let client = api.client_as(identity).expect("a client");
         let store = Store::new();
         let (stop, rx) = watch::channel(false);
@@ -39,6 +50,7 @@ impl Agent {
             None,
             Vec::new(),
             store.clone(),
+            watch::channel(Vec::new()).0,
             until(rx.clone()),
         ));
         let config = StatusConfig {
@@ -49,8 +61,9 @@ impl Agent {
                 ..LeaseConfig::new(LEASE_NS, LEASE, identity)
             },
             ingress_class: "haproxy".into(),
+            gateway_controller_name: GATEWAY_CONTROLLER.into(),
         };
-        let status = tokio::spawn(run(client, store, config, until(rx)));
+        let status = tokio::spawn(run(client, store, config, statuses, until(rx)));
         Agent {
             identity: identity.into(),
             stop,
@@ -60,7 +73,7 @@ impl Agent {
     }
 
     /// Completes its shutdown future and waits until `run` has returned.
-    async fn stop(&mut self) {
+    pub(super) async fn stop(&mut self) {
         self.stop.send_replace(true);
         tokio::time::timeout(DEADLINE, &mut self.status)
             .await
@@ -76,7 +89,10 @@ impl Drop for Agent {
     }
 }
 
-fn lb_service(ip: &str) -> Value {
+/// The controller name of the agents' Gateway API objects.
+pub(super) const GATEWAY_CONTROLLER: &str = "haproxy-agent.io/gateway-controller";
+
+pub(super) fn lb_service(ip: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Service",
            "metadata": {"namespace": LEASE_NS, "name": "lb"},
            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10"},
@@ -155,7 +171,7 @@ async fn wait_status(api: &KubeApi, name: &str, want: &[&str]) {
     .unwrap();
 }
 
-async fn wait_holder(api: &KubeApi, among: &[&Agent]) -> String {
+pub(super) async fn wait_holder(api: &KubeApi, among: &[&Agent]) -> String {
     let mut found = None;
     wait_until("one agent holds the lease", DEADLINE, async || {
         found = holder(api).filter(|h| among.iter().any(|a| a.identity == *h));
@@ -167,7 +183,7 @@ async fn wait_holder(api: &KubeApi, among: &[&Agent]) -> String {
 }
 
 /// The Lease's holder of record at each Lease change: `(when, holder)`, oldest first.
-fn holders(api: &KubeApi) -> Vec<(Instant, Option<String>)> {
+pub(super) fn holders(api: &KubeApi) -> Vec<(Instant, Option<String>)> {
     api.writes()
         .iter()
         .filter(|w| w.kind == "Lease")
@@ -184,7 +200,7 @@ fn holders(api: &KubeApi) -> Vec<(Instant, Option<String>)> {
         .collect()
 }
 
-fn holder_at(holders: &[(Instant, Option<String>)], at: Instant) -> Option<String> {
+pub(super) fn holder_at(holders: &[(Instant, Option<String>)], at: Instant) -> Option<String> {
     holders
         .iter()
         .rev()

@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
@@ -25,21 +24,18 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::address::{LbAddress, ingress_addresses, normalized, service_addresses};
+use super::address::{LbAddress, ingress_addresses};
 use super::lease::{Term, leads};
+use super::published::Published;
 use super::{FIELD_MANAGER, Publish, StatusConfig};
 use crate::store::{ObjectKey, Snapshot, Store};
 use crate::translate::class;
-
-/// How often a publish Service missing from the store (outside `--watch-namespace`) is read
-/// from the API instead.
-const SERVICE_REFETCH: Duration = Duration::from_secs(30);
 
 /// The writer's state across passes.
 pub(crate) struct Writer {
     client: Client,
     store: Store,
-    publish: Publish,
+    published: Published,
     ingress_class: String,
     /// Time allowed for one write, and between retries of a failed one.
     retry: Duration,
@@ -52,23 +48,21 @@ pub(crate) struct Writer {
     written: BTreeMap<ObjectKey, (Option<String>, Vec<LbAddress>)>,
     /// Ingresses whose last write failed, and when to try again.
     retry_at: BTreeMap<ObjectKey, Instant>,
-    /// The publish Service as last read from the API, and when.
-    fetched: Option<(Instant, Option<Service>)>,
 }
 
 impl Writer {
-    pub fn new(client: Client, store: Store, config: &StatusConfig) -> Self {
+    pub fn new(client: Client, store: Store, publish: Publish, config: &StatusConfig) -> Self {
+        let retry = config.lease.retry_period();
         Self {
+            published: Published::new(client.clone(), publish, retry * 2),
             client,
             store,
-            publish: config.publish.clone(),
             ingress_class: config.ingress_class.clone(),
-            retry: config.lease.retry_period(),
+            retry,
             ours_before: None,
             left: BTreeSet::new(),
             written: BTreeMap::new(),
             retry_at: BTreeMap::new(),
-            fetched: None,
         }
     }
 
@@ -126,7 +120,7 @@ impl Writer {
 
     /// Writes every Ingress whose status is not what it should be.
     async fn pass(&mut self, snapshot: &Snapshot, term: &watch::Receiver<Term>) {
-        let Some(addresses) = self.published(snapshot).await else {
+        let Some(addresses) = self.published.get(snapshot).await else {
             return;
         };
         for (key, ingress) in &snapshot.ingresses {
@@ -203,45 +197,5 @@ impl Writer {
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.retry * 2))??;
         Ok(())
-    }
-
-    /// The addresses to publish; `None` while the publish Service is unknown (then nothing
-    /// is written, rather than clearing every status).
-    async fn published(&mut self, snapshot: &Snapshot) -> Option<Vec<LbAddress>> {
-        let key = match &self.publish {
-            Publish::Address(list) => {
-                return Some(normalized(
-                    list.iter().map(|a| LbAddress::parse(a)).collect(),
-                ));
-            }
-            Publish::Service(key) => key.clone(),
-        };
-        if let Some(svc) = snapshot.services.get(&key) {
-            self.fetched = None;
-            return Some(service_addresses(svc));
-        }
-        let stale = self
-            .fetched
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= SERVICE_REFETCH);
-        if stale {
-            let api: Api<Service> = Api::namespaced(self.client.clone(), &key.namespace);
-            match tokio::time::timeout(self.retry * 2, api.get_opt(&key.name)).await {
-                Ok(Ok(svc)) => {
-                    if svc.is_none() {
-                        tracing::warn!(service = %key, "the publish Service does not exist");
-                    }
-                    self.fetched = Some((Instant::now(), svc));
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(service = %key, error = %e, "could not read the publish Service");
-                }
-                Err(_) => tracing::warn!(service = %key, "reading the publish Service timed out"),
-            }
-        }
-        self.fetched
-            .as_ref()
-            .and_then(|(_, svc)| svc.as_ref())
-            .map(service_addresses)
     }
 }

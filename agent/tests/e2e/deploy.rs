@@ -1221,6 +1221,21 @@ fn cluster_role_grants_what_operations_md_lists_plus_status_and_leases() {
             &["update", "patch"][..],
         ),
         (
+            "gateway.networking.k8s.io",
+            "gatewayclasses/status",
+            &["update", "patch"][..],
+        ),
+        (
+            "gateway.networking.k8s.io",
+            "gateways/status",
+            &["update", "patch"][..],
+        ),
+        (
+            "gateway.networking.k8s.io",
+            "httproutes/status",
+            &["update", "patch"][..],
+        ),
+        (
             "coordination.k8s.io",
             "leases",
             &["get", "create", "update"][..],

@@ -87,8 +87,9 @@ fn pods(n: usize) -> Vec<String> {
 /// Waits until all six watches of the agent are open (kube yields its first list's end
 /// before it sends the watch request).
 async fn watches_open(api: &KubeApi) {
-    eventually("the agent's six watches to be open", CONVERGE, async || {
-        api.watch_count() >= 6
+    // Six for the Ingress side, four for the Gateway API (the test server serves it).
+    eventually("the agent's ten watches to be open", CONVERGE, async || {
+        api.watch_count() >= 10
     })
     .await
     .unwrap();
@@ -217,7 +218,7 @@ async fn dropped_watches_and_compacted_history_converge_to_the_latest_state() {
     watches_open(&api).await;
     let relists = count_lists(&api) - lists_before;
     assert!(
-        (1..=6).contains(&relists),
+        (1..=10).contains(&relists),
         "{relists} relists after one compaction (at most one per watch)"
     );
     let slice_relists = api

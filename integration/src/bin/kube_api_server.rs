@@ -24,7 +24,7 @@ fn key(v: &Value) -> Option<Key> {
     let ns = meta
         .get("namespace")
         .and_then(Value::as_str)
-        .unwrap_or(if kind == "IngressClass" {
+        .unwrap_or(if kind == "IngressClass" || kind == "GatewayClass" {
             ""
         } else {
             "default"

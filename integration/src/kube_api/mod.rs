@@ -1,12 +1,15 @@
 //! A test Kubernetes API server: list, watch and writes over real TCP for a real
 //! `kube::Client` and the real kubectl.
 //!
-//! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service and Secret
-//! (`v1`), EndpointSlice (`discovery.k8s.io/v1`) and Lease (`coordination.k8s.io/v1`) on
+//! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service, Secret and
+//! ConfigMap (`v1`), EndpointSlice (`discovery.k8s.io/v1`), Lease (`coordination.k8s.io/v1`),
+//! GatewayClass, Gateway and HTTPRoute (`gateway.networking.k8s.io/v1`, each with a `status`
+//! subresource) and ReferenceGrant (`gateway.networking.k8s.io/v1beta1`; the group can be
+//! switched off, [`KubeApi::serve_gateway_api`]) on
 //! `http://127.0.0.1:<ephemeral>`, the way `kube::runtime::watcher` (kube 5.0) expects of a
 //! kube-apiserver, as `shared/reference/kubernetes-watch-protocol.md` describes:
 //! - paths for all namespaces and for one namespace, and `GET` of a single object (and of the
-//!   `status` subresource of Ingresses and Services);
+//!   `status` subresource of Ingresses, Services and the Gateway API kinds);
 //! - discovery for kubectl (`/api`, `/apis`, group versions with resources, kinds, verbs and
 //!   short names, `/version`; the legacy documents, see `discovery.rs`) and a minimal OpenAPI
 //!   v3 that lets `kubectl apply` validate on the server (`openapi.rs`);
@@ -35,9 +38,10 @@
 //!
 //! What a real server does and this one does not:
 //! - no admission, defaulting or validation: objects are stored as given, except that the
-//!   server sets `metadata.resourceVersion`, `metadata.uid`, `metadata.creationTimestamp`
-//!   and a namespaced object's missing `metadata.namespace` (to `default`); no `generation`
-//!   or `managedFields`; no Namespaces (kubectl's check for one gets a 404 and goes on);
+//!   server sets `metadata.resourceVersion`, `metadata.uid`, `metadata.creationTimestamp`,
+//!   a namespaced object's missing `metadata.namespace` (to `default`) and, for the Gateway
+//!   API kinds only (as for custom resources), `metadata.generation`; no `managedFields`; no
+//!   Namespaces (kubectl's check for one gets a 404 and goes on);
 //! - no `deletecollection`, deletion preconditions or grace, `dryRun` (so no `kubectl
 //!   diff`), `generateName`, field ownership (server-side apply never conflicts nor removes
 //!   fields a manager stopped applying) or JSON patch over HTTP; no authentication (the
@@ -77,6 +81,38 @@ use tokio::task::JoinHandle;
 use resources::Kind;
 use select::Query;
 use server::Shared;
+
+/// A GatewayClass of the agent's (`haproxy`), a Gateway `infra/gw` with an HTTP listener,
+/// an HTTPRoute `default/r` attached to it and a ReferenceGrant `infra/g` letting HTTPRoutes
+/// of `default` refer to Services of `infra`: manifests for tests.
+pub const GATEWAY_MANIFESTS: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: haproxy}
+spec: {controllerName: haproxy-agent.io/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: haproxy
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw, namespace: infra}]
+  hostnames: [shop.example.com]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: g, namespace: infra}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]
+  to: [{group: "", kind: Service}]
+"#;
 
 /// How long a watch that allowed bookmarks stays quiet before the server sends one.
 pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
@@ -325,6 +361,17 @@ impl KubeApi {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RequestLogEntry> {
         self.shared.log().clone()
+    }
+
+    /// Serves the Gateway API group (gateway.networking.k8s.io), as by default, or not, as a
+    /// cluster without its CRDs: discovery leaves it out and its paths answer 404 (stored
+    /// objects stay, as custom resources would in etcd). Turning it off ends every open
+    /// watch, as removing a CRD ends its watches.
+    pub fn serve_gateway_api(&self, served: bool) {
+        self.shared.gateway_api.store(served, Ordering::SeqCst);
+        if !served {
+            self.drop_watches();
+        }
     }
 
     /// How many watch streams are open now.

@@ -18,6 +18,9 @@ pub(crate) struct Kind {
     /// Whether it has a `status` subresource: then writes to the object keep the stored
     /// status, and writes to `…/status` change only the status.
     pub status: bool,
+    /// Whether the server keeps `metadata.generation` (1 on creation, bumped by each write
+    /// that changes anything but metadata and status), as it does for custom resources.
+    pub generation: bool,
     /// What discovery offers kubectl besides the plural: `ing`, `svc`, …
     pub short_names: &'static [&'static str],
     /// The columns of table output after NAME and before AGE, as the real server prints
@@ -26,7 +29,7 @@ pub(crate) struct Kind {
 }
 
 /// Every kind served. A kind is identified by its `plural`, unique in this table.
-pub(crate) static KINDS: [Kind; 7] = [
+pub(crate) static KINDS: [Kind; 11] = [
     Kind {
         kind: "Ingress",
         group: "networking.k8s.io",
@@ -34,6 +37,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "ingresses",
         namespaced: true,
         status: true,
+        generation: false,
         short_names: &["ing"],
         columns: &table::INGRESS,
     },
@@ -44,6 +48,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "ingressclasses",
         namespaced: false,
         status: false,
+        generation: false,
         short_names: &[],
         columns: &table::INGRESS_CLASS,
     },
@@ -54,6 +59,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "services",
         namespaced: true,
         status: true,
+        generation: false,
         short_names: &["svc"],
         columns: &table::SERVICE,
     },
@@ -64,6 +70,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "endpointslices",
         namespaced: true,
         status: false,
+        generation: false,
         short_names: &[],
         columns: &table::ENDPOINT_SLICE,
     },
@@ -74,6 +81,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "secrets",
         namespaced: true,
         status: false,
+        generation: false,
         short_names: &[],
         columns: &table::SECRET,
     },
@@ -84,6 +92,7 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "configmaps",
         namespaced: true,
         status: false,
+        generation: false,
         short_names: &["cm"],
         columns: &table::CONFIG_MAP,
     },
@@ -94,10 +103,59 @@ pub(crate) static KINDS: [Kind; 7] = [
         plural: "leases",
         namespaced: true,
         status: false,
+        generation: false,
         short_names: &[],
         columns: &table::LEASE,
     },
+    Kind {
+        kind: "GatewayClass",
+        group: GATEWAY_GROUP,
+        version: "v1",
+        plural: "gatewayclasses",
+        namespaced: false,
+        status: true,
+        generation: true,
+        short_names: &["gc"],
+        columns: &table::GATEWAY_CLASS,
+    },
+    Kind {
+        kind: "Gateway",
+        group: GATEWAY_GROUP,
+        version: "v1",
+        plural: "gateways",
+        namespaced: true,
+        status: true,
+        generation: true,
+        short_names: &["gtw"],
+        columns: &table::GATEWAY,
+    },
+    Kind {
+        kind: "HTTPRoute",
+        group: GATEWAY_GROUP,
+        version: "v1",
+        plural: "httproutes",
+        namespaced: true,
+        status: true,
+        generation: true,
+        short_names: &[],
+        columns: &table::HTTP_ROUTE,
+    },
+    Kind {
+        kind: "ReferenceGrant",
+        group: GATEWAY_GROUP,
+        version: "v1beta1",
+        plural: "referencegrants",
+        namespaced: true,
+        status: false,
+        generation: true,
+        short_names: &["refgrant"],
+        columns: &[],
+    },
 ];
+
+/// The Gateway API's group, served as its CRDs define it (standard channel: GatewayClass,
+/// Gateway and HTTPRoute at v1, ReferenceGrant at v1beta1).
+pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 impl Kind {
     /// `v1` for the core group, `group/version` otherwise.

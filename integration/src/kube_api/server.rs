@@ -1,6 +1,6 @@
 //! The HTTP side: accepting connections, logging and routing requests, lists and errors.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::RequestLogEntry;
-use super::resources::{Target, parse_path};
+use super::resources::{GATEWAY_GROUP, Kind, Target, parse_path};
 use super::select::{Filter, Query};
 use super::store::{ApiError, Store};
 
@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub bookmark_interval: Duration,
     /// Requests that get an error instead of an answer.
     pub failure: Mutex<Option<Failure>>,
+    /// Whether the Gateway API group is served (its CRDs installed).
+    pub gateway_api: AtomicBool,
 }
 
 /// Which requests fail, and with what HTTP code.
@@ -91,7 +93,27 @@ impl Shared {
             open_watches: AtomicUsize::new(0),
             bookmark_interval,
             failure: Mutex::new(None),
+            gateway_api: AtomicBool::new(true),
         }
+    }
+
+    /// Whether `kind` is served now: every kind, but the Gateway API's only while its CRDs
+    /// are "installed" ([`super::KubeApi::serve_gateway_api`]).
+    pub fn serves(&self, kind: &Kind) -> bool {
+        kind.group != GATEWAY_GROUP || self.gateway_api.load(Ordering::SeqCst)
+    }
+
+    /// What `path` addresses, if it is served now.
+    pub fn target(&self, path: &str) -> Result<Target, ApiError> {
+        parse_path(path)
+            .filter(|t| self.serves(t.kind))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            })
     }
 
     /// The store; a panic while it was held (in a test) does not poison it for the rest.
@@ -221,18 +243,12 @@ fn route(
     shared: &Arc<Shared>,
     drops: watch::Receiver<u64>,
 ) -> Result<Response<Body>, ApiError> {
-    if let Some(document) =
-        super::discovery::document(path).or_else(|| super::openapi::document(path))
+    if let Some(document) = super::discovery::document(path, &|k| shared.serves(k))
+        .or_else(|| super::openapi::document(path))
     {
         return Ok(json_response(200, &document));
     }
-    let target = parse_path(path).ok_or_else(|| {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    })?;
+    let target = shared.target(path)?;
     if let (true, Some(name)) = (target.status, &target.name) {
         return get(&target, name, table, shared);
     }

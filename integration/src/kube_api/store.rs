@@ -255,6 +255,9 @@ impl Store {
         if let Some(meta) = obj["metadata"].as_object_mut() {
             meta.insert("creationTimestamp".into(), created);
         }
+        if kind.generation {
+            set_generation(&mut obj, previous.as_deref());
+        }
         if let Some(prev) = &previous
             && content(prev) == content(&obj)
         {
@@ -481,6 +484,26 @@ fn resource_version(obj: &Value) -> u64 {
         .as_str()
         .and_then(|rv| rv.parse().ok())
         .unwrap_or(0)
+}
+
+/// Sets `metadata.generation`: 1 for a new object; the previous one's, plus one when
+/// anything but metadata and status changed.
+fn set_generation(obj: &mut Value, previous: Option<&Value>) {
+    let spec = |o: &Value| {
+        let mut o = o.as_object().cloned().unwrap_or_default();
+        for field in ["apiVersion", "kind", "metadata", "status"] {
+            o.remove(field);
+        }
+        o
+    };
+    let generation = match previous {
+        None => 1,
+        Some(p) => {
+            let g = p["metadata"]["generation"].as_i64().unwrap_or(1);
+            if spec(p) == spec(obj) { g } else { g + 1 }
+        }
+    };
+    obj["metadata"]["generation"] = generation.into();
 }
 
 /// The object without the fields the server sets, to detect a no-op write.

@@ -135,6 +135,49 @@ pub(crate) static LEASE: [Column; 1] = [column("Holder", "Who holds it", |o| {
     o["spec"]["holderIdentity"].as_str().unwrap_or("").into()
 })];
 
+/// A condition's status (`True`, `False`, `Unknown`), empty when absent, as a CRD's
+/// printer column `.status.conditions[?(@.type=="…")].status` prints it.
+fn condition(o: &Value, kind: &str) -> Value {
+    o["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .into()
+}
+
+pub(crate) static GATEWAY_CLASS: [Column; 2] = [
+    column("Controller", "The controller that handles it", |o| {
+        o["spec"]["controllerName"].as_str().unwrap_or("").into()
+    }),
+    column("Accepted", "Its Accepted condition", |o| {
+        condition(o, "Accepted")
+    }),
+];
+
+pub(crate) static GATEWAY: [Column; 3] = [
+    column("Class", "Its GatewayClass", |o| {
+        o["spec"]["gatewayClassName"].as_str().unwrap_or("").into()
+    }),
+    column("Address", "Its addresses", |o| {
+        strings(&o["status"]["addresses"], |a| a["value"].as_str())
+            .join(",")
+            .into()
+    }),
+    column("Programmed", "Its Programmed condition", |o| {
+        condition(o, "Programmed")
+    }),
+];
+
+pub(crate) static HTTP_ROUTE: [Column; 1] = [column("Hostnames", "Its host names", |o| {
+    match o["spec"]["hostnames"].as_array() {
+        Some(list) if !list.is_empty() => Value::from(o["spec"]["hostnames"].to_string()),
+        _ => "".into(),
+    }
+})];
+
 /// `Data`: how many keys `data` (and `binaryData`) hold, for Secrets and ConfigMaps.
 pub(crate) const fn data_column() -> Column {
     Column {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
-use super::resources::{Kind, parse_path};
+use super::resources::Kind;
 use super::server::Shared;
 use super::store::ApiError;
 
@@ -32,13 +32,7 @@ pub(crate) fn serve(
     user: Option<&str>,
     shared: &Shared,
 ) -> Result<(u16, Arc<Value>), ApiError> {
-    let target = parse_path(path).ok_or_else(|| {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    })?;
+    let target = shared.target(path)?;
     let kind = target.kind;
     let namespace = target.namespace.as_deref().unwrap_or("");
     match (method, target.name.as_deref()) {

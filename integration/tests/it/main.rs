@@ -3,6 +3,7 @@
 mod commands;
 mod harness;
 mod kube_api;
+mod kube_api_gateway;
 mod kubectl;
 mod reload;
 mod routing;

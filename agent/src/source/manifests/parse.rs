@@ -19,6 +19,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_yaml_ng::Value;
 use tracing::debug;
 
+use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{Kind, Object};
 
@@ -29,7 +30,7 @@ const MIGRATING: &str = "docs/migrating.md";
 /// document makes the whole file a [`ProblemKind::ManifestFile`] problem whose object is
 /// `<path>:<line>` (1-based, counted in the whole file).
 ///
-/// Documents of other kinds than the five the agent follows are skipped (debug log); empty
+/// Documents of other kinds than those the agent follows are skipped (debug log); empty
 /// documents are skipped; `kind: List` documents are expanded. `stringData` of Secrets is
 /// merged into `data`, as the API server does.
 pub fn parse_manifests(path: &Path, text: &str) -> Result<Vec<Object>, Problem> {
@@ -155,6 +156,14 @@ impl Kind {
         }
     }
 
+    /// True when manifests may spell this kind with `api_version`: its version, and for
+    /// ReferenceGrant also `v1` (newer Gateway API releases serve it as v1 too, with the same
+    /// fields).
+    fn accepts(self, api_version: &str) -> bool {
+        api_version == self.api_version()
+            || (self == Kind::ReferenceGrant && api_version == "gateway.networking.k8s.io/v1")
+    }
+
     /// True when `api_version` is another version of this very kind (rather than a kind of
     /// the same name in another API group, such as a Knative `Service`).
     fn is_other_version(self, api_version: &str) -> bool {
@@ -163,6 +172,13 @@ impl Kind {
     }
 
     fn unserved(self, kind: &str, api_version: &str) -> String {
+        if Kind::GATEWAY_API.contains(&self) {
+            return format!(
+                "{kind} {api_version} is not read by the agent: write it as {} (the fields \
+                 the agent reads are the same)",
+                self.api_version()
+            );
+        }
         let mut message = format!(
             "{kind} {api_version} is no longer served by Kubernetes: move to {}",
             self.api_version()
@@ -185,10 +201,10 @@ impl Kind {
             Kind::EndpointSlice => Object::EndpointSlice(EndpointSlice::deserialize(d)?),
             Kind::Secret => Object::Secret(Secret::deserialize(d)?),
             Kind::ConfigMap => Object::ConfigMap(ConfigMap::deserialize(d)?),
-            Kind::GatewayClass => Object::GatewayClass(Deserialize::deserialize(d)?),
-            Kind::Gateway => Object::Gateway(Deserialize::deserialize(d)?),
-            Kind::HttpRoute => Object::HttpRoute(Deserialize::deserialize(d)?),
-            Kind::ReferenceGrant => Object::ReferenceGrant(Deserialize::deserialize(d)?),
+            Kind::GatewayClass => Object::GatewayClass(GatewayClass::deserialize(d)?),
+            Kind::Gateway => Object::Gateway(Gateway::deserialize(d)?),
+            Kind::HttpRoute => Object::HttpRoute(HttpRoute::deserialize(d)?),
+            Kind::ReferenceGrant => Object::ReferenceGrant(ReferenceGrant::deserialize(d)?),
         })
     }
 }
@@ -242,7 +258,7 @@ fn plan(value: &Value) -> Plan {
         );
         return Plan::Skip;
     };
-    if api_version != known.api_version() {
+    if !known.accepts(api_version) {
         if known.is_other_version(api_version) {
             return Plan::Reject(known.unserved(kind, api_version));
         }

@@ -131,11 +131,27 @@ spec:
     servicePort: 80
 ";
 
+/// Beyond the four kinds: a ReferenceGrant of v1, and a kind not followed.
+const MORE_GATEWAY_KINDS: &str = "\
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: {name: g1, namespace: infra}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: not-followed}
+";
+
 /// `Ok(kind key, …)` or `Err((problem object suffix, message fragment))`.
 type Expect = Result<&'static [&'static str], (&'static str, &'static str)>;
 
 #[test]
 fn parses_or_reports_with_file_and_line() {
+    let gateway_kinds = format!(
+        "{}{MORE_GATEWAY_KINDS}",
+        integration::kube_api::GATEWAY_MANIFESTS
+    );
     let cases: &[(&str, &str, Expect)] = &[
         (
             "all kinds",
@@ -148,6 +164,27 @@ fn parses_or_reports_with_file_and_line() {
                 "EndpointSlice shop/web-abc",
                 "Secret shop/tls",
             ]),
+        ),
+        (
+            "gateway api kinds",
+            &gateway_kinds,
+            Ok(&[
+                "GatewayClass haproxy",
+                "Gateway infra/gw",
+                "HTTPRoute default/r",
+                "ReferenceGrant infra/g",
+                "ReferenceGrant infra/g1",
+            ]),
+        ),
+        (
+            "httproute of an older version",
+            "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\nmetadata: {name: x}\n",
+            Err((":1", "write it as gateway.networking.k8s.io/v1")),
+        ),
+        (
+            "gateway listener port of the wrong type",
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: x}\nspec:\n  listeners:\n  - {name: a, port: eighty, protocol: HTTP}\n",
+            Err((":6", "spec.listeners[0].port: invalid type")),
         ),
         ("empty file", "", Ok(&[])),
         ("only comments", "# nothing\n---\n# here\n", Ok(&[])),
