@@ -30,6 +30,9 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        udp_services: None,
+        ssl_passthrough: false,
+        agent_listen: Vec::new(),
     }
 }
 

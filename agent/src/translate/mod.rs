@@ -13,10 +13,12 @@ pub mod configmap;
 pub mod endpoints;
 mod fold;
 mod incremental;
+mod passthrough;
 mod ingress;
 mod refold;
 mod resolutions;
 pub mod tcp_services;
+pub mod udp_services;
 pub mod tls;
 pub mod upstream;
 
@@ -76,6 +78,13 @@ pub struct Settings {
     /// `--tcp-bind-address`: where TCP services listen (the HTTP bind's address when
     /// `None`).
     pub tcp_bind: Option<std::net::IpAddr>,
+    /// `--udp-services-configmap`: read only to name its entries (HAProxy 2.6 has no UDP).
+    pub udp_services: Option<ObjectKey>,
+    /// `--enable-ssl-passthrough`: honour the `ssl-passthrough` annotation.
+    pub ssl_passthrough: bool,
+    /// The agent's own listening addresses (`--listen`, `--debug-listen`) with their flags:
+    /// no TCP service may take their ports.
+    pub agent_listen: Vec<(SocketAddr, &'static str)>,
 }
 
 impl Settings {
@@ -230,6 +239,11 @@ pub fn translate_with(
         tcp,
         &mut Changed::default(),
     ));
+    problems.extend(udp_services::read(snapshot, settings));
+    problems.extend(passthrough::conflicts(
+        fragments.iter().map(|f| (&f.key, &f.routes)),
+        settings,
+    ));
     problems.sort();
     problems.dedup();
     Ok(Translation {
@@ -311,6 +325,11 @@ fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Conf
         tls: None,
         trusted_proxies: settings.trusted_proxies.clone(),
     });
+    if settings.ssl_passthrough {
+        let p = haproxy::config::Passthrough::in_dir(&settings.config_dir, vec![settings.https_bind])
+            .map_err(|e| format!("--enable-ssl-passthrough: {e}"))?;
+        config.passthrough = Some(p);
+    }
     configmap::apply(&mut config, map, settings);
     Ok(config)
 }

@@ -348,6 +348,9 @@ pub(super) mod tests {
             access_log: None,
             tcp_services: None,
             tcp_bind: None,
+            udp_services: None,
+            ssl_passthrough: false,
+            agent_listen: Vec::new(),
         }
     }
 

@@ -46,6 +46,7 @@ mod canary;
 mod client_cert;
 mod custom_errors;
 mod model;
+mod passthrough;
 mod policy;
 mod regex_routes;
 mod render;
@@ -71,6 +72,10 @@ pub use model::{
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
     HttpCheck, InvalidValue, RouteMaps, SameSite, Server, ServerAddr, ServerMode, SocketMode,
     Sticky, Threads, Timeout, Timeouts, Token,
+};
+pub use passthrough::{
+    HTTPS_SOCKET_FILE, PASSTHROUGH_FRONTEND, Passthrough, TERMINATE_BACKEND, passthrough_backend_name,
+    passthrough_lines,
 };
 pub use policy::{
     CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,

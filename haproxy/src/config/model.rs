@@ -423,12 +423,15 @@ pub struct RouteMaps {
     pub allow: ConfigPath,
     /// The deny lists' ACL file.
     pub deny: ConfigPath,
+    /// The TLS passthrough hosts (SNI, lower case) and their `mode tcp` backends, read with
+    /// `map_str` by the passthrough frontend (see [`super::passthrough`]).
+    pub passthrough: ConfigPath,
 }
 
 impl RouteMaps {
     /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
     /// `<dir>/maps/allow.acl` and
-    /// `<dir>/maps/deny.acl`.
+    /// `<dir>/maps/deny.acl` and `<dir>/maps/sni.map`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
         let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
@@ -437,6 +440,7 @@ impl RouteMaps {
             regex: file("regex.map")?,
             allow: file("allow.acl")?,
             deny: file("deny.acl")?,
+            passthrough: file("sni.map")?,
         })
     }
 }
@@ -805,6 +809,9 @@ pub struct Config {
     pub settings: super::settings::GlobalSettings,
     /// TCP services by port: a `mode tcp` frontend each, sending to its backend.
     pub tcp_services: BTreeMap<u16, super::tcp::TcpService>,
+    /// TLS passthrough (`--enable-ssl-passthrough`): the public HTTPS port is a `mode tcp`
+    /// frontend routing by SNI, and the first frontend's HTTPS bind moves to its socket.
+    pub passthrough: Option<super::passthrough::Passthrough>,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -884,6 +891,7 @@ impl Config {
             auth: BTreeMap::new(),
             settings: Default::default(),
             tcp_services: BTreeMap::new(),
+            passthrough: None,
         }
     }
 
@@ -943,7 +951,12 @@ impl Config {
             if fe.binds.is_empty() {
                 out.push(ConfigError::NoBind(fe.name.clone()));
             }
-            let tls_binds = fe.tls.iter().flat_map(|t| &t.binds);
+            // With passthrough the HTTPS bind is its socket; its addresses are passthrough's.
+            let tls_binds = fe
+                .tls
+                .iter()
+                .filter(|_| self.passthrough.is_none())
+                .flat_map(|t| &t.binds);
             for b in fe.binds.iter().chain(tls_binds) {
                 if b.port() == 0 || !binds.insert(*b) {
                     out.push(ConfigError::BadBind(*b));
@@ -961,6 +974,7 @@ impl Config {
             map_uses.insert((&fe.maps.exact, 0));
             map_uses.insert((&fe.maps.prefix, 1));
             map_uses.insert((&fe.maps.regex, 2));
+            map_uses.insert((&fe.maps.passthrough, 3));
             if let DefaultBackend::Backend(be) = &fe.default_backend
                 && !self.backends.contains_key(be)
             {
@@ -968,6 +982,11 @@ impl Config {
                     frontend: fe.name.clone(),
                     backend: be.clone(),
                 });
+            }
+        }
+        for b in self.passthrough.iter().flat_map(|p| &p.binds) {
+            if b.port() == 0 || !binds.insert(*b) {
+                out.push(ConfigError::BadBind(*b));
             }
         }
         for tcp in self.tcp_services.values() {

@@ -222,7 +222,8 @@ pub const CATALOG: &[Entry] = &[
     ),
     honoured(
         "auth-tls-verify-depth",
-        "checked (1 to 255) but not enforced (named): HAProxy 2.6 has no per-host verify depth",
+        "checked (1 to 255) but not enforced (named): HAProxy 2.6.12 refuses `verify-depth` on a \
+         crt-list line and on a bind (measured: `unknown ssl keyword`, `unknown keyword`)",
         "no",
     ),
     honoured(
@@ -711,11 +712,19 @@ pub const CATALOG: &[Entry] = &[
         "ssl-ciphers",
         "ciphers are per bind in HAProxy, not per host",
     ),
-    values(
+    honoured(
         "ssl-passthrough",
-        &["false"],
-        "`false`: TLS is terminated by HAProxy (or not used)",
-        "TLS passthrough is not done yet (issue 14)",
+        "`true`, with `--enable-ssl-passthrough` (without it: named, TLS terminated as usual): \
+         the HTTPS port's TCP frontend sends a connection whose SNI is a rule host of the \
+         Ingress to the pods, which terminate TLS (`mode tcp` backend \
+         `<ns>_<svc>_<port>_passthrough`, servers from the EndpointSlices); other hosts share \
+         the port through HAProxy's TLS termination. A rule's backend is its `/` path's, else \
+         its first path's, else the Ingress's defaultBackend: the other paths and every other \
+         annotation are not applied, no HTTP is seen (as in ingress-nginx), and plain HTTP to \
+         the host is not routed by this Ingress. A rule needs an exact host (the SNI). A host \
+         another Ingress terminates: passthrough wins on the HTTPS port, named on the other",
+        "no: a host is a `sni.map` entry; a Service port's first passthrough backend \
+         reloads (`new_backend`)",
     ),
     unsupported(
         "ssl-prefer-server-ciphers",

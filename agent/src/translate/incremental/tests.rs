@@ -55,6 +55,9 @@ fn settings(variant: u8) -> Settings {
         access_log: None,
         tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
         tcp_bind: None,
+        udp_services: None,
+        ssl_passthrough: variant & 32 != 0,
+        agent_listen: Vec::new(),
     }
 }
 
