@@ -213,7 +213,9 @@ pub async fn observe(
         .collect();
     if let Some(m) = &maps {
         for kind in &kinds {
-            cmds.push(Command::ShowMap(MapTarget::live(kind.file(m).to_file_path())));
+            cmds.push(Command::ShowMap(MapTarget::live(
+                kind.file(m).to_file_path(),
+            )));
         }
         for kind in AclKind::ALL {
             cmds.push(Command::ShowAcl(kind.file(m)));

@@ -13,13 +13,13 @@ pub mod configmap;
 pub mod endpoints;
 mod fold;
 mod incremental;
-mod passthrough;
 mod ingress;
+mod passthrough;
 mod refold;
 mod resolutions;
 pub mod tcp_services;
-pub mod udp_services;
 pub mod tls;
+pub mod udp_services;
 pub mod upstream;
 
 pub use incremental::Incremental;
@@ -326,8 +326,9 @@ fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Conf
         trusted_proxies: settings.trusted_proxies.clone(),
     });
     if settings.ssl_passthrough {
-        let p = haproxy::config::Passthrough::in_dir(&settings.config_dir, vec![settings.https_bind])
-            .map_err(|e| format!("--enable-ssl-passthrough: {e}"))?;
+        let p =
+            haproxy::config::Passthrough::in_dir(&settings.config_dir, vec![settings.https_bind])
+                .map_err(|e| format!("--enable-ssl-passthrough: {e}"))?;
         config.passthrough = Some(p);
     }
     configmap::apply(&mut config, map, settings);

@@ -24,7 +24,10 @@ pub fn conflicts<'a>(
     let ingresses: Vec<_> = ingresses.collect();
     let mut owners: BTreeMap<&RouteHost, &ObjectKey> = BTreeMap::new();
     for (key, routes) in &ingresses {
-        if routes.first().is_some_and(|(r, _)| r.kind == PathKind::Passthrough) {
+        if routes
+            .first()
+            .is_some_and(|(r, _)| r.kind == PathKind::Passthrough)
+        {
             for (r, _) in routes.iter() {
                 owners.entry(&r.host).or_insert(key);
             }

@@ -77,15 +77,26 @@ fn a_passthrough_ingress_maps_its_hosts_to_a_tcp_backend_of_its_root_path() {
     assert_eq!(
         passthrough_entries(&t),
         [
-            ("pass.example".to_string(), "a_tls_443_passthrough".to_string()),
+            (
+                "pass.example".to_string(),
+                "a_tls_443_passthrough".to_string()
+            ),
             ("two.example".into(), "a_other_443_passthrough".into()),
         ]
     );
-    assert!(t.maps.exact.is_empty() && t.maps.prefix.is_empty(), "{:?}", t.maps);
-    assert!(t.config.routes.iter().all(|r| r.kind == PathKind::Passthrough));
-    let backend = &t.config.backends[&passthrough_backend_name(
-        &haproxy::BackendName::new("a_tls_443").unwrap(),
-    )];
+    assert!(
+        t.maps.exact.is_empty() && t.maps.prefix.is_empty(),
+        "{:?}",
+        t.maps
+    );
+    assert!(
+        t.config
+            .routes
+            .iter()
+            .all(|r| r.kind == PathKind::Passthrough)
+    );
+    let backend = &t.config.backends
+        [&passthrough_backend_name(&haproxy::BackendName::new("a_tls_443").unwrap())];
     assert!(backend.tcp);
     assert_eq!(backend.servers.len(), 1);
     assert!(t.config.passthrough.is_some());
@@ -116,7 +127,10 @@ fn without_the_flag_the_annotation_is_named_and_tls_is_terminated() {
         .iter()
         .find(|p| p.field.as_deref() == Some(&format!("metadata.annotations[{PASS}]")))
         .expect("the annotation is named");
-    assert!(p.message.contains("--enable-ssl-passthrough is off"), "{p:?}");
+    assert!(
+        p.message.contains("--enable-ssl-passthrough is off"),
+        "{p:?}"
+    );
 }
 
 #[test]

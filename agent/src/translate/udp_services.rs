@@ -58,7 +58,11 @@ mod tests {
         let problems = read(&store.snapshot(), &settings());
         let fields: Vec<_> = problems.iter().map(|p| p.field.clone()).collect();
         assert_eq!(fields, [Some("data[53]".into()), Some("data[5353]".into())]);
-        assert!(problems.iter().all(|p| p.message.contains("UDP services are not supported")));
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.message.contains("UDP services are not supported"))
+        );
     }
 
     #[test]
@@ -66,7 +70,10 @@ mod tests {
         let store = Store::new();
         let problems = read(&store.snapshot(), &settings());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("does not exist"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("does not exist"),
+            "{problems:?}"
+        );
         let mut off = settings();
         off.udp_services = None;
         assert!(read(&store.snapshot(), &off).is_empty());

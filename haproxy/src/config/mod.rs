@@ -74,8 +74,8 @@ pub use model::{
     Sticky, Threads, Timeout, Timeouts, Token,
 };
 pub use passthrough::{
-    HTTPS_SOCKET_FILE, PASSTHROUGH_FRONTEND, Passthrough, TERMINATE_BACKEND, passthrough_backend_name,
-    passthrough_lines,
+    HTTPS_SOCKET_FILE, PASSTHROUGH_FRONTEND, Passthrough, TERMINATE_BACKEND,
+    passthrough_backend_name, passthrough_lines,
 };
 pub use policy::{
     CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,

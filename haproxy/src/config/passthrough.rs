@@ -104,7 +104,10 @@ pub(super) fn render_passthrough(
             "    tcp-request content set-log-level silent unless {{ {lookup} -m found }}"
         );
     }
-    let _ = writeln!(out, "    use_backend %[{lookup}] if {{ {lookup} -m found }}");
+    let _ = writeln!(
+        out,
+        "    use_backend %[{lookup}] if {{ {lookup} -m found }}"
+    );
     let _ = writeln!(out, "    default_backend {TERMINATE_BACKEND}");
     let _ = writeln!(out, "\nbackend {TERMINATE_BACKEND}\n    mode tcp");
     if terminates {

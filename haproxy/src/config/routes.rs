@@ -416,7 +416,10 @@ pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
     // A passthrough route has its host in the passthrough map and nothing else.
     let (regex, passthrough) = match r.kind {
         PathKind::Passthrough => (None, Some((MapKind::Passthrough, key(&host, "")))),
-        _ => (Some((MapKind::Regex, regex_key(&r.host, r.path.as_str()))), None),
+        _ => (
+            Some((MapKind::Regex, regex_key(&r.host, r.path.as_str()))),
+            None,
+        ),
     };
     exact
         .map(|k| (MapKind::Exact, k))
@@ -1018,7 +1021,12 @@ mod tests {
 
     #[test]
     fn a_passthrough_route_gives_its_host_alone_in_the_passthrough_map() {
-        let r = r("pass.example", "/api", PathKind::Passthrough, "a_tls_443_passthrough");
+        let r = r(
+            "pass.example",
+            "/api",
+            PathKind::Passthrough,
+            "a_tls_443_passthrough",
+        );
         let set = route_maps(&[r]);
         assert!(set.exact.is_empty() && set.prefix.is_empty() && set.regex.is_empty());
         let keys: Vec<_> = set.passthrough.keys().map(|k| k.as_str()).collect();

@@ -37,7 +37,10 @@ fn udp_cases() -> Vec<Case> {
     TOKENS
         .iter()
         .map(|t| {
-            let (entry, value) = (format!("53{}", t.text), format!("kube-system/dns:5{}3", t.text));
+            let (entry, value) = (
+                format!("53{}", t.text),
+                format!("kube-system/dns:5{}3", t.text),
+            );
             Case {
                 name: format!("udp-services entry × {}", t.label),
                 objects: vec![Object::ConfigMap(ConfigMap {

@@ -215,6 +215,14 @@ fn ingress(v: &[u8]) -> Object {
             annotations.insert(k.into(), json!(nets[usize::from((lists >> shift) % 4)]));
         }
     }
+    // ssl-passthrough (honoured when the settings variant turns the flag on): its hosts
+    // move to the SNI map, and hosts others terminate are named.
+    if lists & 128 != 0 {
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/ssl-passthrough".into(),
+            json!("true"),
+        );
+    }
     let ports = [
         json!({"number": 80}),
         json!({"number": 81}),
