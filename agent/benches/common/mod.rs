@@ -446,6 +446,9 @@ pub fn settings(dir: &Path) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        udp_services: None,
+        ssl_passthrough: false,
+        agent_listen: Vec::new(),
     }
 }
 
