@@ -189,12 +189,17 @@ pub const CATALOG: &[Entry] = &[
     refused("auth-snippet", SNIPPET),
     unsupported(
         "auth-tls-error-page",
-        "HAProxy 2.6 refuses a certificate that fails verification in the TLS handshake \
-         (no per-host `ca-ignore-err` in a crt-list line), so there is no request to redirect",
+        "HAProxy 2.6 refuses a certificate that fails verification, or a missing required one, \
+         in the TLS handshake (measured on 2.6.12: a crt-list line refuses `ca-ignore-err`; a \
+         bind takes it, but for every host of the shared HTTPS bind), so there is no request \
+         to redirect; the one refused in HTTP is plain HTTP to a `verify on` route (`403`)",
     ),
     unsupported(
         "auth-tls-match-cn",
-        "not done here: the subject DN is sent upstream in `ssl-client-subject-dn`",
+        "not done yet: HAProxy 2.6 matches a regex written in the config or a map's key, never \
+         one from a variable, so it needs a regex map whose keys are the host and the CN regex \
+         (`map_reg` on `<host>|<CN>`, entries added at runtime), not built; the subject DN is \
+         sent upstream in `ssl-client-subject-dn`",
     ),
     honoured(
         "auth-tls-pass-certificate-to-upstream",
@@ -217,7 +222,8 @@ pub const CATALOG: &[Entry] = &[
         "auth-tls-verify-client",
         "`on` (default): `verify required`; `optional`: `verify optional`; `off`: no client \
          certificate; `optional_no_ca` is taken as `optional` (named: a certificate from \
-         another CA is refused in the handshake)",
+         another CA is refused in the handshake; 2.6.12 refuses `ca-ignore-err` on a crt-list \
+         line, measured)",
         MTLS_RELOADS,
     ),
     honoured(
