@@ -125,6 +125,17 @@ pub struct ModelArgs {
     /// The address TCP services listen on (default: --http-bind's address).
     #[arg(long, env = "HAPROXY_AGENT_TCP_BIND_ADDRESS")]
     pub tcp_bind_address: Option<std::net::IpAddr>,
+    /// ingress-nginx's `--udp-services-configmap` (`namespace/name`): accepted so a
+    /// deployment that passes it starts, but HAProxy 2.6 cannot proxy UDP: every entry is
+    /// named as a problem and nothing is served.
+    #[arg(long, env = "HAPROXY_AGENT_UDP_SERVICES_CONFIGMAP", value_parser = parse_object_key)]
+    pub udp_services_configmap: Option<crate::store::ObjectKey>,
+    /// Honour the `ssl-passthrough` annotation (as ingress-nginx's flag of the same name):
+    /// the HTTPS port becomes a TCP frontend that sends a passthrough host's connections
+    /// to its pods by SNI, and the others to HAProxy's TLS termination over a unix socket
+    /// (`<config-dir>/https.sock`, with the PROXY protocol so client addresses stay).
+    #[arg(long, env = "HAPROXY_AGENT_ENABLE_SSL_PASSTHROUGH")]
+    pub enable_ssl_passthrough: bool,
     /// Accept the PROXY protocol (v1 or v2) on the HTTP and HTTPS binds, so the client
     /// address is the one a load balancer in front reports (the ConfigMap's
     /// `use-proxy-protocol`, when set, wins). Every connection must then start with it.

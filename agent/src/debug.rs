@@ -44,6 +44,7 @@ pub fn desired(config: &Config) -> Value {
                     PathKind::Prefix => "Prefix",
                     PathKind::ImplementationSpecific => "ImplementationSpecific",
                     PathKind::Regex => "Regex",
+                    PathKind::Passthrough => "Passthrough",
                 },
                 "backend": r.backend.as_str(),
                 "https_redirect": r.https_redirect,

@@ -58,6 +58,9 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         tcp_services: model.tcp_services_configmap.clone(),
         tcp_bind: model.tcp_bind_address,
         gateway_controller_name: model.gateway_controller_name.clone(),
+        udp_services: model.udp_services_configmap.clone(),
+        ssl_passthrough: model.enable_ssl_passthrough,
+        agent_listen: Vec::new(),
     };
     check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)
@@ -151,6 +154,7 @@ async fn start_source(
                     .configmap
                     .iter()
                     .chain(&settings.tcp_services)
+                    .chain(&settings.udp_services)
                     .cloned()
                     .collect(),
                 store.clone(),
@@ -269,9 +273,13 @@ fn which(bin: &Path) -> bool {
 
 /// `haproxy-agent run`.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(settings) = settings_or_usage(&args.model) else {
+    let Some(mut settings) = settings_or_usage(&args.model) else {
         return Ok(ExitCode::from(EXIT_BAD_CONFIG));
     };
+    settings.agent_listen.push((args.listen, "--listen"));
+    if let Some(crate::cli::DebugListen::Addr(a)) = args.debug_listen {
+        settings.agent_listen.push((a, "--debug-listen"));
+    }
     let (shutdown_tx, shutdown) = watch::channel(false);
     let shutdown_tx = Arc::new(shutdown_tx);
     tokio::spawn(wait_for_signal(shutdown_tx.clone()));

@@ -31,6 +31,9 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         tcp_services: None,
         tcp_bind: None,
         gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        udp_services: None,
+        ssl_passthrough: false,
+        agent_listen: Vec::new(),
     }
 }
 

@@ -481,6 +481,9 @@ pub fn settings(dir: &Path) -> Settings {
         tcp_services: None,
         tcp_bind: None,
         gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        udp_services: None,
+        ssl_passthrough: false,
+        agent_listen: Vec::new(),
     }
 }
 

@@ -202,10 +202,17 @@ pub async fn observe(
     };
     let mut cmds = vec![Command::ShowBackend, Command::ShowServersState(None)];
     let maps = desired.frontends.first().map(|f| f.maps.clone());
+    // The passthrough map is loaded only with passthrough on.
+    let kinds: Vec<MapKind> = MapKind::ALL
+        .into_iter()
+        .filter(|k| *k != MapKind::Passthrough || desired.passthrough.is_some())
+        .collect();
     if let Some(m) = &maps {
-        cmds.push(Command::ShowMap(MapTarget::live(m.exact.to_file_path())));
-        cmds.push(Command::ShowMap(MapTarget::live(m.prefix.to_file_path())));
-        cmds.push(Command::ShowMap(MapTarget::live(m.regex.to_file_path())));
+        for kind in &kinds {
+            cmds.push(Command::ShowMap(MapTarget::live(
+                kind.file(m).to_file_path(),
+            )));
+        }
         for kind in AclKind::ALL {
             cmds.push(Command::ShowAcl(kind.file(m)));
         }
@@ -236,7 +243,7 @@ pub async fn observe(
             )));
         }
     }
-    for kind in MapKind::ALL {
+    for kind in kinds.into_iter().filter(|_| maps.is_some()) {
         match replies.next() {
             Some(Ok(Reply::MapEntries(entries))) => {
                 let listed = entries.into_iter().map(|e| (e.key, e.value));

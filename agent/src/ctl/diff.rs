@@ -185,6 +185,7 @@ fn map_name(k: MapKind) -> &'static str {
         MapKind::Exact => "exact",
         MapKind::Prefix => "prefix",
         MapKind::Regex => "regex",
+        MapKind::Passthrough => "sni",
     }
 }
 

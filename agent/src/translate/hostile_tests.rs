@@ -65,6 +65,7 @@ const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl
 const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
 const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
+const NGINX_SSL_PASSTHROUGH: &str = "nginx.ingress.kubernetes.io/ssl-passthrough";
 const NGINX_AUTH_TLS_PASS_CERT: &str =
     "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
 const NGINX_PERMANENT_REDIRECT: &str = "nginx.ingress.kubernetes.io/permanent-redirect";
@@ -669,6 +670,18 @@ fn slice_at(field: &'static str) -> fn(&World, &str) -> Expect {
 
 /// The field of an annotation (its label); `set` also sets the annotations it needs to be
 /// read (a canary weight needs a canary Service).
+/// An Ingress with `ssl-passthrough: "true"`: its case runs with --enable-ssl-passthrough.
+fn asks_passthrough(o: &Object) -> bool {
+    let Object::Ingress(ing) = o else {
+        return false;
+    };
+    ing.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(NGINX_SSL_PASSTHROUGH))
+        .is_some_and(|v| v == "true")
+}
+
 fn annotation_field_of(
     label: &'static str,
     wrap: fn(&str) -> String,
@@ -1101,6 +1114,27 @@ fn fields() -> Vec<Field> {
             refused,
             true,
         ),
+        annotation_field_of(
+            NGINX_SSL_PASSTHROUGH,
+            |t| format!("tr{t}ue"),
+            |w, v| drop(w.annotations.insert(NGINX_SSL_PASSTHROUGH.into(), v.into())),
+            refused,
+            false,
+        ),
+        Field {
+            // With --enable-ssl-passthrough (turned on for Ingresses asking for it): the
+            // host is the SNI map's key.
+            label: "rules[].host (ssl-passthrough)",
+            wrap: |t| format!("ho{t}stile.example.com"),
+            set: |w, v| {
+                w.host = Some(v.into());
+                w.annotations
+                    .insert(NGINX_SSL_PASSTHROUGH.into(), "true".into());
+            },
+            expect: ingress_at(HOST_FIELD),
+            accepts: refused,
+            numeric: false,
+        },
         annotation_field_of(
             NGINX_AUTH_TLS_PASS_CERT,
             |t| format!("tr{t}ue"),
@@ -2018,6 +2052,9 @@ impl Env {
             tcp_services: None,
             tcp_bind: None,
             gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+            udp_services: None,
+            ssl_passthrough: false,
+            agent_listen: Vec::new(),
         };
         let valid = parse_manifests(Path::new("valid.yaml"), VALID_YAML).unwrap();
         let support = parse_manifests(Path::new("support.yaml"), SUPPORT_YAML).unwrap();
@@ -2091,6 +2128,10 @@ impl Env {
         if objects.iter().any(|o| o.key() == tcp_services::key()) {
             settings.tcp_services = Some(tcp_services::key());
         }
+        if objects.iter().any(|o| o.key() == tcp_services::udp_key()) {
+            settings.udp_services = Some(tcp_services::udp_key());
+        }
+        settings.ssl_passthrough = objects.iter().any(asks_passthrough);
         all.extend(objects);
         let default_changes = default_backend_service.is_some();
         settings.default_backend_service = default_backend_service;
@@ -2419,6 +2460,9 @@ fn check_rendered(
     // TCP services: lines made from validated ports and addresses alone.
     let tcp = tcp_lines(&t.config);
     known.extend(tcp.iter().map(String::as_str));
+    // TLS passthrough: its frontend and socket bind, from the settings alone.
+    let passthrough = haproxy::config::passthrough_lines(&t.config);
+    known.extend(passthrough.iter().map(String::as_str));
     for line in cfg.lines() {
         assert!(
             known.contains(line)
@@ -2441,6 +2485,10 @@ fn check_rendered(
     if errors.is_some() {
         want.push("frontend _errors".into());
     }
+    if t.config.passthrough.is_some() {
+        want.push("frontend _passthrough".into());
+        want.push("backend _https".into());
+    }
     want.extend(
         t.config
             .tcp_services
@@ -2458,7 +2506,9 @@ fn check_rendered(
     }
     want.extend(backends.iter().map(|b| format!("backend {b}")));
     assert_eq!(sections, want, "{name}: sections");
-    let servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    let mut servers: usize = t.config.backends.values().map(|b| b.servers.len()).sum();
+    // The passthrough frontend's way to the HTTPS bind.
+    servers += usize::from(t.config.passthrough.is_some() && t.config.frontends[0].tls.is_some());
     assert_eq!(
         cfg.lines().filter(|l| l.starts_with("    server ")).count(),
         servers,
@@ -2480,6 +2530,8 @@ fn check_rendered(
             &set.exact
         } else if file.as_str().ends_with("regex.map") {
             &set.regex
+        } else if file.as_str().ends_with("sni.map") {
+            &set.passthrough
         } else {
             &set.prefix
         };
@@ -2831,10 +2883,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3858;
+const TABLE_CASES: usize = 3952;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 61;
+const MANIFEST_FILES: usize = 62;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {

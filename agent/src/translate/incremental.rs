@@ -298,6 +298,11 @@ impl Incremental {
         problems.extend(self.tcp_problems.iter().cloned());
         problems.extend(self.gateway.problems.iter().cloned());
         problems.extend(self.gateway_met.1.iter().cloned());
+        problems.extend(super::udp_services::read(snapshot, &self.settings));
+        problems.extend(super::passthrough::conflicts(
+            self.ordered().map(|(k, e)| (k, &e.fragment.routes)),
+            &self.settings,
+        ));
         problems.sort();
         problems.dedup();
         self.seen = Some((snapshot.store_id(), snapshot.generation));

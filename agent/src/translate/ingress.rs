@@ -22,6 +22,8 @@ use super::{Origin, Settings, canary, class};
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
 
+mod passthrough;
+
 /// The Ingresses of our class (and watched namespace), oldest first.
 pub(super) fn ours_oldest_first<'a>(
     snapshot: &'a Snapshot,
@@ -121,6 +123,9 @@ pub(super) enum Recipe {
     /// The error pages' Service port (custom-http-errors): built with no annotation's
     /// options (the Ingress's health check or stickiness are its routes').
     Errors(PortRef),
+    /// A Service port's pods, spoken to in TCP (ssl-passthrough): built with no
+    /// annotation's options.
+    Passthrough(PortRef),
     /// A Service port and its canary (same port of another Service).
     Canary {
         /// The primary Service port.
@@ -149,6 +154,11 @@ impl Recipe {
             Recipe::Errors(at) => {
                 let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
                 Some(backend_of(resolved, &BackendOptions::default()))
+            }
+            Recipe::Passthrough(at) => {
+                let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
+                let name = haproxy::config::passthrough_backend_name(&resolved.backend);
+                Some(super::tcp_services::pod_backend(resolved, name, None))
             }
             Recipe::Fallback {
                 primary,
@@ -235,7 +245,11 @@ impl Fragment {
     pub(super) fn options_for(&self, name: &BackendName) -> &BackendOptions {
         static NONE: std::sync::LazyLock<BackendOptions> =
             std::sync::LazyLock::new(BackendOptions::default);
-        if self.errors_only(name) {
+        let passthrough = matches!(
+            self.recipes.iter().find(|(n, _)| n == name),
+            Some((_, Recipe::Passthrough(_)))
+        );
+        if self.errors_only(name) || passthrough {
             &NONE
         } else {
             &self.options
@@ -505,6 +519,17 @@ impl Reader<'_> {
             self.f.problem("spec", "the Ingress has no spec");
             return;
         };
+        if let Some(field) = &parsed.ssl_passthrough {
+            let why = match (&canary_rule, self.settings.ssl_passthrough) {
+                (None, true) => return self.passthrough(spec),
+                (Some(_), _) => "ignored on a canary Ingress (its main Ingress decides)",
+                (None, false) => {
+                    "ignored: --enable-ssl-passthrough is off, so TLS is terminated here as \
+                     without the annotation (as ingress-nginx without the flag)"
+                }
+            };
+            self.f.problem(field.clone(), why);
+        }
         match (&spec.default_backend, &canary_rule) {
             (None, _) => {}
             (Some(b), None) => {

@@ -15,10 +15,12 @@ mod fold;
 pub mod gateway;
 mod incremental;
 mod ingress;
+mod passthrough;
 mod refold;
 mod resolutions;
 pub mod tcp_services;
 pub mod tls;
+pub mod udp_services;
 pub mod upstream;
 
 pub use incremental::Incremental;
@@ -79,6 +81,13 @@ pub struct Settings {
     pub tcp_bind: Option<std::net::IpAddr>,
     /// `--gateway-controller-name`: the GatewayClass `spec.controllerName` that is ours.
     pub gateway_controller_name: String,
+    /// `--udp-services-configmap`: read only to name its entries (HAProxy 2.6 has no UDP).
+    pub udp_services: Option<ObjectKey>,
+    /// `--enable-ssl-passthrough`: honour the `ssl-passthrough` annotation.
+    pub ssl_passthrough: bool,
+    /// The agent's own listening addresses (`--listen`, `--debug-listen`) with their flags:
+    /// no TCP service may take their ports.
+    pub agent_listen: Vec<(SocketAddr, &'static str)>,
 }
 
 impl Settings {
@@ -264,6 +273,11 @@ pub fn translate_with(
         tcp,
         &mut Changed::default(),
     ));
+    problems.extend(udp_services::read(snapshot, settings));
+    problems.extend(passthrough::conflicts(
+        fragments.iter().map(|f| (&f.key, &f.routes)),
+        settings,
+    ));
     problems.sort();
     problems.dedup();
     Ok(Translation {
@@ -346,6 +360,12 @@ fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Conf
         tls: None,
         trusted_proxies: settings.trusted_proxies.clone(),
     });
+    if settings.ssl_passthrough {
+        let p =
+            haproxy::config::Passthrough::in_dir(&settings.config_dir, vec![settings.https_bind])
+                .map_err(|e| format!("--enable-ssl-passthrough: {e}"))?;
+        config.passthrough = Some(p);
+    }
     configmap::apply(&mut config, map, settings);
     Ok(config)
 }

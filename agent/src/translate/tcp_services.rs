@@ -102,15 +102,26 @@ fn entry(
             .at(s.field.clone())
         })
         .collect();
-    let mut backend = super::ingress::backend_of(&resolved, &BackendOptions::default());
-    // Bytes to the pods as they came: no HTTP protocol or TLS from appProtocol.
-    backend.protocol = Default::default();
-    backend.files.clear();
-    backend.name = tcp_backend_name(port);
-    backend.tcp = true;
-    backend.send_proxy = target.encode.then_some(SendProxy::V1);
+    let send_proxy = target.encode.then_some(SendProxy::V1);
+    let backend = pod_backend(&resolved, tcp_backend_name(port), send_proxy);
     let bind = SocketAddr::new(settings.tcp_bind_ip(), port);
     Ok((TcpService::new(bind, target.decode), backend, skipped))
+}
+
+/// A `mode tcp` backend `name` of a Service port's pods, sending the PROXY protocol when
+/// asked: bytes go to the pods as they came (no HTTP protocol or TLS from appProtocol).
+pub(super) fn pod_backend(
+    resolved: &endpoints::ResolvedService,
+    name: haproxy::BackendName,
+    send_proxy: Option<SendProxy>,
+) -> Backend {
+    let mut backend = super::ingress::backend_of(resolved, &BackendOptions::default());
+    backend.protocol = Default::default();
+    backend.files.clear();
+    backend.name = name;
+    backend.tcp = true;
+    backend.send_proxy = send_proxy;
+    backend
 }
 
 /// The key: a port from 1 to 65535 that no HTTP bind uses.
@@ -127,6 +138,11 @@ fn external_port(name: &str, settings: &Settings) -> Result<u16, String> {
         if bind.port() == port {
             return Err(format!("port {port} is the HTTP(S) bind's ({flag} {bind})"));
         }
+    }
+    if let Some((bind, flag)) = settings.agent_listen.iter().find(|(b, _)| b.port() == port) {
+        return Err(format!(
+            "port {port} is the agent's own ({flag} {bind}: health and metrics)"
+        ));
     }
     Ok(port)
 }

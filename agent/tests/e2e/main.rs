@@ -18,6 +18,7 @@ mod health;
 mod kube;
 mod kubectl;
 mod migration;
+mod passthrough;
 mod problems;
 mod regex;
 mod restart;

@@ -47,6 +47,7 @@ mod client_cert;
 mod custom_errors;
 pub mod gateway;
 mod model;
+mod passthrough;
 mod policy;
 mod regex_routes;
 mod render;
@@ -75,6 +76,10 @@ pub use model::{
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
     HttpCheck, InvalidValue, RouteMaps, SameSite, Server, ServerAddr, ServerMode, SocketMode,
     Sticky, Threads, Timeout, Timeouts, Token,
+};
+pub use passthrough::{
+    HTTPS_SOCKET_FILE, PASSTHROUGH_FRONTEND, Passthrough, TERMINATE_BACKEND,
+    passthrough_backend_name, passthrough_lines,
 };
 pub use policy::{
     CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,

@@ -425,11 +425,15 @@ pub struct RouteMaps {
     pub deny: ConfigPath,
     /// The canary header patterns' ACL file (see [`super::CanaryPattern`]).
     pub canary: ConfigPath,
+    /// The TLS passthrough hosts (SNI, lower case) and their `mode tcp` backends, read with
+    /// `map_str` by the passthrough frontend (see [`super::passthrough`]).
+    pub passthrough: ConfigPath,
 }
 
 impl RouteMaps {
     /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
-    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl` and `<dir>/maps/canary.acl`.
+    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl`, `<dir>/maps/canary.acl` and
+    /// `<dir>/maps/sni.map`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
         let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
@@ -439,6 +443,7 @@ impl RouteMaps {
             allow: file("allow.acl")?,
             deny: file("deny.acl")?,
             canary: file("canary.acl")?,
+            passthrough: file("sni.map")?,
         })
     }
 }
@@ -809,6 +814,9 @@ pub struct Config {
     pub tcp_services: BTreeMap<u16, super::tcp::TcpService>,
     /// Gateway API routes (runtime maps read by a fixed Lua action).
     pub gateway: super::gateway::GatewayRoutes,
+    /// TLS passthrough (`--enable-ssl-passthrough`): the public HTTPS port is a `mode tcp`
+    /// frontend routing by SNI, and the first frontend's HTTPS bind moves to its socket.
+    pub passthrough: Option<super::passthrough::Passthrough>,
 }
 
 /// An inconsistency between parts of a [`Config`].
@@ -889,6 +897,7 @@ impl Config {
             settings: Default::default(),
             tcp_services: BTreeMap::new(),
             gateway: Default::default(),
+            passthrough: None,
         }
     }
 
@@ -948,7 +957,12 @@ impl Config {
             if fe.binds.is_empty() {
                 out.push(ConfigError::NoBind(fe.name.clone()));
             }
-            let tls_binds = fe.tls.iter().flat_map(|t| &t.binds);
+            // With passthrough the HTTPS bind is its socket; its addresses are passthrough's.
+            let tls_binds = fe
+                .tls
+                .iter()
+                .filter(|_| self.passthrough.is_none())
+                .flat_map(|t| &t.binds);
             for b in fe.binds.iter().chain(tls_binds) {
                 if b.port() == 0 || !binds.insert(*b) {
                     out.push(ConfigError::BadBind(*b));
@@ -966,6 +980,7 @@ impl Config {
             map_uses.insert((&fe.maps.exact, 0));
             map_uses.insert((&fe.maps.prefix, 1));
             map_uses.insert((&fe.maps.regex, 2));
+            map_uses.insert((&fe.maps.passthrough, 3));
             if let DefaultBackend::Backend(be) = &fe.default_backend
                 && !self.backends.contains_key(be)
             {
@@ -973,6 +988,11 @@ impl Config {
                     frontend: fe.name.clone(),
                     backend: be.clone(),
                 });
+            }
+        }
+        for b in self.passthrough.iter().flat_map(|p| &p.binds) {
+            if b.port() == 0 || !binds.insert(*b) {
+                out.push(ConfigError::BadBind(*b));
             }
         }
         for tcp in self.tcp_services.values() {

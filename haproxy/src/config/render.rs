@@ -70,6 +70,7 @@ pub fn render(config: &Config) -> Rendered {
     let exact = render_map(&set.exact);
     let prefix = render_map(&set.prefix);
     let regex = super::regex_routes::render_regex_map(&set.regex);
+    let passthrough = render_map(&set.passthrough);
     let mut maps = BTreeMap::new();
     let mut tls = BTreeMap::new();
     let acls = AclEntries::of_lists(&config.source_lists);
@@ -77,6 +78,9 @@ pub fn render(config: &Config) -> Rendered {
         maps.insert(fe.maps.exact.to_file_path(), exact.clone());
         maps.insert(fe.maps.prefix.to_file_path(), prefix.clone());
         maps.insert(fe.maps.regex.to_file_path(), regex.clone());
+        if config.passthrough.is_some() {
+            maps.insert(fe.maps.passthrough.to_file_path(), passthrough.clone());
+        }
         for kind in AclKind::ALL {
             maps.insert(kind.file(&fe.maps), render_acl(acls.get(kind)));
         }
@@ -146,6 +150,10 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     }
     if let Some(files) = config.uses_custom_errors() {
         out.push_str(&super::custom_errors::internal_frontend(files));
+    }
+    if let (Some(p), Some(fe)) = (&config.passthrough, config.frontends.first()) {
+        let terminates = fe.tls.is_some();
+        super::passthrough::render_passthrough(out, p, &fe.maps, &config.settings, terminates);
     }
     super::tcp::render_tcp_frontends(out, config.tcp_services.values(), &config.settings);
     super::userlist::render_userlists(out, &config.auth);
@@ -255,7 +263,12 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         let mut binds = tls.binds.clone();
         binds.sort();
         binds.dedup();
-        for b in &binds {
+        let addrs: Vec<(String, &str)> = match &config.passthrough {
+            // The passthrough frontend owns the public port and sends the rest here.
+            Some(p) => vec![(p.tls_bind(), " accept-proxy")],
+            None => binds.iter().map(|b| (b.to_string(), proxy)).collect(),
+        };
+        for (b, proxy) in &addrs {
             line!(
                 out,
                 "bind {b} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",

@@ -164,6 +164,9 @@ pub enum PathKind {
     /// `rewrite-target`): only in the regex map, whose entries it turns on for its host
     /// (see [`super::regex_routes`]).
     Regex,
+    /// TLS passthrough (`ssl-passthrough`): the host alone, matched against the SNI on the
+    /// HTTPS port; the path is not looked at (only the passthrough map has its key).
+    Passthrough,
 }
 
 /// One routing rule.
@@ -304,11 +307,19 @@ pub enum MapKind {
     Prefix,
     /// The regex map (`map_regm`; order matters, see [`super::regex_routes`]).
     Regex,
+    /// The TLS passthrough map (`map_str` on the SNI; keys are hosts, see
+    /// [`super::passthrough`]).
+    Passthrough,
 }
 
 impl MapKind {
     /// Every route map, in lookup order.
-    pub const ALL: [MapKind; 3] = [MapKind::Exact, MapKind::Prefix, MapKind::Regex];
+    pub const ALL: [MapKind; 4] = [
+        MapKind::Exact,
+        MapKind::Prefix,
+        MapKind::Regex,
+        MapKind::Passthrough,
+    ];
 
     /// This map's file among `maps`.
     pub fn file(self, maps: &RouteMaps) -> &super::model::ConfigPath {
@@ -316,6 +327,7 @@ impl MapKind {
             MapKind::Exact => &maps.exact,
             MapKind::Prefix => &maps.prefix,
             MapKind::Regex => &maps.regex,
+            MapKind::Passthrough => &maps.passthrough,
         }
     }
 }
@@ -352,6 +364,8 @@ pub struct RouteMapSet {
     pub prefix: BTreeMap<MapKey, RouteTarget>,
     /// Regex map entries (of the hosts with a regex route).
     pub regex: BTreeMap<MapKey, RouteTarget>,
+    /// Passthrough map entries (hosts).
+    pub passthrough: BTreeMap<MapKey, RouteTarget>,
     /// Entries lost to another route, in input order of the losing route.
     pub conflicts: Vec<RouteConflict>,
     /// Keys of canary routes that no ordinary route has, with the canary route's index, in
@@ -366,6 +380,7 @@ impl RouteMapSet {
             MapKind::Exact => &self.exact,
             MapKind::Prefix => &self.prefix,
             MapKind::Regex => &self.regex,
+            MapKind::Passthrough => &self.passthrough,
         }
     }
 }
@@ -389,7 +404,7 @@ fn element_prefix(path: &RoutePath) -> &str {
 pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
     let host = r.host.key_prefix();
     let (exact, prefix) = match r.kind {
-        PathKind::Regex => (None, None),
+        PathKind::Regex | PathKind::Passthrough => (None, None),
         PathKind::Exact => (Some(key(&host, r.path.as_str())), None),
         PathKind::Prefix => {
             let p = element_prefix(&r.path);
@@ -398,12 +413,20 @@ pub(super) fn route_keys(r: &Route) -> impl Iterator<Item = (MapKind, MapKey)> {
         }
         PathKind::ImplementationSpecific => (None, Some(key(&host, r.path.as_str()))),
     };
-    let exact = exact.map(|k| (MapKind::Exact, k));
-    let regex = (MapKind::Regex, regex_key(&r.host, r.path.as_str()));
+    // A passthrough route has its host in the passthrough map and nothing else.
+    let (regex, passthrough) = match r.kind {
+        PathKind::Passthrough => (None, Some((MapKind::Passthrough, key(&host, "")))),
+        _ => (
+            Some((MapKind::Regex, regex_key(&r.host, r.path.as_str()))),
+            None,
+        ),
+    };
     exact
+        .map(|k| (MapKind::Exact, k))
         .into_iter()
         .chain(prefix.map(|k| (MapKind::Prefix, k)))
-        .chain(std::iter::once(regex))
+        .chain(regex)
+        .chain(passthrough)
 }
 
 /// The map entries for `routes`. When two routes give the same key in the same map, an
@@ -451,6 +474,7 @@ pub fn route_maps(routes: &[Route]) -> RouteMapSet {
                         MapKind::Exact => &mut set.exact,
                         MapKind::Prefix => &mut set.prefix,
                         MapKind::Regex => &mut set.regex,
+                        MapKind::Passthrough => &mut set.passthrough,
                     };
                     if !canary {
                         entries.insert(key, routes[i].target());
@@ -510,6 +534,8 @@ pub struct MapEntries {
     pub prefix: BTreeMap<MapKey, RouteTarget>,
     /// Regex map entries (written in [`super::regex_order`]).
     pub regex: BTreeMap<MapKey, RouteTarget>,
+    /// Passthrough map entries (hosts).
+    pub passthrough: BTreeMap<MapKey, RouteTarget>,
 }
 
 impl MapEntries {
@@ -524,6 +550,7 @@ impl MapEntries {
             MapKind::Exact => &self.exact,
             MapKind::Prefix => &self.prefix,
             MapKind::Regex => &self.regex,
+            MapKind::Passthrough => &self.passthrough,
         }
     }
 
@@ -533,6 +560,7 @@ impl MapEntries {
             MapKind::Exact => &mut self.exact,
             MapKind::Prefix => &mut self.prefix,
             MapKind::Regex => &mut self.regex,
+            MapKind::Passthrough => &mut self.passthrough,
         }
     }
 
@@ -548,6 +576,7 @@ impl From<RouteMapSet> for MapEntries {
             exact: set.exact,
             prefix: set.prefix,
             regex: set.regex,
+            passthrough: set.passthrough,
         }
     }
 }
@@ -987,7 +1016,28 @@ mod tests {
             allow: ConfigPath::new("/m/allow.acl").unwrap(),
             deny: ConfigPath::new("/m/deny.acl").unwrap(),
             canary: ConfigPath::new("/m/canary.acl").unwrap(),
+            passthrough: ConfigPath::new("/m/sni.map").unwrap(),
         }
+    }
+
+    #[test]
+    fn a_passthrough_route_gives_its_host_alone_in_the_passthrough_map() {
+        let r = r(
+            "pass.example",
+            "/api",
+            PathKind::Passthrough,
+            "a_tls_443_passthrough",
+        );
+        let set = route_maps(&[r]);
+        assert!(set.exact.is_empty() && set.prefix.is_empty() && set.regex.is_empty());
+        let keys: Vec<_> = set.passthrough.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["pass.example"]);
+        let cmds = map_commands(&maps(), &RouteMapSet::default(), &set);
+        let text: Vec<_> = cmds.iter().map(|c| c.to_text().unwrap()).collect();
+        assert_eq!(
+            text,
+            ["add map /m/sni.map pass.example a_tls_443_passthrough"]
+        );
     }
 
     #[test]
@@ -997,6 +1047,7 @@ mod tests {
             exact: entries(exact),
             prefix: entries(prefix),
             regex: BTreeMap::new(),
+            passthrough: BTreeMap::new(),
             conflicts: vec![],
         };
         let cases: Vec<(&str, RouteMapSet, RouteMapSet, Vec<&str>)> = vec![
@@ -1057,6 +1108,7 @@ mod tests {
             exact: entries(exact),
             prefix: entries(prefix),
             regex: BTreeMap::new(),
+            passthrough: BTreeMap::new(),
         };
         let old = set(&[("a/x", "b"), ("a/y", "b")], &[("a/", "b")]);
         let new = set(&[("a/x", "c"), ("a/y", "d")], &[("a/z/", "b")]);

@@ -189,12 +189,17 @@ pub const CATALOG: &[Entry] = &[
     refused("auth-snippet", SNIPPET),
     unsupported(
         "auth-tls-error-page",
-        "HAProxy 2.6 refuses a certificate that fails verification in the TLS handshake \
-         (no per-host `ca-ignore-err` in a crt-list line), so there is no request to redirect",
+        "HAProxy 2.6 refuses a certificate that fails verification, or a missing required one, \
+         in the TLS handshake (measured on 2.6.12: a crt-list line refuses `ca-ignore-err`; a \
+         bind takes it, but for every host of the shared HTTPS bind), so there is no request \
+         to redirect; the one refused in HTTP is plain HTTP to a `verify on` route (`403`)",
     ),
     unsupported(
         "auth-tls-match-cn",
-        "not done here: the subject DN is sent upstream in `ssl-client-subject-dn`",
+        "not done yet: HAProxy 2.6 matches a regex written in the config or a map's key, never \
+         one from a variable, so it needs a regex map whose keys are the host and the CN regex \
+         (`map_reg` on `<host>|<CN>`, entries added at runtime), not built; the subject DN is \
+         sent upstream in `ssl-client-subject-dn`",
     ),
     honoured(
         "auth-tls-pass-certificate-to-upstream",
@@ -217,12 +222,14 @@ pub const CATALOG: &[Entry] = &[
         "auth-tls-verify-client",
         "`on` (default): `verify required`; `optional`: `verify optional`; `off`: no client \
          certificate; `optional_no_ca` is taken as `optional` (named: a certificate from \
-         another CA is refused in the handshake)",
+         another CA is refused in the handshake; 2.6.12 refuses `ca-ignore-err` on a crt-list \
+         line, measured)",
         MTLS_RELOADS,
     ),
     honoured(
         "auth-tls-verify-depth",
-        "checked (1 to 255) but not enforced (named): HAProxy 2.6 has no per-host verify depth",
+        "checked (1 to 255) but not enforced (named): HAProxy 2.6.12 refuses `verify-depth` on a \
+         crt-list line and on a bind (measured: `unknown ssl keyword`, `unknown keyword`)",
         "no",
     ),
     honoured(
@@ -716,11 +723,19 @@ pub const CATALOG: &[Entry] = &[
         "ssl-ciphers",
         "ciphers are per bind in HAProxy, not per host",
     ),
-    values(
+    honoured(
         "ssl-passthrough",
-        &["false"],
-        "`false`: TLS is terminated by HAProxy (or not used)",
-        "TLS passthrough is not done yet (issue 14)",
+        "`true`, with `--enable-ssl-passthrough` (without it: named, TLS terminated as usual): \
+         the HTTPS port's TCP frontend sends a connection whose SNI is a rule host of the \
+         Ingress to the pods, which terminate TLS (`mode tcp` backend \
+         `<ns>_<svc>_<port>_passthrough`, servers from the EndpointSlices); other hosts share \
+         the port through HAProxy's TLS termination. A rule's backend is its `/` path's, else \
+         its first path's, else the Ingress's defaultBackend: the other paths and every other \
+         annotation are not applied, no HTTP is seen (as in ingress-nginx), and plain HTTP to \
+         the host is not routed by this Ingress. A rule needs an exact host (the SNI). A host \
+         another Ingress terminates: passthrough wins on the HTTPS port, named on the other",
+        "no: a host is a `sni.map` entry; a Service port's first passthrough backend \
+         reloads (`new_backend`)",
     ),
     unsupported(
         "ssl-prefer-server-ciphers",

@@ -142,6 +142,9 @@ pub struct Parsed {
     /// The auth-tls annotations (client certificates; the Secret is read with the snapshot,
     /// in the Ingress's fragment for its routes and in the TLS fold for its hosts).
     pub client_cert: client_cert::ClientCertRequest,
+    /// ssl-passthrough: the field to blame, when `true` (the translator honours it only
+    /// with `--enable-ssl-passthrough`).
+    pub ssl_passthrough: Option<String>,
     /// Every annotation under a recognised prefix, by key, with how it was taken.
     pub verdicts: Vec<Verdict>,
 }
@@ -232,6 +235,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         force: r.flag("force-ssl-redirect", false),
     };
     out.nginx_canary = r.flag("canary", false);
+    if r.flag("ssl-passthrough", false)
+        && let Some((key, _)) = r.get("ssl-passthrough")
+    {
+        out.ssl_passthrough = Some(format!("metadata.annotations[{key}]"));
+    }
     balance(&mut r, &mut out);
     timeouts(&mut r, &mut out);
     let interval = r

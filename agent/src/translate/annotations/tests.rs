@@ -859,8 +859,6 @@ fn values_that_are_what_happens_anyway() {
         ("proxy-http-version", "1.0", false),
         ("service-upstream", "false", true),
         ("service-upstream", "true", false),
-        ("ssl-passthrough", "False", true),
-        ("ssl-passthrough", "true", false),
         ("proxy-buffering", "off", true),
         ("proxy-buffering", "on", false),
         ("enable-opentelemetry", "false", true),
@@ -911,4 +909,23 @@ fn custom_http_errors() {
     // Ours reads the same.
     let p = parse(Some(&ann(&[(&format!("{OURS}custom-http-errors"), "404")])));
     assert!(p.custom_errors.is_some());
+}
+
+#[test]
+fn ssl_passthrough_is_read_as_a_flag() {
+    let k = format!("{NGINX}ssl-passthrough");
+    let p = parse(Some(&ann(&[(&k, "true")])));
+    assert_eq!(
+        p.ssl_passthrough.as_deref(),
+        Some(format!("metadata.annotations[{k}]").as_str())
+    );
+    assert_eq!(*status(&p, &k), Status::Honoured);
+    let p = parse(Some(&ann(&[(&k, "false")])));
+    assert_eq!(p.ssl_passthrough, None);
+    let p = parse(Some(&ann(&[(&k, "yes")])));
+    assert_eq!(p.ssl_passthrough, None);
+    assert_eq!(
+        status(&p, &k).reason(),
+        Some(ProblemReason::InvalidAnnotation)
+    );
 }

@@ -25,7 +25,42 @@ fn object(data: BTreeMap<String, String>) -> Object {
     })
 }
 
-/// Every token in the key and in each field of the value.
+/// The ConfigMap `--udp-services-configmap` names in the corpus.
+pub(super) fn udp_key() -> ObjectKey {
+    ObjectKey::new("shop", "udp-services")
+}
+
+/// Every token in a UDP entry's key and value: each entry is named (HAProxy 2.6 has no UDP),
+/// and nothing of it is rendered.
+fn udp_cases() -> Vec<Case> {
+    let k = udp_key();
+    TOKENS
+        .iter()
+        .map(|t| {
+            let (entry, value) = (
+                format!("53{}", t.text),
+                format!("kube-system/dns:5{}3", t.text),
+            );
+            Case {
+                name: format!("udp-services entry × {}", t.label),
+                objects: vec![Object::ConfigMap(ConfigMap {
+                    metadata: meta(&k.namespace, &k.name),
+                    data: Some(BTreeMap::from([(entry.clone(), value.clone())])),
+                    ..Default::default()
+                })],
+                values: vec![entry.clone(), value, t.text.to_string()],
+                default_backend_service: None,
+                expect: Expect::Problem {
+                    kind: ProblemKind::ConfigMap,
+                    object: k.to_string(),
+                    field: Some(format!("data[{entry}]")),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Every token in the key and in each field of the value (TCP), and in a UDP entry.
 pub(super) fn cases() -> Vec<Case> {
     type Wrap = fn(&str) -> (String, String);
     let fields: [(&str, Wrap); 6] = [
@@ -59,5 +94,6 @@ pub(super) fn cases() -> Vec<Case> {
             });
         }
     }
+    out.extend(udp_cases());
     out
 }

@@ -56,6 +56,9 @@ fn settings(variant: u8) -> Settings {
         tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
         tcp_bind: None,
         gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        udp_services: None,
+        ssl_passthrough: variant & 32 != 0,
+        agent_listen: Vec::new(),
     }
 }
 
@@ -216,6 +219,14 @@ fn ingress(v: &[u8]) -> Object {
         if lists & bit != 0 {
             annotations.insert(k.into(), json!(nets[usize::from((lists >> shift) % 4)]));
         }
+    }
+    // ssl-passthrough (honoured when the settings variant turns the flag on): its hosts
+    // move to the SNI map, and hosts others terminate are named.
+    if lists & 128 != 0 {
+        annotations.insert(
+            "nginx.ingress.kubernetes.io/ssl-passthrough".into(),
+            json!("true"),
+        );
     }
     let ports = [
         json!({"number": 80}),

@@ -64,7 +64,11 @@ fn entries_become_tcp_frontends_and_backends() {
 
 #[test]
 fn each_bad_entry_is_named_and_the_good_one_served() {
-    let s = settings();
+    let mut s = settings();
+    s.agent_listen = vec![
+        ("0.0.0.0:10254".parse().unwrap(), "--listen"),
+        ("127.0.0.1:10255".parse().unwrap(), "--debug-listen"),
+    ];
     let http = s.http_bind.port().to_string();
     let https = s.https_bind.port().to_string();
     let cases = [
@@ -74,6 +78,8 @@ fn each_bad_entry_is_named_and_the_good_one_served() {
         ("abc", "db/pg:5432", "not a port number"),
         (http.as_str(), "db/pg:5432", "--http-bind"),
         (https.as_str(), "db/pg:5432", "--https-bind"),
+        ("10254", "db/pg:5432", "the agent's own (--listen"),
+        ("10255", "db/pg:5432", "the agent's own (--debug-listen"),
         ("6001", "db/pg", "is not <namespace>/<service>:<port>"),
         ("6002", "pg:5432", "is not <namespace>/<service>"),
         ("6003", "db/nope:5432", "does not exist"),
