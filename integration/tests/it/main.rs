@@ -2,6 +2,8 @@
 
 mod commands;
 mod deploy;
+mod gateway;
+mod gateway_runtime;
 mod harness;
 mod kube_api;
 mod kubectl;
