@@ -11,7 +11,7 @@ use haproxy::config::gateway::{
 use integration::EchoServer;
 use integration::http::Req;
 
-use crate::gateway::{Routes, Served, exact, prefix, shares, to, value, weighted};
+use crate::gateway_support::{Routes, Served, exact, prefix, shares, to, value, weighted};
 use crate::reload::{be, run_batch, server_for};
 
 /// Applies `next` over the runtime API (the commands between the served routes and it).
@@ -81,6 +81,13 @@ async fn gateway_route_and_weight_changes_apply_with_no_reload() {
         reloads,
         "runtime changes reload nothing"
     );
+    // `show map` (what `ctl maps` lists) names both maps, loaded by the Lua file.
+    let listed = s.hp.runtime_client().maps().await.unwrap();
+    for file in ["gateway_hosts.map", "gateway_rules.map"] {
+        let m = listed.iter().find(|m| m.file.ends_with(file));
+        let m = m.unwrap_or_else(|| panic!("{file} not listed: {listed:?}"));
+        assert!(m.description.contains("gateway.lua"), "{m:?}");
+    }
 }
 
 #[tokio::test]

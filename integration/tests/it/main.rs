@@ -4,6 +4,7 @@ mod commands;
 mod deploy;
 mod gateway;
 mod gateway_runtime;
+mod gateway_support;
 mod harness;
 mod kube_api;
 mod kubectl;
