@@ -63,10 +63,12 @@ async fn gateway_route_and_weight_changes_apply_with_no_reload() {
     );
     change(&mut s, split).await;
     let got = shares(&s, "rt.test", "/x", 40).await;
-    assert_eq!(
-        (got.get("a"), got.get("b")),
-        (Some(&20), Some(&20)),
-        "{got:?}"
+    // Each thread's Lua state alternates on its own: within a request or two of 1:1.
+    let a = got.get("a").copied().unwrap_or(0);
+    let b = got.get("b").copied().unwrap_or(0);
+    assert!(
+        a + b == 40 && (18..=22).contains(&a),
+        "1:1 weights: {got:?}"
     );
 
     // The host entry removed (`del map`): its host goes back to the Ingress maps.
