@@ -7,10 +7,16 @@
 //! through translate, observe (`show backend`, `show servers state`, `show map`), plan, the
 //! pipelined `add server` + `set server … state ready` batch and its checked replies, to the
 //! config and maps written back to disk. **raw** sends the very same command bytes (the
-//! plan the agent makes for that change, encoded) on one prompt-mode connection of its own
-//! and only counts the prompts: the physical limit of the socket. After each trial the
-//! agent removes the 10,000 servers again (drain, `del server`), which is timed too.
-//! Trials alternate agent / raw; medians are reported.
+//! plan the agent makes for that change, encoded) on a prompt-mode connection of its own
+//! and only counts the prompts: the physical limit of the socket. Both sides start with no
+//! connection open and pay the same set-up inside their timer (connect, `prompt`, its
+//! prompt back): the agent's runtime session is closed before its trial.
+//!
+//! Trials are pairs: in each, both sides run back to back, the agent first in even trials
+//! and raw first in odd ones. Each pair gives one ratio (agent rate / raw rate = raw time /
+//! agent time); the ratios' median, smallest and largest are reported, and every sample
+//! is kept. After each side the agent removes the 10,000 servers again (drain, `del
+//! server`), which is timed too.
 //!
 //! With `--policies true` the Ingress carries the policy-heavy ingress-nginx annotation set
 //! (`common::POLICIES`).
@@ -24,12 +30,13 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure};
+use anyhow::{Context as _, bail, ensure};
 use haproxy::config::structure;
 use haproxy_agent::apply::observe;
 use haproxy_agent::reconcile::{self, Plan, PlanSettings};
 use haproxy_agent::store::{Object, Store};
 use haproxy_agent::translate::translate;
+use integration::bench_stats;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -68,9 +75,11 @@ fn objects(backends: usize, per: usize, policies: bool) -> Vec<Object> {
     out
 }
 
-/// Writes `bytes` on a fresh prompt-mode connection while counting `\n> ` prompts, until
-/// `replies` prompts came back; returns the time from the first byte written.
+/// Connects, enters prompt mode and writes `bytes` while counting `\n> ` prompts, until
+/// `replies` prompts came back; returns the time from before the connect (the agent's
+/// timer also covers its connection set-up).
 async fn raw_exchange(socket: &Path, bytes: &[u8], replies: usize) -> anyhow::Result<Duration> {
+    let started = Instant::now();
     let stream = UnixStream::connect(socket).await?;
     let (mut rd, mut wr) = stream.into_split();
     wr.write_all(b"prompt\n").await?;
@@ -83,7 +92,6 @@ async fn raw_exchange(socket: &Path, bytes: &[u8], replies: usize) -> anyhow::Re
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    let started = Instant::now();
     let write = async { wr.write_all(bytes).await };
     let read = async {
         let mut prompts = 0usize;
@@ -124,6 +132,74 @@ async fn remove_all(h: &mut Harness, empty: &[Object]) -> anyhow::Result<Duratio
     Ok(took)
 }
 
+/// What both sides of a trial start from and must reach.
+struct Sides<'a> {
+    full: &'a [Object],
+    total: usize,
+    desired: &'a haproxy::config::Config,
+    want: &'a haproxy::config::Structure,
+}
+
+impl Sides<'_> {
+    /// The agent's side: from the store update to the synced HAProxy, its runtime session
+    /// closed first. Returns the seconds taken and the runtime commands sent.
+    async fn agent(&self, h: &mut Harness) -> anyhow::Result<(f64, usize)> {
+        h.runtime.disconnect().await;
+        let t0 = Instant::now();
+        h.store.replace_all(self.full.to_vec());
+        let report = h.sync().await?;
+        let took = t0.elapsed();
+        ensure!(
+            report.reloads.is_empty(),
+            "endpoint changes reloaded: {report:?}"
+        );
+        let live = h.server_count().await?;
+        ensure!(
+            live == self.total,
+            "the agent left {live} servers, not {}",
+            self.total
+        );
+        Ok((took.as_secs_f64(), report.commands))
+    }
+
+    /// The raw side: the commands the agent plans for the same change, on a connection of
+    /// its own. Returns the seconds taken and the commands sent.
+    async fn raw(&self, h: &mut Harness) -> anyhow::Result<(f64, usize)> {
+        let observed = observe(&h.runtime, self.desired, Some(self.want)).await?;
+        let plan = reconcile::plan(
+            self.desired,
+            self.want.as_str(),
+            &observed,
+            &BTreeMap::new(),
+            std::time::Instant::now(),
+            PlanSettings {
+                drain_timeout: Duration::from_secs(5),
+            },
+        );
+        let Plan::Runtime(plan) = plan else {
+            bail!("the raw side's plan is a reload: {plan:?}");
+        };
+        ensure!(plan.swaps.is_empty(), "the raw side's plan swaps maps");
+        // What `Command::encode` writes: each command's text and its LF.
+        let mut bytes = Vec::new();
+        for c in &plan.commands {
+            bytes.extend_from_slice(c.to_text()?.as_bytes());
+            bytes.push(b'\n');
+        }
+        h.runtime.disconnect().await;
+        let took = raw_exchange(&h.settings.runtime_socket, &bytes, plan.commands.len()).await?;
+        let live = h.server_count().await?;
+        ensure!(
+            live == self.total,
+            "the raw commands left {live} servers, not {}",
+            self.total
+        );
+        // The raw commands changed HAProxy behind the agent: it reads everything again.
+        h.observe_everything_next();
+        Ok((took.as_secs_f64(), plan.commands.len()))
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
@@ -159,64 +235,36 @@ async fn main() -> anyhow::Result<()> {
     let desired = desired.expect("translated at least once");
     let want = structure(&desired);
 
+    let side = Sides {
+        full: &full,
+        total,
+        desired: &desired,
+        want: &want,
+    };
     let (mut agent_s, mut raw_s, mut removal_s) = (Vec::new(), Vec::new(), Vec::new());
     let mut commands = 0;
     for trial in 0..trials {
-        // The agent.
-        let t0 = Instant::now();
-        h.store.replace_all(full.clone());
-        let report = h.sync().await?;
-        let took = t0.elapsed();
-        ensure!(
-            report.reloads.is_empty(),
-            "endpoint changes reloaded: {report:?}"
-        );
-        let live = h.server_count().await?;
-        ensure!(live == total, "the agent left {live} servers, not {total}");
-        commands = report.commands;
-        agent_s.push(took.as_secs_f64());
-        removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
-
-        // The raw socket, with the commands the agent plans for the same change.
-        let observed = observe(&h.runtime, &desired, Some(&want)).await?;
-        let plan = reconcile::plan(
-            &desired,
-            want.as_str(),
-            &observed,
-            &BTreeMap::new(),
-            std::time::Instant::now(),
-            PlanSettings {
-                drain_timeout: Duration::from_secs(5),
-            },
-        );
-        let Plan::Runtime(plan) = plan else {
-            bail!("the raw side's plan is a reload: {plan:?}");
-        };
-        ensure!(plan.swaps.is_empty(), "the raw side's plan swaps maps");
-        // What `Command::encode` writes: each command's text and its LF.
-        let mut bytes = Vec::new();
-        for c in &plan.commands {
-            bytes.extend_from_slice(c.to_text()?.as_bytes());
-            bytes.push(b'\n');
+        let first = bench_stats::measured_first(trial);
+        for agent_turn in [first, !first] {
+            if agent_turn {
+                let (took, n) = side.agent(&mut h).await?;
+                agent_s.push(took);
+                commands = n;
+            } else {
+                let (took, n) = side.raw(&mut h).await?;
+                ensure!(
+                    commands == 0 || n == commands,
+                    "raw sends {n} commands, the agent sent {commands}"
+                );
+                commands = n;
+                raw_s.push(took);
+            }
+            removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
         }
-        let took = raw_exchange(&h.settings.runtime_socket, &bytes, plan.commands.len()).await?;
-        let live = h.server_count().await?;
-        ensure!(
-            live == total,
-            "the raw commands left {live} servers, not {total}"
-        );
-        ensure!(
-            plan.commands.len() == commands,
-            "raw sends {} commands, the agent sent {commands}",
-            plan.commands.len()
-        );
-        raw_s.push(took.as_secs_f64());
-        // The raw commands changed HAProxy behind the agent: it reads everything again.
-        h.observe_everything_next();
-        removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
         eprintln!(
-            "trial {}: agent {:.3} s, raw {:.3} s",
+            "trial {} ({} first): agent {:.3} s, raw {:.3} s",
             trial + 1,
+            if first { "agent" } else { "raw" },
             agent_s[trial],
             raw_s[trial]
         );
@@ -225,7 +273,8 @@ async fn main() -> anyhow::Result<()> {
     h.stop().await?;
 
     let (agent, raw, removal) = (median(&agent_s), median(&raw_s), median(&removal_s));
-    let ratio = raw / agent;
+    let ratios = bench_stats::pair_ratios(&agent_s, &raw_s);
+    let spread = bench_stats::Spread::of(&ratios).context("no trial")?;
     eprintln!(
         "HAProxy {version}; {total} endpoint changes ({backends} backends x {per}), {commands} runtime commands, median of {trials}"
     );
@@ -237,7 +286,15 @@ async fn main() -> anyhow::Result<()> {
         "raw socket: {raw:>8.3} s  {:>9.0} endpoints/s",
         total as f64 / raw
     );
-    eprintln!("agent / raw rate: {:.1} %", 100.0 * ratio);
+    eprintln!(
+        "agent / raw rate per pair: {}",
+        ratios
+            .iter()
+            .map(|r| format!("{:.1} %", 100.0 * r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    eprintln!("{}", spread.verdict("agent", "raw"));
     eprintln!("removal of all {total} by the agent: {removal:.3} s");
     eprintln!(
         "translate alone: {:.1} ms (median of 5)",
@@ -259,7 +316,15 @@ async fn main() -> anyhow::Result<()> {
         "removal_wall_s": round(removal, 6),
         "agent_rate": (total as f64 / agent).round(),
         "raw_rate": (total as f64 / raw).round(),
-        "ratio": round(ratio, 4),
+        // The median of the per-pair ratios (agent rate / raw rate).
+        "ratio": round(spread.median, 4),
+        "ratio_of_medians": round(raw / agent, 4),
+        "pair_ratios": ratios.iter().map(|r| round(*r, 4)).collect::<Vec<_>>(),
+        "pair_ratio_spread": spread.json(),
+        "verdict": spread.verdict("agent", "raw"),
+        "first_in_pair": (0..trials)
+            .map(|t| if bench_stats::measured_first(t) { "agent" } else { "raw" })
+            .collect::<Vec<_>>(),
         "translate_ms": r3(median(&translate_ms)),
         "reloads": reloads,
     }))?;

@@ -53,8 +53,8 @@ use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, sleep_until};
 
 use common::{
-    AgentProcess, Args, EpState, Harness, Rule, Summary, ingress, ms, servers_of, service, slice,
-    to_yaml, write_atomic,
+    AgentProcess, Args, EpState, Harness, Rule, ingress, ms, servers_of, service, slice, to_yaml,
+    write_atomic,
 };
 
 const PODS: usize = 10;
@@ -424,7 +424,7 @@ async fn rolling(
     let steps: serde_json::Map<String, Value> = names
         .iter()
         .zip(&times)
-        .map(|(n, t)| (n.to_string(), Summary::of(t).json()))
+        .map(|(n, t)| (n.to_string(), common::summary_with_samples(t)))
         .collect();
     Ok(json!({"load": load, "steps": steps, "reloads": reloads}))
 }

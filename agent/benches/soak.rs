@@ -15,15 +15,22 @@
 //!   in DIR (`r1.json`, `r2.json`, `r3.json`, `meta.json`).
 //!
 //! "Converged" means: every backend holds exactly the desired servers (no stale one, none
-//! missing, each with the desired address, state and weight, no address twice), and every
-//! live HAProxy process started on the agent's master socket is one the answering master
-//! lists. The desired servers are computed from the objects as written, not by the agent.
+//! missing, each with the desired address, state and weight, no address twice); the canary
+//! backend's weights give the canary its share as closely as HAProxy's weights allow; the
+//! three route maps hold exactly the entries the routes ask for; the backends in the
+//! haproxy.cfg the agent wrote and in the running HAProxy are the ones the objects ask for
+//! (with the HTTP and HTTPS binds); `tls.soak` is served its Secret's certificate (a TLS
+//! handshake); and every live HAProxy process started on the
+//! agent's master socket is one the answering master lists. All of it is computed from
+//! the objects as written (`soak/world.rs`, `integration::soak_oracle`), not by the agent.
 //!
 //! Run: `cargo bench -p haproxy-agent --bench soak -- r1 100 [--seed N] [--json PATH]
 //!      [--agent target/release/haproxy-agent]`. A scenario with any loss (a fault after
 //! which HAProxy did not converge within its deadline, or changed again after it had) writes
 //! its figures and exits with status 2.
 
+#[path = "soak/churn.rs"]
+mod churn;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "soak/observe.rs"]
@@ -144,7 +151,7 @@ impl Tally {
     pub fn line(&self, name: &str) -> String {
         let s = Summary::of(&self.converged_ms);
         format!(
-            "{name:<24} faults {:>4}  converged p50 {:>8.1} ms  p99 {:>8.1} ms  max {:>8.1} ms  not converged {}  regressed {}  stale {} missing {} wrong {} duplicate {} orphan haproxy {}",
+            "{name:<24} faults {:>4}  converged p50 {:>8.1} ms  p99 {:>8.1} ms  max {:>8.1} ms  not converged {}  regressed {}  stale {} missing {} wrong {} duplicate {} orphan haproxy {} routes {} structure {} canary {} certs {}",
             self.faults,
             s.p50,
             s.p99,
@@ -156,6 +163,10 @@ impl Tally {
             self.losses.wrong,
             self.losses.duplicate,
             self.losses.orphan_processes,
+            self.losses.routes,
+            self.losses.structure,
+            self.losses.canary,
+            self.losses.certs,
         )
     }
 }

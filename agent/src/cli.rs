@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "haproxy-agent", version, about)]
 pub struct Cli {
-    /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set).
+    /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set). `ctl` logs at `warn`
+    /// unless this is given.
     #[arg(
         long,
         global = true,

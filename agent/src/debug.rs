@@ -72,6 +72,7 @@ pub fn desired(config: &Config) -> Value {
             "regex": f.maps.regex.to_string(),
             "allow": f.maps.allow.to_string(),
             "deny": f.maps.deny.to_string(),
+            "canary": f.maps.canary.to_string(),
         })
     });
     let tls = config
@@ -139,7 +140,11 @@ pub fn desired(config: &Config) -> Value {
             },
             "map_files": map_files,
             "source_lists": source_lists,
-            "acl_files": { "allow": patterns(&acls.allow), "deny": patterns(&acls.deny) },
+            "acl_files": {
+                "allow": patterns(&acls.allow),
+                "deny": patterns(&acls.deny),
+                "canary": patterns(&acls.canary),
+            },
             "tls": tls,
         }
     })

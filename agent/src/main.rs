@@ -3,14 +3,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use haproxy_agent::cli::{Cli, Command, LogFormat};
 use haproxy_agent::{check, ctl, run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `ctl` prints its answer on stdout; its own logs are warnings and errors unless a level
+    // is asked for (the sources it reads log every load at info).
+    let level = match (&cli.command, matches.value_source("log_level")) {
+        (Command::Ctl(_), Some(ValueSource::DefaultValue)) => "warn",
+        _ => cli.log_level.as_str(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

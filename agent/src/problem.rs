@@ -24,6 +24,14 @@ pub enum ProblemKind {
     Haproxy,
     /// The global ConfigMap (`--configmap`).
     ConfigMap,
+    /// A Gateway API GatewayClass.
+    GatewayClass,
+    /// A Gateway API Gateway.
+    Gateway,
+    /// A Gateway API HTTPRoute.
+    HttpRoute,
+    /// A Gateway API ReferenceGrant.
+    ReferenceGrant,
 }
 
 impl ProblemKind {
@@ -38,6 +46,10 @@ impl ProblemKind {
             ProblemKind::Secret => "secret",
             ProblemKind::Haproxy => "haproxy",
             ProblemKind::ConfigMap => "configmap",
+            ProblemKind::GatewayClass => "gatewayclass",
+            ProblemKind::Gateway => "gateway",
+            ProblemKind::HttpRoute => "httproute",
+            ProblemKind::ReferenceGrant => "referencegrant",
         }
     }
 }

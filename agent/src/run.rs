@@ -57,6 +57,7 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         access_log: access_log(model)?,
         tcp_services: model.tcp_services_configmap.clone(),
         tcp_bind: model.tcp_bind_address,
+        gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     };
     check_settings(&s).map_err(anyhow::Error::msg)?;
     Ok(s)

@@ -30,6 +30,7 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     }
 }
 

@@ -13,6 +13,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::watch;
 
+use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
+
 mod slice;
 
 pub use slice::{Slice, SliceEndpoint};
@@ -83,17 +85,29 @@ pub enum Kind {
     Secret,
     /// `v1` ConfigMap (the global settings, `--configmap`).
     ConfigMap,
+    /// `gateway.networking.k8s.io/v1` GatewayClass.
+    GatewayClass,
+    /// `gateway.networking.k8s.io/v1` Gateway.
+    Gateway,
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    HttpRoute,
+    /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
+    ReferenceGrant,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Ingress,
         Kind::IngressClass,
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Secret,
         Kind::ConfigMap,
+        Kind::GatewayClass,
+        Kind::Gateway,
+        Kind::HttpRoute,
+        Kind::ReferenceGrant,
     ];
 
     /// The kind of this name (as in manifests), if it is one the store holds.
@@ -110,6 +124,10 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Secret => "Secret",
             Kind::ConfigMap => "ConfigMap",
+            Kind::GatewayClass => "GatewayClass",
+            Kind::Gateway => "Gateway",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 }
@@ -137,6 +155,14 @@ pub enum Object {
     Secret(Secret),
     /// `v1` ConfigMap.
     ConfigMap(ConfigMap),
+    /// `gateway.networking.k8s.io/v1` GatewayClass.
+    GatewayClass(GatewayClass),
+    /// `gateway.networking.k8s.io/v1` Gateway.
+    Gateway(Gateway),
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    HttpRoute(HttpRoute),
+    /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
+    ReferenceGrant(ReferenceGrant),
 }
 
 impl Object {
@@ -149,6 +175,10 @@ impl Object {
             Object::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
             Object::Secret(o) => ObjectKey::of(&o.metadata, true),
             Object::ConfigMap(o) => ObjectKey::of(&o.metadata, true),
+            Object::GatewayClass(o) => ObjectKey::of(&o.metadata, false),
+            Object::Gateway(o) => ObjectKey::of(&o.metadata, true),
+            Object::HttpRoute(o) => ObjectKey::of(&o.metadata, true),
+            Object::ReferenceGrant(o) => ObjectKey::of(&o.metadata, true),
         }
     }
 
@@ -161,6 +191,10 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Secret(_) => Kind::Secret,
             Object::ConfigMap(_) => Kind::ConfigMap,
+            Object::GatewayClass(_) => Kind::GatewayClass,
+            Object::Gateway(_) => Kind::Gateway,
+            Object::HttpRoute(_) => Kind::HttpRoute,
+            Object::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 
@@ -172,6 +206,10 @@ impl Object {
             Object::EndpointSlice(o) => &mut o.metadata,
             Object::Secret(o) => &mut o.metadata,
             Object::ConfigMap(o) => &mut o.metadata,
+            Object::GatewayClass(o) => &mut o.metadata,
+            Object::Gateway(o) => &mut o.metadata,
+            Object::HttpRoute(o) => &mut o.metadata,
+            Object::ReferenceGrant(o) => &mut o.metadata,
         }
     }
 
@@ -234,6 +272,10 @@ impl Object {
                 o.metadata.labels = None;
                 o.binary_data = None;
             }
+            Object::GatewayClass(o) => o.metadata.labels = None,
+            Object::Gateway(o) => o.metadata.labels = None,
+            Object::HttpRoute(o) => o.metadata.labels = None,
+            Object::ReferenceGrant(o) => o.metadata.labels = None,
         }
         self
     }
@@ -302,6 +344,14 @@ pub enum Shared {
     Secret(Arc<Secret>),
     /// `v1` ConfigMap.
     ConfigMap(Arc<ConfigMap>),
+    /// `gateway.networking.k8s.io/v1` GatewayClass.
+    GatewayClass(Arc<GatewayClass>),
+    /// `gateway.networking.k8s.io/v1` Gateway.
+    Gateway(Arc<Gateway>),
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    HttpRoute(Arc<HttpRoute>),
+    /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
+    ReferenceGrant(Arc<ReferenceGrant>),
 }
 
 impl From<Object> for Shared {
@@ -314,6 +364,10 @@ impl From<Object> for Shared {
             Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(Slice::from(o))),
             Object::Secret(o) => Shared::Secret(Arc::new(o)),
             Object::ConfigMap(o) => Shared::ConfigMap(Arc::new(o)),
+            Object::GatewayClass(o) => Shared::GatewayClass(Arc::new(o)),
+            Object::Gateway(o) => Shared::Gateway(Arc::new(o)),
+            Object::HttpRoute(o) => Shared::HttpRoute(Arc::new(o)),
+            Object::ReferenceGrant(o) => Shared::ReferenceGrant(Arc::new(o)),
         }
     }
 }
@@ -328,6 +382,10 @@ impl Shared {
             Shared::EndpointSlice(o) => ObjectKey::of(&o.metadata, true),
             Shared::Secret(o) => ObjectKey::of(&o.metadata, true),
             Shared::ConfigMap(o) => ObjectKey::of(&o.metadata, true),
+            Shared::GatewayClass(o) => ObjectKey::of(&o.metadata, false),
+            Shared::Gateway(o) => ObjectKey::of(&o.metadata, true),
+            Shared::HttpRoute(o) => ObjectKey::of(&o.metadata, true),
+            Shared::ReferenceGrant(o) => ObjectKey::of(&o.metadata, true),
         }
     }
 
@@ -341,6 +399,10 @@ impl Shared {
             Shared::EndpointSlice(o) => (&o.metadata, true),
             Shared::Secret(o) => (&o.metadata, true),
             Shared::ConfigMap(o) => (&o.metadata, true),
+            Shared::GatewayClass(o) => (&o.metadata, false),
+            Shared::Gateway(o) => (&o.metadata, true),
+            Shared::HttpRoute(o) => (&o.metadata, true),
+            Shared::ReferenceGrant(o) => (&o.metadata, true),
         };
         let namespace = match (namespaced, meta.namespace.as_deref()) {
             (false, _) => "",
@@ -360,6 +422,10 @@ impl Shared {
             Shared::EndpointSlice(_) => Kind::EndpointSlice,
             Shared::Secret(_) => Kind::Secret,
             Shared::ConfigMap(_) => Kind::ConfigMap,
+            Shared::GatewayClass(_) => Kind::GatewayClass,
+            Shared::Gateway(_) => Kind::Gateway,
+            Shared::HttpRoute(_) => Kind::HttpRoute,
+            Shared::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 }
@@ -401,6 +467,14 @@ pub struct Snapshot {
     pub secrets: OrdMap<ObjectKey, Arc<Secret>>,
     /// ConfigMaps by key (only the `--configmap` one is read).
     pub config_maps: OrdMap<ObjectKey, Arc<ConfigMap>>,
+    /// GatewayClasses by name (empty namespace).
+    pub gateway_classes: OrdMap<ObjectKey, Arc<GatewayClass>>,
+    /// Gateways by key.
+    pub gateways: OrdMap<ObjectKey, Arc<Gateway>>,
+    /// HTTPRoutes by key.
+    pub http_routes: OrdMap<ObjectKey, Arc<HttpRoute>>,
+    /// ReferenceGrants by key.
+    pub reference_grants: OrdMap<ObjectKey, Arc<ReferenceGrant>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
     /// so HAProxy never sees a half-empty world at start-up.
     pub synced: bool,
@@ -557,6 +631,10 @@ impl Snapshot {
             }
             Shared::Secret(o) => put(&mut self.secrets, key.clone(), o),
             Shared::ConfigMap(o) => put(&mut self.config_maps, key.clone(), o),
+            Shared::GatewayClass(o) => put(&mut self.gateway_classes, key.clone(), o),
+            Shared::Gateway(o) => put(&mut self.gateways, key.clone(), o),
+            Shared::HttpRoute(o) => put(&mut self.http_routes, key.clone(), o),
+            Shared::ReferenceGrant(o) => put(&mut self.reference_grants, key.clone(), o),
         };
         if changed {
             self.record(kind, key);
@@ -574,6 +652,10 @@ impl Snapshot {
             }
             Kind::Secret => self.secrets.remove(key).is_some(),
             Kind::ConfigMap => self.config_maps.remove(key).is_some(),
+            Kind::GatewayClass => self.gateway_classes.remove(key).is_some(),
+            Kind::Gateway => self.gateways.remove(key).is_some(),
+            Kind::HttpRoute => self.http_routes.remove(key).is_some(),
+            Kind::ReferenceGrant => self.reference_grants.remove(key).is_some(),
         };
         if removed {
             self.record(kind, key.clone());
@@ -589,6 +671,10 @@ impl Snapshot {
             Kind::EndpointSlice => self.endpoint_slices.keys().cloned().collect(),
             Kind::Secret => self.secrets.keys().cloned().collect(),
             Kind::ConfigMap => self.config_maps.keys().cloned().collect(),
+            Kind::GatewayClass => self.gateway_classes.keys().cloned().collect(),
+            Kind::Gateway => self.gateways.keys().cloned().collect(),
+            Kind::HttpRoute => self.http_routes.keys().cloned().collect(),
+            Kind::ReferenceGrant => self.reference_grants.keys().cloned().collect(),
         }
     }
 
@@ -617,6 +703,10 @@ impl Snapshot {
             + self.endpoint_slices.len()
             + self.secrets.len()
             + self.config_maps.len()
+            + self.gateway_classes.len()
+            + self.gateways.len()
+            + self.http_routes.len()
+            + self.reference_grants.len()
     }
 
     /// True when the store holds nothing.

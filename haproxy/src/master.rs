@@ -10,6 +10,7 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
+pub use crate::proto::proc::{MasterCommand, Worker};
 use crate::proto::proc::{ProcList, reload_status, show_proc};
 use crate::proto::{Command, EncodeError, Reply, ReplyError, normalize, parse_reply};
 
@@ -75,15 +76,6 @@ pub struct Reloaded {
     pub took: Duration,
 }
 
-/// Which worker a routed command goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Worker {
-    /// `@1`: the current worker.
-    Current,
-    /// `@!<pid>`: a given process.
-    Pid(u32),
-}
-
 /// A client for the master CLI.
 #[derive(Debug, Clone)]
 pub struct MasterClient {
@@ -107,7 +99,8 @@ impl MasterClient {
         &self.endpoint
     }
 
-    /// Sends one line verbatim and returns the reply as HAProxy sent it (for `ctl raw`).
+    /// Sends one line verbatim and returns the reply as HAProxy sent it: for `ctl raw`,
+    /// whose user types the line; the agent sends [`MasterCommand`]s.
     pub async fn raw(&self, line: &str) -> Result<String, MasterError> {
         let bytes = self
             .endpoint
@@ -120,6 +113,10 @@ impl MasterClient {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    async fn send(&self, command: &MasterCommand<'_>) -> Result<String, MasterError> {
+        self.raw(&command.to_text()?).await
+    }
+
     fn unexpected(&self, command: &str, raw: &str) -> MasterError {
         MasterError::Unexpected {
             endpoint: self.endpoint.to_string(),
@@ -130,7 +127,7 @@ impl MasterClient {
 
     /// `show proc`
     pub async fn show_proc(&self) -> Result<ProcList, MasterError> {
-        let raw = self.raw("show proc").await?;
+        let raw = self.send(&MasterCommand::ShowProc).await?;
         let text = String::from_utf8_lossy(normalize(raw.as_bytes())).into_owned();
         show_proc(&text).ok_or_else(|| self.unexpected("show proc", &raw))
     }
@@ -141,17 +138,10 @@ impl MasterClient {
         worker: Worker,
         command: &Command,
     ) -> Result<Reply, MasterError> {
-        let prefix = match worker {
-            Worker::Current => "@1".to_string(),
-            Worker::Pid(pid) => format!("@!{pid}"),
-        };
-        let text = command.to_text()?;
-        if command.has_payload() {
-            return Err(MasterError::Encode(EncodeError::BadPayload));
-        }
-        let raw = self.raw(&format!("{prefix} {text}")).await?;
+        let routed = MasterCommand::Routed(worker, command);
+        let raw = self.send(&routed).await?;
         if raw.starts_with("Can't find the target PID") {
-            return Err(self.unexpected(&text, &raw));
+            return Err(self.unexpected(&routed.to_text()?, &raw));
         }
         // A one-shot reply is the body plus the LF that ends each command's output.
         Ok(parse_reply(command, normalize(normalize(raw.as_bytes())))?)
@@ -162,7 +152,7 @@ impl MasterClient {
     pub async fn reload(&self, within: Duration) -> Result<Reloaded, ReloadError> {
         let started = Instant::now();
         let before = self.show_proc().await?;
-        let reply = self.raw("reload").await?;
+        let reply = self.send(&MasterCommand::Reload).await?;
         if reload_status(&reply) == Some(false) {
             let after = self.show_proc().await.ok();
             return Err(ReloadError::Failed {

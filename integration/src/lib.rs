@@ -3,8 +3,10 @@
 //! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
 //! `kube::Client` lists and watches ([`KubeApi`]), a TCP echo ([`TcpEcho`]), HAProxy
 //! started from a rendered config ([`RenderedHaproxy`]), and waiting on conditions with deadlines
-//! ([`wait_until`]) instead of sleeping.
+//! ([`wait_until`]) instead of sleeping; paired-trial statistics for the benchmarks
+//! ([`bench_stats`]) and the soak's oracle ([`soak_oracle`]).
 
+pub mod bench_stats;
 pub mod echo;
 pub mod grpc;
 pub mod haproxy_proc;
@@ -12,6 +14,7 @@ pub mod http;
 pub mod kube_api;
 pub mod kubectl;
 pub mod rendered;
+pub mod soak_oracle;
 pub mod tcp_echo;
 pub mod tls;
 pub mod wait;

@@ -23,7 +23,7 @@ use haproxy_agent::reconcile::{Desired, Scope};
 use haproxy_agent::spawn::{SpawnConfig, Supervisor};
 use haproxy_agent::store::{Object, Store};
 use haproxy_agent::translate::{Incremental, Settings, translate};
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{
     Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
 };
@@ -287,6 +287,36 @@ pub fn ingress(name: &str, host: Option<&str>, paths: &[Rule<'_>]) -> Object {
     })
 }
 
+/// A `kubernetes.io/tls` Secret `name` holding `cert`'s certificate and key.
+pub fn tls_secret(name: &str, cert: &integration::tls::TestCert) -> Object {
+    let bytes = |s: String| k8s_openapi::ByteString(s.into_bytes());
+    Object::Secret(Secret {
+        metadata: meta(name),
+        type_: Some("kubernetes.io/tls".to_string()),
+        data: Some(
+            [
+                ("tls.crt".to_string(), bytes(cert.cert_pem())),
+                ("tls.key".to_string(), bytes(cert.key_pem())),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    })
+}
+
+/// `ingress` with `spec.tls` for `hosts` from Secret `secret`.
+pub fn with_tls(mut ingress: Object, hosts: &[&str], secret: &str) -> Object {
+    if let Object::Ingress(i) = &mut ingress
+        && let Some(spec) = i.spec.as_mut()
+    {
+        spec.tls = Some(vec![k8s_openapi::api::networking::v1::IngressTLS {
+            hosts: Some(hosts.iter().map(|h| h.to_string()).collect()),
+            secret_name: Some(secret.to_string()),
+        }]);
+    }
+    ingress
+}
+
 /// An endpoint's conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EpState {
@@ -411,9 +441,25 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::EndpointSlice(x) => serde_yaml_ng::to_string(x)?,
             Object::Secret(x) => serde_yaml_ng::to_string(x)?,
             Object::ConfigMap(x) => serde_yaml_ng::to_string(x)?,
+            Object::GatewayClass(x) => gateway_yaml(x)?,
+            Object::Gateway(x) => gateway_yaml(x)?,
+            Object::HttpRoute(x) => gateway_yaml(x)?,
+            Object::ReferenceGrant(x) => gateway_yaml(x)?,
         });
     }
     Ok(docs.join("---\n"))
+}
+
+/// A Gateway API object as a manifest (its types carry no `apiVersion` and `kind`).
+fn gateway_yaml<T: kube::Resource<DynamicType = ()> + serde::Serialize>(
+    x: &T,
+) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(x)?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert("apiVersion".into(), T::api_version(&()).into());
+        m.insert("kind".into(), T::kind(&()).into());
+    }
+    Ok(serde_yaml_ng::to_string(&v)?)
 }
 
 /// Writes a file atomically (a temp name the manifests source ignores, then a rename).
@@ -446,6 +492,7 @@ pub fn settings(dir: &Path) -> Settings {
         access_log: None,
         tcp_services: None,
         tcp_bind: None,
+        gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     }
 }
 
@@ -640,6 +687,8 @@ pub struct AgentProcess {
     pub master_socket: PathBuf,
     /// HAProxy's HTTP frontend.
     pub http: SocketAddr,
+    /// HAProxy's HTTPS bind (`--https-bind`), bound only while an Ingress has TLS.
+    pub https: SocketAddr,
     /// The agent's health and metrics address.
     pub listen: SocketAddr,
     /// The agent's output.
@@ -660,6 +709,7 @@ impl AgentProcess {
             runtime_socket: dir.path().join("run/admin.sock"),
             master_socket: dir.path().join("run/master.sock"),
             http: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
+            https: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
             listen: SocketAddr::from(([127, 0, 0, 1], integration::free_port())),
             log_path: dir.path().join("agent.log"),
             dir,
@@ -701,6 +751,8 @@ impl AgentProcess {
             .arg(&self.master_socket)
             .arg("--http-bind")
             .arg(self.http.to_string())
+            .arg("--https-bind")
+            .arg(self.https.to_string())
             .arg("--listen")
             .arg(self.listen.to_string())
             .arg("--drain-timeout")

@@ -1,7 +1,9 @@
 //! What HAProxy holds, against what it must hold: every server of every backend (`show
-//! servers state` on a session of its own, closed after each look, so no look is answered
-//! by a worker that a reload or a restart left behind), and the HAProxy processes started on
-//! the agent's master socket that its current master does not list.
+//! servers state`), the canary backend's weights, every entry of the three route maps (`show
+//! map`), the backends HAProxy runs (`show backend`) and the structure of the haproxy.cfg
+//! the agent wrote, all read on a session of its own, closed after each look (so no look is
+//! answered by a worker that a reload or a restart left behind); and the HAProxy processes
+//! started on the agent's master socket that its current master does not list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -10,6 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
+
+use haproxy::proto::{Command, Reply};
+use integration::soak_oracle::{self, MAPS, StructureWant};
 
 use crate::common::{haproxy_processes_with, ms, r3};
 use crate::world::Desired;
@@ -47,6 +52,15 @@ pub struct Diff {
     /// Live HAProxy processes on the agent's master socket that its master does not list
     /// (a HAProxy nobody keeps in step any more, perhaps still listening).
     pub orphan_processes: usize,
+    /// Route map entries missing, stale or pointing at another backend.
+    pub routes: usize,
+    /// Structural differences: backends in haproxy.cfg or the running HAProxy that no
+    /// object asks for or that are missing, the HTTP bind missing, an HTTPS bind.
+    pub structure: usize,
+    /// The canary backend's weights do not give the canary its share (0 or 1).
+    pub canary: usize,
+    /// SNI hosts served another certificate than their Secret's, or none.
+    pub certs: usize,
     /// A few of the differences, for people.
     pub examples: Vec<String>,
 }
@@ -54,7 +68,16 @@ pub struct Diff {
 impl Diff {
     /// No difference.
     pub fn is_clean(&self) -> bool {
-        self.stale + self.missing + self.wrong + self.duplicate + self.orphan_processes == 0
+        self.stale
+            + self.missing
+            + self.wrong
+            + self.duplicate
+            + self.orphan_processes
+            + self.routes
+            + self.structure
+            + self.canary
+            + self.certs
+            == 0
     }
 
     /// Adds another's counts.
@@ -64,6 +87,10 @@ impl Diff {
         self.wrong += other.wrong;
         self.duplicate += other.duplicate;
         self.orphan_processes += other.orphan_processes;
+        self.routes += other.routes;
+        self.structure += other.structure;
+        self.canary += other.canary;
+        self.certs += other.certs;
         for e in &other.examples {
             if self.examples.len() < 10 {
                 self.examples.push(e.clone());
@@ -79,6 +106,10 @@ impl Diff {
             "wrong": self.wrong,
             "duplicate": self.duplicate,
             "orphan_processes": self.orphan_processes,
+            "routes": self.routes,
+            "structure": self.structure,
+            "canary": self.canary,
+            "certs": self.certs,
             "examples": self.examples,
         })
     }
@@ -90,9 +121,20 @@ impl Diff {
     }
 }
 
-/// Compares HAProxy's servers with the desired ones.
+/// Compares HAProxy's servers with the desired ones, and the canary backend's weights
+/// with the canary's share.
 pub fn diff(desired: &Desired, live: &Live) -> Diff {
     let mut d = Diff::default();
+    let canary = &desired.canary;
+    let weights = live
+        .get(&canary.backend)
+        .map(|s| s.iter().map(|(n, h)| (n.clone(), h.weight)).collect())
+        .unwrap_or_default();
+    if let Some(p) = soak_oracle::canary_problem(canary, &weights) {
+        d.canary = 1;
+        d.note(p);
+    }
+    let desired = &desired.servers;
     let (no_want, no_have) = (BTreeMap::new(), BTreeMap::new());
     for (be, servers) in live {
         let want = desired.get(be).unwrap_or(&no_want);
@@ -120,7 +162,8 @@ pub fn diff(desired: &Desired, live: &Live) -> Diff {
                 }
                 Some(h) => {
                     let state_ok = if want.ready { h.ready } else { h.drain };
-                    if h.addr != Some(want.addr) || !state_ok || h.weight != want.weight {
+                    let weight_ok = want.weight.is_none_or(|w| w == h.weight);
+                    if h.addr != Some(want.addr) || !state_ok || !weight_ok {
                         d.wrong += 1;
                         d.note(format!("wrong {be}/{name}: have {h:?}, want {want:?}"));
                     }
@@ -141,6 +184,12 @@ pub struct Probe {
     /// The agent's health address: converged also means `/healthz` answers 200 (the agent
     /// has synced HAProxy and sees it up).
     pub agent: SocketAddr,
+    /// The haproxy.cfg the agent writes.
+    pub config_file: PathBuf,
+    /// HAProxy's HTTP bind, as the agent was told it.
+    pub http_bind: String,
+    /// HAProxy's HTTPS bind, as the agent was told it.
+    pub https: SocketAddr,
 }
 
 impl Probe {
@@ -150,6 +199,9 @@ impl Probe {
             runtime_socket: agent.runtime_socket.clone(),
             master_socket: agent.master_socket.clone(),
             agent: agent.listen,
+            config_file: agent.config_dir().join("haproxy.cfg"),
+            http_bind: agent.http.to_string(),
+            https: agent.https,
         }
     }
 
@@ -192,6 +244,74 @@ impl Probe {
         Ok(out)
     }
 
+    /// Route maps and structure against `desired`, into `d`.
+    async fn check_routes_and_structure(
+        &self,
+        desired: &Desired,
+        d: &mut Diff,
+    ) -> anyhow::Result<()> {
+        let client = integration::haproxy_proc::runtime_client_for(&self.runtime_socket);
+        let looked = async {
+            let mut maps = BTreeMap::new();
+            for info in client.maps().await? {
+                let Some(name) = MAPS.iter().find(|m| info.file.ends_with(&format!("/{m}"))) else {
+                    continue;
+                };
+                let file = haproxy::FilePath::new(info.file.clone())?;
+                let entries: BTreeMap<String, String> = client
+                    .map_entries(file)
+                    .await?
+                    .into_iter()
+                    .map(|e| (e.key, e.value))
+                    .collect();
+                maps.insert(name.to_string(), entries);
+            }
+            let running = match client.send(Command::ShowBackend).await? {
+                Reply::Backends(b) => b.into_iter().collect::<BTreeSet<String>>(),
+                other => anyhow::bail!("show backend answered {other:?}"),
+            };
+            anyhow::Ok((maps, running))
+        }
+        .await;
+        client.disconnect().await;
+        let (maps, running) = looked?;
+        let routes = soak_oracle::route_problems(&desired.routes, &maps);
+        let cfg = std::fs::read_to_string(&self.config_file).unwrap_or_default();
+        let mut binds: BTreeSet<String> = [self.http_bind.clone()].into();
+        if !desired.certs.is_empty() {
+            binds.insert(self.https.to_string());
+        }
+        let want = StructureWant {
+            backends: desired.backends.clone(),
+            binds,
+        };
+        let structure = soak_oracle::structure_problems(&want, &cfg, &running);
+        d.routes = routes.len();
+        d.structure = structure.len();
+        for p in routes.into_iter().chain(structure) {
+            d.note(p);
+        }
+        Ok(())
+    }
+
+    /// Each SNI host's served certificate against its Secret's, by a TLS handshake (SHA-1
+    /// fingerprint of the leaf), into `d`.
+    async fn check_certs(&self, desired: &Desired, d: &mut Diff) {
+        for (host, want) in &desired.certs {
+            match integration::tls::tls_peer_cert(self.https, Some(host)).await {
+                Ok(got) if got.sha1_hex == *want => {}
+                Ok(got) => {
+                    d.certs += 1;
+                    d.note(format!("{host} served {}, want {want}", got.sha1_hex));
+                }
+                Err(e) => {
+                    d.certs += 1;
+                    d.note(format!("{host}: no TLS handshake: {e:#}"));
+                }
+            }
+        }
+    }
+
     /// HAProxy processes on the master socket that the answering master does not list.
     pub async fn orphan_processes(&self) -> anyhow::Result<Vec<u32>> {
         let master = integration::haproxy_proc::master_client_for(&self.master_socket);
@@ -217,6 +337,8 @@ impl Probe {
         );
         let live = self.servers().await?;
         let mut d = diff(desired, &live);
+        self.check_routes_and_structure(desired, &mut d).await?;
+        self.check_certs(desired, &mut d).await;
         let orphans = self.orphan_processes().await?;
         d.orphan_processes = orphans.len();
         if !orphans.is_empty() {
@@ -266,7 +388,7 @@ impl Probe {
             Ok(d) => d,
             Err(e) => {
                 let mut d = Diff {
-                    missing: desired.values().map(BTreeMap::len).sum(),
+                    missing: desired.servers.values().map(BTreeMap::len).sum(),
                     ..Diff::default()
                 };
                 d.note(format!("haproxy did not answer on the recheck: {e:#}"));

@@ -1,9 +1,9 @@
 //! R1: HAProxy SIGKILLed during endpoint churn, under `run --spawn-haproxy`.
 //!
-//! 20 Services of 5 endpoints (growing to at most 10), an Ingress to each and a canary
-//! Ingress, as manifest files; a churn task makes one random change every 25 ms (an
-//! endpoint added, removed, turned terminating or back, a slice deleted or created again,
-//! the canary weight changed). Each round: churn for 0.8-1.5 s, SIGKILL HAProxy's worker
+//! 20 Services of 5 endpoints (growing to at most 10), an Ingress to each, a canary Ingress
+//! and a TLS Ingress with its Secret, as manifest files; a churn task makes one random
+//! change every 25 ms (an endpoint added, removed, turned terminating or back, a slice
+//! deleted or created again, the canary weight changed, the certificate renewed). Each round: churn for 0.8-1.5 s, SIGKILL HAProxy's worker
 //! (even rounds) or master (odd rounds), pids from the master's `show proc`; churn goes on
 //! for 300 ms while HAProxy is down and restarting, then stops; measured: the time from the
 //! kill until a new worker answers the master CLI ("back") and until HAProxy holds exactly
@@ -17,9 +17,10 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use crate::churn::{Churn, Sink};
 use crate::common::{self, AgentOptions, AgentProcess, r3, signal};
 use crate::observe::Probe;
-use crate::world::{Churn, Rng, Sink, World};
+use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;

@@ -21,9 +21,10 @@ use anyhow::ensure;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use crate::churn::Sink;
 use crate::common::{self, AgentOptions, AgentProcess, Summary};
 use crate::observe::{Probe, diff};
-use crate::world::{Rng, Sink, World};
+use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;
@@ -215,7 +216,8 @@ fn changed_servers(a: &crate::world::Desired, b: &crate::world::Desired) -> usiz
 
 /// A desired state as if HAProxy held it.
 fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
-    d.iter()
+    d.servers
+        .iter()
         .map(|(be, servers)| {
             let s = servers
                 .iter()
@@ -226,7 +228,7 @@ fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
                             addr: Some(w.addr),
                             ready: w.ready,
                             drain: !w.ready,
-                            weight: w.weight,
+                            weight: w.weight.unwrap_or(0),
                         },
                     )
                 })

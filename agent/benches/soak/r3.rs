@@ -2,8 +2,9 @@
 //! (`run --kubeconfig FILE --spawn-haproxy`; the server runs in this process, so the faults
 //! are its test controls).
 //!
-//! The objects of R1 (20 Services of 5 endpoints, the Ingress, the canary Ingress) are
-//! written to the API server, and the same churn writes there. Three faults:
+//! The objects of R1 (20 Services of 5 endpoints, the Ingress, the canary Ingress, the TLS
+//! Ingress and its Secret) are written to the API server, and the same churn writes there.
+//! Three faults:
 //! - **drop**: after 0.3-0.8 s of churn, every open watch stream is cut (the connection
 //!   closes mid-body); churn goes on for 300 ms, then stops. kube's watcher resumes each
 //!   watch from the last resourceVersion it saw; the watch requests after the drop are
@@ -30,9 +31,10 @@ use integration::KubeApi;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use crate::churn::{Churn, Sink};
 use crate::common::{AgentOptions, AgentProcess};
 use crate::observe::Probe;
-use crate::world::{Churn, Rng, Sink, World};
+use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;

@@ -96,7 +96,7 @@ fn row(out: &mut String, name: &str, t: &Value) {
     let losses = |k: &str| int(t, &format!("losses/{k}"));
     let _ = writeln!(
         out,
-        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         int(t, "faults"),
         ms(num(t, "converged_ms/p50_ms")),
         ms(num(t, "converged_ms/p99_ms")),
@@ -107,6 +107,10 @@ fn row(out: &mut String, name: &str, t: &Value) {
         losses("wrong"),
         losses("duplicate"),
         losses("orphan_processes"),
+        losses("routes"),
+        losses("structure"),
+        losses("canary"),
+        losses("certs"),
         verdict(at(t, "passed").as_bool().unwrap_or(false)),
     );
 }
@@ -195,13 +199,13 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
          faults that did not converge and at the rechecks; all must be 0.\n\n",
     );
     md.push_str(
-        "| scenario | faults | converged p50 | p99 | max | not converged | stale | missing | wrong | duplicate | orphan HAProxy | result |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| scenario | faults | converged p50 | p99 | max | not converged | stale | missing | wrong | duplicate | orphan HAProxy | routes | structure | canary | certs | result |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     let missing_row = |md: &mut String, name: &str| {
         let _ = writeln!(
             md,
-            "| {name} | did not complete (see the script's output) | | | | | | | | | | **LOSS** |"
+            "| {name} | did not complete (see the script's output) | | | | | | | | | | | | | | **LOSS** |"
         );
     };
     match &r1 {
@@ -241,21 +245,38 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
 
     md.push_str(
         "\n## How \"converged\" is checked\n\n\
-         The soak computes the servers HAProxy must hold from the objects it wrote itself \
-         (not through the agent's translation): one backend per Service, `bench_svc-NN_80`, \
-         with a server `<pod ip>:8080` per endpoint, weight 1, ready or draining (a \
-         terminating endpoint); and the canary backend holding both Services' endpoints \
-         with the weights that give the canary its share. Every 10 ms it opens a new \
-         session on HAProxy's runtime socket (so no look is answered by an old worker), \
-         reads `show servers state` for all backends and compares:\n\n\
+         The soak computes what HAProxy must hold from the objects it wrote itself (not \
+         through the agent's translation; `agent/benches/soak/world.rs` and \
+         `integration::soak_oracle`): one backend per Service, `bench_svc-NN_80`, with a \
+         server `<pod ip>:8080` per endpoint, weight 1, ready or draining (a terminating \
+         endpoint); the canary backend holding both Services' endpoints; the route map \
+         entries as docs/architecture.md lays keys out (`/svc-NN` in `exact.map`, `/svc-NN/`, \
+         `canary.soak/` and `tls.soak/` in `prefix.map`, nothing in `regex.map`); the \
+         backends and binds (HTTP, and HTTPS for the TLS Ingress); and the certificate \
+         `tls.soak` must be served: the one in the TLS Secret, which the churn renews one \
+         step in 50. Every 10 ms it opens a new session on HAProxy's runtime socket (so no \
+         look is answered by an old worker), reads `show servers state`, `show map` for each \
+         route map and `show backend`, reads the haproxy.cfg the agent wrote, makes a TLS \
+         handshake with SNI `tls.soak` on the HTTPS bind, and compares:\n\n\
          - **stale**: a server HAProxy has that no object asks for (an orphan server);\n\
          - **missing**: a server the objects ask for that HAProxy lacks;\n\
          - **wrong**: a server on both sides whose address, state (ready/drain) or weight differs;\n\
          - **duplicate**: two servers of one backend with the same address and port;\n\
          - **orphan HAProxy**: a live HAProxy process started on the agent's master socket \
          (found by its command line in `/proc`) that the answering master's `show proc` \
-         does not list: a HAProxy nobody keeps in step, perhaps still taking connections.\n\n\
-         Converged means all five are 0 at one look and the agent's `/healthz` answers 200 \
+         does not list: a HAProxy nobody keeps in step, perhaps still taking connections;\n\
+         - **routes**: a route map entry missing, stale, or whose value names another backend;\n\
+         - **structure**: a backend in haproxy.cfg or in the running HAProxy (`show backend`) \
+         that no object asks for, or one missing (the agent's fixed `_…` backends aside), or \
+         a TCP bind in haproxy.cfg missing or not asked for;\n\
+         - **canary**: the canary backend's weights (one per side) do not give the canary \
+         side the annotation's share of requests as closely as HAProxy's integer weights \
+         1-256 allow (within 0.05 points of the best pair, found by trying every pair), or \
+         0 % / 100 % / a side without ready servers are not honoured exactly. The oracle \
+         judges the weights by this rule, it does not recompute the agent's;\n\
+         - **certs**: an SNI host served another certificate (SHA-1 fingerprint of the leaf) \
+         than its Secret's, or no handshake.\n\n\
+         Converged means all nine are 0 at one look and the agent's `/healthz` answers 200 \
          (it has synced and sees HAProxy up). A fault that does not converge within \
          its deadline is a loss, and so is a difference at the recheck a little later \
          (nothing changed in between, so nothing may move). The churn stops a little after \
@@ -269,9 +290,10 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
             "\n## R1: HAProxy SIGKILLed during endpoint churn\n\n\
              `haproxy-agent run --manifests DIR --spawn-haproxy` with {} Services of {} \
              endpoints at the start (each growing to at most {}), an Ingress routing to every \
-             one and a canary Ingress, as manifest files. A churn task makes one random change \
-             every {} ms: an endpoint added, removed, turned terminating or back to ready, a \
-             slice deleted or created again, the canary weight changed. {} times, after 0.8-1.5 s \
+             one, a canary Ingress and a TLS Ingress with its Secret, as manifest files. A churn \
+             task makes one random change every {} ms: an endpoint added, removed, turned \
+             terminating or back to ready, a slice deleted or created again, the canary weight \
+             changed, or (one step in 50) the TLS Secret's certificate renewed. {} times, after 0.8-1.5 s \
              of churn, HAProxy is SIGKILLed: the worker and the master in turn (pids from the \
              master CLI's `show proc`); on 2.6 a master whose worker died exits too. The \
              churn goes on for {} ms after the kill (longer if HAProxy is not back by then), \

@@ -1,28 +1,28 @@
 //! The soak's objects and what HAProxy must hold for them: Services `svc-NN` with one
 //! EndpointSlice each, an Ingress routing `/svc-NN` to each, and a canary Ingress splitting
-//! `canary.soak` between `svc-00` and `svc-01` by weight; random churn over them; and where
-//! they are written (manifest files, or the test API server). The desired servers are
-//! computed here from the objects as written, not by the agent's translation.
+//! `canary.soak` between `svc-00` and `svc-01` by weight, a TLS Ingress for `tls.soak` and
+//! its Secret; and random changes to them (written by `soak/churn.rs`). What HAProxy must
+//! hold (servers, route map entries, backends, the canary's share, the served certificate)
+//! is computed here from the objects as written, not by the agent's translation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use haproxy_agent::store::Object;
-use haproxy_agent::translate::canary;
-use integration::KubeApi;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use integration::soak_oracle::{CanaryWant, Routes};
+use integration::tls::TestCert;
 
-use crate::common::{EpState, NS, Rule, ingress, service, slice, to_yaml, write_atomic};
+use crate::common::{EpState, NS, Rule, ingress, service, slice, tls_secret, with_tls};
 
 /// The Services' target port: every server is `<pod ip>:8080`.
 pub const TARGET_PORT: u16 = 8080;
 /// The canary Ingress's host.
 pub const CANARY_HOST: &str = "canary.soak";
+/// The TLS Ingress's host (routed to `svc-00`), served the certificate of [`TLS_SECRET`].
+pub const TLS_HOST: &str = "tls.soak";
+/// The TLS Ingress's Secret, renewed now and then by the churn.
+pub const TLS_SECRET: &str = "soak-tls";
 
 /// splitmix64: small, seeded, good enough to pick churn steps and delays.
 #[derive(Debug, Clone)]
@@ -62,12 +62,28 @@ pub struct Want {
     pub addr: SocketAddr,
     /// Ready (else draining: a terminating endpoint).
     pub ready: bool,
-    /// Weight.
-    pub weight: u32,
+    /// Weight; `None` in the canary backend, whose weights the canary rule checks
+    /// (`integration::soak_oracle::canary_problem`).
+    pub weight: Option<u32>,
 }
 
 /// Backend name -> server name -> what it must be.
-pub type Desired = BTreeMap<String, BTreeMap<String, Want>>;
+pub type Servers = BTreeMap<String, BTreeMap<String, Want>>;
+
+/// What HAProxy must hold for the objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Every backend's servers.
+    pub servers: Servers,
+    /// Every route map entry: `(map, key)` -> backend.
+    pub routes: Routes,
+    /// The backends the objects ask for.
+    pub backends: BTreeSet<String>,
+    /// The canary backend's share.
+    pub canary: CanaryWant,
+    /// SNI host -> SHA-1 fingerprint of the certificate it must be served.
+    pub certs: BTreeMap<String, String>,
+}
 
 /// What a churn step changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +92,8 @@ pub enum Change {
     Slice(usize),
     /// The canary Ingress's weight.
     Canary,
+    /// The TLS Secret (a renewed certificate).
+    Cert,
 }
 
 /// The objects' current state.
@@ -91,6 +109,8 @@ pub struct World {
     pub slices: Vec<Option<Vec<(IpAddr, EpState)>>>,
     /// The canary's share, percent.
     pub canary_weight: u8,
+    /// The certificate in the TLS Secret.
+    pub cert: TestCert,
 }
 
 /// Pod address `k` of Service `svc`: `10.<1 + svc / 256>.<svc % 256>.<1 + k>`.
@@ -103,7 +123,7 @@ pub fn pod_ip(svc: usize, k: usize) -> IpAddr {
     ))
 }
 
-fn svc_name(i: usize) -> String {
+pub(crate) fn svc_name(i: usize) -> String {
     format!("svc-{i:02}")
 }
 
@@ -141,6 +161,7 @@ impl World {
             max_endpoints,
             slices,
             canary_weight: 20,
+            cert: TestCert::self_signed(TLS_HOST, &[TLS_HOST]),
         }
     }
 
@@ -149,7 +170,7 @@ impl World {
         self.slices.iter().flatten().map(Vec::len).sum()
     }
 
-    fn static_objects(&self) -> Vec<Object> {
+    pub(crate) fn static_objects(&self) -> Vec<Object> {
         let names: Vec<String> = (0..self.services).map(svc_name).collect();
         let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
         let rules: Vec<Rule<'_>> = names
@@ -166,10 +187,24 @@ impl World {
             .map(|n| service(n, 80, i32::from(TARGET_PORT)))
             .collect();
         out.push(ingress("soak", None, &rules));
+        let tls = ingress(
+            "soak-tls",
+            Some(TLS_HOST),
+            &[Rule {
+                path: "/",
+                service: &names[0],
+                port: 80,
+            }],
+        );
+        out.push(with_tls(tls, &[TLS_HOST], TLS_SECRET));
         out
     }
 
-    fn canary_object(&self) -> Object {
+    pub(crate) fn secret_object(&self) -> Object {
+        tls_secret(TLS_SECRET, &self.cert)
+    }
+
+    pub(crate) fn canary_object(&self) -> Object {
         let mut obj = ingress(
             "soak-canary",
             Some(CANARY_HOST),
@@ -194,7 +229,7 @@ impl World {
         obj
     }
 
-    fn slice_object(&self, i: usize) -> Option<Object> {
+    pub(crate) fn slice_object(&self, i: usize) -> Option<Object> {
         let eps = self.slices[i].as_ref()?;
         let name = svc_name(i);
         Some(slice(
@@ -209,13 +244,19 @@ impl World {
     pub fn objects(&self) -> Vec<Object> {
         let mut out = self.static_objects();
         out.push(self.canary_object());
+        out.push(self.secret_object());
         out.extend((0..self.services).filter_map(|i| self.slice_object(i)));
         out
     }
 
     /// One random change: an endpoint added, removed, or turned terminating or back ready;
-    /// a slice deleted or created again; or the canary weight changed.
+    /// a slice deleted or created again; the canary weight changed; or (one step in 50)
+    /// the TLS Secret's certificate renewed.
     pub fn step(&mut self, rng: &mut Rng) -> Change {
+        if rng.below(50) == 0 {
+            self.cert = TestCert::self_signed(TLS_HOST, &[TLS_HOST]);
+            return Change::Cert;
+        }
         let roll = rng.below(100);
         if roll < 8 {
             self.canary_weight = (rng.below(21) * 5) as u8;
@@ -284,12 +325,16 @@ impl World {
         (0..self.services).map(Change::Slice).collect()
     }
 
-    /// The servers HAProxy must hold: one backend per Service with a server per endpoint
-    /// (weight 1, draining when terminating), and the canary backend with both Services'
-    /// endpoints weighted so the canary side gets its share (`canary::weights`).
+    /// What HAProxy must hold: one backend per Service with a server per endpoint (weight
+    /// 1, draining when terminating); the canary backend with both Services' endpoints,
+    /// whose weights must give the canary its share; in the route maps, as
+    /// docs/architecture.md lays keys out, `/svc-NN` (exact) and `/svc-NN/` (prefix) for the
+    /// host-less Prefix rules and `canary.soak/` (prefix, `Prefix /`) for the canary
+    /// Ingress, whose route goes to the canary backend, and `tls.soak/` (prefix) to
+    /// `svc-00`; no regex entry; and `tls.soak` served the Secret's certificate.
     pub fn desired(&self) -> Desired {
         let eps = |i: usize| self.slices[i].as_deref().unwrap_or_default();
-        let servers = |i: usize, weight: u32| -> BTreeMap<String, Want> {
+        let servers = |i: usize, weight: Option<u32>| -> BTreeMap<String, Want> {
             eps(i)
                 .iter()
                 .map(|(ip, state)| {
@@ -306,15 +351,41 @@ impl World {
                 })
                 .collect()
         };
-        let mut out: Desired = (0..self.services)
-            .map(|i| (backend_of(i), servers(i, 1)))
+        let mut out: Servers = (0..self.services)
+            .map(|i| (backend_of(i), servers(i, Some(1))))
             .collect();
-        let ready = |i: usize| eps(i).iter().filter(|e| e.1 == EpState::Ready).count();
-        let (wp, wc) = canary::weights(self.canary_weight, ready(0), ready(1));
-        let mut both = servers(1, u32::from(wc));
-        both.extend(servers(0, u32::from(wp)));
+        let mut both = servers(1, None);
+        both.extend(servers(0, None));
         out.insert(canary_backend(), both);
-        out
+        let ready = |i: usize| -> BTreeMap<String, bool> {
+            eps(i)
+                .iter()
+                .map(|(ip, state)| (server_of(*ip).0, *state == EpState::Ready))
+                .collect()
+        };
+        let mut routes = Routes::new();
+        for i in 0..self.services {
+            let path = format!("/{}", svc_name(i));
+            routes.insert(("exact.map".into(), path.clone()), backend_of(i));
+            routes.insert(("prefix.map".into(), format!("{path}/")), backend_of(i));
+        }
+        routes.insert(
+            ("prefix.map".into(), format!("{CANARY_HOST}/")),
+            canary_backend(),
+        );
+        routes.insert(("prefix.map".into(), format!("{TLS_HOST}/")), backend_of(0));
+        Desired {
+            backends: out.keys().cloned().collect(),
+            servers: out,
+            routes,
+            certs: [(TLS_HOST.to_string(), self.cert.sha1_hex())].into(),
+            canary: CanaryWant {
+                backend: canary_backend(),
+                percent: self.canary_weight,
+                primary: ready(0),
+                canary: ready(1),
+            },
+        }
     }
 }
 
@@ -335,11 +406,11 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
             "the soak's objects have problems: {:?}",
             t.problems
         );
-        let theirs: Desired = t
+        let mut theirs: Servers = t
             .config
             .backends
             .values()
-            .filter(|b| !b.servers.is_empty() || w.desired().contains_key(b.name.as_str()))
+            .filter(|b| !b.servers.is_empty() || w.desired().servers.contains_key(b.name.as_str()))
             .map(|b| {
                 let servers = b
                     .servers
@@ -350,7 +421,7 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
                             Want {
                                 addr: s.addr.get(),
                                 ready: s.state == haproxy::config::ServerMode::Ready,
-                                weight: u32::from(s.weight.get()),
+                                weight: Some(u32::from(s.weight.get())),
                             },
                         )
                     })
@@ -358,164 +429,25 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
                 (b.name.as_str().to_string(), servers)
             })
             .collect();
+        // The canary rule, not a copy of the agent's arithmetic, judges its weights.
+        let want = w.desired();
+        if let Some(servers) = theirs.get_mut(&want.canary.backend) {
+            let weights = servers
+                .iter()
+                .map(|(n, s)| (n.clone(), s.weight.unwrap_or(0)))
+                .collect();
+            if let Some(p) = integration::soak_oracle::canary_problem(&want.canary, &weights) {
+                anyhow::bail!("after {round} churn steps the agent's canary weights: {p}");
+            }
+            servers.values_mut().for_each(|s| s.weight = None);
+        }
         anyhow::ensure!(
-            theirs == w.desired(),
+            theirs == want.servers,
             "after {round} churn steps the agent's translation asks for other servers than \
              the soak computes:\n  agent: {theirs:?}\n  soak:  {:?}",
-            w.desired()
+            want.servers
         );
         w.step(rng);
     }
     Ok(())
-}
-
-/// Where objects are written.
-#[derive(Debug, Clone)]
-pub enum Sink {
-    /// A manifests directory: `services.yaml` (Services and the Ingress), `canary.yaml`,
-    /// `slice-NN.yaml` (removed when the slice is deleted). Written atomically.
-    Files(PathBuf),
-    /// The test API server.
-    Api(Arc<KubeApi>),
-}
-
-impl Sink {
-    /// Writes every object.
-    pub fn write_all(&self, world: &World) -> anyhow::Result<()> {
-        match self {
-            Sink::Files(dir) => {
-                write_atomic(
-                    &dir.join("services.yaml"),
-                    &to_yaml(&world.static_objects())?,
-                )?;
-            }
-            Sink::Api(api) => {
-                for o in world.static_objects() {
-                    apply(api, o)?;
-                }
-            }
-        }
-        self.write(world, Change::Canary)?;
-        for i in 0..world.services {
-            self.write(world, Change::Slice(i))?;
-        }
-        Ok(())
-    }
-
-    /// Writes what `change` changed.
-    pub fn write(&self, world: &World, change: Change) -> anyhow::Result<()> {
-        match (self, change) {
-            (Sink::Files(dir), Change::Canary) => write_atomic(
-                &dir.join("canary.yaml"),
-                &to_yaml(&[world.canary_object()])?,
-            ),
-            (Sink::Files(dir), Change::Slice(i)) => {
-                let path = dir.join(format!("slice-{i:02}.yaml"));
-                match world.slice_object(i) {
-                    Some(o) => write_atomic(&path, &to_yaml(&[o])?),
-                    None => match std::fs::remove_file(&path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            Err(e).with_context(|| format!("remove {}", path.display()))
-                        }
-                        _ => Ok(()),
-                    },
-                }
-            }
-            (Sink::Api(api), Change::Canary) => apply(api, world.canary_object()),
-            (Sink::Api(api), Change::Slice(i)) => match world.slice_object(i) {
-                Some(o) => apply(api, o),
-                None => {
-                    api.delete("EndpointSlice", NS, &format!("{}-1", svc_name(i)))?;
-                    Ok(())
-                }
-            },
-        }
-    }
-}
-
-fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
-    match o {
-        Object::Service(x) => api.apply_typed(&x),
-        Object::EndpointSlice(x) => api.apply_typed(&x),
-        Object::Ingress(x) => api.apply_typed(&x),
-        Object::IngressClass(x) => api.apply_typed(&x),
-        Object::Secret(x) => api.apply_typed(&x),
-        Object::ConfigMap(x) => api.apply_typed(&x),
-    }?;
-    Ok(())
-}
-
-/// A background task that makes one random change every `interval` while running.
-pub struct Churn {
-    world: Arc<Mutex<World>>,
-    running: watch::Sender<bool>,
-    /// Changes written so far.
-    written: Arc<Mutex<u64>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Churn {
-    /// Starts it paused.
-    pub fn start(world: World, sink: Sink, interval: Duration, seed: u64) -> Churn {
-        let world = Arc::new(Mutex::new(world));
-        let written = Arc::new(Mutex::new(0));
-        let (running, mut rx) = watch::channel(false);
-        let (w, n) = (world.clone(), written.clone());
-        let task = tokio::spawn(async move {
-            let mut rng = Rng::new(seed);
-            loop {
-                if rx.wait_for(|r| *r).await.is_err() {
-                    return Ok(());
-                }
-                {
-                    // Under the lock, and only if still running: a pause returns only once
-                    // the write it races is done, and no write follows it.
-                    let mut world = w.lock().unwrap_or_else(|e| e.into_inner());
-                    if !*rx.borrow() {
-                        continue;
-                    }
-                    let change = world.step(&mut rng);
-                    sink.write(&world, change)?;
-                    *n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                }
-                tokio::time::sleep(interval).await;
-            }
-        });
-        Churn {
-            world,
-            running,
-            written,
-            task,
-        }
-    }
-
-    /// Lets it run.
-    pub fn resume(&self) {
-        self.running.send_replace(true);
-    }
-
-    /// Stops it and returns the objects as last written; fails if the task failed.
-    pub fn pause(&self) -> anyhow::Result<World> {
-        self.running.send_replace(false);
-        if self.task.is_finished() {
-            anyhow::bail!("the churn task stopped");
-        }
-        Ok(self.world.lock().unwrap_or_else(|e| e.into_inner()).clone())
-    }
-
-    /// Changes the world while paused (and writes them with `sink`).
-    pub fn with_world<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
-        f(&mut self.world.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Changes written so far.
-    pub fn written(&self) -> u64 {
-        *self.written.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Stops the task, returning its error if it failed.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        drop(self.running);
-        self.task.await?
-    }
 }

@@ -101,7 +101,6 @@ impl ObservedCache {
                 .find(|k| k.file(&fe.maps).to_file_path() == *file)
                 .unwrap_or(MapKind::Prefix)
         };
-        let allow = fe.maps.allow.to_file_path();
         // Removals first: the order of what stays is unchanged, and an appended regex key
         // is then checked against the keys that remain.
         let (dels, rest): (Vec<&Command>, Vec<&Command>) = commands
@@ -110,12 +109,9 @@ impl ObservedCache {
         for c in dels.into_iter().chain(rest) {
             match c {
                 Command::AddAcl(file, _) | Command::DelAcl(file, _) | Command::ClearAcl(file) => {
-                    let kind = if *file == allow {
-                        AclKind::Allow
-                    } else {
-                        AclKind::Deny
-                    };
-                    o.acls.record(kind, c);
+                    if let Some(kind) = AclKind::of_file(&fe.maps, file) {
+                        o.acls.record(kind, c);
+                    }
                 }
                 Command::AddMap(t, k, v) if t.version.is_none() => {
                     o.maps.added(kind(&t.file), k, v.as_str());

@@ -106,9 +106,10 @@ impl Worker {
         let Ok(Some(text)) = writer.current().await else {
             return Ok(());
         };
-        let (Ok(modified), Some(uptime)) = (meta.modified(), parse_uptime(&worker.uptime)) else {
+        let Ok(modified) = meta.modified() else {
             return Ok(());
         };
+        let uptime = worker.uptime;
         let age = modified.elapsed().unwrap_or_default();
         // The uptime has a resolution of one second: demand a clear margin.
         if age > uptime + Duration::from_secs(2) {
@@ -152,37 +153,5 @@ impl Worker {
         self.loaded = text.as_deref().map(Sections::of_rendered);
         self.pid = now;
         Ok(WorkerChange::Restarted)
-    }
-}
-
-/// Parses `show proc`'s uptime, `0d00h02m18s`.
-fn parse_uptime(s: &str) -> Option<Duration> {
-    let (d, rest) = s.split_once('d')?;
-    let (h, rest) = rest.split_once('h')?;
-    let (m, rest) = rest.split_once('m')?;
-    let sec = rest.strip_suffix('s')?;
-    let total = d
-        .parse::<u64>()
-        .ok()?
-        .checked_mul(86_400)?
-        .checked_add(h.parse::<u64>().ok()?.checked_mul(3_600)?)?
-        .checked_add(m.parse::<u64>().ok()?.checked_mul(60)?)?
-        .checked_add(sec.parse::<u64>().ok()?)?;
-    Some(Duration::from_secs(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uptimes() {
-        assert_eq!(parse_uptime("0d00h02m18s"), Some(Duration::from_secs(138)));
-        assert_eq!(
-            parse_uptime("1d01h00m00s"),
-            Some(Duration::from_secs(90_000))
-        );
-        assert_eq!(parse_uptime("garbage"), None);
-        assert_eq!(parse_uptime("99999999999999999d00h00m00s"), None);
     }
 }

@@ -1,138 +1,31 @@
-//! `ctl diff`: the agent's desired state (its `/debug/state`) against what HAProxy has.
+//! `ctl diff`: what the agent wants against what HAProxy has, as the planner sees it: the
+//! objects translated with the running agent's settings, HAProxy observed, and every step
+//! of the plan named as a difference (one planner: the agent's own).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use haproxy::proto::{Command, Reply};
-use haproxy::{FilePath, RuntimeClient};
+use haproxy::RuntimeClient;
+use haproxy::config::{AclKind, MapKind};
+use haproxy::proto::{AdminState, Command};
 use serde_json::{Value, json};
 
+use super::plan::{Planned, planned};
+use super::print;
 use super::servers::admin_label;
-use super::{get_json, print};
 use crate::cli::OutputFormat;
+use crate::reconcile::{Observed, Plan};
 
 pub(super) async fn diff(
     client: &RuntimeClient,
     agent: &str,
     out: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let state = get_json(agent, "/debug/state").await?;
-    let desired = &state["desired"];
-    let live_servers = client
-        .servers_state(None)
-        .await
-        .context("cannot read HAProxy's servers")?;
-    let mut live: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-    for r in &live_servers {
-        let addr = r
-            .addr
-            .map(|ip| std::net::SocketAddr::new(ip, r.port).to_string());
-        live.entry(r.backend.clone()).or_default().insert(
-            r.server.clone(),
-            json!({ "address": addr, "weight": r.weight, "state": admin_label(r.admin) }),
-        );
-    }
-    let mut differences: Vec<Value> = Vec::new();
-    let empty = serde_json::Map::new();
-    for (backend, b) in desired["backends"].as_object().unwrap_or(&empty) {
-        let have = live.get(backend);
-        let mut wanted = BTreeSet::new();
-        for s in b["servers"].as_array().into_iter().flatten() {
-            let name = s["name"].as_str().unwrap_or_default().to_string();
-            wanted.insert(name.clone());
-            let want =
-                json!({ "address": s["address"], "weight": s["weight"], "state": s["state"] });
-            match have.and_then(|h| h.get(&name)) {
-                None => differences.push(json!({"kind": "missing server", "backend": backend, "server": name, "desired": want})),
-                Some(h) if *h != want => differences.push(json!({"kind": "different server", "backend": backend, "server": name, "desired": want, "live": h})),
-                Some(_) => {}
-            }
-        }
-        for (name, h) in have.into_iter().flatten() {
-            if !wanted.contains(name) {
-                differences.push(
-                    json!({"kind": "extra server", "backend": backend, "server": name, "live": h}),
-                );
-            }
-        }
-    }
-    let files = &desired["map_files"];
-    for kind in ["exact", "prefix", "regex"] {
-        let Some(file) = files[kind].as_str() else {
-            continue;
-        };
-        let entries = client
-            .map_entries(FilePath::new(file)?)
-            .await
-            .unwrap_or_default();
-        let have: BTreeMap<String, String> =
-            entries.into_iter().map(|e| (e.key, e.value)).collect();
-        let want = desired["maps"][kind]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        for (k, v) in &want {
-            match have.get(k) {
-                None => differences.push(json!({"kind": "missing map entry", "map": kind, "key": k, "desired": v})),
-                Some(h) if Some(h.as_str()) != v.as_str() => differences.push(json!({"kind": "different map entry", "map": kind, "key": k, "desired": v, "live": h})),
-                Some(_) => {}
-            }
-        }
-        for (k, h) in &have {
-            if !want.contains_key(k) {
-                differences
-                    .push(json!({"kind": "extra map entry", "map": kind, "key": k, "live": h}));
-            }
-        }
-    }
-    for kind in ["allow", "deny"] {
-        let Some(file) = files[kind].as_str() else {
-            continue;
-        };
-        let have: BTreeSet<String> = match client.send(Command::ShowAcl(FilePath::new(file)?)).await
-        {
-            Ok(Reply::AclEntries(entries)) => entries.into_iter().map(|e| e.pattern).collect(),
-            _ => BTreeSet::new(),
-        };
-        let want: BTreeSet<String> = desired["acl_files"][kind]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(str::to_string))
-            .collect();
-        for p in want.difference(&have) {
-            differences.push(json!({"kind": "missing acl pattern", "map": kind, "key": p}));
-        }
-        for p in have.difference(&want) {
-            differences.push(json!({"kind": "extra acl pattern", "map": kind, "key": p}));
-        }
-    }
-    diff_tls(client, &desired["tls"], &mut differences).await;
+    let p = planned(client, None, Some(agent)).await?;
+    let differences = differences(&p);
     let mut text = String::new();
     for d in &differences {
-        let what = d["kind"].as_str().unwrap_or_default();
-        let target = match (d.get("backend"), d.get("map"), d.get("file")) {
-            (Some(b), _, _) => format!(
-                "{}/{}",
-                b.as_str().unwrap_or_default(),
-                d["server"].as_str().unwrap_or_default()
-            ),
-            (_, Some(m), _) => format!(
-                "{} {}",
-                m.as_str().unwrap_or_default(),
-                d["key"].as_str().unwrap_or_default()
-            ),
-            (_, _, Some(f)) => f.as_str().unwrap_or_default().to_string(),
-            _ => String::new(),
-        };
-        let detail = match (d.get("desired"), d.get("live")) {
-            (Some(w), Some(h)) => format!(": desired {w}, live {h}"),
-            (Some(w), None) => format!(": desired {w}"),
-            (None, Some(h)) => format!(": live {h}"),
-            _ => String::new(),
-        };
-        text.push_str(&format!("{what} {target}{detail}\n"));
+        text.push_str(&line(d));
+        text.push('\n');
     }
     if differences.is_empty() {
         text.push_str("HAProxy matches the agent's desired state\n");
@@ -149,78 +42,154 @@ pub(super) async fn diff(
     })
 }
 
-/// Certificates (by the SHA-1 fingerprint HAProxy reports) and crt-list lines, desired
-/// (`desired.tls` of `/debug/state`) against live.
-async fn diff_tls(client: &RuntimeClient, want: &Value, differences: &mut Vec<Value>) {
-    let Some(certs) = want["certs"].as_object() else {
-        return;
+/// One difference as a line: what, where, and the desired and live values.
+fn line(d: &Value) -> String {
+    let what = d["kind"].as_str().unwrap_or_default();
+    let target = d["target"].as_str().unwrap_or_default();
+    let detail = match (d.get("desired"), d.get("live")) {
+        (Some(w), Some(h)) => format!(": desired {w}, live {h}"),
+        (Some(w), None) => format!(": desired {w}"),
+        (None, Some(h)) => format!(": live {h}"),
+        _ => String::new(),
     };
-    for (file, c) in certs {
-        let Ok(path) = FilePath::new(file.as_str()) else {
-            continue;
+    format!("{what} {target}{detail}")
+}
+
+/// The plan's steps as differences (kind, target, desired, live). Payloads (certificates,
+/// keys) are never shown: a certificate is named by its file.
+fn differences(p: &Planned) -> Vec<Value> {
+    let r = match &p.plan {
+        Plan::Reload(reason) => {
+            return vec![json!({
+                "kind": "different structure",
+                "target": p.cfg_path.display().to_string(),
+                "desired": format!("a reload: {reason}"),
+            })];
+        }
+        Plan::Runtime(r) => r,
+    };
+    let mut out: Vec<Value> = r
+        .swaps
+        .iter()
+        .map(|k| json!({"kind": "map to swap whole", "target": map_name(*k)}))
+        .collect();
+    let o = &p.observed;
+    let maps = p.t.config.frontends.first().map(|f| &f.maps);
+    for c in &r.commands {
+        let d = match c {
+            Command::AddServer(a) => json!({
+                "kind": "missing server", "target": a.server.to_string(),
+                "desired": {"address": a.addr.to_string()},
+            }),
+            Command::DelServer(s) | Command::SetServerState(s, AdminState::Drain) => {
+                json!({"kind": "extra server", "target": s.to_string(), "live": live_server(o, s)})
+            }
+            Command::SetServerState(s, state) => json!({
+                "kind": "different server", "target": s.to_string(),
+                "desired": {"state": format!("{state:?}").to_lowercase()}, "live": live_server(o, s),
+            }),
+            Command::SetServerAddr(s, addr) => json!({
+                "kind": "different server", "target": s.to_string(),
+                "desired": {"address": addr.to_string()}, "live": live_server(o, s),
+            }),
+            Command::SetServerWeight(s, w) => json!({
+                "kind": "different server", "target": s.to_string(),
+                "desired": {"weight": w.get()}, "live": live_server(o, s),
+            }),
+            Command::AddMap(t, k, v) => json!({
+                "kind": "missing map entry", "target": format!("{} {k}", file_name(t.file.as_str())),
+                "desired": v.as_str(),
+            }),
+            Command::AddMapBulk(t, entries) => json!({
+                "kind": "missing map entries", "target": file_name(t.file.as_str()),
+                "desired": entries.len(),
+            }),
+            Command::SetMap(f, k, v) => json!({
+                "kind": "different map entry", "target": format!("{} {k}", file_name(f.as_str())),
+                "desired": v.as_str(), "live": live_map_value(o, maps, f.as_str(), k),
+            }),
+            Command::DelMap(f, k) => json!({
+                "kind": "extra map entry", "target": format!("{} {k}", file_name(f.as_str())),
+                "live": live_map_value(o, maps, f.as_str(), k),
+            }),
+            Command::AddAcl(f, pat) => json!({
+                "kind": "missing acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
+            }),
+            Command::DelAcl(f, pat) => json!({
+                "kind": "extra acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
+            }),
+            Command::ClearAcl(f) => json!({
+                "kind": "acl file with foreign patterns", "target": acl_name(maps, f),
+            }),
+            Command::SetSslCert(f, _) => {
+                let live = o.tls.as_ref().and_then(|t| t.certs.get(f));
+                let kind = match live {
+                    Some(_) => "different certificate",
+                    None => "missing certificate",
+                };
+                let sha1 = live.and_then(|fp| fp.as_ref().map(|fp| fp.as_str().to_string()));
+                json!({"kind": kind, "target": f.as_str(), "live": {"sha1": sha1}})
+            }
+            Command::DelSslCert(f) => json!({"kind": "extra certificate", "target": f.as_str()}),
+            Command::AddSslCrtList(_, e) => {
+                json!({"kind": "missing crt-list line", "target": e.line()})
+            }
+            Command::DelSslCrtList(_, cert) | Command::DelSslCrtListLine(_, cert, _) => {
+                json!({"kind": "extra crt-list line", "target": cert.as_str()})
+            }
+            Command::SetSslCa(_, f, _) => {
+                json!({"kind": "different ca-file", "target": f.as_str()})
+            }
+            Command::DelSslCa(_, f) => json!({"kind": "extra ca-file", "target": f.as_str()}),
+            // The second half of a step named above (commit, a new empty store, health).
+            _ => continue,
         };
-        let live = match client.send(Command::ShowSslCert(Some(path))).await {
-            Ok(Reply::SslCert(info)) => info.sha1,
-            _ => None,
-        };
-        match live {
-            None => differences.push(json!({"kind": "missing certificate", "file": file, "desired": c["sha1"]})),
-            Some(h) if Some(h.as_str()) != c["sha1"].as_str() => differences.push(
-                json!({"kind": "different certificate", "file": file, "desired": c["sha1"], "live": h}),
-            ),
-            Some(_) => {}
-        }
+        out.push(d);
     }
-    let Some(list) = want["crt_list_file"]
-        .as_str()
-        .and_then(|f| FilePath::new(f).ok())
-    else {
-        return;
-    };
-    // A line is its certificate and options (a certificate has one line per client-certificate
-    // setting); `[options]` follows the file in the reports.
-    let line_key = |cert: &str, options: Option<&str>| match options {
-        Some(o) => format!("{cert} [{o}]"),
-        None => cert.to_string(),
-    };
-    let live: BTreeMap<String, Vec<String>> = match client.send(Command::ShowSslCrtList(list)).await
-    {
-        Ok(Reply::CrtList(lines)) => lines
+    out
+}
+
+fn live_server(o: &Observed, s: &haproxy::ServerRef) -> Value {
+    match o.servers.get(&s.backend).and_then(|b| b.get(&s.server)) {
+        None => Value::Null,
+        Some(l) => json!({
+            "address": l.addr.map(|a| a.to_string()),
+            "weight": l.weight,
+            "state": admin_label(l.admin),
+        }),
+    }
+}
+
+fn live_map_value(
+    o: &Observed,
+    maps: Option<&haproxy::config::RouteMaps>,
+    file: &str,
+    key: &haproxy::MapKey,
+) -> Value {
+    let kind = maps.and_then(|m| {
+        MapKind::ALL
             .into_iter()
-            .map(|l| {
-                let mut sni = l.sni;
-                sni.sort();
-                (line_key(&l.cert, l.options.as_deref()), sni)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    let mut wanted = BTreeSet::new();
-    for e in want["crt_list"].as_array().into_iter().flatten() {
-        let cert = line_key(
-            e["cert"].as_str().unwrap_or_default(),
-            e["options"].as_str(),
-        );
-        let mut sni: Vec<String> = e["sni"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect();
-        sni.sort();
-        wanted.insert(cert.clone());
-        match live.get(&cert) {
-            None => differences
-                .push(json!({"kind": "missing crt-list line", "file": cert, "desired": sni})),
-            Some(h) if *h != sni => differences.push(
-                json!({"kind": "different crt-list line", "file": cert, "desired": sni, "live": h}),
-            ),
-            Some(_) => {}
-        }
+            .find(|k| k.file(m).to_file_path().as_str() == file)
+    });
+    kind.and_then(|k| o.maps.entries.entries(k).get(key))
+        .map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn acl_name(maps: Option<&haproxy::config::RouteMaps>, f: &haproxy::FilePath) -> String {
+    maps.and_then(|m| AclKind::of_file(m, f))
+        .map_or_else(|| f.to_string(), |k| k.name().to_string())
+}
+
+fn map_name(k: MapKind) -> &'static str {
+    match k {
+        MapKind::Exact => "exact",
+        MapKind::Prefix => "prefix",
+        MapKind::Regex => "regex",
     }
-    for (cert, sni) in &live {
-        if !wanted.contains(cert) {
-            differences.push(json!({"kind": "extra crt-list line", "file": cert, "live": sni}));
-        }
-    }
+}
+
+/// `exact`, `prefix` or `regex` for a route map file, else the file.
+fn file_name(file: &str) -> String {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    base.strip_suffix(".map").unwrap_or(file).to_string()
 }

@@ -158,7 +158,7 @@ pub(super) async fn maps(client: &RuntimeClient, out: OutputFormat) -> anyhow::R
         .filter_map(|f| f.rsplit_once('/').map(|(d, _)| d))
         .collect();
     for dir in dirs {
-        for kind in ["allow", "deny"] {
+        for kind in ["allow", "deny", "canary"] {
             let file = format!("{dir}/{kind}.acl");
             let Ok(Reply::AclEntries(entries)) = client
                 .send(Command::ShowAcl(FilePath::new(file.clone())?))

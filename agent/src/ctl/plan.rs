@@ -148,23 +148,28 @@ fn within(dir: &Path, p: &Path) -> PathBuf {
     }
 }
 
-/// The source and settings to plan with, and the warnings to print first.
+/// The source and settings to plan with, and the warnings to print first. `own: None`:
+/// the agent's alone.
 async fn render_args(
-    own: OwnArgs,
+    own: Option<OwnArgs>,
     agent: Option<&str>,
 ) -> anyhow::Result<(RenderArgs, Vec<String>)> {
-    let Some(agent) = agent else {
-        let args = RenderArgs {
-            source: own.source,
-            model: own.model,
-            haproxy_bin: "haproxy".into(),
-        };
-        return Ok((args, Vec::new()));
+    let (own, agent) = match (own, agent) {
+        (Some(own), None) => {
+            let args = RenderArgs {
+                source: own.source,
+                model: own.model,
+                haproxy_bin: "haproxy".into(),
+            };
+            return Ok((args, Vec::new()));
+        }
+        (own, Some(agent)) => (own, agent),
+        (None, None) => bail!("nothing to plan with: no settings and no agent"),
     };
     let doc = get_json(agent, "/debug/config").await?;
     let inv = agent_invocation(&doc)?;
     let here = std::env::current_dir()?;
-    let source = if own.has_source() {
+    let source = if let Some(own) = own.as_ref().filter(|o| o.has_source()) {
         let mut s = own.source.clone();
         s.manifests = s.manifests.map(|p| within(&here, &p));
         s.kubeconfig = s.kubeconfig.map(|p| within(&here, &p));
@@ -178,9 +183,12 @@ async fn render_args(
     let mut model = inv.args.model.clone();
     model.config_dir = within(&inv.cwd, &model.config_dir);
     model.runtime_socket = within(&inv.cwd, &model.runtime_socket);
-    let warnings = own_matches()
-        .map(|m| differing_settings(&m, &inv.matches))
-        .unwrap_or_default();
+    let warnings = match own {
+        Some(_) => own_matches()
+            .map(|m| differing_settings(&m, &inv.matches))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let args = RenderArgs {
         source,
         model,
@@ -225,16 +233,30 @@ fn command_group(c: &Command) -> String {
     }
 }
 
-pub(super) async fn plan(
+/// What the planner would do now: the objects translated, HAProxy observed, the plan.
+pub(super) struct Planned {
+    /// The translation.
+    pub t: crate::translate::Translation,
+    /// What HAProxy has.
+    pub observed: reconcile::Observed,
+    /// The structure of the haproxy.cfg on disk (what HAProxy loaded), if readable.
+    pub loaded: Option<Structure>,
+    /// Where that haproxy.cfg is.
+    pub cfg_path: PathBuf,
+    /// The plan.
+    pub plan: Plan,
+    /// Settings given here that differ from the agent's.
+    pub warnings: Vec<String>,
+}
+
+/// Translates, observes and plans, as the agent's next sync would (`own: None`: with the
+/// agent's settings and source alone).
+pub(super) async fn planned(
     client: &RuntimeClient,
-    own: OwnArgs,
+    own: Option<OwnArgs>,
     agent: Option<&str>,
-    out: OutputFormat,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Planned> {
     let (args, warnings) = render_args(own, agent).await?;
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
     let (t, _) = crate::run::translate_for(&args).await?;
     let cfg_path = args.model.config_dir.join("haproxy.cfg");
     let loaded_text = std::fs::read_to_string(&cfg_path).ok();
@@ -242,7 +264,7 @@ pub(super) async fn plan(
     let loaded_sections = loaded_text.as_deref().map(Sections::of_rendered);
     let observed = crate::apply::observe(client, &t.config, loaded.as_ref()).await?;
     let desired_sections = Sections::of_config(&t.config);
-    let p = reconcile::plan_scoped(
+    let plan = reconcile::plan_scoped(
         Desired::from(&t),
         StructureView {
             loaded: loaded_sections.as_ref(),
@@ -256,6 +278,33 @@ pub(super) async fn plan(
             drain_timeout: Duration::from_secs(30),
         },
     );
+    Ok(Planned {
+        t,
+        observed,
+        loaded,
+        cfg_path,
+        plan,
+        warnings,
+    })
+}
+
+pub(super) async fn plan(
+    client: &RuntimeClient,
+    own: OwnArgs,
+    agent: Option<&str>,
+    out: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let Planned {
+        t,
+        loaded,
+        cfg_path,
+        plan: p,
+        warnings,
+        ..
+    } = planned(client, Some(own), agent).await?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let (doc, text) = match &p {
         Plan::Reload(reason) => {
             let diff = match &loaded {

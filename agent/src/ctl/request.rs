@@ -86,15 +86,38 @@ impl Request {
 }
 
 /// Which backend the canary rule picks for this request, and why.
-pub(super) fn canary_choice(rule: &CanaryRule, request: &Request) -> (bool, Option<String>) {
+/// `patterns`: the entries of HAProxy's canary ACL file, where a rule's header pattern is
+/// (`(?m)\A<id>\n.*?(?:<regex>)`, matched against `<id>` LF the header value; the regex is
+/// in the syntax PCRE2 and the `regex` crate read alike, so the choice is HAProxy's).
+pub(super) fn canary_choice(
+    rule: &CanaryRule,
+    request: &Request,
+    patterns: &[String],
+) -> (bool, Option<String>) {
     if let Some(h) = &rule.header {
         let got = request.header(&h.to_string());
-        match (&rule.header_value, got) {
-            (Some(want), Some(v)) if v == want.to_string() => {
+        match (&rule.header_value, &rule.header_pattern, got) {
+            (Some(want), _, Some(v)) if v == want.to_string() => {
                 return (true, Some(format!("header {h} is {want}")));
             }
-            (None, Some("always")) => return (true, Some(format!("header {h} is always"))),
-            (None, Some("never")) => return (false, Some(format!("header {h} is never"))),
+            (None, Some(id), Some(v)) => {
+                let probe = format!("{}\n{v}", id.as_str());
+                let start = format!("(?m)\\A{}\\n", id.as_str());
+                let entry = patterns.iter().find(|p| p.starts_with(&start));
+                let matches = entry
+                    .and_then(|p| regex::Regex::new(p).ok())
+                    .is_some_and(|re| re.is_match(&probe));
+                if matches {
+                    return (
+                        true,
+                        Some(format!("header {h} matches pattern {}", id.as_str())),
+                    );
+                }
+            }
+            (None, None, Some("always")) => {
+                return (true, Some(format!("header {h} is always")));
+            }
+            (None, None, Some("never")) => return (false, Some(format!("header {h} is never"))),
             _ => {}
         }
     }
@@ -148,7 +171,12 @@ mod tests {
         rule.cookie = Some(haproxy::config::CanaryName::cookie("c").unwrap());
         let with = |rule: &CanaryRule, h: &[&str]| {
             let h: Vec<String> = h.iter().map(|s| s.to_string()).collect();
-            canary_choice(rule, &Request::new("a", "/", "GET", &h).unwrap()).0
+            let p = [haproxy::config::CanaryPattern::new("^b.ta$")
+                .unwrap()
+                .acl_pattern()
+                .as_str()
+                .to_string()];
+            canary_choice(rule, &Request::new("a", "/", "GET", &h).unwrap(), &p).0
         };
         assert!(with(&rule, &["X-Canary: always"]));
         assert!(!with(&rule, &["x-canary:never", "cookie: c=always"]));
@@ -157,5 +185,13 @@ mod tests {
         rule.header_value = Some(haproxy::config::PolicyText::new("v", "beta").unwrap());
         assert!(with(&rule, &["x-canary: beta"]));
         assert!(!with(&rule, &["x-canary: always"]));
+        rule.header_value = None;
+        let pattern = haproxy::config::CanaryPattern::new("^b.ta$").unwrap();
+        rule.header_pattern = Some(pattern.id().clone());
+        assert!(with(&rule, &["x-canary: beta"]));
+        assert!(with(&rule, &["x-canary: bota"]));
+        assert!(!with(&rule, &["x-canary: xbeta"]));
+        assert!(!with(&rule, &["x-canary: always"]));
+        assert!(with(&rule, &["x-canary: never", "cookie: c=always"]));
     }
 }

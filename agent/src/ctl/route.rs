@@ -106,7 +106,15 @@ pub(super) async fn route(
         }
     }
     let state = get_json(agent, "/debug/state").await;
-    let report = Report::build(request, &steps, &tried, found.as_ref(), state.as_ref().ok());
+    let patterns = canary_patterns(client, &files).await;
+    let report = Report::build(
+        request,
+        &steps,
+        &tried,
+        found.as_ref(),
+        state.as_ref().ok(),
+        &patterns,
+    );
     let servers = match &report.backend {
         Some(b) => server_rows(client, Some(b)).await?,
         None => Vec::new(),
@@ -154,6 +162,27 @@ struct Report {
     disagreements: Vec<String>,
 }
 
+/// The entries of HAProxy's canary ACL file (beside the route maps), empty when it has none.
+async fn canary_patterns(
+    client: &RuntimeClient,
+    files: &BTreeMap<String, FilePath>,
+) -> Vec<String> {
+    let Some(dir) = files
+        .get("exact")
+        .and_then(|f| f.as_str().rsplit_once('/'))
+        .map(|(d, _)| d)
+    else {
+        return Vec::new();
+    };
+    let Ok(file) = FilePath::new(format!("{dir}/canary.acl")) else {
+        return Vec::new();
+    };
+    match client.send(Command::ShowAcl(file)).await {
+        Ok(Reply::AclEntries(entries)) => entries.into_iter().map(|e| e.pattern).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Report {
     fn build(
         request: &Request,
@@ -161,6 +190,7 @@ impl Report {
         tried: &[MapLookup],
         found: Option<&Found>,
         state: Option<&Value>,
+        patterns: &[String],
     ) -> Self {
         let mut lines = vec![format!(
             "{} {}{} (keys as the frontend builds them)",
@@ -195,7 +225,7 @@ impl Report {
                 if let Some(d) = desired {
                     disagreements.extend(check_desired(d, steps, f));
                 }
-                Self::matched(request, step, f, &mut lines)
+                Self::matched(request, step, f, patterns, &mut lines)
             }
             None => {
                 let default = desired
@@ -238,6 +268,7 @@ impl Report {
         request: &Request,
         step: &Step,
         f: &Found,
+        patterns: &[String],
         lines: &mut Vec<String>,
     ) -> (Option<BackendName>, Value) {
         let Some(t) = RouteTarget::parse(&f.value) else {
@@ -261,7 +292,7 @@ impl Report {
         }
         let mut canary = Value::Null;
         if let Some(c) = &t.canary {
-            let (to_canary, why) = canary_choice(&c.rule, request);
+            let (to_canary, why) = canary_choice(&c.rule, request, patterns);
             let line = match (to_canary, &why) {
                 (true, Some(w)) => format!("  canary: {w}, so backend {}", c.backend),
                 (false, Some(w)) => format!("  canary: {w}, so backend {}", t.backend),

@@ -422,8 +422,7 @@ impl From<&crate::translate::Changed> for Scope {
             map_keys: changed.map_keys.clone(),
             tls: changed.tls,
             acls: changed.acls,
-            // The applier compares the Gateway API routes it last applied itself.
-            gateway: false,
+            gateway: changed.gateway,
         }
     }
 }
@@ -954,11 +953,7 @@ mod tests {
                     o.maps.deleted(kind, k);
                 }
                 Command::AddAcl(f, _) | Command::DelAcl(f, _) | Command::ClearAcl(f) => {
-                    let kind = if *f == maps().allow.to_file_path() {
-                        AclKind::Allow
-                    } else {
-                        AclKind::Deny
-                    };
+                    let kind = AclKind::of_file(&maps(), f).expect("an ACL file of ours");
                     o.acls.record(kind, c);
                 }
                 other => panic!("unexpected command in a plan: {other:?}"),
@@ -975,7 +970,13 @@ mod tests {
             let cidrs = |v: &BTreeSet<usize>| v.iter().map(|i| haproxy::config::Cidr::parse(NETS[*i]).unwrap()).collect();
             lists.into_iter().map(|(i, (allow, deny))| {
                 (haproxy::config::PolicyText::new("id", &format!("ns/i{i}")).unwrap(),
-                 haproxy::config::SourceLists { allow: cidrs(&allow), deny: cidrs(&deny), exempt: Default::default(), origins: Default::default() })
+                 haproxy::config::SourceLists {
+                     allow: cidrs(&allow),
+                     deny: cidrs(&deny),
+                     // Canary header patterns, in the third ACL file.
+                     canary_patterns: allow.iter().map(|n| haproxy::config::CanaryPattern::new(&format!("^v{n} x$")).unwrap()).collect(),
+                     ..Default::default()
+                 })
             }).collect()
         }
     }
@@ -1004,9 +1005,7 @@ mod tests {
                     id.clone(),
                     haproxy::config::SourceLists {
                         allow,
-                        deny: BTreeSet::new(),
-                        exempt: BTreeSet::new(),
-                        origins: BTreeSet::new(),
+                        ..Default::default()
                     },
                 );
             }

@@ -36,9 +36,13 @@ use super::ingress::{self, Fragment};
 use super::refold::{Rank, Refold, Work};
 use super::resolutions::Resolutions;
 use super::tls::{self, CertMemory};
-use super::{Changed, Settings, Translation, base_config, class, default_backend, tls_files};
+use super::{
+    Changed, Settings, Translation, base_config, class, default_backend, gateway, tls_files,
+};
+use crate::gateway_api::Statuses;
 use crate::problem::Problem;
 use crate::store::{Changes, Kind, ObjectKey, Snapshot};
+use haproxy::config::gateway::HostPattern;
 
 /// Translates snapshot after snapshot of one store, redoing only what changed.
 #[derive(Debug)]
@@ -77,6 +81,16 @@ pub struct Incremental {
     global: super::configmap::MapSettings,
     /// The TCP services' problems (read again at every step).
     tcp_problems: Vec<Problem>,
+    /// The Gateway API part, read again whole when a Gateway API object, or a Service,
+    /// slice or Secret it reads, changes.
+    gateway: gateway::Draft,
+    /// The Ingress hosts it last met, and the problems of that meeting.
+    gateway_met: (BTreeSet<HostPattern>, Vec<Problem>),
+    /// The statuses last handed out.
+    gateway_status: Arc<Statuses>,
+    /// How many times the Gateway part was read (tests check what a change redoes).
+    #[cfg(test)]
+    gateway_builds: usize,
 }
 
 /// One Ingress of ours.
@@ -116,6 +130,8 @@ struct Step {
     lists: BTreeSet<ObjectKey>,
     /// Some Ingress's basic-authentication user list changed.
     auth: bool,
+    /// The Gateway API part is read again.
+    gateway: bool,
 }
 
 impl Incremental {
@@ -142,6 +158,11 @@ impl Incremental {
             global: Default::default(),
             tcp_problems: Vec::new(),
             certs_parsed: CertCache::default(),
+            gateway: gateway::Draft::default(),
+            gateway_met: Default::default(),
+            gateway_status: Default::default(),
+            #[cfg(test)]
+            gateway_builds: 0,
         }
     }
 
@@ -212,8 +233,12 @@ impl Incremental {
                 changed.routes = true;
             }
         }
+        if step.gateway {
+            self.rebuild_gateway(snapshot, &mut step);
+        }
         for service in std::mem::take(&mut step.unread) {
             let read = self.service_readers.contains_key(&service)
+                || self.gateway.services.contains(&service)
                 || self.settings.default_backend_service.as_ref() == Some(&service);
             if !read {
                 self.resolutions.forget(&service);
@@ -227,6 +252,7 @@ impl Incremental {
         } else {
             self.update_routes(config, std::mem::take(&mut step.moved), &mut changed);
         }
+        self.meet_gateway(config, step.gateway, &mut changed);
         let built_default = self
             .refold
             .default_owner()
@@ -270,6 +296,8 @@ impl Incremental {
         problems.extend(default_problems);
         problems.extend(self.global.problems.iter().cloned());
         problems.extend(self.tcp_problems.iter().cloned());
+        problems.extend(self.gateway.problems.iter().cloned());
+        problems.extend(self.gateway_met.1.iter().cloned());
         problems.sort();
         problems.dedup();
         self.seen = Some((snapshot.store_id(), snapshot.generation));
@@ -278,7 +306,7 @@ impl Incremental {
             config: config.clone(),
             maps: self.refold.entries().clone(),
             problems,
-            gateway_status: Default::default(),
+            gateway_status: self.gateway_status.clone(),
             certs: self.certs.clone(),
             changed: if incremental {
                 changed
@@ -305,7 +333,13 @@ impl Incremental {
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }
-                Kind::Service => self.forget_service(key, step),
+                Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::ReferenceGrant => {
+                    step.gateway = true;
+                }
+                Kind::Service => {
+                    self.forget_service(key, step);
+                    step.gateway |= self.gateway.services.contains(key);
+                }
                 Kind::EndpointSlice => {
                     // The Services whose resolutions read it, and the one it is labelled
                     // with now (it may have moved).
@@ -317,9 +351,11 @@ impl Incremental {
                         .collect();
                     for s in &services {
                         self.forget_service(s, step);
+                        step.gateway |= self.gateway.services.contains(s);
                     }
                 }
                 Kind::Secret => {
+                    step.gateway |= self.gateway.secrets.contains(key);
                     if let Some(readers) = self.fragment_secret_readers.get(key) {
                         step.dirty.extend(readers.iter().cloned());
                     }
@@ -354,6 +390,7 @@ impl Incremental {
         step.dirty = snapshot.ingresses.keys().cloned().collect();
         step.routes = true;
         step.tls = true;
+        step.gateway = true;
     }
 
     /// Reads Ingress `key` again (dropping it when it is gone or not ours).
@@ -487,7 +524,7 @@ impl Incremental {
         let mut cache = std::mem::take(&mut self.certs_parsed);
         let mut read = |s: &ObjectKey| cache.read(snapshot, s);
         let ingresses = self.ordered().map(|(k, e)| (k, e.ingress.as_ref()));
-        let built = tls::collect(
+        let mut built = tls::collect(
             ingresses,
             &self.settings,
             &self.certs,
@@ -495,8 +532,15 @@ impl Incremental {
             snapshot,
             &mut problems,
         );
+        gateway::add_certs(
+            &self.gateway,
+            &built.hosts,
+            &self.settings.config_dir,
+            &mut built.files,
+            &mut problems,
+        );
         let (bind, files) = tls_files(
-            built.wanted,
+            built.wanted || self.gateway.https,
             built.files,
             &self.settings,
             &mut read,
@@ -504,6 +548,7 @@ impl Incremental {
         )?;
         cache.retain(|s| {
             self.secret_readers.contains_key(s)
+                || self.gateway.secrets.contains(s)
                 || self.settings.default_ssl_certificate.as_ref() == Some(s)
         });
         self.certs_parsed = cache;
@@ -591,6 +636,51 @@ impl Incremental {
         }
     }
 
+    /// Reads the Gateway API part again: its backends are rebuilt, the Services it no
+    /// longer reads may be forgotten, and its certificates folded again when they changed.
+    fn rebuild_gateway(&mut self, snapshot: &Snapshot, step: &mut Step) {
+        let mut cache = std::mem::take(&mut self.certs_parsed);
+        let mut read = |s: &ObjectKey| cache.read(snapshot, s);
+        let new = gateway::build(snapshot, &self.settings, &mut self.resolutions, &mut read);
+        self.certs_parsed = cache;
+        let old = std::mem::replace(&mut self.gateway, new);
+        #[cfg(test)]
+        {
+            self.gateway_builds += 1;
+        }
+        step.backends.extend(old.recipes.keys().cloned());
+        step.backends.extend(self.gateway.recipes.keys().cloned());
+        step.unread
+            .extend(old.services.difference(&self.gateway.services).cloned());
+        if old.tls_part() != self.gateway.tls_part() {
+            step.tls = true;
+        }
+        if *self.gateway_status != self.gateway.statuses {
+            self.gateway_status = Arc::new(self.gateway.statuses.clone());
+        }
+    }
+
+    /// Meets the Gateway part with the Ingress hosts when either changed: `config.gateway`.
+    fn meet_gateway(&mut self, config: &mut Arc<Config>, rebuilt: bool, changed: &mut Changed) {
+        if !rebuilt && !changed.routes {
+            return;
+        }
+        let hosts = if self.gateway.is_empty() {
+            BTreeSet::new()
+        } else {
+            gateway::ingress_hosts(&config.routes)
+        };
+        if !rebuilt && hosts == self.gateway_met.0 {
+            return;
+        }
+        let (routes, problems) = self.gateway.finish_with(&hosts);
+        self.gateway_met = (hosts, problems);
+        if config.gateway != routes {
+            Arc::make_mut(config).gateway = routes;
+            changed.gateway = true;
+        }
+    }
+
     /// Rebuilds `names` from their owners' recipes (or `--default-backend-service`) and
     /// puts those that differ into the config.
     fn patch_backends(
@@ -603,13 +693,15 @@ impl Incremental {
     ) {
         let mut service_backend = service_backend;
         for name in names {
-            let desired = match self.refold.owner(name) {
-                Some(owner) => self
-                    .entries
-                    .get(owner)
-                    .and_then(|e| e.fragment.backend(name, snapshot, &mut self.resolutions)),
-                None => service_backend.take_if(|b| b.name == *name),
-            };
+            // As the full translation: the owning Ingress's, else the default Service's,
+            // else the Gateway routes'.
+            let desired = self
+                .refold
+                .owner(name)
+                .and_then(|owner| self.entries.get(owner))
+                .and_then(|e| e.fragment.backend(name, snapshot, &mut self.resolutions))
+                .or_else(|| service_backend.take_if(|b| b.name == *name))
+                .or_else(|| self.gateway.backend(name, snapshot, &mut self.resolutions));
             if config.backends.get(name) == desired.as_ref() {
                 continue;
             }

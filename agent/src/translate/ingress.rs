@@ -478,6 +478,10 @@ impl Reader<'_> {
         };
         if canary_rule.is_none() {
             self.f.source_lists = parsed.source.lists();
+        } else if let Some(p) = &parsed.nginx_pattern {
+            // The canary's header pattern, in the canary ACL file under this Ingress.
+            let lists = self.f.source_lists.get_or_insert_default();
+            lists.canary_patterns.insert(p.clone());
         }
         if parsed.canary.is_some()
             && parsed.options.balance != Balance::Roundrobin

@@ -12,6 +12,7 @@ pub mod client_ca;
 pub mod configmap;
 pub mod endpoints;
 mod fold;
+pub mod gateway;
 mod incremental;
 mod ingress;
 mod refold;
@@ -76,6 +77,8 @@ pub struct Settings {
     /// `--tcp-bind-address`: where TCP services listen (the HTTP bind's address when
     /// `None`).
     pub tcp_bind: Option<std::net::IpAddr>,
+    /// `--gateway-controller-name`: the GatewayClass `spec.controllerName` that is ours.
+    pub gateway_controller_name: String,
 }
 
 impl Settings {
@@ -124,6 +127,8 @@ pub struct Changed {
     pub tls: bool,
     /// `config.source_lists` changed.
     pub acls: bool,
+    /// `config.gateway` (the Gateway API host and rule maps) changed.
+    pub gateway: bool,
 }
 
 impl Changed {
@@ -136,12 +141,18 @@ impl Changed {
             map_keys: None,
             tls: true,
             acls: true,
+            gateway: true,
         }
     }
 
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.backends.is_empty() && !self.routes && !self.tls && !self.acls
+        !self.all
+            && self.backends.is_empty()
+            && !self.routes
+            && !self.tls
+            && !self.acls
+            && !self.gateway
     }
 }
 
@@ -171,7 +182,8 @@ pub fn translate_with(
         })
         .collect();
     let mut read = |s: &ObjectKey| tls::read_secret(snapshot, s);
-    let tls = tls::collect(
+    let draft = gateway::build(snapshot, settings, &mut resolutions, &mut read);
+    let mut tls = tls::collect(
         ours.iter().copied(),
         settings,
         certs,
@@ -180,7 +192,15 @@ pub fn translate_with(
         &mut problems,
     );
     let folded = fold::fold(&fragments, &tls.hosts);
-    let (bind, files) = tls_files(tls.wanted, tls.files, settings, &mut read, &mut problems)?;
+    gateway::add_certs(
+        &draft,
+        &tls.hosts,
+        &settings.config_dir,
+        &mut tls.files,
+        &mut problems,
+    );
+    let wanted = tls.wanted || draft.https;
+    let (bind, files) = tls_files(wanted, tls.files, settings, &mut read, &mut problems)?;
     config.frontends[0].tls = bind;
     config.tls = files;
     let (default_backend, service_backend) = default_backend(
@@ -205,6 +225,13 @@ pub fn translate_with(
     {
         config.insert_backend(b);
     }
+    for name in draft.recipes.keys() {
+        if !config.backends.contains_key(name)
+            && let Some(b) = draft.backend(name, snapshot, &mut resolutions)
+        {
+            config.insert_backend(b);
+        }
+    }
     for f in &fragments {
         if let Some(lists) = &f.source_lists {
             config
@@ -224,6 +251,10 @@ pub fn translate_with(
     problems.extend(folded.problems);
     config.frontends[0].canary_names = haproxy::config::canary_names(&folded.routes);
     config.routes = folded.routes;
+    let (gateway_routes, gateway_problems) = draft.finish(&config.routes);
+    config.gateway = gateway_routes;
+    problems.extend(gateway_problems);
+    problems.extend(draft.problems.iter().cloned());
     let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
     let mut config = Arc::new(config);
@@ -239,7 +270,7 @@ pub fn translate_with(
         config,
         maps,
         problems,
-        gateway_status: Default::default(),
+        gateway_status: Arc::new(draft.statuses),
         certs: tls.memory,
         changed: Changed::everything(),
     })

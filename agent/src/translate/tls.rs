@@ -348,6 +348,7 @@ pub(super) mod tests {
             access_log: None,
             tcp_services: None,
             tcp_bind: None,
+            gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
         }
     }
 

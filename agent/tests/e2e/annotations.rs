@@ -97,7 +97,8 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     let wants = [
         (k("configuration-snippet"), "refused_annotation"),
         (k("auth-url"), "unsupported_annotation"),
-        (k("canary-by-header-pattern"), "unsupported_annotation"),
+        // A pattern needs canary-by-header to name the header it reads.
+        (k("canary-by-header-pattern"), "invalid_annotation"),
     ];
     let mut last = Value::Null;
     let found = eventually("the annotation problems", CONVERGE, async || {
@@ -115,13 +116,14 @@ async fn ingress_nginx_annotations_are_honoured_or_named() {
     assert_eq!(last.as_array().unwrap().len(), wants.len(), "{last:#}");
     let metrics = agent.metrics().await.unwrap();
     for sample in [
-        "haproxy_agent_problems{kind=\"ingress\",reason=\"unsupported_annotation\"} 2",
+        "haproxy_agent_problems{kind=\"ingress\",reason=\"unsupported_annotation\"} 1",
+        "haproxy_agent_problems{kind=\"ingress\",reason=\"invalid_annotation\"} 1",
         "haproxy_agent_problems{kind=\"ingress\",reason=\"refused_annotation\"} 1",
     ] {
         assert!(metrics.contains(sample), "want {sample} in:\n{metrics}");
     }
 
-    // The canary Ingress (weight 0, its header pattern not taken) takes nothing: every
+    // The canary Ingress (weight 0, its header pattern without a header) takes nothing: every
     // request goes to the main Ingress's Service.
     for _ in 0..20 {
         let reply = agent.get(HOST, "/app").await.unwrap();

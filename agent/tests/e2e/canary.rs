@@ -135,7 +135,13 @@ async fn canary_weight_splits_traffic_and_changes_without_reload() {
 /// An ingress-nginx canary Ingress for `/shop`: `canary: "true"` with a weight and, when
 /// given, a header value; the header and cookie are always `x-canary` and `canary_cookie`.
 pub(crate) fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
+    nginx_canary_with(weight, header_value, None)
+}
+
+/// [`nginx_canary`], with a header pattern (canary-by-header-pattern) when given.
+fn nginx_canary_with(weight: &str, header_value: Option<&str>, pattern: Option<&str>) -> String {
     let n = |k: &str| format!("nginx.ingress.kubernetes.io/{k}");
+    let p = n("canary-by-header-pattern");
     let (canary, w, h, c, v) = (
         n("canary"),
         n("canary-weight"),
@@ -151,6 +157,9 @@ pub(crate) fn nginx_canary(weight: &str, header_value: Option<&str>) -> String {
     ];
     if let Some(value) = header_value {
         annotations.push((v.as_str(), value));
+    }
+    if let Some(pattern) = pattern {
+        annotations.push((p.as_str(), pattern));
     }
     [
         ingress("shop", &[], &[route("/shop", "shop", 80)]),
@@ -289,4 +298,120 @@ async fn ingress_nginx_canary_ingress_routes_by_header_cookie_and_weight() {
     .unwrap();
     let r = agent.get(HOST, "/shop").await.unwrap();
     assert_eq!(r.status, 404, "{r:?}");
+}
+
+/// canary-by-header-pattern: a header value matching the regex (PCRE, unanchored unless
+/// the regex anchors itself) sends to the canary; `always` is not special then; a new
+/// pattern is an ACL entry and a map update: HAProxy's master counts no reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_by_header_pattern_matches_and_changes_without_reload() {
+    let (agent, _echoes) = nginx_canary_agent("0").await;
+    agent
+        .write_manifest(
+            "ingress.yaml",
+            &nginx_canary_with("0", None, Some("^beta-(eu|us)$")),
+        )
+        .unwrap();
+    eventually("the pattern routes to the canary", CONVERGE, async || {
+        answered_by(&agent, &[("x-canary", "beta-eu")]).await == "canary"
+    })
+    .await
+    .unwrap();
+    let state = agent.debug_state().await.unwrap();
+    assert_eq!(state["problems"], serde_json::json!([]), "{state:#}");
+    assert_eq!(
+        state["desired"]["acl_files"]["canary"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{state:#}"
+    );
+    let reloads = agent.reloads().await.unwrap();
+    for (value, want) in [
+        ("beta-eu", "canary"),
+        ("beta-us", "canary"),
+        ("beta-eux", "primary"),
+        ("xbeta-eu", "primary"),
+        ("always", "primary"),
+    ] {
+        for _ in 0..5 {
+            assert_eq!(
+                answered_by(&agent, &[("x-canary", value)]).await,
+                want,
+                "{value}"
+            );
+        }
+        // ctl route reads HAProxy's pattern entry and agrees.
+        let header = format!("x-canary:{value}");
+        let args = [
+            "--output", "json", "route", HOST, "/shop", "--header", &header,
+        ];
+        let (code, out) = crate::ctl::against_an_agent::ctl(&agent, &args);
+        assert_eq!(code, 0, "{out}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let service = if want == "canary" {
+            "shop-canary"
+        } else {
+            "shop"
+        };
+        assert_eq!(
+            doc["backend"],
+            format!("default_{service}_80"),
+            "{value}: {out}"
+        );
+    }
+    // Unanchored, with a space: anywhere in the value.
+    agent
+        .write_manifest(
+            "ingress.yaml",
+            &nginx_canary_with("0", None, Some("gamma ray")),
+        )
+        .unwrap();
+    eventually(
+        "the new pattern routes to the canary",
+        CONVERGE,
+        async || answered_by(&agent, &[("x-canary", "a gamma ray burst")]).await == "canary",
+    )
+    .await
+    .unwrap();
+    for (value, want) in [
+        ("gamma ray", "canary"),
+        ("beta-eu", "primary"),
+        ("gammaray", "primary"),
+    ] {
+        assert_eq!(
+            answered_by(&agent, &[("x-canary", value)]).await,
+            want,
+            "{value}"
+        );
+    }
+    // A header value set beside it wins, and the pattern is named as ignored.
+    agent
+        .write_manifest(
+            "ingress.yaml",
+            &nginx_canary_with("0", Some("exact"), Some("gamma")),
+        )
+        .unwrap();
+    eventually("the header value wins", CONVERGE, async || {
+        answered_by(&agent, &[("x-canary", "exact")]).await == "canary"
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        answered_by(&agent, &[("x-canary", "gamma")]).await,
+        "primary"
+    );
+    let state = agent.debug_state().await.unwrap();
+    let named = state["problems"].as_array().into_iter().flatten().any(|p| {
+        p["field"]
+            .as_str()
+            .is_some_and(|f| f.contains("canary-by-header-pattern"))
+            && p["message"].as_str().is_some_and(|m| m.contains("wins"))
+    });
+    assert!(named, "{state:#}");
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "a canary header pattern change reloaded"
+    );
 }

@@ -195,7 +195,7 @@ pub(crate) mod against_an_agent {
         );
         let (code, json) = ctl(&agent, &["--output", "json", "diff"]);
         assert_eq!(code, 1);
-        let doc: Value = serde_json::from_str(&json).unwrap();
+        let doc: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
         assert_eq!(doc["equal"], false);
         assert_eq!(doc["differences"][0]["live"]["weight"], 9);
         // ...and so is a pattern added to an address-list ACL file.

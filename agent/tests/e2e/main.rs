@@ -10,6 +10,7 @@ mod configmap;
 mod ctl;
 mod custom_errors;
 mod debugging;
+mod deploy;
 mod endpoints;
 mod frontdoor;
 mod health;

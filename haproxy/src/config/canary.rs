@@ -3,14 +3,18 @@
 //! weight or a header value is a map update; a header or cookie name new to the frontend
 //! adds a fixed rule (HAProxy reads a header or cookie only by a name in the config).
 //!
+//! A header pattern (`canary-by-header-pattern`) is a regex in an ACL file read with
+//! `-m reg`, one entry per pattern keyed by the pattern's id ([`CanaryPattern`]): a new or
+//! changed pattern is `add acl`/`del acl` and a map update, never a reload.
+//!
 //! Value fields after the policy's (see [`super::policy`]):
-//! `canary-backend|weight|total|header|header-value|cookie`.
+//! `canary-backend|weight|total|header|header-value|cookie|pattern-id`.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::names::BackendName;
+use crate::names::{AclPattern, BackendName};
 
 use super::model::InvalidValue;
 use super::policy::PolicyText;
@@ -64,9 +68,104 @@ impl fmt::Display for CanaryName {
     }
 }
 
-/// Which requests go to the canary, tested in ingress-nginx's order: the header (`always`,
-/// `never`, or equal to [`CanaryRule::header_value`] when set), then the cookie (`always`,
-/// `never`), then a random draw of `weight` in `total`.
+/// A header value regex (`canary-by-header-pattern`): PCRE2 as ingress-nginx's
+/// `ngx.re.match` reads it (unanchored, case-sensitive), in the plain syntax PCRE2 and the
+/// `regex-syntax` parser read alike (see [`super::RegexPath`]), spaces allowed, `\A`/`\z`
+/// refused (the ACL entry puts the pattern's id before the value).
+///
+/// Its ACL entry is `(?m)\A<id>\n.*?(?:<regex>)`, matched against `<id>` + LF + the header
+/// value: `(?m)` makes the regex's own `^` and `$` the value's start and end (a header value
+/// holds no LF), `.*?` lets it match anywhere in the value, and the id (a hash of the regex)
+/// keeps each pattern to its own canaries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CanaryPattern {
+    regex: String,
+    id: CanaryPatternId,
+}
+
+/// A canary header pattern [`CanaryPattern`] refuses, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("canary header pattern {value:?} is refused: {reason}")]
+pub struct InvalidPattern {
+    /// The pattern.
+    pub value: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A header pattern's id, as a route map value carries it: `p` and 16 hex digits (a hash of
+/// the regex, so equal patterns share one ACL entry).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CanaryPatternId(String);
+
+impl CanaryPatternId {
+    /// Reads an id back; `None` when it is not one [`CanaryPattern`] makes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix('p')?;
+        (hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(s.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CanaryPattern {
+    /// Longest regex accepted.
+    pub const MAX_LEN: usize = 256;
+
+    /// Validates a header value regex.
+    pub fn new(s: &str) -> Result<Self, InvalidPattern> {
+        let bad = |reason: String| InvalidPattern {
+            value: s.to_string(),
+            reason,
+        };
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err(bad("it must be 1 to 256 bytes".into()));
+        }
+        let ast = super::regex_routes::parse_plain(s, true).map_err(bad)?;
+        super::regex_routes::plain(s, &ast, &mut 0, false).map_err(bad)?;
+        // FNV-1a, 64 bits: stable across builds, so ids survive restarts and upgrades.
+        let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Ok(Self {
+            regex: s.to_string(),
+            id: CanaryPatternId(format!("p{hash:016x}")),
+        })
+    }
+
+    /// The regex as written.
+    pub fn as_str(&self) -> &str {
+        &self.regex
+    }
+
+    /// The id the route map value carries.
+    pub fn id(&self) -> &CanaryPatternId {
+        &self.id
+    }
+
+    /// The pattern's entry in the canary ACL file (spaces as `\x20`: an ACL pattern is one
+    /// word).
+    pub fn acl_pattern(&self) -> AclPattern {
+        let regex = self.regex.replace(' ', "\\x20");
+        AclPattern::new(format!("(?m)\\A{}\\n.*?(?:{regex})", self.id.as_str()))
+            .expect("printable ASCII without whitespace, starting with (")
+    }
+}
+
+impl fmt::Display for CanaryPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.regex)
+    }
+}
+
+/// Which requests go to the canary, tested in ingress-nginx's order: the header (equal to
+/// [`CanaryRule::header_value`] when set, else matching [`CanaryRule::header_pattern`] when
+/// set, else `always` or `never`), then the cookie (`always`, `never`), then a random draw
+/// of `weight` in `total`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CanaryRule {
     /// Requests in `total` sent to the canary when no header or cookie decides.
@@ -77,6 +176,10 @@ pub struct CanaryRule {
     pub header: Option<CanaryName>,
     /// The header value that sends to the canary (instead of `always`/`never`).
     pub header_value: Option<PolicyText>,
+    /// The header value regex that sends to the canary (when there is no `header_value`;
+    /// instead of `always`/`never`), by id: the regex is in the canary ACL file (the
+    /// Ingress's [`super::SourceLists::canary_patterns`]).
+    pub header_pattern: Option<CanaryPatternId>,
     /// The cookie that decides.
     pub cookie: Option<CanaryName>,
 }
@@ -106,6 +209,7 @@ impl CanaryRule {
             total,
             header: None,
             header_value: None,
+            header_pattern: None,
             cookie: None,
         })
     }
@@ -121,7 +225,7 @@ pub struct CanaryTarget {
 }
 
 /// How many value fields a canary takes.
-pub const CANARY_FIELDS: usize = 6;
+pub const CANARY_FIELDS: usize = 7;
 
 impl CanaryTarget {
     /// The value fields.
@@ -135,12 +239,16 @@ impl CanaryTarget {
             text(r.header.as_ref().map(|h| h as &dyn fmt::Display)),
             text(r.header_value.as_ref().map(|h| h as &dyn fmt::Display)),
             text(r.cookie.as_ref().map(|h| h as &dyn fmt::Display)),
+            r.header_pattern
+                .as_ref()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
         ]
     }
 
     /// Reads the fields back; `None` when they are not ones [`Self::fields`] writes.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
-        let [backend, weight, total, header, value, cookie] = fields else {
+        let [backend, weight, total, header, value, cookie, pattern] = fields else {
             return None;
         };
         let opt = |s: &str| (!s.is_empty()).then_some(());
@@ -156,6 +264,10 @@ impl CanaryTarget {
         rule.cookie = match opt(cookie) {
             None => None,
             Some(()) => Some(CanaryName::cookie(cookie).ok()?),
+        };
+        rule.header_pattern = match opt(pattern) {
+            None => None,
+            Some(()) => Some(CanaryPatternId::parse(pattern)?),
         };
         Some(Self {
             backend: BackendName::new(*backend).ok()?,
@@ -183,7 +295,11 @@ impl CanaryNames {
 /// The frontend rules that send a route's request to its canary backend, after `txn.be`
 /// holds the route's backend (and before `use_backend`). `first` is the value field number
 /// (1-based) of the canary backend. Fixed text but for one rule per name in `names`.
-pub(super) fn frontend_rules(first: usize, names: &CanaryNames) -> Vec<String> {
+pub(super) fn frontend_rules(
+    first: usize,
+    names: &CanaryNames,
+    patterns: &super::model::ConfigPath,
+) -> Vec<String> {
     let field = |n: usize| format!("var(txn.route),field({},|)", first + n);
     let mut out = vec![format!(
         "http-request set-var(txn.canary_be) {} if {{ var(txn.be) -m found }} {{ {} -m len gt 0 }}",
@@ -214,13 +330,31 @@ pub(super) fn frontend_rules(first: usize, names: &CanaryNames) -> Vec<String> {
         "http-request set-var(txn.canary) bool(1) if { var(txn.canary_value) -m found } \
          { var(txn.canary_hdr),strcmp(txn.canary_value) eq 0 }"
             .to_string(),
+        // Else the pattern: `<id>` LF value against the pattern ACL file.
+        format!(
+            "http-request set-var(txn.canary_pattern) {} if {on} \
+             !{{ var(txn.canary_value) -m found }} {{ {} -m len gt 0 }}",
+            field(6),
+            field(6)
+        ),
+        "http-request set-var(txn.canary_probe) var(txn.canary_pattern),\
+         concat(\"\\n\",txn.canary_hdr,) if { var(txn.canary_pattern) -m found } \
+         { var(txn.canary_hdr) -m found }"
+            .to_string(),
         format!(
             "http-request set-var(txn.canary) bool(1) if {undecided} \
-             !{{ var(txn.canary_value) -m found }} {{ var(txn.canary_hdr) -m str always }}"
+             {{ var(txn.canary_probe) -m reg -f {patterns} }}"
+        ),
+        // Else always/never.
+        format!(
+            "http-request set-var(txn.canary) bool(1) if {undecided} \
+             !{{ var(txn.canary_value) -m found }} !{{ var(txn.canary_pattern) -m found }} \
+             {{ var(txn.canary_hdr) -m str always }}"
         ),
         format!(
             "http-request set-var(txn.canary) bool(0) if {undecided} \
-             !{{ var(txn.canary_value) -m found }} {{ var(txn.canary_hdr) -m str never }}"
+             !{{ var(txn.canary_value) -m found }} !{{ var(txn.canary_pattern) -m found }} \
+             {{ var(txn.canary_hdr) -m str never }}"
         ),
         // Then the cookie.
         format!(
@@ -267,6 +401,7 @@ mod tests {
         full.header = Some(CanaryName::header("X-Canary").unwrap());
         full.header_value = Some(PolicyText::new("v", "beta").unwrap());
         full.cookie = Some(CanaryName::cookie("Canary_Cookie").unwrap());
+        full.header_pattern = Some(CanaryPattern::new("^v[0-9]+$").unwrap().id().clone());
         for rule in [CanaryRule::new(0, 100).unwrap(), full] {
             let t = target(rule);
             let fields = t.fields();
@@ -291,12 +426,45 @@ mod tests {
     }
 
     #[test]
+    fn patterns_become_acl_entries() {
+        let p = CanaryPattern::new("^beta (eu|us)$").unwrap();
+        assert_eq!(p.id().as_str().len(), 17);
+        assert_eq!(
+            CanaryPatternId::parse(p.id().as_str()),
+            Some(p.id().clone())
+        );
+        assert_eq!(p.id(), CanaryPattern::new("^beta (eu|us)$").unwrap().id());
+        assert_ne!(p.id(), CanaryPattern::new("^beta").unwrap().id());
+        assert_eq!(
+            p.acl_pattern().as_str(),
+            format!("(?m)\\A{}\\n.*?(?:^beta\\x20(eu|us)$)", p.id().as_str())
+        );
+        for bad in [
+            "",
+            "\\Abeta",
+            "beta\\z",
+            "(?m)x",
+            "a#b",
+            "(?=x)",
+            "x\ty",
+            "é",
+            &"a".repeat(257),
+        ] {
+            assert!(CanaryPattern::new(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["", "p123", "q0123456789abcdef", "p0123456789ABCDEF"] {
+            assert!(CanaryPatternId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn one_reading_rule_per_name() {
         let mut names = CanaryNames::default();
         names.headers.insert(CanaryName::header("x-a").unwrap());
         names.headers.insert(CanaryName::header("x-b").unwrap());
         names.cookies.insert(CanaryName::cookie("c").unwrap());
-        let rules = frontend_rules(23, &names);
+        let acl = super::super::model::ConfigPath::new("/m/canary.acl").unwrap();
+        let rules = frontend_rules(23, &names, &acl);
         let reads = |what: &str| rules.iter().filter(|r| r.contains(what)).count();
         assert_eq!(reads("req.hdr("), 2);
         assert_eq!(reads("req.cook("), 1);

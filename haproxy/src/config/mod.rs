@@ -64,7 +64,10 @@ mod userlist;
 mod validate;
 mod writer;
 
-pub use canary::{CanaryName, CanaryNames, CanaryRule, CanaryTarget, MAX_CANARY_NAME};
+pub use canary::{
+    CanaryName, CanaryNames, CanaryPattern, CanaryPatternId, CanaryRule, CanaryTarget,
+    InvalidPattern, MAX_CANARY_NAME,
+};
 pub use client_cert::{CLIENT_CERT_FIELD, ClientCertPolicy};
 pub use custom_errors::{
     CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,

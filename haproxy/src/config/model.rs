@@ -423,12 +423,13 @@ pub struct RouteMaps {
     pub allow: ConfigPath,
     /// The deny lists' ACL file.
     pub deny: ConfigPath,
+    /// The canary header patterns' ACL file (see [`super::CanaryPattern`]).
+    pub canary: ConfigPath,
 }
 
 impl RouteMaps {
     /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
-    /// `<dir>/maps/allow.acl` and
-    /// `<dir>/maps/deny.acl`.
+    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl` and `<dir>/maps/canary.acl`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
         let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
@@ -437,6 +438,7 @@ impl RouteMaps {
             regex: file("regex.map")?,
             allow: file("allow.acl")?,
             deny: file("deny.acl")?,
+            canary: file("canary.acl")?,
         })
     }
 }

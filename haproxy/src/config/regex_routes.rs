@@ -51,16 +51,10 @@ impl RegexPath {
         if s.len() > MAX_PATH_LEN {
             return bad("it is too long".into());
         }
-        if !s.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
-            return bad("only printable ASCII without whitespace or # is allowed".into());
-        }
-        let parsed = match ast::parse::Parser::new().parse(s) {
-            Ok(a) => a,
-            Err(e) => return bad(format!("it is not a regular expression: {}", e.kind())),
+        let parsed = match parse_plain(s, false) {
+            Ok(p) => p,
+            Err(why) => return bad(why),
         };
-        if let Err(e) = regex_syntax::hir::translate::Translator::new().translate(s, &parsed) {
-            return bad(format!("it is not a regular expression: {}", e.kind()));
-        }
         let starts_with_slash = match &parsed {
             Ast::Literal(l) => l.c == '/',
             Ast::Concat(c) => matches!(c.asts.first(), Some(Ast::Literal(l)) if l.c == '/'),
@@ -70,7 +64,7 @@ impl RegexPath {
             return bad("it must start with a literal / (no | outside a group)".into());
         }
         let mut groups = 0;
-        if let Err(why) = plain(s, &parsed, &mut groups) {
+        if let Err(why) = plain(s, &parsed, &mut groups, true) {
             return bad(why);
         }
         Ok(Self {
@@ -130,8 +124,38 @@ pub struct InvalidRegex {
     pub reason: String,
 }
 
-/// Refuses the syntax PCRE2 could read otherwise; counts the capture groups.
-fn plain(src: &str, a: &Ast, groups: &mut u32) -> Result<(), String> {
+/// Parses a regex in the plain syntax [`RegexPath`] describes (`spaces`: a space is
+/// allowed as a literal, as in a header value's regex); the caller checks it with [`plain`].
+pub(super) fn parse_plain(s: &str, spaces: bool) -> Result<Ast, String> {
+    if !s
+        .bytes()
+        .all(|b| (b.is_ascii_graphic() || (spaces && b == b' ')) && b != b'#')
+    {
+        return Err(if spaces {
+            "only printable ASCII without # is allowed".into()
+        } else {
+            "only printable ASCII without whitespace or # is allowed".into()
+        });
+    }
+    let parsed = match ast::parse::Parser::new().parse(s) {
+        Ok(a) => a,
+        Err(e) => return Err(format!("it is not a regular expression: {}", e.kind())),
+    };
+    if let Err(e) = regex_syntax::hir::translate::Translator::new().translate(s, &parsed) {
+        return Err(format!("it is not a regular expression: {}", e.kind()));
+    }
+    Ok(parsed)
+}
+
+/// Refuses the syntax PCRE2 could read otherwise (and `\A`/`\z` unless `text_anchors`);
+/// counts the capture groups.
+pub(super) fn plain(
+    src: &str,
+    a: &Ast,
+    groups: &mut u32,
+    text_anchors: bool,
+) -> Result<(), String> {
+    let plain = |a: &Ast, groups: &mut u32| plain(src, a, groups, text_anchors);
     match a {
         Ast::Empty(_) | Ast::Dot(_) | Ast::ClassPerl(_) => Ok(()),
         Ast::Literal(l) => literal(l),
@@ -139,10 +163,12 @@ fn plain(src: &str, a: &Ast, groups: &mut u32) -> Result<(), String> {
         Ast::Assertion(x) => match x.kind {
             AssertionKind::StartLine
             | AssertionKind::EndLine
-            | AssertionKind::StartText
-            | AssertionKind::EndText
             | AssertionKind::WordBoundary
             | AssertionKind::NotWordBoundary => Ok(()),
+            AssertionKind::StartText | AssertionKind::EndText if text_anchors => Ok(()),
+            AssertionKind::StartText | AssertionKind::EndText => {
+                Err("\\A and \\z are not allowed here: anchor with ^ and $".into())
+            }
             _ => Err("word-start and word-end assertions differ in PCRE2".into()),
         },
         Ast::ClassUnicode(_) => Err("Unicode classes (\\p) differ in PCRE2".into()),
@@ -155,17 +181,17 @@ fn plain(src: &str, a: &Ast, groups: &mut u32) -> Result<(), String> {
             if matches!(*r.ast, Ast::Repetition(_)) {
                 return Err("a repetition right after another (a*+) is possessive in PCRE2".into());
             }
-            plain(src, &r.ast, groups)
+            plain(&r.ast, groups)
         }
         Ast::Group(g) => {
             match &g.kind {
                 GroupKind::CaptureIndex(_) | GroupKind::CaptureName { .. } => *groups += 1,
                 GroupKind::NonCapturing(f) => flags(f)?,
             }
-            plain(src, &g.ast, groups)
+            plain(&g.ast, groups)
         }
-        Ast::Alternation(x) => x.asts.iter().try_for_each(|a| plain(src, a, groups)),
-        Ast::Concat(x) => x.asts.iter().try_for_each(|a| plain(src, a, groups)),
+        Ast::Alternation(x) => x.asts.iter().try_for_each(|a| plain(a, groups)),
+        Ast::Concat(x) => x.asts.iter().try_for_each(|a| plain(a, groups)),
     }
 }
 
@@ -244,7 +270,7 @@ pub(super) fn regex_key(host: &RouteHost, path: &str) -> MapKey {
 }
 
 /// A literal as a regex: every ASCII punctuation byte escaped.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for c in s.chars() {
         if c.is_ascii_punctuation() && c != '/' {

@@ -359,7 +359,7 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         "http-request set-var(txn.be) var(txn.route),field(1,|) if {{ var(txn.route) -m found }}"
     );
     let canary_field = 3 + super::policy::POLICY_FIELDS;
-    for rule in super::canary::frontend_rules(canary_field, &fe.canary_names) {
+    for rule in super::canary::frontend_rules(canary_field, &fe.canary_names, &fe.maps.canary) {
         line!(out, "{rule}");
     }
     line!(
@@ -730,8 +730,7 @@ backend ns_a_80
         let lists = crate::config::SourceLists {
             allow: cidrs(&["127.0.0.1"]),
             deny: cidrs(&["10.0.0.0/8", "::1"]),
-            exempt: Default::default(),
-            origins: Default::default(),
+            ..Default::default()
         };
         cfg.source_lists.insert(id, lists);
         let r = render(&cfg);
@@ -740,6 +739,7 @@ backend ns_a_80
             files,
             [
                 "/etc/haproxy/maps/allow.acl",
+                "/etc/haproxy/maps/canary.acl",
                 "/etc/haproxy/maps/deny.acl",
                 "/etc/haproxy/maps/exact.map",
                 "/etc/haproxy/maps/prefix.map",
@@ -750,6 +750,7 @@ backend ns_a_80
             r.maps.values().map(String::as_str).collect::<Vec<_>>(),
             [
                 "ns/a|4|7F000001\n",
+                "",
                 "ns/a|4|0A\nns/a|6|00000000000000000000000000000001\n",
                 "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
                 "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n",

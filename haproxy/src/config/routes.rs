@@ -986,6 +986,7 @@ mod tests {
             regex: ConfigPath::new("/m/regex.map").unwrap(),
             allow: ConfigPath::new("/m/allow.acl").unwrap(),
             deny: ConfigPath::new("/m/deny.acl").unwrap(),
+            canary: ConfigPath::new("/m/canary.acl").unwrap(),
         }
     }
 

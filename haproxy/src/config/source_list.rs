@@ -144,6 +144,10 @@ pub struct SourceLists {
     /// `https://*.example.com`); kept in the allow file under the list id [`cors_id`], each
     /// as `<id>|<origin>|`.
     pub origins: BTreeSet<PolicyText>,
+    /// The canary header patterns (canary-by-header-pattern) of the Ingress: kept in the
+    /// canary file, one entry per pattern (ids are hashes of the regex, so Ingresses with
+    /// the same pattern share its entry).
+    pub canary_patterns: BTreeSet<super::canary::CanaryPattern>,
 }
 
 impl SourceLists {
@@ -153,6 +157,7 @@ impl SourceLists {
             && self.deny.is_empty()
             && self.exempt.is_empty()
             && self.origins.is_empty()
+            && self.canary_patterns.is_empty()
     }
 }
 
@@ -167,35 +172,59 @@ pub fn exempt_id(id: &PolicyText) -> PolicyText {
     PolicyText::new("list id", &format!("{id}+limits")).expect("an id and a suffix")
 }
 
-/// Which of the two ACL files.
+/// Which of the ACL files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AclKind {
     /// `allow.acl`.
     Allow,
     /// `deny.acl`.
     Deny,
+    /// `canary.acl`: canary header patterns (regexes, read with `-m reg`).
+    Canary,
 }
 
 impl AclKind {
-    /// Both.
-    pub const ALL: [AclKind; 2] = [AclKind::Allow, AclKind::Deny];
+    /// All of them.
+    pub const ALL: [AclKind; 3] = [AclKind::Allow, AclKind::Deny, AclKind::Canary];
 
     /// The file of this kind among a frontend's files.
     pub fn file(self, maps: &RouteMaps) -> FilePath {
+        self.path(maps).to_file_path()
+    }
+
+    /// The file's path among a frontend's files.
+    pub fn path(self, maps: &RouteMaps) -> &super::model::ConfigPath {
         match self {
-            AclKind::Allow => maps.allow.to_file_path(),
-            AclKind::Deny => maps.deny.to_file_path(),
+            AclKind::Allow => &maps.allow,
+            AclKind::Deny => &maps.deny,
+            AclKind::Canary => &maps.canary,
+        }
+    }
+
+    /// The kind whose file among `maps` is `file`.
+    pub fn of_file(maps: &RouteMaps, file: &FilePath) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.file(maps) == *file)
+    }
+
+    /// The kind's name (as `/debug/state` and `ctl` print it).
+    pub fn name(self) -> &'static str {
+        match self {
+            AclKind::Allow => "allow",
+            AclKind::Deny => "deny",
+            AclKind::Canary => "canary",
         }
     }
 }
 
-/// The patterns of the two ACL files.
+/// The patterns of the ACL files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AclEntries {
     /// `allow.acl`.
     pub allow: BTreeSet<AclPattern>,
     /// `deny.acl`.
     pub deny: BTreeSet<AclPattern>,
+    /// `canary.acl`.
+    pub canary: BTreeSet<AclPattern>,
 }
 
 impl AclEntries {
@@ -219,6 +248,8 @@ impl AclEntries {
                     AclPattern::new(format!("{cors}|{o}|")).expect("policy text makes a pattern"),
                 );
             }
+            out.canary
+                .extend(l.canary_patterns.iter().map(|p| p.acl_pattern()));
         }
         out
     }
@@ -228,6 +259,7 @@ impl AclEntries {
         match kind {
             AclKind::Allow => &self.allow,
             AclKind::Deny => &self.deny,
+            AclKind::Canary => &self.canary,
         }
     }
 
@@ -236,6 +268,7 @@ impl AclEntries {
         match kind {
             AclKind::Allow => &mut self.allow,
             AclKind::Deny => &mut self.deny,
+            AclKind::Canary => &mut self.canary,
         }
     }
 }
@@ -473,8 +506,7 @@ mod tests {
                     SourceLists {
                         allow: set(allow),
                         deny: set(deny),
-                        exempt: BTreeSet::new(),
-                        origins: BTreeSet::new(),
+                        ..Default::default()
                     },
                 )
             })

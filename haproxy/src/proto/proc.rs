@@ -1,8 +1,13 @@
-//! The master CLI's `show proc` and `reload` replies.
+//! The master CLI's commands (`show proc`, `reload`, a runtime command routed to a worker)
+//! and its `show proc` and `reload` replies.
+
+use std::time::Duration;
+
+use super::{Command, EncodeError};
 
 use nom::Parser;
 use nom::bytes::complete::{tag, take_till1};
-use nom::character::complete::{space0, space1, u32 as nom_u32};
+use nom::character::complete::{char, space0, space1, u32 as nom_u32, u64 as nom_u64};
 use nom::combinator::{all_consuming, opt};
 use nom::sequence::{delimited, preceded, terminated};
 
@@ -14,8 +19,8 @@ pub struct ProcEntry {
     /// The reloads column: for the master, reloads so far; for a worker, how many reloads
     /// it has lived through (0 for the current worker).
     pub reloads: u32,
-    /// Uptime as printed (`0d00h02m18s`).
-    pub uptime: String,
+    /// Uptime (printed `0d00h02m18s`: one-second resolution).
+    pub uptime: Duration,
     /// Version string.
     pub version: String,
 }
@@ -40,7 +45,75 @@ impl ProcList {
     }
 }
 
+/// Which worker a routed command goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    /// `@1`: the current worker.
+    Current,
+    /// `@!<pid>`: a given process.
+    Pid(u32),
+}
+
+/// A command of the master CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MasterCommand<'a> {
+    /// `show proc`: the master, its workers and old workers.
+    ShowProc,
+    /// `reload`: re-executes the master, which starts a new worker from the config on disk.
+    Reload,
+    /// A runtime command routed to a worker (`@1 <command>`, `@!<pid> <command>`); commands
+    /// with a payload cannot be routed (the master reads one line).
+    Routed(Worker, &'a Command),
+}
+
+impl MasterCommand<'_> {
+    /// The line to send.
+    pub fn to_text(&self) -> Result<String, EncodeError> {
+        Ok(match self {
+            MasterCommand::ShowProc => "show proc".to_string(),
+            MasterCommand::Reload => "reload".to_string(),
+            MasterCommand::Routed(worker, command) => {
+                if command.has_payload() {
+                    return Err(EncodeError::BadPayload);
+                }
+                let text = command.to_text()?;
+                match worker {
+                    Worker::Current => format!("@1 {text}"),
+                    Worker::Pid(pid) => format!("@!{pid} {text}"),
+                }
+            }
+        })
+    }
+}
+
 type Res<'a, T> = nom::IResult<&'a str, T>;
+
+/// `show proc`'s uptime: `<days>d<hours>h<minutes>m<seconds>s`.
+fn uptime(i: &str) -> Res<'_, Duration> {
+    let (rest, (d, _, h, _, m, _, s, _)) = (
+        nom_u64,
+        char('d'),
+        nom_u64,
+        char('h'),
+        nom_u64,
+        char('m'),
+        nom_u64,
+        char('s'),
+    )
+        .parse(i)?;
+    let secs = d
+        .checked_mul(86_400)
+        .and_then(|t| t.checked_add(h.checked_mul(3_600)?))
+        .and_then(|t| t.checked_add(m.checked_mul(60)?))
+        .and_then(|t| t.checked_add(s));
+    match secs {
+        Some(secs) => Ok((rest, Duration::from_secs(secs))),
+        None => Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TooLarge,
+        ))),
+    }
+}
 
 fn col(i: &str) -> Res<'_, &str> {
     take_till1(|c: char| c == ' ' || c == '\n').parse(i)
@@ -56,7 +129,7 @@ fn master_line(i: &str) -> Res<'_, (ProcEntry, u32)> {
             space1,
             delimited(tag("[failed: "), nom_u32, tag("]")),
         )),
-        preceded(space1, col),
+        preceded(space1, uptime),
         terminated(preceded(space1, col), space0),
     )
         .parse(i)?;
@@ -66,7 +139,7 @@ fn master_line(i: &str) -> Res<'_, (ProcEntry, u32)> {
             ProcEntry {
                 pid,
                 reloads,
-                uptime: uptime.to_string(),
+                uptime,
                 version: version.to_string(),
             },
             failed.unwrap_or(0),
@@ -80,7 +153,7 @@ fn worker_line(i: &str) -> Res<'_, ProcEntry> {
         space1,
         tag("worker"),
         preceded(space1, nom_u32),
-        preceded(space1, col),
+        preceded(space1, uptime),
         terminated(preceded(space1, col), space0),
     )
         .parse(i)?;
@@ -89,7 +162,7 @@ fn worker_line(i: &str) -> Res<'_, ProcEntry> {
         ProcEntry {
             pid,
             reloads,
-            uptime: uptime.to_string(),
+            uptime,
             version: version.to_string(),
         },
     ))
@@ -162,6 +235,38 @@ mod tests {
         assert_eq!(p.old_workers.len(), 1);
         assert_eq!(p.old_workers[0].pid, 6521);
         assert_eq!(p.old_workers[0].reloads, 1);
+        assert_eq!(p.master.uptime, Duration::from_secs(208));
+        assert_eq!(p.workers[0].uptime, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn uptimes() {
+        let day = AFTER_RELOAD.replace("0d00h03m28s", "1d01h00m00s");
+        assert_eq!(
+            show_proc(&day).unwrap().master.uptime,
+            Duration::from_secs(90_000)
+        );
+        for bad in ["garbage", "99999999999999999d00h00m00s", "0d00h03m"] {
+            assert!(
+                show_proc(&AFTER_RELOAD.replace("0d00h03m28s", bad)).is_none(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn master_commands() {
+        let cmd = Command::ShowServersState(None);
+        assert_eq!(MasterCommand::ShowProc.to_text().unwrap(), "show proc");
+        assert_eq!(MasterCommand::Reload.to_text().unwrap(), "reload");
+        let routed = MasterCommand::Routed(Worker::Pid(42), &cmd)
+            .to_text()
+            .unwrap();
+        assert_eq!(routed, format!("@!42 {}", cmd.to_text().unwrap()));
+        let current = MasterCommand::Routed(Worker::Current, &cmd)
+            .to_text()
+            .unwrap();
+        assert!(current.starts_with("@1 "));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! bench-report: turns the JSON the benchmarks of one `scripts/bench` run wrote into
-//! `docs/benchmarks.json` (the headline figures), `docs/benchmarks.svg` (a chart, written by
-//! hand, no plotting library) and `docs/benchmarks.md` (the page, every figure from the run).
+//! `docs/benchmarks.json` (the headline figures), `docs/benchmarks-samples.json` (every
+//! input whole: every trial of every figure, the commit, HAProxy and the machine),
+//! `docs/benchmarks.svg` (a chart, written by hand, no plotting library) and
+//! `docs/benchmarks.md` (the page, every figure from the run).
 //!
 //! Usage: `bench-report RESULTS_DIR DOCS_DIR`, where RESULTS_DIR holds `meta.json`,
 //! `runtime.json`, `p1.json`, `p2.json`, `p3.json`, `p3p.json`, `p5.json`, `p6.json`, `p7.json` and
@@ -11,6 +13,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+#[path = "bench_report/sections.rs"]
+mod sections;
+use sections::{machine, p2_section, provenance, runtime_section};
 
 /// The inputs, parsed.
 struct Results {
@@ -126,6 +132,10 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
         ("p2_wall_s", n(&r.p2, "agent_wall_s")?),
         ("p2_policies_wall_s", n(&r.p2p, "agent_wall_s")?),
         ("p2_ratio_to_raw", n(&r.p2, "ratio")?),
+        ("p2_ratio_min", n(&r.p2, "pair_ratio_spread/min")?),
+        ("p2_ratio_max", n(&r.p2, "pair_ratio_spread/max")?),
+        ("p2_pairs", count(&r.p2, "pair_ratio_spread/n")?),
+        ("p2_policies_ratio_to_raw", n(&r.p2p, "ratio")?),
         ("p3_failed_agent", count(&r.p3, "agent/load/failed")?),
         (
             "p3_failed_reload_baseline",
@@ -135,6 +145,15 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
         (
             "p3_p99_ms_reload_baseline",
             n(&r.p3, "baseline/load/latency_ms/p99")?,
+        ),
+        ("p3_max_ms_agent", n(&r.p3, "agent/load/latency_ms/max")?),
+        (
+            "p3_max_ms_reload_baseline",
+            n(&r.p3, "baseline/load/latency_ms/max")?,
+        ),
+        (
+            "p3_failure_counted_at_ms",
+            n(&r.p3, "agent/load/failure_counted_at_ms")?,
         ),
         (
             "p3_policies_failed_agent",
@@ -168,6 +187,14 @@ fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
         ("p8_rss_mib_10000", n(&r.p8, "agent_peak_mib")?),
         ("haproxy_version", at(&r.p1, "haproxy_version")?.clone()),
         ("date", at(&r.meta, "date")?.clone()),
+        ("commit", at(&r.meta, "commit")?.clone()),
+        ("haproxy_v", at(&r.meta, "haproxy_v")?.clone()),
+        ("cpus", at(&r.meta, "cpus")?.clone()),
+        ("cpu_model", at(&r.meta, "cpu_model")?.clone()),
+        (
+            "runtime_one_connection_per_command_rate",
+            n(&r.runtime, "runs/0/one_connection")?,
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -189,6 +216,21 @@ fn growth_keys(p7: &Value) -> anyhow::Result<Vec<(String, Value)>> {
         }
     }
     Ok(out)
+}
+
+/// Every input of the run whole, under its file's name: every trial of every figure, with
+/// `meta` (the commit, `haproxy -v`, the machine).
+fn samples_text(r: &Results) -> anyhow::Result<String> {
+    let values = [
+        &r.meta, &r.runtime, &r.p1, &r.p1p, &r.p2, &r.p2p, &r.p3, &r.p3p, &r.p5, &r.p6, &r.p6p,
+        &r.p7, &r.p8,
+    ];
+    let all: serde_json::Map<String, Value> = INPUTS
+        .iter()
+        .zip(values)
+        .map(|(name, v)| (name.to_string(), v.clone()))
+        .collect();
+    Ok(serde_json::to_string_pretty(&all)? + "\n")
 }
 
 fn json_text(fields: &[(String, Value)]) -> anyhow::Result<String> {
@@ -340,9 +382,10 @@ fn svg(r: &Results) -> anyhow::Result<String> {
         )?;
     }
 
-    // Panel 2: P3 latency percentiles, agent vs baseline.
+    // Panel 2: P3 latency percentiles over every request, agent vs baseline (not the max:
+    // one failure, counted at its 5 s timeout, would flatten every other bar).
     let (qx, qy, qw, qh) = (620.0, 62.0, 300.0, 280.0);
-    let pcts = ["p50", "p90", "p99", "max"];
+    let pcts = ["p50", "p90", "p99", "p999"];
     let sides = [
         ("agent", "agent", "#1f77b4"),
         ("reload per change", "baseline", "#d62728"),
@@ -399,9 +442,10 @@ fn svg(r: &Results) -> anyhow::Result<String> {
         }
         writeln!(
             s,
-            r##"<text x="{:.1}" y="{}" text-anchor="middle">{p}</text>"##,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##,
             gx + group / 2.0,
-            qy + qh + 16.0
+            qy + qh + 16.0,
+            if *p == "p999" { "p99.9" } else { p }
         )?;
     }
     writeln!(
@@ -576,7 +620,6 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             .and_then(|(_, v)| v.as_f64())
             .with_context(|| format!("no headline figure {k}"))
     };
-    let version = text(&r.p1, "haproxy_version")?;
     let mut o = String::new();
     writeln!(o, "# Benchmarks")?;
     writeln!(o)?;
@@ -584,29 +627,9 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
         o,
         "<!-- generated by scripts/bench: do not edit by hand, run scripts/bench again -->"
     )?;
-    writeln!(
-        o,
-        "**This page is generated by `scripts/bench`**, from one run on {}: every figure below \
-         was measured in that run (the raw figures are in [benchmarks.json](benchmarks.json), the \
-         chart is [benchmarks.svg](benchmarks.svg)). To change the page, change the script or \
-         the benchmarks and run it again.",
-        text(m, "date")?
-    )?;
+    writeln!(o, "{}", provenance(m)?)?;
     writeln!(o)?;
-    writeln!(
-        o,
-        "Machine: {} CPUs ({}), Linux {}, shared with other builds; load average {} at the \
-         start and {} at the end of the run, which took {} s. HAProxy {version} (the Debian \
-         package), `{}`. Absolute figures move with the neighbours' load, so every comparison \
-         is made side by side with its baseline in the same run.",
-        text(m, "cpus")?,
-        text(m, "cpu_model")?,
-        text(m, "kernel")?,
-        text(m, "loadavg_start")?,
-        text(m, "loadavg_end")?,
-        text(m, "duration_s")?,
-        text(m, "rustc")?
-    )?;
+    writeln!(o, "{}", machine(m)?)?;
     writeln!(o)?;
     writeln!(
         o,
@@ -618,7 +641,15 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     writeln!(o)?;
     writeln!(o, "| | measured | key in benchmarks.json |")?;
     writeln!(o, "|---|---:|---|")?;
-    let rows: [(&str, String, &str); 24] = [
+    let rows: [(&str, String, &str); 25] = [
+        (
+            "Runtime API: one connection per command (for comparison)",
+            format!(
+                "{} cmd/s",
+                thousands(f("runtime_one_connection_per_command_rate")?)
+            ),
+            "runtime_one_connection_per_command_rate",
+        ),
         (
             "P1 store update -> HAProxy ack, p50",
             ms(f("p1_store_p50_ms")?),
@@ -655,7 +686,8 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             "p2_policies_wall_s",
         ),
         (
-            "P2 agent rate / raw socket rate",
+            "P2 agent rate / raw socket rate, median of the paired trials' ratios (their \
+             range in the P2 section)",
             format!("{:.1} %", 100.0 * f("p2_ratio_to_raw")?),
             "p2_ratio_to_raw",
         ),
@@ -670,12 +702,12 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             "p3_failed_reload_baseline",
         ),
         (
-            "P3 request latency p99, agent",
+            "P3 request latency p99 over every request (a failure counted at its timeout), agent",
             ms(f("p3_p99_ms_agent")?),
             "p3_p99_ms_agent",
         ),
         (
-            "P3 request latency p99, reload per change",
+            "P3 request latency p99 over every request, reload per change",
             ms(f("p3_p99_ms_reload_baseline")?),
             "p3_p99_ms_reload_baseline",
         ),
@@ -757,42 +789,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
     )?;
     writeln!(o, "```")?;
     writeln!(o)?;
-    writeln!(
-        o,
-        "A real HAProxy is started with one backend of 1,000 servers. Each round sends one \
-         pipelined `set server be_bench/sN weight W` per server on one prompt-mode connection \
-         and waits for every reply. The **raw** loop writes the same bytes and only counts \
-         `\\n> ` prompts; **RuntimeClient** also frames, parses and checks every reply as `Done`. \
-         Trials alternate raw / client and the median of each is reported; the script runs it \
-         three times in a row."
-    )?;
-    writeln!(o)?;
-    writeln!(
-        o,
-        "| run | raw socket loop | RuntimeClient | client / raw |"
-    )?;
-    writeln!(o, "|---|---:|---:|---:|")?;
-    let runs = at(rt, "runs")?
-        .as_array()
-        .context("runtime runs is not a list")?;
-    for (i, run) in runs.iter().enumerate() {
-        writeln!(
-            o,
-            "| {} | {} cmd/s | {} cmd/s | {:.1} % |",
-            i + 1,
-            thousands(num(run, "raw")?),
-            thousands(num(run, "client")?),
-            num(run, "ratio_pct")?
-        )?;
-    }
-    writeln!(o)?;
-    writeln!(
-        o,
-        "Target: client ≥ 80 % of raw. For comparison, one connection per command (the \
-         non-interactive mode most tools use) ran at about 14,000 commands/s on the same kind \
-         of machine (see the runtime API reference notes)."
-    )?;
-    writeln!(o)?;
+    runtime_section(&mut o, rt)?;
 
     // P1.
     writeln!(
@@ -844,77 +841,7 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
 
     // P2.
     let p2 = &r.p2;
-    writeln!(
-        o,
-        "## P2: 10,000 endpoint changes at once, against the raw socket"
-    )?;
-    writeln!(o)?;
-    writeln!(o, "```sh")?;
-    writeln!(
-        o,
-        "cargo bench -p haproxy-agent --bench bulk -- {} {} {}   # backends, endpoints per backend, trials",
-        text(p2, "backends")?,
-        num(p2, "endpoints")? / num(p2, "backends")?,
-        text(p2, "trials")?
-    )?;
-    writeln!(o, "```")?;
-    writeln!(o)?;
-    writeln!(
-        o,
-        "HAProxy starts with {} backends and no servers; one store update gives every \
-         backend's EndpointSlice its endpoints: {} endpoint changes, {} runtime commands \
-         (`add server`, `set server … state ready`). **agent**: store update -> translate -> \
-         observe -> plan -> the pipelined batch with every reply checked -> config and maps \
-         written back. **raw**: the very same command bytes (the agent's plan, encoded) on a \
-         prompt-mode connection of its own, only counting prompts — the physical limit, \
-         measured in the same run on the same HAProxy. Trials alternate; medians.",
-        text(p2, "backends")?,
-        thousands(num(p2, "endpoints")?),
-        thousands(num(p2, "commands")?)
-    )?;
-    writeln!(o)?;
-    writeln!(
-        o,
-        "| | wall time (median) | endpoint changes/s | runtime commands/s |"
-    )?;
-    writeln!(o, "|---|---:|---:|---:|")?;
-    let cmds = num(p2, "commands")?;
-    for (name, key) in [("agent", "agent_wall_s"), ("raw socket", "raw_wall_s")] {
-        let wall = num(p2, key)?;
-        writeln!(
-            o,
-            "| {name} | {wall:.3} s | {} | {} |",
-            thousands(num(p2, "endpoints")? / wall),
-            thousands(cmds / wall)
-        )?;
-    }
-    writeln!(o)?;
-    let trials = |k: &str| -> anyhow::Result<String> {
-        Ok(samples(p2, k)?
-            .iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(", "))
-    };
-    writeln!(
-        o,
-        "Every trial, in order (seconds): agent {}; raw {}.",
-        trials("agent_s")?,
-        trials("raw_s")?
-    )?;
-    writeln!(o)?;
-    writeln!(
-        o,
-        "Agent rate / raw rate: **{:.1} %**. Removing the {} servers again (drain, then `del \
-         server` as they have no sessions) took the agent {:.3} s (median). Translation alone \
-         took {:.1} ms. Reloads: {}.",
-        100.0 * num(p2, "ratio")?,
-        thousands(num(p2, "endpoints")?),
-        num(p2, "removal_wall_s")?,
-        num(p2, "translate_ms")?,
-        text(p2, "reloads")?
-    )?;
-    writeln!(o)?;
+    p2_section(&mut o, p2, &r.p2p)?;
 
     // P3.
     let p3 = &r.p3;
@@ -942,12 +869,15 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
          exits) and **old gone** (the endpoint removed). The **agent** is the real \
          `haproxy-agent run --manifests DIR --spawn-haproxy` following EndpointSlice manifest \
          rewrites; the **baseline** renders the same objects with the same code, checks them \
-         with `haproxy -c` and reloads for every change. The headline figures count every \
-         request of the load.",
+         with `haproxy -c` and reloads for every change. The percentiles are over every \
+         request the load sent (the in-flight ones are waited for at the end): a failed \
+         request counts at its timeout, {} ms (or at the time it took, if longer), so a failure \
+         shows in p99.9 and max as soon as it is more than 0.1 % or any at all.",
         text(p3, "pods")?,
         text(p3, "echo_delay_ms")?,
         thousands(num(p3, "rate")?),
-        thousands(num(p3, "slot_ms")?)
+        thousands(num(p3, "slot_ms")?),
+        text(p3, "agent/load/failure_counted_at_ms")?
     )?;
     writeln!(o)?;
     writeln!(
@@ -995,6 +925,20 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
             )?;
         }
     }
+    writeln!(o)?;
+    writeln!(
+        o,
+        "Over successful requests only, p99 / max: agent {} / {}, reload per change {} / {}; \
+         policy-heavy agent {} / {}, reload per change {} / {}.",
+        ms(num(p3, "agent/load/latency_ok_ms/p99")?),
+        ms(num(p3, "agent/load/latency_ok_ms/max")?),
+        ms(num(p3, "baseline/load/latency_ok_ms/p99")?),
+        ms(num(p3, "baseline/load/latency_ok_ms/max")?),
+        ms(num(p3p, "agent/load/latency_ok_ms/p99")?),
+        ms(num(p3p, "agent/load/latency_ok_ms/max")?),
+        ms(num(p3p, "baseline/load/latency_ok_ms/p99")?),
+        ms(num(p3p, "baseline/load/latency_ok_ms/max")?)
+    )?;
     writeln!(o)?;
     writeln!(
         o,
@@ -1312,40 +1256,128 @@ fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<String> {
         "`scripts/bench` builds the release binaries once (`cargo build --release`), runs \
          `bench-runtime` three times and the benchmarks `sync` (P1), `bulk` (P2), `rolling` \
          (P3, P4), `footprint` (P5, P8), `scale` (P6) and `growth` (P7) directly from `target/release`, then \
-         `bench-report` writes this page, benchmarks.json and benchmarks.svg. HAProxy is \
+         `bench-report` writes this page, benchmarks.json, benchmarks-samples.json and \
+         benchmarks.svg. HAProxy is \
          installed from the system packages when missing. Every process a benchmark starts \
          (HAProxy, the agent, `load-loop`) is stopped by its pid."
     )?;
     Ok(o)
 }
 
+/// The input names, in the order of `Results`' fields.
+const INPUTS: [&str; 13] = [
+    "meta", "runtime", "p1", "p1p", "p2", "p2p", "p3", "p3p", "p5", "p6", "p6p", "p7", "p8",
+];
+
+impl Results {
+    /// From `get(name)` for every name of [`INPUTS`].
+    fn from_fn(mut get: impl FnMut(&str) -> anyhow::Result<Value>) -> anyhow::Result<Results> {
+        Ok(Results {
+            meta: get("meta")?,
+            runtime: get("runtime")?,
+            p1: get("p1")?,
+            p1p: get("p1p")?,
+            p2: get("p2")?,
+            p2p: get("p2p")?,
+            p3: get("p3")?,
+            p3p: get("p3p")?,
+            p5: get("p5")?,
+            p6: get("p6")?,
+            p6p: get("p6p")?,
+            p7: get("p7")?,
+            p8: get("p8")?,
+        })
+    }
+
+    /// From a benchmarks-samples.json written by an earlier run.
+    fn from_samples(all: &Value) -> anyhow::Result<Results> {
+        Results::from_fn(|name| Ok(at(all, name)?.clone()))
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        bail!("usage: bench-report RESULTS_DIR DOCS_DIR");
-    }
-    let (dir, docs) = (Path::new(&args[1]), Path::new(&args[2]));
-    let r = Results {
-        meta: load(dir, "meta")?,
-        runtime: load(dir, "runtime")?,
-        p1: load(dir, "p1")?,
-        p1p: load(dir, "p1p")?,
-        p2: load(dir, "p2")?,
-        p2p: load(dir, "p2p")?,
-        p3: load(dir, "p3")?,
-        p3p: load(dir, "p3p")?,
-        p5: load(dir, "p5")?,
-        p6: load(dir, "p6")?,
-        p6p: load(dir, "p6p")?,
-        p7: load(dir, "p7")?,
-        p8: load(dir, "p8")?,
+    let (r, docs) = match args.as_slice() {
+        [_, flag, file, docs] if flag == "--samples" => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("read {file}"))?;
+            (Results::from_samples(&serde_json::from_str(&text)?)?, docs)
+        }
+        [_, dir, docs] => (Results::from_fn(|name| load(Path::new(dir), name))?, docs),
+        _ => {
+            bail!("usage: bench-report RESULTS_DIR DOCS_DIR | bench-report --samples FILE DOCS_DIR")
+        }
     };
+    let docs = Path::new(docs);
     let fields = headline(&r)?;
     std::fs::write(docs.join("benchmarks.json"), json_text(&fields)?)?;
+    std::fs::write(docs.join("benchmarks-samples.json"), samples_text(&r)?)?;
     std::fs::write(docs.join("benchmarks.svg"), svg(&r)?)?;
     std::fs::write(docs.join("benchmarks.md"), page(&r, &fields)?)?;
     for (k, v) in &fields {
         println!("{k:<28} {v}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The samples of a `scripts/bench --quick`-sized run (debug build, loaded machine):
+    /// the shape of every input, not figures to quote.
+    fn quick() -> Results {
+        let text = include_str!("../../tests/fixtures/bench-samples-quick.json");
+        Results::from_samples(&serde_json::from_str(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_headline_keeps_the_quoted_keys_and_adds_the_new_ones() {
+        let fields = headline(&quick()).unwrap();
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        for k in [
+            "p1_store_p50_ms",
+            "p2_wall_s",
+            "p2_ratio_to_raw",
+            "p3_failed_agent",
+            "p3_p99_ms_agent",
+            "p5_rss_mib",
+            "p6_incremental_ms",
+            "p8_cold_start_s_10000",
+            "haproxy_version",
+            "date",
+            "p2_ratio_min",
+            "p2_ratio_max",
+            "commit",
+            "haproxy_v",
+            "runtime_one_connection_per_command_rate",
+            "p3_failure_counted_at_ms",
+        ] {
+            assert!(keys.contains(&k), "no {k} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn the_page_says_what_was_measured_and_types_nothing_in() {
+        let r = quick();
+        let page = page(&r, &headline(&r).unwrap()).unwrap();
+        let commit = text(&r.meta, "commit").unwrap();
+        assert!(page.contains(&format!("at commit `{commit}`")), "no commit");
+        assert!(page.contains(&text(&r.meta, "haproxy_v").unwrap()));
+        assert!(page.contains(&text(&r.p2, "verdict").unwrap()));
+        assert!(page.contains("a failed request counts at its timeout, 5000 ms"));
+        for typed in ["14,000", "the Debian package", "shared with other builds"] {
+            assert!(!page.contains(typed), "the page still says {typed:?}");
+        }
+    }
+
+    #[test]
+    fn the_samples_file_holds_every_input_whole() {
+        let r = quick();
+        let all: Value = serde_json::from_str(&samples_text(&r).unwrap()).unwrap();
+        for name in INPUTS {
+            assert!(all.get(name).is_some(), "no {name}");
+        }
+        assert_eq!(all["p2"]["agent_s"], r.p2["agent_s"]);
+        assert_eq!(all["runtime"]["runs"], r.runtime["runs"]);
+    }
 }

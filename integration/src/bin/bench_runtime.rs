@@ -4,9 +4,16 @@
 //! Both sides send the same bytes (pipelined `set server … weight` for every server of a
 //! 1,000-server backend, one line per command) on one prompt-mode connection and wait for
 //! every reply. The raw side only counts prompts; the client also parses and checks each
-//! reply. Trials alternate so that machine noise hits both alike; the median is reported.
+//! reply. Both sides open their connection (and enter prompt mode) inside their timer.
+//! Trials are pairs that alternate which side goes first; each pair gives one ratio
+//! (client rate / raw rate), and the ratios' spread is reported with the medians.
 //!
-//! Run: `cargo run --release -p integration --bin bench-runtime [SERVERS] [ROUNDS] [TRIALS]`
+//! Each trial also measures **one connection per command**, the non-interactive mode most
+//! tools use (`echo "set server …" | socat`): a connection per command, the command, its
+//! reply read to the end of the connection, one command after another.
+//!
+//! Run: `cargo run --release -p integration --bin bench-runtime [SERVERS] [ROUNDS] [TRIALS] [--json PATH]`
+//! (every sample goes to PATH).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +21,7 @@ use anyhow::{Context, bail};
 use bytes::BytesMut;
 use haproxy::proto::{Command, DEFAULT_BUFSIZE, Reply, Weight};
 use haproxy::{BackendName, RuntimeClient, ServerName, ServerRef};
-use integration::HaproxyProcess;
+use integration::{HaproxyProcess, bench_stats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -52,6 +59,7 @@ async fn raw_rounds(
     rounds: &[BytesMut],
     per_round: usize,
 ) -> anyhow::Result<Duration> {
+    let started = Instant::now();
     let stream = UnixStream::connect(path).await?;
     let (mut rd, mut wr) = stream.into_split();
     wr.write_all(b"prompt\n").await?;
@@ -64,7 +72,6 @@ async fn raw_rounds(
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    let started = Instant::now();
     for bytes in rounds {
         let write = async { wr.write_all(bytes).await };
         let read = async {
@@ -91,10 +98,12 @@ async fn raw_rounds(
     Ok(started.elapsed())
 }
 
+/// The client's side, from a closed session (it connects inside the timer, as raw does).
 async fn client_rounds(
     client: &RuntimeClient,
     rounds: &[Vec<Command>],
 ) -> anyhow::Result<Duration> {
+    client.disconnect().await;
     let started = Instant::now();
     for cmds in rounds {
         let replies = client.batch(cmds).await?;
@@ -109,9 +118,35 @@ async fn client_rounds(
     Ok(started.elapsed())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// One connection per command: connect, write the command, read its reply to the end of
+/// the connection (HAProxy closes it after one command outside prompt mode); returns the
+/// commands per second.
+async fn one_connection_each(path: &std::path::Path, cmds: &[Command]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut reply = Vec::new();
+    for c in cmds {
+        let mut stream = UnixStream::connect(path).await?;
+        stream.write_all(&encode(std::slice::from_ref(c))?).await?;
+        reply.clear();
+        stream.read_to_end(&mut reply).await?;
+        if !(reply.is_empty() || reply == b"\n") {
+            bail!("{c:?} got {:?}", String::from_utf8_lossy(&reply));
+        }
+    }
+    Ok(cmds.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// The path after `--json`, if given.
+fn json_path() -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--json")?;
+    args.get(i + 1).map(std::path::PathBuf::from)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -137,19 +172,62 @@ async fn main() -> anyhow::Result<()> {
     raw_rounds(&hp.admin_socket, &byte_rounds[..1], servers).await?;
 
     let total = (servers * rounds) as f64;
-    let (mut raw_rates, mut client_rates) = (Vec::new(), Vec::new());
-    for _ in 0..trials {
-        let t = raw_rounds(&hp.admin_socket, &byte_rounds, servers).await?;
-        raw_rates.push(total / t.as_secs_f64());
-        let t = client_rounds(&client, &cmd_rounds).await?;
-        client_rates.push(total / t.as_secs_f64());
+    let (mut raw_rates, mut client_rates, mut single_rates) = (Vec::new(), Vec::new(), Vec::new());
+    for trial in 0..trials {
+        let client_first = bench_stats::measured_first(trial);
+        for client_turn in [client_first, !client_first] {
+            if client_turn {
+                let t = client_rounds(&client, &cmd_rounds).await?;
+                client_rates.push(total / t.as_secs_f64());
+            } else {
+                let t = raw_rounds(&hp.admin_socket, &byte_rounds, servers).await?;
+                raw_rates.push(total / t.as_secs_f64());
+            }
+        }
+        single_rates
+            .push(one_connection_each(&hp.admin_socket, &cmd_rounds[trial % rounds]).await?);
     }
-    let (raw, cli) = (median(raw_rates), median(client_rates));
+    // Rates, not times: client rate / raw rate is raw time / client time, pair by pair.
+    let raw_times: Vec<f64> = raw_rates.iter().map(|r| 1.0 / r).collect();
+    let client_times: Vec<f64> = client_rates.iter().map(|r| 1.0 / r).collect();
+    let ratios = bench_stats::pair_ratios(&client_times, &raw_times);
+    let spread = bench_stats::Spread::of(&ratios).context("no trial")?;
+    let (raw, cli, single) = (
+        median(&raw_rates),
+        median(&client_rates),
+        median(&single_rates),
+    );
     println!(
         "HAProxy {version}; {servers} servers x {rounds} rounds of pipelined `set server … weight`, median of {trials} trials"
     );
     println!("raw socket loop : {raw:>10.0} commands/s");
     println!("RuntimeClient   : {cli:>10.0} commands/s");
-    println!("client / raw    : {:>10.1} %", 100.0 * cli / raw);
+    println!("client / raw    : {:>10.1} %", 100.0 * spread.median);
+    println!("one connection per command: {single:>10.0} commands/s");
+    println!("{}", spread.verdict("client", "raw"));
+    if let Some(path) = json_path() {
+        let round0 = |v: &[f64]| v.iter().map(|x| x.round()).collect::<Vec<_>>();
+        let out = serde_json::json!({
+            "haproxy_version": version.to_string(),
+            "servers": servers,
+            "rounds": rounds,
+            "trials": trials,
+            "first_in_pair": (0..trials)
+                .map(|t| if bench_stats::measured_first(t) { "client" } else { "raw" })
+                .collect::<Vec<_>>(),
+            "raw_rates": round0(&raw_rates),
+            "client_rates": round0(&client_rates),
+            "pair_ratios": ratios.iter().map(|r| (r * 10_000.0).round() / 10_000.0).collect::<Vec<_>>(),
+            "pair_ratio_spread": spread.json(),
+            "verdict": spread.verdict("client", "raw"),
+            "one_connection_commands": servers,
+            "one_connection_rates": round0(&single_rates),
+            "raw": raw.round(),
+            "client": cli.round(),
+            "one_connection": single.round(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
     Ok(())
 }

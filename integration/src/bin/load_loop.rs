@@ -19,10 +19,11 @@
 //! Runs until its stdin reaches end of file (the parent closes it) or MAX_SECONDS pass,
 //! then waits for the requests in flight and prints one JSON object on stdout: `sent`, `ok`,
 //! `failed`, `duration_s`, `rate`, `latency_ms` (`p50`, `p90`, `p99`, `p999`, `max`, over
-//! successful requests), `errors` (the first ten failures, described), `failed_at_s`
-//! (seconds from start of the first hundred failures), `by_name` (successes per
-//! `x-echo-name`) and `by_client` (`sent`, `ok`, `failed`, `latency_ms` for each kind of
-//! client used).
+//! every request sent: a failed one counts at its timeout, `failure_counted_at_ms`, or at
+//! the time it took if that was longer), `latency_ok_ms` (the same over successful requests
+//! only), `errors` (the first ten failures, described), `failed_at_s` (seconds from start of
+//! the first hundred failures), `by_name` (successes per `x-echo-name`) and `by_client`
+//! (`sent`, `ok`, `failed`, `latency_ms`, `latency_ok_ms` for each kind of client used).
 //!
 //! Usage: `load-loop [--keep-alive | --mixed] ADDR HOST PATH RATE [MAX_SECONDS]`
 
@@ -70,7 +71,10 @@ struct ClientTally {
     sent: u64,
     ok: u64,
     failed: u64,
+    /// Every request's latency, a failure at its timeout (or later).
     latencies_us: Vec<u64>,
+    /// Successful requests' latencies.
+    ok_latencies_us: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -79,6 +83,23 @@ struct Tally {
     errors: Vec<String>,
     failed_at_s: Vec<f64>,
     by_name: BTreeMap<String, u64>,
+}
+
+impl ClientTally {
+    /// Counts one request that took `took_us`: a failure at its timeout, or at the time it
+    /// took if that was longer.
+    fn record(&mut self, took_us: u64, ok: bool) {
+        self.sent += 1;
+        if ok {
+            self.ok += 1;
+            self.latencies_us.push(took_us);
+            self.ok_latencies_us.push(took_us);
+        } else {
+            self.failed += 1;
+            self.latencies_us
+                .push(took_us.max(REQUEST_TIMEOUT.as_micros() as u64));
+        }
+    }
 }
 
 /// What a request got: status and `x-echo-name`.
@@ -255,19 +276,16 @@ async fn main() -> anyhow::Result<()> {
             let result = request(client, &pool, addr, &host, &path).await;
             let done = Instant::now();
             let mut t = tally.lock().await;
-            let c = &mut t.clients[client as usize];
-            c.sent += 1;
+            let took = done.saturating_duration_since(due).as_micros() as u64;
+            let ok = matches!(&result, Ok(reply) if (200..300).contains(&reply.status));
+            t.clients[client as usize].record(took, ok);
             match result {
-                Ok(reply) if (200..300).contains(&reply.status) => {
-                    c.ok += 1;
-                    c.latencies_us
-                        .push(done.saturating_duration_since(due).as_micros() as u64);
+                Ok(reply) if ok => {
                     *t.by_name
                         .entry(reply.echo_name.unwrap_or_default())
                         .or_default() += 1;
                 }
                 other => {
-                    c.failed += 1;
                     if t.failed_at_s.len() < KEPT_FAILURE_TIMES {
                         let at = round3(due.saturating_duration_since(start).as_secs_f64());
                         t.failed_at_s.push(at);
@@ -299,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
                 "ok": ct.ok,
                 "failed": ct.failed,
                 "latency_ms": latency_json(ct.latencies_us.clone()),
+                "latency_ok_ms": latency_json(ct.ok_latencies_us.clone()),
             }),
         );
     }
@@ -307,6 +326,11 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|c| c.latencies_us.iter().copied())
         .collect();
+    let all_ok: Vec<u64> = t
+        .clients
+        .iter()
+        .flat_map(|c| c.ok_latencies_us.iter().copied())
+        .collect();
     let out = json!({
         "sent": sent,
         "ok": t.clients.iter().map(|c| c.ok).sum::<u64>(),
@@ -314,6 +338,8 @@ async fn main() -> anyhow::Result<()> {
         "duration_s": round3(duration.as_secs_f64()),
         "rate": rate,
         "latency_ms": latency_json(all),
+        "latency_ok_ms": latency_json(all_ok),
+        "failure_counted_at_ms": REQUEST_TIMEOUT.as_millis() as u64,
         "errors": t.errors,
         "failed_at_s": t.failed_at_s,
         "by_name": t.by_name,
@@ -321,4 +347,32 @@ async fn main() -> anyhow::Result<()> {
     });
     println!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_counts_at_its_timeout_in_every_request_percentiles() {
+        let mut c = ClientTally::default();
+        for _ in 0..99 {
+            c.record(10_000, true);
+        }
+        c.record(2_000, false);
+        assert_eq!((c.sent, c.ok, c.failed), (100, 99, 1));
+        let all = latency_json(c.latencies_us.clone());
+        let ok = latency_json(c.ok_latencies_us.clone());
+        assert_eq!(all["max"], json!(REQUEST_TIMEOUT.as_millis() as f64));
+        assert_eq!(all["p99"], json!(10.0));
+        assert_eq!(ok["max"], json!(10.0));
+    }
+
+    #[test]
+    fn a_failure_slower_than_the_timeout_counts_at_the_time_it_took() {
+        let mut c = ClientTally::default();
+        c.record(7_000_000, false);
+        assert_eq!(latency_json(c.latencies_us)["max"], json!(7000.0));
+        assert!(c.ok_latencies_us.is_empty());
+    }
 }

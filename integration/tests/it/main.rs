@@ -1,7 +1,6 @@
 //! Integration tests against real HAProxy processes and real backends, in one test binary.
 
 mod commands;
-mod deploy;
 mod gateway;
 mod gateway_runtime;
 mod gateway_support;

@@ -150,6 +150,8 @@ impl Kind {
             Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
             Kind::Service | Kind::Secret | Kind::ConfigMap => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute => "gateway.networking.k8s.io/v1",
+            Kind::ReferenceGrant => "gateway.networking.k8s.io/v1beta1",
         }
     }
 
@@ -183,6 +185,10 @@ impl Kind {
             Kind::EndpointSlice => Object::EndpointSlice(EndpointSlice::deserialize(d)?),
             Kind::Secret => Object::Secret(Secret::deserialize(d)?),
             Kind::ConfigMap => Object::ConfigMap(ConfigMap::deserialize(d)?),
+            Kind::GatewayClass => Object::GatewayClass(Deserialize::deserialize(d)?),
+            Kind::Gateway => Object::Gateway(Deserialize::deserialize(d)?),
+            Kind::HttpRoute => Object::HttpRoute(Deserialize::deserialize(d)?),
+            Kind::ReferenceGrant => Object::ReferenceGrant(Deserialize::deserialize(d)?),
         })
     }
 }

@@ -469,6 +469,10 @@ fn problem_kind(kind: Kind) -> ProblemKind {
         Kind::EndpointSlice => ProblemKind::EndpointSlice,
         Kind::Secret => ProblemKind::Secret,
         Kind::ConfigMap => ProblemKind::ConfigMap,
+        Kind::GatewayClass => ProblemKind::GatewayClass,
+        Kind::Gateway => ProblemKind::Gateway,
+        Kind::HttpRoute => ProblemKind::HttpRoute,
+        Kind::ReferenceGrant => ProblemKind::ReferenceGrant,
     }
 }
 

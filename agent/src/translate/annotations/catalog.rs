@@ -276,11 +276,16 @@ pub const CATALOG: &[Entry] = &[
         "no: the header name is in the map value; a name no canary used before adds a frontend \
          rule (a reload)",
     ),
-    unsupported(
+    honoured(
         "canary-by-header-pattern",
-        "not done: a pattern cannot ride in the route map value as a plain string is compared; \
-         it needs a regex map of its own keyed by canary (`map_regm`, as use-regex routes \
-         use); use canary-by-header-value",
+        "a regular expression (PCRE, unanchored, case-sensitive, as ingress-nginx's \
+         `ngx.re.match`): requests whose canary-by-header value matches it go to the canary; \
+         ignored when canary-by-header-value is set; `always`/`never` are then not special. \
+         Refused (named, the canary takes no requests): the syntax PCRE2 and the regex crate \
+         read differently (lookarounds, back-references, \\p classes, flags other than i), \
+         `\\A`/`\\z`, `#`, tabs",
+        "no: the pattern is an entry of a runtime ACL file (`add acl`/`del acl`) and its id \
+         rides in the route map value",
     ),
     honoured(
         "canary-by-header-value",

@@ -133,6 +133,9 @@ pub struct Parsed {
     /// The canary rule of a canary Ingress; `None` when a value is invalid (named), and
     /// the canary then takes no requests.
     pub nginx_rule: Option<haproxy::config::CanaryRule>,
+    /// The header pattern [`Parsed::nginx_rule`] names (canary-by-header-pattern), for the
+    /// Ingress's source lists (the canary ACL file).
+    pub nginx_pattern: Option<haproxy::config::CanaryPattern>,
     /// backend-protocol and the proxy-ssl annotations (the Secret is read with the
     /// snapshot, in the Ingress's fragment).
     pub upstream: upstream::UpstreamRequest,
@@ -257,7 +260,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     client_cert::read(&mut r, &mut out);
     if out.nginx_canary {
-        out.nginx_rule = nginx_canary::rule(&mut r);
+        out.nginx_rule = nginx_canary::rule(&mut r, &mut out.nginx_pattern);
     } else {
         nginx_canary::without_canary(&mut r);
         canary(&mut r, &mut out);

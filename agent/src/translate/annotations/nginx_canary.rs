@@ -3,7 +3,7 @@
 //! annotations apply (those of its own backend; the main Ingress's policies apply to the
 //! route, as ingress-nginx does).
 
-use haproxy::config::{CanaryName, CanaryRule, PolicyText};
+use haproxy::config::{CanaryName, CanaryPattern, CanaryRule, PolicyText};
 
 use super::catalog;
 use super::reader::Reader;
@@ -19,8 +19,9 @@ const RULE_NAMES: [&str; 6] = [
 ];
 
 /// The rule of a canary Ingress; `None` (named) when a value is invalid: the canary then
-/// takes no requests rather than the wrong ones.
-pub(super) fn rule(r: &mut Reader<'_>) -> Option<CanaryRule> {
+/// takes no requests rather than the wrong ones. `pattern` receives the header pattern the
+/// rule names by id (its regex goes to the canary ACL file).
+pub(super) fn rule(r: &mut Reader<'_>, pattern: &mut Option<CanaryPattern>) -> Option<CanaryRule> {
     let mut ok = true;
     let mut number = |r: &mut Reader<'_>, name: &str, default: u32| match r.get(name) {
         None => default,
@@ -63,6 +64,23 @@ pub(super) fn rule(r: &mut Reader<'_>) -> Option<CanaryRule> {
             (None, _) => r.invalid(key, "set without canary-by-header; ignored"),
             (Some(_), Ok(v)) => rule.header_value = Some(v),
             (Some(_), Err(e)) => {
+                r.invalid(key, format!("{e}; the canary takes no requests"));
+                ok = false;
+            }
+        }
+    }
+    if let Some((key, v)) = r.get("canary-by-header-pattern") {
+        match (&rule.header, &rule.header_value, CanaryPattern::new(v)) {
+            (None, ..) => r.invalid(key, "set without canary-by-header; ignored"),
+            (Some(_), Some(_), _) => r.invalid(
+                key,
+                "ignored: canary-by-header-value is set and wins (as in ingress-nginx)",
+            ),
+            (Some(_), None, Ok(p)) => {
+                rule.header_pattern = Some(p.id().clone());
+                *pattern = Some(p);
+            }
+            (Some(_), None, Err(e)) => {
                 r.invalid(key, format!("{e}; the canary takes no requests"));
                 ok = false;
             }

@@ -39,6 +39,7 @@ impl SourceRanges {
             deny: self.deny.clone().unwrap_or_default(),
             exempt: self.exempt.clone().unwrap_or_default(),
             origins: self.origins.clone().unwrap_or_default(),
+            canary_patterns: Default::default(),
         })
     }
 }

@@ -55,6 +55,7 @@ fn settings(variant: u8) -> Settings {
         access_log: None,
         tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
         tcp_bind: None,
+        gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
     }
 }
 
@@ -65,6 +66,10 @@ fn object(kind: &str, v: Value) -> Object {
         "Service" => serde_json::from_value(v).map(Object::Service),
         "EndpointSlice" => serde_json::from_value(v).map(Object::EndpointSlice),
         "ConfigMap" => serde_json::from_value(v).map(Object::ConfigMap),
+        "GatewayClass" => serde_json::from_value(v).map(Object::GatewayClass),
+        "Gateway" => serde_json::from_value(v).map(Object::Gateway),
+        "HTTPRoute" => serde_json::from_value(v).map(Object::HttpRoute),
+        "ReferenceGrant" => serde_json::from_value(v).map(Object::ReferenceGrant),
         _ => serde_json::from_value(v).map(Object::Secret),
     };
     parsed.expect("a valid object")
@@ -419,8 +424,143 @@ fn ingress_class(v: &[u8]) -> Object {
     )
 }
 
+/// Our GatewayClass, or the same name for another controller.
+fn gateway_class(v: &[u8]) -> Object {
+    let controller = if b(v, 1) % 4 == 3 {
+        "example.com/other"
+    } else {
+        crate::translate::gateway::DEFAULT_CONTROLLER
+    };
+    object(
+        "GatewayClass",
+        json!({"metadata": {"name": "gc"}, "spec": {"controllerName": controller}}),
+    )
+}
+
+/// A Gateway: HTTP and HTTPS listeners whose host names, allowed namespaces and
+/// certificates (of either namespace, missing or bad) vary.
+fn gateway(v: &[u8]) -> Object {
+    let hosts = [
+        Value::Null,
+        json!("*.w.test"),
+        json!("a.test"),
+        json!("*.test"),
+    ];
+    let host = |i: u8| hosts[usize::from(i % 4)].clone();
+    let from = if b(v, 2).is_multiple_of(2) {
+        "All"
+    } else {
+        "Same"
+    };
+    let mut listeners = vec![json!({"name": "http", "protocol": "HTTP", "port": 80,
+        "hostname": host(b(v, 1)), "allowedRoutes": {"namespaces": {"from": from}}})];
+    if !b(v, 3).is_multiple_of(3) {
+        listeners.push(json!({"name": "https", "protocol": "HTTPS", "port": 443,
+            "hostname": host(b(v, 4)),
+            "tls": {"certificateRefs": [{"name": format!("t{}", b(v, 5) % 3),
+                                         "namespace": namespace(b(v, 6))}]}}));
+    }
+    if b(v, 3) % 5 == 4 {
+        listeners.push(json!({"name": "extra", "protocol": "HTTP", "port": 80,
+            "hostname": host(b(v, 7))}));
+    }
+    object(
+        "Gateway",
+        json!({"metadata": {"namespace": "a", "name": format!("g{}", b(v, 0) % 2)},
+               "spec": {"gatewayClassName": "gc", "listeners": listeners}}),
+    )
+}
+
+/// An HTTPRoute: parents, host names, matches, filters and weighted backends (to Services
+/// of either namespace, existing or not) vary.
+fn http_route(v: &[u8]) -> Object {
+    let section = match b(v, 2) % 4 {
+        0 => json!("http"),
+        1 => json!("https"),
+        2 => json!("nope"),
+        _ => Value::Null,
+    };
+    let hostnames = match b(v, 3) % 5 {
+        0 => json!([]),
+        1 => json!(["a.test"]),
+        2 => json!(["x.w.test", "b.test"]),
+        3 => json!(["*.test"]),
+        _ => json!(["Bad_Host"]),
+    };
+    let path = match b(v, 4) % 4 {
+        0 => json!({"type": "PathPrefix", "value": "/"}),
+        1 => json!({"type": "Exact", "value": "/x"}),
+        2 => json!({"type": "PathPrefix", "value": "/x"}),
+        _ => json!({"type": "RegularExpression", "value": "/r[0-9]+"}),
+    };
+    let backend = |i: u8| {
+        json!({"name": format!("s{}", i % 5), "namespace": namespace(i / 5),
+               "port": if i.is_multiple_of(3) { 81 } else { 80 }, "weight": i % 4})
+    };
+    let filters = match b(v, 8) % 4 {
+        0 => json!([{"type": "RequestHeaderModifier",
+                     "requestHeaderModifier": {"set": [{"name": "x", "value": "y"}]}}]),
+        1 => json!([{"type": "RequestMirror", "requestMirror": {}}]),
+        _ => json!([]),
+    };
+    object(
+        "HTTPRoute",
+        json!({
+            "metadata": {"namespace": namespace(b(v, 0)), "name": format!("r{}", b(v, 1) % 3),
+                         "creationTimestamp": format!("2026-01-01T00:0{}:00Z", b(v, 9) % 3)},
+            "spec": {
+                "parentRefs": [{"name": format!("g{}", b(v, 5) % 2), "namespace": "a",
+                                "sectionName": section}],
+                "hostnames": hostnames,
+                "rules": [{"matches": [{"path": path}], "filters": filters,
+                           "backendRefs": [backend(b(v, 6)), backend(b(v, 7))]}],
+            },
+        }),
+    )
+}
+
+/// A ReferenceGrant from routes and Gateways of `a` to the Services or Secrets of `b`.
+fn reference_grant(v: &[u8]) -> Object {
+    let to = if b(v, 1).is_multiple_of(2) {
+        json!([{"group": "", "kind": "Service"}])
+    } else {
+        json!([{"group": "", "kind": "Secret"}])
+    };
+    object(
+        "ReferenceGrant",
+        json!({"metadata": {"namespace": "b", "name": "grant"},
+               "spec": {"from": [
+                   {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "a"},
+                   {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "a"}],
+                        "to": to}}),
+    )
+}
+
+/// One Gateway API change: an object of each kind upserted or deleted.
+fn apply_gateway(store: &Store, v: &[u8]) {
+    let o = match b(v, 0) % 6 {
+        0 => gateway_class(&v[1..]),
+        1 => gateway(&v[1..]),
+        2 | 3 => http_route(&v[1..]),
+        4 => reference_grant(&v[1..]),
+        _ => {
+            let o = match b(v, 1) % 3 {
+                0 => http_route(&v[2..]),
+                1 => gateway(&v[2..]),
+                _ => reference_grant(&v[2..]),
+            };
+            store.delete(o.kind(), &o.key());
+            return;
+        }
+    };
+    store.upsert(o);
+}
+
 /// Applies one random change to the store.
 fn apply(store: &Store, op: u8, v: &[u8]) {
+    if op >= 208 {
+        return apply_gateway(store, v);
+    }
     match op % 15 {
         0..=2 => store.upsert(ingress(v)),
         3 | 4 => store.upsert(service(v)),
@@ -437,6 +577,10 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 Kind::Secret => key_of(&secret(&v[1..])),
                 Kind::ConfigMap if b(v, 1).is_multiple_of(2) => ObjectKey::new("a", "cm"),
                 Kind::ConfigMap => ObjectKey::new("a", "tcp"),
+                Kind::GatewayClass => ObjectKey::new("", "gc"),
+                Kind::Gateway => key_of(&gateway(&v[1..])),
+                Kind::HttpRoute => key_of(&http_route(&v[1..])),
+                Kind::ReferenceGrant => ObjectKey::new("b", "grant"),
             };
             store.delete(kind, &key);
         }
@@ -504,6 +648,9 @@ fn seed() -> Vec<Object> {
     }
     out.push(secret(&[0, 0, 0]));
     out.push(tcp_map(&[0x7f]));
+    out.push(gateway_class(&[0, 0]));
+    out.push(gateway(&[0, 1, 0, 1, 1, 0, 0]));
+    out.push(http_route(&[0, 0, 3, 0, 0, 0, 1, 2, 0]));
     out
 }
 
@@ -540,6 +687,9 @@ fn check_changed(prev: &Config, next: &Config, changed: &Changed) -> Result<(), 
     }
     if changed.acls {
         patched.source_lists = next.source_lists.clone();
+    }
+    if changed.gateway {
+        patched.gateway = next.gateway.clone();
     }
     if changed.tls {
         patched.tls = next.tls.clone();
@@ -584,6 +734,7 @@ proptest! {
                 "step {}: map entries are not the routes'", i
             );
             prop_assert_eq!(&got.certs, &full.certs, "step {}", i);
+            prop_assert!(got.gateway_status == full.gateway_status, "step {}: statuses differ", i);
             match &prev {
                 None => prop_assert!(got.changed.all, "the first translation"),
                 Some(p) => check_changed(p, &got.config, &got.changed)?,
@@ -658,6 +809,7 @@ fn a_slice_change_recomputes_only_the_ingresses_of_its_service() {
             map_keys: None,
             tls: false,
             acls: false,
+            gateway: false,
         }
     );
     // The other backends are the same values, not rebuilt copies of the config.
@@ -802,4 +954,68 @@ fn a_route_change_names_only_its_map_keys() {
     );
     assert_eq!(t.maps.prefix.len(), 3);
     assert_eq!(t.config.routes[1].path.as_str(), "/v2");
+}
+
+/// A Gateway, an HTTPRoute to `s0` and an Ingress on `s1` with their slices.
+fn gateway_world() -> Store {
+    let store = Store::new();
+    let mut objects = seed();
+    objects.push(object(
+        "Ingress",
+        json!({"metadata": {"namespace": "a", "name": "ing"},
+               "spec": {"ingressClassName": "haproxy", "rules": [{"host": "h.test", "http": {
+                   "paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                       "service": {"name": "s3", "port": {"number": 80}}}}]}}]}}),
+    ));
+    store.replace_all(objects);
+    store
+}
+
+#[test]
+fn unrelated_changes_leave_the_gateway_part_alone() {
+    let store = gateway_world();
+    let mut inc = Incremental::new(settings(0), CertMemory::default());
+    let first = inc.translate(&store.snapshot()).expect("a translation");
+    assert!(
+        !first.config.gateway.is_empty(),
+        "the seed's route is served"
+    );
+    let status = first.gateway_status.clone();
+    drop(first);
+    let builds = inc.gateway_builds;
+    // An endpoint of the Ingress's Service, and a path of the Ingress (same host).
+    store.upsert(slice(&[3, 3, 1, 0, 2, 1, 1, 0, 0]));
+    let t = inc.translate(&store.snapshot()).expect("a translation");
+    assert!(!t.changed.gateway && !t.changed.backends.is_empty());
+    drop(t);
+    store.upsert(object(
+        "Ingress",
+        json!({"metadata": {"namespace": "a", "name": "ing"},
+               "spec": {"ingressClassName": "haproxy", "rules": [{"host": "h.test", "http": {
+                   "paths": [{"path": "/v2", "pathType": "Prefix", "backend": {
+                       "service": {"name": "s3", "port": {"number": 80}}}}]}}]}}),
+    ));
+    let t = inc.translate(&store.snapshot()).expect("a translation");
+    assert!(t.changed.routes && !t.changed.gateway);
+    assert_eq!(
+        inc.gateway_builds, builds,
+        "the Gateway part was not read again"
+    );
+    assert!(Arc::ptr_eq(&t.gateway_status, &status));
+    drop(t);
+    // The route's own Service's endpoints: read again, only its backend changes.
+    store.upsert(slice(&[1, 1, 1, 0, 2, 3, 1, 0, 0]));
+    let t = inc.translate(&store.snapshot()).expect("a translation");
+    assert_eq!(inc.gateway_builds, builds + 1);
+    assert!(!t.changed.gateway && !t.changed.routes);
+    drop(t);
+    // A weight change: the rule map changes, no backend does.
+    store.upsert(http_route(&[0, 0, 3, 0, 0, 0, 1, 7, 0]));
+    let t = inc.translate(&store.snapshot()).expect("a translation");
+    assert!(t.changed.gateway, "{:?}", t.changed);
+    assert!(
+        t.changed.backends.is_empty() && !t.changed.routes,
+        "{:?}",
+        t.changed
+    );
 }

@@ -4,13 +4,14 @@
 //! directory, the ports, the probes and every `--flag` fit together. The Grafana dashboard
 //! and the Dockerfile are checked against the metrics and the toolchain they depend on.
 //!
-//! The agent's flags come from reading agent/src/cli.rs as text (this crate cannot link the
-//! agent binary): see [`CliFlags::parse`].
+//! The agent's flags come from its own clap command (`Cli::command()`); the
+//! kustomizations are built with `kubectl kustomize` (see [`build`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use clap::CommandFactory;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, Probe, Service, ServiceAccount, VolumeMount,
@@ -29,7 +30,7 @@ const CONTROLLER: &str = "haproxy-agent.io/ingress-controller";
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("the integration crate lives in the workspace")
+        .expect("the agent crate lives in the workspace")
         .to_path_buf()
 }
 
@@ -104,16 +105,19 @@ impl Doc {
 
 /// The documents of one YAML file (empty documents skipped).
 fn docs(path: &Path) -> Vec<Doc> {
-    let text = read(path);
+    docs_of(&read(path), &path.display().to_string())
+}
+
+/// The documents of a YAML stream from `origin` (empty documents skipped).
+fn docs_of(text: &str, origin: &str) -> Vec<Doc> {
     let mut out = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let value = Value::deserialize(de)
-            .unwrap_or_else(|e| panic!("{} document {i}: {e}", path.display()));
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(de).unwrap_or_else(|e| panic!("{origin} document {i}: {e}"));
         if value.is_null() {
             continue;
         }
         out.push(Doc {
-            origin: format!("{} document {i}", path.display()),
+            origin: format!("{origin} document {i}"),
             value,
         });
     }
@@ -186,147 +190,51 @@ fn parse_by_kind(doc: &Doc) {
 // ---------------------------------------------------------------------------------------
 // The agent's flags, read from agent/src/cli.rs.
 
-/// One `#[arg(long …)]` field.
+/// One long flag of the agent.
 #[derive(Debug, Clone)]
 struct Flag {
     default: Option<String>,
 }
 
-/// The flags of each subcommand, as agent/src/cli.rs declares them.
+/// The flags of each subcommand, from the agent's own clap command.
 #[derive(Debug)]
 struct CliFlags {
-    /// Subcommand (`run`, `init`, …) to its flags (`--config-dir`, …).
+    /// Subcommand (`run`, `init`, …) to its flags (`--config-dir`, …), global ones included.
     by_command: BTreeMap<String, BTreeMap<String, Flag>>,
 }
 
-/// The fields of one struct: flags, and the types of `#[command(flatten)]` fields.
-#[derive(Debug, Default)]
-struct StructFields {
-    flags: BTreeMap<String, Flag>,
-    flattened: Vec<String>,
-}
-
 impl CliFlags {
-    /// Reads agent/src/cli.rs as text. clap derives a field's long flag from its name:
-    /// `pub http_bind: …` under `#[arg(long, …)]` is `--http-bind` (or `long = "name"`
-    /// when given). A `#[command(flatten)] pub model: ModelArgs` field brings in every flag
-    /// of `ModelArgs`; fields of `Cli` with `global = true` belong to every subcommand; the
-    /// variants of `enum Command` (`Run(RunArgs)`) name each subcommand and its struct.
-    fn parse(text: &str) -> Self {
-        let mut structs: BTreeMap<String, StructFields> = BTreeMap::new();
-        let mut commands: Vec<(String, String)> = Vec::new();
-        let mut current: Option<(bool, String)> = None; // (is the Command enum, name)
-        let mut attr = String::new();
-        let mut attrs: Vec<String> = Vec::new();
-        let mut depth = 0i32;
-        for line in text.lines() {
-            let t = line.trim();
-            if let Some(rest) = t.strip_prefix("pub struct ") {
-                let name = rest.trim_end_matches('{').trim().to_string();
-                structs.entry(name.clone()).or_default();
-                current = Some((false, name));
-                attrs.clear();
-                continue;
-            }
-            if t == "pub enum Command {" {
-                current = Some((true, "Command".into()));
-                continue;
-            }
-            if t.starts_with("pub enum ") || t.starts_with("impl ") || t.starts_with("pub fn ") {
-                current = None;
-                continue;
-            }
-            if line.starts_with('}') {
-                current = None;
-                continue;
-            }
-            let Some((is_enum, name)) = &current else {
-                continue;
-            };
-            if t.starts_with("//") {
-                continue;
-            }
-            // Attributes, possibly over several lines: `#[arg(` … `)]`.
-            if depth > 0 || t.starts_with("#[") {
-                attr.push_str(t);
-                attr.push(' ');
-                depth += t.matches(['(', '[']).count() as i32;
-                depth -= t.matches([')', ']']).count() as i32;
-                if depth <= 0 {
-                    depth = 0;
-                    attrs.push(std::mem::take(&mut attr));
-                }
-                continue;
-            }
-            if *is_enum {
-                // `Run(RunArgs),`
-                if let Some((variant, rest)) = t.split_once('(') {
-                    let ty = rest.trim_end_matches(',').trim_end_matches(')');
-                    commands.push((variant.to_ascii_lowercase(), ty.to_string()));
-                }
-                attrs.clear();
-                continue;
-            }
-            if let Some(field) = t.strip_prefix("pub ") {
-                let Some((field, ty)) = field.split_once(':') else {
-                    continue;
-                };
-                let fields = structs.get_mut(name).expect("struct registered above");
-                for a in attrs.drain(..) {
-                    if a.starts_with("#[command(") && a.contains("flatten") {
-                        fields
-                            .flattened
-                            .push(ty.trim().trim_end_matches(',').to_string());
-                    }
-                    if a.starts_with("#[arg(") && has_token(&a, "long") {
-                        if name == "Cli" && !a.contains("global = true") {
-                            continue;
-                        }
-                        let long = quoted_after(&a, "long = ")
-                            .unwrap_or_else(|| field.trim().replace('_', "-"));
-                        let default = quoted_after(&a, "default_value = ");
-                        fields.flags.insert(format!("--{long}"), Flag { default });
-                    }
-                }
-            }
-        }
-        fn collect(
-            structs: &BTreeMap<String, StructFields>,
-            name: &str,
-            out: &mut BTreeMap<String, Flag>,
-        ) {
-            let s = structs
-                .get(name)
-                .unwrap_or_else(|| panic!("agent/src/cli.rs: no struct {name}"));
-            out.extend(s.flags.clone());
-            for f in &s.flattened {
-                collect(structs, f, out);
-            }
-        }
-        let mut by_command = BTreeMap::new();
-        for (command, ty) in commands {
-            let mut flags = BTreeMap::new();
-            collect(&structs, "Cli", &mut flags);
-            collect(&structs, &ty, &mut flags);
-            by_command.insert(command, flags);
-        }
+    /// Every subcommand's long flags and their defaults, as clap builds them.
+    fn of_cli() -> Self {
+        let mut cli = haproxy_agent::cli::Cli::command();
+        cli.build();
+        let flags = |cmd: &clap::Command| -> BTreeMap<String, Flag> {
+            cmd.get_arguments()
+                .filter_map(|a| {
+                    let long = a.get_long()?;
+                    let default = a
+                        .get_default_values()
+                        .first()
+                        .map(|v| v.to_string_lossy().into_owned());
+                    Some((format!("--{long}"), Flag { default }))
+                })
+                .collect()
+        };
+        let by_command = cli
+            .get_subcommands()
+            .map(|c| (c.get_name().to_string(), flags(c)))
+            .collect();
         CliFlags { by_command }
     }
 
     fn of(&self, command: &str) -> &BTreeMap<String, Flag> {
         self.by_command
             .get(command)
-            .unwrap_or_else(|| panic!("agent/src/cli.rs has no subcommand {command:?}"))
+            .unwrap_or_else(|| panic!("the agent has no subcommand {command:?}"))
     }
 }
 
-/// True when `token` appears in `s` as a whole identifier.
-fn has_token(s: &str, token: &str) -> bool {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| w == token)
-}
-
-/// The string literal right after `key` in `s` (`default_value = "30s"` -> `30s`).
+/// The string literal right after `key` in `s` (`rust-version = "1.95"` -> `1.95`).
 fn quoted_after(s: &str, key: &str) -> Option<String> {
     let rest = &s[s.find(key)? + key.len()..];
     let rest = rest.strip_prefix('"')?;
@@ -334,65 +242,62 @@ fn quoted_after(s: &str, key: &str) -> Option<String> {
 }
 
 fn cli_flags() -> CliFlags {
-    let flags = CliFlags::parse(&read(&repo().join("agent/src/cli.rs")));
-    // The parse must find what DESIGN.md promises, or it is the parse that is broken.
-    for f in ["--config-dir", "--http-bind", "--listen", "--master-socket"] {
-        assert!(flags.of("run").contains_key(f), "cli.rs parse lost {f}");
+    let flags = CliFlags::of_cli();
+    for f in [
+        "--config-dir",
+        "--http-bind",
+        "--listen",
+        "--master-socket",
+        "--log-level",
+    ] {
+        assert!(flags.of("run").contains_key(f), "run has no {f}");
     }
     assert!(flags.of("init").contains_key("--config-dir"));
     assert!(!flags.of("init").contains_key("--listen"));
-    flags
-}
-
-#[test]
-fn cli_rs_parse_finds_flags_defaults_and_flattened_structs() {
-    let text = r#"
-pub struct Cli {
-    /// Log.
-    #[arg(
-        long,
-        global = true,
-        default_value = "info"
-    )]
-    pub log_level: String,
-    #[command(subcommand)]
-    pub command: Command,
-}
-pub enum Command {
-    /// Run.
-    Run(RunArgs),
-}
-pub struct Inner {
-    #[arg(long, env = "X", default_value = "0.0.0.0:80")]
-    pub http_bind: std::net::SocketAddr,
-}
-pub struct RunArgs {
-    #[command(flatten)]
-    pub inner: Inner,
-    #[arg(long = "other-name")]
-    pub renamed: Option<String>,
-    /// Not a flag: positional.
-    #[arg(value_enum)]
-    pub positional: String,
-}
-"#;
-    let flags = CliFlags::parse(text);
-    let run = flags.of("run");
     assert_eq!(
-        run.keys().cloned().collect::<Vec<_>>(),
-        ["--http-bind", "--log-level", "--other-name"]
+        flags.of("run")["--log-level"].default.as_deref(),
+        Some("info")
     );
-    assert_eq!(run["--http-bind"].default.as_deref(), Some("0.0.0.0:80"));
-    assert_eq!(run["--log-level"].default.as_deref(), Some("info"));
+    flags
 }
 
 // ---------------------------------------------------------------------------------------
 // Kustomizations.
 
+/// A kustomization directory built by `kubectl kustomize`, the tool a user runs (every
+/// transformer applied). Where kubectl is not installed the test's own builder stands in,
+/// and says so on stderr: see [`own_build`].
+fn build(dir: &Path) -> Vec<Doc> {
+    let out = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "kubectl is not installed: {} built by the test's own builder \
+                 (resources and JSON 6902 patches only)",
+                dir.display()
+            );
+            return own_build(dir);
+        }
+        Err(e) => panic!("kubectl kustomize {}: {e}", dir.display()),
+    };
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("kubectl prints UTF-8");
+    docs_of(&text, &format!("kubectl kustomize {}", dir.display()))
+}
+
 /// A kustomization directory built the simple way: its resources (files, or directories
 /// built recursively) with its JSON 6902 patches applied. Image and other transformers are
 /// not applied; the checks below do not depend on them.
-fn build(dir: &Path) -> Vec<Doc> {
+fn own_build(dir: &Path) -> Vec<Doc> {
     let kpath = dir.join("kustomization.yaml");
     let k: Value = serde_yaml_ng::from_str(&read(&kpath))
         .unwrap_or_else(|e| panic!("{}: {e}", kpath.display()));
@@ -401,7 +306,7 @@ fn build(dir: &Path) -> Vec<Doc> {
         let r = r.as_str().expect("resources are paths");
         let p = dir.join(r);
         if p.is_dir() {
-            out.extend(build(&p));
+            out.extend(own_build(&p));
         } else {
             out.extend(docs(&p));
         }
@@ -1453,18 +1358,24 @@ fn ingress_class_and_example_ingress_are_ours() {
 
 /// Metric names the agent registers (agent/src/metrics.rs: `registry.register("name", …)`
 /// under the `haproxy_agent` prefix).
+/// The agent's metric families, as its own registry exposes them (`# TYPE` lines), with one
+/// sample in each labelled family (a family without samples is not exposed).
 fn registered_metrics() -> BTreeSet<String> {
-    let text = read(&repo().join("agent/src/metrics.rs"));
+    use haproxy_agent::metrics::{CommandResult, Metrics};
+    let m = Metrics::new();
+    m.reload(&haproxy_agent::reconcile::ReloadReason::Startup);
+    m.observed("full", 1);
+    m.command("add server", CommandResult::Ok);
+    m.set_problems([(("ingress", "invalid_annotation"), 1)]);
+    m.set_certificates([("ns/s", "a.test", 1)]);
+    let text = m.encode();
     let out: BTreeSet<String> = text
-        .split("registry.register(")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').nth(1))
-        .map(|n| format!("haproxy_agent_{n}"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
         .collect();
-    assert!(
-        out.len() >= 10,
-        "agent/src/metrics.rs registrations did not parse: {out:?}"
-    );
+    assert!(out.len() >= 10, "the registry exposes {out:?}");
     out
 }
 
