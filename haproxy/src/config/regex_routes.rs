@@ -88,30 +88,15 @@ impl RegexPath {
 /// the plain syntax [`RegexPath`] allows, printable ASCII without `#`, at most
 /// [`MAX_PATH_LEN`] bytes, without the leading `/`.
 pub fn check_plain_regex(s: &str) -> Result<(), InvalidRegex> {
-    let bad = |reason: String| {
-        Err(InvalidRegex {
-            value: s.to_string(),
-            reason,
-        })
+    let bad = |reason: String| InvalidRegex {
+        value: s.to_string(),
+        reason,
     };
     if s.is_empty() || s.len() > MAX_PATH_LEN {
-        return bad("it must be 1 to 2048 bytes".into());
+        return Err(bad("it must be 1 to 2048 bytes".into()));
     }
-    if !s
-        .bytes()
-        .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'#')
-    {
-        return bad("only printable ASCII without # is allowed".into());
-    }
-    let parsed = match ast::parse::Parser::new().parse(s) {
-        Ok(a) => a,
-        Err(e) => return bad(format!("it is not a regular expression: {}", e.kind())),
-    };
-    if let Err(e) = regex_syntax::hir::translate::Translator::new().translate(s, &parsed) {
-        return bad(format!("it is not a regular expression: {}", e.kind()));
-    }
-    let mut groups = 0;
-    plain(s, &parsed, &mut groups).or_else(bad)
+    let parsed = parse_plain(s, true).map_err(bad)?;
+    plain(s, &parsed, &mut 0, true).map_err(bad)
 }
 
 /// A path regex [`RegexPath`] refuses, and why.
