@@ -433,7 +433,99 @@ const FIXTURES: &[(&str, Fixture)] = &[
     ("full", full),
     ("tls", tls),
     ("settings", settings),
+    ("gateway", gateway),
 ];
+
+/// The seed example with Gateway API routes beside it: an exact host with a header match,
+/// weights and an unresolved share, a rewrite, a redirect and response header changes, a
+/// wildcard host and an Ingress host inside it.
+fn gateway(p: &Paths) -> Config {
+    use haproxy::config::gateway::{
+        Action, ActionKind, Candidate, CandidateId, Forward, HeaderOps, HostEntry, HostKey,
+        HostPattern, Listen, Match, PathMatch, PathRewrite, Redirect, ValueMatch, WeightedBackend,
+    };
+    let mut cfg = seed(p);
+    let web = be("kube-system_heapster_80");
+    let forward = |backends: Vec<WeightedBackend>| Forward {
+        backends,
+        rewrite_host: None,
+        rewrite_path: Some(PathRewrite::Prefix("/".into())),
+        timeout: Some(Duration::from_secs(5)),
+    };
+    let weighted = |backend: Option<BackendName>, weight| WeightedBackend { backend, weight };
+    let api = Candidate {
+        matches: Match {
+            path: PathMatch::Prefix("/api".into()),
+            method: Some("GET".into()),
+            headers: vec![ValueMatch {
+                name: "x-env".into(),
+                value: "a b|c".into(),
+                regex: false,
+            }],
+            query: vec![],
+        },
+        action: Action {
+            request_headers: HeaderOps {
+                set: vec![("X-Gw".into(), "1".into())],
+                ..Default::default()
+            },
+            response_headers: HeaderOps {
+                remove: vec!["server".into()],
+                ..Default::default()
+            },
+            kind: ActionKind::Forward(forward(vec![
+                weighted(Some(web.clone()), 90),
+                weighted(None, 10),
+            ])),
+        },
+    };
+    let mut moved = api.clone();
+    moved.matches = Match {
+        path: PathMatch::Exact("/old".into()),
+        method: None,
+        headers: vec![],
+        query: vec![],
+    };
+    moved.action = Action {
+        request_headers: HeaderOps::default(),
+        response_headers: HeaderOps::default(),
+        kind: ActionKind::Redirect(Redirect {
+            scheme: Some("https".into()),
+            hostname: None,
+            port: None,
+            path: Some(PathRewrite::Full("/new".into())),
+            status: 301,
+        }),
+    };
+    let ids: Vec<CandidateId> = (0..2)
+        .map(|i| CandidateId::new("apps", "web", i, 0).unwrap())
+        .collect();
+    cfg.gateway.candidates.insert(ids[0].clone(), api);
+    cfg.gateway.candidates.insert(ids[1].clone(), moved);
+    let key = |host| HostKey {
+        listen: Listen::Http,
+        host,
+    };
+    cfg.gateway.hosts.insert(
+        key(HostPattern::Exact("web.example.com".into())),
+        HostEntry::Rules {
+            listener_port: 80,
+            candidates: ids.clone(),
+        },
+    );
+    cfg.gateway.hosts.insert(
+        key(HostPattern::Wildcard("example.com".into())),
+        HostEntry::Rules {
+            listener_port: 80,
+            candidates: vec![ids[1].clone()],
+        },
+    );
+    cfg.gateway.hosts.insert(
+        key(HostPattern::Exact("legacy.example.com".into())),
+        HostEntry::Ingress,
+    );
+    cfg
+}
 
 fn check_golden(path: &Path, got: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {

@@ -9,6 +9,8 @@
 //! runtime changes; the [`Applier`] runs the plans.
 
 mod disk;
+#[cfg(test)]
+mod gateway_tests;
 mod observe;
 mod worker;
 
@@ -16,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use haproxy::config::gateway::GatewayRoutes;
 use haproxy::config::{
     Config, Sections, backend_print, head_prints, map_kind_swap_commands, render,
 };
@@ -92,6 +95,9 @@ pub struct Applier {
     drains: BTreeMap<ServerRef, Instant>,
     /// What the syncs since the last [`Applier::take_journal`] sent and reloaded.
     journal: Journal,
+    /// The Gateway API routes of the last successful sync: a sync whose routes differ has
+    /// the Gateway API maps (and the head) in scope.
+    gateway: GatewayRoutes,
 }
 
 impl Applier {
@@ -111,6 +117,7 @@ impl Applier {
             refused: None,
             drains: BTreeMap::new(),
             journal: Journal::default(),
+            gateway: GatewayRoutes::default(),
             runtime,
             master,
             reloader,
@@ -184,9 +191,13 @@ impl Applier {
         desired: Desired<'_>,
         scope: &Scope,
     ) -> Result<SyncReport, ApplyError> {
-        let result = self.sync_scoped(desired, scope).await;
-        if result.is_err() {
-            self.cache.invalidate();
+        let mut scope = scope.clone();
+        scope.gateway |= desired.config.gateway != self.gateway;
+        let result = self.sync_scoped(desired, &scope).await;
+        match &result {
+            Err(_) => self.cache.invalidate(),
+            Ok(_) if scope.gateway => self.gateway = desired.config.gateway.clone(),
+            Ok(_) => {}
         }
         result
     }
@@ -199,6 +210,7 @@ impl Applier {
         self.desired.settings = Some(p.settings);
         self.desired.errors = Some(p.errors);
         self.desired.tcp = Some(p.tcp);
+        self.desired.gateway = Some(p.gateway);
         if scope.all {
             self.desired.backends = desired
                 .backends

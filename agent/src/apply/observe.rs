@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use haproxy::config::gateway::GatewayMap;
 use haproxy::config::{
     AclKind, CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
 };
@@ -90,6 +91,10 @@ impl ObservedCache {
             return;
         };
         o.maps_swapped(maps, swaps);
+        let commands = match haproxy::config::gateway::gateway_files(desired) {
+            Some(files) => o.gateway.record_all(&files, commands),
+            None => commands.iter().collect(),
+        };
         let kind = |file: &FilePath| {
             MapKind::ALL
                 .into_iter()
@@ -99,7 +104,7 @@ impl ObservedCache {
         // Removals first: the order of what stays is unchanged, and an appended regex key
         // is then checked against the keys that remain.
         let (dels, rest): (Vec<&Command>, Vec<&Command>) = commands
-            .iter()
+            .into_iter()
             .partition(|c| matches!(c, Command::DelMap(..)));
         for c in dels.into_iter().chain(rest) {
             match c {
@@ -217,6 +222,13 @@ pub async fn observe(
             cmds.push(Command::ShowAcl(kind.file(m)));
         }
     }
+    let gateway = haproxy::config::gateway::gateway_files(desired);
+    for m in gateway
+        .iter()
+        .flat_map(|f| GatewayMap::ALL.map(|m| f.map(m).to_file_path()))
+    {
+        cmds.push(Command::ShowMap(MapTarget::live(m)));
+    }
     let mut replies = runtime
         .batch(&cmds)
         .await
@@ -267,6 +279,21 @@ pub async fn observe(
             Some(Err(ReplyError::Refused { .. })) | None => {}
             Some(other) => {
                 return Err(ApplyError::Diverged(format!("show acl gave {other:?}")));
+            }
+        }
+    }
+    if gateway.is_some() {
+        for m in GatewayMap::ALL {
+            match replies.next() {
+                Some(Ok(Reply::MapEntries(entries))) => {
+                    let listed = entries.into_iter().map(|e| (e.key, e.value));
+                    observed.gateway.set_listed(m, listed);
+                }
+                // Not loaded by the running config (no Lua yet): the structure differs.
+                Some(Err(ReplyError::Refused { .. })) | None => {}
+                Some(other) => {
+                    return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
+                }
             }
         }
     }

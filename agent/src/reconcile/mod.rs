@@ -14,8 +14,10 @@ use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
 use haproxy::{AclPattern, BackendName, MapKey, ServerName, ServerRef};
 
+mod gateway;
 mod retry;
 
+pub use gateway::{LiveGateway, plan_gateway};
 pub use retry::{Attempts, Budget, Next, Outcome};
 
 /// One server as HAProxy reports it.
@@ -47,6 +49,8 @@ pub struct Observed {
     pub tls: Option<LiveTls>,
     /// The live ACL files of the address lists.
     pub acls: LiveAcls,
+    /// The live Gateway API maps.
+    pub gateway: LiveGateway,
 }
 
 /// The live ACL files as observed, kept current from the agent's acknowledged commands;
@@ -240,6 +244,10 @@ pub enum ReloadReason {
     /// A TCP service's port was added, removed or changed (its bind, or accepting the
     /// PROXY protocol): a frontend, which HAProxy 2.6 cannot add or remove at runtime.
     TcpServices,
+    /// The first Gateway API route, or the last one gone: the Lua action, its frontend
+    /// rules and the backends' timeout rule are rendered only while some route exists
+    /// (HAProxy 2.6 cannot load Lua at runtime). Route changes in between are map updates.
+    GatewayApi,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
@@ -254,7 +262,7 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 11] = [
+    pub const LABELS: [&'static str; 12] = [
         "startup",
         "structure",
         "frontends",
@@ -262,6 +270,7 @@ impl ReloadReason {
         "userlists",
         "custom_errors",
         "tcp_services",
+        "gateway_api",
         "new_backend",
         "backend_options",
         "backend_protocol",
@@ -278,6 +287,7 @@ impl ReloadReason {
             ReloadReason::Userlists => "userlists",
             ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::TcpServices => "tcp_services",
+            ReloadReason::GatewayApi => "gateway_api",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
             ReloadReason::BackendProtocol(_) => "backend_protocol",
@@ -353,6 +363,8 @@ pub struct Scope {
     pub tls: bool,
     /// The address lists' ACL files.
     pub acls: bool,
+    /// The Gateway API maps (and the head, whose Gateway API part may change with them).
+    pub gateway: bool,
 }
 
 impl Scope {
@@ -366,7 +378,12 @@ impl Scope {
 
     /// True when a plan in this scope has nothing to look at.
     pub fn is_empty(&self) -> bool {
-        !self.all && self.backends.is_empty() && !self.routes && !self.tls && !self.acls
+        !self.all
+            && self.backends.is_empty()
+            && !self.routes
+            && !self.tls
+            && !self.acls
+            && !self.gateway
     }
 
     /// Widens this scope by `other`.
@@ -383,6 +400,7 @@ impl Scope {
         self.routes |= other.routes;
         self.tls |= other.tls;
         self.acls |= other.acls;
+        self.gateway |= other.gateway;
     }
 
     /// True when backend `b` is in scope.
@@ -404,6 +422,7 @@ impl From<&crate::translate::Changed> for Scope {
             map_keys: changed.map_keys.clone(),
             tls: changed.tls,
             acls: changed.acls,
+            gateway: changed.gateway,
         }
     }
 }
@@ -477,6 +496,9 @@ fn reload_reason(
         return Some(ReloadReason::Startup);
     };
     if loaded.head.is_none() || loaded.head != structure.desired.head {
+        if loaded.gateway.is_some() && loaded.gateway != structure.desired.gateway {
+            return Some(ReloadReason::GatewayApi);
+        }
         if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
             return Some(ReloadReason::Userlists);
         }
@@ -582,6 +604,11 @@ fn plan_runtime(
             scope.map_keys.as_ref()
         };
         plan_maps(&frontend.maps, want.maps, &observed.maps, keys, &mut out);
+    }
+    // Gateway API entries by key (a few per route: the diff of all of them is cheap).
+    if scope.all || scope.gateway {
+        out.commands
+            .extend(plan_gateway(desired, &observed.gateway));
     }
     out.commands.extend(acl_dels);
     Plan::Runtime(out)
@@ -1280,6 +1307,7 @@ mod tests {
             map_keys: Some(map_keys),
             tls: old.tls != new.tls || tls_bind(old) != tls_bind(new),
             acls: old.source_lists != new.source_lists,
+            gateway: old.gateway != new.gateway,
         }
     }
 

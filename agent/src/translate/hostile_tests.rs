@@ -2450,6 +2450,21 @@ fn check_rendered(
         .uses_custom_errors()
         .map(|files| haproxy::config::rendered_lines(files, haproxy::config::CUSTOM_ERRORS_FIELD));
     known.extend(errors.iter().flatten().map(String::as_str));
+    // Gateway API: fixed lines (the Lua file from the config dir), and the first Ingress
+    // lookup guarded by the Lua action's choice.
+    let gateway: Vec<String> = haproxy::config::gateway::gateway_files(&t.config)
+        .map(|f| haproxy::config::gateway::rendered_lines(&f))
+        .into_iter()
+        .flatten()
+        .chain(
+            baseline
+                .haproxy_cfg
+                .lines()
+                .filter(|l| l.contains("var(txn.host_path),map_regm(") && !l.contains(" unless "))
+                .map(|l| format!("{l} unless {{ var(txn.route) -m found }}")),
+        )
+        .collect();
+    known.extend(gateway.iter().map(String::as_str));
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
@@ -2526,6 +2541,24 @@ fn check_rendered(
             assert_eq!(lines, want, "{name}: {file} lines");
             continue;
         }
+        // Gateway API: the fixed Lua file, and map lines of one key and one value, every
+        // user string percent-encoded (printable ASCII, no space inside).
+        if let Some(g) = haproxy::config::gateway::gateway_files(&t.config) {
+            if *file == g.lua.to_file_path() {
+                assert_eq!(text, haproxy::config::gateway::LUA, "{name}: the Lua file");
+                continue;
+            }
+            if *file == g.hosts.to_file_path() || *file == g.rules.to_file_path() {
+                for line in text.lines() {
+                    assert!(
+                        line.matches(' ').count() == 1
+                            && line.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+                        "{name}: gateway map line {line:?}"
+                    );
+                }
+                continue;
+            }
+        }
         let entries = if file.as_str().ends_with("exact.map") {
             &set.exact
         } else if file.as_str().ends_with("regex.map") {
@@ -2563,7 +2596,12 @@ fn check_rendered(
             !cfg.contains(v),
             "{name}: the hostile value is in haproxy.cfg"
         );
+        // The Gateway API Lua file is fixed text (checked whole above).
+        let lua = haproxy::config::gateway::gateway_files(&t.config).map(|g| g.lua.to_file_path());
         for (file, text) in rendered.maps.iter().chain(&rendered.tls) {
+            if Some(file) == lua.as_ref() {
+                continue;
+            }
             assert!(!text.contains(v), "{name}: the hostile value is in {file}");
         }
     }
@@ -2660,9 +2698,14 @@ fn check_plan(name: &str, t: &Translation, values: &[&str]) {
         true => set.regex.len(),
         false => 0,
     };
+    // Gateway API entries, while the config serves any, are added too.
+    let gateway = haproxy::config::gateway::gateway_files(&t.config).map_or(0, |_| {
+        let g = haproxy::config::gateway::GatewayMaps::of_routes(&t.config.gateway.servable());
+        g.hosts.len() + g.rules.len()
+    });
     assert_eq!(
         maps,
-        set.exact.len() + set.prefix.len() + regex_adds,
+        set.exact.len() + set.prefix.len() + regex_adds + gateway,
         "{name}: add map commands"
     );
     check_commands(name, &plan.commands, values);

@@ -13,6 +13,20 @@ use std::time::Duration;
 
 use crate::BackendName;
 
+use super::model::{ConfigPath, InvalidValue, RouteMaps};
+
+pub use super::gateway_map::{
+    GatewayMap, GatewayMaps, INGRESS_MARKER, MAX_VALUE_LEN, decode, encode, gateway_commands,
+    render_gateway_map,
+};
+pub use super::gateway_render::{
+    LUA, REQUEST_RULE, RESPONSE_RULE, TIMEOUT_RULE, global_line, rendered_lines,
+};
+pub use super::gateway_valid::{
+    check_header_name, check_header_value, check_hostname, check_method, check_path,
+    check_query_name, check_redirect_scheme, check_regex, check_status, check_timeout,
+};
+
 /// The public bind a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Listen {
@@ -64,6 +78,35 @@ pub enum HostEntry {
 /// it stays the same while the route is edited elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CandidateId(pub String);
+
+impl CandidateId {
+    /// The id of match `m` of rule `rule` of route `namespace/route` (Kubernetes names:
+    /// lower-case letters, digits, `.` and `-`).
+    pub fn new(namespace: &str, route: &str, rule: usize, m: usize) -> Result<Self, InvalidValue> {
+        let id = Self(format!("{namespace}/{route}/{rule}/{m}"));
+        id.check()?;
+        Ok(id)
+    }
+
+    /// Checks the id's form: four `/`-separated parts of lower-case letters, digits, `.`
+    /// and `-`, at most 512 bytes.
+    pub fn check(&self) -> Result<(), InvalidValue> {
+        let s = &self.0;
+        let part_ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        };
+        if s.len() > 512 || s.split('/').count() != 4 || !s.split('/').all(part_ok) {
+            return Err(InvalidValue::new(
+                "gateway candidate id",
+                s.as_str(),
+                "it must be namespace/route/rule/match of lower-case letters, digits, . and -",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// One match of one rule of one HTTPRoute, with the rule's action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +186,7 @@ pub struct HeaderOps {
 }
 
 /// Forwarding to weighted backends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forward {
     /// The backends and their weights; an entry without a backend (a reference that is
     /// missing or not permitted) answers 500 for its share; all weights 0 or no entry: 500.
@@ -203,4 +246,149 @@ impl GatewayRoutes {
     pub fn is_empty(&self) -> bool {
         self.hosts.is_empty() && self.candidates.is_empty()
     }
+
+    /// Every value that cannot be served as it is, with the host key or candidate it is
+    /// in. Translation checks each field as it builds the model (with the `check_*`
+    /// helpers) and leaves bad rules out, so this is the last line of defence: rendering
+    /// leaves out the entries named here.
+    pub fn problems(&self) -> Vec<(String, InvalidValue)> {
+        let mut out = Vec::new();
+        for (key, entry) in &self.hosts {
+            let at = key.encode();
+            if let Err(e) = super::gateway_valid::check_host_key(key) {
+                out.push((at.clone(), e));
+            }
+            if let HostEntry::Rules { candidates, .. } = entry {
+                for id in candidates {
+                    if let Err(e) = id.check() {
+                        out.push((at.clone(), e));
+                    }
+                }
+            }
+            if entry.encode().len() > MAX_VALUE_LEN {
+                out.push((at, too_long(entry.encode())));
+            }
+        }
+        for (id, c) in &self.candidates {
+            let mut errs = Vec::new();
+            if let Err(e) = id.check() {
+                errs.push(e);
+            }
+            super::gateway_valid::check_candidate(c, &mut errs);
+            if c.encode().len() > MAX_VALUE_LEN {
+                errs.push(too_long(c.encode()));
+            }
+            out.extend(errs.into_iter().map(|e| (id.0.clone(), e)));
+        }
+        out
+    }
+
+    /// The routes without the entries [`Self::problems`] names (a host entry that names a
+    /// left-out candidate keeps its other candidates).
+    pub fn servable(&self) -> GatewayRoutes {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return self.clone();
+        }
+        let bad: std::collections::BTreeSet<&str> =
+            problems.iter().map(|(at, _)| at.as_str()).collect();
+        let candidates: BTreeMap<CandidateId, Candidate> = self
+            .candidates
+            .iter()
+            .filter(|(id, _)| !bad.contains(id.0.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let hosts = self
+            .hosts
+            .iter()
+            .filter(|(k, _)| !bad.contains(k.encode().as_str()))
+            .map(|(k, v)| {
+                let v = match v {
+                    HostEntry::Rules {
+                        listener_port,
+                        candidates: ids,
+                    } => HostEntry::Rules {
+                        listener_port: *listener_port,
+                        candidates: ids
+                            .iter()
+                            .filter(|i| candidates.contains_key(*i))
+                            .cloned()
+                            .collect(),
+                    },
+                    HostEntry::Ingress => HostEntry::Ingress,
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        GatewayRoutes { hosts, candidates }
+    }
 }
+
+fn too_long(v: String) -> InvalidValue {
+    InvalidValue::new(
+        "gateway map value",
+        v,
+        "its encoded form is longer than 4000 bytes",
+    )
+}
+
+/// The Gateway API files: the Lua action in the config directory, the two maps beside the
+/// route maps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GatewayFiles {
+    /// `<dir>/gateway.lua`.
+    pub lua: ConfigPath,
+    /// `<dir>/maps/gateway_hosts.map`.
+    pub hosts: ConfigPath,
+    /// `<dir>/maps/gateway_rules.map`.
+    pub rules: ConfigPath,
+}
+
+/// The Gateway API files of `config` while it serves some Gateway API route (beside the
+/// first frontend's route maps); `None` otherwise, and nothing of this feature is rendered.
+pub fn gateway_files(config: &super::Config) -> Option<GatewayFiles> {
+    if config.gateway.is_empty() {
+        return None;
+    }
+    config
+        .frontends
+        .first()
+        .map(|f| GatewayFiles::of_maps(&f.maps))
+}
+
+/// The Lua file's name, in the config directory.
+pub const LUA_FILE: &str = "gateway.lua";
+/// The host map's name, in the maps directory.
+pub const HOSTS_MAP: &str = "gateway_hosts.map";
+/// The rule map's name, in the maps directory.
+pub const RULES_MAP: &str = "gateway_rules.map";
+
+impl GatewayFiles {
+    /// The files of a config whose route maps are `maps` (`<dir>/maps/exact.map`…).
+    pub fn of_maps(maps: &RouteMaps) -> Self {
+        let maps_dir = std::path::Path::new(maps.exact.as_str())
+            .parent()
+            .unwrap_or(std::path::Path::new("/"));
+        let dir = maps_dir.parent().unwrap_or(std::path::Path::new("/"));
+        let path = |p: std::path::PathBuf| {
+            ConfigPath::from_path(&p).expect("a config path's directory joined with a fixed name")
+        };
+        Self {
+            lua: path(dir.join(LUA_FILE)),
+            hosts: path(maps_dir.join(HOSTS_MAP)),
+            rules: path(maps_dir.join(RULES_MAP)),
+        }
+    }
+
+    /// The file of map `m`.
+    pub fn map(&self, m: GatewayMap) -> &ConfigPath {
+        match m {
+            GatewayMap::Hosts => &self.hosts,
+            GatewayMap::Rules => &self.rules,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod tests;

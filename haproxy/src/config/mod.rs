@@ -46,6 +46,9 @@ mod canary;
 mod client_cert;
 mod custom_errors;
 pub mod gateway;
+mod gateway_map;
+mod gateway_render;
+mod gateway_valid;
 mod model;
 mod passthrough;
 mod policy;
@@ -86,7 +89,8 @@ pub use policy::{
     RedirectCode, RoutePolicy,
 };
 pub use regex_routes::{
-    InvalidRegex, RegexPath, appends_in_order, in_regex_order, regex_order, render_regex_map,
+    InvalidRegex, RegexPath, appends_in_order, check_plain_regex, in_regex_order, regex_order,
+    render_regex_map,
 };
 pub use render::{Rendered, Structure, render, structure};
 pub use route_index::{RouteIndex, Touched};

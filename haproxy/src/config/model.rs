@@ -1162,7 +1162,7 @@ mod tests {
              verify none sni str(b.internal) alpn h2"
         );
         let mut cfg = String::new();
-        super::super::render::render_backend(&mut cfg, &be, false);
+        super::super::render::render_backend(&mut cfg, &be, false, false);
         assert!(cfg.contains("\n    default-server ssl verify none sni str(b.internal) alpn h2\n"));
     }
 

@@ -84,6 +84,21 @@ impl RegexPath {
     }
 }
 
+/// Checks a regex that is not a path (a Gateway API header or query parameter value):
+/// the plain syntax [`RegexPath`] allows, printable ASCII without `#`, at most
+/// [`MAX_PATH_LEN`] bytes, without the leading `/`.
+pub fn check_plain_regex(s: &str) -> Result<(), InvalidRegex> {
+    let bad = |reason: String| InvalidRegex {
+        value: s.to_string(),
+        reason,
+    };
+    if s.is_empty() || s.len() > MAX_PATH_LEN {
+        return Err(bad("it must be 1 to 2048 bytes".into()));
+    }
+    let parsed = parse_plain(s, true).map_err(bad)?;
+    plain(s, &parsed, &mut 0, true).map_err(bad)
+}
+
 /// A path regex [`RegexPath`] refuses, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("path regex {value:?} is refused: {reason}")]

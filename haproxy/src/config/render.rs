@@ -95,6 +95,15 @@ pub fn render(config: &Config) -> Rendered {
         // Fixed text, written with the maps before `haproxy -c` reads `lua-load`.
         maps.insert(files.lua.to_file_path(), super::custom_errors::lua_text());
     }
+    if let Some(files) = super::gateway::gateway_files(config) {
+        // The map entries are in place before the reload that first loads the Lua file.
+        let gw = super::gateway::GatewayMaps::of_routes(&config.gateway.servable());
+        for m in super::gateway::GatewayMap::ALL {
+            let text = super::gateway::render_gateway_map(gw.entries(m));
+            maps.insert(files.map(m).to_file_path(), text);
+        }
+        maps.insert(files.lua.to_file_path(), super::gateway::LUA.to_string());
+    }
     let backend_files = config.backends.values().flat_map(|b| &b.files);
     let certs = config.tls.certs.iter().map(|(f, c)| (f, &c.pem));
     let client_cas = config.tls.ca_files.iter().map(|(f, (_, pem))| (f, pem));
@@ -123,8 +132,9 @@ const HEADER: &str = "\
 fn render_cfg(config: &Config, servers: bool) -> String {
     let mut out = String::with_capacity(4096);
     render_head(&mut out, config);
+    let gateway = super::gateway::gateway_files(config).is_some();
     for be in config.backends.values() {
-        render_backend(&mut out, be, servers);
+        render_backend(&mut out, be, servers, gateway);
     }
     out
 }
@@ -136,6 +146,9 @@ pub(super) fn render_head(out: &mut String, config: &Config) {
     render_global(out, &config.global, &config.settings);
     if let Some(files) = config.uses_custom_errors() {
         let _ = writeln!(out, "    {}", super::custom_errors::global_line(files));
+    }
+    if let Some(files) = super::gateway::gateway_files(config) {
+        let _ = writeln!(out, "    {}", super::gateway::global_line(&files));
     }
     render_defaults(
         out,
@@ -278,6 +291,11 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         }
     }
     client_rules(out, fe, &config.settings);
+    let gateway = super::gateway::gateway_files(config).is_some();
+    if gateway {
+        line!(out, "{}", super::gateway::REQUEST_RULE);
+        line!(out, "{}", super::gateway::RESPONSE_RULE);
+    }
     let exact = &fe.maps.exact;
     let prefix = &fe.maps.prefix;
     let regex = &fe.maps.regex;
@@ -299,7 +317,8 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         out,
         "http-request set-var(txn.wild_path) var(txn.host),regsub(^[^.]+,*),concat(,txn.path,)"
     );
-    let mut first = true;
+    // With Gateway API routes, a request the Lua action routed skips every lookup.
+    let mut first = !gateway;
     for var in ["txn.host_path", "txn.wild_path", "txn.path"] {
         for (conv, file) in [("map_regm", regex), ("map_str", exact), ("map_beg", prefix)] {
             let guard = if first {
@@ -420,7 +439,9 @@ fn client_rules(out: &mut String, fe: &Frontend, settings: &GlobalSettings) {
     }
 }
 
-pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
+/// One backend; `gateway`: Gateway API routes are served, so an HTTP backend takes the
+/// server timeout a rule chose.
+pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool, gateway: bool) {
     let _ = write!(out, "\nbackend {}\n", be.name);
     if be.tcp {
         line!(out, "mode tcp");
@@ -459,6 +480,9 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool) {
         // same keywords itself (its `ca-file` and `crt` need the files this line loads).
         let keywords = be.protocol.keywords(be.health_check.is_some());
         line!(out, "default-server{keywords}");
+    }
+    if gateway && !be.tcp {
+        line!(out, "{}", super::gateway::TIMEOUT_RULE);
     }
     if !servers {
         return;

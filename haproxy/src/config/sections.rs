@@ -34,9 +34,11 @@ impl Printer {
         Self { a, b }
     }
 
-    /// Adds one line (without its LF) unless it is blank or a server line.
+    /// Adds one line (without its LF) unless it is blank, a server line or the Gateway API
+    /// server timeout rule (present in every HTTP backend exactly while the head's Gateway
+    /// API part is: the head tells that change).
     fn line(&mut self, line: &str) {
-        if line.is_empty() || line.starts_with("    server ") {
+        if line.is_empty() || line.starts_with("    server ") || is_gateway_timeout(line) {
             return;
         }
         line.hash(&mut self.a);
@@ -69,6 +71,8 @@ pub struct HeadPrints {
     pub errors: SectionPrint,
     /// Its TCP services' frontends.
     pub tcp: SectionPrint,
+    /// Its Gateway API part (whether the Lua action is loaded and run).
+    pub gateway: SectionPrint,
 }
 
 /// Reads the head's lines into its printers.
@@ -79,6 +83,7 @@ struct HeadPrinter {
     settings: Printer,
     errors: Printer,
     tcp: Printer,
+    gateway: Printer,
     in_userlist: bool,
     in_tcp: bool,
     section: String,
@@ -92,6 +97,7 @@ impl HeadPrinter {
             settings: Printer::new(),
             errors: Printer::new(),
             tcp: Printer::new(),
+            gateway: Printer::new(),
             in_userlist: false,
             in_tcp: false,
             section: String::new(),
@@ -123,6 +129,9 @@ impl HeadPrinter {
         if is_errors_line(line) {
             self.errors.line(line);
         }
+        if is_gateway_line(line) {
+            self.gateway.line(line);
+        }
     }
 
     fn finish(&self) -> HeadPrints {
@@ -132,6 +141,7 @@ impl HeadPrinter {
             settings: self.settings.finish(),
             errors: self.errors.finish(),
             tcp: self.tcp.finish(),
+            gateway: self.gateway.finish(),
         }
     }
 }
@@ -151,6 +161,21 @@ pub fn head_prints(config: &Config) -> HeadPrints {
 /// has custom errors (with their rules and internal frontend).
 fn is_errors_line(line: &str) -> bool {
     line.starts_with("    lua-load ")
+}
+
+/// A line of the Gateway API part: the Lua file's loading and the frontend's actions and
+/// the guard they put on the first Ingress lookup (present exactly while some Gateway API
+/// route is served).
+fn is_gateway_line(line: &str) -> bool {
+    line.starts_with("    lua-load-per-thread ")
+        || line.starts_with("    http-request lua.agent_gateway")
+        || line.starts_with("    http-response lua.agent_gateway")
+        || (line.starts_with("    http-request set-var(txn.route) var(txn.host_path),map_regm(")
+            && line.ends_with(" unless { var(txn.route) -m found }"))
+}
+
+fn is_gateway_timeout(line: &str) -> bool {
+    line.strip_prefix("    ") == Some(super::gateway::TIMEOUT_RULE)
 }
 
 /// Whether `line` is in a `userlist` section, given whether the line before was.
@@ -173,7 +198,7 @@ fn is_auth_line(line: &str) -> bool {
 /// A line the global settings shape: all of `global` and `defaults`, and the frontend's
 /// PROXY-protocol binds and client-address, request-id and forwarded-proto rules.
 fn is_settings_line(section: &str, line: &str) -> bool {
-    (matches!(section, "global" | "defaults") && !is_errors_line(line))
+    (matches!(section, "global" | "defaults") && !is_errors_line(line) && !is_gateway_line(line))
         || (line.starts_with("    bind ") && line.ends_with(" accept-proxy"))
         || [
             "    http-request set-src ",
@@ -227,7 +252,7 @@ impl BackendPrinter {
 /// The fingerprints of a backend without its servers.
 pub fn backend_print(backend: &Backend) -> BackendPrint {
     let mut text = String::with_capacity(256);
-    render_backend(&mut text, backend, false);
+    render_backend(&mut text, backend, false, false);
     let mut p = BackendPrinter::new();
     for line in text.lines() {
         p.line(line);
@@ -253,6 +278,9 @@ pub struct Sections {
     /// The fingerprint of the TCP services' frontends: when the head differs, whether
     /// this differs too names the reason.
     pub tcp: Option<SectionPrint>,
+    /// The fingerprint of the head's Gateway API part: when the head differs, whether
+    /// this differs too names the reason.
+    pub gateway: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, BackendPrint>,
 }
@@ -267,6 +295,7 @@ impl Sections {
             settings: Some(p.settings),
             errors: Some(p.errors),
             tcp: Some(p.tcp),
+            gateway: Some(p.gateway),
             backends: config
                 .backends
                 .values()
@@ -315,6 +344,7 @@ impl Sections {
             settings: Some(p.settings),
             errors: Some(p.errors),
             tcp: Some(p.tcp),
+            gateway: Some(p.gateway),
             backends,
         }
     }

@@ -1,6 +1,9 @@
 //! Integration tests against real HAProxy processes and real backends, in one test binary.
 
 mod commands;
+mod gateway;
+mod gateway_runtime;
+mod gateway_support;
 mod harness;
 mod kube_api;
 mod kube_api_gateway;
