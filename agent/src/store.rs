@@ -965,7 +965,7 @@ mod tests {
         let Object::EndpointSlice(s) = Object::EndpointSlice(slice).strip() else {
             unreachable!()
         };
-        assert_eq!(s.metadata.labels.unwrap().len(), 1);
+        assert_eq!(s.metadata.labels.as_ref().unwrap().len(), 1);
         let ep = &s.endpoints[0];
         assert!(ep.target_ref.is_none() && ep.node_name.is_none());
         assert_eq!((ep.addresses.len(), ep.conditions.is_some()), (1, true));
