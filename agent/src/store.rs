@@ -503,7 +503,7 @@ pub struct Snapshot {
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 fn service_of(slice: &Slice, slice_key: &ObjectKey) -> Option<ObjectKey> {
-    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    let name = slice.service.as_ref()?;
     Some(ObjectKey::new(&slice_key.namespace, name))
 }
 
@@ -1072,10 +1072,15 @@ mod tests {
         let Object::EndpointSlice(s) = Object::EndpointSlice(slice).strip() else {
             unreachable!()
         };
-        assert_eq!(s.metadata.labels.unwrap().len(), 1);
+        assert_eq!(s.metadata.labels.as_ref().unwrap().len(), 1);
         let ep = &s.endpoints[0];
         assert!(ep.target_ref.is_none() && ep.node_name.is_none());
         assert_eq!((ep.addresses.len(), ep.conditions.is_some()), (1, true));
+        // The store's form holds the Service's label as `service`, and gives it back.
+        let compact = Slice::from(s.clone());
+        assert_eq!(compact.service.as_deref(), Some("web"));
+        assert!(compact.metadata.labels.is_none());
+        assert_eq!(EndpointSlice::from(compact), s);
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
             "data": {"tls.crt": "Yw==", "tls.key": "aw==", "ca.crt": "Yw==", "ca.crl": "Yw=="},

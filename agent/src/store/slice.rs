@@ -9,8 +9,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 /// A stripped EndpointSlice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slice {
-    /// Its metadata, as stripped (the Service's label, our annotations).
+    /// Its metadata, as stripped (our annotations), without labels: the one label kept is
+    /// [`Slice::service`] (a label map of one entry took a B-tree node of eleven, ~600 bytes
+    /// per slice).
     pub metadata: ObjectMeta,
+    /// Its `kubernetes.io/service-name` label: the Service it belongs to.
+    pub service: Option<String>,
     /// `addressType`.
     pub address_type: String,
     /// `ports`.
@@ -30,7 +34,7 @@ pub struct SliceEndpoint {
 
 impl From<EndpointSlice> for Slice {
     /// Keeps what a stripped slice holds: an endpoint's other fields are dropped.
-    fn from(s: EndpointSlice) -> Self {
+    fn from(mut s: EndpointSlice) -> Self {
         // A new vector: `collect` would reuse the k8s-openapi one in place, keeping its
         // ~330 bytes per endpoint allocated.
         let mut endpoints = Vec::with_capacity(s.endpoints.len());
@@ -38,8 +42,14 @@ impl From<EndpointSlice> for Slice {
             addresses: e.addresses,
             conditions: e.conditions,
         }));
+        let service = s
+            .metadata
+            .labels
+            .take()
+            .and_then(|mut labels| labels.remove(super::SERVICE_NAME_LABEL));
         Self {
             metadata: s.metadata,
+            service,
             address_type: s.address_type,
             ports: s.ports,
             endpoints,
@@ -49,8 +59,12 @@ impl From<EndpointSlice> for Slice {
 
 impl From<Slice> for EndpointSlice {
     fn from(s: Slice) -> Self {
+        let mut metadata = s.metadata;
+        metadata.labels = s
+            .service
+            .map(|name| [(super::SERVICE_NAME_LABEL.to_string(), name)].into());
         Self {
-            metadata: s.metadata,
+            metadata,
             address_type: s.address_type,
             ports: s.ports,
             endpoints: s

@@ -102,6 +102,9 @@ impl Resolutions {
                     &at.service.name,
                     &at.port(),
                 );
+                // A port or two per Service: room for exactly these, where `Vec`'s first
+                // growth makes room for four.
+                entry.ports.reserve_exact(1);
                 entry.ports.push((at.clone(), resolved));
                 entry.ports.len() - 1
             }

@@ -119,7 +119,9 @@ impl<P: Ord + Clone> RouteIndex<P> {
                 Some(_) => &mut self.canaries,
             }
             .entry(key.clone())
-            .or_default();
+            // Almost every key has one contender: room for one, where `Vec`'s first growth
+            // makes room for four (at 10,000 routes that was ~8 MB of empty slots).
+            .or_insert_with(|| Vec::with_capacity(1));
             let i = list.partition_point(|c| c.rank < rank);
             list.insert(
                 i,

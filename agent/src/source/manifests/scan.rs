@@ -323,8 +323,14 @@ impl ManifestsSource {
             touched.insert(key.clone());
         }
         for key in new {
-            let files = self.owners.entry(key.clone()).or_default();
+            // Room for exactly the files that define it (almost always one), where `Vec`'s
+            // first growth makes room for four.
+            let files = self
+                .owners
+                .entry(key.clone())
+                .or_insert_with(|| Vec::with_capacity(1));
             if let Err(i) = files.binary_search_by(|f| f.as_str().cmp(name)) {
+                files.reserve_exact(1);
                 files.insert(i, name.to_string());
             }
             touched.insert(key.clone());
