@@ -2,11 +2,13 @@
 //! ([`HaproxyProcess`]), echo backends that name themselves ([`EchoServer`]), a plain HTTP
 //! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
 //! `kube::Client` lists and watches ([`KubeApi`]), a TCP echo ([`TcpEcho`]), HAProxy
-//! started from a rendered config ([`RenderedHaproxy`]), and waiting on conditions with deadlines
+//! started from a rendered config ([`RenderedHaproxy`]), the Gateway API conformance tables and
+//! echo ([`gwconf`]), and waiting on conditions with deadlines
 //! ([`wait_until`]) instead of sleeping.
 
 pub mod echo;
 pub mod grpc;
+pub mod gwconf;
 pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;

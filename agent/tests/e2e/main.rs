@@ -12,6 +12,7 @@ mod custom_errors;
 mod debugging;
 mod endpoints;
 mod frontdoor;
+mod gateway_conformance;
 mod health;
 mod kube;
 mod kubectl;
