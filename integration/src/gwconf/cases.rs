@@ -44,14 +44,30 @@ pub struct TestCase {
     pub then: Option<Then>,
 }
 
-/// A second phase: remove objects, then check requests again.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A second phase: objects removed or replaced (as the upstream test patches them), then
+/// statuses and requests checked again.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Then {
     /// Objects taken out of the test's manifests.
     pub remove: Vec<ObjectRef>,
+    /// Objects replaced by a new version (the upstream patch applied to the fixture).
+    pub replace: Vec<Replacement>,
+    /// Status conditions that must hold afterwards.
+    pub conditions: Vec<ConditionCheck>,
     /// Requests checked afterwards.
     pub requests: Vec<Expect>,
+}
+
+/// A new version of an object of the test's manifests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replacement {
+    /// The object replaced.
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    /// Its new YAML (placeholders as upstream writes them).
+    pub yaml: String,
 }
 
 /// An object of the test's manifests.
@@ -121,6 +137,8 @@ pub struct ConditionCheck {
     pub conditions: BTreeMap<String, String>,
     /// For a listener (or a whole Gateway: the sum): attached routes.
     pub attached_routes: Option<i64>,
+    /// For a whole Gateway: the names of its listener statuses, exactly.
+    pub listeners: Option<Vec<String>>,
     /// For a listener: the route kinds it must list as supported.
     pub supported_kinds: Option<Vec<String>>,
     /// For an HTTPRoute: no parent of it is accepted.
@@ -195,7 +213,7 @@ impl Expect {
 
     /// A short name for reports.
     pub fn label(&self) -> String {
-        let host = self.host.as_deref().unwrap_or("");
+        let host = self.host.as_deref().unwrap_or("<gateway>");
         let mut s = format!(
             "{} {}://{host}{}",
             self.method(),
@@ -334,8 +352,10 @@ mod tests {
         assert_eq!(core.len(), 37, "{core:?}");
         assert_eq!(core.iter().filter(|t| t.starts_with("Gateway")).count(), 12);
         for case in &cases {
-            let runs =
-                !case.requests.is_empty() || !case.conditions.is_empty() || case.weights.is_some();
+            let runs = !case.requests.is_empty()
+                || !case.conditions.is_empty()
+                || case.weights.is_some()
+                || case.then.is_some();
             assert!(
                 runs != case.not_run.is_some(),
                 "{}: a table either checks something or says why it cannot run",

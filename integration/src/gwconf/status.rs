@@ -141,6 +141,18 @@ fn check_in(section: &Value, want: &ConditionCheck) -> Result<(), String> {
         has_condition(target.get("conditions"), type_, value)
             .map_err(|e| format!("{what}: {e}"))?;
     }
+    if let Some(names) = &want.listeners {
+        let got: Vec<&str> = obj
+            .get("listeners")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("name").and_then(Value::as_str))
+            .collect();
+        if got != *names {
+            return Err(format!("{what}: listeners {got:?}, expected {names:?}"));
+        }
+    }
     if let Some(kinds) = &want.supported_kinds {
         let got: Vec<&str> = target
             .get("supportedKinds")

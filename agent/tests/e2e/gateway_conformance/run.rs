@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures_util::future::join_all;
-use integration::gwconf::cases::{Expect, Scheme, TestCase, Weights};
+use integration::gwconf::cases::{
+    Accepted, ConditionCheck, Expect, Scheme, TestCase, Then, Weights,
+};
 use integration::gwconf::check::{backend_of, check_weights};
 use integration::gwconf::manifests::{self, ServiceDecl};
 use integration::gwconf::{
@@ -25,7 +27,7 @@ const WEIGHT_TRIES: usize = 10;
 /// Pause between failed tries of one expectation (the suite waits 1 s; this is a poll).
 const RETRY: Duration = Duration::from_millis(100);
 /// Reasons kept per test in the report.
-const MAX_REASONS: usize = 6;
+const MAX_REASONS: usize = 5;
 
 /// A running agent with the test's manifests and one echo per Service.
 struct Setup {
@@ -61,14 +63,18 @@ pub async fn run_test(case: &TestCase, dir: &Path, deadline: Duration) -> TestRe
     if let Some(note) = &case.note
         && !reasons.is_empty()
     {
-        reasons.push(format!("note: {note}"));
+        reasons.insert(0, format!("note: {note}"));
     }
     result.verdict = if reasons.is_empty() {
         Verdict::Pass
     } else {
         Verdict::Fail
     };
-    reasons.truncate(MAX_REASONS);
+    if reasons.len() > MAX_REASONS {
+        let more = reasons.len() - MAX_REASONS + 1;
+        reasons.truncate(MAX_REASONS - 1);
+        reasons.push(format!("(and {more} more)"));
+    }
     result.reasons = reasons;
     result
 }
@@ -80,7 +86,7 @@ async fn run_phases(
     result: &mut TestResult,
     reasons: &mut Vec<String>,
 ) {
-    reasons.extend(statuses(&setup.agent, case, deadline).await);
+    reasons.extend(statuses(&setup.agent, &case.accepted, &case.conditions, deadline).await);
     let (passed, failed) = requests(&setup.agent, &case.requests, deadline).await;
     result.requests_passed += passed;
     reasons.extend(failed);
@@ -91,13 +97,20 @@ async fn run_phases(
         }
     }
     if let Some(then) = &case.then {
-        if let Err(e) = remove(setup, &then.remove) {
-            reasons.push(format!("removing objects failed: {e:#}"));
+        if let Err(e) = change(setup, then) {
+            reasons.push(format!("changing the manifests failed: {e:#}"));
             return;
         }
+        let after = |f: String| format!("after the change: {f}");
+        reasons.extend(
+            statuses(&setup.agent, &[], &then.conditions, deadline)
+                .await
+                .into_iter()
+                .map(after),
+        );
         let (passed, failed) = requests(&setup.agent, &then.requests, deadline).await;
         result.requests_passed += passed;
-        reasons.extend(failed.into_iter().map(|f| format!("after removal: {f}")));
+        reasons.extend(failed.into_iter().map(after));
     }
 }
 
@@ -152,8 +165,13 @@ async fn setup(case: &TestCase, dir: &Path) -> anyhow::Result<Setup> {
 }
 
 /// Waits for every status expectation; what still does not hold at the deadline.
-async fn statuses(agent: &Agent, case: &TestCase, deadline: Duration) -> Vec<String> {
-    if case.accepted.is_empty() && case.conditions.is_empty() {
+async fn statuses(
+    agent: &Agent,
+    accepted: &[Accepted],
+    conditions: &[ConditionCheck],
+    deadline: Duration,
+) -> Vec<String> {
+    if accepted.is_empty() && conditions.is_empty() {
         return Vec::new();
     }
     let until = Instant::now() + deadline;
@@ -162,11 +180,10 @@ async fn statuses(agent: &Agent, case: &TestCase, deadline: Duration) -> Vec<Str
             Ok(s) => s,
             Err(e) => return vec![format!("/debug/state: {e:#}")],
         };
-        let verdicts: Vec<StatusVerdict> = case
-            .accepted
+        let verdicts: Vec<StatusVerdict> = accepted
             .iter()
             .map(|a| check_accepted(&state, a))
-            .chain(case.conditions.iter().map(|c| check_conditions(&state, c)))
+            .chain(conditions.iter().map(|c| check_conditions(&state, c)))
             .collect();
         if verdicts.contains(&StatusVerdict::Unavailable) {
             return vec![
@@ -321,16 +338,32 @@ async fn weights(agent: &Agent, want: &Weights) -> Result<(), String> {
     Err(last)
 }
 
-/// Rewrites the test's manifest files without the named objects.
-fn remove(setup: &Setup, objects: &[integration::gwconf::cases::ObjectRef]) -> anyhow::Result<()> {
+/// Rewrites the test's manifest files without the removed objects and with the replaced
+/// ones in their new version.
+fn change(setup: &Setup, then: &Then) -> anyhow::Result<()> {
+    let mut replaced = vec![false; then.replace.len()];
     for (name, text) in &setup.test_files {
         let mut new = text.clone();
-        for o in objects {
+        for o in &then.remove {
             new = manifests::without(&new, &o.kind, &o.name)?;
+        }
+        for (i, r) in then.replace.iter().enumerate() {
+            let without = manifests::without(&new, &r.object.kind, &r.object.name)?;
+            if without != new {
+                new = format!("{without}---\n{}", manifests::template(&r.yaml));
+                replaced[i] = true;
+            }
         }
         if new != *text {
             setup.agent.write_manifest(name, &new)?;
         }
+    }
+    if let Some(i) = replaced.iter().position(|r| !r) {
+        bail!(
+            "{} {} is not in the test's manifests",
+            then.replace[i].object.kind,
+            then.replace[i].object.name
+        );
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ fn conditions(kind: StatusKind, name: &str, c: &[(&str, &str)]) -> ConditionChec
             .collect::<BTreeMap<_, _>>(),
         attached_routes: None,
         supported_kinds: None,
+        listeners: None,
         no_accepted_parents: false,
     }
 }
@@ -71,6 +72,13 @@ fn conditions_are_found_by_kind_key_listener_and_parent() {
     listener.listener = Some("http".into());
     listener.attached_routes = Some(1);
     assert_eq!(check_conditions(&s, &listener), StatusVerdict::Holds);
+    let mut names = conditions(StatusKind::Gateway, "same-namespace", &[]);
+    names.listeners = Some(vec!["http".into()]);
+    assert_eq!(check_conditions(&s, &names), StatusVerdict::Holds);
+    names.listeners = Some(vec!["http".into(), "https".into()]);
+    assert!(
+        matches!(check_conditions(&s, &names), StatusVerdict::Fails(e) if e.contains("listeners"))
+    );
     listener.attached_routes = Some(2);
     assert!(
         matches!(check_conditions(&s, &listener), StatusVerdict::Fails(e) if e.contains("attachedRoutes"))
