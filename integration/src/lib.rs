@@ -2,13 +2,15 @@
 //! ([`HaproxyProcess`]), echo backends that name themselves ([`EchoServer`]), a plain HTTP
 //! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
 //! `kube::Client` lists and watches ([`KubeApi`]), a TCP echo ([`TcpEcho`]), HAProxy
-//! started from a rendered config ([`RenderedHaproxy`]), and waiting on conditions with deadlines
-//! ([`wait_until`]) instead of sleeping; paired-trial statistics for the benchmarks
-//! ([`bench_stats`]) and the soak's oracle ([`soak_oracle`]).
+//! started from a rendered config ([`RenderedHaproxy`]), the Gateway API conformance tables and
+//! echo ([`gwconf`]), and waiting on conditions with deadlines ([`wait_until`]) instead of
+//! sleeping; paired-trial statistics for the benchmarks ([`bench_stats`]) and the soak's
+//! oracle ([`soak_oracle`]).
 
 pub mod bench_stats;
 pub mod echo;
 pub mod grpc;
+pub mod gwconf;
 pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;

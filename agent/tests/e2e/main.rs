@@ -13,6 +13,7 @@ mod debugging;
 mod deploy;
 mod endpoints;
 mod frontdoor;
+mod gateway_conformance;
 mod gateway_objects;
 mod health;
 mod kube;
