@@ -19,7 +19,51 @@ use integration::gwconf::{
 pub use run::run_test;
 
 /// Tests that pass against this branch; each must keep passing.
-const EXPECTED_PASSING: &[&str] = &[];
+const EXPECTED_PASSING: &[&str] = &[
+    "GatewayInvalidParametersRef",
+    "GatewayListenerUnsupportedProtocol",
+    "GatewayWithAttachedRoutes",
+    "GatewayInvalidRouteKind",
+    "GatewayInvalidTLSConfiguration",
+    "GatewayModifyListeners",
+    "GatewaySecretInvalidReferenceGrant",
+    "GatewaySecretMissingReferenceGrant",
+    "GatewaySecretReferenceGrantAllInNamespace",
+    "GatewaySecretReferenceGrantSpecific",
+    "HTTPRouteExactPathMatching",
+    "HTTPRouteHTTPSListener",
+    "HTTPRouteHeaderMatching",
+    "HTTPRouteHostnameIntersection",
+    "HTTPRouteInvalidBackendRefUnknownKind",
+    "HTTPRouteInvalidCrossNamespaceBackendRef",
+    "HTTPRouteInvalidCrossNamespaceParentRef",
+    "HTTPRouteInvalidNonExistentBackendRef",
+    "HTTPRouteInvalidParentRefNotMatchingSectionName",
+    "HTTPRouteInvalidReferenceGrant",
+    "HTTPRouteListenerHostnameMatching",
+    "HTTPRouteMatching",
+    "HTTPRouteMatchingAcrossRoutes",
+    "HTTPRouteNoBackendRefs",
+    "HTTPRoutePartiallyInvalidViaInvalidReferenceGrant",
+    "HTTPRoutePathMatchOrder",
+    "HTTPRouteRedirectHostAndStatus",
+    "HTTPRouteReferenceGrant",
+    "HTTPRouteRequestHeaderModifier",
+    "HTTPRouteServiceTypes",
+    "HTTPRouteSimpleSameNamespace",
+    "HTTPRouteWeight",
+    "HTTPRoute303Redirect",
+    "HTTPRoute307Redirect",
+    "HTTPRoute308Redirect",
+    "HTTPRouteMethodMatching",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteRedirectPath",
+    "HTTPRouteRedirectPort",
+    "HTTPRouteRedirectScheme",
+    "HTTPRouteResponseHeaderModifier",
+    "HTTPRouteRewriteHost",
+    "HTTPRouteRewritePath",
+];
 
 /// The suite's `MaxTimeToConsistency` (30 s); `GATEWAY_CONFORMANCE_DEADLINE_SECS` changes it.
 const DEADLINE: Duration = Duration::from_secs(30);

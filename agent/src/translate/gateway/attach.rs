@@ -79,10 +79,10 @@ pub(in crate::translate) fn attach(
             .filter(|&i| {
                 let l = &gw.listeners[i];
                 l.takes_http_routes
-                    && match l.from {
+                    && match &l.from {
                         FromNamespaces::All => true,
                         FromNamespaces::Same => gw_key.namespace == key.namespace,
-                        FromNamespaces::Selector => false,
+                        FromNamespaces::Selector(r) => super::namespaces::admits(r, &key.namespace),
                     }
             })
             .collect();

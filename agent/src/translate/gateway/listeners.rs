@@ -22,8 +22,9 @@ pub(in crate::translate) enum FromNamespaces {
     Same,
     /// Any.
     All,
-    /// A label selector: namespaces are not followed, so none (named).
-    Selector,
+    /// A label selector on the namespace's name (see [`super::namespaces`]); one on other
+    /// labels admits no other namespace (named).
+    Selector(Vec<super::namespaces::NameRequirement>),
 }
 
 /// One listener as read.
@@ -145,7 +146,7 @@ fn gateway(
     out: &mut Gateways,
 ) -> GatewayInfo {
     let meta = &gw.metadata;
-    let unsupported_address = unsupported(key, gw, problems);
+    let not_accepted = unsupported(key, gw, problems);
     let mut listeners = Vec::new();
     let mut seen = Seen::default();
     for (i, l) in gw.spec.listeners.iter().enumerate() {
@@ -153,7 +154,7 @@ fn gateway(
         place(key, gw, i, l, &mut info, &mut seen, problems);
         listeners.push(info);
     }
-    if unsupported_address {
+    if not_accepted.is_some() {
         for l in &mut listeners {
             l.listen = None;
         }
@@ -166,14 +167,8 @@ fn gateway(
     }
     let served = listeners.iter().filter(|l| l.listen.is_some()).count();
     out.https |= listeners.iter().any(|l| l.listen == Some(Listen::Https));
-    let accepted = if unsupported_address {
-        condition(
-            meta,
-            "Accepted",
-            false,
-            "UnsupportedAddress",
-            "spec.addresses is not supported",
-        )
+    let accepted = if let Some((reason, message)) = not_accepted {
+        condition(meta, "Accepted", false, reason, message)
     } else if served == listeners.len() {
         condition(meta, "Accepted", true, "Accepted", "accepted")
     } else {
@@ -204,20 +199,40 @@ fn gateway(
     }
 }
 
-/// Names the Gateway fields the agent does not implement; true when `spec.addresses` asks
-/// for addresses (the Gateway is then not accepted).
-fn unsupported(key: &ObjectKey, gw: &Gateway, problems: &mut GatewayProblems) -> bool {
-    if gw.spec.infrastructure.is_some() {
+/// Names the Gateway fields the agent does not implement; the reason and message of a
+/// Gateway that is then not accepted: `spec.addresses` asking for addresses, or
+/// `infrastructure.parametersRef` (no parameters are read, so none are valid).
+fn unsupported(
+    key: &ObjectKey,
+    gw: &Gateway,
+    problems: &mut GatewayProblems,
+) -> Option<(&'static str, &'static str)> {
+    let mut out = None;
+    if let Some(infra) = &gw.spec.infrastructure {
         let why = "infrastructure is not supported (no resources are provisioned); ignored";
         problems.push(ProblemKind::Gateway, key, "spec.infrastructure", why);
+        if infra.get("parametersRef").is_some_and(|p| !p.is_null()) {
+            let why = "parametersRef is not supported (the agent reads no parameters); the \
+                       Gateway is not accepted";
+            problems.push(
+                ProblemKind::Gateway,
+                key,
+                "spec.infrastructure.parametersRef",
+                why,
+            );
+            out = Some((
+                "InvalidParameters",
+                "infrastructure.parametersRef is not supported",
+            ));
+        }
     }
     if gw.spec.addresses.as_ref().is_some_and(|a| !a.is_empty()) {
         let why = "requested addresses are not supported (the Gateway is served on the agent's \
                    binds); the Gateway is not accepted";
         problems.push(ProblemKind::Gateway, key, "spec.addresses", why);
-        return true;
+        out = Some(("UnsupportedAddress", "spec.addresses is not supported"));
     }
-    false
+    out
 }
 
 /// What the earlier listeners of a Gateway took: names, a port per bind, host names.
@@ -341,7 +356,11 @@ fn listener(
     let field = format!("spec.listeners[{i}]");
     let (accepted, listen, host) = basics(key, &field, l, problems);
     let mut resolved = FirstFailure::default();
-    let (supported_kinds, takes_http_routes) = kinds(key, &field, l, problems, &mut resolved);
+    let (mut supported_kinds, takes_http_routes) = kinds(key, &field, l, problems, &mut resolved);
+    if listen.is_none() {
+        // A listener of a protocol not served takes no kind of route.
+        supported_kinds.clear();
+    }
     let from = namespaces(key, &field, l, problems);
     let usable = accepted.ok() && listen.is_some();
     let tls = match listen {
@@ -437,14 +456,29 @@ fn namespaces(
         None | Some("Same") => FromNamespaces::Same,
         Some("All") => FromNamespaces::All,
         Some("Selector") => {
-            problems.push(
-                ProblemKind::Gateway,
-                key,
-                at,
-                "from: Selector is not supported (the agent does not follow Namespaces): no \
-                 route of another namespace attaches",
-            );
-            FromNamespaces::Selector
+            let selector = l
+                .allowed_routes
+                .as_ref()
+                .and_then(|a| a.namespaces.as_ref())
+                .and_then(|n| n.selector.clone());
+            let judged = match &selector {
+                Some(s) => super::namespaces::by_name(s),
+                None => Err("no selector".to_string()),
+            };
+            match judged {
+                Ok(requirements) => FromNamespaces::Selector(requirements),
+                Err(what) => {
+                    let why = format!(
+                        "from: Selector with {} is not supported (the agent does not follow \
+                         Namespaces; only {} is judged): no route attaches",
+                        hostnames::truncate(&what),
+                        super::namespaces::NAME_LABEL
+                    );
+                    problems.push(ProblemKind::Gateway, key, at, why);
+                    // Admits nothing (no namespace lacks the name label).
+                    FromNamespaces::Selector(vec![super::namespaces::NameRequirement::DoesNotExist])
+                }
+            }
         }
         Some(other) => {
             let why = format!(

@@ -11,6 +11,7 @@ mod filters;
 mod grants;
 mod hostnames;
 mod listeners;
+mod namespaces;
 mod precedence;
 mod rules;
 mod status;
