@@ -97,18 +97,21 @@ local function rule(id)
 end
 
 -- The host entry: the exact host, then *.<suffix> one label shorter at a time (a
--- wildcard covers one or more labels), then any host.
+-- wildcard covers one or more labels), then any host. An Ingress wildcard covers one
+-- label only: its "ingress" entry counts for the first step of the walk alone.
 local function host_entry(listen, host)
   local v = hosts:lookup(listen .. "|" .. host)
   if v ~= nil then return v end
   local rest = host
+  local labels = 0
   while true do
     local dot = rest:find(".", 1, true)
     if dot == nil then break end
     rest = rest:sub(dot + 1)
+    labels = labels + 1
     if rest == "" then break end
     v = hosts:lookup(listen .. "|*." .. rest)
-    if v ~= nil then return v end
+    if v ~= nil and (v ~= "ingress" or labels == 1) then return v end
   end
   return hosts:lookup(listen .. "|*")
 end

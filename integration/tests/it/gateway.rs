@@ -46,6 +46,7 @@ fn matching_routes() -> Routes {
         .host("*.deep.wild.test", 80, vec![to(prefix("/"), "d")])
         .host("x.wild.test", 80, vec![to(prefix("/"), "c")])
         .ingress("in.wild.test")
+        .ingress("*.iw.wild.test")
 }
 
 /// (method, host, path, headers, expected echo or status, what it shows)
@@ -90,6 +91,8 @@ const MATCH_CASES: &[MatchCase] = &[
     ("GET", "x.wild.test", "/", &[], "c", "an exact host beats wildcards"),
     ("GET", "in.wild.test", "/", &[], "ingress", "an Ingress host inside a wildcard falls through"),
     ("GET", "other.test", "/exact", &[], "default", "no host entry: the Ingress maps serve"),
+    ("GET", "a.iw.wild.test", "/", &[], "ingress", "an Ingress wildcard (one label) inside a wildcard falls through"),
+    ("GET", "a.b.iw.wild.test", "/", &[], "b", "an Ingress wildcard covers one label: deeper hosts stay the Gateway's"),
 ];
 
 #[tokio::test]

@@ -112,8 +112,8 @@ pub(crate) fn key(host: &str) -> HostKey {
     }
 }
 
-/// A running HAProxy serving `routes` (and one Ingress route: `in.wild.test/` to
-/// `ingress`), with the echo backends of [`SERVICES`] (plus `extra` backends).
+/// A running HAProxy serving `routes` (and two Ingress routes: `in.wild.test/` and
+/// `*.iw.wild.test/` to `ingress`), with the echo backends of [`SERVICES`] (plus `extra` backends).
 pub(crate) struct Served {
     pub(crate) hp: RenderedHaproxy,
     pub(crate) cfg: Config,
@@ -131,7 +131,10 @@ impl Served {
         for b in extra {
             cfg.insert_backend(b);
         }
-        cfg.routes = vec![route("in.wild.test", "/", PathKind::Prefix, "ingress")];
+        cfg.routes = vec![
+            route("in.wild.test", "/", PathKind::Prefix, "ingress"),
+            route("*.iw.wild.test", "/", PathKind::Prefix, "ingress"),
+        ];
         cfg.frontends.push(frontend(
             "http",
             port,
