@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Command, EncodeError};
 
 use nom::Parser;
-use nom::bytes::complete::{tag, take_till1};
+use nom::bytes::complete::{tag, take_while1};
 use nom::character::complete::{char, space0, space1, u32 as nom_u32, u64 as nom_u64};
 use nom::combinator::{all_consuming, opt};
 use nom::sequence::{delimited, preceded, terminated};
@@ -88,7 +88,12 @@ impl MasterCommand<'_> {
 
 type Res<'a, T> = nom::IResult<&'a str, T>;
 
-/// `show proc`'s uptime: `<days>d<hours>h<minutes>m<seconds>s`.
+/// The longest uptime `show proc` prints: HAProxy formats an `int` of seconds.
+pub const MAX_UPTIME: Duration = Duration::from_secs(i32::MAX as u64);
+
+/// `show proc`'s uptime: `<days>d<hours>h<minutes>m<seconds>s` as HAProxy prints it (hours
+/// below 24, minutes and seconds below 60, at most [`MAX_UPTIME`]); anything else is not
+/// an uptime, so nothing later adds to an absurd one.
 fn uptime(i: &str) -> Res<'_, Duration> {
     let (rest, (d, _, h, _, m, _, s, _)) = (
         nom_u64,
@@ -105,9 +110,12 @@ fn uptime(i: &str) -> Res<'_, Duration> {
         .checked_mul(86_400)
         .and_then(|t| t.checked_add(h.checked_mul(3_600)?))
         .and_then(|t| t.checked_add(m.checked_mul(60)?))
-        .and_then(|t| t.checked_add(s));
+        .and_then(|t| t.checked_add(s))
+        .filter(|_| h < 24 && m < 60 && s < 60)
+        .map(Duration::from_secs)
+        .filter(|t| *t <= MAX_UPTIME);
     match secs {
-        Some(secs) => Ok((rest, Duration::from_secs(secs))),
+        Some(t) => Ok((rest, t)),
         None => Err(nom::Err::Error(nom::error::Error::new(
             i,
             nom::error::ErrorKind::TooLarge,
@@ -115,8 +123,9 @@ fn uptime(i: &str) -> Res<'_, Duration> {
     }
 }
 
+/// A version column: printable ASCII.
 fn col(i: &str) -> Res<'_, &str> {
-    take_till1(|c: char| c == ' ' || c == '\n').parse(i)
+    take_while1(|c: char| c.is_ascii_graphic()).parse(i)
 }
 
 fn master_line(i: &str) -> Res<'_, (ProcEntry, u32)> {
@@ -246,7 +255,20 @@ mod tests {
             show_proc(&day).unwrap().master.uptime,
             Duration::from_secs(90_000)
         );
-        for bad in ["garbage", "99999999999999999d00h00m00s", "0d00h03m"] {
+        // Out of HAProxy's range (an `int` of seconds, each unit below the next), which the
+        // replies fuzz target asserts: `u64::MAX` seconds made the agent's `uptime + 2 s`
+        // (apply/worker.rs) panic.
+        let out_of_range = [
+            "99999999999999999d00h00m00s",
+            "0d00h00m18446744073709551615s",
+            "24856d00h00m00s",
+            "0d24h00m00s",
+            "0d00h60m00s",
+            "0d00h00m60s",
+        ];
+        let max = AFTER_RELOAD.replace("0d00h03m28s", "24855d03h14m07s");
+        assert_eq!(show_proc(&max).unwrap().master.uptime, MAX_UPTIME);
+        for bad in ["garbage", "0d00h03m"].into_iter().chain(out_of_range) {
             assert!(
                 show_proc(&AFTER_RELOAD.replace("0d00h03m28s", bad)).is_none(),
                 "{bad}"
@@ -267,6 +289,13 @@ mod tests {
             .to_text()
             .unwrap();
         assert!(current.starts_with("@1 "));
+    }
+
+    #[test]
+    fn versions_are_printable() {
+        // Found by fuzzing (replies): a vertical tab and NULs were read into the version.
+        let t = AFTER_RELOAD.replace("2.6.12-1+deb12u4\n# workers", "2.6.12\u{b}\0u4\n# workers");
+        assert!(show_proc(&t).is_none());
     }
 
     #[test]

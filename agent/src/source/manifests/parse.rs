@@ -231,8 +231,16 @@ fn plan(value: &Value) -> Plan {
     let map = match value {
         Value::Null => return Plan::Skip,
         Value::Mapping(map) => map,
-        // Deserializing a mapping from it yields a precise "invalid type" error.
-        _ => return Plan::Reject(String::new()),
+        // A tagged mapping (`--- !x`) reads as a mapping: name the tag.
+        Value::Tagged(t) => {
+            return Plan::Reject(format!(
+                "a document tagged {} is not a Kubernetes object",
+                t.tag
+            ));
+        }
+        // Deserializing a mapping from it mostly yields a precise "invalid type" error; a
+        // scalar with a tag YAML does not know (`!!x`) reads as a mapping and gets this.
+        _ => return Plan::Reject("not a Kubernetes object: the document is not a mapping".into()),
     };
     let kind = map.get("kind").and_then(Value::as_str);
     let api_version = map.get("apiVersion").and_then(Value::as_str);

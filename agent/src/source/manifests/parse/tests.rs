@@ -239,6 +239,17 @@ fn parses_or_reports_with_file_and_line() {
             "- a\n- b\n",
             Err((":1", "invalid type: sequence")),
         ),
+        // Found by fuzzing (translate_render): these problems had an empty message.
+        (
+            "a tagged document",
+            "# a comment\n!spec:\n  kind: Ingress\n",
+            Err((":2", "a document tagged !spec: is not a Kubernetes object")),
+        ),
+        (
+            "a scalar with an unknown tag",
+            "!!x~0",
+            Err((":1", "not a Kubernetes object")),
+        ),
     ];
     let path = Path::new("/m/objects.yaml");
     for (name, text, expect) in cases {
