@@ -53,6 +53,10 @@ pub fn settings(config_dir: &Path) -> Settings {
         access_log: Some(haproxy::config::LogTarget::Stdout),
         tcp_services: Some(ObjectKey::new("shop", "tcp-services")),
         tcp_bind: None,
+        gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.into(),
+        udp_services: None,
+        ssl_passthrough: true,
+        agent_listen: Vec::new(),
     }
 }
 
