@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haproxy::config::gateway::{
-    Action, ActionKind, Candidate, CandidateId, Forward, GatewayRoutes, HeaderOps, HostEntry,
-    HostKey, HostPattern, Listen, Match, PathMatch, WeightedBackend,
+    Candidate, CandidateId, GatewayRoutes, HostKey, HostPattern, Listen, WeightedBackend,
 };
 use haproxy::config::{Backend, Config, DefaultBackend, Frontend, MapEntries, Server, ServerAddr};
 use haproxy::proto::Weight;
@@ -40,37 +39,12 @@ fn routes(weights: &[(&str, u32)]) -> GatewayRoutes {
             weight: *weight,
         })
         .collect();
-    let candidate = Candidate {
-        matches: Match {
-            path: PathMatch::Prefix("/".into()),
-            method: None,
-            headers: vec![],
-            query: vec![],
-        },
-        action: Action {
-            request_headers: HeaderOps::default(),
-            response_headers: HeaderOps::default(),
-            kind: ActionKind::Forward(Forward {
-                backends,
-                rewrite_host: None,
-                rewrite_path: None,
-                timeout: None,
-            }),
-        },
-    };
     let mut r = GatewayRoutes::default();
-    r.candidates.insert(id.clone(), candidate);
     let key = HostKey {
         listen: Listen::Http,
         host: HostPattern::Exact("a.test".into()),
     };
-    r.hosts.insert(
-        key,
-        HostEntry::Rules {
-            listener_port: 80,
-            candidates: vec![id],
-        },
-    );
+    r.insert_host(key, 80, vec![(id, Candidate::forward_all(backends))]);
     r
 }
 

@@ -110,8 +110,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use haproxy::config::gateway::{
-        Action, ActionKind, Candidate, CandidateId, Forward, GatewayRoutes, HeaderOps, HostEntry,
-        HostKey, HostPattern, Listen, Match, PathMatch, WeightedBackend,
+        Candidate, CandidateId, GatewayRoutes, HostKey, HostPattern, Listen, WeightedBackend,
     };
     use haproxy::config::{
         Backend, ConfigPath, DefaultBackend, Frontend, Global, MapEntries, RouteMaps, Sections,
@@ -138,41 +137,16 @@ mod tests {
         c.insert_backend(Backend::new(be.clone()));
         let Some(weight) = weight else { return c };
         let id = CandidateId::new("ns", "r", 0, 0).unwrap();
-        let forward = Forward {
-            backends: vec![WeightedBackend {
-                backend: Some(be),
-                weight,
-            }],
-            rewrite_host: None,
-            rewrite_path: None,
-            timeout: None,
-        };
-        let candidate = Candidate {
-            matches: Match {
-                path: PathMatch::Prefix("/".into()),
-                method: None,
-                headers: vec![],
-                query: vec![],
-            },
-            action: Action {
-                request_headers: HeaderOps::default(),
-                response_headers: HeaderOps::default(),
-                kind: ActionKind::Forward(forward),
-            },
-        };
+        let backends = vec![WeightedBackend {
+            backend: Some(be),
+            weight,
+        }];
         let mut routes = GatewayRoutes::default();
-        routes.candidates.insert(id.clone(), candidate);
         let key = HostKey {
             listen: Listen::Http,
             host: HostPattern::Exact("a.test".into()),
         };
-        routes.hosts.insert(
-            key,
-            HostEntry::Rules {
-                listener_port: 80,
-                candidates: vec![id],
-            },
-        );
+        routes.insert_host(key, 80, vec![(id, Candidate::forward_all(backends))]);
         c.gateway = routes;
         c
     }

@@ -241,7 +241,45 @@ pub struct GatewayRoutes {
     pub candidates: BTreeMap<CandidateId, Candidate>,
 }
 
+impl Candidate {
+    /// Every path (prefix `/`), no other match and no filter, to `backends`.
+    pub fn forward_all(backends: Vec<WeightedBackend>) -> Self {
+        Candidate {
+            matches: Match {
+                path: PathMatch::Prefix("/".into()),
+                method: None,
+                headers: vec![],
+                query: vec![],
+            },
+            action: Action {
+                request_headers: HeaderOps::default(),
+                response_headers: HeaderOps::default(),
+                kind: ActionKind::Forward(Forward {
+                    backends,
+                    ..Forward::default()
+                }),
+            },
+        }
+    }
+}
+
 impl GatewayRoutes {
+    /// Serves `key` with `candidates`, in this order of precedence.
+    pub fn insert_host(
+        &mut self,
+        key: HostKey,
+        listener_port: u16,
+        candidates: Vec<(CandidateId, Candidate)>,
+    ) {
+        let ids = candidates.iter().map(|(id, _)| id.clone()).collect();
+        self.candidates.extend(candidates);
+        let entry = HostEntry::Rules {
+            listener_port,
+            candidates: ids,
+        };
+        self.hosts.insert(key, entry);
+    }
+
     /// True when no Gateway API route is served.
     pub fn is_empty(&self) -> bool {
         self.hosts.is_empty() && self.candidates.is_empty()
