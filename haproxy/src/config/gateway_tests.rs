@@ -159,30 +159,16 @@ proptest! {
 }
 
 fn forward(backends: &[(&str, u32)]) -> Candidate {
-    Candidate {
-        matches: Match {
-            path: PathMatch::Prefix("/a".into()),
-            method: None,
-            headers: vec![],
-            query: vec![],
-        },
-        action: Action {
-            request_headers: HeaderOps::default(),
-            response_headers: HeaderOps::default(),
-            kind: ActionKind::Forward(Forward {
-                backends: backends
-                    .iter()
-                    .map(|(b, weight)| WeightedBackend {
-                        backend: (!b.is_empty()).then(|| BackendName::new(*b).unwrap()),
-                        weight: *weight,
-                    })
-                    .collect(),
-                rewrite_host: None,
-                rewrite_path: None,
-                timeout: None,
-            }),
-        },
-    }
+    let backends = backends
+        .iter()
+        .map(|(b, weight)| WeightedBackend {
+            backend: (!b.is_empty()).then(|| BackendName::new(*b).unwrap()),
+            weight: *weight,
+        })
+        .collect();
+    let mut c = Candidate::forward_all(backends);
+    c.matches.path = PathMatch::Prefix("/a".into());
+    c
 }
 
 #[test]
