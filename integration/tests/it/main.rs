@@ -11,4 +11,5 @@ mod kubectl;
 mod reload;
 mod routing;
 mod runtime;
+mod shape;
 mod tls;
