@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use crate::names::{AclPattern, BackendName};
 
-use super::model::InvalidValue;
 use super::policy::PolicyText;
+use super::value::InvalidValue;
 
 /// Longest header or cookie name accepted.
 pub const MAX_CANARY_NAME: usize = 64;
@@ -298,7 +298,7 @@ impl CanaryNames {
 pub(super) fn frontend_rules(
     first: usize,
     names: &CanaryNames,
-    patterns: &super::model::ConfigPath,
+    patterns: &super::value::ConfigPath,
 ) -> Vec<String> {
     let field = |n: usize| format!("var(txn.route),field({},|)", first + n);
     let mut out = vec![format!(
@@ -463,7 +463,7 @@ mod tests {
         names.headers.insert(CanaryName::header("x-a").unwrap());
         names.headers.insert(CanaryName::header("x-b").unwrap());
         names.cookies.insert(CanaryName::cookie("c").unwrap());
-        let acl = super::super::model::ConfigPath::new("/m/canary.acl").unwrap();
+        let acl = super::super::value::ConfigPath::new("/m/canary.acl").unwrap();
         let rules = frontend_rules(23, &names, &acl);
         let reads = |what: &str| rules.iter().filter(|r| r.contains(what)).count();
         assert_eq!(reads("req.hdr("), 2);

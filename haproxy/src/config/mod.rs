@@ -63,6 +63,7 @@ mod tcp;
 mod tls;
 mod userlist;
 mod validate;
+mod value;
 mod writer;
 
 pub use canary::{

@@ -19,7 +19,7 @@
 use std::fmt;
 
 use super::custom_errors::CustomErrors;
-use super::model::InvalidValue;
+use super::value::InvalidValue;
 
 /// Longest policy text; a map value holds the backend and every field below HAProxy's limit.
 pub const MAX_POLICY_LEN: usize = 1024;
