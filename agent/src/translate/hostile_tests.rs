@@ -65,6 +65,7 @@ const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl
 const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
 const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
+const NGINX_AUTH_TLS_MATCH_CN: &str = "nginx.ingress.kubernetes.io/auth-tls-match-cn";
 const NGINX_SSL_PASSTHROUGH: &str = "nginx.ingress.kubernetes.io/ssl-passthrough";
 const NGINX_AUTH_TLS_PASS_CERT: &str =
     "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
@@ -609,6 +610,16 @@ fn canary_pattern_accepts(t: &Token) -> Option<&'static str> {
         )
 }
 
+fn match_cn_accepts(t: &Token) -> Option<&'static str> {
+    haproxy::config::CanaryPattern::new(&format!("CN=cl{}ient", t.text))
+        .is_ok()
+        .then_some(
+            "a subject DN regex in the plain syntax PCRE2 and the regex crate read alike: one \
+             entry of the pattern ACL file (spaces as \\x20), never part of haproxy.cfg; the \
+             map value carries only its id",
+        )
+}
+
 /// A rewrite target: a route policy, but `\` is an escape in `map_regm` values (refused)
 /// and `$` must be a group (`$1`..`$9`).
 fn rewrite_accepts(t: &Token) -> Option<&'static str> {
@@ -1113,6 +1124,23 @@ fn fields() -> Vec<Field> {
             },
             refused,
             true,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_MATCH_CN,
+            |t| format!("CN=cl{t}ient"),
+            // With verify off: the value is checked (a refused one named), and an accepted
+            // one is named of no effect, so no CA Secret is needed here; the manifest
+            // corpus (client-dn-hostile.yaml) takes accepted patterns into the ACL file.
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_MATCH_CN.into(), v.into());
+            },
+            match_cn_accepts,
+            false,
         ),
         annotation_field_of(
             NGINX_SSL_PASSTHROUGH,
@@ -2926,10 +2954,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3952;
+const TABLE_CASES: usize = 3984;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 62;
+const MANIFEST_FILES: usize = 63;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {

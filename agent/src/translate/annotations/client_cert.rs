@@ -1,9 +1,10 @@
 //! The auth-tls annotations (client certificates): auth-tls-secret, auth-tls-verify-client,
-//! auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, read and checked before the
-//! Secret is looked up (`translate::client_ca`, `translate::tls`).
+//! auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, auth-tls-match-cn, read and
+//! checked before the Secret is looked up (`translate::client_ca`, `translate::tls`).
 
 use std::collections::BTreeMap;
 
+use haproxy::config::CanaryPattern;
 use haproxy::proto::ClientVerify;
 
 use super::Parsed;
@@ -19,6 +20,10 @@ pub struct ClientCertRequest {
     pub verify: Option<ClientVerify>,
     /// auth-tls-pass-certificate-to-upstream.
     pub pass: bool,
+    /// auth-tls-match-cn: the regex the certificate's subject DN must match.
+    pub match_cn: Option<CanaryPattern>,
+    /// auth-tls-match-cn is set but refused: the routes fail closed (`503`).
+    pub refused: bool,
 }
 
 impl ClientCertRequest {
@@ -111,11 +116,42 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
             _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
         }
     }
+    if let Some((key, v)) = r.get("auth-tls-match-cn") {
+        match match_cn(v) {
+            Ok(_) if req.verify.is_none() => r.differs(
+                key,
+                "no effect with auth-tls-verify-client off (no certificate is asked for; \
+                 ingress-nginx would answer 403 to every request)",
+            ),
+            Ok(p) => {
+                req.match_cn = Some(p);
+                idle.push(key);
+            }
+            Err(e) => {
+                req.refused = true;
+                r.invalid(
+                    key,
+                    format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+                )
+            }
+        }
+    }
     if req.secret.is_none() {
         for key in idle {
             r.differs(key, "no effect without auth-tls-secret");
         }
     }
+}
+
+/// auth-tls-match-cn: `CN=` and the rest of a regex (the whole value is the regex matched
+/// against the subject DN, as ingress-nginx does).
+fn match_cn(v: &str) -> Result<CanaryPattern, String> {
+    if !v.starts_with("CN=") {
+        return Err(format!(
+            "{v:?} does not start with CN= (as ingress-nginx requires)"
+        ));
+    }
+    CanaryPattern::new(v).map_err(|e| e.reason)
 }
 
 #[cfg(test)]
