@@ -66,6 +66,7 @@ const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret
 const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
 const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
 const NGINX_AUTH_TLS_MATCH_CN: &str = "nginx.ingress.kubernetes.io/auth-tls-match-cn";
+const NGINX_AUTH_TLS_ERROR_PAGE: &str = "nginx.ingress.kubernetes.io/auth-tls-error-page";
 const NGINX_SSL_PASSTHROUGH: &str = "nginx.ingress.kubernetes.io/ssl-passthrough";
 const NGINX_AUTH_TLS_PASS_CERT: &str =
     "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
@@ -620,6 +621,21 @@ fn match_cn_accepts(t: &Token) -> Option<&'static str> {
         )
 }
 
+fn error_page_accepts(t: &Token) -> Option<&'static str> {
+    let path = format!("no{}cert", t.text);
+    path.split('/')
+        .all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .then_some(
+            "/-separated segments of letters, digits, -, _ and ., as ingress-nginx's check \
+             allows: a route map value field, a redirect's location sample",
+        )
+}
+
 /// A rewrite target: a route policy, but `\` is an escape in `map_regm` values (refused)
 /// and `$` must be a group (`$1`..`$9`).
 fn rewrite_accepts(t: &Token) -> Option<&'static str> {
@@ -1140,6 +1156,22 @@ fn fields() -> Vec<Field> {
                     .insert(NGINX_AUTH_TLS_MATCH_CN.into(), v.into());
             },
             match_cn_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_ERROR_PAGE,
+            |t| format!("https://e.test/no{t}cert"),
+            // With verify off: a refused value is named, an accepted one is named of no
+            // effect (the manifest corpus takes one into a route map value).
+            |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_ERROR_PAGE.into(), v.into());
+            },
+            error_page_accepts,
             false,
         ),
         annotation_field_of(
@@ -2954,10 +2986,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3984;
+const TABLE_CASES: usize = 4016;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 63;
+const MANIFEST_FILES: usize = 64;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {

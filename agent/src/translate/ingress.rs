@@ -367,6 +367,7 @@ impl Reader<'_> {
                     certificate: req.pass,
                 });
                 policy.client_dn = req.match_cn.as_ref().map(|p| p.id().clone());
+                policy.client_error_page = req.error_page.clone();
             }
             Err(e) => {
                 self.f.problem(

@@ -256,7 +256,7 @@ fn client_auth(
     out: &mut TlsBuilt,
 ) -> Option<ClientAuth> {
     let req = client_cert::request(ing.metadata.annotations.as_ref());
-    let (sref, verify) = req.active()?;
+    let (sref, verify) = req.handshake()?;
     let secret = client_ca::secret_key(sref, &key.namespace);
     let ca = client_ca::read(snapshot, &secret, &settings.config_dir).ok()?;
     let files = &mut out.files.ca_files;

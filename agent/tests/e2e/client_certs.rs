@@ -6,7 +6,8 @@
 //! unaffected, and cannot be used to reach the others (`421`). Adding client auth to a host, renewing its CA and adding a revocation list
 //! are runtime changes, counted on HAProxy's master; after a reload the files the agent
 //! wrote give the same. auth-tls-match-cn: a subject that does not match answers `403`, and a
-//! changed pattern is a runtime change too.
+//! changed pattern is a runtime change too. auth-tls-error-page: a client without a certificate
+//! is redirected there (the handshake asks for one as optional), at runtime.
 
 use integration::EchoServer;
 use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
@@ -368,6 +369,64 @@ async fn match_cn_refuses_other_subjects_with_403_and_changes_need_no_reload() {
     assert!(
         agent.log_tail().contains("auth-tls-match-cn"),
         "{}",
+        agent.log_tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_page_redirects_a_client_without_a_certificate_and_needs_no_reload() {
+    let echo = EchoServer::start("web").unwrap();
+    let site = TestCert::self_signed("site", &["e.test"]);
+    let ca = TestCert::ca("client ca");
+    let on = [(SECRET, "client-ca")];
+    let files = [
+        ("web.yaml", web(echo.addr().port())),
+        ("site-tls.yaml", tls_secret("site-tls", &site)),
+        ("ca.yaml", ca_secret("client-ca", &ca)),
+        ("e.yaml", tls_ingress("e", "e.test", Some("site-tls"), &on)),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let agent = Agent::start(&files, Options::default()).await.unwrap();
+    let good = TestCert::signed_by(&ca, "client one", &[]);
+    let stranger = TestCert::signed_by(&TestCert::ca("other ca"), "client two", &[]);
+    until(&agent, "e.test", Some(&good), true).await;
+    // Without an error page, no certificate is refused in the handshake.
+    until(&agent, "e.test", None, false).await;
+    let start = agent.reloads().await.unwrap();
+
+    let page = "https://errors.test/no-cert";
+    let with_page = [
+        (SECRET, "client-ca"),
+        ("nginx.ingress.kubernetes.io/auth-tls-error-page", page),
+    ];
+    agent
+        .write_manifest(
+            "e.yaml",
+            &tls_ingress("e", "e.test", Some("site-tls"), &with_page),
+        )
+        .unwrap();
+    until_answer(&agent, "e.test", None, Some(302)).await;
+    let r = https_get_as(agent.https, "e.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "location"), Some(page), "{r:?}");
+    // A certificate of the CA still passes; one of another CA is still refused.
+    until(&agent, "e.test", Some(&good), true).await;
+    assert!(
+        https_get_as(agent.https, "e.test", "/", Some(&stranger))
+            .await
+            .is_err()
+    );
+    // The page removed: no certificate is refused in the handshake again.
+    agent
+        .write_manifest("e.yaml", &tls_ingress("e", "e.test", Some("site-tls"), &on))
+        .unwrap();
+    until(&agent, "e.test", None, false).await;
+    until(&agent, "e.test", Some(&good), true).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "an error page added and removed at runtime\n{}",
         agent.log_tail()
     );
 }

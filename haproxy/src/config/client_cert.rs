@@ -23,6 +23,9 @@ pub const CLIENT_CERT_FIELD: usize = 3 + 24;
 /// The map value field holding the id of the subject DN pattern (auth-tls-match-cn).
 pub const CLIENT_DN_FIELD: usize = 3 + 25;
 
+/// The map value field holding the error page (auth-tls-error-page).
+pub const CLIENT_ERROR_FIELD: usize = 3 + 26;
+
 /// What a route with client certificates asks: whether a certificate is required, and
 /// whether the certificate itself goes upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,7 +70,9 @@ impl fmt::Display for ClientCertPolicy {
 /// - a TLS request whose SNI is not its Host answers `421` (Misdirected Request, as nginx
 ///   does): client certificates are asked per SNI name, so a connection made for another
 ///   name (or without SNI) must not reach them;
-/// - with a certificate required, a request without one (plain HTTP) answers `403`;
+/// - with a certificate required, a request without one answers `403`, or is redirected
+///   (`302`) to the route's error page (auth-tls-error-page: the handshake then asks for the
+///   certificate as optional);
 /// - a client's own copies of the headers are dropped, then set. A certificate that fails
 ///   verification never gets here (2.6 refuses it in the handshake), so
 ///   `ssl-client-verify` is `SUCCESS` or `NONE`;
@@ -75,6 +80,7 @@ impl fmt::Display for ClientCertPolicy {
 ///   answers `403` (`patterns` is the regex ACL file).
 pub(super) fn frontend_rules(patterns: &super::model::ConfigPath) -> Vec<String> {
     let field = format!("var(txn.route),field({CLIENT_CERT_FIELD},|)");
+    let error = format!("var(txn.route),field({CLIENT_ERROR_FIELD},|)");
     let on = "{ var(txn.client_cert) -m found }";
     let used = "{ ssl_fc } { ssl_c_used }";
     let mut out = vec![
@@ -82,6 +88,12 @@ pub(super) fn frontend_rules(patterns: &super::model::ConfigPath) -> Vec<String>
         format!(
             "http-request deny deny_status 421 if {on} {{ ssl_fc }} \
              !{{ ssl_fc_sni,lower,strcmp(txn.host) eq 0 }}"
+        ),
+        // With an error page, a required certificate is optional in the handshake: a
+        // request without one is redirected there, or refused.
+        format!(
+            "http-request redirect location %[{error}] code 302 if \
+             {{ var(txn.client_cert) -m reg ^[VC]$ }} !{{ ssl_c_used }} {{ {error} -m len gt 0 }}"
         ),
         "http-request deny deny_status 403 if { var(txn.client_cert) -m reg ^[VC]$ } \
          !{ ssl_c_used }"

@@ -187,12 +187,18 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-signin", EXT_AUTH),
     unsupported("auth-signin-redirect-param", EXT_AUTH),
     refused("auth-snippet", SNIPPET),
-    unsupported(
+    honoured(
         "auth-tls-error-page",
-        "HAProxy 2.6 refuses a certificate that fails verification, or a missing required one, \
-         in the TLS handshake (measured on 2.6.12: a crt-list line refuses `ca-ignore-err`; a \
-         bind takes it, but for every host of the shared HTTPS bind), so there is no request \
-         to redirect; the one refused in HTTP is plain HTTP to a `verify on` route (`403`)",
+        "a URL or path as ingress-nginx accepts (`[http[s]://]host[:port]` and/or `/` \
+         segments of letters, digits, `-`, `_`, `.`; `@location` names are refused), with \
+         `verify on`: a request without a client certificate is redirected there with `302` \
+         (nginx's `error_page 495 496 = <url>`); the host's crt-list line then asks for the \
+         certificate as `verify optional`, so the client gets to HTTP. Difference: a \
+         certificate that fails verification (another CA, revoked) is still refused in the \
+         TLS handshake (HAProxy 2.6.12 refuses `ca-ignore-err`/`crt-ignore-err` on a \
+         crt-list line, measured; on the bind it would cover every host of the shared \
+         port). With `optional` or `off`: named, no effect",
+        MTLS_RELOADS,
     ),
     honoured(
         "auth-tls-match-cn",
