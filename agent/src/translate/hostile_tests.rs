@@ -611,6 +611,18 @@ fn canary_pattern_accepts(t: &Token) -> Option<&'static str> {
         )
 }
 
+/// An auth-tls annotation `key` read with `verify off`: a refused value is named, an
+/// accepted one is named of no effect, so no CA Secret is needed here; the manifest corpus
+/// (client-dn-hostile.yaml, client-error-page-hostile.yaml) takes accepted values into the
+/// ACL file and a route map value.
+fn with_verify_off(w: &mut World, key: &str, v: &str) {
+    w.annotations
+        .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+    w.annotations
+        .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
+    w.annotations.insert(key.into(), v.into());
+}
+
 fn match_cn_accepts(t: &Token) -> Option<&'static str> {
     haproxy::config::CanaryPattern::new(&format!("CN=cl{}ient", t.text))
         .is_ok()
@@ -1144,33 +1156,14 @@ fn fields() -> Vec<Field> {
         annotation_field_of(
             NGINX_AUTH_TLS_MATCH_CN,
             |t| format!("CN=cl{t}ient"),
-            // With verify off: the value is checked (a refused one named), and an accepted
-            // one is named of no effect, so no CA Secret is needed here; the manifest
-            // corpus (client-dn-hostile.yaml) takes accepted patterns into the ACL file.
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_MATCH_CN.into(), v.into());
-            },
+            |w, v| with_verify_off(w, NGINX_AUTH_TLS_MATCH_CN, v),
             match_cn_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_ERROR_PAGE,
             |t| format!("https://e.test/no{t}cert"),
-            // With verify off: a refused value is named, an accepted one is named of no
-            // effect (the manifest corpus takes one into a route map value).
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_ERROR_PAGE.into(), v.into());
-            },
+            |w, v| with_verify_off(w, NGINX_AUTH_TLS_ERROR_PAGE, v),
             error_page_accepts,
             false,
         ),
