@@ -790,8 +790,9 @@ pub enum ConfigError {
     /// A certificate file is named (by a bind or a crt-list line) but not in the config.
     #[error("certificate {0} is used but has no contents in the config")]
     MissingCert(FilePath),
-    /// Two crt-list lines name one certificate.
-    #[error("certificate {0} has more than one crt-list line")]
+    /// Two crt-list lines name one certificate with the same client-certificate options
+    /// (a certificate has one line per client-certificate setting of its names).
+    #[error("certificate {0} has more than one crt-list line with the same options")]
     DuplicateCrtListLine(FilePath),
     /// Certificates or crt-list lines without a frontend that serves TLS.
     #[error("certificates are configured but no frontend has TLS binds")]
@@ -934,7 +935,7 @@ impl Config {
             if !self.tls.certs.contains_key(&e.cert) {
                 out.push(ConfigError::MissingCert(e.cert.clone()));
             }
-            if !lines.insert(&e.cert) {
+            if !lines.insert((&e.cert, &e.auth)) {
                 out.push(ConfigError::DuplicateCrtListLine(e.cert.clone()));
             }
         }
