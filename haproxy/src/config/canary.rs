@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::names::{AclPattern, BackendName};
 
 use super::policy::PolicyText;
+pub use super::value::CanaryPatternId;
 use super::value::InvalidValue;
 
 /// Longest header or cookie name accepted.
@@ -93,25 +94,6 @@ pub struct InvalidPattern {
     pub reason: String,
 }
 
-/// A header pattern's id, as a route map value carries it: `p` and 16 hex digits (a hash of
-/// the regex, so equal patterns share one ACL entry).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CanaryPatternId(String);
-
-impl CanaryPatternId {
-    /// Reads an id back; `None` when it is not one [`CanaryPattern`] makes.
-    pub fn parse(s: &str) -> Option<Self> {
-        let hex = s.strip_prefix('p')?;
-        (hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Self(s.to_string()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl CanaryPattern {
     /// Longest regex accepted.
     pub const MAX_LEN: usize = 256;
@@ -133,7 +115,7 @@ impl CanaryPattern {
         });
         Ok(Self {
             regex: s.to_string(),
-            id: CanaryPatternId(format!("p{hash:016x}")),
+            id: CanaryPatternId::of_hash(hash),
         })
     }
 

@@ -78,7 +78,7 @@ impl fmt::Display for ClientCertPolicy {
 ///   `ssl-client-verify` is `SUCCESS` or `NONE`;
 /// - with a subject DN pattern, a request whose certificate's subject does not match it
 ///   answers `403` (`patterns` is the regex ACL file).
-pub(super) fn frontend_rules(patterns: &super::model::ConfigPath) -> Vec<String> {
+pub(super) fn frontend_rules(patterns: &super::value::ConfigPath) -> Vec<String> {
     let field = format!("var(txn.route),field({CLIENT_CERT_FIELD},|)");
     let error = format!("var(txn.route),field({CLIENT_ERROR_FIELD},|)");
     let on = "{ var(txn.client_cert) -m found }";
@@ -133,7 +133,7 @@ pub(super) fn frontend_rules(patterns: &super::model::ConfigPath) -> Vec<String>
 }
 
 /// The subject DN check: `<id>` LF `<subject DN>` against the regex ACL file.
-fn dn_rules(patterns: &super::model::ConfigPath) -> [String; 4] {
+fn dn_rules(patterns: &super::value::ConfigPath) -> [String; 4] {
     let field = format!("var(txn.route),field({CLIENT_DN_FIELD},|)");
     let on = "{ var(txn.client_dn) -m found }";
     [
@@ -168,7 +168,7 @@ mod tests {
             }
         }
         assert_eq!(ClientCertPolicy::parse("x"), None);
-        let acl = super::super::model::ConfigPath::new("/m/canary.acl").unwrap();
+        let acl = super::super::value::ConfigPath::new("/m/canary.acl").unwrap();
         let rules = frontend_rules(&acl);
         assert!(rules.iter().all(|r| !r.contains('\n')));
         assert!(

@@ -211,7 +211,7 @@ pub struct RoutePolicy {
     pub client_cert: Option<super::client_cert::ClientCertPolicy>,
     /// The subject DN pattern a client certificate must match, by id: the regex is in the
     /// pattern ACL file (auth-tls-match-cn; see [`super::client_cert`]).
-    pub client_dn: Option<super::canary::CanaryPatternId>,
+    pub client_dn: Option<super::value::CanaryPatternId>,
     /// Where a request without a required client certificate is redirected (`302`)
     /// instead of refused (auth-tls-error-page).
     pub client_error_page: Option<PolicyText>,
@@ -372,7 +372,7 @@ impl RoutePolicy {
             },
             client_dn: match get(25) {
                 None => None,
-                Some(s) => Some(super::canary::CanaryPatternId::parse(s)?),
+                Some(s) => Some(super::value::CanaryPatternId::parse(s)?),
             },
             client_error_page: text(26)?,
         })

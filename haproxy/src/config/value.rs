@@ -1,6 +1,7 @@
 //! The leaf values every part of the config model shares: why a value was refused
 //! ([`InvalidValue`]), the character-set check behind every validated word, and
-//! [`ConfigPath`], a file path haproxy.cfg names unquoted.
+//! [`ConfigPath`], a file path haproxy.cfg names unquoted, and [`CanaryPatternId`], the id
+//! of a regex in the pattern ACL file that route map values carry.
 
 use std::fmt;
 
@@ -92,5 +93,29 @@ impl ConfigPath {
     /// The same path as runtime commands name it.
     pub fn to_file_path(&self) -> FilePath {
         FilePath::new(self.0.as_str()).expect("a config path is a valid file path")
+    }
+}
+
+/// A header pattern's id, as a route map value carries it: `p` and 16 hex digits (a hash of
+/// the regex, so equal patterns share one ACL entry).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CanaryPatternId(String);
+
+impl CanaryPatternId {
+    /// Reads an id back; `None` when it is not one [`super::CanaryPattern`] makes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix('p')?;
+        (hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(s.to_string()))
+    }
+
+    /// The id of a pattern whose regex hashes to `hash`.
+    pub(super) fn of_hash(hash: u64) -> Self {
+        Self(format!("p{hash:016x}"))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }

@@ -43,8 +43,9 @@ fn import_cycles_only_shrink() {
     let gone: Vec<&String> = known.iter().filter(|c| !found.contains(c)).collect();
     assert!(
         new.is_empty() && gone.is_empty(),
-        "import cycles changed.\nnew or grown (break them: move the shared type to a module \
-         both can use):\n{}\nno longer found (remove from KNOWN, or replace with its smaller form above):\n{}",
+        "import cycles changed.\nnew, or a known one with other members (break what a change \
+         added: move the shared type to a module both can use):\n{}\nno longer found (remove \
+         from KNOWN, or replace with its smaller form above):\n{}",
         new.iter()
             .map(|c| format!("  {c}"))
             .collect::<Vec<_>>()
