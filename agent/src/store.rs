@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet, Vector};
+use imbl::{OrdMap, Vector};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -488,8 +488,9 @@ pub struct Snapshot {
     pub generation: u64,
     /// EndpointSlice keys by the Service they belong to (their `kubernetes.io/service-name`
     /// label, in their namespace): translation looks a Service's slices up here instead of
-    /// scanning every slice for every backend.
-    slices_by_service: OrdMap<ObjectKey, OrdSet<ObjectKey>>,
+    /// scanning every slice for every backend. Each Service's keys are one sorted, shared
+    /// slice (a Service has a slice or two; a persistent set's node took ~1 KB each).
+    slices_by_service: OrdMap<ObjectKey, Arc<[ObjectKey]>>,
     /// The last changes, oldest first, at most [`CHANGE_LOG_LEN`].
     log: Vector<Change>,
     /// The log holds every change made after this generation.
@@ -526,7 +527,7 @@ impl Snapshot {
         self.slices_by_service
             .get(&ObjectKey::new(namespace, service))
             .into_iter()
-            .flatten()
+            .flat_map(|set| set.iter())
             .filter_map(|k| self.endpoint_slices.get_key_value(k))
     }
 
@@ -602,12 +603,30 @@ impl Snapshot {
             return;
         };
         if let Some(svc) = service_of(old, key)
-            && let Some(set) = self.slices_by_service.get_mut(&svc)
+            && let Some(set) = self.slices_by_service.get(&svc)
         {
-            set.remove(key);
-            if set.is_empty() {
+            let rest: Arc<[ObjectKey]> = set.iter().filter(|k| *k != key).cloned().collect();
+            if rest.is_empty() {
                 self.slices_by_service.remove(&svc);
+            } else {
+                self.slices_by_service.insert(svc, rest);
             }
+        }
+    }
+
+    /// Adds slice `key` to Service `svc`'s slices (kept sorted, each once).
+    fn index_slice(&mut self, svc: ObjectKey, key: &ObjectKey) {
+        let set = self
+            .slices_by_service
+            .get(&svc)
+            .cloned()
+            .unwrap_or_default();
+        if let Err(i) = set.binary_search(key) {
+            let mut keys = Vec::with_capacity(set.len() + 1);
+            keys.extend_from_slice(&set[..i]);
+            keys.push(key.clone());
+            keys.extend_from_slice(&set[i..]);
+            self.slices_by_service.insert(svc, keys.into());
         }
     }
 
@@ -626,10 +645,7 @@ impl Snapshot {
                 if !same {
                     self.unindex_slice(&key);
                     if let Some(svc) = service_of(&o, &key) {
-                        self.slices_by_service
-                            .entry(svc)
-                            .or_default()
-                            .insert(key.clone());
+                        self.index_slice(svc, &key);
                     }
                     self.endpoint_slices.insert(key.clone(), o);
                 }

@@ -19,6 +19,7 @@ pub mod master;
 pub mod names;
 pub mod proto;
 pub mod reload;
+pub mod sorted_map;
 pub mod version;
 
 pub use client::{ClientError, Error, RuntimeClient, RuntimeConfig};
@@ -30,4 +31,5 @@ pub use names::{
     ServerRef,
 };
 pub use reload::{ReloadFailure, Reloader};
+pub use sorted_map::SortedMap;
 pub use version::{Capabilities, Version};

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 use thiserror::Error;
 
 /// Longest backend, server or frontend name we accept. HAProxy has no hard limit, but
@@ -75,15 +77,18 @@ fn check_identifier(what: &'static str, s: &str) -> Result<(), InvalidName> {
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
+        ///
+        /// Held inline up to 24 bytes (a server's `ip:port`, most backend names): the model,
+        /// the observed state and the plans hold many copies of each name.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// Validates `s` against HAProxy's identifier rules.
             pub fn new(s: impl Into<String>) -> Result<Self, InvalidName> {
                 let s = s.into();
                 check_identifier($what, &s)?;
-                Ok(Self(s))
+                Ok(Self(CompactString::from(s)))
             }
 
             /// The name as text.
@@ -261,7 +266,7 @@ impl MapValue {
 
 impl From<BackendName> for MapValue {
     fn from(b: BackendName) -> Self {
-        Self(b.0)
+        Self(b.0.into_string())
     }
 }
 

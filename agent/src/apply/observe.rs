@@ -13,7 +13,7 @@ use haproxy::config::{
     AclKind, CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
 };
 use haproxy::proto::{CaStore, Command, MapTarget, Reply, ReplyError};
-use haproxy::{BackendName, FilePath, RuntimeClient, ServerName};
+use haproxy::{BackendName, FilePath, RuntimeClient, ServerName, SortedMap};
 
 use super::ApplyError;
 use crate::metrics::Metrics;
@@ -155,13 +155,11 @@ async fn refresh(
         for be in &backends {
             match replies.next() {
                 Some(Ok(Reply::ServersState(rows))) => {
-                    let servers = cached.servers.entry(be.clone()).or_default();
-                    servers.clear();
-                    for row in rows.iter() {
-                        if let Some((_, srv, live)) = server_row(&row) {
-                            servers.insert(srv, live);
-                        }
-                    }
+                    let servers = rows
+                        .iter()
+                        .filter_map(|row| server_row(&row).map(|(_, srv, live)| (srv, live)))
+                        .collect();
+                    cached.servers.insert(be.clone(), servers);
                 }
                 _ => return Ok(false),
             }
@@ -247,6 +245,11 @@ pub async fn observe(
                     observed.servers.entry(be).or_default().insert(srv, live);
                 }
             }
+            // Each backend's vector grew by doubling: give the room back.
+            observed
+                .servers
+                .values_mut()
+                .for_each(SortedMap::shrink_to_fit);
         }
         Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
         other => {

@@ -12,7 +12,7 @@ use haproxy::config::{
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
-use haproxy::{AclPattern, BackendName, MapKey, ServerName, ServerRef};
+use haproxy::{AclPattern, BackendName, MapKey, ServerName, ServerRef, SortedMap};
 
 mod gateway;
 mod retry;
@@ -41,8 +41,9 @@ pub struct Observed {
     pub loaded_structure: Option<String>,
     /// Backends that exist (`show backend`).
     pub backends: BTreeSet<BackendName>,
-    /// Servers by backend (`show servers state`).
-    pub servers: BTreeMap<BackendName, BTreeMap<ServerName, LiveServer>>,
+    /// Servers by backend (`show servers state`), each backend's in one sorted vector (a
+    /// B-tree node per backend held room for eleven).
+    pub servers: BTreeMap<BackendName, SortedMap<ServerName, LiveServer>>,
     /// The live route maps.
     pub maps: LiveMaps,
     /// Certificates and crt-list lines, observed when the desired config serves TLS.
@@ -559,7 +560,7 @@ fn plan_runtime(
         return Plan::Reload(ReloadReason::NewBackend(missing.clone()));
     }
     let mut out = RuntimePlan::default();
-    let empty = BTreeMap::new();
+    let empty = SortedMap::new();
     let backends: Vec<(&BackendName, &Backend)> = if scope.all {
         desired.backends.iter().collect()
     } else {
@@ -617,7 +618,7 @@ fn plan_runtime(
 /// The commands that bring one backend's live servers to the desired ones.
 fn plan_servers(
     backend: &Backend,
-    live: &BTreeMap<ServerName, LiveServer>,
+    live: &SortedMap<ServerName, LiveServer>,
     drain_started: &BTreeMap<ServerRef, Instant>,
     now: Instant,
     settings: PlanSettings,

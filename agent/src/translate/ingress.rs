@@ -52,10 +52,15 @@ pub(super) fn ours_oldest_first<'a>(
 /// The backend for a resolved Service port, with one server per endpoint (weight 1).
 pub(super) fn backend_of(resolved: &ResolvedService, opts: &BackendOptions) -> Backend {
     let mut backend = empty_backend(resolved.backend.clone(), opts);
-    for ep in &resolved.endpoints {
-        let server = server(ep, 1);
-        backend.servers.insert(server.name.clone(), server);
-    }
+    // Collected: sized to the servers, where inserting one by one leaves the vector's room.
+    backend.servers = resolved
+        .endpoints
+        .iter()
+        .map(|ep| {
+            let server = server(ep, 1);
+            (server.name.clone(), server)
+        })
+        .collect();
     opts.upstream.apply(&mut backend, resolved.app_protocol);
     backend
 }

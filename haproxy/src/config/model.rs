@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::names::{BackendName, FilePath, FrontendName, ServerName, ServerRef};
 use crate::proto::command::{AddServer, HealthCheck, PemPayload, Weight};
 use crate::proto::server_proto::ServerProtocol;
+use crate::sorted_map::SortedMap;
 
 use super::policy::PolicyText;
 use super::routes::Route;
@@ -647,8 +648,9 @@ pub struct Backend {
     /// PROXY protocol to the servers (`send-proxy`, `send-proxy-v2`); servers added at
     /// runtime carry it too.
     pub send_proxy: Option<super::settings::SendProxy>,
-    /// Servers by name (each entry's key is the server's own name).
-    pub servers: BTreeMap<ServerName, Server>,
+    /// Servers by name (each entry's key is the server's own name), in one sorted vector:
+    /// a backend holds a few servers, where a B-tree node holds room for eleven.
+    pub servers: SortedMap<ServerName, Server>,
     /// HTTP/2 and TLS to the servers (a `default-server` line, and the same keywords on
     /// every `add server`).
     pub protocol: ServerProtocol,
@@ -672,7 +674,7 @@ impl Backend {
             timeout_server: None,
             timeout_connect: None,
             send_proxy: None,
-            servers: BTreeMap::new(),
+            servers: SortedMap::new(),
             protocol: ServerProtocol::default(),
             files: BTreeMap::new(),
             tcp: false,

@@ -592,7 +592,7 @@ mod tests {
         for be in backends {
             // Servers inserted in reverse order too.
             let mut fresh = Backend {
-                servers: BTreeMap::new(),
+                servers: crate::SortedMap::new(),
                 ..be.clone()
             };
             for srv in be.servers.values().rev() {
