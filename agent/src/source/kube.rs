@@ -206,7 +206,7 @@ async fn forward<K>(
                         continue;
                     }
                     watcher::Event::InitApply(Tolerant::Bad(m)) => {
-                        bad.push(BadObject::new(kind, m));
+                        bad.push(BadObject::new(kind, *m));
                         continue;
                     }
                     watcher::Event::InitDone => Update::Listed(
@@ -218,7 +218,7 @@ async fn forward<K>(
                         Update::Apply(Box::new(to_object(o)))
                     }
                     watcher::Event::Apply(Tolerant::Bad(m)) => {
-                        Update::Malformed(watch, BadObject::new(kind, m))
+                        Update::Malformed(watch, BadObject::new(kind, *m))
                     }
                     watcher::Event::Delete(o) => {
                         let key = ObjectKey::of(kube::Resource::meta(&o), namespaced);

@@ -158,7 +158,7 @@ mod tests {
         ) else {
             panic!()
         };
-        BadObject::new(Kind::Ingress, m)
+        BadObject::new(Kind::Ingress, *m)
     }
 
     #[test]

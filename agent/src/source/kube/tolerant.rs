@@ -12,8 +12,8 @@ use serde_json::Value;
 pub enum Tolerant<K> {
     /// It decoded.
     Good(K),
-    /// It did not.
-    Bad(Malformed),
+    /// It did not (boxed: rare, and larger than most objects' top level).
+    Bad(Box<Malformed>),
 }
 
 /// What is known of an object that did not decode.
@@ -49,7 +49,7 @@ pub fn decode<K: DeserializeOwned>(value: &Value) -> Tolerant<K> {
                     .and_then(Value::as_str)
                     .map(str::to_string)
             };
-            Tolerant::Bad(Malformed {
+            Tolerant::Bad(Box::new(Malformed {
                 meta: ObjectMeta {
                     name: text("name"),
                     namespace: text("namespace"),
@@ -58,7 +58,7 @@ pub fn decode<K: DeserializeOwned>(value: &Value) -> Tolerant<K> {
                 },
                 field: (path != ".").then_some(path),
                 error: e.into_inner().to_string(),
-            })
+            }))
         }
     }
 }
