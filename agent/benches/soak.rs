@@ -11,6 +11,10 @@
 //! - `r3 DROPS COMPACTIONS PAUSE_S`: watch faults through the test Kubernetes API server:
 //!   dropped watches, 410 Expired after a compaction, the server silent for PAUSE_S seconds
 //!   (see `soak/r3.rs`);
+//! - `r5 KILLS`: two replicas on the test Kubernetes API server electing the status writer
+//!   with a Lease; the leader SIGKILLed KILLS times (see `soak/r5.rs`);
+//! - `r7 ROUNDS`: API server faults (500s, slow answers, objects that do not decode in a
+//!   watch and in a list) through the test Kubernetes API server (see `soak/r7.rs`);
 //! - `report DIR OUT_DIR`: reliability.md and reliability.json in OUT_DIR from the figures
 //!   in DIR (`r1.json`, `r2.json`, `r3.json`, `meta.json`).
 //!
@@ -41,8 +45,14 @@ mod r1;
 mod r2;
 #[path = "soak/r3.rs"]
 mod r3;
+#[path = "soak/r5.rs"]
+mod r5;
+#[path = "soak/r7.rs"]
+mod r7;
 #[path = "soak/report.rs"]
 mod report;
+#[path = "soak/report_r5_r7.rs"]
+mod report_r5_r7;
 #[path = "soak/world.rs"]
 mod world;
 
@@ -171,6 +181,23 @@ impl Tally {
     }
 }
 
+/// Waits until `probe`'s HAProxy holds `desired` (deadline [`DEADLINE`] from `since`),
+/// rechecks it [`RECHECK`] later, and records the outcome in `tally` as `what`.
+pub async fn converge_and_record(
+    probe: &observe::Probe,
+    desired: &world::Desired,
+    since: tokio::time::Instant,
+    what: &str,
+    tally: &mut Tally,
+) {
+    let outcome = probe.converge(desired, since, DEADLINE).await;
+    let recheck = match outcome.after {
+        Some(_) => Some(probe.recheck(desired, RECHECK).await),
+        None => None,
+    };
+    tally.record(what, &outcome, Duration::ZERO, recheck.as_ref());
+}
+
 /// The agent's counters worth reporting, from `/metrics`: reloads by reason, desyncs.
 pub async fn agent_counters(agent: &AgentProcess) -> Value {
     let Ok(text) = agent.metrics().await else {
@@ -203,7 +230,7 @@ async fn run() -> anyhow::Result<bool> {
     let args = Args::parse()?;
     let Some(cmd) = args.positional(0) else {
         bail!(
-            "usage: soak r1 COUNT | r2 COUNT | r3 DROPS COMPACTIONS PAUSE_S | report DIR OUT_DIR"
+            "usage: soak r1 COUNT | r2 COUNT | r3 DROPS COMPACTIONS PAUSE_S | r5 KILLS | r7 ROUNDS | report DIR OUT_DIR"
         );
     };
     let seed = match args.named("seed") {
@@ -234,6 +261,22 @@ async fn run() -> anyhow::Result<bool> {
                 args.number(1, 20)?,
                 args.number(2, 20)?,
                 pause,
+                seed,
+            )
+            .await?
+        }
+        "r5" => {
+            r5::run(
+                &args.binary("agent", "haproxy-agent")?,
+                args.number(1, 10)?,
+                seed,
+            )
+            .await?
+        }
+        "r7" => {
+            r7::run(
+                &args.binary("agent", "haproxy-agent")?,
+                args.number(1, 5)?,
                 seed,
             )
             .await?

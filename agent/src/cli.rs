@@ -246,6 +246,26 @@ pub struct StatusArgs {
         default_value = "haproxy-agent-leader"
     )]
     pub election_id: String,
+    /// The Lease's duration: how long the other replicas wait, after the last renewal they
+    /// saw, before they take the Lease over (and so take over status writing) from a leader
+    /// that died. The leader stops writing two thirds of it after its last renewal.
+    #[arg(long, env = "HAPROXY_AGENT_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_lease_duration)]
+    pub election_lease_duration: std::time::Duration,
+    /// How often the leader renews the Lease and the others try to take it (at most a third
+    /// of the lease duration is used).
+    #[arg(long, env = "HAPROXY_AGENT_ELECTION_RENEW_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub election_renew_period: std::time::Duration,
+}
+
+/// Parses `--election-lease-duration`: whole seconds on the Lease, so at least `1s`.
+fn parse_lease_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "{s:?} is shorter than 1s (a Lease counts whole seconds)"
+        ));
+    }
+    Ok(d)
 }
 
 impl StatusArgs {
@@ -500,6 +520,32 @@ mod tests {
         for (input, want) in table {
             assert_eq!(parse_duration(input).ok(), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn election_durations() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["haproxy-agent", "run", "--kubeconfig", "k"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        let cli = parse(&[
+            "--election-lease-duration=2s",
+            "--election-renew-period=250ms",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.status.election_lease_duration, Duration::from_secs(2));
+        assert_eq!(run.status.election_renew_period, Duration::from_millis(250));
+        let Command::Run(run) = parse(&[]).unwrap().command else {
+            panic!("not run")
+        };
+        assert_eq!(run.status.election_lease_duration, Duration::from_secs(15));
+        assert_eq!(run.status.election_renew_period, Duration::from_secs(2));
+        let err = parse(&["--election-lease-duration=500ms"]).unwrap_err();
+        assert!(err.to_string().contains("shorter than 1s"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum ProblemKind {
     ReferenceGrant,
     /// An API group the cluster does not serve (the Gateway API's CRDs not installed).
     ApiGroup,
+    /// The API server: a watch whose requests fail (the object is the resource watched).
+    ApiServer,
 }
 
 impl ProblemKind {
@@ -53,6 +55,24 @@ impl ProblemKind {
             ProblemKind::HttpRoute => "httproute",
             ProblemKind::ReferenceGrant => "referencegrant",
             ProblemKind::ApiGroup => "api_group",
+            ProblemKind::ApiServer => "api_server",
+        }
+    }
+
+    /// The problem kind of an object of this kind.
+    pub fn of(kind: crate::store::Kind) -> Self {
+        use crate::store::Kind;
+        match kind {
+            Kind::Ingress => ProblemKind::Ingress,
+            Kind::IngressClass => ProblemKind::IngressClass,
+            Kind::Service => ProblemKind::Service,
+            Kind::EndpointSlice => ProblemKind::EndpointSlice,
+            Kind::Secret => ProblemKind::Secret,
+            Kind::ConfigMap => ProblemKind::ConfigMap,
+            Kind::GatewayClass => ProblemKind::GatewayClass,
+            Kind::Gateway => ProblemKind::Gateway,
+            Kind::HttpRoute => ProblemKind::HttpRoute,
+            Kind::ReferenceGrant => ProblemKind::ReferenceGrant,
         }
     }
 }
@@ -80,6 +100,10 @@ pub enum ProblemReason {
     CertificateExpiry,
     /// Something the cluster does not serve (an API group whose CRDs are not installed).
     NotServed,
+    /// An object the API server sent that does not decode (a field of the wrong type).
+    Malformed,
+    /// Requests to the API server for a resource fail (its watch retries with backoff).
+    Unavailable,
 }
 
 impl ProblemReason {
@@ -95,6 +119,8 @@ impl ProblemReason {
             ProblemReason::Differs => "differs",
             ProblemReason::CertificateExpiry => "certificate_expiry",
             ProblemReason::NotServed => "not_served",
+            ProblemReason::Malformed => "malformed",
+            ProblemReason::Unavailable => "unavailable",
         }
     }
 }

@@ -477,11 +477,15 @@ fn start_status(
         .unwrap_or_else(|| client.default_namespace().to_string());
     let config = crate::status::StatusConfig {
         publish,
-        lease: crate::status::LeaseConfig::new(
-            namespace,
-            args.status.election_id.clone(),
-            crate::status::default_identity(),
-        ),
+        lease: crate::status::LeaseConfig {
+            duration: args.status.election_lease_duration,
+            renew_every: args.status.election_renew_period,
+            ..crate::status::LeaseConfig::new(
+                namespace,
+                args.status.election_id.clone(),
+                crate::status::default_identity(),
+            )
+        },
         ingress_class: args.model.ingress_class.clone(),
         gateway_controller_name: args.model.gateway_controller_name.clone(),
     };

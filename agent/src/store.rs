@@ -842,6 +842,31 @@ impl Store {
         self.modify(|s| s.replace(&[kind], objects.into_iter().map(Shared::from)));
     }
 
+    /// [`Store::replace_kind`], but the objects of `keep` stay as they are (a relist in which
+    /// they did not decode: their last good version is kept).
+    pub fn replace_kind_keeping(
+        &self,
+        kind: Kind,
+        objects: impl IntoIterator<Item = Object>,
+        keep: &BTreeSet<ObjectKey>,
+    ) {
+        if keep.is_empty() {
+            return self.replace_kind(kind, objects);
+        }
+        self.modify(|s| {
+            let mut seen = keep.clone();
+            for o in objects.into_iter().map(Shared::from) {
+                seen.insert(o.key());
+                s.insert(o);
+            }
+            for key in s.keys_of(kind) {
+                if !seen.contains(&key) {
+                    s.remove(kind, &key);
+                }
+            }
+        });
+    }
+
     /// Removes every object of `kinds` (kinds the cluster does not serve); publishes
     /// nothing when there were none.
     pub fn clear_kinds(&self, kinds: &[Kind]) -> bool {
@@ -854,14 +879,15 @@ impl Store {
     }
 
     /// Replaces the Secrets of one `type` (a Secret's type never changes) with `objects`,
-    /// leaving Secrets of other types: each Secret watch lists one type.
+    /// leaving Secrets of other types (each Secret watch lists one type) and those of `keep`.
     pub fn replace_secrets_of_type(
         &self,
         secret_type: &str,
         objects: impl IntoIterator<Item = Object>,
+        keep: &BTreeSet<ObjectKey>,
     ) {
         self.modify(|s| {
-            let mut seen = BTreeSet::new();
+            let mut seen = keep.clone();
             for o in objects.into_iter().map(Shared::from) {
                 seen.insert(o.key());
                 s.insert(o);

@@ -26,7 +26,7 @@ pub mod wait;
 pub use echo::EchoServer;
 pub use haproxy_proc::{HaproxyProcess, free_port, haproxy_binary, pid_exists};
 pub use http::{HttpReply, LoadLoop, LoadStats, Req, get, get_many, request};
-pub use kube_api::{KubeApi, RequestLogEntry};
+pub use kube_api::{KubeApi, RequestLogEntry, WriteLogEntry};
 pub use kubectl::{Kubectl, kubectl_binary};
 pub use rendered::{ConfigDir, RenderedHaproxy};
 pub use tcp_echo::TcpEcho;

@@ -723,6 +723,18 @@ impl AgentProcess {
     /// Starts `agent_bin run` as `options` say; its output is appended to the log, so a
     /// restarted agent's lines follow its predecessor's.
     pub fn spawn_with(&mut self, agent_bin: &Path, options: &AgentOptions) -> anyhow::Result<()> {
+        self.spawn_with_extra(agent_bin, options, &[], &[])
+    }
+
+    /// [`AgentProcess::spawn_with`] with more flags after the others and more environment
+    /// variables (`HAPROXY_AGENT_*` ones are not inherited, these are set).
+    pub fn spawn_with_extra(
+        &mut self,
+        agent_bin: &Path,
+        options: &AgentOptions,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         let haproxy = integration::haproxy_binary();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -759,6 +771,10 @@ impl AgentProcess {
             if key.to_string_lossy().starts_with("HAPROXY_AGENT_") {
                 cmd.env_remove(key);
             }
+        }
+        cmd.args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         cmd.env_remove("RUST_LOG")
             .current_dir(self.dir.path())

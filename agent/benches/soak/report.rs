@@ -1,6 +1,7 @@
 //! `soak report DIR OUT_DIR`: `reliability.md` (the page) and `reliability.json` (every
 //! figure) in OUT_DIR, from the JSON one `scripts/soak` run left in DIR: `meta.json` (the
-//! run: date, command, machine, HAProxy version) and `r1.json`, `r2.json`, `r3.json` (a
+//! run: date, command, machine, HAProxy version) and `r1.json`, `r2.json`, `r3.json`,
+//! `r5.json`, `r7.json` (R5 and R7's parts in `report_r5_r7.rs`; a
 //! scenario that failed before writing its figures is reported as such). Nothing on the
 //! page is typed in: every figure comes from those files.
 
@@ -16,7 +17,7 @@ fn load(dir: &Path, name: &str) -> Option<Value> {
 }
 
 /// The value at a `/`-separated path, `Null` when absent.
-fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+pub(crate) fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     let mut cur = v;
     for part in path.split('/').filter(|p| !p.is_empty()) {
         cur = match cur {
@@ -27,12 +28,12 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     cur
 }
 
-fn num(v: &Value, path: &str) -> f64 {
+pub(crate) fn num(v: &Value, path: &str) -> f64 {
     at(v, path).as_f64().unwrap_or(f64::NAN)
 }
 
 /// A count: whole numbers without decimals.
-fn int(v: &Value, path: &str) -> String {
+pub(crate) fn int(v: &Value, path: &str) -> String {
     match at(v, path) {
         Value::Number(n) => match n.as_f64() {
             Some(x) if x.fract() == 0.0 => format!("{}", x as i64),
@@ -44,7 +45,7 @@ fn int(v: &Value, path: &str) -> String {
 }
 
 /// Milliseconds as seconds, `10 s`.
-fn secs(v: &Value, path: &str) -> String {
+pub(crate) fn secs(v: &Value, path: &str) -> String {
     let x = num(v, path) / 1000.0;
     if x.is_nan() {
         "?".into()
@@ -66,7 +67,7 @@ fn ms_list(v: &Value, path: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn text(v: &Value, path: &str) -> String {
+pub(crate) fn text(v: &Value, path: &str) -> String {
     match at(v, path) {
         Value::String(s) => s.clone(),
         Value::Null => "?".into(),
@@ -75,7 +76,7 @@ fn text(v: &Value, path: &str) -> String {
 }
 
 /// Milliseconds, with fewer decimals as they grow.
-fn ms(x: f64) -> String {
+pub(crate) fn ms(x: f64) -> String {
     if x.is_nan() {
         "?".into()
     } else if x < 10.0 {
@@ -92,7 +93,7 @@ fn verdict(passed: bool) -> &'static str {
 }
 
 /// One row of the summary table for a tally (see `Tally::json`).
-fn row(out: &mut String, name: &str, t: &Value) {
+pub(crate) fn row(out: &mut String, name: &str, t: &Value) {
     let losses = |k: &str| int(t, &format!("losses/{k}"));
     let _ = writeln!(
         out,
@@ -115,7 +116,7 @@ fn row(out: &mut String, name: &str, t: &Value) {
     );
 }
 
-fn failures(out: &mut String, t: &Value) {
+pub(crate) fn failures(out: &mut String, t: &Value) {
     if let Some(list) = at(t, "failures").as_array()
         && !list.is_empty()
     {
@@ -126,7 +127,7 @@ fn failures(out: &mut String, t: &Value) {
     }
 }
 
-fn reloads(v: &Value) -> String {
+pub(crate) fn reloads(v: &Value) -> String {
     match at(v, "agent/reloads_by_reason").as_object() {
         Some(m) if !m.is_empty() => m
             .iter()
@@ -144,11 +145,13 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
     let r1 = load(dir, "r1");
     let r2 = load(dir, "r2");
     let r3 = load(dir, "r3");
+    let r5 = load(dir, "r5");
+    let r7 = load(dir, "r7");
     let passed = |v: &Option<Value>| {
         v.as_ref()
             .is_some_and(|v| at(v, "passed").as_bool() == Some(true))
     };
-    let all_passed = passed(&r1) && passed(&r2) && passed(&r3);
+    let all_passed = passed(&r1) && passed(&r2) && passed(&r3) && passed(&r5) && passed(&r7);
     let mut md = String::new();
     let _ = writeln!(md, "# Reliability: the fault suite\n");
     md.push_str(
@@ -194,7 +197,8 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         "Time to converge is counted from the fault (R1, R3 drop and compaction), from the \
          restart of the agent (R2) or from the API server's resume (R3 pause); after R1's \
          kills and R3's drops the churn goes on for 300 ms, which the time includes (their \
-         sections also give it from the last change). Converged also means the agent's \
+         sections also give it from the last change); R5 and R7 count from the moments \
+         their sections name. Converged also means the agent's \
          `/healthz` answers 200. The loss columns count what differed at the deadline of \
          faults that did not converge and at the rechecks; all must be 0.\n\n",
     );
@@ -242,6 +246,7 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         }
         None => missing_row(&mut md, "R3 watch faults"),
     }
+    crate::report_r5_r7::rows(&mut md, r5.as_ref(), r7.as_ref(), missing_row);
 
     md.push_str(
         "\n## How \"converged\" is checked\n\n\
@@ -483,6 +488,13 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         failures(&mut md, pause);
     }
 
+    if let Some(v) = &r5 {
+        crate::report_r5_r7::r5_section(&mut md, v);
+    }
+    if let Some(v) = &r7 {
+        crate::report_r5_r7::r7_section(&mut md, v);
+    }
+
     std::fs::create_dir_all(out_dir)?;
     std::fs::write(out_dir.join("reliability.md"), md)?;
     let all = json!({
@@ -490,6 +502,8 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         "r1": r1,
         "r2": r2,
         "r3": r3,
+        "r5": r5,
+        "r7": r7,
         "passed": all_passed,
     });
     std::fs::write(

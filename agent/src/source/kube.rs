@@ -7,7 +7,10 @@
 //! recovered) are logged once, not per retry. Each ConfigMap named (`--configmap`,
 //! `--tcp-services-configmap`) has one more watch, following that one ConfigMap (a field
 //! selector on its name). The Gateway API kinds are watched while the cluster serves them
-//! ([`gateway`]).
+//! ([`gateway`]). An object the API server sends that does not decode is named (a
+//! `malformed` problem on its field) and kept out, its last good version kept, without
+//! failing the list or the watch it came in ([`tolerant`]); a watch whose requests fail is
+//! a problem (`api_server`/`unavailable`) until it works again (`faults.rs`).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,7 +27,12 @@ use tokio::sync::{mpsc, watch};
 use crate::problem::Problem;
 use crate::store::{Kind, Object, ObjectKey, Store};
 
+mod faults;
 pub mod gateway;
+pub mod tolerant;
+
+use faults::{BadObject, Faults};
+use tolerant::Tolerant;
 
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]
@@ -50,11 +58,16 @@ pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
 
 /// What one watch reports to the writer task.
 enum Update {
-    Listed(Watch, Vec<Object>),
+    /// A complete list: the objects that decoded, and those that did not.
+    Listed(Watch, Vec<Object>, Vec<BadObject>),
     Apply(Box<Object>),
+    /// A watch event with an object that does not decode.
+    Malformed(Watch, BadObject),
     Delete(Kind, ObjectKey),
     /// These kinds are not served: none of their objects exist, and they count as listed.
     Absent(Vec<Kind>),
+    /// A watch's requests fail (`Some(error)`), or work again (`None`).
+    Failing(Watch, Option<String>),
 }
 
 /// The kinds watched, in the order their first list is awaited.
@@ -81,6 +94,15 @@ impl Watch {
             kind,
             secret_type: None,
             config_map: None,
+        }
+    }
+
+    /// What it follows, for people: `EndpointSlice`, `Secret type=Opaque`, `ConfigMap #0`.
+    fn describe(&self) -> String {
+        match (self.secret_type, self.config_map) {
+            (Some(t), _) => format!("{} type={t}", self.kind.as_str()),
+            (_, Some(i)) => format!("{} #{i}", self.kind.as_str()),
+            _ => self.kind.as_str().to_string(),
         }
     }
 }
@@ -122,28 +144,43 @@ where
 /// Runs one watcher and forwards its events as store updates, until the channel closes.
 async fn watch_kind<K>(
     kind: Watch,
-    api: Api<K>,
+    api: Api<Tolerant<K>>,
     config: watcher::Config,
     to_object: fn(K) -> Object,
     tx: mpsc::Sender<Update>,
 ) where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    K::DynamicType: Default,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
     let stream = watcher(api, config).default_backoff();
     forward(kind, stream, to_object, tx).await;
 }
 
+/// Whether a watch error says the watch's requests fail, rather than that it must list
+/// again (`410 Expired`, kube's ordinary way back after a compaction).
+fn is_failure(e: &watcher::Error) -> bool {
+    !matches!(e, watcher::Error::WatchError(status) if status.code == 410)
+}
+
 async fn forward<K>(
     watch: Watch,
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    stream: impl Stream<Item = Result<watcher::Event<Tolerant<K>>, watcher::Error>>,
     to_object: fn(K) -> Object,
     tx: mpsc::Sender<Update>,
-) {
+) where
+    K: kube::Resource<DynamicType = ()>,
+{
     let mut stream = std::pin::pin!(stream);
     let mut listing: Vec<Object> = Vec::new();
-    let mut failing = false;
+    let mut bad: Vec<BadObject> = Vec::new();
+    // Logged once per failing streak; a problem while the streak has a real failure.
+    let (mut failing, mut named) = (false, false);
     let kind = watch.kind;
+    let namespaced = !matches!(kind, Kind::IngressClass | Kind::GatewayClass);
     while let Some(event) = stream.next().await {
         let update = match event {
             Ok(ev) => {
@@ -152,20 +189,39 @@ async fn forward<K>(
                 if failing && !matches!(ev, watcher::Event::Init) {
                     tracing::info!(kind = kind.as_str(), "watch recovered");
                     failing = false;
+                    if std::mem::take(&mut named)
+                        && tx.send(Update::Failing(watch, None)).await.is_err()
+                    {
+                        return;
+                    }
                 }
                 match ev {
                     watcher::Event::Init => {
                         listing.clear();
+                        bad.clear();
                         continue;
                     }
-                    watcher::Event::InitApply(o) => {
+                    watcher::Event::InitApply(Tolerant::Good(o)) => {
                         listing.push(to_object(o));
                         continue;
                     }
-                    watcher::Event::InitDone => Update::Listed(watch, std::mem::take(&mut listing)),
-                    watcher::Event::Apply(o) => Update::Apply(Box::new(to_object(o))),
+                    watcher::Event::InitApply(Tolerant::Bad(m)) => {
+                        bad.push(BadObject::new(kind, *m));
+                        continue;
+                    }
+                    watcher::Event::InitDone => Update::Listed(
+                        watch,
+                        std::mem::take(&mut listing),
+                        std::mem::take(&mut bad),
+                    ),
+                    watcher::Event::Apply(Tolerant::Good(o)) => {
+                        Update::Apply(Box::new(to_object(o)))
+                    }
+                    watcher::Event::Apply(Tolerant::Bad(m)) => {
+                        Update::Malformed(watch, BadObject::new(kind, *m))
+                    }
                     watcher::Event::Delete(o) => {
-                        let key = to_object(o).key();
+                        let key = ObjectKey::of(kube::Resource::meta(&o), namespaced);
                         Update::Delete(kind, key)
                     }
                 }
@@ -177,7 +233,11 @@ async fn forward<K>(
                 } else {
                     tracing::debug!(kind = kind.as_str(), error = %e, "watch still failing");
                 }
-                continue;
+                if named || !is_failure(&e) {
+                    continue;
+                }
+                named = true;
+                Update::Failing(watch, Some(e.to_string()))
             }
         };
         if tx.send(update).await.is_err() {
@@ -202,52 +262,53 @@ pub async fn run(
     let mut tasks = vec![
         tokio::spawn(watch_kind(
             Watch::of(Kind::Ingress),
-            api::<Ingress>(&client, &namespace),
+            api::<Tolerant<Ingress>>(&client, &namespace),
             cfg(),
             Object::Ingress,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             Watch::of(Kind::IngressClass),
-            Api::<IngressClass>::all(client.clone()),
+            Api::<Tolerant<IngressClass>>::all(client.clone()),
             cfg(),
             Object::IngressClass,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             Watch::of(Kind::Service),
-            api::<Service>(&client, &namespace),
+            api::<Tolerant<Service>>(&client, &namespace),
             cfg(),
             Object::Service,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             Watch::of(Kind::EndpointSlice),
-            api::<EndpointSlice>(&client, &namespace),
+            api::<Tolerant<EndpointSlice>>(&client, &namespace),
             cfg(),
             Object::EndpointSlice,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             WATCHES[3],
-            api::<Secret>(&client, &namespace),
+            api::<Tolerant<Secret>>(&client, &namespace),
             cfg().fields(&format!("type={TLS_SECRETS}")),
             Object::Secret,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             WATCHES[4],
-            api::<Secret>(&client, &namespace),
+            api::<Tolerant<Secret>>(&client, &namespace),
             cfg().fields(&format!("type={OPAQUE_SECRETS}")),
             Object::Secret,
             tx.clone(),
         )),
     ];
+    let (gateway_problems, mut gateway_rx) = watch::channel(Vec::new());
     tasks.push(tokio::spawn(gateway::supervise(
         client.clone(),
         namespace.clone(),
         tx.clone(),
-        problems,
+        gateway_problems,
     )));
     let mut required = WATCHES.to_vec();
     required.extend(gateway::WATCHES);
@@ -260,7 +321,7 @@ pub async fn run(
         required.push(watch);
         tasks.push(tokio::spawn(watch_kind(
             watch,
-            Api::<ConfigMap>::namespaced(client.clone(), &key.namespace),
+            Api::<Tolerant<ConfigMap>>::namespaced(client.clone(), &key.namespace),
             cfg().fields(&format!("metadata.name={}", key.name)),
             Object::ConfigMap,
             tx.clone(),
@@ -269,35 +330,59 @@ pub async fn run(
     drop(tx);
     let mut listed: std::collections::BTreeSet<Watch> = Default::default();
     let mut synced = false;
+    let mut faults = Faults::default();
     let writer = async {
-        while let Some(update) = rx.recv().await {
+        loop {
+            let update = tokio::select! {
+                update = rx.recv() => match update {
+                    Some(u) => u,
+                    None => break,
+                },
+                Ok(()) = gateway_rx.changed() => {
+                    faults.gateway(gateway_rx.borrow_and_update().clone());
+                    faults.publish(&problems);
+                    continue;
+                }
+            };
             match update {
-                Update::Listed(watch, objects) => {
+                Update::Listed(watch, objects, bad) => {
                     tracing::info!(
                         kind = watch.kind.as_str(),
                         secret_type = watch.secret_type,
                         objects = objects.len(),
+                        malformed = bad.len(),
                         "listed"
                     );
+                    let keep = faults.listed(watch, bad);
                     match (watch.secret_type, watch.config_map) {
-                        (Some(t), _) => store.replace_secrets_of_type(t, objects),
+                        (Some(t), _) => store.replace_secrets_of_type(t, objects, &keep),
                         // This watch's ConfigMap only: the other ConfigMap watches' stay.
                         (_, Some(i)) => {
                             let key = &config_maps[i];
-                            let gone = !objects.iter().any(|o| o.key() == *key);
+                            let gone =
+                                !objects.iter().any(|o| o.key() == *key) && !keep.contains(key);
                             store.apply(objects, gone.then(|| (Kind::ConfigMap, key.clone())));
                         }
-                        (None, None) => store.replace_kind(watch.kind, objects),
+                        (None, None) => store.replace_kind_keeping(watch.kind, objects, &keep),
                     }
                     listed.insert(watch);
                 }
-                Update::Apply(o) => store.upsert(*o),
-                Update::Delete(kind, key) => store.delete(kind, &key),
+                Update::Apply(o) => {
+                    faults.resolved(o.kind(), &o.key());
+                    store.upsert(*o);
+                }
+                Update::Malformed(watch, bad) => faults.malformed(watch, bad),
+                Update::Delete(kind, key) => {
+                    faults.resolved(kind, &key);
+                    store.delete(kind, &key);
+                }
                 Update::Absent(kinds) => {
                     store.clear_kinds(&kinds);
                     listed.extend(kinds.into_iter().map(Watch::of));
                 }
+                Update::Failing(watch, error) => faults.failing(watch, error),
             }
+            faults.publish(&problems);
             if !synced && required.iter().all(|w| listed.contains(w)) {
                 synced = true;
                 store.set_synced();

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Agent, CONVERGE, Options, eventually};
 
-const HOST: &str = "kube.test";
+pub(crate) const HOST: &str = "kube.test";
 
-fn service(ns: &str, name: &str) -> Value {
+pub(crate) fn service(ns: &str, name: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"namespace": ns, "name": name},
@@ -21,7 +21,7 @@ fn service(ns: &str, name: &str) -> Value {
     })
 }
 
-fn slice(ns: &str, name: &str, service: &str, port: u16, addrs: &[String]) -> Value {
+pub(crate) fn slice(ns: &str, name: &str, service: &str, port: u16, addrs: &[String]) -> Value {
     let endpoints: Vec<Value> = addrs
         .iter()
         .map(|a| json!({"addresses": [a], "conditions": {"ready": true}}))
@@ -56,7 +56,7 @@ pub(crate) fn kubeconfig(api: &KubeApi, dir: &std::path::Path) -> std::path::Pat
     path
 }
 
-async fn agent_for(api: &KubeApi, dir: &tempfile::TempDir) -> Agent {
+pub(crate) async fn agent_for(api: &KubeApi, dir: &tempfile::TempDir) -> Agent {
     let options = Options {
         kubeconfig: Some(kubeconfig(api, dir.path())),
         ..Options::default()
@@ -65,7 +65,7 @@ async fn agent_for(api: &KubeApi, dir: &tempfile::TempDir) -> Agent {
 }
 
 /// The server names of `backend`, as HAProxy has them.
-async fn live(agent: &Agent, backend: &str) -> BTreeSet<String> {
+pub(crate) async fn live(agent: &Agent, backend: &str) -> BTreeSet<String> {
     agent
         .servers(backend)
         .await
@@ -73,12 +73,12 @@ async fn live(agent: &Agent, backend: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn names(addrs: &[String], port: u16) -> BTreeSet<String> {
+pub(crate) fn names(addrs: &[String], port: u16) -> BTreeSet<String> {
     addrs.iter().map(|a| format!("{a}:{port}")).collect()
 }
 
 /// Addresses 10.1.x.y that nothing needs to answer: these tests watch HAProxy's servers.
-fn pods(n: usize) -> Vec<String> {
+pub(crate) fn pods(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| format!("10.1.{}.{}", i / 250, 1 + i % 250))
         .collect()
@@ -86,7 +86,7 @@ fn pods(n: usize) -> Vec<String> {
 
 /// Waits until all six watches of the agent are open (kube yields its first list's end
 /// before it sends the watch request).
-async fn watches_open(api: &KubeApi) {
+pub(crate) async fn watches_open(api: &KubeApi) {
     // Six for the Ingress side, four for the Gateway API (the test server serves it).
     eventually("the agent's ten watches to be open", CONVERGE, async || {
         api.watch_count() >= 10

@@ -17,6 +17,7 @@ mod gateway_conformance;
 mod gateway_objects;
 mod health;
 mod kube;
+mod kube_faults;
 mod kubectl;
 mod migration;
 mod passthrough;

@@ -32,8 +32,9 @@
 //!   `timeoutSeconds`; an in-stream ERROR (410 `Expired`) for a compacted resourceVersion;
 //!   streaming lists (`sendInitialEvents=true`) ending their initial events with the
 //!   `k8s.io/initial-events-end` bookmark;
-//! - test controls on the handle: writes, compaction, dropping watches, pausing, failing
-//!   chosen requests, a request log (with the user of `Authorization: Bearer <user>`, see
+//! - test controls on the handle: writes (of any JSON under `metadata`, so malformed
+//!   objects too: [`KubeApi::apply`] validates nothing else), compaction, dropping watches,
+//!   pausing, failing chosen requests (all, or the next N), delaying them, a request log (with the user of `Authorization: Bearer <user>`, see
 //!   [`KubeApi::client_as`]) and a log of every change with the user who made it.
 //!
 //! What a real server does and this one does not:
@@ -345,7 +346,42 @@ impl KubeApi {
         *self.shared.failure() = Some(server::Failure {
             code,
             matches: Box::new(matches),
+            remaining: None,
         });
+    }
+
+    /// [`fail_requests`](Self::fail_requests) for the next `count` requests that match only;
+    /// then every request is answered again.
+    pub fn fail_next(
+        &self,
+        count: usize,
+        code: u16,
+        matches: impl Fn(&RequestLogEntry) -> bool + Send + Sync + 'static,
+    ) {
+        *self.shared.failure() = (count > 0).then(|| server::Failure {
+            code,
+            matches: Box::new(matches),
+            remaining: Some(count),
+        });
+    }
+
+    /// Answers every request for which `matches` is true only `by` after it arrived (after
+    /// a pause; a watch's events then flow as usual), until
+    /// [`stop_delaying`](Self::stop_delaying) or the next call: a slow API server.
+    pub fn delay_requests(
+        &self,
+        by: Duration,
+        matches: impl Fn(&RequestLogEntry) -> bool + Send + Sync + 'static,
+    ) {
+        *self.shared.delay() = Some(server::Delay {
+            by,
+            matches: Box::new(matches),
+        });
+    }
+
+    /// Answers at once again after [`delay_requests`](Self::delay_requests).
+    pub fn stop_delaying(&self) {
+        *self.shared.delay() = None;
     }
 
     /// Answers every request again after [`fail_requests`](Self::fail_requests).

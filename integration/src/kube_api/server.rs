@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub bookmark_interval: Duration,
     /// Requests that get an error instead of an answer.
     pub failure: Mutex<Option<Failure>>,
+    /// Requests answered only after a delay.
+    pub delay: Mutex<Option<Delay>>,
     /// Whether the Gateway API group is served (its CRDs installed).
     pub gateway_api: AtomicBool,
 }
@@ -47,6 +49,20 @@ pub(crate) struct Shared {
 pub(crate) struct Failure {
     pub code: u16,
     pub matches: Box<dyn Fn(&RequestLogEntry) -> bool + Send + Sync>,
+    /// How many more requests fail (`None`: every one that matches).
+    pub remaining: Option<usize>,
+}
+
+/// Which requests wait before they are answered, and how long.
+pub(crate) struct Delay {
+    pub by: Duration,
+    pub matches: Box<dyn Fn(&RequestLogEntry) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Delay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delay").field("by", &self.by).finish()
+    }
 }
 
 impl std::fmt::Debug for Failure {
@@ -93,6 +109,7 @@ impl Shared {
             open_watches: AtomicUsize::new(0),
             bookmark_interval,
             failure: Mutex::new(None),
+            delay: Mutex::new(None),
             gateway_api: AtomicBool::new(true),
         }
     }
@@ -127,6 +144,24 @@ impl Shared {
 
     pub fn failure(&self) -> MutexGuard<'_, Option<Failure>> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn delay(&self) -> MutexGuard<'_, Option<Delay>> {
+        self.delay.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The error for `request` if it is to fail; counts it against a limited failure.
+    fn failure_for(&self, request: &RequestLogEntry) -> Option<ApiError> {
+        let mut failure = self.failure();
+        let f = failure.as_mut()?;
+        let error = f.check(request)?;
+        if let Some(n) = f.remaining.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                *failure = None;
+            }
+        }
+        Some(error)
     }
 }
 
@@ -196,7 +231,20 @@ async fn handle(
             return Err(std::io::Error::other("watch dropped by the test api server"));
         }
     }
-    let failure = shared.failure().as_ref().and_then(|f| f.check(&entry));
+    let delay = shared
+        .delay()
+        .as_ref()
+        .and_then(|d| (d.matches)(&entry).then_some(d.by));
+    if let Some(by) = delay {
+        tokio::select! {
+            biased;
+            _ = drops.changed(), if is_watch => {
+                return Err(std::io::Error::other("watch dropped by the test api server"));
+            }
+            _ = tokio::time::sleep(by) => {}
+        }
+    }
+    let failure = shared.failure_for(&entry);
     if let Some(e) = failure {
         return Ok(json_response(e.code, &e.status()));
     }

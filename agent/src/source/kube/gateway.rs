@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::{Update, Watch, api, forward};
+use super::{Tolerant, Update, Watch, api, forward};
 use crate::gateway_api::{GROUP, Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 use crate::problem::{Problem, ProblemKind, ProblemReason};
 use crate::store::{Kind, Object};
@@ -147,12 +147,16 @@ impl kube::Resource for ReferenceGrantV1 {
 fn spawn_watch<K>(
     set: &mut JoinSet<()>,
     watch: Watch,
-    api: Api<K>,
+    api: Api<Tolerant<K>>,
     to_object: fn(K) -> Object,
     tx: &mpsc::Sender<Update>,
 ) where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    K::DynamicType: Default,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -238,25 +242,25 @@ async fn follow(
     tx: &mpsc::Sender<Update>,
 ) -> bool {
     let mut set = JoinSet::new();
-    let all = Api::<GatewayClass>::all(client.clone());
+    let all = Api::<Tolerant<GatewayClass>>::all(client.clone());
     spawn_watch(&mut set, WATCHES[0], all, Object::GatewayClass, tx);
     spawn_watch(
         &mut set,
         WATCHES[1],
-        api::<Gateway>(client, ns),
+        api::<Tolerant<Gateway>>(client, ns),
         Object::Gateway,
         tx,
     );
     spawn_watch(
         &mut set,
         WATCHES[2],
-        api::<HttpRoute>(client, ns),
+        api::<Tolerant<HttpRoute>>(client, ns),
         Object::HttpRoute,
         tx,
     );
     match reference_grant {
         Some("v1") => {
-            let api = api::<ReferenceGrantV1>(client, ns);
+            let api = api::<Tolerant<ReferenceGrantV1>>(client, ns);
             spawn_watch(
                 &mut set,
                 WATCHES[3],
@@ -266,7 +270,7 @@ async fn follow(
             );
         }
         Some(_) => {
-            let api = api::<ReferenceGrant>(client, ns);
+            let api = api::<Tolerant<ReferenceGrant>>(client, ns);
             spawn_watch(&mut set, WATCHES[3], api, Object::ReferenceGrant, tx);
         }
         None => {

@@ -394,7 +394,7 @@ impl ManifestsSource {
             )
         };
         Some(Problem::new(
-            problem_kind(*kind),
+            ProblemKind::of(*kind),
             object.to_string(),
             message,
         ))
@@ -465,21 +465,6 @@ fn file_meta(m: &fs::Metadata) -> FileMeta {
 /// `*.yaml` or `*.yml`, not hidden.
 pub(super) fn is_manifest_name(name: &str) -> bool {
     !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
-}
-
-fn problem_kind(kind: Kind) -> ProblemKind {
-    match kind {
-        Kind::Ingress => ProblemKind::Ingress,
-        Kind::IngressClass => ProblemKind::IngressClass,
-        Kind::Service => ProblemKind::Service,
-        Kind::EndpointSlice => ProblemKind::EndpointSlice,
-        Kind::Secret => ProblemKind::Secret,
-        Kind::ConfigMap => ProblemKind::ConfigMap,
-        Kind::GatewayClass => ProblemKind::GatewayClass,
-        Kind::Gateway => ProblemKind::Gateway,
-        Kind::HttpRoute => ProblemKind::HttpRoute,
-        Kind::ReferenceGrant => ProblemKind::ReferenceGrant,
-    }
 }
 
 #[cfg(test)]

@@ -207,3 +207,36 @@ async fn chosen_requests_fail_until_told_otherwise() {
     api.stop_failing();
     assert!(failing.get_opt("l").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_next_requests_fail_when_counted() {
+    let api = KubeApi::start().await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(api.client().unwrap(), "ns");
+    api.fail_next(2, 500, |r| r.path.ends_with("/leases/l"));
+    assert!(
+        leases.list(&Default::default()).await.is_ok(),
+        "not matched"
+    );
+    assert_eq!(code(leases.get_opt("l").await.unwrap_err()).0, 500);
+    assert_eq!(code(leases.get_opt("l").await.unwrap_err()).0, 500);
+    assert!(
+        leases.get_opt("l").await.unwrap().is_none(),
+        "the third is answered"
+    );
+    assert!(leases.get_opt("l").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_requests_are_answered_no_sooner_than_the_delay() {
+    let api = KubeApi::start().await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(api.client().unwrap(), "ns");
+    let by = Duration::from_millis(300);
+    api.delay_requests(by, |r| r.path.ends_with("/leases/slow"));
+    let asked = std::time::Instant::now();
+    assert!(leases.get_opt("slow").await.unwrap().is_none());
+    // A lower bound (what the control promises), not a speed assertion.
+    assert!(asked.elapsed() >= by, "{:?}", asked.elapsed());
+    assert!(leases.get_opt("fast").await.unwrap().is_none());
+    api.stop_delaying();
+    assert!(leases.get_opt("slow").await.unwrap().is_none());
+}

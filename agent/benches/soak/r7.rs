@@ -1,0 +1,379 @@
+//! R7: API server faults through the test Kubernetes API server's controls, with the agent
+//! following it (`run --kubeconfig FILE --spawn-haproxy`) and R3's objects and churn.
+//!
+//! Each round starts from a converged HAProxy (churn paused), then one fault:
+//! - **errors**: every EndpointSlice request answered 500 for [`FAULT`] and the open watches
+//!   cut, while the churn writes; during it the agent must name it (an `api_server` /
+//!   `unavailable` problem in `/debug/state`), stay healthy, and HAProxy must keep the
+//!   servers it had (no EndpointSlice change can arrive); then the fault clears, the churn
+//!   stops, and HAProxy must converge (deadline 10 s from the clear) and the problem go.
+//! - **next**: the next [`NEXT`] EndpointSlice requests answered 500, the watches cut, 300
+//!   ms of churn: the watcher gets through on its own (after kube's backoff: 0.8 s, then
+//!   1.6 s, each with jitter); converge from the fault.
+//! - **slow**: every request answered only [`SLOW`] late, the watches cut, churn for
+//!   [`FAULT`]; converge from the end of the churn with the server still slow.
+//! - **malformed in a watch**: three objects that do not decode written during churn (a new
+//!   Ingress whose `spec` is a string, an update of the `soak` Ingress whose `paths` is a
+//!   string, a new EndpointSlice whose `endpoints` is a string): each named (a `malformed`
+//!   problem), the `soak` Ingress's last good version kept, everything else converging
+//!   (from the end of the churn). They stay for the next fault.
+//! - **malformed in a list**: with them in place, the server paused, five changes written,
+//!   the history compacted and the watches cut: every watch lists again, and a list with an
+//!   item that does not decode must still bring the rest (kube's typed list fails whole);
+//!   converge from the resume. Then the objects are fixed and the problems must go.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration::KubeApi;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use crate::churn::{Churn, Sink};
+use crate::common::{AgentOptions, AgentProcess, NS};
+use crate::observe::{Probe, diff};
+use crate::world::{Rng, World};
+use crate::{DEADLINE, RECHECK, Tally, agent_counters, converge_and_record};
+
+const SERVICES: usize = 20;
+const ENDPOINTS: usize = 5;
+const MAX_ENDPOINTS: usize = 10;
+const POOL: usize = 40;
+const CHURN_INTERVAL: Duration = Duration::from_millis(25);
+const DRAIN: Duration = Duration::from_secs(1);
+/// How long the errors and the slow answers last.
+const FAULT: Duration = Duration::from_millis(1500);
+/// How late every answer comes while the server is slow.
+const SLOW: Duration = Duration::from_secs(1);
+/// How many requests fail in the "next" fault.
+const NEXT: usize = 2;
+const CHURN_AFTER_FAULT: Duration = Duration::from_millis(300);
+const CHANGES_BEHIND_COMPACTION: usize = 5;
+
+fn slices(r: &integration::RequestLogEntry) -> bool {
+    r.path.ends_with("/endpointslices")
+}
+
+/// The agent's problems of `reason`, from `/debug/state`.
+async fn problems(agent: &AgentProcess, reason: &str) -> Vec<Value> {
+    let Ok(r) = integration::get(agent.listen, "localhost", "/debug/state").await else {
+        return Vec::new();
+    };
+    let state: Value = serde_json::from_str(&r.body).unwrap_or_default();
+    state["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["reason"] == reason)
+        .cloned()
+        .collect()
+}
+
+/// Runs `rounds` of each fault; returns the figures.
+pub async fn run(agent_bin: &Path, rounds: usize, seed: u64) -> anyhow::Result<Value> {
+    let api = Arc::new(KubeApi::start().await?);
+    let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
+    crate::world::cross_check(&world, &mut Rng::new(seed))?;
+    let sink = Sink::Api(api.clone());
+    sink.write_all(&world)?;
+    let mut agent = AgentProcess::prepare()?;
+    let config = agent.dir().join("kubeconfig");
+    api.write_kubeconfig(&config)?;
+    agent.spawn_with(
+        agent_bin,
+        &AgentOptions {
+            drain_timeout: DRAIN,
+            spawn_haproxy: true,
+            kubeconfig: Some(config),
+        },
+    )?;
+    let result = Faults {
+        agent: &mut agent,
+        api: &api,
+        sink,
+        seed,
+    }
+    .run(world, rounds)
+    .await;
+    let result = result.map_err(|e| e.context(agent.log_tail()));
+    agent.stop();
+    result
+}
+
+struct Faults<'a> {
+    agent: &'a mut AgentProcess,
+    api: &'a KubeApi,
+    sink: Sink,
+    seed: u64,
+}
+
+/// One kind of fault's figures beyond its tally.
+#[derive(Debug, Default)]
+struct Named {
+    /// Rounds in which the agent named the fault while it lasted.
+    named: usize,
+    /// Rounds after which the problem went once the fault cleared.
+    resolved: usize,
+    /// Rounds in which HAProxy's servers moved while no EndpointSlice change could arrive.
+    moved: usize,
+}
+
+impl Faults<'_> {
+    /// Waits until the agent lists a problem of `reason` (or not, `want` false).
+    async fn wait_problem(&self, reason: &str, want: bool, at_least: usize) -> bool {
+        integration::wait_until("the agent's problems", DEADLINE, async || {
+            let n = problems(self.agent, reason).await.len();
+            if want { n >= at_least } else { n == 0 }
+        })
+        .await
+        .is_ok()
+    }
+
+    async fn run(self, world: World, rounds: usize) -> anyhow::Result<Value> {
+        self.agent.wait_healthy(Duration::from_secs(30)).await?;
+        let probe = Probe::of(self.agent);
+        probe.first_converged(&world.desired()).await?;
+        let version = self.agent.show_proc().await?.master.version;
+        let churn = Churn::start(world, self.sink.clone(), CHURN_INTERVAL, self.seed);
+        let mut rng = Rng::new(self.seed ^ 0x5eed_0007);
+        let mut tallies: [Tally; 5] = Default::default();
+        // Convergence before each fault and after the fix: not a fault, but no loss either.
+        let mut baseline = Tally::default();
+        let mut errors = Named::default();
+        let mut healthy_during_errors = 0;
+        let mut requests_in_next = Vec::new();
+        for round in 0..rounds {
+            // Errors for FAULT.
+            let before = churn.pause()?.desired();
+            converge_and_record(
+                &probe,
+                &before,
+                Instant::now(),
+                "before the errors",
+                &mut baseline,
+            )
+            .await;
+            self.api.fail_requests(500, slices);
+            self.api.drop_watches();
+            let fault = Instant::now();
+            churn.resume();
+            if self.wait_problem("unavailable", true, 1).await {
+                errors.named += 1;
+            }
+            let mut moved = false;
+            while fault.elapsed() < FAULT {
+                // Servers change only with EndpointSlices (the canary's weights may move).
+                if let Ok(live) = probe.servers().await {
+                    let d = diff(&before, &live);
+                    moved |= d.stale + d.missing + d.wrong + d.duplicate > 0;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            errors.moved += usize::from(moved);
+            healthy_during_errors += usize::from(matches!(
+                integration::get(self.agent.listen, "localhost", "/healthz").await,
+                Ok(r) if r.status == 200
+            ));
+            self.api.stop_failing();
+            let cleared = Instant::now();
+            let desired = churn.pause()?.desired();
+            converge_and_record(
+                &probe,
+                &desired,
+                cleared,
+                &format!("errors {round}"),
+                &mut tallies[0],
+            )
+            .await;
+            if self.wait_problem("unavailable", false, 0).await {
+                errors.resolved += 1;
+            }
+
+            // The next NEXT requests fail.
+            let from = self.api.requests().len();
+            self.api.fail_next(NEXT, 500, slices);
+            self.api.drop_watches();
+            let fault = Instant::now();
+            churn.resume();
+            sleep_until(fault + CHURN_AFTER_FAULT).await;
+            let desired = churn.pause()?.desired();
+            converge_and_record(
+                &probe,
+                &desired,
+                fault,
+                &format!("next {round}"),
+                &mut tallies[1],
+            )
+            .await;
+            requests_in_next.push(
+                self.api.requests()[from..]
+                    .iter()
+                    .filter(|r| slices(r))
+                    .count(),
+            );
+            self.api.stop_failing();
+
+            // Slow answers.
+            self.api.delay_requests(SLOW, |_| true);
+            self.api.drop_watches();
+            churn.resume();
+            tokio::time::sleep(FAULT).await;
+            let stopped = Instant::now();
+            let desired = churn.pause()?.desired();
+            converge_and_record(
+                &probe,
+                &desired,
+                stopped,
+                &format!("slow {round}"),
+                &mut tallies[2],
+            )
+            .await;
+            self.api.stop_delaying();
+            churn.resume();
+            tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
+                .await;
+        }
+
+        // Malformed objects in a watch, then in a list, then fixed.
+        let bad = Malformed::write(self.api)?;
+        let mut named = [false; 3];
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stopped = Instant::now();
+        let desired = churn.pause()?.desired();
+        converge_and_record(
+            &probe,
+            &desired,
+            stopped,
+            "malformed in a watch",
+            &mut tallies[3],
+        )
+        .await;
+        named[0] = self.wait_problem("malformed", true, 3).await;
+        self.api.pause();
+        churn.with_world(|w| -> anyhow::Result<()> {
+            for _ in 0..CHANGES_BEHIND_COMPACTION {
+                let c = w.step(&mut rng);
+                self.sink.write(w, c)?;
+            }
+            Ok(())
+        })?;
+        self.api.compact();
+        self.api.drop_watches();
+        let resumed = Instant::now();
+        self.api.resume();
+        let desired = churn.pause()?.desired();
+        converge_and_record(
+            &probe,
+            &desired,
+            resumed,
+            "malformed in a list",
+            &mut tallies[4],
+        )
+        .await;
+        named[1] = self.wait_problem("malformed", true, 3).await;
+        bad.fix(self.api)?;
+        named[2] = self.wait_problem("malformed", false, 0).await;
+        converge_and_record(&probe, &desired, Instant::now(), "fixed", &mut baseline).await;
+
+        let written = churn.written();
+        churn.stop().await?;
+        self.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.agent).await;
+        let names = [
+            "errors",
+            "next",
+            "slow",
+            "malformed_watch",
+            "malformed_list",
+        ];
+        for (t, n) in tallies.iter().zip(names) {
+            eprintln!("{}", t.line(n));
+        }
+        eprintln!(
+            "errors named {}/{rounds}, resolved {}, haproxy moved {}; malformed named in watch {}, in list {}, resolved {}",
+            errors.named, errors.resolved, errors.moved, named[0], named[1], named[2]
+        );
+        let mut out = json!({
+            "haproxy_version": version,
+            "seed": self.seed,
+            "services": SERVICES,
+            "rounds": rounds,
+            "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
+            "fault_ms": FAULT.as_millis() as u64,
+            "slow_ms": SLOW.as_millis() as u64,
+            "next_failures": NEXT,
+            "churn_after_fault_ms": CHURN_AFTER_FAULT.as_millis() as u64,
+            "changes_behind_compaction": CHANGES_BEHIND_COMPACTION,
+            "deadline_ms": DEADLINE.as_millis() as u64,
+            "recheck_ms": RECHECK.as_millis() as u64,
+            "errors_named": errors.named,
+            "errors_resolved": errors.resolved,
+            "errors_haproxy_moved": errors.moved,
+            "errors_healthz_200": healthy_during_errors,
+            "next_slice_requests_each": requests_in_next,
+            "malformed_named_in_watch": named[0],
+            "malformed_named_after_relist": named[1],
+            "malformed_resolved_when_fixed": named[2],
+            "changes_written": written + CHANGES_BEHIND_COMPACTION as u64,
+            "agent": counters,
+        });
+        let mut passed = errors.named == rounds
+            && errors.resolved == rounds
+            && errors.moved == 0
+            && healthy_during_errors == rounds
+            && named.iter().all(|n| *n)
+            && baseline.passed();
+        out["baseline"] = baseline.json();
+        for (t, n) in tallies.iter().zip(names) {
+            passed &= t.passed();
+            out[n] = t.json();
+        }
+        out["passed"] = json!(passed);
+        Ok(out)
+    }
+}
+
+/// The malformed objects of R7, and the good versions to restore.
+struct Malformed {
+    soak: Value,
+}
+
+impl Malformed {
+    /// Writes a new Ingress whose `spec` is a string, the `soak` Ingress with a string for
+    /// its first rule's `paths`, and a new EndpointSlice of `svc-03` whose `endpoints` is a
+    /// string.
+    fn write(api: &KubeApi) -> anyhow::Result<Malformed> {
+        let soak = api
+            .get("Ingress", NS, "soak")?
+            .ok_or_else(|| anyhow::anyhow!("no soak Ingress"))?;
+        let mut broken = soak.clone();
+        broken["metadata"] = json!({"name": "soak-broken", "namespace": NS});
+        broken["spec"] = json!("not an object");
+        broken.as_object_mut().map(|o| o.remove("status"));
+        api.apply(broken)?;
+        let mut bad_soak = soak.clone();
+        bad_soak["spec"]["rules"][0]["http"]["paths"] = json!("not a list");
+        api.apply(bad_soak)?;
+        let mut slice = api
+            .get("EndpointSlice", NS, "svc-03-1")?
+            .ok_or_else(|| anyhow::anyhow!("no slice of svc-03"))?;
+        slice["metadata"] = json!({"name": "svc-03-bad", "namespace": NS,
+            "labels": {"kubernetes.io/service-name": "svc-03"}});
+        slice["endpoints"] = json!("none");
+        api.apply(slice)?;
+        Ok(Malformed { soak })
+    }
+
+    /// Restores the `soak` Ingress and deletes the two new objects.
+    fn fix(&self, api: &KubeApi) -> anyhow::Result<()> {
+        let mut soak = self.soak.clone();
+        soak["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("resourceVersion"));
+        api.apply(soak)?;
+        api.delete("Ingress", NS, "soak-broken")?;
+        api.delete("EndpointSlice", NS, "svc-03-bad")?;
+        Ok(())
+    }
+}
