@@ -1,7 +1,8 @@
 //! `soak report DIR OUT_DIR`: `reliability.md` (the page) and `reliability.json` (every
 //! figure) in OUT_DIR, from the JSON one `scripts/soak` run left in DIR: `meta.json` (the
-//! run: date, command, machine, HAProxy version) and `r1.json`, `r2.json`, `r3.json` (a
-//! scenario that failed before writing its figures is reported as such). Nothing on the
+//! run: date, command, machine, HAProxy version) and `r1.json`, `r2.json`, `r3.json`, `r4.json`,
+//! `r6.json` (a scenario that failed before writing its figures is reported as such), and the
+//! last long run beside the page (see `report_r4.rs`). Nothing on the
 //! page is typed in: every figure comes from those files.
 
 use std::fmt::Write as _;
@@ -10,13 +11,15 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use crate::{report_r4, report_r6};
+
 fn load(dir: &Path, name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).ok()?;
     serde_json::from_str(&text).ok()
 }
 
 /// The value at a `/`-separated path, `Null` when absent.
-fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+pub(crate) fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     let mut cur = v;
     for part in path.split('/').filter(|p| !p.is_empty()) {
         cur = match cur {
@@ -27,12 +30,12 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     cur
 }
 
-fn num(v: &Value, path: &str) -> f64 {
+pub(crate) fn num(v: &Value, path: &str) -> f64 {
     at(v, path).as_f64().unwrap_or(f64::NAN)
 }
 
 /// A count: whole numbers without decimals.
-fn int(v: &Value, path: &str) -> String {
+pub(crate) fn int(v: &Value, path: &str) -> String {
     match at(v, path) {
         Value::Number(n) => match n.as_f64() {
             Some(x) if x.fract() == 0.0 => format!("{}", x as i64),
@@ -44,7 +47,7 @@ fn int(v: &Value, path: &str) -> String {
 }
 
 /// Milliseconds as seconds, `10 s`.
-fn secs(v: &Value, path: &str) -> String {
+pub(crate) fn secs(v: &Value, path: &str) -> String {
     let x = num(v, path) / 1000.0;
     if x.is_nan() {
         "?".into()
@@ -66,7 +69,7 @@ fn ms_list(v: &Value, path: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn text(v: &Value, path: &str) -> String {
+pub(crate) fn text(v: &Value, path: &str) -> String {
     match at(v, path) {
         Value::String(s) => s.clone(),
         Value::Null => "?".into(),
@@ -75,7 +78,7 @@ fn text(v: &Value, path: &str) -> String {
 }
 
 /// Milliseconds, with fewer decimals as they grow.
-fn ms(x: f64) -> String {
+pub(crate) fn ms(x: f64) -> String {
     if x.is_nan() {
         "?".into()
     } else if x < 10.0 {
@@ -87,12 +90,12 @@ fn ms(x: f64) -> String {
     }
 }
 
-fn verdict(passed: bool) -> &'static str {
+pub(crate) fn verdict(passed: bool) -> &'static str {
     if passed { "pass" } else { "**LOSS**" }
 }
 
 /// One row of the summary table for a tally (see `Tally::json`).
-fn row(out: &mut String, name: &str, t: &Value) {
+pub(crate) fn row(out: &mut String, name: &str, t: &Value) {
     let losses = |k: &str| int(t, &format!("losses/{k}"));
     let _ = writeln!(
         out,
@@ -115,7 +118,7 @@ fn row(out: &mut String, name: &str, t: &Value) {
     );
 }
 
-fn failures(out: &mut String, t: &Value) {
+pub(crate) fn failures(out: &mut String, t: &Value) {
     if let Some(list) = at(t, "failures").as_array()
         && !list.is_empty()
     {
@@ -126,7 +129,7 @@ fn failures(out: &mut String, t: &Value) {
     }
 }
 
-fn reloads(v: &Value) -> String {
+pub(crate) fn reloads(v: &Value) -> String {
     match at(v, "agent/reloads_by_reason").as_object() {
         Some(m) if !m.is_empty() => m
             .iter()
@@ -144,11 +147,21 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
     let r1 = load(dir, "r1");
     let r2 = load(dir, "r2");
     let r3 = load(dir, "r3");
+    let r4 = load(dir, "r4");
+    let r6 = load(dir, "r6");
+    let r4_long = report_r4::load_long(out_dir);
     let passed = |v: &Option<Value>| {
         v.as_ref()
             .is_some_and(|v| at(v, "passed").as_bool() == Some(true))
     };
-    let all_passed = passed(&r1) && passed(&r2) && passed(&r3);
+    let all_passed = passed(&r1)
+        && passed(&r2)
+        && passed(&r3)
+        && passed(&r4)
+        && passed(&r6)
+        && r4_long
+            .as_ref()
+            .is_none_or(|l| report_r4::passed(at(l, "r4")));
     let mut md = String::new();
     let _ = writeln!(md, "# Reliability: the fault suite\n");
     md.push_str(
@@ -241,6 +254,14 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
             row(&mut md, "R3 API server paused", at(v, "pause"));
         }
         None => missing_row(&mut md, "R3 watch faults"),
+    }
+    report_r4::rows(&mut md, r4.as_ref(), r4_long.as_ref());
+    if r4.is_none() {
+        missing_row(&mut md, "R4 long run");
+    }
+    match &r6 {
+        Some(v) => report_r6::rows(&mut md, v),
+        None => missing_row(&mut md, "R6 disk faults"),
     }
 
     md.push_str(
@@ -483,6 +504,11 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         failures(&mut md, pause);
     }
 
+    report_r4::section(&mut md, r4.as_ref(), r4_long.as_ref());
+    if let Some(v) = &r6 {
+        report_r6::section(&mut md, v);
+    }
+
     std::fs::create_dir_all(out_dir)?;
     std::fs::write(out_dir.join("reliability.md"), md)?;
     let all = json!({
@@ -490,6 +516,14 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         "r1": r1,
         "r2": r2,
         "r3": r3,
+        "r4": r4,
+        "r4_long": r4_long.as_ref().map(|l| json!({
+            "file": report_r4::LONG_FILE,
+            "date": at(l, "meta/date"),
+            "commit": at(l, "meta/commit"),
+            "passed": report_r4::passed(at(l, "r4")),
+        })),
+        "r6": r6,
         "passed": all_passed,
     });
     std::fs::write(

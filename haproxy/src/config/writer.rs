@@ -344,6 +344,21 @@ impl FileDigests {
     pub fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// Forgets one file: the next write writes it.
+    pub fn forget(&mut self, path: &Path) {
+        self.0.remove(path);
+    }
+
+    /// The files written (in no particular order).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.0.keys().map(PathBuf::as_path)
+    }
+
+    /// True when `bytes` are what was last written to `path`.
+    pub fn matches(&self, path: &Path, bytes: &[u8]) -> bool {
+        self.0.get(path) == Some(&content_digest(bytes))
+    }
 }
 
 async fn mkdir(dir: &Path) -> Result<(), WriteError> {

@@ -1,0 +1,530 @@
+//! R6: disk faults in the agent's config directory, under `run --spawn-haproxy` with R1's
+//! churn (10 Services) and one Service served by a real HTTP backend on loopback
+//! (`web.soak`), asked for every 50 ms through HAProxy for the whole scenario.
+//!
+//! The config directory is a tmpfs of its own (mounted by the soak: it needs root, or
+//! CAP_SYS_ADMIN, and fails saying so otherwise), so the faults are real:
+//! - **full**: a file fills the tmpfs; writes fail with `ENOSPC`;
+//! - **read-only**: the tmpfs is remounted read-only; writes fail with `EROFS`;
+//! - **map deleted**: `maps/prefix.map` is removed;
+//! - **haproxy.cfg edited by hand**: a backend is appended to it.
+//!
+//! During the full and read-only faults the churn goes on and a reload is asked for (the
+//! Ingress's `proxy-connect-timeout` toggled), which cannot be installed. Each fault must be
+//! named (`/healthz` 503 naming the directory for the first two, the agent's
+//! `config_drift_total` rising for the others; a log line in each case); HAProxy must keep
+//! serving (no failed request) and hold the desired servers from the runtime API all the
+//! while; once the fault clears (the file removed, the tmpfs writable again; at once for the
+//! last two), HAProxy must converge (the R1 oracle), the asked-for reload must happen, and
+//! the files on disk must be current: the route maps' entries and haproxy.cfg's servers
+//! those the objects ask for.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use haproxy_agent::store::Object;
+use integration::EchoServer;
+use integration::soak_oracle::{self, MAPS};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::churn::{Churn, Sink};
+use crate::common::{
+    self, AgentProcess, EpState, NS, Rule, ingress, r3, service, slice, to_yaml, write_atomic,
+};
+use crate::observe::{Probe, diff};
+use crate::world::{Desired, Rng, Want, World};
+use crate::{DEADLINE, RECHECK, Tally};
+
+const SERVICES: usize = 10;
+const ENDPOINTS: usize = 5;
+const MAX_ENDPOINTS: usize = 10;
+const POOL: usize = 40;
+const CHURN_INTERVAL: Duration = Duration::from_millis(25);
+/// The churn goes on this long with the fault in place.
+const DURING: Duration = Duration::from_secs(3);
+const TRAFFIC_EVERY: Duration = Duration::from_millis(50);
+const TMPFS_SIZE: &str = "4m";
+const DRAIN: Duration = Duration::from_secs(1);
+const WEB_HOST: &str = "web.soak";
+
+/// The disk faults, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Full,
+    ReadOnly,
+    MapDeleted,
+    ConfigEdited,
+}
+
+impl Fault {
+    const ALL: [Fault; 4] = [
+        Fault::Full,
+        Fault::ReadOnly,
+        Fault::MapDeleted,
+        Fault::ConfigEdited,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Fault::Full => "full",
+            Fault::ReadOnly => "read_only",
+            Fault::MapDeleted => "map_deleted",
+            Fault::ConfigEdited => "config_edited",
+        }
+    }
+
+    /// Whether the agent cannot write while it lasts (else it repairs the file itself).
+    fn blocks_writes(self) -> bool {
+        matches!(self, Fault::Full | Fault::ReadOnly)
+    }
+}
+
+/// A tmpfs mounted on a directory, unmounted (lazily) when dropped.
+struct Tmpfs(PathBuf);
+
+fn mount(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("mount")
+        .args(args)
+        .output()
+        .context("run mount")?;
+    if !out.status.success() {
+        bail!(
+            "mount {}: {} (R6 needs root or CAP_SYS_ADMIN to give the config directory a tmpfs of its own)",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path) -> anyhow::Result<Tmpfs> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.to_str().context("config dir path")?;
+        mount(&[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={TMPFS_SIZE},mode=0755"),
+            "tmpfs",
+            path,
+        ])?;
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn remount(&self, how: &str) -> anyhow::Result<()> {
+        let path = self.0.to_str().context("config dir path")?;
+        mount(&["-o", &format!("remount,{how}"), path])
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` with `dir/filler` until a write fails with ENOSPC.
+fn fill(dir: &Path) -> anyhow::Result<u64> {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path)?;
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
+            Err(e) => return Err(e).context("fill the config directory"),
+        }
+    }
+    let _ = f.sync_all();
+    Ok(written)
+}
+
+/// Requests to `web.soak` through HAProxy every 50 ms, counted.
+struct Traffic {
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Traffic {
+    fn start(http: SocketAddr) -> Traffic {
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (o, f, s) = (ok.clone(), failed.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut examples = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                match integration::get(http, WEB_HOST, "/").await {
+                    Ok(r) if r.status == 200 => {
+                        o.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                        if examples.len() < 5 {
+                            examples.push(match other {
+                                Ok(r) => format!("status {}", r.status),
+                                Err(e) => format!("{e:#}"),
+                            });
+                        }
+                    }
+                }
+                tokio::time::sleep(TRAFFIC_EVERY).await;
+            }
+            examples
+        });
+        Traffic {
+            ok,
+            failed,
+            stop,
+            task,
+        }
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    async fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The real backend's objects: Service `web`, its slice at `echo`, an Ingress for `web.soak`.
+fn web_objects(echo: SocketAddr) -> Vec<Object> {
+    vec![
+        service("web", 80, i32::from(echo.port())),
+        slice(
+            "web-1",
+            "web",
+            i32::from(echo.port()),
+            &[(echo.ip(), EpState::Ready)],
+        ),
+        ingress(
+            "soak-web",
+            Some(WEB_HOST),
+            &[Rule {
+                path: "/",
+                service: "web",
+                port: 80,
+            }],
+        ),
+    ]
+}
+
+/// `desired` with the real backend added.
+fn with_web(mut desired: Desired, echo: SocketAddr) -> Desired {
+    let backend = format!("{NS}_web_80");
+    let server = Want {
+        addr: echo,
+        ready: true,
+        weight: Some(1),
+    };
+    desired
+        .servers
+        .insert(backend.clone(), [(echo.to_string(), server)].into());
+    desired.backends.insert(backend.clone());
+    desired
+        .routes
+        .insert(("prefix.map".into(), format!("{WEB_HOST}/")), backend);
+    desired
+}
+
+/// What differs between the config directory's files and `desired`: each route map's
+/// entries (as the oracle compares HAProxy's), and each backend's server addresses in
+/// haproxy.cfg.
+fn disk_problems(config_dir: &Path, desired: &Desired) -> Vec<String> {
+    let mut maps = BTreeMap::new();
+    for name in MAPS {
+        let text = std::fs::read_to_string(config_dir.join("maps").join(name)).unwrap_or_default();
+        let entries = text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        maps.insert(name.to_string(), entries);
+    }
+    let mut out = soak_oracle::route_problems(&desired.routes, &maps);
+    let cfg = std::fs::read_to_string(config_dir.join("haproxy.cfg")).unwrap_or_default();
+    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut backend = None;
+    for line in cfg.lines() {
+        if let Some(name) = line.strip_prefix("backend ") {
+            backend = Some(name.trim().to_string());
+        } else if !line.starts_with(' ') {
+            backend = None;
+        } else if let (Some(b), Some(rest)) = (&backend, line.trim().strip_prefix("server ")) {
+            let addr = rest.split_whitespace().nth(1).unwrap_or_default();
+            have.entry(b.clone()).or_default().insert(addr.to_string());
+        }
+    }
+    for (b, servers) in &desired.servers {
+        let want: BTreeSet<String> = servers.values().map(|w| w.addr.to_string()).collect();
+        let got = have.get(b).cloned().unwrap_or_default();
+        if want != got {
+            out.push(format!(
+                "haproxy.cfg backend {b}: servers {got:?}, want {want:?}"
+            ));
+        }
+    }
+    out
+}
+
+/// Runs the four faults; returns the figures.
+pub async fn run(agent_bin: &Path, seed: u64) -> anyhow::Result<Value> {
+    let echo = EchoServer::start("web")?;
+    let mut agent = AgentProcess::prepare()?;
+    let tmpfs = Tmpfs::mount(&agent.config_dir())?;
+    let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
+    crate::world::cross_check(&world, &mut Rng::new(seed))?;
+    let sink = Sink::Files(agent.manifests.clone());
+    sink.write_all(&world)?;
+    write_atomic(
+        &agent.manifests.join("services.yaml"),
+        &to_yaml(&crate::r4::static_objects(&world, 5))?,
+    )?;
+    write_atomic(
+        &agent.manifests.join("web.yaml"),
+        &to_yaml(&web_objects(echo.addr()))?,
+    )?;
+    agent.spawn(agent_bin, DRAIN)?;
+    let result = faults(&mut agent, &tmpfs, world, sink, echo.addr(), seed).await;
+    let result = match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.context(agent.log_tail())),
+    };
+    agent.stop();
+    drop(tmpfs);
+    result
+}
+
+async fn metric(agent: &AgentProcess, name: &str) -> f64 {
+    let text = agent.metrics().await.unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn backend_option_reloads(agent: &AgentProcess) -> f64 {
+    metric(
+        agent,
+        "haproxy_agent_reloads_total{reason=\"backend_options\"}",
+    )
+    .await
+}
+
+/// Whether the fault is named: `/healthz` 503 naming the directory, or the drift counter
+/// above `drift_before`.
+async fn named(agent: &AgentProcess, fault: Fault, drift_before: f64) -> bool {
+    if fault.blocks_writes() {
+        matches!(integration::get(agent.listen, "localhost", "/healthz").await,
+            Ok(r) if r.status == 503 && r.body.contains("config directory not writable"))
+    } else {
+        metric(agent, "haproxy_agent_config_drift_total").await > drift_before
+    }
+}
+
+async fn faults(
+    agent: &mut AgentProcess,
+    tmpfs: &Tmpfs,
+    world: World,
+    sink: Sink,
+    echo: SocketAddr,
+    seed: u64,
+) -> anyhow::Result<Value> {
+    agent.wait_healthy(Duration::from_secs(30)).await?;
+    let probe = Probe::of(agent);
+    probe
+        .first_converged(&with_web(world.desired(), echo))
+        .await?;
+    let version = agent.show_proc().await?.master.version;
+    let dir = agent.config_dir();
+    let services = agent.manifests.join("services.yaml");
+    let statics = [
+        to_yaml(&crate::r4::static_objects(&world, 5))?,
+        to_yaml(&crate::r4::static_objects(&world, 6))?,
+    ];
+    let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
+    let traffic = Traffic::start(agent.http);
+    let mut toggles = 0usize;
+    let mut out = serde_json::Map::new();
+    let mut all_passed = true;
+    for fault in Fault::ALL {
+        churn.resume();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let drift_before = metric(agent, "haproxy_agent_config_drift_total").await;
+        let reloads_before = backend_option_reloads(agent).await;
+        let (ok_before, failed_before) = traffic.counts();
+        let log_before = std::fs::metadata(&agent.log_path).map_or(0, |m| m.len());
+        let injected = Instant::now();
+        let mut filled = 0;
+        match fault {
+            Fault::Full => filled = fill(&dir)?,
+            Fault::ReadOnly => tmpfs.remount("ro")?,
+            Fault::MapDeleted => std::fs::remove_file(dir.join("maps/prefix.map"))?,
+            Fault::ConfigEdited => {
+                let cfg = dir.join("haproxy.cfg");
+                let text = std::fs::read_to_string(&cfg)?;
+                std::fs::write(
+                    &cfg,
+                    format!("{text}\nbackend edited_by_hand\n    server x 127.0.0.1:1\n"),
+                )?;
+            }
+        }
+        if fault.blocks_writes() {
+            // A structural change that needs a reload, which needs the disk.
+            toggles += 1;
+            write_atomic(&services, &statics[toggles % 2])?;
+        }
+        let named_ms = integration::wait_until("the fault is named", DEADLINE, async || {
+            named(agent, fault, drift_before).await
+        })
+        .await
+        .ok()
+        .map(|()| r3(common::ms(injected.elapsed())));
+        tokio::time::sleep(DURING.saturating_sub(injected.elapsed())).await;
+        let desired = with_web(churn.pause()?.desired(), echo);
+        // While the fault lasts, HAProxy holds the servers anyway (runtime API).
+        let servers_during = match probe.servers().await {
+            Ok(live) => {
+                let d = diff(&desired, &live);
+                d.stale + d.missing + d.wrong + d.duplicate
+            }
+            Err(_) => usize::MAX,
+        };
+        let still_named = !fault.blocks_writes() || named(agent, fault, drift_before).await;
+        let cleared = Instant::now();
+        match fault {
+            Fault::Full => std::fs::remove_file(dir.join("filler"))?,
+            Fault::ReadOnly => tmpfs.remount("rw")?,
+            Fault::MapDeleted | Fault::ConfigEdited => {}
+        }
+        let outcome = probe.converge(&desired, cleared, DEADLINE).await;
+        let disk = integration::wait_until("the files on disk are current", DEADLINE, async || {
+            disk_problems(&dir, &desired).is_empty()
+        })
+        .await;
+        let disk_problems_left = disk_problems(&dir, &desired);
+        let reloaded = !fault.blocks_writes() || {
+            let until = cleared + DEADLINE;
+            loop {
+                if backend_option_reloads(agent).await > reloads_before {
+                    break true;
+                }
+                if Instant::now() >= until {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let recheck = match outcome.after {
+            Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+            None => None,
+        };
+        let mut tally = Tally::default();
+        tally.record(fault.key(), &outcome, Duration::ZERO, recheck.as_ref());
+        let log = std::fs::read(&agent.log_path).unwrap_or_default();
+        let log_new =
+            String::from_utf8_lossy(&log[(log_before as usize).min(log.len())..]).into_owned();
+        let logged = if fault.blocks_writes() {
+            log_new.contains("config directory fault") && log_new.contains("fault cleared")
+        } else {
+            log_new.contains("behind the agent's back")
+        };
+        let (ok_after, failed_after) = traffic.counts();
+        let served_failed = failed_after - failed_before;
+        let mut v = tally.json();
+        let mut problems = Vec::new();
+        if named_ms.is_none() {
+            problems.push(format!("{}: not named within {DEADLINE:?}", fault.key()));
+        }
+        if !still_named {
+            problems.push(format!(
+                "{}: /healthz stopped naming the fault before it cleared",
+                fault.key()
+            ));
+        }
+        if !logged {
+            problems.push(format!("{}: no log line names it", fault.key()));
+        }
+        if servers_during != 0 {
+            problems.push(format!(
+                "{}: haproxy's servers differed during the fault ({servers_during})",
+                fault.key()
+            ));
+        }
+        if served_failed != 0 {
+            problems.push(format!(
+                "{}: {served_failed} requests failed through haproxy",
+                fault.key()
+            ));
+        }
+        if disk.is_err() {
+            problems.push(format!(
+                "{}: files on disk not current: {disk_problems_left:?}",
+                fault.key()
+            ));
+        }
+        if !reloaded {
+            problems.push(format!(
+                "{}: the reload asked for during the fault did not happen after it",
+                fault.key()
+            ));
+        }
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        let passed = tally.passed() && problems.is_empty();
+        all_passed &= passed;
+        eprintln!("{}", tally.line(fault.key()));
+        v["named_ms"] = json!(named_ms);
+        v["named_until_cleared"] = json!(still_named);
+        v["logged"] = json!(logged);
+        v["servers_differing_during_fault"] = json!(servers_during);
+        v["requests_ok"] = json!(ok_after - ok_before);
+        v["requests_failed"] = json!(served_failed);
+        v["disk_current_after"] = json!(disk.is_ok());
+        v["reload_after_clear"] = json!(fault.blocks_writes().then_some(reloaded));
+        v["filler_bytes"] = json!(filled);
+        v["problems"] = json!(problems);
+        v["passed"] = json!(passed);
+        out.insert(fault.key().into(), v);
+    }
+    let examples = traffic.stop().await;
+    let written = churn.written();
+    churn.stop().await?;
+    let counters = crate::agent_counters(agent).await;
+    Ok(json!({
+        "haproxy_version": version,
+        "seed": seed,
+        "services": SERVICES,
+        "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
+        "during_ms": DURING.as_millis() as u64,
+        "traffic_every_ms": TRAFFIC_EVERY.as_millis() as u64,
+        "tmpfs_size": TMPFS_SIZE,
+        "deadline_ms": DEADLINE.as_millis() as u64,
+        "changes_written": written,
+        "failed_request_examples": examples,
+        "faults": out,
+        "agent": counters,
+        "config_drift_total": metric(agent, "haproxy_agent_config_drift_total").await,
+        "config_write_failures_total": metric(agent, "haproxy_agent_config_write_failures_total").await,
+        "passed": all_passed,
+    }))
+}
