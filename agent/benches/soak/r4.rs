@@ -38,6 +38,8 @@ const MAX_ENDPOINTS: usize = 10;
 const POOL: usize = 40;
 const CHURN_INTERVAL: Duration = Duration::from_millis(25);
 const RELOAD_EVERY: Duration = Duration::from_secs(20);
+/// HAProxy's workers are looked at this often (memory and descriptors every few polls).
+const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Connections held open across each reload.
 const HELD: usize = 2;
 /// Growth allowed after the warm-up, percent.
@@ -171,8 +173,38 @@ pub async fn run(agent_bin: &Path, duration: Duration, seed: u64) -> anyhow::Res
     result
 }
 
-/// Old workers: pid -> (the reload that retired it, last seen alive).
+/// Old workers: pid -> (when it was retired, last seen alive).
 type OldWorkers = BTreeMap<u32, (Instant, Instant)>;
+
+/// HAProxy's workers, polled every [`POLL_EVERY`].
+#[derive(Debug, Default)]
+struct Workers {
+    old: OldWorkers,
+    /// Most HAProxy processes under the master at one poll.
+    max: usize,
+}
+
+impl Workers {
+    /// Looks at the master's children and its `show proc`; returns how many children and
+    /// old workers there are. An old worker seen for the first time was retired when the
+    /// current worker started: its uptime ago, less a second (uptime has one-second
+    /// resolution), so an age is never under-counted.
+    async fn poll(&mut self, agent: &mut AgentProcess, now: Instant) -> (usize, usize) {
+        let Ok(procs) = agent.show_proc().await else {
+            return (0, 0);
+        };
+        let current_uptime = procs.workers.first().map_or(Duration::ZERO, |w| w.uptime);
+        let retired = now
+            .checked_sub(current_uptime + Duration::from_secs(1))
+            .unwrap_or(now);
+        for w in &procs.old_workers {
+            self.old.entry(w.pid).or_insert((retired, now)).1 = now;
+        }
+        let children = haproxy_children(procs.master.pid);
+        self.max = self.max.max(children);
+        (children, procs.old_workers.len())
+    }
+}
 
 async fn long_run(
     agent: &mut AgentProcess,
@@ -192,50 +224,45 @@ async fn long_run(
         to_yaml(&static_objects(&world, 5))?,
         to_yaml(&static_objects(&world, 6))?,
     );
-    let sample_every = (duration / 300).clamp(Duration::from_secs(1), Duration::from_secs(5));
+    let sample_every = (duration / 360).clamp(POLL_EVERY, Duration::from_secs(5));
     let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
     churn.resume();
     let start = Instant::now();
-    let (mut next_sample, mut next_reload) = (start, start + RELOAD_EVERY);
+    let (mut next_poll, mut next_sample, mut next_reload) = (start, start, start + RELOAD_EVERY);
     let mut samples = Vec::new();
-    let mut old: OldWorkers = BTreeMap::new();
-    let mut last_reload = start;
+    let mut workers = Workers::default();
     let mut toggles = 0usize;
     let mut held = Vec::new();
     while start.elapsed() < duration {
-        sleep_until(next_sample.min(next_reload)).await;
+        sleep_until(next_poll.min(next_reload)).await;
         let now = Instant::now();
         if now >= next_reload {
             held = hold(agent.http).await;
             toggles += 1;
-            let text = if toggles % 2 == 1 {
-                &statics.1
-            } else {
-                &statics.0
-            };
-            write_atomic(&services, text)?;
-            last_reload = now;
+            write_atomic(
+                &services,
+                if toggles % 2 == 1 {
+                    &statics.1
+                } else {
+                    &statics.0
+                },
+            )?;
             next_reload += RELOAD_EVERY;
         }
-        if now >= next_sample {
-            let status = common::proc_status_kib(pid)?;
-            let procs = agent.show_proc().await.ok();
-            let master = procs.as_ref().map(|p| p.master.pid);
-            let old_pids: Vec<u32> = procs
-                .iter()
-                .flat_map(|p| p.old_workers.iter().map(|w| w.pid))
-                .collect();
-            for p in &old_pids {
-                old.entry(*p).or_insert((last_reload, now)).1 = now;
+        if now >= next_poll {
+            let (children, old_now) = workers.poll(agent, now).await;
+            if now >= next_sample {
+                let status = common::proc_status_kib(pid)?;
+                samples.push(Sample {
+                    t: now - start,
+                    rss_kib: status.get("VmRSS").copied().unwrap_or(0),
+                    fds: fd_count(pid)?,
+                    workers: children,
+                    old_workers: old_now,
+                });
+                next_sample += sample_every;
             }
-            samples.push(Sample {
-                t: now - start,
-                rss_kib: status.get("VmRSS").copied().unwrap_or(0),
-                fds: fd_count(pid)?,
-                workers: master.map_or(0, haproxy_children),
-                old_workers: old_pids.len(),
-            });
-            next_sample += sample_every;
+            next_poll += POLL_EVERY;
         }
     }
     drop(held);
@@ -252,7 +279,7 @@ async fn long_run(
     churn.stop().await?;
     agent.wait_healthy(Duration::from_secs(5)).await?;
     let counters = agent_counters(agent).await;
-    let verdict = judge(&samples, &old, hard_stop, duration);
+    let verdict = judge(&samples, &workers.old, hard_stop, duration);
     eprintln!(
         "long run {} s: rss {} -> {} KiB ({:+.2} %), fds {} -> {} ({:+.2} %), old workers seen {}, longest {:.1} s (hard-stop-after {:?}), lingering {}",
         duration.as_secs(),
@@ -262,7 +289,7 @@ async fn long_run(
         verdict.fds.0,
         verdict.fds.1,
         verdict.fds.2,
-        old.len(),
+        workers.old.len(),
         verdict.longest_old.as_secs_f64(),
         hard_stop,
         verdict.lingering.len(),
@@ -295,10 +322,11 @@ async fn long_run(
         "reloads_triggered": toggles,
         "rss": growth(verdict.rss),
         "fds": growth(verdict.fds),
-        "old_workers_seen": old.len(),
+        "old_workers_seen": workers.old.len(),
         "longest_old_worker_s": r3(verdict.longest_old.as_secs_f64()),
         "lingering_old_workers": verdict.lingering,
-        "max_workers": samples.iter().map(|s| s.workers).max().unwrap_or(0),
+        "max_workers": workers.max,
+        "poll_every_s": r3(POLL_EVERY.as_secs_f64()),
         "end": tally.json(),
         "agent": counters,
         "samples": samples.iter().map(Sample::json).collect::<Vec<_>>(),

@@ -321,12 +321,31 @@ async fn metric(agent: &AgentProcess, name: &str) -> f64 {
         .sum()
 }
 
-async fn backend_option_reloads(agent: &AgentProcess) -> f64 {
-    metric(
-        agent,
-        "haproxy_agent_reloads_total{reason=\"backend_options\"}",
-    )
-    .await
+/// Reloads the agent counted, whatever their reason.
+async fn reloads(agent: &AgentProcess) -> f64 {
+    let counters = crate::agent_counters(agent).await;
+    counters["reloads_by_reason"]
+        .as_object()
+        .map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum())
+}
+
+/// Servers stale, missing, wrong or duplicate in HAProxy once it had `DEADLINE` to follow
+/// `desired` (0 as soon as none is).
+async fn servers_differing(probe: &Probe, desired: &Desired) -> usize {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let n = match probe.servers().await {
+            Ok(live) => {
+                let d = diff(desired, &live);
+                d.stale + d.missing + d.wrong + d.duplicate
+            }
+            Err(_) => usize::MAX,
+        };
+        if n == 0 || Instant::now() >= until {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Whether the fault is named: `/healthz` 503 naming the directory, or the drift counter
@@ -369,7 +388,7 @@ async fn faults(
         churn.resume();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let drift_before = metric(agent, "haproxy_agent_config_drift_total").await;
-        let reloads_before = backend_option_reloads(agent).await;
+        let reloads_before = reloads(agent).await;
         let (ok_before, failed_before) = traffic.counts();
         let log_before = std::fs::metadata(&agent.log_path).map_or(0, |m| m.len());
         let injected = Instant::now();
@@ -400,14 +419,8 @@ async fn faults(
         .map(|()| r3(common::ms(injected.elapsed())));
         tokio::time::sleep(DURING.saturating_sub(injected.elapsed())).await;
         let desired = with_web(churn.pause()?.desired(), echo);
-        // While the fault lasts, HAProxy holds the servers anyway (runtime API).
-        let servers_during = match probe.servers().await {
-            Ok(live) => {
-                let d = diff(&desired, &live);
-                d.stale + d.missing + d.wrong + d.duplicate
-            }
-            Err(_) => usize::MAX,
-        };
+        // While the fault lasts, HAProxy follows the objects anyway (runtime API).
+        let servers_during = servers_differing(&probe, &desired).await;
         let still_named = !fault.blocks_writes() || named(agent, fault, drift_before).await;
         let cleared = Instant::now();
         match fault {
@@ -424,7 +437,7 @@ async fn faults(
         let reloaded = !fault.blocks_writes() || {
             let until = cleared + DEADLINE;
             loop {
-                if backend_option_reloads(agent).await > reloads_before {
+                if reloads(agent).await > reloads_before {
                     break true;
                 }
                 if Instant::now() >= until {
@@ -489,6 +502,9 @@ async fn faults(
         }
         for p in &problems {
             eprintln!("{p}");
+        }
+        if !problems.is_empty() {
+            eprintln!("{}", agent.log_tail());
         }
         let passed = tally.passed() && problems.is_empty();
         all_passed &= passed;

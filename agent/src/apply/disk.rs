@@ -160,8 +160,19 @@ impl DiskState {
         drifted.len()
     }
 
-    /// Writes the files of `desired` whose contents changed, if runtime changes are waiting.
-    /// Call it only while `desired`'s structure is the one installed (see
+    /// Records the stamps of every file just written or verified, so the next check reads
+    /// only files changed since.
+    async fn stamp_all(&mut self) {
+        let paths: Vec<PathBuf> = self.written.paths().map(Path::to_path_buf).collect();
+        for path in paths {
+            if let Ok(meta) = tokio::fs::metadata(&path).await {
+                self.verified.insert(path, stamp(&meta));
+            }
+        }
+    }
+
+    /// Writes the files of `desired` whose contents changed, if runtime changes are waiting,
+    /// after checking the files last written (see [`DiskState::verify`]). Call it only while `desired`'s structure is the one installed (see
     /// [`ConfigWriter::write_runtime_state`]).
     pub(super) async fn flush(
         &mut self,
@@ -172,12 +183,15 @@ impl DiskState {
         if self.dirty_since.is_none() {
             return;
         }
+        // A file changed behind the agent's back is named even when this write replaces it.
+        self.verify(metrics).await;
         let rendered = render(desired);
         match writer.write_changed(&rendered, &mut self.written).await {
             Ok(n) => {
                 metrics.file_writes.inc_by(n as u64);
                 self.dirty_since = None;
                 self.clear_fault();
+                self.stamp_all().await;
             }
             Err(e) => self.failed(e.to_string(), metrics),
         }

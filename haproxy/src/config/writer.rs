@@ -434,6 +434,10 @@ async fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()
             .await
             .map_err(io_err("create", &tmp))?;
         f.write_all(contents).await.map_err(io_err("write", &tmp))?;
+        // tokio writes in the background and reports a failed write (a full disk) on the
+        // next flush; `sync_all` alone drops that error and the truncated file would be
+        // renamed into place.
+        f.flush().await.map_err(io_err("write", &tmp))?;
         f.sync_all().await.map_err(io_err("sync", &tmp))?;
         drop(f);
         tokio::fs::rename(&tmp, path)
