@@ -11,9 +11,11 @@
 //! and the old workers its `show proc` lists). Pass: after a warm-up (the first sixth of the
 //! run), the median of the last sixth exceeds the median of the sixth after the warm-up by at
 //! most 5 %, for memory and for descriptors; no old worker is seen alive longer than the
-//! `hard-stop-after` of the haproxy.cfg the agent wrote (plus 2 s for the reload itself),
-//! counted from the reload that retired it; and at the end, churn stopped, HAProxy converges
-//! to the objects (the R1 oracle) within the deadline.
+//! `hard-stop-after` of the haproxy.cfg the agent wrote (plus 2 s for the one-second
+//! resolution of `show proc` and the polling), counted from the start of the worker that
+//! replaced it (its `show proc` uptime; HAProxy's workers are polled every second); and at
+//! the end, churn stopped, HAProxy converges to the objects (the R1 oracle) within the
+//! deadline.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,7 +46,8 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 const HELD: usize = 2;
 /// Growth allowed after the warm-up, percent.
 pub const MAX_GROWTH_PERCENT: f64 = 5.0;
-/// An old worker may outlive `hard-stop-after` by this much (the reload itself, sampling).
+/// An old worker may outlive `hard-stop-after` by this much (`show proc`'s one-second
+/// uptime resolution, the polling).
 const STOP_SLACK: Duration = Duration::from_secs(2);
 const DRAIN: Duration = Duration::from_secs(1);
 const TIMEOUT_ANNOTATION: &str = "nginx.ingress.kubernetes.io/proxy-connect-timeout";

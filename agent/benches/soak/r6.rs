@@ -4,20 +4,20 @@
 //!
 //! The config directory is a tmpfs of its own (mounted by the soak: it needs root, or
 //! CAP_SYS_ADMIN, and fails saying so otherwise), so the faults are real:
-//! - **full**: a file fills the tmpfs; writes fail with `ENOSPC`;
+//! - **full**: a file fills the tmpfs; writes fail with `ENOSPC`; a change that needs a
+//!   reload (the Ingress's `proxy-connect-timeout`) is made too, which cannot be installed;
 //! - **read-only**: the tmpfs is remounted read-only; writes fail with `EROFS`;
 //! - **map deleted**: `maps/prefix.map` is removed;
 //! - **haproxy.cfg edited by hand**: a backend is appended to it.
 //!
-//! During the full and read-only faults the churn goes on and a reload is asked for (the
-//! Ingress's `proxy-connect-timeout` toggled), which cannot be installed. Each fault must be
-//! named (`/healthz` 503 naming the directory for the first two, the agent's
-//! `config_drift_total` rising for the others; a log line in each case); HAProxy must keep
-//! serving (no failed request) and hold the desired servers from the runtime API all the
-//! while; once the fault clears (the file removed, the tmpfs writable again; at once for the
-//! last two), HAProxy must converge (the R1 oracle), the asked-for reload must happen, and
-//! the files on disk must be current: the route maps' entries and haproxy.cfg's servers
-//! those the objects ask for.
+//! Each fault must be named (`/healthz` 503 naming the directory for the first two, the
+//! agent's `config_drift_total` rising for the others; a log line in each case); HAProxy must
+//! keep serving (no failed request) and, but during the full fault (whose pending reload
+//! holds the runtime changes behind it: counted, not required), hold the desired servers
+//! from the runtime API while the fault lasts; once the fault clears (the file removed, the
+//! tmpfs writable again; at once for the last two), HAProxy must converge (the R1 oracle),
+//! the reload asked for must happen, and the files on disk must be current: the route maps'
+//! entries and haproxy.cfg's servers those the objects ask for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -84,6 +84,13 @@ impl Fault {
     /// Whether the agent cannot write while it lasts (else it repairs the file itself).
     fn blocks_writes(self) -> bool {
         matches!(self, Fault::Full | Fault::ReadOnly)
+    }
+
+    /// Whether a change that needs a reload is made while it lasts. Such a change holds
+    /// back the runtime changes made after it until it is installed, so HAProxy's servers
+    /// are not required to follow the churn during this fault (they are counted).
+    fn asks_reload(self) -> bool {
+        self == Fault::Full
     }
 }
 
@@ -359,6 +366,210 @@ async fn named(agent: &AgentProcess, fault: Fault, drift_before: f64) -> bool {
     }
 }
 
+/// What was seen of one fault.
+#[derive(Debug, Default)]
+struct Seen {
+    named_ms: Option<f64>,
+    still_named: bool,
+    logged: bool,
+    servers_during: usize,
+    requests_ok: u64,
+    requests_failed: u64,
+    disk_current: bool,
+    disk_left: Vec<String>,
+    reloaded: bool,
+    filled: u64,
+}
+
+impl Seen {
+    /// What went wrong (nothing, when it passed).
+    fn problems(&self, fault: Fault) -> Vec<String> {
+        let k = fault.key();
+        let checks = [
+            (
+                self.named_ms.is_none(),
+                format!("{k}: not named within {DEADLINE:?}"),
+            ),
+            (
+                !self.still_named,
+                format!("{k}: /healthz stopped naming the fault before it cleared"),
+            ),
+            (!self.logged, format!("{k}: no log line names it")),
+            (
+                self.servers_during != 0 && !fault.asks_reload(),
+                format!(
+                    "{k}: haproxy's servers differed during the fault ({})",
+                    self.servers_during
+                ),
+            ),
+            (
+                self.requests_failed != 0,
+                format!(
+                    "{k}: {} requests failed through haproxy",
+                    self.requests_failed
+                ),
+            ),
+            (
+                !self.disk_current,
+                format!("{k}: files on disk not current: {:?}", self.disk_left),
+            ),
+            (
+                !self.reloaded,
+                format!("{k}: the reload asked for during the fault did not happen after it"),
+            ),
+        ];
+        checks
+            .into_iter()
+            .filter(|(bad, _)| *bad)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Its figures, into `v` (a [`Tally::json`]).
+    fn fill_json(&self, fault: Fault, v: &mut Value) {
+        v["named_ms"] = json!(self.named_ms);
+        v["named_until_cleared"] = json!(self.still_named);
+        v["logged"] = json!(self.logged);
+        v["servers_differing_during_fault"] = json!(self.servers_during);
+        v["requests_ok"] = json!(self.requests_ok);
+        v["requests_failed"] = json!(self.requests_failed);
+        v["disk_current_after"] = json!(self.disk_current);
+        v["reload_after_clear"] = json!(fault.asks_reload().then_some(self.reloaded));
+        v["filler_bytes"] = json!(self.filled);
+    }
+}
+
+/// Everything a fault is made, watched and cleared with.
+struct Scene<'a> {
+    agent: &'a AgentProcess,
+    tmpfs: &'a Tmpfs,
+    probe: Probe,
+    dir: PathBuf,
+    churn: Churn,
+    traffic: Traffic,
+    echo: SocketAddr,
+    /// The Ingresses' manifest, and its two versions (connect timeout 5 s and 6 s).
+    services: PathBuf,
+    statics: [String; 2],
+    toggles: usize,
+}
+
+impl Scene<'_> {
+    /// Makes the fault; returns the bytes of the filler, if one was written.
+    fn inject(&mut self, fault: Fault) -> anyhow::Result<u64> {
+        let mut filled = 0;
+        match fault {
+            Fault::Full => filled = fill(&self.dir)?,
+            Fault::ReadOnly => self.tmpfs.remount("ro")?,
+            Fault::MapDeleted => std::fs::remove_file(self.dir.join("maps/prefix.map"))?,
+            Fault::ConfigEdited => {
+                let cfg = self.dir.join("haproxy.cfg");
+                let text = std::fs::read_to_string(&cfg)?;
+                let edited = format!("{text}\nbackend edited_by_hand\n    server x 127.0.0.1:1\n");
+                std::fs::write(&cfg, edited)?;
+            }
+        }
+        if fault.asks_reload() {
+            // A structural change that needs a reload, which needs the disk.
+            self.toggles += 1;
+            write_atomic(&self.services, &self.statics[self.toggles % 2])?;
+        }
+        Ok(filled)
+    }
+
+    fn clear(&self, fault: Fault) -> anyhow::Result<()> {
+        match fault {
+            Fault::Full => std::fs::remove_file(self.dir.join("filler"))?,
+            Fault::ReadOnly => self.tmpfs.remount("rw")?,
+            Fault::MapDeleted | Fault::ConfigEdited => {}
+        }
+        Ok(())
+    }
+
+    /// Waits up to the deadline from `since` for more reloads than `before`.
+    async fn reloaded_since(&self, before: f64, since: Instant) -> bool {
+        integration::wait_until(
+            "a reload",
+            DEADLINE.saturating_sub(since.elapsed()),
+            async || reloads(self.agent).await > before,
+        )
+        .await
+        .is_ok()
+    }
+
+    /// Log lines since byte `from` of the agent's log.
+    fn log_since(&self, from: u64) -> String {
+        let log = std::fs::read(&self.agent.log_path).unwrap_or_default();
+        String::from_utf8_lossy(&log[(from as usize).min(log.len())..]).into_owned()
+    }
+
+    /// One fault, from the churn before it to the recheck after it cleared.
+    async fn one(&mut self, fault: Fault) -> anyhow::Result<Value> {
+        let agent = self.agent;
+        self.churn.resume();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let drift_before = metric(agent, "haproxy_agent_config_drift_total").await;
+        let reloads_before = reloads(agent).await;
+        let (ok_before, failed_before) = self.traffic.counts();
+        let log_before = std::fs::metadata(&agent.log_path).map_or(0, |m| m.len());
+        let injected = Instant::now();
+        let mut seen = Seen {
+            filled: self.inject(fault)?,
+            ..Seen::default()
+        };
+        seen.named_ms = integration::wait_until("the fault is named", DEADLINE, async || {
+            named(agent, fault, drift_before).await
+        })
+        .await
+        .ok()
+        .map(|()| r3(common::ms(injected.elapsed())));
+        tokio::time::sleep(DURING.saturating_sub(injected.elapsed())).await;
+        let desired = with_web(self.churn.pause()?.desired(), self.echo);
+        // While the fault lasts, HAProxy follows the objects anyway (runtime API).
+        seen.servers_during = servers_differing(&self.probe, &desired).await;
+        seen.still_named = !fault.blocks_writes() || named(agent, fault, drift_before).await;
+        let cleared = Instant::now();
+        self.clear(fault)?;
+        let outcome = self.probe.converge(&desired, cleared, DEADLINE).await;
+        seen.disk_current =
+            integration::wait_until("the files are current", DEADLINE, async || {
+                disk_problems(&self.dir, &desired).is_empty()
+            })
+            .await
+            .is_ok();
+        seen.disk_left = disk_problems(&self.dir, &desired);
+        seen.reloaded = !fault.asks_reload() || self.reloaded_since(reloads_before, cleared).await;
+        let recheck = match outcome.after {
+            Some(_) => Some(self.probe.recheck(&desired, RECHECK).await),
+            None => None,
+        };
+        let mut tally = Tally::default();
+        tally.record(fault.key(), &outcome, Duration::ZERO, recheck.as_ref());
+        let log = self.log_since(log_before);
+        seen.logged = if fault.blocks_writes() {
+            log.contains("config directory fault") && log.contains("fault cleared")
+        } else {
+            log.contains("behind the agent's back")
+        };
+        let (ok_after, failed_after) = self.traffic.counts();
+        seen.requests_ok = ok_after - ok_before;
+        seen.requests_failed = failed_after - failed_before;
+        let problems = seen.problems(fault);
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        if !problems.is_empty() {
+            eprintln!("{}", agent.log_tail());
+        }
+        eprintln!("{}", tally.line(fault.key()));
+        let mut v = tally.json();
+        seen.fill_json(fault, &mut v);
+        v["passed"] = json!(tally.passed() && problems.is_empty());
+        v["problems"] = json!(problems);
+        Ok(v)
+    }
+}
+
 async fn faults(
     agent: &mut AgentProcess,
     tmpfs: &Tmpfs,
@@ -373,155 +584,28 @@ async fn faults(
         .first_converged(&with_web(world.desired(), echo))
         .await?;
     let version = agent.show_proc().await?.master.version;
-    let dir = agent.config_dir();
-    let services = agent.manifests.join("services.yaml");
     let statics = [
         to_yaml(&crate::r4::static_objects(&world, 5))?,
         to_yaml(&crate::r4::static_objects(&world, 6))?,
     ];
-    let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
-    let traffic = Traffic::start(agent.http);
-    let mut toggles = 0usize;
+    let mut scene = Scene {
+        agent,
+        tmpfs,
+        probe,
+        dir: agent.config_dir(),
+        churn: Churn::start(world, sink, CHURN_INTERVAL, seed),
+        traffic: Traffic::start(agent.http),
+        echo,
+        services: agent.manifests.join("services.yaml"),
+        statics,
+        toggles: 0,
+    };
     let mut out = serde_json::Map::new();
-    let mut all_passed = true;
     for fault in Fault::ALL {
-        churn.resume();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let drift_before = metric(agent, "haproxy_agent_config_drift_total").await;
-        let reloads_before = reloads(agent).await;
-        let (ok_before, failed_before) = traffic.counts();
-        let log_before = std::fs::metadata(&agent.log_path).map_or(0, |m| m.len());
-        let injected = Instant::now();
-        let mut filled = 0;
-        match fault {
-            Fault::Full => filled = fill(&dir)?,
-            Fault::ReadOnly => tmpfs.remount("ro")?,
-            Fault::MapDeleted => std::fs::remove_file(dir.join("maps/prefix.map"))?,
-            Fault::ConfigEdited => {
-                let cfg = dir.join("haproxy.cfg");
-                let text = std::fs::read_to_string(&cfg)?;
-                std::fs::write(
-                    &cfg,
-                    format!("{text}\nbackend edited_by_hand\n    server x 127.0.0.1:1\n"),
-                )?;
-            }
-        }
-        if fault.blocks_writes() {
-            // A structural change that needs a reload, which needs the disk.
-            toggles += 1;
-            write_atomic(&services, &statics[toggles % 2])?;
-        }
-        let named_ms = integration::wait_until("the fault is named", DEADLINE, async || {
-            named(agent, fault, drift_before).await
-        })
-        .await
-        .ok()
-        .map(|()| r3(common::ms(injected.elapsed())));
-        tokio::time::sleep(DURING.saturating_sub(injected.elapsed())).await;
-        let desired = with_web(churn.pause()?.desired(), echo);
-        // While the fault lasts, HAProxy follows the objects anyway (runtime API).
-        let servers_during = servers_differing(&probe, &desired).await;
-        let still_named = !fault.blocks_writes() || named(agent, fault, drift_before).await;
-        let cleared = Instant::now();
-        match fault {
-            Fault::Full => std::fs::remove_file(dir.join("filler"))?,
-            Fault::ReadOnly => tmpfs.remount("rw")?,
-            Fault::MapDeleted | Fault::ConfigEdited => {}
-        }
-        let outcome = probe.converge(&desired, cleared, DEADLINE).await;
-        let disk = integration::wait_until("the files on disk are current", DEADLINE, async || {
-            disk_problems(&dir, &desired).is_empty()
-        })
-        .await;
-        let disk_problems_left = disk_problems(&dir, &desired);
-        let reloaded = !fault.blocks_writes() || {
-            let until = cleared + DEADLINE;
-            loop {
-                if reloads(agent).await > reloads_before {
-                    break true;
-                }
-                if Instant::now() >= until {
-                    break false;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        let recheck = match outcome.after {
-            Some(_) => Some(probe.recheck(&desired, RECHECK).await),
-            None => None,
-        };
-        let mut tally = Tally::default();
-        tally.record(fault.key(), &outcome, Duration::ZERO, recheck.as_ref());
-        let log = std::fs::read(&agent.log_path).unwrap_or_default();
-        let log_new =
-            String::from_utf8_lossy(&log[(log_before as usize).min(log.len())..]).into_owned();
-        let logged = if fault.blocks_writes() {
-            log_new.contains("config directory fault") && log_new.contains("fault cleared")
-        } else {
-            log_new.contains("behind the agent's back")
-        };
-        let (ok_after, failed_after) = traffic.counts();
-        let served_failed = failed_after - failed_before;
-        let mut v = tally.json();
-        let mut problems = Vec::new();
-        if named_ms.is_none() {
-            problems.push(format!("{}: not named within {DEADLINE:?}", fault.key()));
-        }
-        if !still_named {
-            problems.push(format!(
-                "{}: /healthz stopped naming the fault before it cleared",
-                fault.key()
-            ));
-        }
-        if !logged {
-            problems.push(format!("{}: no log line names it", fault.key()));
-        }
-        if servers_during != 0 {
-            problems.push(format!(
-                "{}: haproxy's servers differed during the fault ({servers_during})",
-                fault.key()
-            ));
-        }
-        if served_failed != 0 {
-            problems.push(format!(
-                "{}: {served_failed} requests failed through haproxy",
-                fault.key()
-            ));
-        }
-        if disk.is_err() {
-            problems.push(format!(
-                "{}: files on disk not current: {disk_problems_left:?}",
-                fault.key()
-            ));
-        }
-        if !reloaded {
-            problems.push(format!(
-                "{}: the reload asked for during the fault did not happen after it",
-                fault.key()
-            ));
-        }
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        if !problems.is_empty() {
-            eprintln!("{}", agent.log_tail());
-        }
-        let passed = tally.passed() && problems.is_empty();
-        all_passed &= passed;
-        eprintln!("{}", tally.line(fault.key()));
-        v["named_ms"] = json!(named_ms);
-        v["named_until_cleared"] = json!(still_named);
-        v["logged"] = json!(logged);
-        v["servers_differing_during_fault"] = json!(servers_during);
-        v["requests_ok"] = json!(ok_after - ok_before);
-        v["requests_failed"] = json!(served_failed);
-        v["disk_current_after"] = json!(disk.is_ok());
-        v["reload_after_clear"] = json!(fault.blocks_writes().then_some(reloaded));
-        v["filler_bytes"] = json!(filled);
-        v["problems"] = json!(problems);
-        v["passed"] = json!(passed);
-        out.insert(fault.key().into(), v);
+        out.insert(fault.key().into(), scene.one(fault).await?);
     }
+    let all_passed = out.values().all(|v| v["passed"] == json!(true));
+    let Scene { churn, traffic, .. } = scene;
     let examples = traffic.stop().await;
     let written = churn.written();
     churn.stop().await?;

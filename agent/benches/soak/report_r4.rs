@@ -78,10 +78,12 @@ fn result(md: &mut String, heading: &str, v: &Value) {
          option, so the agent reloads HAProxy ({} times); just before each, {} connections \
          are opened on HAProxy's HTTP bind with a request whose headers never end, so the \
          worker the reload retires has streams to wait for and lives until `hard-stop-after` \
-         ends it (`timeout http-request` is longer). Every {} s the soak reads the agent's \
-         `VmRSS` (`/proc/PID/status`), counts its open descriptors (`/proc/PID/fd`), counts \
-         the HAProxy processes whose parent is the master, and reads the old workers the \
-         master's `show proc` lists. Warm-up: the first {} s; the baseline is the median of \
+         ends it (`timeout http-request` is longer). Every {} s the soak counts the HAProxy \
+         processes whose parent is the master and reads the old workers the master's `show \
+         proc` lists; every {} s it also reads the agent's `VmRSS` (`/proc/PID/status`) and \
+         counts its open descriptors (`/proc/PID/fd`). An old worker's age is counted from \
+         the start of the worker that replaced it (its `show proc` uptime, less a second for \
+         the uptime's resolution). Warm-up: the first {} s; the baseline is the median of \
          the {} s after it, compared with the median of the last {} s.\n",
         text(v, "services"),
         text(v, "churn_interval_ms"),
@@ -90,6 +92,7 @@ fn result(md: &mut String, heading: &str, v: &Value) {
         text(v, "reload_every_s"),
         int(v, "reloads_triggered"),
         text(v, "held_connections_per_reload"),
+        text(v, "poll_every_s"),
         text(v, "sample_every_s"),
         text(v, "warm_up_s"),
         text(v, "window_s"),
@@ -110,8 +113,8 @@ fn result(md: &mut String, heading: &str, v: &Value) {
     let _ = writeln!(
         md,
         "\nOld workers seen: {} (at most {} HAProxy workers at once); the longest seen alive \
-         {} s after the reload that retired it; `hard-stop-after` in the haproxy.cfg the agent \
-         wrote: {} s (allowed: that plus {} s for the reload and the sampling); lingering \
+         {} s after its successor started; `hard-stop-after` in the haproxy.cfg the agent \
+         wrote: {} s (allowed: that plus {} s for the uptime's resolution and the polling); lingering \
          beyond it: **{lingering}** ({}). At the end, the churn stopped, HAProxy held what the \
          objects ask for after {} ({}). The agent's reloads: {}.\n",
         int(v, "old_workers_seen"),

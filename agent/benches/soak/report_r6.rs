@@ -56,13 +56,17 @@ pub fn section(md: &mut String, v: &Value) {
          agent's `--config-dir` is a tmpfs of {} that the soak mounts (it runs as root), so \
          the faults are the kernel's own errors, not simulated. For each fault: churn 0.5 s, \
          the fault, churn on for {} from the fault, then the churn stops and the fault \
-         clears. During the full and read-only faults the Ingress's `proxy-connect-timeout` \
-         is changed too, a change that needs a reload, which needs the disk. Pass: the fault \
+         clears. During the full fault the Ingress's `proxy-connect-timeout` is changed \
+         too, a change that needs a reload, which needs the disk. Pass: the fault \
          is named within {} (`/healthz` answers 503 with `disk: \"config directory not \
          writable: …\"` until a write succeeds, for the first two; the agent's \
          `config_drift_total` rises, for the others; and a log line each time); no request \
          through HAProxy fails; HAProxy holds the desired servers while the fault lasts \
-         (runtime API); after it clears HAProxy converges (R1's oracle, which includes \
+         (runtime API), within the deadline after the churn stops, except during the full \
+         fault: there the pending reload holds back the runtime changes made after it until \
+         it can be installed (the agent plans a reload before runtime changes), so the \
+         servers still differing at that deadline are counted, not required to be 0; after \
+         it clears HAProxy converges (R1's oracle, which includes \
          `/healthz` 200), the reload asked for happens, and the files on disk are current \
          (each route map's entries and each backend's servers in haproxy.cfg as the objects \
          ask).\n",
