@@ -49,6 +49,8 @@ mod r3;
 mod r4;
 #[path = "soak/r6.rs"]
 mod r6;
+#[path = "soak/r6_setup.rs"]
+mod r6_setup;
 #[path = "soak/report.rs"]
 mod report;
 #[path = "soak/report_r4.rs"]

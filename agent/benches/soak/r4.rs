@@ -6,16 +6,15 @@
 //! request, so the worker the reload retires has streams to wait for and stays until
 //! `hard-stop-after` ends it (`timeout http-request` is longer).
 //!
-//! Every few seconds: the agent's resident memory (`VmRSS` of `/proc/PID/status`), its open
-//! file descriptors (`/proc/PID/fd`) and HAProxy's processes (the children of the master,
-//! and the old workers its `show proc` lists). Pass: after a warm-up (the first sixth of the
-//! run), the median of the last sixth exceeds the median of the sixth after the warm-up by at
-//! most 5 %, for memory and for descriptors; no old worker is seen alive longer than the
-//! `hard-stop-after` of the haproxy.cfg the agent wrote (plus 2 s for the one-second
-//! resolution of `show proc` and the polling), counted from the start of the worker that
-//! replaced it (its `show proc` uptime; HAProxy's workers are polled every second); and at
-//! the end, churn stopped, HAProxy converges to the objects (the R1 oracle) within the
-//! deadline.
+//! Every second HAProxy's processes (the children of the master, and the old workers its
+//! `show proc` lists); every few seconds the agent's resident memory (`VmRSS` of
+//! `/proc/PID/status`) and its open file descriptors (`/proc/PID/fd`). Pass: after a warm-up
+//! (the first sixth of the run, at least 30 s), the median of the last sixth exceeds the
+//! median of the sixth after the warm-up by at most 5 %, for memory and for descriptors; no
+//! old worker is seen alive longer than the `hard-stop-after` of the haproxy.cfg the agent
+//! wrote (plus 2 s for the one-second resolution of `show proc` and the polling), counted
+//! from the start of the worker that replaced it (its `show proc` uptime); and at the end,
+//! churn stopped, HAProxy converges to the objects (the R1 oracle) within the deadline.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,6 +43,8 @@ const RELOAD_EVERY: Duration = Duration::from_secs(20);
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Connections held open across each reload.
 const HELD: usize = 2;
+/// The shortest warm-up (see [`judge`]).
+const WARM_UP_MIN: Duration = Duration::from_secs(30);
 /// Growth allowed after the warm-up, percent.
 pub const MAX_GROWTH_PERCENT: f64 = 5.0;
 /// An old worker may outlive `hard-stop-after` by this much (`show proc`'s one-second
@@ -221,7 +222,6 @@ async fn long_run(
     probe.first_converged(&world.desired()).await?;
     let version = agent.show_proc().await?.master.version;
     let hard_stop = hard_stop_after(&agent.config_dir().join("haproxy.cfg"))?;
-    let pid = agent.pid().context("the agent is not running")?;
     let services = agent.manifests.join("services.yaml");
     let statics = (
         to_yaml(&static_objects(&world, 5))?,
@@ -230,45 +230,8 @@ async fn long_run(
     let sample_every = (duration / 360).clamp(POLL_EVERY, Duration::from_secs(5));
     let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
     churn.resume();
-    let start = Instant::now();
-    let (mut next_poll, mut next_sample, mut next_reload) = (start, start, start + RELOAD_EVERY);
-    let mut samples = Vec::new();
-    let mut workers = Workers::default();
-    let mut toggles = 0usize;
-    let mut held = Vec::new();
-    while start.elapsed() < duration {
-        sleep_until(next_poll.min(next_reload)).await;
-        let now = Instant::now();
-        if now >= next_reload {
-            held = hold(agent.http).await;
-            toggles += 1;
-            write_atomic(
-                &services,
-                if toggles % 2 == 1 {
-                    &statics.1
-                } else {
-                    &statics.0
-                },
-            )?;
-            next_reload += RELOAD_EVERY;
-        }
-        if now >= next_poll {
-            let (children, old_now) = workers.poll(agent, now).await;
-            if now >= next_sample {
-                let status = common::proc_status_kib(pid)?;
-                samples.push(Sample {
-                    t: now - start,
-                    rss_kib: status.get("VmRSS").copied().unwrap_or(0),
-                    fds: fd_count(pid)?,
-                    workers: children,
-                    old_workers: old_now,
-                });
-                next_sample += sample_every;
-            }
-            next_poll += POLL_EVERY;
-        }
-    }
-    drop(held);
+    let (samples, workers, toggles) =
+        churn_and_sample(agent, &services, &statics, duration, sample_every).await?;
     let desired = churn.pause()?.desired();
     let stopped = Instant::now();
     let outcome = probe.converge(&desired, stopped, DEADLINE).await;
@@ -283,20 +246,7 @@ async fn long_run(
     agent.wait_healthy(Duration::from_secs(5)).await?;
     let counters = agent_counters(agent).await;
     let verdict = judge(&samples, &workers.old, hard_stop, duration);
-    eprintln!(
-        "long run {} s: rss {} -> {} KiB ({:+.2} %), fds {} -> {} ({:+.2} %), old workers seen {}, longest {:.1} s (hard-stop-after {:?}), lingering {}",
-        duration.as_secs(),
-        verdict.rss.0,
-        verdict.rss.1,
-        verdict.rss.2,
-        verdict.fds.0,
-        verdict.fds.1,
-        verdict.fds.2,
-        workers.old.len(),
-        verdict.longest_old.as_secs_f64(),
-        hard_stop,
-        verdict.lingering.len(),
-    );
+    print_line(duration, &verdict, workers.old.len(), hard_stop);
     eprintln!("{}", tally.line("converged at the end"));
     let growth = |(base, end, pct): (f64, f64, f64)| {
         json!({"baseline_median": base, "end_median": end, "growth_percent": common::round(pct, 2),
@@ -337,6 +287,77 @@ async fn long_run(
     }))
 }
 
+/// Churns for `duration` with a reload every [`RELOAD_EVERY`] (`services` rewritten with each
+/// of `statics` in turn), polling HAProxy's workers every [`POLL_EVERY`] and sampling the
+/// agent every `sample_every`; returns the samples, the workers seen and the reloads asked.
+async fn churn_and_sample(
+    agent: &mut AgentProcess,
+    services: &Path,
+    statics: &(String, String),
+    duration: Duration,
+    sample_every: Duration,
+) -> anyhow::Result<(Vec<Sample>, Workers, usize)> {
+    let pid = agent.pid().context("the agent is not running")?;
+    let start = Instant::now();
+    let (mut next_poll, mut next_sample, mut next_reload) = (start, start, start + RELOAD_EVERY);
+    let mut samples = Vec::new();
+    let mut workers = Workers::default();
+    let mut toggles = 0usize;
+    let mut held = Vec::new();
+    while start.elapsed() < duration {
+        sleep_until(next_poll.min(next_reload)).await;
+        let now = Instant::now();
+        if now >= next_reload {
+            held = hold(agent.http).await;
+            toggles += 1;
+            write_atomic(
+                services,
+                if toggles % 2 == 1 {
+                    &statics.1
+                } else {
+                    &statics.0
+                },
+            )?;
+            next_reload += RELOAD_EVERY;
+        }
+        if now >= next_poll {
+            let (children, old_now) = workers.poll(agent, now).await;
+            if now >= next_sample {
+                let status = common::proc_status_kib(pid)?;
+                samples.push(Sample {
+                    t: now - start,
+                    rss_kib: status.get("VmRSS").copied().unwrap_or(0),
+                    fds: fd_count(pid)?,
+                    workers: children,
+                    old_workers: old_now,
+                });
+                next_sample += sample_every;
+            }
+            next_poll += POLL_EVERY;
+        }
+    }
+    drop(held);
+    Ok((samples, workers, toggles))
+}
+
+/// The run in one line, for people.
+fn print_line(duration: Duration, verdict: &Verdict, old_seen: usize, hard_stop: Duration) {
+    eprintln!(
+        "long run {} s: rss {} -> {} KiB ({:+.2} %), fds {} -> {} ({:+.2} %), old workers seen {}, longest {:.1} s (hard-stop-after {:?}), lingering {}",
+        duration.as_secs(),
+        verdict.rss.0,
+        verdict.rss.1,
+        verdict.rss.2,
+        verdict.fds.0,
+        verdict.fds.1,
+        verdict.fds.2,
+        old_seen,
+        verdict.longest_old.as_secs_f64(),
+        hard_stop,
+        verdict.lingering.len(),
+    );
+}
+
 /// The verdict on the samples.
 struct Verdict {
     warm_up: Duration,
@@ -350,7 +371,9 @@ struct Verdict {
 }
 
 fn judge(samples: &[Sample], old: &OldWorkers, hard_stop: Duration, duration: Duration) -> Verdict {
-    let warm_up = duration / 6;
+    // A sixth of the run, but at least 30 s (the allocator's pools fill over the first
+    // minute), and at most half of a short run.
+    let warm_up = (duration / 6).max(WARM_UP_MIN.min(duration / 2));
     let window = duration / 6;
     let growth = |f: fn(&Sample) -> f64| {
         let within = |lo: Duration, hi: Duration| -> Vec<f64> {

@@ -19,28 +19,21 @@
 //! the reload asked for must happen, and the files on disk must be current: the route maps'
 //! entries and haproxy.cfg's servers those the objects ask for.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use haproxy_agent::store::Object;
 use integration::EchoServer;
-use integration::soak_oracle::{self, MAPS};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::churn::{Churn, Sink};
-use crate::common::{
-    self, AgentProcess, EpState, NS, Rule, ingress, r3, service, slice, to_yaml, write_atomic,
-};
+use crate::common::{self, AgentProcess, r3, to_yaml, write_atomic};
 use crate::observe::{Probe, diff};
-use crate::world::{Desired, Rng, Want, World};
+use crate::r6_setup::{
+    TMPFS_SIZE, TRAFFIC_EVERY, Tmpfs, Traffic, disk_problems, fill, web_objects, with_web,
+};
+use crate::world::{Desired, Rng, World};
 use crate::{DEADLINE, RECHECK, Tally};
 
 const SERVICES: usize = 10;
@@ -50,10 +43,7 @@ const POOL: usize = 40;
 const CHURN_INTERVAL: Duration = Duration::from_millis(25);
 /// The churn goes on this long with the fault in place.
 const DURING: Duration = Duration::from_secs(3);
-const TRAFFIC_EVERY: Duration = Duration::from_millis(50);
-const TMPFS_SIZE: &str = "4m";
 const DRAIN: Duration = Duration::from_secs(1);
-const WEB_HOST: &str = "web.soak";
 
 /// The disk faults, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,205 +82,6 @@ impl Fault {
     fn asks_reload(self) -> bool {
         self == Fault::Full
     }
-}
-
-/// A tmpfs mounted on a directory, unmounted (lazily) when dropped.
-struct Tmpfs(PathBuf);
-
-fn mount(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("mount")
-        .args(args)
-        .output()
-        .context("run mount")?;
-    if !out.status.success() {
-        bail!(
-            "mount {}: {} (R6 needs root or CAP_SYS_ADMIN to give the config directory a tmpfs of its own)",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path) -> anyhow::Result<Tmpfs> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.to_str().context("config dir path")?;
-        mount(&[
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={TMPFS_SIZE},mode=0755"),
-            "tmpfs",
-            path,
-        ])?;
-        Ok(Tmpfs(dir.to_path_buf()))
-    }
-
-    fn remount(&self, how: &str) -> anyhow::Result<()> {
-        let path = self.0.to_str().context("config dir path")?;
-        mount(&["-o", &format!("remount,{how}"), path])
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system of `dir` with `dir/filler` until a write fails with ENOSPC.
-fn fill(dir: &Path) -> anyhow::Result<u64> {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path)?;
-    let chunk = vec![0u8; 64 * 1024];
-    let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
-            Err(e) => return Err(e).context("fill the config directory"),
-        }
-    }
-    let _ = f.sync_all();
-    Ok(written)
-}
-
-/// Requests to `web.soak` through HAProxy every 50 ms, counted.
-struct Traffic {
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<String>>,
-}
-
-impl Traffic {
-    fn start(http: SocketAddr) -> Traffic {
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (o, f, s) = (ok.clone(), failed.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut examples = Vec::new();
-            while !s.load(Ordering::Relaxed) {
-                match integration::get(http, WEB_HOST, "/").await {
-                    Ok(r) if r.status == 200 => {
-                        o.fetch_add(1, Ordering::Relaxed);
-                    }
-                    other => {
-                        f.fetch_add(1, Ordering::Relaxed);
-                        if examples.len() < 5 {
-                            examples.push(match other {
-                                Ok(r) => format!("status {}", r.status),
-                                Err(e) => format!("{e:#}"),
-                            });
-                        }
-                    }
-                }
-                tokio::time::sleep(TRAFFIC_EVERY).await;
-            }
-            examples
-        });
-        Traffic {
-            ok,
-            failed,
-            stop,
-            task,
-        }
-    }
-
-    fn counts(&self) -> (u64, u64) {
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
-
-    async fn stop(self) -> Vec<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap_or_default()
-    }
-}
-
-/// The real backend's objects: Service `web`, its slice at `echo`, an Ingress for `web.soak`.
-fn web_objects(echo: SocketAddr) -> Vec<Object> {
-    vec![
-        service("web", 80, i32::from(echo.port())),
-        slice(
-            "web-1",
-            "web",
-            i32::from(echo.port()),
-            &[(echo.ip(), EpState::Ready)],
-        ),
-        ingress(
-            "soak-web",
-            Some(WEB_HOST),
-            &[Rule {
-                path: "/",
-                service: "web",
-                port: 80,
-            }],
-        ),
-    ]
-}
-
-/// `desired` with the real backend added.
-fn with_web(mut desired: Desired, echo: SocketAddr) -> Desired {
-    let backend = format!("{NS}_web_80");
-    let server = Want {
-        addr: echo,
-        ready: true,
-        weight: Some(1),
-    };
-    desired
-        .servers
-        .insert(backend.clone(), [(echo.to_string(), server)].into());
-    desired.backends.insert(backend.clone());
-    desired
-        .routes
-        .insert(("prefix.map".into(), format!("{WEB_HOST}/")), backend);
-    desired
-}
-
-/// What differs between the config directory's files and `desired`: each route map's
-/// entries (as the oracle compares HAProxy's), and each backend's server addresses in
-/// haproxy.cfg.
-fn disk_problems(config_dir: &Path, desired: &Desired) -> Vec<String> {
-    let mut maps = BTreeMap::new();
-    for name in MAPS {
-        let text = std::fs::read_to_string(config_dir.join("maps").join(name)).unwrap_or_default();
-        let entries = text
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        maps.insert(name.to_string(), entries);
-    }
-    let mut out = soak_oracle::route_problems(&desired.routes, &maps);
-    let cfg = std::fs::read_to_string(config_dir.join("haproxy.cfg")).unwrap_or_default();
-    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut backend = None;
-    for line in cfg.lines() {
-        if let Some(name) = line.strip_prefix("backend ") {
-            backend = Some(name.trim().to_string());
-        } else if !line.starts_with(' ') {
-            backend = None;
-        } else if let (Some(b), Some(rest)) = (&backend, line.trim().strip_prefix("server ")) {
-            let addr = rest.split_whitespace().nth(1).unwrap_or_default();
-            have.entry(b.clone()).or_default().insert(addr.to_string());
-        }
-    }
-    for (b, servers) in &desired.servers {
-        let want: BTreeSet<String> = servers.values().map(|w| w.addr.to_string()).collect();
-        let got = have.get(b).cloned().unwrap_or_default();
-        if want != got {
-            out.push(format!(
-                "haproxy.cfg backend {b}: servers {got:?}, want {want:?}"
-            ));
-        }
-    }
-    out
 }
 
 /// Runs the four faults; returns the figures.
