@@ -12,7 +12,7 @@
 //! (the first sixth of the run, at least 30 s), the median of the last sixth exceeds the
 //! median of the sixth after the warm-up by at most 5 %, for memory and for descriptors; no
 //! old worker is seen alive longer than the `hard-stop-after` of the haproxy.cfg the agent
-//! wrote (plus 2 s for the one-second resolution of `show proc` and the polling), counted
+//! wrote (plus 3 s: see [`STOP_SLACK`]), counted
 //! from the start of the worker that replaced it (its `show proc` uptime); and at the end,
 //! churn stopped, HAProxy converges to the objects (the R1 oracle) within the deadline.
 
@@ -47,9 +47,11 @@ const HELD: usize = 2;
 const WARM_UP_MIN: Duration = Duration::from_secs(30);
 /// Growth allowed after the warm-up, percent.
 pub const MAX_GROWTH_PERCENT: f64 = 5.0;
-/// An old worker may outlive `hard-stop-after` by this much (`show proc`'s one-second
-/// uptime resolution, the polling).
-const STOP_SLACK: Duration = Duration::from_secs(2);
+/// An old worker may outlive `hard-stop-after` by this much: `show proc`'s one-second uptime
+/// resolution, the one-second polling, and the time from the new worker's start to the old
+/// one's soft stop (which starts its `hard-stop-after`). Without a hard stop, an old worker
+/// would live until `timeout http-request` (longer) closes the held connections.
+const STOP_SLACK: Duration = Duration::from_secs(3);
 const DRAIN: Duration = Duration::from_secs(1);
 const TIMEOUT_ANNOTATION: &str = "nginx.ingress.kubernetes.io/proxy-connect-timeout";
 

@@ -114,7 +114,10 @@ fn result(md: &mut String, heading: &str, v: &Value) {
         md,
         "\nOld workers seen: {} (at most {} HAProxy workers at once); the longest seen alive \
          {} s after its successor started; `hard-stop-after` in the haproxy.cfg the agent \
-         wrote: {} s (allowed: that plus {} s for the uptime's resolution and the polling); lingering \
+         wrote: {} s (allowed: that plus {} s for the uptime's resolution, the polling and the \
+         time from the new worker's start to the old one's soft stop; without a hard stop an \
+         old worker would live until `timeout http-request`, which is longer, closes the \
+         held connections); lingering \
          beyond it: **{lingering}** ({}). At the end, the churn stopped, HAProxy held what the \
          objects ask for after {} ({}). The agent's reloads: {}.\n",
         int(v, "old_workers_seen"),
