@@ -174,10 +174,11 @@ pub fn section(md: &mut String, short: Option<&Value>, long: Option<&Value>) {
             let meta = at(l, "meta");
             let _ = writeln!(
                 md,
-                "\nThe last 30-minute run is a run of its own (`{}`, kept in [{LONG_FILE}]({LONG_FILE}) \
+                "\nThe last long run ({} s) is a run of its own (`{}`, kept in [{LONG_FILE}]({LONG_FILE}) \
                  with every sample): {} at commit `{}`, {} CPUs ({}), load average {} at the \
                  start and {} at the end (the machine may have been shared), HAProxy {}. \
                  Result: **{}**.",
+                int(at(l, "r4"), "duration_s"),
                 text(meta, "command"),
                 text(meta, "date"),
                 text(meta, "commit"),
@@ -188,13 +189,17 @@ pub fn section(md: &mut String, short: Option<&Value>, long: Option<&Value>) {
                 text(meta, "haproxy_version"),
                 verdict(passed(at(l, "r4"))),
             );
-            result(md, "The 30-minute run (`scripts/soak --long`)", at(l, "r4"));
+            let heading = format!(
+                "The long run (`scripts/soak --long`, {} s)",
+                int(at(l, "r4"), "duration_s")
+            );
+            result(md, &heading, at(l, "r4"));
         }
         None => {
             let _ = writeln!(
                 md,
                 "\nNo long run is recorded ({LONG_FILE} is absent beside this page): \
-                 `scripts/soak --long` runs it (30 minutes) and writes it."
+                 `scripts/soak --long` runs it and writes it."
             );
         }
     }
