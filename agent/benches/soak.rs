@@ -11,6 +11,10 @@
 //! - `r3 DROPS COMPACTIONS PAUSE_S`: watch faults through the test Kubernetes API server:
 //!   dropped watches, 410 Expired after a compaction, the server silent for PAUSE_S seconds
 //!   (see `soak/r3.rs`);
+//! - `r4 SECONDS`: a long run, churn and a reload every 20 s for SECONDS, with the agent's
+//!   memory, its open descriptors and HAProxy's workers sampled (see `soak/r4.rs`);
+//! - `r6`: disk faults in the config directory (a tmpfs the soak mounts): full,
+//!   read-only, a map file deleted, haproxy.cfg edited by hand (see `soak/r6.rs`);
 //! - `r5 KILLS`: two replicas on the test Kubernetes API server electing the status writer
 //!   with a Lease; the leader SIGKILLed KILLS times (see `soak/r5.rs`);
 //! - `r7 ROUNDS`: API server faults (500s, slow answers, objects that do not decode in a
@@ -45,14 +49,24 @@ mod r1;
 mod r2;
 #[path = "soak/r3.rs"]
 mod r3;
+#[path = "soak/r4.rs"]
+mod r4;
 #[path = "soak/r5.rs"]
 mod r5;
+#[path = "soak/r6.rs"]
+mod r6;
+#[path = "soak/r6_setup.rs"]
+mod r6_setup;
 #[path = "soak/r7.rs"]
 mod r7;
 #[path = "soak/report.rs"]
 mod report;
+#[path = "soak/report_r4.rs"]
+mod report_r4;
 #[path = "soak/report_r5_r7.rs"]
 mod report_r5_r7;
+#[path = "soak/report_r6.rs"]
+mod report_r6;
 #[path = "soak/world.rs"]
 mod world;
 
@@ -230,7 +244,7 @@ async fn run() -> anyhow::Result<bool> {
     let args = Args::parse()?;
     let Some(cmd) = args.positional(0) else {
         bail!(
-            "usage: soak r1 COUNT | r2 COUNT | r3 DROPS COMPACTIONS PAUSE_S | r5 KILLS | r7 ROUNDS | report DIR OUT_DIR"
+            "usage: soak r1 COUNT | r2 COUNT | r3 DROPS COMPACTIONS PAUSE_S | r4 SECONDS | r5 KILLS | r6 | r7 ROUNDS | report DIR OUT_DIR"
         );
     };
     let seed = match args.named("seed") {
@@ -265,6 +279,15 @@ async fn run() -> anyhow::Result<bool> {
             )
             .await?
         }
+        "r4" => {
+            let seconds = args.number(1, 1800)? as u64;
+            r4::run(
+                &args.binary("agent", "haproxy-agent")?,
+                Duration::from_secs(seconds),
+                seed,
+            )
+            .await?
+        }
         "r5" => {
             r5::run(
                 &args.binary("agent", "haproxy-agent")?,
@@ -281,6 +304,7 @@ async fn run() -> anyhow::Result<bool> {
             )
             .await?
         }
+        "r6" => r6::run(&args.binary("agent", "haproxy-agent")?, seed).await?,
         "report" => {
             let (Some(dir), Some(out)) = (args.positional(1), args.positional(2)) else {
                 bail!("usage: soak report DIR OUT_DIR");

@@ -46,6 +46,8 @@ pub struct Status {
     /// Metrics.
     pub metrics: Metrics,
     health: Mutex<Health>,
+    /// The config directory's fault (see [`crate::apply`]), if any.
+    disk: Mutex<Option<String>>,
     debug: Mutex<DebugSource>,
     history: Mutex<History>,
     invocation: Mutex<serde_json::Value>,
@@ -62,6 +64,7 @@ impl Default for Status {
         Self {
             metrics: Metrics::default(),
             health: Mutex::default(),
+            disk: Mutex::default(),
             debug: Mutex::default(),
             history: Mutex::default(),
             invocation: Mutex::default(),
@@ -87,6 +90,17 @@ impl Status {
     /// The current health report.
     pub fn health(&self) -> Health {
         self.health.lock().expect("health lock").clone()
+    }
+
+    /// Sets (or clears) the config directory's fault: while set, `/healthz` answers 503
+    /// naming it (HAProxy runs on, but a restart would not start current).
+    pub fn set_disk_fault(&self, fault: Option<String>) {
+        *self.disk.lock().expect("disk lock") = fault;
+    }
+
+    /// The config directory's fault, if any.
+    pub fn disk_fault(&self) -> Option<String> {
+        self.disk.lock().expect("disk lock").clone()
     }
 
     /// Sets the problems `/debug/state` shows.
@@ -170,14 +184,27 @@ impl Status {
     }
 }
 
+/// `/healthz`'s body: the health report and the config directory's fault.
+#[derive(Debug, Serialize)]
+struct HealthBody {
+    #[serde(flatten)]
+    health: Health,
+    /// The config directory cannot be written, or was changed behind the agent's back and
+    /// is not yet written again.
+    disk: Option<String>,
+}
+
 async fn healthz(State(status): State<Arc<Status>>) -> Response {
-    let h = status.health();
-    let code = if h.synced && h.haproxy_up {
+    let body = HealthBody {
+        health: status.health(),
+        disk: status.disk_fault(),
+    };
+    let code = if body.health.synced && body.health.haproxy_up && body.disk.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, axum::Json(h)).into_response()
+    (code, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(status): State<Arc<Status>>) -> Response {
@@ -250,4 +277,41 @@ pub async fn serve_router(
             .await
     });
     Ok((addr, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    async fn get_healthz(status: &Arc<Status>) -> (StatusCode, serde_json::Value) {
+        let r = healthz(State(status.clone())).await;
+        let code = r.status();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        (code, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_names_a_disk_fault_with_503_until_it_clears() {
+        let status = Status::new();
+        status.set_health(Health {
+            synced: true,
+            haproxy_up: true,
+            detail: None,
+        });
+        let (code, body) = get_healthz(&status).await;
+        assert_eq!(
+            (code, &body["disk"]),
+            (StatusCode::OK, &serde_json::Value::Null)
+        );
+        let fault = "config directory not writable: cannot write x: No space left on device";
+        status.set_disk_fault(Some(fault.into()));
+        let (code, body) = get_healthz(&status).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["disk"], fault);
+        assert_eq!(body["synced"], true);
+        status.set_disk_fault(None);
+        assert_eq!(get_healthz(&status).await.0, StatusCode::OK);
+    }
 }

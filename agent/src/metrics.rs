@@ -88,6 +88,10 @@ pub struct Metrics {
     pub observations: Family<ScopeLabels, Counter>,
     /// Files written to the config directory after runtime changes.
     pub file_writes: Counter,
+    /// Files of the config directory found deleted or changed behind the agent's back.
+    pub config_drift: Counter,
+    /// Failed writes to the config directory (full, read-only).
+    pub config_write_failures: Counter,
     /// When each served certificate expires (Unix seconds), by Secret and host.
     pub certificate_not_after: Family<CertLabels, Gauge>,
 }
@@ -117,6 +121,8 @@ impl Metrics {
         let routes = Gauge::default();
         let observations = Family::<ScopeLabels, Counter>::default();
         let file_writes = Counter::default();
+        let config_drift = Counter::default();
+        let config_write_failures = Counter::default();
         let certificate_not_after = Family::<CertLabels, Gauge>::default();
         registry.register("reloads", "HAProxy reloads by reason", reloads.clone());
         registry.register(
@@ -171,6 +177,16 @@ impl Metrics {
             file_writes.clone(),
         );
         registry.register(
+            "config_drift",
+            "Files of the config directory found deleted or changed behind the agent's back (each is written again)",
+            config_drift.clone(),
+        );
+        registry.register(
+            "config_write_failures",
+            "Failed writes to the config directory (full, read-only); /healthz answers 503 until one succeeds",
+            config_write_failures.clone(),
+        );
+        registry.register(
             "certificate_not_after_seconds",
             "When each served certificate expires (Unix time), by Secret and host",
             certificate_not_after.clone(),
@@ -193,6 +209,8 @@ impl Metrics {
             routes,
             observations,
             file_writes,
+            config_drift,
+            config_write_failures,
             certificate_not_after,
         }
     }

@@ -546,6 +546,9 @@ struct LoopTiming {
 const FLUSH_IDLE: Duration = Duration::from_millis(100);
 /// ...and at the latest this long after the first one not yet written.
 const FLUSH_MAX: Duration = Duration::from_secs(1);
+/// The files last written are compared with the disk this often (a stat each), so one
+/// deleted or edited behind the agent's back is named and written again.
+const DISK_CHECK: Duration = Duration::from_secs(2);
 
 /// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
 /// (`Err`, which [`check_settings`] makes unreachable; should it happen, `/healthz` stops
@@ -584,6 +587,7 @@ async fn reconcile_loop(
     let mut woke = Instant::now();
     let mut sync_now = true;
     let mut next_sync = Instant::now() + timing.resync_period;
+    let mut next_disk_check = Instant::now() + DISK_CHECK;
     // The store and generation of the last sync, for the history's list of changes.
     let mut last_seen: Option<(u64, u64)> = None;
     loop {
@@ -684,9 +688,7 @@ async fn reconcile_loop(
             }
         }
         // Runtime changes reach the config directory off the path to HAProxy's ack.
-        let flush_at = applier
-            .files_behind_since()
-            .map(|since| (Instant::now() + FLUSH_IDLE).min(since + FLUSH_MAX));
+        let flush_at = applier.files_due(Instant::now(), FLUSH_IDLE, FLUSH_MAX);
         sync_now = true;
         tokio::select! {
             _ = rx.changed() => {
@@ -700,6 +702,13 @@ async fn reconcile_loop(
             _ = sleep_until_some(flush_at) => {
                 if let Some(desired) = translator.config() {
                     applier.flush_files(desired).await;
+                }
+                sync_now = false;
+            }
+            _ = tokio::time::sleep_until(next_disk_check.into()) => {
+                next_disk_check = Instant::now() + DISK_CHECK;
+                if synced_once {
+                    applier.check_files().await;
                 }
                 sync_now = false;
             }

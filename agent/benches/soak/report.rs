@@ -1,8 +1,10 @@
 //! `soak report DIR OUT_DIR`: `reliability.md` (the page) and `reliability.json` (every
 //! figure) in OUT_DIR, from the JSON one `scripts/soak` run left in DIR: `meta.json` (the
 //! run: date, command, machine, HAProxy version) and `r1.json`, `r2.json`, `r3.json`,
-//! `r5.json`, `r7.json` (R5 and R7's parts in `report_r5_r7.rs`; a
-//! scenario that failed before writing its figures is reported as such). Nothing on the
+//! `r4.json`, `r5.json`, `r6.json`, `r7.json` (R4's parts in `report_r4.rs`, R5 and R7's in
+//! `report_r5_r7.rs`, R6's in `report_r6.rs`; a scenario that failed before writing its
+//! figures is reported as such), and the last long run beside the page (see
+//! `report_r4.rs`). Nothing on the
 //! page is typed in: every figure comes from those files.
 
 use std::fmt::Write as _;
@@ -10,6 +12,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+
+use crate::{report_r4, report_r6};
 
 fn load(dir: &Path, name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).ok()?;
@@ -88,7 +92,7 @@ pub(crate) fn ms(x: f64) -> String {
     }
 }
 
-fn verdict(passed: bool) -> &'static str {
+pub(crate) fn verdict(passed: bool) -> &'static str {
     if passed { "pass" } else { "**LOSS**" }
 }
 
@@ -145,13 +149,25 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
     let r1 = load(dir, "r1");
     let r2 = load(dir, "r2");
     let r3 = load(dir, "r3");
+    let r4 = load(dir, "r4");
     let r5 = load(dir, "r5");
+    let r6 = load(dir, "r6");
     let r7 = load(dir, "r7");
+    let r4_long = report_r4::load_long(out_dir);
     let passed = |v: &Option<Value>| {
         v.as_ref()
             .is_some_and(|v| at(v, "passed").as_bool() == Some(true))
     };
-    let all_passed = passed(&r1) && passed(&r2) && passed(&r3) && passed(&r5) && passed(&r7);
+    let all_passed = passed(&r1)
+        && passed(&r2)
+        && passed(&r3)
+        && passed(&r4)
+        && passed(&r5)
+        && passed(&r6)
+        && passed(&r7)
+        && r4_long
+            .as_ref()
+            .is_none_or(|l| report_r4::passed(at(l, "r4")));
     let mut md = String::new();
     let _ = writeln!(md, "# Reliability: the fault suite\n");
     md.push_str(
@@ -246,7 +262,15 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         }
         None => missing_row(&mut md, "R3 watch faults"),
     }
+    report_r4::rows(&mut md, r4.as_ref(), r4_long.as_ref());
+    if r4.is_none() {
+        missing_row(&mut md, "R4 long run");
+    }
     crate::report_r5_r7::rows(&mut md, r5.as_ref(), r7.as_ref(), missing_row);
+    match &r6 {
+        Some(v) => report_r6::rows(&mut md, v),
+        None => missing_row(&mut md, "R6 disk faults"),
+    }
 
     md.push_str(
         "\n## How \"converged\" is checked\n\n\
@@ -488,8 +512,12 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         failures(&mut md, pause);
     }
 
+    report_r4::section(&mut md, r4.as_ref(), r4_long.as_ref());
     if let Some(v) = &r5 {
         crate::report_r5_r7::r5_section(&mut md, v);
+    }
+    if let Some(v) = &r6 {
+        report_r6::section(&mut md, v);
     }
     if let Some(v) = &r7 {
         crate::report_r5_r7::r7_section(&mut md, v);
@@ -502,7 +530,15 @@ pub fn write(dir: &Path, out_dir: &Path) -> anyhow::Result<bool> {
         "r1": r1,
         "r2": r2,
         "r3": r3,
+        "r4": r4,
+        "r4_long": r4_long.as_ref().map(|l| json!({
+            "file": report_r4::LONG_FILE,
+            "date": at(l, "meta/date"),
+            "commit": at(l, "meta/commit"),
+            "passed": report_r4::passed(at(l, "r4")),
+        })),
         "r5": r5,
+        "r6": r6,
         "r7": r7,
         "passed": all_passed,
     });

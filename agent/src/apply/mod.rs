@@ -155,9 +155,26 @@ impl Applier {
         self.cache.invalidate();
     }
 
-    /// Since when runtime changes wait to be written to the config directory, if they do.
-    pub fn files_behind_since(&self) -> Option<Instant> {
-        self.disk.dirty_since()
+    /// When to write the config directory ([`Applier::flush_files`]), if it is behind: `idle`
+    /// from `now` but at most `max` after it fell behind, and not before the retry time
+    /// after a failed write.
+    pub fn files_due(&self, now: Instant, idle: Duration, max: Duration) -> Option<Instant> {
+        self.disk.due(now, idle, max)
+    }
+
+    /// Checks that the files last written are still on disk as written; one deleted or
+    /// changed behind the agent's back is named (log, metric, `/healthz`) and written again
+    /// at the next flush. Returns how many were found.
+    pub async fn check_files(&mut self) -> usize {
+        let n = self.disk.verify(&self.status.metrics).await;
+        self.publish_disk();
+        n
+    }
+
+    /// Shows the config directory's fault on `/healthz`.
+    fn publish_disk(&self) {
+        self.status
+            .set_disk_fault(self.disk.fault().map(ToString::to_string));
     }
 
     /// Writes the config directory's files that runtime changes left behind (only those
@@ -170,6 +187,7 @@ impl Applier {
         self.disk
             .flush(self.reloader.writer(), desired, &self.status.metrics)
             .await;
+        self.publish_disk();
     }
 
     /// True when the loaded structure has every section `desired` needs.
@@ -370,6 +388,7 @@ impl Applier {
                 self.desired = want.clone();
                 self.worker.loaded_by(Some(done.new_worker), want).await;
                 self.disk.installed(self.reloader.writer(), &rendered);
+                self.publish_disk();
                 self.cache.invalidate();
                 self.refused = None;
                 self.drains.clear();
@@ -379,6 +398,12 @@ impl Applier {
                 self.status.metrics.reload_failures.inc();
                 if e.is_invalid_config() {
                     self.refused = Some(want);
+                }
+                if let ReloadFailure::NotInstalled(w) = &e
+                    && !w.is_invalid()
+                {
+                    self.disk.failed(w.to_string(), &self.status.metrics);
+                    self.publish_disk();
                 }
                 tracing::error!(reason = %reason, error = %e, "reload failed; haproxy keeps its last good config");
                 Err(e.into())

@@ -11,6 +11,7 @@ mod ctl;
 mod custom_errors;
 mod debugging;
 mod deploy;
+mod disk;
 mod endpoints;
 mod frontdoor;
 mod gateway_conformance;

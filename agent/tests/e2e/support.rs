@@ -421,6 +421,11 @@ impl Agent {
         Ok(self.agent_get("/healthz").await?.status)
     }
 
+    /// `/healthz`'s status code and body.
+    pub async fn healthz_reply(&self) -> anyhow::Result<HttpReply> {
+        self.agent_get("/healthz").await
+    }
+
     /// `/debug/state`, parsed.
     pub async fn debug_state(&self) -> anyhow::Result<serde_json::Value> {
         let reply = self.agent_get("/debug/state").await?;

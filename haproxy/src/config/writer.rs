@@ -344,6 +344,21 @@ impl FileDigests {
     pub fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// Forgets one file: the next write writes it.
+    pub fn forget(&mut self, path: &Path) {
+        self.0.remove(path);
+    }
+
+    /// The files written (in no particular order).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.0.keys().map(PathBuf::as_path)
+    }
+
+    /// True when `bytes` are what was last written to `path`.
+    pub fn matches(&self, path: &Path, bytes: &[u8]) -> bool {
+        self.0.get(path) == Some(&content_digest(bytes))
+    }
 }
 
 async fn mkdir(dir: &Path) -> Result<(), WriteError> {
@@ -419,6 +434,10 @@ async fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()
             .await
             .map_err(io_err("create", &tmp))?;
         f.write_all(contents).await.map_err(io_err("write", &tmp))?;
+        // tokio writes in the background and reports a failed write (a full disk) on the
+        // next flush; `sync_all` alone drops that error and the truncated file would be
+        // renamed into place.
+        f.flush().await.map_err(io_err("write", &tmp))?;
         f.sync_all().await.map_err(io_err("sync", &tmp))?;
         drop(f);
         tokio::fs::rename(&tmp, path)
