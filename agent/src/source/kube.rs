@@ -377,6 +377,7 @@ pub async fn run(
                     store.delete(kind, &key);
                 }
                 Update::Absent(kinds) => {
+                    faults.absent(&kinds);
                     store.clear_kinds(&kinds);
                     listed.extend(kinds.into_iter().map(Watch::of));
                 }

@@ -109,6 +109,13 @@ impl Faults {
         }
     }
 
+    /// The kinds are no longer watched (their API group went away): their watches' failures
+    /// and objects that did not decode are no one's problem any more.
+    pub fn absent(&mut self, kinds: &[Kind]) {
+        self.failing.retain(|w, _| !kinds.contains(&w.kind));
+        self.malformed.retain(|(w, _), _| !kinds.contains(&w.kind));
+    }
+
     /// The Gateway API supervisor's problems changed.
     pub fn gateway(&mut self, problems: Vec<Problem>) {
         self.gateway = problems;
@@ -184,5 +191,22 @@ mod tests {
         f.publish(&tx);
         let objects: Vec<String> = rx.borrow().iter().map(|p| p.object.clone()).collect();
         assert_eq!(objects, ["shop/b"], "a list replaces what the watch saw");
+    }
+
+    #[test]
+    fn kinds_no_longer_watched_take_their_problems_with_them() {
+        let (tx, rx) = watch::channel(Vec::new());
+        let mut f = Faults::default();
+        f.failing(Watch::of(Kind::HttpRoute), Some("404".into()));
+        f.failing(Watch::of(Kind::EndpointSlice), Some("500".into()));
+        f.malformed(Watch::of(Kind::Gateway), bad("g"));
+        f.absent(&[Kind::HttpRoute, Kind::Gateway]);
+        f.publish(&tx);
+        let objects: Vec<String> = rx.borrow().iter().map(|p| p.object.clone()).collect();
+        assert_eq!(
+            objects,
+            ["EndpointSlice"],
+            "the watched kind's failure stays"
+        );
     }
 }
