@@ -573,6 +573,29 @@ mod tests {
     }
 
     #[test]
+    fn gateway_address_pool_takes_bindable_addresses() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["haproxy-agent", "run"], args].concat())?;
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            Ok::<_, clap::Error>(args.model.gateway_address_pool)
+        };
+        assert!(parse(&[]).unwrap().is_empty());
+        let pool = parse(&["--gateway-address-pool", "127.0.1.1,::1"]).unwrap();
+        assert_eq!(
+            pool,
+            [
+                "127.0.1.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        for bad in ["0.0.0.0", "224.0.0.1", "10.0.0.1:80", "host.example"] {
+            assert!(parse(&["--gateway-address-pool", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn gateway_controller_name_flag_env_and_default() {
         use clap::CommandFactory;
         let parse = |args: &[&str]| {
