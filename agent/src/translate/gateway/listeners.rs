@@ -189,7 +189,7 @@ fn gateway(
             .and_then(|proto| addresses::bind_of(proto, l.port, judged, at.settings));
         place(key, gw, i, l, &mut info, &mut seen, problems);
         if serve {
-            own_bind(key, gw, i, &mut info, at.settings, out, problems);
+            addresses::own_bind(key, gw, i, &mut info, at.settings, out, problems);
         }
         listeners.push(info);
     }
@@ -219,53 +219,13 @@ fn gateway(
     } else {
         served
     };
-    let conditions = gateway_conditions(meta, not_accepted, unusable, served, listeners.len());
+    let conditions =
+        super::status::gateway_conditions(meta, not_accepted, unusable, served, listeners.len());
     GatewayInfo {
         gateway: gw.clone(),
         listeners,
         conditions,
     }
-}
-
-type Failure = Option<(&'static str, String)>;
-
-/// A Gateway's `Accepted` and `Programmed`: `served` of `total` listeners are (or, for an
-/// `unusable` address, would be) served.
-fn gateway_conditions(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    not_accepted: Failure,
-    unusable: Failure,
-    served: usize,
-    total: usize,
-) -> Vec<Condition> {
-    let accepted = if let Some((reason, message)) = not_accepted {
-        condition(meta, "Accepted", false, reason, message)
-    } else if served == total {
-        condition(meta, "Accepted", true, "Accepted", "accepted")
-    } else {
-        let ok = served > 0;
-        condition(
-            meta,
-            "Accepted",
-            ok,
-            "ListenersNotValid",
-            "some listeners are not valid",
-        )
-    };
-    let programmed = if let Some((reason, why)) = unusable {
-        condition(meta, "Programmed", false, reason, why)
-    } else if accepted.status == "True" && served > 0 {
-        condition(meta, "Programmed", true, "Programmed", "served by HAProxy")
-    } else {
-        condition(
-            meta,
-            "Programmed",
-            false,
-            "Invalid",
-            "no listener is served",
-        )
-    };
-    vec![accepted, programmed]
 }
 
 /// Names the Gateway fields the agent does not implement; the reason and message of a
@@ -357,49 +317,6 @@ fn place(
     } else {
         condition(meta, "Programmed", false, "Invalid", "not served")
     });
-}
-
-/// A served listener on a bind of its own: refused when the bind clashes with the agent's
-/// addresses or with an earlier Gateway's bind of the other protocol; else the bind is
-/// taken.
-fn own_bind(
-    key: &ObjectKey,
-    gw: &Gateway,
-    i: usize,
-    info: &mut ListenerInfo,
-    settings: &Settings,
-    out: &mut Gateways,
-    problems: &mut GatewayProblems,
-) {
-    let Some(Listen::Bind(b)) = info.listen else {
-        return;
-    };
-    let why = addresses::clash(&b, settings).or_else(|| {
-        out.binds
-            .get(&b.addr)
-            .filter(|tls| **tls != b.tls)
-            .map(|_| {
-                format!(
-                    "{} is an earlier Gateway listener's of the other protocol",
-                    b.addr
-                )
-            })
-    });
-    match why {
-        Some(why) => {
-            let field = format!("spec.listeners[{i}].port");
-            problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
-            let meta = &gw.metadata;
-            info.conditions[0] = condition(meta, "Accepted", false, "PortUnavailable", why);
-            info.listen = None;
-            if let Some(p) = info.conditions.iter_mut().find(|c| c.type_ == "Programmed") {
-                *p = condition(meta, "Programmed", false, "Invalid", "not served");
-            }
-        }
-        None => {
-            out.binds.insert(b.addr, b.tls);
-        }
-    }
 }
 
 /// A listener's name, protocol, port and host name, checked: the failures for its
