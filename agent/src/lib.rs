@@ -5,15 +5,15 @@
 //! apply do IO.
 
 pub mod apply;
-pub mod backoff;
-pub mod cert_expiry;
+mod backoff;
+mod cert_expiry;
 pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod ctl;
-pub mod debug;
-pub mod gateway_api;
-pub mod history;
+mod debug;
+mod gateway_api;
+mod history;
 pub mod http;
 pub mod metrics;
 pub mod problem;
@@ -21,6 +21,6 @@ pub mod reconcile;
 pub mod run;
 pub mod source;
 pub mod spawn;
-pub mod status;
+mod status;
 pub mod store;
 pub mod translate;

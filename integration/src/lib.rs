@@ -15,6 +15,8 @@ pub mod haproxy_proc;
 pub mod http;
 pub mod kube_api;
 pub mod kubectl;
+pub mod master;
+pub mod module_graph;
 pub mod rendered;
 pub mod soak_oracle;
 pub mod tcp_echo;

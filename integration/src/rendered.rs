@@ -7,23 +7,19 @@
 //! Build the config around a [`ConfigDir`] (its paths are only known once the dir exists),
 //! then hand both to [`RenderedHaproxy::start`].
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use haproxy::config::{Config, ConfigPath, ConfigWriter, Global, Rendered, RouteMaps, render};
-use haproxy::proto::ProcList;
-use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient};
+use haproxy::{Reloader, RuntimeClient};
 use tempfile::TempDir;
 
-use crate::haproxy_proc::{START_DEADLINE, haproxy_binary};
+use crate::haproxy_proc::haproxy_binary;
+use crate::master::Master;
 
 /// Time a [`Reloader`] from [`RenderedHaproxy::reloader`] allows for a new worker to show up.
 pub const RELOAD_DEADLINE: Duration = Duration::from_secs(15);
-
-const POLL: Duration = Duration::from_millis(20);
 
 /// A temp config dir and the writer that owns it, before HAProxy runs.
 #[derive(Debug)]
@@ -83,15 +79,21 @@ impl ConfigDir {
 }
 
 /// A running HAProxy master whose config was rendered from a [`Config`] and installed by a
-/// [`ConfigWriter`]. Dropping it sends SIGTERM to the master's pid, waits up to
-/// [`STOP_DEADLINE`], then SIGKILLs it, and reaps it in every case; the temp dir goes after.
+/// [`ConfigWriter`]. The process is a [`Master`] (which it dereferences to); dropping it
+/// stops the master by its pid, then removes the temp dir.
 #[derive(Debug)]
 pub struct RenderedHaproxy {
+    /// The process (first, so that it stops before the dir goes).
+    master: Master,
     dir: ConfigDir,
-    admin_socket: PathBuf,
-    log_path: PathBuf,
     rendered: Rendered,
-    child: Child,
+}
+
+impl std::ops::Deref for RenderedHaproxy {
+    type Target = Master;
+    fn deref(&self) -> &Master {
+        &self.master
+    }
 }
 
 impl RenderedHaproxy {
@@ -117,82 +119,17 @@ impl RenderedHaproxy {
             .install(&rendered)
             .await
             .context("install the rendered config")?;
-        let log_path = dir.path().join("haproxy.log");
-        let log =
-            File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
-        let bin = haproxy_binary();
-        let child = Command::new(&bin)
-            .arg("-W")
-            .arg("-S")
-            .arg(dir.master_socket())
-            .arg("-f")
-            .arg(dir.writer.config_path())
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().context("clone log file")?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawn {}", bin.display()))?;
-        let mut process = Self {
+        let config_path = dir.writer.config_path().to_path_buf();
+        let master =
+            Master::launch(dir.path(), &config_path, admin_socket, dir.master_socket()).await?;
+        if let Err(e) = dir.writer.mark_good().await {
+            return Err(master.failed(e.into(), &config_path));
+        }
+        Ok(Self {
+            master,
             dir,
-            admin_socket,
-            log_path,
             rendered,
-            child,
-        };
-        let started = match process.wait_ready().await {
-            Ok(()) => process
-                .dir
-                .writer
-                .mark_good()
-                .await
-                .context("mark the config last-good"),
-            Err(e) => Err(e),
-        };
-        match started {
-            Ok(()) => Ok(process),
-            Err(e) => {
-                process.stop();
-                Err(anyhow!(
-                    "haproxy (pid {}) did not start: {e:#}; its log:\n{}",
-                    process.pid(),
-                    process.log()
-                ))
-            }
-        }
-    }
-
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + START_DEADLINE;
-        let admin = Endpoint::Unix(self.admin_socket.clone());
-        loop {
-            if let Some(status) = self.child.try_wait().context("try_wait haproxy")? {
-                bail!("haproxy exited with {status}");
-            }
-            let answered = async {
-                let version = admin
-                    .oneshot("show version", Duration::from_secs(1), 4096)
-                    .await
-                    .with_context(|| format!("admin socket {admin}"))?;
-                if version.is_empty() {
-                    bail!("admin socket {admin}: empty reply to `show version`");
-                }
-                self.master_client().show_proc().await?;
-                Ok(())
-            };
-            let Err(e) = answered.await else {
-                return Ok(());
-            };
-            if Instant::now() >= deadline {
-                return Err(e.context(format!("haproxy not ready within {START_DEADLINE:?}")));
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// The master's pid.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        })
     }
 
     /// The config dir's path.
@@ -210,24 +147,6 @@ impl RenderedHaproxy {
         &self.rendered
     }
 
-    /// HAProxy's output so far (lossy UTF-8; empty if unreadable).
-    pub fn log(&self) -> String {
-        std::fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// A new runtime API client on the admin socket, with [`crate::haproxy_proc::CLIENT_TIMEOUT`]. Each call
-    /// gives a client with its own session.
-    pub fn runtime_client(&self) -> RuntimeClient {
-        crate::haproxy_proc::runtime_client_for(&self.admin_socket)
-    }
-
-    /// A master CLI client, with [`crate::haproxy_proc::CLIENT_TIMEOUT`].
-    pub fn master_client(&self) -> MasterClient {
-        crate::haproxy_proc::master_client_for(&self.dir.master_socket())
-    }
-
     /// A [`Reloader`] for this HAProxy that disconnects `runtime` after each reload, with
     /// [`RELOAD_DEADLINE`].
     pub fn reloader(&self, runtime: &RuntimeClient) -> Reloader {
@@ -237,34 +156,5 @@ impl RenderedHaproxy {
             runtime.clone(),
             RELOAD_DEADLINE,
         )
-    }
-
-    /// The master's `show proc`.
-    pub async fn show_proc(&self) -> anyhow::Result<ProcList> {
-        Ok(self.master_client().show_proc().await?)
-    }
-
-    /// Reloads so far, failed ones included, as the master counts them (`show proc`).
-    pub async fn reload_count(&self) -> anyhow::Result<u32> {
-        Ok(self.show_proc().await?.master.reloads)
-    }
-
-    /// The current worker's pid (`show proc`).
-    pub async fn worker_pid(&self) -> anyhow::Result<u32> {
-        self.show_proc()
-            .await?
-            .current_worker()
-            .ok_or_else(|| anyhow!("the master lists no current worker"))
-    }
-
-    /// Stops the master by pid: SIGTERM, wait up to the stop deadline, SIGKILL, reap.
-    fn stop(&mut self) {
-        crate::haproxy_proc::stop_child(&mut self.child);
-    }
-}
-
-impl Drop for RenderedHaproxy {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use kube::Client;
 use tokio::sync::watch;
 
-pub use address::{LbAddress, ingress_addresses, service_addresses};
 pub use lease::{LeaseConfig, default_identity};
 
 use crate::gateway_api::Statuses;

@@ -1,5 +1,6 @@
 //! Client certificates in the translation: lines per certificate and setting, the older
-//! Ingress's settings for a host, failing closed on a bad CA, hostile CA and CRL data.
+//! Ingress's settings for a host, failing closed on a bad CA, hostile CA and CRL data, the
+//! subject DN pattern (auth-tls-match-cn).
 
 use haproxy::config::{AUTH_DENIED, ClientCertPolicy};
 
@@ -210,6 +211,51 @@ fn a_bad_ca_or_crl_is_named_and_the_routes_fail_closed() {
             policy.auth.as_ref().map(|a| a.as_str()),
             Some(AUTH_DENIED),
             "{name}"
+        );
+    }
+}
+
+#[test]
+fn match_cn_puts_the_pattern_in_the_acl_file_and_its_id_in_the_routes() {
+    let (ca, _, _) = pair("client ca");
+    let docs = |pattern: &str| {
+        let auth = [
+            ("nginx.ingress.kubernetes.io/auth-tls-secret", "ca"),
+            ("nginx.ingress.kubernetes.io/auth-tls-match-cn", pattern),
+        ];
+        vec![
+            site(),
+            opaque("ca", &[("ca.crt", &ca)]),
+            ingress("m", 1, &["m.test"], &[(Some("site"), &["m.test"])], &auth),
+        ]
+    };
+    let t = run(&docs("CN=client (one|two)"), &CertMemory::default());
+    assert_eq!(problems(&t), Vec::<String>::new());
+    let want = haproxy::config::CanaryPattern::new("CN=client (one|two)").unwrap();
+    assert_eq!(policy_of(&t, "m.test").client_dn.as_ref(), Some(want.id()));
+    let patterns: Vec<_> = t
+        .config
+        .source_lists
+        .values()
+        .flat_map(|l| l.canary_patterns.iter())
+        .collect();
+    assert_eq!(patterns, [&want]);
+    // Without `CN=`, or a regex the patterns refuse: named, and the routes fail closed.
+    for bad in ["client one", "CN=(?<=x)y", "CN=a\nb"] {
+        let t = run(&docs(bad), &CertMemory::default());
+        assert!(
+            problems(&t).iter().any(|p| p.contains("auth-tls-match-cn")),
+            "{bad:?}: {:?}",
+            problems(&t)
+        );
+        let policy = policy_of(&t, "m.test");
+        assert_eq!(policy.auth.as_ref().map(|a| a.as_str()), Some(AUTH_DENIED));
+        assert_eq!(policy.client_dn, None);
+        assert!(
+            t.config
+                .source_lists
+                .values()
+                .all(|l| l.canary_patterns.is_empty())
         );
     }
 }

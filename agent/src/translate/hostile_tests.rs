@@ -65,6 +65,8 @@ const NGINX_PROXY_SSL_SERVER_NAME: &str = "nginx.ingress.kubernetes.io/proxy-ssl
 const NGINX_AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 const NGINX_AUTH_TLS_VERIFY_CLIENT: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
 const NGINX_AUTH_TLS_VERIFY_DEPTH: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-depth";
+const NGINX_AUTH_TLS_MATCH_CN: &str = "nginx.ingress.kubernetes.io/auth-tls-match-cn";
+const NGINX_AUTH_TLS_ERROR_PAGE: &str = "nginx.ingress.kubernetes.io/auth-tls-error-page";
 const NGINX_SSL_PASSTHROUGH: &str = "nginx.ingress.kubernetes.io/ssl-passthrough";
 const NGINX_AUTH_TLS_PASS_CERT: &str =
     "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream";
@@ -609,6 +611,43 @@ fn canary_pattern_accepts(t: &Token) -> Option<&'static str> {
         )
 }
 
+/// An auth-tls annotation `key` read with `verify off`: a refused value is named, an
+/// accepted one is named of no effect, so no CA Secret is needed here; the manifest corpus
+/// (client-dn-hostile.yaml, client-error-page-hostile.yaml) takes accepted values into the
+/// ACL file and a route map value.
+fn with_verify_off(w: &mut World, key: &str, v: &str) {
+    w.annotations
+        .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+    w.annotations
+        .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
+    w.annotations.insert(key.into(), v.into());
+}
+
+fn match_cn_accepts(t: &Token) -> Option<&'static str> {
+    haproxy::config::CanaryPattern::new(&format!("CN=cl{}ient", t.text))
+        .is_ok()
+        .then_some(
+            "a subject DN regex in the plain syntax PCRE2 and the regex crate read alike: one \
+             entry of the pattern ACL file (spaces as \\x20), never part of haproxy.cfg; the \
+             map value carries only its id",
+        )
+}
+
+fn error_page_accepts(t: &Token) -> Option<&'static str> {
+    let path = format!("no{}cert", t.text);
+    path.split('/')
+        .all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .then_some(
+            "/-separated segments of letters, digits, -, _ and ., as ingress-nginx's check \
+             allows: a route map value field, a redirect's location sample",
+        )
+}
+
 /// A rewrite target: a route policy, but `\` is an escape in `map_regm` values (refused)
 /// and `$` must be a group (`$1`..`$9`).
 fn rewrite_accepts(t: &Token) -> Option<&'static str> {
@@ -1113,6 +1152,20 @@ fn fields() -> Vec<Field> {
             },
             refused,
             true,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_MATCH_CN,
+            |t| format!("CN=cl{t}ient"),
+            |w, v| with_verify_off(w, NGINX_AUTH_TLS_MATCH_CN, v),
+            match_cn_accepts,
+            false,
+        ),
+        annotation_field_of(
+            NGINX_AUTH_TLS_ERROR_PAGE,
+            |t| format!("https://e.test/no{t}cert"),
+            |w, v| with_verify_off(w, NGINX_AUTH_TLS_ERROR_PAGE, v),
+            error_page_accepts,
+            false,
         ),
         annotation_field_of(
             NGINX_SSL_PASSTHROUGH,
@@ -2934,10 +2987,10 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 3982;
+const TABLE_CASES: usize = 4046;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 63;
+const MANIFEST_FILES: usize = 65;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {

@@ -433,8 +433,9 @@ impl Incremental {
         let (old_tls, new_tls) = (tls_spec(old.as_deref()), tls_spec(new.as_deref()));
         let moved = old.as_ref().map(|e| &e.created) != new.as_ref().map(|e| &e.created);
         step.tls |= old_tls != new_tls || (moved && (old_tls.is_some() || new_tls.is_some()));
-        step.tls |=
-            new_tls.is_some() && client_cert_of(old.as_deref()) != client_cert_of(new.as_deref());
+        step.tls |= new_tls.is_some()
+            && (client_cert_of(old.as_deref()) != client_cert_of(new.as_deref())
+                || passes_through(old.as_deref()) != passes_through(new.as_deref()));
         for e in old.iter().chain(&new) {
             step.backends
                 .extend(e.fragment.recipes.iter().map(|(n, _)| n.clone()));
@@ -762,6 +763,11 @@ fn tls_spec(e: Option<&Entry>) -> Option<&Vec<IngressTLS>> {
 /// What an Ingress's auth-tls annotations ask of its hosts.
 fn client_cert_of(e: Option<&Entry>) -> Option<ClientCertRequest> {
     e.map(|e| client_cert::request(e.ingress.metadata.annotations.as_ref()))
+}
+
+/// Whether an Ingress asks for ssl-passthrough (its `spec.tls` then adds no certificate).
+fn passes_through(e: Option<&Entry>) -> bool {
+    e.is_some_and(|e| super::annotations::passes_through(e.ingress.metadata.annotations.as_ref()))
 }
 
 /// The Secrets an Ingress's `spec.tls` and auth-tls-secret name (valid names or not:

@@ -358,11 +358,16 @@ impl Reader<'_> {
             self.f.read_secrets.push(key.clone());
         }
         match super::client_ca::read(self.snapshot, &key, &self.settings.config_dir) {
+            Ok(_) if req.refused => {
+                policy.auth = Some(PolicyText::new("auth", AUTH_DENIED).expect("a fixed word"));
+            }
             Ok(_) => {
                 policy.client_cert = Some(ClientCertPolicy {
                     required: verify == ClientVerify::Required,
                     certificate: req.pass,
                 });
+                policy.client_dn = req.match_cn.as_ref().map(|p| p.id().clone());
+                policy.client_error_page = req.error_page.clone();
             }
             Err(e) => {
                 self.f.problem(
@@ -505,6 +510,11 @@ impl Reader<'_> {
         };
         if canary_rule.is_none() {
             self.f.source_lists = parsed.source.lists();
+            // The subject DN pattern, in the pattern ACL file under this Ingress.
+            if let (Some(_), Some(p)) = (&policy.client_dn, &parsed.client_cert.match_cn) {
+                let lists = self.f.source_lists.get_or_insert_default();
+                lists.canary_patterns.insert(p.clone());
+            }
         } else if let Some(p) = &parsed.nginx_pattern {
             // The canary's header pattern, in the canary ACL file under this Ingress.
             let lists = self.f.source_lists.get_or_insert_default();
@@ -533,15 +543,20 @@ impl Reader<'_> {
             return;
         };
         if let Some(field) = &parsed.ssl_passthrough {
+            // Honoured: the hosts' TLS connections go to the pods; their plain HTTP is
+            // served by the routes below, as ingress-nginx's HTTP server for the host.
             let why = match (&canary_rule, self.settings.ssl_passthrough) {
-                (None, true) => return self.passthrough(spec),
-                (Some(_), _) => "ignored on a canary Ingress (its main Ingress decides)",
-                (None, false) => {
+                (None, true) => None,
+                (Some(_), _) => Some("ignored on a canary Ingress (its main Ingress decides)"),
+                (None, false) => Some(
                     "ignored: --enable-ssl-passthrough is off, so TLS is terminated here as \
-                     without the annotation (as ingress-nginx without the flag)"
-                }
+                     without the annotation (as ingress-nginx without the flag)",
+                ),
             };
-            self.f.problem(field.clone(), why);
+            match why {
+                None => self.passthrough(spec),
+                Some(why) => self.f.problem(field.clone(), why),
+            }
         }
         match (&spec.default_backend, &canary_rule) {
             (None, _) => {}

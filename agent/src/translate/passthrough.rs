@@ -43,7 +43,8 @@ pub fn conflicts<'a>(
             let Some(owner) = owners.get(&r.host) else {
                 continue;
             };
-            if r.kind == PathKind::Passthrough || !seen.insert((*key, &r.host)) {
+            // A passthrough Ingress's own HTTP routes serve its hosts' plain HTTP.
+            if r.kind == PathKind::Passthrough || owner == key || !seen.insert((*key, &r.host)) {
                 continue;
             }
             let message = format!(

@@ -1,5 +1,5 @@
 //! Table tests of ssl-passthrough in translation: routes, backends, the flag, the hosts
-//! another Ingress terminates.
+//! another Ingress terminates, `spec.tls` (a redirect, no certificate).
 
 use haproxy::config::{MapKind, PathKind, passthrough_backend_name};
 use serde_json::{Value, json};
@@ -64,6 +64,15 @@ fn passthrough_entries(t: &Translation) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The routes that serve plain HTTP.
+fn http_routes(t: &Translation) -> Vec<&haproxy::config::Route> {
+    t.config
+        .routes
+        .iter()
+        .filter(|r| r.kind != PathKind::Passthrough)
+        .collect()
+}
+
 #[test]
 fn a_passthrough_ingress_maps_its_hosts_to_a_tcp_backend_of_its_root_path() {
     let mut objects = [service("tls"), service("other")].concat();
@@ -84,17 +93,10 @@ fn a_passthrough_ingress_maps_its_hosts_to_a_tcp_backend_of_its_root_path() {
             ("two.example".into(), "a_other_443_passthrough".into()),
         ]
     );
-    assert!(
-        t.maps.exact.is_empty() && t.maps.prefix.is_empty(),
-        "{:?}",
-        t.maps
-    );
-    assert!(
-        t.config
-            .routes
-            .iter()
-            .all(|r| r.kind == PathKind::Passthrough)
-    );
+    // The rules also serve plain HTTP as HTTP routes (no spec.tls: not redirected).
+    let http = http_routes(&t);
+    assert_eq!(http.len(), 4, "{http:?}");
+    assert!(http.iter().all(|r| !r.https_redirect), "{http:?}");
     let backend = &t.config.backends
         [&passthrough_backend_name(&haproxy::BackendName::new("a_tls_443").unwrap())];
     assert!(backend.tcp);
@@ -186,4 +188,61 @@ fn two_passthrough_ingresses_for_one_host_keep_the_older() {
         "{:?}",
         t.problems
     );
+}
+
+/// Ingress `p` passing `pass.example` through, its `spec.tls` naming Secret `pass-tls`.
+fn with_tls(annotations: Value) -> Object {
+    let Object::Ingress(mut ing) = ingress(
+        "p",
+        0,
+        annotations,
+        json!([rule("pass.example", &[("/", "tls")])]),
+    ) else {
+        unreachable!("an Ingress")
+    };
+    let tls = json!({"hosts": ["pass.example"], "secretName": "pass-tls"});
+    ing.spec.as_mut().expect("a spec").tls = Some(vec![serde_json::from_value(tls).unwrap()]);
+    Object::Ingress(ing)
+}
+
+#[test]
+fn spec_tls_of_a_passthrough_ingress_redirects_plain_http_and_adds_no_certificate() {
+    let (crt, key, _) = crate::translate::tls::tests::pair("pass.example");
+    let b64 = |s: &str| openssl::base64::encode_block(s.as_bytes());
+    let secret = json!({"metadata": {"namespace": "a", "name": "pass-tls"},
+                        "type": "kubernetes.io/tls",
+                        "data": {"tls.crt": b64(&crt), "tls.key": b64(&key)}});
+    let objects = |annotations: Value| {
+        let mut out = service("tls");
+        out.push(Object::Secret(
+            serde_json::from_value(secret.clone()).unwrap(),
+        ));
+        out.push(with_tls(annotations));
+        out
+    };
+    let t = run(objects(json!({PASS: "true"})), true);
+    assert_eq!(passthrough_entries(&t).len(), 1);
+    let http = http_routes(&t);
+    assert_eq!(http.len(), 1, "{http:?}");
+    assert!(http[0].https_redirect, "plain HTTP goes to HTTPS: {http:?}");
+    let tls = format!("{:?}", t.config.tls);
+    assert!(
+        !tls.contains("pass.example") && !tls.contains("pass-tls"),
+        "no certificate and no crt-list line: {tls}"
+    );
+    let unused: Vec<_> = t
+        .problems
+        .iter()
+        .filter(|p| p.field.as_deref() == Some("spec.tls[0].secretName"))
+        .collect();
+    assert_eq!(unused.len(), 1, "{:?}", t.problems);
+    assert!(unused[0].message.contains("unused"), "{unused:?}");
+
+    // ssl-redirect "false": plain HTTP is proxied to the pods, as ingress-nginx does.
+    let off = json!({PASS: "true", "nginx.ingress.kubernetes.io/ssl-redirect": "false"});
+    let t = run(objects(off), true);
+    assert!(http_routes(&t).iter().all(|r| !r.https_redirect));
+    // Without --enable-ssl-passthrough the Secret is served as usual.
+    let t = run(objects(json!({PASS: "true"})), false);
+    assert!(format!("{:?}", t.config.tls).contains("pass-tls"));
 }

@@ -93,6 +93,17 @@ pub(super) fn collect<'a>(
     let mut lines: BTreeMap<LineKey, BTreeSet<SniFilter>> = BTreeMap::new();
     for (key, ing) in ingresses {
         let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+        if settings.ssl_passthrough
+            && super::annotations::passes_through(ing.metadata.annotations.as_ref())
+        {
+            passthrough_tls(
+                key,
+                tls.map(Vec::as_slice).unwrap_or_default(),
+                &mut out,
+                problems,
+            );
+            continue;
+        }
         let auth = tls
             .filter(|t| !t.is_empty())
             .and_then(|_| client_auth(key, ing, snapshot, settings, &mut out));
@@ -180,6 +191,35 @@ pub(super) fn collect<'a>(
     out
 }
 
+/// `spec.tls` of an Ingress whose TLS is passed through to its pods: its hosts count as
+/// having TLS (plain HTTP to them is redirected, as ingress-nginx does), but the pods
+/// terminate it, so no certificate is served here and a Secret named is unused (named).
+fn passthrough_tls(
+    key: &ObjectKey,
+    tls: &[k8s_openapi::api::networking::v1::IngressTLS],
+    out: &mut TlsBuilt,
+    problems: &mut Vec<Problem>,
+) {
+    for (i, entry) in tls.iter().enumerate() {
+        if entry.secret_name.as_deref().is_some_and(|n| !n.is_empty()) {
+            problems.push(ingress_problem(
+                key,
+                format!("spec.tls[{i}].secretName"),
+                "unused: with ssl-passthrough the pods terminate TLS with their own \
+                 certificate; the hosts only redirect plain HTTP to HTTPS (ssl-redirect)"
+                    .to_string(),
+            ));
+        }
+        out.hosts.extend(
+            entry
+                .hosts
+                .iter()
+                .flatten()
+                .filter_map(|h| SniFilter::new(h).ok()),
+        );
+    }
+}
+
 /// Why `sni` cannot join `line`: another Ingress's claim with another certificate or other
 /// client-certificate settings (the older Ingress wins).
 fn claimed(
@@ -216,7 +256,7 @@ fn client_auth(
     out: &mut TlsBuilt,
 ) -> Option<ClientAuth> {
     let req = client_cert::request(ing.metadata.annotations.as_ref());
-    let (sref, verify) = req.active()?;
+    let (sref, verify) = req.handshake()?;
     let secret = client_ca::secret_key(sref, &key.namespace);
     let ca = client_ca::read(snapshot, &secret, &settings.config_dir).ok()?;
     let files = &mut out.files.ca_files;

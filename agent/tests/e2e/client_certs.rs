@@ -5,7 +5,9 @@
 //! `ssl-client-verify: NONE`; a host of the same certificate without client auth is
 //! unaffected, and cannot be used to reach the others (`421`). Adding client auth to a host, renewing its CA and adding a revocation list
 //! are runtime changes, counted on HAProxy's master; after a reload the files the agent
-//! wrote give the same.
+//! wrote give the same. auth-tls-match-cn: a subject that does not match answers `403`, and a
+//! changed pattern is a runtime change too. auth-tls-error-page: a client without a certificate
+//! is redirected there (the handshake asks for one as optional), at runtime.
 
 use integration::EchoServer;
 use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
@@ -89,13 +91,18 @@ fn url_pem(cert: &TestCert) -> String {
 
 /// Waits until `host` answers `client` with 200 (`want_ok`) or refuses the handshake.
 async fn until(agent: &Agent, host: &str, client: Option<&TestCert>, want_ok: bool) {
+    until_answer(agent, host, client, want_ok.then_some(200)).await
+}
+
+/// Waits until `host` answers `client` with `want`, or refuses the handshake (`None`).
+async fn until_answer(agent: &Agent, host: &str, client: Option<&TestCert>, want: Option<u16>) {
     let mut last = String::new();
-    let ok = eventually(&format!("{host} ok={want_ok}"), CONVERGE, async || {
+    let ok = eventually(&format!("{host} {want:?}"), CONVERGE, async || {
         let got = https_get_as(agent.https, host, "/", client).await;
         last = format!("{got:?}");
         match got {
-            Ok(r) => want_ok && r.0 == 200,
-            Err(_) => !want_ok,
+            Ok(r) => want == Some(r.0),
+            Err(_) => want.is_none(),
         }
     })
     .await;
@@ -281,5 +288,145 @@ async fn client_certificates_per_host_a_renewed_ca_and_a_crl_need_no_reload() {
         header(&r, "x-echo-h-ssl-client-verify"),
         Some("NONE"),
         "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_cn_refuses_other_subjects_with_403_and_changes_need_no_reload() {
+    let until_status = async |agent: &Agent, host: &str, client: &TestCert, status: u16| {
+        until_answer(agent, host, Some(client), Some(status)).await
+    };
+    let echo = EchoServer::start("web").unwrap();
+    let site = TestCert::self_signed("site", &["n.test", "p.test"]);
+    let ca = TestCert::ca("client ca");
+    let files = [
+        ("web.yaml", web(echo.addr().port())),
+        ("site-tls.yaml", tls_secret("site-tls", &site)),
+        ("ca.yaml", ca_secret("client-ca", &ca)),
+        ("p.yaml", tls_ingress("p", "p.test", Some("site-tls"), &[])),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let agent = Agent::start(&files, Options::default()).await.unwrap();
+    until(&agent, "p.test", None, true).await;
+    let start = agent.reloads().await.unwrap();
+
+    let one = TestCert::signed_by(&ca, "client one", &[]);
+    let two = TestCert::signed_by(&ca, "client two", &[]);
+    let with = |pattern: &'static str| {
+        [
+            (SECRET, "client-ca"),
+            ("nginx.ingress.kubernetes.io/auth-tls-match-cn", pattern),
+        ]
+    };
+    let write = |pattern: &'static str| {
+        agent.write_manifest(
+            "n.yaml",
+            &tls_ingress("n", "n.test", Some("site-tls"), &with(pattern)),
+        )
+    };
+    write("CN=client one").unwrap();
+    // The subject matches: 200 with the headers; another subject of the same CA: 403.
+    until_status(&agent, "n.test", &one, 200).await;
+    let r = https_get_as(agent.https, "n.test", "/", Some(&one))
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "x-echo-h-ssl-client-subject-dn"),
+        Some("CN=client one"),
+        "{r:?}"
+    );
+    let r = https_get_as(agent.https, "n.test", "/", Some(&two))
+        .await
+        .unwrap();
+    assert_eq!(r.0, 403, "{r:?}");
+    // Case-sensitive, as nginx's `~`.
+    write("CN=Client one").unwrap();
+    until_status(&agent, "n.test", &one, 403).await;
+    // Alternatives, unanchored: both subjects pass.
+    write("CN=client (one|two)").unwrap();
+    until_status(&agent, "n.test", &two, 200).await;
+    until_status(&agent, "n.test", &one, 200).await;
+    // Anchored to the end: `CN=client t` no longer matches `CN=client two` whole.
+    write("CN=client t$").unwrap();
+    until_status(&agent, "n.test", &two, 403).await;
+    // Other hosts are unaffected.
+    assert_eq!(
+        https_get_as(agent.https, "p.test", "/", None)
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "match-cn added and changed at runtime\n{}",
+        agent.log_tail()
+    );
+    // A value without `CN=`: named, and the routes fail closed.
+    write("client one").unwrap();
+    until_status(&agent, "n.test", &one, 503).await;
+    assert!(
+        agent.log_tail().contains("auth-tls-match-cn"),
+        "{}",
+        agent.log_tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_page_redirects_a_client_without_a_certificate_and_needs_no_reload() {
+    let echo = EchoServer::start("web").unwrap();
+    let site = TestCert::self_signed("site", &["e.test"]);
+    let ca = TestCert::ca("client ca");
+    let on = [(SECRET, "client-ca")];
+    let files = [
+        ("web.yaml", web(echo.addr().port())),
+        ("site-tls.yaml", tls_secret("site-tls", &site)),
+        ("ca.yaml", ca_secret("client-ca", &ca)),
+        ("e.yaml", tls_ingress("e", "e.test", Some("site-tls"), &on)),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let agent = Agent::start(&files, Options::default()).await.unwrap();
+    let good = TestCert::signed_by(&ca, "client one", &[]);
+    let stranger = TestCert::signed_by(&TestCert::ca("other ca"), "client two", &[]);
+    until(&agent, "e.test", Some(&good), true).await;
+    // Without an error page, no certificate is refused in the handshake.
+    until(&agent, "e.test", None, false).await;
+    let start = agent.reloads().await.unwrap();
+
+    let page = "https://errors.test/no-cert";
+    let with_page = [
+        (SECRET, "client-ca"),
+        ("nginx.ingress.kubernetes.io/auth-tls-error-page", page),
+    ];
+    agent
+        .write_manifest(
+            "e.yaml",
+            &tls_ingress("e", "e.test", Some("site-tls"), &with_page),
+        )
+        .unwrap();
+    until_answer(&agent, "e.test", None, Some(302)).await;
+    let r = https_get_as(agent.https, "e.test", "/", None)
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "location"), Some(page), "{r:?}");
+    // A certificate of the CA still passes; one of another CA is still refused.
+    until(&agent, "e.test", Some(&good), true).await;
+    assert!(
+        https_get_as(agent.https, "e.test", "/", Some(&stranger))
+            .await
+            .is_err()
+    );
+    // The page removed: no certificate is refused in the handshake again.
+    agent
+        .write_manifest("e.yaml", &tls_ingress("e", "e.test", Some("site-tls"), &on))
+        .unwrap();
+    until(&agent, "e.test", None, false).await;
+    until(&agent, "e.test", Some(&good), true).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        start,
+        "an error page added and removed at runtime\n{}",
+        agent.log_tail()
     );
 }

@@ -2,7 +2,9 @@
 //! client sees the backend's own certificate for a passthrough host while a terminated host
 //! on the same port sees the agent's, with the client address intact; adding and removing a
 //! passthrough host of an existing backend is a map update (0 reloads on the master); a new
-//! passthrough backend reloads as `new_backend`.
+//! passthrough backend reloads as `new_backend`. Plain HTTP to a passthrough host listed in
+//! `spec.tls` is redirected to HTTPS (`308`, ssl-redirect toggled at runtime), and its
+//! Secret adds no certificate (named unused).
 
 use std::net::SocketAddr;
 
@@ -169,4 +171,89 @@ async fn passthrough_hosts_show_the_backends_certificate_beside_terminated_hosts
     .unwrap();
     assert_eq!(agent.reloads().await.unwrap(), reloads + 1, "one reload");
     served(&agent, "term.test", &front.serial_hex()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_a_passthrough_host_is_redirected_and_its_tls_secret_is_unused() {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let pod_cert = TestCert::self_signed("pod.pass.test", &["pass.test"]);
+    let pod = ProtoServer::start("pod", any, Some(&pod_cert))
+        .await
+        .unwrap();
+    let unused = TestCert::self_signed("unused", &["pass.test"]);
+    // spec.tls lists the host with a Secret, as cert-manager would write it.
+    let with_tls = |annotations: &str| {
+        passthrough_ingress("pass", "pod", &["pass.test"]).replace(
+            "  annotations:\n",
+            &format!("  annotations:\n{annotations}"),
+        ) + "  tls:\n  - hosts: [\"pass.test\"]\n    secretName: pass-tls\n"
+    };
+    let files = [
+        ("pod.yaml", tls_service("pod", pod.addr())),
+        ("pass-tls.yaml", tls_secret("pass-tls", &unused)),
+        ("pass.yaml", with_tls("")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let options = Options {
+        extra: vec!["--enable-ssl-passthrough".into()],
+        ..Options::default()
+    };
+    let agent = Agent::start(&files, options).await.unwrap();
+
+    // TLS goes to the pod, which shows its own certificate, not the Secret's.
+    served(&agent, "pass.test", &pod_cert.serial_hex()).await;
+    // Plain HTTP: 308 to HTTPS, as ingress-nginx does for a host of spec.tls.
+    let redirected = async || {
+        let r = agent.get("pass.test", "/a?b=1").await.unwrap();
+        (r.status, r.header("location").map(str::to_string))
+    };
+    assert_eq!(
+        redirected().await,
+        (308, Some("https://pass.test/a?b=1".to_string())),
+        "{}",
+        agent.log_tail()
+    );
+    // The Secret is unused: no crt-list line, no certificate file of it; named.
+    let files = agent.config_files().unwrap();
+    let crt_list = files
+        .iter()
+        .find(|(p, _)| p.ends_with("crt-list.txt"))
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    assert!(!crt_list.contains("pass.test"), "{crt_list}");
+    assert!(
+        !files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains("pass-tls")),
+        "{:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert!(
+        agent.log().contains("spec.tls[0].secretName") && agent.log().contains("unused"),
+        "{}",
+        agent.log_tail()
+    );
+
+    // ssl-redirect "false", then back: map updates, no reload.
+    let reloads = agent.reloads().await.unwrap();
+    let off = "    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"\n";
+    agent.write_manifest("pass.yaml", &with_tls(off)).unwrap();
+    eventually("plain HTTP is not redirected", CONVERGE, async || {
+        redirected().await.0 != 308
+    })
+    .await
+    .unwrap();
+    agent.write_manifest("pass.yaml", &with_tls("")).unwrap();
+    eventually("plain HTTP is redirected again", CONVERGE, async || {
+        redirected().await.0 == 308
+    })
+    .await
+    .unwrap();
+    served(&agent, "pass.test", &pod_cert.serial_hex()).await;
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "ssl-redirect toggled on a passthrough host\n{}",
+        agent.log_tail()
+    );
 }

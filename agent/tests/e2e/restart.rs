@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use integration::EchoServer;
 use nix::sys::signal::Signal;
 
 use crate::support::{
@@ -28,31 +29,40 @@ fn ready(names: &[&String]) -> BTreeMap<String, bool> {
     names.iter().map(|n| ((*n).clone(), true)).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agent_killed_and_restarted_converges_without_duplicate_or_orphan_servers() {
+/// Three echo pods of a Service `n` behind an Ingress for `/<n>`, the agent started with the
+/// slice listing the first two (`<n>-slice.yaml`): the pods, the servers' names, the agent,
+/// the backend and the pods' port.
+async fn three_pods(n: &str) -> (Vec<EchoServer>, Vec<String>, Agent, String, u16) {
     let zero = Duration::ZERO;
-    let (port, echoes) = echo_group(&[("k-1", zero), ("k-2", zero), ("k-3", zero)]).unwrap();
+    let pods = [format!("{n}-1"), format!("{n}-2"), format!("{n}-3")];
+    let (port, echoes) =
+        echo_group(&[(&pods[0], zero), (&pods[1], zero), (&pods[2], zero)]).unwrap();
     let names: Vec<String> = (0..3).map(|i| server(loopback(i, port))).collect();
     let objects = [
-        service("k", 80, port),
-        ingress("k", &[], &[route("/k", "k", 80)]),
+        service(n, 80, port),
+        ingress(n, &[], &[route(&format!("/{n}"), n, 80)]),
     ];
     let slice_12 = slice(
-        "k-1",
-        "k",
+        &pods[0],
+        n,
         port,
         &[Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")],
     );
-    let mut agent = Agent::start(
+    let agent = Agent::start(
         &[
-            ("k.yaml", &objects.join("---\n")),
-            ("k-slice.yaml", &slice_12),
+            (&format!("{n}.yaml"), &objects.join("---\n")),
+            (&format!("{n}-slice.yaml"), &slice_12),
         ],
         Options::default(),
     )
     .await
     .unwrap();
-    let be = backend("k", 80);
+    (echoes, names, agent, backend(n, 80), port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_and_restarted_converges_without_duplicate_or_orphan_servers() {
+    let (echoes, names, mut agent, be, port) = three_pods("k").await;
     assert_eq!(
         live(&agent, &be).await.unwrap(),
         ready(&[&names[0], &names[1]])
@@ -133,29 +143,7 @@ async fn agent_killed_and_restarted_converges_without_duplicate_or_orphan_server
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_agent_adopts_a_haproxy_running_its_config_and_converges_at_runtime() {
-    let zero = Duration::ZERO;
-    let (port, echoes) = echo_group(&[("a-1", zero), ("a-2", zero), ("a-3", zero)]).unwrap();
-    let names: Vec<String> = (0..3).map(|i| server(loopback(i, port))).collect();
-    let objects = [
-        service("a", 80, port),
-        ingress("a", &[], &[route("/a", "a", 80)]),
-    ];
-    let slice_12 = slice(
-        "a-1",
-        "a",
-        port,
-        &[Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")],
-    );
-    let mut agent = Agent::start(
-        &[
-            ("a.yaml", &objects.join("---\n")),
-            ("a-slice.yaml", &slice_12),
-        ],
-        Options::default(),
-    )
-    .await
-    .unwrap();
-    let be = backend("a", 80);
+    let (echoes, names, mut agent, be, port) = three_pods("a").await;
     let master = agent.haproxy_master_pid().await.unwrap();
     agent.kill().await.unwrap();
     let slice_23 = slice(
@@ -231,6 +219,12 @@ async fn restarted_agent_adopts_a_haproxy_running_its_config_and_converges_at_ru
     );
     assert_eq!(agent.haproxy_master_pid().await.unwrap(), master);
     // And from here on, the adopted HAProxy is kept in step at runtime.
+    let slice_12 = slice(
+        "a-1",
+        "a",
+        port,
+        &[Ep::ready("127.0.0.1"), Ep::ready("127.0.0.2")],
+    );
     agent.write_manifest("a-slice.yaml", &slice_12).unwrap();
     eventually("back to 127.0.0.1 and .2", CONVERGE, async || {
         live(&agent, &be)

@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use crate::names::{AclPattern, BackendName};
 
-use super::model::InvalidValue;
 use super::policy::PolicyText;
+pub use super::value::CanaryPatternId;
+use super::value::InvalidValue;
 
 /// Longest header or cookie name accepted.
 pub const MAX_CANARY_NAME: usize = 64;
@@ -93,25 +94,6 @@ pub struct InvalidPattern {
     pub reason: String,
 }
 
-/// A header pattern's id, as a route map value carries it: `p` and 16 hex digits (a hash of
-/// the regex, so equal patterns share one ACL entry).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CanaryPatternId(String);
-
-impl CanaryPatternId {
-    /// Reads an id back; `None` when it is not one [`CanaryPattern`] makes.
-    pub fn parse(s: &str) -> Option<Self> {
-        let hex = s.strip_prefix('p')?;
-        (hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Self(s.to_string()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl CanaryPattern {
     /// Longest regex accepted.
     pub const MAX_LEN: usize = 256;
@@ -133,7 +115,7 @@ impl CanaryPattern {
         });
         Ok(Self {
             regex: s.to_string(),
-            id: CanaryPatternId(format!("p{hash:016x}")),
+            id: CanaryPatternId::of_hash(hash),
         })
     }
 
@@ -298,7 +280,7 @@ impl CanaryNames {
 pub(super) fn frontend_rules(
     first: usize,
     names: &CanaryNames,
-    patterns: &super::model::ConfigPath,
+    patterns: &super::value::ConfigPath,
 ) -> Vec<String> {
     let field = |n: usize| format!("var(txn.route),field({},|)", first + n);
     let mut out = vec![format!(
@@ -463,7 +445,7 @@ mod tests {
         names.headers.insert(CanaryName::header("x-a").unwrap());
         names.headers.insert(CanaryName::header("x-b").unwrap());
         names.cookies.insert(CanaryName::cookie("c").unwrap());
-        let acl = super::super::model::ConfigPath::new("/m/canary.acl").unwrap();
+        let acl = super::super::value::ConfigPath::new("/m/canary.acl").unwrap();
         let rules = frontend_rules(23, &names, &acl);
         let reads = |what: &str| rules.iter().filter(|r| r.contains(what)).count();
         assert_eq!(reads("req.hdr("), 2);

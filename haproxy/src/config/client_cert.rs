@@ -4,6 +4,13 @@
 //! `auth-tls-pass-certificate-to-upstream` the URL-encoded PEM in `ssl-client-cert`): fixed
 //! frontend rules keyed by one field of the route's map value, so no reload.
 //!
+//! With auth-tls-match-cn, a route's value carries a pattern id (see
+//! [`super::CanaryPattern`]: one regex ACL file holds the canary header patterns and these):
+//! the request's client certificate subject DN (RFC 2253, as nginx's `$ssl_client_s_dn`),
+//! after the id and a LF, must match the pattern's ACL entry, else `403` (as ingress-nginx:
+//! an unanchored, case-sensitive regex; no certificate matches nothing). A new or changed
+//! pattern is `add acl` and a map update.
+//!
 //! Difference from ingress-nginx: HAProxy 2.6 has no PEM converter; the certificate is
 //! `-----BEGIN CERTIFICATE-----\n<base64 of the DER on one line>\n-----END CERTIFICATE-----\n`,
 //! URL-encoded (nginx folds the base64 at 64 columns). PEM readers accept both.
@@ -12,6 +19,12 @@ use std::fmt;
 
 /// The map value field (`field(n,|)`, counted from 1 with the backend) saying which headers.
 pub const CLIENT_CERT_FIELD: usize = 3 + 24;
+
+/// The map value field holding the id of the subject DN pattern (auth-tls-match-cn).
+pub const CLIENT_DN_FIELD: usize = 3 + 25;
+
+/// The map value field holding the error page (auth-tls-error-page).
+pub const CLIENT_ERROR_FIELD: usize = 3 + 26;
 
 /// What a route with client certificates asks: whether a certificate is required, and
 /// whether the certificate itself goes upstream.
@@ -57,12 +70,17 @@ impl fmt::Display for ClientCertPolicy {
 /// - a TLS request whose SNI is not its Host answers `421` (Misdirected Request, as nginx
 ///   does): client certificates are asked per SNI name, so a connection made for another
 ///   name (or without SNI) must not reach them;
-/// - with a certificate required, a request without one (plain HTTP) answers `403`;
+/// - with a certificate required, a request without one answers `403`, or is redirected
+///   (`302`) to the route's error page (auth-tls-error-page: the handshake then asks for the
+///   certificate as optional);
 /// - a client's own copies of the headers are dropped, then set. A certificate that fails
 ///   verification never gets here (2.6 refuses it in the handshake), so
-///   `ssl-client-verify` is `SUCCESS` or `NONE`.
-pub(super) fn frontend_rules() -> Vec<String> {
+///   `ssl-client-verify` is `SUCCESS` or `NONE`;
+/// - with a subject DN pattern, a request whose certificate's subject does not match it
+///   answers `403` (`patterns` is the regex ACL file).
+pub(super) fn frontend_rules(patterns: &super::value::ConfigPath) -> Vec<String> {
     let field = format!("var(txn.route),field({CLIENT_CERT_FIELD},|)");
+    let error = format!("var(txn.route),field({CLIENT_ERROR_FIELD},|)");
     let on = "{ var(txn.client_cert) -m found }";
     let used = "{ ssl_fc } { ssl_c_used }";
     let mut out = vec![
@@ -71,10 +89,17 @@ pub(super) fn frontend_rules() -> Vec<String> {
             "http-request deny deny_status 421 if {on} {{ ssl_fc }} \
              !{{ ssl_fc_sni,lower,strcmp(txn.host) eq 0 }}"
         ),
+        // With an error page, a required certificate is optional in the handshake: a
+        // request without one is redirected there, or refused.
+        format!(
+            "http-request redirect location %[{error}] code 302 if \
+             {{ var(txn.client_cert) -m reg ^[VC]$ }} !{{ ssl_c_used }} {{ {error} -m len gt 0 }}"
+        ),
         "http-request deny deny_status 403 if { var(txn.client_cert) -m reg ^[VC]$ } \
          !{ ssl_c_used }"
             .to_string(),
     ];
+    out.extend(dn_rules(patterns));
     for h in [
         "ssl-client-verify",
         "ssl-client-subject-dn",
@@ -107,6 +132,26 @@ pub(super) fn frontend_rules() -> Vec<String> {
     out
 }
 
+/// The subject DN check: `<id>` LF `<subject DN>` against the regex ACL file.
+fn dn_rules(patterns: &super::value::ConfigPath) -> [String; 4] {
+    let field = format!("var(txn.route),field({CLIENT_DN_FIELD},|)");
+    let on = "{ var(txn.client_dn) -m found }";
+    [
+        format!("http-request set-var(txn.client_dn) {field} if {{ {field} -m len gt 0 }}"),
+        format!(
+            "http-request set-var(txn.client_subject) ssl_c_s_dn(,0,rfc2253) if {on} \
+             {{ ssl_fc }} {{ ssl_c_used }}"
+        ),
+        format!(
+            "http-request set-var(txn.client_dn) var(txn.client_dn),\
+             concat(\"\\n\",txn.client_subject,) if {on}"
+        ),
+        format!(
+            "http-request deny deny_status 403 if {on} !{{ var(txn.client_dn) -m reg -f {patterns} }}"
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +168,15 @@ mod tests {
             }
         }
         assert_eq!(ClientCertPolicy::parse("x"), None);
-        assert!(frontend_rules().iter().all(|r| !r.contains('\n')));
+        let acl = super::super::value::ConfigPath::new("/m/canary.acl").unwrap();
+        let rules = frontend_rules(&acl);
+        assert!(rules.iter().all(|r| !r.contains('\n')));
+        assert!(
+            rules.contains(
+                &"http-request deny deny_status 403 if { var(txn.client_dn) -m found } \
+              !{ var(txn.client_dn) -m reg -f /m/canary.acl }"
+                    .to_string()
+            )
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::names::BackendName;
 
-use super::model::{ConfigPath, InvalidValue};
+use super::value::{ConfigPath, InvalidValue};
 
 /// The Lua file, in the config directory.
 pub const LUA_FILE: &str = "custom_errors.lua";

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use crate::BackendName;
 
-use super::model::{ConfigPath, InvalidValue, RouteMaps};
+use super::model::RouteMaps;
+use super::value::{ConfigPath, InvalidValue};
 
 pub use super::gateway_map::{
     GatewayMap, GatewayMaps, INGRESS_MARKER, MAX_VALUE_LEN, decode, encode, gateway_commands,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::gateway::{
     ActionKind, Candidate, HeaderOps, HostKey, HostPattern, PathMatch, PathRewrite,
 };
-use super::model::InvalidValue;
 use super::routes::MAX_PATH_LEN;
+use super::value::InvalidValue;
 
 /// Longest header value (or query parameter value) served.
 const MAX_VALUE: usize = 4096;

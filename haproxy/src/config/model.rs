@@ -25,92 +25,8 @@ use super::tls::{TlsBind, TlsFiles};
 /// `<namespace>_<service>_<port>` name never does, so it cannot collide with a Service.
 pub const BUILTIN_404: &str = "_default_404";
 
-/// Why a value was refused for the model.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid {what} {value:?}: {reason}")]
-pub struct InvalidValue {
-    /// What kind of value it was.
-    pub what: &'static str,
-    /// The value (debug-escaped in the message).
-    pub value: String,
-    /// Why it was refused.
-    pub reason: &'static str,
-}
-
-impl InvalidValue {
-    pub(crate) fn new(what: &'static str, value: impl Into<String>, reason: &'static str) -> Self {
-        Self {
-            what,
-            value: value.into(),
-            reason,
-        }
-    }
-}
-
-/// Checks length bounds and that every byte satisfies `ok`.
-pub(super) fn check_chars(
-    what: &'static str,
-    s: &str,
-    max: usize,
-    ok: impl Fn(char) -> bool,
-    reason: &'static str,
-) -> Result<(), InvalidValue> {
-    if s.is_empty() {
-        return Err(InvalidValue::new(what, s, "it is empty"));
-    }
-    if s.len() > max {
-        return Err(InvalidValue::new(what, s, "it is too long"));
-    }
-    if !s.chars().all(ok) {
-        return Err(InvalidValue::new(what, s, reason));
-    }
-    Ok(())
-}
-
-word!(
-    /// A file path that is written into haproxy.cfg unquoted, including inside sample
-    /// arguments such as `map_str(<path>)`: absolute, made of `[A-Za-z0-9/._-]` only, and
-    /// without `..` components.
-    ConfigPath
-);
-
-impl ConfigPath {
-    /// Validates a path.
-    pub fn new(s: impl Into<String>) -> Result<Self, InvalidValue> {
-        let s = s.into();
-        check_chars(
-            "config path",
-            &s,
-            1024,
-            |c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'),
-            "only letters, digits and / . _ - are allowed",
-        )?;
-        if !s.starts_with('/') {
-            return Err(InvalidValue::new("config path", s, "it is not absolute"));
-        }
-        if s.split('/').any(|part| part == "..") {
-            return Err(InvalidValue::new("config path", s, "it has a .. component"));
-        }
-        Ok(Self(s))
-    }
-
-    /// Builds a path from a `std::path::Path`.
-    pub fn from_path(p: &std::path::Path) -> Result<Self, InvalidValue> {
-        match p.to_str() {
-            Some(s) => Self::new(s),
-            None => Err(InvalidValue::new(
-                "config path",
-                p.display().to_string(),
-                "it is not UTF-8",
-            )),
-        }
-    }
-
-    /// The same path as runtime commands name it.
-    pub fn to_file_path(&self) -> FilePath {
-        FilePath::new(self.0.as_str()).expect("a config path is a valid file path")
-    }
-}
+use super::value::check_chars;
+pub use super::value::{ConfigPath, InvalidValue};
 
 word!(
     /// The path of an HTTP health check request (`http-check send uri`): starts with `/`,
@@ -874,8 +790,9 @@ pub enum ConfigError {
     /// A certificate file is named (by a bind or a crt-list line) but not in the config.
     #[error("certificate {0} is used but has no contents in the config")]
     MissingCert(FilePath),
-    /// Two crt-list lines name one certificate.
-    #[error("certificate {0} has more than one crt-list line")]
+    /// Two crt-list lines name one certificate with the same client-certificate options
+    /// (a certificate has one line per client-certificate setting of its names).
+    #[error("certificate {0} has more than one crt-list line with the same options")]
     DuplicateCrtListLine(FilePath),
     /// Certificates or crt-list lines without a frontend that serves TLS.
     #[error("certificates are configured but no frontend has TLS binds")]
@@ -1018,7 +935,7 @@ impl Config {
             if !self.tls.certs.contains_key(&e.cert) {
                 out.push(ConfigError::MissingCert(e.cert.clone()));
             }
-            if !lines.insert(&e.cert) {
+            if !lines.insert((&e.cert, &e.auth)) {
                 out.push(ConfigError::DuplicateCrtListLine(e.cert.clone()));
             }
         }

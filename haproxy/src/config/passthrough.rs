@@ -9,9 +9,10 @@ use std::path::Path;
 
 use crate::names::BackendName;
 
-use super::model::{ConfigPath, InvalidValue, RouteMaps};
+use super::model::RouteMaps;
 use super::settings::GlobalSettings;
 use super::tcp::TCP_LOG_FORMAT;
+use super::value::{ConfigPath, InvalidValue};
 
 /// The passthrough frontend's name.
 pub const PASSTHROUGH_FRONTEND: &str = "_passthrough";

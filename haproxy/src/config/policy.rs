@@ -11,7 +11,8 @@
 //! address lists, whose entries are in ACL files: see [`super::source_list`]), then `auth`
 //! (a basic-authentication user list: see [`super::userlist`]), then `www-redirect`, then
 //! `custom-errors` (see [`super::custom_errors`]), then `hsts` (see
-//! [`super::settings::Hsts`]). The limits count requests
+//! [`super::settings::Hsts`]), then `client-cert`, `client-dn` and `client-error-page` (see
+//! [`super::client_cert`]). The limits count requests
 //! per client address and limit key in fixed stick
 //! tables ([`LIMIT_TABLES`]); the numbers are compared with arithmetic on the value's fields,
 //! so a new limit is a map update too.
@@ -19,7 +20,7 @@
 use std::fmt;
 
 use super::custom_errors::CustomErrors;
-use super::model::InvalidValue;
+use super::value::InvalidValue;
 
 /// Longest policy text; a map value holds the backend and every field below HAProxy's limit.
 pub const MAX_POLICY_LEN: usize = 1024;
@@ -158,7 +159,7 @@ pub struct Cors {
 }
 
 /// How many value fields a policy takes (after `backend|flags`); a canary's follow them.
-pub(super) const POLICY_FIELDS: usize = 25;
+pub(super) const POLICY_FIELDS: usize = 27;
 
 /// The value field (`field(n,|)`, counted from 1 with the backend) holding the route's
 /// custom error pages.
@@ -208,6 +209,12 @@ pub struct RoutePolicy {
     /// The client-certificate headers to send upstream (auth-tls-secret,
     /// auth-tls-pass-certificate-to-upstream).
     pub client_cert: Option<super::client_cert::ClientCertPolicy>,
+    /// The subject DN pattern a client certificate must match, by id: the regex is in the
+    /// pattern ACL file (auth-tls-match-cn; see [`super::client_cert`]).
+    pub client_dn: Option<super::value::CanaryPatternId>,
+    /// Where a request without a required client certificate is redirected (`302`)
+    /// instead of refused (auth-tls-error-page).
+    pub client_error_page: Option<PolicyText>,
 }
 
 impl RoutePolicy {
@@ -273,6 +280,11 @@ impl RoutePolicy {
                 .unwrap_or_default(),
             self.hsts.map(|h| h.field()).unwrap_or_default(),
             self.client_cert.map(|c| c.to_string()).unwrap_or_default(),
+            self.client_dn
+                .as_ref()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            text(&self.client_error_page),
         ]);
         while out.last().is_some_and(String::is_empty) {
             out.pop();
@@ -358,6 +370,11 @@ impl RoutePolicy {
                 None => None,
                 Some(s) => Some(super::client_cert::ClientCertPolicy::parse(s)?),
             },
+            client_dn: match get(25) {
+                None => None,
+                Some(s) => Some(super::value::CanaryPatternId::parse(s)?),
+            },
+            client_error_page: text(26)?,
         })
     }
 }
@@ -658,7 +675,7 @@ mod tests {
         }
         assert_eq!(RoutePolicy::parse(&["999x"]), None);
         assert_eq!(RoutePolicy::parse(&["", "", "", "", "", "extra"]), None);
-        assert_eq!(RoutePolicy::parse(&[""; 26]), None);
+        assert_eq!(RoutePolicy::parse(&[""; 28]), None);
         let mut bad = vec![""; 23];
         bad[22] = "404/be";
         assert_eq!(RoutePolicy::parse(&bad), None);
@@ -677,5 +694,17 @@ mod tests {
         };
         assert_eq!(p.client_cert, Some(want));
         assert_eq!(p.fields().len(), 25, "written back in its place");
+        let mut dn = vec![""; 26];
+        dn[25] = "x";
+        assert_eq!(RoutePolicy::parse(&dn), None, "not a pattern id");
+        dn[25] = "p0123456789abcdef";
+        let p = RoutePolicy::parse(&dn).unwrap();
+        assert_eq!(p.client_dn.as_ref().map(|i| i.as_str()), Some(dn[25]));
+        assert_eq!(p.fields().len(), 26, "written back in its place");
+        let mut page = vec![""; 27];
+        page[26] = "https://e.test/no-cert";
+        let p = RoutePolicy::parse(&page).unwrap();
+        assert_eq!(p.fields().len(), 27, "written back in its place");
+        assert_eq!(p.fields()[26], page[26]);
     }
 }

@@ -381,7 +381,7 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     for rule in super::userlist::frontend_rules(super::policy::AUTH_FIELD, &config.auth) {
         line!(out, "{rule}");
     }
-    for rule in super::client_cert::frontend_rules() {
+    for rule in super::client_cert::frontend_rules(&fe.maps.canary) {
         line!(out, "{rule}");
     }
     line!(

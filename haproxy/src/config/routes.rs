@@ -322,7 +322,7 @@ impl MapKind {
     ];
 
     /// This map's file among `maps`.
-    pub fn file(self, maps: &RouteMaps) -> &super::model::ConfigPath {
+    pub fn file(self, maps: &RouteMaps) -> &super::value::ConfigPath {
         match self {
             MapKind::Exact => &maps.exact,
             MapKind::Prefix => &maps.prefix,

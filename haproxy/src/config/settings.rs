@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::model::{ConfigPath, InvalidValue, check_chars as check};
+use super::value::{ConfigPath, InvalidValue, check_chars as check};
 
 pub use crate::proto::command::SendProxy;
 

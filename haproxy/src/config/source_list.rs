@@ -193,7 +193,7 @@ impl AclKind {
     }
 
     /// The file's path among a frontend's files.
-    pub fn path(self, maps: &RouteMaps) -> &super::model::ConfigPath {
+    pub fn path(self, maps: &RouteMaps) -> &super::value::ConfigPath {
         match self {
             AclKind::Allow => &maps.allow,
             AclKind::Deny => &maps.deny,

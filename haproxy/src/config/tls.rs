@@ -24,7 +24,7 @@ use std::path::Path;
 use crate::names::FilePath;
 use crate::proto::command::{CaStore, Command, CrtListEntry, PemPayload};
 
-use super::model::{ConfigPath, InvalidValue};
+use super::value::{ConfigPath, InvalidValue};
 
 /// The directory under the config directory that holds certificates and the crt-list.
 pub const CERTS_DIR: &str = "certs";

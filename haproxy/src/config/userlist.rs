@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::InvalidValue;
+use super::value::InvalidValue;
 
 /// The `auth` field value of a route whose authentication cannot be set up (a missing
 /// Secret, an unsupported `auth-type`): the route answers `503`, as ingress-nginx answers a

@@ -7,6 +7,7 @@ pub mod kind;
 pub mod lookup;
 pub mod parse;
 pub mod proc;
+pub mod refusal;
 pub mod reply;
 pub mod server_proto;
 pub mod ssl;

@@ -19,7 +19,7 @@ use nom::multi::many0;
 use nom::sequence::{delimited, preceded, separated_pair};
 
 use super::command::{CaStore, ClientAuth, CrtListEntry};
-use super::reply::Refusal;
+use super::refusal::Refusal;
 use crate::names::{FilePath, SniFilter};
 
 type Err<'a> = nom::error::Error<&'a str>;

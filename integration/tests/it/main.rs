@@ -12,4 +12,5 @@ mod kubectl;
 mod reload;
 mod routing;
 mod runtime;
+mod shape;
 mod tls;

@@ -187,19 +187,30 @@ pub const CATALOG: &[Entry] = &[
     unsupported("auth-signin", EXT_AUTH),
     unsupported("auth-signin-redirect-param", EXT_AUTH),
     refused("auth-snippet", SNIPPET),
-    unsupported(
+    honoured(
         "auth-tls-error-page",
-        "HAProxy 2.6 refuses a certificate that fails verification, or a missing required one, \
-         in the TLS handshake (measured on 2.6.12: a crt-list line refuses `ca-ignore-err`; a \
-         bind takes it, but for every host of the shared HTTPS bind), so there is no request \
-         to redirect; the one refused in HTTP is plain HTTP to a `verify on` route (`403`)",
+        "a URL or path as ingress-nginx accepts (`[http[s]://]host[:port]` and/or `/` \
+         segments of letters, digits, `-`, `_`, `.`; `@location` names are refused), with \
+         `verify on`: a request without a client certificate is redirected there with `302` \
+         (nginx's `error_page 495 496 = <url>`); the host's crt-list line then asks for the \
+         certificate as `verify optional`, so the client gets to HTTP. Difference: a \
+         certificate that fails verification (another CA, revoked) is still refused in the \
+         TLS handshake (HAProxy 2.6.12 refuses `ca-ignore-err`/`crt-ignore-err` on a \
+         crt-list line, measured; on the bind it would cover every host of the shared \
+         port). With `optional` or `off`: named, no effect",
+        MTLS_RELOADS,
     ),
-    unsupported(
+    honoured(
         "auth-tls-match-cn",
-        "not done yet: HAProxy 2.6 matches a regex written in the config or a map's key, never \
-         one from a variable, so it needs a regex map whose keys are the host and the CN regex \
-         (`map_reg` on `<host>|<CN>`, entries added at runtime), not built; the subject DN is \
-         sent upstream in `ssl-client-subject-dn`",
+        "`CN=` and a regular expression (the whole value, as ingress-nginx: PCRE, unanchored, \
+         case-sensitive) matched against the client certificate's subject DN in RFC 2253 form \
+         (`CN=client1,O=Example`); a request without a matching certificate answers `403`. \
+         Needs auth-tls-secret (else named, no effect) and a verify mode other than `off`. \
+         A value without `CN=`, or a regex the canary patterns refuse (lookarounds, \
+         back-references, `\\A`/`\\z`, `#`, tabs), is named and the routes answer `503`. \
+         Difference: plain HTTP with ssl-redirect is redirected first (nginx answers `403`)",
+        "no: the regex is an entry of the runtime pattern ACL file (`add acl`/`del acl`, \
+         shared with canary-by-header-pattern) and its id rides in the route map value",
     ),
     honoured(
         "auth-tls-pass-certificate-to-upstream",
@@ -730,12 +741,15 @@ pub const CATALOG: &[Entry] = &[
          Ingress to the pods, which terminate TLS (`mode tcp` backend \
          `<ns>_<svc>_<port>_passthrough`, servers from the EndpointSlices); other hosts share \
          the port through HAProxy's TLS termination. A rule's backend is its `/` path's, else \
-         its first path's, else the Ingress's defaultBackend: the other paths and every other \
-         annotation are not applied, no HTTP is seen (as in ingress-nginx), and plain HTTP to \
-         the host is not routed by this Ingress. A rule needs an exact host (the SNI). A host \
-         another Ingress terminates: passthrough wins on the HTTPS port, named on the other",
-        "no: a host is a `sni.map` entry; a Service port's first passthrough backend \
-         reloads (`new_backend`)",
+         its first path's, else the Ingress's defaultBackend: on TLS no HTTP is seen (as in \
+         ingress-nginx). Plain HTTP to the hosts is served by the Ingress's rules as HTTP \
+         routes, as ingress-nginx's HTTP server: redirected to HTTPS (`308`) when `spec.tls` \
+         lists the host (ssl-redirect) or force-ssl-redirect is set, else proxied to the pods \
+         in plain HTTP. `spec.tls` adds no certificate (the pods terminate TLS): a secretName \
+         is named unused. A rule needs an exact host (the SNI). A host another Ingress \
+         terminates: passthrough wins on the HTTPS port, named on the other",
+        "no: a host is a `sni.map` entry and its HTTP routes map entries; a Service port's \
+         first passthrough backend (and its HTTP backend) reloads (`new_backend`)",
     ),
     unsupported(
         "ssl-prefer-server-ciphers",

@@ -1,9 +1,11 @@
 //! The auth-tls annotations (client certificates): auth-tls-secret, auth-tls-verify-client,
-//! auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, read and checked before the
-//! Secret is looked up (`translate::client_ca`, `translate::tls`).
+//! auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, auth-tls-match-cn,
+//! auth-tls-error-page, read and checked before the Secret is looked up
+//! (`translate::client_ca`, `translate::tls`).
 
 use std::collections::BTreeMap;
 
+use haproxy::config::{CanaryPattern, PolicyText};
 use haproxy::proto::ClientVerify;
 
 use super::Parsed;
@@ -19,12 +21,29 @@ pub struct ClientCertRequest {
     pub verify: Option<ClientVerify>,
     /// auth-tls-pass-certificate-to-upstream.
     pub pass: bool,
+    /// auth-tls-match-cn: the regex the certificate's subject DN must match.
+    pub match_cn: Option<CanaryPattern>,
+    /// auth-tls-match-cn is set but refused: the routes fail closed (`503`).
+    pub refused: bool,
+    /// auth-tls-error-page: where a request without a required certificate is redirected.
+    pub error_page: Option<PolicyText>,
 }
 
 impl ClientCertRequest {
     /// The Secret and verify mode, when client certificates are asked for.
     pub fn active(&self) -> Option<(&SecretRef, ClientVerify)> {
         Some((self.secret.as_ref()?, self.verify?))
+    }
+
+    /// The Secret and the verify mode of the TLS handshake: with an error page, a required
+    /// certificate is asked for as optional, so a client without one gets to HTTP, where
+    /// its request is redirected (a route still refuses every request without one).
+    pub fn handshake(&self) -> Option<(&SecretRef, ClientVerify)> {
+        let (secret, verify) = self.active()?;
+        match (verify, &self.error_page) {
+            (ClientVerify::Required, Some(_)) => Some((secret, ClientVerify::Optional)),
+            _ => Some((secret, verify)),
+        }
     }
 }
 
@@ -111,11 +130,93 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
             _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
         }
     }
+    if let Some((key, v)) = r.get("auth-tls-match-cn") {
+        match match_cn(v) {
+            Ok(_) if req.verify.is_none() => r.differs(
+                key,
+                "no effect with auth-tls-verify-client off (no certificate is asked for; \
+                 ingress-nginx would answer 403 to every request)",
+            ),
+            Ok(p) => {
+                req.match_cn = Some(p);
+                idle.push(key);
+            }
+            Err(e) => {
+                req.refused = true;
+                r.invalid(
+                    key,
+                    format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+                )
+            }
+        }
+    }
+    if let Some((key, v)) = r.get("auth-tls-error-page") {
+        match error_page(v) {
+            Ok(url) if req.verify == Some(ClientVerify::Required) => {
+                req.error_page = Some(url);
+                idle.push(key);
+            }
+            Ok(_) => r.differs(
+                key,
+                "no effect: only a missing required certificate (auth-tls-verify-client on) \
+                 is redirected",
+            ),
+            Err(e) => r.invalid(key, format!("{e}; the request is refused as without it")),
+        }
+    }
     if req.secret.is_none() {
         for key in idle {
             r.differs(key, "no effect without auth-tls-secret");
         }
     }
+}
+
+/// auth-tls-error-page: a URL or path as ingress-nginx's check allows (`[scheme://]host[:port]`
+/// and/or `/`-separated segments of letters, digits, `-`, `_` and `.`); nginx's `@location`
+/// names have no meaning here.
+fn error_page(v: &str) -> Result<PolicyText, String> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .unwrap_or(v);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let word = |s: &str, extra: &[u8]| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || extra.contains(&b))
+    };
+    let ok = (host.is_empty() || word(host, b"."))
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && (port.is_none() || !host.is_empty())
+        && (rest.len() == v.len() || !host.is_empty())
+        && path
+            .trim_end_matches('/')
+            .split('/')
+            .skip(1)
+            .all(|seg| word(seg, b"_."))
+        && !v.is_empty();
+    if !ok {
+        return Err(format!(
+            "{v:?} is not a URL or path ingress-nginx accepts ([http[s]://]host[:port] and/or \
+             /segments of letters, digits, -, _ and .)"
+        ));
+    }
+    PolicyText::new("auth-tls-error-page", v).map_err(|e| e.to_string())
+}
+
+/// auth-tls-match-cn: `CN=` and the rest of a regex (the whole value is the regex matched
+/// against the subject DN, as ingress-nginx does).
+fn match_cn(v: &str) -> Result<CanaryPattern, String> {
+    if !v.starts_with("CN=") {
+        return Err(format!(
+            "{v:?} does not start with CN= (as ingress-nginx requires)"
+        ));
+    }
+    CanaryPattern::new(v).map_err(|e| e.reason)
 }
 
 #[cfg(test)]
@@ -193,6 +294,33 @@ mod tests {
             assert_eq!(p.client_cert.verify, *verify, "{extra:?}");
             assert_eq!(problems(&p).len(), *n, "{extra:?}: {:?}", problems(&p));
         }
+        for (page, ok) in [
+            ("https://errors.test/no-cert", true),
+            ("http://e.test:8080/a/b.html/", true),
+            ("/no-cert", true),
+            ("errors.test", true),
+            ("@named", false),
+            ("https://e.test/a?b", false),
+            ("https://e.test//a", false),
+            ("https://", false),
+            (":80/a", false),
+            ("javascript:x", false),
+            ("/a%20b", false),
+        ] {
+            let p = parsed(&[("auth-tls-secret", "ca"), ("auth-tls-error-page", page)]);
+            assert_eq!(p.client_cert.error_page.is_some(), ok, "{page:?}");
+            assert_eq!(problems(&p).is_empty(), ok, "{page:?}: {:?}", problems(&p));
+        }
+        // With an error page, `on` asks for the certificate as optional in the handshake.
+        let p = parsed(&[("auth-tls-secret", "ca"), ("auth-tls-error-page", "/e")]);
+        assert_eq!(p.client_cert.handshake().unwrap().1, ClientVerify::Optional);
+        let p = parsed(&[
+            ("auth-tls-secret", "ca"),
+            ("auth-tls-verify-client", "optional"),
+            ("auth-tls-error-page", "/e"),
+        ]);
+        assert_eq!(p.client_cert.error_page, None);
+        assert_eq!(problems(&p).len(), 1, "named of no effect");
         let p = parsed(&[("auth-tls-secret", "Bad/Name!")]);
         assert!(p.client_cert.active().is_none());
         assert!(

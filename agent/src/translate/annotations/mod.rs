@@ -225,6 +225,15 @@ pub(super) fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Whether an Ingress asks for ssl-passthrough (`true`, not on a canary Ingress), read
+/// without naming problems: what the TLS fold reads (honoured only with
+/// `--enable-ssl-passthrough`).
+pub fn passes_through(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    let Some(a) = annotations else { return false };
+    let mut r = Reader::new(a);
+    r.flag("ssl-passthrough", false) && !r.flag("canary", false)
+}
+
 /// Parses an Ingress's annotations; anything invalid is named and left at its default.
 pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     let mut out = Parsed::default();

@@ -113,6 +113,8 @@ pub(super) fn policy<'a>(
         www_redirect: None,
         custom_errors: None,
         client_cert: None,
+        client_dn: None,
+        client_error_page: None,
         redirect,
         app_root: policy_text(r, "app-root", path).map(|(_, t)| t),
         forwarded_prefix: policy_text(r, "x-forwarded-prefix", |v| {

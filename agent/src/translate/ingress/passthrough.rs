@@ -1,6 +1,8 @@
 //! An `ssl-passthrough` Ingress: each rule host becomes a passthrough route (its SNI sent to
 //! one Service port's pods, which terminate TLS); paths are not looked at, as in
-//! ingress-nginx, beyond choosing that Service port.
+//! ingress-nginx, beyond choosing that Service port. Its rules are also read as HTTP routes,
+//! which serve plain HTTP as ingress-nginx's HTTP server for the host does: redirected to
+//! HTTPS (`308`) when `spec.tls` lists the host (ssl-redirect) or force-ssl-redirect is set.
 
 use haproxy::BackendName;
 use haproxy::config::{PathKind, Route, RouteHost, RoutePath, RoutePolicy};
@@ -45,14 +47,12 @@ impl Reader<'_> {
                     self.f.problem(
                         host_field,
                         "ssl-passthrough needs an exact host (connections are matched by their \
-                         SNI); this rule is not served",
+                         SNI); this rule is not passed through (its paths serve plain HTTP)",
                     );
                     continue;
                 }
-                Err(e) => {
-                    self.f.problem(host_field, e.to_string());
-                    continue;
-                }
+                // Named once, by the rule's HTTP routes.
+                Err(_) => continue,
             };
             let Some((field, b)) = chosen(spec, i, rule) else {
                 self.f.problem(
