@@ -2520,7 +2520,7 @@ fn check_rendered(
         // The binds, named (typed addresses and the names made from them).
         .chain(
             haproxy::config::gateway::gateway_files(&t.config)
-                .map(|_| haproxy::config::gateway::bind_lines(&t.config))
+                .map(|_| haproxy::config::frontend_bind_lines(&t.config))
                 .into_iter()
                 .flatten(),
         )

@@ -21,7 +21,7 @@ pub use super::gateway_map::{
     render_gateway_map,
 };
 pub use super::gateway_render::{
-    LUA, REQUEST_RULE, RESPONSE_RULE, TIMEOUT_RULE, bind_lines, global_line, rendered_lines,
+    LUA, REQUEST_RULE, RESPONSE_RULE, TIMEOUT_RULE, global_line, rendered_lines,
 };
 pub use super::gateway_valid::{
     check_header_name, check_header_value, check_hostname, check_method, check_path,

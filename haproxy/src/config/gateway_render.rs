@@ -76,13 +76,3 @@ pub(super) fn render_binds(
 pub(super) fn is_bind_line(line: &str) -> bool {
     line.starts_with("    bind ") && (line.contains(" name http@") || line.contains(" name https@"))
 }
-
-/// Every bind line of `config`'s first frontend as rendered (named while Gateway API routes
-/// are served), for checks that a rendering holds nothing else.
-pub fn bind_lines(config: &super::Config) -> Vec<String> {
-    let mut out = String::new();
-    if let Some(fe) = config.frontends.first() {
-        super::render::render_frontend_binds(&mut out, fe, config);
-    }
-    out.lines().map(str::to_string).collect()
-}

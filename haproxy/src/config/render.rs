@@ -261,7 +261,7 @@ const HOST_SAMPLE: &str = "req.fhdr(host),lower,regsub(:[0-9]+$,)";
 
 /// The bind lines of frontend `fe`: its HTTP binds, its TLS binds, and with Gateway API
 /// routes the binds of Gateway listeners alone.
-pub(super) fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
+fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
     let mut binds = fe.binds.clone();
     binds.sort();
     binds.dedup();
@@ -302,6 +302,16 @@ pub(super) fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Co
     if gateway {
         super::gateway_render::render_binds(out, &config.gateway.binds, fe.tls.as_ref(), proxy);
     }
+}
+
+/// Every bind line of `config`'s first frontend as rendered (named while Gateway API routes
+/// are served), for checks that a rendering holds nothing else.
+pub fn frontend_bind_lines(config: &Config) -> Vec<String> {
+    let mut out = String::new();
+    if let Some(fe) = config.frontends.first() {
+        render_frontend_binds(&mut out, fe, config);
+    }
+    out.lines().map(str::to_string).collect()
 }
 
 fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {

@@ -214,48 +214,21 @@ pub(in crate::translate) fn clash(b: &GatewayBind, settings: &Settings) -> Optio
     None
 }
 
-/// A served listener on a bind of its own: refused when the bind clashes with the agent's
-/// addresses or with an earlier Gateway's bind of the other protocol; else the bind is
-/// taken.
-pub(super) fn own_bind(
-    key: &ObjectKey,
-    gw: &Gateway,
-    i: usize,
-    info: &mut super::listeners::ListenerInfo,
+/// Why a Gateway's own bind `b` cannot be served, given the binds earlier Gateways took
+/// (address -> TLS): [`clash`], or an earlier bind of the other protocol.
+pub(in crate::translate) fn refused(
+    b: &GatewayBind,
     settings: &Settings,
-    out: &mut super::listeners::Gateways,
-    problems: &mut GatewayProblems,
-) {
-    let Some(Listen::Bind(b)) = info.listen else {
-        return;
-    };
-    let why = clash(&b, settings).or_else(|| {
-        out.binds
-            .get(&b.addr)
-            .filter(|tls| **tls != b.tls)
-            .map(|_| {
-                format!(
-                    "{} is an earlier Gateway listener's of the other protocol",
-                    b.addr
-                )
-            })
-    });
-    match why {
-        Some(why) => {
-            let field = format!("spec.listeners[{i}].port");
-            problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
-            let meta = &gw.metadata;
-            info.conditions[0] =
-                super::status::condition(meta, "Accepted", false, "PortUnavailable", why);
-            info.listen = None;
-            if let Some(p) = info.conditions.iter_mut().find(|c| c.type_ == "Programmed") {
-                *p = super::status::condition(meta, "Programmed", false, "Invalid", "not served");
-            }
-        }
-        None => {
-            out.binds.insert(b.addr, b.tls);
-        }
-    }
+    taken: &BTreeMap<SocketAddr, bool>,
+) -> Option<String> {
+    clash(b, settings).or_else(|| {
+        taken.get(&b.addr).filter(|tls| **tls != b.tls).map(|_| {
+            format!(
+                "{} is an earlier Gateway listener's of the other protocol",
+                b.addr
+            )
+        })
+    })
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ fn gateway(
             .and_then(|proto| addresses::bind_of(proto, l.port, judged, at.settings));
         place(key, gw, i, l, &mut info, &mut seen, problems);
         if serve {
-            addresses::own_bind(key, gw, i, &mut info, at.settings, out, problems);
+            own_bind(key, gw, i, &mut info, at.settings, out, problems);
         }
         listeners.push(info);
     }
@@ -317,6 +317,34 @@ fn place(
     } else {
         condition(meta, "Programmed", false, "Invalid", "not served")
     });
+}
+
+/// A served listener on a bind of its own: refused (named) when the bind clashes; else
+/// the bind is taken.
+fn own_bind(
+    key: &ObjectKey,
+    gw: &Gateway,
+    i: usize,
+    info: &mut ListenerInfo,
+    settings: &Settings,
+    out: &mut Gateways,
+    problems: &mut GatewayProblems,
+) {
+    let Some(Listen::Bind(b)) = info.listen else {
+        return;
+    };
+    let Some(why) = addresses::refused(&b, settings, &out.binds) else {
+        out.binds.insert(b.addr, b.tls);
+        return;
+    };
+    let field = format!("spec.listeners[{i}].port");
+    problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
+    let meta = &gw.metadata;
+    info.conditions[0] = condition(meta, "Accepted", false, "PortUnavailable", why);
+    info.listen = None;
+    if let Some(p) = info.conditions.iter_mut().find(|c| c.type_ == "Programmed") {
+        *p = condition(meta, "Programmed", false, "Invalid", "not served");
+    }
 }
 
 /// A listener's name, protocol, port and host name, checked: the failures for its
