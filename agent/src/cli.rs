@@ -106,6 +106,17 @@ pub struct ModelArgs {
         default_value = "haproxy-agent.io/gateway-controller"
     )]
     pub gateway_controller_name: String,
+    /// Addresses to give Gateways, one each, comma-separated (e.g. addresses a load
+    /// balancer announces for this node): each Gateway's listeners bind on its own address
+    /// (asked for in `spec.addresses`, else one chosen by its name) and `status.addresses`
+    /// says which. Without it every Gateway is served on the agent's binds.
+    #[arg(
+        long,
+        env = "HAPROXY_AGENT_GATEWAY_ADDRESS_POOL",
+        value_delimiter = ',',
+        value_parser = parse_pool_address
+    )]
+    pub gateway_address_pool: Vec<std::net::IpAddr>,
     /// Only Ingresses of this namespace (default: all).
     #[arg(long, env = "HAPROXY_AGENT_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -462,6 +473,19 @@ pub fn parse_debug_listen(s: &str) -> Result<DebugListen, String> {
     })
 }
 
+/// One `--gateway-address-pool` address: an IP address HAProxy can bind (not unspecified,
+/// not multicast).
+fn parse_pool_address(s: &str) -> Result<std::net::IpAddr, String> {
+    let ip: std::net::IpAddr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address"))?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!("{ip} cannot be a Gateway's address"));
+    }
+    Ok(ip)
+}
+
 /// Parses durations written like `500ms`, `30s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
@@ -592,6 +616,29 @@ mod tests {
             Cli::try_parse_from(["haproxy-agent", "run", "--default-backend-service", "nope"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn gateway_address_pool_takes_bindable_addresses() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["haproxy-agent", "run"], args].concat())?;
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            Ok::<_, clap::Error>(args.model.gateway_address_pool)
+        };
+        assert!(parse(&[]).unwrap().is_empty());
+        let pool = parse(&["--gateway-address-pool", "127.0.1.1,::1"]).unwrap();
+        assert_eq!(
+            pool,
+            [
+                "127.0.1.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        for bad in ["0.0.0.0", "224.0.0.1", "10.0.0.1:80", "host.example"] {
+            assert!(parse(&["--gateway-address-pool", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

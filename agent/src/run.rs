@@ -58,6 +58,7 @@ fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         tcp_services: model.tcp_services_configmap.clone(),
         tcp_bind: model.tcp_bind_address,
         gateway_controller_name: model.gateway_controller_name.clone(),
+        gateway_address_pool: model.gateway_address_pool.clone(),
         udp_services: model.udp_services_configmap.clone(),
         ssl_passthrough: model.enable_ssl_passthrough,
         agent_listen: Vec::new(),

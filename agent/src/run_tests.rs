@@ -31,6 +31,7 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         tcp_services: None,
         tcp_bind: None,
         gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        gateway_address_pool: Vec::new(),
         udp_services: None,
         ssl_passthrough: false,
         agent_listen: Vec::new(),

@@ -54,6 +54,7 @@ pub fn settings(config_dir: &Path) -> Settings {
         tcp_services: Some(ObjectKey::new("shop", "tcp-services")),
         tcp_bind: None,
         gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.into(),
+        gateway_address_pool: Vec::new(),
         udp_services: None,
         ssl_passthrough: true,
         agent_listen: Vec::new(),

@@ -524,6 +524,22 @@ fn gateway(p: &Paths) -> Config {
         key(HostPattern::Exact("legacy.example.com".into())),
         HostEntry::Ingress,
     );
+    // A Gateway with an address of its own: its bind, and its route keyed by the bind.
+    let own = haproxy::config::gateway::GatewayBind {
+        addr: "10.0.0.5:8080".parse().unwrap(),
+        tls: false,
+    };
+    cfg.gateway.binds.insert(own);
+    cfg.gateway.hosts.insert(
+        HostKey {
+            listen: Listen::Bind(own),
+            host: HostPattern::Any,
+        },
+        HostEntry::Rules {
+            listener_port: 80,
+            candidates: vec![ids[1].clone()],
+        },
+    );
     cfg
 }
 

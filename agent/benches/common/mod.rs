@@ -481,6 +481,7 @@ pub fn settings(dir: &Path) -> Settings {
         tcp_services: None,
         tcp_bind: None,
         gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        gateway_address_pool: Vec::new(),
         udp_services: None,
         ssl_passthrough: false,
         agent_listen: Vec::new(),

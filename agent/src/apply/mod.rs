@@ -229,6 +229,7 @@ impl Applier {
         self.desired.errors = Some(p.errors);
         self.desired.tcp = Some(p.tcp);
         self.desired.gateway = Some(p.gateway);
+        self.desired.gateway_binds = Some(p.gateway_binds);
         if scope.all {
             self.desired.backends = desired
                 .backends

@@ -213,6 +213,42 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_gateway_bind_added_reloads_with_its_reason_and_its_routes_are_map_entries() {
+        let one = config(Some(1));
+        let o = Observed {
+            backends: one.backends.keys().cloned().collect(),
+            ..Default::default()
+        };
+        let mut with_bind = one.clone();
+        let bind = haproxy::config::gateway::GatewayBind {
+            addr: "127.0.1.1:8080".parse().unwrap(),
+            tls: false,
+        };
+        with_bind.gateway.binds.insert(bind);
+        let reason = plan(&with_bind, &Sections::of_config(&one), &o);
+        assert_eq!(reason, Plan::Reload(ReloadReason::GatewayListeners));
+        assert_eq!(ReloadReason::GatewayListeners.label(), "gateway_listeners");
+        // A route on the bind, once it exists: map commands only.
+        let mut routed = with_bind.clone();
+        let id = CandidateId::new("ns", "own", 0, 0).unwrap();
+        let key = HostKey {
+            listen: Listen::Bind(bind),
+            host: HostPattern::Any,
+        };
+        let c = routed.gateway.candidates.values().next().unwrap().clone();
+        routed.gateway.insert_host(key, 80, vec![(id, c)]);
+        let Plan::Runtime(p) = plan(&routed, &Sections::of_config(&with_bind), &o) else {
+            panic!("a route on an existing bind needs no reload")
+        };
+        assert!(
+            p.commands.iter().any(
+                |c| matches!(c, Command::AddMap(_, k, _) if k.as_str() == "http@127.0.1.1:8080|*")
+            ),
+            "{p:?}"
+        );
+    }
+
     fn entry(k: &str, v: &str) -> (String, String) {
         (k.to_string(), v.to_string())
     }

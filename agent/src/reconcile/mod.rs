@@ -249,6 +249,10 @@ pub enum ReloadReason {
     /// rules and the backends' timeout rule are rendered only while some route exists
     /// (HAProxy 2.6 cannot load Lua at runtime). Route changes in between are map updates.
     GatewayApi,
+    /// A bind of Gateway listeners alone was added or removed (a Gateway's own address, or
+    /// a listener port the agent's binds do not have): HAProxy 2.6 cannot add a bind at
+    /// runtime. Routes on it are map entries, as on the shared binds.
+    GatewayListeners,
     /// A backend that must exist does not.
     NewBackend(BackendName),
     /// A backend's options (balance, health check, stickiness, timeouts) changed.
@@ -263,7 +267,7 @@ pub enum ReloadReason {
 
 impl ReloadReason {
     /// Every label, for metrics.
-    pub const LABELS: [&'static str; 12] = [
+    pub const LABELS: [&'static str; 13] = [
         "startup",
         "structure",
         "frontends",
@@ -272,6 +276,7 @@ impl ReloadReason {
         "custom_errors",
         "tcp_services",
         "gateway_api",
+        "gateway_listeners",
         "new_backend",
         "backend_options",
         "backend_protocol",
@@ -289,6 +294,7 @@ impl ReloadReason {
             ReloadReason::CustomErrors => "custom_errors",
             ReloadReason::TcpServices => "tcp_services",
             ReloadReason::GatewayApi => "gateway_api",
+            ReloadReason::GatewayListeners => "gateway_listeners",
             ReloadReason::NewBackend(_) => "new_backend",
             ReloadReason::BackendOptions(_) => "backend_options",
             ReloadReason::BackendProtocol(_) => "backend_protocol",
@@ -499,6 +505,10 @@ fn reload_reason(
     if loaded.head.is_none() || loaded.head != structure.desired.head {
         if loaded.gateway.is_some() && loaded.gateway != structure.desired.gateway {
             return Some(ReloadReason::GatewayApi);
+        }
+        if loaded.gateway_binds.is_some() && loaded.gateway_binds != structure.desired.gateway_binds
+        {
+            return Some(ReloadReason::GatewayListeners);
         }
         if loaded.auth.is_some() && loaded.auth != structure.desired.auth {
             return Some(ReloadReason::Userlists);

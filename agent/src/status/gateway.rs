@@ -132,7 +132,14 @@ impl Writer {
         }
         for (key, wanted) in &statuses.gateways {
             if let Some(o) = snapshot.gateways.get(key) {
-                let target = merge::gateway(o.status.as_ref(), wanted, addresses.clone(), &now);
+                // A Gateway with an address of its own (the pool's) shows it; the others
+                // show the published addresses.
+                let addresses = if wanted.addresses.is_empty() {
+                    addresses.clone()
+                } else {
+                    Some(wanted.addresses.clone())
+                };
+                let target = merge::gateway(o.status.as_ref(), wanted, addresses, &now);
                 out.extend(write(
                     Kind::Gateway,
                     key,

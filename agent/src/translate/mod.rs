@@ -81,6 +81,9 @@ pub struct Settings {
     pub tcp_bind: Option<std::net::IpAddr>,
     /// `--gateway-controller-name`: the GatewayClass `spec.controllerName` that is ours.
     pub gateway_controller_name: String,
+    /// `--gateway-address-pool`: addresses to give Gateways, one each (empty: every Gateway
+    /// is served on the agent's binds).
+    pub gateway_address_pool: Vec<std::net::IpAddr>,
     /// `--udp-services-configmap`: read only to name its entries (HAProxy 2.6 has no UDP).
     pub udp_services: Option<ObjectKey>,
     /// `--enable-ssl-passthrough`: honour the `ssl-passthrough` annotation.

@@ -264,8 +264,17 @@ core.register_action("agent_gateway", { "http-req" }, function(txn)
   local host = (txn.sf:req_fhdr("host") or ""):lower():gsub(":%d+$", "")
   local ssl = txn.f:ssl_fc()
   local https = ssl == 1 or ssl == true
-  local entry = host_entry(https and "https" or "http", host)
-  if entry == nil or entry == "ingress" then return end
+  -- The bind's name says which listener this is: http, https (shared with the
+  -- Ingresses) or http@<addr>:<port> / https@<addr>:<port> (a Gateway's own bind).
+  local listen = txn.f:so_name()
+  if listen == nil or listen == "" then listen = https and "https" or "http" end
+  local own = listen:find("@", 1, true) ~= nil
+  local entry = host_entry(listen, host)
+  if entry == nil or entry == "ingress" then
+    -- On a Gateway's own bind no Ingress route serves: nothing matched.
+    if own then reply(txn, 404) end
+    return
+  end
   local port, ids = entry:match("^(%d+)|(.*)$")
   if port == nil then return end
   local req = { host = host, path = txn.sf:path() or "/", qs = txn.sf:query() or "",

@@ -28,13 +28,43 @@ pub use super::gateway_valid::{
     check_query_name, check_redirect_scheme, check_regex, check_status, check_timeout,
 };
 
-/// The public bind a request came in on.
+/// The public bind a request came in on (HAProxy tells them apart by the bind's `name`,
+/// which is [`Listen::key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Listen {
-    /// The HTTP bind (`--http-bind`).
+    /// The HTTP bind (`--http-bind`), shared with the Ingresses.
     Http,
-    /// The HTTPS bind (`--https-bind`).
+    /// The HTTPS bind (`--https-bind`), shared with the Ingresses.
     Https,
+    /// A bind of Gateway listeners alone: a Gateway's own address, or a listener port the
+    /// agent's binds do not have. A request on it that no Gateway route serves gets 404
+    /// (never an Ingress route).
+    Bind(GatewayBind),
+}
+
+/// A bind only Gateway listeners use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GatewayBind {
+    /// The address and port HAProxy listens on.
+    pub addr: std::net::SocketAddr,
+    /// TLS (an HTTPS listener: the HTTPS frontend's certificates and crt-list).
+    pub tls: bool,
+}
+
+impl Listen {
+    /// TLS is terminated on it.
+    pub fn tls(self) -> bool {
+        match self {
+            Listen::Http => false,
+            Listen::Https => true,
+            Listen::Bind(b) => b.tls,
+        }
+    }
+
+    /// A bind shared with the Ingresses (an Ingress host may take a request there).
+    pub fn shared(self) -> bool {
+        !matches!(self, Listen::Bind(_))
+    }
 }
 
 /// The hosts a host-map entry is for.
@@ -240,6 +270,8 @@ pub struct GatewayRoutes {
     pub hosts: BTreeMap<HostKey, HostEntry>,
     /// The rule map.
     pub candidates: BTreeMap<CandidateId, Candidate>,
+    /// The binds of Gateway listeners alone (a structural change: new binds reload).
+    pub binds: std::collections::BTreeSet<GatewayBind>,
 }
 
 impl Candidate {
@@ -281,9 +313,9 @@ impl GatewayRoutes {
         self.hosts.insert(key, entry);
     }
 
-    /// True when no Gateway API route is served.
+    /// True when no Gateway API route is served and no Gateway has a bind of its own.
     pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty() && self.candidates.is_empty()
+        self.hosts.is_empty() && self.candidates.is_empty() && self.binds.is_empty()
     }
 
     /// Every value that cannot be served as it is, with the host key or candidate it is
@@ -359,7 +391,11 @@ impl GatewayRoutes {
                 (k.clone(), v)
             })
             .collect();
-        GatewayRoutes { hosts, candidates }
+        GatewayRoutes {
+            hosts,
+            candidates,
+            binds: self.binds.clone(),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! percent-encoded, so a value holds only `[A-Za-z0-9-._~/%]` and the separators below: no
 //! byte of it can end a map line, split a runtime command or start a comment.
 //!
-//! - host key: `http|<host>` or `https|<host>`, host `a.example`, `*.example` or `*`;
+//! - host key: `<listen>|<host>`, listen `http`, `https` (the shared binds) or
+//!   `http@<addr>:<port>` / `https@<addr>:<port>` (a Gateway's own bind), host `a.example`,
+//!   `*.example` or `*`;
 //! - host value: `<listener port>|<id>,<id>,…` (ids in precedence order), or `ingress`;
 //! - rule key: the candidate id `<namespace>/<route>/<rule>/<match>`;
 //! - rule value: `&`-separated `name=value` tokens, in this order: `p=E|P|R:<path>`,
@@ -63,12 +65,41 @@ pub fn decode(s: &str) -> Option<String> {
 }
 
 impl Listen {
-    /// The key's first word.
-    pub fn word(self) -> &'static str {
+    /// The key's first word, also the `name` of its binds (what the Lua action reads with
+    /// `so_name`): `http`, `https`, or `http@<addr>:<port>` / `https@<addr>:<port>` for a
+    /// Gateway's own bind.
+    pub fn key(self) -> String {
         match self {
-            Listen::Http => "http",
-            Listen::Https => "https",
+            Listen::Http => "http".into(),
+            Listen::Https => "https".into(),
+            Listen::Bind(b) => b.name(),
         }
+    }
+
+    /// Reads [`Listen::key`] back.
+    pub fn decode(s: &str) -> Option<Self> {
+        match s {
+            "http" => Some(Listen::Http),
+            "https" => Some(Listen::Https),
+            _ => {
+                let (tls, addr) = match s.split_once('@')? {
+                    ("http", a) => (false, a),
+                    ("https", a) => (true, a),
+                    _ => return None,
+                };
+                let addr = addr.parse().ok()?;
+                Some(Listen::Bind(super::gateway::GatewayBind { addr, tls }))
+            }
+        }
+    }
+}
+
+impl super::gateway::GatewayBind {
+    /// The bind's `name`: `http@<addr>:<port>` or `https@<addr>:<port>` (an IPv6 address in
+    /// brackets).
+    pub fn name(self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}@{}", self.addr)
     }
 }
 
@@ -80,17 +111,13 @@ impl HostKey {
             HostPattern::Wildcard(s) => format!("*.{s}"),
             HostPattern::Any => "*".to_string(),
         };
-        format!("{}|{host}", self.listen.word())
+        format!("{}|{host}", self.listen.key())
     }
 
     /// Reads a key back.
     pub fn decode(s: &str) -> Option<Self> {
         let (listen, host) = s.split_once('|')?;
-        let listen = match listen {
-            "http" => Listen::Http,
-            "https" => Listen::Https,
-            _ => return None,
-        };
+        let listen = Listen::decode(listen)?;
         let host = match host {
             "*" => HostPattern::Any,
             h => match h.strip_prefix("*.") {

@@ -2,7 +2,11 @@
 //! `lua-load-per-thread` line, the request and response actions in the HTTP frontend, and
 //! each HTTP backend's server timeout taken from the chosen rule.
 
-use super::gateway::GatewayFiles;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::gateway::{GatewayBind, GatewayFiles};
+use super::tls::TlsBind;
 
 /// The Lua action's text (fixed: routes live in the maps it reads).
 pub const LUA: &str = include_str!("gateway.lua");
@@ -38,4 +42,37 @@ pub fn rendered_lines(files: &GatewayFiles) -> Vec<String> {
     .into_iter()
     .map(|l| format!("    {l}"))
     .collect()
+}
+
+/// The binds of Gateway listeners alone, each named for the Lua action (`so_name`): plain,
+/// or TLS with the HTTPS frontend's certificates (a TLS bind without them is left out:
+/// translation asks for the HTTPS set-up with every HTTPS listener). `proxy` is the shared
+/// binds' ` accept-proxy` (or empty).
+pub(super) fn render_binds(
+    out: &mut String,
+    binds: &BTreeSet<GatewayBind>,
+    tls: Option<&TlsBind>,
+    proxy: &str,
+) {
+    for b in binds {
+        let name = b.name();
+        match (b.tls, tls) {
+            (false, _) => {
+                let _ = writeln!(out, "    bind {} name {name}{proxy}", b.addr);
+            }
+            (true, Some(t)) => {
+                let _ = writeln!(
+                    out,
+                    "    bind {} name {name} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",
+                    b.addr, t.default_cert, t.crt_list
+                );
+            }
+            (true, None) => {}
+        }
+    }
+}
+
+/// A bind line of a Gateway's own bind (its name starts `http@` or `https@`).
+pub(super) fn is_bind_line(line: &str) -> bool {
+    line.starts_with("    bind ") && (line.contains(" name http@") || line.contains(" name https@"))
 }

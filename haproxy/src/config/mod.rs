@@ -93,7 +93,7 @@ pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, check_plain_regex, in_regex_order, regex_order,
     render_regex_map,
 };
-pub use render::{Rendered, Structure, render, structure};
+pub use render::{Rendered, Structure, frontend_bind_lines, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,

@@ -259,8 +259,9 @@ fn render_defaults(out: &mut String, d: &Defaults, settings: &GlobalSettings, se
 /// brackets). The `$` is safe unquoted: HAProxy only expands `$` followed by a name.
 const HOST_SAMPLE: &str = "req.fhdr(host),lower,regsub(:[0-9]+$,)";
 
-fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
-    let _ = write!(out, "\nfrontend {}\n", fe.name);
+/// The bind lines of frontend `fe`: its HTTP binds, its TLS binds, and with Gateway API
+/// routes the binds of Gateway listeners alone.
+fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
     let mut binds = fe.binds.clone();
     binds.sort();
     binds.dedup();
@@ -269,8 +270,16 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     } else {
         ""
     };
+    let gateway = super::gateway::gateway_files(config).is_some();
+    // With Gateway API routes every bind is named: the Lua action reads the name
+    // (`so_name`) to tell the shared binds from each Gateway's own.
+    let (http_name, https_name) = if gateway {
+        (" name http", " name https")
+    } else {
+        ("", "")
+    };
     for b in &binds {
-        line!(out, "bind {b}{proxy}");
+        line!(out, "bind {b}{http_name}{proxy}");
     }
     if let Some(tls) = &fe.tls {
         let mut binds = tls.binds.clone();
@@ -284,14 +293,32 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
         for (b, proxy) in &addrs {
             line!(
                 out,
-                "bind {b} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",
+                "bind {b}{https_name} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",
                 tls.default_cert,
                 tls.crt_list
             );
         }
     }
-    client_rules(out, fe, &config.settings);
+    if gateway {
+        super::gateway_render::render_binds(out, &config.gateway.binds, fe.tls.as_ref(), proxy);
+    }
+}
+
+/// Every bind line of `config`'s first frontend as rendered (named while Gateway API routes
+/// are served), for checks that a rendering holds nothing else.
+pub fn frontend_bind_lines(config: &Config) -> Vec<String> {
+    let mut out = String::new();
+    if let Some(fe) = config.frontends.first() {
+        render_frontend_binds(&mut out, fe, config);
+    }
+    out.lines().map(str::to_string).collect()
+}
+
+fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
+    let _ = write!(out, "\nfrontend {}\n", fe.name);
+    render_frontend_binds(out, fe, config);
     let gateway = super::gateway::gateway_files(config).is_some();
+    client_rules(out, fe, &config.settings);
     if gateway {
         line!(out, "{}", super::gateway::REQUEST_RULE);
         line!(out, "{}", super::gateway::RESPONSE_RULE);

@@ -73,6 +73,8 @@ pub struct HeadPrints {
     pub tcp: SectionPrint,
     /// Its Gateway API part (whether the Lua action is loaded and run).
     pub gateway: SectionPrint,
+    /// The binds of Gateway listeners alone (each Gateway's own address or port).
+    pub gateway_binds: SectionPrint,
 }
 
 /// Reads the head's lines into its printers.
@@ -84,6 +86,7 @@ struct HeadPrinter {
     errors: Printer,
     tcp: Printer,
     gateway: Printer,
+    gateway_binds: Printer,
     in_userlist: bool,
     in_tcp: bool,
     section: String,
@@ -98,6 +101,7 @@ impl HeadPrinter {
             errors: Printer::new(),
             tcp: Printer::new(),
             gateway: Printer::new(),
+            gateway_binds: Printer::new(),
             in_userlist: false,
             in_tcp: false,
             section: String::new(),
@@ -132,6 +136,9 @@ impl HeadPrinter {
         if is_gateway_line(line) {
             self.gateway.line(line);
         }
+        if super::gateway_render::is_bind_line(line) {
+            self.gateway_binds.line(line);
+        }
     }
 
     fn finish(&self) -> HeadPrints {
@@ -142,6 +149,7 @@ impl HeadPrinter {
             errors: self.errors.finish(),
             tcp: self.tcp.finish(),
             gateway: self.gateway.finish(),
+            gateway_binds: self.gateway_binds.finish(),
         }
     }
 }
@@ -281,6 +289,8 @@ pub struct Sections {
     /// The fingerprint of the head's Gateway API part: when the head differs, whether
     /// this differs too names the reason.
     pub gateway: Option<SectionPrint>,
+    /// The fingerprint of the binds of Gateway listeners alone, likewise.
+    pub gateway_binds: Option<SectionPrint>,
     /// Each backend's fingerprint.
     pub backends: HashMap<BackendName, BackendPrint>,
 }
@@ -296,6 +306,7 @@ impl Sections {
             errors: Some(p.errors),
             tcp: Some(p.tcp),
             gateway: Some(p.gateway),
+            gateway_binds: Some(p.gateway_binds),
             backends: config
                 .backends
                 .values()
@@ -345,6 +356,7 @@ impl Sections {
             errors: Some(p.errors),
             tcp: Some(p.tcp),
             gateway: Some(p.gateway),
+            gateway_binds: Some(p.gateway_binds),
             backends,
         }
     }

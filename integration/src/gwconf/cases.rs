@@ -42,6 +42,10 @@ pub struct TestCase {
     pub weights: Option<Weights>,
     /// After all that: objects removed from the manifests, then more requests.
     pub then: Option<Then>,
+    /// Each Gateway has an address of its own, as in a cluster (the agent runs with
+    /// `--gateway-address-pool`); requests go to the `status.addresses` of the Gateway
+    /// they name.
+    pub own_addresses: bool,
 }
 
 /// A second phase: objects removed or replaced (as the upstream test patches them), then
@@ -194,6 +198,12 @@ pub struct Expect {
     pub redirect: Option<Redirect>,
     /// `MakeRequestAndExpectFailure`: anything but 200 (5 times in a row).
     pub failure: bool,
+    /// The Gateway the request goes to (`ns/name` or name), at its `status.addresses`
+    /// (cases with `own_addresses`; otherwise every Gateway is the agent's binds).
+    pub gateway: Option<String>,
+    /// The listener port the request is for (80 for HTTP, 443 for HTTPS when absent; those
+    /// are the agent's `--http-bind`/`--https-bind` ports, any other the port itself).
+    pub port: Option<u16>,
 }
 
 impl Expect {

@@ -7,10 +7,11 @@
 //! `parents[].parentRef`, …). When that section is absent, the statuses are
 //! [`StatusVerdict::Unavailable`], never a pass.
 //!
-//! One difference from the suite: it waits for a Gateway's `status.addresses` and sends its
-//! requests there. The status writer fills addresses from `--publish-*` only when it writes
-//! to a cluster; in manifests mode a Gateway's address is the agent's bind, which is where
-//! the runner sends the requests, so addresses are not required here.
+//! The suite waits for a Gateway's `status.addresses` and sends its requests there. Tests
+//! whose table says `own_addresses` run the agent with `--gateway-address-pool`, and the
+//! runner sends each request to the `status.addresses` of the Gateway it names, as the
+//! suite does; the others run with every Gateway on the agent's binds (the default), where
+//! the runner sends their requests.
 
 use serde_json::Value;
 

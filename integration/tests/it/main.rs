@@ -2,6 +2,7 @@
 
 mod commands;
 mod gateway;
+mod gateway_binds;
 mod gateway_runtime;
 mod gateway_support;
 mod harness;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use haproxy::config::gateway::{HostPattern, Listen};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
+use super::addresses::{self, Address};
 use super::certs::{CertLine, certificates};
 use super::status::{FirstFailure, condition};
 use super::{GatewayProblems, hostnames, validate};
 use crate::gateway_api::{GROUP, Gateway, GatewayClassStatus, Listener, RouteGroupKind};
 use crate::problem::ProblemKind;
 use crate::store::{ObjectKey, Snapshot};
+use crate::translate::Settings;
 use crate::translate::tls::ReadSecret;
 
 /// Which namespaces' routes a listener takes.
@@ -76,15 +78,20 @@ pub(in crate::translate) struct Gateways {
     pub https: bool,
     /// The Secrets the listeners name.
     pub secrets: BTreeSet<ObjectKey>,
+    /// Each served Gateway's address (`None`: the agent's binds').
+    pub addresses: BTreeMap<ObjectKey, Option<std::net::IpAddr>>,
+    /// The binds of Gateway listeners alone, TLS or not.
+    pub binds: BTreeMap<std::net::SocketAddr, bool>,
 }
 
 /// Reads our GatewayClasses and their Gateways.
 pub(in crate::translate) fn read(
     snapshot: &Snapshot,
-    controller: &str,
+    settings: &Settings,
     read_secret: &mut ReadSecret<'_>,
     problems: &mut GatewayProblems,
 ) -> Gateways {
+    let controller = settings.gateway_controller_name.as_str();
     let mut out = Gateways::default();
     for (key, class) in &snapshot.gateway_classes {
         if class.spec.controller_name != controller {
@@ -114,6 +121,7 @@ pub(in crate::translate) fn read(
             },
         );
     }
+    let mut ours = Vec::new();
     for (key, gw) in &snapshot.gateways {
         let class = ObjectKey::new("", gw.spec.gateway_class_name.clone());
         if !out.classes.contains_key(&class) {
@@ -128,7 +136,15 @@ pub(in crate::translate) fn read(
             );
             continue;
         }
-        let info = gateway(snapshot, key, gw, read_secret, problems, &mut out);
+        ours.push((key, gw.as_ref()));
+    }
+    let assigned = addresses::assign(&ours, &settings.gateway_address_pool, problems);
+    for (key, gw) in &snapshot.gateways {
+        let Some(address) = assigned.get(key) else {
+            continue;
+        };
+        let at = Place { settings, address };
+        let info = gateway(snapshot, key, gw, &at, read_secret, problems, &mut out);
         for l in &info.listeners {
             out.secrets.extend(l.secrets.iter().cloned());
         }
@@ -137,24 +153,48 @@ pub(in crate::translate) fn read(
     out
 }
 
+/// Where a Gateway's listeners go.
+struct Place<'a> {
+    settings: &'a Settings,
+    address: &'a Address,
+}
+
 fn gateway(
     snapshot: &Snapshot,
     key: &ObjectKey,
     gw: &Arc<Gateway>,
+    at: &Place<'_>,
     read_secret: &mut ReadSecret<'_>,
     problems: &mut GatewayProblems,
     out: &mut Gateways,
 ) -> GatewayInfo {
     let meta = &gw.metadata;
-    let not_accepted = unsupported(key, gw, problems);
+    let mut not_accepted = unsupported(key, gw, problems);
+    if let Address::Unsupported(why) = at.address {
+        not_accepted = Some(("UnsupportedAddress", why.clone()));
+    }
+    let unusable = match at.address {
+        Address::Unusable(reason, why) => Some((*reason, why.clone())),
+        _ => None,
+    };
+    // A Gateway that is not served has its listeners judged as if on the shared address.
+    let serve = not_accepted.is_none() && unusable.is_none();
+    let judged = if serve { at.address } else { &Address::Shared };
     let mut listeners = Vec::new();
     let mut seen = Seen::default();
     for (i, l) in gw.spec.listeners.iter().enumerate() {
         let mut info = listener(snapshot, key, gw, i, l, read_secret, problems);
+        info.listen = info
+            .listen
+            .and_then(|proto| addresses::bind_of(proto, l.port, judged, at.settings));
         place(key, gw, i, l, &mut info, &mut seen, problems);
+        if serve {
+            own_bind(key, gw, i, &mut info, at.settings, out, problems);
+        }
         listeners.push(info);
     }
-    if not_accepted.is_some() {
+    let served_before = listeners.iter().filter(|l| l.listen.is_some()).count();
+    if not_accepted.is_some() || unusable.is_some() {
         for l in &mut listeners {
             l.listen = None;
         }
@@ -166,47 +206,37 @@ fn gateway(
         }
     }
     let served = listeners.iter().filter(|l| l.listen.is_some()).count();
-    out.https |= listeners.iter().any(|l| l.listen == Some(Listen::Https));
-    let accepted = if let Some((reason, message)) = not_accepted {
-        condition(meta, "Accepted", false, reason, message)
-    } else if served == listeners.len() {
-        condition(meta, "Accepted", true, "Accepted", "accepted")
+    if served > 0 {
+        let ip = match at.address {
+            Address::Own(ip) => Some(*ip),
+            _ => None,
+        };
+        out.addresses.insert(key.clone(), ip);
+    }
+    out.https |= listeners.iter().any(|l| l.listen.is_some_and(Listen::tls));
+    let served = if unusable.is_some() {
+        served_before
     } else {
-        let ok = served > 0;
-        condition(
-            meta,
-            "Accepted",
-            ok,
-            "ListenersNotValid",
-            "some listeners are not valid",
-        )
+        served
     };
-    let programmed = if accepted.status == "True" && served > 0 {
-        condition(meta, "Programmed", true, "Programmed", "served by HAProxy")
-    } else {
-        condition(
-            meta,
-            "Programmed",
-            false,
-            "Invalid",
-            "no listener is served",
-        )
-    };
+    let conditions =
+        super::status::gateway_conditions(meta, not_accepted, unusable, served, listeners.len());
     GatewayInfo {
         gateway: gw.clone(),
         listeners,
-        conditions: vec![accepted, programmed],
+        conditions,
     }
 }
 
 /// Names the Gateway fields the agent does not implement; the reason and message of a
-/// Gateway that is then not accepted: `spec.addresses` asking for addresses, or
-/// `infrastructure.parametersRef` (no parameters are read, so none are valid).
+/// Gateway that is then not accepted: `infrastructure.parametersRef` (no parameters are
+/// read, so none are valid). `spec.addresses` is judged with the address pool
+/// ([`super::addresses`]).
 fn unsupported(
     key: &ObjectKey,
     gw: &Gateway,
     problems: &mut GatewayProblems,
-) -> Option<(&'static str, &'static str)> {
+) -> Option<(&'static str, String)> {
     let mut out = None;
     if let Some(infra) = &gw.spec.infrastructure {
         let why = "infrastructure is not supported (no resources are provisioned); ignored";
@@ -222,15 +252,9 @@ fn unsupported(
             );
             out = Some((
                 "InvalidParameters",
-                "infrastructure.parametersRef is not supported",
+                "infrastructure.parametersRef is not supported".to_string(),
             ));
         }
-    }
-    if gw.spec.addresses.as_ref().is_some_and(|a| !a.is_empty()) {
-        let why = "requested addresses are not supported (the Gateway is served on the agent's \
-                   binds); the Gateway is not accepted";
-        problems.push(ProblemKind::Gateway, key, "spec.addresses", why);
-        out = Some(("UnsupportedAddress", "spec.addresses is not supported"));
     }
     out
 }
@@ -293,6 +317,34 @@ fn place(
     } else {
         condition(meta, "Programmed", false, "Invalid", "not served")
     });
+}
+
+/// A served listener on a bind of its own: refused (named) when the bind clashes; else
+/// the bind is taken.
+fn own_bind(
+    key: &ObjectKey,
+    gw: &Gateway,
+    i: usize,
+    info: &mut ListenerInfo,
+    settings: &Settings,
+    out: &mut Gateways,
+    problems: &mut GatewayProblems,
+) {
+    let Some(Listen::Bind(b)) = info.listen else {
+        return;
+    };
+    let Some(why) = addresses::refused(&b, settings, &out.binds) else {
+        out.binds.insert(b.addr, b.tls);
+        return;
+    };
+    let field = format!("spec.listeners[{i}].port");
+    problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
+    let meta = &gw.metadata;
+    info.conditions[0] = condition(meta, "Accepted", false, "PortUnavailable", why);
+    info.listen = None;
+    if let Some(p) = info.conditions.iter_mut().find(|c| c.type_ == "Programmed") {
+        *p = condition(meta, "Programmed", false, "Invalid", "not served");
+    }
 }
 
 /// A listener's name, protocol, port and host name, checked: the failures for its

@@ -5,6 +5,7 @@
 //! [`Draft::finish`] meets it with the Ingress hosts of the config's routes, so an Ingress
 //! change that keeps its hosts does not redo the Gateway part.
 
+mod addresses;
 mod attach;
 mod certs;
 mod filters;
@@ -93,6 +94,8 @@ pub(in crate::translate) struct Draft {
     certs: Vec<CertLine>,
     /// Some Gateway has an HTTPS listener: the HTTPS bind is needed.
     pub https: bool,
+    /// The binds of Gateway listeners alone.
+    binds: BTreeSet<haproxy::config::gateway::GatewayBind>,
     /// Problems.
     pub problems: Vec<Problem>,
     /// Statuses.
@@ -102,7 +105,7 @@ pub(in crate::translate) struct Draft {
 impl Draft {
     /// True when no Gateway API object of ours gives anything to serve.
     pub(in crate::translate) fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.certs.is_empty() && !self.https
+        self.entries.is_empty() && self.certs.is_empty() && !self.https && self.binds.is_empty()
     }
 
     /// The routes HAProxy serves, given the Ingress routes, and the problems of the routes
@@ -116,7 +119,9 @@ impl Draft {
         &self,
         ingress: &BTreeSet<HostPattern>,
     ) -> (GatewayRoutes, Vec<Problem>) {
-        precedence::finish(&self.entries, &self.candidates, ingress)
+        let (mut routes, problems) = precedence::finish(&self.entries, &self.candidates, ingress);
+        routes.binds = self.binds.clone();
+        (routes, problems)
     }
 
     /// Backend `name` as the Gateway routes build it (a Service port's, default options).
@@ -167,14 +172,17 @@ pub(in crate::translate) fn build(
         resolutions,
         problems: GatewayProblems::default(),
     };
-    let gateways = listeners::read(
-        snapshot,
-        &settings.gateway_controller_name,
-        read_secret,
-        &mut ctx.problems,
-    );
+    let gateways = listeners::read(snapshot, settings, read_secret, &mut ctx.problems);
     let mut out = Draft {
         https: gateways.https,
+        binds: gateways
+            .binds
+            .iter()
+            .map(|(addr, tls)| haproxy::config::gateway::GatewayBind {
+                addr: *addr,
+                tls: *tls,
+            })
+            .collect(),
         secrets: gateways.secrets.clone(),
         certs: gateways.certs.clone(),
         ..Draft::default()
@@ -329,8 +337,15 @@ fn gateway_statuses(
                     conditions: l.conditions.clone(),
                 })
                 .collect();
+            let addresses = match gateways.addresses.get(key) {
+                Some(Some(ip)) => vec![crate::gateway_api::GatewayStatusAddress {
+                    type_: Some("IPAddress".to_string()),
+                    value: ip.to_string(),
+                }],
+                _ => Vec::new(),
+            };
             let status = GatewayStatus {
-                addresses: Vec::new(),
+                addresses,
                 conditions: info.conditions.clone(),
                 listeners,
             };

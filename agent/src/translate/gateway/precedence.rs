@@ -179,7 +179,12 @@ pub(in crate::translate) fn finish(
 ) -> (GatewayRoutes, Vec<Problem>) {
     let mut out = GatewayRoutes::default();
     let mut problems = Vec::new();
-    let listens: BTreeSet<Listen> = entries.keys().map(|k| k.listen).collect();
+    // Ingress hosts meet Gateway routes on the shared binds only.
+    let listens: BTreeSet<Listen> = entries
+        .keys()
+        .map(|k| k.listen)
+        .filter(|l| l.shared())
+        .collect();
     for listen in listens {
         for host in ingress {
             let key = HostKey {
@@ -192,10 +197,7 @@ pub(in crate::translate) fn finish(
                         "host {} is also an Ingress host: the Ingress serves it (an Ingress keeps a \
                          host both claim); this route does not serve it on the {} listener",
                         show(host),
-                        match listen {
-                            Listen::Http => "HTTP",
-                            Listen::Https => "HTTPS",
-                        },
+                        if listen.tls() { "HTTPS" } else { "HTTP" },
                     );
                     problems.push(
                         Problem::new(ProblemKind::HttpRoute, route.to_string(), why)

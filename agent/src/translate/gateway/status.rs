@@ -54,3 +54,44 @@ impl FirstFailure {
         }
     }
 }
+
+type Failure = Option<(&'static str, String)>;
+
+/// A Gateway's `Accepted` and `Programmed`: `served` of `total` listeners are (or, for an
+/// `unusable` address, would be) served.
+pub(super) fn gateway_conditions(
+    meta: &ObjectMeta,
+    not_accepted: Failure,
+    unusable: Failure,
+    served: usize,
+    total: usize,
+) -> Vec<Condition> {
+    let accepted = if let Some((reason, message)) = not_accepted {
+        condition(meta, "Accepted", false, reason, message)
+    } else if served == total {
+        condition(meta, "Accepted", true, "Accepted", "accepted")
+    } else {
+        let ok = served > 0;
+        condition(
+            meta,
+            "Accepted",
+            ok,
+            "ListenersNotValid",
+            "some listeners are not valid",
+        )
+    };
+    let programmed = if let Some((reason, why)) = unusable {
+        condition(meta, "Programmed", false, reason, why)
+    } else if accepted.status == "True" && served > 0 {
+        condition(meta, "Programmed", true, "Programmed", "served by HAProxy")
+    } else {
+        condition(
+            meta,
+            "Programmed",
+            false,
+            "Invalid",
+            "no listener is served",
+        )
+    };
+    vec![accepted, programmed]
+}

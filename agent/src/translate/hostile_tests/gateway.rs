@@ -88,6 +88,20 @@ fn host_and_path_fields() -> Vec<Field> {
             accepts: |_| false,
         },
         Field {
+            label: "Gateway spec.addresses value",
+            kind: ProblemKind::Gateway,
+            field: "spec.addresses",
+            objects: |t| {
+                let mut out = gateway(None);
+                if let Object::Gateway(g) = &mut out[1] {
+                    let a = json!([{"type": "IPAddress", "value": format!("10.0.0.1{t}")}]);
+                    g.spec.addresses = serde_json::from_value(a).ok();
+                }
+                out
+            },
+            accepts: |_| false,
+        },
+        Field {
             label: "HTTPRoute path",
             kind: ProblemKind::HttpRoute,
             field: "spec.rules[0].matches[0].path.value",

@@ -56,6 +56,7 @@ fn settings(variant: u8) -> Settings {
         tcp_services: (variant & 16 != 0).then(|| ObjectKey::new("a", "tcp")),
         tcp_bind: None,
         gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+        gateway_address_pool: Vec::new(),
         udp_services: None,
         ssl_passthrough: variant & 32 != 0,
         agent_listen: Vec::new(),

@@ -87,11 +87,16 @@ async fn run_phases(
     reasons: &mut Vec<String>,
 ) {
     reasons.extend(statuses(&setup.agent, &case.accepted, &case.conditions, deadline).await);
-    let (passed, failed) = requests(&setup.agent, &case.requests, deadline).await;
+    let to = To {
+        agent: &setup.agent,
+        own: case.own_addresses,
+        gateway: case.accepted.first().map(|a| a.gateway.clone()),
+    };
+    let (passed, failed) = requests(&to, &case.requests, deadline).await;
     result.requests_passed += passed;
     reasons.extend(failed);
     if let Some(w) = &case.weights {
-        match weights(&setup.agent, w).await {
+        match weights(&to, w).await {
             Ok(()) => result.requests_passed += 1,
             Err(e) => reasons.push(format!("weights: {e}")),
         }
@@ -108,7 +113,7 @@ async fn run_phases(
                 .into_iter()
                 .map(after),
         );
-        let (passed, failed) = requests(&setup.agent, &then.requests, deadline).await;
+        let (passed, failed) = requests(&to, &then.requests, deadline).await;
         result.requests_passed += passed;
         reasons.extend(failed.into_iter().map(after));
     }
@@ -156,7 +161,11 @@ async fn setup(case: &TestCase, dir: &Path) -> anyhow::Result<Setup> {
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
-    let agent = Agent::start(&refs, Options::default()).await?;
+    let mut options = Options::default();
+    if case.own_addresses {
+        options.extra = vec!["--gateway-address-pool".into(), address_pool()];
+    }
+    let agent = Agent::start(&refs, options).await?;
     Ok(Setup {
         agent,
         _echoes: echoes.into_values().collect(),
@@ -208,8 +217,8 @@ async fn statuses(
 
 /// Runs the expectations side by side (as the suite's parallel subtests do): how many held,
 /// and why the others did not.
-async fn requests(agent: &Agent, expects: &[Expect], deadline: Duration) -> (usize, Vec<String>) {
-    let outcomes = join_all(expects.iter().map(|e| eventually(agent, e, deadline))).await;
+async fn requests(to: &To<'_>, expects: &[Expect], deadline: Duration) -> (usize, Vec<String>) {
+    let outcomes = join_all(expects.iter().map(|e| eventually(to, e, deadline))).await;
     let mut passed = 0;
     let mut failed = Vec::new();
     for (e, outcome) in expects.iter().zip(outcomes) {
@@ -223,7 +232,7 @@ async fn requests(agent: &Agent, expects: &[Expect], deadline: Duration) -> (usi
 
 /// Repeats the request until enough answers in a row meet the expectation; the last
 /// mismatch when the deadline passes first.
-async fn eventually(agent: &Agent, want: &Expect, deadline: Duration) -> Result<(), String> {
+async fn eventually(to: &To<'_>, want: &Expect, deadline: Duration) -> Result<(), String> {
     let needed = if want.failure {
         CONSECUTIVE_FAILURES
     } else {
@@ -232,7 +241,7 @@ async fn eventually(agent: &Agent, want: &Expect, deadline: Duration) -> Result<
     let until = Instant::now() + deadline;
     let mut in_a_row = 0;
     loop {
-        let outcome = match send(agent, want).await {
+        let outcome = match send(to, want).await {
             Ok((got, host)) => check(want, &got, &host),
             Err(e) => Err(format!("request failed: {e:#}")),
         };
@@ -254,15 +263,77 @@ async fn eventually(agent: &Agent, want: &Expect, deadline: Duration) -> Result<
     }
 }
 
+/// Where a test's requests go.
+struct To<'a> {
+    agent: &'a Agent,
+    /// Gateways have addresses of their own (`TestCase::own_addresses`).
+    own: bool,
+    /// The Gateway of a request that names none (the first the test waits for).
+    gateway: Option<String>,
+}
+
+impl To<'_> {
+    /// The address to send `want` to, and the address the suite would name in a Host
+    /// header (the Gateway's address and the listener's declared port).
+    async fn target(&self, want: &Expect) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+        let (shared, default_port) = match want.scheme {
+            Scheme::Http => (self.agent.http, 80),
+            Scheme::Https => (self.agent.https, 443),
+        };
+        let declared = want.port.unwrap_or(default_port);
+        let port = if declared == default_port {
+            shared.port()
+        } else {
+            declared
+        };
+        let ip = if self.own {
+            let gateway = want.gateway.as_ref().or(self.gateway.as_ref());
+            let gateway = gateway.context("the request names no Gateway")?;
+            gateway_address(self.agent, gateway).await?
+        } else {
+            shared.ip()
+        };
+        Ok((
+            SocketAddr::new(ip, port),
+            SocketAddr::new(ip, if self.own { declared } else { port }),
+        ))
+    }
+}
+
+/// The first of Gateway `name`'s `status.addresses`, as `/debug/state` shows it.
+async fn gateway_address(agent: &Agent, name: &str) -> anyhow::Result<std::net::IpAddr> {
+    let (ns, n) = integration::gwconf::cases::qualified(name);
+    let state = agent.debug_state().await?;
+    let value = state["gateway_api"]["gateways"][format!("{ns}/{n}")]["addresses"][0]["value"]
+        .as_str()
+        .with_context(|| format!("Gateway {ns}/{n} has no status.addresses yet"))?;
+    Ok(value.parse()?)
+}
+
+/// Addresses no other test's agent uses (loopback, one block of 16 per agent: the base
+/// manifests have 4 Gateways, a test adds a few).
+fn address_pool() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let second = 100 + std::process::id() % 100;
+    let (third, fourth) = ((n / 15) % 256, (n % 15) * 16 + 1);
+    (0..16)
+        .map(|i| format!("127.{second}.{third}.{}", fourth + i))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Sends one request as the suite would; the response and the Host header sent.
-async fn send(agent: &Agent, want: &Expect) -> anyhow::Result<(Observed, String)> {
-    let (bind, scheme_port_default) = match want.scheme {
-        Scheme::Http => (agent.http, 80),
-        Scheme::Https => (agent.https, 443),
+async fn send(to: &To<'_>, want: &Expect) -> anyhow::Result<(Observed, String)> {
+    let (bind, named) = to.target(want).await?;
+    let scheme_port_default = match want.scheme {
+        Scheme::Http => 80,
+        Scheme::Https => 443,
     };
     let host = match &want.host {
         Some(h) => h.clone(),
-        None => default_host(bind, scheme_port_default),
+        None => default_host(named, scheme_port_default),
     };
     let set: Vec<String> = want
         .backend_sets
@@ -316,12 +387,12 @@ fn default_host(bind: SocketAddr, default_port: u16) -> String {
 }
 
 /// `WEIGHT_TRIES` tries of `want.requests` requests; Ok when one split is within tolerance.
-async fn weights(agent: &Agent, want: &Weights) -> Result<(), String> {
+async fn weights(to: &To<'_>, want: &Weights) -> Result<(), String> {
     let mut last = String::new();
     for _ in 0..WEIGHT_TRIES {
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
         for _ in 0..want.requests {
-            let (got, host) = send(agent, &want.request)
+            let (got, host) = send(to, &want.request)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             check(&want.request, &got, &host)?;
