@@ -345,8 +345,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut haproxy_starts = None;
     if args.spawn_haproxy.is_some() {
         let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
+        let rendered = render(&first.config);
         writer
-            .install(&render(&first.config))
+            .install(&rendered)
             .await
             .context("the first config was refused")?;
         if let Some(parent) = settings.runtime_socket.parent() {
@@ -375,7 +376,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
                 crate::spawn::retire_leftover(pid, &socket, timeout).await;
             });
         }
-        applier.assume_loaded(&first.config).await?;
+        applier.assume_loaded(&first.config, &rendered).await?;
         let _ = writer.mark_good().await;
     } else if let Err(e) = applier.adopt_running().await {
         tracing::warn!(error = %e, "haproxy not reachable yet");

@@ -523,7 +523,8 @@ impl Harness {
         let haproxy_bin = integration::haproxy_binary();
         let writer = ConfigWriter::new(settings.config_dir.clone(), haproxy_bin.clone());
         let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-        writer.install(&render(&first.config)).await?;
+        let rendered = render(&first.config);
+        writer.install(&rendered).await?;
         let (stop, stop_rx) = watch::channel(false);
         let supervisor = Supervisor::new(SpawnConfig {
             binary: haproxy_bin,
@@ -565,7 +566,7 @@ impl Harness {
                 full_observe_every: Duration::from_secs(3600),
             },
         );
-        applier.assume_loaded(&first.config).await?;
+        applier.assume_loaded(&first.config, &rendered).await?;
         let translator = Incremental::new(settings.clone(), Default::default());
         let mut h = Harness {
             translator,

@@ -101,7 +101,10 @@ async fn gateway_routes_reload_once_then_change_at_runtime() {
         status,
         settings,
     );
-    applier.assume_loaded(&cfg).await.unwrap();
+    applier
+        .assume_loaded(&cfg, hp.started_with())
+        .await
+        .unwrap();
     assert_eq!(who(port).await, "404");
 
     cfg.gateway = routes(&[("ns_one_80", 1)]);
@@ -128,4 +131,32 @@ async fn gateway_routes_reload_once_then_change_at_runtime() {
     let reasons = sync(&mut applier, &cfg, &Scope::default()).await;
     assert_eq!(reasons, [ReloadReason::GatewayApi]);
     assert_eq!(who(port).await, "404");
+}
+
+#[tokio::test]
+async fn the_files_haproxy_started_from_are_known_and_not_written_again() {
+    let dir = ConfigDir::new().unwrap();
+    let cfg = Config::new(dir.global());
+    let hp = RenderedHaproxy::start(dir, &cfg).await.expect("haproxy");
+    let runtime = hp.runtime_client();
+    let settings = ApplySettings {
+        drain_timeout: Duration::from_secs(1),
+        full_observe_every: Duration::from_secs(300),
+    };
+    let mut applier = Applier::new(
+        runtime.clone(),
+        hp.master_client(),
+        hp.reloader(&runtime),
+        Status::new(),
+        settings,
+    );
+    applier
+        .assume_loaded(&cfg, hp.started_with())
+        .await
+        .unwrap();
+    // Checked against the disk, every file is as HAProxy started from it: none drifted and
+    // none is due to be written (before, a cold start rewrote every file once).
+    assert_eq!(applier.check_files().await, 0);
+    let now = std::time::Instant::now();
+    assert_eq!(applier.files_due(now, Duration::ZERO, Duration::ZERO), None);
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use haproxy::config::gateway::GatewayRoutes;
 use haproxy::config::{
-    Config, Sections, backend_print, head_prints, map_kind_swap_commands, render,
+    Config, Rendered, Sections, backend_print, head_prints, map_kind_swap_commands, render,
 };
 use haproxy::proto::{Command, Reply, ReplyError};
 use haproxy::{BackendName, MasterClient, ReloadFailure, Reloader, RuntimeClient, ServerRef};
@@ -128,11 +128,17 @@ impl Applier {
 
     /// Declares that the running worker loaded exactly `config` (e.g. HAProxy was just
     /// started from the file rendered from it), so no start-up reload is needed.
-    pub async fn assume_loaded(&mut self, config: &Config) -> Result<(), ApplyError> {
+    pub async fn assume_loaded(
+        &mut self,
+        config: &Config,
+        rendered: &Rendered,
+    ) -> Result<(), ApplyError> {
         let procs = self.master.show_proc().await?;
         self.worker
             .loaded_by(procs.current_worker(), Sections::of_config(config))
             .await;
+        // The files HAProxy started from are the agent's own: known, so not written again.
+        self.disk.installed(self.reloader.writer(), rendered);
         Ok(())
     }
 
