@@ -154,7 +154,7 @@ pub fn desired(config: &Config) -> Value {
 /// The Gateway API statuses translation computed, by kind and object (`namespace/name`, a
 /// GatewayClass by name): what the Lease holder writes to the cluster, and all there is of
 /// it with `--manifests`. A `lastTransitionTime` not yet set by a writer is left out.
-pub fn gateway_status(statuses: &crate::gateway_api::Statuses) -> Value {
+pub fn gateway_status(statuses: &crate::translate::gateway::Statuses) -> Value {
     fn by_key<S: serde::Serialize>(
         map: &std::collections::BTreeMap<crate::store::ObjectKey, S>,
     ) -> Value {
@@ -192,8 +192,9 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     use super::*;
-    use crate::gateway_api::{GatewayClassStatus, Statuses};
+    use crate::gateway_api::GatewayClassStatus;
     use crate::store::ObjectKey;
+    use crate::translate::gateway::Statuses;
 
     #[test]
     fn gateway_statuses_by_kind_and_object() {

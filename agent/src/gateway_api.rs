@@ -640,23 +640,6 @@ pub struct ReferenceGrantTo {
     pub name: Option<String>,
 }
 
-// ---------------------------------------------------------------------------------------
-// What the agent reports
-
-/// The status translation computes for the Gateway API objects we manage, by object key.
-/// Conditions carry `observedGeneration`; their `lastTransitionTime` is left at the Unix
-/// epoch by (pure) translation and set by the status writer, which keeps a condition's
-/// earlier time when its status did not change.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Statuses {
-    /// GatewayClasses whose `controllerName` is ours.
-    pub classes: std::collections::BTreeMap<crate::store::ObjectKey, GatewayClassStatus>,
-    /// Gateways of those classes (`addresses` filled by the status writer).
-    pub gateways: std::collections::BTreeMap<crate::store::ObjectKey, GatewayStatus>,
-    /// HTTPRoutes with at least one parent that is ours (only those parents listed).
-    pub routes: std::collections::BTreeMap<crate::store::ObjectKey, RouteStatus>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

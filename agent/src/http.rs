@@ -55,7 +55,7 @@ pub struct Status {
     desired_rx: Mutex<Option<tokio::sync::mpsc::Receiver<DesiredRequest>>>,
     /// The Gateway API statuses of the last translation (for the status writer and
     /// `/debug/state`).
-    gateway_status: tokio::sync::watch::Sender<Arc<crate::gateway_api::Statuses>>,
+    gateway_status: tokio::sync::watch::Sender<Arc<crate::translate::gateway::Statuses>>,
 }
 
 impl Default for Status {
@@ -116,7 +116,7 @@ impl Status {
 
     /// Publishes the Gateway API statuses of a translation (subscribers are woken only when
     /// they differ from the last ones).
-    pub fn set_gateway_status(&self, statuses: &Arc<crate::gateway_api::Statuses>) {
+    pub fn set_gateway_status(&self, statuses: &Arc<crate::translate::gateway::Statuses>) {
         self.gateway_status.send_if_modified(|s| {
             let changed = **s != **statuses;
             if changed {
@@ -129,7 +129,7 @@ impl Status {
     /// The Gateway API statuses, following each translation.
     pub fn gateway_status(
         &self,
-    ) -> tokio::sync::watch::Receiver<Arc<crate::gateway_api::Statuses>> {
+    ) -> tokio::sync::watch::Receiver<Arc<crate::translate::gateway::Statuses>> {
         self.gateway_status.subscribe()
     }
 

@@ -274,7 +274,7 @@ fn the_gateway_controller_name_flag_reaches_the_settings() {
 
 #[tokio::test]
 async fn gateway_statuses_wake_their_followers_only_when_they_change() {
-    use crate::gateway_api::Statuses;
+    use crate::translate::gateway::Statuses;
     let status = Status::new();
     let mut rx = status.gateway_status();
     status.set_gateway_status(&Arc::new(Statuses::default()));

@@ -1,6 +1,6 @@
 //! The Gateway API status writer: while this replica leads, makes the `status` of our
 //! GatewayClasses, Gateways and HTTPRoutes say what translation computed
-//! ([`Statuses`](crate::gateway_api::Statuses)), a Gateway's `status.addresses` the published
+//! ([`Statuses`](crate::translate::gateway::Statuses)), a Gateway's `status.addresses` the published
 //! ones (`--publish-service`/`--publish-address`, none without either).
 //!
 //! - Only when the status differs from what the store shows (times kept, see [`merge`]); a
@@ -27,8 +27,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::lease::{Term, leads};
 use super::published::Published;
 use super::{FIELD_MANAGER, StatusConfig};
-use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, Statuses};
+use crate::gateway_api::{Gateway, GatewayClass, HttpRoute};
 use crate::store::{Kind, ObjectKey, Snapshot, Store};
+use crate::translate::gateway::Statuses;
 
 /// One status write to make.
 struct Write {

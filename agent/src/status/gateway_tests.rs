@@ -17,7 +17,7 @@ use super::tests::{
 use super::*;
 use crate::gateway_api::{
     GatewayClassStatus, GatewayStatus, ListenerStatus, ParentReference, RouteParentStatus,
-    RouteStatus, Statuses,
+    RouteStatus,
 };
 
 const GROUP: &str = "gateway.networking.k8s.io/v1";

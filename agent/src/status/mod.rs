@@ -34,8 +34,8 @@ use tokio::sync::watch;
 
 pub use lease::{LeaseConfig, default_identity};
 
-use crate::gateway_api::Statuses;
 use crate::store::{ObjectKey, Store};
+use crate::translate::gateway::Statuses;
 
 /// The field manager of every write (Lease and Ingress status).
 pub const FIELD_MANAGER: &str = "haproxy-agent";

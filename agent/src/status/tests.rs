@@ -37,7 +37,7 @@ impl Agent {
         api: &KubeApi,
         identity: &str,
         publish: Option<Publish>,
-        statuses: watch::Receiver<std::sync::Arc<crate::gateway_api::Statuses>>,
+        statuses: watch::Receiver<std::sync::Arc<crate::translate::gateway::Statuses>>,
     ) -> Agent {
         let client = api.client_as(identity).expect("a client");
         let store = Store::new();

@@ -39,9 +39,9 @@ use super::tls::{self, CertMemory};
 use super::{
     Changed, Settings, Translation, base_config, class, default_backend, gateway, tls_files,
 };
-use crate::gateway_api::Statuses;
 use crate::problem::Problem;
 use crate::store::{Changes, Kind, ObjectKey, Snapshot};
+use crate::translate::gateway::Statuses;
 use haproxy::config::gateway::HostPattern;
 
 /// Translates snapshot after snapshot of one store, redoing only what changed.

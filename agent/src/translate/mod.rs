@@ -113,7 +113,7 @@ pub struct Translation {
     pub problems: Vec<Problem>,
     /// The status of the Gateway API objects we manage (written by the Lease holder, shown
     /// in `/debug/state`).
-    pub gateway_status: Arc<crate::gateway_api::Statuses>,
+    pub gateway_status: Arc<crate::translate::gateway::Statuses>,
     /// The certificates in use: pass them to the next [`translate_with`], so that a host
     /// whose Secret turns bad keeps its certificate.
     pub certs: tls::CertMemory,

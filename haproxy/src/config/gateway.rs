@@ -16,14 +16,17 @@ use crate::BackendName;
 use super::model::RouteMaps;
 use super::value::{ConfigPath, InvalidValue};
 
-pub use super::gateway_map::{
+mod map;
+mod render;
+mod valid;
+
+pub use map::{
     GatewayMap, GatewayMaps, INGRESS_MARKER, MAX_VALUE_LEN, decode, encode, gateway_commands,
     render_gateway_map,
 };
-pub use super::gateway_render::{
-    LUA, REQUEST_RULE, RESPONSE_RULE, TIMEOUT_RULE, global_line, rendered_lines,
-};
-pub use super::gateway_valid::{
+pub use render::{LUA, REQUEST_RULE, RESPONSE_RULE, TIMEOUT_RULE, global_line, rendered_lines};
+pub(super) use render::{is_bind_line, render_binds};
+pub use valid::{
     check_header_name, check_header_value, check_hostname, check_method, check_path,
     check_query_name, check_redirect_scheme, check_regex, check_status, check_timeout,
 };
@@ -326,7 +329,7 @@ impl GatewayRoutes {
         let mut out = Vec::new();
         for (key, entry) in &self.hosts {
             let at = key.encode();
-            if let Err(e) = super::gateway_valid::check_host_key(key) {
+            if let Err(e) = valid::check_host_key(key) {
                 out.push((at.clone(), e));
             }
             if let HostEntry::Rules { candidates, .. } = entry {
@@ -345,7 +348,7 @@ impl GatewayRoutes {
             if let Err(e) = id.check() {
                 errs.push(e);
             }
-            super::gateway_valid::check_candidate(c, &mut errs);
+            valid::check_candidate(c, &mut errs);
             if c.encode().len() > MAX_VALUE_LEN {
                 errs.push(too_long(c.encode()));
             }

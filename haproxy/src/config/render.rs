@@ -300,7 +300,7 @@ fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
         }
     }
     if gateway {
-        super::gateway_render::render_binds(out, &config.gateway.binds, fe.tls.as_ref(), proxy);
+        super::gateway::render_binds(out, &config.gateway.binds, fe.tls.as_ref(), proxy);
     }
 }
 

@@ -136,7 +136,7 @@ impl HeadPrinter {
         if is_gateway_line(line) {
             self.gateway.line(line);
         }
-        if super::gateway_render::is_bind_line(line) {
+        if super::gateway::is_bind_line(line) {
             self.gateway_binds.line(line);
         }
     }

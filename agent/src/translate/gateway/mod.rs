@@ -16,7 +16,10 @@ mod namespaces;
 mod precedence;
 mod rules;
 mod status;
+mod statuses;
 mod validate;
+
+pub use statuses::Statuses;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,7 +34,7 @@ use super::Settings;
 use super::resolutions::{PortRef, Resolutions};
 use super::tls::ReadSecret;
 use crate::gateway_api::{
-    GatewayStatus, HttpRoute, ListenerStatus, RouteParentStatus, RouteStatus, Statuses,
+    GatewayStatus, HttpRoute, ListenerStatus, RouteParentStatus, RouteStatus,
 };
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};

@@ -1,14 +1,12 @@
 //! Checks of every user-provided Gateway API value before it reaches a map: translation
-//! calls them field by field (and names the problem), and [`super::gateway::GatewayRoutes`]
+//! calls them field by field (and names the problem), and [`super::GatewayRoutes`]
 //! runs them all again before rendering.
 
 use std::time::Duration;
 
-use super::gateway::{
-    ActionKind, Candidate, HeaderOps, HostKey, HostPattern, PathMatch, PathRewrite,
-};
-use super::routes::MAX_PATH_LEN;
-use super::value::InvalidValue;
+use super::super::routes::MAX_PATH_LEN;
+use super::super::value::InvalidValue;
+use super::{ActionKind, Candidate, HeaderOps, HostKey, HostPattern, PathMatch, PathRewrite};
 
 /// Longest header value (or query parameter value) served.
 const MAX_VALUE: usize = 4096;
@@ -121,12 +119,12 @@ pub fn check_path(s: &str) -> Result<(), InvalidValue> {
 }
 
 /// A regular expression with the checks of the use-regex annotation: a path regex
-/// ([`super::RegexPath`]) when `path`, else the same plain syntax without the leading `/`.
+/// ([`super::super::RegexPath`]) when `path`, else the same plain syntax without the leading `/`.
 pub fn check_regex(s: &str, path: bool) -> Result<(), InvalidValue> {
     let r = if path {
-        super::RegexPath::new(s).map(|_| ())
+        super::super::RegexPath::new(s).map(|_| ())
     } else {
-        super::regex_routes::check_plain_regex(s)
+        super::super::regex_routes::check_plain_regex(s)
     };
     r.map_err(|_| {
         InvalidValue::new(
@@ -175,7 +173,7 @@ pub fn check_timeout(d: Duration) -> Result<(), InvalidValue> {
 }
 
 /// A host-map key's host.
-pub(super) fn check_host_key(key: &HostKey) -> Result<(), InvalidValue> {
+pub(in crate::config) fn check_host_key(key: &HostKey) -> Result<(), InvalidValue> {
     match &key.host {
         HostPattern::Exact(h) => check_hostname(h, false),
         HostPattern::Wildcard(s) => check_hostname(s, false),
@@ -200,7 +198,7 @@ fn check_rewrite(p: &Option<PathRewrite>, errs: &mut Vec<InvalidValue>) {
 }
 
 /// Every check of one candidate, into `errs`.
-pub(super) fn check_candidate(c: &Candidate, errs: &mut Vec<InvalidValue>) {
+pub(in crate::config) fn check_candidate(c: &Candidate, errs: &mut Vec<InvalidValue>) {
     let m = &c.matches;
     errs.extend(
         match &m.path {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::names::{BackendName, MapKey, MapValue};
 
-use super::gateway::{
+use super::{
     Action, ActionKind, Candidate, CandidateId, Forward, GatewayRoutes, HeaderOps, HostEntry,
     HostKey, HostPattern, Listen, Match, PathMatch, PathRewrite, Redirect, ValueMatch,
     WeightedBackend,
@@ -88,13 +88,13 @@ impl Listen {
                     _ => return None,
                 };
                 let addr = addr.parse().ok()?;
-                Some(Listen::Bind(super::gateway::GatewayBind { addr, tls }))
+                Some(Listen::Bind(super::GatewayBind { addr, tls }))
             }
         }
     }
 }
 
-impl super::gateway::GatewayBind {
+impl super::GatewayBind {
     /// The bind's `name`: `http@<addr>:<port>` or `https@<addr>:<port>` (an IPv6 address in
     /// brackets).
     pub fn name(self) -> String {
@@ -445,7 +445,7 @@ pub fn render_gateway_map(entries: &BTreeMap<MapKey, MapValue>) -> String {
 /// (a host entry never names a candidate that is not there yet). A key in `twice` (listed
 /// more than once) is deleted and added again (`del map` removes every entry of a key).
 pub fn gateway_commands(
-    files: &super::gateway::GatewayFiles,
+    files: &super::GatewayFiles,
     have: &GatewayMaps,
     want: &GatewayMaps,
     twice: &std::collections::BTreeSet<(GatewayMap, MapKey)>,

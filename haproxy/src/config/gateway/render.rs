@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::gateway::{GatewayBind, GatewayFiles};
-use super::tls::TlsBind;
+use super::super::tls::TlsBind;
+use super::{GatewayBind, GatewayFiles};
 
 /// The Lua action's text (fixed: routes live in the maps it reads).
 pub const LUA: &str = include_str!("gateway.lua");
@@ -48,7 +48,7 @@ pub fn rendered_lines(files: &GatewayFiles) -> Vec<String> {
 /// or TLS with the HTTPS frontend's certificates (a TLS bind without them is left out:
 /// translation asks for the HTTPS set-up with every HTTPS listener). `proxy` is the shared
 /// binds' ` accept-proxy` (or empty).
-pub(super) fn render_binds(
+pub(in crate::config) fn render_binds(
     out: &mut String,
     binds: &BTreeSet<GatewayBind>,
     tls: Option<&TlsBind>,
@@ -73,6 +73,6 @@ pub(super) fn render_binds(
 }
 
 /// A bind line of a Gateway's own bind (its name starts `http@` or `https@`).
-pub(super) fn is_bind_line(line: &str) -> bool {
+pub(in crate::config) fn is_bind_line(line: &str) -> bool {
     line.starts_with("    bind ") && (line.contains(" name http@") || line.contains(" name https@"))
 }
