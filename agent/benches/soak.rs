@@ -251,27 +251,14 @@ async fn run() -> anyhow::Result<bool> {
         Some(s) => s.parse()?,
         None => 1,
     };
+    let agent = || args.binary("agent", "haproxy-agent");
     let figures = match cmd.as_str() {
-        "r1" => {
-            r1::run(
-                &args.binary("agent", "haproxy-agent")?,
-                args.number(1, 100)?,
-                seed,
-            )
-            .await?
-        }
-        "r2" => {
-            r2::run(
-                &args.binary("agent", "haproxy-agent")?,
-                args.number(1, 50)?,
-                seed,
-            )
-            .await?
-        }
+        "r1" => r1::run(&agent()?, args.number(1, 100)?, seed).await?,
+        "r2" => r2::run(&agent()?, args.number(1, 50)?, seed).await?,
         "r3" => {
             let pause = Duration::from_secs(args.number(3, 30)? as u64);
             r3::run(
-                &args.binary("agent", "haproxy-agent")?,
+                &agent()?,
                 args.number(1, 20)?,
                 args.number(2, 20)?,
                 pause,
@@ -281,30 +268,11 @@ async fn run() -> anyhow::Result<bool> {
         }
         "r4" => {
             let seconds = args.number(1, 1800)? as u64;
-            r4::run(
-                &args.binary("agent", "haproxy-agent")?,
-                Duration::from_secs(seconds),
-                seed,
-            )
-            .await?
+            r4::run(&agent()?, Duration::from_secs(seconds), seed).await?
         }
-        "r5" => {
-            r5::run(
-                &args.binary("agent", "haproxy-agent")?,
-                args.number(1, 10)?,
-                seed,
-            )
-            .await?
-        }
-        "r7" => {
-            r7::run(
-                &args.binary("agent", "haproxy-agent")?,
-                args.number(1, 5)?,
-                seed,
-            )
-            .await?
-        }
-        "r6" => r6::run(&args.binary("agent", "haproxy-agent")?, seed).await?,
+        "r5" => r5::run(&agent()?, args.number(1, 10)?, seed).await?,
+        "r7" => r7::run(&agent()?, args.number(1, 5)?, seed).await?,
+        "r6" => r6::run(&agent()?, seed).await?,
         "report" => {
             let (Some(dir), Some(out)) = (args.positional(1), args.positional(2)) else {
                 bail!("usage: soak report DIR OUT_DIR");
