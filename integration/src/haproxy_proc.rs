@@ -56,14 +56,6 @@ pub fn system_binary(env: &str, name: &str, dirs: &[&str], not_installed: &str) 
         .unwrap_or_else(|| panic!("{not_installed}"))
 }
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
 /// Whether the config file is generated around a body or written verbatim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConfigKind {
