@@ -266,6 +266,25 @@ pub struct StatusArgs {
     /// of the lease duration is used).
     #[arg(long, env = "HAPROXY_AGENT_ELECTION_RENEW_PERIOD", default_value = "2s", value_parser = parse_duration)]
     pub election_renew_period: std::time::Duration,
+    /// This replica's `holderIdentity` on the Lease; each replica needs its own (default:
+    /// `POD_NAME`, else `HOSTNAME`, else the host name, else `haproxy-agent-<pid>`). Set it
+    /// when replicas share a host name, e.g. two agents on one machine.
+    #[arg(long, env = "HAPROXY_AGENT_ELECTION_IDENTITY", value_parser = parse_election_identity)]
+    pub election_identity: Option<String>,
+}
+
+/// Parses `--election-identity`: 1 to 253 printable ASCII characters, no spaces (it is
+/// logged and written to the Lease as given).
+fn parse_election_identity(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 253 {
+        return Err(format!("{s:?} must be 1 to 253 characters long"));
+    }
+    if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{s:?} holds {c:?}: only printable ASCII without spaces"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// Parses `--election-lease-duration`: whole seconds on the Lease, so at least `1s`.
@@ -570,6 +589,31 @@ mod tests {
         assert_eq!(run.status.election_renew_period, Duration::from_secs(2));
         let err = parse(&["--election-lease-duration=500ms"]).unwrap_err();
         assert!(err.to_string().contains("shorter than 1s"), "{err}");
+    }
+
+    #[test]
+    fn election_identity_is_checked_and_optional() {
+        let identity = |extra: &[&str]| {
+            let mut args = vec!["haproxy-agent", "run", "--kubeconfig", "k"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Run(run) => run.status.election_identity,
+                _ => panic!("not run"),
+            })
+        };
+        assert_eq!(identity(&[]).unwrap(), None);
+        assert_eq!(
+            identity(&["--election-identity=replica-b"])
+                .unwrap()
+                .as_deref(),
+            Some("replica-b")
+        );
+        for bad in ["", "two words", "tab\there", "é"] {
+            let arg = format!("--election-identity={bad}");
+            assert!(identity(&[&arg]).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("--election-identity={}", "a".repeat(254));
+        assert!(identity(&[&long]).is_err(), "254 characters accepted");
     }
 
     #[test]

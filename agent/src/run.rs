@@ -485,7 +485,10 @@ fn start_status(
             ..crate::status::LeaseConfig::new(
                 namespace,
                 args.status.election_id.clone(),
-                crate::status::default_identity(),
+                args.status
+                    .election_identity
+                    .clone()
+                    .unwrap_or_else(crate::status::default_identity),
             )
         },
         ingress_class: args.model.ingress_class.clone(),
