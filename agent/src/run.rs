@@ -86,7 +86,7 @@ fn access_log(model: &ModelArgs) -> anyhow::Result<Option<haproxy::config::LogTa
 /// HAProxy cannot take, the HTTPS bind's files included (used only once an Ingress asks for
 /// TLS). With them checked, [`translate`] has no error left to return while running.
 fn check_settings(s: &Settings) -> Result<(), String> {
-    translate(&Default::default(), s)?;
+    translate(&Default::default(), s).map_err(|e| e.to_string())?;
     haproxy::config::TlsBind::in_dir(&s.config_dir, vec![s.https_bind])
         .map_err(|e| format!("--config-dir: {e}"))?;
     Ok(())
@@ -613,7 +613,7 @@ async fn reconcile_loop(
                             haproxy_up: false,
                             detail: Some(format!("translation failed, the agent stops: {e}")),
                         });
-                        return Err(e);
+                        return Err(e.to_string());
                     }
                 };
                 pending.extend(&Scope::from(&t.changed));

@@ -114,7 +114,7 @@ fn settings_translation_could_fail_on_are_refused_at_start_up() {
     assert!(translate(&Default::default(), &settings).is_ok());
     let store = store_with_tls_ingress();
     let err = translate(&store.snapshot(), &settings).unwrap_err();
-    assert!(err.contains("--config-dir"), "{err}");
+    assert_eq!(err.setting, "--config-dir", "{err}");
     // ...so the start-up check refuses it, naming the flag.
     let err = check_settings(&settings).unwrap_err();
     assert!(

@@ -180,7 +180,7 @@ impl Incremental {
     /// earlier or foreign one is translated in full). Equal to
     /// [`super::translate_with`]`(snapshot, settings, previous certs)`, with
     /// [`Translation::changed`] relative to the previous call's result.
-    pub fn translate(&mut self, snapshot: &Snapshot) -> Result<Translation, String> {
+    pub fn translate(&mut self, snapshot: &Snapshot) -> Result<Translation, super::BadSetting> {
         let mut step = Step::default();
         let changes = match self.seen.take() {
             Some((store, g)) if store == snapshot.store_id() => Some(snapshot.changes_since(g)),
@@ -524,7 +524,7 @@ impl Incremental {
         config: &mut Arc<Config>,
         step: &mut Step,
         changed: &mut Changed,
-    ) -> Result<(), String> {
+    ) -> Result<(), super::BadSetting> {
         let mut problems = Vec::new();
         let mut cache = std::mem::take(&mut self.certs_parsed);
         let mut read = |s: &ObjectKey| cache.read(snapshot, s);

@@ -11,6 +11,7 @@ pub mod class;
 pub mod client_ca;
 pub mod configmap;
 pub mod endpoints;
+mod error;
 mod fold;
 pub mod gateway;
 mod incremental;
@@ -23,6 +24,7 @@ pub mod tls;
 pub mod udp_services;
 pub mod upstream;
 
+pub use error::BadSetting;
 pub use incremental::Incremental;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,7 +171,7 @@ impl Changed {
 }
 
 /// Translates a snapshot, with no certificates remembered; see [`translate_with`].
-pub fn translate(snapshot: &Snapshot, settings: &Settings) -> Result<Translation, String> {
+pub fn translate(snapshot: &Snapshot, settings: &Settings) -> Result<Translation, BadSetting> {
     translate_with(snapshot, settings, &tls::CertMemory::default())
 }
 
@@ -181,7 +183,7 @@ pub fn translate_with(
     snapshot: &Snapshot,
     settings: &Settings,
     certs: &tls::CertMemory,
-) -> Result<Translation, String> {
+) -> Result<Translation, BadSetting> {
     let global = configmap::read(snapshot, settings);
     let mut config = base_config(settings, &global)?;
     let mut problems = global.problems.clone();
@@ -301,14 +303,14 @@ fn tls_files(
     settings: &Settings,
     read: &mut tls::ReadSecret<'_>,
     problems: &mut Vec<Problem>,
-) -> Result<(Option<TlsBind>, TlsFiles), String> {
+) -> Result<(Option<TlsBind>, TlsFiles), BadSetting> {
     if !wanted {
         return Ok((None, TlsFiles::default()));
     }
     let default_path =
-        default_cert_path(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
+        default_cert_path(&settings.config_dir).map_err(BadSetting::of("--config-dir"))?;
     let bind = TlsBind::in_dir(&settings.config_dir, vec![settings.https_bind])
-        .map_err(|e| format!("--config-dir: {e}"))?;
+        .map_err(BadSetting::of("--config-dir"))?;
     let default = tls::default_cert(read, settings, problems);
     files.certs.insert(default_path.to_file_path(), default);
     Ok((Some(bind), files))
@@ -343,16 +345,16 @@ fn default_backend(
     }
 }
 
-fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Config, String> {
+fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Config, BadSetting> {
     let socket = ConfigPath::from_path(&settings.runtime_socket)
-        .map_err(|e| format!("--runtime-socket: {e}"))?;
-    let maps = RouteMaps::in_dir(&settings.config_dir).map_err(|e| format!("--config-dir: {e}"))?;
+        .map_err(BadSetting::of("--runtime-socket"))?;
+    let maps = RouteMaps::in_dir(&settings.config_dir).map_err(BadSetting::of("--config-dir"))?;
     let mut global = Global::new(socket);
     // Where custom error pages' files go (a named problem for their Ingresses when the
     // socket path is too long).
     global.custom_errors = haproxy::config::ErrorFiles::in_dir(&settings.config_dir).ok();
     global.hard_stop_after =
-        Timeout::new(settings.hard_stop_after).map_err(|e| format!("hard-stop-after: {e}"))?;
+        Timeout::new(settings.hard_stop_after).map_err(BadSetting::of("--hard-stop-after"))?;
     let mut config = Config::new(global);
     config.frontends.push(Frontend {
         canary_names: Default::default(),
@@ -366,7 +368,7 @@ fn base_config(settings: &Settings, map: &configmap::MapSettings) -> Result<Conf
     if settings.ssl_passthrough {
         let p =
             haproxy::config::Passthrough::in_dir(&settings.config_dir, vec![settings.https_bind])
-                .map_err(|e| format!("--enable-ssl-passthrough: {e}"))?;
+                .map_err(BadSetting::of("--enable-ssl-passthrough"))?;
         config.passthrough = Some(p);
     }
     configmap::apply(&mut config, map, settings);
