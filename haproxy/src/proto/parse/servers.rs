@@ -1,27 +1,16 @@
-//! nom parsers for the data replies of the runtime API, on normalized reply text (no prompt,
-//! one trailing LF removed). Each returns `None` when the text is not of the expected shape;
-//! the caller turns that into an error carrying the raw text.
+//! Parsers for the server replies: `show servers state`, `show servers conn`, `get weight`
+//! and `set server … addr`.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use nom::Parser;
 use nom::branch::alt;
-use nom::bytes::complete::{escaped_transform, is_not, tag, take_till, take_till1, take_while1};
-use nom::character::complete::{char, i64 as nom_i64, u32 as nom_u32};
-use nom::combinator::{all_consuming, map, opt, rest, value};
-use nom::multi::separated_list1;
+use nom::bytes::complete::{is_not, tag, take_till};
+use nom::character::complete::{char, u32 as nom_u32};
+use nom::combinator::{all_consuming, map, opt, value};
 use nom::sequence::{delimited, preceded, separated_pair};
-use nom::{IResult, Parser};
 
-type Res<'a, T> = IResult<&'a str, T>;
-
-/// Runs a parser on `i` with nom's default error type, keeping only success.
-fn run<'a, O>(
-    mut p: impl Parser<&'a str, Output = O, Error = nom::error::Error<&'a str>>,
-    i: &'a str,
-) -> Option<(&'a str, O)> {
-    p.parse(i).ok()
-}
+use super::{Res, opt_str, run, words};
 
 /// Column names of `show servers state` format 1, identical from 2.6 to 3.2.
 pub const SERVERS_STATE_COLUMNS: [&str; 25] = [
@@ -207,20 +196,6 @@ impl ServerState {
     }
 }
 
-/// One word: everything up to a space or LF.
-fn word(i: &str) -> Res<'_, &str> {
-    take_till1(|c: char| c == ' ' || c == '\n').parse(i)
-}
-
-/// Words separated by single spaces, up to the end of the line.
-fn words(i: &str) -> Res<'_, Vec<&str>> {
-    separated_list1(char(' '), word).parse(i)
-}
-
-fn opt_str(s: &str) -> Option<String> {
-    (s != "-").then(|| s.to_string())
-}
-
 fn server_state_row(line: &str) -> Option<ServerState> {
     let (_, f) = all_consuming(words).parse(line).ok()?;
     if f.len() < SERVERS_STATE_COLUMNS.len() {
@@ -365,253 +340,6 @@ pub fn servers_conn(text: &str) -> Option<Vec<ServerConn>> {
     }
 }
 
-/// One `Key: value` line of `show info`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct InfoField {
-    /// The key (may hold spaces, e.g. `Unstoppable Jobs`).
-    pub key: String,
-    /// The value.
-    pub value: String,
-}
-
-fn info_line(line: &str) -> Option<InfoField> {
-    let (_, (key, value)) = run(
-        all_consuming(separated_pair(
-            is_not(":\n"),
-            alt((tag(": "), tag(":"))),
-            rest,
-        )),
-        line,
-    )?;
-    Some(InfoField {
-        key: key.to_string(),
-        value: value.to_string(),
-    })
-}
-
-/// `show info`.
-pub fn info(text: &str) -> Option<Vec<InfoField>> {
-    if text.is_empty() {
-        return None;
-    }
-    text.split('\n').map(info_line).collect()
-}
-
-/// One row of `show stat`, fields by column name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatRow {
-    /// Every column with its value (empty values omitted).
-    pub fields: BTreeMap<String, String>,
-}
-
-impl StatRow {
-    /// A field by column name.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
-    }
-
-    /// `pxname`
-    pub fn proxy(&self) -> &str {
-        self.get("pxname").unwrap_or("")
-    }
-
-    /// `svname` (`FRONTEND`, `BACKEND` or the server name).
-    pub fn service(&self) -> &str {
-        self.get("svname").unwrap_or("")
-    }
-
-    /// A numeric field.
-    pub fn number(&self, name: &str) -> Option<i64> {
-        self.get(name)?.parse().ok()
-    }
-}
-
-fn csv_field(i: &str) -> Res<'_, String> {
-    alt((
-        delimited(
-            char('"'),
-            map(
-                opt(escaped_transform(
-                    is_not("\"\n"),
-                    '"',
-                    value("\"", char('"')),
-                )),
-                Option::unwrap_or_default,
-            ),
-            char('"'),
-        ),
-        map(take_till(|c| c == ',' || c == '\n'), str::to_string),
-    ))
-    .parse(i)
-}
-
-fn csv_line(i: &str) -> Res<'_, Vec<String>> {
-    separated_list1(char(','), csv_field).parse(i)
-}
-
-/// `show stat`: CSV with a `# ` header; columns mapped by name, so fields added by later
-/// versions do not shift anything.
-pub fn stat_csv(text: &str) -> Option<Vec<StatRow>> {
-    let (body, header) = preceded(tag("# "), csv_line).parse(text).ok()?;
-    let mut rows = Vec::new();
-    let mut rest = body;
-    while let Some(r) = rest.strip_prefix('\n') {
-        let (r, values) = csv_line(r).ok()?;
-        rest = r;
-        if values.len() > header.len() {
-            return None;
-        }
-        let fields = header
-            .iter()
-            .zip(values)
-            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .map(|(k, v)| (k.clone(), v))
-            .collect::<BTreeMap<_, _>>();
-        if !fields.contains_key("pxname") {
-            return None;
-        }
-        rows.push(StatRow { fields });
-    }
-    rest.is_empty().then_some(rows)
-}
-
-/// `show backend`: `# name`, then one name per line.
-pub fn backends(text: &str) -> Option<Vec<String>> {
-    let body = text.strip_prefix("# name")?;
-    match body.strip_prefix('\n') {
-        Some(b) => b
-            .split('\n')
-            .map(|l| {
-                all_consuming(word)
-                    .parse(l)
-                    .ok()
-                    .map(|(_, w)| w.to_string())
-            })
-            .collect(),
-        None if body.is_empty() => Some(Vec::new()),
-        None => None,
-    }
-}
-
-/// One map of `show map`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MapInfo {
-    /// The map's numeric id (`#id`).
-    pub id: i64,
-    /// The file it was loaded from (empty for inline patterns).
-    pub file: String,
-    /// HAProxy's description.
-    pub description: String,
-    /// `entry_cnt=`, when printed.
-    pub entries: Option<u64>,
-}
-
-fn map_info_line(line: &str) -> Option<MapInfo> {
-    let (_, (id, file, description)) = run(
-        all_consuming((
-            nom_i64,
-            preceded(
-                tag(" ("),
-                map(opt(is_not(")\n")), Option::unwrap_or_default),
-            ),
-            preceded(char(')'), rest),
-        )),
-        line,
-    )?;
-    let description = description.trim_start().to_string();
-    let entries = description
-        .split(' ')
-        .find_map(|w| w.strip_prefix("entry_cnt="))
-        .and_then(|n| n.parse().ok());
-    Some(MapInfo {
-        id,
-        file: file.to_string(),
-        description,
-        entries,
-    })
-}
-
-/// `show map` (the list).
-pub fn map_list(text: &str) -> Option<Vec<MapInfo>> {
-    let body = text.strip_prefix("# id (file) description")?;
-    match body.strip_prefix('\n') {
-        Some(b) => b.split('\n').map(map_info_line).collect(),
-        None if body.is_empty() => Some(Vec::new()),
-        None => None,
-    }
-}
-
-/// One entry of `show map <file>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MapEntry {
-    /// HAProxy's reference (`0x…`), usable as `#<ref>`.
-    pub reference: String,
-    /// The key.
-    pub key: String,
-    /// The value (runs to the end of the line).
-    pub value: String,
-}
-
-fn map_entry_line(line: &str) -> Option<MapEntry> {
-    let (_, (reference, _, key, _, value)) = all_consuming((
-        preceded(tag("0x"), take_while1(|c: char| c.is_ascii_hexdigit())),
-        char(' '),
-        word,
-        char(' '),
-        rest,
-    ))
-    .parse(line)
-    .ok()?;
-    Some(MapEntry {
-        reference: format!("0x{reference}"),
-        key: key.to_string(),
-        value: value.to_string(),
-    })
-}
-
-/// `show map <file>`: `<ref> <key> <value>` lines; an empty map prints nothing.
-pub fn map_entries(text: &str) -> Option<Vec<MapEntry>> {
-    if text.is_empty() {
-        return Some(Vec::new());
-    }
-    text.split('\n').map(map_entry_line).collect()
-}
-
-/// One pattern of `show acl <file>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AclEntry {
-    /// HAProxy's reference (`0x…`), usable as `#<ref>`.
-    pub reference: String,
-    /// The pattern.
-    pub pattern: String,
-}
-
-fn acl_entry_line(line: &str) -> Option<AclEntry> {
-    let (_, (reference, _, pattern)) = run(
-        all_consuming((
-            preceded(tag("0x"), take_while1(|c: char| c.is_ascii_hexdigit())),
-            char(' '),
-            rest,
-        )),
-        line,
-    )?;
-    if pattern.is_empty() {
-        return None;
-    }
-    Some(AclEntry {
-        reference: format!("0x{reference}"),
-        pattern: pattern.to_string(),
-    })
-}
-
-/// `show acl <file>`: `<ref> <pattern>` lines; an empty file prints nothing.
-pub fn acl_entries(text: &str) -> Option<Vec<AclEntry>> {
-    if text.is_empty() {
-        return Some(Vec::new());
-    }
-    text.split('\n').map(acl_entry_line).collect()
-}
-
 /// `get weight`: `50 (initial 10)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WeightInfo {
@@ -677,13 +405,4 @@ pub fn addr_change(text: &str) -> Option<AddrChange> {
         addr: own(addr),
         port: own(port.flatten()),
     })
-}
-
-/// `prepare map`: `New version created: N`.
-pub fn map_version(text: &str) -> Option<u32> {
-    run(
-        all_consuming(preceded(tag("New version created: "), nom_u32)),
-        text,
-    )
-    .map(|(_, v)| v)
 }
