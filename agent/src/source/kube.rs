@@ -45,15 +45,40 @@ pub struct ClusterArgs {
 
 /// Builds a client from a kubeconfig file, or infers one (in-cluster service account, then
 /// `KUBECONFIG` / `~/.kube/config`).
-pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
+pub async fn client(args: &ClusterArgs) -> Result<Client, ClientError> {
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+            let kubeconfig = |source| ClientError::Kubeconfig {
+                path: path.clone(),
+                source,
+            };
+            let read = kube::config::Kubeconfig::read_from(path).map_err(kubeconfig)?;
+            kube::Config::from_custom_kubeconfig(read, &Default::default())
+                .await
+                .map_err(kubeconfig)?
         }
         None => kube::Config::infer().await?,
     };
     Ok(Client::try_from(config)?)
+}
+
+/// Why no client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `--kubeconfig` file cannot be read or used.
+    #[error("kubeconfig {}: {source}", path.display())]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// Neither an in-cluster service account nor a kubeconfig was found.
+    #[error("no cluster config: {0}")]
+    Infer(#[from] kube::config::InferConfigError),
+    /// The config does not make a client (TLS settings, a bad URL).
+    #[error("cannot build a client: {0}")]
+    Build(#[from] kube::Error),
 }
 
 /// What one watch reports to the writer task.

@@ -164,8 +164,8 @@ impl Writer {
                     self.retry_at.remove(key);
                 }
                 Err(e) => {
-                    let gone = matches!(e.downcast_ref::<kube::Error>(),
-                        Some(kube::Error::Api(status)) if status.code == 404);
+                    let gone = matches!(&e,
+                        WriteError::Api(kube::Error::Api(status)) if status.code == 404);
                     if gone {
                         tracing::debug!(ingress = %key, "the Ingress went away before its status was written");
                     } else {
@@ -178,7 +178,7 @@ impl Writer {
         }
     }
 
-    async fn write(&self, key: &ObjectKey, addresses: &[LbAddress]) -> anyhow::Result<()> {
+    async fn write(&self, key: &ObjectKey, addresses: &[LbAddress]) -> Result<(), WriteError> {
         let api: Api<Ingress> = Api::namespaced(self.client.clone(), &key.namespace);
         let list = if addresses.is_empty() {
             Value::Null
@@ -195,7 +195,18 @@ impl Writer {
             api.patch_status(&key.name, &params, &Patch::Merge(&patch)),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.retry * 2))??;
+        .map_err(|_| WriteError::Timeout(self.retry * 2))??;
         Ok(())
     }
+}
+
+/// Why one Ingress's status was not written (it is retried).
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// The API server refused the patch or could not be reached.
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    /// No answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
 }
