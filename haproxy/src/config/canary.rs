@@ -107,8 +107,8 @@ impl CanaryPattern {
         if s.is_empty() || s.len() > Self::MAX_LEN {
             return Err(bad("it must be 1 to 256 bytes".into()));
         }
-        let ast = super::regex_routes::parse_plain(s, true).map_err(bad)?;
-        super::regex_routes::plain(s, &ast, &mut 0, false).map_err(bad)?;
+        let ast = super::regex_check::parse_plain(s, true).map_err(bad)?;
+        super::regex_check::plain(s, &ast, &mut 0, false).map_err(bad)?;
         // FNV-1a, 64 bits: stable across builds, so ids survive restarts and upgrades.
         let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)

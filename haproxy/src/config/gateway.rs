@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::BackendName;
 
-use super::model::RouteMaps;
+use super::route_maps::RouteMaps;
 use super::value::{ConfigPath, InvalidValue};
 
 mod map;

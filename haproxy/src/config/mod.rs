@@ -49,9 +49,13 @@ pub mod gateway;
 mod model;
 mod passthrough;
 mod policy;
+mod regex_check;
 mod regex_routes;
 mod render;
+mod route_host;
 mod route_index;
+mod route_maps;
+mod route_target;
 mod routes;
 mod sections;
 mod settings;
@@ -80,7 +84,7 @@ pub use model::{
 };
 pub use passthrough::{
     HTTPS_SOCKET_FILE, PASSTHROUGH_FRONTEND, Passthrough, TERMINATE_BACKEND,
-    passthrough_backend_name, passthrough_lines,
+    passthrough_backend_name,
 };
 pub use policy::{
     CUSTOM_ERRORS_FIELD, Cors, LIMIT_TABLES, MAX_POLICY_LEN, PolicyRedirect, PolicyText, RateLimit,
@@ -90,7 +94,7 @@ pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, check_plain_regex, in_regex_order, regex_order,
     render_regex_map,
 };
-pub use render::{Rendered, Structure, frontend_bind_lines, render, structure};
+pub use render::{Rendered, Structure, frontend_bind_lines, passthrough_lines, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,

@@ -26,6 +26,7 @@ use super::tls::{TlsBind, TlsFiles};
 /// `<namespace>_<service>_<port>` name never does, so it cannot collide with a Service.
 pub const BUILTIN_404: &str = "_default_404";
 
+pub use super::route_maps::RouteMaps;
 use super::value::check_chars;
 pub use super::value::{ConfigPath, InvalidValue};
 
@@ -324,44 +325,6 @@ impl Default for Defaults {
             redispatch: true,
             retries: 3,
         }
-    }
-}
-
-/// The map and ACL files a frontend looks routes up in.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RouteMaps {
-    /// Exact `host/path` keys, read with `map_str`.
-    pub exact: ConfigPath,
-    /// Prefix keys, read with `map_beg` (longest match).
-    pub prefix: ConfigPath,
-    /// Regex keys, read with `map_regm` (first match, in file order).
-    pub regex: ConfigPath,
-    /// The allow lists' ACL file (see [`super::source_list`]).
-    pub allow: ConfigPath,
-    /// The deny lists' ACL file.
-    pub deny: ConfigPath,
-    /// The canary header patterns' ACL file (see [`super::CanaryPattern`]).
-    pub canary: ConfigPath,
-    /// The TLS passthrough hosts (SNI, lower case) and their `mode tcp` backends, read with
-    /// `map_str` by the passthrough frontend (see [`super::passthrough`]).
-    pub passthrough: ConfigPath,
-}
-
-impl RouteMaps {
-    /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
-    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl`, `<dir>/maps/canary.acl` and
-    /// `<dir>/maps/sni.map`.
-    pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
-        let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
-        Ok(Self {
-            exact: file("exact.map")?,
-            prefix: file("prefix.map")?,
-            regex: file("regex.map")?,
-            allow: file("allow.acl")?,
-            deny: file("deny.acl")?,
-            canary: file("canary.acl")?,
-            passthrough: file("sni.map")?,
-        })
     }
 }
 

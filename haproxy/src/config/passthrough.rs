@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::names::BackendName;
 
-use super::model::RouteMaps;
+use super::route_maps::RouteMaps;
 use super::settings::GlobalSettings;
 use super::tcp::TCP_LOG_FORMAT;
 use super::value::{ConfigPath, InvalidValue};
@@ -114,27 +114,6 @@ pub(super) fn render_passthrough(
     if terminates {
         let _ = writeln!(out, "    server https unix@{} send-proxy-v2", p.socket);
     }
-}
-
-/// Every haproxy.cfg line passthrough adds to `config` (none when it is off): its frontend,
-/// the termination backend, and the HTTPS bind on the socket; for checks that a rendering
-/// holds nothing else. They are made from the settings alone.
-pub fn passthrough_lines(config: &super::model::Config) -> Vec<String> {
-    let (Some(p), Some(fe)) = (&config.passthrough, config.frontends.first()) else {
-        return Vec::new();
-    };
-    let mut out = String::new();
-    render_passthrough(&mut out, p, &fe.maps, &config.settings, fe.tls.is_some());
-    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
-    if let Some(tls) = &fe.tls {
-        lines.push(format!(
-            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1 accept-proxy",
-            p.tls_bind(),
-            tls.default_cert,
-            tls.crt_list
-        ));
-    }
-    lines
 }
 
 #[cfg(test)]

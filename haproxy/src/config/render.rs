@@ -540,6 +540,33 @@ pub(super) fn render_backend(out: &mut String, be: &Backend, servers: bool, gate
     }
 }
 
+/// Every haproxy.cfg line passthrough adds to `config` (none when it is off): its frontend,
+/// the termination backend, and the HTTPS bind on the socket; for checks that a rendering
+/// holds nothing else. They are made from the settings alone.
+pub fn passthrough_lines(config: &Config) -> Vec<String> {
+    let (Some(p), Some(fe)) = (&config.passthrough, config.frontends.first()) else {
+        return Vec::new();
+    };
+    let mut out = String::new();
+    super::passthrough::render_passthrough(
+        &mut out,
+        p,
+        &fe.maps,
+        &config.settings,
+        fe.tls.is_some(),
+    );
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+    if let Some(tls) = &fe.tls {
+        lines.push(format!(
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1 accept-proxy",
+            p.tls_bind(),
+            tls.default_cert,
+            tls.crt_list
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;

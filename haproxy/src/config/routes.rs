@@ -18,97 +18,14 @@ use std::fmt;
 use crate::names::{BackendName, FilePath, MapKey, MapValue};
 use crate::proto::command::{Command, MapTarget};
 
-use super::canary::{CANARY_FIELDS, CanaryNames, CanaryRule, CanaryTarget};
-use super::model::{InvalidValue, RouteMaps};
-use super::policy::{POLICY_FIELDS, RoutePolicy};
+use super::canary::{CanaryNames, CanaryRule, CanaryTarget};
+use super::policy::RoutePolicy;
 use super::regex_routes::{RegexPath, host_prefix, key_host, regex_key};
+pub use super::route_host::{Host, MAX_PATH_LEN, RouteHost};
+use super::route_maps::RouteMaps;
+pub use super::route_target::{HTTPS_FLAG, RouteTarget};
+use super::value::InvalidValue;
 use std::sync::Arc;
-
-/// Longest route path accepted; a host plus a path stays well below a map key's limit.
-pub const MAX_PATH_LEN: usize = 2048;
-
-/// A DNS host name as a route matches it: lower case, labels of `[a-z0-9-]` (1 to 63 bytes,
-/// not starting or ending with `-`), at most 253 bytes, no trailing dot.
-///
-/// Upper-case ASCII input is lower-cased at construction rather than refused: HTTP host
-/// names are case-insensitive and the frontend lower-cases the request's Host header, so
-/// `Example.COM` in a manifest means the same host. Anything else outside the rule is refused.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Host(String);
-
-impl Host {
-    /// Validates (and lower-cases) a host name.
-    pub fn new(s: &str) -> Result<Self, InvalidValue> {
-        let bad = |reason| Err(InvalidValue::new("host", s, reason));
-        if s.is_empty() {
-            return bad("it is empty");
-        }
-        if s.len() > 253 {
-            return bad("it is longer than 253 bytes");
-        }
-        let lower = s.to_ascii_lowercase();
-        for label in lower.split('.') {
-            if label.is_empty() || label.len() > 63 {
-                return bad("each label must be 1 to 63 bytes");
-            }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                return bad("labels hold only letters, digits and -");
-            }
-            if label.starts_with('-') || label.ends_with('-') {
-                return bad("a label cannot start or end with -");
-            }
-        }
-        Ok(Self(lower))
-    }
-
-    /// The host as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Which requests a route's host part matches.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RouteHost {
-    /// Exactly this host.
-    Exact(Host),
-    /// `*.<suffix>`: exactly one label in front of the suffix, so `*.example.com` matches
-    /// `a.example.com` but neither `example.com` nor `a.b.example.com`.
-    Wildcard(Host),
-    /// Any host (an Ingress rule without a host).
-    Any,
-}
-
-impl RouteHost {
-    /// Parses an Ingress rule host: empty for any host, `*.suffix` for a wildcard, else a host.
-    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        if s.is_empty() {
-            return Ok(RouteHost::Any);
-        }
-        match s.strip_prefix("*.") {
-            Some(suffix) => Host::new(suffix).map(RouteHost::Wildcard),
-            None => Host::new(s).map(RouteHost::Exact),
-        }
-    }
-
-    /// The host part of a map key: `host`, `*.suffix`, or nothing.
-    fn key_prefix(&self) -> String {
-        match self {
-            RouteHost::Exact(h) => h.0.clone(),
-            RouteHost::Wildcard(h) => format!("*.{}", h.0),
-            RouteHost::Any => String::new(),
-        }
-    }
-}
 
 /// A route path: starts with `/`, printable ASCII without whitespace, `#` or `?` (the `path`
 /// sample never holds a query), at most [`MAX_PATH_LEN`] bytes.
@@ -216,85 +133,6 @@ impl Route {
                 rule: rule.clone(),
             })
         })
-    }
-}
-
-/// What a route map entry says: the backend, whether plain HTTP is redirected to HTTPS, and
-/// the route's policies. In a map file it is `backend|flags|policy fields…` (see
-/// [`super::policy`]) with trailing empty fields left out: a route without either is its
-/// backend name alone. A backend name never holds `|`, so the frontend splits the value with
-/// `field(n,|)`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RouteTarget {
-    /// The backend.
-    pub backend: BackendName,
-    /// Redirect plain HTTP to HTTPS.
-    pub https_redirect: bool,
-    /// Redirects, rewrites and headers.
-    pub policy: Arc<RoutePolicy>,
-    /// The canary taking a share of the requests, if any.
-    pub canary: Option<Arc<CanaryTarget>>,
-}
-
-/// The flags field of a map value whose route redirects plain HTTP to HTTPS.
-pub const HTTPS_FLAG: &str = "https";
-
-impl RouteTarget {
-    /// Reads a map value back; `None` when it is not one this crate writes.
-    pub fn parse(s: &str) -> Option<Self> {
-        let mut fields = s.split('|');
-        let backend = BackendName::new(fields.next()?).ok()?;
-        let https_redirect = match fields.next() {
-            None | Some("") => false,
-            Some(HTTPS_FLAG) => true,
-            Some(_) => return None,
-        };
-        let rest: Vec<&str> = fields.collect();
-        let (policy, canary) = match rest.len() {
-            n if n <= POLICY_FIELDS => (&rest[..], None),
-            n if n == POLICY_FIELDS + CANARY_FIELDS => (
-                &rest[..POLICY_FIELDS],
-                Some(Arc::new(CanaryTarget::parse(&rest[POLICY_FIELDS..])?)),
-            ),
-            _ => return None,
-        };
-        Some(Self {
-            backend,
-            https_redirect,
-            policy: RoutePolicy::parse(policy)?.shared(),
-            canary,
-        })
-    }
-
-    /// The map value.
-    pub fn map_value(&self) -> MapValue {
-        MapValue::new(self.to_string()).expect("a backend name and a fixed suffix")
-    }
-}
-
-impl fmt::Display for RouteTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.backend.as_str())?;
-        let mut policy = self.policy.fields();
-        if self.canary.is_some() {
-            // The canary's fields are at fixed places after every policy field.
-            policy.resize(POLICY_FIELDS, String::new());
-        }
-        if self.https_redirect || !policy.is_empty() {
-            f.write_str("|")?;
-            if self.https_redirect {
-                f.write_str(HTTPS_FLAG)?;
-            }
-        }
-        for field in policy {
-            write!(f, "|{field}")?;
-        }
-        if let Some(c) = &self.canary {
-            for field in c.fields() {
-                write!(f, "|{field}")?;
-            }
-        }
-        Ok(())
     }
 }
 

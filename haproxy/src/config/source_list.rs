@@ -16,8 +16,9 @@ use std::net::IpAddr;
 use crate::names::{AclPattern, FilePath};
 use crate::proto::Command;
 
-use super::model::{InvalidValue, RouteMaps};
 use super::policy::PolicyText;
+use super::route_maps::RouteMaps;
+use super::value::InvalidValue;
 
 /// A network: an IPv4 or IPv6 address with its host bits cleared, and a prefix length in
 /// range (a bare address is a /32 or /128).

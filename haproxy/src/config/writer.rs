@@ -18,9 +18,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::names::FilePath;
 
-use super::model::{InvalidValue, RouteMaps};
 use super::render::Rendered;
+use super::route_maps::RouteMaps;
 use super::validate::{CHECK_TIMEOUT, ValidationError, check_config_within};
+use super::value::InvalidValue;
 
 /// Why writing the config directory failed.
 #[derive(Debug, Error)]
