@@ -10,6 +10,7 @@ use std::path::Path;
 
 use haproxy::config::{CertFingerprint, TlsCert};
 use haproxy::proto::PemPayload;
+use imbl::OrdMap;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -21,7 +22,6 @@ use openssl::x509::{X509, X509NameBuilder};
 use thiserror::Error;
 
 use crate::store::ObjectKey;
-use crate::translate::tls::CertMemory;
 
 /// Why a Secret's certificate cannot be served. Messages never quote key material.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -221,6 +221,34 @@ fn first_reason(e: &openssl::error::ErrorStack) -> String {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The last good certificate of each Secret in use: what a host keeps serving when its
+/// Secret turns bad or disappears. Carried from one translation to the next by the caller;
+/// cheap to clone (a persistent map).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertMemory(OrdMap<ObjectKey, TlsCert>);
+
+impl CertMemory {
+    /// The remembered certificate of a Secret.
+    pub fn get(&self, key: &ObjectKey) -> Option<&TlsCert> {
+        self.0.get(key)
+    }
+
+    /// Remembers a Secret's certificate.
+    pub fn insert(&mut self, key: ObjectKey, cert: TlsCert) {
+        self.0.insert(key, cert);
+    }
+
+    /// How many Secrets are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -7,16 +7,18 @@ use std::sync::Arc;
 use haproxy::BackendName;
 use haproxy::config::{
     AUTH_DENIED, AuthId, Backend, Balance, BasicAuth, ClientCertPolicy, CustomErrors, ErrorCodes,
-    ErrorFiles, ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy, Server,
-    ServerAddr, ServerMode, SourceLists,
+    ErrorFiles, ErrorLabel, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy,
+    SourceLists,
 };
-use haproxy::proto::{ClientVerify, Weight};
+use haproxy::proto::ClientVerify;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::annotations::auth::{self, AuthRequest};
 use super::annotations::client_cert::ClientCertRequest;
 use super::annotations::{self, BackendOptions, Canary};
-use super::endpoints::{self, EndpointState, ResolvedService};
+use super::backend::{backend_of, empty_backend, server};
+use super::endpoints::{EndpointState, ResolvedService};
+use super::names::is_dns_subdomain;
 use super::resolutions::{PortRef, Resolutions};
 use super::{Origin, Settings, canary, class};
 use crate::problem::{Problem, ProblemKind};
@@ -49,66 +51,11 @@ pub(super) fn ours_oldest_first<'a>(
     v
 }
 
-/// The backend for a resolved Service port, with one server per endpoint (weight 1).
-pub(super) fn backend_of(resolved: &ResolvedService, opts: &BackendOptions) -> Backend {
-    let mut backend = empty_backend(resolved.backend.clone(), opts);
-    // Collected: sized to the servers, where inserting one by one leaves the vector's room.
-    backend.servers = resolved
-        .endpoints
-        .iter()
-        .map(|ep| {
-            let server = server(ep, 1);
-            (server.name.clone(), server)
-        })
-        .collect();
-    opts.upstream.apply(&mut backend, resolved.app_protocol);
-    backend
-}
-
-fn empty_backend(name: BackendName, opts: &BackendOptions) -> Backend {
-    let mut backend = Backend::new(name);
-    backend.balance = opts.balance.clone();
-    backend.timeout_server = opts.timeout_server;
-    backend.timeout_connect = opts.timeout_connect;
-    backend.health_check = opts.health_check.clone();
-    backend.sticky = opts.sticky_for(&backend.name);
-    backend.send_proxy = opts.send_proxy;
-    backend
-}
-
-fn server(ep: &endpoints::ResolvedEndpoint, weight: u16) -> Server {
-    Server {
-        name: ep.server_name(),
-        addr: ServerAddr::new(ep.addr).expect("resolved endpoints are unicast with a port"),
-        weight: Weight::new(u32::from(weight)).expect("weights are at most 256"),
-        state: match ep.state {
-            EndpointState::Ready => ServerMode::Ready,
-            EndpointState::Drain => ServerMode::Drain,
-        },
-        backup: false,
-    }
-}
-
 /// The id of Ingress `key`'s address lists in [`haproxy::config::Config::source_lists`]
 /// (what its routes' policies name).
 pub(super) fn list_id(key: &ObjectKey) -> PolicyText {
     PolicyText::new("ingress", &key.to_string())
         .expect("namespace/name is printable ASCII without | # ; or space")
-}
-
-/// A DNS subdomain (RFC 1123) as Kubernetes names most objects: at most 253 bytes of
-/// dot-separated parts, each lower-case letters, digits and `-`, not starting or ending
-/// with `-`.
-pub(super) fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
 }
 
 /// How a backend is built from resolutions: what an Ingress asked for, not its servers.

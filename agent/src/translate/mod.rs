@@ -6,6 +6,7 @@
 //! one backend, the older one wins and the newer one gets a problem.
 
 pub mod annotations;
+mod backend;
 pub mod canary;
 pub mod class;
 pub mod client_ca;
@@ -16,6 +17,7 @@ mod fold;
 pub mod gateway;
 mod incremental;
 mod ingress;
+mod names;
 mod passthrough;
 mod refold;
 mod resolutions;
@@ -400,7 +402,7 @@ fn default_service_backend(
         .get(snapshot, &at)
         .as_ref()
         .map_err(String::clone)?;
-    Ok(ingress::backend_of(
+    Ok(backend::backend_of(
         resolved,
         &annotations::BackendOptions::default(),
     ))

@@ -115,7 +115,7 @@ pub(super) fn pod_backend(
     name: haproxy::BackendName,
     send_proxy: Option<SendProxy>,
 ) -> Backend {
-    let mut backend = super::ingress::backend_of(resolved, &BackendOptions::default());
+    let mut backend = super::backend::backend_of(resolved, &BackendOptions::default());
     backend.protocol = Default::default();
     backend.files.clear();
     backend.name = name;

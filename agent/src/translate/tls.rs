@@ -13,46 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
 use haproxy::proto::command::{CaStore, ClientAuth, CrtListEntry};
-use imbl::OrdMap;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Settings;
 use super::annotations::client_cert;
 use super::client_ca;
 use crate::certs;
+pub use crate::certs::CertMemory;
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
 
 /// The Secret type TLS Secrets have.
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
-
-/// The last good certificate of each Secret in use: what a host keeps serving when its
-/// Secret turns bad or disappears. Carried from one translation to the next by the caller;
-/// cheap to clone (a persistent map).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CertMemory(OrdMap<ObjectKey, TlsCert>);
-
-impl CertMemory {
-    /// The remembered certificate of a Secret.
-    pub fn get(&self, key: &ObjectKey) -> Option<&TlsCert> {
-        self.0.get(key)
-    }
-
-    /// Remembers a Secret's certificate.
-    pub fn insert(&mut self, key: ObjectKey, cert: TlsCert) {
-        self.0.insert(key, cert);
-    }
-
-    /// How many Secrets are remembered.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 /// What `spec.tls` of our Ingresses gives.
 #[derive(Debug, Default)]
@@ -112,7 +84,7 @@ pub(super) fn collect<'a>(
             let field = format!("spec.tls[{i}]");
             let secret = match entry.secret_name.as_deref() {
                 None | Some("") => None,
-                Some(name) if !super::ingress::is_dns_subdomain(name) => {
+                Some(name) if !super::names::is_dns_subdomain(name) => {
                     problems.push(ingress_problem(
                         key,
                         format!("{field}.secretName"),
@@ -159,7 +131,7 @@ pub(super) fn collect<'a>(
         match secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name) {
             Ok(p) => {
                 out.files.certs.insert(p.to_file_path(), cert.clone());
-                out.memory.0.insert(secret.clone(), cert.clone());
+                out.memory.insert(secret.clone(), cert.clone());
             }
             Err(e) => problems.push(Problem::new(
                 ProblemKind::Secret,
@@ -632,7 +604,7 @@ pub(super) mod tests {
         let ing = ingress("a", 1, &["a.test"], &[(Some("s"), &["a.test"])], &[]);
         let path = FilePath::new("/etc/haproxy/certs/shop_s.pem").unwrap();
         let mut memory = CertMemory::default();
-        memory.0.insert(ObjectKey::new("shop", "s"), a.clone());
+        memory.insert(ObjectKey::new("shop", "s"), a.clone());
         for (name, docs, want) in table {
             let mut all = docs.clone();
             all.push(ing.clone());

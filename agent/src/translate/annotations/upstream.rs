@@ -178,7 +178,7 @@ pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
         None => (None, v),
     };
     let ok_ns = ns.is_none_or(super::is_dns_label);
-    if !ok_ns || !crate::translate::ingress::is_dns_subdomain(name) {
+    if !ok_ns || !crate::translate::names::is_dns_subdomain(name) {
         return Err(format!(
             "{v:?} is not a Secret name or namespace/name (lower-case letters, digits, - \
              and .)"

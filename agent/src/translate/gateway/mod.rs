@@ -136,7 +136,7 @@ impl Draft {
     ) -> Option<Backend> {
         let at = self.recipes.get(name)?;
         let resolved = resolutions.get(snapshot, at).as_ref().ok()?;
-        Some(super::ingress::backend_of(resolved, &Default::default()))
+        Some(super::backend::backend_of(resolved, &Default::default()))
     }
 
     /// The TLS part, compared to tell whether the certificates must be folded again.
@@ -154,7 +154,7 @@ fn object_name(key: &ObjectKey) -> Result<(), String> {
             hostnames::truncate(&key.namespace)
         ));
     }
-    if !super::ingress::is_dns_subdomain(&key.name) {
+    if !super::names::is_dns_subdomain(&key.name) {
         return Err(format!(
             "name {:?} is not a Kubernetes object name",
             hostnames::truncate(&key.name)
