@@ -6,8 +6,8 @@
 //! echo ([`TcpEcho`]), HAProxy started from a rendered config ([`RenderedHaproxy`]), the
 //! Gateway API conformance tables and echo ([`gwconf`]), and waiting on conditions with
 //! deadlines ([`wait_until`]) instead of sleeping; paired-trial statistics for the
-//! benchmarks ([`bench_stats`]), and the soak's oracle
-//! ([`soak_oracle`]).
+//! benchmarks ([`bench_stats`]), the soak's oracle ([`soak_oracle`]), and the report pages
+//! filled from Markdown templates ([`template`], [`soak_report`]).
 
 pub mod agent_proc;
 pub mod bench_stats;
@@ -23,7 +23,9 @@ pub mod module_graph;
 mod port;
 pub mod rendered;
 pub mod soak_oracle;
+pub mod soak_report;
 pub mod tcp_echo;
+pub mod template;
 pub mod tls;
 pub mod wait;
 
