@@ -347,6 +347,12 @@ impl AgentProcess {
         }
     }
 
+    /// How a run with this agent ends: `result`, an error with the agent's last log lines
+    /// added, once the agent and its HAProxy are stopped (drop).
+    pub fn finish<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        result.map_err(|e| e.context(self.log_tail()))
+    }
+
     /// The agent's pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -75,12 +75,7 @@ pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Va
     sink.write_all(&world)?;
     agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = kills(&mut agent, world, sink, count, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.shut_down();
-    result
+    agent.finish(result)
 }
 
 async fn kills(

@@ -61,12 +61,7 @@ pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Va
     sink.write_all(&world)?;
     agent.spawn(agent_bin, &options(true))?;
     let result = kills(&mut agent, agent_bin, world, sink, count, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.shut_down();
-    result
+    agent.finish(result)
 }
 
 async fn kills(

@@ -86,12 +86,7 @@ pub async fn run(
         seed,
     };
     let result = faults.run(world, drops, compactions, pause).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.shut_down();
-    result
+    agent.finish(result)
 }
 
 struct Faults<'a> {

@@ -171,12 +171,7 @@ pub async fn run(agent_bin: &Path, duration: Duration, seed: u64) -> anyhow::Res
     write_atomic(&services, &to_yaml(&static_objects(&world, 5))?)?;
     agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = long_run(&mut agent, world, sink, duration, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.shut_down();
-    result
+    agent.finish(result)
 }
 
 /// Old workers: pid -> (when it was retired, last seen alive).

@@ -103,11 +103,7 @@ pub async fn run(agent_bin: &Path, seed: u64) -> anyhow::Result<Value> {
     )?;
     agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = faults(&mut agent, &tmpfs, world, sink, echo.addr(), seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.shut_down();
+    let result = agent.finish(result);
     drop(tmpfs);
     result
 }

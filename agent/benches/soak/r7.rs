@@ -95,9 +95,7 @@ pub async fn run(agent_bin: &Path, rounds: usize, seed: u64) -> anyhow::Result<V
     }
     .run(world, rounds)
     .await;
-    let result = result.map_err(|e| e.context(agent.log_tail()));
-    agent.shut_down();
-    result
+    agent.finish(result)
 }
 
 struct Faults<'a> {
