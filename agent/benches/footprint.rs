@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use serde_json::{Value, json};
 
-use common::{AgentProcess, Args, proc_status_kib, to_yaml};
+use common::{AgentOptions, AgentProcess, Args, proc_status_kib, to_yaml};
 
 fn mib(kib: u64) -> f64 {
     common::r3(kib as f64 / 1024.0)
@@ -40,7 +40,7 @@ fn write_manifests(dir: &Path, services: usize, per: usize) -> anyhow::Result<()
 
 /// Starts the agent on the manifests, waits for convergence, reads the memory figures.
 async fn run_once(agent_bin: &Path, source: &Path, total: usize) -> anyhow::Result<Value> {
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     for entry in std::fs::read_dir(source)? {
         let path = entry?.path();
         if let Some(name) = path.file_name() {
@@ -48,7 +48,7 @@ async fn run_once(agent_bin: &Path, source: &Path, total: usize) -> anyhow::Resu
         }
     }
     let t0 = Instant::now();
-    agent.spawn(agent_bin, Duration::from_secs(5))?;
+    agent.spawn(agent_bin, &AgentOptions::bench(Duration::from_secs(5)))?;
     let pid = agent.pid().expect("just spawned");
     let result = async {
         agent.wait_healthy(Duration::from_secs(120)).await?;
@@ -109,7 +109,7 @@ async fn run_once(agent_bin: &Path, source: &Path, total: usize) -> anyhow::Resu
     if result.is_err() {
         eprintln!("{}", agent.log_tail());
     }
-    agent.stop();
+    agent.shut_down();
     result
 }
 

@@ -53,8 +53,8 @@ use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, sleep_until};
 
 use common::{
-    AgentProcess, Args, EpState, Harness, Rule, ingress, ms, servers_of, service, slice, to_yaml,
-    write_atomic,
+    AgentOptions, AgentProcess, Args, EpState, Harness, Rule, ingress, ms, servers_of, service,
+    slice, to_yaml, write_atomic,
 };
 
 const PODS: usize = 10;
@@ -530,7 +530,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The agent.
     let mut pods = Pods::start(port).await?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     std::fs::write(
         agent.manifests.join("web.yaml"),
         to_yaml(&web(port, policies))?,
@@ -539,7 +539,7 @@ async fn main() -> anyhow::Result<()> {
         agent.manifests.join("slice.yaml"),
         to_yaml(&[web_slice(port, &initial)])?,
     )?;
-    agent.spawn(&agent_bin, Duration::from_secs(5))?;
+    agent.spawn(&agent_bin, &AgentOptions::bench(Duration::from_secs(5)))?;
     agent.wait_healthy(Duration::from_secs(30)).await?;
     let version = agent.show_proc().await?.master.version;
     let mut applied = Applied::Agent(Box::new(agent));
@@ -551,13 +551,13 @@ async fn main() -> anyhow::Result<()> {
         Ok(r) => r,
         Err(e) => {
             let tail = agent.log_tail();
-            agent.stop();
+            agent.shut_down();
             return Err(e.context(tail));
         }
     };
     let new_service = add_service(&mut agent, port).await;
     agent.show_proc().await.ok();
-    agent.stop();
+    agent.shut_down();
     let new_service = new_service?;
     drop(pods);
     describe("agent", &agent_result);

@@ -59,14 +59,6 @@ mod r6;
 mod r6_setup;
 #[path = "soak/r7.rs"]
 mod r7;
-#[path = "soak/report.rs"]
-mod report;
-#[path = "soak/report_r4.rs"]
-mod report_r4;
-#[path = "soak/report_r5_r7.rs"]
-mod report_r5_r7;
-#[path = "soak/report_r6.rs"]
-mod report_r6;
 #[path = "soak/world.rs"]
 mod world;
 
@@ -277,7 +269,7 @@ async fn run() -> anyhow::Result<bool> {
             let (Some(dir), Some(out)) = (args.positional(1), args.positional(2)) else {
                 bail!("usage: soak report DIR OUT_DIR");
             };
-            return report::write(dir.as_ref(), out.as_ref());
+            return integration::soak_report::write(dir.as_ref(), out.as_ref());
         }
         other => bail!("unknown scenario {other:?}"),
     };

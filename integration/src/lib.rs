@@ -1,12 +1,15 @@
-//! Test support for the integration tests: real HAProxy processes in master-worker mode
-//! ([`HaproxyProcess`]), echo backends that name themselves ([`EchoServer`]), a plain HTTP
-//! client and load loop ([`get`], [`LoadLoop`]), a test Kubernetes API server that a real
-//! `kube::Client` lists and watches ([`KubeApi`]), a TCP echo ([`TcpEcho`]), HAProxy
-//! started from a rendered config ([`RenderedHaproxy`]), the Gateway API conformance tables and
-//! echo ([`gwconf`]), and waiting on conditions with deadlines ([`wait_until`]) instead of
-//! sleeping; paired-trial statistics for the benchmarks ([`bench_stats`]) and the soak's
-//! oracle ([`soak_oracle`]).
+//! Test support for the integration tests, the end-to-end tests, the benchmarks and the
+//! soak: a real `haproxy-agent run` process ([`AgentProcess`]); real HAProxy processes in
+//! master-worker mode ([`HaproxyProcess`]), echo backends that name themselves
+//! ([`EchoServer`]), a plain HTTP client and load loop ([`get`], [`LoadLoop`]), a test
+//! Kubernetes API server that a real `kube::Client` lists and watches ([`KubeApi`]), a TCP
+//! echo ([`TcpEcho`]), HAProxy started from a rendered config ([`RenderedHaproxy`]), the
+//! Gateway API conformance tables and echo ([`gwconf`]), and waiting on conditions with
+//! deadlines ([`wait_until`]) instead of sleeping; paired-trial statistics for the
+//! benchmarks ([`bench_stats`]), the soak's oracle ([`soak_oracle`]), and the report pages
+//! filled from Markdown templates ([`template`], [`soak_report`]).
 
+pub mod agent_proc;
 pub mod bench_stats;
 pub mod echo;
 pub mod grpc;
@@ -20,10 +23,13 @@ pub mod module_graph;
 mod port;
 pub mod rendered;
 pub mod soak_oracle;
+pub mod soak_report;
 pub mod tcp_echo;
+pub mod template;
 pub mod tls;
 pub mod wait;
 
+pub use agent_proc::{AgentOptions, AgentProcess};
 pub use echo::EchoServer;
 pub use haproxy_proc::{HaproxyProcess, haproxy_binary, pid_exists};
 pub use http::{HttpReply, LoadLoop, LoadStats, Req, get, get_many, request};

@@ -199,7 +199,7 @@ impl Probe {
             runtime_socket: agent.runtime_socket.clone(),
             master_socket: agent.master_socket.clone(),
             agent: agent.listen,
-            config_file: agent.config_dir().join("haproxy.cfg"),
+            config_file: agent.config_dir.clone().join("haproxy.cfg"),
             http_bind: agent.http.to_string(),
             https: agent.https,
         }

@@ -70,24 +70,12 @@ async fn back(
 pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     let sink = Sink::Files(agent.manifests.clone());
     sink.write_all(&world)?;
-    agent.spawn_with(
-        agent_bin,
-        &AgentOptions {
-            drain_timeout: DRAIN,
-            spawn_haproxy: true,
-            kubeconfig: None,
-        },
-    )?;
+    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = kills(&mut agent, world, sink, count, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.stop();
-    result
+    agent.finish(result)
 }
 
 async fn kills(

@@ -38,9 +38,8 @@ const EARLY: Duration = Duration::from_millis(5);
 
 fn options(spawn_haproxy: bool) -> AgentOptions {
     AgentOptions {
-        drain_timeout: DRAIN,
         spawn_haproxy,
-        kubeconfig: None,
+        ..AgentOptions::bench(DRAIN)
     }
 }
 
@@ -57,17 +56,12 @@ struct AtKill {
 pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     let sink = Sink::Files(agent.manifests.clone());
     sink.write_all(&world)?;
-    agent.spawn_with(agent_bin, &options(true))?;
+    agent.spawn(agent_bin, &options(true))?;
     let result = kills(&mut agent, agent_bin, world, sink, count, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.stop();
-    result
+    agent.finish(result)
 }
 
 async fn kills(
@@ -132,7 +126,7 @@ async fn kills(
         changes.push(changed_servers(&before, &desired) as f64);
         let delay = rng.between(lo, hi);
         sleep_until(wrote + delay).await;
-        agent.kill()?;
+        agent.kill().await?;
         match probe.servers().await {
             Ok(live) => {
                 if diff(&before, &live).is_clean() {
@@ -146,7 +140,7 @@ async fn kills(
             Err(_) => at_kill.unreadable += 1,
         }
         let restarted = Instant::now();
-        agent.spawn_with(agent_bin, &options(spawn))?;
+        agent.spawn(agent_bin, &options(spawn))?;
         let outcome = probe.converge(&desired, restarted, DEADLINE).await;
         let recheck = match outcome.after {
             Some(_) => Some(probe.recheck(&desired, RECHECK).await),

@@ -69,15 +69,14 @@ pub async fn run(
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
     let sink = Sink::Api(api.clone());
     sink.write_all(&world)?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     let config = agent.dir().join("kubeconfig");
     std::fs::write(&config, kubeconfig(&api))?;
-    agent.spawn_with(
+    agent.spawn(
         agent_bin,
         &AgentOptions {
-            drain_timeout: DRAIN,
-            spawn_haproxy: true,
             kubeconfig: Some(config),
+            ..AgentOptions::bench(DRAIN)
         },
     )?;
     let faults = Faults {
@@ -87,12 +86,7 @@ pub async fn run(
         seed,
     };
     let result = faults.run(world, drops, compactions, pause).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.stop();
-    result
+    agent.finish(result)
 }
 
 struct Faults<'a> {

@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
 use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentProcess, r3, to_yaml, write_atomic};
+use crate::common::{self, AgentOptions, AgentProcess, r3, to_yaml, write_atomic};
 use crate::observe::Probe;
 use crate::world::{Rng, World};
 use crate::{DEADLINE, RECHECK, Tally, agent_counters};
@@ -164,19 +164,14 @@ async fn hold(addr: std::net::SocketAddr) -> Vec<TcpStream> {
 pub async fn run(agent_bin: &Path, duration: Duration, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     let sink = Sink::Files(agent.manifests.clone());
     sink.write_all(&world)?;
     let services = agent.manifests.join("services.yaml");
     write_atomic(&services, &to_yaml(&static_objects(&world, 5))?)?;
-    agent.spawn(agent_bin, DRAIN)?;
+    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = long_run(&mut agent, world, sink, duration, seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.stop();
-    result
+    agent.finish(result)
 }
 
 /// Old workers: pid -> (when it was retired, last seen alive).
@@ -223,7 +218,7 @@ async fn long_run(
     let probe = Probe::of(agent);
     probe.first_converged(&world.desired()).await?;
     let version = agent.show_proc().await?.master.version;
-    let hard_stop = hard_stop_after(&agent.config_dir().join("haproxy.cfg"))?;
+    let hard_stop = hard_stop_after(&agent.config_dir.clone().join("haproxy.cfg"))?;
     let services = agent.manifests.join("services.yaml");
     let statics = (
         to_yaml(&static_objects(&world, 5))?,

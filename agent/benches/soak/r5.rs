@@ -50,11 +50,7 @@ fn takeover_bound() -> Duration {
 }
 
 fn options() -> AgentOptions {
-    AgentOptions {
-        drain_timeout: DRAIN,
-        spawn_haproxy: true,
-        kubeconfig: None,
-    }
+    AgentOptions::bench(DRAIN)
 }
 
 struct Replica {
@@ -68,17 +64,17 @@ impl Replica {
     fn spawn(&mut self, agent_bin: &Path) -> anyhow::Result<()> {
         let opts = AgentOptions {
             kubeconfig: Some(self.config.clone()),
+            extra: vec![
+                format!("--publish-address={}", self.address),
+                format!("--election-namespace={NS}"),
+                format!("--election-id={ELECTION_ID}"),
+                format!("--election-lease-duration={}ms", LEASE.as_millis()),
+                format!("--election-renew-period={}ms", RENEW.as_millis()),
+            ],
+            env: vec![("POD_NAME".to_string(), self.identity.to_string())],
             ..options()
         };
-        let extra = [
-            format!("--publish-address={}", self.address),
-            format!("--election-namespace={NS}"),
-            format!("--election-id={ELECTION_ID}"),
-            format!("--election-lease-duration={}ms", LEASE.as_millis()),
-            format!("--election-renew-period={}ms", RENEW.as_millis()),
-        ];
-        self.agent
-            .spawn_with_extra(agent_bin, &opts, &extra, &[("POD_NAME", self.identity)])
+        self.agent.spawn(agent_bin, &opts)
     }
 }
 
@@ -110,7 +106,7 @@ pub async fn run(agent_bin: &Path, kills: usize, seed: u64) -> anyhow::Result<Va
     sink.write_all(&world)?;
     let mut replicas = Vec::new();
     for (identity, address) in REPLICAS {
-        let agent = AgentProcess::prepare()?;
+        let agent = AgentProcess::prepare("bench-agent")?;
         let config = agent.dir().join("kubeconfig");
         api.write_kubeconfig(&config)?;
         let mut r = Replica {
@@ -132,7 +128,7 @@ pub async fn run(agent_bin: &Path, kills: usize, seed: u64) -> anyhow::Result<Va
         ))),
     };
     for r in &mut replicas {
-        r.agent.stop();
+        r.agent.shut_down();
     }
     result
 }
@@ -186,7 +182,7 @@ async fn rounds(
         let (fid, faddr) = (replicas[follower].identity, replicas[follower].address);
         let from = api.writes().len();
         let killed = Instant::now();
-        replicas[leader].agent.kill()?;
+        replicas[leader].agent.kill().await?;
         let took = integration::wait_until(
             "the other replica holds the Lease",
             takeover_bound() + DEADLINE,

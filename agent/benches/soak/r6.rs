@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentProcess, r3, to_yaml, write_atomic};
+use crate::common::{self, AgentOptions, AgentProcess, r3, to_yaml, write_atomic};
 use crate::observe::{Probe, diff};
 use crate::r6_setup::{
     TMPFS_SIZE, TRAFFIC_EVERY, Tmpfs, Traffic, disk_problems, fill, web_objects, with_web,
@@ -87,8 +87,8 @@ impl Fault {
 /// Runs the four faults; returns the figures.
 pub async fn run(agent_bin: &Path, seed: u64) -> anyhow::Result<Value> {
     let echo = EchoServer::start("web")?;
-    let mut agent = AgentProcess::prepare()?;
-    let tmpfs = Tmpfs::mount(&agent.config_dir())?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
+    let tmpfs = Tmpfs::mount(&agent.config_dir.clone())?;
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
     let sink = Sink::Files(agent.manifests.clone());
@@ -101,13 +101,9 @@ pub async fn run(agent_bin: &Path, seed: u64) -> anyhow::Result<Value> {
         &agent.manifests.join("web.yaml"),
         &to_yaml(&web_objects(echo.addr()))?,
     )?;
-    agent.spawn(agent_bin, DRAIN)?;
+    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
     let result = faults(&mut agent, &tmpfs, world, sink, echo.addr(), seed).await;
-    let result = match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(e.context(agent.log_tail())),
-    };
-    agent.stop();
+    let result = agent.finish(result);
     drop(tmpfs);
     result
 }
@@ -383,7 +379,7 @@ async fn faults(
         agent,
         tmpfs,
         probe,
-        dir: agent.config_dir(),
+        dir: agent.config_dir.clone(),
         churn: Churn::start(world, sink, CHURN_INTERVAL, seed),
         traffic: Traffic::start(agent.http),
         echo,

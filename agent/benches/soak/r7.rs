@@ -77,15 +77,14 @@ pub async fn run(agent_bin: &Path, rounds: usize, seed: u64) -> anyhow::Result<V
     crate::world::cross_check(&world, &mut Rng::new(seed))?;
     let sink = Sink::Api(api.clone());
     sink.write_all(&world)?;
-    let mut agent = AgentProcess::prepare()?;
+    let mut agent = AgentProcess::prepare("bench-agent")?;
     let config = agent.dir().join("kubeconfig");
     api.write_kubeconfig(&config)?;
-    agent.spawn_with(
+    agent.spawn(
         agent_bin,
         &AgentOptions {
-            drain_timeout: DRAIN,
-            spawn_haproxy: true,
             kubeconfig: Some(config),
+            ..AgentOptions::bench(DRAIN)
         },
     )?;
     let result = Faults {
@@ -96,9 +95,7 @@ pub async fn run(agent_bin: &Path, rounds: usize, seed: u64) -> anyhow::Result<V
     }
     .run(world, rounds)
     .await;
-    let result = result.map_err(|e| e.context(agent.log_tail()));
-    agent.stop();
-    result
+    agent.finish(result)
 }
 
 struct Faults<'a> {

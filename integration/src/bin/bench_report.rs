@@ -18,8 +18,6 @@ use serde_json::Value;
 mod page;
 #[path = "bench_report/svg.rs"]
 mod svg;
-#[path = "bench_report/template.rs"]
-mod template;
 use page::page;
 use svg::svg;
 

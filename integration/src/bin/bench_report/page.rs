@@ -4,8 +4,8 @@
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::template::{Vals, fill, put, put_list};
 use super::{Results, at, ms, num, samples, text, thousands};
+use integration::template::{Vals, fill, put, put_list, when};
 
 /// The page's template.
 const TEMPLATE: &str = include_str!("../../../templates/benchmarks.md");
@@ -65,11 +65,6 @@ pub(crate) fn page(r: &Results, fields: &[(String, Value)]) -> anyhow::Result<St
     p7(&mut v, &r.p7)?;
     p8(&mut v, &r.p8)?;
     fill(TEMPLATE, &v)
-}
-
-/// A list of one empty item when `on`, of none otherwise: a template's conditional part.
-fn when(on: bool) -> Vec<Vals> {
-    if on { vec![Vals::new()] } else { Vec::new() }
 }
 
 fn items(v: &Value, path: &str) -> anyhow::Result<Vec<Value>> {

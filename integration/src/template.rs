@@ -1,4 +1,4 @@
-//! A page template filled with a run's figures: `{{name}}` is a value, `{{#list}}…{{/list}}`
+//! A page template filled with a run's figures (the benchmarks' and the soak's pages): `{{name}}` is a value, `{{#list}}…{{/list}}`
 //! repeats its inside once per item of a list (an empty list writes nothing). An item's names
 //! shadow the outer ones. A name the values lack, a list used as a value or a value used as
 //! a list is an error, so the page never shows a hole.
@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 
 /// A value a template names.
 #[derive(Debug, Clone)]
-pub(crate) enum Val {
+pub enum Val {
     /// Text put in as it is.
     Text(String),
     /// Items, each with names of its own.
@@ -17,20 +17,25 @@ pub(crate) enum Val {
 }
 
 /// Named values.
-pub(crate) type Vals = BTreeMap<String, Val>;
+pub type Vals = BTreeMap<String, Val>;
 
 /// Adds a text value.
-pub(crate) fn put(vals: &mut Vals, name: &str, text: impl Into<String>) {
+pub fn put(vals: &mut Vals, name: &str, text: impl Into<String>) {
     vals.insert(name.to_string(), Val::Text(text.into()));
 }
 
 /// Adds a list.
-pub(crate) fn put_list(vals: &mut Vals, name: &str, items: Vec<Vals>) {
+pub fn put_list(vals: &mut Vals, name: &str, items: Vec<Vals>) {
     vals.insert(name.to_string(), Val::List(items));
 }
 
+/// A list of one empty item when `on`, of none otherwise: a template's conditional part.
+pub fn when(on: bool) -> Vec<Vals> {
+    if on { vec![Vals::new()] } else { Vec::new() }
+}
+
 /// Fills `template` from `vals`.
-pub(crate) fn fill(template: &str, vals: &Vals) -> anyhow::Result<String> {
+pub fn fill(template: &str, vals: &Vals) -> anyhow::Result<String> {
     let mut out = String::with_capacity(template.len() * 2);
     render(template, &[vals], &mut out)?;
     Ok(out)
