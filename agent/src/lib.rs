@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod problem;
 pub mod reconcile;
 pub mod run;
+pub mod runtime;
 pub mod source;
 pub mod spawn;
 mod status;
