@@ -14,6 +14,8 @@
 //!   [`acl_commands`] changes them at runtime.
 //! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
 //!   runtime by [`tls_commands`].
+//! - [`settings_entries`]: global values read per request from the settings map (HSTS), changed
+//!   at runtime by [`LiveSettings::commands`].
 //! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
 //!   after HAProxy accepted it, and keeps a last-good copy.
 //!
@@ -55,6 +57,7 @@ mod route_index;
 mod routes;
 mod sections;
 mod settings;
+mod settings_map;
 pub mod source_list;
 mod tcp;
 mod tls;
@@ -103,6 +106,9 @@ pub use sections::{
 pub use settings::{
     ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HeaderName, Hsts, LogTarget, SendProxy, TlsVersion,
     TlsVersions,
+};
+pub use settings_map::{
+    HSTS_KEY, LiveSettings, SettingsEntries, render_settings_map, settings_entries,
 };
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
