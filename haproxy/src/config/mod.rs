@@ -104,12 +104,10 @@ pub use sections::{
     BackendPrint, HeadPrints, SectionPrint, Sections, backend_print, head_print, head_prints,
 };
 pub use settings::{
-    ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HeaderName, Hsts, LogTarget, SendProxy, TlsVersion,
-    TlsVersions,
+    ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HSTS_KEY, HeaderName, Hsts, LogTarget, SendProxy,
+    TlsVersion, TlsVersions,
 };
-pub use settings_map::{
-    HSTS_KEY, LiveSettings, SettingsEntries, render_settings_map, settings_entries,
-};
+pub use settings_map::{LiveSettings, SettingsEntries, render_settings_map, settings_entries};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,

@@ -787,7 +787,8 @@ backend ns_a_80
                 "/etc/haproxy/maps/deny.acl",
                 "/etc/haproxy/maps/exact.map",
                 "/etc/haproxy/maps/prefix.map",
-                "/etc/haproxy/maps/regex.map"
+                "/etc/haproxy/maps/regex.map",
+                "/etc/haproxy/maps/settings.map"
             ]
         );
         assert_eq!(
@@ -798,6 +799,7 @@ backend ns_a_80
                 "ns/a|4|0A\nns/a|6|00000000000000000000000000000001\n",
                 "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
                 "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n",
+                "",
                 ""
             ]
         );

@@ -223,6 +223,10 @@ impl Hsts {
     }
 }
 
+/// The key of the settings map's HSTS entry (its value is [`Hsts::field`]; see
+/// [`super::settings_map`]).
+pub const HSTS_KEY: &str = "hsts";
+
 /// The frontend rules that send the route's HSTS header on HTTPS responses, the ones
 /// HAProxy makes itself (redirects, denials) included; without a route's, the settings
 /// map's (`settings`: a request no route takes). `field` is the value field number.
@@ -232,7 +236,11 @@ pub(super) fn hsts_rules(field: usize, settings: &super::value::ConfigPath) -> V
             "http-request set-var(txn.hsts) var(txn.route),field({field},|) if \
              {{ ssl_fc }} {{ var(txn.route),field({field},|) -m len gt 0 }}"
         ),
-        super::settings_map::hsts_fallback_rule(settings),
+        // No route's: the settings map's, read with a fixed key.
+        format!(
+            "http-request set-var(txn.hsts) str({HSTS_KEY}),map_str({settings}) if {{ ssl_fc }} \
+             !{{ var(txn.hsts) -m found }}"
+        ),
     ];
     for (flags, tail) in [
         ("n", ""),

@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 use crate::names::{FilePath, MapKey, MapValue};
 use crate::proto::{Command, MapTarget};
 
-use super::settings::GlobalSettings;
-
-/// The key of the HSTS entry (its value is [`super::Hsts`]'s map field).
-pub const HSTS_KEY: &str = "hsts";
+use super::settings::{GlobalSettings, HSTS_KEY};
 
 /// The settings map's entries by key.
 pub type SettingsEntries = BTreeMap<MapKey, MapValue>;
@@ -34,15 +31,6 @@ pub fn render_settings_map(entries: &SettingsEntries) -> String {
         .iter()
         .map(|(k, v)| format!("{} {}\n", k.as_str(), v.as_str()))
         .collect()
-}
-
-/// The frontend rule that takes the settings map's HSTS when no route gave one (placed after
-/// the route's own HSTS rule; the same response rules send it).
-pub(super) fn hsts_fallback_rule(file: &super::value::ConfigPath) -> String {
-    format!(
-        "http-request set-var(txn.hsts) str({HSTS_KEY}),map_str({file}) if {{ ssl_fc }} \
-         !{{ var(txn.hsts) -m found }}"
-    )
 }
 
 /// The live settings map as `show map` listed it (in order; a value this agent cannot name
