@@ -383,7 +383,7 @@ fn tls(p: &Paths) -> Config {
 }
 
 /// The TLS fixture with every global setting of the ConfigMap and the flags on, PROXY
-/// protocol both ways, HSTS on a route and two TCP services (one with PROXY both ways).
+/// protocol both ways, HSTS (the routes' and the settings map's) and two TCP services (one with PROXY both ways).
 fn settings(p: &Paths) -> Config {
     let mut cfg = tls(p);
     cfg.settings = GlobalSettings {
@@ -398,6 +398,11 @@ fn settings(p: &Paths) -> Config {
         forwarded_for_header: Some(HeaderName::new("X-Real-IP").unwrap()),
         accept_proxy: true,
         use_forwarded_headers: true,
+        hsts: Some(Hsts {
+            max_age: 31536000,
+            include_subdomains: true,
+            preload: false,
+        }),
     };
     cfg.backends.get_mut(&be("shop_web_80")).unwrap().send_proxy = Some(SendProxy::V2);
     // TCP services: a plain one, and one taking and sending the PROXY protocol.

@@ -91,9 +91,14 @@ impl ObservedCache {
             return;
         };
         o.maps_swapped(maps, swaps);
+        let settings = fe.maps.settings.to_file_path();
+        let (on_settings, commands): (Vec<&Command>, Vec<&Command>) = commands
+            .iter()
+            .partition(|c| map_file(c) == Some(&settings));
+        on_settings.into_iter().for_each(|c| o.settings.record(c));
         let commands = match haproxy::config::gateway::gateway_files(desired) {
             Some(files) => o.gateway.record_all(&files, commands),
-            None => commands.iter().collect(),
+            None => commands,
         };
         let kind = |file: &FilePath| {
             MapKind::ALL
@@ -121,6 +126,15 @@ impl ObservedCache {
                 _ => {}
             }
         }
+    }
+}
+
+/// The map file a map command names.
+fn map_file(command: &Command) -> Option<&FilePath> {
+    match command {
+        Command::AddMap(t, ..) => Some(&t.file),
+        Command::SetMap(f, ..) | Command::DelMap(f, _) => Some(f),
+        _ => None,
     }
 }
 
@@ -219,6 +233,7 @@ pub async fn observe(
         for kind in AclKind::ALL {
             cmds.push(Command::ShowAcl(kind.file(m)));
         }
+        cmds.push(Command::ShowMap(MapTarget::live(m.settings.to_file_path())));
     }
     let gateway = haproxy::config::gateway::gateway_files(desired);
     for m in gateway
@@ -271,7 +286,7 @@ pub async fn observe(
             }
         }
     }
-    for kind in AclKind::ALL {
+    for kind in AclKind::ALL.into_iter().filter(|_| maps.is_some()) {
         match replies.next() {
             Some(Ok(Reply::AclEntries(entries))) => {
                 observed
@@ -282,6 +297,19 @@ pub async fn observe(
             Some(Err(ReplyError::Refused { .. })) | None => {}
             Some(other) => {
                 return Err(ApplyError::Diverged(format!("show acl gave {other:?}")));
+            }
+        }
+    }
+    if maps.is_some() {
+        match replies.next() {
+            Some(Ok(Reply::MapEntries(entries))) => {
+                let listed = entries.into_iter().map(|e| (e.key, e.value));
+                observed.settings.set_listed(listed);
+            }
+            // Not loaded by the running config (before an upgrade): the structure differs.
+            Some(Err(ReplyError::Refused { .. })) | None => {}
+            Some(other) => {
+                return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
             }
         }
     }

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    AclEntries, AclKind, Backend, Config, LiveTls, MapEntries, MapKind, RouteMaps, RouteTarget,
-    Sections, ServerMode, acl_commands, map_entry_commands, tls_commands,
+    AclEntries, AclKind, Backend, Config, LiveSettings, LiveTls, MapEntries, MapKind, RouteMaps,
+    RouteTarget, Sections, ServerMode, acl_commands, map_entry_commands, settings_entries,
+    tls_commands,
 };
 use haproxy::proto::parse::ServerAdmin;
 use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
@@ -52,6 +53,8 @@ pub struct Observed {
     pub acls: LiveAcls,
     /// The live Gateway API maps.
     pub gateway: LiveGateway,
+    /// The live settings map (global values read with a fixed key: HSTS).
+    pub settings: LiveSettings,
 }
 
 /// The live ACL files as observed, kept current from the agent's acknowledged commands;
@@ -622,6 +625,14 @@ fn plan_runtime(
             .extend(plan_gateway(desired, &observed.gateway));
     }
     out.commands.extend(acl_dels);
+    // The settings map, whatever the scope: one or two keys, and a ConfigMap change is
+    // translated in full anyway.
+    if let Some(frontend) = desired.frontends.first() {
+        out.commands.extend(observed.settings.commands(
+            &frontend.maps.settings.to_file_path(),
+            &settings_entries(&desired.settings),
+        ));
+    }
     Plan::Runtime(out)
 }
 

@@ -38,7 +38,8 @@ const MAX_CONNECTIONS: u32 = 1_000_000;
 pub struct MapSettings {
     /// Annotation defaults by annotation name (see [`ANNOTATION_DEFAULTS`]).
     pub annotation_defaults: BTreeMap<String, String>,
-    /// HSTS for the routes' HTTPS responses.
+    /// HSTS for the HTTPS responses (the routes' map values, and the settings map for the
+    /// responses no route takes).
     pub hsts: Option<Hsts>,
     /// `timeout connect`.
     pub connect: Option<Timeout>,
@@ -397,6 +398,7 @@ pub fn apply(config: &mut Config, map: &MapSettings, settings: &Settings) {
         forwarded_for_header: map.forwarded_for_header.clone(),
         accept_proxy: map.proxy_protocol.unwrap_or(settings.use_proxy_protocol),
         use_forwarded_headers: map.use_forwarded_headers,
+        hsts: map.hsts,
     };
 }
 

@@ -2620,6 +2620,16 @@ fn check_rendered(
                 continue;
             }
         }
+        // The settings map: exactly the entries the validated settings give.
+        if *file == t.config.frontends[0].maps.settings.to_file_path() {
+            let want = haproxy::config::settings_entries(&t.config.settings);
+            assert_eq!(
+                *text,
+                haproxy::config::render_settings_map(&want),
+                "{name}: the settings map"
+            );
+            continue;
+        }
         let entries = if file.as_str().ends_with("exact.map") {
             &set.exact
         } else if file.as_str().ends_with("regex.map") {
@@ -2764,9 +2774,11 @@ fn check_plan(name: &str, t: &Translation, values: &[&str]) {
         let g = haproxy::config::gateway::GatewayMaps::of_routes(&t.config.gateway.servable());
         g.hosts.len() + g.rules.len()
     });
+    // The settings map's entries (HSTS) too.
+    let settings = haproxy::config::settings_entries(&t.config.settings).len();
     assert_eq!(
         maps,
-        set.exact.len() + set.prefix.len() + regex_adds + gateway,
+        set.exact.len() + set.prefix.len() + regex_adds + gateway + settings,
         "{name}: add map commands"
     );
     check_commands(name, &plan.commands, values);

@@ -1,5 +1,5 @@
-//! The global ConfigMap through real HAProxy: from --manifests (HSTS at runtime, an
-//! annotation default an Ingress overrides, a timeout reloading as global_settings,
+//! The global ConfigMap through real HAProxy: from --manifests (HSTS at runtime, on routed
+//! and unrouted HTTPS responses, an annotation default an Ingress overrides, a timeout reloading as global_settings,
 //! forwarded headers) and from the test Kubernetes API server (watched, changed, deleted).
 
 use integration::EchoServer;
@@ -22,12 +22,8 @@ fn config_map(data: &[(&str, &str)]) -> String {
     out
 }
 
-/// --configmap from --manifests: HSTS on HTTPS responses (a change is a map update, no
-/// reload), a timeout (a reload named global_settings), an annotation default an Ingress
-/// overrides, and unknown keys named in /debug/state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configmap_settings_apply_hsts_at_runtime_and_timeouts_reload() {
-    let web = EchoServer::start("web").unwrap();
+/// A TLS Secret `front` for [`HOST`] and the Ingress `tls` serving `path` with it.
+fn tls_ingress(path: IngressPath<'_>) -> (String, String) {
     let cert = TestCert::self_signed(HOST, &[HOST]);
     let secret = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: front\n  namespace: {NS}\n\
@@ -35,17 +31,27 @@ async fn configmap_settings_apply_hsts_at_runtime_and_timeouts_reload() {
         quote(&cert.cert_pem()),
         quote(&cert.key_pem())
     );
+    let tls = ingress("tls", &[], &[path]).replacen(
+        "  rules:\n",
+        &format!("  tls:\n    - hosts: [{HOST}]\n      secretName: front\n  rules:\n"),
+        1,
+    );
+    (secret, tls)
+}
+
+/// --configmap from --manifests: HSTS on HTTPS responses (a change is a map update, no
+/// reload), a timeout (a reload named global_settings), an annotation default an Ingress
+/// overrides, and unknown keys named in /debug/state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_settings_apply_hsts_at_runtime_and_timeouts_reload() {
+    let web = EchoServer::start("web").unwrap();
     let on_host = |host: &'static str, path: &'static str| IngressPath {
         host: Some(host),
         path,
         service: "web",
         port: 80,
     };
-    let tls = ingress("tls", &[], &[on_host(HOST, "/")]).replacen(
-        "  rules:\n",
-        &format!("  tls:\n    - hosts: [{HOST}]\n      secretName: front\n  rules:\n"),
-        1,
-    );
+    let (secret, tls) = tls_ingress(on_host(HOST, "/"));
     // Plain HTTP: the body-size limits (a TLS host would redirect to HTTPS first).
     let small = ingress("small", &[], &[on_host(PLAIN, "/")]);
     let own_limit = ingress(
@@ -123,6 +129,85 @@ async fn configmap_settings_apply_hsts_at_runtime_and_timeouts_reload() {
     let metric = "haproxy_agent_reloads_total{reason=\"global_settings\"}";
     eventually("a global_settings reload", CONVERGE, || async {
         agent.metric(metric).await.unwrap_or(0.0) >= 1.0
+    })
+    .await
+    .unwrap();
+}
+
+/// HSTS on an HTTPS response no route takes (the built-in 404), as ingress-nginx's default
+/// server sends it: the settings map's `hsts` entry, added, deleted and added again by
+/// turning the ConfigMap's `hsts` off and on, with 0 reloads; never over plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_reaches_https_responses_no_route_takes_and_flips_without_reloads() {
+    let web = EchoServer::start("web").unwrap();
+    let app = IngressPath {
+        host: Some(HOST),
+        path: "/app",
+        service: "web",
+        port: 80,
+    };
+    let (secret, tls) = tls_ingress(app);
+    let on = [("hsts", "true"), ("hsts-max-age", "600")];
+    let list = [
+        ("web.yaml", web_service(web.addr().port(), &["127.0.0.1"])),
+        ("secret.yaml", secret),
+        ("tls.yaml", tls),
+        ("cm.yaml", config_map(&on)),
+    ];
+    let options = Options {
+        extra: vec!["--configmap".into(), format!("{NS}/haproxy-agent")],
+        ..Options::default()
+    };
+    let agent = Agent::start(&files(&list), options).await.unwrap();
+    // `/nothing` matches no route: the built-in 404.
+    let unrouted = || async {
+        let reply = https_get(agent.https, HOST, "/nothing").await.unwrap();
+        assert_eq!(reply.0, 404, "no route takes /nothing");
+        reply
+            .1
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("strict-transport-security"))
+            .map(|(_, v)| v.clone())
+    };
+    let with = Some("max-age=600; includeSubDomains".to_string());
+    eventually("HSTS on the 404", CONVERGE, || async {
+        unrouted().await == with
+    })
+    .await
+    .unwrap();
+    let plain = integration::request(agent.http, integration::Req::new("GET", "other.test", "/"))
+        .await
+        .unwrap();
+    assert_eq!(plain.status, 404);
+    assert_eq!(
+        plain.header("strict-transport-security"),
+        None,
+        "plain HTTP"
+    );
+    let reloads = agent.reloads().await.unwrap();
+    agent
+        .write_manifest("cm.yaml", &config_map(&[("hsts", "false")]))
+        .unwrap();
+    eventually("no HSTS on the 404", CONVERGE, || async {
+        unrouted().await.is_none()
+    })
+    .await
+    .unwrap();
+    agent.write_manifest("cm.yaml", &config_map(&on)).unwrap();
+    eventually("HSTS on the 404 again", CONVERGE, || async {
+        unrouted().await == with
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        agent.reloads().await.unwrap(),
+        reloads,
+        "flipping HSTS reloaded"
+    );
+    // The file follows (written after the runtime change), so a restart starts current.
+    let file = agent.config_dir.join("maps/settings.map");
+    eventually("the settings map on disk", CONVERGE, || async {
+        std::fs::read_to_string(&file).is_ok_and(|m| m == "hsts 600.s\n")
     })
     .await
     .unwrap();

@@ -14,6 +14,8 @@
 //!   [`acl_commands`] changes them at runtime.
 //! - [`TlsBind`] and [`TlsFiles`] add HTTPS: certificate files and a crt-list, changed at
 //!   runtime by [`tls_commands`].
+//! - [`settings_entries`]: global values read per request from the settings map (HSTS), changed
+//!   at runtime by [`LiveSettings::commands`].
 //! - [`check_config`] runs `haproxy -c`; [`ConfigWriter`] installs a rendered config only
 //!   after HAProxy accepted it, and keeps a last-good copy.
 //!
@@ -59,6 +61,7 @@ mod route_target;
 mod routes;
 mod sections;
 mod settings;
+mod settings_map;
 pub mod source_list;
 mod tcp;
 mod tls;
@@ -105,9 +108,10 @@ pub use sections::{
     BackendPrint, HeadPrints, SectionPrint, Sections, backend_print, head_print, head_prints,
 };
 pub use settings::{
-    ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HeaderName, Hsts, LogTarget, SendProxy, TlsVersion,
-    TlsVersions,
+    ACCESS_LOG_FORMAT, Ciphers, GlobalSettings, HSTS_KEY, HeaderName, Hsts, LogTarget, SendProxy,
+    TlsVersion, TlsVersions,
 };
+pub use settings_map::{LiveSettings, SettingsEntries, render_settings_map, settings_entries};
 pub use source_list::{
     AclEntries, AclKind, Cidr, SourceLists, acl_commands, acl_patterns, cors_id, exempt_id,
     render_acl,

@@ -71,6 +71,9 @@ pub fn render(config: &Config) -> Rendered {
     let prefix = render_map(&set.prefix);
     let regex = super::regex_routes::render_regex_map(&set.regex);
     let passthrough = render_map(&set.passthrough);
+    let settings = super::settings_map::render_settings_map(
+        &super::settings_map::settings_entries(&config.settings),
+    );
     let mut maps = BTreeMap::new();
     let mut tls = BTreeMap::new();
     let acls = AclEntries::of_lists(&config.source_lists);
@@ -81,6 +84,7 @@ pub fn render(config: &Config) -> Rendered {
         if config.passthrough.is_some() {
             maps.insert(fe.maps.passthrough.to_file_path(), passthrough.clone());
         }
+        maps.insert(fe.maps.settings.to_file_path(), settings.clone());
         for kind in AclKind::ALL {
             maps.insert(kind.file(&fe.maps), render_acl(acls.get(kind)));
         }
@@ -385,7 +389,7 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
     for rule in super::policy::frontend_rules() {
         line!(out, "{rule}");
     }
-    for rule in super::settings::hsts_rules(super::policy::HSTS_FIELD) {
+    for rule in super::settings::hsts_rules(super::policy::HSTS_FIELD, &fe.maps.settings) {
         line!(out, "{rule}");
     }
     for rule in super::userlist::frontend_rules(super::policy::AUTH_FIELD, &config.auth) {
@@ -810,7 +814,8 @@ backend ns_a_80
                 "/etc/haproxy/maps/deny.acl",
                 "/etc/haproxy/maps/exact.map",
                 "/etc/haproxy/maps/prefix.map",
-                "/etc/haproxy/maps/regex.map"
+                "/etc/haproxy/maps/regex.map",
+                "/etc/haproxy/maps/settings.map"
             ]
         );
         assert_eq!(
@@ -821,6 +826,7 @@ backend ns_a_80
                 "ns/a|4|0A\nns/a|6|00000000000000000000000000000001\n",
                 "/ns_a_80 ns_a_80\n/ns_b_http ns_b_http\n",
                 "/ns_a_80/ ns_a_80\n/ns_b_http/ ns_b_http\n",
+                "",
                 ""
             ]
         );

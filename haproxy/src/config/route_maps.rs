@@ -20,12 +20,15 @@ pub struct RouteMaps {
     /// The TLS passthrough hosts (SNI, lower case) and their `mode tcp` backends, read with
     /// `map_str` by the passthrough frontend (see [`super::passthrough`]).
     pub passthrough: ConfigPath,
+    /// The settings map: global values read with a fixed key (see
+    /// [`super::settings_map`]).
+    pub settings: ConfigPath,
 }
 
 impl RouteMaps {
     /// `<dir>/maps/exact.map`, `<dir>/maps/prefix.map`, `<dir>/maps/regex.map`,
-    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl`, `<dir>/maps/canary.acl` and
-    /// `<dir>/maps/sni.map`.
+    /// `<dir>/maps/allow.acl`, `<dir>/maps/deny.acl`, `<dir>/maps/canary.acl`,
+    /// `<dir>/maps/sni.map` and `<dir>/maps/settings.map`.
     pub fn in_dir(dir: &std::path::Path) -> Result<Self, InvalidValue> {
         let file = |name: &str| ConfigPath::from_path(&dir.join("maps").join(name));
         Ok(Self {
@@ -36,6 +39,7 @@ impl RouteMaps {
             deny: file("deny.acl")?,
             canary: file("canary.acl")?,
             passthrough: file("sni.map")?,
+            settings: file("settings.map")?,
         })
     }
 }

@@ -855,6 +855,7 @@ mod tests {
             deny: ConfigPath::new("/m/deny.acl").unwrap(),
             canary: ConfigPath::new("/m/canary.acl").unwrap(),
             passthrough: ConfigPath::new("/m/sni.map").unwrap(),
+            settings: ConfigPath::new("/m/settings.map").unwrap(),
         }
     }
 

@@ -46,6 +46,10 @@ pub struct GlobalSettings {
     /// address) and `X-Forwarded-Proto` (passed on as sent), from any source, as
     /// ingress-nginx's `use-forwarded-headers`.
     pub use_forwarded_headers: bool,
+    /// HSTS (the ConfigMap's `hsts*` keys) for the HTTPS responses no route gave one: not
+    /// rendered into haproxy.cfg but into the settings map (see [`super::settings_map`]), so
+    /// a change is a map update.
+    pub hsts: Option<Hsts>,
 }
 
 /// The access log: one JSON object a request, see [`ACCESS_LOG_FORMAT`].
@@ -219,13 +223,25 @@ impl Hsts {
     }
 }
 
+/// The key of the settings map's HSTS entry (its value is [`Hsts::field`]; see
+/// [`super::settings_map`]).
+pub const HSTS_KEY: &str = "hsts";
+
 /// The frontend rules that send the route's HSTS header on HTTPS responses, the ones
-/// HAProxy makes itself (redirects, denials) included. `field` is the value field number.
-pub(super) fn hsts_rules(field: usize) -> Vec<String> {
-    let mut out = vec![format!(
-        "http-request set-var(txn.hsts) var(txn.route),field({field},|) if \
-         {{ ssl_fc }} {{ var(txn.route),field({field},|) -m len gt 0 }}"
-    )];
+/// HAProxy makes itself (redirects, denials) included; without a route's, the settings
+/// map's (`settings`: a request no route takes). `field` is the value field number.
+pub(super) fn hsts_rules(field: usize, settings: &super::value::ConfigPath) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "http-request set-var(txn.hsts) var(txn.route),field({field},|) if \
+             {{ ssl_fc }} {{ var(txn.route),field({field},|) -m len gt 0 }}"
+        ),
+        // No route's: the settings map's, read with a fixed key.
+        format!(
+            "http-request set-var(txn.hsts) str({HSTS_KEY}),map_str({settings}) if {{ ssl_fc }} \
+             !{{ var(txn.hsts) -m found }}"
+        ),
+    ];
     for (flags, tail) in [
         ("n", ""),
         ("s", "; includeSubDomains"),

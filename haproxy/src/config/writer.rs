@@ -615,7 +615,8 @@ mod tests {
         std::fs::write(w.config_path(), "edited").unwrap();
         assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 0);
         written.clear();
-        assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 7);
+        // haproxy.cfg, three maps, the settings map and three ACL files.
+        assert_eq!(w.write_changed(&second, &mut written).await.unwrap(), 8);
         assert_eq!(read(&w.config_path()), second.haproxy_cfg);
         assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
     }

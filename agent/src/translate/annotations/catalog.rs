@@ -233,8 +233,10 @@ pub const CATALOG: &[Entry] = &[
         "auth-tls-verify-client",
         "`on` (default): `verify required`; `optional`: `verify optional`; `off`: no client \
          certificate; `optional_no_ca` is taken as `optional` (named: a certificate from \
-         another CA is refused in the handshake; 2.6.12 refuses `ca-ignore-err` on a crt-list \
-         line, measured)",
+         another CA is refused in the handshake; 2.6.12 refuses `ca-ignore-err` and \
+         `crt-ignore-err` on a crt-list line, and on the bind they cover every host of the \
+         port: a `verify required` host then accepts another CA's certificate, \
+         `ssl_c_verify` 21, measured)",
         MTLS_RELOADS,
     ),
     honoured(
