@@ -342,7 +342,12 @@ impl Incremental {
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }
-                Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::ReferenceGrant => {
+                // A Namespace's labels decide which listeners admit its routes.
+                Kind::GatewayClass
+                | Kind::Gateway
+                | Kind::HttpRoute
+                | Kind::ReferenceGrant
+                | Kind::Namespace => {
                     step.gateway = true;
                 }
                 Kind::Service => {

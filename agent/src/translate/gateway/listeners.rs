@@ -24,9 +24,10 @@ pub(in crate::translate) enum FromNamespaces {
     Same,
     /// Any.
     All,
-    /// A label selector on the namespace's name (see [`super::namespaces`]); one on other
-    /// labels admits no other namespace (named).
-    Selector(Vec<super::namespaces::NameRequirement>),
+    /// Those whose labels a selector matches (see [`super::namespaces`]).
+    Selector(Vec<super::namespaces::Requirement>),
+    /// None: the selector is missing or invalid (named).
+    Nothing,
 }
 
 /// One listener as read.
@@ -512,23 +513,18 @@ fn namespaces(
                 .allowed_routes
                 .as_ref()
                 .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.selector.clone());
-            let judged = match &selector {
-                Some(s) => super::namespaces::by_name(s),
-                None => Err("no selector".to_string()),
+                .and_then(|n| n.selector.as_ref());
+            let judged = match selector {
+                Some(s) => super::namespaces::parse(s),
+                None => Err("from: Selector without a selector".to_string()),
             };
             match judged {
                 Ok(requirements) => FromNamespaces::Selector(requirements),
                 Err(what) => {
-                    let why = format!(
-                        "from: Selector with {} is not supported (the agent does not follow \
-                         Namespaces; only {} is judged): no route attaches",
-                        hostnames::truncate(&what),
-                        super::namespaces::NAME_LABEL
-                    );
+                    let why = format!("{what}: no route attaches");
+                    let at = format!("{field}.allowedRoutes.namespaces.selector");
                     problems.push(ProblemKind::Gateway, key, at, why);
-                    // Admits nothing (no namespace lacks the name label).
-                    FromNamespaces::Selector(vec![super::namespaces::NameRequirement::DoesNotExist])
+                    FromNamespaces::Nothing
                 }
             }
         }

@@ -194,7 +194,13 @@ pub(in crate::translate) fn build(
     let mut read: Vec<(&ObjectKey, &HttpRoute, attach::Attached, rules::RouteRules)> = Vec::new();
     for (key, route) in &snapshot.http_routes {
         let (hosts, bad_hosts) = route_hosts(route);
-        let attached = attach::attach(key, route, hosts.as_deref(), &gateways);
+        let attached = attach::attach(
+            key,
+            route,
+            hosts.as_deref(),
+            &gateways,
+            &snapshot.namespaces,
+        );
         if attached.parents.is_empty() {
             continue;
         }
