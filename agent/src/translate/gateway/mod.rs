@@ -17,6 +17,7 @@ mod precedence;
 mod rules;
 mod status;
 mod statuses;
+mod tcp_ports;
 mod validate;
 
 pub use statuses::Statuses;
@@ -29,6 +30,7 @@ use haproxy::config::{Backend, Route};
 
 pub(in crate::translate) use certs::add_certs;
 pub(in crate::translate) use precedence::ingress_hosts;
+pub(in crate::translate) use tcp_ports::yield_to_gateways;
 
 use super::Settings;
 use super::resolutions::{PortRef, Resolutions};
