@@ -32,6 +32,8 @@ pub enum ProblemKind {
     HttpRoute,
     /// A Gateway API ReferenceGrant.
     ReferenceGrant,
+    /// A Namespace (read for Gateway listeners' namespace selectors).
+    Namespace,
     /// An API group the cluster does not serve (the Gateway API's CRDs not installed).
     ApiGroup,
     /// The API server: a watch whose requests fail (the object is the resource watched).
@@ -54,6 +56,7 @@ impl ProblemKind {
             ProblemKind::Gateway => "gateway",
             ProblemKind::HttpRoute => "httproute",
             ProblemKind::ReferenceGrant => "referencegrant",
+            ProblemKind::Namespace => "namespace",
             ProblemKind::ApiGroup => "api_group",
             ProblemKind::ApiServer => "api_server",
         }
@@ -73,6 +76,7 @@ impl ProblemKind {
             Kind::Gateway => ProblemKind::Gateway,
             Kind::HttpRoute => ProblemKind::HttpRoute,
             Kind::ReferenceGrant => ProblemKind::ReferenceGrant,
+            Kind::Namespace => ProblemKind::Namespace,
         }
     }
 }

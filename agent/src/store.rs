@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
 mod gateway;
+mod namespace;
 mod slice;
 
 pub use gateway::with_type_meta;
@@ -95,11 +96,13 @@ pub enum Kind {
     HttpRoute,
     /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
     ReferenceGrant,
+    /// `v1` Namespace (its labels, for Gateway listeners' namespace selectors).
+    Namespace,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Ingress,
         Kind::IngressClass,
         Kind::Service,
@@ -110,6 +113,7 @@ impl Kind {
         Kind::Gateway,
         Kind::HttpRoute,
         Kind::ReferenceGrant,
+        Kind::Namespace,
     ];
 
     /// The Gateway API kinds (gateway.networking.k8s.io).
@@ -138,6 +142,7 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::HttpRoute => "HTTPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
+            Kind::Namespace => "Namespace",
         }
     }
 }
@@ -173,6 +178,8 @@ pub enum Object {
     HttpRoute(HttpRoute),
     /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
     ReferenceGrant(ReferenceGrant),
+    /// `v1` Namespace.
+    Namespace(Namespace),
 }
 
 impl Object {
@@ -189,6 +196,7 @@ impl Object {
             Object::Gateway(o) => ObjectKey::of(&o.metadata, true),
             Object::HttpRoute(o) => ObjectKey::of(&o.metadata, true),
             Object::ReferenceGrant(o) => ObjectKey::of(&o.metadata, true),
+            Object::Namespace(o) => ObjectKey::of(&o.metadata, false),
         }
     }
 
@@ -205,6 +213,7 @@ impl Object {
             Object::Gateway(_) => Kind::Gateway,
             Object::HttpRoute(_) => Kind::HttpRoute,
             Object::ReferenceGrant(_) => Kind::ReferenceGrant,
+            Object::Namespace(_) => Kind::Namespace,
         }
     }
 
@@ -220,13 +229,15 @@ impl Object {
             Object::Gateway(o) => &mut o.metadata,
             Object::HttpRoute(o) => &mut o.metadata,
             Object::ReferenceGrant(o) => &mut o.metadata,
+            Object::Namespace(o) => &mut o.metadata,
         }
     }
 
     /// Drops what neither translation nor the status writer reads (managed fields,
     /// annotations of other tools, owner references, labels but an EndpointSlice's Service,
     /// a Service's selector and traffic policies, an endpoint's target, node and hints,
-    /// Secret keys other than `tls.crt`/`tls.key`, the Gateway API objects' labels), to keep
+    /// Secret keys other than `tls.crt`/`tls.key`, the Gateway API objects' labels, all of a
+    /// Namespace but its name and labels), to keep
     /// memory low with many objects.
     pub fn strip(mut self) -> Self {
         let meta = self.meta_mut();
@@ -287,6 +298,7 @@ impl Object {
             Object::Gateway(o) => o.metadata.labels = None,
             Object::HttpRoute(o) => o.metadata.labels = None,
             Object::ReferenceGrant(o) => o.metadata.labels = None,
+            Object::Namespace(o) => namespace::strip(o),
         }
         self
     }
@@ -363,6 +375,8 @@ pub enum Shared {
     HttpRoute(Arc<HttpRoute>),
     /// `gateway.networking.k8s.io/v1beta1` ReferenceGrant.
     ReferenceGrant(Arc<ReferenceGrant>),
+    /// `v1` Namespace: its name and labels only.
+    Namespace(Arc<Namespace>),
 }
 
 impl From<Object> for Shared {
@@ -379,6 +393,7 @@ impl From<Object> for Shared {
             Object::Gateway(o) => Shared::Gateway(Arc::new(o)),
             Object::HttpRoute(o) => Shared::HttpRoute(Arc::new(o)),
             Object::ReferenceGrant(o) => Shared::ReferenceGrant(Arc::new(o)),
+            Object::Namespace(o) => Shared::Namespace(Arc::new(o)),
         }
     }
 }
@@ -403,6 +418,7 @@ impl Shared {
             Shared::Gateway(o) => (&o.metadata, true),
             Shared::HttpRoute(o) => (&o.metadata, true),
             Shared::ReferenceGrant(o) => (&o.metadata, true),
+            Shared::Namespace(o) => (&o.metadata, false),
         }
     }
 
@@ -432,6 +448,7 @@ impl Shared {
             Shared::Gateway(_) => Kind::Gateway,
             Shared::HttpRoute(_) => Kind::HttpRoute,
             Shared::ReferenceGrant(_) => Kind::ReferenceGrant,
+            Shared::Namespace(_) => Kind::Namespace,
         }
     }
 }
@@ -481,6 +498,8 @@ pub struct Snapshot {
     pub http_routes: OrdMap<ObjectKey, Arc<HttpRoute>>,
     /// ReferenceGrants by key.
     pub reference_grants: OrdMap<ObjectKey, Arc<ReferenceGrant>>,
+    /// Namespaces by name (empty namespace): name and labels only.
+    pub namespaces: OrdMap<ObjectKey, Arc<Namespace>>,
     /// True once every source has delivered its initial state: nothing is rendered before,
     /// so HAProxy never sees a half-empty world at start-up.
     pub synced: bool,
@@ -657,6 +676,7 @@ impl Snapshot {
             Shared::Gateway(o) => put(&mut self.gateways, key.clone(), o),
             Shared::HttpRoute(o) => put(&mut self.http_routes, key.clone(), o),
             Shared::ReferenceGrant(o) => put(&mut self.reference_grants, key.clone(), o),
+            Shared::Namespace(o) => put(&mut self.namespaces, key.clone(), o),
         };
         if changed {
             self.record(kind, key);
@@ -678,6 +698,7 @@ impl Snapshot {
             Kind::Gateway => self.gateways.remove(key).is_some(),
             Kind::HttpRoute => self.http_routes.remove(key).is_some(),
             Kind::ReferenceGrant => self.reference_grants.remove(key).is_some(),
+            Kind::Namespace => self.namespaces.remove(key).is_some(),
         };
         if removed {
             self.record(kind, key.clone());
@@ -697,6 +718,7 @@ impl Snapshot {
             Kind::Gateway => self.gateways.keys().cloned().collect(),
             Kind::HttpRoute => self.http_routes.keys().cloned().collect(),
             Kind::ReferenceGrant => self.reference_grants.keys().cloned().collect(),
+            Kind::Namespace => self.namespaces.keys().cloned().collect(),
         }
     }
 
@@ -729,6 +751,7 @@ impl Snapshot {
             + self.gateways.len()
             + self.http_routes.len()
             + self.reference_grants.len()
+            + self.namespaces.len()
     }
 
     /// True when the store holds nothing.

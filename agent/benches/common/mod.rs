@@ -431,6 +431,7 @@ pub fn to_yaml(objects: &[Object]) -> anyhow::Result<String> {
             Object::Gateway(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
             Object::HttpRoute(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
             Object::ReferenceGrant(x) => serde_yaml_ng::to_string(&with_type_meta(x))?,
+            Object::Namespace(x) => serde_yaml_ng::to_string(x)?,
         });
     }
     Ok(docs.join("---\n"))

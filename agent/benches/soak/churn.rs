@@ -96,6 +96,7 @@ fn apply(api: &KubeApi, o: Object) -> anyhow::Result<()> {
         Object::Gateway(x) => api.apply(with_type_meta(&x)),
         Object::HttpRoute(x) => api.apply(with_type_meta(&x)),
         Object::ReferenceGrant(x) => api.apply(with_type_meta(&x)),
+        Object::Namespace(x) => api.apply_typed(&x),
     }?;
     Ok(())
 }

@@ -205,7 +205,10 @@ async fn forward<K>(
     // Logged once per failing streak; a problem while the streak has a real failure.
     let (mut failing, mut named) = (false, false);
     let kind = watch.kind;
-    let namespaced = !matches!(kind, Kind::IngressClass | Kind::GatewayClass);
+    let namespaced = !matches!(
+        kind,
+        Kind::IngressClass | Kind::GatewayClass | Kind::Namespace
+    );
     while let Some(event) = stream.next().await {
         let update = match event {
             Ok(ev) => {

@@ -3002,7 +3002,7 @@ fn hostile_table_corpus() {
 const TABLE_CASES: usize = 4046;
 
 /// The files of `agent/tests/hostile/`, exactly.
-const MANIFEST_FILES: usize = 65;
+const MANIFEST_FILES: usize = 66;
 
 /// The message of a caught panic.
 fn panic_message(name: &str, e: Box<dyn std::any::Any + Send>) -> String {
@@ -3114,6 +3114,7 @@ fn run_manifest_case(
     objects.extend((snap.gateways.values()).map(|o| Object::Gateway((**o).clone())));
     objects.extend((snap.http_routes.values()).map(|o| Object::HttpRoute((**o).clone())));
     objects.extend((snap.reference_grants.values()).map(|o| Object::ReferenceGrant((**o).clone())));
+    objects.extend((snap.namespaces.values()).map(|o| Object::Namespace((**o).clone())));
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))

@@ -285,10 +285,12 @@ impl Incremental {
             service_backend,
             &mut changed,
         );
-        if self.settings.tcp_services.is_some() {
+        if let Some(key) = &self.settings.tcp_services {
             // Few entries: read again at every step, so a Service, slice or ConfigMap
-            // change of theirs is never missed.
-            let tcp = super::tcp_services::read(snapshot, &self.settings);
+            // change of theirs is never missed; after the Gateway part, whose older
+            // Gateways' binds they give way to.
+            let mut tcp = super::tcp_services::read(snapshot, &self.settings);
+            gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
             self.tcp_problems = super::tcp_services::patch(config, tcp, &mut changed);
         }
         if !changed.routes {
@@ -338,11 +340,20 @@ impl Incremental {
                 Kind::IngressClass => return false,
                 // Every fragment and the global settings may change.
                 Kind::ConfigMap if self.settings.configmap.as_ref() == Some(key) => return false,
+                // Its ports may refuse a Gateway listener's own bind.
+                Kind::ConfigMap if self.settings.tcp_services.as_ref() == Some(key) => {
+                    step.gateway = true;
+                }
                 Kind::ConfigMap => {}
                 Kind::Ingress => {
                     step.dirty.insert(key.clone());
                 }
-                Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::ReferenceGrant => {
+                // A Namespace's labels decide which listeners admit its routes.
+                Kind::GatewayClass
+                | Kind::Gateway
+                | Kind::HttpRoute
+                | Kind::ReferenceGrant
+                | Kind::Namespace => {
                     step.gateway = true;
                 }
                 Kind::Service => {

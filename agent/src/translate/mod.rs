@@ -274,7 +274,10 @@ pub fn translate_with(
     let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
     let mut config = Arc::new(config);
-    let tcp = tcp_services::read(snapshot, settings);
+    let mut tcp = tcp_services::read(snapshot, settings);
+    if let Some(key) = &settings.tcp_services {
+        gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
+    }
     problems.extend(tcp_services::patch(
         &mut config,
         tcp,

@@ -126,10 +126,7 @@ pub(super) fn pod_backend(
 
 /// The key: a port from 1 to 65535 that no HTTP bind uses.
 fn external_port(name: &str, settings: &Settings) -> Result<u16, String> {
-    let port = name
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0 && name.bytes().all(|b| b.is_ascii_digit()) && !name.starts_with('0'))
+    let port = port_key(name)
         .ok_or_else(|| format!("the key {name:?} is not a port number from 1 to 65535"))?;
     for (bind, flag) in [
         (settings.http_bind, "--http-bind"),
@@ -145,6 +142,13 @@ fn external_port(name: &str, settings: &Settings) -> Result<u16, String> {
         ));
     }
     Ok(port)
+}
+
+/// The port an entry's key names: 1 to 65535 in decimal digits, no leading zero.
+pub(super) fn port_key(name: &str) -> Option<u16> {
+    name.parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0 && name.bytes().all(|b| b.is_ascii_digit()) && !name.starts_with('0'))
 }
 
 /// `<namespace>/<service>:<port>[:PROXY|:][:PROXY]`, as ingress-nginx reads it (`PROXY` in

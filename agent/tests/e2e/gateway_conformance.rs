@@ -30,6 +30,7 @@ const EXPECTED_PASSING: &[&str] = &[
     "GatewaySecretMissingReferenceGrant",
     "GatewaySecretReferenceGrantAllInNamespace",
     "GatewaySecretReferenceGrantSpecific",
+    "HTTPRouteCrossNamespace",
     "HTTPRouteExactPathMatching",
     "HTTPRouteHTTPSListener",
     "HTTPRouteHeaderMatching",

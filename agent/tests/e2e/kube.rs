@@ -84,13 +84,16 @@ pub(crate) fn pods(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Waits until all six watches of the agent are open (kube yields its first list's end
+/// Waits until all eleven watches of the agent are open (kube yields its first list's end
 /// before it sends the watch request).
 pub(crate) async fn watches_open(api: &KubeApi) {
-    // Six for the Ingress side, four for the Gateway API (the test server serves it).
-    eventually("the agent's ten watches to be open", CONVERGE, async || {
-        api.watch_count() >= 10
-    })
+    // Six for the Ingress side, five for the Gateway API and Namespaces (the test server
+    // serves them).
+    eventually(
+        "the agent's eleven watches to be open",
+        CONVERGE,
+        async || api.watch_count() >= 11,
+    )
     .await
     .unwrap();
 }
@@ -218,7 +221,7 @@ async fn dropped_watches_and_compacted_history_converge_to_the_latest_state() {
     watches_open(&api).await;
     let relists = count_lists(&api) - lists_before;
     assert!(
-        (1..=10).contains(&relists),
+        (1..=11).contains(&relists),
         "{relists} relists after one compaction (at most one per watch)"
     );
     let slice_relists = api

@@ -15,6 +15,7 @@ mod disk;
 mod endpoints;
 mod frontdoor;
 mod gateway_conformance;
+mod gateway_kube;
 mod gateway_objects;
 mod health;
 mod kube;

@@ -1,8 +1,8 @@
 //! A test Kubernetes API server: list, watch and writes over real TCP for a real
 //! `kube::Client` and the real kubectl.
 //!
-//! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service, Secret and
-//! ConfigMap (`v1`), EndpointSlice (`discovery.k8s.io/v1`), Lease (`coordination.k8s.io/v1`),
+//! [`KubeApi`] serves Ingress and IngressClass (`networking.k8s.io/v1`), Service, Secret,
+//! ConfigMap and Namespace (`v1`), EndpointSlice (`discovery.k8s.io/v1`), Lease (`coordination.k8s.io/v1`),
 //! GatewayClass, Gateway and HTTPRoute (`gateway.networking.k8s.io/v1`, each with a `status`
 //! subresource) and ReferenceGrant (`gateway.networking.k8s.io/v1beta1`; the group can be
 //! switched off, [`KubeApi::serve_gateway_api`]) on
@@ -41,8 +41,9 @@
 //! - no admission, defaulting or validation: objects are stored as given, except that the
 //!   server sets `metadata.resourceVersion`, `metadata.uid`, `metadata.creationTimestamp`,
 //!   a namespaced object's missing `metadata.namespace` (to `default`) and, for the Gateway
-//!   API kinds only (as for custom resources), `metadata.generation`; no `managedFields`; no
-//!   Namespaces (kubectl's check for one gets a 404 and goes on);
+//!   API kinds only (as for custom resources), `metadata.generation`; no `managedFields`; a
+//!   Namespace is an object like any other (objects in a namespace that has none are
+//!   stored, a deleted Namespace deletes nothing; no `status` subresource, no phase);
 //! - no `deletecollection`, deletion preconditions or grace, `dryRun` (so no `kubectl
 //!   diff`), `generateName`, field ownership (server-side apply never conflicts nor removes
 //!   fields a manager stopped applying) or JSON patch over HTTP; no authentication (the

@@ -29,7 +29,7 @@ pub(crate) struct Kind {
 }
 
 /// Every kind served. A kind is identified by its `plural`, unique in this table.
-pub(crate) static KINDS: [Kind; 11] = [
+pub(crate) static KINDS: [Kind; 12] = [
     Kind {
         kind: "Ingress",
         group: "networking.k8s.io",
@@ -150,6 +150,19 @@ pub(crate) static KINDS: [Kind; 11] = [
         generation: true,
         short_names: &["refgrant"],
         columns: &[],
+    },
+    // Last: `/api/v1/namespaces/{ns}/{plural}` paths are tried first (a Namespace has no
+    // `status` path here, which would read as a kind named `status`).
+    Kind {
+        kind: "Namespace",
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        namespaced: false,
+        status: false,
+        generation: false,
+        short_names: &["ns"],
+        columns: &table::NAMESPACE,
     },
 ];
 
@@ -278,6 +291,13 @@ mod tests {
         );
         let t = parse_path("/apis/coordination.k8s.io/v1/namespaces/a/leases/l").unwrap();
         assert_eq!((t.kind.kind, t.status), ("Lease", false));
+        let t = parse_path("/api/v1/namespaces").unwrap();
+        assert_eq!(
+            (t.kind.kind, t.namespace, t.name),
+            ("Namespace", None, None)
+        );
+        let t = parse_path("/api/v1/namespaces/web").unwrap();
+        assert_eq!((t.kind.kind, t.name.as_deref()), ("Namespace", Some("web")));
         for bad in [
             "/",
             "/apis/coordination.k8s.io/v1/namespaces/a/leases/l/status",

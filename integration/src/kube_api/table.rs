@@ -131,6 +131,10 @@ pub(crate) static SECRET: [Column; 2] = [
 
 pub(crate) static CONFIG_MAP: [Column; 1] = [data_column()];
 
+pub(crate) static NAMESPACE: [Column; 1] = [column("Status", "Its phase", |o| {
+    o["status"]["phase"].as_str().unwrap_or("Active").into()
+})];
+
 pub(crate) static LEASE: [Column; 1] = [column("Holder", "Who holds it", |o| {
     o["spec"]["holderIdentity"].as_str().unwrap_or("").into()
 })];

@@ -21,7 +21,10 @@ pub(super) struct BadObject {
 impl BadObject {
     /// The problem for `m`, an object of `kind` that did not decode.
     pub fn new(kind: Kind, m: Malformed) -> Self {
-        let namespaced = !matches!(kind, Kind::IngressClass | Kind::GatewayClass);
+        let namespaced = !matches!(
+            kind,
+            Kind::IngressClass | Kind::GatewayClass | Kind::Namespace
+        );
         let key = ObjectKey::of(&m.meta, namespaced);
         let object = if key.name.is_empty() {
             "(no readable metadata.name)".to_string()

@@ -1,5 +1,6 @@
-//! The Gateway API watches (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), run only while
-//! the cluster serves `gateway.networking.k8s.io`: discovery decides at start-up, and again
+//! The Gateway API watches (GatewayClass, Gateway, HTTPRoute, ReferenceGrant, and Namespace
+//! for the labels listeners' namespace selectors read), run only while the cluster serves
+//! `gateway.networking.k8s.io`: discovery decides at start-up, and again
 //! whenever one of the watches finds its resource gone (a 404: the CRDs were removed). A
 //! cluster without the CRDs gets one log line and one problem, is asked again every
 //! [`RECHECK`], and the Ingress side works as ever.
@@ -18,17 +19,28 @@ use super::{Tolerant, Update, Watch, api, forward};
 use crate::gateway_api::{GROUP, Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 use crate::problem::{Problem, ProblemKind, ProblemReason};
 use crate::store::{Kind, Object};
+use k8s_openapi::api::core::v1::Namespace;
 
 /// How often discovery is asked again while the group is not served (or after its
 /// resources went away, or discovery failed).
 pub const RECHECK: Duration = Duration::from_secs(30);
 
-/// The four watches, each listed before the first sync when the group is served.
-pub(super) const WATCHES: [Watch; 4] = [
+/// The five watches, each listed before the first sync when the group is served.
+pub(super) const WATCHES: [Watch; 5] = [
     Watch::of(Kind::GatewayClass),
     Watch::of(Kind::Gateway),
     Watch::of(Kind::HttpRoute),
     Watch::of(Kind::ReferenceGrant),
+    Watch::of(Kind::Namespace),
+];
+
+/// The kinds followed while the group is served (and cleared while it is not).
+const FOLLOWED: [Kind; 5] = [
+    Kind::GatewayClass,
+    Kind::Gateway,
+    Kind::HttpRoute,
+    Kind::ReferenceGrant,
+    Kind::Namespace,
 ];
 
 /// What discovery says of the group.
@@ -158,7 +170,26 @@ fn spawn_watch<K>(
         + Send
         + 'static,
 {
-    let stream = watcher(api, watcher::Config::default())
+    spawn_watch_with(set, watch, api, watcher::Config::default(), to_object, tx);
+}
+
+/// [`spawn_watch`] with a watcher configuration.
+fn spawn_watch_with<K>(
+    set: &mut JoinSet<()>,
+    watch: Watch,
+    api: Api<Tolerant<K>>,
+    config: watcher::Config,
+    to_object: fn(K) -> Object,
+    tx: &mpsc::Sender<Update>,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let stream = watcher(api, config)
         .default_backoff()
         .take_while(|ev| std::future::ready(!matches!(ev, Err(e) if gone(e))));
     set.spawn(forward(watch, stream, to_object, tx.clone()));
@@ -214,11 +245,7 @@ pub(super) async fn supervise(
                     tracing::warn!(kind = problem.kind.label(), object = %problem.object, "{}", problem.message);
                     problems.send_replace(vec![problem]);
                 }
-                if tx
-                    .send(Update::Absent(Kind::GATEWAY_API.to_vec()))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Update::Absent(FOLLOWED.to_vec())).await.is_err() {
                     return;
                 }
                 wait = true;
@@ -256,6 +283,20 @@ async fn follow(
         WATCHES[2],
         api::<Tolerant<HttpRoute>>(client, ns),
         Object::HttpRoute,
+        tx,
+    );
+    // Cluster-scoped; with --watch-namespace only that one (a field selector on its name).
+    let namespaces = Api::<Tolerant<Namespace>>::all(client.clone());
+    let config = match ns {
+        Some(name) => watcher::Config::default().fields(&format!("metadata.name={name}")),
+        None => watcher::Config::default(),
+    };
+    spawn_watch_with(
+        &mut set,
+        WATCHES[4],
+        namespaces,
+        config,
+        Object::Namespace,
         tx,
     );
     match reference_grant {

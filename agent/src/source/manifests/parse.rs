@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Deserialize;
@@ -149,7 +149,7 @@ impl Kind {
     fn api_version(self) -> &'static str {
         match self {
             Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
-            Kind::Service | Kind::Secret | Kind::ConfigMap => "v1",
+            Kind::Service | Kind::Secret | Kind::ConfigMap | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute => "gateway.networking.k8s.io/v1",
             Kind::ReferenceGrant => "gateway.networking.k8s.io/v1beta1",
@@ -205,6 +205,7 @@ impl Kind {
             Kind::Gateway => Object::Gateway(Gateway::deserialize(d)?),
             Kind::HttpRoute => Object::HttpRoute(HttpRoute::deserialize(d)?),
             Kind::ReferenceGrant => Object::ReferenceGrant(ReferenceGrant::deserialize(d)?),
+            Kind::Namespace => Object::Namespace(Namespace::deserialize(d)?),
         })
     }
 }

@@ -267,3 +267,54 @@ fn bind_names_read_back() {
         assert_eq!(Listen::decode(bad), None, "{bad}");
     }
 }
+
+/// A Gateway listener's own bind and a TCP service on one port: the later object gives
+/// way, named; HAProxy gets one bind.
+#[test]
+fn a_gateway_bind_and_a_tcp_service_on_one_port_the_later_gives_way() {
+    let s = Settings {
+        tcp_services: Some(ObjectKey::new("ingress", "tcp")),
+        ..settings()
+    };
+    let cm = |minute: u32| {
+        format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{namespace: ingress, name: tcp, \
+             creationTimestamp: '2026-01-01T00:{minute:02}:00Z'}}\n\
+             data: {{'9000': 'infra/v1:8080'}}\n"
+        )
+    };
+    let tcp_ports = |t: &Translation| t.config.tcp_services.keys().copied().collect::<Vec<_>>();
+    // The Gateway newer: its listener is not accepted, the TCP service binds.
+    let t = run_with(&s, &format!("{}{}", cm(5), gw("g", 10, "", &[9000])));
+    assert!(binds(&t).is_empty(), "{:?}", binds(&t));
+    assert_eq!(tcp_ports(&t), [9000]);
+    let p = problems(&t);
+    assert!(
+        p.contains(&"gateway infra/g spec.listeners[0].port".to_string()),
+        "{p:?}"
+    );
+    let l = &t.gateway_status.gateways[&ObjectKey::new("infra", "g")].listeners[0];
+    assert_eq!(
+        (
+            l.conditions[0].status.as_str(),
+            l.conditions[0].reason.as_str()
+        ),
+        ("False", "PortUnavailable")
+    );
+    // The ConfigMap newer: the Gateway binds, the TCP service is left out.
+    let t = run_with(&s, &format!("{}{}", cm(10), gw("g", 5, "", &[9000])));
+    assert_eq!(binds(&t), ["http@127.0.0.1:9000"]);
+    assert!(tcp_ports(&t).is_empty());
+    let p = problems(&t);
+    assert!(
+        p.contains(&"configmap ingress/tcp data[9000]".to_string()),
+        "{p:?}"
+    );
+    assert!(!p.iter().any(|p| p.starts_with("gateway")), "{p:?}");
+    // Another port: both bind.
+    let t = run_with(&s, &format!("{}{}", cm(5), gw("g", 10, "", &[9001])));
+    assert_eq!(
+        (binds(&t), tcp_ports(&t)),
+        (vec!["http@127.0.0.1:9001".to_string()], vec![9000])
+    );
+}

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::hostnames;
 use super::listeners::{FromNamespaces, Gateways};
+use super::namespaces::Namespaces;
 use super::status::condition;
 use crate::gateway_api::{GROUP, HttpRoute, ParentReference};
 use crate::store::ObjectKey;
@@ -44,12 +45,14 @@ pub(in crate::translate) struct Attached {
     pub parents: Vec<Parent>,
 }
 
-/// Attaches `route` (whose valid host names are `hosts`, any host when `None`).
+/// Attaches `route` (whose valid host names are `hosts`, any host when `None`; its
+/// namespace's labels in `namespaces`).
 pub(in crate::translate) fn attach(
     key: &ObjectKey,
     route: &HttpRoute,
     hosts: Option<&[HostPattern]>,
     gateways: &Gateways,
+    namespaces: &Namespaces,
 ) -> Attached {
     let mut out = Attached::default();
     let meta = &route.metadata;
@@ -82,7 +85,10 @@ pub(in crate::translate) fn attach(
                     && match &l.from {
                         FromNamespaces::All => true,
                         FromNamespaces::Same => gw_key.namespace == key.namespace,
-                        FromNamespaces::Selector(r) => super::namespaces::admits(r, &key.namespace),
+                        FromNamespaces::Selector(r) => {
+                            super::namespaces::admits(r, &key.namespace, namespaces)
+                        }
+                        FromNamespaces::Nothing => false,
                     }
             })
             .collect();

@@ -24,9 +24,10 @@ pub(in crate::translate) enum FromNamespaces {
     Same,
     /// Any.
     All,
-    /// A label selector on the namespace's name (see [`super::namespaces`]); one on other
-    /// labels admits no other namespace (named).
-    Selector(Vec<super::namespaces::NameRequirement>),
+    /// Those whose labels a selector matches (see [`super::namespaces`]).
+    Selector(Vec<super::namespaces::Requirement>),
+    /// None: the selector is missing or invalid (named).
+    Nothing,
 }
 
 /// One listener as read.
@@ -139,11 +140,16 @@ pub(in crate::translate) fn read(
         ours.push((key, gw.as_ref()));
     }
     let assigned = addresses::assign(&ours, &settings.gateway_address_pool, problems);
+    let tcp = super::tcp_ports::read(snapshot, settings);
     for (key, gw) in &snapshot.gateways {
         let Some(address) = assigned.get(key) else {
             continue;
         };
-        let at = Place { settings, address };
+        let at = Place {
+            settings,
+            address,
+            tcp: tcp.as_ref(),
+        };
         let info = gateway(snapshot, key, gw, &at, read_secret, problems, &mut out);
         for l in &info.listeners {
             out.secrets.extend(l.secrets.iter().cloned());
@@ -157,6 +163,8 @@ pub(in crate::translate) fn read(
 struct Place<'a> {
     settings: &'a Settings,
     address: &'a Address,
+    /// The TCP services' ports, with `--tcp-services-configmap`.
+    tcp: Option<&'a super::tcp_ports::TcpPorts<'a>>,
 }
 
 fn gateway(
@@ -189,7 +197,7 @@ fn gateway(
             .and_then(|proto| addresses::bind_of(proto, l.port, judged, at.settings));
         place(key, gw, i, l, &mut info, &mut seen, problems);
         if serve {
-            own_bind(key, gw, i, &mut info, at.settings, out, problems);
+            own_bind(key, gw, i, &mut info, at, out, problems);
         }
         listeners.push(info);
     }
@@ -319,21 +327,26 @@ fn place(
     });
 }
 
-/// A served listener on a bind of its own: refused (named) when the bind clashes; else
-/// the bind is taken.
+/// A served listener on a bind of its own: refused (named) when the bind clashes (with the
+/// agent's, an earlier Gateway's or a TCP service's not newer than the Gateway); else the
+/// bind is taken.
 fn own_bind(
     key: &ObjectKey,
     gw: &Gateway,
     i: usize,
     info: &mut ListenerInfo,
-    settings: &Settings,
+    at: &Place<'_>,
     out: &mut Gateways,
     problems: &mut GatewayProblems,
 ) {
     let Some(Listen::Bind(b)) = info.listen else {
         return;
     };
-    let Some(why) = addresses::refused(&b, settings, &out.binds) else {
+    let refused = addresses::refused(&b, at.settings, &out.binds).or_else(|| {
+        at.tcp
+            .and_then(|t| t.clash(&b, gw.metadata.creation_timestamp.as_ref()))
+    });
+    let Some(why) = refused else {
         out.binds.insert(b.addr, b.tls);
         return;
     };
@@ -512,23 +525,18 @@ fn namespaces(
                 .allowed_routes
                 .as_ref()
                 .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.selector.clone());
-            let judged = match &selector {
-                Some(s) => super::namespaces::by_name(s),
-                None => Err("no selector".to_string()),
+                .and_then(|n| n.selector.as_ref());
+            let judged = match selector {
+                Some(s) => super::namespaces::parse(s),
+                None => Err("from: Selector without a selector".to_string()),
             };
             match judged {
                 Ok(requirements) => FromNamespaces::Selector(requirements),
                 Err(what) => {
-                    let why = format!(
-                        "from: Selector with {} is not supported (the agent does not follow \
-                         Namespaces; only {} is judged): no route attaches",
-                        hostnames::truncate(&what),
-                        super::namespaces::NAME_LABEL
-                    );
+                    let why = format!("{what}: no route attaches");
+                    let at = format!("{field}.allowedRoutes.namespaces.selector");
                     problems.push(ProblemKind::Gateway, key, at, why);
-                    // Admits nothing (no namespace lacks the name label).
-                    FromNamespaces::Selector(vec![super::namespaces::NameRequirement::DoesNotExist])
+                    FromNamespaces::Nothing
                 }
             }
         }

@@ -17,6 +17,7 @@ mod precedence;
 mod rules;
 mod status;
 mod statuses;
+mod tcp_ports;
 mod validate;
 
 pub use statuses::Statuses;
@@ -29,6 +30,7 @@ use haproxy::config::{Backend, Route};
 
 pub(in crate::translate) use certs::add_certs;
 pub(in crate::translate) use precedence::ingress_hosts;
+pub(in crate::translate) use tcp_ports::yield_to_gateways;
 
 use super::Settings;
 use super::resolutions::{PortRef, Resolutions};
@@ -194,7 +196,13 @@ pub(in crate::translate) fn build(
     let mut read: Vec<(&ObjectKey, &HttpRoute, attach::Attached, rules::RouteRules)> = Vec::new();
     for (key, route) in &snapshot.http_routes {
         let (hosts, bad_hosts) = route_hosts(route);
-        let attached = attach::attach(key, route, hosts.as_deref(), &gateways);
+        let attached = attach::attach(
+            key,
+            route,
+            hosts.as_deref(),
+            &gateways,
+            &snapshot.namespaces,
+        );
         if attached.parents.is_empty() {
             continue;
         }

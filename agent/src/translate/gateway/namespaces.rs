@@ -1,109 +1,161 @@
-//! `allowedRoutes.namespaces.selector` where it can be judged without Namespace objects: on
-//! the `kubernetes.io/metadata.name` label, which Kubernetes (1.22+) sets on every Namespace
-//! to its name. A selector on any other label needs the Namespaces' labels, which the agent
-//! does not follow: it is named and admits no other namespace.
+//! `allowedRoutes.namespaces.selector`: a label selector judged on the route's Namespace
+//! (its labels from the store, name and labels only). Every namespace carries
+//! `kubernetes.io/metadata.name` with its own name (Kubernetes 1.22+ sets it), so a selector
+//! on that label works even where no Namespace object is known (a `--manifests` directory
+//! without Namespace manifests); a namespace without a known object has no other label.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::hostnames::truncate;
+use crate::store::ObjectKey;
 
 /// The label every Namespace carries with its own name.
 pub(in crate::translate) const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
-/// One requirement on a namespace's name.
+/// The Namespaces known, by name (empty namespace in the key).
+pub(in crate::translate) type Namespaces = OrdMap<ObjectKey, Arc<Namespace>>;
+
+/// What one requirement asks of a label's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::translate) enum NameRequirement {
-    /// The name is one of these.
+pub(in crate::translate) enum Op {
+    /// The label is set to one of these.
     In(Vec<String>),
-    /// The name is none of these.
+    /// The label is not set, or set to none of these.
     NotIn(Vec<String>),
-    /// No namespace lacks the label.
+    /// The label is set.
+    Exists,
+    /// The label is not set.
     DoesNotExist,
 }
 
-impl NameRequirement {
-    fn holds(&self, namespace: &str) -> bool {
-        match self {
-            NameRequirement::In(v) => v.iter().any(|n| n == namespace),
-            NameRequirement::NotIn(v) => !v.iter().any(|n| n == namespace),
-            NameRequirement::DoesNotExist => false,
+/// One requirement of a selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::translate) struct Requirement {
+    /// The label.
+    pub key: String,
+    /// What its value must be.
+    pub op: Op,
+}
+
+impl Requirement {
+    fn holds(&self, value: Option<&str>) -> bool {
+        match (&self.op, value) {
+            (Op::In(v), Some(x)) => v.iter().any(|n| n == x),
+            (Op::In(_), None) => false,
+            (Op::NotIn(v), Some(x)) => !v.iter().any(|n| n == x),
+            (Op::NotIn(_), None) => true,
+            (Op::Exists, v) => v.is_some(),
+            (Op::DoesNotExist, v) => v.is_none(),
         }
     }
 }
 
-/// A selector as requirements on the namespace's name, all of which must hold; `Err` names
-/// what cannot be judged without Namespace objects.
-pub(in crate::translate) fn by_name(s: &LabelSelector) -> Result<Vec<NameRequirement>, String> {
+/// A label key as Kubernetes takes it: an optional DNS subdomain prefix and `/`, then a
+/// name of 1 to 63 characters, alphanumeric at both ends, `-`, `_`, `.` between.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    prefix.is_none_or(crate::translate::ingress::is_dns_subdomain)
+        && !name.is_empty()
+        && is_label_value(name)
+}
+
+/// A label value: empty, or 1 to 63 characters as a key's name part.
+fn is_label_value(v: &str) -> bool {
+    let b = v.as_bytes();
+    v.is_empty()
+        || (b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+fn label(key: &str, value: &str) -> Result<(), String> {
+    if !is_label_key(key) {
+        return Err(format!("{:?} is not a label key", truncate(key)));
+    }
+    if !is_label_value(value) {
+        return Err(format!(
+            "{:?} (label {key}) is not a label value",
+            truncate(value)
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a selector, all of whose requirements must hold (an empty selector: every
+/// namespace); `Err` says what is wrong with it.
+pub(in crate::translate) fn parse(s: &LabelSelector) -> Result<Vec<Requirement>, String> {
     let mut out = Vec::new();
     for (k, v) in s.match_labels.iter().flatten() {
-        if k != NAME_LABEL {
-            return Err(format!("matchLabels {k:?}"));
-        }
-        out.push(NameRequirement::In(vec![v.clone()]));
+        label(k, v).map_err(|why| format!("matchLabels: {why}"))?;
+        out.push(Requirement {
+            key: k.clone(),
+            op: Op::In(vec![v.clone()]),
+        });
     }
-    for e in s.match_expressions.iter().flatten() {
-        if e.key != NAME_LABEL {
-            return Err(format!("matchExpressions key {:?}", e.key));
-        }
+    for (i, e) in s.match_expressions.iter().flatten().enumerate() {
+        let at = format!("matchExpressions[{i}]");
         let values = e.values.clone().unwrap_or_default();
-        out.push(match e.operator.as_str() {
-            "In" => NameRequirement::In(values),
-            "NotIn" => NameRequirement::NotIn(values),
-            "Exists" => continue,
-            "DoesNotExist" => NameRequirement::DoesNotExist,
-            other => return Err(format!("operator {other:?}")),
+        for v in std::iter::once("").chain(values.iter().map(String::as_str)) {
+            label(&e.key, v).map_err(|why| format!("{at}: {why}"))?;
+        }
+        let op = match e.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!("{at}: operator {} needs values", e.operator));
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!("{at}: operator {} takes no values", e.operator));
+            }
+            "In" => Op::In(values),
+            "NotIn" => Op::NotIn(values),
+            "Exists" => Op::Exists,
+            "DoesNotExist" => Op::DoesNotExist,
+            other => {
+                return Err(format!(
+                    "{at}: operator {:?} is not one of In, NotIn, Exists, DoesNotExist",
+                    truncate(other)
+                ));
+            }
+        };
+        out.push(Requirement {
+            key: e.key.clone(),
+            op,
         });
     }
     Ok(out)
 }
 
-/// True when `namespace` meets every requirement.
-pub(in crate::translate) fn admits(requirements: &[NameRequirement], namespace: &str) -> bool {
-    requirements.iter().all(|r| r.holds(namespace))
+/// True when namespace `name` meets every requirement, its labels those of its Namespace
+/// in `known` (none when unknown) and its name label.
+pub(in crate::translate) fn admits(
+    requirements: &[Requirement],
+    name: &str,
+    known: &Namespaces,
+) -> bool {
+    let empty = BTreeMap::new();
+    let labels = known
+        .get(&ObjectKey::new("", name))
+        .and_then(|ns| ns.metadata.labels.as_ref())
+        .unwrap_or(&empty);
+    requirements.iter().all(|r| {
+        let value = if r.key == NAME_LABEL {
+            Some(name)
+        } else {
+            labels.get(&r.key).map(String::as_str)
+        };
+        r.holds(value)
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-
-    fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
-        LabelSelectorRequirement {
-            key: key.into(),
-            operator: op.into(),
-            values: Some(values.iter().map(|v| v.to_string()).collect()),
-        }
-    }
-
-    #[test]
-    fn name_selectors_are_judged_and_others_named() {
-        let labels = |k: &str, v: &str| LabelSelector {
-            match_labels: Some([(k.to_string(), v.to_string())].into()),
-            ..Default::default()
-        };
-        let infra = by_name(&labels(NAME_LABEL, "infra")).unwrap();
-        assert!(admits(&infra, "infra"));
-        assert!(!admits(&infra, "web"));
-        let everyone = by_name(&LabelSelector::default()).unwrap();
-        assert!(admits(&everyone, "anything"));
-        let exprs = LabelSelector {
-            match_expressions: Some(vec![
-                expr(NAME_LABEL, "NotIn", &["kube-system"]),
-                expr(NAME_LABEL, "Exists", &[]),
-            ]),
-            ..Default::default()
-        };
-        let not_system = by_name(&exprs).unwrap();
-        assert!(admits(&not_system, "web"));
-        assert!(!admits(&not_system, "kube-system"));
-        let absent = LabelSelector {
-            match_expressions: Some(vec![expr(NAME_LABEL, "DoesNotExist", &[])]),
-            ..Default::default()
-        };
-        assert!(!admits(&by_name(&absent).unwrap(), "web"));
-        assert!(by_name(&labels("team", "a")).unwrap_err().contains("team"));
-        let other = LabelSelector {
-            match_expressions: Some(vec![expr("env", "In", &["prod"])]),
-            ..Default::default()
-        };
-        assert!(by_name(&other).is_err());
-    }
-}
+#[path = "namespaces_tests.rs"]
+mod tests;

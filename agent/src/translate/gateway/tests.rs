@@ -401,7 +401,7 @@ fn listener_problems_have_the_specs_reasons() {
         "spec.listeners[2].name",
         "spec.listeners[3].protocol",
         "spec.listeners[4].hostname",
-        "spec.listeners[5].allowedRoutes.namespaces.from",
+        "spec.listeners[5].allowedRoutes.namespaces.selector",
     ] {
         assert!(
             p.contains(&format!("gateway infra/g {field}")),

@@ -74,6 +74,7 @@ fn object(kind: &str, v: Value) -> Object {
         "Gateway" => serde_json::from_value(v).map(Object::Gateway),
         "HTTPRoute" => serde_json::from_value(v).map(Object::HttpRoute),
         "ReferenceGrant" => serde_json::from_value(v).map(Object::ReferenceGrant),
+        "Namespace" => serde_json::from_value(v).map(Object::Namespace),
         _ => serde_json::from_value(v).map(Object::Secret),
     };
     parsed.expect("a valid object")
@@ -459,13 +460,14 @@ fn gateway(v: &[u8]) -> Object {
         json!("*.test"),
     ];
     let host = |i: u8| hosts[usize::from(i % 4)].clone();
-    let from = if b(v, 2).is_multiple_of(2) {
-        "All"
-    } else {
-        "Same"
+    let namespaces = match b(v, 2) % 3 {
+        0 => json!({"from": "All"}),
+        1 => json!({"from": "Same"}),
+        // Namespace `b`'s label decides (see `namespace_object`).
+        _ => json!({"from": "Selector", "selector": {"matchLabels": {"team": "web"}}}),
     };
     let mut listeners = vec![json!({"name": "http", "protocol": "HTTP", "port": 80,
-        "hostname": host(b(v, 1)), "allowedRoutes": {"namespaces": {"from": from}}})];
+        "hostname": host(b(v, 1)), "allowedRoutes": {"namespaces": namespaces}})];
     if !b(v, 3).is_multiple_of(3) {
         listeners.push(json!({"name": "https", "protocol": "HTTPS", "port": 443,
             "hostname": host(b(v, 4)),
@@ -549,12 +551,26 @@ fn reference_grant(v: &[u8]) -> Object {
 }
 
 /// One Gateway API change: an object of each kind upserted or deleted.
+/// Namespace `a` or `b`, labelled `team: web` or not.
+fn namespace_object(v: &[u8]) -> Object {
+    let team = if b(v, 1).is_multiple_of(2) {
+        "web"
+    } else {
+        "other"
+    };
+    object(
+        "Namespace",
+        json!({"metadata": {"name": namespace(b(v, 0)), "labels": {"team": team}}}),
+    )
+}
+
 fn apply_gateway(store: &Store, v: &[u8]) {
-    let o = match b(v, 0) % 6 {
+    let o = match b(v, 0) % 7 {
         0 => gateway_class(&v[1..]),
         1 => gateway(&v[1..]),
         2 | 3 => http_route(&v[1..]),
         4 => reference_grant(&v[1..]),
+        6 => namespace_object(&v[1..]),
         _ => {
             let o = match b(v, 1) % 3 {
                 0 => http_route(&v[2..]),
@@ -593,6 +609,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                 Kind::Gateway => key_of(&gateway(&v[1..])),
                 Kind::HttpRoute => key_of(&http_route(&v[1..])),
                 Kind::ReferenceGrant => ObjectKey::new("b", "grant"),
+                Kind::Namespace => ObjectKey::new("", "b"),
             };
             store.delete(kind, &key);
         }
