@@ -62,7 +62,7 @@ fn is_label_key(key: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    prefix.is_none_or(crate::translate::ingress::is_dns_subdomain)
+    prefix.is_none_or(crate::translate::names::is_dns_subdomain)
         && !name.is_empty()
         && is_label_value(name)
 }
