@@ -16,10 +16,16 @@ use tokio::sync::watch;
 use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
 mod gateway;
+mod ingress;
+mod meta;
 mod namespace;
+mod service;
 mod slice;
 
 pub use gateway::with_type_meta;
+pub use ingress::StoredIngress;
+pub use meta::Meta;
+pub use service::{ServicePort, ServiceSpec, StoredService};
 pub use slice::{Slice, SliceEndpoint};
 
 /// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds).
@@ -43,14 +49,24 @@ impl ObjectKey {
     /// The key of an object's metadata (`default` namespace when a namespaced manifest
     /// omits it, as kubectl does).
     pub fn of(meta: &ObjectMeta, namespaced: bool) -> Self {
-        let namespace = if namespaced {
-            meta.namespace
-                .clone()
-                .unwrap_or_else(|| "default".to_string())
-        } else {
-            String::new()
-        };
-        Self::new(namespace, meta.name.clone().unwrap_or_default())
+        Self::of_names(meta.namespace.as_deref(), meta.name.as_deref(), namespaced)
+    }
+
+    /// The key of an object named `name` in `namespace` (as [`ObjectKey::of`]).
+    pub fn of_names(namespace: Option<&str>, name: Option<&str>, namespaced: bool) -> Self {
+        Self::new(
+            key_namespace(namespace, namespaced),
+            name.unwrap_or_default(),
+        )
+    }
+}
+
+/// The namespace of a key: `default` when a namespaced object names none, empty for a
+/// cluster-scoped one.
+fn key_namespace(namespace: Option<&str>, namespaced: bool) -> &str {
+    match (namespaced, namespace) {
+        (false, _) => "",
+        (true, ns) => ns.unwrap_or("default"),
     }
 }
 
@@ -249,27 +265,8 @@ impl Object {
         match &mut self {
             Object::Ingress(o) => o.metadata.labels = None,
             Object::IngressClass(o) => o.metadata.labels = None,
-            Object::Service(o) => {
-                o.metadata.labels = None;
-                if let Some(spec) = o.spec.as_mut() {
-                    // Kept: type, ports, clusterIP, externalIPs, externalName (the status
-                    // writer publishes addresses from them).
-                    spec.selector = None;
-                    spec.session_affinity = None;
-                    spec.session_affinity_config = None;
-                    spec.cluster_ips = None;
-                    spec.ip_families = None;
-                    spec.ip_family_policy = None;
-                    spec.internal_traffic_policy = None;
-                    spec.external_traffic_policy = None;
-                    spec.health_check_node_port = None;
-                    spec.load_balancer_source_ranges = None;
-                    spec.traffic_distribution = None;
-                }
-                if let Some(status) = o.status.as_mut() {
-                    status.conditions = None;
-                }
-            }
+            // The store's form keeps what is read of a Service ([`StoredService`]).
+            Object::Service(o) => o.metadata.labels = None,
             Object::EndpointSlice(o) => {
                 if let Some(labels) = o.metadata.labels.as_mut() {
                     labels.retain(|k, _| k == SERVICE_NAME_LABEL);
@@ -356,11 +353,11 @@ fn strip_secret_data(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shared {
     /// `networking.k8s.io/v1` Ingress.
-    Ingress(Arc<Ingress>),
+    Ingress(Arc<StoredIngress>),
     /// `networking.k8s.io/v1` IngressClass.
     IngressClass(Arc<IngressClass>),
-    /// `v1` Service.
-    Service(Arc<Service>),
+    /// `v1` Service, in its compact form.
+    Service(Arc<StoredService>),
     /// `discovery.k8s.io/v1` EndpointSlice, in its compact form.
     EndpointSlice(Arc<Slice>),
     /// `v1` Secret.
@@ -383,9 +380,9 @@ impl From<Object> for Shared {
     /// Strips the object ([`Object::strip`]) and shares it.
     fn from(object: Object) -> Self {
         match object.strip() {
-            Object::Ingress(o) => Shared::Ingress(Arc::new(o)),
+            Object::Ingress(o) => Shared::Ingress(Arc::new(StoredIngress::from(o))),
             Object::IngressClass(o) => Shared::IngressClass(Arc::new(o)),
-            Object::Service(o) => Shared::Service(Arc::new(o)),
+            Object::Service(o) => Shared::Service(Arc::new(StoredService::from(o))),
             Object::EndpointSlice(o) => Shared::EndpointSlice(Arc::new(Slice::from(o))),
             Object::Secret(o) => Shared::Secret(Arc::new(o)),
             Object::ConfigMap(o) => Shared::ConfigMap(Arc::new(o)),
@@ -401,38 +398,45 @@ impl From<Object> for Shared {
 impl Shared {
     /// The object's key.
     pub fn key(&self) -> ObjectKey {
-        let (meta, namespaced) = self.meta();
-        ObjectKey::of(meta, namespaced)
+        let (namespace, name, namespaced) = self.names();
+        ObjectKey::of_names(namespace, name, namespaced)
     }
 
-    /// The object's metadata, and whether its kind is namespaced.
-    fn meta(&self) -> (&ObjectMeta, bool) {
-        match self {
-            Shared::Ingress(o) => (&o.metadata, true),
-            Shared::IngressClass(o) => (&o.metadata, false),
-            Shared::Service(o) => (&o.metadata, true),
-            Shared::EndpointSlice(o) => (&o.metadata, true),
-            Shared::Secret(o) => (&o.metadata, true),
-            Shared::ConfigMap(o) => (&o.metadata, true),
-            Shared::GatewayClass(o) => (&o.metadata, false),
-            Shared::Gateway(o) => (&o.metadata, true),
-            Shared::HttpRoute(o) => (&o.metadata, true),
-            Shared::ReferenceGrant(o) => (&o.metadata, true),
-            Shared::Namespace(o) => (&o.metadata, false),
+    /// The object's namespace and name as its metadata says, and whether its kind is
+    /// namespaced.
+    fn names(&self) -> (Option<&str>, Option<&str>, bool) {
+        fn of(m: &ObjectMeta) -> (Option<&str>, Option<&str>) {
+            (m.namespace.as_deref(), m.name.as_deref())
         }
+        let ((namespace, name), namespaced) = match self {
+            Shared::Ingress(o) => (
+                (o.metadata.namespace.as_deref(), o.metadata.name.as_deref()),
+                true,
+            ),
+            Shared::IngressClass(o) => (of(&o.metadata), false),
+            Shared::Service(o) => (
+                (o.metadata.namespace.as_deref(), o.metadata.name.as_deref()),
+                true,
+            ),
+            Shared::EndpointSlice(o) => (of(&o.metadata), true),
+            Shared::Secret(o) => (of(&o.metadata), true),
+            Shared::ConfigMap(o) => (of(&o.metadata), true),
+            Shared::GatewayClass(o) => (of(&o.metadata), false),
+            Shared::Gateway(o) => (of(&o.metadata), true),
+            Shared::HttpRoute(o) => (of(&o.metadata), true),
+            Shared::ReferenceGrant(o) => (of(&o.metadata), true),
+            Shared::Namespace(o) => (of(&o.metadata), false),
+        };
+        (namespace, name, namespaced)
     }
 
     /// True when this is object `key` of `kind`; the same as comparing [`Shared::kind`] and
     /// [`Shared::key`], without making a key.
     pub fn is(&self, kind: Kind, key: &ObjectKey) -> bool {
-        let (meta, namespaced) = self.meta();
-        let namespace = match (namespaced, meta.namespace.as_deref()) {
-            (false, _) => "",
-            (true, ns) => ns.unwrap_or("default"),
-        };
+        let (namespace, name, namespaced) = self.names();
         self.kind() == kind
-            && namespace == key.namespace
-            && meta.name.as_deref().unwrap_or_default() == key.name
+            && key_namespace(namespace, namespaced) == key.namespace
+            && name.unwrap_or_default() == key.name
     }
 
     /// The object's kind.
@@ -479,11 +483,11 @@ struct Change {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Ingresses by key.
-    pub ingresses: OrdMap<ObjectKey, Arc<Ingress>>,
+    pub ingresses: OrdMap<ObjectKey, Arc<StoredIngress>>,
     /// IngressClasses by name (empty namespace).
     pub ingress_classes: OrdMap<ObjectKey, Arc<IngressClass>>,
     /// Services by key.
-    pub services: OrdMap<ObjectKey, Arc<Service>>,
+    pub services: OrdMap<ObjectKey, Arc<StoredService>>,
     /// EndpointSlices by key.
     pub endpoint_slices: OrdMap<ObjectKey, Arc<Slice>>,
     /// Secrets by key.
@@ -972,7 +976,6 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         let snap = rx.borrow_and_update().clone();
         let svc = &snap.services[&ObjectKey::new("a", "web")];
-        assert!(svc.metadata.managed_fields.is_none());
         let kept: Vec<&String> = svc.metadata.annotations.as_ref().unwrap().keys().collect();
         assert_eq!(kept, vec!["haproxy-agent.io/load-balance"]);
         assert!(!snap.synced);
@@ -1117,9 +1120,10 @@ mod tests {
             "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.2"}]}},
         }))
         .unwrap();
-        let Object::Service(stripped) = Object::Service(svc.clone()).strip() else {
+        let Shared::Service(stored) = Shared::from(Object::Service(svc.clone())) else {
             unreachable!()
         };
+        let stripped = Service::from((*stored).clone());
         let (spec, was) = (stripped.spec.unwrap(), svc.spec.unwrap());
         assert!(spec.selector.is_none() && stripped.metadata.labels.is_none());
         assert_eq!(

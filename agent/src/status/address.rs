@@ -1,9 +1,9 @@
 //! The addresses in `status.loadBalancer.ingress`: what a Service publishes, what an Ingress
 //! shows, in one sorted form so that equal lists compare equal.
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
+
+use crate::store::{StoredIngress, StoredService};
 
 /// One entry of `status.loadBalancer.ingress`, ports left out.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,7 +60,7 @@ pub(crate) fn normalized(mut list: Vec<LbAddress>) -> Vec<LbAddress> {
 /// - `NodePort`: its `externalIPs`, or its `clusterIP` when it has none;
 /// - `LoadBalancer`: its `status.loadBalancer.ingress` (IP and hostname), plus its
 ///   `externalIPs`; none while the load balancer is pending.
-pub fn service_addresses(svc: &Service) -> Vec<LbAddress> {
+pub fn service_addresses(svc: &StoredService) -> Vec<LbAddress> {
     let spec = svc.spec.clone().unwrap_or_default();
     let cluster_ip = || {
         spec.cluster_ip
@@ -88,9 +88,8 @@ pub fn service_addresses(svc: &Service) -> Vec<LbAddress> {
         "NodePort" if spec.external_ips.as_ref().is_some_and(|e| !e.is_empty()) => external_ips(),
         "LoadBalancer" => {
             let mut list: Vec<LbAddress> = svc
-                .status
+                .load_balancer
                 .iter()
-                .filter_map(|s| s.load_balancer.as_ref())
                 .flat_map(|lb| lb.ingress.iter().flatten())
                 .map(|i| LbAddress {
                     hostname: i.hostname.clone(),
@@ -110,7 +109,7 @@ pub fn service_addresses(svc: &Service) -> Vec<LbAddress> {
 }
 
 /// What an Ingress's status says now.
-pub fn ingress_addresses(ingress: &Ingress) -> Vec<LbAddress> {
+pub fn ingress_addresses(ingress: &StoredIngress) -> Vec<LbAddress> {
     normalized(
         ingress
             .status
@@ -128,6 +127,8 @@ pub fn ingress_addresses(ingress: &Ingress) -> Vec<LbAddress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::networking::v1::Ingress;
     use serde_json::from_value;
 
     fn addrs(list: &[(&str, &str)]) -> Vec<LbAddress> {
@@ -182,7 +183,7 @@ mod tests {
         ];
         for (i, (svc, want)) in table.into_iter().enumerate() {
             let svc: Service = from_value(svc).unwrap();
-            assert_eq!(service_addresses(&svc), want, "case {i}");
+            assert_eq!(service_addresses(&svc.into()), want, "case {i}");
         }
     }
 
@@ -200,7 +201,7 @@ mod tests {
             {"ip": "192.0.2.2"}, {"ip": ""}, {"ip": "192.0.2.1"}]}}}))
         .unwrap();
         assert_eq!(
-            ingress_addresses(&ingress),
+            ingress_addresses(&ingress.into()),
             addrs(&[("", "192.0.2.1"), ("", "192.0.2.2")])
         );
     }

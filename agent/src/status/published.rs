@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::Publish;
 use super::address::{LbAddress, normalized, service_addresses};
-use crate::store::Snapshot;
+use crate::store::{Snapshot, StoredService};
 
 /// How often a publish Service missing from the store (outside `--watch-namespace`) is read
 /// from the API instead.
@@ -23,7 +23,7 @@ pub(crate) struct Published {
     /// Time allowed for one read.
     timeout: Duration,
     /// The publish Service as last read from the API, and when.
-    fetched: Option<(Instant, Option<Service>)>,
+    fetched: Option<(Instant, Option<StoredService>)>,
 }
 
 impl Published {
@@ -62,7 +62,7 @@ impl Published {
                     if svc.is_none() {
                         tracing::warn!(service = %key, "the publish Service does not exist");
                     }
-                    self.fetched = Some((Instant::now(), svc));
+                    self.fetched = Some((Instant::now(), svc.map(StoredService::from)));
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(service = %key, error = %e, "could not read the publish Service");

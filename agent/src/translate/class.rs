@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use imbl::OrdMap;
 
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::networking::v1::IngressClass;
 
-use crate::store::ObjectKey;
+use crate::store::{ObjectKey, StoredIngress};
 
 /// The controller name our IngressClass objects carry in `spec.controller`.
 pub const CONTROLLER_NAME: &str = "haproxy-agent.io/ingress-controller";
@@ -18,7 +18,7 @@ pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// The class `ingress` names: `spec.ingressClassName`, else the legacy annotation.
-pub fn class_of(ingress: &Ingress) -> Option<&str> {
+pub fn class_of(ingress: &StoredIngress) -> Option<&str> {
     ingress
         .spec
         .as_ref()
@@ -35,7 +35,7 @@ pub fn class_of(ingress: &Ingress) -> Option<&str> {
 
 /// True when `ingress` belongs to the class `ours`.
 pub fn is_ours(
-    ingress: &Ingress,
+    ingress: &StoredIngress,
     classes: &OrdMap<ObjectKey, Arc<IngressClass>>,
     ours: &str,
 ) -> bool {
@@ -63,9 +63,9 @@ mod tests {
     use k8s_openapi::api::networking::v1::{IngressClassSpec, IngressSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-    fn ingress(class: Option<&str>, legacy: Option<&str>) -> Ingress {
-        Ingress {
-            metadata: ObjectMeta {
+    fn ingress(class: Option<&str>, legacy: Option<&str>) -> StoredIngress {
+        StoredIngress {
+            metadata: crate::store::Meta {
                 name: Some("i".into()),
                 annotations: legacy
                     .map(|l| [(LEGACY_CLASS_ANNOTATION.to_string(), l.to_string())].into()),
@@ -104,7 +104,7 @@ mod tests {
         let default_ours = OrdMap::from_iter([class("haproxy", CONTROLLER_NAME, true)]);
         let default_other = OrdMap::from_iter([class("nginx", "k8s.io/ingress-nginx", true)]);
         let not_default = OrdMap::from_iter([class("haproxy", CONTROLLER_NAME, false)]);
-        let table: Vec<(Ingress, &OrdMap<_, _>, bool)> = vec![
+        let table: Vec<(StoredIngress, &OrdMap<_, _>, bool)> = vec![
             (ingress(Some("haproxy"), None), &none, true),
             (ingress(Some("nginx"), None), &default_ours, false),
             (ingress(Some("haproxy"), Some("nginx")), &none, true),

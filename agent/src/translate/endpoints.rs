@@ -7,12 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use haproxy::config::ServerAddr;
 use haproxy::{BackendName, ServerName};
-use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use super::annotations::is_dns_label;
 use super::annotations::upstream::Proto;
-use crate::store::{ObjectKey, Snapshot};
+use crate::store::{ObjectKey, ServicePort, Snapshot};
 
 pub use crate::store::SERVICE_NAME_LABEL;
 
@@ -267,7 +266,7 @@ pub fn resolve(
 mod tests {
     use super::*;
     use crate::store::{Object, Store};
-    use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+    use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
     use k8s_openapi::api::discovery::v1::{
         Endpoint, EndpointConditions, EndpointPort, EndpointSlice,
     };

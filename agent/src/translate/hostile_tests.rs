@@ -3087,7 +3087,7 @@ fn run_manifest_case(
     objects.extend(
         snap.ingresses
             .values()
-            .map(|o| Object::Ingress((**o).clone())),
+            .map(|o| Object::Ingress((**o).clone().into())),
     );
     objects.extend(
         snap.ingress_classes
@@ -3097,7 +3097,7 @@ fn run_manifest_case(
     objects.extend(
         snap.services
             .values()
-            .map(|o| Object::Service((**o).clone())),
+            .map(|o| Object::Service((**o).clone().into())),
     );
     objects.extend(
         snap.endpoint_slices

@@ -28,7 +28,7 @@ use haproxy::BackendName;
 use haproxy::config::{Backend, Config, TlsCert};
 use haproxy::names::SniFilter;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::networking::v1::{Ingress, IngressTLS};
+use k8s_openapi::api::networking::v1::IngressTLS;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::annotations::client_cert::{self, ClientCertRequest};
@@ -40,7 +40,7 @@ use super::{
     Changed, Settings, Translation, base_config, class, default_backend, gateway, tls_files,
 };
 use crate::problem::Problem;
-use crate::store::{Changes, Kind, ObjectKey, Snapshot};
+use crate::store::{Changes, Kind, ObjectKey, Snapshot, StoredIngress};
 use crate::translate::gateway::Statuses;
 use haproxy::config::gateway::HostPattern;
 
@@ -98,7 +98,7 @@ pub struct Incremental {
 /// One Ingress of ours.
 #[derive(Debug)]
 struct Entry {
-    ingress: Arc<Ingress>,
+    ingress: Arc<StoredIngress>,
     created: Option<Time>,
     fragment: Fragment,
     /// The Secrets its `spec.tls` names.
@@ -473,7 +473,7 @@ impl Incremental {
         }
     }
 
-    fn is_ours(&self, snapshot: &Snapshot, key: &ObjectKey, ing: &Ingress) -> bool {
+    fn is_ours(&self, snapshot: &Snapshot, key: &ObjectKey, ing: &StoredIngress) -> bool {
         self.settings
             .watch_namespace
             .as_ref()
@@ -785,7 +785,7 @@ fn passes_through(e: Option<&Entry>) -> bool {
 
 /// The Secrets an Ingress's `spec.tls` and auth-tls-secret name (valid names or not:
 /// over-reading is safe).
-fn tls_secrets(key: &ObjectKey, ing: &Ingress) -> BTreeSet<ObjectKey> {
+fn tls_secrets(key: &ObjectKey, ing: &StoredIngress) -> BTreeSet<ObjectKey> {
     let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
     let auth = client_cert::request(ing.metadata.annotations.as_ref())
         .secret

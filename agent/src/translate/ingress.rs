@@ -11,7 +11,7 @@ use haproxy::config::{
     SourceLists,
 };
 use haproxy::proto::ClientVerify;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::IngressBackend;
 
 use super::annotations::auth::{self, AuthRequest};
 use super::annotations::client_cert::ClientCertRequest;
@@ -22,7 +22,7 @@ use super::names::is_dns_subdomain;
 use super::resolutions::{PortRef, Resolutions};
 use super::{Origin, Settings, canary, class};
 use crate::problem::{Problem, ProblemKind};
-use crate::store::{ObjectKey, Snapshot};
+use crate::store::{ObjectKey, Snapshot, StoredIngress};
 
 mod passthrough;
 
@@ -30,8 +30,8 @@ mod passthrough;
 pub(super) fn ours_oldest_first<'a>(
     snapshot: &'a Snapshot,
     settings: &Settings,
-) -> Vec<(&'a ObjectKey, &'a Ingress)> {
-    let mut v: Vec<(&ObjectKey, &Ingress)> = snapshot
+) -> Vec<(&'a ObjectKey, &'a StoredIngress)> {
+    let mut v: Vec<(&ObjectKey, &StoredIngress)> = snapshot
         .ingresses
         .iter()
         .filter(|(k, _)| {
@@ -253,7 +253,7 @@ impl Fragment {
 /// The fragment of Ingress `key`, resolving its Services through `resolutions`.
 pub(super) fn fragment(
     key: &ObjectKey,
-    ing: &Ingress,
+    ing: &StoredIngress,
     snapshot: &Snapshot,
     settings: &Settings,
     resolutions: &mut Resolutions,
@@ -407,7 +407,7 @@ impl Reader<'_> {
         self.f.options.upstream = r.upstream;
     }
 
-    fn read(&mut self, ing: &Ingress) {
+    fn read(&mut self, ing: &StoredIngress) {
         let key = self.f.key.clone();
         // The API server refuses other names; a manifest is not checked by one, and the
         // name goes into every problem and log line about the Ingress.

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use haproxy::config::{RouteHost, TlsCert, TlsFiles, secret_cert_path};
 use haproxy::names::SniFilter;
 use haproxy::proto::command::{CaStore, ClientAuth, CrtListEntry};
-use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Settings;
 use super::annotations::client_cert;
@@ -21,7 +20,7 @@ use super::client_ca;
 use crate::certs;
 pub use crate::certs::CertMemory;
 use crate::problem::{Problem, ProblemKind};
-use crate::store::{ObjectKey, Snapshot};
+use crate::store::{ObjectKey, Snapshot, StoredIngress};
 
 /// The Secret type TLS Secrets have.
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
@@ -51,7 +50,7 @@ pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, String
 /// their auth-tls-secrets from `snapshot`. A host's certificate and client-certificate
 /// settings come from the oldest Ingress that lists it in `spec.tls`.
 pub(super) fn collect<'a>(
-    ingresses: impl IntoIterator<Item = (&'a ObjectKey, &'a Ingress)>,
+    ingresses: impl IntoIterator<Item = (&'a ObjectKey, &'a StoredIngress)>,
     settings: &Settings,
     memory: &CertMemory,
     read: &mut ReadSecret<'_>,
@@ -222,7 +221,7 @@ fn claimed(
 /// An unreadable CA is named by the Ingress's fragment, whose routes then answer `503`.
 fn client_auth(
     key: &ObjectKey,
-    ing: &Ingress,
+    ing: &StoredIngress,
     snapshot: &Snapshot,
     settings: &Settings,
     out: &mut TlsBuilt,

@@ -470,7 +470,7 @@ pub(super) fn is_manifest_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Service;
+    use crate::store::StoredService;
 
     fn service(name: &str, port: i32) -> String {
         format!(
@@ -480,7 +480,7 @@ mod tests {
 
     fn port(store: &Store, name: &str) -> Option<i32> {
         let snap = store.snapshot();
-        let svc: &Service = snap.services.get(&ObjectKey::new("default", name))?;
+        let svc: &StoredService = snap.services.get(&ObjectKey::new("default", name))?;
         Some(svc.spec.as_ref()?.ports.as_ref()?[0].port)
     }
 

@@ -636,7 +636,7 @@ fn apply(store: &Store, op: u8, v: &[u8]) {
                     .snapshot()
                     .ingresses
                     .values()
-                    .map(|i| Object::Ingress((**i).clone()))
+                    .map(|i| Object::Ingress((**i).clone().into()))
                     .chain([ingress(v), ingress(&v[3..])])
                     .chain(others(store)),
             );
@@ -657,7 +657,11 @@ fn others(store: &Store) -> Vec<Object> {
             .values()
             .map(|o| Object::IngressClass((**o).clone())),
     );
-    out.extend(s.services.values().map(|o| Object::Service((**o).clone())));
+    out.extend(
+        s.services
+            .values()
+            .map(|o| Object::Service((**o).clone().into())),
+    );
     out.extend(
         s.endpoint_slices
             .values()
