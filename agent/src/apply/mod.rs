@@ -228,14 +228,7 @@ impl Applier {
 
     /// Keeps the desired sections current for `scope`.
     fn update_desired(&mut self, desired: &Config, scope: &Scope) {
-        let p = head_prints(desired);
-        self.desired.head = Some(p.head);
-        self.desired.auth = Some(p.auth);
-        self.desired.settings = Some(p.settings);
-        self.desired.errors = Some(p.errors);
-        self.desired.tcp = Some(p.tcp);
-        self.desired.gateway = Some(p.gateway);
-        self.desired.gateway_binds = Some(p.gateway_binds);
+        self.desired.set_head(head_prints(desired));
         if scope.all {
             self.desired.backends = desired
                 .backends

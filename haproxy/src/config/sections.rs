@@ -298,21 +298,37 @@ pub struct Sections {
 impl Sections {
     /// The sections of `config`.
     pub fn of_config(config: &Config) -> Self {
-        let p = head_prints(config);
-        Self {
-            head: Some(p.head),
-            auth: Some(p.auth),
-            settings: Some(p.settings),
-            errors: Some(p.errors),
-            tcp: Some(p.tcp),
-            gateway: Some(p.gateway),
-            gateway_binds: Some(p.gateway_binds),
+        let mut sections = Self {
             backends: config
                 .backends
                 .values()
                 .map(|b| (b.name.clone(), backend_print(b)))
                 .collect(),
-        }
+            ..Self::default()
+        };
+        sections.set_head(head_prints(config));
+        sections
+    }
+
+    /// Takes every head fingerprint of `prints` (destructured whole: a new part of the head
+    /// does not compile until it is kept here, so no caller can leave one stale).
+    pub fn set_head(&mut self, prints: HeadPrints) {
+        let HeadPrints {
+            head,
+            auth,
+            settings,
+            errors,
+            tcp,
+            gateway,
+            gateway_binds,
+        } = prints;
+        self.head = Some(head);
+        self.auth = Some(auth);
+        self.settings = Some(settings);
+        self.errors = Some(errors);
+        self.tcp = Some(tcp);
+        self.gateway = Some(gateway);
+        self.gateway_binds = Some(gateway_binds);
     }
 
     /// The sections of a haproxy.cfg this crate rendered (read back from disk): equal to
