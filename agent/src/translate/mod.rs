@@ -447,5 +447,3 @@ struct Origin {
 mod client_cert_tests;
 #[cfg(test)]
 mod custom_errors_tests;
-#[cfg(test)]
-mod hostile_tests;

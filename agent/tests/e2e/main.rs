@@ -18,6 +18,7 @@ mod gateway_conformance;
 mod gateway_kube;
 mod gateway_objects;
 mod health;
+mod hostile;
 mod kube;
 mod kube_faults;
 mod kubectl;

@@ -37,11 +37,11 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::annotations::{
+use haproxy_agent::translate::annotations::{
     CANARY_SERVICE, CANARY_WEIGHT, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_PATH, LOAD_BALANCE,
     STICKY_COOKIE, TIMEOUT_CONNECT, TIMEOUT_SERVER,
 };
-use super::class::LEGACY_CLASS_ANNOTATION;
+use haproxy_agent::translate::class::LEGACY_CLASS_ANNOTATION;
 
 const NGINX_LOAD_BALANCE: &str = "nginx.ingress.kubernetes.io/load-balance";
 const NGINX_CANARY: &str = "nginx.ingress.kubernetes.io/canary";
@@ -98,12 +98,12 @@ const NGINX_DEFAULT_BACKEND: &str = "nginx.ingress.kubernetes.io/default-backend
 const NGINX_CUSTOM_ERRORS: &str = "nginx.ingress.kubernetes.io/custom-http-errors";
 const NGINX_LIMIT_WHITELIST: &str = "nginx.ingress.kubernetes.io/limit-whitelist";
 const NGINX_UPSTREAM_VHOST: &str = "nginx.ingress.kubernetes.io/upstream-vhost";
-use super::endpoints::SERVICE_NAME_LABEL;
-use super::{Settings, Translation, translate};
-use crate::problem::{Problem, ProblemKind};
-use crate::reconcile::{self, Observed, Plan, PlanSettings};
-use crate::source::manifests::{ManifestsSource, parse_manifests};
-use crate::store::{Kind, Object, ObjectKey, Snapshot, Store};
+use haproxy_agent::problem::{Problem, ProblemKind};
+use haproxy_agent::reconcile::{self, Observed, Plan, PlanSettings};
+use haproxy_agent::source::manifests::{ManifestsSource, parse_manifests};
+use haproxy_agent::store::{Kind, Object, ObjectKey, Snapshot, Store};
+use haproxy_agent::translate::endpoints::SERVICE_NAME_LABEL;
+use haproxy_agent::translate::{Settings, Translation, translate};
 
 /// The valid neighbours: two hosts, three paths (Prefix, Exact, ImplementationSpecific),
 /// two backends (the Service port by number and by name), two endpoints.
@@ -2096,7 +2096,7 @@ impl Env {
             runtime_socket: tmp.path().join("admin.sock"),
             hard_stop_after: Duration::from_secs(30),
             https_bind: "127.0.0.1:18443".parse().unwrap(),
-            default_cert: crate::certs::self_signed("default").unwrap(),
+            default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
             configmap: Some(configmap::key()),
@@ -2104,7 +2104,8 @@ impl Env {
             access_log: Some(haproxy::config::LogTarget::Stdout),
             tcp_services: None,
             tcp_bind: None,
-            gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
+            gateway_controller_name: haproxy_agent::translate::gateway::DEFAULT_CONTROLLER
+                .to_string(),
             gateway_address_pool: Vec::new(),
             udp_services: None,
             ssl_passthrough: false,

@@ -8,13 +8,13 @@ use haproxy::config::gateway::{ActionKind, GatewayRoutes, HostPattern, PathMatch
 use serde_json::{Value, json};
 
 use super::{Case, Expect, TOKENS, Token};
-use crate::problem::ProblemKind;
-use crate::store::Object;
+use haproxy_agent::problem::ProblemKind;
+use haproxy_agent::store::Object;
 
 /// Our class and a Gateway `shop/gw` with an HTTP listener (`host` its host name).
 fn gateway(host: Option<&str>) -> Vec<Object> {
     let class = json!({"metadata": {"name": "haproxy-gw"},
-                       "spec": {"controllerName": crate::translate::gateway::DEFAULT_CONTROLLER}});
+                       "spec": {"controllerName": haproxy_agent::translate::gateway::DEFAULT_CONTROLLER}});
     let gw = json!({"metadata": {"namespace": "shop", "name": "gw"},
                     "spec": {"gatewayClassName": "haproxy-gw", "listeners": [
                         {"name": "http", "protocol": "HTTP", "port": 80, "hostname": host}]}});

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::{Case, Expect, TOKENS, Token, meta};
-use crate::problem::ProblemKind;
-use crate::store::{Object, ObjectKey};
+use haproxy_agent::problem::ProblemKind;
+use haproxy_agent::store::{Object, ObjectKey};
 
 /// The ConfigMap `--configmap` names in the corpus.
 pub(super) fn key() -> ObjectKey {
