@@ -3,205 +3,26 @@
 //! latest desired state and a fresh observation, so replaying it is never needed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::{
-    AclEntries, AclKind, Backend, Config, LiveSettings, LiveTls, MapEntries, MapKind, RouteMaps,
-    RouteTarget, Sections, ServerMode, acl_commands, map_entry_commands, settings_entries,
-    tls_commands,
+    Backend, Config, MapEntries, MapKind, Sections, settings_entries, tls_commands,
 };
-use haproxy::proto::parse::ServerAdmin;
-use haproxy::proto::{AdminState, Command, DEFAULT_BUFSIZE, Weight};
-use haproxy::{AclPattern, BackendName, MapKey, ServerName, ServerRef, SortedMap};
+use haproxy::proto::{Command, DEFAULT_BUFSIZE, Weight};
+use haproxy::{BackendName, MapKey, ServerRef, SortedMap};
 
 mod gateway;
 mod retry;
 
 pub use gateway::{LiveGateway, plan_gateway};
 pub use retry::{Attempts, Budget, Next, Outcome};
+mod observed;
+mod reason;
+mod runtime;
 
-/// One server as HAProxy reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveServer {
-    /// Its address (`None` when HAProxy has none).
-    pub addr: Option<SocketAddr>,
-    /// Current weight.
-    pub weight: u32,
-    /// Administrative state bits.
-    pub admin: ServerAdmin,
-    /// Current sessions, when observed (only for servers being removed).
-    pub sessions: Option<u64>,
-}
-
-/// What HAProxy runs, as observed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// The structural fingerprint of the config the running worker loaded (tracked by the
-    /// agent: HAProxy cannot report it). `None` when unknown (start-up, after a restart).
-    pub loaded_structure: Option<String>,
-    /// Backends that exist (`show backend`).
-    pub backends: BTreeSet<BackendName>,
-    /// Servers by backend (`show servers state`), each backend's in one sorted vector (a
-    /// B-tree node per backend held room for eleven).
-    pub servers: BTreeMap<BackendName, SortedMap<ServerName, LiveServer>>,
-    /// The live route maps.
-    pub maps: LiveMaps,
-    /// Certificates and crt-list lines, observed when the desired config serves TLS.
-    pub tls: Option<LiveTls>,
-    /// The live ACL files of the address lists.
-    pub acls: LiveAcls,
-    /// The live Gateway API maps.
-    pub gateway: LiveGateway,
-    /// The live settings map (global values read with a fixed key: HSTS).
-    pub settings: LiveSettings,
-}
-
-/// The live ACL files as observed, kept current from the agent's acknowledged commands;
-/// `foreign` names the files holding a pattern this agent cannot name in a command (they
-/// are cleared and filled again).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveAcls {
-    /// The patterns.
-    pub entries: AclEntries,
-    /// Files to clear first.
-    pub foreign: BTreeSet<AclKind>,
-}
-
-impl LiveAcls {
-    /// File `kind` holds the patterns `show acl` listed.
-    pub fn set_listed(&mut self, kind: AclKind, listed: impl IntoIterator<Item = String>) {
-        let set = self.entries.get_mut(kind);
-        set.clear();
-        let mut foreign = false;
-        for p in listed {
-            match AclPattern::new(p) {
-                Ok(p) => {
-                    set.insert(p);
-                }
-                Err(_) => foreign = true,
-            }
-        }
-        if foreign {
-            self.foreign.insert(kind);
-        } else {
-            self.foreign.remove(&kind);
-        }
-    }
-
-    /// An ACL command was acknowledged.
-    pub fn record(&mut self, kind: AclKind, command: &Command) {
-        match command {
-            Command::AddAcl(_, p) => {
-                self.entries.get_mut(kind).insert(p.clone());
-            }
-            Command::DelAcl(_, p) => {
-                self.entries.get_mut(kind).remove(p);
-            }
-            Command::ClearAcl(_) => {
-                self.entries.get_mut(kind).clear();
-                self.foreign.remove(&kind);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The live route maps as observed, by key, kept current from the agent's acknowledged
-/// commands between observations; `dirty` names the maps that hold what only a whole swap
-/// removes (a key listed twice, a key or a value this agent does not write).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveMaps {
-    /// The entries (for a key listed twice, the last listed).
-    pub entries: MapEntries,
-    /// Maps to swap whole.
-    pub dirty: BTreeSet<MapKind>,
-}
-
-impl LiveMaps {
-    /// Map `kind` holds the `(key, value)` pairs `show map` listed.
-    pub fn set_listed(
-        &mut self,
-        kind: MapKind,
-        listed: impl IntoIterator<Item = (String, String)>,
-    ) {
-        let mut entries = BTreeMap::new();
-        let mut dirty = false;
-        let mut order = Vec::new();
-        for (k, v) in listed {
-            match (MapKey::new(k), RouteTarget::parse(&v)) {
-                (Ok(k), Some(t)) => {
-                    order.push(k.clone());
-                    dirty |= entries.insert(k, t).is_some();
-                }
-                _ => dirty = true,
-            }
-        }
-        // `map_regm` takes the first match: a regex map out of order is swapped whole.
-        dirty |= kind == MapKind::Regex && !haproxy::config::in_regex_order(&order);
-        *self.entries.entries_mut(kind) = entries;
-        self.mark(kind, dirty);
-    }
-
-    /// Map `kind` was swapped whole to `entries`.
-    pub fn swapped(&mut self, kind: MapKind, entries: &BTreeMap<MapKey, RouteTarget>) {
-        *self.entries.entries_mut(kind) = entries.clone();
-        self.dirty.remove(&kind);
-    }
-
-    /// `add map` was acknowledged (a key already there is now listed twice; a regex map
-    /// key is appended, out of order when another key of its host should follow it). Record
-    /// a plan's `del map`s first: they leave the order as it was.
-    pub fn added(&mut self, kind: MapKind, key: &MapKey, value: &str) {
-        let twice = match RouteTarget::parse(value) {
-            Some(t) => self
-                .entries
-                .entries_mut(kind)
-                .insert(key.clone(), t)
-                .is_some(),
-            None => true,
-        };
-        let out_of_order = kind == MapKind::Regex
-            && !haproxy::config::appends_in_order(self.entries.entries(kind), [key]);
-        if twice || out_of_order {
-            self.dirty.insert(kind);
-        }
-    }
-
-    /// `set map` was acknowledged.
-    pub fn set(&mut self, kind: MapKind, key: &MapKey, value: &str) {
-        match RouteTarget::parse(value) {
-            Some(t) => {
-                if let Some(e) = self.entries.entries_mut(kind).get_mut(key) {
-                    *e = t;
-                }
-            }
-            None => self.mark(kind, true),
-        }
-    }
-
-    /// `del map` was acknowledged.
-    pub fn deleted(&mut self, kind: MapKind, key: &MapKey) {
-        self.entries.entries_mut(kind).remove(key);
-    }
-
-    fn mark(&mut self, kind: MapKind, dirty: bool) {
-        if dirty {
-            self.dirty.insert(kind);
-        } else {
-            self.dirty.remove(&kind);
-        }
-    }
-}
-
-impl Observed {
-    /// Records that the maps `kinds` were swapped whole to `desired`.
-    pub fn maps_swapped(&mut self, desired: &MapEntries, kinds: &[MapKind]) {
-        for kind in kinds {
-            self.maps.swapped(*kind, desired.entries(*kind));
-        }
-    }
-}
+pub use observed::{LiveAcls, LiveMaps, LiveServer, Observed};
+pub use reason::ReloadReason;
+use runtime::{plan_acls, plan_maps, plan_servers};
 
 /// What HAProxy should run: the config, and the route map entries of its routes (kept
 /// current by the translator, so that a route change does not recompute them all).
@@ -219,107 +40,6 @@ impl<'a> From<&'a crate::translate::Translation> for Desired<'a> {
             config: &t.config,
             maps: &t.maps,
         }
-    }
-}
-
-/// Why a reload is needed. The metric label is [`ReloadReason::label`], one of a fixed set;
-/// the backend a reason names is for logs and `ctl plan`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadReason {
-    /// What the running worker loaded is unknown (start-up, a worker the agent did not see
-    /// load a config it wrote).
-    Startup,
-    /// The structural config text differs (the text comparison of [`plan`]).
-    Structure,
-    /// Global, defaults, a frontend, a bind or the TLS set-up changed.
-    Frontends,
-    /// A global setting changed (the ConfigMap's timeouts, TLS versions and ciphers,
-    /// access log, forwarded headers, PROXY protocol, maxconn): `global`, `defaults` or
-    /// the binds, which HAProxy 2.6 reads only at start.
-    GlobalSettings,
-    /// A basic-authentication user list or realm changed (an auth Secret's users or
-    /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for
-    /// them.
-    Userlists,
-    /// The first route with custom-http-errors, or the last one gone: the Lua action, its
-    /// rules and the internal error frontend are rendered only while some route uses them
-    /// (HAProxy 2.6 cannot load Lua or add a frontend at runtime).
-    CustomErrors,
-    /// A TCP service's port was added, removed or changed (its bind, or accepting the
-    /// PROXY protocol): a frontend, which HAProxy 2.6 cannot add or remove at runtime.
-    TcpServices,
-    /// The first Gateway API route, or the last one gone: the Lua action, its frontend
-    /// rules and the backends' timeout rule are rendered only while some route exists
-    /// (HAProxy 2.6 cannot load Lua at runtime). Route changes in between are map updates.
-    GatewayApi,
-    /// A bind of Gateway listeners alone was added or removed (a Gateway's own address, or
-    /// a listener port the agent's binds do not have): HAProxy 2.6 cannot add a bind at
-    /// runtime. Routes on it are map entries, as on the shared binds.
-    GatewayListeners,
-    /// A backend that must exist does not.
-    NewBackend(BackendName),
-    /// A backend's options (balance, health check, stickiness, timeouts) changed.
-    BackendOptions(BackendName),
-    /// How a backend speaks to its servers changed (backend-protocol, appProtocol, the
-    /// proxy-ssl settings, a renewed proxy-ssl CA): every server takes the new
-    /// `default-server` keywords, and HAProxy 2.6 servers keep the CA they were created with.
-    BackendProtocol(BackendName),
-    /// Runtime commands kept being refused after observing again: rebuild from a full config.
-    Diverged,
-}
-
-impl ReloadReason {
-    /// Every label, for metrics.
-    pub const LABELS: [&'static str; 13] = [
-        "startup",
-        "structure",
-        "frontends",
-        "global_settings",
-        "userlists",
-        "custom_errors",
-        "tcp_services",
-        "gateway_api",
-        "gateway_listeners",
-        "new_backend",
-        "backend_options",
-        "backend_protocol",
-        "diverged",
-    ];
-
-    /// The metric label.
-    pub fn label(&self) -> &'static str {
-        match self {
-            ReloadReason::Startup => "startup",
-            ReloadReason::Structure => "structure",
-            ReloadReason::Frontends => "frontends",
-            ReloadReason::GlobalSettings => "global_settings",
-            ReloadReason::Userlists => "userlists",
-            ReloadReason::CustomErrors => "custom_errors",
-            ReloadReason::TcpServices => "tcp_services",
-            ReloadReason::GatewayApi => "gateway_api",
-            ReloadReason::GatewayListeners => "gateway_listeners",
-            ReloadReason::NewBackend(_) => "new_backend",
-            ReloadReason::BackendOptions(_) => "backend_options",
-            ReloadReason::BackendProtocol(_) => "backend_protocol",
-            ReloadReason::Diverged => "diverged",
-        }
-    }
-}
-
-impl std::fmt::Display for ReloadReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReloadReason::NewBackend(b) => write!(f, "new_backend {b}"),
-            ReloadReason::BackendOptions(b) => write!(f, "backend_options {b}"),
-            ReloadReason::BackendProtocol(b) => write!(f, "backend_protocol {b}"),
-            other => f.write_str(other.label()),
-        }
-    }
-}
-
-impl serde::Serialize for ReloadReason {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -636,141 +356,6 @@ fn plan_runtime(
     Plan::Runtime(out)
 }
 
-/// The commands that bring one backend's live servers to the desired ones.
-fn plan_servers(
-    backend: &Backend,
-    live: &SortedMap<ServerName, LiveServer>,
-    drain_started: &BTreeMap<ServerRef, Instant>,
-    now: Instant,
-    settings: PlanSettings,
-    out: &mut RuntimePlan,
-) {
-    let name = &backend.name;
-    for (sname, want) in &backend.servers {
-        let r = ServerRef::new(name.clone(), sname.clone());
-        let state = match want.state {
-            ServerMode::Ready => AdminState::Ready,
-            ServerMode::Drain => AdminState::Drain,
-        };
-        match live.get(sname) {
-            None => {
-                out.commands
-                    .push(Command::AddServer(backend.add_server(want)));
-                if backend.health_check.is_some() {
-                    out.commands.push(Command::EnableHealth(r.clone()));
-                }
-                out.commands.push(Command::SetServerState(r, state));
-            }
-            Some(have) => {
-                if have.addr != Some(want.addr.get()) {
-                    out.commands
-                        .push(Command::SetServerAddr(r.clone(), want.addr.get()));
-                }
-                if have.weight != u32::from(want.weight.get()) {
-                    out.commands
-                        .push(Command::SetServerWeight(r.clone(), want.weight));
-                }
-                let right = match state {
-                    AdminState::Ready => have.admin.is_ready(),
-                    AdminState::Drain => have.admin.is_drain(),
-                    AdminState::Maint => have.admin.is_maint(),
-                };
-                if !right {
-                    out.commands.push(Command::SetServerState(r, state));
-                }
-            }
-        }
-    }
-    for (sname, have) in live
-        .iter()
-        .filter(|(s, _)| !backend.servers.contains_key(*s))
-    {
-        let r = ServerRef::new(name.clone(), sname.clone());
-        let idle = have.sessions == Some(0) || have.admin.is_maint();
-        let expired = drain_started
-            .get(&r)
-            .is_some_and(|t| now.saturating_duration_since(*t) >= settings.drain_timeout);
-        if idle || expired {
-            if !have.admin.is_maint() {
-                out.commands
-                    .push(Command::SetServerState(r.clone(), AdminState::Maint));
-            }
-            out.commands
-                .push(Command::ShutdownSessionsServer(r.clone()));
-            out.commands.push(Command::DelServer(r));
-        } else {
-            if !have.admin.is_drain() {
-                out.commands
-                    .push(Command::SetServerState(r.clone(), AdminState::Drain));
-            }
-            out.draining.insert(r);
-        }
-    }
-}
-
-/// The commands for the map keys `keys` (all when `None`); a dirty map is swapped whole.
-fn plan_maps(
-    maps: &RouteMaps,
-    want: &MapEntries,
-    live: &LiveMaps,
-    keys: Option<&BTreeSet<(MapKind, MapKey)>>,
-    out: &mut RuntimePlan,
-) {
-    let mut dirty = live.dirty.clone();
-    // A new regex key appended out of its host's order: swap the regex map whole instead
-    // (changed values and removed keys keep the order and go by key). A host's only new
-    // key that comes after its other keys is appended (`add map`): the usual case, one
-    // regex path per host, costs its own keys.
-    if !dirty.contains(&MapKind::Regex) {
-        let (have, want) = (&live.entries.regex, &want.regex);
-        let added: Vec<&MapKey> = match keys {
-            None => want.keys().filter(|k| !have.contains_key(*k)).collect(),
-            Some(keys) => keys
-                .iter()
-                .filter(|(m, k)| {
-                    *m == MapKind::Regex && want.contains_key(k) && !have.contains_key(k)
-                })
-                .map(|(_, k)| k)
-                .collect(),
-        };
-        if !added.is_empty() && !haproxy::config::appends_in_order(want, added) {
-            dirty.insert(MapKind::Regex);
-        }
-    }
-    out.swaps.extend(dirty.iter().copied());
-    let have = if dirty.is_empty() {
-        std::borrow::Cow::Borrowed(&live.entries)
-    } else {
-        let mut have = live.entries.clone();
-        for kind in &dirty {
-            *have.entries_mut(*kind) = want.entries(*kind).clone();
-        }
-        std::borrow::Cow::Owned(have)
-    };
-    out.commands
-        .extend(map_entry_commands(maps, &have, want, keys));
-}
-
-/// The commands for the address lists' ACL files: the additions (and the clearing of a
-/// file holding foreign patterns) go into `out`; the removals are returned, to follow the
-/// route map changes.
-fn plan_acls(
-    maps: &RouteMaps,
-    desired: &Config,
-    live: &LiveAcls,
-    out: &mut RuntimePlan,
-) -> Vec<Command> {
-    let want = AclEntries::of_lists(&desired.source_lists);
-    let mut have = live.entries.clone();
-    for kind in &live.foreign {
-        out.commands.push(Command::ClearAcl(kind.file(maps)));
-        have.get_mut(*kind).clear();
-    }
-    let (adds, dels) = acl_commands(maps, &have, &want);
-    out.commands.extend(adds);
-    dels
-}
-
 /// The bufsize the planner assumes for map swaps.
 pub const BUFSIZE: usize = DEFAULT_BUFSIZE;
 
@@ -811,12 +396,16 @@ fn certificates_outside_the_list(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use haproxy::config::{
-        Backend, ConfigPath, DefaultBackend, Frontend, Global, PathKind, Route, RouteHost,
-        RoutePath, Server, ServerAddr,
+        AclEntries, AclKind, Backend, ConfigPath, DefaultBackend, Frontend, Global, PathKind,
+        Route, RouteHost, RouteMaps, RoutePath, Server, ServerAddr, ServerMode,
     };
-    use haproxy::{FilePath, FrontendName};
+    use haproxy::proto::AdminState;
+    use haproxy::proto::parse::ServerAdmin;
+    use haproxy::{FilePath, FrontendName, ServerName};
     use proptest::prelude::*;
 
     const STRUCTURE: &str = "structure";
