@@ -8,7 +8,10 @@ use std::time::Duration;
 use haproxy::{ConfigWriter, Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use tokio::sync::watch;
 
+use super::flags::check_settings;
+use super::sync_loop::settle;
 use super::*;
+use crate::http::Health;
 use crate::source::manifests::parse_manifests;
 
 /// Settings as `settings()` would build them, for `config_dir`, without its checks.
