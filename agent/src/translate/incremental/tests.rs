@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::certs;
-use crate::store::{Object, Store};
+use crate::store::{Kind, Object, Store};
+use crate::translate::class;
 use crate::translate::translate_with;
 
 /// Two certificates (PEM halves) and the generated default one, made once.
