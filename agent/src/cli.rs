@@ -440,7 +440,7 @@ pub enum CtlCommand {
     Route {
         /// The request's Host (a port is ignored, as the frontend does).
         host: String,
-        /// The request's path (a query string is ignored).
+        /// The request's path; a query string is read by Gateway API query matches only.
         path: String,
         /// The request's method (shown with the policies that look at it).
         #[arg(long, default_value = "GET")]
