@@ -85,7 +85,7 @@ pub(super) async fn route(
     if let Some(t) = &gateway
         && let Some(backends) = &t.decided
     {
-        return gateway_decided(client, request, t, backends, out).await;
+        return super::route_gateway::print_decided(client, request, t, backends, out).await;
     }
     let (mut text, mut doc, code) = ingress_route(client, agent, request, list).await?;
     if let Some(t) = gateway {
@@ -98,55 +98,6 @@ pub(super) async fn route(
     }
     print(out, &doc, &text);
     Ok(code)
-}
-
-/// Prints the trace of a request the Gateway API routes decided, with the servers of the
-/// backends it may go to.
-async fn gateway_decided(
-    client: &RuntimeClient,
-    request: &Request,
-    t: &super::route_gateway::Trace,
-    backends: &[BackendName],
-    out: OutputFormat,
-) -> anyhow::Result<ExitCode> {
-    let mut text = format!(
-        "{} {}{}{}\n{}\n",
-        request.method,
-        request.host,
-        request.path,
-        if request.query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", request.query)
-        },
-        t.lines.join("\n")
-    );
-    let mut servers = Vec::new();
-    for b in backends {
-        servers.extend(server_rows(client, Some(b)).await?);
-    }
-    if !servers.is_empty() {
-        let cells: Vec<Vec<String>> = servers.iter().map(ServerRow::cells).collect();
-        text.push('\n');
-        text.push_str(&table(&HEADER, &cells));
-    }
-    for b in backends
-        .iter()
-        .filter(|b| !servers.iter().any(|s| s.backend == b.as_str()))
-    {
-        let _ = writeln!(text, "backend {b} has no servers: HAProxy answers 503");
-    }
-    text.push_str(
-        "\n(the agent's /debug/state does not carry the Gateway API maps: not compared)\n",
-    );
-    let doc = json!({
-        "gateway": t.doc,
-        "backend": (backends.len() == 1).then(|| backends[0].as_str()),
-        "servers": serde_json::to_value(&servers).unwrap_or_default(),
-        "disagreements": [],
-    });
-    print(out, &doc, &text);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The Ingress part of the trace: its text, its document and the exit code.

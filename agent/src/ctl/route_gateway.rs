@@ -4,6 +4,9 @@
 //! Ingress lookups, so this part comes first; it either decides (a route, a redirect or
 //! 404) or passes the request on to the Ingress trace.
 
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
 use anyhow::{Context, bail};
 use haproxy::config::gateway::{Candidate, HOSTS_MAP, HostEntry, RULES_MAP};
 use haproxy::proto::parse::MapInfo;
@@ -13,6 +16,9 @@ use serde_json::{Value, json};
 
 use super::gateway_match::{action_lines, entry_text, host_choice, host_steps, mismatch};
 use super::request::Request;
+use super::servers::{HEADER, ServerRow, server_rows};
+use super::{print, table};
+use crate::cli::OutputFormat;
 
 /// The Gateway API maps HAProxy has loaded.
 pub(super) struct Files {
@@ -206,4 +212,53 @@ fn decided(lines: Vec<String>, mut doc: Value, backends: Vec<BackendName>) -> Tr
         doc,
         decided: Some(backends),
     }
+}
+
+/// Prints the trace of a request the Gateway API routes decided, with the servers of the
+/// backends it may go to.
+pub(super) async fn print_decided(
+    client: &RuntimeClient,
+    request: &Request,
+    t: &Trace,
+    backends: &[BackendName],
+    out: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let mut text = format!(
+        "{} {}{}{}\n{}\n",
+        request.method,
+        request.host,
+        request.path,
+        if request.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", request.query)
+        },
+        t.lines.join("\n")
+    );
+    let mut servers = Vec::new();
+    for b in backends {
+        servers.extend(server_rows(client, Some(b)).await?);
+    }
+    if !servers.is_empty() {
+        let cells: Vec<Vec<String>> = servers.iter().map(ServerRow::cells).collect();
+        text.push('\n');
+        text.push_str(&table(&HEADER, &cells));
+    }
+    for b in backends
+        .iter()
+        .filter(|b| !servers.iter().any(|s| s.backend == b.as_str()))
+    {
+        let _ = writeln!(text, "backend {b} has no servers: HAProxy answers 503");
+    }
+    text.push_str(
+        "\n(the agent's /debug/state does not carry the Gateway API maps: not compared)\n",
+    );
+    let doc = json!({
+        "gateway": t.doc,
+        "backend": (backends.len() == 1).then(|| backends[0].as_str()),
+        "servers": serde_json::to_value(&servers).unwrap_or_default(),
+        "disagreements": [],
+    });
+    print(out, &doc, &text);
+    Ok(ExitCode::SUCCESS)
 }
