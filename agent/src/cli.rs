@@ -440,14 +440,20 @@ pub enum CtlCommand {
     Route {
         /// The request's Host (a port is ignored, as the frontend does).
         host: String,
-        /// The request's path (a query string is ignored).
+        /// The request's path; a query string is read by Gateway API query matches only.
         path: String,
         /// The request's method (shown with the policies that look at it).
         #[arg(long, default_value = "GET")]
         method: String,
-        /// A request header `Name:Value` (repeatable), for canary rules.
+        /// A request header `Name:Value` (repeatable), for canary rules and Gateway API
+        /// header matches.
         #[arg(long = "header", value_name = "NAME:VALUE")]
         headers: Vec<String>,
+        /// The bind the request arrives on, by its name in haproxy.cfg (what Gateway API
+        /// routes are looked up by): `http`, `https`, or a Gateway's own bind
+        /// `http@ADDR:PORT` / `https@ADDR:PORT`.
+        #[arg(long, default_value = "http")]
+        bind: String,
     },
     /// The agent's recent syncs (its `/debug/history`): what changed, the commands sent and
     /// their outcome, reloads with reasons and durations, problems.

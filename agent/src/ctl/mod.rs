@@ -3,11 +3,13 @@
 
 mod diff;
 mod gateway;
+mod gateway_match;
 mod history;
 mod maps;
 mod plan;
 mod request;
 mod route;
+mod route_gateway;
 mod servers;
 mod watch;
 
@@ -66,9 +68,13 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             path,
             method,
             headers,
+            bind,
         } => {
             let request = request::Request::new(host, path, method, headers)?;
-            route::route(&runtime(), agent, &request, out).await
+            let Some(listen) = haproxy::config::gateway::Listen::decode(bind) else {
+                bail!("--bind {bind:?} must be http, https, http@ADDR:PORT or https@ADDR:PORT");
+            };
+            route::route(&runtime(), agent, &request, listen, out).await
         }
         CtlCommand::History { since, object } => {
             history::history(agent, *since, object.clone(), out).await

@@ -12,6 +12,8 @@ pub struct Request {
     pub host: String,
     /// The path, without a query string.
     pub path: String,
+    /// The query string (without `?`; empty when there is none), for Gateway API matches.
+    pub query: String,
     /// The method.
     pub method: String,
     /// Headers, names in lower case.
@@ -28,7 +30,8 @@ impl Request {
             }
             _ => host,
         };
-        let path = path.split('?').next().unwrap_or_default().to_string();
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let (path, query) = (path.to_string(), query.to_string());
         if !path.starts_with('/') {
             bail!("the path {path:?} must start with /");
         }
@@ -42,6 +45,7 @@ impl Request {
         let request = Self {
             host,
             path,
+            query,
             method: method.to_ascii_uppercase(),
             headers: parsed,
         };

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use haproxy::config::RouteTarget;
+use haproxy::config::gateway::Listen;
 use haproxy::proto::{Command, MapLookup, Reply};
 use haproxy::{BackendName, FilePath, MapKey, RuntimeClient};
 use serde_json::{Value, json};
@@ -57,13 +58,55 @@ struct Found {
     value: String,
 }
 
+/// Traces `request` on bind `listen`: the Gateway API routes first when HAProxy serves
+/// some (the Lua action runs before the Ingress lookups; see [`super::route_gateway`]), then,
+/// when they pass the request on, the Ingress route maps.
 pub(super) async fn route(
     client: &RuntimeClient,
     agent: &str,
     request: &Request,
+    listen: Listen,
     out: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let list = client.maps().await.context("cannot list HAProxy's maps")?;
+    let gateway = match super::route_gateway::files(&list) {
+        Some(f) => {
+            let key = listen.key();
+            Some(super::route_gateway::trace(client, &f, &key, listen.tls(), request).await?)
+        }
+        None if !listen.shared() => {
+            bail!(
+                "HAProxy serves no Gateway API route, so it has no bind {}",
+                listen.key()
+            )
+        }
+        None => None,
+    };
+    if let Some(t) = &gateway
+        && let Some(backends) = &t.decided
+    {
+        return super::route_gateway::print_decided(client, request, t, backends, out).await;
+    }
+    let (mut text, mut doc, code) = ingress_route(client, agent, request, list).await?;
+    if let Some(t) = gateway {
+        text = format!(
+            "{}
+{text}",
+            t.lines.join("\n")
+        );
+        doc["gateway"] = t.doc;
+    }
+    print(out, &doc, &text);
+    Ok(code)
+}
+
+/// The Ingress part of the trace: its text, its document and the exit code.
+async fn ingress_route(
+    client: &RuntimeClient,
+    agent: &str,
+    request: &Request,
+    list: Vec<haproxy::proto::parse::MapInfo>,
+) -> anyhow::Result<(String, Value, ExitCode)> {
     let files: BTreeMap<String, FilePath> = list
         .into_iter()
         .filter(|m| !m.file.is_empty())
@@ -145,12 +188,12 @@ pub(super) async fn route(
         Err(e) => Value::String(format!("{e:#}")),
         Ok(_) => Value::Null,
     };
-    print(out, &doc, &text);
-    Ok(if report.disagreements.is_empty() {
+    let code = if report.disagreements.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    };
+    Ok((text, doc, code))
 }
 
 /// What the trace found, before the servers are read.

@@ -17,6 +17,7 @@ mod frontdoor;
 mod gateway_conformance;
 mod gateway_kube;
 mod gateway_objects;
+mod gateway_route;
 mod health;
 mod hostile;
 mod kube;
