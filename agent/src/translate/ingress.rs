@@ -4,18 +4,19 @@
 
 use std::sync::Arc;
 
-use haproxy::config::{Balance, PathKind, PolicyText, Route, RouteHost, RoutePath, RoutePolicy};
+use haproxy::config::{Balance, PolicyText, RoutePolicy};
 
 use super::annotations::{self, BackendOptions};
 use super::names::is_dns_subdomain;
 use super::resolutions::Resolutions;
-use super::{Origin, Settings, class};
+use super::{Settings, class};
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot, StoredIngress};
 mod backends;
 mod fragment;
 mod passthrough;
 mod policies;
+mod rules;
 
 pub(super) use fragment::{Fragment, Recipe};
 
@@ -98,10 +99,11 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn read(&mut self, ing: &StoredIngress) {
+    /// The API server refuses other names; a manifest is not checked by one, and the name
+    /// goes into every problem and log line about the Ingress: a bad one is named and the
+    /// Ingress ignored.
+    fn names_are_valid(&mut self) -> bool {
         let key = self.f.key.clone();
-        // The API server refuses other names; a manifest is not checked by one, and the
-        // name goes into every problem and log line about the Ingress.
         if !annotations::is_dns_label(&key.namespace) {
             let msg = format!(
                 "namespace {:?} is not a Kubernetes namespace name (at most 63 lower-case \
@@ -109,7 +111,7 @@ impl Reader<'_> {
                 key.namespace
             );
             self.f.problem("metadata.namespace", msg);
-            return;
+            return false;
         }
         if !is_dns_subdomain(&key.name) {
             let msg = format!(
@@ -119,8 +121,13 @@ impl Reader<'_> {
                 key.name
             );
             self.f.problem("metadata.name", msg);
-            return;
+            return false;
         }
+        true
+    }
+
+    /// The Ingress's annotations over the ConfigMap's defaults, each refused one named.
+    fn annotations(&mut self, ing: &StoredIngress) -> annotations::Parsed {
         let mut parsed = annotations::parse_with_defaults(
             ing.metadata.annotations.as_ref(),
             &self.global.annotation_defaults,
@@ -135,6 +142,39 @@ impl Reader<'_> {
                     .at(format!("metadata.annotations[{}]", v.key)),
             );
         }
+        parsed
+    }
+
+    /// The routes' policy (none of its own on a canary Ingress: the main Ingress's applies),
+    /// and the address lists and patterns it reads, kept under this Ingress.
+    fn policy(&mut self, parsed: &annotations::Parsed, canary: bool) -> Arc<RoutePolicy> {
+        if canary {
+            if let Some(p) = &parsed.nginx_pattern {
+                // The canary's header pattern, in the canary ACL file under this Ingress.
+                let lists = self.f.source_lists.get_or_insert_default();
+                lists.canary_patterns.insert(p.clone());
+            }
+            return RoutePolicy::default().shared();
+        }
+        let mut policy = parsed.policy_for(&self.f.key.to_string());
+        policy.auth = self.auth(&parsed.auth);
+        self.client_cert(&parsed.client_cert, &mut policy);
+        self.f.source_lists = parsed.source.lists();
+        // The subject DN pattern, in the pattern ACL file under this Ingress.
+        if let (Some(_), Some(p)) = (&policy.client_dn, &parsed.client_cert.match_cn) {
+            let lists = self.f.source_lists.get_or_insert_default();
+            lists.canary_patterns.insert(p.clone());
+        }
+        policy.shared()
+    }
+
+    /// Reads the Ingress into the fragment: its annotations, then its default backend and
+    /// rules.
+    fn read(&mut self, ing: &StoredIngress) {
+        if !self.names_are_valid() {
+            return;
+        }
+        let parsed = self.annotations(ing);
         // A canary Ingress's routes join the main Ingress's (whose policies apply).
         let canary_rule = match (parsed.nginx_canary, &parsed.nginx_rule) {
             (false, _) => None,
@@ -142,27 +182,7 @@ impl Reader<'_> {
             // An invalid rule is named: the canary takes no requests.
             (true, None) => return,
         };
-        let policy = match canary_rule {
-            None => {
-                let mut policy = parsed.policy_for(&self.f.key.to_string());
-                policy.auth = self.auth(&parsed.auth);
-                self.client_cert(&parsed.client_cert, &mut policy);
-                policy.shared()
-            }
-            Some(_) => RoutePolicy::default().shared(),
-        };
-        if canary_rule.is_none() {
-            self.f.source_lists = parsed.source.lists();
-            // The subject DN pattern, in the pattern ACL file under this Ingress.
-            if let (Some(_), Some(p)) = (&policy.client_dn, &parsed.client_cert.match_cn) {
-                let lists = self.f.source_lists.get_or_insert_default();
-                lists.canary_patterns.insert(p.clone());
-            }
-        } else if let Some(p) = &parsed.nginx_pattern {
-            // The canary's header pattern, in the canary ACL file under this Ingress.
-            let lists = self.f.source_lists.get_or_insert_default();
-            lists.canary_patterns.insert(p.clone());
-        }
+        let policy = self.policy(&parsed, canary_rule.is_some());
         if parsed.canary.is_some()
             && parsed.options.balance != Balance::Roundrobin
             && parsed.explicit_balance
@@ -217,142 +237,16 @@ impl Reader<'_> {
                 .map(|(backend, at)| (field.clone(), codes.clone(), backend, at)),
             _ => None,
         };
+        let ctx = rules::RuleContext {
+            parsed: &parsed,
+            canary_rule: canary_rule.clone(),
+            policy,
+            errors: errors
+                .as_ref()
+                .map(|(_, codes, be, _)| (codes.clone(), be.clone())),
+        };
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
-            let host_field = format!("spec.rules[{i}].host");
-            let host = match RouteHost::parse(rule.host.as_deref().unwrap_or("")) {
-                Ok(h) => h,
-                Err(e) => {
-                    self.f.problem(host_field, e.to_string());
-                    continue;
-                }
-            };
-            let Some(http) = &rule.http else { continue };
-            for (j, p) in http.paths.iter().enumerate() {
-                let field = format!("spec.rules[{i}].http.paths[{j}]");
-                let kind = match p.path_type.as_str() {
-                    "Exact" => PathKind::Exact,
-                    "Prefix" => PathKind::Prefix,
-                    "ImplementationSpecific" => PathKind::ImplementationSpecific,
-                    other => {
-                        let msg = format!(
-                            "pathType {other:?} is not one of Exact, Prefix, ImplementationSpecific"
-                        );
-                        self.f.problem(format!("{field}.pathType"), msg);
-                        continue;
-                    }
-                };
-                let raw_path = match (&p.path, kind) {
-                    (Some(path), _) => path.as_str(),
-                    (None, PathKind::ImplementationSpecific) => "/",
-                    (None, _) => {
-                        self.f.problem(
-                            format!("{field}.path"),
-                            "a path is required for this pathType",
-                        );
-                        continue;
-                    }
-                };
-                // `;` passes HAProxy's path rules, but it is the runtime API's command
-                // separator (escaped there) and a classic config-injection attempt
-                // (ingress-nginx refuses it too): no real route needs it, so it is refused.
-                if raw_path.contains(';') {
-                    let msg = format!("invalid path {raw_path:?}: `;` is not allowed in a path");
-                    self.f.problem(format!("{field}.path"), msg);
-                    continue;
-                }
-                // use-regex or rewrite-target: the path is a regex, whatever its pathType
-                // (ingress-nginx writes `location ~* "^<path>"` for every pathType).
-                let (path, kind) = match parsed.regex {
-                    Some(groups) => {
-                        match super::annotations::regex_paths::regex_path(raw_path, groups) {
-                            Ok(rx) => (RoutePath::regex(&rx), PathKind::Regex),
-                            Err(e) => {
-                                self.f.problem(format!("{field}.path"), e);
-                                continue;
-                            }
-                        }
-                    }
-                    None => match RoutePath::new(raw_path) {
-                        Ok(p) => (p, kind),
-                        Err(e) => {
-                            self.f.problem(format!("{field}.path"), e.to_string());
-                            continue;
-                        }
-                    },
-                };
-                let backend_field = format!("{field}.backend");
-                let Some(backend) =
-                    self.backend(&backend_field, &p.backend, parsed.canary.as_ref())
-                else {
-                    continue;
-                };
-                let policy = match &errors {
-                    Some((_, codes, be, _)) => {
-                        self.with_errors(&field, &policy, &(codes.clone(), be.clone()), &p.backend)
-                    }
-                    None => policy.clone(),
-                };
-                let route = Route {
-                    host: host.clone(),
-                    path,
-                    kind,
-                    backend,
-                    https_redirect: false,
-                    policy,
-                    canary: canary_rule.clone(),
-                };
-                if let (Some(field), RouteHost::Exact(h), None) =
-                    (&parsed.www_redirect, &host, &canary_rule)
-                {
-                    // from-to-www-redirect: the twin host answers 308 to this one, unless
-                    // another route has the twin's keys (a weak route yields).
-                    let twin = match h.as_str().strip_prefix("www.") {
-                        Some(bare) => bare.to_string(),
-                        None => format!("www.{h}"),
-                    };
-                    match RouteHost::parse(&twin) {
-                        Ok(twin) => {
-                            let target = PolicyText::new("host", h.as_str())
-                                .expect("a host is printable ASCII without | # ;");
-                            let mut redirect = route.clone();
-                            redirect.host = twin;
-                            redirect.policy = RoutePolicy {
-                                www_redirect: Some(target),
-                                ..Default::default()
-                            }
-                            .shared();
-                            let origin = Origin {
-                                ingress: key.clone(),
-                                field: field.clone(),
-                                redirect: parsed.redirect,
-                            };
-                            self.f.routes.push((redirect, origin));
-                        }
-                        Err(e) => self
-                            .f
-                            .problem(field.clone(), format!("no redirect from {twin:?}: {e}")),
-                    }
-                }
-                if host != RouteHost::Any && canary_rule.is_none() {
-                    // server-alias: the same routes under each alias host.
-                    for (alias_field, alias) in &parsed.aliases {
-                        let mut aliased = route.clone();
-                        aliased.host = alias.clone();
-                        let origin = Origin {
-                            ingress: key.clone(),
-                            field: alias_field.clone(),
-                            redirect: parsed.redirect,
-                        };
-                        self.f.routes.push((aliased, origin));
-                    }
-                }
-                let origin = Origin {
-                    ingress: key.clone(),
-                    field,
-                    redirect: parsed.redirect,
-                };
-                self.f.routes.push((route, origin));
-            }
+            self.rule(&ctx, i, rule);
         }
         if let Some((field, _, backend, at)) = errors {
             // After the routes' backends: a route to the same Service keeps its recipe.
