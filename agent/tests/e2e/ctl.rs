@@ -78,6 +78,15 @@ pub(crate) mod against_an_agent {
 
     const HOST: &str = "ctl.test";
 
+    /// The JSON document `ctl --output json` printed (stdout comes first, logs after it).
+    pub(crate) fn json(text: &str) -> Value {
+        serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("no JSON: {text}"))
+    }
+
     pub(crate) fn ctl(agent: &Agent, args: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_haproxy-agent"))
             .arg("ctl")

@@ -9,7 +9,7 @@ use std::process::Command;
 use integration::EchoServer;
 use serde_json::Value;
 
-use crate::ctl::against_an_agent::ctl;
+use crate::ctl::against_an_agent::{ctl, json};
 use crate::support::{
     Agent, CONVERGE, Ep, IngressPath, NS, Options, backend, eventually, ingress, service, slice,
 };
@@ -40,15 +40,6 @@ fn routes_ingress() -> String {
         rule("prefix.test", "/app", "Prefix", "prefix"),
         rule("*.wild.test", "/", "Prefix", "wild"),
     )
-}
-
-/// The JSON document `ctl --output json` printed (stdout comes first, logs after it).
-fn json(text: &str) -> Value {
-    serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("no JSON: {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

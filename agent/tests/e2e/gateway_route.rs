@@ -3,9 +3,8 @@
 //! request no rule takes, and passes a host no Gateway route serves on to the Ingress maps.
 
 use integration::{EchoServer, Req, request};
-use serde_json::Value;
 
-use crate::ctl::against_an_agent::ctl;
+use crate::ctl::against_an_agent::{ctl, json};
 use crate::support::{
     Agent, CONVERGE, Ep, IngressPath, NS, Options, backend, eventually, ingress, service, slice,
 };
@@ -47,15 +46,6 @@ spec:
       backendRefs: [{{name: canary, port: 80}}]
 "#
     )
-}
-
-/// The JSON document `ctl --output json` printed (stdout comes first, logs after it).
-fn json(text: &str) -> Value {
-    serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("no JSON: {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
