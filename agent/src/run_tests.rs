@@ -185,6 +185,89 @@ async fn reconcile_loop_ends_cleanly_on_shutdown() {
     assert_eq!(ended.expect("the loop ends on shutdown"), Ok(()));
 }
 
+/// An Ingress in `shop` routing `a.test` to `web:<port>`, as the store holds it.
+fn ingress_to_port(port: u16) -> Vec<crate::store::Object> {
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{namespace: shop, name: web}}\n\
+         spec:\n  ingressClassName: haproxy\n  rules: [{{host: a.test, http: {{paths: [{{path: /, \
+         pathType: Prefix, backend: {{service: {{name: web, port: {{number: {port}}}}}}}}}]}}}}]\n"
+    );
+    parse_manifests(Path::new("t.yaml"), &yaml).unwrap()
+}
+
+/// Runs the reconcile loop on paused time against sockets where nothing listens (so every
+/// sync fails and is recorded), replacing the Ingress at each of `changes_at` (virtual ms),
+/// and returns how many syncs the history held at each of `probes` (virtual ms).
+async fn syncs_recorded(changes_at: &[u64], probes: &[u64]) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Status::new();
+    let settings = unchecked_settings(dir.path().to_path_buf());
+    let store = Store::new();
+    store.replace_all(ingress_to_port(80));
+    store.set_synced();
+    let mut applier = applier(dir.path(), &status);
+    let (stop, shutdown) = watch::channel(false);
+    let start = tokio::time::Instant::now();
+    let looping = reconcile_loop(
+        &store,
+        &settings,
+        &mut applier,
+        &status,
+        timing(),
+        wakers(shutdown),
+    );
+    let mut events: Vec<(u64, Option<u16>)> = changes_at
+        .iter()
+        .zip(81..)
+        .map(|(at, port)| (*at, Some(port)))
+        .chain(probes.iter().map(|at| (*at, None)))
+        .collect();
+    events.sort();
+    let driving = async {
+        let mut counts = Vec::new();
+        for (at, change) in events {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            match change {
+                Some(port) => store.replace_all(ingress_to_port(port)),
+                None => counts.push(status.history().len()),
+            }
+        }
+        stop.send(true).unwrap();
+        counts
+    };
+    let (ended, counts) = tokio::join!(looping, driving);
+    assert_eq!(ended, Ok(()));
+    counts
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconcile_loop_retries_a_failed_sync_after_a_doubling_backoff() {
+    // Syncs at 0 ms, then 100, 200, 400 and 800 ms after each failure: 100, 300, 700, 1500.
+    assert_eq!(
+        syncs_recorded(&[], &[50, 150, 299, 301, 699, 701, 1499, 1501]).await,
+        [1, 2, 2, 3, 3, 4, 4, 5]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconcile_loop_syncs_a_burst_of_changes_once_after_its_holdoff() {
+    // After the failures at 0, 100 and 300 ms (next retry due at 700), changes at 400, 405
+    // and 410 ms make one sync, 10 ms (the holdoff) after the last; that failure moves the
+    // retry to 800 ms later, 1220.
+    assert_eq!(
+        syncs_recorded(&[400, 405, 410], &[350, 419, 421, 750, 1219, 1221]).await,
+        [3, 3, 4, 4, 4, 5]
+    );
+    // A burst that does not pause (every 5 ms from 400 to 545 ms) is synced at the maximum
+    // delay (100 ms) after its first change, at 500; the changes that came after that sync
+    // are synced once, a holdoff after the last of them: 555.
+    let steady: Vec<u64> = (0..30).map(|i| 400 + i * 5).collect();
+    assert_eq!(
+        syncs_recorded(&steady, &[350, 499, 501, 554, 556]).await,
+        [3, 3, 4, 4, 5]
+    );
+}
+
 #[tokio::test]
 async fn source_that_ends_without_shutdown_fails_the_loop_and_healthz() {
     let status = Status::new();

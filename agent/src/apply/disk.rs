@@ -64,7 +64,7 @@ pub(super) struct DiskState {
 impl DiskState {
     /// Runtime changes were applied: the files are behind.
     pub(super) fn mark_dirty(&mut self) {
-        self.dirty_since.get_or_insert_with(Instant::now);
+        self.dirty_since.get_or_insert_with(crate::clock::now);
     }
 
     /// When the files should be written, if they are behind: `idle` from now, but at most
@@ -93,8 +93,8 @@ impl DiskState {
         metrics.config_write_failures.inc();
         self.written.clear();
         self.verified.clear();
-        self.dirty_since.get_or_insert_with(Instant::now);
-        self.not_before = Some(Instant::now() + RETRY_AFTER_FAILURE);
+        self.dirty_since.get_or_insert_with(crate::clock::now);
+        self.not_before = Some(crate::clock::now() + RETRY_AFTER_FAILURE);
         let fault = DiskFault::Unwritable(what);
         if self.fault.as_ref() != Some(&fault) {
             tracing::warn!(fault = %fault, "config directory fault; haproxy keeps running on what it has");

@@ -286,7 +286,7 @@ impl Applier {
                 .cache
                 .observe(&self.runtime, desired, &scope, &self.status.metrics)
                 .await?;
-            let now = Instant::now();
+            let now = crate::clock::now();
             let plan = reconcile::plan_scoped(
                 want,
                 StructureView {

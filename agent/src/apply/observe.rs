@@ -32,7 +32,7 @@ impl ObservedCache {
     pub(super) fn new(full_every: Duration) -> Self {
         Self {
             observed: None,
-            full_at: Instant::now(),
+            full_at: crate::clock::now(),
             full_every,
         }
     }
@@ -45,7 +45,8 @@ impl ObservedCache {
     /// True when the next observation must be full (nothing cached, or the cache is older
     /// than the resync period).
     pub(super) fn needs_full(&self) -> bool {
-        self.observed.is_none() || self.full_at.elapsed() >= self.full_every
+        self.observed.is_none()
+            || crate::clock::now().saturating_duration_since(self.full_at) >= self.full_every
     }
 
     /// The observation current for `scope`: all of it when `scope.all` (or
@@ -73,7 +74,7 @@ impl ObservedCache {
         self.observed = None;
         let o = observe(runtime, desired, None).await?;
         metrics.observed("full", 1);
-        self.full_at = Instant::now();
+        self.full_at = crate::clock::now();
         Ok(self.observed.insert(o))
     }
 

@@ -9,7 +9,9 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::apply::{Applier, ApplyError, SyncReport};
+use crate::clock;
 use crate::history::{MAX_PROBLEMS, SyncRecord, capped};
+use crate::holdoff::Holdoff;
 use crate::http::{Health, Status};
 use crate::problem::Problem;
 use crate::reconcile::{Desired, Scope};
@@ -79,15 +81,15 @@ pub(super) async fn reconcile_loop(
     // The translation and source problems last published.
     let mut published: (Vec<Problem>, Vec<Problem>) = (Vec::new(), Vec::new());
     let mut certs = crate::cert_expiry::CertWatch::default();
-    let mut woke = Instant::now();
+    let mut woke = clock::now();
     let mut sync_now = true;
-    let mut next_sync = Instant::now() + timing.resync_period;
-    let mut next_disk_check = Instant::now() + DISK_CHECK;
+    let mut next_sync = clock::now() + timing.resync_period;
+    let mut next_disk_check = clock::now() + DISK_CHECK;
     // The store and generation of the last sync, for the history's list of changes.
     let mut last_seen: Option<(u64, u64)> = None;
     loop {
         if sync_now {
-            next_sync = Instant::now() + timing.resync_period;
+            next_sync = clock::now() + timing.resync_period;
             let snapshot = rx.borrow_and_update().clone();
             let extra = source_problems.borrow_and_update().clone();
             if snapshot.synced {
@@ -145,10 +147,9 @@ pub(super) async fn reconcile_loop(
                         backoff.reset();
                         pending = Scope::default();
                         if report.commands > 0 || !report.reloads.is_empty() {
-                            status
-                                .metrics
-                                .sync_duration
-                                .observe(woke.elapsed().as_secs_f64());
+                            status.metrics.sync_duration.observe(
+                                clock::now().saturating_duration_since(woke).as_secs_f64(),
+                            );
                             tracing::debug!(commands = report.commands, reloads = ?report.reloads, "synced");
                         }
                         status.set_health(Health {
@@ -157,7 +158,7 @@ pub(super) async fn reconcile_loop(
                             detail: None,
                         });
                         if report.draining > 0 {
-                            next_sync = Instant::now() + Duration::from_millis(250);
+                            next_sync = clock::now() + Duration::from_millis(250);
                         }
                         set_sync_debug(status, &report);
                     }
@@ -171,7 +172,7 @@ pub(super) async fn reconcile_loop(
                             detail: Some(e.to_string()),
                         });
                         if !matches!(e, ApplyError::KnownBad) {
-                            next_sync = Instant::now() + backoff.failed();
+                            next_sync = clock::now() + backoff.failed();
                         }
                     }
                 }
@@ -183,15 +184,16 @@ pub(super) async fn reconcile_loop(
             }
         }
         // Runtime changes reach the config directory off the path to HAProxy's ack.
-        let flush_at = applier.files_due(Instant::now(), FLUSH_IDLE, FLUSH_MAX);
+        let flush_at = applier.files_due(clock::now(), FLUSH_IDLE, FLUSH_MAX);
         sync_now = true;
         tokio::select! {
             _ = rx.changed() => {
-                woke = Instant::now();
+                woke = clock::now();
                 settle(&mut rx, timing).await;
                 continue;
             }
-            _ = source_problems.changed() => {}
+            // A source that ended drops its sender: its problems can change no more.
+            Ok(()) = source_problems.changed() => {}
             Ok(()) = started(&mut haproxy_starts) => {}
             _ = tokio::time::sleep_until(next_sync.into()) => {}
             _ = sleep_until_some(flush_at) => {
@@ -201,7 +203,7 @@ pub(super) async fn reconcile_loop(
                 sync_now = false;
             }
             _ = tokio::time::sleep_until(next_disk_check.into()) => {
-                next_disk_check = Instant::now() + DISK_CHECK;
+                next_disk_check = clock::now() + DISK_CHECK;
                 if synced_once {
                     applier.check_files().await;
                 }
@@ -216,7 +218,7 @@ pub(super) async fn reconcile_loop(
             }
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
         }
-        woke = Instant::now();
+        woke = clock::now();
     }
 }
 
@@ -272,16 +274,20 @@ pub(super) async fn settle(
     rx: &mut watch::Receiver<Arc<crate::store::Snapshot>>,
     timing: LoopTiming,
 ) {
-    let limit = tokio::time::Instant::now() + timing.max_delay;
+    let mut burst = Holdoff {
+        quiet: timing.holdoff,
+        max_delay: timing.max_delay,
+    }
+    .begin();
     loop {
-        let quiet = (tokio::time::Instant::now() + timing.holdoff).min(limit);
         tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(burst.deadline()) => return,
             r = rx.changed() => {
-                if r.is_err() || tokio::time::Instant::now() >= limit {
+                if r.is_err() || !burst.changed() {
                     return;
                 }
             }
-            _ = tokio::time::sleep_until(quiet) => return,
         }
     }
 }

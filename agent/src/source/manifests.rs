@@ -15,5 +15,7 @@ mod follow;
 mod parse;
 mod scan;
 
+#[cfg(test)]
+pub(crate) use follow::BURST;
 pub use parse::parse_manifests;
 pub use scan::{ManifestsSource, ScanOutcome};

@@ -14,11 +14,14 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, trace, warn};
 
 use super::scan::ManifestsSource;
+use crate::holdoff::Holdoff;
 
-/// Quiet time after the last event before a rescan.
-const HOLDOFF: Duration = Duration::from_millis(30);
-/// Longest delay between the first event of a burst and its rescan.
-const MAX_DELAY: Duration = Duration::from_millis(300);
+/// A burst of events is read by one rescan, 30 ms after its last event but at most 300 ms
+/// after its first.
+pub(crate) const BURST: Holdoff = Holdoff {
+    quiet: Duration::from_millis(30),
+    max_delay: Duration::from_millis(300),
+};
 /// Rescan this often even without events.
 const PERIODIC: Duration = Duration::from_secs(10);
 /// Rescan (and try to watch again) this often while the directory cannot be watched.
@@ -57,16 +60,17 @@ impl ManifestsSource {
                 Some(event) = rx.recv() => {
                     let mut changed = Changed::default();
                     follower.note(event, &mut changed);
-                    let latest = Instant::now() + MAX_DELAY;
-                    let mut deadline = (Instant::now() + HOLDOFF).min(latest);
+                    let mut burst = BURST.begin();
                     loop {
                         tokio::select! {
                             biased;
                             () = &mut shutdown => return,
-                            () = sleep_until(deadline) => break,
+                            () = sleep_until(burst.deadline()) => break,
                             Some(event) = rx.recv() => {
                                 follower.note(event, &mut changed);
-                                deadline = (Instant::now() + HOLDOFF).min(latest);
+                                if !burst.changed() {
+                                    break;
+                                }
                             }
                         }
                     }
