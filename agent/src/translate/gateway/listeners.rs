@@ -1,5 +1,6 @@
 //! Our GatewayClasses and Gateways: each listener read and checked (protocol, port, host
-//! name, allowed routes, certificates), with the conditions the spec gives it.
+//! name, allowed routes, certificates), with the conditions the spec gives it. A listener's
+//! own fields are checked in `fields`, its place among the Gateway's others in `placement`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -7,15 +8,21 @@ use std::sync::Arc;
 use haproxy::config::gateway::{HostPattern, Listen};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
+use super::GatewayProblems;
 use super::addresses::{self, Address};
-use super::certs::{CertLine, certificates};
-use super::status::{FirstFailure, condition};
-use super::{GatewayProblems, hostnames, validate};
-use crate::gateway_api::{GROUP, Gateway, GatewayClassStatus, Listener, RouteGroupKind};
+use super::certs::CertLine;
+use super::status::condition;
+use crate::gateway_api::{Gateway, GatewayClassStatus, RouteGroupKind};
 use crate::problem::ProblemKind;
 use crate::store::{ObjectKey, Snapshot};
 use crate::translate::Settings;
 use crate::translate::tls::ReadSecret;
+
+mod fields;
+mod placement;
+
+use fields::listener;
+use placement::{Seen, own_bind, place};
 
 /// Which namespaces' routes a listener takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,288 +272,4 @@ fn unsupported(
         }
     }
     out
-}
-
-/// What the earlier listeners of a Gateway took: names, a port per bind, host names.
-#[derive(Debug, Default)]
-struct Seen {
-    names: BTreeSet<String>,
-    ports: BTreeMap<Listen, i32>,
-    hosts: BTreeSet<(Listen, HostPattern)>,
-}
-
-/// Checks listener `i` against the earlier ones (a name used twice, a second port of one
-/// protocol, the same host name twice) and gives it its `Conflicted` and `Programmed`
-/// conditions.
-fn place(
-    key: &ObjectKey,
-    gw: &Gateway,
-    i: usize,
-    l: &Listener,
-    info: &mut ListenerInfo,
-    seen: &mut Seen,
-    problems: &mut GatewayProblems,
-) {
-    let meta = &gw.metadata;
-    let field = format!("spec.listeners[{i}]");
-    let mut refuse = |info: &mut ListenerInfo, f: String, reason: &str, why: String| {
-        problems.push(ProblemKind::Gateway, key, f, format!("{why}; ignored"));
-        info.conditions[0] = condition(meta, "Accepted", false, reason, why);
-        info.listen = None;
-    };
-    let mut conflict = condition(meta, "Conflicted", false, "NoConflicts", "no conflict");
-    if !seen.names.insert(l.name.clone()) {
-        let why = "the name is used by an earlier listener".to_string();
-        refuse(info, format!("{field}.name"), "UnsupportedValue", why);
-    } else if let Some(listen) = info.listen {
-        let port = *seen.ports.entry(listen).or_insert(l.port);
-        if port != l.port {
-            let why = format!(
-                "a second {} port ({}) in one Gateway is not supported: {} is served on one \
-                 bind, at port {port} of this Gateway",
-                l.protocol, l.port, l.protocol
-            );
-            refuse(info, format!("{field}.port"), "PortUnavailable", why);
-        } else if !seen.hosts.insert((listen, info.host.clone())) {
-            let why = "an earlier listener has the same protocol, port and host name";
-            problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
-            info.listen = None;
-            conflict = condition(meta, "Conflicted", true, "HostnameConflict", why);
-        }
-    }
-    info.conditions.push(conflict);
-    let programmed = info.listen.is_some()
-        && info
-            .conditions
-            .iter()
-            .all(|c| c.type_ == "Conflicted" || c.status == "True");
-    info.conditions.push(if programmed {
-        condition(meta, "Programmed", true, "Programmed", "served")
-    } else {
-        condition(meta, "Programmed", false, "Invalid", "not served")
-    });
-}
-
-/// A served listener on a bind of its own: refused (named) when the bind clashes (with the
-/// agent's, an earlier Gateway's or a TCP service's not newer than the Gateway); else the
-/// bind is taken.
-fn own_bind(
-    key: &ObjectKey,
-    gw: &Gateway,
-    i: usize,
-    info: &mut ListenerInfo,
-    at: &Place<'_>,
-    out: &mut Gateways,
-    problems: &mut GatewayProblems,
-) {
-    let Some(Listen::Bind(b)) = info.listen else {
-        return;
-    };
-    let refused = addresses::refused(&b, at.settings, &out.binds).or_else(|| {
-        at.tcp
-            .and_then(|t| t.clash(&b, gw.metadata.creation_timestamp.as_ref()))
-    });
-    let Some(why) = refused else {
-        out.binds.insert(b.addr, b.tls);
-        return;
-    };
-    let field = format!("spec.listeners[{i}].port");
-    problems.push(ProblemKind::Gateway, key, field, format!("{why}; ignored"));
-    let meta = &gw.metadata;
-    info.conditions[0] = condition(meta, "Accepted", false, "PortUnavailable", why);
-    info.listen = None;
-    if let Some(p) = info.conditions.iter_mut().find(|c| c.type_ == "Programmed") {
-        *p = condition(meta, "Programmed", false, "Invalid", "not served");
-    }
-}
-
-/// A listener's name, protocol, port and host name, checked: the failures for its
-/// `Accepted` condition, its bind and its host pattern.
-fn basics(
-    key: &ObjectKey,
-    field: &str,
-    l: &Listener,
-    problems: &mut GatewayProblems,
-) -> (FirstFailure, Option<Listen>, HostPattern) {
-    let mut accepted = FirstFailure::default();
-    let mut name_problem = |f: &str, why: String, reason: &'static str, acc: &mut FirstFailure| {
-        problems.push(
-            ProblemKind::Gateway,
-            key,
-            format!("{field}.{f}"),
-            why.clone(),
-        );
-        acc.fail(reason, why);
-    };
-    if let Err(why) = validate::section_name(&l.name) {
-        name_problem("name", why, "UnsupportedValue", &mut accepted);
-    }
-    let listen = match l.protocol.as_str() {
-        "HTTP" => Some(Listen::Http),
-        "HTTPS" => Some(Listen::Https),
-        other => {
-            let shown = hostnames::truncate(other);
-            let why = format!("protocol {shown:?} is not supported (HTTP and HTTPS are)");
-            name_problem("protocol", why, "UnsupportedProtocol", &mut accepted);
-            None
-        }
-    };
-    if !(1..=65535).contains(&l.port) {
-        let why = format!("port {} is out of range 1-65535", l.port);
-        name_problem("port", why, "PortUnavailable", &mut accepted);
-    }
-    let host = match l.hostname.as_deref() {
-        None => HostPattern::Any,
-        Some(h) => match hostnames::parse(h, true) {
-            Ok(p) => p,
-            Err(why) => {
-                name_problem("hostname", why, "UnsupportedValue", &mut accepted);
-                HostPattern::Any
-            }
-        },
-    };
-    (accepted, listen, host)
-}
-
-fn listener(
-    snapshot: &Snapshot,
-    key: &ObjectKey,
-    gw: &Gateway,
-    i: usize,
-    l: &Listener,
-    read_secret: &mut ReadSecret<'_>,
-    problems: &mut GatewayProblems,
-) -> ListenerInfo {
-    let meta = &gw.metadata;
-    let field = format!("spec.listeners[{i}]");
-    let (accepted, listen, host) = basics(key, &field, l, problems);
-    let mut resolved = FirstFailure::default();
-    let (mut supported_kinds, takes_http_routes) = kinds(key, &field, l, problems, &mut resolved);
-    if listen.is_none() {
-        // A listener of a protocol not served takes no kind of route.
-        supported_kinds.clear();
-    }
-    let from = namespaces(key, &field, l, problems);
-    let usable = accepted.ok() && listen.is_some();
-    let tls = match listen {
-        Some(Listen::Https) => certificates(snapshot, key, &field, l, &host, read_secret, problems),
-        _ => {
-            if l.tls.is_some() {
-                let why = "tls is ignored on an HTTP listener";
-                problems.push(ProblemKind::Gateway, key, format!("{field}.tls"), why);
-            }
-            Default::default()
-        }
-    };
-    if let Some((reason, why)) = &tls.failure {
-        resolved.fail(reason, why.clone());
-    }
-    let conditions = vec![
-        accepted.condition(meta, "Accepted", "Accepted", "accepted"),
-        resolved.condition(
-            meta,
-            "ResolvedRefs",
-            "ResolvedRefs",
-            "all references resolved",
-        ),
-    ];
-    ListenerInfo {
-        name: l.name.clone(),
-        port: l.port,
-        listen: listen.filter(|_| usable),
-        host,
-        from,
-        takes_http_routes,
-        supported_kinds,
-        conditions,
-        certs: tls.lines,
-        secrets: tls.read,
-    }
-}
-
-/// `allowedRoutes.kinds`: the supported ones, and whether HTTPRoute is among them.
-fn kinds(
-    key: &ObjectKey,
-    field: &str,
-    l: &Listener,
-    problems: &mut GatewayProblems,
-    resolved: &mut FirstFailure,
-) -> (Vec<RouteGroupKind>, bool) {
-    let http_route = RouteGroupKind {
-        group: Some(GROUP.to_string()),
-        kind: "HTTPRoute".to_string(),
-    };
-    let Some(kinds) = l.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
-        return (vec![http_route], true);
-    };
-    let mut supported = Vec::new();
-    for (j, k) in kinds.iter().enumerate() {
-        let group_ok = k.group.as_deref().is_none_or(|g| g == GROUP);
-        if group_ok && k.kind == "HTTPRoute" {
-            if supported.is_empty() {
-                supported.push(http_route.clone());
-            }
-            continue;
-        }
-        let why = format!(
-            "route kind {:?} is not supported (HTTPRoute is)",
-            hostnames::truncate(&k.kind)
-        );
-        problems.push(
-            ProblemKind::Gateway,
-            key,
-            format!("{field}.allowedRoutes.kinds[{j}]"),
-            why.clone(),
-        );
-        resolved.fail("InvalidRouteKinds", why);
-    }
-    let takes = !supported.is_empty();
-    (supported, takes)
-}
-
-/// `allowedRoutes.namespaces.from`.
-fn namespaces(
-    key: &ObjectKey,
-    field: &str,
-    l: &Listener,
-    problems: &mut GatewayProblems,
-) -> FromNamespaces {
-    let from = l
-        .allowed_routes
-        .as_ref()
-        .and_then(|a| a.namespaces.as_ref())
-        .and_then(|n| n.from.as_deref());
-    let at = format!("{field}.allowedRoutes.namespaces.from");
-    match from {
-        None | Some("Same") => FromNamespaces::Same,
-        Some("All") => FromNamespaces::All,
-        Some("Selector") => {
-            let selector = l
-                .allowed_routes
-                .as_ref()
-                .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.selector.as_ref());
-            let judged = match selector {
-                Some(s) => super::namespaces::parse(s),
-                None => Err("from: Selector without a selector".to_string()),
-            };
-            match judged {
-                Ok(requirements) => FromNamespaces::Selector(requirements),
-                Err(what) => {
-                    let why = format!("{what}: no route attaches");
-                    let at = format!("{field}.allowedRoutes.namespaces.selector");
-                    problems.push(ProblemKind::Gateway, key, at, why);
-                    FromNamespaces::Nothing
-                }
-            }
-        }
-        Some(other) => {
-            let why = format!(
-                "{:?} is not one of All, Same, Selector; taken as Same",
-                hostnames::truncate(other)
-            );
-            problems.push(ProblemKind::Gateway, key, at, why);
-            FromNamespaces::Same
-        }
-    }
 }
