@@ -4,27 +4,27 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use haproxy::config::{ConfigWriter, render};
-use haproxy::{Endpoint, MasterClient, Reloader, RuntimeClient, RuntimeConfig};
 use tokio::sync::watch;
 
-use crate::apply::{Applier, ApplySettings};
 use crate::cli::{RenderArgs, RunArgs, SourceArgs};
 use crate::http::Status;
 use crate::problem::Problem;
 use crate::source::kube as kube_source;
 use crate::source::manifests::ManifestsSource;
-use crate::spawn::{SpawnConfig, Supervisor};
 use crate::store::{Snapshot, Store};
 use crate::translate::{Settings, Translation, translate};
 
 mod flags;
+mod haproxy_setup;
 mod sync_loop;
+mod syncer;
 
 use flags::{absolute, settings, settings_or_usage};
+use haproxy_setup::{connect_haproxy, start_or_adopt};
 use sync_loop::{LoopTiming, Wakers, invocation, reconcile_loop, unless_source_ends};
 
 /// Exit code for a configuration the agent cannot start with (EX_USAGE).
@@ -215,36 +215,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source_task = source.task;
     let status_task = start_status(&args, &status, source.client, &store, shutdown.clone());
 
-    let runtime = RuntimeClient::new(
-        Endpoint::Unix(settings.runtime_socket.clone()),
-        RuntimeConfig::default(),
-    );
-    let master_socket = absolute(&args.master_socket)?;
-    let master = MasterClient::new(
-        Endpoint::Unix(master_socket.clone()),
-        Duration::from_secs(5),
-    );
-    let haproxy_bin = args
-        .spawn_haproxy
-        .clone()
-        .unwrap_or_else(|| args.haproxy_bin.clone());
-    let writer = ConfigWriter::new(settings.config_dir.clone(), haproxy_bin.clone());
-    let reloader = Reloader::new(
-        writer.clone(),
-        master.clone(),
-        runtime.clone(),
-        Duration::from_secs(30),
-    );
-    let mut applier = Applier::new(
-        runtime,
-        master.clone(),
-        reloader,
-        status.clone(),
-        ApplySettings {
-            drain_timeout: args.drain_timeout,
-            full_observe_every: args.resync_period,
-        },
-    );
+    let mut hp = connect_haproxy(&args, &settings, &status)?;
 
     // Nothing is rendered before every source has listed (a Kubernetes API server that does
     // not answer keeps the agent waiting here, HAProxy untouched).
@@ -258,48 +229,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut supervisor_task = None;
-    // HAProxy (re)starts by the supervisor: each one wakes the reconcile loop, which then
-    // notices the new worker and resyncs at once rather than at the next periodic resync.
-    let mut haproxy_starts = None;
-    if args.spawn_haproxy.is_some() {
-        let first = translate(&store.snapshot(), &settings).map_err(anyhow::Error::msg)?;
-        let rendered = render(&first.config);
-        writer
-            .install(&rendered)
-            .await
-            .context("the first config was refused")?;
-        if let Some(parent) = settings.runtime_socket.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        if let Some(parent) = master_socket.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        // A HAProxy that answers on the master socket already was left by an agent that
-        // did not stop it (killed): the one started here takes its sockets over, then it is
-        // soft-stopped, rather than left running out of step.
-        let leftover = master.show_proc().await.ok().map(|p| p.master.pid);
-        let supervisor = Supervisor::new(SpawnConfig {
-            binary: haproxy_bin.clone(),
-            config: writer.config_path(),
-            master_socket: master_socket.clone(),
-            stop_timeout: settings.hard_stop_after + Duration::from_secs(5),
-        });
-        haproxy_starts = Some(supervisor.starts());
-        supervisor_task = Some(tokio::spawn(supervisor.run(shutdown.clone())));
-        wait_for_master(&master, Duration::from_secs(10), leftover).await?;
-        if let Some(pid) = leftover {
-            let socket = master_socket.clone();
-            let timeout = settings.hard_stop_after + Duration::from_secs(5);
-            tokio::spawn(async move {
-                crate::spawn::retire_leftover(pid, &socket, timeout).await;
-            });
-        }
-        applier.assume_loaded(&first.config, &rendered).await?;
-        let _ = writer.mark_good().await;
-    } else if let Err(e) = applier.adopt_running().await {
-        tracing::warn!(error = %e, "haproxy not reachable yet");
-    }
+    let (supervisor_task, haproxy_starts) =
+        start_or_adopt(&args, &store, &settings, &mut hp, &shutdown).await?;
 
     let wakers = Wakers {
         source_problems,
@@ -313,7 +244,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut source_task = Some(source_task);
     let ended = unless_source_ends(
-        reconcile_loop(&store, &settings, &mut applier, &status, timing, wakers),
+        reconcile_loop(&store, &settings, &mut hp.applier, &status, timing, wakers),
         &mut source_task,
         &shutdown,
         &status,
@@ -325,24 +256,25 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = shutdown_tx.send(true);
     }
     // Close the runtime session: a soft-stopping worker waits for its CLI sessions too.
-    drop(applier);
+    drop(hp.applier);
 
-    if let Some(task) = supervisor_task {
-        let _ = task.await;
-    }
-    if let Some(task) = status_task {
-        // Stops writing and releases the Lease, so another replica takes over at once.
-        let _ = task.await;
-    }
-    if let Some(task) = source_task {
-        let _ = task.await;
-    }
+    finish(supervisor_task).await;
+    // Stops writing and releases the Lease, so another replica takes over at once.
+    finish(status_task).await;
+    finish(source_task).await;
     let _ = http_task.await;
     Ok(if ended.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Waits for `task`, if any, to end.
+async fn finish<T>(task: Option<tokio::task::JoinHandle<T>>) {
+    if let Some(task) = task {
+        let _ = task.await;
+    }
 }
 
 /// Serves `/healthz` on `--listen`, and the debug routes there too or on `--debug-listen`
@@ -420,29 +352,6 @@ fn start_status(
         status.gateway_status(),
         until(shutdown),
     )))
-}
-
-/// Waits until a master other than `not` answers with a worker.
-async fn wait_for_master(
-    master: &MasterClient,
-    within: Duration,
-    not: Option<u32>,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        match master.show_proc().await {
-            Ok(p) if p.current_worker().is_some() && Some(p.master.pid) != not => return Ok(()),
-            Ok(_) => {}
-            Err(e) if Instant::now() >= deadline => {
-                return Err(e).context("haproxy did not start");
-            }
-            Err(_) => {}
-        }
-        if Instant::now() >= deadline {
-            bail!("haproxy started no worker within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn until(mut shutdown: watch::Receiver<bool>) {

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::flags::check_settings;
 use super::sync_loop::settle;
 use super::*;
+use crate::apply::{Applier, ApplySettings};
 use crate::http::Health;
 use crate::source::manifests::parse_manifests;
 
