@@ -286,11 +286,74 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<Update>(1024);
+    let (gateway_problems, mut gateway_rx) = watch::channel(Vec::new());
+    let mut tasks = start_watches(&client, &namespace, &config_maps, &tx);
+    tasks.push(tokio::spawn(gateway::supervise(
+        client.clone(),
+        namespace.clone(),
+        tx.clone(),
+        gateway_problems,
+    )));
+    drop(tx);
+    let mut required = WATCHES.to_vec();
+    required.extend(gateway::WATCHES);
+    required.extend((0..config_maps.len()).map(config_map_watch));
+    let mut writer = StoreWriter {
+        store: &store,
+        config_maps: &config_maps,
+        listed: Default::default(),
+        faults: Faults::default(),
+    };
+    let mut synced = false;
+    let writing = async {
+        loop {
+            tokio::select! {
+                update = rx.recv() => match update {
+                    Some(u) => writer.take(u),
+                    None => break,
+                },
+                Ok(()) = gateway_rx.changed() => {
+                    writer.faults.gateway(gateway_rx.borrow_and_update().clone());
+                }
+            }
+            writer.faults.publish(&problems);
+            if !synced && required.iter().all(|w| writer.listed.contains(w)) {
+                synced = true;
+                store.set_synced();
+                tracing::info!("every watch has listed: first sync");
+            }
+        }
+    };
+    tokio::select! {
+        _ = writing => {}
+        _ = shutdown => {}
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// The watch of the `i`th ConfigMap named by the flags.
+fn config_map_watch(i: usize) -> Watch {
+    Watch {
+        config_map: Some(i),
+        ..Watch::of(Kind::ConfigMap)
+    }
+}
+
+/// Starts a watch task for each kind (Secrets: one per type watched) and each named
+/// ConfigMap, all sending to `tx`.
+fn start_watches(
+    client: &Client,
+    namespace: &Option<String>,
+    config_maps: &[ObjectKey],
+    tx: &mpsc::Sender<Update>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let cfg = watcher::Config::default;
     let mut tasks = vec![
         tokio::spawn(watch_kind(
             Watch::of(Kind::Ingress),
-            api::<Tolerant<Ingress>>(&client, &namespace),
+            api::<Tolerant<Ingress>>(client, namespace),
             cfg(),
             Object::Ingress,
             tx.clone(),
@@ -304,126 +367,95 @@ pub async fn run(
         )),
         tokio::spawn(watch_kind(
             Watch::of(Kind::Service),
-            api::<Tolerant<Service>>(&client, &namespace),
+            api::<Tolerant<Service>>(client, namespace),
             cfg(),
             Object::Service,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             Watch::of(Kind::EndpointSlice),
-            api::<Tolerant<EndpointSlice>>(&client, &namespace),
+            api::<Tolerant<EndpointSlice>>(client, namespace),
             cfg(),
             Object::EndpointSlice,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             WATCHES[3],
-            api::<Tolerant<Secret>>(&client, &namespace),
+            api::<Tolerant<Secret>>(client, namespace),
             cfg().fields(&format!("type={TLS_SECRETS}")),
             Object::Secret,
             tx.clone(),
         )),
         tokio::spawn(watch_kind(
             WATCHES[4],
-            api::<Tolerant<Secret>>(&client, &namespace),
+            api::<Tolerant<Secret>>(client, namespace),
             cfg().fields(&format!("type={OPAQUE_SECRETS}")),
             Object::Secret,
             tx.clone(),
         )),
     ];
-    let (gateway_problems, mut gateway_rx) = watch::channel(Vec::new());
-    tasks.push(tokio::spawn(gateway::supervise(
-        client.clone(),
-        namespace.clone(),
-        tx.clone(),
-        gateway_problems,
-    )));
-    let mut required = WATCHES.to_vec();
-    required.extend(gateway::WATCHES);
     for (i, key) in config_maps.iter().enumerate() {
         // Only the one ConfigMap: a field selector on its name, in its namespace.
-        let watch = Watch {
-            config_map: Some(i),
-            ..Watch::of(Kind::ConfigMap)
-        };
-        required.push(watch);
         tasks.push(tokio::spawn(watch_kind(
-            watch,
+            config_map_watch(i),
             Api::<Tolerant<ConfigMap>>::namespaced(client.clone(), &key.namespace),
             cfg().fields(&format!("metadata.name={}", key.name)),
             Object::ConfigMap,
             tx.clone(),
         )));
     }
-    drop(tx);
-    let mut listed: std::collections::BTreeSet<Watch> = Default::default();
-    let mut synced = false;
-    let mut faults = Faults::default();
-    let writer = async {
-        loop {
-            let update = tokio::select! {
-                update = rx.recv() => match update {
-                    Some(u) => u,
-                    None => break,
-                },
-                Ok(()) = gateway_rx.changed() => {
-                    faults.gateway(gateway_rx.borrow_and_update().clone());
-                    faults.publish(&problems);
-                    continue;
-                }
-            };
-            match update {
-                Update::Listed(watch, objects, bad) => {
-                    tracing::info!(
-                        kind = watch.kind.as_str(),
-                        secret_type = watch.secret_type,
-                        objects = objects.len(),
-                        malformed = bad.len(),
-                        "listed"
-                    );
-                    let keep = faults.listed(watch, bad);
-                    match (watch.secret_type, watch.config_map) {
-                        (Some(t), _) => store.replace_secrets_of_type(t, objects, &keep),
-                        // This watch's ConfigMap only: the other ConfigMap watches' stay.
-                        (_, Some(i)) => {
-                            let key = &config_maps[i];
-                            let gone =
-                                !objects.iter().any(|o| o.key() == *key) && !keep.contains(key);
-                            store.apply(objects, gone.then(|| (Kind::ConfigMap, key.clone())));
-                        }
-                        (None, None) => store.replace_kind_keeping(watch.kind, objects, &keep),
+    tasks
+}
+
+/// Writes the watches' updates into the store, keeping the watches' faults and which
+/// watches have listed.
+struct StoreWriter<'a> {
+    store: &'a Store,
+    config_maps: &'a [ObjectKey],
+    listed: std::collections::BTreeSet<Watch>,
+    faults: Faults,
+}
+
+impl StoreWriter<'_> {
+    fn take(&mut self, update: Update) {
+        let store = self.store;
+        match update {
+            Update::Listed(watch, objects, bad) => {
+                tracing::info!(
+                    kind = watch.kind.as_str(),
+                    secret_type = watch.secret_type,
+                    objects = objects.len(),
+                    malformed = bad.len(),
+                    "listed"
+                );
+                let keep = self.faults.listed(watch, bad);
+                match (watch.secret_type, watch.config_map) {
+                    (Some(t), _) => store.replace_secrets_of_type(t, objects, &keep),
+                    // This watch's ConfigMap only: the other ConfigMap watches' stay.
+                    (_, Some(i)) => {
+                        let key = &self.config_maps[i];
+                        let gone = !objects.iter().any(|o| o.key() == *key) && !keep.contains(key);
+                        store.apply(objects, gone.then(|| (Kind::ConfigMap, key.clone())));
                     }
-                    listed.insert(watch);
+                    (None, None) => store.replace_kind_keeping(watch.kind, objects, &keep),
                 }
-                Update::Apply(o) => {
-                    faults.resolved(o.kind(), &o.key());
-                    store.upsert(*o);
-                }
-                Update::Malformed(watch, bad) => faults.malformed(watch, bad),
-                Update::Delete(kind, key) => {
-                    faults.resolved(kind, &key);
-                    store.delete(kind, &key);
-                }
-                Update::Absent(kinds) => {
-                    faults.absent(&kinds);
-                    store.clear_kinds(&kinds);
-                    listed.extend(kinds.into_iter().map(Watch::of));
-                }
-                Update::Failing(watch, error) => faults.failing(watch, error),
+                self.listed.insert(watch);
             }
-            faults.publish(&problems);
-            if !synced && required.iter().all(|w| listed.contains(w)) {
-                synced = true;
-                store.set_synced();
-                tracing::info!("every watch has listed: first sync");
+            Update::Apply(o) => {
+                self.faults.resolved(o.kind(), &o.key());
+                store.upsert(*o);
             }
+            Update::Malformed(watch, bad) => self.faults.malformed(watch, bad),
+            Update::Delete(kind, key) => {
+                self.faults.resolved(kind, &key);
+                store.delete(kind, &key);
+            }
+            Update::Absent(kinds) => {
+                self.faults.absent(&kinds);
+                store.clear_kinds(&kinds);
+                self.listed.extend(kinds.into_iter().map(Watch::of));
+            }
+            Update::Failing(watch, error) => self.faults.failing(watch, error),
         }
-    };
-    tokio::select! {
-        _ = writer => {}
-        _ = shutdown => {}
-    }
-    for t in tasks {
-        t.abort();
     }
 }

@@ -11,7 +11,7 @@ use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use super::annotations::is_dns_label;
 use super::annotations::upstream::Proto;
-use crate::store::{ObjectKey, ServicePort, Snapshot};
+use crate::store::{ObjectKey, ServicePort, Slice, Snapshot};
 
 pub use crate::store::SERVICE_NAME_LABEL;
 
@@ -164,8 +164,7 @@ pub fn resolve(
     }
     let mut found: BTreeMap<SocketAddr, EndpointState> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let slices = snapshot.slices_of(namespace, service);
-    for (slice_key, slice) in slices {
+    for (slice_key, slice) in snapshot.slices_of(namespace, service) {
         let mut skip = |field: String, message: String| {
             skipped.push(Skipped {
                 slice: slice_key.clone(),
@@ -173,71 +172,7 @@ pub fn resolve(
                 message: format!("{message}; left out of service {key}"),
             })
         };
-        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-            skip(
-                "addressType".into(),
-                format!("address type {:?} is not IPv4 or IPv6", slice.address_type),
-            );
-            continue;
-        }
-        let Some((port_index, target)) = slice
-            .ports
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .find(|(_, p)| {
-                p.name.as_deref().unwrap_or("") == svc_port.name.as_deref().unwrap_or("")
-            })
-        else {
-            continue;
-        };
-        let Some(target_port) = target
-            .port
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p > 0)
-        else {
-            skip(
-                format!("ports[{port_index}].port"),
-                format!("port {:?} is not a port number 1-65535", target.port),
-            );
-            continue;
-        };
-        for (i, ep) in slice.endpoints.iter().enumerate() {
-            let c = ep.conditions.as_ref();
-            let ready = c.and_then(|c| c.ready).unwrap_or(true);
-            let serving = c.and_then(|c| c.serving).unwrap_or(ready);
-            let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-            let state = if ready && !terminating {
-                EndpointState::Ready
-            } else if serving && terminating {
-                EndpointState::Drain
-            } else {
-                continue;
-            };
-            for (j, a) in ep.addresses.iter().enumerate() {
-                // Exactly what a server may hold: a unicast IP literal without a zone
-                // (`999.1.1.1` would be a host name to HAProxy, `fe80::1%eth0` has a zone),
-                // not a broadcast address or one mapped from it.
-                let addr = a
-                    .parse::<IpAddr>()
-                    .ok()
-                    .and_then(|ip| ServerAddr::new(SocketAddr::new(ip, target_port)).ok());
-                match addr {
-                    Some(addr) => {
-                        let addr = addr.get();
-                        // The same address in two slices (a pod moving between them): the
-                        // ready view wins.
-                        let e = found.entry(addr).or_insert(state);
-                        *e = (*e).min(state);
-                    }
-                    None => skip(
-                        format!("endpoints[{i}].addresses[{j}]"),
-                        format!("address {a:?} is not a unicast IP address"),
-                    ),
-                }
-            }
-        }
+        slice_endpoints(slice, svc_port.name.as_deref(), &mut found, &mut skip);
     }
     let (app_protocol, app_protocol_problem) =
         match Proto::of_app_protocol(svc_port.app_protocol.as_deref()) {
@@ -260,6 +195,80 @@ pub fn resolve(
             .collect(),
         skipped,
     })
+}
+
+/// The endpoints `slice` gives for the Service port named `port_name` (`None`: the
+/// unnamed one), into `found`; what it holds that cannot be a server goes to `skip`
+/// (field, why).
+fn slice_endpoints(
+    slice: &Slice,
+    port_name: Option<&str>,
+    found: &mut BTreeMap<SocketAddr, EndpointState>,
+    skip: &mut dyn FnMut(String, String),
+) {
+    if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+        skip(
+            "addressType".into(),
+            format!("address type {:?} is not IPv4 or IPv6", slice.address_type),
+        );
+        return;
+    }
+    let Some((port_index, target)) = slice
+        .ports
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.name.as_deref().unwrap_or("") == port_name.unwrap_or(""))
+    else {
+        return;
+    };
+    let Some(target_port) = target
+        .port
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+    else {
+        skip(
+            format!("ports[{port_index}].port"),
+            format!("port {:?} is not a port number 1-65535", target.port),
+        );
+        return;
+    };
+    for (i, ep) in slice.endpoints.iter().enumerate() {
+        let c = ep.conditions.as_ref();
+        let ready = c.and_then(|c| c.ready).unwrap_or(true);
+        let serving = c.and_then(|c| c.serving).unwrap_or(ready);
+        let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+        let state = if ready && !terminating {
+            EndpointState::Ready
+        } else if serving && terminating {
+            EndpointState::Drain
+        } else {
+            continue;
+        };
+        for (j, a) in ep.addresses.iter().enumerate() {
+            // Exactly what a server may hold: a unicast IP literal without a zone
+            // (`999.1.1.1` would be a host name to HAProxy, `fe80::1%eth0` has a zone), not
+            // a broadcast address or one mapped from it.
+            let addr = a
+                .parse::<IpAddr>()
+                .ok()
+                .and_then(|ip| ServerAddr::new(SocketAddr::new(ip, target_port)).ok());
+            match addr {
+                Some(addr) => {
+                    let addr = addr.get();
+                    // The same address in two slices (a pod moving between them): the ready
+                    // view wins.
+                    let e = found.entry(addr).or_insert(state);
+                    *e = (*e).min(state);
+                }
+                None => skip(
+                    format!("endpoints[{i}].addresses[{j}]"),
+                    format!("address {a:?} is not a unicast IP address"),
+                ),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

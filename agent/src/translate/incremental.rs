@@ -208,7 +208,63 @@ impl Incremental {
         for key in std::mem::take(&mut step.dirty) {
             self.refresh(snapshot, &key, &mut step);
         }
-        for key in std::mem::take(&mut step.lists) {
+        self.fold_lists(config, std::mem::take(&mut step.lists), &mut changed);
+        if step.auth {
+            self.fold_auth(config, &mut changed);
+        }
+        if step.gateway {
+            self.rebuild_gateway(snapshot, &mut step);
+        }
+        self.forget_unread(std::mem::take(&mut step.unread));
+        if step.tls {
+            self.fold_tls(snapshot, config, &mut step, &mut changed)?;
+        }
+        if step.routes {
+            self.rebuild_routes(config, &mut changed);
+        } else {
+            self.update_routes(config, std::mem::take(&mut step.moved), &mut changed);
+        }
+        self.meet_gateway(config, step.gateway, &mut changed);
+        let default_problems = self.patch_default(snapshot, config, &mut step, &mut changed);
+        if let Some(key) = &self.settings.tcp_services {
+            // Few entries: read again at every step, so a Service, slice or ConfigMap
+            // change of theirs is never missed; after the Gateway part, whose older
+            // Gateways' binds they give way to.
+            let mut tcp = super::tcp_services::read(snapshot, &self.settings);
+            gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
+            self.tcp_problems = super::tcp_services::patch(config, tcp, &mut changed);
+        }
+        if !changed.routes {
+            changed.map_keys = None;
+        }
+        let problems = self.problems(snapshot, default_problems);
+        self.seen = Some((snapshot.store_id(), snapshot.generation));
+        self.config = Some(config.clone());
+        Ok(Translation {
+            config: config.clone(),
+            maps: self.refold.entries().clone(),
+            problems,
+            gateway_status: self.gateway_status.clone(),
+            certs: self.certs.clone(),
+            changed: if incremental {
+                changed
+            } else {
+                Changed::everything()
+            },
+        })
+    }
+}
+
+/// The steps of [`Incremental::translate`] after the dirty Ingresses are read again.
+impl Incremental {
+    /// The client address lists of the Ingresses in `lists`, into `config`.
+    fn fold_lists(
+        &self,
+        config: &mut Arc<Config>,
+        lists: BTreeSet<ObjectKey>,
+        changed: &mut Changed,
+    ) {
+        for key in lists {
             let lists = self
                 .entries
                 .get(&key)
@@ -223,24 +279,27 @@ impl Incremental {
                 changed.acls = true;
             }
         }
-        if step.auth {
-            let mut auth = BTreeMap::new();
-            for (_, e) in self.ordered() {
-                if let Some((id, a)) = &e.fragment.auth {
-                    auth.entry(id.clone()).or_insert_with(|| a.clone());
-                }
-            }
-            if config.auth != auth {
-                Arc::make_mut(config).auth = auth;
-                // A frontend change, as a new default backend is: the plan compares the
-                // head and reloads (reason `userlists`).
-                changed.routes = true;
+    }
+
+    /// The user lists of basic authentication, the oldest Ingress's first for each id.
+    fn fold_auth(&self, config: &mut Arc<Config>, changed: &mut Changed) {
+        let mut auth = BTreeMap::new();
+        for (_, e) in self.ordered() {
+            if let Some((id, a)) = &e.fragment.auth {
+                auth.entry(id.clone()).or_insert_with(|| a.clone());
             }
         }
-        if step.gateway {
-            self.rebuild_gateway(snapshot, &mut step);
+        if config.auth != auth {
+            Arc::make_mut(config).auth = auth;
+            // A frontend change, as a new default backend is: the plan compares the head
+            // and reloads (reason `userlists`).
+            changed.routes = true;
         }
-        for service in std::mem::take(&mut step.unread) {
+    }
+
+    /// Forgets the resolutions of the Services in `unread` that nothing reads any more.
+    fn forget_unread(&mut self, unread: BTreeSet<ObjectKey>) {
+        for service in unread {
             let read = self.service_readers.contains_key(&service)
                 || self.gateway.services.contains(&service)
                 || self.settings.default_backend_service.as_ref() == Some(&service);
@@ -248,27 +307,29 @@ impl Incremental {
                 self.resolutions.forget(&service);
             }
         }
-        if step.tls {
-            self.fold_tls(snapshot, config, &mut step, &mut changed)?;
-        }
-        if step.routes {
-            self.rebuild_routes(config, &mut changed);
-        } else {
-            self.update_routes(config, std::mem::take(&mut step.moved), &mut changed);
-        }
-        self.meet_gateway(config, step.gateway, &mut changed);
+    }
+
+    /// The frontend's default backend (an Ingress's, or the flag's Service), and every
+    /// backend of `step` patched into `config`. Returns the default backend's problems.
+    fn patch_default(
+        &mut self,
+        snapshot: &Snapshot,
+        config: &mut Arc<Config>,
+        step: &mut Step,
+        changed: &mut Changed,
+    ) -> Vec<Problem> {
         let built_default = self
             .refold
             .default_owner()
             .and_then(|k| self.entries.get(k))
             .and_then(|e| e.fragment.default_backend.clone());
-        let mut default_problems = Vec::new();
+        let mut problems = Vec::new();
         let (default, service_backend) = default_backend(
             built_default,
             snapshot,
             &self.settings,
             &mut self.resolutions,
-            &mut default_problems,
+            &mut problems,
         );
         if config.frontends[0].default_backend != default {
             Arc::make_mut(config).frontends[0].default_backend = default;
@@ -278,24 +339,12 @@ impl Incremental {
         step.backends.extend(self.service_backend.take());
         self.service_backend = service_backend.as_ref().map(|b| b.name.clone());
         step.backends.extend(self.service_backend.clone());
-        self.patch_backends(
-            snapshot,
-            config,
-            &step.backends,
-            service_backend,
-            &mut changed,
-        );
-        if let Some(key) = &self.settings.tcp_services {
-            // Few entries: read again at every step, so a Service, slice or ConfigMap
-            // change of theirs is never missed; after the Gateway part, whose older
-            // Gateways' binds they give way to.
-            let mut tcp = super::tcp_services::read(snapshot, &self.settings);
-            gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
-            self.tcp_problems = super::tcp_services::patch(config, tcp, &mut changed);
-        }
-        if !changed.routes {
-            changed.map_keys = None;
-        }
+        self.patch_backends(snapshot, config, &step.backends, service_backend, changed);
+        problems
+    }
+
+    /// Every problem of this translation, sorted and without duplicates.
+    fn problems(&self, snapshot: &Snapshot, default_problems: Vec<Problem>) -> Vec<Problem> {
         let mut problems: Vec<Problem> = self.fragment_problems.keys().cloned().collect();
         problems.extend(self.refold.problems().cloned());
         problems.extend(self.tls_problems.iter().cloned());
@@ -311,20 +360,7 @@ impl Incremental {
         ));
         problems.sort();
         problems.dedup();
-        self.seen = Some((snapshot.store_id(), snapshot.generation));
-        self.config = Some(config.clone());
-        Ok(Translation {
-            config: config.clone(),
-            maps: self.refold.entries().clone(),
-            problems,
-            gateway_status: self.gateway_status.clone(),
-            certs: self.certs.clone(),
-            changed: if incremental {
-                changed
-            } else {
-                Changed::everything()
-            },
-        })
+        problems
     }
 }
 
