@@ -103,7 +103,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric. Long by nature: one registration (name, help,
+    /// handle) per metric, a flat list kept in the order of `/metrics`.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("haproxy_agent");
         let reloads = Family::<ReasonLabels, Counter>::default();

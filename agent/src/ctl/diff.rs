@@ -73,80 +73,89 @@ fn differences(p: &Planned) -> Vec<Value> {
         .iter()
         .map(|k| json!({"kind": "map to swap whole", "target": map_name(*k)}))
         .collect();
-    let o = &p.observed;
     let maps = p.t.config.frontends.first().map(|f| &f.maps);
-    for c in &r.commands {
-        let d = match c {
-            Command::AddServer(a) => json!({
-                "kind": "missing server", "target": a.server.to_string(),
-                "desired": {"address": a.addr.to_string()},
-            }),
-            Command::DelServer(s) | Command::SetServerState(s, AdminState::Drain) => {
-                json!({"kind": "extra server", "target": s.to_string(), "live": live_server(o, s)})
-            }
-            Command::SetServerState(s, state) => json!({
-                "kind": "different server", "target": s.to_string(),
-                "desired": {"state": format!("{state:?}").to_lowercase()}, "live": live_server(o, s),
-            }),
-            Command::SetServerAddr(s, addr) => json!({
-                "kind": "different server", "target": s.to_string(),
-                "desired": {"address": addr.to_string()}, "live": live_server(o, s),
-            }),
-            Command::SetServerWeight(s, w) => json!({
-                "kind": "different server", "target": s.to_string(),
-                "desired": {"weight": w.get()}, "live": live_server(o, s),
-            }),
-            Command::AddMap(t, k, v) => json!({
-                "kind": "missing map entry", "target": format!("{} {k}", file_name(t.file.as_str())),
-                "desired": v.as_str(),
-            }),
-            Command::AddMapBulk(t, entries) => json!({
-                "kind": "missing map entries", "target": file_name(t.file.as_str()),
-                "desired": entries.len(),
-            }),
-            Command::SetMap(f, k, v) => json!({
-                "kind": "different map entry", "target": format!("{} {k}", file_name(f.as_str())),
-                "desired": v.as_str(), "live": live_map_value(o, maps, f.as_str(), k),
-            }),
-            Command::DelMap(f, k) => json!({
-                "kind": "extra map entry", "target": format!("{} {k}", file_name(f.as_str())),
-                "live": live_map_value(o, maps, f.as_str(), k),
-            }),
-            Command::AddAcl(f, pat) => json!({
-                "kind": "missing acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
-            }),
-            Command::DelAcl(f, pat) => json!({
-                "kind": "extra acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
-            }),
-            Command::ClearAcl(f) => json!({
-                "kind": "acl file with foreign patterns", "target": acl_name(maps, f),
-            }),
-            Command::SetSslCert(f, _) => {
-                let live = o.tls.as_ref().and_then(|t| t.certs.get(f));
-                let kind = match live {
-                    Some(_) => "different certificate",
-                    None => "missing certificate",
-                };
-                let sha1 = live.and_then(|fp| fp.as_ref().map(|fp| fp.as_str().to_string()));
-                json!({"kind": kind, "target": f.as_str(), "live": {"sha1": sha1}})
-            }
-            Command::DelSslCert(f) => json!({"kind": "extra certificate", "target": f.as_str()}),
-            Command::AddSslCrtList(_, e) => {
-                json!({"kind": "missing crt-list line", "target": e.line()})
-            }
-            Command::DelSslCrtList(_, cert) | Command::DelSslCrtListLine(_, cert, _) => {
-                json!({"kind": "extra crt-list line", "target": cert.as_str()})
-            }
-            Command::SetSslCa(_, f, _) => {
-                json!({"kind": "different ca-file", "target": f.as_str()})
-            }
-            Command::DelSslCa(_, f) => json!({"kind": "extra ca-file", "target": f.as_str()}),
-            // The second half of a step named above (commit, a new empty store, health).
-            _ => continue,
-        };
-        out.push(d);
-    }
+    out.extend(
+        r.commands
+            .iter()
+            .filter_map(|c| difference(c, &p.observed, maps)),
+    );
     out
+}
+
+/// A runtime command as the difference it mends; `None` for the second half of a step
+/// named by its first (commit, a new empty store, health).
+fn difference(
+    c: &Command,
+    o: &Observed,
+    maps: Option<&haproxy::config::RouteMaps>,
+) -> Option<Value> {
+    Some(match c {
+        Command::AddServer(a) => json!({
+            "kind": "missing server", "target": a.server.to_string(),
+            "desired": {"address": a.addr.to_string()},
+        }),
+        Command::DelServer(s) | Command::SetServerState(s, AdminState::Drain) => {
+            json!({"kind": "extra server", "target": s.to_string(), "live": live_server(o, s)})
+        }
+        Command::SetServerState(s, state) => json!({
+            "kind": "different server", "target": s.to_string(),
+            "desired": {"state": format!("{state:?}").to_lowercase()}, "live": live_server(o, s),
+        }),
+        Command::SetServerAddr(s, addr) => json!({
+            "kind": "different server", "target": s.to_string(),
+            "desired": {"address": addr.to_string()}, "live": live_server(o, s),
+        }),
+        Command::SetServerWeight(s, w) => json!({
+            "kind": "different server", "target": s.to_string(),
+            "desired": {"weight": w.get()}, "live": live_server(o, s),
+        }),
+        Command::AddMap(t, k, v) => json!({
+            "kind": "missing map entry", "target": format!("{} {k}", file_name(t.file.as_str())),
+            "desired": v.as_str(),
+        }),
+        Command::AddMapBulk(t, entries) => json!({
+            "kind": "missing map entries", "target": file_name(t.file.as_str()),
+            "desired": entries.len(),
+        }),
+        Command::SetMap(f, k, v) => json!({
+            "kind": "different map entry", "target": format!("{} {k}", file_name(f.as_str())),
+            "desired": v.as_str(), "live": live_map_value(o, maps, f.as_str(), k),
+        }),
+        Command::DelMap(f, k) => json!({
+            "kind": "extra map entry", "target": format!("{} {k}", file_name(f.as_str())),
+            "live": live_map_value(o, maps, f.as_str(), k),
+        }),
+        Command::AddAcl(f, pat) => json!({
+            "kind": "missing acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
+        }),
+        Command::DelAcl(f, pat) => json!({
+            "kind": "extra acl pattern", "target": format!("{} {pat}", acl_name(maps, f)),
+        }),
+        Command::ClearAcl(f) => json!({
+            "kind": "acl file with foreign patterns", "target": acl_name(maps, f),
+        }),
+        Command::SetSslCert(f, _) => {
+            let live = o.tls.as_ref().and_then(|t| t.certs.get(f));
+            let kind = match live {
+                Some(_) => "different certificate",
+                None => "missing certificate",
+            };
+            let sha1 = live.and_then(|fp| fp.as_ref().map(|fp| fp.as_str().to_string()));
+            json!({"kind": kind, "target": f.as_str(), "live": {"sha1": sha1}})
+        }
+        Command::DelSslCert(f) => json!({"kind": "extra certificate", "target": f.as_str()}),
+        Command::AddSslCrtList(_, e) => {
+            json!({"kind": "missing crt-list line", "target": e.line()})
+        }
+        Command::DelSslCrtList(_, cert) | Command::DelSslCrtListLine(_, cert, _) => {
+            json!({"kind": "extra crt-list line", "target": cert.as_str()})
+        }
+        Command::SetSslCa(_, f, _) => {
+            json!({"kind": "different ca-file", "target": f.as_str()})
+        }
+        Command::DelSslCa(_, f) => json!({"kind": "extra ca-file", "target": f.as_str()}),
+        _ => return None,
+    })
 }
 
 fn live_server(o: &Observed, s: &haproxy::ServerRef) -> Value {

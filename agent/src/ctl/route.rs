@@ -107,47 +107,9 @@ async fn ingress_route(
     request: &Request,
     list: Vec<haproxy::proto::parse::MapInfo>,
 ) -> anyhow::Result<(String, Value, ExitCode)> {
-    let files: BTreeMap<String, FilePath> = list
-        .into_iter()
-        .filter(|m| !m.file.is_empty())
-        .filter_map(|m| {
-            let kind = map_kind(&m.file).to_string();
-            let file = FilePath::new(m.file.clone()).ok()?;
-            ["regex", "exact", "prefix"]
-                .contains(&kind.as_str())
-                .then_some((kind, file))
-        })
-        .collect();
-    if files.is_empty() {
-        bail!("HAProxy has no routing maps (is this the agent's HAProxy?)");
-    }
+    let files = routing_maps(list)?;
     let steps = steps(request, &files);
-    let cmds: Vec<Command> = steps
-        .iter()
-        .map(|s| Ok(Command::GetMap(s.file.clone(), MapKey::new(s.key.clone())?)))
-        .collect::<anyhow::Result<_>>()?;
-    let replies = client
-        .batch(&cmds)
-        .await
-        .context("cannot look the request up in HAProxy's maps")?;
-    let mut found = None;
-    let mut tried = Vec::new();
-    for (i, r) in replies.into_iter().enumerate() {
-        let lookup = match r {
-            Ok(Reply::MapLookup(l)) => l,
-            Ok(other) => bail!("unexpected reply to get map: {other:?}"),
-            Err(e) => bail!("HAProxy refused get map: {e}"),
-        };
-        tried.push(lookup.clone());
-        if let MapLookup { found: Some(m), .. } = lookup {
-            found = Some(Found {
-                step: i,
-                key: m.key,
-                value: m.value,
-            });
-            break;
-        }
-    }
+    let (tried, found) = look_up(client, &steps).await?;
     let state = get_json(agent, "/debug/state").await;
     let patterns = canary_patterns(client, &files).await;
     let report = Report::build(
@@ -170,18 +132,7 @@ async fn ingress_route(
     } else if let Some(b) = &report.backend {
         let _ = writeln!(text, "backend {b} has no servers: HAProxy answers 503");
     }
-    let agent_note = match (&state, report.disagreements.is_empty()) {
-        (Err(e), _) => format!("\nthe agent's desired state is unavailable: {e:#}\n"),
-        (Ok(_), true) => "\nthe agent's desired state agrees\n".to_string(),
-        (Ok(_), false) => {
-            let mut s = "\nDISAGREES with the agent's desired state:\n".to_string();
-            for d in &report.disagreements {
-                let _ = writeln!(s, "  {d}");
-            }
-            s
-        }
-    };
-    text.push_str(&agent_note);
+    text.push_str(&agent_note(&state, &report));
     let mut doc = report.json();
     doc["servers"] = serde_json::to_value(&servers).unwrap_or_default();
     doc["agent_error"] = match &state {
@@ -194,6 +145,76 @@ async fn ingress_route(
         ExitCode::FAILURE
     };
     Ok((text, doc, code))
+}
+
+/// HAProxy's routing map files by kind (`exact`, `prefix`, `regex`), from `show map`.
+fn routing_maps(
+    list: Vec<haproxy::proto::parse::MapInfo>,
+) -> anyhow::Result<BTreeMap<String, FilePath>> {
+    let files: BTreeMap<String, FilePath> = list
+        .into_iter()
+        .filter(|m| !m.file.is_empty())
+        .filter_map(|m| {
+            let kind = map_kind(&m.file).to_string();
+            let file = FilePath::new(m.file.clone()).ok()?;
+            ["regex", "exact", "prefix"]
+                .contains(&kind.as_str())
+                .then_some((kind, file))
+        })
+        .collect();
+    if files.is_empty() {
+        bail!("HAProxy has no routing maps (is this the agent's HAProxy?)");
+    }
+    Ok(files)
+}
+
+/// Looks `steps` up in HAProxy's maps, in one batch, in order: the lookups up to the
+/// first that matched, and that match.
+async fn look_up(
+    client: &RuntimeClient,
+    steps: &[Step],
+) -> anyhow::Result<(Vec<MapLookup>, Option<Found>)> {
+    let cmds: Vec<Command> = steps
+        .iter()
+        .map(|s| Ok(Command::GetMap(s.file.clone(), MapKey::new(s.key.clone())?)))
+        .collect::<anyhow::Result<_>>()?;
+    let replies = client
+        .batch(&cmds)
+        .await
+        .context("cannot look the request up in HAProxy's maps")?;
+    let mut tried = Vec::new();
+    for (i, r) in replies.into_iter().enumerate() {
+        let lookup = match r {
+            Ok(Reply::MapLookup(l)) => l,
+            Ok(other) => bail!("unexpected reply to get map: {other:?}"),
+            Err(e) => bail!("HAProxy refused get map: {e}"),
+        };
+        tried.push(lookup.clone());
+        if let MapLookup { found: Some(m), .. } = lookup {
+            let found = Found {
+                step: i,
+                key: m.key,
+                value: m.value,
+            };
+            return Ok((tried, Some(found)));
+        }
+    }
+    Ok((tried, None))
+}
+
+/// Whether the agent's desired state agrees with what HAProxy answered.
+fn agent_note(state: &anyhow::Result<Value>, report: &Report) -> String {
+    match (state, report.disagreements.is_empty()) {
+        (Err(e), _) => format!("\nthe agent's desired state is unavailable: {e:#}\n"),
+        (Ok(_), true) => "\nthe agent's desired state agrees\n".to_string(),
+        (Ok(_), false) => {
+            let mut s = "\nDISAGREES with the agent's desired state:\n".to_string();
+            for d in &report.disagreements {
+                let _ = writeln!(s, "  {d}");
+            }
+            s
+        }
+    }
 }
 
 /// What the trace found, before the servers are read.
