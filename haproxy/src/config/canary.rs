@@ -276,7 +276,8 @@ impl CanaryNames {
 
 /// The frontend rules that send a route's request to its canary backend, after `txn.be`
 /// holds the route's backend (and before `use_backend`). `first` is the value field number
-/// (1-based) of the canary backend. Fixed text but for one rule per name in `names`.
+/// (1-based) of the canary backend. Fixed text but for one rule per name in `names`; one
+/// list, in the order HAProxy evaluates it (header, cookie, weight), which is why it is long.
 pub(super) fn frontend_rules(
     first: usize,
     names: &CanaryNames,

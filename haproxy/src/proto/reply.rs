@@ -205,7 +205,8 @@ pub fn normalize(body: &[u8]) -> &[u8] {
     body.strip_suffix(b"\n").unwrap_or(body)
 }
 
-/// Parses the reply `body` (already framed and normalized) to `command`.
+/// Parses the reply `body` (already framed and normalized) to `command`. Long by nature: one
+/// arm per command, each naming the parser of its reply shape.
 pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> {
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(ReplyError::Unexpected {

@@ -317,6 +317,40 @@ impl Config {
     /// its own. Rendering does not check; callers refuse a config with problems.
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut out = Vec::new();
+        self.backend_problems(&mut out);
+        let mut binds = BTreeSet::new();
+        self.frontend_problems(&mut binds, &mut out);
+        for b in self.passthrough.iter().flat_map(|p| &p.binds) {
+            if b.port() == 0 || !binds.insert(*b) {
+                out.push(ConfigError::BadBind(*b));
+            }
+        }
+        for tcp in self.tcp_services.values() {
+            if tcp.bind.port() == 0 || !binds.insert(tcp.bind) {
+                out.push(ConfigError::BadBind(tcp.bind));
+            }
+            if !self.backends.contains_key(&tcp.backend) {
+                out.push(ConfigError::UnknownDefaultBackend {
+                    frontend: tcp.frontend_name(),
+                    backend: tcp.backend.clone(),
+                });
+            }
+        }
+        self.map_reuse(&mut out);
+        self.tls_problems(&mut out);
+        for (index, route) in self.routes.iter().enumerate() {
+            if !self.backends.contains_key(&route.backend) {
+                out.push(ConfigError::UnknownRouteBackend {
+                    index,
+                    backend: route.backend.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Backends and servers whose key is not their name; reserved backend names.
+    fn backend_problems(&self, out: &mut Vec<ConfigError>) {
         for (key, be) in &self.backends {
             if *key != be.name {
                 out.push(ConfigError::BackendKey {
@@ -337,10 +371,12 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// Duplicate frontends, missing or taken binds (into `binds`), a missing default
+    /// certificate, an unknown default backend.
+    fn frontend_problems(&self, binds: &mut BTreeSet<SocketAddr>, out: &mut Vec<ConfigError>) {
         let mut names = BTreeSet::new();
-        let mut binds = BTreeSet::new();
-        // Each map file is used as one kind of map only: (file, kind).
-        let mut map_uses: BTreeSet<(&ConfigPath, u8)> = BTreeSet::new();
         for fe in &self.frontends {
             if !names.insert(&fe.name) {
                 out.push(ConfigError::DuplicateFrontend(fe.name.clone()));
@@ -368,10 +404,6 @@ impl Config {
                     out.push(ConfigError::MissingCert(default));
                 }
             }
-            map_uses.insert((&fe.maps.exact, 0));
-            map_uses.insert((&fe.maps.prefix, 1));
-            map_uses.insert((&fe.maps.regex, 2));
-            map_uses.insert((&fe.maps.passthrough, 3));
             if let DefaultBackend::Backend(be) = &fe.default_backend
                 && !self.backends.contains_key(be)
             {
@@ -381,21 +413,16 @@ impl Config {
                 });
             }
         }
-        for b in self.passthrough.iter().flat_map(|p| &p.binds) {
-            if b.port() == 0 || !binds.insert(*b) {
-                out.push(ConfigError::BadBind(*b));
-            }
-        }
-        for tcp in self.tcp_services.values() {
-            if tcp.bind.port() == 0 || !binds.insert(tcp.bind) {
-                out.push(ConfigError::BadBind(tcp.bind));
-            }
-            if !self.backends.contains_key(&tcp.backend) {
-                out.push(ConfigError::UnknownDefaultBackend {
-                    frontend: tcp.frontend_name(),
-                    backend: tcp.backend.clone(),
-                });
-            }
+    }
+
+    /// A map file used as two kinds of map (exact, prefix, regex, passthrough).
+    fn map_reuse(&self, out: &mut Vec<ConfigError>) {
+        let mut map_uses: BTreeSet<(&ConfigPath, u8)> = BTreeSet::new();
+        for fe in &self.frontends {
+            map_uses.insert((&fe.maps.exact, 0));
+            map_uses.insert((&fe.maps.prefix, 1));
+            map_uses.insert((&fe.maps.regex, 2));
+            map_uses.insert((&fe.maps.passthrough, 3));
         }
         let mut kinds: BTreeMap<&ConfigPath, usize> = BTreeMap::new();
         for (file, _) in &map_uses {
@@ -404,6 +431,11 @@ impl Config {
         for (shared, _) in kinds.into_iter().filter(|(_, n)| *n > 1) {
             out.push(ConfigError::MapReuse(shared.clone()));
         }
+    }
+
+    /// crt-list lines naming a missing certificate or repeated; certificates without an
+    /// HTTPS bind.
+    fn tls_problems(&self, out: &mut Vec<ConfigError>) {
         let mut lines = BTreeSet::new();
         for e in &self.tls.crt_list {
             if !self.tls.certs.contains_key(&e.cert) {
@@ -416,15 +448,6 @@ impl Config {
         if !self.tls.is_empty() && !self.frontends.iter().any(|f| f.tls.is_some()) {
             out.push(ConfigError::TlsWithoutBind);
         }
-        for (index, route) in self.routes.iter().enumerate() {
-            if !self.backends.contains_key(&route.backend) {
-                out.push(ConfigError::UnknownRouteBackend {
-                    index,
-                    backend: route.backend.clone(),
-                });
-            }
-        }
-        out
     }
 }
 
