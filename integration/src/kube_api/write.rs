@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
-use super::resources::Kind;
+use super::resources::{Kind, Target};
 use super::server::Shared;
 use super::store::ApiError;
 
@@ -34,127 +34,22 @@ pub(crate) fn serve(
 ) -> Result<(u16, Arc<Value>), ApiError> {
     let target = shared.target(path)?;
     let kind = target.kind;
-    let namespace = target.namespace.as_deref().unwrap_or("");
+    let write = Write {
+        target: &target,
+        namespace: target.namespace.as_deref().unwrap_or(""),
+        user,
+        shared,
+    };
     match (method, target.name.as_deref()) {
         (&Method::POST, None) if target.namespace.is_some() || !kind.namespaced => {
-            let obj = parse_object(body)?;
-            check_type(kind, &obj)?;
-            check_namespace(&obj, namespace)?;
-            let name = meta_str(&obj, "name").ok_or_else(|| {
-                ApiError::new(
-                    422,
-                    "Invalid",
-                    "metadata.name: Required value: name or generateName is required",
-                )
-            })?;
-            let (stored, _) = shared
-                .store()
-                .write(kind, namespace, &name, user, |current| match current {
-                    Some(_) => Err(ApiError::new(
-                        409,
-                        "AlreadyExists",
-                        format!("{} {name:?} already exists", kind.resource()),
-                    )),
-                    None => Ok(without_status_if(kind.status, obj)),
-                })?;
-            Ok((201, stored))
+            write.create(body)
         }
-        (&Method::PUT, Some(name)) => {
-            let obj = parse_object(body)?;
-            check_type(kind, &obj)?;
-            check_namespace(&obj, namespace)?;
-            if let Some(given) = meta_str(&obj, "name")
-                && given != name
-            {
-                return Err(ApiError::new(
-                    400,
-                    "BadRequest",
-                    format!(
-                        "the name of the object ({given}) does not match the name on the URL ({name})"
-                    ),
-                ));
-            }
-            let (stored, _) = shared
-                .store()
-                .write(kind, namespace, name, user, |current| {
-                    let current = current.ok_or_else(|| not_found(kind, name))?;
-                    check_version(kind, name, meta_str(&obj, "resourceVersion"), current)?;
-                    Ok(if target.status {
-                        with_status(current.clone(), obj.get("status").cloned())
-                    } else if kind.status {
-                        with_status(obj, current.get("status").cloned())
-                    } else {
-                        obj
-                    })
-                })?;
-            Ok((200, stored))
-        }
-        (&Method::PATCH, Some(name)) => {
-            let media = content_type
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim();
-            let (apply, strategic) = match media {
-                "application/merge-patch+json" => (false, false),
-                "application/strategic-merge-patch+json" => (false, true),
-                "application/apply-patch+yaml" => (true, false),
-                other => {
-                    return Err(ApiError::new(
-                        415,
-                        "UnsupportedMediaType",
-                        format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
-                        ),
-                    ));
-                }
-            };
-            let patch = if apply {
-                parse_yaml_object(body)?
-            } else {
-                parse_object(body)?
-            };
-            let (stored, created) =
-                shared
-                    .store()
-                    .write(kind, namespace, name, user, |current| {
-                        let base = match current {
-                            Some(c) => c.clone(),
-                            None if apply && !target.status => Value::Object(Map::new()),
-                            None => return Err(not_found(kind, name)),
-                        };
-                        if let Some(current) = current {
-                            check_version(
-                                kind,
-                                name,
-                                meta_str(&patch, "resourceVersion"),
-                                current,
-                            )?;
-                        }
-                        let mut patched = base;
-                        if strategic {
-                            strategic::merge(&mut patched, &patch, kind);
-                        } else {
-                            merge_patch(&mut patched, &patch);
-                        }
-                        Ok(match current {
-                            Some(current) if target.status => {
-                                with_status(current.clone(), patched.get("status").cloned())
-                            }
-                            Some(current) if kind.status => {
-                                with_status(patched, current.get("status").cloned())
-                            }
-                            Some(_) => patched,
-                            None => without_status_if(kind.status, patched),
-                        })
-                    })?;
-            Ok((if created { 201 } else { 200 }, stored))
-        }
+        (&Method::PUT, Some(name)) => write.replace(name, body),
+        (&Method::PATCH, Some(name)) => write.patch(name, content_type, body),
         (&Method::DELETE, Some(name)) if !target.status => {
             let last = shared
                 .store()
-                .remove(kind, namespace, name)
+                .remove(kind, write.namespace, name)
                 .ok_or_else(|| not_found(kind, name))?;
             Ok((200, last))
         }
@@ -162,6 +57,151 @@ pub(crate) fn serve(
             405,
             "MethodNotAllowed",
             format!("the test api server does not allow {method} on {path}"),
+        )),
+    }
+}
+
+/// One write request: what it targets and who sends it.
+struct Write<'a> {
+    target: &'a Target,
+    namespace: &'a str,
+    user: Option<&'a str>,
+    shared: &'a Shared,
+}
+
+impl Write<'_> {
+    /// `POST`: creates the object `body` holds; 409 when its name is taken.
+    fn create(&self, body: &[u8]) -> Result<(u16, Arc<Value>), ApiError> {
+        let kind = self.target.kind;
+        let obj = parse_object(body)?;
+        check_type(kind, &obj)?;
+        check_namespace(&obj, self.namespace)?;
+        let name = meta_str(&obj, "name").ok_or_else(|| {
+            ApiError::new(
+                422,
+                "Invalid",
+                "metadata.name: Required value: name or generateName is required",
+            )
+        })?;
+        let (stored, _) =
+            self.shared
+                .store()
+                .write(
+                    kind,
+                    self.namespace,
+                    &name,
+                    self.user,
+                    |current| match current {
+                        Some(_) => Err(ApiError::new(
+                            409,
+                            "AlreadyExists",
+                            format!("{} {name:?} already exists", kind.resource()),
+                        )),
+                        None => Ok(without_status_if(kind.status, obj)),
+                    },
+                )?;
+        Ok((201, stored))
+    }
+
+    /// `PUT`: replaces the object (or only its status, at `…/status`).
+    fn replace(&self, name: &str, body: &[u8]) -> Result<(u16, Arc<Value>), ApiError> {
+        let kind = self.target.kind;
+        let obj = parse_object(body)?;
+        check_type(kind, &obj)?;
+        check_namespace(&obj, self.namespace)?;
+        if let Some(given) = meta_str(&obj, "name")
+            && given != name
+        {
+            return Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!(
+                    "the name of the object ({given}) does not match the name on the URL ({name})"
+                ),
+            ));
+        }
+        let (stored, _) =
+            self.shared
+                .store()
+                .write(kind, self.namespace, name, self.user, |current| {
+                    let current = current.ok_or_else(|| not_found(kind, name))?;
+                    check_version(kind, name, meta_str(&obj, "resourceVersion"), current)?;
+                    Ok(if self.target.status {
+                        with_status(current.clone(), obj.get("status").cloned())
+                    } else if kind.status {
+                        with_status(obj, current.get("status").cloned())
+                    } else {
+                        obj
+                    })
+                })?;
+        Ok((200, stored))
+    }
+
+    /// `PATCH`: a merge, strategic merge or apply patch of the object (or of its status).
+    fn patch(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, Arc<Value>), ApiError> {
+        let kind = self.target.kind;
+        let on_status = self.target.status;
+        let (apply, strategic) = patch_type(content_type)?;
+        let patch = if apply {
+            parse_yaml_object(body)?
+        } else {
+            parse_object(body)?
+        };
+        let (stored, created) =
+            self.shared
+                .store()
+                .write(kind, self.namespace, name, self.user, |current| {
+                    let mut patched = match current {
+                        Some(c) => c.clone(),
+                        None if apply && !on_status => Value::Object(Map::new()),
+                        None => return Err(not_found(kind, name)),
+                    };
+                    if let Some(current) = current {
+                        check_version(kind, name, meta_str(&patch, "resourceVersion"), current)?;
+                    }
+                    if strategic {
+                        strategic::merge(&mut patched, &patch, kind);
+                    } else {
+                        merge_patch(&mut patched, &patch);
+                    }
+                    Ok(match current {
+                        Some(current) if on_status => {
+                            with_status(current.clone(), patched.get("status").cloned())
+                        }
+                        Some(current) if kind.status => {
+                            with_status(patched, current.get("status").cloned())
+                        }
+                        Some(_) => patched,
+                        None => without_status_if(kind.status, patched),
+                    })
+                })?;
+        Ok((if created { 201 } else { 200 }, stored))
+    }
+}
+
+/// Which patch a `Content-Type` asks for: (apply, strategic); 415 for any other.
+fn patch_type(content_type: Option<&str>) -> Result<(bool, bool), ApiError> {
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    match media {
+        "application/merge-patch+json" => Ok((false, false)),
+        "application/strategic-merge-patch+json" => Ok((false, true)),
+        "application/apply-patch+yaml" => Ok((true, false)),
+        other => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ),
         )),
     }
 }
