@@ -203,34 +203,129 @@ fn latency_json(mut us: Vec<u64>) -> Value {
     })
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let mut args: Vec<String> = std::env::args().collect();
-    let clients: Vec<Client> = match args.get(1).map(String::as_str) {
-        Some("--keep-alive") => vec![Client::KeepAlive],
-        Some("--mixed") => vec![Client::NewConnection, Client::KeepAlive],
-        _ => vec![Client::NewConnection],
-    };
-    if args.get(1).is_some_and(|a| a.starts_with("--")) {
-        args.remove(1);
-    }
-    if !(5..=6).contains(&args.len()) {
-        bail!("usage: load-loop [--keep-alive | --mixed] ADDR HOST PATH RATE [MAX_SECONDS]");
-    }
-    let addr: SocketAddr = args[1].parse().context("ADDR")?;
-    let host: Arc<str> = Arc::from(args[2].as_str());
-    let path: Arc<str> = Arc::from(args[3].as_str());
-    let rate: f64 = args[4].parse().context("RATE")?;
-    if !(rate > 0.0 && rate <= 100_000.0) {
-        bail!("RATE must be in (0, 100000]");
-    }
-    let max = Duration::from_secs_f64(match args.get(5) {
-        Some(s) => s.parse().context("MAX_SECONDS")?,
-        None => 3600.0,
-    });
+/// The command line: `[--keep-alive | --mixed] ADDR HOST PATH RATE [MAX_SECONDS]`.
+struct Args {
+    clients: Vec<Client>,
+    addr: SocketAddr,
+    host: Arc<str>,
+    path: Arc<str>,
+    rate: f64,
+    max: Duration,
+}
 
-    // Stops on end of file (or an error) on stdin.
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+impl Args {
+    fn parse() -> anyhow::Result<Args> {
+        let mut args: Vec<String> = std::env::args().collect();
+        let clients: Vec<Client> = match args.get(1).map(String::as_str) {
+            Some("--keep-alive") => vec![Client::KeepAlive],
+            Some("--mixed") => vec![Client::NewConnection, Client::KeepAlive],
+            _ => vec![Client::NewConnection],
+        };
+        if args.get(1).is_some_and(|a| a.starts_with("--")) {
+            args.remove(1);
+        }
+        if !(5..=6).contains(&args.len()) {
+            bail!("usage: load-loop [--keep-alive | --mixed] ADDR HOST PATH RATE [MAX_SECONDS]");
+        }
+        let rate: f64 = args[4].parse().context("RATE")?;
+        if !(rate > 0.0 && rate <= 100_000.0) {
+            bail!("RATE must be in (0, 100000]");
+        }
+        Ok(Args {
+            clients,
+            addr: args[1].parse().context("ADDR")?,
+            host: Arc::from(args[2].as_str()),
+            path: Arc::from(args[3].as_str()),
+            rate,
+            max: Duration::from_secs_f64(match args.get(5) {
+                Some(s) => s.parse().context("MAX_SECONDS")?,
+                None => 3600.0,
+            }),
+        })
+    }
+}
+
+impl Tally {
+    /// Counts one request sent by `client` at `due` and answered at `done` (`start`: when
+    /// the run began).
+    fn take(
+        &mut self,
+        client: Client,
+        result: anyhow::Result<Answer>,
+        (start, due, done): (Instant, Instant, Instant),
+    ) {
+        let took = done.saturating_duration_since(due).as_micros() as u64;
+        let ok = matches!(&result, Ok(reply) if (200..300).contains(&reply.status));
+        self.clients[client as usize].record(took, ok);
+        match result {
+            Ok(reply) if ok => {
+                *self
+                    .by_name
+                    .entry(reply.echo_name.unwrap_or_default())
+                    .or_default() += 1;
+            }
+            other => {
+                if self.failed_at_s.len() < KEPT_FAILURE_TIMES {
+                    let at = round3(due.saturating_duration_since(start).as_secs_f64());
+                    self.failed_at_s.push(at);
+                }
+                if self.errors.len() < KEPT_ERRORS {
+                    let what = match other {
+                        Ok(reply) => format!("status {}", reply.status),
+                        Err(e) => format!("{e:#}"),
+                    };
+                    self.errors.push(format!("{}: {what}", client.key()));
+                }
+            }
+        }
+    }
+
+    /// The report: counts and latencies, over all requests and by client.
+    fn json(&self, args: &Args, sent: u64, duration: Duration) -> Value {
+        let mut by_client = serde_json::Map::new();
+        for c in &args.clients {
+            let ct = &self.clients[*c as usize];
+            by_client.insert(
+                c.key().to_string(),
+                json!({
+                    "sent": ct.sent,
+                    "ok": ct.ok,
+                    "failed": ct.failed,
+                    "latency_ms": latency_json(ct.latencies_us.clone()),
+                    "latency_ok_ms": latency_json(ct.ok_latencies_us.clone()),
+                }),
+            );
+        }
+        let all: Vec<u64> = self
+            .clients
+            .iter()
+            .flat_map(|c| c.latencies_us.iter().copied())
+            .collect();
+        let all_ok: Vec<u64> = self
+            .clients
+            .iter()
+            .flat_map(|c| c.ok_latencies_us.iter().copied())
+            .collect();
+        json!({
+            "sent": sent,
+            "ok": self.clients.iter().map(|c| c.ok).sum::<u64>(),
+            "failed": self.clients.iter().map(|c| c.failed).sum::<u64>(),
+            "duration_s": round3(duration.as_secs_f64()),
+            "rate": args.rate,
+            "latency_ms": latency_json(all),
+            "latency_ok_ms": latency_json(all_ok),
+            "failure_counted_at_ms": REQUEST_TIMEOUT.as_millis() as u64,
+            "errors": self.errors,
+            "failed_at_s": self.failed_at_s,
+            "by_name": self.by_name,
+            "by_client": by_client,
+        })
+    }
+}
+
+/// Stops the run on end of file (or an error) on stdin.
+fn stop_on_stdin_eof() -> tokio::sync::watch::Receiver<bool> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = [0u8; 256];
@@ -241,20 +336,29 @@ async fn main() -> anyhow::Result<()> {
         }
         let _ = stop_tx.send(true);
     });
+    stop_rx
+}
 
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse()?;
+    let (addr, rate) = (args.addr, args.rate);
+    let mut stop_rx = stop_on_stdin_eof();
     let pool = Arc::new(Pool::default());
     let tally = Arc::new(Mutex::new(Tally::default()));
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let start = Instant::now();
-    let until = start + max;
+    let until = start + args.max;
     let period = Duration::from_secs_f64(1.0 / rate);
     let mut ticks = tokio::time::interval_at(start, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut sent = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
-    let kinds: Vec<&str> = clients.iter().map(|c| c.key()).collect();
+    let kinds: Vec<&str> = args.clients.iter().map(|c| c.key()).collect();
     eprintln!(
-        "load-loop: {rate} requests/s to http://{addr}{path} (Host: {host}), clients: {}",
+        "load-loop: {rate} requests/s to http://{addr}{} (Host: {}), clients: {}",
+        args.path,
+        args.host,
         kinds.join(" + ")
     );
     loop {
@@ -269,36 +373,15 @@ async fn main() -> anyhow::Result<()> {
             _ = stop_rx.wait_for(|s| *s) => break,
             p = slots.clone().acquire_owned() => p?,
         };
-        let client = clients[(sent % clients.len() as u64) as usize];
+        let client = args.clients[(sent % args.clients.len() as u64) as usize];
         sent += 1;
-        let (host, path, tally, pool) = (host.clone(), path.clone(), tally.clone(), pool.clone());
+        let (host, path) = (args.host.clone(), args.path.clone());
+        let (tally, pool) = (tally.clone(), pool.clone());
         tasks.spawn(async move {
             let result = request(client, &pool, addr, &host, &path).await;
+            // Timed before the tally's lock is waited for.
             let done = Instant::now();
-            let mut t = tally.lock().await;
-            let took = done.saturating_duration_since(due).as_micros() as u64;
-            let ok = matches!(&result, Ok(reply) if (200..300).contains(&reply.status));
-            t.clients[client as usize].record(took, ok);
-            match result {
-                Ok(reply) if ok => {
-                    *t.by_name
-                        .entry(reply.echo_name.unwrap_or_default())
-                        .or_default() += 1;
-                }
-                other => {
-                    if t.failed_at_s.len() < KEPT_FAILURE_TIMES {
-                        let at = round3(due.saturating_duration_since(start).as_secs_f64());
-                        t.failed_at_s.push(at);
-                    }
-                    if t.errors.len() < KEPT_ERRORS {
-                        let what = match other {
-                            Ok(reply) => format!("status {}", reply.status),
-                            Err(e) => format!("{e:#}"),
-                        };
-                        t.errors.push(format!("{}: {what}", client.key()));
-                    }
-                }
-            }
+            tally.lock().await.take(client, result, (start, due, done));
             drop(permit);
         });
         // Reap finished tasks as we go, so the set stays small.
@@ -306,46 +389,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let duration = start.elapsed();
     while tasks.join_next().await.is_some() {}
-    let t = tally.lock().await;
-    let mut by_client = serde_json::Map::new();
-    for c in &clients {
-        let ct = &t.clients[*c as usize];
-        by_client.insert(
-            c.key().to_string(),
-            json!({
-                "sent": ct.sent,
-                "ok": ct.ok,
-                "failed": ct.failed,
-                "latency_ms": latency_json(ct.latencies_us.clone()),
-                "latency_ok_ms": latency_json(ct.ok_latencies_us.clone()),
-            }),
-        );
-    }
-    let all: Vec<u64> = t
-        .clients
-        .iter()
-        .flat_map(|c| c.latencies_us.iter().copied())
-        .collect();
-    let all_ok: Vec<u64> = t
-        .clients
-        .iter()
-        .flat_map(|c| c.ok_latencies_us.iter().copied())
-        .collect();
-    let out = json!({
-        "sent": sent,
-        "ok": t.clients.iter().map(|c| c.ok).sum::<u64>(),
-        "failed": t.clients.iter().map(|c| c.failed).sum::<u64>(),
-        "duration_s": round3(duration.as_secs_f64()),
-        "rate": rate,
-        "latency_ms": latency_json(all),
-        "latency_ok_ms": latency_json(all_ok),
-        "failure_counted_at_ms": REQUEST_TIMEOUT.as_millis() as u64,
-        "errors": t.errors,
-        "failed_at_s": t.failed_at_s,
-        "by_name": t.by_name,
-        "by_client": by_client,
-    });
-    println!("{out}");
+    println!("{}", tally.lock().await.json(&args, sent, duration));
     Ok(())
 }
 
