@@ -27,6 +27,7 @@ pub mod soak_report;
 pub mod tcp_echo;
 pub mod template;
 pub mod tls;
+pub mod tls_conn;
 pub mod wait;
 
 pub use agent_proc::{AgentOptions, AgentProcess};

@@ -101,6 +101,20 @@ impl TestCert {
         TestCert { cert, chain, key }
     }
 
+    /// A leaf like [`TestCert::signed_by`], valid from `from_days` to `to_days` days from
+    /// now (negative: in the past): an expired client certificate of a trusted CA.
+    ///
+    /// # Panics
+    /// When OpenSSL fails.
+    pub fn signed_by_valid(ca: &TestCert, cn: &str, from_days: i64, to_days: i64) -> TestCert {
+        let key = new_key();
+        let cert = build_valid(cn, &[], &key, Some(ca), false, (from_days, to_days))
+            .expect("build a signed certificate");
+        let mut chain = vec![ca.cert.clone()];
+        chain.extend(ca.chain.iter().cloned());
+        TestCert { cert, chain, key }
+    }
+
     /// PEM of a certificate for `cn` and `sans` followed by the key of *another* certificate:
     /// what a Secret with a mismatched key holds.
     pub fn mismatched_pem(cn: &str, sans: &[&str]) -> String {
@@ -116,6 +130,19 @@ impl TestCert {
             out.push_str(&pem_string(c.to_pem()));
         }
         out
+    }
+
+    /// The leaf, then its chain, each as DER.
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        std::iter::once(&self.cert)
+            .chain(&self.chain)
+            .map(|c| c.to_der().expect("encode DER"))
+            .collect()
+    }
+
+    /// The private key as PKCS#8 DER.
+    pub fn key_pkcs8_der(&self) -> Vec<u8> {
+        self.key.private_key_to_pkcs8().expect("encode PKCS#8")
     }
 
     /// The private key as PKCS#8 PEM.
