@@ -44,6 +44,7 @@ pub fn served(config: &Config, settings: &Settings) -> Vec<Served> {
         certs,
         crt_list,
         ca_files: _,
+        no_ca: _,
     } = &config.tls;
     let mut hosts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for entry in crt_list {

@@ -135,11 +135,28 @@ pub fn check(t: &Translation, r: &Rendered) {
     assert_eq!(t.config.problems(), vec![], "an inconsistent model");
     assert_text(&r.haproxy_cfg, "haproxy.cfg", true);
     let backends: BTreeSet<&str> = t.config.backends.keys().map(|b| b.as_str()).collect();
+    let settings = t
+        .config
+        .frontends
+        .first()
+        .map(|f| f.maps.settings.to_file_path());
     for (file, text) in &r.maps {
         let name = file.as_str();
         assert_text(text, name, true);
-        if name.ends_with(".map") {
-            check_map(name, text, &backends);
+        if settings.as_ref() == Some(file) {
+            // Global values (HSTS, client-certificate verification per SNI name): exactly
+            // what the validated model gives, in well-formed lines.
+            let want = haproxy::config::settings_entries(&t.config.settings, &t.config.tls);
+            assert_eq!(*text, haproxy::config::render_settings_map(&want), "{name}");
+            check_map(name, text, |_| {});
+        } else if name.ends_with(".map") {
+            check_map(name, text, |v| {
+                let target = RouteTarget::parse(v).unwrap_or_else(|| panic!("{name}: value {v:?}"));
+                assert!(
+                    backends.contains(target.backend.as_str()),
+                    "{name}: {v:?} names a backend the config lacks"
+                );
+            });
         } else if name.ends_with(".acl") {
             check_acl(name, text);
         }
@@ -175,8 +192,8 @@ fn assert_text(text: &str, file: &str, ascii: bool) {
 const MAX_LINE: usize = DEFAULT_BUFSIZE - 2;
 
 /// `key value` lines: HAProxy skips `#` lines and leading blanks, takes the key up to the
-/// first blank and the value after the blanks that follow it.
-fn check_map(file: &str, text: &str, backends: &BTreeSet<&str>) {
+/// first blank and the value after the blanks that follow it; `value` checks each value.
+fn check_map(file: &str, text: &str, value: impl Fn(&str)) {
     let mut keys = BTreeSet::new();
     for line in text.lines() {
         assert!(
@@ -195,11 +212,7 @@ fn check_map(file: &str, text: &str, backends: &BTreeSet<&str>) {
             !v.is_empty() && !v.starts_with([' ', '\t']) && !v.ends_with([' ', '\t']),
             "{file}: value {v:?}"
         );
-        let target = RouteTarget::parse(v).unwrap_or_else(|| panic!("{file}: value {v:?}"));
-        assert!(
-            backends.contains(target.backend.as_str()),
-            "{file}: {v:?} names a backend the config lacks"
-        );
+        value(v);
         assert!(keys.insert(k), "{file}: key {k:?} twice");
     }
 }

@@ -345,12 +345,12 @@ fn plan_runtime(
             .extend(plan_gateway(desired, &observed.gateway));
     }
     out.commands.extend(acl_dels);
-    // The settings map, whatever the scope: one or two keys, and a ConfigMap change is
-    // translated in full anyway.
+    // The settings map, whatever the scope: HSTS and a key per client-certificate name,
+    // diffed in one pass; a ConfigMap change is translated in full anyway.
     if let Some(frontend) = desired.frontends.first() {
         out.commands.extend(observed.settings.commands(
             &frontend.maps.settings.to_file_path(),
-            &settings_entries(&desired.settings),
+            &settings_entries(&desired.settings, &desired.tls),
         ));
     }
     Plan::Runtime(out)

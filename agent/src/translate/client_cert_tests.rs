@@ -110,16 +110,18 @@ fn hosts_of_one_certificate_get_a_line_per_client_certificate_setting() {
     assert_eq!(policy_of(&t, "o.test").client_cert, Some(optional));
 }
 
-#[test]
-fn a_host_keeps_the_client_certificate_settings_of_the_older_ingress() {
+/// The auth-tls annotations of CA Secret `ca` and `verify`.
+fn auth(verify: &str) -> [(&str, &str); 2] {
+    [
+        ("nginx.ingress.kubernetes.io/auth-tls-secret", "ca"),
+        ("nginx.ingress.kubernetes.io/auth-tls-verify-client", verify),
+    ]
+}
+
+/// Host m.test asked for by a newer Ingress with `newer` and an older one with `older`.
+fn older_and_newer(newer: &str, older: &str) -> Translation {
     let (ca, _, _) = pair("client ca");
-    let auth = |verify: &'static str| {
-        [
-            ("nginx.ingress.kubernetes.io/auth-tls-secret", "ca"),
-            ("nginx.ingress.kubernetes.io/auth-tls-verify-client", verify),
-        ]
-    };
-    let t = run(
+    run(
         &[
             site(),
             opaque("ca", &[("ca.crt", &ca)]),
@@ -128,26 +130,37 @@ fn a_host_keeps_the_client_certificate_settings_of_the_older_ingress() {
                 5,
                 &["m.test"],
                 &[(Some("site"), &["m.test"])],
-                &auth("on"),
+                &auth(newer),
             ),
             ingress(
                 "old",
                 1,
                 &["m.test"],
                 &[(Some("site"), &["m.test"])],
-                &auth("optional"),
+                &auth(older),
             ),
         ],
         &CertMemory::default(),
-    );
+    )
+}
+
+/// The problem of the newer Ingress of [`older_and_newer`].
+const OLDER_KEPT: &str = "shop/new spec.tls[0].hosts[0] host m.test already has other \
+                          client-certificate settings (auth-tls-*) from the older ingress \
+                          shop/old; its settings are kept";
+
+#[test]
+fn a_host_keeps_the_client_certificate_settings_of_the_older_ingress() {
+    let t = older_and_newer("on", "optional");
     assert_eq!(
         lines(&t),
         ["shop_site.pem [verify optional ca-file shop_ca.#.client-ca.pem] m.test"]
     );
-    let want = "shop/new spec.tls[0].hosts[0] host m.test already has other \
-                client-certificate settings (auth-tls-*) from the older ingress shop/old; its \
-                settings are kept";
-    assert!(problems(&t).iter().any(|p| p == want), "{:?}", problems(&t));
+    assert!(
+        problems(&t).iter().any(|p| p == OLDER_KEPT),
+        "{:?}",
+        problems(&t)
+    );
 }
 
 #[test]
@@ -258,4 +271,53 @@ fn match_cn_puts_the_pattern_in_the_acl_file_and_its_id_in_the_routes() {
                 .all(|l| l.canary_patterns.is_empty())
         );
     }
+}
+
+#[test]
+fn optional_no_ca_is_an_optional_line_and_a_name_of_the_no_ca_set() {
+    let (ca, _, _) = pair("client ca");
+    let no_ca = |t: &Translation| -> Vec<String> {
+        t.config.tls.no_ca.iter().map(|s| s.to_string()).collect()
+    };
+    let t = run(
+        &[
+            site(),
+            opaque("ca", &[("ca.crt", &ca)]),
+            ingress(
+                "n",
+                1,
+                &["n.test"],
+                &[(Some("site"), &["n.test", "*.w.test"])],
+                &auth("optional_no_ca"),
+            ),
+            ingress(
+                "o",
+                2,
+                &["o.test"],
+                &[(Some("site"), &["o.test"])],
+                &auth("optional"),
+            ),
+        ],
+        &CertMemory::default(),
+    );
+    assert_eq!(problems(&t), Vec::<String>::new());
+    assert_eq!(
+        lines(&t),
+        ["shop_site.pem [verify optional ca-file shop_ca.#.client-ca.pem] *.w.test n.test o.test"],
+        "one line: the handshake is the same as optional's"
+    );
+    assert_eq!(no_ca(&t), ["*.w.test", "n.test"]);
+    let optional = ClientCertPolicy {
+        required: false,
+        certificate: false,
+    };
+    assert_eq!(policy_of(&t, "n.test").client_cert, Some(optional));
+    // A newer Ingress asking optional_no_ca for an optional host: the older one's settings.
+    let t = older_and_newer("optional_no_ca", "optional");
+    assert!(no_ca(&t).is_empty(), "{:?}", no_ca(&t));
+    assert!(
+        problems(&t).iter().any(|p| p == OLDER_KEPT),
+        "{:?}",
+        problems(&t)
+    );
 }

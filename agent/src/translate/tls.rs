@@ -58,8 +58,8 @@ pub(super) fn collect<'a>(
     problems: &mut Vec<Problem>,
 ) -> TlsBuilt {
     let mut out = TlsBuilt::default();
-    // host -> (Ingress, line) that claimed it first.
-    let mut claims: BTreeMap<SniFilter, (ObjectKey, LineKey)> = BTreeMap::new();
+    // host -> (Ingress, line, optional_no_ca) that claimed it first.
+    let mut claims: BTreeMap<SniFilter, (ObjectKey, LineKey, bool)> = BTreeMap::new();
     let mut certs: BTreeMap<ObjectKey, Option<TlsCert>> = BTreeMap::new();
     let mut lines: BTreeMap<LineKey, BTreeSet<SniFilter>> = BTreeMap::new();
     for (key, ing) in ingresses {
@@ -75,9 +75,10 @@ pub(super) fn collect<'a>(
             );
             continue;
         }
-        let auth = tls
+        let (auth, no_ca) = tls
             .filter(|t| !t.is_empty())
-            .and_then(|_| client_auth(key, ing, snapshot, settings, &mut out));
+            .and_then(|_| client_auth(key, ing, snapshot, settings, &mut out))
+            .map_or((None, false), |(a, no_ca)| (Some(a), no_ca));
         for (i, entry) in tls.into_iter().flatten().enumerate() {
             out.wanted = true;
             let field = format!("spec.tls[{i}]");
@@ -111,14 +112,17 @@ pub(super) fn collect<'a>(
                         continue;
                     }
                 };
-                if let Some(why) = claimed(&claims, &sni, &line) {
+                if let Some(why) = claimed(&claims, &sni, &line, no_ca) {
                     problems.push(ingress_problem(key, host_field, why));
                     continue;
                 }
                 claims
                     .entry(sni.clone())
-                    .or_insert_with(|| (key.clone(), line.clone()));
+                    .or_insert_with(|| (key.clone(), line.clone(), no_ca));
                 out.hosts.insert(sni.clone());
+                if no_ca {
+                    out.files.no_ca.insert(sni.clone());
+                }
                 if line.0.is_some() || line.1.is_some() {
                     lines.entry(line.clone()).or_default().insert(sni);
                 }
@@ -194,11 +198,12 @@ fn passthrough_tls(
 /// Why `sni` cannot join `line`: another Ingress's claim with another certificate or other
 /// client-certificate settings (the older Ingress wins).
 fn claimed(
-    claims: &BTreeMap<SniFilter, (ObjectKey, LineKey)>,
+    claims: &BTreeMap<SniFilter, (ObjectKey, LineKey, bool)>,
     sni: &SniFilter,
     line: &LineKey,
+    no_ca: bool,
 ) -> Option<String> {
-    let (owner, (by, auth)) = claims.get(sni)?;
+    let (owner, (by, auth), was_no_ca) = claims.get(sni)?;
     if by != &line.0 {
         let with = by
             .as_ref()
@@ -209,7 +214,7 @@ fn claimed(
             "host {sni} already has TLS from the older ingress {owner} ({with}); ignored here"
         ));
     }
-    (auth != &line.1).then(|| {
+    (auth != &line.1 || (auth.is_some() && *was_no_ca != no_ca)).then(|| {
         format!(
             "host {sni} already has other client-certificate settings (auth-tls-*) from the \
              older ingress {owner}; its settings are kept"
@@ -217,15 +222,16 @@ fn claimed(
     })
 }
 
-/// The client-certificate options of Ingress `key`'s hosts, its CA files added to `out`.
-/// An unreadable CA is named by the Ingress's fragment, whose routes then answer `503`.
+/// The client-certificate options of Ingress `key`'s hosts (and whether they are
+/// `optional_no_ca`), its CA files added to `out`. An unreadable CA is named by the
+/// Ingress's fragment, whose routes then answer `503`.
 fn client_auth(
     key: &ObjectKey,
     ing: &StoredIngress,
     snapshot: &Snapshot,
     settings: &Settings,
     out: &mut TlsBuilt,
-) -> Option<ClientAuth> {
+) -> Option<(ClientAuth, bool)> {
     let req = client_cert::request(ing.metadata.annotations.as_ref());
     let (sref, verify) = req.handshake()?;
     let secret = client_ca::secret_key(sref, &key.namespace);
@@ -235,11 +241,12 @@ fn client_auth(
     if let Some((path, pem)) = &ca.crl {
         files.insert(path.clone(), (CaStore::CrlFile, pem.clone()));
     }
-    Some(ClientAuth {
+    let auth = ClientAuth {
         verify,
         ca_file: ca.ca.0,
         crl_file: ca.crl.map(|(p, _)| p),
-    })
+    };
+    Some((auth, req.no_ca))
 }
 
 /// The certificate of Secret `s` named by Ingress `key`, or what it had before.

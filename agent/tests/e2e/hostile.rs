@@ -1141,6 +1141,10 @@ fn fields() -> Vec<Field> {
             refused,
             false,
         ),
+            expect: |w, _| annotation(w, NGINX_AUTH_TLS_VERIFY_CLIENT),
+            accepts: refused,
+            numeric: false,
+        },
         annotation_field_of(
             NGINX_AUTH_TLS_VERIFY_DEPTH,
             |t| format!("1{t}2"),
@@ -2530,8 +2534,11 @@ fn check_rendered(
     // The HTTPS bind, made from the settings alone (addresses and paths), when TLS is on.
     let tls_bind = t.config.frontends[0].tls.as_ref().map(|b| {
         format!(
-            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1",
-            b.binds[0], b.default_cert, b.crt_list
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1{}",
+            b.binds[0],
+            b.default_cert,
+            b.crt_list,
+            haproxy::config::IGNORE_VERIFY_ERRORS
         )
     });
     // TCP services: lines made from validated ports and addresses alone.
@@ -2623,7 +2630,7 @@ fn check_rendered(
         }
         // The settings map: exactly the entries the validated settings give.
         if *file == t.config.frontends[0].maps.settings.to_file_path() {
-            let want = haproxy::config::settings_entries(&t.config.settings);
+            let want = haproxy::config::settings_entries(&t.config.settings, &t.config.tls);
             assert_eq!(
                 *text,
                 haproxy::config::render_settings_map(&want),
@@ -2776,7 +2783,7 @@ fn check_plan(name: &str, t: &Translation, values: &[&str]) {
         g.hosts.len() + g.rules.len()
     });
     // The settings map's entries (HSTS) too.
-    let settings = haproxy::config::settings_entries(&t.config.settings).len();
+    let settings = haproxy::config::settings_entries(&t.config.settings, &t.config.tls).len();
     assert_eq!(
         maps,
         set.exact.len() + set.prefix.len() + regex_adds + gateway + settings,

@@ -5,6 +5,7 @@ mod annotations;
 mod auth;
 mod backend_protocol;
 mod canary;
+mod client_cert_no_ca;
 mod client_certs;
 mod configmap;
 mod ctl;

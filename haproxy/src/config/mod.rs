@@ -74,7 +74,10 @@ pub use canary::{
     CanaryName, CanaryNames, CanaryPattern, CanaryPatternId, CanaryRule, CanaryTarget,
     InvalidPattern, MAX_CANARY_NAME,
 };
-pub use client_cert::{CLIENT_CERT_FIELD, CLIENT_DN_FIELD, CLIENT_ERROR_FIELD, ClientCertPolicy};
+pub use client_cert::{
+    CLIENT_CERT_FIELD, CLIENT_DN_FIELD, CLIENT_ERROR_FIELD, ClientCertPolicy, IGNORE_VERIFY_ERRORS,
+    VERIFY_CA, VERIFY_KEY_PREFIX, VERIFY_NO_CA,
+};
 pub use custom_errors::{
     CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
     rendered_lines,

@@ -72,7 +72,7 @@ pub fn render(config: &Config) -> Rendered {
     let regex = super::regex_routes::render_regex_map(&set.regex);
     let passthrough = render_map(&set.passthrough);
     let settings = super::settings_map::render_settings_map(
-        &super::settings_map::settings_entries(&config.settings),
+        &super::settings_map::settings_entries(&config.settings, &config.tls),
     );
     let mut maps = BTreeMap::new();
     let mut tls = BTreeMap::new();
@@ -297,9 +297,10 @@ fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
         for (b, proxy) in &addrs {
             line!(
                 out,
-                "bind {b}{https_name} ssl crt {} crt-list {} alpn h2,http/1.1{proxy}",
+                "bind {b}{https_name} ssl crt {} crt-list {} alpn h2,http/1.1{}{proxy}",
                 tls.default_cert,
-                tls.crt_list
+                tls.crt_list,
+                super::client_cert::IGNORE_VERIFY_ERRORS
             );
         }
     }
@@ -363,6 +364,11 @@ fn render_frontend(out: &mut String, fe: &Frontend, config: &Config) {
                 "http-request set-var(txn.route) var({var}),{conv}({file}){guard}"
             );
         }
+    }
+    // Before anything else reads the request: a client certificate that failed
+    // verification is refused here unless its name is optional_no_ca.
+    for rule in super::client_cert::verify_rules(&fe.maps.settings) {
+        line!(out, "{rule}");
     }
     let plain = if config.settings.use_forwarded_headers {
         "!{ ssl_fc } !{ req.hdr(x-forwarded-proto) -m str https }"
@@ -562,10 +568,11 @@ pub fn passthrough_lines(config: &Config) -> Vec<String> {
     let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
     if let Some(tls) = &fe.tls {
         lines.push(format!(
-            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1 accept-proxy",
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1{} accept-proxy",
             p.tls_bind(),
             tls.default_cert,
-            tls.crt_list
+            tls.crt_list,
+            super::client_cert::IGNORE_VERIFY_ERRORS
         ));
     }
     lines

@@ -1,26 +1,51 @@
 //! The settings map: global values the frontend reads per request with a fixed key
 //! (`str(<key>),map_str(<file>)`), so turning one on, off or changing it is `add`, `set` or
-//! `del map`, never a reload. Today it holds the ConfigMap's HSTS for the HTTPS responses no
-//! route gave one (the default backend, the built-in 404).
+//! `del map`, never a reload. It holds the ConfigMap's HSTS for the HTTPS responses no
+//! route gave one (the default backend, the built-in 404), and how each SNI name that asks
+//! for client certificates treats one that fails verification (`verify:<name>`, see
+//! [`super::client_cert`]).
 
 use std::collections::BTreeMap;
 
 use crate::names::{FilePath, MapKey, MapValue};
+use crate::proto::command::ClientVerify;
 use crate::proto::{Command, MapTarget};
 
+use super::client_cert::{VERIFY_CA, VERIFY_KEY_PREFIX, VERIFY_NO_CA};
 use super::settings::{GlobalSettings, HSTS_KEY};
+use super::tls::TlsFiles;
 
 /// The settings map's entries by key.
 pub type SettingsEntries = BTreeMap<MapKey, MapValue>;
 
-/// The entries `settings` gives: `hsts <max-age>.<flags>` while HSTS is on.
-pub fn settings_entries(settings: &GlobalSettings) -> SettingsEntries {
+/// The entries `settings` and `tls` give: `hsts <max-age>.<flags>` while HSTS is on, and
+/// `verify:<name> no-ca|ca` for every name of a crt-list line that asks for client
+/// certificates (`no-ca` only for a `verify optional` line's name in `tls.no_ca`; a name on
+/// two lines is `ca` if either says so).
+pub fn settings_entries(settings: &GlobalSettings, tls: &TlsFiles) -> SettingsEntries {
     let mut out = SettingsEntries::new();
     if let Some(h) = settings.hsts {
         out.insert(
             MapKey::new(HSTS_KEY).expect("a fixed key"),
             MapValue::new(h.field()).expect("digits, a dot and letters"),
         );
+    }
+    let ca = MapValue::new(VERIFY_CA).expect("a fixed word");
+    let no_ca = MapValue::new(VERIFY_NO_CA).expect("a fixed word");
+    for entry in &tls.crt_list {
+        let Some(auth) = &entry.auth else { continue };
+        for sni in &entry.sni {
+            // An SNI filter is a DNS name or `*.` and one: no whitespace, no `#` first.
+            let Ok(key) = MapKey::new(format!("{VERIFY_KEY_PREFIX}{}", sni.as_str())) else {
+                continue;
+            };
+            let lenient = auth.verify == ClientVerify::Optional && tls.no_ca.contains(sni);
+            let value = if lenient { &no_ca } else { &ca };
+            let slot = out.entry(key).or_insert_with(|| value.clone());
+            if !lenient {
+                *slot = ca.clone();
+            }
+        }
     }
     out
 }
@@ -69,30 +94,28 @@ impl LiveSettings {
     /// lacks, `set map` for a key with another value (any of its entries), `del map` for a
     /// key not desired.
     pub fn commands(&self, file: &FilePath, desired: &SettingsEntries) -> Vec<Command> {
+        let mut live: BTreeMap<&MapKey, Vec<Option<&MapValue>>> = BTreeMap::new();
+        for (k, v) in &self.0 {
+            live.entry(k).or_default().push(v.as_ref());
+        }
         let mut out = Vec::new();
         for (k, v) in desired {
-            let mut listed = self.0.iter().filter(|(key, _)| key == k).peekable();
-            if listed.peek().is_none() {
-                out.push(Command::AddMap(
+            match live.get(k) {
+                None => out.push(Command::AddMap(
                     MapTarget::live(file.clone()),
                     k.clone(),
                     v.clone(),
-                ));
-            } else if listed.any(|(_, have)| have.as_ref() != Some(v)) {
-                out.push(Command::SetMap(file.clone(), k.clone(), v.clone()));
+                )),
+                Some(have) if have.iter().any(|h| *h != Some(v)) => {
+                    out.push(Command::SetMap(file.clone(), k.clone(), v.clone()))
+                }
+                Some(_) => {}
             }
         }
-        let mut gone: Vec<&MapKey> = self
-            .0
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| !desired.contains_key(*k))
-            .collect();
-        gone.sort();
-        gone.dedup();
         out.extend(
-            gone.into_iter()
-                .map(|k| Command::DelMap(file.clone(), k.clone())),
+            live.keys()
+                .filter(|k| !desired.contains_key(**k))
+                .map(|k| Command::DelMap(file.clone(), (*k).clone())),
         );
         out
     }
@@ -112,20 +135,81 @@ mod tests {
     }
 
     fn hsts(max_age: u32) -> SettingsEntries {
-        settings_entries(&GlobalSettings {
-            hsts: Some(Hsts {
-                max_age,
-                include_subdomains: true,
-                preload: false,
-            }),
-            ..Default::default()
-        })
+        settings_entries(
+            &GlobalSettings {
+                hsts: Some(Hsts {
+                    max_age,
+                    include_subdomains: true,
+                    preload: false,
+                }),
+                ..Default::default()
+            },
+            &TlsFiles::default(),
+        )
     }
 
     #[test]
     fn hsts_is_one_entry_and_off_is_none() {
         assert_eq!(render_settings_map(&hsts(600)), "hsts 600.s\n");
-        assert!(settings_entries(&GlobalSettings::default()).is_empty());
+        assert!(settings_entries(&GlobalSettings::default(), &TlsFiles::default()).is_empty());
+    }
+
+    #[test]
+    fn client_certificate_names_are_ca_or_no_ca_and_fail_closed() {
+        use crate::names::SniFilter;
+        use crate::proto::command::{ClientAuth, CrtListEntry};
+        let file = |n: &str| FilePath::new(format!("/etc/haproxy/certs/{n}")).unwrap();
+        let line = |verify: Option<ClientVerify>, names: &[&str]| {
+            CrtListEntry::new(
+                file("site.pem"),
+                names.iter().map(|n| SniFilter::new(*n).unwrap()),
+            )
+            .unwrap()
+            .with_auth(verify.map(|verify| ClientAuth {
+                verify,
+                ca_file: file("ns_ca.1.client-ca.pem"),
+                crl_file: None,
+            }))
+        };
+        let tls = TlsFiles {
+            crt_list: vec![
+                line(None, &["plain.test", "n2.test"]),
+                line(
+                    Some(ClientVerify::Required),
+                    &["m.test", "s.w.test", "r.test"],
+                ),
+                line(
+                    Some(ClientVerify::Optional),
+                    &["n.test", "*.w.test", "o.test"],
+                ),
+                // A name on two lines is refused if either refuses.
+                line(Some(ClientVerify::Optional), &["n2.test", "r.test"]),
+            ],
+            // no-ca only on a `verify optional` line; a plain line's name asks for nothing.
+            no_ca: [
+                "n.test",
+                "*.w.test",
+                "m.test",
+                "plain.test",
+                "n2.test",
+                "r.test",
+            ]
+            .into_iter()
+            .map(|n| SniFilter::new(n).unwrap())
+            .collect(),
+            ..TlsFiles::default()
+        };
+        let got = render_settings_map(&settings_entries(&GlobalSettings::default(), &tls));
+        assert_eq!(
+            got,
+            "verify:*.w.test no-ca\n\
+             verify:m.test ca\n\
+             verify:n.test no-ca\n\
+             verify:n2.test no-ca\n\
+             verify:o.test ca\n\
+             verify:r.test ca\n\
+             verify:s.w.test ca\n"
+        );
     }
 
     #[test]

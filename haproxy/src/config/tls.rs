@@ -21,7 +21,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::names::FilePath;
+use crate::names::{FilePath, SniFilter};
 use crate::proto::command::{CaStore, Command, CrtListEntry, PemPayload};
 
 use super::value::{ConfigPath, InvalidValue};
@@ -127,12 +127,19 @@ pub struct TlsFiles {
     pub crt_list: Vec<CrtListEntry>,
     /// The CA bundles and revocation lists the lines name (checked PEM), by path.
     pub ca_files: BTreeMap<FilePath, (CaStore, PemPayload)>,
+    /// Names of `verify optional` lines whose clients' certificates are not held to the CA
+    /// (auth-tls-verify-client `optional_no_ca`): a certificate that fails verification
+    /// reaches their routes, said so in `ssl-client-verify` (see [`super::client_cert`]).
+    pub no_ca: BTreeSet<SniFilter>,
 }
 
 impl TlsFiles {
     /// True when there is nothing to serve over TLS.
     pub fn is_empty(&self) -> bool {
-        self.certs.is_empty() && self.crt_list.is_empty() && self.ca_files.is_empty()
+        self.certs.is_empty()
+            && self.crt_list.is_empty()
+            && self.ca_files.is_empty()
+            && self.no_ca.is_empty()
     }
 }
 
@@ -292,7 +299,6 @@ fn crt_list_commands(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::SniFilter;
 
     const LIST: &str = "/etc/haproxy/certs/crt-list.txt";
 
@@ -544,6 +550,7 @@ mod tests {
             certs: BTreeMap::from([(f("a.pem"), cert('A'))]),
             crt_list: vec![entry("a.pem", &["a.test"]), mine],
             ca_files: BTreeMap::from([(ca(store), (CaStore::CaFile, cert('C').pem))]),
+            ..TlsFiles::default()
         };
         let run = |live: &LiveTls, want: &TlsFiles| {
             texts(&tls_commands(

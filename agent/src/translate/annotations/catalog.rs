@@ -191,13 +191,11 @@ pub const CATALOG: &[Entry] = &[
         "auth-tls-error-page",
         "a URL or path as ingress-nginx accepts (`[http[s]://]host[:port]` and/or `/` \
          segments of letters, digits, `-`, `_`, `.`; `@location` names are refused), with \
-         `verify on`: a request without a client certificate is redirected there with `302` \
-         (nginx's `error_page 495 496 = <url>`); the host's crt-list line then asks for the \
-         certificate as `verify optional`, so the client gets to HTTP. Difference: a \
-         certificate that fails verification (another CA, revoked) is still refused in the \
-         TLS handshake (HAProxy 2.6.12 refuses `ca-ignore-err`/`crt-ignore-err` on a \
-         crt-list line, measured; on the bind it would cover every host of the shared \
-         port). With `optional` or `off`: named, no effect",
+         `verify on`: a request without a client certificate, or with one that failed \
+         verification (another CA, expired, revoked), is redirected there with `302` (nginx's \
+         `error_page 495 496 = <url>`); the host's crt-list line then asks for the \
+         certificate as `verify optional`, so the client gets to HTTP. With `optional` or \
+         `off`: named, no effect",
         MTLS_RELOADS,
     ),
     honoured(
@@ -222,7 +220,8 @@ pub const CATALOG: &[Entry] = &[
         "auth-tls-secret",
         "`ns/name` or `name` with `ca.crt` (and optional `ca.crl`), checked with OpenSSL: the \
          Ingress's `spec.tls` hosts get a crt-list line `[verify … ca-file … crl-file …]` on \
-         the shared HTTPS bind; its routes send `ssl-client-verify` (`SUCCESS`/`NONE`), \
+         the shared HTTPS bind; its routes send `ssl-client-verify` (`SUCCESS`/`NONE`, \
+         `FAILED:<code>` with `optional_no_ca`), \
          `ssl-client-subject-dn` and `ssl-client-issuer-dn` (RFC 2253); a TLS request whose SNI \
          is not its Host answers `421`, and with `verify on` one without a certificate (plain \
          HTTP) `403`. A missing or bad CA: the routes answer `503`. A host listed by two Ingresses keeps the older one's \
@@ -232,12 +231,19 @@ pub const CATALOG: &[Entry] = &[
     honoured(
         "auth-tls-verify-client",
         "`on` (default): `verify required`; `optional`: `verify optional`; `off`: no client \
-         certificate; `optional_no_ca` is taken as `optional` (named: a certificate from \
-         another CA is refused in the handshake; 2.6.12 refuses `ca-ignore-err` and \
-         `crt-ignore-err` on a crt-list line, and on the bind they cover every host of the \
-         port: a `verify required` host then accepts another CA's certificate, \
-         `ssl_c_verify` 21, measured)",
-        MTLS_RELOADS,
+         certificate; `optional_no_ca`: `verify optional`, and a certificate that fails \
+         verification (another CA, expired, revoked) still reaches the routes, with \
+         `ssl-client-verify: FAILED:<code>`. Verification is enforced per request, as nginx \
+         does: the shared HTTPS bind ignores verification errors in the handshake \
+         (`ca-ignore-err all crt-ignore-err all`; 2.6.12 refuses them on a crt-list line), \
+         and a request whose certificate failed answers `400` (or the auth-tls-error-page \
+         redirect) unless its SNI name is `optional_no_ca` (the runtime settings map's \
+         `verify:<name>` entry). Differences: `<code>` is OpenSSL's verify error number \
+         (`21`), where nginx sends its text; errors numbered 64 and above (key too small, \
+         weak digest) cannot be ignored on 2.6 and are refused in the handshake in every \
+         mode",
+        "no: `add/del ssl crt-list` lines, `new/set/commit ssl ca-file|crl-file` stores, a \
+         route map field; `optional` <-> `optional_no_ca` is a `set map` of the settings map",
     ),
     honoured(
         "auth-tls-verify-depth",

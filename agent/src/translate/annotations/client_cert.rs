@@ -19,13 +19,17 @@ pub struct ClientCertRequest {
     pub secret: Option<SecretRef>,
     /// auth-tls-verify-client: `None` for `off`.
     pub verify: Option<ClientVerify>,
+    /// auth-tls-verify-client `optional_no_ca` (with `verify` optional): a certificate
+    /// that fails verification reaches the routes, with `ssl-client-verify: FAILED:<code>`.
+    pub no_ca: bool,
     /// auth-tls-pass-certificate-to-upstream.
     pub pass: bool,
     /// auth-tls-match-cn: the regex the certificate's subject DN must match.
     pub match_cn: Option<CanaryPattern>,
     /// auth-tls-match-cn is set but refused: the routes fail closed (`503`).
     pub refused: bool,
-    /// auth-tls-error-page: where a request without a required certificate is redirected.
+    /// auth-tls-error-page: where a request without a required certificate, or with one
+    /// that failed verification, is redirected.
     pub error_page: Option<PolicyText>,
 }
 
@@ -93,11 +97,8 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
                 Some(ClientVerify::Optional)
             }
             "optional_no_ca" => {
-                r.differs(
-                    key,
-                    "taken as optional: HAProxy 2.6 cannot ignore verification errors per \
-                     host, so a certificate from another CA is refused in the handshake",
-                );
+                idle.push(key);
+                req.no_ca = true;
                 Some(ClientVerify::Optional)
             }
             _ => {
@@ -158,8 +159,8 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
             }
             Ok(_) => r.differs(
                 key,
-                "no effect: only a missing required certificate (auth-tls-verify-client on) \
-                 is redirected",
+                "no effect: only auth-tls-verify-client on redirects (a missing certificate \
+                 or one that failed verification)",
             ),
             Err(e) => r.invalid(key, format!("{e}; the request is refused as without it")),
         }
@@ -264,7 +265,7 @@ mod tests {
             (
                 &[("auth-tls-verify-client", "optional_no_ca")],
                 Some(ClientVerify::Optional),
-                1,
+                0,
             ),
             (
                 &[("auth-tls-verify-client", "maybe")],
@@ -292,6 +293,8 @@ mod tests {
             all.extend_from_slice(extra);
             let p = parsed(&all);
             assert_eq!(p.client_cert.verify, *verify, "{extra:?}");
+            let no_ca = extra.contains(&("auth-tls-verify-client", "optional_no_ca"));
+            assert_eq!(p.client_cert.no_ca, no_ca, "{extra:?}");
             assert_eq!(problems(&p).len(), *n, "{extra:?}: {:?}", problems(&p));
         }
         for (page, ok) in [
