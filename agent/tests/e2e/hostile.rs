@@ -1141,6 +1141,16 @@ fn fields() -> Vec<Field> {
             refused,
             false,
         ),
+        Field {
+            // The value that lets failed certificates through: nothing close to it is taken.
+            label: "nginx.ingress.kubernetes.io/auth-tls-verify-client (optional_no_ca)",
+            wrap: |t| format!("optional_no{t}_ca"),
+            set: |w, v| {
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
+                w.annotations
+                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
+            },
             expect: |w, _| annotation(w, NGINX_AUTH_TLS_VERIFY_CLIENT),
             accepts: refused,
             numeric: false,
@@ -3007,7 +3017,7 @@ fn hostile_table_corpus() {
 
 /// The table corpus's cases, exactly: a case lost (a field or token list shortened by
 /// accident) fails the test as surely as one that goes wrong.
-const TABLE_CASES: usize = 4046;
+const TABLE_CASES: usize = 4078;
 
 /// The files of `agent/tests/hostile/`, exactly.
 const MANIFEST_FILES: usize = 66;
