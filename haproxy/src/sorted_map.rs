@@ -2,6 +2,7 @@
 //! (a backend's servers) whose B-tree node would hold room for eleven entries.
 
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A map from `K` to `V` in one vector sorted by key, each key once. Lookups are binary
@@ -179,6 +180,39 @@ impl<K: Ord, V> SortedMap<K, V> {
     }
 }
 
+impl<K: Ord, V> SortedMap<K, V> {
+    /// Maps by group from `(group, key, value)` rows that mostly come group by group (as
+    /// `show servers state` lists servers backend by backend): each run of one group is
+    /// gathered in one reused buffer and moved into a vector of its exact size, where
+    /// inserting row by row grew every map by doubling. A group seen again later is merged
+    /// (of equal keys the last row stays, as everywhere here).
+    pub fn grouped<G: Ord>(
+        rows: impl IntoIterator<Item = (G, K, V)>,
+    ) -> BTreeMap<G, SortedMap<K, V>> {
+        let mut maps = BTreeMap::new();
+        let mut run: Vec<(K, V)> = Vec::new();
+        let mut current: Option<G> = None;
+        let mut flush = |group: Option<G>, run: &mut Vec<(K, V)>| {
+            if let Some(group) = group {
+                let map: &mut SortedMap<K, V> = maps.entry(group).or_default();
+                if map.is_empty() {
+                    *map = run.drain(..).collect();
+                } else {
+                    map.extend(run.drain(..));
+                }
+            }
+        };
+        for (group, k, v) in rows {
+            if current.as_ref() != Some(&group) {
+                flush(current.replace(group), &mut run);
+            }
+            run.push((k, v));
+        }
+        flush(current, &mut run);
+        maps
+    }
+}
+
 impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
     /// Collects, sorts once; of equal keys the last one stays (as in a `BTreeMap`).
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
@@ -265,7 +299,6 @@ impl<K, V> IntoIterator for SortedMap<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     use proptest::prelude::*;
 
@@ -307,6 +340,32 @@ mod tests {
                 for k in [0u8, 7, 100, 255] {
                     prop_assert_eq!(map.get(&k), model.get(&k));
                     prop_assert_eq!(map.contains_key(&k), model.contains_key(&k));
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn grouped_rows_are_the_maps_inserted_row_by_row(
+            rows in proptest::collection::vec((0u8..4, any::<u8>(), any::<u16>()), 0..60),
+            sorted in any::<bool>(),
+        ) {
+            let mut rows = rows;
+            if sorted {
+                // Group by group, as HAProxy lists them.
+                rows.sort_by_key(|r| r.0);
+            }
+            let mut model: BTreeMap<u8, BTreeMap<u8, u16>> = BTreeMap::new();
+            for (g, k, v) in rows.iter().copied() {
+                model.entry(g).or_default().insert(k, v);
+            }
+            let maps = SortedMap::grouped(rows);
+            prop_assert!(maps.keys().eq(model.keys()));
+            for (g, map) in &maps {
+                prop_assert!(map.iter().eq(model[g].iter()));
+                if sorted {
+                    prop_assert_eq!(map.entries.capacity(), map.len());
                 }
             }
         }

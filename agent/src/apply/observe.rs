@@ -256,16 +256,10 @@ pub async fn observe(
     }
     match replies.next() {
         Some(Ok(Reply::ServersState(rows))) => {
-            for row in rows.iter() {
-                if let Some((be, srv, live)) = server_row(&row) {
-                    observed.servers.entry(be).or_default().insert(srv, live);
-                }
-            }
-            // Each backend's vector grew by doubling: give the room back.
-            observed
-                .servers
-                .values_mut()
-                .for_each(SortedMap::shrink_to_fit);
+            // HAProxy lists them backend by backend: each backend's vector in one exact
+            // allocation (growing them by doubling left a megabyte of holes at 10,000).
+            let rows = rows.iter().filter_map(|row| server_row(&row));
+            observed.servers = SortedMap::grouped(rows);
         }
         Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
         other => {
