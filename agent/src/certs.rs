@@ -6,7 +6,8 @@
 //! Also the default certificate: generated self-signed when none is configured, kept in the
 //! config directory so that a restarted agent serves the same one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use haproxy::config::{CertFingerprint, TlsCert};
 use haproxy::proto::PemPayload;
@@ -165,6 +166,59 @@ pub fn load_or_generate_default(path: &Path) -> Result<(TlsCert, bool), CertErro
         return Ok((cert, false));
     }
     Ok((self_signed("haproxy-agent default certificate")?, true))
+}
+
+/// The certificate served to clients whose SNI matches no Ingress, made on first use (an
+/// agent that never serves TLS never loads or generates a key: OpenSSL's code and tables
+/// stay out of its memory): the one a previous run left at its path, else a new self-signed
+/// one ([`load_or_generate_default`]). Clones share it.
+#[derive(Clone)]
+pub struct DefaultCert {
+    /// Where it is kept (empty for one made by the caller: never read).
+    path: Arc<Path>,
+    cert: Arc<OnceLock<Result<TlsCert, CertError>>>,
+}
+
+impl DefaultCert {
+    /// The certificate kept at `path` (read or generated when first asked for).
+    pub fn at(path: PathBuf) -> Self {
+        Self {
+            path: path.into(),
+            cert: Arc::default(),
+        }
+    }
+
+    /// The certificate, loaded or generated on the first call.
+    pub fn get(&self) -> Result<&TlsCert, &CertError> {
+        let made = self.cert.get_or_init(|| {
+            let (cert, generated) = load_or_generate_default(&self.path)?;
+            if generated {
+                tracing::debug!("generated a self-signed default certificate");
+            }
+            Ok(cert)
+        });
+        made.as_ref()
+    }
+}
+
+impl From<TlsCert> for DefaultCert {
+    /// A certificate already made.
+    fn from(cert: TlsCert) -> Self {
+        Self {
+            path: Path::new("").into(),
+            cert: Arc::new(OnceLock::from(Ok(cert))),
+        }
+    }
+}
+
+impl std::fmt::Debug for DefaultCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fingerprint = self.cert.get().map(|c| c.as_ref().map(|c| &c.fingerprint));
+        f.debug_struct("DefaultCert")
+            .field("path", &self.path)
+            .field("fingerprint", &fingerprint)
+            .finish()
+    }
 }
 
 /// The Secrets' certificates a previous run left in `<config_dir>/certs/` (files named
@@ -379,5 +433,21 @@ mod tests {
         let (replaced, new) = load_or_generate_default(&path).unwrap();
         assert!(new);
         assert_ne!(replaced.fingerprint, first.fingerprint);
+    }
+
+    #[test]
+    fn the_default_certificate_is_made_on_first_use_once_for_all_clones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("default.pem");
+        let lazy = DefaultCert::at(path.clone());
+        // Written after the handle is made: read at the first `get`, not before.
+        let kept = self_signed("kept").unwrap();
+        std::fs::write(&path, kept.pem.as_str()).unwrap();
+        let clone = lazy.clone();
+        assert_eq!(clone.get(), Ok(&kept));
+        std::fs::write(&path, "garbage").unwrap();
+        assert_eq!(lazy.get(), Ok(&kept), "made once, shared by clones");
+        let given = DefaultCert::from(kept.clone());
+        assert_eq!(given.get(), Ok(&kept));
     }
 }

@@ -26,7 +26,7 @@ fn unchecked_settings(config_dir: PathBuf) -> Settings {
         config_dir,
         hard_stop_after: Duration::from_secs(30),
         https_bind: "127.0.0.1:8443".parse().unwrap(),
-        default_cert: crate::certs::self_signed("default").unwrap(),
+        default_cert: crate::certs::self_signed("default").unwrap().into(),
         default_ssl_certificate: None,
         trusted_proxies: Vec::new(),
         configmap: None,

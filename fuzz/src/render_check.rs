@@ -45,7 +45,7 @@ pub fn settings(config_dir: &Path) -> Settings {
         runtime_socket: config_dir.join("admin.sock"),
         hard_stop_after: Duration::from_secs(30),
         https_bind: "127.0.0.1:18443".parse().unwrap(),
-        default_cert: default_cert(),
+        default_cert: default_cert().into(),
         default_ssl_certificate: None,
         trusted_proxies: Vec::new(),
         configmap: Some(ObjectKey::new("shop", "haproxy-config")),

@@ -458,7 +458,7 @@ pub fn settings(dir: &Path) -> Settings {
         runtime_socket: dir.join("run/admin.sock"),
         hard_stop_after: Duration::from_secs(5),
         https_bind: SocketAddr::from(([127, 0, 0, 1], 1)),
-        default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
+        default_cert: haproxy_agent::certs::self_signed("default").unwrap().into(),
         default_ssl_certificate: None,
         trusted_proxies: Vec::new(),
         configmap: None,

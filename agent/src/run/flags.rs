@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::cli::ModelArgs;
 use crate::translate::{Settings, translate};
 
@@ -11,15 +9,11 @@ pub(super) fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
     let config_dir = absolute(&model.config_dir)?;
     let runtime_socket = absolute(&model.runtime_socket)?;
     // The default certificate the config directory already has (so that a restart serves
-    // the same one), else a new self-signed one; written there once TLS is in use.
+    // the same one), else a new self-signed one, made when TLS is first in use; written
+    // there once it is.
     let default_path = haproxy::config::default_cert_path(&config_dir)
         .map_err(|e| anyhow::anyhow!("--config-dir: {e}"))?;
-    let (default_cert, generated) =
-        crate::certs::load_or_generate_default(std::path::Path::new(default_path.as_str()))
-            .context("cannot make the default certificate")?;
-    if generated {
-        tracing::debug!("generated a self-signed default certificate");
-    }
+    let default_cert = crate::certs::DefaultCert::at(PathBuf::from(default_path.as_str()));
     let s = Settings {
         ingress_class: model.ingress_class.clone(),
         default_backend_service: model.default_backend_service.clone(),

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use haproxy::config::{
     Backend, Config, ConfigPath, DefaultBackend, Frontend, Global, MapEntries, MapKind, RouteMaps,
-    Timeout, TlsBind, TlsCert, TlsFiles, default_cert_path,
+    Timeout, TlsBind, TlsFiles, default_cert_path,
 };
 use haproxy::{BackendName, FrontendName, MapKey};
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
@@ -64,8 +64,9 @@ pub struct Settings {
     pub hard_stop_after: std::time::Duration,
     /// `--https-bind`: the HTTPS address, bound only when some Ingress has TLS.
     pub https_bind: SocketAddr,
-    /// The certificate for clients whose SNI matches no Ingress (generated at start-up).
-    pub default_cert: TlsCert,
+    /// The certificate for clients whose SNI matches no Ingress (loaded or generated when
+    /// TLS is first in use).
+    pub default_cert: crate::certs::DefaultCert,
     /// `--default-ssl-certificate`: a TLS Secret that replaces the generated default.
     pub default_ssl_certificate: Option<ObjectKey>,
     /// `--trusted-proxies`: networks whose `X-Forwarded-For` names the client.
@@ -316,7 +317,9 @@ fn tls_files(
         default_cert_path(&settings.config_dir).map_err(BadSetting::of("--config-dir"))?;
     let bind = TlsBind::in_dir(&settings.config_dir, vec![settings.https_bind])
         .map_err(BadSetting::of("--config-dir"))?;
-    let default = tls::default_cert(read, settings, problems);
+    let Some(default) = tls::default_cert(read, settings, problems) else {
+        return Ok((None, TlsFiles::default()));
+    };
     files.certs.insert(default_path.to_file_path(), default);
     Ok((Some(bind), files))
 }

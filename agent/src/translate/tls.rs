@@ -294,24 +294,35 @@ pub(super) fn read_secret(snapshot: &Snapshot, s: &ObjectKey) -> Result<TlsCert,
 }
 
 /// The default certificate: `--default-ssl-certificate`'s Secret when it is good, else the
-/// generated one.
+/// generated one; none (a problem) when that cannot be made either.
 pub(super) fn default_cert(
     read: &mut ReadSecret<'_>,
     settings: &Settings,
     problems: &mut Vec<Problem>,
-) -> TlsCert {
+) -> Option<TlsCert> {
+    let generated = |problems: &mut Vec<Problem>| match settings.default_cert.get() {
+        Ok(cert) => Some(cert.clone()),
+        Err(why) => {
+            problems.push(Problem::new(
+                ProblemKind::Secret,
+                "default certificate".to_string(),
+                format!("cannot make the default certificate: {why}; HTTPS is not served"),
+            ));
+            None
+        }
+    };
     let Some(s) = &settings.default_ssl_certificate else {
-        return settings.default_cert.clone();
+        return generated(problems);
     };
     match read(s) {
-        Ok(cert) => cert,
+        Ok(cert) => Some(cert),
         Err(why) => {
             problems.push(Problem::new(
                 ProblemKind::Secret,
                 s.to_string(),
                 format!("--default-ssl-certificate: {why}; using the generated certificate"),
             ));
-            settings.default_cert.clone()
+            generated(problems)
         }
     }
 }
@@ -358,7 +369,7 @@ pub(super) mod tests {
             runtime_socket: "/run/admin.sock".into(),
             hard_stop_after: Duration::from_secs(30),
             https_bind: "127.0.0.1:8443".parse().unwrap(),
-            default_cert: certs::self_signed("default").unwrap(),
+            default_cert: certs::self_signed("default").unwrap().into(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
             configmap: None,
@@ -753,7 +764,7 @@ pub(super) mod tests {
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         s.default_ssl_certificate = Some(ObjectKey::new("shop", "nope"));
         let t = translate_with(&store.snapshot(), &s, &CertMemory::default()).unwrap();
-        assert_eq!(t.config.tls.certs[&default], s.default_cert);
+        assert_eq!(Ok(&t.config.tls.certs[&default]), s.default_cert.get());
         assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
         assert!(
             t.problems[0]

@@ -2110,7 +2110,7 @@ impl Env {
             runtime_socket: tmp.path().join("admin.sock"),
             hard_stop_after: Duration::from_secs(30),
             https_bind: "127.0.0.1:18443".parse().unwrap(),
-            default_cert: haproxy_agent::certs::self_signed("default").unwrap(),
+            default_cert: haproxy_agent::certs::self_signed("default").unwrap().into(),
             default_ssl_certificate: None,
             trusted_proxies: Vec::new(),
             configmap: Some(configmap::key()),

@@ -48,7 +48,7 @@ fn settings(variant: u8) -> Settings {
         runtime_socket: "/run/admin.sock".into(),
         hard_stop_after: Duration::from_secs(30),
         https_bind: "127.0.0.1:8443".parse().expect("an address"),
-        default_cert: certs().default.clone(),
+        default_cert: certs().default.clone().into(),
         default_ssl_certificate: (variant & 4 != 0).then(|| ObjectKey::new("a", "t0")),
         trusted_proxies: Vec::new(),
         configmap: (variant & 8 != 0).then(|| ObjectKey::new("a", "cm")),
