@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -12,18 +14,21 @@ use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
 use super::{SERVICE_NAME_LABEL, Slice, StoredIngress, StoredService, namespace};
 
-/// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds).
+/// `namespace/name` of an object (`namespace` empty for cluster-scoped kinds). Each name is
+/// kept inline up to 24 bytes (`CompactString`): a key is copied into the store's maps, the
+/// manifests source's index and translation's memo (~150,000 live at 10,000 Services), and
+/// two heap strings each cost two allocations per copy.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
     /// Namespace, empty for cluster-scoped objects.
-    pub namespace: String,
+    pub namespace: CompactString,
     /// Name.
-    pub name: String,
+    pub name: CompactString,
 }
 
 impl ObjectKey {
     /// A key.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<CompactString>, name: impl Into<CompactString>) -> Self {
         Self {
             namespace: namespace.into(),
             name: name.into(),

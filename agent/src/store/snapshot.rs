@@ -82,7 +82,7 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 fn service_of(slice: &Slice, slice_key: &ObjectKey) -> Option<ObjectKey> {
     let name = slice.service.as_ref()?;
-    Some(ObjectKey::new(&slice_key.namespace, name))
+    Some(ObjectKey::new(slice_key.namespace.clone(), name))
 }
 
 /// Inserts `new` at `key` unless an equal object is there; true when it changed the map.

@@ -94,7 +94,7 @@ pub(super) fn collect<'a>(
                     ));
                     None
                 }
-                Some(name) => Some(ObjectKey::new(&key.namespace, name)),
+                Some(name) => Some(ObjectKey::new(key.namespace.clone(), name)),
             };
             if let Some(s) = &secret
                 && !certs.contains_key(s)

@@ -486,7 +486,7 @@ mod tests {
 
     fn names(store: &Store) -> Vec<String> {
         let snap = store.snapshot();
-        snap.services.keys().map(|k| k.name.clone()).collect()
+        snap.services.keys().map(|k| k.name.to_string()).collect()
     }
 
     fn setup() -> (tempfile::TempDir, Store, ManifestsSource) {

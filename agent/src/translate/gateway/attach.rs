@@ -62,7 +62,10 @@ pub(in crate::translate) fn attach(
         if !group_ok || !kind_ok {
             continue;
         }
-        let ns = p.namespace.clone().unwrap_or_else(|| key.namespace.clone());
+        let ns = p
+            .namespace
+            .clone()
+            .unwrap_or_else(|| key.namespace.to_string());
         let gw_key = ObjectKey::new(ns, p.name.clone());
         let Some(gw) = gateways.gateways.get(&gw_key) else {
             continue;

@@ -183,7 +183,10 @@ fn certificate(
         let why = "only core Secrets are supported as certificates".to_string();
         return Err(("InvalidCertificateRef", why));
     }
-    let ns = r.namespace.clone().unwrap_or_else(|| key.namespace.clone());
+    let ns = r
+        .namespace
+        .clone()
+        .unwrap_or_else(|| key.namespace.to_string());
     let secret = ObjectKey::new(&ns, &r.name);
     if super::object_name(&secret).is_err() {
         let shown = hostnames::truncate(&secret.to_string());

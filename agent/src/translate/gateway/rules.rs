@@ -262,7 +262,10 @@ fn service_port(
         );
         return Err(("", "InvalidKind", why));
     }
-    let ns = b.namespace.clone().unwrap_or_else(|| key.namespace.clone());
+    let ns = b
+        .namespace
+        .clone()
+        .unwrap_or_else(|| key.namespace.to_string());
     let from = grants::From {
         kind: "HTTPRoute",
         namespace: &key.namespace,

@@ -286,7 +286,7 @@ pub(super) fn tls_secrets(key: &ObjectKey, ing: &StoredIngress) -> BTreeSet<Obje
         .flatten()
         .filter_map(|t| t.secret_name.as_deref())
         .filter(|n| !n.is_empty())
-        .map(|n| ObjectKey::new(&key.namespace, n))
+        .map(|n| ObjectKey::new(key.namespace.clone(), n))
         .chain(auth)
         .collect()
 }

@@ -84,7 +84,7 @@ impl Reader<'_> {
     /// The first port of Service `service` in the Ingress's namespace (ingress-nginx's
     /// default-backend takes that one), or a problem at `field`.
     pub(super) fn first_port(&mut self, field: &str, service: &str) -> Option<PortRef> {
-        let key = ObjectKey::new(&self.f.key.namespace, service);
+        let key = ObjectKey::new(self.f.key.namespace.clone(), service);
         self.first_port_of(field, &key, "no fallback")
     }
 
@@ -135,7 +135,7 @@ impl Reader<'_> {
             return None;
         }
         let service = match (fallback, &self.settings.default_backend_service) {
-            (Some((_, svc)), _) => ObjectKey::new(&self.f.key.namespace, svc),
+            (Some((_, svc)), _) => ObjectKey::new(self.f.key.namespace.clone(), svc),
             (None, Some(key)) => key.clone(),
             (None, None) => {
                 let msg = format!(

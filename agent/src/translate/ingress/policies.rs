@@ -63,7 +63,7 @@ impl Reader<'_> {
         };
         let ns = namespace
             .clone()
-            .unwrap_or_else(|| self.f.key.namespace.clone());
+            .unwrap_or_else(|| self.f.key.namespace.to_string());
         let ns = ns.as_str();
         let key = ObjectKey::new(ns, name);
         self.f.read_secrets.push(key.clone());
