@@ -5,13 +5,17 @@
 //! Kubernetes API server that a real `kube::Client` lists and watches ([`KubeApi`]), a TCP
 //! echo ([`TcpEcho`]), HAProxy started from a rendered config ([`RenderedHaproxy`]), the
 //! Gateway API conformance tables and echo ([`gwconf`]), and waiting on conditions with
-//! deadlines ([`wait_until`]) instead of sleeping; paired-trial statistics for the
-//! benchmarks ([`bench_stats`]), the soak's oracle ([`soak_oracle`]), and the report pages
-//! filled from Markdown templates ([`template`], [`soak_report`]).
+//! deadlines ([`wait_until`]) instead of sleeping; Kubernetes objects typed and as manifest
+//! text ([`fixtures`]); the benchmarks' and the soak's command line and percentiles
+//! ([`figures`]), paired-trial statistics for the benchmarks ([`bench_stats`]), the soak's
+//! oracle ([`soak_oracle`]), and the report pages filled from Markdown templates
+//! ([`template`], [`soak_report`]).
 
 pub mod agent_proc;
 pub mod bench_stats;
 pub mod echo;
+pub mod figures;
+pub mod fixtures;
 pub mod grpc;
 pub mod gwconf;
 pub mod haproxy_proc;

@@ -1,4 +1,4 @@
-//! The soak's wider oracle (agent/benches/soak), beyond the servers: the route maps HAProxy
+//! The soak's wider oracle (the `soak` crate), beyond the servers: the route maps HAProxy
 //! serves, the structure of the haproxy.cfg the agent wrote and of the running HAProxy, and
 //! the canary backend's weights, each checked against what the soak computes from the
 //! objects it wrote (the documented map-key layout of docs/architecture.md, the backend

@@ -13,7 +13,7 @@ use integration::grpc::{GrpcReply, ProtoServer, Transport, grpc_call};
 use integration::tls::TestCert;
 
 use crate::support::{
-    Agent, CONVERGE, Ep, IngressPath, NS, Options, eventually, ingress, quote, slice,
+    Agent, CONVERGE, Ep, IngressPath, NS, Options, eventually, ingress, quote, slice, tls_secret,
 };
 
 /// The name the backends' certificates hold, sent as SNI by proxy-ssl-name.
@@ -36,16 +36,6 @@ fn ca_secret(name: &str, ca: &TestCert) -> String {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {NS}\n\
          type: Opaque\nstringData:\n  ca.crt: {}\n",
         quote(&ca.cert_pem())
-    )
-}
-
-/// A TLS Secret for the HTTPS bind.
-fn tls_secret(name: &str, cert: &TestCert) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {NS}\n\
-         type: kubernetes.io/tls\nstringData:\n  tls.crt: {}\n  tls.key: {}\n",
-        quote(&cert.cert_pem()),
-        quote(&cert.key_pem())
     )
 }
 

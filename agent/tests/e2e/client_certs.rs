@@ -15,9 +15,9 @@ use integration::EchoServer;
 use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
 
 use crate::support::{
-    Agent, CONVERGE, Ep, NS, Options, eventually, ingress, quote, route, service, slice,
+    Agent, CONVERGE, Ep, NS, Options, eventually, ingress, quote, route, service, slice, tls_secret,
 };
-use crate::tls::{tls_ingress, tls_secret, web};
+use crate::tls::{tls_ingress, web};
 
 const SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 

@@ -28,13 +28,13 @@ use haproxy::config::{
 };
 use haproxy::proto::{Command, DEFAULT_BUFSIZE, EncodeError};
 use haproxy::{BackendName, ConfigWriter, MapKey, ServerName};
+use integration::fixtures::meta;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use haproxy_agent::translate::annotations::{
@@ -311,14 +311,6 @@ impl Default for World {
             canary: "hsvc-canary".into(),
             tls: None,
         }
-    }
-}
-
-fn meta(ns: &str, name: &str) -> ObjectMeta {
-    ObjectMeta {
-        namespace: Some(ns.into()),
-        name: Some(name.into()),
-        ..Default::default()
     }
 }
 

@@ -12,8 +12,10 @@ use integration::EchoServer;
 use integration::grpc::ProtoServer;
 use integration::tls::{TestCert, https_get};
 
-use crate::support::{Agent, CONVERGE, Ep, NS, Options, eventually, quote, service, slice};
-use crate::tls::{served, tls_ingress, tls_secret, web};
+use crate::support::{
+    Agent, CONVERGE, Ep, NS, Options, eventually, quote, service, slice, tls_secret,
+};
+use crate::tls::{served, tls_ingress, web};
 
 const PASS: &str = "nginx.ingress.kubernetes.io/ssl-passthrough";
 

@@ -12,9 +12,9 @@ use integration::tls::TestCert;
 use crate::auth::{BAR_SHA512, auth_secret, basic};
 use crate::ctl::against_an_agent::ctl;
 use crate::support::{
-    Agent, CONVERGE, Ep, Options, eventually, ingress, quote, route, service, slice,
+    Agent, CONVERGE, Ep, Options, eventually, ingress, quote, route, service, slice, tls_secret,
 };
-use crate::tls::{served, tls_ingress, tls_secret, web};
+use crate::tls::{served, tls_ingress, web};
 use integration::free_port;
 
 const HOST: &str = "secure.test";

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::ctl::against_an_agent::ctl;
 use crate::support::{
-    Agent, CONVERGE, Ep, IngressPath, NS, Options, eventually, ingress, quote, service, slice,
+    Agent, CONVERGE, Ep, IngressPath, NS, Options, eventually, ingress, quote, secret, service,
+    slice, tls_secret,
 };
 
 /// The CN of the certificate the agent generates for unknown SNI names.
@@ -45,20 +46,6 @@ pub(crate) fn tls_ingress(
             text.replacen("  rules:\n", &tls, 1)
         }
     }
-}
-
-/// A Secret `name` of `kind` with `tls.crt` and `tls.key` as given.
-fn secret(name: &str, kind: &str, crt: &str, key: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {NS}\n\
-         type: {kind}\nstringData:\n  tls.crt: {}\n  tls.key: {}\n",
-        quote(crt),
-        quote(key)
-    )
-}
-
-pub(crate) fn tls_secret(name: &str, cert: &TestCert) -> String {
-    secret(name, "kubernetes.io/tls", &cert.cert_pem(), &cert.key_pem())
 }
 
 pub(crate) fn web(port: u16) -> String {

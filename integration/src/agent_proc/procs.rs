@@ -73,15 +73,18 @@ pub(super) fn stop_haproxy(pids: &BTreeSet<u32>) {
     }
 }
 
-/// The executable `name` of the build the running test or benchmark belongs to:
-/// `target/<profile>/deps/<exe>` -> `target/<profile>/<name>` (cargo builds a package's
-/// binaries before its tests and benchmarks).
+/// The executable `name` of the build the running test, benchmark or binary belongs to:
+/// `target/<profile>/deps/<exe>` or `target/<profile>/<exe>` -> `target/<profile>/<name>`
+/// (cargo builds a package's binaries before its tests and benchmarks).
 pub fn built_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the executable is not in target/<profile>/deps")?;
+    let dir = exe.parent().context("the executable has no directory")?;
+    let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent()
+            .context("the executable is not in target/<profile>/deps")?
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     if !path.is_file() {
         bail!("{} is missing: build it", path.display());

@@ -27,11 +27,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
-use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentOptions, AgentProcess, r3, to_yaml, write_atomic};
-use crate::observe::Probe;
-use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters};
+use integration::agent_proc::{self, AgentOptions, AgentProcess};
+use integration::figures::{self, r3};
+
+use crate::churn::Churn;
+use crate::objects::{to_yaml, write_atomic};
+use crate::scenario::{Opened, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally};
+use crate::world::World;
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -103,7 +106,7 @@ fn haproxy_children(parent: u32) -> usize {
                 .rsplit_once(')')
                 .and_then(|(_, rest)| rest.split_whitespace().nth(1))
                 .and_then(|p| p.parse::<u32>().ok());
-            ppid == Some(parent) && common::is_live_haproxy(*pid)
+            ppid == Some(parent) && agent_proc::is_live_haproxy(*pid)
         })
         .count()
 }
@@ -166,15 +169,15 @@ async fn hold(addr: std::net::SocketAddr) -> Vec<TcpStream> {
 /// Runs the churn for `duration`; returns the figures.
 pub async fn run(agent_bin: &Path, duration: Duration, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let sink = Sink::Files(agent.manifests.clone());
-    sink.write_all(&world)?;
-    let services = agent.manifests.join("services.yaml");
-    write_atomic(&services, &to_yaml(&static_objects(&world, 5))?)?;
-    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
-    let result = long_run(&mut agent, world, sink, duration, seed).await;
-    agent.finish(result)
+    let scenario = Scenario::prepare(&world, Source::Files, seed).await?;
+    scenario.write_manifest("services.yaml", &static_objects(&world, 5))?;
+    let first = world.desired();
+    let options = AgentOptions::bench(DRAIN);
+    scenario
+        .run(agent_bin, options, &first, async move |s, opened| {
+            long_run(s, opened, world, duration, seed).await
+        })
+        .await
 }
 
 /// Old workers: pid -> (when it was retired, last seen alive).
@@ -211,16 +214,14 @@ impl Workers {
 }
 
 async fn long_run(
-    agent: &mut AgentProcess,
+    s: &mut Scenario,
+    opened: Opened,
     world: World,
-    sink: Sink,
     duration: Duration,
     seed: u64,
 ) -> anyhow::Result<Value> {
-    agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe::of(agent);
-    probe.first_converged(&world.desired()).await?;
-    let version = agent.show_proc().await?.master.version;
+    let Opened { probe, version } = opened;
+    let (agent, sink) = (&mut s.agent, s.sink.clone());
     let hard_stop = hard_stop_after(&agent.config_dir.clone().join("haproxy.cfg"))?;
     let services = agent.manifests.join("services.yaml");
     let statics = (
@@ -249,7 +250,7 @@ async fn long_run(
     print_line(duration, &verdict, workers.old.len(), hard_stop);
     eprintln!("{}", tally.line("converged at the end"));
     let growth = |(base, end, pct): (f64, f64, f64)| {
-        json!({"baseline_median": base, "end_median": end, "growth_percent": common::round(pct, 2),
+        json!({"baseline_median": base, "end_median": end, "growth_percent": figures::round(pct, 2),
                "passed": pct <= MAX_GROWTH_PERCENT})
     };
     let passed = tally.passed()
@@ -323,7 +324,7 @@ async fn churn_and_sample(
         if now >= next_poll {
             let (children, old_now) = workers.poll(agent, now).await;
             if now >= next_sample {
-                let status = common::proc_status_kib(pid)?;
+                let status = agent_proc::proc_status_kib(pid)?;
                 samples.push(Sample {
                     t: now - start,
                     rss_kib: status.get("VmRSS").copied().unwrap_or(0),
@@ -383,8 +384,8 @@ fn judge(samples: &[Sample], old: &OldWorkers, hard_stop: Duration, duration: Du
                 .map(f)
                 .collect()
         };
-        let base = common::median(&within(warm_up, warm_up + window));
-        let end = common::median(&within(duration.saturating_sub(window), duration));
+        let base = figures::median(&within(warm_up, warm_up + window));
+        let end = figures::median(&within(duration.saturating_sub(window), duration));
         let pct = if base > 0.0 {
             (end - base) / base * 100.0
         } else {

@@ -27,14 +27,18 @@ use integration::EchoServer;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentOptions, AgentProcess, r3, to_yaml, write_atomic};
+use integration::agent_proc::{AgentOptions, AgentProcess};
+use integration::figures::{self, r3};
+
+use crate::churn::Churn;
+use crate::objects::{to_yaml, write_atomic};
 use crate::observe::{Probe, diff};
 use crate::r6_setup::{
     TMPFS_SIZE, TRAFFIC_EVERY, Tmpfs, Traffic, disk_problems, fill, web_objects, with_web,
 };
-use crate::world::{Desired, Rng, World};
-use crate::{DEADLINE, RECHECK, Tally};
+use crate::scenario::{Opened, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally};
+use crate::world::{Desired, World};
 
 const SERVICES: usize = 10;
 const ENDPOINTS: usize = 5;
@@ -87,23 +91,19 @@ impl Fault {
 /// Runs the four faults; returns the figures.
 pub async fn run(agent_bin: &Path, seed: u64) -> anyhow::Result<Value> {
     let echo = EchoServer::start("web")?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let tmpfs = Tmpfs::mount(&agent.config_dir.clone())?;
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let sink = Sink::Files(agent.manifests.clone());
-    sink.write_all(&world)?;
-    write_atomic(
-        &agent.manifests.join("services.yaml"),
-        &to_yaml(&crate::r4::static_objects(&world, 5))?,
-    )?;
-    write_atomic(
-        &agent.manifests.join("web.yaml"),
-        &to_yaml(&web_objects(echo.addr()))?,
-    )?;
-    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
-    let result = faults(&mut agent, &tmpfs, world, sink, echo.addr(), seed).await;
-    let result = agent.finish(result);
+    let scenario = Scenario::prepare(&world, Source::Files, seed).await?;
+    let tmpfs = Tmpfs::mount(&scenario.agent.config_dir.clone())?;
+    scenario.write_manifest("services.yaml", &crate::r4::static_objects(&world, 5))?;
+    scenario.write_manifest("web.yaml", &web_objects(echo.addr()))?;
+    let first = with_web(world.desired(), echo.addr());
+    let options = AgentOptions::bench(DRAIN);
+    let result = scenario
+        .run(agent_bin, options, &first, async |s, opened| {
+            faults(s, opened, &tmpfs, world, echo.addr(), seed).await
+        })
+        .await;
+    // Unmounted once the agent and its HAProxy are stopped.
     drop(tmpfs);
     result
 }
@@ -117,7 +117,7 @@ async fn metric(agent: &AgentProcess, name: &str) -> f64 {
 
 /// Reloads the agent counted, whatever their reason.
 async fn reloads(agent: &AgentProcess) -> f64 {
-    let counters = crate::agent_counters(agent).await;
+    let counters = agent_counters(agent).await;
     counters["reloads_by_reason"]
         .as_object()
         .map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum())
@@ -309,7 +309,7 @@ impl Scene<'_> {
         })
         .await
         .ok()
-        .map(|()| r3(common::ms(injected.elapsed())));
+        .map(|()| r3(figures::ms(injected.elapsed())));
         tokio::time::sleep(DURING.saturating_sub(injected.elapsed())).await;
         let desired = with_web(self.churn.pause()?.desired(), self.echo);
         // While the fault lasts, HAProxy follows the objects anyway (runtime API).
@@ -358,19 +358,15 @@ impl Scene<'_> {
 }
 
 async fn faults(
-    agent: &mut AgentProcess,
+    s: &mut Scenario,
+    opened: Opened,
     tmpfs: &Tmpfs,
     world: World,
-    sink: Sink,
     echo: SocketAddr,
     seed: u64,
 ) -> anyhow::Result<Value> {
-    agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe::of(agent);
-    probe
-        .first_converged(&with_web(world.desired(), echo))
-        .await?;
-    let version = agent.show_proc().await?.master.version;
+    let Opened { probe, version } = opened;
+    let (agent, sink) = (&s.agent, s.sink.clone());
     let statics = [
         to_yaml(&crate::r4::static_objects(&world, 5))?,
         to_yaml(&crate::r4::static_objects(&world, 6))?,
@@ -396,7 +392,7 @@ async fn faults(
     let examples = traffic.stop().await;
     let written = churn.written();
     churn.stop().await?;
-    let counters = crate::agent_counters(agent).await;
+    let counters = agent_counters(agent).await;
     Ok(json!({
         "haproxy_version": version,
         "seed": seed,

@@ -1,4 +1,4 @@
-//! The setting of R6 (`soak/r6.rs`): the tmpfs the config directory lives on, the filler
+//! The setting of R6 (`r6.rs`): the tmpfs the config directory lives on, the filler
 //! that makes it full, the real backend (`web.soak`) and the requests to it through HAProxy,
 //! and what the files on disk must hold.
 
@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use haproxy_agent::store::Object;
 use integration::soak_oracle::{self, MAPS};
 
-use crate::common::{EpState, NS, Rule, ingress, service, slice};
+use crate::objects::{EpState, NS, Rule, ingress, service, slice};
 use crate::world::{Desired, Want};
 
 /// Requests to `web.soak` are this far apart.

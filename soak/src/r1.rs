@@ -17,11 +17,13 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
-use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentOptions, AgentProcess, r3, signal};
-use crate::observe::Probe;
+use integration::agent_proc::{AgentOptions, AgentProcess, signal};
+use integration::figures::{self, r3};
+
+use crate::churn::Churn;
+use crate::scenario::{Opened, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally};
 use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -57,7 +59,7 @@ async fn back(
         {
             // Remember its pids, to stop them at the end whatever happens.
             let _ = agent.show_proc().await;
-            return Some(r3(common::ms(since.elapsed())));
+            return Some(r3(figures::ms(since.elapsed())));
         }
         if since.elapsed() >= DEADLINE {
             return None;
@@ -69,28 +71,27 @@ async fn back(
 /// Runs `count` kills; returns the figures.
 pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let sink = Sink::Files(agent.manifests.clone());
-    sink.write_all(&world)?;
-    agent.spawn(agent_bin, &AgentOptions::bench(DRAIN))?;
-    let result = kills(&mut agent, world, sink, count, seed).await;
-    agent.finish(result)
+    let scenario = Scenario::prepare(&world, Source::Files, seed).await?;
+    let first = world.desired();
+    let options = AgentOptions::bench(DRAIN);
+    scenario
+        .run(agent_bin, options, &first, async move |s, opened| {
+            kills(s, opened, world, count, seed).await
+        })
+        .await
 }
 
 async fn kills(
-    agent: &mut AgentProcess,
+    s: &mut Scenario,
+    opened: Opened,
     world: World,
-    sink: Sink,
     count: usize,
     seed: u64,
 ) -> anyhow::Result<Value> {
-    agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe::of(agent);
-    probe.first_converged(&world.desired()).await?;
-    let version = agent.show_proc().await?.master.version;
+    let Opened { probe, version } = opened;
+    let agent = &mut s.agent;
     let endpoints_start = world.endpoint_count();
-    let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
+    let churn = Churn::start(world, s.sink.clone(), CHURN_INTERVAL, seed);
     let mut rng = Rng::new(seed ^ 0x5eed_0001);
     let mut tallies = [Tally::default(), Tally::default()];
     let mut back_ms: [Vec<f64>; 2] = Default::default();
@@ -153,7 +154,7 @@ async fn kills(
     eprintln!("{}", master.line("master killed"));
     let by_target = |tally: &Tally, back: &[f64]| {
         let mut v = tally.json();
-        v["back_ms"] = common::summary_with_samples(back);
+        v["back_ms"] = figures::summary_with_samples(back);
         v
     };
     Ok(json!({
@@ -170,8 +171,8 @@ async fn kills(
         "kills": worker.faults + master.faults,
         "changes_written": written,
         "changes_after_kill": {
-            "median": common::median(&changes_after_kill),
-            "max": common::Summary::of(&changes_after_kill).max,
+            "median": figures::median(&changes_after_kill),
+            "max": figures::Summary::of(&changes_after_kill).max,
         },
         "worker": by_target(worker, &back_ms[0]),
         "master": by_target(master, &back_ms[1]),

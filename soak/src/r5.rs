@@ -12,19 +12,21 @@
 //! (10 s from the restart) without taking the Lease back.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use integration::KubeApi;
+use integration::agent_proc::{AgentOptions, AgentProcess};
+use integration::figures::{self, Summary};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::churn::{Churn, Sink};
-use crate::common::{self, AgentOptions, AgentProcess, NS, Summary};
+use crate::objects::NS;
 use crate::observe::Probe;
+use crate::scenario::{Scenario, Source, agent_counters, first_look, kube_agent};
+use crate::tally::{DEADLINE, RECHECK, Tally, converge_and_record};
 use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters, converge_and_record};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -99,16 +101,18 @@ fn first_write(
 
 /// Runs `kills` leader kills; returns the figures.
 pub async fn run(agent_bin: &Path, kills: usize, seed: u64) -> anyhow::Result<Value> {
-    let api = Arc::new(KubeApi::start().await?);
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let sink = Sink::Api(api.clone());
-    sink.write_all(&world)?;
+    let scenario = Scenario::prepare(&world, Source::Api, seed).await?;
+    let api = scenario.api()?;
+    let first = (
+        scenario.agent,
+        scenario.kubeconfig.context("no kubeconfig")?,
+    );
+    let sink = scenario.sink;
+    let mut agents = vec![first, kube_agent(&api)?].into_iter();
     let mut replicas = Vec::new();
     for (identity, address) in REPLICAS {
-        let agent = AgentProcess::prepare("bench-agent")?;
-        let config = agent.dir().join("kubeconfig");
-        api.write_kubeconfig(&config)?;
+        let (agent, config) = agents.next().context("one agent per replica")?;
         let mut r = Replica {
             identity,
             address,
@@ -155,13 +159,11 @@ async fn rounds(
     kills: usize,
     seed: u64,
 ) -> anyhow::Result<Value> {
+    let mut versions = Vec::new();
     for r in replicas.iter_mut() {
-        r.agent.wait_healthy(Duration::from_secs(30)).await?;
-        Probe::of(&r.agent)
-            .first_converged(&world.desired())
-            .await?;
+        versions.push(first_look(&mut r.agent, &world.desired()).await?.version);
     }
-    let version = replicas[0].agent.show_proc().await?.master.version;
+    let version = versions.swap_remove(0);
     integration::wait_until("a replica holds the Lease", DEADLINE, async || {
         holder(api).is_some_and(|h| !h.is_empty())
     })
@@ -195,7 +197,7 @@ async fn rounds(
             w.kind == "Lease" && w.object["spec"]["holderIdentity"] == fid
         });
         match (took, lease_at) {
-            (Ok(()), Some(at)) => t.lease_ms.push(common::r3(common::ms(at - killed))),
+            (Ok(()), Some(at)) => t.lease_ms.push(figures::r3(figures::ms(at - killed))),
             (r, _) => t
                 .failed
                 .push(format!("round {round}: no takeover by {fid}: {r:?}")),
@@ -206,7 +208,7 @@ async fn rounds(
         })
         .await;
         match first_write(api, from, |w| status_names(w, faddr)) {
-            Some(at) => t.status_ms.push(common::r3(common::ms(at - killed))),
+            Some(at) => t.status_ms.push(figures::r3(figures::ms(at - killed))),
             None => t
                 .failed
                 .push(format!("round {round}: {fid} wrote no Ingress status")),
@@ -250,7 +252,7 @@ async fn rounds(
         lease.max,
         Summary::of(&t.status_ms).p50
     );
-    let bound_ms = common::ms(takeover_bound());
+    let bound_ms = figures::ms(takeover_bound());
     let within = |v: &[f64], ms: f64| v.iter().filter(|x| **x <= ms).count();
     ensure!(t.lease_ms.len() + t.failed.len() > 0, "no round ran");
     Ok(json!({
@@ -264,9 +266,9 @@ async fn rounds(
         "renew_period_ms": RENEW.as_millis() as u64,
         "takeover_bound_ms": bound_ms,
         "kills": survivor_tally.faults,
-        "takeover_lease_ms": common::summary_with_samples(&t.lease_ms),
-        "takeover_status_ms": common::summary_with_samples(&t.status_ms),
-        "takeovers_within_lease_duration": within(&t.lease_ms, common::ms(LEASE)),
+        "takeover_lease_ms": figures::summary_with_samples(&t.lease_ms),
+        "takeover_status_ms": figures::summary_with_samples(&t.status_ms),
+        "takeovers_within_lease_duration": within(&t.lease_ms, figures::ms(LEASE)),
         "takeovers_within_bound": within(&t.lease_ms, bound_ms),
         "takeover_failures": t.failed,
         "lease_taken_back": t.stolen,

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use haproxy::proto::{Command, Reply};
 use integration::soak_oracle::{self, MAPS, StructureWant};
 
-use crate::common::{haproxy_processes_with, ms, r3};
 use crate::world::Desired;
+use integration::agent_proc::{AgentProcess, haproxy_processes_with};
+use integration::figures::{ms, r3};
 
 /// How often convergence is checked.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -194,7 +195,7 @@ pub struct Probe {
 
 impl Probe {
     /// The sockets and health address of `agent`.
-    pub fn of(agent: &crate::common::AgentProcess) -> Probe {
+    pub fn of(agent: &AgentProcess) -> Probe {
         Probe {
             runtime_socket: agent.runtime_socket.clone(),
             master_socket: agent.master_socket.clone(),

@@ -23,19 +23,17 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::ensure;
-use integration::KubeApi;
+use integration::agent_proc::AgentOptions;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
-use crate::churn::{Churn, Sink};
-use crate::common::{AgentOptions, AgentProcess};
-use crate::observe::Probe;
+use crate::churn::Churn;
+use crate::scenario::{OnApi, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally};
 use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -49,13 +47,6 @@ const DRAIN: Duration = Duration::from_secs(1);
 /// The kinds the agent watches (`source::kube::KINDS`).
 const KINDS: usize = haproxy_agent::source::kube::KINDS.len();
 
-fn kubeconfig(api: &KubeApi) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\nusers:\n- name: test\n  user: {{}}\n",
-        api.url()
-    )
-}
-
 /// Runs the three faults; returns the figures.
 pub async fn run(
     agent_bin: &Path,
@@ -64,42 +55,25 @@ pub async fn run(
     pause: Duration,
     seed: u64,
 ) -> anyhow::Result<Value> {
-    let api = Arc::new(KubeApi::start().await?);
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let sink = Sink::Api(api.clone());
-    sink.write_all(&world)?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let config = agent.dir().join("kubeconfig");
-    std::fs::write(&config, kubeconfig(&api))?;
-    agent.spawn(
-        agent_bin,
-        &AgentOptions {
-            kubeconfig: Some(config),
-            ..AgentOptions::bench(DRAIN)
-        },
-    )?;
-    let faults = Faults {
-        agent: &mut agent,
-        api: &api,
-        sink,
-        seed,
-    };
-    let result = faults.run(world, drops, compactions, pause).await;
-    agent.finish(result)
+    let scenario = Scenario::prepare(&world, Source::Api, seed).await?;
+    let (first, options) = (world.desired(), AgentOptions::bench(DRAIN));
+    scenario
+        .run(agent_bin, options, &first, async move |s, opened| {
+            Faults(OnApi::new(s, opened, seed)?)
+                .run(world, drops, compactions, pause)
+                .await
+        })
+        .await
 }
 
-struct Faults<'a> {
-    agent: &'a mut AgentProcess,
-    api: &'a KubeApi,
-    sink: Sink,
-    seed: u64,
-}
+/// The faults, on the opened scenario.
+struct Faults<'a>(OnApi<'a>);
 
 impl Faults<'_> {
     /// Requests the server received from `from` (an index into its log) on.
     fn requests_since(&self, from: usize) -> Vec<integration::RequestLogEntry> {
-        self.api.requests().into_iter().skip(from).collect()
+        self.0.api.requests().into_iter().skip(from).collect()
     }
 
     async fn run(
@@ -109,12 +83,9 @@ impl Faults<'_> {
         compactions: usize,
         pause: Duration,
     ) -> anyhow::Result<Value> {
-        self.agent.wait_healthy(Duration::from_secs(30)).await?;
-        let probe = Probe::of(self.agent);
-        probe.first_converged(&world.desired()).await?;
-        let version = self.agent.show_proc().await?.master.version;
-        let churn = Churn::start(world, self.sink.clone(), CHURN_INTERVAL, self.seed);
-        let mut rng = Rng::new(self.seed ^ 0x5eed_0003);
+        let (probe, version) = (&self.0.opened.probe, &self.0.opened.version);
+        let churn = Churn::start(world, self.0.sink.clone(), CHURN_INTERVAL, self.0.seed);
+        let mut rng = Rng::new(self.0.seed ^ 0x5eed_0003);
 
         // Dropped watches.
         let mut drop_tally = Tally::default();
@@ -123,9 +94,9 @@ impl Faults<'_> {
             churn.resume();
             tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
                 .await;
-            let from = self.api.requests().len();
+            let from = self.0.api.requests().len();
             let fault = Instant::now();
-            self.api.drop_watches();
+            self.0.api.drop_watches();
             sleep_until(fault + CHURN_AFTER_FAULT).await;
             let desired = churn.pause()?.desired();
             let last_change = fault.elapsed();
@@ -166,19 +137,19 @@ impl Faults<'_> {
             tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
                 .await;
             churn.pause()?;
-            self.api.pause();
+            self.0.api.pause();
             churn.with_world(|w| -> anyhow::Result<()> {
                 for _ in 0..CHANGES_BEHIND_COMPACTION {
                     let c = w.step(&mut rng);
-                    self.sink.write(w, c)?;
+                    self.0.sink.write(w, c)?;
                 }
                 Ok(())
             })?;
-            self.api.compact();
-            let from = self.api.requests().len();
-            self.api.drop_watches();
+            self.0.api.compact();
+            let from = self.0.api.requests().len();
+            self.0.api.drop_watches();
             let fault = Instant::now();
-            self.api.resume();
+            self.0.api.resume();
             let desired = churn.pause()?.desired();
             let outcome = probe.converge(&desired, fault, DEADLINE).await;
             let recheck = match outcome.after {
@@ -220,7 +191,7 @@ impl Faults<'_> {
             "haproxy did not settle before the pause: {:?}",
             settled.last
         );
-        self.api.pause();
+        self.0.api.pause();
         let paused = Instant::now();
         let (mut queued, mut looks, mut moved) = (0, 0, 0);
         let mut healthy_during = true;
@@ -228,7 +199,7 @@ impl Faults<'_> {
             tokio::time::sleep(PAUSE_STEP).await;
             churn.with_world(|w| -> anyhow::Result<()> {
                 let c = w.step(&mut rng);
-                self.sink.write(w, c)
+                self.0.sink.write(w, c)
             })?;
             queued += 1;
             looks += 1;
@@ -251,11 +222,11 @@ impl Faults<'_> {
         }
         sleep_until(paused + pause).await;
         healthy_during &= matches!(
-            integration::get(self.agent.listen, "localhost", "/healthz").await,
+            integration::get(self.0.agent.listen, "localhost", "/healthz").await,
             Ok(r) if r.status == 200
         );
         let resumed = Instant::now();
-        self.api.resume();
+        self.0.api.resume();
         let desired = churn.pause()?.desired();
         let outcome = probe.converge(&desired, resumed, DEADLINE).await;
         let recheck = match outcome.after {
@@ -269,8 +240,8 @@ impl Faults<'_> {
 
         let written = churn.written();
         churn.stop().await?;
-        self.agent.wait_healthy(Duration::from_secs(5)).await?;
-        let counters = agent_counters(self.agent).await;
+        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.0.agent).await;
         eprintln!("{}", drop_tally.line("watches dropped"));
         eprintln!("{}", compact_tally.line("410 after compaction"));
         eprintln!("{}", pause_tally.line("api server paused"));
@@ -292,7 +263,7 @@ impl Faults<'_> {
         pause_json["converged_after_resume_ms"] = json!(outcome.ms());
         Ok(json!({
             "haproxy_version": version,
-            "seed": self.seed,
+            "seed": self.0.seed,
             "services": SERVICES,
             "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
             "churn_after_fault_ms": CHURN_AFTER_FAULT.as_millis() as u64,
@@ -309,7 +280,7 @@ impl Faults<'_> {
                 && pause_tally.passed()
                 && effective_drops
                 && effective_compactions,
-            "api_writes": self.api.writes().len(),
+            "api_writes": self.0.api.writes().len(),
         }))
     }
 }

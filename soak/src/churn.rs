@@ -11,7 +11,7 @@ use integration::KubeApi;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::common::{NS, to_yaml, write_atomic};
+use crate::objects::{NS, to_yaml, write_atomic};
 use crate::world::{Change, Rng, World, svc_name};
 
 /// Where objects are written.

@@ -21,11 +21,13 @@ use anyhow::ensure;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
-use crate::churn::Sink;
-use crate::common::{self, AgentOptions, AgentProcess, Summary};
-use crate::observe::{Probe, diff};
-use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters};
+use integration::agent_proc::AgentOptions;
+use integration::figures::{self, Summary};
+
+use crate::observe::{Have, Live, diff};
+use crate::scenario::{Opened, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally};
+use crate::world::{Desired, Rng, World};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 20;
@@ -55,27 +57,25 @@ struct AtKill {
 /// Runs `count` kills; returns the figures.
 pub async fn run(agent_bin: &Path, count: usize, seed: u64) -> anyhow::Result<Value> {
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let sink = Sink::Files(agent.manifests.clone());
-    sink.write_all(&world)?;
-    agent.spawn(agent_bin, &options(true))?;
-    let result = kills(&mut agent, agent_bin, world, sink, count, seed).await;
-    agent.finish(result)
+    let scenario = Scenario::prepare(&world, Source::Files, seed).await?;
+    let first = world.desired();
+    scenario
+        .run(agent_bin, options(true), &first, async move |s, opened| {
+            kills(s, opened, agent_bin, world, count, seed).await
+        })
+        .await
 }
 
 async fn kills(
-    agent: &mut AgentProcess,
+    s: &mut Scenario,
+    opened: Opened,
     agent_bin: &Path,
     mut world: World,
-    sink: Sink,
     count: usize,
     seed: u64,
 ) -> anyhow::Result<Value> {
-    agent.wait_healthy(Duration::from_secs(30)).await?;
-    let probe = Probe::of(agent);
-    probe.first_converged(&world.desired()).await?;
-    let version = agent.show_proc().await?.master.version;
+    let Opened { probe, version } = opened;
+    let (agent, sink) = (&mut s.agent, &s.sink);
     let mut rng = Rng::new(seed ^ 0x5eed_0002);
     let batch = |world: &mut World, rng: &mut Rng| -> anyhow::Result<()> {
         for c in world.replace_half(rng) {
@@ -99,8 +99,8 @@ async fn kills(
                 first = Some(wrote.elapsed());
             }
             if diff(&desired, &live).is_clean() {
-                first_ms.push(common::ms(first.unwrap_or_default()));
-                done_ms.push(common::ms(wrote.elapsed()));
+                first_ms.push(figures::ms(first.unwrap_or_default()));
+                done_ms.push(figures::ms(wrote.elapsed()));
                 break;
             }
             ensure!(wrote.elapsed() < DEADLINE, "a batch did not converge");
@@ -181,12 +181,12 @@ async fn kills(
         "servers": world.endpoint_count(),
         "deadline_ms": DEADLINE.as_millis() as u64,
         "recheck_ms": RECHECK.as_millis() as u64,
-        "warm_up_first_change_ms": first_ms.iter().map(|x| common::r3(*x)).collect::<Vec<_>>(),
-        "warm_up_done_ms": done_ms.iter().map(|x| common::r3(*x)).collect::<Vec<_>>(),
-        "kill_after_write_ms": [common::r3(common::ms(lo)), common::r3(common::ms(hi))],
+        "warm_up_first_change_ms": first_ms.iter().map(|x| figures::r3(*x)).collect::<Vec<_>>(),
+        "warm_up_done_ms": done_ms.iter().map(|x| figures::r3(*x)).collect::<Vec<_>>(),
+        "kill_after_write_ms": [figures::r3(figures::ms(lo)), figures::r3(figures::ms(hi))],
         "kills": attach.faults + spawn.faults,
         "servers_changed_per_batch": {
-            "median": common::median(&changes),
+            "median": figures::median(&changes),
             "max": Summary::of(&changes).max,
         },
         "batch_at_kill": {
@@ -203,13 +203,13 @@ async fn kills(
 }
 
 /// Servers added, removed or changed between two desired states.
-fn changed_servers(a: &crate::world::Desired, b: &crate::world::Desired) -> usize {
+fn changed_servers(a: &Desired, b: &Desired) -> usize {
     let d = diff(b, &live_of(a));
     d.stale + d.missing + d.wrong
 }
 
 /// A desired state as if HAProxy held it.
-fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
+fn live_of(d: &Desired) -> Live {
     d.servers
         .iter()
         .map(|(be, servers)| {
@@ -218,7 +218,7 @@ fn live_of(d: &crate::world::Desired) -> crate::observe::Live {
                 .map(|(name, w)| {
                     (
                         name.clone(),
-                        crate::observe::Have {
+                        Have {
                             addr: Some(w.addr),
                             ready: w.ready,
                             drain: !w.ready,

@@ -1,7 +1,7 @@
 //! The soak's objects and what HAProxy must hold for them: Services `svc-NN` with one
 //! EndpointSlice each, an Ingress routing `/svc-NN` to each, and a canary Ingress splitting
 //! `canary.soak` between `svc-00` and `svc-01` by weight, a TLS Ingress for `tls.soak` and
-//! its Secret; and random changes to them (written by `soak/churn.rs`). What HAProxy must
+//! its Secret; and random changes to them (written by `churn.rs`). What HAProxy must
 //! hold (servers, route map entries, backends, the canary's share, the served certificate)
 //! is computed here from the objects as written, not by the agent's translation.
 
@@ -13,7 +13,7 @@ use haproxy_agent::store::Object;
 use integration::soak_oracle::{CanaryWant, Routes};
 use integration::tls::TestCert;
 
-use crate::common::{EpState, NS, Rule, ingress, service, slice, tls_secret, with_tls};
+use crate::objects::{EpState, NS, Rule, ingress, service, slice, tls_secret, with_tls};
 
 /// The Services' target port: every server is `<pod ip>:8080`.
 pub const TARGET_PORT: u16 = 8080;
@@ -394,7 +394,7 @@ impl World {
 /// having a problem), checked on a few worlds before the faults start.
 pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let settings = crate::common::settings(dir.path());
+    let settings = crate::objects::settings(dir.path());
     let mut w = world.clone();
     for round in 0..50 {
         let store = haproxy_agent::store::Store::new();
@@ -450,4 +450,30 @@ pub fn cross_check(world: &World, rng: &mut Rng) -> anyhow::Result<()> {
         w.step(rng);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worlds of R1-R5 and R7 (20 Services) and of R6 (10): what the soak computes is
+    /// what the agent's translation asks for, through 50 churn steps each.
+    #[test]
+    fn the_soak_computes_what_the_agent_translates() {
+        for (services, seed) in [(20, 1), (10, 7)] {
+            let world = World::new(services, 5, 40, 10);
+            cross_check(&world, &mut Rng::new(seed)).unwrap();
+        }
+    }
+
+    #[test]
+    fn churn_steps_follow_the_seed() {
+        let steps = |seed| {
+            let mut w = World::new(4, 2, 10, 4);
+            let mut rng = Rng::new(seed);
+            (0..40).map(|_| w.step(&mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(steps(3), steps(3));
+        assert_ne!(steps(3), steps(4));
+    }
 }

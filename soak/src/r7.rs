@@ -23,18 +23,19 @@
 //!   converge from the resume. Then the objects are fixed and the problems must go.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use integration::KubeApi;
+use integration::agent_proc::{AgentOptions, AgentProcess};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
-use crate::churn::{Churn, Sink};
-use crate::common::{AgentOptions, AgentProcess, NS};
-use crate::observe::{Probe, diff};
+use crate::churn::Churn;
+use crate::objects::NS;
+use crate::observe::diff;
+use crate::scenario::{OnApi, Scenario, Source, agent_counters};
+use crate::tally::{DEADLINE, RECHECK, Tally, converge_and_record};
 use crate::world::{Rng, World};
-use crate::{DEADLINE, RECHECK, Tally, agent_counters, converge_and_record};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -72,38 +73,20 @@ async fn problems(agent: &AgentProcess, reason: &str) -> Vec<Value> {
 
 /// Runs `rounds` of each fault; returns the figures.
 pub async fn run(agent_bin: &Path, rounds: usize, seed: u64) -> anyhow::Result<Value> {
-    let api = Arc::new(KubeApi::start().await?);
     let world = World::new(SERVICES, ENDPOINTS, POOL, MAX_ENDPOINTS);
-    crate::world::cross_check(&world, &mut Rng::new(seed))?;
-    let sink = Sink::Api(api.clone());
-    sink.write_all(&world)?;
-    let mut agent = AgentProcess::prepare("bench-agent")?;
-    let config = agent.dir().join("kubeconfig");
-    api.write_kubeconfig(&config)?;
-    agent.spawn(
-        agent_bin,
-        &AgentOptions {
-            kubeconfig: Some(config),
-            ..AgentOptions::bench(DRAIN)
-        },
-    )?;
-    let result = Faults {
-        agent: &mut agent,
-        api: &api,
-        sink,
-        seed,
-    }
-    .run(world, rounds)
-    .await;
-    agent.finish(result)
+    let scenario = Scenario::prepare(&world, Source::Api, seed).await?;
+    let (first, options) = (world.desired(), AgentOptions::bench(DRAIN));
+    scenario
+        .run(agent_bin, options, &first, async move |s, opened| {
+            Faults(OnApi::new(s, opened, seed)?)
+                .run(world, rounds)
+                .await
+        })
+        .await
 }
 
-struct Faults<'a> {
-    agent: &'a mut AgentProcess,
-    api: &'a KubeApi,
-    sink: Sink,
-    seed: u64,
-}
+/// The faults, on the opened scenario.
+struct Faults<'a>(OnApi<'a>);
 
 /// One kind of fault's figures beyond its tally.
 #[derive(Debug, Default)]
@@ -120,7 +103,7 @@ impl Faults<'_> {
     /// Waits until the agent lists a problem of `reason` (or not, `want` false).
     async fn wait_problem(&self, reason: &str, want: bool, at_least: usize) -> bool {
         integration::wait_until("the agent's problems", DEADLINE, async || {
-            let n = problems(self.agent, reason).await.len();
+            let n = problems(self.0.agent, reason).await.len();
             if want { n >= at_least } else { n == 0 }
         })
         .await
@@ -128,12 +111,9 @@ impl Faults<'_> {
     }
 
     async fn run(self, world: World, rounds: usize) -> anyhow::Result<Value> {
-        self.agent.wait_healthy(Duration::from_secs(30)).await?;
-        let probe = Probe::of(self.agent);
-        probe.first_converged(&world.desired()).await?;
-        let version = self.agent.show_proc().await?.master.version;
-        let churn = Churn::start(world, self.sink.clone(), CHURN_INTERVAL, self.seed);
-        let mut rng = Rng::new(self.seed ^ 0x5eed_0007);
+        let (probe, version) = (&self.0.opened.probe, &self.0.opened.version);
+        let churn = Churn::start(world, self.0.sink.clone(), CHURN_INTERVAL, self.0.seed);
+        let mut rng = Rng::new(self.0.seed ^ 0x5eed_0007);
         let mut tallies: [Tally; 5] = Default::default();
         // Convergence before each fault and after the fix: not a fault, but no loss either.
         let mut baseline = Tally::default();
@@ -144,15 +124,15 @@ impl Faults<'_> {
             // Errors for FAULT.
             let before = churn.pause()?.desired();
             converge_and_record(
-                &probe,
+                probe,
                 &before,
                 Instant::now(),
                 "before the errors",
                 &mut baseline,
             )
             .await;
-            self.api.fail_requests(500, slices);
-            self.api.drop_watches();
+            self.0.api.fail_requests(500, slices);
+            self.0.api.drop_watches();
             let fault = Instant::now();
             churn.resume();
             if self.wait_problem("unavailable", true, 1).await {
@@ -169,14 +149,14 @@ impl Faults<'_> {
             }
             errors.moved += usize::from(moved);
             healthy_during_errors += usize::from(matches!(
-                integration::get(self.agent.listen, "localhost", "/healthz").await,
+                integration::get(self.0.agent.listen, "localhost", "/healthz").await,
                 Ok(r) if r.status == 200
             ));
-            self.api.stop_failing();
+            self.0.api.stop_failing();
             let cleared = Instant::now();
             let desired = churn.pause()?.desired();
             converge_and_record(
-                &probe,
+                probe,
                 &desired,
                 cleared,
                 &format!("errors {round}"),
@@ -188,15 +168,15 @@ impl Faults<'_> {
             }
 
             // The next NEXT requests fail.
-            let from = self.api.requests().len();
-            self.api.fail_next(NEXT, 500, slices);
-            self.api.drop_watches();
+            let from = self.0.api.requests().len();
+            self.0.api.fail_next(NEXT, 500, slices);
+            self.0.api.drop_watches();
             let fault = Instant::now();
             churn.resume();
             sleep_until(fault + CHURN_AFTER_FAULT).await;
             let desired = churn.pause()?.desired();
             converge_and_record(
-                &probe,
+                probe,
                 &desired,
                 fault,
                 &format!("next {round}"),
@@ -204,42 +184,42 @@ impl Faults<'_> {
             )
             .await;
             requests_in_next.push(
-                self.api.requests()[from..]
+                self.0.api.requests()[from..]
                     .iter()
                     .filter(|r| slices(r))
                     .count(),
             );
-            self.api.stop_failing();
+            self.0.api.stop_failing();
 
             // Slow answers.
-            self.api.delay_requests(SLOW, |_| true);
-            self.api.drop_watches();
+            self.0.api.delay_requests(SLOW, |_| true);
+            self.0.api.drop_watches();
             churn.resume();
             tokio::time::sleep(FAULT).await;
             let stopped = Instant::now();
             let desired = churn.pause()?.desired();
             converge_and_record(
-                &probe,
+                probe,
                 &desired,
                 stopped,
                 &format!("slow {round}"),
                 &mut tallies[2],
             )
             .await;
-            self.api.stop_delaying();
+            self.0.api.stop_delaying();
             churn.resume();
             tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
                 .await;
         }
 
         // Malformed objects in a watch, then in a list, then fixed.
-        let bad = Malformed::write(self.api)?;
+        let bad = Malformed::write(&self.0.api)?;
         let mut named = [false; 3];
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stopped = Instant::now();
         let desired = churn.pause()?.desired();
         converge_and_record(
-            &probe,
+            probe,
             &desired,
             stopped,
             "malformed in a watch",
@@ -247,21 +227,21 @@ impl Faults<'_> {
         )
         .await;
         named[0] = self.wait_problem("malformed", true, 3).await;
-        self.api.pause();
+        self.0.api.pause();
         churn.with_world(|w| -> anyhow::Result<()> {
             for _ in 0..CHANGES_BEHIND_COMPACTION {
                 let c = w.step(&mut rng);
-                self.sink.write(w, c)?;
+                self.0.sink.write(w, c)?;
             }
             Ok(())
         })?;
-        self.api.compact();
-        self.api.drop_watches();
+        self.0.api.compact();
+        self.0.api.drop_watches();
         let resumed = Instant::now();
-        self.api.resume();
+        self.0.api.resume();
         let desired = churn.pause()?.desired();
         converge_and_record(
-            &probe,
+            probe,
             &desired,
             resumed,
             "malformed in a list",
@@ -269,14 +249,14 @@ impl Faults<'_> {
         )
         .await;
         named[1] = self.wait_problem("malformed", true, 3).await;
-        bad.fix(self.api)?;
+        bad.fix(&self.0.api)?;
         named[2] = self.wait_problem("malformed", false, 0).await;
-        converge_and_record(&probe, &desired, Instant::now(), "fixed", &mut baseline).await;
+        converge_and_record(probe, &desired, Instant::now(), "fixed", &mut baseline).await;
 
         let written = churn.written();
         churn.stop().await?;
-        self.agent.wait_healthy(Duration::from_secs(5)).await?;
-        let counters = agent_counters(self.agent).await;
+        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.0.agent).await;
         let names = [
             "errors",
             "next",
@@ -293,7 +273,7 @@ impl Faults<'_> {
         );
         let mut out = json!({
             "haproxy_version": version,
-            "seed": self.seed,
+            "seed": self.0.seed,
             "services": SERVICES,
             "rounds": rounds,
             "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
