@@ -13,8 +13,9 @@ use integration::tls::{HttpsReply, TestCert, https_get_as, https_get_sni};
 use integration::tls_conn::{Alpn, cert_requested, gets_on_one_connection};
 
 use crate::client_certs::{ca_secret, header, until_answer, url_pem};
+use crate::support::tls_secret;
 use crate::support::{Agent, Options};
-use crate::tls::{tls_ingress, tls_secret, web};
+use crate::tls::{tls_ingress, web};
 
 const SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 const VERIFY: &str = "nginx.ingress.kubernetes.io/auth-tls-verify-client";
