@@ -50,7 +50,15 @@ pub(crate) fn svg(r: &Results) -> anyhow::Result<String> {
         esc(&text(&r.meta, "date")?)
     )?;
 
-    // Panel 1: CDF, x log10(ms).
+    cdf_panel(&mut s, r)?;
+    latency_panel(&mut s, r)?;
+    growth_panel(&mut s, &r.p7)?;
+    writeln!(s, "</svg>")?;
+    Ok(s)
+}
+
+/// Panel 1: the CDF of P1's change -> acknowledgement latencies, x log10(ms).
+fn cdf_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
     let series = [
         (
             "store -> ack",
@@ -89,7 +97,7 @@ pub(crate) fn svg(r: &Results) -> anyhow::Result<String> {
     let xof = |ms: f64| px + (ms.max(10f64.powf(lo)).log10() - lo) / (hi - lo) * pw;
     let yof = |f: f64| py + ph - f * ph;
     frame(
-        &mut s,
+        s,
         "P1: change -> HAProxy acknowledgement (CDF)",
         (px, py, pw, ph),
     )?;
@@ -153,9 +161,12 @@ pub(crate) fn svg(r: &Results) -> anyhow::Result<String> {
             v.len()
         )?;
     }
+    Ok(())
+}
 
-    // Panel 2: P3 latency percentiles over every request, agent vs baseline (not the max:
-    // one failure, counted at its 5 s timeout, would flatten every other bar).
+/// Panel 2: P3 latency percentiles over every request, agent vs baseline (not the max: one
+/// failure, counted at its 5 s timeout, would flatten every other bar).
+fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
     let (qx, qy, qw, qh) = (620.0, 62.0, 300.0, 280.0);
     let pcts = ["p50", "p90", "p99", "p999"];
     let sides = [
@@ -175,15 +186,10 @@ pub(crate) fn svg(r: &Results) -> anyhow::Result<String> {
     .find(|st| top / st <= 6.0)
     .unwrap_or(10_000.0);
     let top = (top / step).ceil() * step;
-    writeln!(
+    frame(
         s,
-        r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">P3: request latency during a rolling replacement</text>"##,
-        qx + qw / 2.0,
-        qy - 8.0
-    )?;
-    writeln!(
-        s,
-        r##"<rect x="{qx}" y="{qy}" width="{qw}" height="{qh}" fill="none" stroke="#888"/>"##
+        "P3: request latency during a rolling replacement",
+        (qx, qy, qw, qh),
     )?;
     let mut t = 0.0;
     while t <= top + 1e-9 {
@@ -240,9 +246,7 @@ pub(crate) fn svg(r: &Results) -> anyhow::Result<String> {
             thousands(num(&r.p3, &format!("{key}/load/sent"))?)
         )?;
     }
-    growth_panel(&mut s, &r.p7)?;
-    writeln!(s, "</svg>")?;
-    Ok(s)
+    Ok(())
 }
 
 // ---- the page ----
