@@ -81,19 +81,7 @@ fn cdf_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
     if all.is_empty() {
         bail!("P1 has no samples");
     }
-    let lo = all
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .log10()
-        .floor();
-    let hi = all
-        .iter()
-        .copied()
-        .fold(0.0, f64::max)
-        .log10()
-        .ceil()
-        .max(lo + 1.0);
+    let (lo, hi) = decades(&all, 0.0);
     let xof = |ms: f64| px + (ms.max(10f64.powf(lo)).log10() - lo) / (hi - lo) * pw;
     let yof = |f: f64| py + ph - f * ph;
     frame(
@@ -251,14 +239,14 @@ fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
 
 // ---- the page ----
 
-/// Panel 3: P7, one endpoint change's p50 against the number of Services (both axes log).
-fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
+/// The (name, colour, (services, p50 ms) points) of one P7 curve.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
+/// P7's two curves: store -> ack and file -> ack p50 by the number of Services.
+fn growth_points(p7: &Value) -> anyhow::Result<Vec<Series<'static>>> {
     let sizes = at(p7, "sizes")?
         .as_array()
         .context("P7 sizes is not a list")?;
-    let (px, py, pw, ph) = (60.0, 520.0, 860.0, 170.0);
-    // (name, colour, (services, p50 ms) points)
-    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
     let mut points: Vec<Series<'_>> = vec![
         ("store -> ack, p50", "#1f77b4", Vec::new()),
         ("file -> ack, p50", "#2ca02c", Vec::new()),
@@ -268,6 +256,27 @@ fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
         points[0].2.push((n, num(size, "store/p50_ms")?));
         points[1].2.push((n, num(size, "file/p50_ms")?));
     }
+    Ok(points)
+}
+
+/// The powers of ten a log axis spans for `values` (their least taken as at least `least`):
+/// at least one decade.
+fn decades(values: &[f64], least: f64) -> (f64, f64) {
+    let lo = values
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(least)
+        .log10()
+        .floor();
+    let hi = values.iter().copied().fold(0.0, f64::max).log10().ceil();
+    (lo, hi.max(lo + 1.0))
+}
+
+/// Panel 3: P7, one endpoint change's p50 against the number of Services (both axes log).
+fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
+    let (px, py, pw, ph) = (60.0, 520.0, 860.0, 170.0);
+    let points = growth_points(p7)?;
     let xs: Vec<f64> = points[0].2.iter().map(|(n, _)| *n).collect();
     let ys: Vec<f64> = points
         .iter()
@@ -276,25 +285,8 @@ fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
     if xs.is_empty() {
         bail!("P7 has no sizes");
     }
-    let (xlo, xhi) = (
-        xs.iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .log10()
-            .floor(),
-        xs.iter().copied().fold(0.0, f64::max).log10().ceil(),
-    );
-    let (ylo, yhi) = (
-        ys.iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .max(0.01)
-            .log10()
-            .floor(),
-        ys.iter().copied().fold(0.0, f64::max).log10().ceil(),
-    );
-    let xhi = xhi.max(xlo + 1.0);
-    let yhi = yhi.max(ylo + 1.0);
+    let (xlo, xhi) = decades(&xs, 0.0);
+    let (ylo, yhi) = decades(&ys, 0.01);
     let xof = |n: f64| px + (n.log10() - xlo) / (xhi - xlo) * pw;
     let yof = |ms: f64| py + ph - (ms.max(10f64.powf(ylo)).log10() - ylo) / (yhi - ylo) * ph;
     frame(
