@@ -14,8 +14,9 @@ pub enum ReloadReason {
     /// Global, defaults, a frontend, a bind or the TLS set-up changed.
     Frontends,
     /// A global setting changed (the ConfigMap's timeouts, TLS versions and ciphers,
-    /// access log, forwarded headers, PROXY protocol, maxconn): `global`, `defaults` or
-    /// the binds, which HAProxy 2.6 reads only at start.
+    /// access log, forwarded headers, PROXY protocol, maxconn; TLS session resumption
+    /// turned off or on as the hosts' client CAs come to differ or stop differing): `global`,
+    /// `defaults` or the binds, which HAProxy 2.6 reads only at start.
     GlobalSettings,
     /// A basic-authentication user list or realm changed (an auth Secret's users or
     /// passwords, auth-realm, or a list's first use): HAProxy 2.6 has no runtime command for

@@ -440,3 +440,127 @@ async fn error_page_redirects_a_client_without_a_certificate_and_needs_no_reload
         agent.log_tail()
     );
 }
+
+/// One request with `openssl s_client` (TLS 1.3), the way a resuming client sends it:
+/// `--sess_out`/`-sess_in` files name the session to save or to resume. Returns what the
+/// server answered (nothing when the handshake was refused) and whether the session was
+/// resumed (`Reused`).
+fn s_client(
+    addr: std::net::SocketAddr,
+    host: &str,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+    session: (&str, &std::path::Path),
+) -> (String, bool) {
+    use std::io::Write as _;
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["10", "openssl", "s_client", "-tls1_3", "-ign_eof"])
+        .arg("-connect")
+        .arg(addr.to_string())
+        .args(["-servername", host])
+        .arg(session.0)
+        .arg(session.1);
+    if let Some((cert, key)) = client {
+        cmd.arg("-cert").arg(cert).arg("-key").arg(key);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_client (scripts/test installs openssl)");
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let _ = child.stdin.take().unwrap().write_all(request.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let reused = text.lines().any(|l| l.starts_with("Reused,"));
+    let answer = text
+        .lines()
+        .skip_while(|l| !l.starts_with("HTTP/"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (answer, reused)
+}
+
+/// HAProxy 2.6 resumes a TLS 1.3 session verified for one name's client CA under another
+/// name's SNI with `ssl_c_verify` 0 (measured on 2.6.12). With two hosts trusting two CAs
+/// the shared bind turns resumption off: a session made for `a.test` with a certificate of
+/// its CA does not get a client into `b.test`, which trusts another CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_verified_for_one_client_ca_never_resumes_on_a_host_of_another() {
+    let echo = EchoServer::start("web").unwrap();
+    let site = TestCert::self_signed("site", &["a.test", "b.test"]);
+    let (ca_a, ca_b) = (TestCert::ca("ca a"), TestCert::ca("ca b"));
+    let client = TestCert::signed_by(&ca_a, "client of a", &[]);
+    let plain_http = ("nginx.ingress.kubernetes.io/ssl-redirect", "false");
+    let files = [
+        ("web.yaml", web(echo.addr().port())),
+        ("site-tls.yaml", tls_secret("site-tls", &site)),
+        ("ca-a.yaml", ca_secret("ca-a", &ca_a)),
+        ("ca-b.yaml", ca_secret("ca-b", &ca_b)),
+        (
+            "a.yaml",
+            tls_ingress(
+                "a",
+                "a.test",
+                Some("site-tls"),
+                &[(SECRET, "ca-a"), plain_http],
+            ),
+        ),
+        (
+            "b.yaml",
+            tls_ingress(
+                "b",
+                "b.test",
+                Some("site-tls"),
+                &[(SECRET, "ca-b"), plain_http],
+            ),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let agent = Agent::start(&files, Options::default()).await.unwrap();
+    until(&agent, "a.test", Some(&client), true).await;
+    until_answer(&agent, "b.test", Some(&client), Some(400)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, session) = (
+        dir.path().join("client.crt"),
+        dir.path().join("client.key"),
+        dir.path().join("session.pem"),
+    );
+    std::fs::write(&cert, client.cert_pem()).unwrap();
+    std::fs::write(&key, client.key_pem()).unwrap();
+    let https = agent.https;
+    let (a, _) = tokio::task::spawn_blocking({
+        let (cert, key, session) = (cert.clone(), key.clone(), session.clone());
+        move || {
+            s_client(
+                https,
+                "a.test",
+                Some((&cert, &key)),
+                ("-sess_out", &session),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        a.starts_with("HTTP/1.1 200"),
+        "a.test with its CA's certificate: {a}"
+    );
+    assert!(
+        std::fs::metadata(&session).is_ok_and(|m| m.len() > 0),
+        "s_client saved the session"
+    );
+    // The same session offered under b.test's name: a full handshake, which asks for a
+    // certificate of b.test's CA and gets none: refused, nothing served.
+    let (b, reused) = tokio::task::spawn_blocking(move || {
+        s_client(https, "b.test", None, ("-sess_in", &session))
+    })
+    .await
+    .unwrap();
+    assert!(!reused, "the session was resumed under b.test: {b}");
+    assert!(
+        !b.contains("200"),
+        "b.test served a resumed session of a.test's CA: {b}"
+    );
+}

@@ -148,6 +148,10 @@ fn render_cfg(config: &Config, servers: bool) -> String {
 pub(super) fn render_head(out: &mut String, config: &Config) {
     out.push_str(HEADER);
     render_global(out, &config.global, &config.settings);
+    if config.tls.resumption_off() {
+        // See TlsFiles::resumption_off: with `no-tls-tickets` on the bind, no resumption.
+        out.push_str("    tune.ssl.cachesize 0\n");
+    }
     if let Some(files) = config.uses_custom_errors() {
         let _ = writeln!(out, "    {}", super::custom_errors::global_line(files));
     }
@@ -297,15 +301,26 @@ fn render_frontend_binds(out: &mut String, fe: &Frontend, config: &Config) {
         for (b, proxy) in &addrs {
             line!(
                 out,
-                "bind {b}{https_name} ssl crt {} crt-list {} alpn h2,http/1.1{}{proxy}",
+                "bind {b}{https_name} ssl crt {} crt-list {} alpn h2,http/1.1{}{}{proxy}",
                 tls.default_cert,
                 tls.crt_list,
-                super::client_cert::IGNORE_VERIFY_ERRORS
+                super::client_cert::IGNORE_VERIFY_ERRORS,
+                no_tickets(config)
             );
         }
     }
     if gateway {
         super::gateway::render_binds(out, &config.gateway.binds, fe.tls.as_ref(), proxy);
+    }
+}
+
+/// The shared HTTPS bind's option turning TLS session tickets off while client
+/// certificates are held to two or more CAs (see [`super::TlsFiles::resumption_off`]).
+fn no_tickets(config: &Config) -> &'static str {
+    if config.tls.resumption_off() {
+        " no-tls-tickets"
+    } else {
+        ""
     }
 }
 
@@ -568,11 +583,12 @@ pub fn passthrough_lines(config: &Config) -> Vec<String> {
     let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
     if let Some(tls) = &fe.tls {
         lines.push(format!(
-            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1{} accept-proxy",
+            "    bind {} ssl crt {} crt-list {} alpn h2,http/1.1{}{} accept-proxy",
             p.tls_bind(),
             tls.default_cert,
             tls.crt_list,
-            super::client_cert::IGNORE_VERIFY_ERRORS
+            super::client_cert::IGNORE_VERIFY_ERRORS,
+            no_tickets(config)
         ));
     }
     lines

@@ -134,6 +134,23 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// True when the crt-list lines hold client certificates to two or more CAs (or CRLs):
+    /// TLS session resumption is then turned off on the shared HTTPS bind (`no-tls-tickets`
+    /// and `tune.ssl.cachesize 0`), because HAProxy 2.6 resumes a TLS 1.3 session verified
+    /// for one name's CA under another name's SNI with `ssl_c_verify` 0 (measured on
+    /// 2.6.12), which would let a client of one CA into a host that trusts another.
+    pub fn resumption_off(&self) -> bool {
+        let mut stores = self
+            .crt_list
+            .iter()
+            .filter_map(|e| e.auth.as_ref())
+            .map(|a| (&a.ca_file, &a.crl_file));
+        let Some(first) = stores.next() else {
+            return false;
+        };
+        stores.any(|other| other != first)
+    }
+
     /// True when there is nothing to serve over TLS.
     pub fn is_empty(&self) -> bool {
         self.certs.is_empty()
@@ -518,6 +535,59 @@ mod tests {
                 "add ssl crt-list crt-list.txt << a.pem a.test"
             ]
         );
+    }
+
+    #[test]
+    fn resumption_is_off_only_while_client_certificates_are_held_to_two_stores() {
+        use crate::proto::command::{ClientAuth, ClientVerify};
+        let auth = |ca: &str, crl: Option<&str>, verify| ClientAuth {
+            verify,
+            ca_file: f(ca),
+            crl_file: crl.map(f),
+        };
+        let files = |lines: Vec<CrtListEntry>| TlsFiles {
+            crt_list: lines,
+            ..TlsFiles::default()
+        };
+        let plain = entry("a.pem", &["a.test"]);
+        let on = |host: &str, a: ClientAuth| entry("a.pem", &[host]).with_auth(Some(a));
+        let (req, opt) = (ClientVerify::Required, ClientVerify::Optional);
+        let cases = [
+            ("no line", vec![], false),
+            ("no client certificates", vec![plain.clone()], false),
+            (
+                "one CA",
+                vec![plain.clone(), on("m.test", auth("x.ca.pem", None, req))],
+                false,
+            ),
+            (
+                "one CA, two verify modes",
+                vec![
+                    on("m.test", auth("x.ca.pem", None, req)),
+                    on("o.test", auth("x.ca.pem", None, opt)),
+                ],
+                false,
+            ),
+            (
+                "two CAs",
+                vec![
+                    on("m.test", auth("x.ca.pem", None, req)),
+                    on("o.test", auth("y.ca.pem", None, req)),
+                ],
+                true,
+            ),
+            (
+                "one CA, a CRL on one host only",
+                vec![
+                    on("m.test", auth("x.ca.pem", Some("x.crl.pem"), req)),
+                    on("o.test", auth("x.ca.pem", None, req)),
+                ],
+                true,
+            ),
+        ];
+        for (name, lines, off) in cases {
+            assert_eq!(files(lines).resumption_off(), off, "{name}");
+        }
     }
 
     #[test]

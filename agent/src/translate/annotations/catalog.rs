@@ -225,7 +225,11 @@ pub const CATALOG: &[Entry] = &[
          `ssl-client-subject-dn` and `ssl-client-issuer-dn` (RFC 2253); a TLS request whose SNI \
          is not its Host answers `421`, and with `verify on` one without a certificate (plain \
          HTTP) `403`. A missing or bad CA: the routes answer `503`. A host listed by two Ingresses keeps the older one's \
-         settings (a named problem)",
+         settings (a named problem). While the hosts' client certificates are held to two or \
+         more CAs (or CRLs), TLS session resumption is off on the shared bind (a session \
+         verified for one CA would resume under another host's name; docs/operations.md): \
+         the second distinct CA, or the last one gone, reloads once, reason \
+         `global_settings`",
         MTLS_RELOADS,
     ),
     honoured(
