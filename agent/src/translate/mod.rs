@@ -249,21 +249,7 @@ pub fn translate_with(
             config.insert_backend(b);
         }
     }
-    for f in &fragments {
-        if let Some(lists) = &f.source_lists {
-            config
-                .source_lists
-                .insert(ingress::list_id(&f.key), lists.clone());
-        }
-    }
-    for f in &fragments {
-        if let Some((id, auth)) = &f.auth {
-            config
-                .auth
-                .entry(id.clone())
-                .or_insert_with(|| auth.clone());
-        }
-    }
+    add_lists_and_users(&mut config, &fragments);
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
     config.frontends[0].canary_names = haproxy::config::canary_names(&folded.routes);
@@ -275,20 +261,7 @@ pub fn translate_with(
     let maps = Arc::new(folded.maps);
     config.frontends[0].default_backend = default_backend;
     let mut config = Arc::new(config);
-    let mut tcp = tcp_services::read(snapshot, settings);
-    if let Some(key) = &settings.tcp_services {
-        gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
-    }
-    problems.extend(tcp_services::patch(
-        &mut config,
-        tcp,
-        &mut Changed::default(),
-    ));
-    problems.extend(udp_services::read(snapshot, settings));
-    problems.extend(passthrough::conflicts(
-        fragments.iter().map(|f| (&f.key, &f.routes)),
-        settings,
-    ));
+    problems.extend(layer4_problems(snapshot, settings, &mut config, &fragments));
     problems.sort();
     problems.dedup();
     Ok(Translation {
@@ -299,6 +272,47 @@ pub fn translate_with(
         certs: tls.memory,
         changed: Changed::everything(),
     })
+}
+
+/// The Ingresses' client address lists, and their basic-authentication user lists (the
+/// oldest Ingress's for each id), into `config`.
+fn add_lists_and_users(config: &mut Config, fragments: &[ingress::Fragment]) {
+    for f in fragments {
+        if let Some(lists) = &f.source_lists {
+            config
+                .source_lists
+                .insert(ingress::list_id(&f.key), lists.clone());
+        }
+    }
+    for f in fragments {
+        if let Some((id, auth)) = &f.auth {
+            config
+                .auth
+                .entry(id.clone())
+                .or_insert_with(|| auth.clone());
+        }
+    }
+}
+
+/// The TCP services patched into `config` (after the Gateway listeners, whose older binds
+/// they give way to), and the problems of the TCP and UDP services and of passthrough hosts.
+fn layer4_problems(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    config: &mut Arc<Config>,
+    fragments: &[ingress::Fragment],
+) -> Vec<Problem> {
+    let mut tcp = tcp_services::read(snapshot, settings);
+    if let Some(key) = &settings.tcp_services {
+        gateway::yield_to_gateways(&mut tcp, key, &config.gateway.binds);
+    }
+    let mut problems = tcp_services::patch(config, tcp, &mut Changed::default());
+    problems.extend(udp_services::read(snapshot, settings));
+    problems.extend(passthrough::conflicts(
+        fragments.iter().map(|f| (&f.key, &f.routes)),
+        settings,
+    ));
+    problems
 }
 
 /// The HTTPS bind and the certificate files (the default certificate added) when some

@@ -129,7 +129,20 @@ pub(super) fn collect<'a>(
             }
         }
     }
-    for (secret, cert) in &certs {
+    add_cert_files(&certs, settings, &mut out, problems);
+    add_crt_list(lines, &certs, settings, &mut out, problems);
+    out
+}
+
+/// The certificate files of the Secrets read (by their path under the config directory),
+/// remembered for the next translation.
+fn add_cert_files(
+    certs: &BTreeMap<ObjectKey, Option<TlsCert>>,
+    settings: &Settings,
+    out: &mut TlsBuilt,
+    problems: &mut Vec<Problem>,
+) {
+    for (secret, cert) in certs {
         let Some(cert) = cert else { continue };
         match secret_cert_path(&settings.config_dir, &secret.namespace, &secret.name) {
             Ok(p) => {
@@ -143,6 +156,17 @@ pub(super) fn collect<'a>(
             )),
         }
     }
+}
+
+/// One crt-list line per certificate and client-certificate setting, with its names; a
+/// bad TLS Secret's names get the default certificate while they ask for client ones.
+fn add_crt_list(
+    lines: BTreeMap<LineKey, BTreeSet<SniFilter>>,
+    certs: &BTreeMap<ObjectKey, Option<TlsCert>>,
+    settings: &Settings,
+    out: &mut TlsBuilt,
+    problems: &mut Vec<Problem>,
+) {
     for ((secret, auth), sni) in lines {
         let path = match &secret {
             Some(s) if certs.get(s).is_some_and(Option::is_some) => {
@@ -163,7 +187,6 @@ pub(super) fn collect<'a>(
             )),
         }
     }
-    out
 }
 
 /// `spec.tls` of an Ingress whose TLS is passed through to its pods: its hosts count as
