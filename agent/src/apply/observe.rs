@@ -268,17 +268,11 @@ pub async fn observe(
             )));
         }
     }
+    // A map or ACL file the running config does not load (before an upgrade, no Lua yet)
+    // reads as `None`: the structure differs anyway.
     for kind in kinds.into_iter().filter(|_| maps.is_some()) {
-        match replies.next() {
-            Some(Ok(Reply::MapEntries(entries))) => {
-                let listed = entries.into_iter().map(|e| (e.key, e.value));
-                observed.maps.set_listed(kind, listed);
-            }
-            // A map the running config does not load: the structure differs anyway.
-            Some(Err(ReplyError::Refused { .. })) | None => {}
-            Some(other) => {
-                return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
-            }
+        if let Some(listed) = map_listed(replies.next())? {
+            observed.maps.set_listed(kind, listed);
         }
     }
     for kind in AclKind::ALL.into_iter().filter(|_| maps.is_some()) {
@@ -288,44 +282,39 @@ pub async fn observe(
                     .acls
                     .set_listed(kind, entries.into_iter().map(|e| e.pattern));
             }
-            // A file the running config does not load: the structure differs anyway.
             Some(Err(ReplyError::Refused { .. })) | None => {}
             Some(other) => {
                 return Err(ApplyError::Diverged(format!("show acl gave {other:?}")));
             }
         }
     }
-    if maps.is_some() {
-        match replies.next() {
-            Some(Ok(Reply::MapEntries(entries))) => {
-                let listed = entries.into_iter().map(|e| (e.key, e.value));
-                observed.settings.set_listed(listed);
-            }
-            // Not loaded by the running config (before an upgrade): the structure differs.
-            Some(Err(ReplyError::Refused { .. })) | None => {}
-            Some(other) => {
-                return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
-            }
-        }
+    if maps.is_some()
+        && let Some(listed) = map_listed(replies.next())?
+    {
+        observed.settings.set_listed(listed);
     }
-    if gateway.is_some() {
-        for m in GatewayMap::ALL {
-            match replies.next() {
-                Some(Ok(Reply::MapEntries(entries))) => {
-                    let listed = entries.into_iter().map(|e| (e.key, e.value));
-                    observed.gateway.set_listed(m, listed);
-                }
-                // Not loaded by the running config (no Lua yet): the structure differs.
-                Some(Err(ReplyError::Refused { .. })) | None => {}
-                Some(other) => {
-                    return Err(ApplyError::Diverged(format!("show map gave {other:?}")));
-                }
-            }
+    for m in GatewayMap::ALL.into_iter().filter(|_| gateway.is_some()) {
+        if let Some(listed) = map_listed(replies.next())? {
+            observed.gateway.set_listed(m, listed);
         }
     }
     observe_sessions(runtime, desired, None, &mut observed).await?;
     observed.tls = observe_tls(runtime, desired).await?;
     Ok(observed)
+}
+
+/// The (key, value) entries of a `show map` reply; `None` for a map the running config
+/// does not load (refused, or no reply).
+fn map_listed(
+    reply: Option<Result<Reply, ReplyError>>,
+) -> Result<Option<impl Iterator<Item = (String, String)>>, ApplyError> {
+    match reply {
+        Some(Ok(Reply::MapEntries(entries))) => {
+            Ok(Some(entries.into_iter().map(|e| (e.key, e.value))))
+        }
+        Some(Err(ReplyError::Refused { .. })) | None => Ok(None),
+        Some(other) => Err(ApplyError::Diverged(format!("show map gave {other:?}"))),
+    }
 }
 
 /// The certificates HAProxy has loaded (with the fingerprint of each one the agent manages)
