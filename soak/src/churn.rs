@@ -164,6 +164,18 @@ impl Churn {
         f(&mut self.world.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// While paused: `n` more changes of the world, each written with `sink` (the API
+    /// server paused meanwhile, they land behind what its watchers saw).
+    pub fn write_changes(&self, n: usize, sink: &Sink, rng: &mut Rng) -> anyhow::Result<()> {
+        self.with_world(|w| {
+            for _ in 0..n {
+                let c = w.step(rng);
+                sink.write(w, c)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Changes written so far.
     pub fn written(&self) -> u64 {
         *self.written.lock().unwrap_or_else(|e| e.into_inner())

@@ -138,13 +138,7 @@ impl Faults<'_> {
                 .await;
             churn.pause()?;
             self.0.api.pause();
-            churn.with_world(|w| -> anyhow::Result<()> {
-                for _ in 0..CHANGES_BEHIND_COMPACTION {
-                    let c = w.step(&mut rng);
-                    self.0.sink.write(w, c)?;
-                }
-                Ok(())
-            })?;
+            churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, &mut rng)?;
             self.0.api.compact();
             let from = self.0.api.requests().len();
             self.0.api.drop_watches();

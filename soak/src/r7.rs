@@ -228,13 +228,7 @@ impl Faults<'_> {
         .await;
         named[0] = self.wait_problem("malformed", true, 3).await;
         self.0.api.pause();
-        churn.with_world(|w| -> anyhow::Result<()> {
-            for _ in 0..CHANGES_BEHIND_COMPACTION {
-                let c = w.step(&mut rng);
-                self.0.sink.write(w, c)?;
-            }
-            Ok(())
-        })?;
+        churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, &mut rng)?;
         self.0.api.compact();
         self.0.api.drop_watches();
         let resumed = Instant::now();
