@@ -21,9 +21,12 @@ use crate::names::{BackendName, FilePath};
 use crate::proto::parse::{MapEntry, MapInfo, ServerConn, ServerState};
 use crate::proto::{
     CodecError, Command, DEFAULT_BUFSIZE, EncodeError, MapTarget, PromptCodec, Reply, ReplyError,
-    normalize, parse_reply,
+    parse_frame,
 };
 use crate::version::Version;
+
+/// Replies of up to this many bytes in a batch leave the session's read buffer as it is.
+const KEEP_READ_BUFFER_UP_TO: usize = 64 << 10;
 
 /// Settings of a [`RuntimeClient`].
 #[derive(Debug, Clone)]
@@ -306,7 +309,7 @@ impl RuntimeClient {
         Ok(commands
             .iter()
             .zip(frames)
-            .map(|(c, f)| parse_reply(c, normalize(&f)))
+            .map(|(c, f)| parse_frame(c, f.freeze()))
             .collect())
     }
 
@@ -335,6 +338,14 @@ impl RuntimeClient {
                         });
                     }
                 }
+            }
+            // A large reply grew the read buffer, and the frames split from it share its
+            // allocation: give the session a fresh buffer so that allocation goes when they
+            // do, rather than staying for the session's life (~1 MB per 10,000 servers).
+            if reader.read_buffer().is_empty()
+                && frames.iter().map(BytesMut::len).sum::<usize>() > KEEP_READ_BUFFER_UP_TO
+            {
+                *reader.read_buffer_mut() = BytesMut::new();
             }
             Ok(frames)
         };
@@ -428,5 +439,61 @@ mod tests {
         assert!(err.is_closed(), "{err}");
         // 100 + 200 + 400 ms between the four attempts, nothing after the last.
         assert_eq!(start.elapsed(), Duration::from_millis(700));
+    }
+
+    /// A fake socket in prompt mode that answers each command line with `reply`.
+    async fn answering(reply: Vec<u8>) -> (tempfile::TempDir, RuntimeClient) {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (r, mut w) = tokio::io::split(stream);
+            let mut lines = BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let answer = if line == "prompt" {
+                    &[][..]
+                } else {
+                    &reply[..]
+                };
+                w.write_all(answer).await.unwrap();
+                w.write_all(b"\n> ").await.unwrap();
+            }
+        });
+        let client = RuntimeClient::new(Endpoint::Unix(path), RuntimeConfig::default());
+        (dir, client)
+    }
+
+    /// The capacity of the session's read buffer after the last batch.
+    async fn read_buffer_capacity(client: &RuntimeClient) -> usize {
+        let session = client.session.lock().await;
+        session
+            .as_ref()
+            .expect("a session")
+            .reader
+            .read_buffer()
+            .capacity()
+    }
+
+    /// A reply of a megabyte (a `show servers state` of 10,000 servers) does not leave a
+    /// buffer of that size with the session; small replies keep the buffer they use.
+    #[tokio::test]
+    async fn a_large_reply_leaves_no_large_read_buffer() {
+        let (_dir, client) = answering(vec![b'x'; 1 << 20]).await;
+        let replies = client.batch(&[Command::ShowVersion]).await.unwrap();
+        assert!(replies[0].is_err(), "the fake's reply is not a version");
+        let kept = read_buffer_capacity(&client).await;
+        assert!(
+            kept < 64 << 10,
+            "the session kept {kept} bytes of read buffer"
+        );
+
+        let (_dir, client) = answering(b"HAProxy version 2.6.12".to_vec()).await;
+        client.batch(&[Command::ShowVersion]).await.unwrap();
+        assert!(
+            read_buffer_capacity(&client).await > 0,
+            "a small reply's buffer stays"
+        );
     }
 }

@@ -58,6 +58,34 @@ fn admin_states_as_haproxy_2_6_12_shows_them() {
     }
 }
 
+/// A reply handed over as a frame parses as the same reply read from a slice: rows kept,
+/// replies refused, other commands alike.
+#[test]
+fn frames_parse_as_slices() {
+    let all = body(fixture!("servers_state_all.txt"));
+    let header = format!("1\n# {}\n", parse::SERVERS_STATE_COLUMNS.join(" "));
+    let bad_row = [all, b"\nnot a row\n"].concat();
+    let state = Command::ShowServersState(None);
+    let cases: [(&Command, &[u8]); 6] = [
+        (&state, all),
+        (&state, header.as_bytes()),
+        (&state, &bad_row),
+        (&state, b"\xff\xfe"),
+        (&state, b""),
+        (&Command::ShowVersion, b"2.6.12-1+deb12u4\n"),
+    ];
+    for (command, frame) in cases {
+        let framed = super::reply::parse_frame(command, bytes::Bytes::copy_from_slice(frame));
+        assert_eq!(framed, parse_reply(command, normalize(frame)), "{frame:?}");
+    }
+    let Ok(Reply::ServersState(rows)) =
+        super::reply::parse_frame(&state, bytes::Bytes::copy_from_slice(all))
+    else {
+        panic!("the recorded reply parses");
+    };
+    assert_eq!(rows.len(), 10);
+}
+
 #[test]
 fn servers_state_recorded() {
     let rows = parse::servers_state(text(fixture!("servers_state_all.txt"))).unwrap();

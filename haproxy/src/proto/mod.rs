@@ -20,7 +20,7 @@ pub use command::{
 pub use kind::CommandKind;
 pub use lookup::{MapLookup, MapMatch};
 pub use proc::{MasterCommand, ProcEntry, ProcList, Worker};
-pub use reply::{Refusal, Reply, ReplyError, normalize, parse_reply};
+pub use reply::{Refusal, Reply, ReplyError, normalize, parse_frame, parse_reply};
 pub use server_proto::{InvalidTlsName, ServerProtocol, ServerTls, TlsName};
 pub use ssl::{CrtListLine, SslCaList, SslCertInfo, SslCertList, SslCertStatus};
 

@@ -240,16 +240,34 @@ pub fn servers_state(text: &str) -> Option<Vec<ServerState>> {
 
 /// The rows of `show servers state`, kept as the text HAProxy printed (every row checked)
 /// and parsed one at a time when read: with 100,000 servers a vector of parsed rows held
-/// about 40 MB at once, where the text is about 15.
+/// about 40 MB at once, where the text is about 15. Read from the socket, the text is the
+/// reply's own bytes ([`ServersStateRows::from_reply`]), not a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServersStateRows {
     /// The rows after the header, without a final line feed; empty when there is none.
-    body: String,
+    /// Valid UTF-8 (checked when parsed).
+    body: bytes::Bytes,
 }
 
 impl ServersStateRows {
     /// Checks the header and every row of a reply.
     pub fn parse(text: &str) -> Option<Self> {
+        let body = Self::checked_body(text)?;
+        Some(Self {
+            body: bytes::Bytes::copy_from_slice(text[body].as_bytes()),
+        })
+    }
+
+    /// [`ServersStateRows::parse`] of a reply the caller hands over: the rows keep its bytes.
+    pub fn from_reply(reply: bytes::Bytes) -> Option<Self> {
+        let body = Self::checked_body(std::str::from_utf8(&reply).ok()?)?;
+        Some(Self {
+            body: reply.slice(body),
+        })
+    }
+
+    /// Where the rows are in `text`, when its header and every row check.
+    fn checked_body(text: &str) -> Option<std::ops::Range<usize>> {
         let (body, header) = run(preceded(tag("1\n# "), take_till(|c| c == '\n')), text)?;
         let cols: Vec<&str> = header.split(' ').collect();
         if cols.len() < SERVERS_STATE_COLUMNS.len()
@@ -257,22 +275,24 @@ impl ServersStateRows {
         {
             return None;
         }
-        let body = match body.strip_prefix('\n') {
+        let rows = match body.strip_prefix('\n') {
             Some(b) => b,
-            None if body.is_empty() => return Some(Self::default()),
+            None if body.is_empty() => return Some(0..0),
             None => return None,
         };
-        if !body.split('\n').all(|l| server_state_row(l).is_some()) {
+        if !rows.split('\n').all(|l| server_state_row(l).is_some()) {
             return None;
         }
-        Some(Self {
-            body: body.to_string(),
-        })
+        Some(text.len() - rows.len()..text.len())
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("checked when parsed")
     }
 
     /// The rows, parsed as they are read.
     pub fn iter(&self) -> impl Iterator<Item = ServerState> + '_ {
-        let lines = (!self.body.is_empty()).then(|| self.body.split('\n'));
+        let lines = (!self.body.is_empty()).then(|| self.text().split('\n'));
         lines
             .into_iter()
             .flatten()
@@ -284,7 +304,7 @@ impl ServersStateRows {
         if self.body.is_empty() {
             0
         } else {
-            self.body.bytes().filter(|&b| b == b'\n').count() + 1
+            self.body.iter().filter(|&&b| b == b'\n').count() + 1
         }
     }
 
