@@ -9,6 +9,7 @@ use haproxy_agent::cli::{Cli, Command, LogFormat};
 use haproxy_agent::{check, ctl, run};
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -53,3 +54,27 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Has every thread allocate from glibc's one main arena. By default each thread that
+/// allocates gets an arena of its own (up to 8 per core), and what one arena frees the
+/// others cannot reuse: the agent's threads (the caller, two workers, two blocking) each
+/// kept their own free space. Measured with P5's 1,000 Services and 10,000 endpoints
+/// (`MALLOC_ARENA_MAX=1` against the default, release build): peak RSS 29.0-29.1 MiB
+/// against 29.9-30.4. The agent allocates little at a time, so the shared arena's lock is
+/// not contended. An operator's `MALLOC_ARENA_MAX` still wins: glibc reads it at start.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn one_malloc_arena() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    // SAFETY: `mallopt` only sets an allocator parameter; it runs first in `main`, before
+    // any other thread exists, and `M_ARENA_MAX` with a positive value is always valid.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Other C libraries keep their own allocator policy.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}

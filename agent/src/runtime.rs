@@ -6,12 +6,13 @@ use std::time::Duration;
 pub const WORKER_THREADS: usize = 2;
 
 /// Threads for blocking work (manifest scans, file reads and writes), at most. Few, because
-/// glibc gives each thread that allocates an arena of its own (up to 8 per core) and an arena
+/// glibc gave each thread that allocates an arena of its own (up to 8 per core) and an arena
 /// keeps what is freed in it: with tokio's default (512), bursts of file operations grew the
 /// pool to a dozen threads, so a dozen arenas, and the agent's resident memory crept up for
 /// twenty minutes of churn while its live heap stayed under 3 MB (R4, docs/reliability.md).
-/// The agent's blocking work is sequential (one scan at a time, files written one by one), so
-/// two threads leave one for a file operation while a scan runs.
+/// The binary now keeps every thread on one arena (`one_malloc_arena` in main.rs); the pool
+/// stays small anyway, as the agent's blocking work is sequential (one scan at a time, files
+/// written one by one): two threads leave one for a file operation while a scan runs.
 pub const BLOCKING_THREADS: usize = 2;
 
 /// An idle blocking thread exits after this long; a new one may then take another arena.
