@@ -542,13 +542,40 @@ const TOKENS: &[Token] = &[
 /// Puts a value in a field of the world.
 type SetField = fn(&mut World, &str);
 
+/// Annotations (key, value) a field needs beside it to be read at all.
+type Needs = &'static [(&'static str, &'static str)];
+
+/// How a field of the table takes its value.
+#[derive(Clone, Copy)]
+enum Set {
+    /// Any edit of the world.
+    Fn(SetField),
+    /// The annotation named by the field's label, with the annotations it needs.
+    Annotation(Needs),
+}
+
+impl Set {
+    /// Puts `v` in field `label` of `w`.
+    fn apply(self, w: &mut World, label: &str, v: &str) {
+        match self {
+            Set::Fn(set) => set(w, v),
+            Set::Annotation(needs) => {
+                for (key, value) in needs {
+                    w.annotations.insert((*key).into(), (*value).into());
+                }
+                w.annotations.insert(label.into(), v.into());
+            }
+        }
+    }
+}
+
 /// A field of the hostile world: how a token goes in, and the problem it must give.
 struct Field {
     label: &'static str,
     /// The field's whole value around a token (`ho{token}stile.example.com`).
     wrap: fn(&str) -> String,
     /// Puts a whole value in the field (with the settings the field needs to be read).
-    set: SetField,
+    set: Set,
     /// The problem, given the world after `set` and the field's label.
     expect: fn(&World, &str) -> Expect,
     accepts: fn(&Token) -> Option<&'static str>,
@@ -607,13 +634,25 @@ fn canary_pattern_accepts(t: &Token) -> Option<&'static str> {
 /// accepted one is named of no effect, so no CA Secret is needed here; the manifest corpus
 /// (client-dn-hostile.yaml, client-error-page-hostile.yaml) takes accepted values into the
 /// ACL file and a route map value.
-fn with_verify_off(w: &mut World, key: &str, v: &str) {
-    w.annotations
-        .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-    w.annotations
-        .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
-    w.annotations.insert(key.into(), v.into());
-}
+/// The annotations a canary option needs: the Ingress is a canary.
+const CANARY_ON: Needs = &[(NGINX_CANARY, "true")];
+/// A canary by header.
+const CANARY_BY_HEADER: Needs = &[(NGINX_CANARY, "true"), (NGINX_CANARY_HEADER, "x-canary")];
+/// Cookie affinity, which the session cookie options need.
+const COOKIE_AFFINITY: Needs = &[(NGINX_AFFINITY, "cookie")];
+/// CORS on, which the CORS options need.
+const CORS_ON: Needs = &[(NGINX_ENABLE_CORS, "true")];
+/// Client certificates checked against CA Secret `ca`.
+const CLIENT_CA: Needs = &[(NGINX_AUTH_TLS_SECRET, "ca")];
+/// HTTPS to the backend, which the proxy-ssl options need.
+const HTTPS_BACKEND: Needs = &[(NGINX_BACKEND_PROTOCOL, "HTTPS")];
+
+/// Client certificates asked for, then not verified: what the options of a failed
+/// verification are read with.
+const VERIFY_OFF: Needs = &[
+    (NGINX_AUTH_TLS_SECRET, "ca"),
+    (NGINX_AUTH_TLS_VERIFY_CLIENT, "off"),
+];
 
 fn match_cn_accepts(t: &Token) -> Option<&'static str> {
     haproxy::config::CanaryPattern::new(&format!("CN=cl{}ient", t.text))
@@ -713,17 +752,18 @@ fn asks_passthrough(o: &Object) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// The annotation `key` (with the annotations it `needs`), its problem named at the key.
 fn annotation_field_of(
-    label: &'static str,
+    key: &'static str,
     wrap: fn(&str) -> String,
-    set: SetField,
+    needs: Needs,
     accepts: fn(&Token) -> Option<&'static str>,
     numeric: bool,
 ) -> Field {
     Field {
-        label,
+        label: key,
         wrap,
-        set,
+        set: Set::Annotation(needs),
         expect: annotation,
         accepts,
         numeric,
@@ -735,7 +775,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "rules[].host",
             wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| w.host = Some(v.into()),
+            set: Set::Fn(|w, v| w.host = Some(v.into())),
             expect: ingress_at(HOST_FIELD),
             accepts: refused,
             numeric: false,
@@ -743,7 +783,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "spec.tls[].hosts[]",
             wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| w.tls = Some((v.into(), None)),
+            set: Set::Fn(|w, v| w.tls = Some((v.into(), None))),
             expect: ingress_at(TLS_HOST_FIELD),
             accepts: refused,
             numeric: false,
@@ -752,7 +792,7 @@ fn fields() -> Vec<Field> {
             // A name that is one names a Secret that does not exist: a problem as well.
             label: "spec.tls[].secretName",
             wrap: |t| format!("s{t}ecret"),
-            set: |w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into()))),
+            set: Set::Fn(|w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into())))),
             expect: ingress_at(TLS_SECRET_FIELD),
             accepts: refused,
             numeric: false,
@@ -760,7 +800,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].path (Prefix)",
             wrap: |t| format!("/h{t}x"),
-            set: |w, v| w.path = Some(v.into()),
+            set: Set::Fn(|w, v| w.path = Some(v.into())),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
@@ -768,10 +808,10 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].path (Exact)",
             wrap: |t| format!("/e{t}x"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "Exact".into();
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
@@ -779,10 +819,10 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].path (ImplementationSpecific)",
             wrap: |t| format!("/i{t}x"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "ImplementationSpecific".into();
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
@@ -790,13 +830,13 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].path (use-regex)",
             wrap: |t| format!("/r(x){t}(.*)"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations.insert(
                     "nginx.ingress.kubernetes.io/use-regex".into(),
                     "true".into(),
                 );
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: regex_path_accepts,
             numeric: false,
@@ -804,11 +844,11 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].path (rewrite-target /$2)",
             wrap: |t| format!("/w{t}(/|$)(.*)"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations
                     .insert(NGINX_REWRITE_TARGET.into(), "/$2".into());
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: regex_path_accepts,
             numeric: false,
@@ -816,7 +856,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "paths[].pathType",
             wrap: |t| format!("Pre{t}fix"),
-            set: |w, v| w.path_type = v.into(),
+            set: Set::Fn(|w, v| w.path_type = v.into()),
             expect: ingress_at(PATH_TYPE_FIELD),
             accepts: refused,
             numeric: false,
@@ -824,10 +864,10 @@ fn fields() -> Vec<Field> {
         Field {
             label: "Service name",
             wrap: |t| format!("hs{t}vc"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.svc_ref = v.into();
                 w.svc_name = v.into();
-            },
+            }),
             expect: ingress_at(BACKEND_FIELD),
             accepts: refused,
             numeric: false,
@@ -835,11 +875,11 @@ fn fields() -> Vec<Field> {
         Field {
             label: PORT_NAME,
             wrap: |t| format!("ht{t}tp"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.port_ref = PortRef::Name(v.into());
                 w.svc_port_name = Some(v.into());
                 w.slice_port_name = Some(v.into());
-            },
+            }),
             expect: ingress_at(BACKEND_FIELD),
             accepts: refused,
             numeric: false,
@@ -847,7 +887,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "namespace",
             wrap: |t| format!("sh{t}op"),
-            set: |w, v| w.ns = v.into(),
+            set: Set::Fn(|w, v| w.ns = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.namespace"),
             accepts: refused,
             numeric: false,
@@ -855,7 +895,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "Ingress name",
             wrap: |t| format!("hos{t}tile"),
-            set: |w, v| w.ingress = v.into(),
+            set: Set::Fn(|w, v| w.ingress = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.name"),
             accepts: refused,
             numeric: false,
@@ -863,7 +903,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "defaultBackend Service name",
             wrap: |t| format!("de{t}f"),
-            set: |w, v| w.default_backend = Some((v.into(), PortRef::Number(80))),
+            set: Set::Fn(|w, v| w.default_backend = Some((v.into(), PortRef::Number(80)))),
             expect: |w, _| Expect::ingress(w.key(), "spec.defaultBackend.service"),
             accepts: refused,
             numeric: false,
@@ -871,112 +911,74 @@ fn fields() -> Vec<Field> {
         annotation_field_of(
             LOAD_BALANCE,
             |t| format!("round{t}robin"),
-            |w, v| drop(w.annotations.insert(LOAD_BALANCE.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             CANARY_SERVICE,
             |t| format!("hsvc-{t}canary"),
-            |w, v| {
-                w.annotations.insert(CANARY_SERVICE.into(), v.into());
-                w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
-            },
+            &[(CANARY_WEIGHT, "20")],
             refused,
             false,
         ),
         annotation_field_of(
             CANARY_WEIGHT,
             |t| format!("2{t}0"),
-            |w, v| {
-                w.annotations
-                    .insert(CANARY_SERVICE.into(), "hsvc-canary".into());
-                w.annotations.insert(CANARY_WEIGHT.into(), v.into());
-            },
+            &[(CANARY_SERVICE, "hsvc-canary")],
             refused,
             true,
         ),
-        annotation_field_of(
-            TIMEOUT_SERVER,
-            |t| format!("5{t}s"),
-            |w, v| drop(w.annotations.insert(TIMEOUT_SERVER.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            TIMEOUT_CONNECT,
-            |t| format!("5{t}s"),
-            |w, v| drop(w.annotations.insert(TIMEOUT_CONNECT.into(), v.into())),
-            refused,
-            true,
-        ),
+        annotation_field_of(TIMEOUT_SERVER, |t| format!("5{t}s"), &[], refused, true),
+        annotation_field_of(TIMEOUT_CONNECT, |t| format!("5{t}s"), &[], refused, true),
         annotation_field_of(
             HEALTH_CHECK_PATH,
             |t| format!("/hea{t}lthz"),
-            |w, v| drop(w.annotations.insert(HEALTH_CHECK_PATH.into(), v.into())),
+            &[],
             check_path_accepts,
             false,
         ),
         annotation_field_of(
             HEALTH_CHECK_INTERVAL,
             |t| format!("2{t}s"),
-            |w, v| {
-                w.annotations
-                    .insert(HEALTH_CHECK_PATH.into(), "/healthz".into());
-                w.annotations.insert(HEALTH_CHECK_INTERVAL.into(), v.into());
-            },
+            &[(HEALTH_CHECK_PATH, "/healthz")],
             refused,
             true,
         ),
-        annotation_field_of(
-            STICKY_COOKIE,
-            |t| format!("S{t}RV"),
-            |w, v| drop(w.annotations.insert(STICKY_COOKIE.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(STICKY_COOKIE, |t| format!("S{t}RV"), &[], refused, false),
         annotation_field_of(
             NGINX_LOAD_BALANCE,
             |t| format!("round{t}_robin"),
-            |w, v| drop(w.annotations.insert(NGINX_LOAD_BALANCE.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CONNECT_TIMEOUT,
             |t| format!("1{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_CONNECT_TIMEOUT.into(), v.into())),
+            &[],
             refused,
             true,
         ),
-        annotation_field_of(
-            NGINX_READ_TIMEOUT,
-            |t| format!("6{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_READ_TIMEOUT.into(), v.into())),
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_READ_TIMEOUT, |t| format!("6{t}0"), &[], refused, true),
         annotation_field_of(
             NGINX_SEND_TIMEOUT,
             |t| format!("6{t}0s"),
-            |w, v| drop(w.annotations.insert(NGINX_SEND_TIMEOUT.into(), v.into())),
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_AFFINITY,
             |t| format!("coo{t}kie"),
-            |w, v| drop(w.annotations.insert(NGINX_AFFINITY.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_NAME,
             |t| format!("ROU{t}TE"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_NAME.into(), v.into());
-            },
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
@@ -985,151 +987,95 @@ fn fields() -> Vec<Field> {
         annotation_field_of(
             NGINX_CANARY_WEIGHT,
             |t| format!("2{t}0"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_WEIGHT.into(), v.into());
-            },
+            CANARY_ON,
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_CANARY_TOTAL,
             |t| format!("10{t}0"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_TOTAL.into(), v.into());
-            },
+            CANARY_ON,
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_CANARY_HEADER,
             |t| format!("X-Can{t}ary"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_HEADER.into(), v.into());
-            },
+            CANARY_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_VALUE,
             |t| format!("be{t}ta"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations
-                    .insert(NGINX_CANARY_HEADER.into(), "x-canary".into());
-                w.annotations.insert(NGINX_CANARY_VALUE.into(), v.into());
-            },
+            CANARY_BY_HEADER,
             canary_value_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_PATTERN,
             |t| format!("be{t}ta"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations
-                    .insert(NGINX_CANARY_HEADER.into(), "x-canary".into());
-                w.annotations.insert(NGINX_CANARY_PATTERN.into(), v.into());
-            },
+            CANARY_BY_HEADER,
             canary_pattern_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_COOKIE,
             |t| format!("can{t}ary"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_COOKIE.into(), v.into());
-            },
+            CANARY_ON,
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_WWW,
-            |t| format!("tr{t}ue"),
-            |w, v| drop(w.annotations.insert(NGINX_WWW.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_WWW, |t| format!("tr{t}ue"), &[], refused, false),
         annotation_field_of(
             NGINX_BACKEND_PROTOCOL,
             |t| format!("HT{t}TP"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_BACKEND_PROTOCOL.into(), v.into()),
-                )
-            },
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_NAME,
             |t| format!("back{t}end.internal"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
-                w.annotations.insert(NGINX_PROXY_SSL_NAME.into(), v.into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), "on".into());
-            },
+            &[
+                (NGINX_BACKEND_PROTOCOL, "HTTPS"),
+                (NGINX_PROXY_SSL_SERVER_NAME, "on"),
+            ],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_SECRET,
             |t| format!("shop/ca{t}"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "GRPCS".into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_SECRET.into(), v.into());
-            },
+            &[(NGINX_BACKEND_PROTOCOL, "GRPCS")],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_VERIFY,
             |t| format!("o{t}n"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_VERIFY.into(), v.into());
-            },
+            HTTPS_BACKEND,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_SERVER_NAME,
             |t| format!("o{t}n"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
-                )
-            },
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_SECRET,
             |t| format!("shop/ca{t}"),
-            |w, v| drop(w.annotations.insert(NGINX_AUTH_TLS_SECRET.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_VERIFY_CLIENT,
             |t| format!("opt{t}ional"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
-            },
+            CLIENT_CA,
             refused,
             false,
         ),
@@ -1137,12 +1083,12 @@ fn fields() -> Vec<Field> {
             // The value that lets failed certificates through: nothing close to it is taken.
             label: "nginx.ingress.kubernetes.io/auth-tls-verify-client (optional_no_ca)",
             wrap: |t| format!("optional_no{t}_ca"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.annotations
                     .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
                 w.annotations
                     .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
-            },
+            }),
             expect: |w, _| annotation(w, NGINX_AUTH_TLS_VERIFY_CLIENT),
             accepts: refused,
             numeric: false,
@@ -1150,33 +1096,28 @@ fn fields() -> Vec<Field> {
         annotation_field_of(
             NGINX_AUTH_TLS_VERIFY_DEPTH,
             |t| format!("1{t}2"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_AUTH_TLS_VERIFY_DEPTH.into(), v.into()),
-                )
-            },
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_MATCH_CN,
             |t| format!("CN=cl{t}ient"),
-            |w, v| with_verify_off(w, NGINX_AUTH_TLS_MATCH_CN, v),
+            VERIFY_OFF,
             match_cn_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_ERROR_PAGE,
             |t| format!("https://e.test/no{t}cert"),
-            |w, v| with_verify_off(w, NGINX_AUTH_TLS_ERROR_PAGE, v),
+            VERIFY_OFF,
             error_page_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_SSL_PASSTHROUGH,
             |t| format!("tr{t}ue"),
-            |w, v| drop(w.annotations.insert(NGINX_SSL_PASSTHROUGH.into(), v.into())),
+            &[],
             refused,
             false,
         ),
@@ -1185,11 +1126,11 @@ fn fields() -> Vec<Field> {
             // host is the SNI map's key.
             label: "rules[].host (ssl-passthrough)",
             wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| {
+            set: Set::Fn(|w, v| {
                 w.host = Some(v.into());
                 w.annotations
                     .insert(NGINX_SSL_PASSTHROUGH.into(), "true".into());
-            },
+            }),
             expect: ingress_at(HOST_FIELD),
             accepts: refused,
             numeric: false,
@@ -1197,269 +1138,186 @@ fn fields() -> Vec<Field> {
         annotation_field_of(
             NGINX_AUTH_TLS_PASS_CERT,
             |t| format!("tr{t}ue"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_PASS_CERT.into(), v.into());
-            },
+            CLIENT_CA,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT,
             |t| format!("https://ex{t}ample.com/"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_PERMANENT_REDIRECT.into(), v.into()),
-                )
-            },
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_TEMPORAL_REDIRECT,
             |t| format!("/else{t}where"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_TEMPORAL_REDIRECT.into(), v.into()),
-                )
-            },
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_APP_ROOT,
             |t| format!("/a{t}pp"),
-            |w, v| drop(w.annotations.insert(NGINX_APP_ROOT.into(), v.into())),
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_FORWARDED_PREFIX,
             |t| format!("/p{t}re"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_FORWARDED_PREFIX.into(), v.into()),
-                )
-            },
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_REWRITE_TARGET,
             |t| format!("/in{t}ner"),
-            |w, v| drop(w.annotations.insert(NGINX_REWRITE_TARGET.into(), v.into())),
+            &[],
             rewrite_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_UPSTREAM_VHOST,
             |t| format!("inter{t}nal.example"),
-            |w, v| drop(w.annotations.insert(NGINX_UPSTREAM_VHOST.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT_CODE,
             |t| format!("30{t}1"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_PERMANENT_REDIRECT.into(), "/moved".into());
-                w.annotations
-                    .insert(NGINX_PERMANENT_REDIRECT_CODE.into(), v.into());
-            },
+            &[(NGINX_PERMANENT_REDIRECT, "/moved")],
             refused,
             true,
         ),
-        annotation_field_of(
-            NGINX_BODY_SIZE,
-            |t| format!("8{t}m"),
-            |w, v| drop(w.annotations.insert(NGINX_BODY_SIZE.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_LIMIT_RPS,
-            |t| format!("1{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPS.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_LIMIT_RPM,
-            |t| format!("6{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPM.into(), v.into())),
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_BODY_SIZE, |t| format!("8{t}m"), &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPS, |t| format!("1{t}0"), &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPM, |t| format!("6{t}0"), &[], refused, true),
         annotation_field_of(
             NGINX_LIMIT_CONNECTIONS,
             |t| format!("4{t}0"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_LIMIT_CONNECTIONS.into(), v.into()),
-                )
-            },
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_CORS_ORIGIN,
             |t| format!("https://ap{t}p.example"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_ORIGIN.into(), v.into());
-            },
+            CORS_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CORS_METHODS,
             |t| format!("GE{t}T, POST"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_METHODS.into(), v.into());
-            },
+            CORS_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CORS_HEADERS,
             |t| format!("X-Cu{t}stom"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_HEADERS.into(), v.into());
-            },
+            CORS_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CORS_EXPOSE,
             |t| format!("X-To{t}tal"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_EXPOSE.into(), v.into());
-            },
+            CORS_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_HASH_BY,
             |t| format!("$http_x_{t}user"),
-            |w, v| drop(w.annotations.insert(NGINX_HASH_BY.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_PATH,
             |t| format!("/a{t}pp"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_PATH.into(), v.into());
-            },
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_DOMAIN,
             |t| format!("ex{t}ample.com"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_DOMAIN.into(), v.into());
-            },
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_MAX_AGE,
             |t| format!("36{t}00"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_MAX_AGE.into(), v.into());
-            },
+            COOKIE_AFFINITY,
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_COOKIE_SAMESITE,
             |t| format!("La{t}x"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_SAMESITE.into(), v.into());
-            },
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_SERVER_ALIAS,
             |t| format!("www.ali{t}as.example"),
-            |w, v| drop(w.annotations.insert(NGINX_SERVER_ALIAS.into(), v.into())),
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_DEFAULT_BACKEND,
             |t| format!("err{t}ors"),
-            |w, v| drop(w.annotations.insert(NGINX_DEFAULT_BACKEND.into(), v.into())),
+            &[],
             refused,
             false,
         ),
+        // The error pages' Service is the world's own (it resolves).
         annotation_field_of(
             NGINX_CUSTOM_ERRORS,
             |t| format!("404,5{t}03"),
-            |w, v| {
-                // The error pages' Service is the world's own (it resolves).
-                w.annotations
-                    .insert(NGINX_DEFAULT_BACKEND.into(), "hsvc".into());
-                w.annotations.insert(NGINX_CUSTOM_ERRORS.into(), v.into());
-            },
+            &[(NGINX_DEFAULT_BACKEND, "hsvc")],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_WHITELIST,
             |t| format!("10.0.0.0/8,19{t}2.168.0.0/16"),
-            |w, v| drop(w.annotations.insert(NGINX_WHITELIST.into(), v.into())),
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_ALLOWLIST,
             |t| format!("2001:db8::/3{t}2"),
-            |w, v| drop(w.annotations.insert(NGINX_ALLOWLIST.into(), v.into())),
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_DENYLIST,
             |t| format!("10.{t}0.0.1"),
-            |w, v| drop(w.annotations.insert(NGINX_DENYLIST.into(), v.into())),
+            &[],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_LIMIT_WHITELIST,
             |t| format!("10.0.{t}0.0/16"),
-            |w, v| {
-                w.annotations.insert(NGINX_LIMIT_RPS.into(), "10".into());
-                w.annotations.insert(NGINX_LIMIT_WHITELIST.into(), v.into());
-            },
+            &[(NGINX_LIMIT_RPS, "10")],
             refused,
             true,
         ),
         Field {
             label: "EndpointSlice address",
             wrap: |t| format!("10.0.{t}1.1"),
-            set: |w, v| w.addresses = vec![v.into(), "10.9.9.9".into()],
+            set: Set::Fn(|w, v| w.addresses = vec![v.into(), "10.9.9.9".into()]),
             expect: slice_at("endpoints[0].addresses[0]"),
             accepts: refused,
             numeric: true,
@@ -1467,7 +1325,7 @@ fn fields() -> Vec<Field> {
         Field {
             label: "EndpointSlice addressType",
             wrap: |t| format!("IP{t}v4"),
-            set: |w, v| w.address_type = v.into(),
+            set: Set::Fn(|w, v| w.address_type = v.into()),
             expect: slice_at("addressType"),
             accepts: refused,
             numeric: false,
@@ -1519,7 +1377,7 @@ fn field_case(name: String, f: &Field, value: String) -> Case {
     let expect = f.expect;
     world_case(
         name,
-        |w| (f.set)(w, &value),
+        |w| f.set.apply(w, f.label, &value),
         vec![value.clone()],
         |w| expect(w, f.label),
     )
@@ -1539,7 +1397,7 @@ fn token_cases() -> Vec<Case> {
                 }
                 Some(why) => out.push(world_case(
                     name,
-                    |w| (f.set)(w, &value),
+                    |w| f.set.apply(w, f.label, &value),
                     Vec::new(),
                     |_| Expect::Accepted(why),
                 )),
@@ -3093,38 +2951,7 @@ fn run_manifest_case(
         .chain(&env.support)
         .map(|o| (o.kind(), o.key()))
         .collect();
-    let mut objects: Vec<Object> = Vec::new();
-    objects.extend(
-        snap.ingresses
-            .values()
-            .map(|o| Object::Ingress((**o).clone().into())),
-    );
-    objects.extend(
-        snap.ingress_classes
-            .values()
-            .map(|o| Object::IngressClass((**o).clone())),
-    );
-    objects.extend(
-        snap.services
-            .values()
-            .map(|o| Object::Service((**o).clone().into())),
-    );
-    objects.extend(
-        snap.endpoint_slices
-            .values()
-            .map(|o| Object::EndpointSlice((**o).clone().into())),
-    );
-    objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
-    objects.extend(
-        snap.config_maps
-            .values()
-            .map(|o| Object::ConfigMap((**o).clone())),
-    );
-    objects.extend((snap.gateway_classes.values()).map(|o| Object::GatewayClass((**o).clone())));
-    objects.extend((snap.gateways.values()).map(|o| Object::Gateway((**o).clone())));
-    objects.extend((snap.http_routes.values()).map(|o| Object::HttpRoute((**o).clone())));
-    objects.extend((snap.reference_grants.values()).map(|o| Object::ReferenceGrant((**o).clone())));
-    objects.extend((snap.namespaces.values()).map(|o| Object::Namespace((**o).clone())));
+    let objects = snap.objects();
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))
