@@ -107,105 +107,10 @@ use haproxy_agent::translate::{Settings, Translation, translate};
 
 /// The valid neighbours: two hosts, three paths (Prefix, Exact, ImplementationSpecific),
 /// two backends (the Service port by number and by name), two endpoints.
-const VALID_YAML: &str = "\
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: web
-  namespace: shop
-spec:
-  ingressClassName: haproxy
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          service:
-            name: web
-            port:
-              number: 80
-      - path: /api
-        pathType: Exact
-        backend:
-          service:
-            name: web
-            port:
-              number: 80
-  - host: www.example.com
-    http:
-      paths:
-      - path: /static
-        pathType: ImplementationSpecific
-        backend:
-          service:
-            name: web
-            port:
-              name: http
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: shop
-spec:
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-abc
-  namespace: shop
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv4
-endpoints:
-- addresses: [10.0.0.1]
-  conditions: {ready: true}
-- addresses: [10.0.0.2]
-ports:
-- name: http
-  port: 8080
-";
+const VALID_YAML: &str = include_str!("hostile/valid.yaml");
 
 /// Services the hand-written manifests may point at (unreferenced, they add nothing).
-const SUPPORT_YAML: &str = "\
-apiVersion: v1
-kind: Service
-metadata: {name: hsvc, namespace: shop}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: hsvc-1
-  namespace: shop
-  labels: {kubernetes.io/service-name: hsvc}
-addressType: IPv4
-endpoints: [{addresses: [10.0.1.1]}]
-ports: [{name: http, port: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: hsvc-canary, namespace: shop}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: hsvc-canary-1
-  namespace: shop
-  labels: {kubernetes.io/service-name: hsvc-canary}
-addressType: IPv4
-endpoints: [{addresses: [10.0.2.1]}]
-ports: [{name: http, port: 8080}]
-";
+const SUPPORT_YAML: &str = include_str!("hostile/support.yaml");
 
 /// The valid objects' keys: no problem may name them.
 const VALID_OBJECTS: [&str; 2] = ["shop/web", "shop/web-abc"];
