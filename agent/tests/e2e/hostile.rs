@@ -477,8 +477,9 @@ impl Set {
 /// A field of the hostile world: how a token goes in, and the problem it must give.
 struct Field {
     label: &'static str,
-    /// The field's whole value around a token (`ho{token}stile.example.com`).
-    wrap: fn(&str) -> String,
+    /// The field's whole value around a token, which stands at `{t}`
+    /// (`ho{t}stile.example.com`).
+    wrap: &'static str,
     /// Puts a whole value in the field (with the settings the field needs to be read).
     set: Set,
     /// The problem, given the world after `set` and the field's label.
@@ -486,6 +487,13 @@ struct Field {
     accepts: fn(&Token) -> Option<&'static str>,
     /// A number is expected: long values are made of digits.
     numeric: bool,
+}
+
+impl Field {
+    /// The field's whole value around `token`.
+    fn value(&self, token: &str) -> String {
+        self.wrap.replace("{t}", token)
+    }
 }
 
 const PATH_FIELD: &str = "spec.rules[0].http.paths[0].path";
@@ -660,7 +668,7 @@ fn asks_passthrough(o: &Object) -> bool {
 /// The annotation `key` (with the annotations it `needs`), its problem named at the key.
 fn annotation_field_of(
     key: &'static str,
-    wrap: fn(&str) -> String,
+    wrap: &'static str,
     needs: Needs,
     accepts: fn(&Token) -> Option<&'static str>,
     numeric: bool,
@@ -679,7 +687,7 @@ fn fields() -> Vec<Field> {
     vec![
         Field {
             label: "rules[].host",
-            wrap: |t| format!("ho{t}stile.example.com"),
+            wrap: "ho{t}stile.example.com",
             set: Set::Fn(|w, v| w.host = Some(v.into())),
             expect: ingress_at(HOST_FIELD),
             accepts: refused,
@@ -687,7 +695,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "spec.tls[].hosts[]",
-            wrap: |t| format!("ho{t}stile.example.com"),
+            wrap: "ho{t}stile.example.com",
             set: Set::Fn(|w, v| w.tls = Some((v.into(), None))),
             expect: ingress_at(TLS_HOST_FIELD),
             accepts: refused,
@@ -696,7 +704,7 @@ fn fields() -> Vec<Field> {
         Field {
             // A name that is one names a Secret that does not exist: a problem as well.
             label: "spec.tls[].secretName",
-            wrap: |t| format!("s{t}ecret"),
+            wrap: "s{t}ecret",
             set: Set::Fn(|w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into())))),
             expect: ingress_at(TLS_SECRET_FIELD),
             accepts: refused,
@@ -704,7 +712,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].path (Prefix)",
-            wrap: |t| format!("/h{t}x"),
+            wrap: "/h{t}x",
             set: Set::Fn(|w, v| w.path = Some(v.into())),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
@@ -712,7 +720,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].path (Exact)",
-            wrap: |t| format!("/e{t}x"),
+            wrap: "/e{t}x",
             set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "Exact".into();
@@ -723,7 +731,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].path (ImplementationSpecific)",
-            wrap: |t| format!("/i{t}x"),
+            wrap: "/i{t}x",
             set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "ImplementationSpecific".into();
@@ -734,7 +742,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].path (use-regex)",
-            wrap: |t| format!("/r(x){t}(.*)"),
+            wrap: "/r(x){t}(.*)",
             set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations.insert(
@@ -748,7 +756,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].path (rewrite-target /$2)",
-            wrap: |t| format!("/w{t}(/|$)(.*)"),
+            wrap: "/w{t}(/|$)(.*)",
             set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations
@@ -760,7 +768,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "paths[].pathType",
-            wrap: |t| format!("Pre{t}fix"),
+            wrap: "Pre{t}fix",
             set: Set::Fn(|w, v| w.path_type = v.into()),
             expect: ingress_at(PATH_TYPE_FIELD),
             accepts: refused,
@@ -768,7 +776,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "Service name",
-            wrap: |t| format!("hs{t}vc"),
+            wrap: "hs{t}vc",
             set: Set::Fn(|w, v| {
                 w.svc_ref = v.into();
                 w.svc_name = v.into();
@@ -779,7 +787,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: PORT_NAME,
-            wrap: |t| format!("ht{t}tp"),
+            wrap: "ht{t}tp",
             set: Set::Fn(|w, v| {
                 w.port_ref = PortRef::Name(v.into());
                 w.svc_port_name = Some(v.into());
@@ -791,7 +799,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "namespace",
-            wrap: |t| format!("sh{t}op"),
+            wrap: "sh{t}op",
             set: Set::Fn(|w, v| w.ns = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.namespace"),
             accepts: refused,
@@ -799,7 +807,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "Ingress name",
-            wrap: |t| format!("hos{t}tile"),
+            wrap: "hos{t}tile",
             set: Set::Fn(|w, v| w.ingress = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.name"),
             accepts: refused,
@@ -807,141 +815,87 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "defaultBackend Service name",
-            wrap: |t| format!("de{t}f"),
+            wrap: "de{t}f",
             set: Set::Fn(|w, v| w.default_backend = Some((v.into(), PortRef::Number(80)))),
             expect: |w, _| Expect::ingress(w.key(), "spec.defaultBackend.service"),
             accepts: refused,
             numeric: false,
         },
-        annotation_field_of(
-            LOAD_BALANCE,
-            |t| format!("round{t}robin"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(LOAD_BALANCE, "round{t}robin", &[], refused, false),
         annotation_field_of(
             CANARY_SERVICE,
-            |t| format!("hsvc-{t}canary"),
+            "hsvc-{t}canary",
             &[(CANARY_WEIGHT, "20")],
             refused,
             false,
         ),
         annotation_field_of(
             CANARY_WEIGHT,
-            |t| format!("2{t}0"),
+            "2{t}0",
             &[(CANARY_SERVICE, "hsvc-canary")],
             refused,
             true,
         ),
-        annotation_field_of(TIMEOUT_SERVER, |t| format!("5{t}s"), &[], refused, true),
-        annotation_field_of(TIMEOUT_CONNECT, |t| format!("5{t}s"), &[], refused, true),
+        annotation_field_of(TIMEOUT_SERVER, "5{t}s", &[], refused, true),
+        annotation_field_of(TIMEOUT_CONNECT, "5{t}s", &[], refused, true),
         annotation_field_of(
             HEALTH_CHECK_PATH,
-            |t| format!("/hea{t}lthz"),
+            "/hea{t}lthz",
             &[],
             check_path_accepts,
             false,
         ),
         annotation_field_of(
             HEALTH_CHECK_INTERVAL,
-            |t| format!("2{t}s"),
+            "2{t}s",
             &[(HEALTH_CHECK_PATH, "/healthz")],
             refused,
             true,
         ),
-        annotation_field_of(STICKY_COOKIE, |t| format!("S{t}RV"), &[], refused, false),
-        annotation_field_of(
-            NGINX_LOAD_BALANCE,
-            |t| format!("round{t}_robin"),
-            &[],
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CONNECT_TIMEOUT,
-            |t| format!("1{t}0"),
-            &[],
-            refused,
-            true,
-        ),
-        annotation_field_of(NGINX_READ_TIMEOUT, |t| format!("6{t}0"), &[], refused, true),
-        annotation_field_of(
-            NGINX_SEND_TIMEOUT,
-            |t| format!("6{t}0s"),
-            &[],
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_AFFINITY,
-            |t| format!("coo{t}kie"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(STICKY_COOKIE, "S{t}RV", &[], refused, false),
+        annotation_field_of(NGINX_LOAD_BALANCE, "round{t}_robin", &[], refused, false),
+        annotation_field_of(NGINX_CONNECT_TIMEOUT, "1{t}0", &[], refused, true),
+        annotation_field_of(NGINX_READ_TIMEOUT, "6{t}0", &[], refused, true),
+        annotation_field_of(NGINX_SEND_TIMEOUT, "6{t}0s", &[], refused, true),
+        annotation_field_of(NGINX_AFFINITY, "coo{t}kie", &[], refused, false),
         annotation_field_of(
             NGINX_COOKIE_NAME,
-            |t| format!("ROU{t}TE"),
+            "ROU{t}TE",
             COOKIE_AFFINITY,
             refused,
             false,
         ),
         // An ingress-nginx canary Ingress's rule (the Ingress is a canary of itself: its
         // route has no main route, which is named at the path, not here).
-        annotation_field_of(
-            NGINX_CANARY_WEIGHT,
-            |t| format!("2{t}0"),
-            CANARY_ON,
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_CANARY_TOTAL,
-            |t| format!("10{t}0"),
-            CANARY_ON,
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_CANARY_WEIGHT, "2{t}0", CANARY_ON, refused, true),
+        annotation_field_of(NGINX_CANARY_TOTAL, "10{t}0", CANARY_ON, refused, true),
         annotation_field_of(
             NGINX_CANARY_HEADER,
-            |t| format!("X-Can{t}ary"),
+            "X-Can{t}ary",
             CANARY_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_VALUE,
-            |t| format!("be{t}ta"),
+            "be{t}ta",
             CANARY_BY_HEADER,
             canary_value_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_PATTERN,
-            |t| format!("be{t}ta"),
+            "be{t}ta",
             CANARY_BY_HEADER,
             canary_pattern_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_CANARY_COOKIE,
-            |t| format!("can{t}ary"),
-            CANARY_ON,
-            refused,
-            false,
-        ),
-        annotation_field_of(NGINX_WWW, |t| format!("tr{t}ue"), &[], refused, false),
-        annotation_field_of(
-            NGINX_BACKEND_PROTOCOL,
-            |t| format!("HT{t}TP"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_CANARY_COOKIE, "can{t}ary", CANARY_ON, refused, false),
+        annotation_field_of(NGINX_WWW, "tr{t}ue", &[], refused, false),
+        annotation_field_of(NGINX_BACKEND_PROTOCOL, "HT{t}TP", &[], refused, false),
         annotation_field_of(
             NGINX_PROXY_SSL_NAME,
-            |t| format!("back{t}end.internal"),
+            "back{t}end.internal",
             &[
                 (NGINX_BACKEND_PROTOCOL, "HTTPS"),
                 (NGINX_PROXY_SSL_SERVER_NAME, "on"),
@@ -951,35 +905,23 @@ fn fields() -> Vec<Field> {
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_SECRET,
-            |t| format!("shop/ca{t}"),
+            "shop/ca{t}",
             &[(NGINX_BACKEND_PROTOCOL, "GRPCS")],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_VERIFY,
-            |t| format!("o{t}n"),
+            "o{t}n",
             HTTPS_BACKEND,
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_PROXY_SSL_SERVER_NAME,
-            |t| format!("o{t}n"),
-            &[],
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_AUTH_TLS_SECRET,
-            |t| format!("shop/ca{t}"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_PROXY_SSL_SERVER_NAME, "o{t}n", &[], refused, false),
+        annotation_field_of(NGINX_AUTH_TLS_SECRET, "shop/ca{t}", &[], refused, false),
         annotation_field_of(
             NGINX_AUTH_TLS_VERIFY_CLIENT,
-            |t| format!("opt{t}ional"),
+            "opt{t}ional",
             CLIENT_CA,
             refused,
             false,
@@ -987,7 +929,7 @@ fn fields() -> Vec<Field> {
         Field {
             // The value that lets failed certificates through: nothing close to it is taken.
             label: "nginx.ingress.kubernetes.io/auth-tls-verify-client (optional_no_ca)",
-            wrap: |t| format!("optional_no{t}_ca"),
+            wrap: "optional_no{t}_ca",
             set: Set::Fn(|w, v| {
                 w.annotations
                     .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
@@ -998,39 +940,27 @@ fn fields() -> Vec<Field> {
             accepts: refused,
             numeric: false,
         },
-        annotation_field_of(
-            NGINX_AUTH_TLS_VERIFY_DEPTH,
-            |t| format!("1{t}2"),
-            &[],
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_AUTH_TLS_VERIFY_DEPTH, "1{t}2", &[], refused, true),
         annotation_field_of(
             NGINX_AUTH_TLS_MATCH_CN,
-            |t| format!("CN=cl{t}ient"),
+            "CN=cl{t}ient",
             VERIFY_OFF,
             match_cn_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_ERROR_PAGE,
-            |t| format!("https://e.test/no{t}cert"),
+            "https://e.test/no{t}cert",
             VERIFY_OFF,
             error_page_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_SSL_PASSTHROUGH,
-            |t| format!("tr{t}ue"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_SSL_PASSTHROUGH, "tr{t}ue", &[], refused, false),
         Field {
             // With --enable-ssl-passthrough (turned on for Ingresses asking for it): the
             // host is the SNI map's key.
             label: "rules[].host (ssl-passthrough)",
-            wrap: |t| format!("ho{t}stile.example.com"),
+            wrap: "ho{t}stile.example.com",
             set: Set::Fn(|w, v| {
                 w.host = Some(v.into());
                 w.annotations
@@ -1042,186 +972,132 @@ fn fields() -> Vec<Field> {
         },
         annotation_field_of(
             NGINX_AUTH_TLS_PASS_CERT,
-            |t| format!("tr{t}ue"),
+            "tr{t}ue",
             CLIENT_CA,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT,
-            |t| format!("https://ex{t}ample.com/"),
+            "https://ex{t}ample.com/",
             &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_TEMPORAL_REDIRECT,
-            |t| format!("/else{t}where"),
+            "/else{t}where",
             &[],
             policy_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_APP_ROOT,
-            |t| format!("/a{t}pp"),
-            &[],
-            policy_accepts,
-            false,
-        ),
+        annotation_field_of(NGINX_APP_ROOT, "/a{t}pp", &[], policy_accepts, false),
         annotation_field_of(
             NGINX_FORWARDED_PREFIX,
-            |t| format!("/p{t}re"),
+            "/p{t}re",
             &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_REWRITE_TARGET,
-            |t| format!("/in{t}ner"),
+            "/in{t}ner",
             &[],
             rewrite_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_UPSTREAM_VHOST,
-            |t| format!("inter{t}nal.example"),
+            "inter{t}nal.example",
             &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT_CODE,
-            |t| format!("30{t}1"),
+            "30{t}1",
             &[(NGINX_PERMANENT_REDIRECT, "/moved")],
             refused,
             true,
         ),
-        annotation_field_of(NGINX_BODY_SIZE, |t| format!("8{t}m"), &[], refused, true),
-        annotation_field_of(NGINX_LIMIT_RPS, |t| format!("1{t}0"), &[], refused, true),
-        annotation_field_of(NGINX_LIMIT_RPM, |t| format!("6{t}0"), &[], refused, true),
-        annotation_field_of(
-            NGINX_LIMIT_CONNECTIONS,
-            |t| format!("4{t}0"),
-            &[],
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_BODY_SIZE, "8{t}m", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPS, "1{t}0", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPM, "6{t}0", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_CONNECTIONS, "4{t}0", &[], refused, true),
         annotation_field_of(
             NGINX_CORS_ORIGIN,
-            |t| format!("https://ap{t}p.example"),
+            "https://ap{t}p.example",
             CORS_ON,
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_CORS_METHODS,
-            |t| format!("GE{t}T, POST"),
-            CORS_ON,
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CORS_HEADERS,
-            |t| format!("X-Cu{t}stom"),
-            CORS_ON,
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CORS_EXPOSE,
-            |t| format!("X-To{t}tal"),
-            CORS_ON,
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_HASH_BY,
-            |t| format!("$http_x_{t}user"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_CORS_METHODS, "GE{t}T, POST", CORS_ON, refused, false),
+        annotation_field_of(NGINX_CORS_HEADERS, "X-Cu{t}stom", CORS_ON, refused, false),
+        annotation_field_of(NGINX_CORS_EXPOSE, "X-To{t}tal", CORS_ON, refused, false),
+        annotation_field_of(NGINX_HASH_BY, "$http_x_{t}user", &[], refused, false),
         annotation_field_of(
             NGINX_COOKIE_PATH,
-            |t| format!("/a{t}pp"),
+            "/a{t}pp",
             COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_DOMAIN,
-            |t| format!("ex{t}ample.com"),
+            "ex{t}ample.com",
             COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_MAX_AGE,
-            |t| format!("36{t}00"),
+            "36{t}00",
             COOKIE_AFFINITY,
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_COOKIE_SAMESITE,
-            |t| format!("La{t}x"),
+            "La{t}x",
             COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_SERVER_ALIAS,
-            |t| format!("www.ali{t}as.example"),
+            "www.ali{t}as.example",
             &[],
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_DEFAULT_BACKEND,
-            |t| format!("err{t}ors"),
-            &[],
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_DEFAULT_BACKEND, "err{t}ors", &[], refused, false),
         // The error pages' Service is the world's own (it resolves).
         annotation_field_of(
             NGINX_CUSTOM_ERRORS,
-            |t| format!("404,5{t}03"),
+            "404,5{t}03",
             &[(NGINX_DEFAULT_BACKEND, "hsvc")],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_WHITELIST,
-            |t| format!("10.0.0.0/8,19{t}2.168.0.0/16"),
+            "10.0.0.0/8,19{t}2.168.0.0/16",
             &[],
             refused,
             true,
         ),
-        annotation_field_of(
-            NGINX_ALLOWLIST,
-            |t| format!("2001:db8::/3{t}2"),
-            &[],
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_DENYLIST,
-            |t| format!("10.{t}0.0.1"),
-            &[],
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_ALLOWLIST, "2001:db8::/3{t}2", &[], refused, true),
+        annotation_field_of(NGINX_DENYLIST, "10.{t}0.0.1", &[], refused, true),
         annotation_field_of(
             NGINX_LIMIT_WHITELIST,
-            |t| format!("10.0.{t}0.0/16"),
+            "10.0.{t}0.0/16",
             &[(NGINX_LIMIT_RPS, "10")],
             refused,
             true,
         ),
         Field {
             label: "EndpointSlice address",
-            wrap: |t| format!("10.0.{t}1.1"),
+            wrap: "10.0.{t}1.1",
             set: Set::Fn(|w, v| w.addresses = vec![v.into(), "10.9.9.9".into()]),
             expect: slice_at("endpoints[0].addresses[0]"),
             accepts: refused,
@@ -1229,7 +1105,7 @@ fn fields() -> Vec<Field> {
         },
         Field {
             label: "EndpointSlice addressType",
-            wrap: |t| format!("IP{t}v4"),
+            wrap: "IP{t}v4",
             set: Set::Fn(|w, v| w.address_type = v.into()),
             expect: slice_at("addressType"),
             accepts: refused,
@@ -1292,7 +1168,7 @@ fn token_cases() -> Vec<Case> {
     let mut out = Vec::new();
     for f in fields() {
         for t in TOKENS {
-            let value = (f.wrap)(t.text);
+            let value = f.value(t.text);
             let name = format!("{} × {}", f.label, t.label);
             match (f.accepts)(t) {
                 None => {
@@ -1333,7 +1209,7 @@ fn long_cases() -> Vec<Case> {
     for (label, len) in [("10 kB", 10 * 1024), ("1 MB", 1024 * 1024)] {
         for f in fields() {
             let long = if f.numeric { "1" } else { "a" }.repeat(len);
-            let value = (f.wrap)(&long);
+            let value = f.value(&long);
             out.push(field_case(format!("{} × {label}", f.label), &f, value));
         }
     }
