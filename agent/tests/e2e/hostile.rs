@@ -683,6 +683,7 @@ fn annotation_field_of(
     }
 }
 
+/// The fields a hostile value goes in: a table, one row a field (long as the table is).
 fn fields() -> Vec<Field> {
     vec![
         Field {
