@@ -18,27 +18,9 @@ use crate::source::manifests::parse_manifests;
 /// Settings as `settings()` would build them, for `config_dir`, without its checks.
 fn unchecked_settings(config_dir: PathBuf) -> Settings {
     Settings {
-        ingress_class: "haproxy".into(),
-        default_backend_service: None,
-        watch_namespace: None,
-        http_bind: "127.0.0.1:8080".parse().unwrap(),
         runtime_socket: "/run/haproxy/admin.sock".into(),
         config_dir,
-        hard_stop_after: Duration::from_secs(30),
-        https_bind: "127.0.0.1:8443".parse().unwrap(),
-        default_cert: crate::certs::self_signed("default").unwrap().into(),
-        default_ssl_certificate: None,
-        trusted_proxies: Vec::new(),
-        configmap: None,
-        use_proxy_protocol: false,
-        access_log: None,
-        tcp_services: None,
-        tcp_bind: None,
-        gateway_controller_name: crate::translate::gateway::DEFAULT_CONTROLLER.to_string(),
-        gateway_address_pool: Vec::new(),
-        udp_services: None,
-        ssl_passthrough: false,
-        agent_listen: Vec::new(),
+        ..crate::translate::tls::tests::settings()
     }
 }
 

@@ -119,19 +119,7 @@ fn allowed(command: &Command, reply: &Reply) -> bool {
         Command::ShowSslCert(Some(_)) => matches!(reply, R::SslCert(_)),
         Command::ShowSslCrtList(_) => matches!(reply, R::CrtList(_)),
         Command::ShowSslCa(_) => matches!(reply, R::SslCaFiles(_)),
-        Command::SetServerState(..)
-        | Command::SetServerWeight(..)
-        | Command::EnableHealth(_)
-        | Command::ShutdownSessionsServer(_)
-        | Command::AddMap(..)
-        | Command::AddMapBulk(..)
-        | Command::SetMap(..)
-        | Command::DelMap(..)
-        | Command::ClearMap(_)
-        | Command::CommitMap(..)
-        | Command::AddAcl(..)
-        | Command::DelAcl(..)
-        | Command::ClearAcl(_) => matches!(reply, R::Done),
+        haproxy::empty_reply_commands!() => matches!(reply, R::Done),
     }
 }
 

@@ -12,6 +12,29 @@
 //! - [`config`]: the config model, deterministic haproxy.cfg and map rendering, runtime map
 //!   updates, `haproxy -c` validation and atomic writes ([`ConfigWriter`]).
 
+/// A validated word (of haproxy.cfg, a map file or a runtime command): a newtype over
+/// `String` with `as_str` and `Display` (the invoking module imports `std::fmt`).
+macro_rules! word {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 pub mod client;
 pub mod config;
 pub mod endpoint;

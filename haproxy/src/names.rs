@@ -150,11 +150,12 @@ impl fmt::Display for ServerRef {
     }
 }
 
-/// A word that goes into a map file and the runtime API as a map key: printable, no
-/// whitespace (a map file splits key and value on it), no control characters, and not
-/// starting with `#` (a comment in a map file).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MapKey(String);
+word!(
+    /// A word that goes into a map file and the runtime API as a map key: printable, no
+    /// whitespace (a map file splits key and value on it), no control characters, and not
+    /// starting with `#` (a comment in a map file).
+    MapKey
+);
 
 impl MapKey {
     /// Validates a map key.
@@ -177,23 +178,13 @@ impl MapKey {
         }
         Ok(Self(s))
     }
-
-    /// The key as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for MapKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A pattern of an ACL file (one line of it, one word of an `add acl`/`del acl`): no
-/// whitespace, no control characters, not starting with `#` (a comment in the file).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AclPattern(String);
+word!(
+    /// A pattern of an ACL file (one line of it, one word of an `add acl`/`del acl`): no
+    /// whitespace, no control characters, not starting with `#` (a comment in the file).
+    AclPattern
+);
 
 impl AclPattern {
     /// Validates an ACL pattern.
@@ -213,23 +204,13 @@ impl AclPattern {
         }
         Ok(Self(s))
     }
-
-    /// The pattern as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for AclPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A map value: printable text without control characters and without leading or trailing
-/// whitespace (a map file would lose it). Inner spaces are kept.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MapValue(String);
+word!(
+    /// A map value: printable text without control characters and without leading or trailing
+    /// whitespace (a map file would lose it). Inner spaces are kept.
+    MapValue
+);
 
 impl MapValue {
     /// Validates a map value.
@@ -257,11 +238,6 @@ impl MapValue {
         }
         Ok(Self(s))
     }
-
-    /// The value as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl From<BackendName> for MapValue {
@@ -270,16 +246,11 @@ impl From<BackendName> for MapValue {
     }
 }
 
-impl fmt::Display for MapValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A file path as HAProxy names maps and certificates: absolute or relative, no whitespace,
-/// no control characters. Runtime commands identify a map by this exact string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FilePath(String);
+word!(
+    /// A file path as HAProxy names maps and certificates: absolute or relative, no whitespace,
+    /// no control characters. Runtime commands identify a map by this exact string.
+    FilePath
+);
 
 impl FilePath {
     /// Validates a path.
@@ -310,17 +281,6 @@ impl FilePath {
             }),
         }
     }
-
-    /// The path as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for FilePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Longest DNS name an SNI filter may hold.
@@ -328,12 +288,13 @@ pub const MAX_DNS_NAME_LEN: usize = 253;
 /// Longest label of a DNS name.
 pub const MAX_DNS_LABEL_LEN: usize = 63;
 
-/// An SNI filter of a crt-list line: a DNS name of lower-case `[a-z0-9-]` labels (1 to 63
-/// bytes each, at most 253 bytes in all), or `*.` followed by such a name. HAProxy matches a
-/// filter against the client's server name; `!` (negation), `[` (options), `#` (comment),
-/// whitespace and anything outside ASCII never get in.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SniFilter(String);
+word!(
+    /// An SNI filter of a crt-list line: a DNS name of lower-case `[a-z0-9-]` labels (1 to 63
+    /// bytes each, at most 253 bytes in all), or `*.` followed by such a name. HAProxy matches a
+    /// filter against the client's server name; `!` (negation), `[` (options), `#` (comment),
+    /// whitespace and anything outside ASCII never get in.
+    SniFilter
+);
 
 impl SniFilter {
     /// Validates a filter, lower-casing ASCII upper-case letters first.
@@ -370,20 +331,9 @@ impl SniFilter {
         Ok(Self(s))
     }
 
-    /// The filter as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// True for `*.<name>`.
     pub fn is_wildcard(&self) -> bool {
         self.0.starts_with("*.")
-    }
-}
-
-impl fmt::Display for SniFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -689,17 +689,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-const BACKENDS: &[&str] = &[
-    "ns_exact_80",
-    "ns_foo_80",
-    "ns_foobar_80",
-    "ns_img_80",
-    "ns_wild_80",
-    "ns_special_80",
-    "ns_any_80",
-    "ns_hz_80",
-];
-
 fn routing_routes() -> Vec<Route> {
     use PathKind::{Exact, ImplementationSpecific as Impl, Prefix};
     vec![
@@ -738,11 +727,14 @@ async fn haproxy_routes_as_the_maps_say() {
     };
     let port = free_port();
     let mut cfg = Config::new(paths.global());
-    for name in BACKENDS {
+    // One backend per route (each its own), answering with its name.
+    let routes = routing_routes();
+    for route in &routes {
+        let name = route.backend.as_str();
         let addr = responder(name.to_string()).await.to_string();
         cfg.insert_backend(Backend::new(be(name)).with_server(server("s1", &addr, 1)));
     }
-    cfg.routes = routing_routes();
+    cfg.routes = routes;
     let bind = format!("127.0.0.1:{port}");
     let maps = paths.maps();
     cfg.frontends.push(frontend(

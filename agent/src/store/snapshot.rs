@@ -8,7 +8,7 @@ use imbl::{OrdMap, Vector};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::api::networking::v1::IngressClass;
 
-use super::{Kind, ObjectKey, Shared, Slice, StoredIngress, StoredService};
+use super::{Kind, Object, ObjectKey, Shared, Slice, StoredIngress, StoredService};
 use crate::gateway_api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 
 /// How many changes a snapshot remembers (see [`Snapshot::changes_since`]).
@@ -315,5 +315,27 @@ impl Snapshot {
     /// True when the store holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every object held, kind by kind (in the order of the fields above), each kind in key
+    /// order.
+    pub fn objects(&self) -> Vec<Object> {
+        fn all<T: Clone>(m: &OrdMap<ObjectKey, Arc<T>>, f: impl Fn(T) -> Object) -> Vec<Object> {
+            m.values().map(|o| f((**o).clone())).collect()
+        }
+        [
+            all(&self.ingresses, |o| Object::Ingress(o.into())),
+            all(&self.ingress_classes, Object::IngressClass),
+            all(&self.services, |o| Object::Service(o.into())),
+            all(&self.endpoint_slices, |o| Object::EndpointSlice(o.into())),
+            all(&self.secrets, Object::Secret),
+            all(&self.config_maps, Object::ConfigMap),
+            all(&self.gateway_classes, Object::GatewayClass),
+            all(&self.gateways, Object::Gateway),
+            all(&self.http_routes, Object::HttpRoute),
+            all(&self.reference_grants, Object::ReferenceGrant),
+            all(&self.namespaces, Object::Namespace),
+        ]
+        .concat()
     }
 }

@@ -370,7 +370,7 @@ fn ingress_problem(key: &ObjectKey, field: String, message: String) -> Problem {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::time::Duration;
 
@@ -382,7 +382,8 @@ pub(super) mod tests {
     use crate::store::Store;
     use crate::translate::{Translation, translate_with};
 
-    pub(in crate::translate) fn settings() -> Settings {
+    /// The settings translation tests start from (the run loop's tests too).
+    pub(crate) fn settings() -> Settings {
         Settings {
             ingress_class: "haproxy".into(),
             default_backend_service: None,

@@ -107,105 +107,10 @@ use haproxy_agent::translate::{Settings, Translation, translate};
 
 /// The valid neighbours: two hosts, three paths (Prefix, Exact, ImplementationSpecific),
 /// two backends (the Service port by number and by name), two endpoints.
-const VALID_YAML: &str = "\
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: web
-  namespace: shop
-spec:
-  ingressClassName: haproxy
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          service:
-            name: web
-            port:
-              number: 80
-      - path: /api
-        pathType: Exact
-        backend:
-          service:
-            name: web
-            port:
-              number: 80
-  - host: www.example.com
-    http:
-      paths:
-      - path: /static
-        pathType: ImplementationSpecific
-        backend:
-          service:
-            name: web
-            port:
-              name: http
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: shop
-spec:
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-abc
-  namespace: shop
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv4
-endpoints:
-- addresses: [10.0.0.1]
-  conditions: {ready: true}
-- addresses: [10.0.0.2]
-ports:
-- name: http
-  port: 8080
-";
+const VALID_YAML: &str = include_str!("hostile/valid.yaml");
 
 /// Services the hand-written manifests may point at (unreferenced, they add nothing).
-const SUPPORT_YAML: &str = "\
-apiVersion: v1
-kind: Service
-metadata: {name: hsvc, namespace: shop}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: hsvc-1
-  namespace: shop
-  labels: {kubernetes.io/service-name: hsvc}
-addressType: IPv4
-endpoints: [{addresses: [10.0.1.1]}]
-ports: [{name: http, port: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: hsvc-canary, namespace: shop}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: hsvc-canary-1
-  namespace: shop
-  labels: {kubernetes.io/service-name: hsvc-canary}
-addressType: IPv4
-endpoints: [{addresses: [10.0.2.1]}]
-ports: [{name: http, port: 8080}]
-";
+const SUPPORT_YAML: &str = include_str!("hostile/support.yaml");
 
 /// The valid objects' keys: no problem may name them.
 const VALID_OBJECTS: [&str; 2] = ["shop/web", "shop/web-abc"];
@@ -542,18 +447,53 @@ const TOKENS: &[Token] = &[
 /// Puts a value in a field of the world.
 type SetField = fn(&mut World, &str);
 
+/// Annotations (key, value) a field needs beside it to be read at all.
+type Needs = &'static [(&'static str, &'static str)];
+
+/// How a field of the table takes its value.
+#[derive(Clone, Copy)]
+enum Set {
+    /// Any edit of the world.
+    Fn(SetField),
+    /// The annotation named by the field's label, with the annotations it needs.
+    Annotation(Needs),
+}
+
+impl Set {
+    /// Puts `v` in field `label` of `w`.
+    fn apply(self, w: &mut World, label: &str, v: &str) {
+        match self {
+            Set::Fn(set) => set(w, v),
+            Set::Annotation(needs) => {
+                for (key, value) in needs {
+                    w.annotations.insert((*key).into(), (*value).into());
+                }
+                w.annotations.insert(label.into(), v.into());
+            }
+        }
+    }
+}
+
 /// A field of the hostile world: how a token goes in, and the problem it must give.
 struct Field {
     label: &'static str,
-    /// The field's whole value around a token (`ho{token}stile.example.com`).
-    wrap: fn(&str) -> String,
+    /// The field's whole value around a token, which stands at `{t}`
+    /// (`ho{t}stile.example.com`).
+    wrap: &'static str,
     /// Puts a whole value in the field (with the settings the field needs to be read).
-    set: SetField,
+    set: Set,
     /// The problem, given the world after `set` and the field's label.
     expect: fn(&World, &str) -> Expect,
     accepts: fn(&Token) -> Option<&'static str>,
     /// A number is expected: long values are made of digits.
     numeric: bool,
+}
+
+impl Field {
+    /// The field's whole value around `token`.
+    fn value(&self, token: &str) -> String {
+        self.wrap.replace("{t}", token)
+    }
 }
 
 const PATH_FIELD: &str = "spec.rules[0].http.paths[0].path";
@@ -607,13 +547,25 @@ fn canary_pattern_accepts(t: &Token) -> Option<&'static str> {
 /// accepted one is named of no effect, so no CA Secret is needed here; the manifest corpus
 /// (client-dn-hostile.yaml, client-error-page-hostile.yaml) takes accepted values into the
 /// ACL file and a route map value.
-fn with_verify_off(w: &mut World, key: &str, v: &str) {
-    w.annotations
-        .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-    w.annotations
-        .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), "off".into());
-    w.annotations.insert(key.into(), v.into());
-}
+/// The annotations a canary option needs: the Ingress is a canary.
+const CANARY_ON: Needs = &[(NGINX_CANARY, "true")];
+/// A canary by header.
+const CANARY_BY_HEADER: Needs = &[(NGINX_CANARY, "true"), (NGINX_CANARY_HEADER, "x-canary")];
+/// Cookie affinity, which the session cookie options need.
+const COOKIE_AFFINITY: Needs = &[(NGINX_AFFINITY, "cookie")];
+/// CORS on, which the CORS options need.
+const CORS_ON: Needs = &[(NGINX_ENABLE_CORS, "true")];
+/// Client certificates checked against CA Secret `ca`.
+const CLIENT_CA: Needs = &[(NGINX_AUTH_TLS_SECRET, "ca")];
+/// HTTPS to the backend, which the proxy-ssl options need.
+const HTTPS_BACKEND: Needs = &[(NGINX_BACKEND_PROTOCOL, "HTTPS")];
+
+/// Client certificates asked for, then not verified: what the options of a failed
+/// verification are read with.
+const VERIFY_OFF: Needs = &[
+    (NGINX_AUTH_TLS_SECRET, "ca"),
+    (NGINX_AUTH_TLS_VERIFY_CLIENT, "off"),
+];
 
 fn match_cn_accepts(t: &Token) -> Option<&'static str> {
     haproxy::config::CanaryPattern::new(&format!("CN=cl{}ient", t.text))
@@ -713,37 +665,39 @@ fn asks_passthrough(o: &Object) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// The annotation `key` (with the annotations it `needs`), its problem named at the key.
 fn annotation_field_of(
-    label: &'static str,
-    wrap: fn(&str) -> String,
-    set: SetField,
+    key: &'static str,
+    wrap: &'static str,
+    needs: Needs,
     accepts: fn(&Token) -> Option<&'static str>,
     numeric: bool,
 ) -> Field {
     Field {
-        label,
+        label: key,
         wrap,
-        set,
+        set: Set::Annotation(needs),
         expect: annotation,
         accepts,
         numeric,
     }
 }
 
+/// The fields a hostile value goes in: a table, one row a field (long as the table is).
 fn fields() -> Vec<Field> {
     vec![
         Field {
             label: "rules[].host",
-            wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| w.host = Some(v.into()),
+            wrap: "ho{t}stile.example.com",
+            set: Set::Fn(|w, v| w.host = Some(v.into())),
             expect: ingress_at(HOST_FIELD),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "spec.tls[].hosts[]",
-            wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| w.tls = Some((v.into(), None)),
+            wrap: "ho{t}stile.example.com",
+            set: Set::Fn(|w, v| w.tls = Some((v.into(), None))),
             expect: ingress_at(TLS_HOST_FIELD),
             accepts: refused,
             numeric: false,
@@ -751,723 +705,409 @@ fn fields() -> Vec<Field> {
         Field {
             // A name that is one names a Secret that does not exist: a problem as well.
             label: "spec.tls[].secretName",
-            wrap: |t| format!("s{t}ecret"),
-            set: |w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into()))),
+            wrap: "s{t}ecret",
+            set: Set::Fn(|w, v| w.tls = Some(("hostile.example.com".into(), Some(v.into())))),
             expect: ingress_at(TLS_SECRET_FIELD),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "paths[].path (Prefix)",
-            wrap: |t| format!("/h{t}x"),
-            set: |w, v| w.path = Some(v.into()),
+            wrap: "/h{t}x",
+            set: Set::Fn(|w, v| w.path = Some(v.into())),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
         },
         Field {
             label: "paths[].path (Exact)",
-            wrap: |t| format!("/e{t}x"),
-            set: |w, v| {
+            wrap: "/e{t}x",
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "Exact".into();
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
         },
         Field {
             label: "paths[].path (ImplementationSpecific)",
-            wrap: |t| format!("/i{t}x"),
-            set: |w, v| {
+            wrap: "/i{t}x",
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.path_type = "ImplementationSpecific".into();
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: path_accepts,
             numeric: false,
         },
         Field {
             label: "paths[].path (use-regex)",
-            wrap: |t| format!("/r(x){t}(.*)"),
-            set: |w, v| {
+            wrap: "/r(x){t}(.*)",
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations.insert(
                     "nginx.ingress.kubernetes.io/use-regex".into(),
                     "true".into(),
                 );
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: regex_path_accepts,
             numeric: false,
         },
         Field {
             label: "paths[].path (rewrite-target /$2)",
-            wrap: |t| format!("/w{t}(/|$)(.*)"),
-            set: |w, v| {
+            wrap: "/w{t}(/|$)(.*)",
+            set: Set::Fn(|w, v| {
                 w.path = Some(v.into());
                 w.annotations
                     .insert(NGINX_REWRITE_TARGET.into(), "/$2".into());
-            },
+            }),
             expect: ingress_at(PATH_FIELD),
             accepts: regex_path_accepts,
             numeric: false,
         },
         Field {
             label: "paths[].pathType",
-            wrap: |t| format!("Pre{t}fix"),
-            set: |w, v| w.path_type = v.into(),
+            wrap: "Pre{t}fix",
+            set: Set::Fn(|w, v| w.path_type = v.into()),
             expect: ingress_at(PATH_TYPE_FIELD),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "Service name",
-            wrap: |t| format!("hs{t}vc"),
-            set: |w, v| {
+            wrap: "hs{t}vc",
+            set: Set::Fn(|w, v| {
                 w.svc_ref = v.into();
                 w.svc_name = v.into();
-            },
+            }),
             expect: ingress_at(BACKEND_FIELD),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: PORT_NAME,
-            wrap: |t| format!("ht{t}tp"),
-            set: |w, v| {
+            wrap: "ht{t}tp",
+            set: Set::Fn(|w, v| {
                 w.port_ref = PortRef::Name(v.into());
                 w.svc_port_name = Some(v.into());
                 w.slice_port_name = Some(v.into());
-            },
+            }),
             expect: ingress_at(BACKEND_FIELD),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "namespace",
-            wrap: |t| format!("sh{t}op"),
-            set: |w, v| w.ns = v.into(),
+            wrap: "sh{t}op",
+            set: Set::Fn(|w, v| w.ns = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.namespace"),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "Ingress name",
-            wrap: |t| format!("hos{t}tile"),
-            set: |w, v| w.ingress = v.into(),
+            wrap: "hos{t}tile",
+            set: Set::Fn(|w, v| w.ingress = v.into()),
             expect: |w, _| Expect::ingress(w.key(), "metadata.name"),
             accepts: refused,
             numeric: false,
         },
         Field {
             label: "defaultBackend Service name",
-            wrap: |t| format!("de{t}f"),
-            set: |w, v| w.default_backend = Some((v.into(), PortRef::Number(80))),
+            wrap: "de{t}f",
+            set: Set::Fn(|w, v| w.default_backend = Some((v.into(), PortRef::Number(80)))),
             expect: |w, _| Expect::ingress(w.key(), "spec.defaultBackend.service"),
             accepts: refused,
             numeric: false,
         },
-        annotation_field_of(
-            LOAD_BALANCE,
-            |t| format!("round{t}robin"),
-            |w, v| drop(w.annotations.insert(LOAD_BALANCE.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(LOAD_BALANCE, "round{t}robin", &[], refused, false),
         annotation_field_of(
             CANARY_SERVICE,
-            |t| format!("hsvc-{t}canary"),
-            |w, v| {
-                w.annotations.insert(CANARY_SERVICE.into(), v.into());
-                w.annotations.insert(CANARY_WEIGHT.into(), "20".into());
-            },
+            "hsvc-{t}canary",
+            &[(CANARY_WEIGHT, "20")],
             refused,
             false,
         ),
         annotation_field_of(
             CANARY_WEIGHT,
-            |t| format!("2{t}0"),
-            |w, v| {
-                w.annotations
-                    .insert(CANARY_SERVICE.into(), "hsvc-canary".into());
-                w.annotations.insert(CANARY_WEIGHT.into(), v.into());
-            },
+            "2{t}0",
+            &[(CANARY_SERVICE, "hsvc-canary")],
             refused,
             true,
         ),
-        annotation_field_of(
-            TIMEOUT_SERVER,
-            |t| format!("5{t}s"),
-            |w, v| drop(w.annotations.insert(TIMEOUT_SERVER.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            TIMEOUT_CONNECT,
-            |t| format!("5{t}s"),
-            |w, v| drop(w.annotations.insert(TIMEOUT_CONNECT.into(), v.into())),
-            refused,
-            true,
-        ),
+        annotation_field_of(TIMEOUT_SERVER, "5{t}s", &[], refused, true),
+        annotation_field_of(TIMEOUT_CONNECT, "5{t}s", &[], refused, true),
         annotation_field_of(
             HEALTH_CHECK_PATH,
-            |t| format!("/hea{t}lthz"),
-            |w, v| drop(w.annotations.insert(HEALTH_CHECK_PATH.into(), v.into())),
+            "/hea{t}lthz",
+            &[],
             check_path_accepts,
             false,
         ),
         annotation_field_of(
             HEALTH_CHECK_INTERVAL,
-            |t| format!("2{t}s"),
-            |w, v| {
-                w.annotations
-                    .insert(HEALTH_CHECK_PATH.into(), "/healthz".into());
-                w.annotations.insert(HEALTH_CHECK_INTERVAL.into(), v.into());
-            },
+            "2{t}s",
+            &[(HEALTH_CHECK_PATH, "/healthz")],
             refused,
             true,
         ),
-        annotation_field_of(
-            STICKY_COOKIE,
-            |t| format!("S{t}RV"),
-            |w, v| drop(w.annotations.insert(STICKY_COOKIE.into(), v.into())),
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_LOAD_BALANCE,
-            |t| format!("round{t}_robin"),
-            |w, v| drop(w.annotations.insert(NGINX_LOAD_BALANCE.into(), v.into())),
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CONNECT_TIMEOUT,
-            |t| format!("1{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_CONNECT_TIMEOUT.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_READ_TIMEOUT,
-            |t| format!("6{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_READ_TIMEOUT.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_SEND_TIMEOUT,
-            |t| format!("6{t}0s"),
-            |w, v| drop(w.annotations.insert(NGINX_SEND_TIMEOUT.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_AFFINITY,
-            |t| format!("coo{t}kie"),
-            |w, v| drop(w.annotations.insert(NGINX_AFFINITY.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(STICKY_COOKIE, "S{t}RV", &[], refused, false),
+        annotation_field_of(NGINX_LOAD_BALANCE, "round{t}_robin", &[], refused, false),
+        annotation_field_of(NGINX_CONNECT_TIMEOUT, "1{t}0", &[], refused, true),
+        annotation_field_of(NGINX_READ_TIMEOUT, "6{t}0", &[], refused, true),
+        annotation_field_of(NGINX_SEND_TIMEOUT, "6{t}0s", &[], refused, true),
+        annotation_field_of(NGINX_AFFINITY, "coo{t}kie", &[], refused, false),
         annotation_field_of(
             NGINX_COOKIE_NAME,
-            |t| format!("ROU{t}TE"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_NAME.into(), v.into());
-            },
+            "ROU{t}TE",
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         // An ingress-nginx canary Ingress's rule (the Ingress is a canary of itself: its
         // route has no main route, which is named at the path, not here).
-        annotation_field_of(
-            NGINX_CANARY_WEIGHT,
-            |t| format!("2{t}0"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_WEIGHT.into(), v.into());
-            },
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_CANARY_TOTAL,
-            |t| format!("10{t}0"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_TOTAL.into(), v.into());
-            },
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_CANARY_WEIGHT, "2{t}0", CANARY_ON, refused, true),
+        annotation_field_of(NGINX_CANARY_TOTAL, "10{t}0", CANARY_ON, refused, true),
         annotation_field_of(
             NGINX_CANARY_HEADER,
-            |t| format!("X-Can{t}ary"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_HEADER.into(), v.into());
-            },
+            "X-Can{t}ary",
+            CANARY_ON,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_VALUE,
-            |t| format!("be{t}ta"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations
-                    .insert(NGINX_CANARY_HEADER.into(), "x-canary".into());
-                w.annotations.insert(NGINX_CANARY_VALUE.into(), v.into());
-            },
+            "be{t}ta",
+            CANARY_BY_HEADER,
             canary_value_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_CANARY_PATTERN,
-            |t| format!("be{t}ta"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations
-                    .insert(NGINX_CANARY_HEADER.into(), "x-canary".into());
-                w.annotations.insert(NGINX_CANARY_PATTERN.into(), v.into());
-            },
+            "be{t}ta",
+            CANARY_BY_HEADER,
             canary_pattern_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_CANARY_COOKIE,
-            |t| format!("can{t}ary"),
-            |w, v| {
-                w.annotations.insert(NGINX_CANARY.into(), "true".into());
-                w.annotations.insert(NGINX_CANARY_COOKIE.into(), v.into());
-            },
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_WWW,
-            |t| format!("tr{t}ue"),
-            |w, v| drop(w.annotations.insert(NGINX_WWW.into(), v.into())),
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_BACKEND_PROTOCOL,
-            |t| format!("HT{t}TP"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_BACKEND_PROTOCOL.into(), v.into()),
-                )
-            },
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_CANARY_COOKIE, "can{t}ary", CANARY_ON, refused, false),
+        annotation_field_of(NGINX_WWW, "tr{t}ue", &[], refused, false),
+        annotation_field_of(NGINX_BACKEND_PROTOCOL, "HT{t}TP", &[], refused, false),
         annotation_field_of(
             NGINX_PROXY_SSL_NAME,
-            |t| format!("back{t}end.internal"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
-                w.annotations.insert(NGINX_PROXY_SSL_NAME.into(), v.into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), "on".into());
-            },
+            "back{t}end.internal",
+            &[
+                (NGINX_BACKEND_PROTOCOL, "HTTPS"),
+                (NGINX_PROXY_SSL_SERVER_NAME, "on"),
+            ],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_SECRET,
-            |t| format!("shop/ca{t}"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "GRPCS".into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_SECRET.into(), v.into());
-            },
+            "shop/ca{t}",
+            &[(NGINX_BACKEND_PROTOCOL, "GRPCS")],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PROXY_SSL_VERIFY,
-            |t| format!("o{t}n"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_BACKEND_PROTOCOL.into(), "HTTPS".into());
-                w.annotations
-                    .insert(NGINX_PROXY_SSL_VERIFY.into(), v.into());
-            },
+            "o{t}n",
+            HTTPS_BACKEND,
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_PROXY_SSL_SERVER_NAME,
-            |t| format!("o{t}n"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_PROXY_SSL_SERVER_NAME.into(), v.into()),
-                )
-            },
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_AUTH_TLS_SECRET,
-            |t| format!("shop/ca{t}"),
-            |w, v| drop(w.annotations.insert(NGINX_AUTH_TLS_SECRET.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_PROXY_SSL_SERVER_NAME, "o{t}n", &[], refused, false),
+        annotation_field_of(NGINX_AUTH_TLS_SECRET, "shop/ca{t}", &[], refused, false),
         annotation_field_of(
             NGINX_AUTH_TLS_VERIFY_CLIENT,
-            |t| format!("opt{t}ional"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
-            },
+            "opt{t}ional",
+            CLIENT_CA,
             refused,
             false,
         ),
         Field {
             // The value that lets failed certificates through: nothing close to it is taken.
             label: "nginx.ingress.kubernetes.io/auth-tls-verify-client (optional_no_ca)",
-            wrap: |t| format!("optional_no{t}_ca"),
-            set: |w, v| {
+            wrap: "optional_no{t}_ca",
+            set: Set::Fn(|w, v| {
                 w.annotations
                     .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
                 w.annotations
                     .insert(NGINX_AUTH_TLS_VERIFY_CLIENT.into(), v.into());
-            },
+            }),
             expect: |w, _| annotation(w, NGINX_AUTH_TLS_VERIFY_CLIENT),
             accepts: refused,
             numeric: false,
         },
-        annotation_field_of(
-            NGINX_AUTH_TLS_VERIFY_DEPTH,
-            |t| format!("1{t}2"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_AUTH_TLS_VERIFY_DEPTH.into(), v.into()),
-                )
-            },
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_AUTH_TLS_VERIFY_DEPTH, "1{t}2", &[], refused, true),
         annotation_field_of(
             NGINX_AUTH_TLS_MATCH_CN,
-            |t| format!("CN=cl{t}ient"),
-            |w, v| with_verify_off(w, NGINX_AUTH_TLS_MATCH_CN, v),
+            "CN=cl{t}ient",
+            VERIFY_OFF,
             match_cn_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_AUTH_TLS_ERROR_PAGE,
-            |t| format!("https://e.test/no{t}cert"),
-            |w, v| with_verify_off(w, NGINX_AUTH_TLS_ERROR_PAGE, v),
+            "https://e.test/no{t}cert",
+            VERIFY_OFF,
             error_page_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_SSL_PASSTHROUGH,
-            |t| format!("tr{t}ue"),
-            |w, v| drop(w.annotations.insert(NGINX_SSL_PASSTHROUGH.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_SSL_PASSTHROUGH, "tr{t}ue", &[], refused, false),
         Field {
             // With --enable-ssl-passthrough (turned on for Ingresses asking for it): the
             // host is the SNI map's key.
             label: "rules[].host (ssl-passthrough)",
-            wrap: |t| format!("ho{t}stile.example.com"),
-            set: |w, v| {
+            wrap: "ho{t}stile.example.com",
+            set: Set::Fn(|w, v| {
                 w.host = Some(v.into());
                 w.annotations
                     .insert(NGINX_SSL_PASSTHROUGH.into(), "true".into());
-            },
+            }),
             expect: ingress_at(HOST_FIELD),
             accepts: refused,
             numeric: false,
         },
         annotation_field_of(
             NGINX_AUTH_TLS_PASS_CERT,
-            |t| format!("tr{t}ue"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_SECRET.into(), "ca".into());
-                w.annotations
-                    .insert(NGINX_AUTH_TLS_PASS_CERT.into(), v.into());
-            },
+            "tr{t}ue",
+            CLIENT_CA,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT,
-            |t| format!("https://ex{t}ample.com/"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_PERMANENT_REDIRECT.into(), v.into()),
-                )
-            },
+            "https://ex{t}ample.com/",
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_TEMPORAL_REDIRECT,
-            |t| format!("/else{t}where"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_TEMPORAL_REDIRECT.into(), v.into()),
-                )
-            },
+            "/else{t}where",
+            &[],
             policy_accepts,
             false,
         ),
-        annotation_field_of(
-            NGINX_APP_ROOT,
-            |t| format!("/a{t}pp"),
-            |w, v| drop(w.annotations.insert(NGINX_APP_ROOT.into(), v.into())),
-            policy_accepts,
-            false,
-        ),
+        annotation_field_of(NGINX_APP_ROOT, "/a{t}pp", &[], policy_accepts, false),
         annotation_field_of(
             NGINX_FORWARDED_PREFIX,
-            |t| format!("/p{t}re"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_FORWARDED_PREFIX.into(), v.into()),
-                )
-            },
+            "/p{t}re",
+            &[],
             policy_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_REWRITE_TARGET,
-            |t| format!("/in{t}ner"),
-            |w, v| drop(w.annotations.insert(NGINX_REWRITE_TARGET.into(), v.into())),
+            "/in{t}ner",
+            &[],
             rewrite_accepts,
             false,
         ),
         annotation_field_of(
             NGINX_UPSTREAM_VHOST,
-            |t| format!("inter{t}nal.example"),
-            |w, v| drop(w.annotations.insert(NGINX_UPSTREAM_VHOST.into(), v.into())),
+            "inter{t}nal.example",
+            &[],
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_PERMANENT_REDIRECT_CODE,
-            |t| format!("30{t}1"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_PERMANENT_REDIRECT.into(), "/moved".into());
-                w.annotations
-                    .insert(NGINX_PERMANENT_REDIRECT_CODE.into(), v.into());
-            },
+            "30{t}1",
+            &[(NGINX_PERMANENT_REDIRECT, "/moved")],
             refused,
             true,
         ),
-        annotation_field_of(
-            NGINX_BODY_SIZE,
-            |t| format!("8{t}m"),
-            |w, v| drop(w.annotations.insert(NGINX_BODY_SIZE.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_LIMIT_RPS,
-            |t| format!("1{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPS.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_LIMIT_RPM,
-            |t| format!("6{t}0"),
-            |w, v| drop(w.annotations.insert(NGINX_LIMIT_RPM.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_LIMIT_CONNECTIONS,
-            |t| format!("4{t}0"),
-            |w, v| {
-                drop(
-                    w.annotations
-                        .insert(NGINX_LIMIT_CONNECTIONS.into(), v.into()),
-                )
-            },
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_BODY_SIZE, "8{t}m", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPS, "1{t}0", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_RPM, "6{t}0", &[], refused, true),
+        annotation_field_of(NGINX_LIMIT_CONNECTIONS, "4{t}0", &[], refused, true),
         annotation_field_of(
             NGINX_CORS_ORIGIN,
-            |t| format!("https://ap{t}p.example"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_ORIGIN.into(), v.into());
-            },
+            "https://ap{t}p.example",
+            CORS_ON,
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_CORS_METHODS,
-            |t| format!("GE{t}T, POST"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_METHODS.into(), v.into());
-            },
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CORS_HEADERS,
-            |t| format!("X-Cu{t}stom"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_HEADERS.into(), v.into());
-            },
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_CORS_EXPOSE,
-            |t| format!("X-To{t}tal"),
-            |w, v| {
-                w.annotations
-                    .insert(NGINX_ENABLE_CORS.into(), "true".into());
-                w.annotations.insert(NGINX_CORS_EXPOSE.into(), v.into());
-            },
-            refused,
-            false,
-        ),
-        annotation_field_of(
-            NGINX_HASH_BY,
-            |t| format!("$http_x_{t}user"),
-            |w, v| drop(w.annotations.insert(NGINX_HASH_BY.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_CORS_METHODS, "GE{t}T, POST", CORS_ON, refused, false),
+        annotation_field_of(NGINX_CORS_HEADERS, "X-Cu{t}stom", CORS_ON, refused, false),
+        annotation_field_of(NGINX_CORS_EXPOSE, "X-To{t}tal", CORS_ON, refused, false),
+        annotation_field_of(NGINX_HASH_BY, "$http_x_{t}user", &[], refused, false),
         annotation_field_of(
             NGINX_COOKIE_PATH,
-            |t| format!("/a{t}pp"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_PATH.into(), v.into());
-            },
+            "/a{t}pp",
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_DOMAIN,
-            |t| format!("ex{t}ample.com"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_DOMAIN.into(), v.into());
-            },
+            "ex{t}ample.com",
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_COOKIE_MAX_AGE,
-            |t| format!("36{t}00"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_MAX_AGE.into(), v.into());
-            },
+            "36{t}00",
+            COOKIE_AFFINITY,
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_COOKIE_SAMESITE,
-            |t| format!("La{t}x"),
-            |w, v| {
-                w.annotations.insert(NGINX_AFFINITY.into(), "cookie".into());
-                w.annotations.insert(NGINX_COOKIE_SAMESITE.into(), v.into());
-            },
+            "La{t}x",
+            COOKIE_AFFINITY,
             refused,
             false,
         ),
         annotation_field_of(
             NGINX_SERVER_ALIAS,
-            |t| format!("www.ali{t}as.example"),
-            |w, v| drop(w.annotations.insert(NGINX_SERVER_ALIAS.into(), v.into())),
+            "www.ali{t}as.example",
+            &[],
             refused,
             false,
         ),
-        annotation_field_of(
-            NGINX_DEFAULT_BACKEND,
-            |t| format!("err{t}ors"),
-            |w, v| drop(w.annotations.insert(NGINX_DEFAULT_BACKEND.into(), v.into())),
-            refused,
-            false,
-        ),
+        annotation_field_of(NGINX_DEFAULT_BACKEND, "err{t}ors", &[], refused, false),
+        // The error pages' Service is the world's own (it resolves).
         annotation_field_of(
             NGINX_CUSTOM_ERRORS,
-            |t| format!("404,5{t}03"),
-            |w, v| {
-                // The error pages' Service is the world's own (it resolves).
-                w.annotations
-                    .insert(NGINX_DEFAULT_BACKEND.into(), "hsvc".into());
-                w.annotations.insert(NGINX_CUSTOM_ERRORS.into(), v.into());
-            },
+            "404,5{t}03",
+            &[(NGINX_DEFAULT_BACKEND, "hsvc")],
             refused,
             true,
         ),
         annotation_field_of(
             NGINX_WHITELIST,
-            |t| format!("10.0.0.0/8,19{t}2.168.0.0/16"),
-            |w, v| drop(w.annotations.insert(NGINX_WHITELIST.into(), v.into())),
+            "10.0.0.0/8,19{t}2.168.0.0/16",
+            &[],
             refused,
             true,
         ),
-        annotation_field_of(
-            NGINX_ALLOWLIST,
-            |t| format!("2001:db8::/3{t}2"),
-            |w, v| drop(w.annotations.insert(NGINX_ALLOWLIST.into(), v.into())),
-            refused,
-            true,
-        ),
-        annotation_field_of(
-            NGINX_DENYLIST,
-            |t| format!("10.{t}0.0.1"),
-            |w, v| drop(w.annotations.insert(NGINX_DENYLIST.into(), v.into())),
-            refused,
-            true,
-        ),
+        annotation_field_of(NGINX_ALLOWLIST, "2001:db8::/3{t}2", &[], refused, true),
+        annotation_field_of(NGINX_DENYLIST, "10.{t}0.0.1", &[], refused, true),
         annotation_field_of(
             NGINX_LIMIT_WHITELIST,
-            |t| format!("10.0.{t}0.0/16"),
-            |w, v| {
-                w.annotations.insert(NGINX_LIMIT_RPS.into(), "10".into());
-                w.annotations.insert(NGINX_LIMIT_WHITELIST.into(), v.into());
-            },
+            "10.0.{t}0.0/16",
+            &[(NGINX_LIMIT_RPS, "10")],
             refused,
             true,
         ),
         Field {
             label: "EndpointSlice address",
-            wrap: |t| format!("10.0.{t}1.1"),
-            set: |w, v| w.addresses = vec![v.into(), "10.9.9.9".into()],
+            wrap: "10.0.{t}1.1",
+            set: Set::Fn(|w, v| w.addresses = vec![v.into(), "10.9.9.9".into()]),
             expect: slice_at("endpoints[0].addresses[0]"),
             accepts: refused,
             numeric: true,
         },
         Field {
             label: "EndpointSlice addressType",
-            wrap: |t| format!("IP{t}v4"),
-            set: |w, v| w.address_type = v.into(),
+            wrap: "IP{t}v4",
+            set: Set::Fn(|w, v| w.address_type = v.into()),
             expect: slice_at("addressType"),
             accepts: refused,
             numeric: false,
@@ -1519,7 +1159,7 @@ fn field_case(name: String, f: &Field, value: String) -> Case {
     let expect = f.expect;
     world_case(
         name,
-        |w| (f.set)(w, &value),
+        |w| f.set.apply(w, f.label, &value),
         vec![value.clone()],
         |w| expect(w, f.label),
     )
@@ -1529,7 +1169,7 @@ fn token_cases() -> Vec<Case> {
     let mut out = Vec::new();
     for f in fields() {
         for t in TOKENS {
-            let value = (f.wrap)(t.text);
+            let value = f.value(t.text);
             let name = format!("{} × {}", f.label, t.label);
             match (f.accepts)(t) {
                 None => {
@@ -1539,7 +1179,7 @@ fn token_cases() -> Vec<Case> {
                 }
                 Some(why) => out.push(world_case(
                     name,
-                    |w| (f.set)(w, &value),
+                    |w| f.set.apply(w, f.label, &value),
                     Vec::new(),
                     |_| Expect::Accepted(why),
                 )),
@@ -1570,7 +1210,7 @@ fn long_cases() -> Vec<Case> {
     for (label, len) in [("10 kB", 10 * 1024), ("1 MB", 1024 * 1024)] {
         for f in fields() {
             let long = if f.numeric { "1" } else { "a" }.repeat(len);
-            let value = (f.wrap)(&long);
+            let value = f.value(&long);
             out.push(field_case(format!("{} × {label}", f.label), &f, value));
         }
     }
@@ -3093,38 +2733,7 @@ fn run_manifest_case(
         .chain(&env.support)
         .map(|o| (o.kind(), o.key()))
         .collect();
-    let mut objects: Vec<Object> = Vec::new();
-    objects.extend(
-        snap.ingresses
-            .values()
-            .map(|o| Object::Ingress((**o).clone().into())),
-    );
-    objects.extend(
-        snap.ingress_classes
-            .values()
-            .map(|o| Object::IngressClass((**o).clone())),
-    );
-    objects.extend(
-        snap.services
-            .values()
-            .map(|o| Object::Service((**o).clone().into())),
-    );
-    objects.extend(
-        snap.endpoint_slices
-            .values()
-            .map(|o| Object::EndpointSlice((**o).clone().into())),
-    );
-    objects.extend(snap.secrets.values().map(|o| Object::Secret((**o).clone())));
-    objects.extend(
-        snap.config_maps
-            .values()
-            .map(|o| Object::ConfigMap((**o).clone())),
-    );
-    objects.extend((snap.gateway_classes.values()).map(|o| Object::GatewayClass((**o).clone())));
-    objects.extend((snap.gateways.values()).map(|o| Object::Gateway((**o).clone())));
-    objects.extend((snap.http_routes.values()).map(|o| Object::HttpRoute((**o).clone())));
-    objects.extend((snap.reference_grants.values()).map(|o| Object::ReferenceGrant((**o).clone())));
-    objects.extend((snap.namespaces.values()).map(|o| Object::Namespace((**o).clone())));
+    let objects = snap.objects();
     let hostile: Vec<Object> = objects
         .into_iter()
         .filter(|o| !valid_keys.contains(&(o.kind(), o.key())) || is_redefined(o, env))

@@ -52,6 +52,21 @@ fn objects(path: &str, target: &str) -> String {
     .join("---\n")
 }
 
+/// Rewrites the regex Ingress to `path` and `target`, then waits until a request for
+/// `probe.0` on [`HOST`] reaches the pod as `probe.1`.
+async fn rewrite_to(agent: &Agent, path: &str, target: &str, probe: (&str, &str)) {
+    agent
+        .write_manifest("ing.yaml", &objects(path, target))
+        .unwrap();
+    let what = format!("{path} rewritten to {target}");
+    eventually(&what, CONVERGE, async || {
+        let r = agent.get(HOST, probe.0).await;
+        matches!(r, Ok(r) if r.header("x-echo-path") == Some(probe.1))
+    })
+    .await
+    .unwrap();
+}
+
 /// The live regex map's keys, in HAProxy's order.
 async fn live_regex_keys(agent: &Agent, config_dir_map: &FilePath) -> Vec<String> {
     agent
@@ -116,15 +131,14 @@ async fn capture_groups_rewrite_and_change_without_reload() {
     );
 
     // A new regex and target for the same backend: a runtime swap of the regex map.
-    agent
-        .write_manifest("ing.yaml", &objects("/v(1|2)/else(/|$)(.*)", "/api/v$1/$3"))
-        .unwrap();
-    eventually("the new regex and target", CONVERGE, async || {
-        let r = agent.get(HOST, "/V2/else/items?id=7").await;
-        matches!(r, Ok(r) if r.header("x-echo-path") == Some("/api/v2/items?id=7"))
-    })
-    .await
-    .unwrap();
+    let (regex, target) = ("/v(1|2)/else(/|$)(.*)", "/api/v$1/$3");
+    rewrite_to(
+        &agent,
+        regex,
+        target,
+        ("/V2/else/items?id=7", "/api/v2/items?id=7"),
+    )
+    .await;
     let r = agent.get(HOST, "/something/new").await.unwrap();
     assert_eq!(r.status, 404, "the old regex is gone: {r:?}");
     assert_eq!(
@@ -135,15 +149,7 @@ async fn capture_groups_rewrite_and_change_without_reload() {
         ]
     );
     // Only the target changes: `set map` in place.
-    agent
-        .write_manifest("ing.yaml", &objects("/v(1|2)/else(/|$)(.*)", "/$3"))
-        .unwrap();
-    eventually("the new target", CONVERGE, async || {
-        let r = agent.get(HOST, "/v1/else/x").await;
-        matches!(r, Ok(r) if r.header("x-echo-path") == Some("/x"))
-    })
-    .await
-    .unwrap();
+    rewrite_to(&agent, regex, "/$3", ("/v1/else/x", "/x")).await;
     assert_eq!(
         agent.reloads().await.unwrap(),
         reloads,

@@ -29,6 +29,27 @@ fn ready(names: &[&String]) -> BTreeMap<String, bool> {
     names.iter().map(|n| ((*n).clone(), true)).collect()
 }
 
+/// Waits until backend `be` holds exactly `want`; else panics with the servers last seen
+/// and the agent's log.
+async fn converges_to(agent: &Agent, be: &str, want: BTreeMap<String, bool>) {
+    let mut last = BTreeMap::new();
+    let converged = eventually(
+        "exactly the desired servers",
+        CONVERGE,
+        async || match live(agent, be).await {
+            Ok(l) => {
+                last = l;
+                last == want
+            }
+            Err(_) => false,
+        },
+    )
+    .await;
+    if let Err(e) = converged {
+        panic!("{e}; live: {last:?}; {}", agent.log_tail());
+    }
+}
+
 /// Three echo pods of a Service `n` behind an Ingress for `/<n>`, the agent started with the
 /// slice listing the first two (`<n>-slice.yaml`): the pods, the servers' names, the agent,
 /// the backend and the pods' port.
@@ -88,23 +109,7 @@ async fn agent_killed_and_restarted_converges_without_duplicate_or_orphan_server
 
     // Restarted without --spawn-haproxy: it attaches to the running HAProxy by its sockets.
     agent.restart(false).await.unwrap();
-    let want = ready(&[&names[1], &names[2]]);
-    let mut last = BTreeMap::new();
-    let converged = eventually(
-        "exactly the desired servers",
-        CONVERGE,
-        async || match live(&agent, &be).await {
-            Ok(l) => {
-                last = l;
-                last == want
-            }
-            Err(_) => false,
-        },
-    )
-    .await;
-    if let Err(e) = converged {
-        panic!("{e}; live: {last:?}; {}", agent.log_tail());
-    }
+    converges_to(&agent, &be, ready(&[&names[1], &names[2]])).await;
     // No duplicate, no orphan anywhere: every backend holds exactly its desired servers.
     let all = agent.all_servers().await.unwrap();
     let want_all: BTreeMap<String, BTreeSet<String>> =
@@ -174,23 +179,7 @@ async fn restarted_agent_adopts_a_haproxy_running_its_config_and_converges_at_ru
     assert_eq!(live(&agent, &be).await.unwrap(), on_disk);
 
     agent.restart(false).await.unwrap();
-    let want = ready(&[&names[1], &names[2]]);
-    let mut last = BTreeMap::new();
-    let converged = eventually(
-        "exactly the desired servers",
-        CONVERGE,
-        async || match live(&agent, &be).await {
-            Ok(l) => {
-                last = l;
-                last == want
-            }
-            Err(_) => false,
-        },
-    )
-    .await;
-    if let Err(e) = converged {
-        panic!("{e}; live: {last:?}; {}", agent.log_tail());
-    }
+    converges_to(&agent, &be, ready(&[&names[1], &names[2]])).await;
     assert!(
         agent.log().contains("adopting the running haproxy"),
         "{}",

@@ -21,29 +21,6 @@
 //!
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
-/// A validated word of haproxy.cfg: a newtype over `String` with `as_str` and `Display`
-/// (the invoking module imports `std::fmt`).
-macro_rules! word {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The value as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
 mod canary;
 mod client_cert;
 mod custom_errors;

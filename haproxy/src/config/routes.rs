@@ -32,10 +32,11 @@ pub use commands::{map_commands, map_entry_commands, map_kind_swap_commands, map
 pub(super) use entries::route_keys;
 pub use entries::{MapEntries, RouteConflict, RouteMapSet, canary_names, render_map, route_maps};
 
-/// A route path: starts with `/`, printable ASCII without whitespace, `#` or `?` (the `path`
-/// sample never holds a query), at most [`MAX_PATH_LEN`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RoutePath(String);
+word!(
+    /// A route path: starts with `/`, printable ASCII without whitespace, `#` or `?` (the `path`
+    /// sample never holds a query), at most [`MAX_PATH_LEN`] bytes.
+    RoutePath
+);
 
 impl RoutePath {
     /// Validates a path.
@@ -59,17 +60,6 @@ impl RoutePath {
     /// A path regex (for a [`PathKind::Regex`] route).
     pub fn regex(r: &RegexPath) -> Self {
         Self(r.as_str().to_string())
-    }
-
-    /// The path as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RoutePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::value::InvalidValue;
+use super::value::{InvalidValue, check_set};
 
 /// The `auth` field value of a route whose authentication cannot be set up (a missing
 /// Secret, an unsupported `auth-type`): the route answers `503`, as ingress-nginx answers a
@@ -26,9 +26,10 @@ pub const MAX_HASH_LEN: usize = 256;
 /// Longest realm.
 pub const MAX_REALM_LEN: usize = 256;
 
-/// A user name: 1 to [`MAX_USER_LEN`] bytes of ASCII letters, digits and `. _ - @ +`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserName(String);
+word!(
+    /// A user name: 1 to [`MAX_USER_LEN`] bytes of ASCII letters, digits and `. _ - @ +`.
+    UserName
+);
 
 impl UserName {
     /// Validates a user name.
@@ -43,28 +44,13 @@ impl UserName {
                 "it is longer than 128 bytes",
             ));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
-        {
-            return Err(InvalidValue::new(
-                "user name",
-                s,
-                "only ASCII letters, digits and . _ - @ + are allowed",
-            ));
-        }
+        check_set(
+            "user name",
+            s,
+            |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'),
+            "only ASCII letters, digits and . _ - @ + are allowed",
+        )?;
         Ok(Self(s.to_string()))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -265,10 +251,11 @@ impl Realm {
     }
 }
 
-/// The id of a user list: a HAProxy identifier (letters, digits, `_ . : -`), at most 200
-/// bytes, starting with a letter; it is also what a route's `auth` field holds.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AuthId(String);
+word!(
+    /// The id of a user list: a HAProxy identifier (letters, digits, `_ . : -`), at most 200
+    /// bytes, starting with a letter; it is also what a route's `auth` field holds.
+    AuthId
+);
 
 impl AuthId {
     /// Validates an id.
@@ -292,17 +279,6 @@ impl AuthId {
             ));
         }
         Ok(Self(s.to_string()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AuthId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -45,10 +45,21 @@ pub(super) fn check_chars(
     if s.len() > max {
         return Err(InvalidValue::new(what, s, "it is too long"));
     }
-    if !s.chars().all(ok) {
-        return Err(InvalidValue::new(what, s, reason));
+    check_set(what, s, ok, reason)
+}
+
+/// Refuses `s` with `reason` unless every character satisfies `ok`.
+pub(super) fn check_set(
+    what: &'static str,
+    s: &str,
+    ok: impl Fn(char) -> bool,
+    reason: &'static str,
+) -> Result<(), InvalidValue> {
+    if s.chars().all(ok) {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(what, s, reason))
     }
-    Ok(())
 }
 
 word!(

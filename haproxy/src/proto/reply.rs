@@ -315,19 +315,7 @@ pub fn parse_reply(command: &Command, body: &[u8]) -> Result<Reply, ReplyError> 
         Command::DelSslCa(k, f) => {
             exact(&ssl::del_ca_message(*k, f.as_str()), Reply::SslCertDeleted)
         }
-        Command::SetServerState(..)
-        | Command::SetServerWeight(..)
-        | Command::EnableHealth(_)
-        | Command::ShutdownSessionsServer(_)
-        | Command::AddMap(..)
-        | Command::AddMapBulk(..)
-        | Command::SetMap(..)
-        | Command::DelMap(..)
-        | Command::ClearMap(_)
-        | Command::CommitMap(..)
-        | Command::AddAcl(..)
-        | Command::DelAcl(..)
-        | Command::ClearAcl(_) => {
+        crate::empty_reply_commands!() => {
             if text.is_empty() {
                 Ok(Reply::Done)
             } else {

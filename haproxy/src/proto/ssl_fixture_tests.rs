@@ -39,6 +39,18 @@ fn refusal(r: Result<Reply, ReplyError>) -> Option<Refusal> {
     r.unwrap_err().refusal()
 }
 
+/// Checks that `cmd` reads each recorded reply as the refusal beside it.
+fn assert_refusals(cmd: &Command, table: &[(&[u8], Refusal)]) {
+    for (raw, kind) in table {
+        assert_eq!(
+            refusal(parse_reply(cmd, body(raw))),
+            Some(*kind),
+            "{}",
+            text(raw)
+        );
+    }
+}
+
 #[test]
 fn show_ssl_cert_without_any_certificate_is_an_empty_list() {
     // 2.6.12 without a TLS bind answers `show ssl cert` with nothing at all (seen by the
@@ -321,14 +333,7 @@ fn crt_list_edit_replies_recorded() {
             Refusal::InvalidArgument,
         ),
     ];
-    for (raw, kind) in table {
-        assert_eq!(
-            refusal(parse_reply(&add, body(raw))),
-            Some(*kind),
-            "{}",
-            text(raw)
-        );
-    }
+    assert_refusals(&add, table);
 
     let del = Command::DelSslCrtList(list.clone(), file("newc.pem"));
     assert_eq!(
@@ -357,14 +362,7 @@ fn crt_list_edit_replies_recorded() {
             Refusal::SslCertNotFound,
         ),
     ];
-    for (raw, kind) in table {
-        assert_eq!(
-            refusal(parse_reply(&del, body(raw))),
-            Some(*kind),
-            "{}",
-            text(raw)
-        );
-    }
+    assert_refusals(&del, table);
 }
 
 #[test]

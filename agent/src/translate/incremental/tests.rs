@@ -649,27 +649,18 @@ fn key_of(o: &Object) -> ObjectKey {
     o.key()
 }
 
-/// Every object of the store but the Ingresses.
+/// The store's IngressClasses, Services, EndpointSlices and Secrets.
 fn others(store: &Store) -> Vec<Object> {
-    let s = store.snapshot();
-    let mut out: Vec<Object> = Vec::new();
-    out.extend(
-        s.ingress_classes
-            .values()
-            .map(|o| Object::IngressClass((**o).clone())),
-    );
-    out.extend(
-        s.services
-            .values()
-            .map(|o| Object::Service((**o).clone().into())),
-    );
-    out.extend(
-        s.endpoint_slices
-            .values()
-            .map(|o| Object::EndpointSlice((**o).clone().into())),
-    );
-    out.extend(s.secrets.values().map(|o| Object::Secret((**o).clone())));
-    out
+    let kinds = [
+        Kind::IngressClass,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Secret,
+    ];
+    let all = store.snapshot().objects();
+    all.into_iter()
+        .filter(|o| kinds.contains(&o.kind()))
+        .collect()
 }
 
 /// Everything `changed` leaves out must be equal.

@@ -7,7 +7,7 @@ use crate::proto::command::{AddServer, HealthCheck, PemPayload, Weight};
 use crate::proto::server_proto::ServerProtocol;
 use crate::sorted_map::SortedMap;
 
-use super::super::value::InvalidValue;
+use super::super::value::{InvalidValue, check_set};
 use super::values::{CheckPath, CookieKey, CookieName, ServerAddr, Timeout};
 
 /// A load-balancing algorithm. Only dynamic ones, which `add server` requires (hashes with
@@ -134,16 +134,12 @@ impl CookiePath {
                 "it must be 1 to 255 bytes",
             ));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'~' | b'-'))
-        {
-            return Err(InvalidValue::new(
-                "cookie attribute",
-                s,
-                "only letters, digits and / . _ ~ - are allowed",
-            ));
-        }
+        check_set(
+            "cookie attribute",
+            s,
+            |c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '~' | '-'),
+            "only letters, digits and / . _ ~ - are allowed",
+        )?;
         Ok(Self(s.to_string()))
     }
 

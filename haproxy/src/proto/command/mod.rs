@@ -22,6 +22,27 @@ pub use args::{
 /// HAProxy's default `tune.bufsize`: a command line plus its payload must fit in it.
 pub const DEFAULT_BUFSIZE: usize = 16384;
 
+/// The pattern of the commands HAProxy answers with nothing when they succeed (any text is a
+/// refusal), for exhaustive matches on [`Command`]: the reply parser's and those checking it.
+#[macro_export]
+macro_rules! empty_reply_commands {
+    () => {
+        $crate::proto::Command::SetServerState(..)
+            | $crate::proto::Command::SetServerWeight(..)
+            | $crate::proto::Command::EnableHealth(_)
+            | $crate::proto::Command::ShutdownSessionsServer(_)
+            | $crate::proto::Command::AddMap(..)
+            | $crate::proto::Command::AddMapBulk(..)
+            | $crate::proto::Command::SetMap(..)
+            | $crate::proto::Command::DelMap(..)
+            | $crate::proto::Command::ClearMap(_)
+            | $crate::proto::Command::CommitMap(..)
+            | $crate::proto::Command::AddAcl(..)
+            | $crate::proto::Command::DelAcl(..)
+            | $crate::proto::Command::ClearAcl(_)
+    };
+}
+
 /// A runtime API command.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Command {
