@@ -306,6 +306,8 @@ fn load_cells(l: &Value) -> anyhow::Result<String> {
     ))
 }
 
+/// P3 and P4: the rolling replacement with and without policies, its steps and failures,
+/// and the new Service.
 fn p3(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
     put(v, "p3_rate", text(p3, "rate")?);
     put(v, "p3_rate_per_s", thousands(num(p3, "rate")?));
@@ -317,6 +319,37 @@ fn p3(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
         "p3_failure_counted_at_ms",
         text(p3, "agent/load/failure_counted_at_ms")?,
     );
+    p3_loads(v, p3, p3p)?;
+    for step in ["new_ready", "old_terminating", "drained", "old_gone"] {
+        let a = at(p3, &format!("agent/steps/{step}"))?;
+        let b = at(p3, &format!("baseline/steps/{step}"))?;
+        let cells = format!(
+            "{} / {} | {} / {}",
+            ms(num(a, "p50_ms")?),
+            ms(num(a, "max_ms")?),
+            ms(num(b, "p50_ms")?),
+            ms(num(b, "max_ms")?)
+        );
+        put(v, &format!("p3_step_{step}"), cells);
+    }
+    put_list(v, "p3_failures", p3_failures(p3)?);
+    put(v, "p3_agent_reloads", text(p3, "agent/reloads")?);
+    put(
+        v,
+        "p4_agent_reloads_total",
+        thousands(num(p3, "new_service/agent_reloads_total")?),
+    );
+    put(
+        v,
+        "p4_serving_after",
+        ms(num(p3, "new_service/serving_after_ms")?),
+    );
+    Ok(())
+}
+
+/// Each P3 run's load figures, for the agent and the baseline: all requests, by client,
+/// the reloads and the successful requests' latency.
+fn p3_loads(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
     for (prefix, run) in [("p3", p3), ("p3p", p3p)] {
         for key in ["agent", "baseline"] {
             let name = format!("{prefix}_{key}");
@@ -342,18 +375,11 @@ fn p3(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
             put(v, &format!("{name}_ok"), ok);
         }
     }
-    for step in ["new_ready", "old_terminating", "drained", "old_gone"] {
-        let a = at(p3, &format!("agent/steps/{step}"))?;
-        let b = at(p3, &format!("baseline/steps/{step}"))?;
-        let cells = format!(
-            "{} / {} | {} / {}",
-            ms(num(a, "p50_ms")?),
-            ms(num(a, "max_ms")?),
-            ms(num(b, "p50_ms")?),
-            ms(num(b, "max_ms")?)
-        );
-        put(v, &format!("p3_step_{step}"), cells);
-    }
+    Ok(())
+}
+
+/// The failed requests of P3 (without policies), by side: when, and the errors.
+fn p3_failures(p3: &Value) -> anyhow::Result<Vec<Vals>> {
     let mut failures = Vec::new();
     for (name, key) in [("agent", "agent"), ("reload per change", "baseline")] {
         let errors = items(p3, &format!("{key}/load/errors"))?;
@@ -382,19 +408,7 @@ fn p3(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
         put_list(&mut item, "errors", errors);
         failures.push(item);
     }
-    put_list(v, "p3_failures", failures);
-    put(v, "p3_agent_reloads", text(p3, "agent/reloads")?);
-    put(
-        v,
-        "p4_agent_reloads_total",
-        thousands(num(p3, "new_service/agent_reloads_total")?),
-    );
-    put(
-        v,
-        "p4_serving_after",
-        ms(num(p3, "new_service/serving_after_ms")?),
-    );
-    Ok(())
+    Ok(failures)
 }
 
 fn p5(v: &mut Vals, p5: &Value) -> anyhow::Result<()> {
