@@ -35,9 +35,9 @@ use haproxy::config::structure;
 use haproxy_agent::apply::observe;
 use haproxy_agent::reconcile::{self, Plan, PlanSettings};
 use haproxy_agent::store::{Object, Store};
-use haproxy_agent::translate::translate;
+use haproxy_agent::translate::{Settings, translate};
 use integration::bench_stats;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -220,63 +220,126 @@ async fn main() -> anyhow::Result<()> {
     let version = procs.master.version.clone();
     let reloads_start = procs.master.reloads;
 
-    // The desired config with every endpoint, for the raw side's plan and for timing
-    // translation alone.
-    let side = Store::new();
-    side.replace_all(full.clone());
-    let mut translate_ms = Vec::new();
-    let mut desired = None;
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        let t = translate(&side.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
-        translate_ms.push(ms(t0.elapsed()));
-        desired = Some(t.config);
-    }
-    let desired = desired.expect("translated at least once");
+    let (desired, translate_ms) = translate_alone(&full, &h.settings)?;
     let want = structure(&desired);
-
     let side = Sides {
         full: &full,
         total,
         desired: &desired,
         want: &want,
     };
-    let (mut agent_s, mut raw_s, mut removal_s) = (Vec::new(), Vec::new(), Vec::new());
-    let mut commands = 0;
-    for trial in 0..trials {
-        let first = bench_stats::measured_first(trial);
-        for agent_turn in [first, !first] {
-            if agent_turn {
-                let (took, n) = side.agent(&mut h).await?;
-                agent_s.push(took);
-                commands = n;
-            } else {
-                let (took, n) = side.raw(&mut h).await?;
-                ensure!(
-                    commands == 0 || n == commands,
-                    "raw sends {n} commands, the agent sent {commands}"
-                );
-                commands = n;
-                raw_s.push(took);
-            }
-            removal_s.push(remove_all(&mut h, &empty).await?.as_secs_f64());
-        }
-        eprintln!(
-            "trial {} ({} first): agent {:.3} s, raw {:.3} s",
-            trial + 1,
-            if first { "agent" } else { "raw" },
-            agent_s[trial],
-            raw_s[trial]
-        );
-    }
+    let t = side.trials(&mut h, &empty, trials).await?;
     let reloads = h.reloads().await? - reloads_start;
     h.stop().await?;
+    let run = Run {
+        version,
+        total,
+        backends,
+        per,
+        trials,
+        policies,
+    };
+    args.write_json(&report(&run, &t, &translate_ms, reloads)?)?;
+    Ok(())
+}
 
-    let (agent, raw, removal) = (median(&agent_s), median(&raw_s), median(&removal_s));
-    let ratios = bench_stats::pair_ratios(&agent_s, &raw_s);
+/// The desired config with every endpoint, for the raw side's plan, and the time
+/// translation alone takes (five times, ms).
+fn translate_alone(
+    full: &[Object],
+    settings: &Settings,
+) -> anyhow::Result<(std::sync::Arc<haproxy::config::Config>, Vec<f64>)> {
+    let side = Store::new();
+    side.replace_all(full.to_vec());
+    let mut translate_ms = Vec::new();
+    let mut desired = None;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let t = translate(&side.snapshot(), settings).map_err(anyhow::Error::msg)?;
+        translate_ms.push(ms(t0.elapsed()));
+        desired = Some(t.config);
+    }
+    Ok((desired.expect("translated at least once"), translate_ms))
+}
+
+/// The trials' times, s, and the runtime commands each side sent.
+#[derive(Default)]
+struct Trials {
+    agent_s: Vec<f64>,
+    raw_s: Vec<f64>,
+    removal_s: Vec<f64>,
+    commands: usize,
+}
+
+impl Sides<'_> {
+    /// `trials` pairs of the two sides, alternating which goes first, each followed by the
+    /// removal of every server (back to the `empty` objects).
+    async fn trials(
+        &self,
+        h: &mut Harness,
+        empty: &[Object],
+        trials: usize,
+    ) -> anyhow::Result<Trials> {
+        let mut t = Trials::default();
+        for trial in 0..trials {
+            let first = bench_stats::measured_first(trial);
+            for agent_turn in [first, !first] {
+                if agent_turn {
+                    let (took, n) = self.agent(h).await?;
+                    t.agent_s.push(took);
+                    t.commands = n;
+                } else {
+                    let (took, n) = self.raw(h).await?;
+                    ensure!(
+                        t.commands == 0 || n == t.commands,
+                        "raw sends {n} commands, the agent sent {}",
+                        t.commands
+                    );
+                    t.commands = n;
+                    t.raw_s.push(took);
+                }
+                t.removal_s.push(remove_all(h, empty).await?.as_secs_f64());
+            }
+            eprintln!(
+                "trial {} ({} first): agent {:.3} s, raw {:.3} s",
+                trial + 1,
+                if first { "agent" } else { "raw" },
+                t.agent_s[trial],
+                t.raw_s[trial]
+            );
+        }
+        Ok(t)
+    }
+}
+
+/// The run's settings, beside its times.
+struct Run {
+    /// HAProxy's version.
+    version: String,
+    total: usize,
+    backends: usize,
+    per: usize,
+    trials: usize,
+    policies: bool,
+}
+
+/// Prints the figures and returns them as JSON.
+fn report(run: &Run, t: &Trials, translate_ms: &[f64], reloads: u32) -> anyhow::Result<Value> {
+    let Run {
+        version,
+        total,
+        backends,
+        per,
+        trials,
+        policies,
+    } = run;
+    let (total, trials) = (*total, *trials);
+    let (agent, raw, removal) = (median(&t.agent_s), median(&t.raw_s), median(&t.removal_s));
+    let ratios = bench_stats::pair_ratios(&t.agent_s, &t.raw_s);
     let spread = bench_stats::Spread::of(&ratios).context("no trial")?;
     eprintln!(
-        "HAProxy {version}; {total} endpoint changes ({backends} backends x {per}), {commands} runtime commands, median of {trials}"
+        "HAProxy {version}; {total} endpoint changes ({backends} backends x {per}), {} runtime commands, median of {trials}",
+        t.commands
     );
     eprintln!(
         "agent     : {agent:>8.3} s  {:>9.0} endpoints/s",
@@ -298,19 +361,19 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("removal of all {total} by the agent: {removal:.3} s");
     eprintln!(
         "translate alone: {:.1} ms (median of 5)",
-        median(&translate_ms)
+        median(translate_ms)
     );
     eprintln!("reloads counted by the master: {reloads}");
-    args.write_json(&json!({
+    Ok(json!({
         "haproxy_version": version,
         "endpoints": total,
         "backends": backends,
         "policies": policies,
-        "commands": commands,
+        "commands": t.commands,
         "trials": trials,
-        "agent_s": agent_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
-        "raw_s": raw_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
-        "removal_s": removal_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "agent_s": t.agent_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "raw_s": t.raw_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
+        "removal_s": t.removal_s.iter().map(|s| round(*s, 6)).collect::<Vec<_>>(),
         "agent_wall_s": round(agent, 6),
         "raw_wall_s": round(raw, 6),
         "removal_wall_s": round(removal, 6),
@@ -325,8 +388,7 @@ async fn main() -> anyhow::Result<()> {
         "first_in_pair": (0..trials)
             .map(|t| if bench_stats::measured_first(t) { "agent" } else { "raw" })
             .collect::<Vec<_>>(),
-        "translate_ms": r3(median(&translate_ms)),
+        "translate_ms": r3(median(translate_ms)),
         "reloads": reloads,
-    }))?;
-    Ok(())
+    }))
 }

@@ -74,18 +74,19 @@ fn objects(ingresses: usize, services: usize, policies: bool) -> Vec<Object> {
     out
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse()?;
-    let ingresses = args.number(0, 5000)?;
-    let services = args.number(1, 1000)?.clamp(1, 65_536);
-    let repeats = args.number(2, 21)?.max(1);
-    let policies = args.named("policies") == Some("true");
-    let all = objects(ingresses, services, policies);
+/// The full translate + render runs' times (ms), and the sizes of the last one.
+struct Full {
+    full: Vec<f64>,
+    translate_ms: Vec<f64>,
+    render_ms: Vec<f64>,
+    /// Routes, backends, haproxy.cfg bytes, map bytes.
+    size: (usize, usize, usize, usize),
+}
 
-    // Full translate + render, in-process.
+/// Full translate + render of `all`, in-process, at most 11 times.
+fn full_runs(all: Vec<Object>, repeats: usize) -> anyhow::Result<Full> {
     let store = Store::new();
-    store.replace_all(all.clone());
+    store.replace_all(all);
     let snapshot = store.snapshot();
     let dir = tempfile::Builder::new().prefix("bench-p6").tempdir()?;
     let settings = common::settings(dir.path());
@@ -108,21 +109,29 @@ async fn main() -> anyhow::Result<()> {
             rendered.maps.values().map(String::len).sum::<usize>(),
         );
     }
-    let (routes, backends, cfg_bytes, map_bytes) = size;
-    ensure!(
-        routes == ingresses,
-        "{routes} routes for {ingresses} ingresses"
-    );
+    Ok(Full {
+        full,
+        translate_ms,
+        render_ms,
+        size,
+    })
+}
 
-    // One incremental change against a real HAProxy.
+/// One incremental change against a real HAProxy, `repeats` times: the Ingress `changed`
+/// gives, its path alternating between `/v2` and `/`. Returns the times (ms), the runtime
+/// commands of the last change and the reloads counted.
+async fn incremental_runs(
+    all: Vec<Object>,
+    repeats: usize,
+    changed: impl Fn(&str) -> Object,
+) -> anyhow::Result<(Vec<f64>, usize, u32)> {
     let mut h = Harness::start(all).await?;
     let reloads_start = h.reloads().await?;
-    let target = ingresses / 2;
     let mut incremental = Vec::with_capacity(repeats);
     let mut commands = 0;
     for k in 0..repeats {
         let path = if k % 2 == 0 { "/v2" } else { "/" };
-        let changed = one_ingress(target, services, path, policies);
+        let changed = changed(path);
         let t0 = Instant::now();
         h.store.upsert(changed);
         let report = h.sync().await?;
@@ -136,6 +145,33 @@ async fn main() -> anyhow::Result<()> {
     }
     let reloads = h.reloads().await? - reloads_start;
     h.stop().await?;
+    Ok((incremental, commands, reloads))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse()?;
+    let ingresses = args.number(0, 5000)?;
+    let services = args.number(1, 1000)?.clamp(1, 65_536);
+    let repeats = args.number(2, 21)?.max(1);
+    let policies = args.named("policies") == Some("true");
+    let all = objects(ingresses, services, policies);
+
+    let Full {
+        full,
+        translate_ms,
+        render_ms,
+        size,
+    } = full_runs(all.clone(), repeats)?;
+    let (routes, backends, cfg_bytes, map_bytes) = size;
+    ensure!(
+        routes == ingresses,
+        "{routes} routes for {ingresses} ingresses"
+    );
+
+    let target = ingresses / 2;
+    let changed = |path: &str| one_ingress(target, services, path, policies);
+    let (incremental, commands, reloads) = incremental_runs(all, repeats, changed).await?;
 
     let (f, tr, re, inc) = (
         Summary::of(&full),

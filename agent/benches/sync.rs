@@ -72,31 +72,13 @@ fn count_after(i: usize) -> usize {
     if k < TOP - 2 { 2 + k } else { 2 + period - k }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse()?;
-    let changes = args.number(0, 1000)?;
-    let baseline_changes = args.number(1, 20)?;
-    let policies = args.named("policies") == Some("true");
-
-    // Every state's objects, built before anything is timed.
-    let states: Vec<Vec<Object>> = (0..=TOP)
-        .map(|n| {
-            let mut o = web(policies);
-            o.push(web_slice(n));
-            o
-        })
-        .collect();
-    let slice_files: Vec<String> = (0..=TOP)
-        .map(|n| to_yaml(&[web_slice(n)]))
-        .collect::<anyhow::Result<_>>()?;
-
-    let mut h = Harness::start(states[1].clone()).await?;
-    let procs = h.show_proc().await?;
-    let version = procs.master.version.clone();
-    let reloads_start = procs.master.reloads;
-
-    // P1 store: one endpoint per change.
+/// P1 store: `changes` store updates of one endpoint each, each timed until HAProxy
+/// acknowledged it (ms).
+async fn store_changes(
+    h: &mut Harness,
+    states: &[Vec<Object>],
+    changes: usize,
+) -> anyhow::Result<Vec<f64>> {
     let mut store_ms = Vec::with_capacity(changes);
     for i in 0..changes {
         let objects = states[count_after(i)].clone();
@@ -111,7 +93,17 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // P1 file: the same through the manifests directory and notify.
+    Ok(store_ms)
+}
+
+/// P1 file: the same through the manifests directory and notify, the slice's file
+/// rewritten with `slice_files`.
+async fn file_changes(
+    h: &mut Harness,
+    policies: bool,
+    slice_files: &[String],
+    changes: usize,
+) -> anyhow::Result<Vec<f64>> {
     let manifests_dir = tempfile::Builder::new().prefix("bench-p1").tempdir()?;
     let manifests = manifests_dir.path();
     std::fs::write(manifests.join("web.yaml"), to_yaml(&web(policies))?)?;
@@ -155,11 +147,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = src_stop.send(true);
     let _ = src_task.await;
-    let reloads_agent = h.reloads().await? - reloads_start;
+    Ok(file_ms)
+}
 
-    // Baseline: reload per change.
-    let mut reload_ms = Vec::with_capacity(baseline_changes);
-    for i in 0..baseline_changes {
+/// Baseline: `changes` changes, each rendered and loaded by a reload (ms).
+async fn reload_changes(
+    h: &mut Harness,
+    states: &[Vec<Object>],
+    changes: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut reload_ms = Vec::with_capacity(changes);
+    for i in 0..changes {
         let objects = states[count_after(i)].clone();
         let t0 = Instant::now();
         h.store.replace_all(objects);
@@ -167,6 +165,38 @@ async fn main() -> anyhow::Result<()> {
         h.reloader.reload(&render(&t.config)).await?;
         reload_ms.push(ms(t0.elapsed()));
     }
+    Ok(reload_ms)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse()?;
+    let changes = args.number(0, 1000)?;
+    let baseline_changes = args.number(1, 20)?;
+    let policies = args.named("policies") == Some("true");
+
+    // Every state's objects, built before anything is timed.
+    let states: Vec<Vec<Object>> = (0..=TOP)
+        .map(|n| {
+            let mut o = web(policies);
+            o.push(web_slice(n));
+            o
+        })
+        .collect();
+    let slice_files: Vec<String> = (0..=TOP)
+        .map(|n| to_yaml(&[web_slice(n)]))
+        .collect::<anyhow::Result<_>>()?;
+
+    let mut h = Harness::start(states[1].clone()).await?;
+    let procs = h.show_proc().await?;
+    let version = procs.master.version.clone();
+    let reloads_start = procs.master.reloads;
+
+    let store_ms = store_changes(&mut h, &states, changes).await?;
+    let file_ms = file_changes(&mut h, policies, &slice_files, changes).await?;
+    let reloads_agent = h.reloads().await? - reloads_start;
+
+    let reload_ms = reload_changes(&mut h, &states, baseline_changes).await?;
     let reloads_baseline = h.reloads().await? - reloads_start - reloads_agent;
     h.stop().await?;
 

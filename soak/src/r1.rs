@@ -21,6 +21,7 @@ use integration::agent_proc::{AgentOptions, AgentProcess, signal};
 use integration::figures::{self, r3};
 
 use crate::churn::Churn;
+use crate::observe::Probe;
 use crate::scenario::{Opened, Scenario, Source, agent_counters};
 use crate::tally::{DEADLINE, RECHECK, Tally};
 use crate::world::{Rng, World};
@@ -93,52 +94,9 @@ async fn kills(
     let endpoints_start = world.endpoint_count();
     let churn = Churn::start(world, s.sink.clone(), CHURN_INTERVAL, seed);
     let mut rng = Rng::new(seed ^ 0x5eed_0001);
-    let mut tallies = [Tally::default(), Tally::default()];
-    let mut back_ms: [Vec<f64>; 2] = Default::default();
-    let mut changes_after_kill = Vec::new();
+    let mut k = Kills::default();
     for round in 0..count {
-        let target = if round % 2 == 0 {
-            Target::Worker
-        } else {
-            Target::Master
-        };
-        let t = target as usize;
-        churn.resume();
-        // Deliberate pacing: the churn runs for a while between faults.
-        tokio::time::sleep(rng.between(Duration::from_millis(800), Duration::from_millis(1500)))
-            .await;
-        let procs = agent.show_proc().await?;
-        let master_pid = procs.master.pid;
-        let worker_pid = procs.current_worker().context("haproxy has no worker")?;
-        let pid = match target {
-            Target::Worker => worker_pid,
-            Target::Master => master_pid,
-        };
-        let written = churn.written();
-        let killed = Instant::now();
-        signal(pid, Signal::SIGKILL)?;
-        let killed_master = (target == Target::Master).then_some(master_pid);
-        match back(agent, killed_master, Some(worker_pid), killed).await {
-            Some(ms) => back_ms[t].push(ms),
-            None => eprintln!("round {round}: no new haproxy worker within {DEADLINE:?}"),
-        }
-        sleep_until(killed + CHURN_AFTER_KILL).await;
-        let world = churn.pause()?;
-        let last_change = killed.elapsed();
-        changes_after_kill.push((churn.written() - written) as f64);
-        let desired = world.desired();
-        let outcome = probe.converge(&desired, killed, DEADLINE).await;
-        let recheck = match outcome.after {
-            Some(_) => Some(probe.recheck(&desired, RECHECK).await),
-            None => None,
-        };
-        tallies[t].record(
-            &format!("round {round} ({target:?} {pid} killed)"),
-            &outcome,
-            last_change,
-            recheck.as_ref(),
-        );
-        if tallies[t].too_many_failures() {
+        if !kill(agent, &probe, &churn, &mut rng, round, &mut k).await? {
             eprintln!("too many failures; stopping");
             break;
         }
@@ -149,7 +107,7 @@ async fn kills(
     // The agent itself came through: still running and healthy.
     agent.wait_healthy(Duration::from_secs(5)).await?;
     let counters = agent_counters(agent).await;
-    let [worker, master] = &tallies;
+    let [worker, master] = &k.tallies;
     eprintln!("{}", worker.line("worker killed"));
     eprintln!("{}", master.line("master killed"));
     let by_target = |tally: &Tally, back: &[f64]| {
@@ -171,12 +129,77 @@ async fn kills(
         "kills": worker.faults + master.faults,
         "changes_written": written,
         "changes_after_kill": {
-            "median": figures::median(&changes_after_kill),
-            "max": figures::Summary::of(&changes_after_kill).max,
+            "median": figures::median(&k.changes_after_kill),
+            "max": figures::Summary::of(&k.changes_after_kill).max,
         },
-        "worker": by_target(worker, &back_ms[0]),
-        "master": by_target(master, &back_ms[1]),
+        "worker": by_target(worker, &k.back_ms[0]),
+        "master": by_target(master, &k.back_ms[1]),
         "agent": counters,
         "passed": worker.passed() && master.passed(),
     }))
+}
+
+/// The kills' figures, by target (worker, master).
+#[derive(Debug, Default)]
+struct Kills {
+    tallies: [Tally; 2],
+    /// Kill -> a new worker, ms.
+    back_ms: [Vec<f64>; 2],
+    /// Changes written between each kill and the end of its churn.
+    changes_after_kill: Vec<f64>,
+}
+
+/// Round `round`: after some churn, HAProxy's worker (even rounds) or master (odd ones) is
+/// killed; a new worker must come, and HAProxy converge. Returns false when that target
+/// failed too often to go on.
+async fn kill(
+    agent: &mut AgentProcess,
+    probe: &Probe,
+    churn: &Churn,
+    rng: &mut Rng,
+    round: usize,
+    k: &mut Kills,
+) -> anyhow::Result<bool> {
+    let target = if round.is_multiple_of(2) {
+        Target::Worker
+    } else {
+        Target::Master
+    };
+    let t = target as usize;
+    churn.resume();
+    // Deliberate pacing: the churn runs for a while between faults.
+    tokio::time::sleep(rng.between(Duration::from_millis(800), Duration::from_millis(1500))).await;
+    let procs = agent.show_proc().await?;
+    let master_pid = procs.master.pid;
+    let worker_pid = procs.current_worker().context("haproxy has no worker")?;
+    let pid = match target {
+        Target::Worker => worker_pid,
+        Target::Master => master_pid,
+    };
+    let written = churn.written();
+    let killed = Instant::now();
+    signal(pid, Signal::SIGKILL)?;
+    let killed_master = (target == Target::Master).then_some(master_pid);
+    match back(agent, killed_master, Some(worker_pid), killed).await {
+        Some(ms) => k.back_ms[t].push(ms),
+        None => eprintln!("round {round}: no new haproxy worker within {DEADLINE:?}"),
+    }
+    sleep_until(killed + CHURN_AFTER_KILL).await;
+    let world = churn.pause()?;
+    let last_change = killed.elapsed();
+    k.changes_after_kill
+        .push((churn.written() - written) as f64);
+    let desired = world.desired();
+    let outcome = probe.converge(&desired, killed, DEADLINE).await;
+    let recheck = match outcome.after {
+        Some(_) => Some(probe.recheck(&desired, RECHECK).await),
+        None => None,
+    };
+    k.tallies[t].record(
+        &format!("round {round} ({target:?} {pid} killed)"),
+        &outcome,
+        last_change,
+        recheck.as_ref(),
+    );
+    Ok(!k.tallies[t].too_many_failures())
 }

@@ -83,11 +83,42 @@ impl Faults<'_> {
         compactions: usize,
         pause: Duration,
     ) -> anyhow::Result<Value> {
-        let (probe, version) = (&self.0.opened.probe, &self.0.opened.version);
         let churn = Churn::start(world, self.0.sink.clone(), CHURN_INTERVAL, self.0.seed);
         let mut rng = Rng::new(self.0.seed ^ 0x5eed_0003);
+        let drop = self.drops(&churn, &mut rng, drops).await?;
+        let compaction = self.compactions(&churn, &mut rng, compactions).await?;
+        let (paused, queued) = self.pause(&churn, &mut rng, pause).await?;
 
-        // Dropped watches.
+        let written = churn.written();
+        churn.stop().await?;
+        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.0.agent).await;
+        eprintln!("{}", drop.tally.line("watches dropped"));
+        eprintln!("{}", compaction.tally.line("410 after compaction"));
+        eprintln!("{}", paused.tally.line("api server paused"));
+        Ok(json!({
+            "haproxy_version": &self.0.opened.version,
+            "seed": self.0.seed,
+            "services": SERVICES,
+            "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
+            "churn_after_fault_ms": CHURN_AFTER_FAULT.as_millis() as u64,
+            "deadline_ms": DEADLINE.as_millis() as u64,
+            "recheck_ms": RECHECK.as_millis() as u64,
+            "changes_written": written + (queued + compactions * CHANGES_BEHIND_COMPACTION) as u64,
+            "drop": drop.json,
+            "compaction": compaction.json,
+            "pause": paused.json,
+            "agent": counters,
+            "kinds_watched": KINDS,
+            "passed": drop.passed() && compaction.passed() && paused.passed(),
+            "api_writes": self.0.api.writes().len(),
+        }))
+    }
+
+    /// Dropped watches: `drops` times, every watch stream cut after some churn; the watch
+    /// requests after each are counted.
+    async fn drops(&self, churn: &Churn, rng: &mut Rng, drops: usize) -> anyhow::Result<Figures> {
+        let probe = &self.0.opened.probe;
         let mut drop_tally = Tally::default();
         let mut rewatches = Vec::new();
         for round in 0..drops {
@@ -129,7 +160,26 @@ impl Faults<'_> {
             }
         }
 
-        // 410 Expired after a compaction.
+        let effective = rewatches.iter().all(|n| *n >= KINDS);
+        let mut json = drop_tally.json();
+        json["watch_requests_after_each"] = json!(rewatches);
+        json["every_drop_rewatched_all_kinds"] = json!(effective);
+        Ok(Figures {
+            tally: drop_tally,
+            json,
+            effective,
+        })
+    }
+
+    /// 410 Expired after a compaction, `compactions` times; the kinds listed again after
+    /// each are counted.
+    async fn compactions(
+        &self,
+        churn: &Churn,
+        rng: &mut Rng,
+        compactions: usize,
+    ) -> anyhow::Result<Figures> {
+        let probe = &self.0.opened.probe;
         let mut compact_tally = Tally::default();
         let mut relisted = Vec::new();
         for round in 0..compactions {
@@ -138,7 +188,7 @@ impl Faults<'_> {
                 .await;
             churn.pause()?;
             self.0.api.pause();
-            churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, &mut rng)?;
+            churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, rng)?;
             self.0.api.compact();
             let from = self.0.api.requests().len();
             self.0.api.drop_watches();
@@ -176,7 +226,27 @@ impl Faults<'_> {
             }
         }
 
-        // The server silent for `pause`.
+        let effective = relisted.iter().all(|n| *n >= KINDS);
+        let mut json = compact_tally.json();
+        json["kinds_relisted_after_each"] = json!(relisted);
+        json["every_compaction_relisted_all_kinds"] = json!(effective);
+        json["changes_behind_each"] = json!(CHANGES_BEHIND_COMPACTION);
+        Ok(Figures {
+            tally: compact_tally,
+            json,
+            effective,
+        })
+    }
+
+    /// The server silent for `pause` while changes queue: HAProxy must keep what it had,
+    /// then converge after the resume. Also returns the changes queued.
+    async fn pause(
+        &self,
+        churn: &Churn,
+        rng: &mut Rng,
+        pause: Duration,
+    ) -> anyhow::Result<(Figures, usize)> {
+        let probe = &self.0.opened.probe;
         let mut pause_tally = Tally::default();
         let before = churn.pause()?.desired();
         let settled = probe.converge(&before, Instant::now(), DEADLINE).await;
@@ -192,7 +262,7 @@ impl Faults<'_> {
         while paused.elapsed() + PAUSE_STEP <= pause {
             tokio::time::sleep(PAUSE_STEP).await;
             churn.with_world(|w| -> anyhow::Result<()> {
-                let c = w.step(&mut rng);
+                let c = w.step(rng);
                 self.0.sink.write(w, c)
             })?;
             queued += 1;
@@ -232,49 +302,33 @@ impl Faults<'_> {
             pause_tally.regressed += moved;
         }
 
-        let written = churn.written();
-        churn.stop().await?;
-        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
-        let counters = agent_counters(self.0.agent).await;
-        eprintln!("{}", drop_tally.line("watches dropped"));
-        eprintln!("{}", compact_tally.line("410 after compaction"));
-        eprintln!("{}", pause_tally.line("api server paused"));
-        let effective_drops = rewatches.iter().all(|n| *n >= KINDS);
-        let effective_compactions = relisted.iter().all(|n| *n >= KINDS);
-        let mut drop_json = drop_tally.json();
-        drop_json["watch_requests_after_each"] = json!(rewatches);
-        drop_json["every_drop_rewatched_all_kinds"] = json!(effective_drops);
-        let mut compact_json = compact_tally.json();
-        compact_json["kinds_relisted_after_each"] = json!(relisted);
-        compact_json["every_compaction_relisted_all_kinds"] = json!(effective_compactions);
-        compact_json["changes_behind_each"] = json!(CHANGES_BEHIND_COMPACTION);
-        let mut pause_json = pause_tally.json();
-        pause_json["pause_ms"] = json!(pause.as_millis() as u64);
-        pause_json["changes_queued"] = json!(queued);
-        pause_json["looks_during_pause"] = json!(looks);
-        pause_json["haproxy_changed_during_pause"] = json!(moved);
-        pause_json["healthz_200_at_end_of_pause"] = json!(healthy_during);
-        pause_json["converged_after_resume_ms"] = json!(outcome.ms());
-        Ok(json!({
-            "haproxy_version": version,
-            "seed": self.0.seed,
-            "services": SERVICES,
-            "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
-            "churn_after_fault_ms": CHURN_AFTER_FAULT.as_millis() as u64,
-            "deadline_ms": DEADLINE.as_millis() as u64,
-            "recheck_ms": RECHECK.as_millis() as u64,
-            "changes_written": written + (queued + compactions * CHANGES_BEHIND_COMPACTION) as u64,
-            "drop": drop_json,
-            "compaction": compact_json,
-            "pause": pause_json,
-            "agent": counters,
-            "kinds_watched": KINDS,
-            "passed": drop_tally.passed()
-                && compact_tally.passed()
-                && pause_tally.passed()
-                && effective_drops
-                && effective_compactions,
-            "api_writes": self.0.api.writes().len(),
-        }))
+        let mut json = pause_tally.json();
+        json["pause_ms"] = json!(pause.as_millis() as u64);
+        json["changes_queued"] = json!(queued);
+        json["looks_during_pause"] = json!(looks);
+        json["haproxy_changed_during_pause"] = json!(moved);
+        json["healthz_200_at_end_of_pause"] = json!(healthy_during);
+        json["converged_after_resume_ms"] = json!(outcome.ms());
+        let figures = Figures {
+            tally: pause_tally,
+            json,
+            effective: true,
+        };
+        Ok((figures, queued))
+    }
+}
+
+/// One fault's figures: its tally, its JSON (the tally's and the fault's own figures), and
+/// whether the fault took effect every time.
+struct Figures {
+    tally: Tally,
+    json: Value,
+    effective: bool,
+}
+
+impl Figures {
+    /// No loss, and the fault took effect every time.
+    fn passed(&self) -> bool {
+        self.tally.passed() && self.effective
     }
 }

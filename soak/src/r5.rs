@@ -148,6 +148,10 @@ struct Takeovers {
     failed: Vec<String>,
     /// Rounds in which the restarted replica took the Lease back.
     stolen: usize,
+    /// The survivor's convergence after each kill.
+    survivor: Tally,
+    /// The restarted replica's convergence.
+    restarted: Tally,
 }
 
 async fn rounds(
@@ -170,66 +174,10 @@ async fn rounds(
     .await?;
     let churn = Churn::start(world, sink, CHURN_INTERVAL, seed);
     let mut rng = Rng::new(seed ^ 0x5eed_0005);
-    let (mut survivor_tally, mut restarted_tally) = (Tally::default(), Tally::default());
     let mut t = Takeovers::default();
     for round in 0..kills {
-        churn.resume();
-        tokio::time::sleep(rng.between(Duration::from_secs(1), Duration::from_secs(2))).await;
-        let leader_id = holder(api).context("no Lease holder")?;
-        let leader = replicas
-            .iter()
-            .position(|r| r.identity == leader_id)
-            .with_context(|| format!("the Lease names {leader_id:?}, no replica"))?;
-        let follower = 1 - leader;
-        let (fid, faddr) = (replicas[follower].identity, replicas[follower].address);
-        let from = api.writes().len();
-        let killed = Instant::now();
-        replicas[leader].agent.kill().await?;
-        let took = integration::wait_until(
-            "the other replica holds the Lease",
-            takeover_bound() + DEADLINE,
-            async || holder(api).as_deref() == Some(fid),
-        )
-        .await;
-        let desired = churn.pause()?.desired();
-        let stopped = Instant::now();
-        let lease_at = first_write(api, from, |w| {
-            w.kind == "Lease" && w.object["spec"]["holderIdentity"] == fid
-        });
-        match (took, lease_at) {
-            (Ok(()), Some(at)) => t.lease_ms.push(figures::r3(figures::ms(at - killed))),
-            (r, _) => t
-                .failed
-                .push(format!("round {round}: no takeover by {fid}: {r:?}")),
-        }
-        // Its first status write (the status then names its address).
-        let _ = integration::wait_until("the new leader's status write", DEADLINE, async || {
-            first_write(api, from, |w| status_names(w, faddr)).is_some()
-        })
-        .await;
-        match first_write(api, from, |w| status_names(w, faddr)) {
-            Some(at) => t.status_ms.push(figures::r3(figures::ms(at - killed))),
-            None => t
-                .failed
-                .push(format!("round {round}: {fid} wrote no Ingress status")),
-        }
-        let probe = Probe::of(&replicas[follower].agent);
-        let what = format!("round {round}: survivor {fid}");
-        converge_and_record(&probe, &desired, stopped, &what, &mut survivor_tally).await;
-
-        let restarted = Instant::now();
-        replicas[leader].spawn(agent_bin)?;
-        let probe = Probe::of(&replicas[leader].agent);
-        let what = format!("round {round}: restarted {leader_id}");
-        converge_and_record(&probe, &desired, restarted, &what, &mut restarted_tally).await;
-        let _ = replicas[leader].agent.show_proc().await;
-        if holder(api).as_deref() != Some(fid) {
-            t.stolen += 1;
-            t.failed.push(format!(
-                "round {round}: the restarted {leader_id} took the Lease back"
-            ));
-        }
-        if survivor_tally.too_many_failures() || restarted_tally.too_many_failures() {
+        round_of(api, replicas, agent_bin, &churn, &mut rng, round, &mut t).await?;
+        if t.survivor.too_many_failures() || t.restarted.too_many_failures() {
             break;
         }
     }
@@ -240,11 +188,93 @@ async fn rounds(
         r.agent.wait_healthy(Duration::from_secs(5)).await?;
         counters.push(json!({"identity": r.identity, "agent": agent_counters(&r.agent).await}));
     }
+    report(&t, &version, seed, written, counters)
+}
+
+/// Round `round`: after some churn the Lease holder is killed; the other replica must take
+/// the Lease, write the Ingress status and keep HAProxy converged, and the killed one,
+/// restarted, converge without taking the Lease back.
+async fn round_of(
+    api: &KubeApi,
+    replicas: &mut [Replica],
+    agent_bin: &Path,
+    churn: &Churn,
+    rng: &mut Rng,
+    round: usize,
+    t: &mut Takeovers,
+) -> anyhow::Result<()> {
+    churn.resume();
+    tokio::time::sleep(rng.between(Duration::from_secs(1), Duration::from_secs(2))).await;
+    let leader_id = holder(api).context("no Lease holder")?;
+    let leader = replicas
+        .iter()
+        .position(|r| r.identity == leader_id)
+        .with_context(|| format!("the Lease names {leader_id:?}, no replica"))?;
+    let follower = 1 - leader;
+    let (fid, faddr) = (replicas[follower].identity, replicas[follower].address);
+    let from = api.writes().len();
+    let killed = Instant::now();
+    replicas[leader].agent.kill().await?;
+    let took = integration::wait_until(
+        "the other replica holds the Lease",
+        takeover_bound() + DEADLINE,
+        async || holder(api).as_deref() == Some(fid),
+    )
+    .await;
+    let desired = churn.pause()?.desired();
+    let stopped = Instant::now();
+    let lease_at = first_write(api, from, |w| {
+        w.kind == "Lease" && w.object["spec"]["holderIdentity"] == fid
+    });
+    match (took, lease_at) {
+        (Ok(()), Some(at)) => t.lease_ms.push(figures::r3(figures::ms(at - killed))),
+        (r, _) => t
+            .failed
+            .push(format!("round {round}: no takeover by {fid}: {r:?}")),
+    }
+    // Its first status write (the status then names its address).
+    let _ = integration::wait_until("the new leader's status write", DEADLINE, async || {
+        first_write(api, from, |w| status_names(w, faddr)).is_some()
+    })
+    .await;
+    match first_write(api, from, |w| status_names(w, faddr)) {
+        Some(at) => t.status_ms.push(figures::r3(figures::ms(at - killed))),
+        None => t
+            .failed
+            .push(format!("round {round}: {fid} wrote no Ingress status")),
+    }
+    let probe = Probe::of(&replicas[follower].agent);
+    let what = format!("round {round}: survivor {fid}");
+    converge_and_record(&probe, &desired, stopped, &what, &mut t.survivor).await;
+
+    let restarted = Instant::now();
+    replicas[leader].spawn(agent_bin)?;
+    let probe = Probe::of(&replicas[leader].agent);
+    let what = format!("round {round}: restarted {leader_id}");
+    converge_and_record(&probe, &desired, restarted, &what, &mut t.restarted).await;
+    let _ = replicas[leader].agent.show_proc().await;
+    if holder(api).as_deref() != Some(fid) {
+        t.stolen += 1;
+        t.failed.push(format!(
+            "round {round}: the restarted {leader_id} took the Lease back"
+        ));
+    }
+    Ok(())
+}
+
+/// The lines for people and the figures.
+fn report(
+    t: &Takeovers,
+    version: &str,
+    seed: u64,
+    written: u64,
+    counters: Vec<Value>,
+) -> anyhow::Result<Value> {
     for f in &t.failed {
         eprintln!("{f}");
     }
-    eprintln!("{}", survivor_tally.line("survivor"));
-    eprintln!("{}", restarted_tally.line("restarted replica"));
+    eprintln!("{}", t.survivor.line("survivor"));
+    eprintln!("{}", t.restarted.line("restarted replica"));
     let lease = Summary::of(&t.lease_ms);
     eprintln!(
         "takeover (kill -> Lease): p50 {:.0} ms max {:.0} ms; first status write p50 {:.0} ms",
@@ -265,19 +295,19 @@ async fn rounds(
         "lease_duration_ms": LEASE.as_millis() as u64,
         "renew_period_ms": RENEW.as_millis() as u64,
         "takeover_bound_ms": bound_ms,
-        "kills": survivor_tally.faults,
+        "kills": t.survivor.faults,
         "takeover_lease_ms": figures::summary_with_samples(&t.lease_ms),
         "takeover_status_ms": figures::summary_with_samples(&t.status_ms),
         "takeovers_within_lease_duration": within(&t.lease_ms, figures::ms(LEASE)),
         "takeovers_within_bound": within(&t.lease_ms, bound_ms),
         "takeover_failures": t.failed,
         "lease_taken_back": t.stolen,
-        "survivor": survivor_tally.json(),
-        "restarted": restarted_tally.json(),
+        "survivor": t.survivor.json(),
+        "restarted": t.restarted.json(),
         "changes_written": written,
         "replicas": counters,
-        "passed": survivor_tally.passed()
-            && restarted_tally.passed()
+        "passed": t.survivor.passed()
+            && t.restarted.passed()
             && t.failed.is_empty()
             && within(&t.lease_ms, bound_ms) == t.lease_ms.len(),
     }))

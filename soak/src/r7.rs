@@ -111,110 +111,139 @@ impl Faults<'_> {
     }
 
     async fn run(self, world: World, rounds: usize) -> anyhow::Result<Value> {
-        let (probe, version) = (&self.0.opened.probe, &self.0.opened.version);
         let churn = Churn::start(world, self.0.sink.clone(), CHURN_INTERVAL, self.0.seed);
         let mut rng = Rng::new(self.0.seed ^ 0x5eed_0007);
-        let mut tallies: [Tally; 5] = Default::default();
-        // Convergence before each fault and after the fix: not a fault, but no loss either.
-        let mut baseline = Tally::default();
-        let mut errors = Named::default();
-        let mut healthy_during_errors = 0;
-        let mut requests_in_next = Vec::new();
+        let mut f = Figures::default();
         for round in 0..rounds {
-            // Errors for FAULT.
-            let before = churn.pause()?.desired();
-            converge_and_record(
-                probe,
-                &before,
-                Instant::now(),
-                "before the errors",
-                &mut baseline,
-            )
-            .await;
-            self.0.api.fail_requests(500, slices);
-            self.0.api.drop_watches();
-            let fault = Instant::now();
-            churn.resume();
-            if self.wait_problem("unavailable", true, 1).await {
-                errors.named += 1;
-            }
-            let mut moved = false;
-            while fault.elapsed() < FAULT {
-                // Servers change only with EndpointSlices (the canary's weights may move).
-                if let Ok(live) = probe.servers().await {
-                    let d = diff(&before, &live);
-                    moved |= d.stale + d.missing + d.wrong + d.duplicate > 0;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            errors.moved += usize::from(moved);
-            healthy_during_errors += usize::from(matches!(
-                integration::get(self.0.agent.listen, "localhost", "/healthz").await,
-                Ok(r) if r.status == 200
-            ));
-            self.0.api.stop_failing();
-            let cleared = Instant::now();
-            let desired = churn.pause()?.desired();
-            converge_and_record(
-                probe,
-                &desired,
-                cleared,
-                &format!("errors {round}"),
-                &mut tallies[0],
-            )
-            .await;
-            if self.wait_problem("unavailable", false, 0).await {
-                errors.resolved += 1;
-            }
-
-            // The next NEXT requests fail.
-            let from = self.0.api.requests().len();
-            self.0.api.fail_next(NEXT, 500, slices);
-            self.0.api.drop_watches();
-            let fault = Instant::now();
-            churn.resume();
-            sleep_until(fault + CHURN_AFTER_FAULT).await;
-            let desired = churn.pause()?.desired();
-            converge_and_record(
-                probe,
-                &desired,
-                fault,
-                &format!("next {round}"),
-                &mut tallies[1],
-            )
-            .await;
-            requests_in_next.push(
-                self.0.api.requests()[from..]
-                    .iter()
-                    .filter(|r| slices(r))
-                    .count(),
-            );
-            self.0.api.stop_failing();
-
-            // Slow answers.
-            self.0.api.delay_requests(SLOW, |_| true);
-            self.0.api.drop_watches();
-            churn.resume();
-            tokio::time::sleep(FAULT).await;
-            let stopped = Instant::now();
-            let desired = churn.pause()?.desired();
-            converge_and_record(
-                probe,
-                &desired,
-                stopped,
-                &format!("slow {round}"),
-                &mut tallies[2],
-            )
-            .await;
-            self.0.api.stop_delaying();
+            self.errors(&churn, round, &mut f).await?;
+            self.next(&churn, round, &mut f).await?;
+            self.slow(&churn, round, &mut f).await?;
             churn.resume();
             tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(800)))
                 .await;
         }
+        self.malformed(&churn, &mut rng, &mut f).await?;
 
-        // Malformed objects in a watch, then in a list, then fixed.
+        let written = churn.written();
+        churn.stop().await?;
+        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
+        let counters = agent_counters(self.0.agent).await;
+        let run = Run {
+            rounds,
+            version: &self.0.opened.version,
+            seed: self.0.seed,
+            written,
+            counters,
+        };
+        Ok(f.report(run))
+    }
+
+    /// Errors for FAULT: the agent names them, HAProxy keeps its servers, and after they
+    /// clear the problem goes and HAProxy converges.
+    async fn errors(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
+        let probe = &self.0.opened.probe;
+        // Errors for FAULT.
+        let before = churn.pause()?.desired();
+        converge_and_record(
+            probe,
+            &before,
+            Instant::now(),
+            "before the errors",
+            &mut f.baseline,
+        )
+        .await;
+        self.0.api.fail_requests(500, slices);
+        self.0.api.drop_watches();
+        let fault = Instant::now();
+        churn.resume();
+        if self.wait_problem("unavailable", true, 1).await {
+            f.errors.named += 1;
+        }
+        let mut moved = false;
+        while fault.elapsed() < FAULT {
+            // Servers change only with EndpointSlices (the canary's weights may move).
+            if let Ok(live) = probe.servers().await {
+                let d = diff(&before, &live);
+                moved |= d.stale + d.missing + d.wrong + d.duplicate > 0;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        f.errors.moved += usize::from(moved);
+        f.healthy_during_errors += usize::from(matches!(
+            integration::get(self.0.agent.listen, "localhost", "/healthz").await,
+            Ok(r) if r.status == 200
+        ));
+        self.0.api.stop_failing();
+        let cleared = Instant::now();
+        let desired = churn.pause()?.desired();
+        converge_and_record(
+            probe,
+            &desired,
+            cleared,
+            &format!("errors {round}"),
+            &mut f.tallies[0],
+        )
+        .await;
+        if self.wait_problem("unavailable", false, 0).await {
+            f.errors.resolved += 1;
+        }
+        Ok(())
+    }
+
+    /// The next NEXT requests fail; the EndpointSlice requests they took are counted.
+    async fn next(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
+        let probe = &self.0.opened.probe;
+        let from = self.0.api.requests().len();
+        self.0.api.fail_next(NEXT, 500, slices);
+        self.0.api.drop_watches();
+        let fault = Instant::now();
+        churn.resume();
+        sleep_until(fault + CHURN_AFTER_FAULT).await;
+        let desired = churn.pause()?.desired();
+        converge_and_record(
+            probe,
+            &desired,
+            fault,
+            &format!("next {round}"),
+            &mut f.tallies[1],
+        )
+        .await;
+        f.requests_in_next.push(
+            self.0.api.requests()[from..]
+                .iter()
+                .filter(|r| slices(r))
+                .count(),
+        );
+        self.0.api.stop_failing();
+        Ok(())
+    }
+
+    /// Slow answers for FAULT, then convergence.
+    async fn slow(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
+        let probe = &self.0.opened.probe;
+        self.0.api.delay_requests(SLOW, |_| true);
+        self.0.api.drop_watches();
+        churn.resume();
+        tokio::time::sleep(FAULT).await;
+        let stopped = Instant::now();
+        let desired = churn.pause()?.desired();
+        converge_and_record(
+            probe,
+            &desired,
+            stopped,
+            &format!("slow {round}"),
+            &mut f.tallies[2],
+        )
+        .await;
+        self.0.api.stop_delaying();
+        Ok(())
+    }
+
+    /// Malformed objects in a watch, then in a list, then fixed: each named, and HAProxy
+    /// converges around them.
+    async fn malformed(&self, churn: &Churn, rng: &mut Rng, f: &mut Figures) -> anyhow::Result<()> {
+        let probe = &self.0.opened.probe;
         let bad = Malformed::write(&self.0.api)?;
-        let mut named = [false; 3];
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stopped = Instant::now();
         let desired = churn.pause()?.desired();
@@ -223,12 +252,12 @@ impl Faults<'_> {
             &desired,
             stopped,
             "malformed in a watch",
-            &mut tallies[3],
+            &mut f.tallies[3],
         )
         .await;
-        named[0] = self.wait_problem("malformed", true, 3).await;
+        f.named[0] = self.wait_problem("malformed", true, 3).await;
         self.0.api.pause();
-        churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, &mut rng)?;
+        churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, rng)?;
         self.0.api.compact();
         self.0.api.drop_watches();
         let resumed = Instant::now();
@@ -239,18 +268,52 @@ impl Faults<'_> {
             &desired,
             resumed,
             "malformed in a list",
-            &mut tallies[4],
+            &mut f.tallies[4],
         )
         .await;
-        named[1] = self.wait_problem("malformed", true, 3).await;
+        f.named[1] = self.wait_problem("malformed", true, 3).await;
         bad.fix(&self.0.api)?;
-        named[2] = self.wait_problem("malformed", false, 0).await;
-        converge_and_record(probe, &desired, Instant::now(), "fixed", &mut baseline).await;
+        f.named[2] = self.wait_problem("malformed", false, 0).await;
+        converge_and_record(probe, &desired, Instant::now(), "fixed", &mut f.baseline).await;
+        Ok(())
+    }
+}
 
-        let written = churn.written();
-        churn.stop().await?;
-        self.0.agent.wait_healthy(Duration::from_secs(5)).await?;
-        let counters = agent_counters(self.0.agent).await;
+/// What the faults found, round after round.
+#[derive(Debug, Default)]
+struct Figures {
+    /// errors, next, slow, malformed in a watch, malformed in a list.
+    tallies: [Tally; 5],
+    /// Convergence before each fault and after the fix: not a fault, but no loss either.
+    baseline: Tally,
+    errors: Named,
+    /// Rounds whose errors left `/healthz` answering 200.
+    healthy_during_errors: usize,
+    /// The EndpointSlice requests each `next` fault took.
+    requests_in_next: Vec<usize>,
+    /// Malformed objects named in a watch, after a relist, resolved when fixed.
+    named: [bool; 3],
+}
+
+impl Figures {
+    /// The lines for people, and the JSON with `run`'s own figures.
+    fn report(&self, run: Run<'_>) -> Value {
+        let Run {
+            rounds,
+            version,
+            seed,
+            written,
+            counters,
+        } = run;
+        let Figures {
+            tallies,
+            baseline,
+            errors,
+            healthy_during_errors,
+            requests_in_next,
+            named,
+        } = self;
+        let healthy_during_errors = *healthy_during_errors;
         let names = [
             "errors",
             "next",
@@ -267,7 +330,7 @@ impl Faults<'_> {
         );
         let mut out = json!({
             "haproxy_version": version,
-            "seed": self.0.seed,
+            "seed": seed,
             "services": SERVICES,
             "rounds": rounds,
             "churn_interval_ms": CHURN_INTERVAL.as_millis() as u64,
@@ -301,8 +364,20 @@ impl Faults<'_> {
             out[n] = t.json();
         }
         out["passed"] = json!(passed);
-        Ok(out)
+        out
     }
+}
+
+/// The run's own figures, beside the faults'.
+struct Run<'a> {
+    rounds: usize,
+    /// HAProxy's version.
+    version: &'a str,
+    seed: u64,
+    /// Changes the churn wrote.
+    written: u64,
+    /// The agent's counters at the end.
+    counters: Value,
 }
 
 /// The malformed objects of R7, and the good versions to restore.

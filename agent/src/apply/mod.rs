@@ -12,6 +12,7 @@ mod disk;
 #[cfg(test)]
 mod gateway_tests;
 mod observe;
+mod observe_tls;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,17 +5,17 @@
 //! only with everything: a change trusts the cached ones, so that it costs its own keys, not
 //! a listing of every route or list.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use haproxy::config::gateway::GatewayMap;
-use haproxy::config::{
-    AclKind, CertFingerprint, Config, LiveCrtLine, LiveTls, MapEntries, MapKind, Structure,
-};
-use haproxy::proto::{CaStore, Command, MapTarget, Reply, ReplyError};
+use haproxy::config::{AclKind, Config, MapEntries, MapKind, Structure};
+use haproxy::proto::{Command, MapTarget, Reply, ReplyError};
 use haproxy::{BackendName, FilePath, RuntimeClient, ServerName, SortedMap};
 
 use super::ApplyError;
+use super::observe_tls::observe_tls;
 use crate::metrics::Metrics;
 use crate::reconcile::{LiveServer, Observed, Scope};
 
@@ -254,20 +254,7 @@ pub async fn observe(
             .filter_map(|n| BackendName::new(n.as_str()).ok())
             .collect();
     }
-    match replies.next() {
-        Some(Ok(Reply::ServersState(rows))) => {
-            // HAProxy lists them backend by backend: each backend's vector in one exact
-            // allocation (growing them by doubling left a megabyte of holes at 10,000).
-            let rows = rows.iter().filter_map(|row| server_row(&row));
-            observed.servers = SortedMap::grouped(rows);
-        }
-        Some(Err(e)) => return Err(haproxy::Error::Reply(e).into()),
-        other => {
-            return Err(ApplyError::Diverged(format!(
-                "show servers state gave {other:?}"
-            )));
-        }
-    }
+    observed.servers = servers_listed(replies.next())?;
     // A map or ACL file the running config does not load (before an upgrade, no Lua yet)
     // reads as `None`: the structure differs anyway.
     for kind in kinds.into_iter().filter(|_| maps.is_some()) {
@@ -276,16 +263,8 @@ pub async fn observe(
         }
     }
     for kind in AclKind::ALL.into_iter().filter(|_| maps.is_some()) {
-        match replies.next() {
-            Some(Ok(Reply::AclEntries(entries))) => {
-                observed
-                    .acls
-                    .set_listed(kind, entries.into_iter().map(|e| e.pattern));
-            }
-            Some(Err(ReplyError::Refused { .. })) | None => {}
-            Some(other) => {
-                return Err(ApplyError::Diverged(format!("show acl gave {other:?}")));
-            }
+        if let Some(listed) = acl_listed(replies.next())? {
+            observed.acls.set_listed(kind, listed);
         }
     }
     if maps.is_some()
@@ -303,6 +282,36 @@ pub async fn observe(
     Ok(observed)
 }
 
+/// The servers of a `show servers state` reply, by backend.
+fn servers_listed(
+    reply: Option<Result<Reply, ReplyError>>,
+) -> Result<BTreeMap<BackendName, SortedMap<ServerName, LiveServer>>, ApplyError> {
+    match reply {
+        Some(Ok(Reply::ServersState(rows))) => {
+            // HAProxy lists them backend by backend: each backend's vector in one exact
+            // allocation (growing them by doubling left a megabyte of holes at 10,000).
+            let rows = rows.iter().filter_map(|row| server_row(&row));
+            Ok(SortedMap::grouped(rows))
+        }
+        Some(Err(e)) => Err(haproxy::Error::Reply(e).into()),
+        other => Err(ApplyError::Diverged(format!(
+            "show servers state gave {other:?}"
+        ))),
+    }
+}
+
+/// The patterns of a `show acl` reply; `None` for an ACL file the running config does not
+/// load (refused, or no reply).
+fn acl_listed(
+    reply: Option<Result<Reply, ReplyError>>,
+) -> Result<Option<impl Iterator<Item = String>>, ApplyError> {
+    match reply {
+        Some(Ok(Reply::AclEntries(entries))) => Ok(Some(entries.into_iter().map(|e| e.pattern))),
+        Some(Err(ReplyError::Refused { .. })) | None => Ok(None),
+        Some(other) => Err(ApplyError::Diverged(format!("show acl gave {other:?}"))),
+    }
+}
+
 /// The (key, value) entries of a `show map` reply; `None` for a map the running config
 /// does not load (refused, or no reply).
 fn map_listed(
@@ -315,113 +324,6 @@ fn map_listed(
         Some(Err(ReplyError::Refused { .. })) | None => Ok(None),
         Some(other) => Err(ApplyError::Diverged(format!("show map gave {other:?}"))),
     }
-}
-
-/// The certificates HAProxy has loaded (with the fingerprint of each one the agent manages)
-/// and the lines of the crt-list, when the desired config serves TLS; `None` otherwise. A
-/// crt-list the running worker does not know (TLS not loaded yet) reads as empty.
-async fn observe_tls(
-    runtime: &RuntimeClient,
-    desired: &Config,
-) -> Result<Option<LiveTls>, ApplyError> {
-    let Some(bind) = desired.frontends.first().and_then(|f| f.tls.as_ref()) else {
-        return Ok(None);
-    };
-    let crt_list = bind.crt_list.to_file_path();
-    let certs_dir = bind.certs_dir();
-    let cmds = [
-        Command::ShowSslCert(None),
-        Command::ShowSslCrtList(crt_list.clone()),
-        Command::ShowSslCa(CaStore::CaFile),
-        Command::ShowSslCa(CaStore::CrlFile),
-    ];
-    let mut replies = runtime
-        .batch(&cmds)
-        .await
-        .map_err(haproxy::Error::from)?
-        .into_iter();
-    let mut live = LiveTls::default();
-    let files = match replies.next() {
-        Some(Ok(Reply::SslCerts(list))) => {
-            live.transactions = list
-                .transactions
-                .iter()
-                .filter_map(|f| FilePath::new(f.as_str()).ok())
-                .collect();
-            list.files
-        }
-        other => {
-            return Err(ApplyError::Diverged(format!(
-                "show ssl cert gave {other:?}"
-            )));
-        }
-    };
-    match replies.next() {
-        Some(Ok(Reply::CrtList(lines))) => {
-            live.crt_list = lines
-                .iter()
-                .filter_map(|l| {
-                    Some(LiveCrtLine {
-                        cert: FilePath::new(l.cert.as_str()).ok()?,
-                        line: l.line,
-                        entry: l.to_entry(),
-                    })
-                })
-                .collect();
-        }
-        Some(Err(ReplyError::Refused { .. })) | None => {}
-        other => {
-            return Err(ApplyError::Diverged(format!(
-                "show ssl crt-list gave {other:?}"
-            )));
-        }
-    }
-    for kind in [CaStore::CaFile, CaStore::CrlFile] {
-        let list = match replies.next() {
-            Some(Ok(Reply::SslCaFiles(list))) => list,
-            other => {
-                return Err(ApplyError::Diverged(format!(
-                    "show ssl {} gave {other:?}",
-                    kind.keyword()
-                )));
-            }
-        };
-        let paths = |names: &[String]| -> Vec<FilePath> {
-            names
-                .iter()
-                .filter_map(|f| FilePath::new(f.as_str()).ok())
-                .collect()
-        };
-        live.ca_files
-            .extend(paths(&list.files).into_iter().map(|f| (f, kind)));
-        live.ca_transactions
-            .extend(paths(&list.transactions).into_iter().map(|f| (f, kind)));
-    }
-    // Details only for the files the agent manages: those under the certificates directory.
-    let ours: Vec<FilePath> = files
-        .iter()
-        .filter(|f| std::path::Path::new(f.as_str()).starts_with(certs_dir))
-        .filter_map(|f| FilePath::new(f.as_str()).ok())
-        .collect();
-    let details: Vec<Command> = ours
-        .iter()
-        .map(|f| Command::ShowSslCert(Some(f.clone())))
-        .collect();
-    let replies = runtime
-        .batch(&details)
-        .await
-        .map_err(haproxy::Error::from)?;
-    for (file, reply) in ours.into_iter().zip(replies) {
-        let sha1 = match reply {
-            Ok(Reply::SslCert(info)) => info
-                .sha1
-                .as_deref()
-                .and_then(|h| CertFingerprint::new(h).ok()),
-            _ => None,
-        };
-        live.certs.insert(file, sha1);
-    }
-    Ok(Some(live))
 }
 
 /// Current sessions of servers that are about to be removed (present in HAProxy, absent

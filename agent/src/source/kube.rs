@@ -191,6 +191,8 @@ fn is_failure(e: &watcher::Error) -> bool {
     !matches!(e, watcher::Error::WatchError(status) if status.code == 410)
 }
 
+/// Sends `watch`'s events on `tx` as updates (a whole list at once), and says when the
+/// watch fails and when it works again.
 async fn forward<K>(
     watch: Watch,
     stream: impl Stream<Item = Result<watcher::Event<Tolerant<K>>, watcher::Error>>,
@@ -200,8 +202,7 @@ async fn forward<K>(
     K: kube::Resource<DynamicType = ()>,
 {
     let mut stream = std::pin::pin!(stream);
-    let mut listing: Vec<Object> = Vec::new();
-    let mut bad: Vec<BadObject> = Vec::new();
+    let mut listing = Listing::default();
     // Logged once per failing streak; a problem while the streak has a real failure.
     let (mut failing, mut named) = (false, false);
     let kind = watch.kind;
@@ -223,35 +224,9 @@ async fn forward<K>(
                         return;
                     }
                 }
-                match ev {
-                    watcher::Event::Init => {
-                        listing.clear();
-                        bad.clear();
-                        continue;
-                    }
-                    watcher::Event::InitApply(Tolerant::Good(o)) => {
-                        listing.push(to_object(o));
-                        continue;
-                    }
-                    watcher::Event::InitApply(Tolerant::Bad(m)) => {
-                        bad.push(BadObject::new(kind, *m));
-                        continue;
-                    }
-                    watcher::Event::InitDone => Update::Listed(
-                        watch,
-                        std::mem::take(&mut listing),
-                        std::mem::take(&mut bad),
-                    ),
-                    watcher::Event::Apply(Tolerant::Good(o)) => {
-                        Update::Apply(Box::new(to_object(o)))
-                    }
-                    watcher::Event::Apply(Tolerant::Bad(m)) => {
-                        Update::Malformed(watch, BadObject::new(kind, *m))
-                    }
-                    watcher::Event::Delete(o) => {
-                        let key = ObjectKey::of(kube::Resource::meta(&o), namespaced);
-                        Update::Delete(kind, key)
-                    }
+                match event_update(watch, ev, to_object, namespaced, &mut listing) {
+                    Some(update) => update,
+                    None => continue,
                 }
             }
             Err(e) => {
@@ -272,6 +247,56 @@ async fn forward<K>(
             return;
         }
     }
+}
+
+/// What a watch received of the list under way: good objects and malformed ones.
+#[derive(Default)]
+struct Listing {
+    objects: Vec<Object>,
+    bad: Vec<BadObject>,
+}
+
+/// The update one event of `watch` makes, or `None` while a list is under way (the list is
+/// kept in `listing` until it is done).
+fn event_update<K>(
+    watch: Watch,
+    ev: watcher::Event<Tolerant<K>>,
+    to_object: fn(K) -> Object,
+    namespaced: bool,
+    listing: &mut Listing,
+) -> Option<Update>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let kind = watch.kind;
+    Some(match ev {
+        watcher::Event::Init => {
+            listing.objects.clear();
+            listing.bad.clear();
+            return None;
+        }
+        watcher::Event::InitApply(Tolerant::Good(o)) => {
+            listing.objects.push(to_object(o));
+            return None;
+        }
+        watcher::Event::InitApply(Tolerant::Bad(m)) => {
+            listing.bad.push(BadObject::new(kind, *m));
+            return None;
+        }
+        watcher::Event::InitDone => Update::Listed(
+            watch,
+            std::mem::take(&mut listing.objects),
+            std::mem::take(&mut listing.bad),
+        ),
+        watcher::Event::Apply(Tolerant::Good(o)) => Update::Apply(Box::new(to_object(o))),
+        watcher::Event::Apply(Tolerant::Bad(m)) => {
+            Update::Malformed(watch, BadObject::new(kind, *m))
+        }
+        watcher::Event::Delete(o) => {
+            let key = ObjectKey::of(kube::Resource::meta(&o), namespaced);
+            Update::Delete(kind, key)
+        }
+    })
 }
 
 /// Watches every kind until `shutdown` completes, keeping `store` current. The store is

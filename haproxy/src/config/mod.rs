@@ -21,9 +21,19 @@
 //!
 //! Model, rendering and routes are pure; only `validate` and `writer` do IO.
 
+/// Appends one indented line.
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str("    ");
+        let _ = write!($out, $($arg)*);
+        $out.push('\n');
+    }};
+}
+
 mod canary;
 mod client_cert;
 mod custom_errors;
+mod frontend;
 pub mod gateway;
 mod model;
 mod passthrough;
@@ -59,6 +69,7 @@ pub use custom_errors::{
     CustomErrors, ErrorCodes, ErrorFiles, ErrorLabel, LUA_FILE, MAX_PAGE, SOCKET_FILE, lua_text,
     rendered_lines,
 };
+pub use frontend::{frontend_bind_lines, passthrough_lines};
 pub use model::{
     BUILTIN_404, Backend, Balance, CheckPath, Config, ConfigError, ConfigPath, CookieAttrs,
     CookieKey, CookieName, CookiePath, DefaultBackend, Defaults, Frontend, Global, HashOn,
@@ -77,7 +88,7 @@ pub use regex_routes::{
     InvalidRegex, RegexPath, appends_in_order, check_plain_regex, in_regex_order, regex_order,
     render_regex_map,
 };
-pub use render::{Rendered, Structure, frontend_bind_lines, passthrough_lines, render, structure};
+pub use render::{Rendered, Structure, render, structure};
 pub use route_index::{RouteIndex, Touched};
 pub use routes::{
     HTTPS_FLAG, Host, MAX_PATH_LEN, MapEntries, MapKind, PathKind, Route, RouteConflict, RouteHost,

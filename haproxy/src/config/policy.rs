@@ -297,7 +297,8 @@ impl RoutePolicy {
     }
 
     /// Reads the fields after `backend|flags` back; `None` when they are not ones
-    /// [`RoutePolicy::fields`] writes.
+    /// [`RoutePolicy::fields`] writes. It stays long: one line per field, by position, as
+    /// `fields` writes them.
     pub(super) fn parse(fields: &[&str]) -> Option<Self> {
         if fields.len() > POLICY_FIELDS {
             return None;

@@ -109,7 +109,8 @@ fn ms(x: f64) -> String {
     }
 }
 
-/// The headline figures, in the order of the issue that asked for them.
+/// The headline figures, in the order of the issue that asked for them. It stays long: it
+/// is a table, one line per figure.
 fn headline(r: &Results) -> anyhow::Result<Vec<(String, Value)>> {
     let n = |v: &Value, p: &str| -> anyhow::Result<Value> { Ok(Value::from(num(v, p)?)) };
     // Counts stay integers.

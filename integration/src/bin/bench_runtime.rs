@@ -149,6 +149,45 @@ fn json_path() -> Option<std::path::PathBuf> {
     args.get(i + 1).map(std::path::PathBuf::from)
 }
 
+/// Each trial's rates (commands per second): raw and client back to back, alternating which
+/// goes first, then one connection per command.
+#[derive(Default)]
+struct Rates {
+    raw: Vec<f64>,
+    client: Vec<f64>,
+    single: Vec<f64>,
+}
+
+/// Runs `trials` trials of `cmd_rounds` (`byte_rounds` encoded) on `hp`'s runtime API,
+/// through `client` and raw.
+async fn trials_of(
+    hp: &HaproxyProcess,
+    client: &RuntimeClient,
+    cmd_rounds: &[Vec<Command>],
+    byte_rounds: &[BytesMut],
+    servers: usize,
+    trials: usize,
+) -> anyhow::Result<Rates> {
+    let total = (servers * cmd_rounds.len()) as f64;
+    let mut r = Rates::default();
+    for trial in 0..trials {
+        let client_first = bench_stats::measured_first(trial);
+        for client_turn in [client_first, !client_first] {
+            if client_turn {
+                let t = client_rounds(client, cmd_rounds).await?;
+                r.client.push(total / t.as_secs_f64());
+            } else {
+                let t = raw_rounds(&hp.admin_socket, byte_rounds, servers).await?;
+                r.raw.push(total / t.as_secs_f64());
+            }
+        }
+        r.single.push(
+            one_connection_each(&hp.admin_socket, &cmd_rounds[trial % cmd_rounds.len()]).await?,
+        );
+    }
+    Ok(r)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let servers = arg(1, 1000)?;
@@ -171,22 +210,11 @@ async fn main() -> anyhow::Result<()> {
     client_rounds(&client, &cmd_rounds[..1]).await?;
     raw_rounds(&hp.admin_socket, &byte_rounds[..1], servers).await?;
 
-    let total = (servers * rounds) as f64;
-    let (mut raw_rates, mut client_rates, mut single_rates) = (Vec::new(), Vec::new(), Vec::new());
-    for trial in 0..trials {
-        let client_first = bench_stats::measured_first(trial);
-        for client_turn in [client_first, !client_first] {
-            if client_turn {
-                let t = client_rounds(&client, &cmd_rounds).await?;
-                client_rates.push(total / t.as_secs_f64());
-            } else {
-                let t = raw_rounds(&hp.admin_socket, &byte_rounds, servers).await?;
-                raw_rates.push(total / t.as_secs_f64());
-            }
-        }
-        single_rates
-            .push(one_connection_each(&hp.admin_socket, &cmd_rounds[trial % rounds]).await?);
-    }
+    let Rates {
+        raw: raw_rates,
+        client: client_rates,
+        single: single_rates,
+    } = trials_of(&hp, &client, &cmd_rounds, &byte_rounds, servers, trials).await?;
     // Rates, not times: client rate / raw rate is raw time / client time, pair by pair.
     let raw_times: Vec<f64> = raw_rates.iter().map(|r| 1.0 / r).collect();
     let client_times: Vec<f64> = client_rates.iter().map(|r| 1.0 / r).collect();

@@ -106,6 +106,7 @@ fn verdict(r: Result<(), String>) -> StatusVerdict {
     }
 }
 
+/// Whether `section` holds the status `want` asks for (`Err` says how it differs).
 fn check_in(section: &Value, want: &ConditionCheck) -> Result<(), String> {
     let what = format!("{:?} {}", want.kind, want.name);
     let obj = object(section, want.kind, &want.name);
@@ -142,6 +143,18 @@ fn check_in(section: &Value, want: &ConditionCheck) -> Result<(), String> {
         has_condition(target.get("conditions"), type_, value)
             .map_err(|e| format!("{what}: {e}"))?;
     }
+    check_listeners(&what, obj, target, want)
+}
+
+/// The listener figures `want` asks for: the Gateway's listener names, the `target`
+/// listener's (or route parent's) supported kinds, and the routes attached to the listener
+/// or to every listener of `obj`.
+fn check_listeners(
+    what: &str,
+    obj: &Value,
+    target: &Value,
+    want: &ConditionCheck,
+) -> Result<(), String> {
     if let Some(names) = &want.listeners {
         let got: Vec<&str> = obj
             .get("listeners")

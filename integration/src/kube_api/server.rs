@@ -222,28 +222,7 @@ async fn handle(
     // Subscribed before waiting, so a drop_watches during a pause ends a waiting watch too:
     // its connection closes without an answer.
     let mut drops = shared.drops.subscribe();
-    let mut paused = shared.paused.subscribe();
-    let is_watch = query.flag("watch");
-    tokio::select! {
-        biased;
-        _ = paused.wait_for(|paused| !paused) => {}
-        _ = drops.changed(), if is_watch => {
-            return Err(std::io::Error::other("watch dropped by the test api server"));
-        }
-    }
-    let delay = shared
-        .delay()
-        .as_ref()
-        .and_then(|d| (d.matches)(&entry).then_some(d.by));
-    if let Some(by) = delay {
-        tokio::select! {
-            biased;
-            _ = drops.changed(), if is_watch => {
-                return Err(std::io::Error::other("watch dropped by the test api server"));
-            }
-            _ = tokio::time::sleep(by) => {}
-        }
-    }
+    hold(&shared, &entry, &mut drops, query.flag("watch")).await?;
     let failure = shared.failure_for(&entry);
     if let Some(e) = failure {
         return Ok(json_response(e.code, &e.status()));
@@ -256,30 +235,74 @@ async fn handle(
     let reply = if parts.method == Method::GET {
         route(&path, &query, table, &shared, drops)
     } else {
-        match body.collect().await {
-            Ok(bytes) => {
-                let content_type = parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
-                super::write::serve(
-                    &parts.method,
-                    &path,
-                    content_type,
-                    &bytes.to_bytes(),
-                    user.as_deref(),
-                    &shared,
-                )
-                .map(|(code, obj)| object_response(code, &obj, table))
-            }
-            Err(e) => Err(ApiError::new(
-                400,
-                "BadRequest",
-                format!("reading the body: {e}"),
-            )),
-        }
+        write(&parts, body, user.as_deref(), table, &shared).await
     };
     Ok(reply.unwrap_or_else(|e| json_response(e.code, &e.status())))
+}
+
+/// Holds a request while the server is paused, then for the delay set for it; a watch
+/// ends (`Err`, the connection closes without an answer) when the watches are dropped
+/// meanwhile.
+async fn hold(
+    shared: &Shared,
+    entry: &RequestLogEntry,
+    drops: &mut watch::Receiver<u64>,
+    is_watch: bool,
+) -> Result<(), std::io::Error> {
+    let mut paused = shared.paused.subscribe();
+    tokio::select! {
+        biased;
+        _ = paused.wait_for(|paused| !paused) => {}
+        _ = drops.changed(), if is_watch => {
+            return Err(std::io::Error::other("watch dropped by the test api server"));
+        }
+    }
+    let delay = shared
+        .delay()
+        .as_ref()
+        .and_then(|d| (d.matches)(entry).then_some(d.by));
+    if let Some(by) = delay {
+        tokio::select! {
+            biased;
+            _ = drops.changed(), if is_watch => {
+                return Err(std::io::Error::other("watch dropped by the test api server"));
+            }
+            _ = tokio::time::sleep(by) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Answers a write (any method but `GET`) with its body, as `user`.
+async fn write(
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    user: Option<&str>,
+    table: bool,
+    shared: &Shared,
+) -> Result<Response<Body>, ApiError> {
+    match body.collect().await {
+        Ok(bytes) => {
+            let content_type = parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            super::write::serve(
+                &parts.method,
+                parts.uri.path(),
+                content_type,
+                &bytes.to_bytes(),
+                user,
+                shared,
+            )
+            .map(|(code, obj)| object_response(code, &obj, table))
+        }
+        Err(e) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("reading the body: {e}"),
+        )),
+    }
 }
 
 /// Answers a `GET`: a discovery document, one object (or its status), a list page, or a

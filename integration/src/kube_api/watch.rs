@@ -36,28 +36,7 @@ pub(crate) fn serve(
     drops: watch::Receiver<u64>,
 ) -> Result<Response<Body>, ApiError> {
     let bookmarks = query.flag("allowWatchBookmarks");
-    let rv = query.get("resourceVersion");
-    let after = |rv: &str| {
-        rv.parse::<u64>().map(WatchFrom::After).map_err(|_| {
-            ApiError::new(400, "BadRequest", format!("invalid resourceVersion {rv:?}"))
-        })
-    };
-    let from = match (query.get("sendInitialEvents"), rv) {
-        (Some("true"), _) => {
-            if query.get("resourceVersionMatch") != Some("NotOlderThan") || !bookmarks {
-                return Err(ApiError::new(
-                    422,
-                    "Invalid",
-                    "sendInitialEvents requires resourceVersionMatch=NotOlderThan and \
-                     allowWatchBookmarks=true",
-                ));
-            }
-            WatchFrom::Streaming
-        }
-        (Some("false"), None | Some("0")) => WatchFrom::Now,
-        (_, None | Some("0")) => WatchFrom::Snapshot,
-        (_, Some(rv)) => after(rv)?,
-    };
+    let from = watch_from(query, bookmarks)?;
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -67,15 +46,7 @@ pub(crate) fn serve(
     let subscription = shared.store().watch(kind, &filter, from);
     let subscription = match subscription {
         Ok(s) => s,
-        Err(message) => {
-            // Real servers answer a compacted resourceVersion in the stream: a plain 410
-            // would leave kube retrying the same resourceVersion without relisting.
-            let status = ApiError::new(410, "Expired", message).status();
-            let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status}))
-                .expect("json values serialize");
-            line.push(b'\n');
-            return Ok(bytes_response(200, line));
-        }
+        Err(message) => return Ok(expired(message)),
     };
     let now = Instant::now();
     let stream = WatchStream {
@@ -122,6 +93,44 @@ pub(crate) fn serve(
         "application/json".parse().expect("valid header value"),
     );
     Ok(response)
+}
+
+/// Where a watch starts, from its query: streamed initial events (which need bookmarks),
+/// now, a snapshot of every object, or after a resourceVersion.
+fn watch_from(query: &Query, bookmarks: bool) -> Result<WatchFrom, ApiError> {
+    let rv = query.get("resourceVersion");
+    let after = |rv: &str| {
+        rv.parse::<u64>().map(WatchFrom::After).map_err(|_| {
+            ApiError::new(400, "BadRequest", format!("invalid resourceVersion {rv:?}"))
+        })
+    };
+    Ok(match (query.get("sendInitialEvents"), rv) {
+        (Some("true"), _) => {
+            if query.get("resourceVersionMatch") != Some("NotOlderThan") || !bookmarks {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    "sendInitialEvents requires resourceVersionMatch=NotOlderThan and \
+                     allowWatchBookmarks=true",
+                ));
+            }
+            WatchFrom::Streaming
+        }
+        (Some("false"), None | Some("0")) => WatchFrom::Now,
+        (_, None | Some("0")) => WatchFrom::Snapshot,
+        (_, Some(rv)) => after(rv)?,
+    })
+}
+
+/// The answer to a watch from a compacted resourceVersion: `410 Expired` in the stream, as
+/// real servers send it (a plain 410 would leave kube retrying the same resourceVersion
+/// without relisting).
+fn expired(message: String) -> Response<Body> {
+    let status = ApiError::new(410, "Expired", message).status();
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status}))
+        .expect("json values serialize");
+    line.push(b'\n');
+    bytes_response(200, line)
 }
 
 /// Counts a watch as open for as long as its stream lives.

@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::parse::parse_manifests;
 use crate::problem::{Problem, ProblemKind};
-use crate::store::{Kind, ObjectKey, Shared, Store};
+use crate::store::{Kind, Object, ObjectKey, Shared, Store};
 
 /// The manifests source: the directory, what each of its files last said, and the store it
 /// fills. Drive it with [`ManifestsSource::scan`] or [`ManifestsSource::run`].
@@ -264,20 +264,7 @@ impl ManifestsSource {
         }
         state.digest = Some(digest);
         debug!(file = %path.display(), "parsing manifest file");
-        let result = match std::str::from_utf8(&bytes) {
-            Ok(text) => parse_manifests(&path, text),
-            Err(err) => {
-                let line = 1 + bytes[..err.valid_up_to()]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count();
-                Err(Problem::new(
-                    ProblemKind::ManifestFile,
-                    format!("{}:{line}", path.display()),
-                    format!("not UTF-8 text: {err}"),
-                ))
-            }
-        };
+        let result = parse_bytes(&path, &bytes);
         match result {
             Ok(objects) => {
                 let keys: Vec<(Kind, ObjectKey)> =
@@ -422,6 +409,25 @@ impl ManifestsSource {
             *current = problems.to_vec();
             true
         });
+    }
+}
+
+/// The objects of a manifest file's bytes at `path`, or why there are none (not UTF-8, or
+/// not manifests).
+fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<Object>, Problem> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_manifests(path, text),
+        Err(err) => {
+            let line = 1 + bytes[..err.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            Err(Problem::new(
+                ProblemKind::ManifestFile,
+                format!("{}:{line}", path.display()),
+                format!("not UTF-8 text: {err}"),
+            ))
+        }
     }
 }
 

@@ -7,6 +7,11 @@ use serde_json::Value;
 use super::{Results, at, ms, num, samples, text, thousands};
 use integration::template::{Vals, fill, put, put_list, when};
 
+#[path = "page_rolling.rs"]
+mod rolling;
+
+use rolling::p3;
+
 /// The page's template.
 const TEMPLATE: &str = include_str!("../../../templates/benchmarks.md");
 
@@ -289,111 +294,6 @@ fn p2(v: &mut Vals, p2: &Value, p2p: &Value) -> anyhow::Result<()> {
         format!("{:.1}", num(p2, "translate_ms")?),
     );
     put(v, "p2_reloads", text(p2, "reloads")?);
-    Ok(())
-}
-
-/// `requests | failed | p50 | p90 | p99 | p99.9 | max` of a load's requests, as table cells.
-fn load_cells(l: &Value) -> anyhow::Result<String> {
-    Ok(format!(
-        "{} | {} | {} | {} | {} | {} | {}",
-        thousands(num(l, "sent")?),
-        thousands(num(l, "failed")?),
-        ms(num(l, "latency_ms/p50")?),
-        ms(num(l, "latency_ms/p90")?),
-        ms(num(l, "latency_ms/p99")?),
-        ms(num(l, "latency_ms/p999")?),
-        ms(num(l, "latency_ms/max")?)
-    ))
-}
-
-fn p3(v: &mut Vals, p3: &Value, p3p: &Value) -> anyhow::Result<()> {
-    put(v, "p3_rate", text(p3, "rate")?);
-    put(v, "p3_rate_per_s", thousands(num(p3, "rate")?));
-    put(v, "p3_pods", text(p3, "pods")?);
-    put(v, "p3_echo_delay_ms", text(p3, "echo_delay_ms")?);
-    put(v, "p3_slot_ms", thousands(num(p3, "slot_ms")?));
-    put(
-        v,
-        "p3_failure_counted_at_ms",
-        text(p3, "agent/load/failure_counted_at_ms")?,
-    );
-    for (prefix, run) in [("p3", p3), ("p3p", p3p)] {
-        for key in ["agent", "baseline"] {
-            let name = format!("{prefix}_{key}");
-            put(
-                v,
-                &format!("{name}_all"),
-                load_cells(at(run, &format!("{key}/load"))?)?,
-            );
-            for (client, path) in [("new", "new_connection"), ("keep_alive", "keep_alive")] {
-                let l = at(run, &format!("{key}/load/by_client/{path}"))?;
-                put(v, &format!("{name}_{client}"), load_cells(l)?);
-            }
-            put(
-                v,
-                &format!("{name}_reloads"),
-                text(run, &format!("{key}/reloads"))?,
-            );
-            let ok = format!(
-                "{} / {}",
-                ms(num(run, &format!("{key}/load/latency_ok_ms/p99"))?),
-                ms(num(run, &format!("{key}/load/latency_ok_ms/max"))?)
-            );
-            put(v, &format!("{name}_ok"), ok);
-        }
-    }
-    for step in ["new_ready", "old_terminating", "drained", "old_gone"] {
-        let a = at(p3, &format!("agent/steps/{step}"))?;
-        let b = at(p3, &format!("baseline/steps/{step}"))?;
-        let cells = format!(
-            "{} / {} | {} / {}",
-            ms(num(a, "p50_ms")?),
-            ms(num(a, "max_ms")?),
-            ms(num(b, "p50_ms")?),
-            ms(num(b, "max_ms")?)
-        );
-        put(v, &format!("p3_step_{step}"), cells);
-    }
-    let mut failures = Vec::new();
-    for (name, key) in [("agent", "agent"), ("reload per change", "baseline")] {
-        let errors = items(p3, &format!("{key}/load/errors"))?;
-        if errors.is_empty() {
-            continue;
-        }
-        let times: Vec<String> = items(p3, &format!("{key}/load/failed_at_s"))?
-            .iter()
-            .map(|t| format!("{t} s"))
-            .collect();
-        let mut item = Vals::new();
-        put(&mut item, "name", name);
-        put(&mut item, "times", times.join(", "));
-        let errors = errors
-            .iter()
-            .map(|e| {
-                let mut line = Vals::new();
-                put(
-                    &mut line,
-                    "error",
-                    e.as_str().unwrap_or_default().replace('`', "'"),
-                );
-                line
-            })
-            .collect();
-        put_list(&mut item, "errors", errors);
-        failures.push(item);
-    }
-    put_list(v, "p3_failures", failures);
-    put(v, "p3_agent_reloads", text(p3, "agent/reloads")?);
-    put(
-        v,
-        "p4_agent_reloads_total",
-        thousands(num(p3, "new_service/agent_reloads_total")?),
-    );
-    put(
-        v,
-        "p4_serving_after",
-        ms(num(p3, "new_service/serving_after_ms")?),
-    );
     Ok(())
 }
 

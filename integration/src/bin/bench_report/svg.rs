@@ -89,6 +89,47 @@ fn cdf_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
         "P1: change -> HAProxy acknowledgement (CDF)",
         (px, py, pw, ph),
     )?;
+    cdf_axes(s, (px, py, pw, ph), (lo, hi), xof, yof)?;
+    for (i, (name, v, color)) in series.iter().enumerate() {
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len() as f64;
+        let mut d = String::new();
+        for (k, x) in sorted.iter().enumerate() {
+            let (x0, y0, y1) = (xof(*x), yof(k as f64 / n), yof((k + 1) as f64 / n));
+            let cmd = if k == 0 { 'M' } else { 'L' };
+            write!(d, "{cmd}{x0:.1},{y0:.1} L{x0:.1},{y1:.1} ")?;
+        }
+        writeln!(
+            s,
+            r##"<path d="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
+            d.trim_end()
+        )?;
+        // Legends below the axis title, one per line: they never cover a curve.
+        let ly = py + ph + 54.0 + 16.0 * i as f64;
+        writeln!(
+            s,
+            r##"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{}" y="{}">{} (n={})</text>"##,
+            px,
+            px + 24.0,
+            px + 30.0,
+            ly + 4.0,
+            esc(name),
+            v.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// Panel 1's grid: a line per decade of milliseconds and per CDF fraction, with labels,
+/// and the axis title.
+fn cdf_axes(
+    s: &mut String,
+    (px, py, pw, ph): (f64, f64, f64, f64),
+    (lo, hi): (f64, f64),
+    xof: impl Fn(f64) -> f64,
+    yof: impl Fn(f64) -> f64,
+) -> anyhow::Result<()> {
     let mut e = lo;
     while e <= hi {
         let x = xof(10f64.powf(e));
@@ -121,42 +162,17 @@ fn cdf_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
         px + pw / 2.0,
         py + ph + 34.0
     )?;
-    for (i, (name, v, color)) in series.iter().enumerate() {
-        let mut sorted = v.clone();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len() as f64;
-        let mut d = String::new();
-        for (k, x) in sorted.iter().enumerate() {
-            let (x0, y0, y1) = (xof(*x), yof(k as f64 / n), yof((k + 1) as f64 / n));
-            let cmd = if k == 0 { 'M' } else { 'L' };
-            write!(d, "{cmd}{x0:.1},{y0:.1} L{x0:.1},{y1:.1} ")?;
-        }
-        writeln!(
-            s,
-            r##"<path d="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
-            d.trim_end()
-        )?;
-        // Legends below the axis title, one per line: they never cover a curve.
-        let ly = py + ph + 54.0 + 16.0 * i as f64;
-        writeln!(
-            s,
-            r##"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{}" y="{}">{} (n={})</text>"##,
-            px,
-            px + 24.0,
-            px + 30.0,
-            ly + 4.0,
-            esc(name),
-            v.len()
-        )?;
-    }
     Ok(())
 }
+
+/// The percentiles panel 2 shows.
+const PERCENTILES: [&str; 4] = ["p50", "p90", "p99", "p999"];
 
 /// Panel 2: P3 latency percentiles over every request, agent vs baseline (not the max: one
 /// failure, counted at its 5 s timeout, would flatten every other bar).
 fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
     let (qx, qy, qw, qh) = (620.0, 62.0, 300.0, 280.0);
-    let pcts = ["p50", "p90", "p99", "p999"];
+    let pcts = PERCENTILES;
     let sides = [
         ("agent", "agent", "#1f77b4"),
         ("reload per change", "baseline", "#d62728"),
@@ -167,13 +183,7 @@ fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
             top = top.max(num(&r.p3, &format!("{key}/load/latency_ms/{p}"))?);
         }
     }
-    let step = [
-        1.0, 2.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
-    ]
-    .into_iter()
-    .find(|st| top / st <= 6.0)
-    .unwrap_or(10_000.0);
-    let top = (top / step).ceil() * step;
+    let (top, step) = scale(top);
     frame(
         s,
         "P3: request latency during a rolling replacement",
@@ -191,6 +201,52 @@ fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
         )?;
         t += step;
     }
+    latency_bars(s, r, (qx, qy, qw, qh), top, &sides)?;
+    writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle">milliseconds, by percentile</text>"##,
+        qx + qw / 2.0,
+        qy + qh + 34.0
+    )?;
+    for (i, (name, key, color)) in sides.iter().enumerate() {
+        let ly = qy + qh + 54.0 + 16.0 * i as f64;
+        writeln!(
+            s,
+            r##"<rect x="{}" y="{}" width="14" height="10" fill="{color}"/><text x="{}" y="{}">{} ({} failed of {})</text>"##,
+            qx,
+            ly - 5.0,
+            qx + 20.0,
+            ly + 4.0,
+            esc(name),
+            text(&r.p3, &format!("{key}/load/failed"))?,
+            thousands(num(&r.p3, &format!("{key}/load/sent"))?)
+        )?;
+    }
+    Ok(())
+}
+
+/// A chart's top (`top` rounded up to a step) and its step: a round number giving at most
+/// six steps.
+fn scale(top: f64) -> (f64, f64) {
+    let step = [
+        1.0, 2.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+    ]
+    .into_iter()
+    .find(|st| top / st <= 6.0)
+    .unwrap_or(10_000.0);
+    let top = (top / step).ceil() * step;
+    (top, step)
+}
+
+/// Panel 2's bars: a group per percentile, a bar per side, and the percentile's label.
+fn latency_bars(
+    s: &mut String,
+    r: &Results,
+    (qx, qy, qw, qh): (f64, f64, f64, f64),
+    top: f64,
+    sides: &[(&str, &str, &str)],
+) -> anyhow::Result<()> {
+    let pcts = PERCENTILES;
     let group = qw / pcts.len() as f64;
     let bar = group / 3.0;
     for (g, p) in pcts.iter().enumerate() {
@@ -212,26 +268,6 @@ fn latency_panel(s: &mut String, r: &Results) -> anyhow::Result<()> {
             gx + group / 2.0,
             qy + qh + 16.0,
             if *p == "p999" { "p99.9" } else { p }
-        )?;
-    }
-    writeln!(
-        s,
-        r##"<text x="{}" y="{}" text-anchor="middle">milliseconds, by percentile</text>"##,
-        qx + qw / 2.0,
-        qy + qh + 34.0
-    )?;
-    for (i, (name, key, color)) in sides.iter().enumerate() {
-        let ly = qy + qh + 54.0 + 16.0 * i as f64;
-        writeln!(
-            s,
-            r##"<rect x="{}" y="{}" width="14" height="10" fill="{color}"/><text x="{}" y="{}">{} ({} failed of {})</text>"##,
-            qx,
-            ly - 5.0,
-            qx + 20.0,
-            ly + 4.0,
-            esc(name),
-            text(&r.p3, &format!("{key}/load/failed"))?,
-            thousands(num(&r.p3, &format!("{key}/load/sent"))?)
         )?;
     }
     Ok(())
@@ -294,37 +330,7 @@ fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
         "P7: one endpoint change -> HAProxy acknowledgement, by cluster size",
         (px, py, pw, ph),
     )?;
-    let mut e = xlo;
-    while e <= xhi {
-        let x = xof(10f64.powf(e));
-        writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{py}" x2="{x:.1}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
-            py + ph,
-            py + ph + 16.0,
-            thousands(10f64.powf(e))
-        )?;
-        e += 1.0;
-    }
-    let mut e = ylo;
-    while e <= yhi {
-        let y = yof(10f64.powf(e));
-        writeln!(
-            s,
-            r##"<line x1="{px}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{} ms</text>"##,
-            px + pw,
-            px - 6.0,
-            y + 4.0,
-            10f64.powf(e)
-        )?;
-        e += 1.0;
-    }
-    writeln!(
-        s,
-        r##"<text x="{}" y="{}" text-anchor="middle">Services (2 endpoints and an Ingress each; log scale)</text>"##,
-        px + pw / 2.0,
-        py + ph + 34.0
-    )?;
+    growth_axes(s, (px, py, pw, ph), (xlo, xhi, ylo, yhi), xof, yof)?;
     for (i, (name, color, pts)) in points.iter().enumerate() {
         let d: Vec<String> = pts
             .iter()
@@ -358,5 +364,48 @@ fn growth_panel(s: &mut String, p7: &Value) -> anyhow::Result<()> {
             esc(name)
         )?;
     }
+    Ok(())
+}
+
+/// Panel 3's grid: a line per decade of Services and of milliseconds, with labels, and the
+/// axis title.
+fn growth_axes(
+    s: &mut String,
+    (px, py, pw, ph): (f64, f64, f64, f64),
+    (xlo, xhi, ylo, yhi): (f64, f64, f64, f64),
+    xof: impl Fn(f64) -> f64,
+    yof: impl Fn(f64) -> f64,
+) -> anyhow::Result<()> {
+    let mut e = xlo;
+    while e <= xhi {
+        let x = xof(10f64.powf(e));
+        writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{py}" x2="{x:.1}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            py + ph,
+            py + ph + 16.0,
+            thousands(10f64.powf(e))
+        )?;
+        e += 1.0;
+    }
+    let mut e = ylo;
+    while e <= yhi {
+        let y = yof(10f64.powf(e));
+        writeln!(
+            s,
+            r##"<line x1="{px}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{} ms</text>"##,
+            px + pw,
+            px - 6.0,
+            y + 4.0,
+            10f64.powf(e)
+        )?;
+        e += 1.0;
+    }
+    writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle">Services (2 endpoints and an Ingress each; log scale)</text>"##,
+        px + pw / 2.0,
+        py + ph + 34.0
+    )?;
     Ok(())
 }

@@ -34,33 +34,33 @@
 //! Run: `cargo bench -p haproxy-agent --bench rolling -- [RATE] [--policies true]
 //!      [--json PATH] [--agent target/release/haproxy-agent] [--load-loop target/release/load-loop]`
 
+mod applied;
+#[path = "../common/mod.rs"]
 mod common;
+mod load;
+mod pods;
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail, ensure};
-use haproxy::config::render;
+use anyhow::bail;
 use haproxy::proto::{Command, Reply};
-use haproxy::{BackendName, MasterClient, RuntimeClient};
-use haproxy_agent::store::Object;
-use haproxy_agent::translate::translate;
-use integration::EchoServer;
+use haproxy::{BackendName, RuntimeClient};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, sleep_until};
 
+use applied::Applied;
 use common::{
     AgentOptions, AgentProcess, Args, EpState, Harness, Rule, ingress, ms, servers_of, service,
     slice, to_yaml, write_atomic,
 };
+use load::Load;
+use pods::{
+    ECHO_DELAY, PODS, Pods, Progress, new_ip, old_ip, pod_port, server_name, web, web_slice,
+};
 
-const PODS: usize = 10;
 const SLOT: Duration = Duration::from_millis(1000);
 const STEP: Duration = Duration::from_millis(250);
-const ECHO_DELAY: Duration = Duration::from_millis(10);
 const WARM_UP: Duration = Duration::from_secs(1);
 const COOL_DOWN: Duration = Duration::from_millis(500);
 /// Longest wait for one step to show in HAProxy.
@@ -68,199 +68,6 @@ const STEP_DEADLINE: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(5);
 const BACKEND: &str = "bench_web_80";
 const NEW_BACKEND: &str = "bench_web2_80";
-
-fn old_ip(i: usize) -> IpAddr {
-    IpAddr::from([127, 0, 0, 1 + i as u8])
-}
-
-fn new_ip(i: usize) -> IpAddr {
-    IpAddr::from([127, 0, 0, 11 + i as u8])
-}
-
-fn server_name(ip: IpAddr, port: u16) -> String {
-    format!("{ip}:{port}")
-}
-
-/// A port free on all twenty pod addresses.
-fn pod_port() -> anyhow::Result<u16> {
-    for _ in 0..50 {
-        let port = integration::free_port();
-        let all: Result<Vec<_>, _> = (0..PODS)
-            .flat_map(|i| [old_ip(i), new_ip(i)])
-            .map(|ip| std::net::TcpListener::bind(SocketAddr::new(ip, port)))
-            .collect();
-        if all.is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no port free on 127.0.0.1-20")
-}
-
-/// The pods: old ones running, new ones running (a new pod passed its readiness probe by
-/// the time its endpoint is added).
-struct Pods {
-    port: u16,
-    old: Vec<Option<EchoServer>>,
-    _new: Vec<EchoServer>,
-}
-
-impl Pods {
-    /// Starts the pods, retrying for a while when an address is still taken (the servers
-    /// of a previous run close their listeners asynchronously after being dropped).
-    async fn start(port: u16) -> anyhow::Result<Pods> {
-        let mut attempts = 0;
-        loop {
-            match Self::try_start(port) {
-                Ok(p) => return Ok(p),
-                Err(e) if attempts >= 100 => return Err(e),
-                Err(_) => {
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
-
-    fn try_start(port: u16) -> anyhow::Result<Pods> {
-        let old = (0..PODS)
-            .map(|i| {
-                EchoServer::start_on(
-                    &format!("old-{i}"),
-                    SocketAddr::new(old_ip(i), port),
-                    ECHO_DELAY,
-                )
-                .map(Some)
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let new = (0..PODS)
-            .map(|i| {
-                EchoServer::start_on(
-                    &format!("new-{i}"),
-                    SocketAddr::new(new_ip(i), port),
-                    ECHO_DELAY,
-                )
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Pods {
-            port,
-            old,
-            _new: new,
-        })
-    }
-}
-
-/// Where each pod's replacement stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Progress {
-    Before,
-    NewReady,
-    OldTerminating,
-    OldGone,
-}
-
-fn endpoints(progress: &[Progress; PODS]) -> Vec<(IpAddr, EpState)> {
-    let mut out = Vec::new();
-    for (i, p) in progress.iter().enumerate() {
-        match p {
-            Progress::Before => out.push((old_ip(i), EpState::Ready)),
-            Progress::NewReady => {
-                out.push((old_ip(i), EpState::Ready));
-                out.push((new_ip(i), EpState::Ready));
-            }
-            Progress::OldTerminating => {
-                out.push((old_ip(i), EpState::Terminating));
-                out.push((new_ip(i), EpState::Ready));
-            }
-            Progress::OldGone => out.push((new_ip(i), EpState::Ready)),
-        }
-    }
-    out
-}
-
-fn web(port: u16, policies: bool) -> Vec<Object> {
-    let mut objects = common::with_policies(web_objects(port), policies);
-    if policies {
-        for o in &mut objects {
-            if let Object::Ingress(ing) = o {
-                ing.metadata.annotations.get_or_insert_default().insert(
-                    "nginx.ingress.kubernetes.io/limit-whitelist".into(),
-                    "127.0.0.0/8".into(),
-                );
-            }
-        }
-    }
-    objects
-}
-
-fn web_objects(port: u16) -> Vec<Object> {
-    vec![
-        service("web", 80, i32::from(port)),
-        ingress(
-            "web",
-            None,
-            &[Rule {
-                path: "/",
-                service: "web",
-                port: 80,
-            }],
-        ),
-    ]
-}
-
-fn web_slice(port: u16, progress: &[Progress; PODS]) -> Object {
-    slice("web-1", "web", i32::from(port), &endpoints(progress))
-}
-
-/// How changes reach HAProxy.
-enum Applied {
-    /// A real agent process following a manifests directory.
-    Agent(Box<AgentProcess>),
-    /// Render + `haproxy -c` + reload for every change (of the objects with the
-    /// policy-heavy annotation set when `true`).
-    Baseline(Box<Harness>, bool),
-}
-
-impl Applied {
-    fn runtime_socket(&self) -> PathBuf {
-        match self {
-            Applied::Agent(a) => a.runtime_socket.clone(),
-            Applied::Baseline(h, _) => h.settings.runtime_socket.clone(),
-        }
-    }
-
-    fn master(&self) -> MasterClient {
-        match self {
-            Applied::Agent(a) => a.master_client(),
-            Applied::Baseline(h, _) => h.master.clone(),
-        }
-    }
-
-    fn http(&self) -> SocketAddr {
-        match self {
-            Applied::Agent(a) => a.http,
-            Applied::Baseline(h, _) => h.settings.http_bind,
-        }
-    }
-
-    /// Hands the EndpointSlice's new state over: a manifest write for the agent (it applies
-    /// it asynchronously), a verified reload for the baseline.
-    async fn change(&mut self, port: u16, progress: &[Progress; PODS]) -> anyhow::Result<()> {
-        match self {
-            Applied::Agent(a) => {
-                let text = to_yaml(&[web_slice(port, progress)])?;
-                write_atomic(&a.manifests.join("slice.yaml"), &text)
-            }
-            Applied::Baseline(h, policies) => {
-                let mut objects = web(port, *policies);
-                objects.push(web_slice(port, progress));
-                h.store.replace_all(objects);
-                let t = translate(&h.store.snapshot(), &h.settings).map_err(anyhow::Error::msg)?;
-                h.reloader.reload(&render(&t.config)).await?;
-                Ok(())
-            }
-        }
-    }
-}
 
 /// Polls `check` every 5 ms until it holds; returns the time waited.
 async fn wait<F>(what: &str, mut check: F) -> anyhow::Result<Duration>
@@ -298,52 +105,9 @@ async fn sessions(
     }
 }
 
-/// The `load-loop` process, stopped by closing its stdin.
-struct Load {
-    child: tokio::process::Child,
-}
-
-impl Load {
-    fn start(bin: &Path, http: SocketAddr, rate: usize) -> anyhow::Result<Load> {
-        let child = tokio::process::Command::new(bin)
-            .arg("--mixed")
-            .arg(http.to_string())
-            .arg("web.bench")
-            .arg("/")
-            .arg(rate.to_string())
-            .arg("600")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("spawn {}", bin.display()))?;
-        Ok(Load { child })
-    }
-
-    /// Closes its stdin and reads its JSON report (SIGKILL by pid after 15 s).
-    async fn stop(mut self) -> anyhow::Result<Value> {
-        drop(self.child.stdin.take());
-        let mut stdout = self.child.stdout.take().context("load-loop stdout")?;
-        let mut text = String::new();
-        let read = async {
-            stdout.read_to_string(&mut text).await?;
-            self.child.wait().await
-        };
-        match tokio::time::timeout(Duration::from_secs(15), read).await {
-            Ok(status) => ensure!(status?.success(), "load-loop failed"),
-            Err(_) => {
-                self.child.start_kill()?;
-                self.child.wait().await?;
-                bail!("load-loop did not stop within 15 s of its stdin closing");
-            }
-        }
-        serde_json::from_str(&text).with_context(|| format!("load-loop printed {text:?}"))
-    }
-}
-
 /// Runs the rolling replacement on `applied` under load; returns the load's report, the
-/// step times and the reloads the master counted.
+/// step times and the reloads the master counted. It stays long: the four steps of a slot
+/// follow one another as the module doc numbers them.
 async fn rolling(
     applied: &mut Applied,
     pods: &mut Pods,
