@@ -43,6 +43,7 @@ use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
+use endpoints::ResolveError;
 use resolutions::{PortRef, Resolutions};
 
 /// What translation needs from the command line.
@@ -402,17 +403,16 @@ fn default_service_backend(
     snapshot: &Snapshot,
     key: &ObjectKey,
     resolutions: &mut Resolutions,
-) -> Result<Backend, String> {
-    let svc = snapshot
-        .services
-        .get(key)
-        .ok_or_else(|| format!("service {key} does not exist"))?;
+) -> Result<Backend, ResolveError> {
+    let Some(svc) = snapshot.services.get(key) else {
+        return Err(ResolveError::NoService(key.clone()));
+    };
     let port = svc
         .spec
         .as_ref()
         .and_then(|s| s.ports.as_ref())
         .and_then(|p| p.first())
-        .ok_or_else(|| format!("service {key} has no port"))?;
+        .ok_or_else(|| ResolveError::NoPorts(key.clone()))?;
     let port = ServiceBackendPort {
         number: Some(port.port),
         name: None,
@@ -421,7 +421,7 @@ fn default_service_backend(
     let resolved = resolutions
         .get(snapshot, &at)
         .as_ref()
-        .map_err(String::clone)?;
+        .map_err(ResolveError::clone)?;
     Ok(backend::backend_of(
         resolved,
         &annotations::BackendOptions::default(),
