@@ -149,20 +149,25 @@ impl Draft {
 
 /// The name rules the API server enforces, for objects read from manifests: a DNS label
 /// namespace and a DNS subdomain name.
-fn object_name(key: &ObjectKey) -> Result<(), String> {
+fn object_name(key: &ObjectKey) -> Result<(), NameError> {
     if !super::annotations::is_dns_label(&key.namespace) {
-        return Err(format!(
-            "namespace {:?} is not a Kubernetes namespace name",
-            hostnames::truncate(&key.namespace)
-        ));
+        return Err(NameError::Namespace(hostnames::truncate(&key.namespace)));
     }
     if !super::names::is_dns_subdomain(&key.name) {
-        return Err(format!(
-            "name {:?} is not a Kubernetes object name",
-            hostnames::truncate(&key.name)
-        ));
+        return Err(NameError::Name(hostnames::truncate(&key.name)));
     }
     Ok(())
+}
+
+/// A name the API server would refuse (quoted at most 64 characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NameError {
+    /// Not a DNS label.
+    #[error("namespace {0:?} is not a Kubernetes namespace name")]
+    Namespace(String),
+    /// Not a DNS subdomain.
+    #[error("name {0:?} is not a Kubernetes object name")]
+    Name(String),
 }
 
 /// Reads every Gateway API object of `snapshot` that is ours.

@@ -346,7 +346,7 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
     let pf = format!("{at}.path.value");
     let path = match path.and_then(|p| p.type_.as_deref()) {
         None | Some("PathPrefix") => {
-            validate::path(&value).map_err(|w| (pf, w))?;
+            validate::path(&value).map_err(|w| (pf, w.to_string()))?;
             let trimmed = value.trim_end_matches('/');
             PathMatch::Prefix(if trimmed.is_empty() {
                 "/".into()
@@ -355,11 +355,11 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
             })
         }
         Some("Exact") => {
-            validate::path(&value).map_err(|w| (pf, w))?;
+            validate::path(&value).map_err(|w| (pf, w.to_string()))?;
             PathMatch::Exact(value)
         }
         Some("RegularExpression") => {
-            validate::path_regex(&value).map_err(|w| (pf, w))?;
+            validate::path_regex(&value).map_err(|w| (pf, w.to_string()))?;
             PathMatch::Regex(value)
         }
         Some(other) => {
@@ -373,7 +373,7 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
     let method = match &m.method {
         None => None,
         Some(v) => {
-            validate::method(v).map_err(|w| (format!("{at}.method"), w))?;
+            validate::method(v).map_err(|w| (format!("{at}.method"), w.to_string()))?;
             Some(v.clone())
         }
     };
@@ -401,7 +401,7 @@ fn values(
         } else {
             validate::query_name(&v.name)
         };
-        named.map_err(|w| (format!("{f}.name"), w))?;
+        named.map_err(|w| (format!("{f}.name"), w.to_string()))?;
         let name = if header {
             v.name.to_ascii_lowercase()
         } else {
@@ -415,11 +415,13 @@ fn values(
         }
         let regex = match v.type_.as_deref() {
             None | Some("Exact") => {
-                validate::header_value(&v.value).map_err(|w| (format!("{f}.value"), w))?;
+                validate::header_value(&v.value)
+                    .map_err(|w| (format!("{f}.value"), w.to_string()))?;
                 false
             }
             Some("RegularExpression") => {
-                validate::value_regex(&v.value).map_err(|w| (format!("{f}.value"), w))?;
+                validate::value_regex(&v.value)
+                    .map_err(|w| (format!("{f}.value"), w.to_string()))?;
                 true
             }
             Some(other) => {
