@@ -214,7 +214,8 @@ pub fn resolve(
                     .iter()
                     .position(|p| std::ptr::eq(p, svc_port))
                     .unwrap_or(0);
-                (None, Some((format!("spec.ports[{at}].appProtocol"), why)))
+                let field = format!("spec.ports[{at}].appProtocol");
+                (None, Some((field, why.to_string())))
             }
         };
     Ok(ResolvedService {
