@@ -49,7 +49,10 @@ impl SourceRanges {
 pub fn networks(v: &str) -> Result<BTreeSet<Cidr>, ValueError> {
     let items: Vec<&str> = v.split(',').map(str::trim).collect();
     if items.len() > MAX_NETWORKS {
-        return Err(ValueError::TooManyNetworks(items.len()));
+        return Err(ValueError::TooManyNetworks {
+            count: items.len(),
+            max: MAX_NETWORKS,
+        });
     }
     items
         .into_iter()

@@ -3,8 +3,6 @@
 
 use haproxy::config::{InvalidPattern, InvalidRegex, InvalidValue};
 
-use super::source_ranges::MAX_NETWORKS;
-
 /// Why an annotation's value is refused. Values are quoted as given (trimmed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
@@ -80,9 +78,14 @@ pub enum ValueError {
     /// auth-tls-match-cn whose regex is refused (its reason only).
     #[error("{}", .0.reason)]
     CnPattern(InvalidPattern),
-    /// A source range list over [`MAX_NETWORKS`].
-    #[error("{0} networks: at most {MAX_NETWORKS} are taken")]
-    TooManyNetworks(usize),
+    /// A source range list longer than allowed.
+    #[error("{count} networks: at most {max} are taken")]
+    TooManyNetworks {
+        /// Networks listed.
+        count: usize,
+        /// Networks taken at most.
+        max: usize,
+    },
     /// A source range item that is not an address or network.
     #[error(
         "{0:?} is not an IPv4 or IPv6 address or network (address/length, the length at most \
