@@ -228,28 +228,8 @@ pub fn translate_with(
         &mut resolutions,
         &mut problems,
     );
-    let by_key: BTreeMap<&ObjectKey, &ingress::Fragment> =
-        fragments.iter().map(|f| (&f.key, f)).collect();
-    for (name, owner) in &folded.owners {
-        if let Some(b) = by_key
-            .get(owner)
-            .and_then(|f| f.backend(name, snapshot, &mut resolutions))
-        {
-            config.insert_backend(b);
-        }
-    }
-    if let Some(b) = service_backend
-        && !config.backends.contains_key(&b.name)
-    {
-        config.insert_backend(b);
-    }
-    for name in draft.recipes.keys() {
-        if !config.backends.contains_key(name)
-            && let Some(b) = draft.backend(name, snapshot, &mut resolutions)
-        {
-            config.insert_backend(b);
-        }
-    }
+    let sources = (&fragments[..], &folded.owners, service_backend, &draft);
+    add_backends(&mut config, sources, snapshot, &mut resolutions);
     add_lists_and_users(&mut config, &fragments);
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
@@ -273,6 +253,47 @@ pub fn translate_with(
         certs: tls.memory,
         changed: Changed::everything(),
     })
+}
+
+/// Where a full translation's backends come from: the Ingresses' fragments, the Ingress
+/// that owns each Ingress backend, `--default-backend-service`'s backend, the Gateway API.
+type BackendSources<'a> = (
+    &'a [ingress::Fragment],
+    &'a BTreeMap<BackendName, ObjectKey>,
+    Option<Backend>,
+    &'a gateway::Draft,
+);
+
+/// The backends a full translation makes: those of the Ingresses (each by the fragment
+/// that owns it), `--default-backend-service`'s and the Gateway API routes' (each once).
+fn add_backends(
+    config: &mut Config,
+    (fragments, owners, service, draft): BackendSources<'_>,
+    snapshot: &Snapshot,
+    resolutions: &mut Resolutions,
+) {
+    let by_key: BTreeMap<&ObjectKey, &ingress::Fragment> =
+        fragments.iter().map(|f| (&f.key, f)).collect();
+    for (name, owner) in owners {
+        if let Some(b) = by_key
+            .get(owner)
+            .and_then(|f| f.backend(name, snapshot, resolutions))
+        {
+            config.insert_backend(b);
+        }
+    }
+    if let Some(b) = service
+        && !config.backends.contains_key(&b.name)
+    {
+        config.insert_backend(b);
+    }
+    for name in draft.recipes.keys() {
+        if !config.backends.contains_key(name)
+            && let Some(b) = draft.backend(name, snapshot, resolutions)
+        {
+            config.insert_backend(b);
+        }
+    }
 }
 
 /// The Ingresses' client address lists, and their basic-authentication user lists (the

@@ -102,20 +102,7 @@ pub(super) fn collect<'a>(
         for (i, entry) in tls.into_iter().flatten().enumerate() {
             out.wanted = true;
             let field = format!("spec.tls[{i}]");
-            let secret = match entry.secret_name.as_deref() {
-                None | Some("") => None,
-                Some(name) if !super::names::is_dns_subdomain(name) => {
-                    problems.push(ingress_problem(
-                        key,
-                        format!("{field}.secretName"),
-                        format!(
-                            "{name:?} is not a Secret name; its hosts get the default certificate"
-                        ),
-                    ));
-                    None
-                }
-                Some(name) => Some(ObjectKey::new(key.namespace.clone(), name)),
-            };
+            let secret = entry_secret(key, &field, entry.secret_name.as_deref(), problems);
             if let Some(s) = &secret
                 && !certs.contains_key(s)
             {
@@ -152,6 +139,28 @@ pub(super) fn collect<'a>(
     add_cert_files(&certs, settings, &mut out, problems);
     add_crt_list(lines, &certs, settings, &mut out, problems);
     out
+}
+
+/// The Secret a `spec.tls` entry of Ingress `key` names (`None`: the default certificate,
+/// a bad name being a problem).
+fn entry_secret(
+    key: &ObjectKey,
+    field: &str,
+    name: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<ObjectKey> {
+    match name {
+        None | Some("") => None,
+        Some(name) if !super::names::is_dns_subdomain(name) => {
+            problems.push(ingress_problem(
+                key,
+                format!("{field}.secretName"),
+                format!("{name:?} is not a Secret name; its hosts get the default certificate"),
+            ));
+            None
+        }
+        Some(name) => Some(ObjectKey::new(key.namespace.clone(), name)),
+    }
 }
 
 /// The certificate files of the Secrets read (by their path under the config directory),

@@ -170,19 +170,9 @@ enum NameError {
     Name(String),
 }
 
-/// Reads every Gateway API object of `snapshot` that is ours.
-pub(in crate::translate) fn build(
-    snapshot: &Snapshot,
-    settings: &Settings,
-    resolutions: &mut Resolutions,
-    read_secret: &mut ReadSecret<'_>,
-) -> Draft {
-    let mut ctx = Context {
-        snapshot,
-        resolutions,
-        problems: GatewayProblems::default(),
-    };
-    let gateways = listeners::read(snapshot, settings, read_secret, &mut ctx.problems);
+/// A draft with what the Gateways give (binds, certificates, class statuses), before the
+/// routes are read.
+fn draft_of(gateways: &Gateways) -> Draft {
     let mut out = Draft {
         https: gateways.https,
         binds: gateways
@@ -198,6 +188,23 @@ pub(in crate::translate) fn build(
         ..Draft::default()
     };
     out.statuses.classes = gateways.classes.clone();
+    out
+}
+
+/// Reads every Gateway API object of `snapshot` that is ours.
+pub(in crate::translate) fn build(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    resolutions: &mut Resolutions,
+    read_secret: &mut ReadSecret<'_>,
+) -> Draft {
+    let mut ctx = Context {
+        snapshot,
+        resolutions,
+        problems: GatewayProblems::default(),
+    };
+    let gateways = listeners::read(snapshot, settings, read_secret, &mut ctx.problems);
+    let mut out = draft_of(&gateways);
     let mut read: Vec<(&ObjectKey, &HttpRoute, attach::Attached, rules::RouteRules)> = Vec::new();
     for (key, route) in &snapshot.http_routes {
         let (hosts, bad_hosts) = route_hosts(route);
