@@ -49,7 +49,7 @@ pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, Secret
 /// Why a TLS Secret's certificate cannot be served (the message follows `secret <key>: `).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    /// No such Secret in the snapshot (the store keeps TLS Secrets only).
+    /// No such Secret in the snapshot.
     #[error("it does not exist (or is not of type kubernetes.io/tls)")]
     Missing,
     /// A Secret of another type.
