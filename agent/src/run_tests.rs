@@ -102,7 +102,7 @@ fn settings_translation_could_fail_on_are_refused_at_start_up() {
     let err = translate(&store.snapshot(), &settings).unwrap_err();
     assert_eq!(err.setting, "--config-dir", "{err}");
     // ...so the start-up check refuses it, naming the flag.
-    let err = check_settings(&settings).unwrap_err();
+    let err = check_settings(&settings).unwrap_err().to_string();
     assert!(
         err.contains("--config-dir") && err.contains("crt-list"),
         "{err}"
@@ -139,7 +139,7 @@ async fn reconcile_loop_that_cannot_translate_ends_with_healthz_failing() {
     )
     .await
     .expect("the loop ends rather than live on");
-    let err = ended.unwrap_err();
+    let err = ended.unwrap_err().to_string();
     assert!(err.contains("--config-dir"), "{err}");
     let health = status.health();
     assert!(!health.synced && !health.haproxy_up, "{health:?}");
@@ -262,7 +262,7 @@ async fn source_that_ends_without_shutdown_fails_the_loop_and_healthz() {
     let (_stop, shutdown) = watch::channel(false);
     let mut source = Some(tokio::spawn(async {}));
     let ended = unless_source_ends(std::future::pending(), &mut source, &shutdown, &status).await;
-    assert!(ended.unwrap_err().contains("source"));
+    assert!(ended.unwrap_err().to_string().contains("source"));
     assert!(source.is_none(), "the ended task is not awaited again");
     let health = status.health();
     assert!(!health.synced, "{health:?}");

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::ModelArgs;
-use crate::translate::{Settings, translate};
+use crate::translate::{BadSetting, Settings, translate};
 
 pub(super) fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
     let config_dir = absolute(&model.config_dir)?;
@@ -37,7 +37,7 @@ pub(super) fn settings(model: &ModelArgs) -> anyhow::Result<Settings> {
         ssl_passthrough: model.enable_ssl_passthrough,
         agent_listen: Vec::new(),
     };
-    check_settings(&s).map_err(anyhow::Error::msg)?;
+    check_settings(&s)?;
     Ok(s)
 }
 
@@ -59,10 +59,10 @@ pub(super) fn access_log(model: &ModelArgs) -> anyhow::Result<Option<haproxy::co
 /// Refuses, at start-up, every setting translation could fail on later: paths and durations
 /// HAProxy cannot take, the HTTPS bind's files included (used only once an Ingress asks for
 /// TLS). With them checked, [`translate`] has no error left to return while running.
-pub(super) fn check_settings(s: &Settings) -> Result<(), String> {
-    translate(&Default::default(), s).map_err(|e| e.to_string())?;
+pub(super) fn check_settings(s: &Settings) -> Result<(), BadSetting> {
+    translate(&Default::default(), s)?;
     haproxy::config::TlsBind::in_dir(&s.config_dir, vec![s.https_bind])
-        .map_err(|e| format!("--config-dir: {e}"))?;
+        .map_err(BadSetting::of("--config-dir"))?;
     Ok(())
 }
 

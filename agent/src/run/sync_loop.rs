@@ -13,7 +13,7 @@ use crate::holdoff::Holdoff;
 use crate::http::{Health, Status};
 use crate::problem::Problem;
 use crate::store::Store;
-use crate::translate::Settings;
+use crate::translate::{BadSetting, Settings};
 
 /// What wakes the reconcile loop besides the store.
 pub(super) struct Wakers {
@@ -44,6 +44,17 @@ pub(super) const FLUSH_MAX: Duration = Duration::from_secs(1);
 /// deleted or edited behind the agent's back is named and written again.
 pub(super) const DISK_CHECK: Duration = Duration::from_secs(2);
 
+/// Why reconciling stopped before shutdown (the agent then exits non-zero).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Stopped {
+    /// Translation failed: a setting HAProxy cannot take.
+    #[error(transparent)]
+    Translation(#[from] BadSetting),
+    /// The source feeding the store ended.
+    #[error("the source of objects stopped")]
+    SourceStopped,
+}
+
 /// Keeps HAProxy in step with the store until shutdown (`Ok`), or until translation fails
 /// (`Err`, which [`super::flags::check_settings`] makes unreachable; should it happen, `/healthz` stops
 /// saying 200 before this returns: the agent must not look healthy while nothing reconciles).
@@ -54,7 +65,7 @@ pub(super) async fn reconcile_loop(
     status: &Arc<Status>,
     timing: LoopTiming,
     wakers: Wakers,
-) -> Result<(), String> {
+) -> Result<(), Stopped> {
     let Wakers {
         mut source_problems,
         mut haproxy_starts,
@@ -128,11 +139,11 @@ pub(super) async fn reconcile_loop(
 /// shutdown (it panicked, or gave up): then nothing new would ever be reconciled, so
 /// `/healthz` stops saying 200 and this returns an error, for the agent to exit non-zero.
 pub(super) async fn unless_source_ends(
-    reconciling: impl std::future::Future<Output = Result<(), String>>,
+    reconciling: impl std::future::Future<Output = Result<(), Stopped>>,
     source: &mut Option<tokio::task::JoinHandle<()>>,
     shutdown: &watch::Receiver<bool>,
     status: &Status,
-) -> Result<(), String> {
+) -> Result<(), Stopped> {
     tokio::select! {
         r = reconciling => r,
         Some(_) = until_done(source) => {
@@ -140,7 +151,7 @@ pub(super) async fn unless_source_ends(
             if *shutdown.borrow() {
                 return Ok(());
             }
-            let e = "the source of objects stopped".to_string();
+            let e = Stopped::SourceStopped;
             tracing::error!(error = %e, "nothing reconciles any more");
             status.set_health(Health {
                 synced: false,

@@ -95,14 +95,14 @@ impl<'a> Syncer<'a> {
         applier: &mut Applier,
         shutdown: &mut watch::Receiver<bool>,
         woke: Instant,
-    ) -> Result<Synced, String> {
+    ) -> Result<Synced, BadSetting> {
         let mut record = SyncRecord::starting(snapshot.generation);
         record.note_changes(&snapshot, self.last_seen);
         self.last_seen = Some((snapshot.store_id(), snapshot.generation));
         let t = self
             .translator
             .translate(&snapshot)
-            .map_err(|e| self.translation_failed(&e))?;
+            .map_err(|e| self.translation_failed(e))?;
         self.pending.extend(&Scope::from(&t.changed));
         self.status.set_gateway_status(&t.gateway_status);
         let span = tracing::info_span!(
@@ -136,14 +136,14 @@ impl<'a> Syncer<'a> {
     }
 
     /// Says on `/healthz` that translation failed and the agent stops.
-    fn translation_failed(&self, e: &BadSetting) -> String {
+    fn translation_failed(&self, e: BadSetting) -> BadSetting {
         tracing::error!(error = %e, "translation failed");
         self.status.set_health(Health {
             synced: false,
             haproxy_up: false,
             detail: Some(format!("translation failed, the agent stops: {e}")),
         });
-        e.to_string()
+        e
     }
 
     /// Publishes the problems and metrics of `t` when they changed (problems can change

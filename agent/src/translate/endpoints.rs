@@ -79,16 +79,63 @@ fn is_port_name(s: &str) -> bool {
         && !s.contains("--")
 }
 
-fn port_label(port: &ServiceBackendPort) -> Result<String, String> {
+/// Why a Service port cannot be resolved to a backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// A port number outside 1-65535.
+    #[error("port {0} is out of range 1-65535")]
+    PortOutOfRange(i32),
+    /// A port name Kubernetes would refuse.
+    #[error(
+        "port name {0:?} is not a Kubernetes port name (1 to 15 lower-case letters, digits \
+         and -, with a letter)"
+    )]
+    BadPortName(String),
+    /// Neither a number nor a name.
+    #[error("the backend names neither a port number nor a port name")]
+    NoPort,
+    /// A namespace Kubernetes would refuse.
+    #[error(
+        "namespace {0:?} is not a Kubernetes namespace name (at most 63 lower-case letters, \
+         digits and -)"
+    )]
+    BadNamespace(String),
+    /// A Service name Kubernetes would refuse.
+    #[error(
+        "service name {0:?} is not a Kubernetes Service name (at most 63 lower-case letters, \
+         digits and -)"
+    )]
+    BadServiceName(String),
+    /// The backend name HAProxy refuses.
+    #[error(transparent)]
+    BackendName(#[from] haproxy::InvalidName),
+    /// No such Service.
+    #[error("service {0} does not exist")]
+    NoService(ObjectKey),
+    /// A Service without a spec.
+    #[error("service {0} has no spec")]
+    NoSpec(ObjectKey),
+    /// An ExternalName Service.
+    #[error("service {0} is of type ExternalName, which has no endpoints to route to")]
+    ExternalName(ObjectKey),
+    /// The Service has no such port (by number, else by name).
+    #[error("service {0} has no port {1}")]
+    NoSuchPort(ObjectKey, String),
+    /// The Service has no port at all (`--default-backend-service` takes its first).
+    #[error("service {0} has no port")]
+    NoPorts(ObjectKey),
+    /// The Service's port is outside 1-65535.
+    #[error("service {0} port {1} is out of range 1-65535")]
+    ServicePortOutOfRange(ObjectKey, i32),
+}
+
+fn port_label(port: &ServiceBackendPort) -> Result<String, ResolveError> {
     match (&port.number, &port.name) {
         (Some(n), _) if (1..=65535).contains(n) => Ok(n.to_string()),
-        (Some(n), _) => Err(format!("port {n} is out of range 1-65535")),
+        (Some(n), _) => Err(ResolveError::PortOutOfRange(*n)),
         (None, Some(name)) if is_port_name(name) => Ok(name.clone()),
-        (None, Some(name)) if !name.is_empty() => Err(format!(
-            "port name {name:?} is not a Kubernetes port name (1 to 15 lower-case letters, \
-             digits and -, with a letter)"
-        )),
-        _ => Err("the backend names neither a port number nor a port name".to_string()),
+        (None, Some(name)) if !name.is_empty() => Err(ResolveError::BadPortName(name.clone())),
+        _ => Err(ResolveError::NoPort),
     }
 }
 
@@ -110,21 +157,15 @@ pub fn backend_name(
     namespace: &str,
     service: &str,
     port: &ServiceBackendPort,
-) -> Result<BackendName, String> {
+) -> Result<BackendName, ResolveError> {
     if !is_dns_label(namespace) {
-        return Err(format!(
-            "namespace {namespace:?} is not a Kubernetes namespace name (at most 63 lower-case \
-             letters, digits and -)"
-        ));
+        return Err(ResolveError::BadNamespace(namespace.to_string()));
     }
     if !is_dns_label(service) {
-        return Err(format!(
-            "service name {service:?} is not a Kubernetes Service name (at most 63 lower-case \
-             letters, digits and -)"
-        ));
+        return Err(ResolveError::BadServiceName(service.to_string()));
     }
     let label = port_label(port)?;
-    BackendName::new(format!("{namespace}_{service}_{label}")).map_err(|e| e.to_string())
+    Ok(BackendName::new(format!("{namespace}_{service}_{label}"))?)
 }
 
 /// Resolves `service` in `namespace` at `port` to its endpoints.
@@ -133,34 +174,25 @@ pub fn resolve(
     namespace: &str,
     service: &str,
     port: &ServiceBackendPort,
-) -> Result<ResolvedService, String> {
+) -> Result<ResolvedService, ResolveError> {
     let backend = backend_name(namespace, service, port)?;
     let key = ObjectKey::new(namespace, service);
-    let svc = snapshot
-        .services
-        .get(&key)
-        .ok_or_else(|| format!("service {key} does not exist"))?;
-    let spec = svc
-        .spec
-        .as_ref()
-        .ok_or_else(|| format!("service {key} has no spec"))?;
+    let Some(svc) = snapshot.services.get(&key) else {
+        return Err(ResolveError::NoService(key));
+    };
+    let Some(spec) = svc.spec.as_ref() else {
+        return Err(ResolveError::NoSpec(key));
+    };
     if spec.type_.as_deref() == Some("ExternalName") {
-        return Err(format!(
-            "service {key} is of type ExternalName, which has no endpoints to route to"
-        ));
+        return Err(ResolveError::ExternalName(key));
     }
     let ports = spec.ports.as_deref().unwrap_or_default();
-    let svc_port = find_port(ports, port).ok_or_else(|| {
-        format!(
-            "service {key} has no port {}",
-            port_label(port).unwrap_or_default()
-        )
-    })?;
+    let Some(svc_port) = find_port(ports, port) else {
+        let label = port_label(port).unwrap_or_default();
+        return Err(ResolveError::NoSuchPort(key, label));
+    };
     if !(1..=65535).contains(&svc_port.port) {
-        return Err(format!(
-            "service {key} port {} is out of range 1-65535",
-            svc_port.port
-        ));
+        return Err(ResolveError::ServicePortOutOfRange(key, svc_port.port));
     }
     let mut found: BTreeMap<SocketAddr, EndpointState> = BTreeMap::new();
     let mut skipped = Vec::new();
@@ -182,7 +214,8 @@ pub fn resolve(
                     .iter()
                     .position(|p| std::ptr::eq(p, svc_port))
                     .unwrap_or(0);
-                (None, Some((format!("spec.ports[{at}].appProtocol"), why)))
+                let field = format!("spec.ports[{at}].appProtocol");
+                (None, Some((field, why.to_string())))
             }
         };
     Ok(ResolvedService {
@@ -453,7 +486,7 @@ mod tests {
             ),
         ];
         for (svc, port, want) in table {
-            let err = resolve(&snap, "ns", svc, &port).unwrap_err();
+            let err = resolve(&snap, "ns", svc, &port).unwrap_err().to_string();
             assert!(err.contains(want), "{err} should contain {want}");
         }
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use haproxy::config::{Balance, PolicyText, RoutePolicy};
+use k8s_openapi::api::networking::v1::IngressSpec;
 
 use super::annotations::{self, BackendOptions};
 use super::names::is_dns_subdomain;
@@ -168,6 +169,24 @@ impl Reader<'_> {
         policy.shared()
     }
 
+    /// The ssl-passthrough annotation (at `field`), honoured: the hosts' TLS connections
+    /// go to the pods; their plain HTTP is served by the Ingress's routes, as
+    /// ingress-nginx's HTTP server for the host.
+    fn ssl_passthrough(&mut self, field: &str, spec: &IngressSpec, canary: bool) {
+        let why = match (canary, self.settings.ssl_passthrough) {
+            (false, true) => None,
+            (true, _) => Some("ignored on a canary Ingress (its main Ingress decides)"),
+            (false, false) => Some(
+                "ignored: --enable-ssl-passthrough is off, so TLS is terminated here as \
+                 without the annotation (as ingress-nginx without the flag)",
+            ),
+        };
+        match why {
+            None => self.passthrough(spec),
+            Some(why) => self.f.problem(field.to_string(), why),
+        }
+    }
+
     /// Reads the Ingress into the fragment: its annotations, then its default backend and
     /// rules.
     fn read(&mut self, ing: &StoredIngress) {
@@ -206,20 +225,7 @@ impl Reader<'_> {
             return;
         };
         if let Some(field) = &parsed.ssl_passthrough {
-            // Honoured: the hosts' TLS connections go to the pods; their plain HTTP is
-            // served by the routes below, as ingress-nginx's HTTP server for the host.
-            let why = match (&canary_rule, self.settings.ssl_passthrough) {
-                (None, true) => None,
-                (Some(_), _) => Some("ignored on a canary Ingress (its main Ingress decides)"),
-                (None, false) => Some(
-                    "ignored: --enable-ssl-passthrough is off, so TLS is terminated here as \
-                     without the annotation (as ingress-nginx without the flag)",
-                ),
-            };
-            match why {
-                None => self.passthrough(spec),
-                Some(why) => self.f.problem(field.clone(), why),
-            }
+            self.ssl_passthrough(field, spec, canary_rule.is_some());
         }
         match (&spec.default_backend, &canary_rule) {
             (None, _) => {}

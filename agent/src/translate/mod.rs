@@ -43,6 +43,7 @@ use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
+use endpoints::ResolveError;
 use resolutions::{PortRef, Resolutions};
 
 /// What translation needs from the command line.
@@ -227,28 +228,8 @@ pub fn translate_with(
         &mut resolutions,
         &mut problems,
     );
-    let by_key: BTreeMap<&ObjectKey, &ingress::Fragment> =
-        fragments.iter().map(|f| (&f.key, f)).collect();
-    for (name, owner) in &folded.owners {
-        if let Some(b) = by_key
-            .get(owner)
-            .and_then(|f| f.backend(name, snapshot, &mut resolutions))
-        {
-            config.insert_backend(b);
-        }
-    }
-    if let Some(b) = service_backend
-        && !config.backends.contains_key(&b.name)
-    {
-        config.insert_backend(b);
-    }
-    for name in draft.recipes.keys() {
-        if !config.backends.contains_key(name)
-            && let Some(b) = draft.backend(name, snapshot, &mut resolutions)
-        {
-            config.insert_backend(b);
-        }
-    }
+    let sources = (&fragments[..], &folded.owners, service_backend, &draft);
+    add_backends(&mut config, sources, snapshot, &mut resolutions);
     add_lists_and_users(&mut config, &fragments);
     problems.extend(fragments.iter().flat_map(|f| f.problems.iter().cloned()));
     problems.extend(folded.problems);
@@ -272,6 +253,47 @@ pub fn translate_with(
         certs: tls.memory,
         changed: Changed::everything(),
     })
+}
+
+/// Where a full translation's backends come from: the Ingresses' fragments, the Ingress
+/// that owns each Ingress backend, `--default-backend-service`'s backend, the Gateway API.
+type BackendSources<'a> = (
+    &'a [ingress::Fragment],
+    &'a BTreeMap<BackendName, ObjectKey>,
+    Option<Backend>,
+    &'a gateway::Draft,
+);
+
+/// The backends a full translation makes: those of the Ingresses (each by the fragment
+/// that owns it), `--default-backend-service`'s and the Gateway API routes' (each once).
+fn add_backends(
+    config: &mut Config,
+    (fragments, owners, service, draft): BackendSources<'_>,
+    snapshot: &Snapshot,
+    resolutions: &mut Resolutions,
+) {
+    let by_key: BTreeMap<&ObjectKey, &ingress::Fragment> =
+        fragments.iter().map(|f| (&f.key, f)).collect();
+    for (name, owner) in owners {
+        if let Some(b) = by_key
+            .get(owner)
+            .and_then(|f| f.backend(name, snapshot, resolutions))
+        {
+            config.insert_backend(b);
+        }
+    }
+    if let Some(b) = service
+        && !config.backends.contains_key(&b.name)
+    {
+        config.insert_backend(b);
+    }
+    for name in draft.recipes.keys() {
+        if !config.backends.contains_key(name)
+            && let Some(b) = draft.backend(name, snapshot, resolutions)
+        {
+            config.insert_backend(b);
+        }
+    }
 }
 
 /// The Ingresses' client address lists, and their basic-authentication user lists (the
@@ -402,17 +424,16 @@ fn default_service_backend(
     snapshot: &Snapshot,
     key: &ObjectKey,
     resolutions: &mut Resolutions,
-) -> Result<Backend, String> {
-    let svc = snapshot
-        .services
-        .get(key)
-        .ok_or_else(|| format!("service {key} does not exist"))?;
+) -> Result<Backend, ResolveError> {
+    let Some(svc) = snapshot.services.get(key) else {
+        return Err(ResolveError::NoService(key.clone()));
+    };
     let port = svc
         .spec
         .as_ref()
         .and_then(|s| s.ports.as_ref())
         .and_then(|p| p.first())
-        .ok_or_else(|| format!("service {key} has no port"))?;
+        .ok_or_else(|| ResolveError::NoPorts(key.clone()))?;
     let port = ServiceBackendPort {
         number: Some(port.port),
         name: None,
@@ -421,7 +442,7 @@ fn default_service_backend(
     let resolved = resolutions
         .get(snapshot, &at)
         .as_ref()
-        .map_err(String::clone)?;
+        .map_err(ResolveError::clone)?;
     Ok(backend::backend_of(
         resolved,
         &annotations::BackendOptions::default(),

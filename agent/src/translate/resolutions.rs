@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 
-use super::endpoints::{self, ResolvedService};
+use super::endpoints::{self, ResolveError, ResolvedService};
 use crate::store::{ObjectKey, Snapshot};
 
 /// A Service port as an Ingress backend names it (by number, else by name). Shared: the
@@ -57,7 +57,7 @@ impl PortRef {
 /// 10,000 Services that was ~30 MB of empty slots).
 #[derive(Debug, Default)]
 struct ServiceEntry {
-    ports: Vec<(PortRef, Result<ResolvedService, String>)>,
+    ports: Vec<(PortRef, Result<ResolvedService, ResolveError>)>,
     slices: Box<[ObjectKey]>,
 }
 
@@ -72,7 +72,11 @@ pub(super) struct Resolutions {
 
 impl Resolutions {
     /// The resolution of `at`, made now if it is not known.
-    pub fn get(&mut self, snapshot: &Snapshot, at: &PortRef) -> &Result<ResolvedService, String> {
+    pub fn get(
+        &mut self,
+        snapshot: &Snapshot,
+        at: &PortRef,
+    ) -> &Result<ResolvedService, ResolveError> {
         let entry = self
             .by_service
             .entry(at.service.clone())

@@ -80,13 +80,56 @@ fn problem(key: &ObjectKey, entry: Option<&str>, message: String) -> Problem {
 
 type Entry = (TcpService, Backend, Vec<Problem>);
 
+/// Why an entry of the TCP services ConfigMap is left out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EntryError {
+    /// The key is not a port number.
+    #[error("the key {0:?} is not a port number from 1 to 65535")]
+    NotAPort(String),
+    /// The port is an HTTP(S) bind's.
+    #[error("port {port} is the HTTP(S) bind's ({flag} {bind})")]
+    HttpBind {
+        port: u16,
+        flag: &'static str,
+        bind: SocketAddr,
+    },
+    /// The port is one the agent listens on.
+    #[error("port {port} is the agent's own ({flag} {bind}: health and metrics)")]
+    AgentPort {
+        port: u16,
+        flag: &'static str,
+        bind: SocketAddr,
+    },
+    /// The value has too few or too many `:` fields.
+    #[error("the value {0:?} is not <namespace>/<service>:<port>[:PROXY][:PROXY]")]
+    NotATarget(String),
+    /// The first field has no `/`.
+    #[error("the target {0:?} is not <namespace>/<service>")]
+    NotAService(String),
+    /// A PROXY field holding something else.
+    #[error(
+        "field {} of {value:?} is {field:?}, not PROXY{}",
+        index + 1,
+        if *empty_ok { " or empty" } else { "" }
+    )]
+    NotProxy {
+        value: String,
+        index: usize,
+        field: String,
+        empty_ok: bool,
+    },
+    /// The Service port does not resolve.
+    #[error(transparent)]
+    Resolve(#[from] endpoints::ResolveError),
+}
+
 /// One entry: its service and backend, or why it is left out.
 fn entry(
     snapshot: &Snapshot,
     settings: &Settings,
     name: &str,
     value: &str,
-) -> Result<Entry, String> {
+) -> Result<Entry, EntryError> {
     let port = external_port(name, settings)?;
     let target = parse_target(value)?;
     let resolved = endpoints::resolve(snapshot, &target.namespace, &target.service, &target.port)?;
@@ -125,21 +168,18 @@ pub(super) fn pod_backend(
 }
 
 /// The key: a port from 1 to 65535 that no HTTP bind uses.
-fn external_port(name: &str, settings: &Settings) -> Result<u16, String> {
-    let port = port_key(name)
-        .ok_or_else(|| format!("the key {name:?} is not a port number from 1 to 65535"))?;
+fn external_port(name: &str, settings: &Settings) -> Result<u16, EntryError> {
+    let port = port_key(name).ok_or_else(|| EntryError::NotAPort(name.to_string()))?;
     for (bind, flag) in [
         (settings.http_bind, "--http-bind"),
         (settings.https_bind, "--https-bind"),
     ] {
         if bind.port() == port {
-            return Err(format!("port {port} is the HTTP(S) bind's ({flag} {bind})"));
+            return Err(EntryError::HttpBind { port, flag, bind });
         }
     }
-    if let Some((bind, flag)) = settings.agent_listen.iter().find(|(b, _)| b.port() == port) {
-        return Err(format!(
-            "port {port} is the agent's own ({flag} {bind}: health and metrics)"
-        ));
+    if let Some(&(bind, flag)) = settings.agent_listen.iter().find(|(b, _)| b.port() == port) {
+        return Err(EntryError::AgentPort { port, flag, bind });
     }
     Ok(port)
 }
@@ -153,16 +193,14 @@ pub(super) fn port_key(name: &str) -> Option<u16> {
 
 /// `<namespace>/<service>:<port>[:PROXY|:][:PROXY]`, as ingress-nginx reads it (`PROXY` in
 /// any case; an empty third field leaves decoding off).
-fn parse_target(value: &str) -> Result<Target, String> {
+fn parse_target(value: &str) -> Result<Target, EntryError> {
     let fields: Vec<&str> = value.split(':').collect();
     if fields.len() < 2 || fields.len() > 4 {
-        return Err(format!(
-            "the value {value:?} is not <namespace>/<service>:<port>[:PROXY][:PROXY]"
-        ));
+        return Err(EntryError::NotATarget(value.to_string()));
     }
     let (namespace, service) = fields[0]
         .split_once('/')
-        .ok_or_else(|| format!("the target {:?} is not <namespace>/<service>", fields[0]))?;
+        .ok_or_else(|| EntryError::NotAService(fields[0].to_string()))?;
     let port = match fields[1].parse::<i32>() {
         Ok(n) if fields[1].bytes().all(|b| b.is_ascii_digit()) => ServiceBackendPort {
             number: Some(n),
@@ -173,17 +211,16 @@ fn parse_target(value: &str) -> Result<Target, String> {
             name: Some(fields[1].to_string()),
         },
     };
-    let proxy = |i: usize, empty_ok: bool| -> Result<bool, String> {
-        match fields.get(i) {
-            None => Ok(false),
-            Some(f) if f.eq_ignore_ascii_case("PROXY") => Ok(true),
-            Some(f) if f.is_empty() && empty_ok => Ok(false),
-            Some(f) => Err(format!(
-                "field {} of {value:?} is {f:?}, not PROXY{}",
-                i + 1,
-                if empty_ok { " or empty" } else { "" }
-            )),
-        }
+    let proxy = |index: usize, empty_ok: bool| match fields.get(index) {
+        None => Ok(false),
+        Some(f) if f.eq_ignore_ascii_case("PROXY") => Ok(true),
+        Some(f) if f.is_empty() && empty_ok => Ok(false),
+        Some(f) => Err(EntryError::NotProxy {
+            value: value.to_string(),
+            index,
+            field: f.to_string(),
+            empty_ok,
+        }),
     };
     Ok(Target {
         namespace: namespace.to_string(),

@@ -44,7 +44,27 @@ pub(super) struct TlsBuilt {
 type LineKey = (Option<ObjectKey>, Option<ClientAuth>);
 
 /// How a Secret's certificate is read ([`read_secret`], or a cache of it).
-pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, String> + 'a;
+pub(super) type ReadSecret<'a> = dyn FnMut(&ObjectKey) -> Result<TlsCert, SecretError> + 'a;
+
+/// Why a TLS Secret's certificate cannot be served (the message follows `secret <key>: `).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// No such Secret in the snapshot.
+    #[error("it does not exist (or is not of type kubernetes.io/tls)")]
+    Missing,
+    /// A Secret of another type.
+    #[error("its type is {0:?}, not {TLS_SECRET_TYPE:?}")]
+    WrongType(String),
+    /// No `tls.crt` key.
+    #[error("it has no tls.crt")]
+    NoCrt,
+    /// No `tls.key` key.
+    #[error("it has no tls.key")]
+    NoKey,
+    /// A bad PEM certificate or key, or a key that is not the certificate's.
+    #[error(transparent)]
+    Cert(#[from] certs::CertError),
+}
 
 /// Reads `spec.tls` of `ingresses` (ours, oldest first), their Secrets through `read` and
 /// their auth-tls-secrets from `snapshot`. A host's certificate and client-certificate
@@ -82,20 +102,7 @@ pub(super) fn collect<'a>(
         for (i, entry) in tls.into_iter().flatten().enumerate() {
             out.wanted = true;
             let field = format!("spec.tls[{i}]");
-            let secret = match entry.secret_name.as_deref() {
-                None | Some("") => None,
-                Some(name) if !super::names::is_dns_subdomain(name) => {
-                    problems.push(ingress_problem(
-                        key,
-                        format!("{field}.secretName"),
-                        format!(
-                            "{name:?} is not a Secret name; its hosts get the default certificate"
-                        ),
-                    ));
-                    None
-                }
-                Some(name) => Some(ObjectKey::new(key.namespace.clone(), name)),
-            };
+            let secret = entry_secret(key, &field, entry.secret_name.as_deref(), problems);
             if let Some(s) = &secret
                 && !certs.contains_key(s)
             {
@@ -132,6 +139,28 @@ pub(super) fn collect<'a>(
     add_cert_files(&certs, settings, &mut out, problems);
     add_crt_list(lines, &certs, settings, &mut out, problems);
     out
+}
+
+/// The Secret a `spec.tls` entry of Ingress `key` names (`None`: the default certificate,
+/// a bad name being a problem).
+fn entry_secret(
+    key: &ObjectKey,
+    field: &str,
+    name: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<ObjectKey> {
+    match name {
+        None | Some("") => None,
+        Some(name) if !super::names::is_dns_subdomain(name) => {
+            problems.push(ingress_problem(
+                key,
+                format!("{field}.secretName"),
+                format!("{name:?} is not a Secret name; its hosts get the default certificate"),
+            ));
+            None
+        }
+        Some(name) => Some(ObjectKey::new(key.namespace.clone(), name)),
+    }
 }
 
 /// The certificate files of the Secrets read (by their path under the config directory),
@@ -300,20 +329,17 @@ fn secret_cert(
 }
 
 /// A TLS Secret's certificate, checked.
-pub(super) fn read_secret(snapshot: &Snapshot, s: &ObjectKey) -> Result<TlsCert, String> {
-    let secret = snapshot
-        .secrets
-        .get(s)
-        .ok_or_else(|| "it does not exist (or is not of type kubernetes.io/tls)".to_string())?;
+pub(super) fn read_secret(snapshot: &Snapshot, s: &ObjectKey) -> Result<TlsCert, SecretError> {
+    let secret = snapshot.secrets.get(s).ok_or(SecretError::Missing)?;
     let kind = secret.type_.as_deref().unwrap_or("Opaque");
     if kind != TLS_SECRET_TYPE {
-        return Err(format!("its type is {kind:?}, not {TLS_SECRET_TYPE:?}"));
+        return Err(SecretError::WrongType(kind.to_string()));
     }
     let data = secret.data.as_ref();
     let get = |k: &str| data.and_then(|d| d.get(k)).map(|b| b.0.as_slice());
-    let crt = get("tls.crt").ok_or("it has no tls.crt")?;
-    let key = get("tls.key").ok_or("it has no tls.key")?;
-    certs::from_secret_data(crt, key).map_err(|e| e.to_string())
+    let crt = get("tls.crt").ok_or(SecretError::NoCrt)?;
+    let key = get("tls.key").ok_or(SecretError::NoKey)?;
+    Ok(certs::from_secret_data(crt, key)?)
 }
 
 /// The default certificate: `--default-ssl-certificate`'s Secret when it is good, else the

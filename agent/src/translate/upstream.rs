@@ -126,6 +126,28 @@ pub fn resolve(
     out
 }
 
+/// A Secret's PEM whose file cannot be named under `--config-dir`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--config-dir: {0}")]
+pub struct ConfigDirError(haproxy::InvalidName);
+
+/// Why the proxy-ssl-secret's CA or client certificate cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ProxySecretError {
+    /// proxy-ssl-verify without a CA to verify against.
+    #[error("no ca.crt to verify the servers against")]
+    NoCa,
+    /// Only one half of the client certificate.
+    #[error("tls.crt and tls.key go together (the client certificate)")]
+    HalfPair,
+    /// A bad PEM certificate, key or CA bundle.
+    #[error(transparent)]
+    Cert(#[from] certs::CertError),
+    /// Its file cannot be named.
+    #[error(transparent)]
+    ConfigDir(#[from] ConfigDirError),
+}
+
 fn data<'a>(secret: &'a Secret, k: &str) -> Option<&'a [u8]> {
     secret
         .data
@@ -136,30 +158,36 @@ fn data<'a>(secret: &'a Secret, k: &str) -> Option<&'a [u8]> {
 
 /// `<base>.<digest>.<suffix>` for `pem`: a stable digest (SHA-256), so an agent restart or
 /// upgrade names the same contents the same.
-pub(super) fn file_for(base: &Path, suffix: &str, pem: &PemPayload) -> Result<FilePath, String> {
+pub(super) fn file_for(
+    base: &Path,
+    suffix: &str,
+    pem: &PemPayload,
+) -> Result<FilePath, ConfigDirError> {
     let digest = openssl::sha::sha256(pem.as_str().as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let mut name = base.as_os_str().to_owned();
     name.push(format!(".{hex}.{suffix}"));
-    FilePath::from_path(Path::new(&name)).map_err(|e| format!("--config-dir: {e}"))
+    FilePath::from_path(Path::new(&name)).map_err(ConfigDirError)
 }
 
-fn ca_file(secret: &Secret, base: &Path) -> Result<(FilePath, PemPayload), String> {
+fn ca_file(secret: &Secret, base: &Path) -> Result<PemFile, ProxySecretError> {
     let Some(ca) = data(secret, "ca.crt") else {
-        return Err("no ca.crt to verify the servers against".into());
+        return Err(ProxySecretError::NoCa);
     };
-    let pem = certs::ca_bundle(ca).map_err(|e| e.to_string())?;
+    let pem = certs::ca_bundle(ca)?;
     Ok((file_for(base, "ca.pem", &pem)?, pem))
 }
 
-fn client_cert(secret: &Secret, base: &Path) -> Result<Option<(FilePath, PemPayload)>, String> {
+type PemFile = (FilePath, PemPayload);
+
+fn client_cert(secret: &Secret, base: &Path) -> Result<Option<PemFile>, ProxySecretError> {
     match (data(secret, "tls.crt"), data(secret, "tls.key")) {
         (None, None) => Ok(None),
         (Some(crt), Some(key)) => {
-            let cert = certs::from_secret_data(crt, key).map_err(|e| e.to_string())?;
+            let cert = certs::from_secret_data(crt, key)?;
             Ok(Some((file_for(base, "client.pem", &cert.pem)?, cert.pem)))
         }
-        _ => Err("tls.crt and tls.key go together (the client certificate)".into()),
+        _ => Err(ProxySecretError::HalfPair),
     }
 }
 

@@ -159,7 +159,37 @@ pub struct BadUser {
     /// Where: `data[auth] line N` or `data[<user>]`.
     pub at: String,
     /// Why (with what to do).
-    pub why: String,
+    pub why: UserError,
+}
+
+/// Why one user of a Secret cannot log in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    /// An htpasswd line without a `:`.
+    #[error("not user:hash")]
+    NotUserHash,
+    /// A user name HAProxy refuses.
+    #[error(transparent)]
+    Name(#[from] haproxy::config::InvalidValue),
+    /// A hash HAProxy cannot check (with what to do).
+    #[error("user {user}: {why}")]
+    Hash {
+        /// The user.
+        user: String,
+        /// Why.
+        why: &'static str,
+    },
+}
+
+/// Why a Secret has no users to read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsersError {
+    /// `auth-file` without an `auth` key.
+    #[error("the Secret has no key auth (the htpasswd file)")]
+    NoAuthKey,
+    /// An `auth` key that is not text.
+    #[error("the Secret's auth key is not UTF-8 text")]
+    NotText,
 }
 
 /// The users of a Secret, with every line or key that cannot be used named. `Err` when the
@@ -167,15 +197,15 @@ pub struct BadUser {
 pub fn users(
     secret: &Secret,
     secret_type: SecretType,
-) -> Result<(BTreeMap<UserName, PasswordHash>, Vec<BadUser>), String> {
+) -> Result<(BTreeMap<UserName, PasswordHash>, Vec<BadUser>), UsersError> {
     let data = secret.data.as_ref();
     match secret_type {
         SecretType::AuthFile => {
             let Some(file) = data.and_then(|d| d.get("auth")) else {
-                return Err("the Secret has no key auth (the htpasswd file)".into());
+                return Err(UsersError::NoAuthKey);
             };
             let Ok(text) = std::str::from_utf8(&file.0) else {
-                return Err("the Secret's auth key is not UTF-8 text".into());
+                return Err(UsersError::NotText);
             };
             Ok(parse_htpasswd(text))
         }
@@ -213,7 +243,7 @@ pub fn parse_htpasswd(text: &str) -> (BTreeMap<UserName, PasswordHash>, Vec<BadU
         let Some((name, hash)) = line.split_once(':') else {
             bad.push(BadUser {
                 at,
-                why: "not user:hash".into(),
+                why: UserError::NotUserHash,
             });
             continue;
         };
@@ -229,12 +259,13 @@ pub fn parse_htpasswd(text: &str) -> (BTreeMap<UserName, PasswordHash>, Vec<BadU
     (users, bad)
 }
 
-fn user(name: &str, hash: &str) -> Result<(UserName, PasswordHash), String> {
-    let user = UserName::new(name).map_err(|e| e.to_string())?;
+fn user(name: &str, hash: &str) -> Result<(UserName, PasswordHash), UserError> {
+    let user = UserName::new(name)?;
     let hash = PasswordHash::new(hash).map_err(|e| match e {
-        HashError::Unsupported(why) | HashError::Invalid(why) => {
-            format!("user {name}: {why}")
-        }
+        HashError::Unsupported(why) | HashError::Invalid(why) => UserError::Hash {
+            user: name.to_string(),
+            why,
+        },
     })?;
     Ok((user, hash))
 }
@@ -297,7 +328,8 @@ mod tests {
         let (users, _) = parse_htpasswd(&format!("foo:{SHA512}\nfoo:{BCRYPT}\n"));
         assert_eq!(users.values().next().unwrap().as_str(), SHA512);
         let (_, bad) = parse_htpasswd("foo:$apr1$OFG3Xybp$ckL0FHDAkoXYIlH9.cysT0\n");
-        assert!(bad[0].why.contains("htpasswd -B"), "{}", bad[0].why);
+        let why = bad[0].why.to_string();
+        assert!(why.contains("htpasswd -B"), "{why}");
     }
 
     fn secret(data: &[(&str, &str)]) -> Secret {

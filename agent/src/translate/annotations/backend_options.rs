@@ -7,31 +7,32 @@ use haproxy::config::{
 
 use crate::cli::parse_duration;
 
-use super::{CANARY_SERVICE, CANARY_WEIGHT, Canary, Parsed, Reader, STICKY_COOKIE, is_dns_label};
+use super::{
+    CANARY_SERVICE, CANARY_WEIGHT, Canary, Parsed, Reader, STICKY_COOKIE, ValueError, is_dns_label,
+};
 
-pub(super) fn duration(v: &str) -> Result<Timeout, String> {
-    parse_duration(v)
-        .map_err(|e| e.to_string())
-        .and_then(|d| Timeout::new(d).map_err(|e| e.to_string()))
+pub(super) fn duration(v: &str) -> Result<Timeout, ValueError> {
+    let d = parse_duration(v).map_err(ValueError::Duration)?;
+    Ok(Timeout::new(d)?)
 }
 
 /// ingress-nginx's timeouts are whole seconds; a duration with a unit is taken too.
-pub(crate) fn seconds_or_duration(v: &str) -> Result<Timeout, String> {
+pub(crate) fn seconds_or_duration(v: &str) -> Result<Timeout, ValueError> {
     match v.trim().parse::<u64>() {
-        Ok(s) => Timeout::new(std::time::Duration::from_secs(s)).map_err(|e| e.to_string()),
+        Ok(s) => Ok(Timeout::new(std::time::Duration::from_secs(s))?),
         Err(_) => duration(v),
     }
 }
 
 /// `upstream-hash-by`: one nginx variable, as a consistent hash.
-pub(super) fn hash_on(v: &str) -> Result<HashOn, String> {
-    let token = |name: &str| Token::new(name).map_err(|e| e.to_string());
+pub(super) fn hash_on(v: &str) -> Result<HashOn, ValueError> {
+    let token = |name: &str| Token::new(name).map_err(ValueError::from);
     let v = v.trim();
     let name = v
         .strip_prefix("${")
         .and_then(|n| n.strip_suffix('}'))
         .or_else(|| v.strip_prefix('$'))
-        .ok_or_else(|| format!("{v:?} is not one nginx variable ($request_uri, $uri, $remote_addr, $host, $http_<name>, $cookie_<name>, $arg_<name>)"))?;
+        .ok_or_else(|| ValueError::NotHashVariable(v.to_string()))?;
     Ok(match name {
         "request_uri" => HashOn::PathAndQuery,
         "uri" | "document_uri" => HashOn::Path,
@@ -45,10 +46,7 @@ pub(super) fn hash_on(v: &str) -> Result<HashOn, String> {
             } else if let Some(a) = name.strip_prefix("arg_") {
                 HashOn::QueryParam(token(a)?)
             } else {
-                return Err(format!(
-                    "{v:?}: only $request_uri, $uri, $remote_addr, $host, $http_<name>, \
-                     $cookie_<name> and $arg_<name> are hashed here, one at a time"
-                ));
+                return Err(ValueError::UnhashedVariable(v.to_string()));
             }
         }
     })
@@ -99,7 +97,7 @@ pub(super) fn balance<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
 pub(super) fn read_timeout<'a>(
     r: &mut Reader<'a>,
     name: &str,
-    parse: fn(&str) -> Result<Timeout, String>,
+    parse: fn(&str) -> Result<Timeout, ValueError>,
 ) -> Option<(&'a str, Timeout)> {
     let (key, v) = r.get(name)?;
     match parse(v) {

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use haproxy::config::{CanaryPattern, PolicyText};
 use haproxy::proto::ClientVerify;
 
-use super::Parsed;
 use super::reader::Reader;
-use super::upstream::{SecretRef, secret_ref};
+use super::upstream::SecretRef;
+use super::{Parsed, ValueError};
 
 /// What the auth-tls annotations ask of an Ingress's hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,107 +64,15 @@ pub fn request(annotations: Option<&BTreeMap<String, String>>) -> ClientCertRequ
 /// Reads the auth-tls annotations into `out.client_cert`.
 pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     let req = &mut out.client_cert;
-    if let Some((key, v)) = r.get("auth-tls-secret") {
-        match secret_ref(v) {
-            Ok((namespace, name)) => {
-                req.secret = Some(SecretRef {
-                    field: format!("metadata.annotations[{key}]"),
-                    namespace,
-                    name,
-                })
-            }
-            Err(e) => r.invalid(
-                key,
-                format!("{e}; the Ingress's routes answer 503 until it is fixed"),
-            ),
-        }
-    }
+    secret(r, req);
     req.verify = Some(ClientVerify::Required);
     // Annotations read well but of no effect without a Secret (named so, after the read).
     let mut idle = Vec::new();
-    if let Some((key, v)) = r.get("auth-tls-verify-client") {
-        req.verify = match v.trim() {
-            "on" => {
-                idle.push(key);
-                Some(ClientVerify::Required)
-            }
-            "off" => {
-                idle.push(key);
-                None
-            }
-            "optional" => {
-                idle.push(key);
-                Some(ClientVerify::Optional)
-            }
-            "optional_no_ca" => {
-                idle.push(key);
-                req.no_ca = true;
-                Some(ClientVerify::Optional)
-            }
-            _ => {
-                r.invalid(
-                    key,
-                    format!("{v:?} is not on, off, optional or optional_no_ca; on is used"),
-                );
-                Some(ClientVerify::Required)
-            }
-        };
-    }
-    if let Some((key, v)) = r.get("auth-tls-verify-depth") {
-        match v.trim().parse::<u8>() {
-            Ok(n) if n >= 1 => r.differs(
-                key,
-                format!(
-                    "{n} is not enforced: HAProxy 2.6 has no verify depth per host; any \
-                     chain to the CA is accepted"
-                ),
-            ),
-            _ => r.invalid(key, format!("{v:?} is not a depth from 1 to 255")),
-        }
-    }
-    if let Some((key, v)) = r.get("auth-tls-pass-certificate-to-upstream") {
-        match v.trim() {
-            "true" | "false" => {
-                req.pass = v.trim() == "true";
-                idle.push(key);
-            }
-            _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
-        }
-    }
-    if let Some((key, v)) = r.get("auth-tls-match-cn") {
-        match match_cn(v) {
-            Ok(_) if req.verify.is_none() => r.differs(
-                key,
-                "no effect with auth-tls-verify-client off (no certificate is asked for; \
-                 ingress-nginx would answer 403 to every request)",
-            ),
-            Ok(p) => {
-                req.match_cn = Some(p);
-                idle.push(key);
-            }
-            Err(e) => {
-                req.refused = true;
-                r.invalid(
-                    key,
-                    format!("{e}; the Ingress's routes answer 503 until it is fixed"),
-                )
-            }
-        }
-    }
-    if let Some((key, v)) = r.get("auth-tls-error-page") {
-        match error_page(v) {
-            Ok(url) if req.verify == Some(ClientVerify::Required) => {
-                req.error_page = Some(url);
-                idle.push(key);
-            }
-            Ok(_) => r.differs(
-                key,
-                "no effect: only auth-tls-verify-client on redirects (a missing certificate \
-                 or one that failed verification)",
-            ),
-            Err(e) => r.invalid(key, format!("{e}; the request is refused as without it")),
-        }
-    }
+    verify_client(r, req, &mut idle);
+    verify_depth(r);
+    pass_certificate(r, req, &mut idle);
+    cn(r, req, &mut idle);
+    error_page_url(r, req, &mut idle);
     if req.secret.is_none() {
         for key in idle {
             r.differs(key, "no effect without auth-tls-secret");
@@ -172,10 +80,133 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     }
 }
 
+/// auth-tls-secret: the Secret with the CA.
+fn secret(r: &mut Reader<'_>, req: &mut ClientCertRequest) {
+    let Some((key, v)) = r.get("auth-tls-secret") else {
+        return;
+    };
+    match SecretRef::of_annotation(key, v) {
+        Ok(s) => req.secret = Some(s),
+        Err(e) => r.invalid(
+            key,
+            format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+        ),
+    }
+}
+
+/// auth-tls-verify-client: `on` (the default), `off`, `optional` or `optional_no_ca`.
+fn verify_client<'a>(r: &mut Reader<'a>, req: &mut ClientCertRequest, idle: &mut Vec<&'a str>) {
+    let Some((key, v)) = r.get("auth-tls-verify-client") else {
+        return;
+    };
+    req.verify = match v.trim() {
+        "on" => {
+            idle.push(key);
+            Some(ClientVerify::Required)
+        }
+        "off" => {
+            idle.push(key);
+            None
+        }
+        "optional" => {
+            idle.push(key);
+            Some(ClientVerify::Optional)
+        }
+        "optional_no_ca" => {
+            idle.push(key);
+            req.no_ca = true;
+            Some(ClientVerify::Optional)
+        }
+        _ => {
+            r.invalid(
+                key,
+                format!("{v:?} is not on, off, optional or optional_no_ca; on is used"),
+            );
+            Some(ClientVerify::Required)
+        }
+    };
+}
+
+/// auth-tls-verify-depth: read, but not enforced.
+fn verify_depth(r: &mut Reader<'_>) {
+    let Some((key, v)) = r.get("auth-tls-verify-depth") else {
+        return;
+    };
+    match v.trim().parse::<u8>() {
+        Ok(n) if n >= 1 => r.differs(
+            key,
+            format!(
+                "{n} is not enforced: HAProxy 2.6 has no verify depth per host; any chain to \
+                 the CA is accepted"
+            ),
+        ),
+        _ => r.invalid(key, format!("{v:?} is not a depth from 1 to 255")),
+    }
+}
+
+/// auth-tls-pass-certificate-to-upstream: `true` or `false`.
+fn pass_certificate<'a>(r: &mut Reader<'a>, req: &mut ClientCertRequest, idle: &mut Vec<&'a str>) {
+    let Some((key, v)) = r.get("auth-tls-pass-certificate-to-upstream") else {
+        return;
+    };
+    match v.trim() {
+        "true" | "false" => {
+            req.pass = v.trim() == "true";
+            idle.push(key);
+        }
+        _ => r.invalid(key, format!("{v:?} is not true or false; false is used")),
+    }
+}
+
+/// auth-tls-match-cn: the regex the subject DN must match (a refused one fails the routes
+/// closed).
+fn cn<'a>(r: &mut Reader<'a>, req: &mut ClientCertRequest, idle: &mut Vec<&'a str>) {
+    let Some((key, v)) = r.get("auth-tls-match-cn") else {
+        return;
+    };
+    match match_cn(v) {
+        Ok(_) if req.verify.is_none() => r.differs(
+            key,
+            "no effect with auth-tls-verify-client off (no certificate is asked for; \
+             ingress-nginx would answer 403 to every request)",
+        ),
+        Ok(p) => {
+            req.match_cn = Some(p);
+            idle.push(key);
+        }
+        Err(e) => {
+            req.refused = true;
+            r.invalid(
+                key,
+                format!("{e}; the Ingress's routes answer 503 until it is fixed"),
+            )
+        }
+    }
+}
+
+/// auth-tls-error-page: of effect with a required certificate only.
+fn error_page_url<'a>(r: &mut Reader<'a>, req: &mut ClientCertRequest, idle: &mut Vec<&'a str>) {
+    let Some((key, v)) = r.get("auth-tls-error-page") else {
+        return;
+    };
+    match error_page(v) {
+        Ok(url) if req.verify == Some(ClientVerify::Required) => {
+            req.error_page = Some(url);
+            idle.push(key);
+        }
+        Ok(_) => r.differs(
+            key,
+            "no effect: only auth-tls-verify-client on redirects (a missing certificate or one \
+             that failed verification)",
+        ),
+        Err(e) => r.invalid(key, format!("{e}; the request is refused as without it")),
+    }
+}
+
 /// auth-tls-error-page: a URL or path as ingress-nginx's check allows (`[scheme://]host[:port]`
 /// and/or `/`-separated segments of letters, digits, `-`, `_` and `.`); nginx's `@location`
 /// names have no meaning here.
-fn error_page(v: &str) -> Result<PolicyText, String> {
+fn error_page(v: &str) -> Result<PolicyText, ValueError> {
     let rest = v
         .strip_prefix("https://")
         .or_else(|| v.strip_prefix("http://"))
@@ -201,23 +232,18 @@ fn error_page(v: &str) -> Result<PolicyText, String> {
             .all(|seg| word(seg, b"_."))
         && !v.is_empty();
     if !ok {
-        return Err(format!(
-            "{v:?} is not a URL or path ingress-nginx accepts ([http[s]://]host[:port] and/or \
-             /segments of letters, digits, -, _ and .)"
-        ));
+        return Err(ValueError::NotErrorPage(v.to_string()));
     }
-    PolicyText::new("auth-tls-error-page", v).map_err(|e| e.to_string())
+    Ok(PolicyText::new("auth-tls-error-page", v)?)
 }
 
 /// auth-tls-match-cn: `CN=` and the rest of a regex (the whole value is the regex matched
 /// against the subject DN, as ingress-nginx does).
-fn match_cn(v: &str) -> Result<CanaryPattern, String> {
+fn match_cn(v: &str) -> Result<CanaryPattern, ValueError> {
     if !v.starts_with("CN=") {
-        return Err(format!(
-            "{v:?} does not start with CN= (as ingress-nginx requires)"
-        ));
+        return Err(ValueError::NoCn(v.to_string()));
     }
-    CanaryPattern::new(v).map_err(|e| e.reason)
+    CanaryPattern::new(v).map_err(ValueError::CnPattern)
 }
 
 #[cfg(test)]

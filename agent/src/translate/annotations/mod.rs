@@ -18,12 +18,14 @@ pub mod regex_paths;
 mod route_policy;
 pub mod source_ranges;
 pub mod upstream;
+mod value_error;
 
 pub(crate) use backend_options::seconds_or_duration;
 use backend_options::{affinity, balance, canary, duration, timeouts};
 use reader::Reader;
 pub use reader::{Status, Verdict};
 pub use source_ranges::SourceRanges;
+pub use value_error::ValueError;
 
 /// Prefix of our annotations.
 pub const PREFIX: &str = "haproxy-agent.io/";

@@ -180,8 +180,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Marks an annotation as invalid.
-    pub(super) fn invalid(&mut self, key: &'a str, why: impl Into<String>) {
-        self.verdicts.insert(key, Status::Invalid(why.into()));
+    pub(super) fn invalid(&mut self, key: &'a str, why: impl std::fmt::Display) {
+        self.verdicts.insert(key, Status::Invalid(why.to_string()));
     }
 
     /// Marks an annotation as honoured with a difference.

@@ -5,14 +5,14 @@
 
 use haproxy::config::{PolicyText, RegexPath};
 
+use super::ValueError;
+
 /// Checks a `rewrite-target` and writes it for the regex map: an absolute path without a
 /// query, `$N` (1 to 9) for the Nth group of the path regex (`\N` in the value), no other
 /// `$` (nginx variables are not expanded here) and no `\` (an escape in `map_regm` values).
-pub(super) fn rewrite_target(v: &str) -> Result<PolicyText, String> {
+pub(super) fn rewrite_target(v: &str) -> Result<PolicyText, ValueError> {
     if v.contains('\\') {
-        return Err(format!(
-            "{v:?} holds a \\, which is not allowed in a rewrite target"
-        ));
+        return Err(ValueError::Backslash(v.to_string()));
     }
     let mut out = String::with_capacity(v.len());
     let mut chars = v.chars().peekable();
@@ -27,13 +27,11 @@ pub(super) fn rewrite_target(v: &str) -> Result<PolicyText, String> {
                 out.push(d);
             }
             _ => {
-                return Err(format!(
-                    "{v:?} holds a $ that is not $1..$9: nginx variables are not expanded here"
-                ));
+                return Err(ValueError::NotGroup(v.to_string()));
             }
         }
     }
-    PolicyText::path("rewrite target", &out).map_err(|e| e.to_string())
+    Ok(PolicyText::path("rewrite target", &out)?)
 }
 
 /// The highest group a rewrite target (as [`rewrite_target`] wrote it) names; 0 for none.
@@ -48,13 +46,14 @@ pub fn groups_named(target: &PolicyText) -> u32 {
 
 /// Checks one path of a regex Ingress: a regex [`RegexPath`] accepts, with the groups the
 /// rewrite target names.
-pub fn regex_path(raw: &str, groups_named: u32) -> Result<RegexPath, String> {
-    let rx = RegexPath::new(raw).map_err(|e| e.to_string())?;
+pub fn regex_path(raw: &str, groups_named: u32) -> Result<RegexPath, ValueError> {
+    let rx = RegexPath::new(raw)?;
     if rx.groups() < groups_named {
-        return Err(format!(
-            "the rewrite-target names ${groups_named} but the path regex {raw:?} has {} capture group(s)",
-            rx.groups()
-        ));
+        return Err(ValueError::MissingGroups {
+            named: groups_named,
+            path: raw.to_string(),
+            has: rx.groups(),
+        });
     }
     Ok(rx)
 }

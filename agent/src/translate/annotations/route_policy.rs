@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 
 use haproxy::config::{Cors, PolicyRedirect, PolicyText, RateLimit, RedirectCode, RoutePolicy};
 
+use super::ValueError;
 use super::reader::Reader;
 
 /// Reads a route policy text; `check` validates it (the value is named when refused).
 fn policy_text<'a>(
     r: &mut Reader<'a>,
     name: &str,
-    check: impl Fn(&str) -> Result<PolicyText, String>,
+    check: impl Fn(&str) -> Result<PolicyText, ValueError>,
 ) -> Option<(&'a str, PolicyText)> {
     let (key, v) = r.get(name)?;
     match check(v.trim()) {
@@ -23,33 +24,30 @@ fn policy_text<'a>(
     }
 }
 
-fn no_variables(v: &str) -> Result<(), String> {
+fn no_variables(v: &str) -> Result<(), ValueError> {
     if v.contains('$') {
-        return Err(format!(
-            "{v:?} holds a $: nginx variables are not expanded here, and capture groups \
-             ($1..$9) need use-regex paths, which are not supported yet"
-        ));
+        return Err(ValueError::Variables(v.to_string()));
     }
     Ok(())
 }
 
-fn location(v: &str) -> Result<PolicyText, String> {
+fn location(v: &str) -> Result<PolicyText, ValueError> {
     no_variables(v)?;
     let absolute = ["http://", "https://"]
         .iter()
         .any(|s| v.len() > s.len() && v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
     if !absolute && !v.starts_with('/') {
-        return Err(format!("{v:?} is not an http(s) URL or an absolute path"));
+        return Err(ValueError::NotLocation(v.to_string()));
     }
-    PolicyText::new("location", v).map_err(|e| e.to_string())
+    Ok(PolicyText::new("location", v)?)
 }
 
-fn path(v: &str) -> Result<PolicyText, String> {
+fn path(v: &str) -> Result<PolicyText, ValueError> {
     no_variables(v)?;
-    PolicyText::path("path", v).map_err(|e| e.to_string())
+    Ok(PolicyText::path("path", v)?)
 }
 
-fn vhost(v: &str) -> Result<PolicyText, String> {
+fn vhost(v: &str) -> Result<PolicyText, ValueError> {
     no_variables(v)?;
     let (host, port) = match v.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -62,9 +60,9 @@ fn vhost(v: &str) -> Result<PolicyText, String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
     if !host_ok || !port_ok {
-        return Err(format!("{v:?} is not a host name with an optional port"));
+        return Err(ValueError::NotVhost(v.to_string()));
     }
-    PolicyText::new("host", v).map_err(|e| e.to_string())
+    Ok(PolicyText::new("host", v)?)
 }
 
 fn redirect_code(r: &mut Reader<'_>, name: &str, default: u16) -> RedirectCode {
@@ -119,7 +117,7 @@ pub(super) fn policy<'a>(
         app_root: policy_text(r, "app-root", path).map(|(_, t)| t),
         forwarded_prefix: policy_text(r, "x-forwarded-prefix", |v| {
             no_variables(v)?;
-            PolicyText::new("x-forwarded-prefix", v).map_err(|e| e.to_string())
+            Ok(PolicyText::new("x-forwarded-prefix", v)?)
         })
         .map(|(_, t)| t),
         rewrite: policy_text(r, "rewrite-target", super::regex_paths::rewrite_target)
@@ -141,34 +139,34 @@ const CORS_HEADERS: &str = "DNT,X-CustomHeader,Keep-Alive,User-Agent,X-Requested
                             If-Modified-Since,Cache-Control,Content-Type,Authorization";
 
 /// A comma-separated list of tokens (spaces around items dropped) whose bytes satisfy `ok`.
-fn token_list(v: &str, ok: fn(u8) -> bool) -> Result<PolicyText, String> {
+fn token_list(v: &str, ok: fn(u8) -> bool) -> Result<PolicyText, ValueError> {
     let items: Vec<&str> = v.split(',').map(str::trim).collect();
     if items.iter().any(|i| i.is_empty() || !i.bytes().all(ok)) {
-        return Err(format!("{v:?} is not a comma-separated list of names"));
+        return Err(ValueError::NotNameList(v.to_string()));
     }
-    PolicyText::new("list", &items.join(",")).map_err(|e| e.to_string())
+    Ok(PolicyText::new("list", &items.join(","))?)
 }
 
 /// One origin, `http(s)://host[:port]`.
-fn origin(v: &str) -> Result<PolicyText, String> {
+fn origin(v: &str) -> Result<PolicyText, ValueError> {
     if v == "*" {
-        return PolicyText::new("origin", v).map_err(|e| e.to_string());
+        return Ok(PolicyText::new("origin", v)?);
     }
     if v.contains(',') {
         // A list: each origin checked; kept comma-joined until `cors` splits it.
-        let items: Result<Vec<PolicyText>, String> =
+        let items: Result<Vec<PolicyText>, ValueError> =
             v.split(',').map(str::trim).map(origin).collect();
         let items = items?;
         if items.iter().any(|i| i.as_str() == "*") {
-            return Err(format!("{v:?}: * cannot be one of a list of origins"));
+            return Err(ValueError::StarInOrigins(v.to_string()));
         }
         let joined: Vec<&str> = items.iter().map(PolicyText::as_str).collect();
-        return PolicyText::new("origins", &joined.join(",")).map_err(|e| e.to_string());
+        return Ok(PolicyText::new("origins", &joined.join(","))?);
     }
     let rest = v
         .strip_prefix("https://")
         .or_else(|| v.strip_prefix("http://"))
-        .ok_or_else(|| format!("{v:?} is not http(s)://host[:port] or *"))?;
+        .ok_or_else(|| ValueError::NotOrigin(v.to_string()))?;
     // `*.example.com`: any one label in place of the `*` (as ingress-nginx matches it).
     let rest = rest.strip_prefix("*.").unwrap_or(rest);
     let (host, port) = match rest.rsplit_once(':') {
@@ -180,9 +178,9 @@ fn origin(v: &str) -> Result<PolicyText, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     if !host_ok || !port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0)) {
-        return Err(format!("{v:?} is not http(s)://host[:port] or *"));
+        return Err(ValueError::NotOrigin(v.to_string()));
     }
-    PolicyText::new("origin", v).map_err(|e| e.to_string())
+    Ok(PolicyText::new("origin", v)?)
 }
 
 /// `enable-cors` and the `cors-*` annotations (ingress-nginx's defaults).
@@ -208,7 +206,7 @@ fn cors(r: &mut Reader<'_>, origins: &mut Option<BTreeSet<PolicyText>>) -> Optio
     let header = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
     let exposed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'*');
     let read =
-        |r: &mut Reader<'_>, name: &str, check: &dyn Fn(&str) -> Result<PolicyText, String>| {
+        |r: &mut Reader<'_>, name: &str, check: &dyn Fn(&str) -> Result<PolicyText, ValueError>| {
             let (key, v) = r.get(name)?;
             check(v.trim()).map_err(|e| r.invalid(key, e)).ok()
         };

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use haproxy::config::{Cidr, PolicyText, SourceLists};
 
+use super::ValueError;
 use super::reader::Reader;
 
 /// Most networks one list may hold (each is up to 8 ACL patterns).
@@ -45,24 +46,17 @@ impl SourceRanges {
 }
 
 /// Parses `10.0.0.0/8, 192.168.1.1` into networks; the first entry that is not one is named.
-pub fn networks(v: &str) -> Result<BTreeSet<Cidr>, String> {
+pub fn networks(v: &str) -> Result<BTreeSet<Cidr>, ValueError> {
     let items: Vec<&str> = v.split(',').map(str::trim).collect();
     if items.len() > MAX_NETWORKS {
-        return Err(format!(
-            "{} networks: at most {MAX_NETWORKS} are taken",
-            items.len()
-        ));
+        return Err(ValueError::TooManyNetworks {
+            count: items.len(),
+            max: MAX_NETWORKS,
+        });
     }
     items
         .into_iter()
-        .map(|i| {
-            Cidr::parse(i).map_err(|_| {
-                format!(
-                    "{i:?} is not an IPv4 or IPv6 address or network (address/length, the \
-                     length at most 32 or 128)"
-                )
-            })
-        })
+        .map(|i| Cidr::parse(i).map_err(|_| ValueError::NotNetwork(i.to_string())))
         .collect()
 }
 

@@ -5,6 +5,7 @@
 use haproxy::proto::TlsName;
 
 use super::Parsed;
+use super::ValueError;
 use super::reader::Reader;
 
 /// A backend protocol, as ingress-nginx's `backend-protocol` names it.
@@ -35,16 +36,13 @@ impl Proto {
 
     /// A Service port's `appProtocol`, for the values that say something here: `Ok(None)`
     /// for none, `Err` for a value that is not honoured.
-    pub fn of_app_protocol(v: Option<&str>) -> Result<Option<Proto>, String> {
+    pub fn of_app_protocol(v: Option<&str>) -> Result<Option<Proto>, ValueError> {
         match v {
             None => Ok(None),
             Some("http" | "kubernetes.io/ws") => Ok(Some(Proto::Http)),
             Some("https" | "kubernetes.io/wss") => Ok(Some(Proto::Https)),
             Some("kubernetes.io/h2c") => Ok(Some(Proto::H2c)),
-            Some(other) => Err(format!(
-                "appProtocol {other:?} is not one of http, https, kubernetes.io/h2c, \
-                 kubernetes.io/ws, kubernetes.io/wss; the pods get plain HTTP/1.1"
-            )),
+            Some(other) => Err(ValueError::AppProtocol(other.to_string())),
         }
     }
 }
@@ -108,14 +106,8 @@ pub(super) fn read<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
         };
     }
     if let Some((key, v)) = r.get("proxy-ssl-secret") {
-        match secret_ref(v) {
-            Ok((namespace, name)) => {
-                up.secret = Some(SecretRef {
-                    field: format!("metadata.annotations[{key}]"),
-                    namespace,
-                    name,
-                })
-            }
+        match SecretRef::of_annotation(key, v) {
+            Ok(s) => up.secret = Some(s),
             Err(e) => r.invalid(key, e),
         }
     }
@@ -170,8 +162,20 @@ fn on_off<'a>(r: &mut Reader<'a>, name: &str) -> Option<(&'a str, bool)> {
     }
 }
 
+impl SecretRef {
+    /// The Secret annotation `key` names by `v` (`name` or `namespace/name`).
+    pub(super) fn of_annotation(key: &str, v: &str) -> Result<Self, ValueError> {
+        let (namespace, name) = secret_ref(v)?;
+        Ok(Self {
+            field: format!("metadata.annotations[{key}]"),
+            namespace,
+            name,
+        })
+    }
+}
+
 /// `name` or `namespace/name`, both DNS names as Kubernetes allows them.
-pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
+pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), ValueError> {
     let v = v.trim();
     let (ns, name) = match v.split_once('/') {
         Some((ns, name)) => (Some(ns), name),
@@ -179,10 +183,7 @@ pub(super) fn secret_ref(v: &str) -> Result<(Option<String>, String), String> {
     };
     let ok_ns = ns.is_none_or(super::is_dns_label);
     if !ok_ns || !crate::translate::names::is_dns_subdomain(name) {
-        return Err(format!(
-            "{v:?} is not a Secret name or namespace/name (lower-case letters, digits, - \
-             and .)"
-        ));
+        return Err(ValueError::NotSecretRef(v.to_string()));
     }
     Ok((ns.map(str::to_string), name.to_string()))
 }

@@ -52,7 +52,7 @@ pub(in crate::translate) fn assign(
     let mut taken: BTreeSet<IpAddr> = BTreeSet::new();
     let mut wanting = Vec::new();
     for (key, gw) in order {
-        match requested(key, gw, pool, problems) {
+        match requested(gw, pool) {
             Ok(None) if pool.is_empty() => {
                 out.insert((*key).clone(), Address::Shared);
             }
@@ -65,8 +65,10 @@ pub(in crate::translate) fn assign(
                 problems.push(ProblemKind::Gateway, key, "spec.addresses", why.clone());
                 out.insert((*key).clone(), Address::Unusable("AddressNotUsable", why));
             }
-            Err(why) => {
-                out.insert((*key).clone(), Address::Unsupported(why));
+            Err(e) => {
+                let why = format!("{e}; the Gateway is not accepted");
+                problems.push(ProblemKind::Gateway, key, e.field(), why);
+                out.insert((*key).clone(), Address::Unsupported(e.to_string()));
             }
         }
     }
@@ -94,61 +96,65 @@ pub(in crate::translate) fn assign(
     out
 }
 
-/// The pool address `spec.addresses` asks for (`None`: none asked); `Err` with a named
-/// problem when it asks for what cannot be given.
-fn requested(
-    key: &ObjectKey,
-    gw: &Gateway,
-    pool: &[IpAddr],
-    problems: &mut GatewayProblems,
-) -> Result<Option<IpAddr>, String> {
+/// Why `spec.addresses` asks for what cannot be given (values quoted at most 64
+/// characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum AddressError {
+    /// No pool to give from.
+    #[error(
+        "requested addresses need --gateway-address-pool (the Gateway would be served on the \
+         agent's binds)"
+    )]
+    NoPool,
+    /// More than one address.
+    #[error("{0} addresses requested; one per Gateway is served")]
+    Several(usize),
+    /// Another address type than `IPAddress`.
+    #[error("address type {0:?} is not supported (IPAddress is)")]
+    Type(String),
+    /// A value that is not an IP address.
+    #[error("{0:?} is not an IP address")]
+    NotIp(String),
+    /// An address outside the pool.
+    #[error("{0} is not in --gateway-address-pool")]
+    NotInPool(IpAddr),
+}
+
+impl AddressError {
+    /// The field to blame.
+    fn field(&self) -> &'static str {
+        match self {
+            AddressError::NoPool | AddressError::Several(_) => "spec.addresses",
+            AddressError::Type(_) => "spec.addresses[0].type",
+            AddressError::NotIp(_) | AddressError::NotInPool(_) => "spec.addresses[0].value",
+        }
+    }
+}
+
+/// The pool address `spec.addresses` asks for (`None`: none asked), or why it cannot be
+/// given.
+fn requested(gw: &Gateway, pool: &[IpAddr]) -> Result<Option<IpAddr>, AddressError> {
     let asked = match gw.spec.addresses.as_deref() {
         None | Some([]) => return Ok(None),
         Some(a) => a,
     };
-    let mut fail = |field: String, why: String| {
-        problems.push(
-            ProblemKind::Gateway,
-            key,
-            field,
-            format!("{why}; the Gateway is not accepted"),
-        );
-        Err(why)
-    };
     if pool.is_empty() {
-        let why = "requested addresses need --gateway-address-pool (the Gateway would be \
-                   served on the agent's binds)";
-        return fail("spec.addresses".into(), why.into());
+        return Err(AddressError::NoPool);
     }
     if asked.len() > 1 {
-        let why = format!(
-            "{} addresses requested; one per Gateway is served",
-            asked.len()
-        );
-        return fail("spec.addresses".into(), why);
+        return Err(AddressError::Several(asked.len()));
     }
-    let field = "spec.addresses[0]".to_string();
     let type_ = asked[0].get("type").and_then(|t| t.as_str());
     if type_.is_some_and(|t| t != "IPAddress") {
         let shown = hostnames::truncate(type_.unwrap_or_default());
-        return fail(
-            format!("{field}.type"),
-            format!("address type {shown:?} is not supported (IPAddress is)"),
-        );
+        return Err(AddressError::Type(shown));
     }
     let value = asked[0].get("value").and_then(|v| v.as_str()).unwrap_or("");
     let Ok(ip) = value.parse::<IpAddr>() else {
-        let shown = hostnames::truncate(value);
-        return fail(
-            format!("{field}.value"),
-            format!("{shown:?} is not an IP address"),
-        );
+        return Err(AddressError::NotIp(hostnames::truncate(value)));
     };
     if !pool.contains(&ip) {
-        return fail(
-            format!("{field}.value"),
-            format!("{ip} is not in --gateway-address-pool"),
-        );
+        return Err(AddressError::NotInPool(ip));
     }
     Ok(Some(ip))
 }

@@ -17,7 +17,7 @@ use super::{Draft, GatewayProblems, hostnames};
 use crate::gateway_api::{Listener, ObjectReference};
 use crate::problem::{Problem, ProblemKind};
 use crate::store::{ObjectKey, Snapshot};
-use crate::translate::tls::ReadSecret;
+use crate::translate::tls::{ReadSecret, SecretError};
 
 /// Adds `draft`'s certificates to `files`; `ingress_sni` are the hosts the Ingresses give
 /// certificates to.
@@ -162,26 +162,52 @@ pub(in crate::translate) fn certificates(
                 field: at,
                 ..line
             }),
-            Err((reason, why)) => fail(&mut out, at, reason, why),
+            Err(e) => fail(&mut out, at, e.reason(), e.to_string()),
         }
     }
     out
 }
 
+/// Why a `certificateRefs` entry gives no certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum CertRefError {
+    /// Another kind than a core Secret.
+    #[error("only core Secrets are supported as certificates")]
+    NotSecret,
+    /// A name the API server would refuse (quoted at most 64 characters long).
+    #[error("{0:?} is not a Secret reference")]
+    BadName(String),
+    /// Another namespace's Secret without a ReferenceGrant.
+    #[error("secret {0} is in another namespace and no ReferenceGrant permits it")]
+    NotPermitted(ObjectKey),
+    /// A Secret whose certificate cannot be read.
+    #[error("secret {0}: {1}")]
+    Secret(ObjectKey, SecretError),
+}
+
+impl CertRefError {
+    /// The `ResolvedRefs` reason.
+    fn reason(&self) -> &'static str {
+        match self {
+            CertRefError::NotPermitted(_) => "RefNotPermitted",
+            _ => "InvalidCertificateRef",
+        }
+    }
+}
+
 /// The certificate of one `certificateRefs` entry of Gateway `key` (its SNI filter, Gateway
-/// and field left for the caller to set), or a `ResolvedRefs` reason and why not.
+/// and field left for the caller to set), or why not.
 fn certificate(
     snapshot: &Snapshot,
     key: &ObjectKey,
     r: &ObjectReference,
     out: &mut Certificates,
     read_secret: &mut ReadSecret<'_>,
-) -> Result<CertLine, (&'static str, String)> {
+) -> Result<CertLine, CertRefError> {
     let group_ok = r.group.as_deref().is_none_or(str::is_empty);
     let kind_ok = r.kind.as_deref().is_none_or(|k| k == "Secret");
     if !group_ok || !kind_ok {
-        let why = "only core Secrets are supported as certificates".to_string();
-        return Err(("InvalidCertificateRef", why));
+        return Err(CertRefError::NotSecret);
     }
     let ns = r
         .namespace
@@ -189,11 +215,9 @@ fn certificate(
         .unwrap_or_else(|| key.namespace.to_string());
     let secret = ObjectKey::new(&ns, &r.name);
     if super::object_name(&secret).is_err() {
-        let shown = hostnames::truncate(&secret.to_string());
-        return Err((
-            "InvalidCertificateRef",
-            format!("{shown:?} is not a Secret reference"),
-        ));
+        return Err(CertRefError::BadName(hostnames::truncate(
+            &secret.to_string(),
+        )));
     }
     let from = grants::From {
         kind: "Gateway",
@@ -205,9 +229,7 @@ fn certificate(
         name: &r.name,
     };
     if !permitted(snapshot, from, to) {
-        let why =
-            format!("secret {secret} is in another namespace and no ReferenceGrant permits it");
-        return Err(("RefNotPermitted", why));
+        return Err(CertRefError::NotPermitted(secret));
     }
     out.read.push(secret.clone());
     match read_secret(&secret) {
@@ -218,6 +240,6 @@ fn certificate(
             gateway: key.clone(),
             field: String::new(),
         }),
-        Err(why) => Err(("InvalidCertificateRef", format!("secret {secret}: {why}"))),
+        Err(why) => Err(CertRefError::Secret(secret, why)),
     }
 }

@@ -91,8 +91,8 @@ fn header_ops(at: &str, name: &str, m: &HeaderModifier) -> Result<HeaderOps, Ref
     for (list, which) in [(&m.set, "set"), (&m.add, "add")] {
         for (i, h) in list.iter().enumerate() {
             let f = format!("{at}.{name}.{which}[{i}]");
-            validate::header_name(&h.name).map_err(|w| (format!("{f}.name"), w))?;
-            validate::header_value(&h.value).map_err(|w| (format!("{f}.value"), w))?;
+            validate::header_name(&h.name).map_err(|w| (format!("{f}.name"), w.to_string()))?;
+            validate::header_value(&h.value).map_err(|w| (format!("{f}.value"), w.to_string()))?;
             let lower = h.name.to_ascii_lowercase();
             if names.contains(&lower) {
                 return Err((
@@ -110,7 +110,8 @@ fn header_ops(at: &str, name: &str, m: &HeaderModifier) -> Result<HeaderOps, Ref
         }
     }
     for (i, r) in m.remove.iter().enumerate() {
-        validate::header_name(r).map_err(|w| (format!("{at}.{name}.remove[{i}]"), w))?;
+        validate::header_name(r)
+            .map_err(|w| (format!("{at}.{name}.remove[{i}]"), w.to_string()))?;
         ops.remove.push(r.to_ascii_lowercase());
     }
     Ok(ops)
@@ -121,7 +122,7 @@ fn path_modifier(at: &str, p: &PathModifier) -> Result<PathRewrite, Refused> {
         let v = v
             .clone()
             .ok_or_else(|| (format!("{at}.path"), format!("{f} is missing")))?;
-        validate::path(&v).map_err(|w| (format!("{at}.path.{f}"), w))?;
+        validate::path(&v).map_err(|w| (format!("{at}.path.{f}"), w.to_string()))?;
         Ok(v)
     };
     match p.type_.as_str() {
@@ -157,7 +158,7 @@ fn redirect(at: &str, r: &RequestRedirect) -> Result<Redirect, Refused> {
         None => None,
         Some(h) => match hostnames::parse(h, false) {
             Ok(p) => Some(hostnames::show(&p)),
-            Err(why) => return Err((format!("{at}.hostname"), why)),
+            Err(why) => return Err((format!("{at}.hostname"), why.to_string())),
         },
     };
     let port = match r.port {
@@ -193,7 +194,8 @@ fn redirect(at: &str, r: &RequestRedirect) -> Result<Redirect, Refused> {
 fn rewrite(at: &str, r: &UrlRewrite, out: &mut Filters) -> Result<(), Refused> {
     let at = format!("{at}.urlRewrite");
     if let Some(h) = &r.hostname {
-        let p = hostnames::parse(h, false).map_err(|w| (format!("{at}.hostname"), w))?;
+        let p =
+            hostnames::parse(h, false).map_err(|w| (format!("{at}.hostname"), w.to_string()))?;
         out.rewrite_host = Some(hostnames::show(&p));
     }
     out.rewrite_path = r.path.as_ref().map(|p| path_modifier(&at, p)).transpose()?;

@@ -3,19 +3,42 @@
 
 use haproxy::config::gateway::HostPattern;
 
+/// Why a Gateway API host name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum HostError {
+    /// A `*.` label where only exact names are allowed.
+    #[error("{0:?}: a wildcard is not allowed here")]
+    Wildcard(String),
+    /// An empty name.
+    #[error("the host name is empty")]
+    Empty,
+    /// Over 253 bytes (quoted truncated).
+    #[error("{0:?}: longer than 253 bytes")]
+    TooLong(String),
+    /// A label that is not a DNS label (quoted truncated).
+    #[error(
+        "{0:?} is not a host name (lower-case DNS labels of letters, digits and -, optionally \
+         led by *.)"
+    )]
+    NotHost(String),
+    /// An IPv4 address.
+    #[error("{0:?}: an IP address is not a host name here")]
+    IpAddress(String),
+}
+
 /// Parses a Gateway API host name: lowercase DNS-1123 labels, optionally led by a `*.`
 /// label (when `wildcard`), at most 253 bytes, no IP address.
-pub(in crate::translate) fn parse(s: &str, wildcard: bool) -> Result<HostPattern, String> {
+pub(in crate::translate) fn parse(s: &str, wildcard: bool) -> Result<HostPattern, HostError> {
     let (rest, is_wild) = match s.strip_prefix("*.") {
         Some(rest) if wildcard => (rest, true),
-        Some(_) => return Err(format!("{s:?}: a wildcard is not allowed here")),
+        Some(_) => return Err(HostError::Wildcard(s.to_string())),
         None => (s, false),
     };
     if s.is_empty() {
-        return Err("the host name is empty".into());
+        return Err(HostError::Empty);
     }
     if s.len() > 253 {
-        return Err(format!("{:?}: longer than 253 bytes", truncate(s)));
+        return Err(HostError::TooLong(truncate(s)));
     }
     for label in rest.split('.') {
         let ok = !label.is_empty()
@@ -26,15 +49,11 @@ pub(in crate::translate) fn parse(s: &str, wildcard: bool) -> Result<HostPattern
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(format!(
-                "{:?} is not a host name (lower-case DNS labels of letters, digits and -, \
-                 optionally led by *.)",
-                truncate(s)
-            ));
+            return Err(HostError::NotHost(truncate(s)));
         }
     }
     if rest.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(format!("{s:?}: an IP address is not a host name here"));
+        return Err(HostError::IpAddress(s.to_string()));
     }
     Ok(if is_wild {
         HostPattern::Wildcard(rest.to_string())

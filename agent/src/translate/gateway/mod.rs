@@ -149,35 +149,30 @@ impl Draft {
 
 /// The name rules the API server enforces, for objects read from manifests: a DNS label
 /// namespace and a DNS subdomain name.
-fn object_name(key: &ObjectKey) -> Result<(), String> {
+fn object_name(key: &ObjectKey) -> Result<(), NameError> {
     if !super::annotations::is_dns_label(&key.namespace) {
-        return Err(format!(
-            "namespace {:?} is not a Kubernetes namespace name",
-            hostnames::truncate(&key.namespace)
-        ));
+        return Err(NameError::Namespace(hostnames::truncate(&key.namespace)));
     }
     if !super::names::is_dns_subdomain(&key.name) {
-        return Err(format!(
-            "name {:?} is not a Kubernetes object name",
-            hostnames::truncate(&key.name)
-        ));
+        return Err(NameError::Name(hostnames::truncate(&key.name)));
     }
     Ok(())
 }
 
-/// Reads every Gateway API object of `snapshot` that is ours.
-pub(in crate::translate) fn build(
-    snapshot: &Snapshot,
-    settings: &Settings,
-    resolutions: &mut Resolutions,
-    read_secret: &mut ReadSecret<'_>,
-) -> Draft {
-    let mut ctx = Context {
-        snapshot,
-        resolutions,
-        problems: GatewayProblems::default(),
-    };
-    let gateways = listeners::read(snapshot, settings, read_secret, &mut ctx.problems);
+/// A name the API server would refuse (quoted at most 64 characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NameError {
+    /// Not a DNS label.
+    #[error("namespace {0:?} is not a Kubernetes namespace name")]
+    Namespace(String),
+    /// Not a DNS subdomain.
+    #[error("name {0:?} is not a Kubernetes object name")]
+    Name(String),
+}
+
+/// A draft with what the Gateways give (binds, certificates, class statuses), before the
+/// routes are read.
+fn draft_of(gateways: &Gateways) -> Draft {
     let mut out = Draft {
         https: gateways.https,
         binds: gateways
@@ -193,6 +188,23 @@ pub(in crate::translate) fn build(
         ..Draft::default()
     };
     out.statuses.classes = gateways.classes.clone();
+    out
+}
+
+/// Reads every Gateway API object of `snapshot` that is ours.
+pub(in crate::translate) fn build(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    resolutions: &mut Resolutions,
+    read_secret: &mut ReadSecret<'_>,
+) -> Draft {
+    let mut ctx = Context {
+        snapshot,
+        resolutions,
+        problems: GatewayProblems::default(),
+    };
+    let gateways = listeners::read(snapshot, settings, read_secret, &mut ctx.problems);
+    let mut out = draft_of(&gateways);
     let mut read: Vec<(&ObjectKey, &HttpRoute, attach::Attached, rules::RouteRules)> = Vec::new();
     for (key, route) in &snapshot.http_routes {
         let (hosts, bad_hosts) = route_hosts(route);

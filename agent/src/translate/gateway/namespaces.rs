@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use imbl::OrdMap;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 use super::hostnames::truncate;
 use crate::store::ObjectKey;
@@ -78,60 +78,101 @@ fn is_label_value(v: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
 }
 
-fn label(key: &str, value: &str) -> Result<(), String> {
+/// Why a label selector is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum SelectorError {
+    /// A bad `matchLabels` entry.
+    #[error("matchLabels: {0}")]
+    MatchLabels(LabelError),
+    /// A bad `matchExpressions` entry (its index).
+    #[error("matchExpressions[{0}]: {1}")]
+    Expression(usize, ExpressionError),
+    /// `from: Selector` without one.
+    #[error("from: Selector without a selector")]
+    Missing,
+}
+
+/// A label key or value that Kubernetes would refuse (quoted at most 64 characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum LabelError {
+    /// Not a label key.
+    #[error("{0:?} is not a label key")]
+    Key(String),
+    /// Not a label value (of the label named).
+    #[error("{value:?} (label {key}) is not a label value")]
+    Value { value: String, key: String },
+}
+
+/// What is wrong with one of `matchExpressions`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum ExpressionError {
+    /// Its key or one of its values.
+    #[error(transparent)]
+    Label(#[from] LabelError),
+    /// `In` or `NotIn` without values.
+    #[error("operator {0} needs values")]
+    NeedsValues(String),
+    /// `Exists` or `DoesNotExist` with values.
+    #[error("operator {0} takes no values")]
+    TakesNoValues(String),
+    /// Another operator (quoted at most 64 characters long).
+    #[error("operator {0:?} is not one of In, NotIn, Exists, DoesNotExist")]
+    Operator(String),
+}
+
+fn label(key: &str, value: &str) -> Result<(), LabelError> {
     if !is_label_key(key) {
-        return Err(format!("{:?} is not a label key", truncate(key)));
+        return Err(LabelError::Key(truncate(key)));
     }
     if !is_label_value(value) {
-        return Err(format!(
-            "{:?} (label {key}) is not a label value",
-            truncate(value)
-        ));
+        return Err(LabelError::Value {
+            value: truncate(value),
+            key: key.to_string(),
+        });
     }
     Ok(())
 }
 
 /// Reads a selector, all of whose requirements must hold (an empty selector: every
 /// namespace); `Err` says what is wrong with it.
-pub(in crate::translate) fn parse(s: &LabelSelector) -> Result<Vec<Requirement>, String> {
+pub(in crate::translate) fn parse(s: &LabelSelector) -> Result<Vec<Requirement>, SelectorError> {
     let mut out = Vec::new();
     for (k, v) in s.match_labels.iter().flatten() {
-        label(k, v).map_err(|why| format!("matchLabels: {why}"))?;
+        label(k, v).map_err(SelectorError::MatchLabels)?;
         out.push(Requirement {
             key: k.clone(),
             op: Op::In(vec![v.clone()]),
         });
     }
     for (i, e) in s.match_expressions.iter().flatten().enumerate() {
-        let at = format!("matchExpressions[{i}]");
-        let values = e.values.clone().unwrap_or_default();
-        for v in std::iter::once("").chain(values.iter().map(String::as_str)) {
-            label(&e.key, v).map_err(|why| format!("{at}: {why}"))?;
-        }
-        let op = match e.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => {
-                return Err(format!("{at}: operator {} needs values", e.operator));
-            }
-            "Exists" | "DoesNotExist" if !values.is_empty() => {
-                return Err(format!("{at}: operator {} takes no values", e.operator));
-            }
-            "In" => Op::In(values),
-            "NotIn" => Op::NotIn(values),
-            "Exists" => Op::Exists,
-            "DoesNotExist" => Op::DoesNotExist,
-            other => {
-                return Err(format!(
-                    "{at}: operator {:?} is not one of In, NotIn, Exists, DoesNotExist",
-                    truncate(other)
-                ));
-            }
-        };
+        let op = expression(e).map_err(|why| SelectorError::Expression(i, why))?;
         out.push(Requirement {
             key: e.key.clone(),
             op,
         });
     }
     Ok(out)
+}
+
+/// The operation of one of `matchExpressions`, its key and values checked.
+fn expression(e: &LabelSelectorRequirement) -> Result<Op, ExpressionError> {
+    let values = e.values.clone().unwrap_or_default();
+    for v in std::iter::once("").chain(values.iter().map(String::as_str)) {
+        label(&e.key, v)?;
+    }
+    Ok(match e.operator.as_str() {
+        "In" | "NotIn" if values.is_empty() => {
+            return Err(ExpressionError::NeedsValues(e.operator.clone()));
+        }
+        "Exists" | "DoesNotExist" if !values.is_empty() => {
+            return Err(ExpressionError::TakesNoValues(e.operator.clone()));
+        }
+        "In" => Op::In(values),
+        "NotIn" => Op::NotIn(values),
+        "Exists" => Op::Exists,
+        "DoesNotExist" => Op::DoesNotExist,
+        other => return Err(ExpressionError::Operator(truncate(other))),
+    })
 }
 
 /// True when namespace `name` meets every requirement, its labels those of its Namespace

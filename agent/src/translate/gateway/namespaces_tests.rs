@@ -116,7 +116,9 @@ fn invalid_selectors_are_named() {
             "is not a label value",
         ),
     ] {
-        let err = parse(&selector(json.clone())).expect_err("invalid");
+        let err = parse(&selector(json.clone()))
+            .expect_err("invalid")
+            .to_string();
         assert!(err.contains(why), "{json}: {err}");
     }
 }

@@ -236,31 +236,69 @@ fn backend(
     };
     let backend = match service_port(ctx, key, b) {
         Ok(at) => resolve(ctx, key, field, &at, out),
-        Err((at, reason, why)) => {
-            let why = format!("{why}; its share answers 500");
-            ctx.problem(key, format!("{field}{at}"), why.clone());
-            out.resolved.fail(reason, why);
+        Err(e) => {
+            let why = format!("{e}; its share answers 500");
+            ctx.problem(key, format!("{field}{}", e.field()), why.clone());
+            out.resolved.fail(e.reason(), why);
             None
         }
     };
     Some(WeightedBackend { backend, weight })
 }
 
-/// The Service port a backendRef names, or why it cannot be used: (field suffix,
-/// `ResolvedRefs` reason, why).
+/// Why a backendRef cannot be used (names quoted at most 64 characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BackendRefError {
+    /// Another kind than a core Service.
+    #[error("only Services are supported as backends, not {0:?}")]
+    NotService(String),
+    /// Another namespace's Service without a ReferenceGrant.
+    #[error("service {name:?} is in namespace {namespace:?} and no ReferenceGrant permits it")]
+    NotPermitted {
+        /// The Service.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// backendRef filters.
+    #[error("backendRef filters are not supported")]
+    Filters,
+    /// No port.
+    #[error("a Service backendRef needs a port")]
+    NoPort,
+}
+
+impl BackendRefError {
+    /// The field to blame, after the backendRef's.
+    fn field(&self) -> &'static str {
+        match self {
+            BackendRefError::Filters => ".filters",
+            BackendRefError::NoPort => ".port",
+            _ => "",
+        }
+    }
+
+    /// The `ResolvedRefs` reason.
+    fn reason(&self) -> &'static str {
+        match self {
+            BackendRefError::NotService(_) => "InvalidKind",
+            BackendRefError::NotPermitted { .. } => "RefNotPermitted",
+            BackendRefError::Filters | BackendRefError::NoPort => "BackendNotFound",
+        }
+    }
+}
+
+/// The Service port a backendRef names, or why it cannot be used.
 fn service_port(
     ctx: &Context<'_>,
     key: &ObjectKey,
     b: &HttpBackendRef,
-) -> Result<PortRef, (&'static str, &'static str, String)> {
+) -> Result<PortRef, BackendRefError> {
     let group_ok = b.group.as_deref().is_none_or(str::is_empty);
     let kind_ok = b.kind.as_deref().is_none_or(|k| k == "Service");
     if !group_ok || !kind_ok {
-        let why = format!(
-            "only Services are supported as backends, not {:?}",
-            hostnames::truncate(b.kind.as_deref().unwrap_or_default())
-        );
-        return Err(("", "InvalidKind", why));
+        let kind = hostnames::truncate(b.kind.as_deref().unwrap_or_default());
+        return Err(BackendRefError::NotService(kind));
     }
     let ns = b
         .namespace
@@ -276,20 +314,16 @@ fn service_port(
         name: &b.name,
     };
     if !permitted(ctx.snapshot, from, to) {
-        let why = format!(
-            "service {:?} is in namespace {:?} and no ReferenceGrant permits it",
-            hostnames::truncate(&b.name),
-            hostnames::truncate(&ns)
-        );
-        return Err(("", "RefNotPermitted", why));
+        return Err(BackendRefError::NotPermitted {
+            name: hostnames::truncate(&b.name),
+            namespace: hostnames::truncate(&ns),
+        });
     }
     if !b.filters.is_empty() {
-        let why = "backendRef filters are not supported".to_string();
-        return Err((".filters", "BackendNotFound", why));
+        return Err(BackendRefError::Filters);
     }
     let Some(port) = b.port else {
-        let why = "a Service backendRef needs a port".to_string();
-        return Err((".port", "BackendNotFound", why));
+        return Err(BackendRefError::NoPort);
     };
     let number = Some(port);
     let port = ServiceBackendPort { number, name: None };
@@ -346,7 +380,7 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
     let pf = format!("{at}.path.value");
     let path = match path.and_then(|p| p.type_.as_deref()) {
         None | Some("PathPrefix") => {
-            validate::path(&value).map_err(|w| (pf, w))?;
+            validate::path(&value).map_err(|w| (pf, w.to_string()))?;
             let trimmed = value.trim_end_matches('/');
             PathMatch::Prefix(if trimmed.is_empty() {
                 "/".into()
@@ -355,11 +389,11 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
             })
         }
         Some("Exact") => {
-            validate::path(&value).map_err(|w| (pf, w))?;
+            validate::path(&value).map_err(|w| (pf, w.to_string()))?;
             PathMatch::Exact(value)
         }
         Some("RegularExpression") => {
-            validate::path_regex(&value).map_err(|w| (pf, w))?;
+            validate::path_regex(&value).map_err(|w| (pf, w.to_string()))?;
             PathMatch::Regex(value)
         }
         Some(other) => {
@@ -373,7 +407,7 @@ fn route_match(at: &str, m: &HttpRouteMatch) -> Result<Match, (String, String)> 
     let method = match &m.method {
         None => None,
         Some(v) => {
-            validate::method(v).map_err(|w| (format!("{at}.method"), w))?;
+            validate::method(v).map_err(|w| (format!("{at}.method"), w.to_string()))?;
             Some(v.clone())
         }
     };
@@ -401,7 +435,7 @@ fn values(
         } else {
             validate::query_name(&v.name)
         };
-        named.map_err(|w| (format!("{f}.name"), w))?;
+        named.map_err(|w| (format!("{f}.name"), w.to_string()))?;
         let name = if header {
             v.name.to_ascii_lowercase()
         } else {
@@ -415,11 +449,13 @@ fn values(
         }
         let regex = match v.type_.as_deref() {
             None | Some("Exact") => {
-                validate::header_value(&v.value).map_err(|w| (format!("{f}.value"), w))?;
+                validate::header_value(&v.value)
+                    .map_err(|w| (format!("{f}.value"), w.to_string()))?;
                 false
             }
             Some("RegularExpression") => {
-                validate::value_regex(&v.value).map_err(|w| (format!("{f}.value"), w))?;
+                validate::value_regex(&v.value)
+                    .map_err(|w| (format!("{f}.value"), w.to_string()))?;
                 true
             }
             Some(other) => {

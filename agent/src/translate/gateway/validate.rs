@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use haproxy::config::RegexPath;
+use haproxy::config::{InvalidRegex, RegexPath};
 
 use super::hostnames::truncate;
 
@@ -12,44 +12,103 @@ use super::hostnames::truncate;
 const MAX_VALUE: usize = 4096;
 /// The longest header or query parameter name accepted.
 const MAX_NAME: usize = 256;
+/// The HTTP methods the spec lists.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Why a field's value is refused (values quoted at most 64 characters long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum FieldError {
+    /// Not an HTTP token.
+    #[error(
+        "header name {0:?} is not an HTTP token (1 to 256 letters, digits and !#$%&'*+-.^_`|~)"
+    )]
+    HeaderName(String),
+    /// A header value over 4096 bytes.
+    #[error("the value is longer than 4096 bytes")]
+    LongValue,
+    /// A header value with a control or non-ASCII byte.
+    #[error(
+        "value {0:?} holds a control or non-ASCII character (only printable ASCII, space and \
+         tab are accepted)"
+    )]
+    ValueBytes(String),
+    /// A query parameter name with a refused byte.
+    #[error(
+        "query parameter name {0:?} is refused (1 to 256 printable ASCII bytes without \
+         whitespace & = # % ?)"
+    )]
+    QueryName(String),
+    /// A path, and what is wrong with it.
+    #[error("path {0:?} is refused: {1}")]
+    Path(String, PathFault),
+    /// A path regular expression.
+    #[error(transparent)]
+    PathRegex(#[from] InvalidRegex),
+    /// An empty or too long value regular expression.
+    #[error("the regular expression must be 1 to 1024 bytes")]
+    RegexLength,
+    /// A value regular expression, and why (checked as the group of a path regex).
+    #[error("regular expression {0:?} is refused: {1}")]
+    ValueRegex(String, InvalidRegex),
+    /// A method the spec does not list.
+    #[error("method {0:?} is not one of {methods}", methods = METHODS.join(", "))]
+    Method(String),
+    /// Not a Gateway API duration.
+    #[error("duration {0:?} is not a Gateway API duration (e.g. 10s, 1m30s, 500ms)")]
+    Duration(String),
+    /// Not a listener name.
+    #[error("name {0:?} is not a listener name (lower-case letters, digits and -)")]
+    SectionName(String),
+}
+
+/// What is wrong with a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(in crate::translate) enum PathFault {
+    /// A relative path.
+    #[error("it must start with /")]
+    Relative,
+    /// Over 4096 bytes.
+    #[error("it is longer than 4096 bytes")]
+    TooLong,
+    /// Whitespace, `#`, `?` or non-ASCII.
+    #[error("only printable ASCII without whitespace, # or ? is allowed")]
+    Bytes,
+    /// A form the spec refuses (`//`, `/./`, ...).
+    #[error("it contains {0}")]
+    Contains(&'static str),
+    /// A trailing `/.` or `/..`.
+    #[error("it ends with /. or /..")]
+    DotEnd,
+}
 
 /// An HTTP header name: an RFC 7230 token of at most 256 bytes.
-pub(in crate::translate) fn header_name(s: &str) -> Result<(), String> {
+pub(in crate::translate) fn header_name(s: &str) -> Result<(), FieldError> {
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if s.is_empty() || s.len() > MAX_NAME || !s.bytes().all(tchar) {
-        return Err(format!(
-            "header name {:?} is not an HTTP token (1 to 256 letters, digits and !#$%&'*+-.^_`|~)",
-            truncate(s)
-        ));
+        return Err(FieldError::HeaderName(truncate(s)));
     }
     Ok(())
 }
 
 /// A header value: printable ASCII, spaces and tabs, at most 4096 bytes (no CR, LF, NUL or
 /// other control character, nothing outside ASCII).
-pub(in crate::translate) fn header_value(s: &str) -> Result<(), String> {
+pub(in crate::translate) fn header_value(s: &str) -> Result<(), FieldError> {
     if s.len() > MAX_VALUE {
-        return Err("the value is longer than 4096 bytes".into());
+        return Err(FieldError::LongValue);
     }
     if !s.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t') {
-        return Err(format!(
-            "value {:?} holds a control or non-ASCII character (only printable ASCII, space \
-             and tab are accepted)",
-            truncate(s)
-        ));
+        return Err(FieldError::ValueBytes(truncate(s)));
     }
     Ok(())
 }
 
 /// A query parameter name: 1 to 256 printable ASCII bytes without `&`, `=`, `#`, `%`, `?`.
-pub(in crate::translate) fn query_name(s: &str) -> Result<(), String> {
+pub(in crate::translate) fn query_name(s: &str) -> Result<(), FieldError> {
     let ok = |b: u8| b.is_ascii_graphic() && !b"&=#%?".contains(&b);
     if s.is_empty() || s.len() > MAX_NAME || !s.bytes().all(ok) {
-        return Err(format!(
-            "query parameter name {:?} is refused (1 to 256 printable ASCII bytes without \
-             whitespace & = # % ?)",
-            truncate(s)
-        ));
+        return Err(FieldError::QueryName(truncate(s)));
     }
     Ok(())
 }
@@ -57,73 +116,63 @@ pub(in crate::translate) fn query_name(s: &str) -> Result<(), String> {
 /// A path of a match, redirect or rewrite: starts with `/`, printable ASCII without
 /// whitespace, `#` or `?`, at most 4096 bytes, and none of the forms the spec refuses
 /// (`//`, `/./`, `/../`, `%2f`, `%2F`, a trailing `/.` or `/..`).
-pub(in crate::translate) fn path(s: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("path {:?} is refused: {why}", truncate(s)));
+pub(in crate::translate) fn path(s: &str) -> Result<(), FieldError> {
+    path_fault(s).map_or(Ok(()), |why| Err(FieldError::Path(truncate(s), why)))
+}
+
+/// What is wrong with path `s`, if anything.
+fn path_fault(s: &str) -> Option<PathFault> {
     if !s.starts_with('/') {
-        return bad("it must start with /");
+        return Some(PathFault::Relative);
     }
     if s.len() > MAX_VALUE {
-        return bad("it is longer than 4096 bytes");
+        return Some(PathFault::TooLong);
     }
     if !s
         .bytes()
         .all(|b| b.is_ascii_graphic() && b != b'#' && b != b'?')
     {
-        return bad("only printable ASCII without whitespace, # or ? is allowed");
+        return Some(PathFault::Bytes);
     }
-    for form in ["//", "/./", "/../", "%2f", "%2F"] {
-        if s.contains(form) {
-            return bad(&format!("it contains {form}"));
-        }
+    if let Some(form) = ["//", "/./", "/../", "%2f", "%2F"]
+        .into_iter()
+        .find(|form| s.contains(form))
+    {
+        return Some(PathFault::Contains(form));
     }
-    if s.ends_with("/.") || s.ends_with("/..") {
-        return bad("it ends with /. or /..");
-    }
-    Ok(())
+    (s.ends_with("/.") || s.ends_with("/..")).then_some(PathFault::DotEnd)
 }
 
 /// A path regular expression: what the use-regex annotation accepts (the syntax PCRE2 and
 /// the `regex` crate read alike, led by a literal `/`).
-pub(in crate::translate) fn path_regex(s: &str) -> Result<(), String> {
-    RegexPath::new(s).map(drop).map_err(|e| e.to_string())
+pub(in crate::translate) fn path_regex(s: &str) -> Result<(), FieldError> {
+    Ok(RegexPath::new(s).map(drop)?)
 }
 
 /// A header or query value regular expression: the same syntax as a path regex (checked
 /// as the group of one), at most 1024 bytes.
-pub(in crate::translate) fn value_regex(s: &str) -> Result<(), String> {
+pub(in crate::translate) fn value_regex(s: &str) -> Result<(), FieldError> {
     if s.is_empty() || s.len() > 1024 {
-        return Err("the regular expression must be 1 to 1024 bytes".into());
+        return Err(FieldError::RegexLength);
     }
     RegexPath::new(&format!("/(?:{s})"))
         .map(drop)
-        .map_err(|e| format!("regular expression {:?} is refused: {e}", truncate(s)))
+        .map_err(|e| FieldError::ValueRegex(truncate(s), e))
 }
 
 /// An HTTP method the spec lists.
-pub(in crate::translate) fn method(s: &str) -> Result<(), String> {
-    const METHODS: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-    ];
+pub(in crate::translate) fn method(s: &str) -> Result<(), FieldError> {
     if METHODS.contains(&s) {
         Ok(())
     } else {
-        Err(format!(
-            "method {:?} is not one of {}",
-            truncate(s),
-            METHODS.join(", ")
-        ))
+        Err(FieldError::Method(truncate(s)))
     }
 }
 
 /// A Gateway API duration (`1h`, `10s`, `500ms`, `1m30s`: one to four numbers of at most
 /// five digits, each with a unit h, m, s or ms). `None` is a zero duration (no timeout).
-pub(in crate::translate) fn duration(s: &str) -> Result<Option<Duration>, String> {
-    let bad = || {
-        Err(format!(
-            "duration {:?} is not a Gateway API duration (e.g. 10s, 1m30s, 500ms)",
-            truncate(s)
-        ))
-    };
+pub(in crate::translate) fn duration(s: &str) -> Result<Option<Duration>, FieldError> {
+    let bad = || Err(FieldError::Duration(truncate(s)));
     let mut rest = s;
     let (mut total, mut parts) = (Duration::ZERO, 0);
     while !rest.is_empty() {
@@ -156,7 +205,7 @@ pub(in crate::translate) fn duration(s: &str) -> Result<Option<Duration>, String
 
 /// A listener (section) name: 1 to 253 lower-case letters, digits and `-`, starting and
 /// ending with a letter or digit.
-pub(in crate::translate) fn section_name(s: &str) -> Result<(), String> {
+pub(in crate::translate) fn section_name(s: &str) -> Result<(), FieldError> {
     let ok = !s.is_empty()
         && s.len() <= 253
         && s.bytes()
@@ -166,9 +215,6 @@ pub(in crate::translate) fn section_name(s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "name {:?} is not a listener name (lower-case letters, digits and -)",
-            truncate(s)
-        ))
+        Err(FieldError::SectionName(truncate(s)))
     }
 }

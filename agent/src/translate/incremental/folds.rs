@@ -227,11 +227,11 @@ impl Incremental {
 /// Certificates of Secrets, each parsed once per Secret content.
 #[derive(Debug, Default)]
 pub(super) struct CertCache {
-    pub(super) parsed: BTreeMap<ObjectKey, (Arc<Secret>, Result<TlsCert, String>)>,
+    pub(super) parsed: BTreeMap<ObjectKey, (Arc<Secret>, Result<TlsCert, tls::SecretError>)>,
 }
 
 impl CertCache {
-    fn read(&mut self, snapshot: &Snapshot, key: &ObjectKey) -> Result<TlsCert, String> {
+    fn read(&mut self, snapshot: &Snapshot, key: &ObjectKey) -> Result<TlsCert, tls::SecretError> {
         let Some(secret) = snapshot.secrets.get(key) else {
             self.parsed.remove(key);
             return tls::read_secret(snapshot, key);

@@ -216,8 +216,8 @@ impl Reader<'_> {
                 }
                 Some(r.backend.clone())
             }
-            Err(message) => {
-                let message = message.clone();
+            Err(why) => {
+                let message = why.to_string();
                 self.f.problem(format!("{field}.service"), message);
                 None
             }

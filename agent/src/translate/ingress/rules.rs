@@ -107,7 +107,8 @@ impl Reader<'_> {
         // (ingress-nginx writes `location ~* "^<path>"` for every pathType).
         let made = match ctx.parsed.regex {
             Some(groups) => regex_paths::regex_path(raw_path, groups)
-                .map(|rx| (RoutePath::regex(&rx), PathKind::Regex)),
+                .map(|rx| (RoutePath::regex(&rx), PathKind::Regex))
+                .map_err(|e| e.to_string()),
             None => RoutePath::new(raw_path)
                 .map(|p| (p, kind))
                 .map_err(|e| e.to_string()),

@@ -30,7 +30,7 @@ fn basics(
         acc.fail(reason, why);
     };
     if let Err(why) = validate::section_name(&l.name) {
-        name_problem("name", why, "UnsupportedValue", &mut accepted);
+        name_problem("name", why.to_string(), "UnsupportedValue", &mut accepted);
     }
     let listen = match l.protocol.as_str() {
         "HTTP" => Some(Listen::Http),
@@ -51,7 +51,12 @@ fn basics(
         Some(h) => match hostnames::parse(h, true) {
             Ok(p) => p,
             Err(why) => {
-                name_problem("hostname", why, "UnsupportedValue", &mut accepted);
+                name_problem(
+                    "hostname",
+                    why.to_string(),
+                    "UnsupportedValue",
+                    &mut accepted,
+                );
                 HostPattern::Any
             }
         },
@@ -179,7 +184,7 @@ fn namespaces(
                 .and_then(|n| n.selector.as_ref());
             let judged = match selector {
                 Some(s) => crate::translate::gateway::namespaces::parse(s),
-                None => Err("from: Selector without a selector".to_string()),
+                None => Err(crate::translate::gateway::namespaces::SelectorError::Missing),
             };
             match judged {
                 Ok(requirements) => FromNamespaces::Selector(requirements),
