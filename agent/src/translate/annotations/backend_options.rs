@@ -154,6 +154,46 @@ pub(super) fn timeouts<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     };
 }
 
+/// Without `affinity: cookie`: the cookie attributes serve `sticky-cookie` when it is set,
+/// else they, the cookie's name and mode (`unused`) are named as having no effect.
+fn without_affinity<'a>(
+    r: &mut Reader<'a>,
+    out: &mut Parsed,
+    unused: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    let attrs = [
+        "session-cookie-path",
+        "session-cookie-domain",
+        "session-cookie-max-age",
+        "session-cookie-expires",
+        "session-cookie-samesite",
+        "session-cookie-secure",
+    ];
+    if out.options.sticky.is_some() {
+        // Our sticky-cookie takes the same attributes.
+        out.options.cookie_attrs = cookie_attrs(r);
+    } else {
+        let attrs: Vec<&str> = attrs
+            .iter()
+            .filter_map(|a| r.get(a))
+            .map(|(k, _)| k)
+            .collect();
+        for key in attrs {
+            r.differs(
+                key,
+                "no effect without affinity: cookie (as in ingress-nginx)",
+            );
+        }
+    }
+    for (key, _) in unused {
+        r.differs(
+            key,
+            "no effect without affinity: cookie (as in ingress-nginx)",
+        );
+    }
+}
+
+/// `affinity: cookie` and its `session-cookie-*` settings, or our `sticky-cookie`.
 pub(super) fn affinity<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     if let Some((key, c)) = r.get("sticky-cookie") {
         match CookieName::new(c.to_string()) {
@@ -172,36 +212,7 @@ pub(super) fn affinity<'a>(r: &mut Reader<'a>, out: &mut Parsed) {
     let name = r.get("session-cookie-name");
     let mode = r.get("affinity-mode");
     if !affinity {
-        let attrs = [
-            "session-cookie-path",
-            "session-cookie-domain",
-            "session-cookie-max-age",
-            "session-cookie-expires",
-            "session-cookie-samesite",
-            "session-cookie-secure",
-        ];
-        if out.options.sticky.is_some() {
-            // Our sticky-cookie takes the same attributes.
-            out.options.cookie_attrs = cookie_attrs(r);
-        } else {
-            let unused: Vec<&str> = attrs
-                .iter()
-                .filter_map(|a| r.get(a))
-                .map(|(k, _)| k)
-                .collect();
-            for key in unused {
-                r.differs(
-                    key,
-                    "no effect without affinity: cookie (as in ingress-nginx)",
-                );
-            }
-        }
-        for (key, _) in name.into_iter().chain(mode) {
-            r.differs(
-                key,
-                "no effect without affinity: cookie (as in ingress-nginx)",
-            );
-        }
+        without_affinity(r, out, name.into_iter().chain(mode));
         return;
     }
     if let Some((key, v)) = mode {

@@ -254,21 +254,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     balance(&mut r, &mut out);
     timeouts(&mut r, &mut out);
-    let interval = r
-        .get("health-check-interval")
-        .and_then(|(key, v)| duration(v).map_err(|e| r.invalid(key, e)).ok());
-    if let Some((key, p)) = r.get("health-check-path") {
-        match CheckPath::new(p.to_string()) {
-            Ok(path) => {
-                out.options.health_check = Some(HttpCheck {
-                    path,
-                    inter: interval
-                        .unwrap_or_else(|| Timeout::secs(2).expect("2s is a valid timeout")),
-                })
-            }
-            Err(e) => r.invalid(key, e.to_string()),
-        }
-    }
+    health_check(&mut r, &mut out);
     affinity(&mut r, &mut out);
     upstream::read(&mut r, &mut out);
     if let Some((key, v)) = r.get("backend-proxy-protocol") {
@@ -299,6 +285,39 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     {
         out.www_redirect = Some(format!("metadata.annotations[{key}]"));
     }
+    default_backend(&mut r, &mut out);
+    out.custom_errors = custom_errors(&mut r);
+    out.source = source_ranges::read(&mut r);
+    out.source.origins = origins;
+    out.auth = auth::read(&mut r);
+    if out.nginx_canary {
+        nginx_canary::mark_ignored(&mut r);
+    }
+    out.verdicts = r.finish();
+    out
+}
+
+/// `health-check-path`, every `health-check-interval` (2 s when not set).
+fn health_check(r: &mut Reader<'_>, out: &mut Parsed) {
+    let interval = r
+        .get("health-check-interval")
+        .and_then(|(key, v)| duration(v).map_err(|e| r.invalid(key, e)).ok());
+    if let Some((key, p)) = r.get("health-check-path") {
+        match CheckPath::new(p.to_string()) {
+            Ok(path) => {
+                out.options.health_check = Some(HttpCheck {
+                    path,
+                    inter: interval
+                        .unwrap_or_else(|| Timeout::secs(2).expect("2s is a valid timeout")),
+                })
+            }
+            Err(e) => r.invalid(key, e.to_string()),
+        }
+    }
+}
+
+/// `default-backend`: a Service of the Ingress's namespace, not with a canary.
+fn default_backend(r: &mut Reader<'_>, out: &mut Parsed) {
     if let Some((key, v)) = r.get("default-backend") {
         let v = v.trim();
         if !is_dns_label(v) {
@@ -309,15 +328,6 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             out.fallback = Some((format!("metadata.annotations[{key}]"), v.to_string()));
         }
     }
-    out.custom_errors = custom_errors(&mut r);
-    out.source = source_ranges::read(&mut r);
-    out.source.origins = origins;
-    out.auth = auth::read(&mut r);
-    if out.nginx_canary {
-        nginx_canary::mark_ignored(&mut r);
-    }
-    out.verdicts = r.finish();
-    out
 }
 
 /// Parses an Ingress's annotations over `defaults` (annotation name -> value, the global
