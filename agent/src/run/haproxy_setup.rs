@@ -111,10 +111,11 @@ async fn spawn_haproxy(
 )> {
     let first = translate(&store.snapshot(), settings).map_err(anyhow::Error::msg)?;
     let rendered = render(&first.config);
+    // HAProxy checks it as it starts (`wait_for_master` reports one that starts no worker).
     hp.writer
-        .install(&rendered)
+        .install_for_start(&rendered)
         .await
-        .context("the first config was refused")?;
+        .context("cannot write the first config")?;
     if let Some(parent) = settings.runtime_socket.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
@@ -158,12 +159,15 @@ async fn wait_for_master(
             Ok(p) if p.current_worker().is_some() && Some(p.master.pid) != not => return Ok(()),
             Ok(_) => {}
             Err(e) if Instant::now() >= deadline => {
-                return Err(e).context("haproxy did not start");
+                return Err(e).context("haproxy did not start (its messages above say why)");
             }
             Err(_) => {}
         }
         if Instant::now() >= deadline {
-            bail!("haproxy started no worker within {within:?}");
+            bail!(
+                "haproxy started no worker within {within:?} (its messages above say why, \
+                 e.g. a config it refuses)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
