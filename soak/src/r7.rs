@@ -35,7 +35,7 @@ use crate::objects::NS;
 use crate::observe::diff;
 use crate::scenario::{OnApi, Scenario, Source, agent_counters};
 use crate::tally::{DEADLINE, RECHECK, Tally, converge_and_record};
-use crate::world::{Rng, World};
+use crate::world::{Desired, Rng, World};
 
 const SERVICES: usize = 20;
 const ENDPOINTS: usize = 5;
@@ -110,6 +110,20 @@ impl Faults<'_> {
         .is_ok()
     }
 
+    /// Pauses the churn and records, in `tally`, HAProxy converging from `since` to what
+    /// the churn wrote; returns that.
+    async fn settle(
+        &self,
+        churn: &Churn,
+        since: Instant,
+        what: &str,
+        tally: &mut Tally,
+    ) -> anyhow::Result<Desired> {
+        let desired = churn.pause()?.desired();
+        converge_and_record(&self.0.opened.probe, &desired, since, what, tally).await;
+        Ok(desired)
+    }
+
     async fn run(self, world: World, rounds: usize) -> anyhow::Result<Value> {
         let churn = Churn::start(world, self.0.sink.clone(), CHURN_INTERVAL, self.0.seed);
         let mut rng = Rng::new(self.0.seed ^ 0x5eed_0007);
@@ -143,15 +157,9 @@ impl Faults<'_> {
     async fn errors(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
         let probe = &self.0.opened.probe;
         // Errors for FAULT.
-        let before = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &before,
-            Instant::now(),
-            "before the errors",
-            &mut f.baseline,
-        )
-        .await;
+        let before = self
+            .settle(churn, Instant::now(), "before the errors", &mut f.baseline)
+            .await?;
         self.0.api.fail_requests(500, slices);
         self.0.api.drop_watches();
         let fault = Instant::now();
@@ -175,15 +183,13 @@ impl Faults<'_> {
         ));
         self.0.api.stop_failing();
         let cleared = Instant::now();
-        let desired = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &desired,
+        self.settle(
+            churn,
             cleared,
             &format!("errors {round}"),
             &mut f.tallies[0],
         )
-        .await;
+        .await?;
         if self.wait_problem("unavailable", false, 0).await {
             f.errors.resolved += 1;
         }
@@ -192,22 +198,14 @@ impl Faults<'_> {
 
     /// The next NEXT requests fail; the EndpointSlice requests they took are counted.
     async fn next(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
-        let probe = &self.0.opened.probe;
         let from = self.0.api.requests().len();
         self.0.api.fail_next(NEXT, 500, slices);
         self.0.api.drop_watches();
         let fault = Instant::now();
         churn.resume();
         sleep_until(fault + CHURN_AFTER_FAULT).await;
-        let desired = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &desired,
-            fault,
-            &format!("next {round}"),
-            &mut f.tallies[1],
-        )
-        .await;
+        self.settle(churn, fault, &format!("next {round}"), &mut f.tallies[1])
+            .await?;
         f.requests_in_next.push(
             self.0.api.requests()[from..]
                 .iter()
@@ -220,21 +218,13 @@ impl Faults<'_> {
 
     /// Slow answers for FAULT, then convergence.
     async fn slow(&self, churn: &Churn, round: usize, f: &mut Figures) -> anyhow::Result<()> {
-        let probe = &self.0.opened.probe;
         self.0.api.delay_requests(SLOW, |_| true);
         self.0.api.drop_watches();
         churn.resume();
         tokio::time::sleep(FAULT).await;
         let stopped = Instant::now();
-        let desired = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &desired,
-            stopped,
-            &format!("slow {round}"),
-            &mut f.tallies[2],
-        )
-        .await;
+        self.settle(churn, stopped, &format!("slow {round}"), &mut f.tallies[2])
+            .await?;
         self.0.api.stop_delaying();
         Ok(())
     }
@@ -246,15 +236,8 @@ impl Faults<'_> {
         let bad = Malformed::write(&self.0.api)?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stopped = Instant::now();
-        let desired = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &desired,
-            stopped,
-            "malformed in a watch",
-            &mut f.tallies[3],
-        )
-        .await;
+        self.settle(churn, stopped, "malformed in a watch", &mut f.tallies[3])
+            .await?;
         f.named[0] = self.wait_problem("malformed", true, 3).await;
         self.0.api.pause();
         churn.write_changes(CHANGES_BEHIND_COMPACTION, &self.0.sink, rng)?;
@@ -262,15 +245,9 @@ impl Faults<'_> {
         self.0.api.drop_watches();
         let resumed = Instant::now();
         self.0.api.resume();
-        let desired = churn.pause()?.desired();
-        converge_and_record(
-            probe,
-            &desired,
-            resumed,
-            "malformed in a list",
-            &mut f.tallies[4],
-        )
-        .await;
+        let desired = self
+            .settle(churn, resumed, "malformed in a list", &mut f.tallies[4])
+            .await?;
         f.named[1] = self.wait_problem("malformed", true, 3).await;
         bad.fix(&self.0.api)?;
         f.named[2] = self.wait_problem("malformed", false, 0).await;
